@@ -1,0 +1,93 @@
+package domain
+
+import (
+	"sort"
+	"time"
+)
+
+// ServiceType is the category of a service: web or database.
+type ServiceType string
+
+const (
+	ServiceHTTP ServiceType = "http"
+	ServiceDB   ServiceType = "db"
+)
+
+// ServiceKind is the software providing a service, a "service type" in Aegir.
+type ServiceKind string
+
+const (
+	KindNginx      ServiceKind = "nginx"
+	KindApache     ServiceKind = "apache"
+	KindBuiltin    ServiceKind = "builtin"
+	KindMariaDB    ServiceKind = "mariadb"
+	KindPostgreSQL ServiceKind = "postgresql"
+	KindSQLite     ServiceKind = "sqlite"
+)
+
+var serviceKinds = map[ServiceKind]ServiceType{
+	KindNginx:      ServiceHTTP,
+	KindApache:     ServiceHTTP,
+	KindBuiltin:    ServiceHTTP,
+	KindMariaDB:    ServiceDB,
+	KindPostgreSQL: ServiceDB,
+	KindSQLite:     ServiceDB,
+}
+
+// MaxServiceSettings bounds a service's settings map.
+const MaxServiceSettings = 32
+
+// Service is one service of a kind on a server. A server has at most one
+// service of each type, so "the web server of a platform" and "the database
+// server of a site" name a server and resolve to its service.
+type Service struct {
+	ID        string            `json:"id"`
+	ServerID  string            `json:"server_id"`
+	Type      ServiceType       `json:"type"`
+	Kind      ServiceKind       `json:"kind"`
+	Port      int               `json:"port,omitempty"`
+	Settings  map[string]string `json:"settings,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+	Version   uint64            `json:"version"`
+}
+
+// Validate checks the service's fields and fills Type from Kind.
+func (s *Service) Validate() error {
+	if !ValidID(s.ServerID) {
+		return Invalid("server_id", "is not a server id")
+	}
+	t, ok := serviceKinds[s.Kind]
+	if !ok {
+		return Invalid("kind", "unknown service kind %q; use one of %v", clip(string(s.Kind)), ServiceKinds())
+	}
+	if s.Type != "" && s.Type != t {
+		return Invalid("type", "kind %s is a %s service, not %s", s.Kind, t, clip(string(s.Type)))
+	}
+	s.Type = t
+	if s.Port < 0 || s.Port > 65535 {
+		return Invalid("port", "must be between 1 and 65535")
+	}
+	if len(s.Settings) > MaxServiceSettings {
+		return Invalid("settings", "has more than %d entries", MaxServiceSettings)
+	}
+	for k, v := range s.Settings {
+		if err := ValidateName("settings key", k); err != nil {
+			return err
+		}
+		if err := validateText("settings."+k, v, 1024); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ServiceKinds lists the known service kinds, sorted.
+func ServiceKinds() []ServiceKind {
+	out := make([]ServiceKind, 0, len(serviceKinds))
+	for k := range serviceKinds {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}

@@ -1,0 +1,110 @@
+package domain
+
+import (
+	"slices"
+	"time"
+)
+
+// SiteStatus is a site's state.
+type SiteStatus string
+
+const (
+	SitePending  SiteStatus = "pending"  // created, install queued or running
+	SiteEnabled  SiteStatus = "enabled"  // installed and served
+	SiteDisabled SiteStatus = "disabled" // installed, answers 503
+	SiteFailed   SiteStatus = "failed"   // install failed; retry or delete
+	SiteDeleted  SiteStatus = "deleted"  // removed from its servers
+)
+
+var siteMachine = machine[SiteStatus]{entity: "site", next: map[SiteStatus][]SiteStatus{
+	SitePending:  {SiteEnabled, SiteFailed, SiteDeleted},
+	SiteEnabled:  {SiteDisabled, SiteDeleted, SiteFailed},
+	SiteDisabled: {SiteEnabled, SiteDeleted},
+	SiteFailed:   {SitePending, SiteEnabled, SiteDeleted},
+	SiteDeleted:  {},
+}}
+
+// Site is one hosted site: a domain, its aliases, the platform that serves
+// it, the database server that holds its data, and the client that owns it.
+type Site struct {
+	ID              string     `json:"id"`
+	Domain          string     `json:"domain"`
+	Aliases         []string   `json:"aliases"`
+	RedirectAliases bool       `json:"redirect_aliases"` // aliases answer 301 to Domain
+	PlatformID      string     `json:"platform_id"`
+	DBServerID      string     `json:"db_server_id"`
+	ClientID        string     `json:"client_id"`
+	Status          SiteStatus `json:"status"`
+	Profile         string     `json:"profile,omitempty"` // install profile (drupal)
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+	Version         uint64     `json:"version"`
+}
+
+// Normalize validates the site and rewrites Domain and Aliases to their
+// canonical form (lowercase, punycode, sorted, no duplicates). A site's
+// aliases must not repeat its own domain.
+func (s *Site) Normalize() error {
+	d, err := NormalizeDomain(s.Domain)
+	if err != nil {
+		return err
+	}
+	s.Domain = d
+	if len(s.Aliases) > MaxAliases {
+		return Invalid("aliases", "a site can have at most %d aliases", MaxAliases)
+	}
+	aliases := make([]string, 0, len(s.Aliases))
+	for _, a := range s.Aliases {
+		n, err := NormalizeDomain(a)
+		if err != nil {
+			return Invalid("aliases", "%v", err.(*ValidationError).Reason)
+		}
+		if n == d {
+			return Invalid("aliases", "%q is the site's own domain", n)
+		}
+		aliases = append(aliases, n)
+	}
+	slices.Sort(aliases)
+	for i := 1; i < len(aliases); i++ {
+		if aliases[i] == aliases[i-1] {
+			return Invalid("aliases", "%q is listed twice", aliases[i])
+		}
+	}
+	s.Aliases = aliases
+	if !ValidID(s.PlatformID) {
+		return Invalid("platform_id", "is not a platform id")
+	}
+	if !ValidID(s.DBServerID) {
+		return Invalid("db_server_id", "is not a server id")
+	}
+	if !ValidID(s.ClientID) {
+		return Invalid("client_id", "is not a client id")
+	}
+	if s.Profile != "" {
+		if err := ValidateName("profile", s.Profile); err != nil {
+			return err
+		}
+	}
+	if s.Status != "" && !siteMachine.known(s.Status) {
+		return Invalid("status", "unknown status %q", s.Status)
+	}
+	return nil
+}
+
+// Names returns the site's domain followed by its aliases: every host name
+// the site answers on, each unique across all sites.
+func (s *Site) Names() []string {
+	return append([]string{s.Domain}, s.Aliases...)
+}
+
+// Transition moves the site to status to, or returns a *TransitionError.
+func (s *Site) Transition(to SiteStatus) error {
+	if err := siteMachine.check(s.Status, to); err != nil {
+		return err
+	}
+	s.Status = to
+	return nil
+}
+
+// CanTransition reports whether the site may move to status to.
+func (s *Site) CanTransition(to SiteStatus) bool { return siteMachine.check(s.Status, to) == nil }

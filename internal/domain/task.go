@@ -1,0 +1,171 @@
+package domain
+
+import (
+	"slices"
+	"time"
+)
+
+// TaskType names a back-end command.
+type TaskType string
+
+// Site tasks.
+const (
+	TaskInstall           TaskType = "install"
+	TaskVerify            TaskType = "verify"
+	TaskBackup            TaskType = "backup"
+	TaskRestore           TaskType = "restore"
+	TaskDisable           TaskType = "disable"
+	TaskEnable            TaskType = "enable"
+	TaskClone             TaskType = "clone"
+	TaskMigrate           TaskType = "migrate"
+	TaskDelete            TaskType = "delete"
+	TaskRotateCredentials TaskType = "rotate-credentials"
+)
+
+// Platform and server tasks.
+const (
+	TaskVerifyPlatform TaskType = "verify-platform"
+	TaskImport         TaskType = "import"
+	TaskLock           TaskType = "lock"
+	TaskUnlock         TaskType = "unlock"
+	TaskDeletePlatform TaskType = "delete-platform"
+	TaskVerifyServer   TaskType = "verify-server"
+)
+
+// TargetKind is the kind of entity a task operates on.
+type TargetKind string
+
+const (
+	TargetSite     TargetKind = "site"
+	TargetPlatform TargetKind = "platform"
+	TargetServer   TargetKind = "server"
+)
+
+var taskTargets = map[TaskType]TargetKind{
+	TaskInstall: TargetSite, TaskVerify: TargetSite, TaskBackup: TargetSite,
+	TaskRestore: TargetSite, TaskDisable: TargetSite, TaskEnable: TargetSite,
+	TaskClone: TargetSite, TaskMigrate: TargetSite, TaskDelete: TargetSite,
+	TaskRotateCredentials: TargetSite,
+	TaskVerifyPlatform:    TargetPlatform, TaskImport: TargetPlatform,
+	TaskLock: TargetPlatform, TaskUnlock: TargetPlatform, TaskDeletePlatform: TargetPlatform,
+	TaskVerifyServer: TargetServer,
+}
+
+// Target returns the kind of entity tasks of type t operate on, and false
+// for an unknown type.
+func (t TaskType) Target() (TargetKind, bool) {
+	k, ok := taskTargets[t]
+	return k, ok
+}
+
+// TaskTypes returns the task types that operate on kind, sorted.
+func TaskTypes(kind TargetKind) []TaskType {
+	var out []TaskType
+	for t, k := range taskTargets {
+		if k == kind {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TaskStatus is a task's state.
+type TaskStatus string
+
+const (
+	TaskQueued    TaskStatus = "queued"
+	TaskRunning   TaskStatus = "running"
+	TaskSucceeded TaskStatus = "succeeded"
+	TaskFailed    TaskStatus = "failed"
+	TaskCancelled TaskStatus = "cancelled"
+)
+
+var taskMachine = machine[TaskStatus]{entity: "task", next: map[TaskStatus][]TaskStatus{
+	TaskQueued:    {TaskRunning, TaskCancelled, TaskFailed},
+	TaskRunning:   {TaskSucceeded, TaskFailed, TaskCancelled},
+	TaskSucceeded: {},
+	TaskFailed:    {},
+	TaskCancelled: {},
+}}
+
+// Done reports whether the status is final.
+func (s TaskStatus) Done() bool {
+	return s == TaskSucceeded || s == TaskFailed || s == TaskCancelled
+}
+
+// MaxTaskArgs bounds a task's arguments.
+const MaxTaskArgs = 16
+
+// Task is one command for the back end and the record of what it did. Its
+// full log lives in the log store, not in this value.
+type Task struct {
+	ID          string            `json:"id"`
+	Type        TaskType          `json:"type"`
+	TargetKind  TargetKind        `json:"target_kind"`
+	TargetID    string            `json:"target_id"`
+	TargetName  string            `json:"target_name,omitempty"` // domain or name, for lists
+	ClientID    string            `json:"client_id,omitempty"`   // owner of the target, for access control
+	Args        map[string]string `json:"args,omitempty"`
+	Status      TaskStatus        `json:"status"`
+	RequestedBy string            `json:"requested_by,omitempty"`
+	RetryOf     string            `json:"retry_of,omitempty"`
+	CreatedAt   time.Time         `json:"created_at"`
+	StartedAt   *time.Time        `json:"started_at,omitempty"`
+	FinishedAt  *time.Time        `json:"finished_at,omitempty"`
+	Runner      string            `json:"runner,omitempty"` // executor-specific handle: pid, Nomad dispatch id
+	Fence       uint64            `json:"fence,omitempty"`  // fencing token of the lock held while running
+	ErrorCode   string            `json:"error_code,omitempty"`
+	Explanation string            `json:"explanation,omitempty"`
+	FixHint     string            `json:"fix_hint,omitempty"`
+	Summary     string            `json:"summary,omitempty"` // one line on success
+	Version     uint64            `json:"version"`
+}
+
+// NewTask returns a queued task of type typ on the target.
+func NewTask(typ TaskType, kind TargetKind, targetID string, args map[string]string) (*Task, error) {
+	k, ok := typ.Target()
+	if !ok {
+		return nil, Invalid("type", "unknown task type %q", clip(string(typ)))
+	}
+	if k != kind {
+		return nil, Invalid("type", "a %s task operates on a %s, not a %s", typ, k, kind)
+	}
+	if len(args) > MaxTaskArgs {
+		return nil, Invalid("args", "at most %d arguments", MaxTaskArgs)
+	}
+	for key, v := range args {
+		if err := ValidateName("args key", key); err != nil {
+			return nil, err
+		}
+		if err := validateText("args."+key, v, 1024); err != nil {
+			return nil, err
+		}
+	}
+	return &Task{
+		ID:         NewID(),
+		Type:       typ,
+		TargetKind: kind,
+		TargetID:   targetID,
+		Args:       args,
+		Status:     TaskQueued,
+		CreatedAt:  time.Now().UTC(),
+	}, nil
+}
+
+// Transition moves the task to status to, stamping its times, or returns a
+// *TransitionError.
+func (t *Task) Transition(to TaskStatus, now time.Time) error {
+	if err := taskMachine.check(t.Status, to); err != nil {
+		return err
+	}
+	t.Status = to
+	now = now.UTC()
+	if to == TaskRunning {
+		t.StartedAt = &now
+	}
+	if to.Done() {
+		t.FinishedAt = &now
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aegirhq/aegir/internal/domain"
+)
+
+// Change is one state change a task's result carries, applied by
+// FinishTask in the same transaction that finishes the task. Each reads the
+// entity's current version and writes it check-and-set.
+type Change struct {
+	name  string
+	apply func(ctx context.Context, s *Store, t *tx) error
+}
+
+func (c Change) String() string { return c.name }
+
+// SetSiteStatus moves a site through its state machine.
+func SetSiteStatus(id string, to domain.SiteStatus) Change {
+	return Change{"site status " + string(to), func(ctx context.Context, s *Store, t *tx) error {
+		site, err := s.GetSite(ctx, id)
+		if err != nil {
+			return err
+		}
+		if site.Status == to {
+			return nil
+		}
+		old := *site
+		if err := site.Transition(to); err != nil {
+			return err
+		}
+		site.UpdatedAt = s.now()
+		return s.putSiteOps(t, &old, site)
+	}}
+}
+
+// MoveSite rewrites a site's domain, aliases, platform and database server
+// (migrate), claiming new names and freeing old ones.
+func MoveSite(id, newDomain string, aliases []string, platformID, dbServerID string) Change {
+	return Change{"move site", func(ctx context.Context, s *Store, t *tx) error {
+		site, err := s.GetSite(ctx, id)
+		if err != nil {
+			return err
+		}
+		old := *site
+		site.Domain, site.Aliases, site.PlatformID, site.DBServerID = newDomain, aliases, platformID, dbServerID
+		if err := site.Normalize(); err != nil {
+			return err
+		}
+		site.UpdatedAt = s.now()
+		return s.putSiteOps(t, &old, site)
+	}}
+}
+
+// AddSite creates a site that a task brought into being (clone, import),
+// claiming its names. Its status is taken as given.
+func AddSite(site *domain.Site) Change {
+	return Change{"add site " + site.Domain, func(ctx context.Context, s *Store, t *tx) error {
+		if site.ID == "" {
+			site.ID = domain.NewID()
+		}
+		if err := site.Normalize(); err != nil {
+			return err
+		}
+		site.CreatedAt, site.UpdatedAt = s.now(), s.now()
+		t.touches[&s.sites.mirrorBase] = true
+		if err := t.create(prefixSites+site.ID, site, nil); err != nil {
+			return err
+		}
+		for _, n := range site.Names() {
+			claimDomain(t, n, site.ID)
+		}
+		return nil
+	}}
+}
+
+// RemoveSite deletes a site record and frees its names.
+func RemoveSite(id string) Change {
+	return Change{"remove site", func(ctx context.Context, s *Store, t *tx) error {
+		site, err := s.GetSite(ctx, id)
+		if err != nil {
+			return err
+		}
+		s.deleteSiteOps(t, site)
+		return nil
+	}}
+}
+
+// AddBackup records a backup archive.
+func AddBackup(b *domain.Backup) Change {
+	return Change{"add backup", func(ctx context.Context, s *Store, t *tx) error {
+		if b.ID == "" {
+			b.ID = domain.NewID()
+		}
+		if b.CreatedAt.IsZero() {
+			b.CreatedAt = s.now()
+		}
+		return t.create(prefixBackups+b.ID, b, nil)
+	}}
+}
+
+// RemoveBackup deletes a backup record (its archive is removed by the task).
+func RemoveBackup(id string) Change {
+	return Change{"remove backup", func(ctx context.Context, s *Store, t *tx) error {
+		b, err := s.GetBackup(ctx, id)
+		if err != nil {
+			return err
+		}
+		t.deleteCAS(prefixBackups+b.ID, b.Version, nil)
+		return nil
+	}}
+}
+
+// UpdatePlatform applies fn to the current platform and stores it.
+func UpdatePlatform(id string, fn func(*domain.Platform) error) Change {
+	return Change{"update platform", func(ctx context.Context, s *Store, t *tx) error {
+		p, err := s.GetPlatform(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+		return s.putPlatform(ctx, t, p)
+	}}
+}
+
+// RemovePlatform deletes a platform record; it refuses while sites remain.
+func RemovePlatform(id string) Change {
+	return Change{"remove platform", func(ctx context.Context, s *Store, t *tx) error {
+		p, err := s.GetPlatform(ctx, id)
+		if err != nil {
+			return err
+		}
+		sites, err := s.ListSites(ctx, SiteFilter{PlatformID: id, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if sites.Total > 0 {
+			return fmt.Errorf("platform %s still has %d sites: %w", p.Name, sites.Total, domain.ErrConflict)
+		}
+		s.deletePlatform(t, p)
+		return nil
+	}}
+}
+
+// SetServerStatusChange moves a server through its state machine.
+func SetServerStatusChange(id string, to domain.ServerStatus) Change {
+	return Change{"server status " + string(to), func(ctx context.Context, s *Store, t *tx) error {
+		srv, err := s.GetServer(ctx, id)
+		if err != nil {
+			return err
+		}
+		if srv.Status == to {
+			return nil
+		}
+		if err := srv.Transition(to); err != nil {
+			return err
+		}
+		srv.UpdatedAt = s.now()
+		return t.update(prefixServers+id, srv, srv.Version, nil)
+	}}
+}

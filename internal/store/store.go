@@ -1,0 +1,254 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aegirhq/aegir/internal/domain"
+)
+
+// Config configures a Store.
+type Config struct {
+	// Logger receives the store's logs. Default: slog.Default().
+	Logger *slog.Logger
+	// PlatformRoots are the directories platforms may live in. Default: none
+	// (any clean absolute path).
+	PlatformRoots []string
+	// CatchUpWait is how long a list waits for the mirror to reflect this
+	// process's own last write before reading the store directly. Default: 3s.
+	CatchUpWait time.Duration
+	// Now returns the current time. Default: time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) withDefaults() *Config {
+	out := *c
+	out.Logger = cmp.Or(out.Logger, slog.Default())
+	out.CatchUpWait = cmp.Or(out.CatchUpWait, 3*time.Second)
+	if out.Now == nil {
+		out.Now = time.Now
+	}
+	return &out
+}
+
+// Store is the repository: typed, validated, check-and-set access to every
+// entity. It is safe for concurrent use.
+type Store struct {
+	kv    KV
+	cfg   *Config
+	log   *slog.Logger
+	sites *mirror[domain.Site]
+	tasks *mirror[domain.Task]
+	// siteSort caches the mirrored sites sorted by domain.
+	siteSort sortedSites
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// New returns a Store on kv and starts the mirrors that serve lists. Close
+// stops them (and closes kv).
+func New(kv KV, cfg *Config) *Store {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Store{kv: kv, cfg: cfg, log: cfg.Logger.With("component", "store"), cancel: cancel}
+	s.sites = newMirror(kv, prefixSites, decodeSite, s.log)
+	s.tasks = newMirror(kv, prefixTasks, decodeTask, s.log)
+	for _, m := range []interface{ run(context.Context) }{s.sites, s.tasks} {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			m.run(ctx)
+		}()
+	}
+	return s
+}
+
+// Close stops the mirrors and closes the KV backend.
+func (s *Store) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	return s.kv.Close()
+}
+
+// KV returns the backend, for components that keep their own keys (locks
+// fall back to it in tests, the log archive stores chunks).
+func (s *Store) KV() KV { return s.kv }
+
+// Key prefixes.
+const (
+	prefixClients   = "clients/"
+	prefixServers   = "servers/"
+	prefixServices  = "services/"
+	prefixPlatforms = "platforms/"
+	prefixSites     = "sites/"
+	prefixTasks     = "tasks/"
+	prefixQueue     = "queue/"
+	prefixBackups   = "backups/"
+	prefixUsers     = "users/"
+	prefixTokens    = "tokens/"
+	prefixPackages  = "packages/"
+	prefixReleases  = "releases/"
+	prefixInstances = "instances/"
+	prefixUnique    = "unique/"
+	keyWrites       = "meta/writes"
+)
+
+func uniqueKey(kind, name string) string { return prefixUnique + kind + "/" + name }
+
+// tx collects the operations of one transaction and what they mean, so a
+// failed check can be reported as the domain error it stands for.
+type tx struct {
+	ops     []Op
+	meaning map[int]error // op index → error to return when that op's check fails
+	touches map[*mirrorBase]bool
+}
+
+func newTx() *tx { return &tx{meaning: map[int]error{}, touches: map[*mirrorBase]bool{}} }
+
+func (t *tx) add(op Op, onFail error) {
+	if onFail != nil {
+		t.meaning[len(t.ops)] = onFail
+	}
+	t.ops = append(t.ops, op)
+}
+
+func (t *tx) create(key string, v any, onFail error) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	t.add(Op{Verb: OpCAS, Key: key, Value: b}, onFail)
+	return nil
+}
+
+func (t *tx) update(key string, v any, version uint64, onFail error) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if version == 0 {
+		return fmt.Errorf("update of %s without a version: %w", key, domain.ErrConflict)
+	}
+	t.add(Op{Verb: OpCAS, Key: key, Value: b, Index: version}, onFail)
+	return nil
+}
+
+func (t *tx) deleteCAS(key string, version uint64, onFail error) {
+	t.add(Op{Verb: OpDeleteCAS, Key: key, Index: version}, onFail)
+}
+
+// commit runs the transaction. It maps a failed check to the meaning
+// registered for that op (ErrConflict by default) and records the write's
+// index with every mirror the transaction touched.
+func (s *Store) commit(ctx context.Context, t *tx) ([]*Pair, error) {
+	ops := append(t.ops, Op{Verb: OpSet, Key: keyWrites, Value: []byte("1")})
+	if len(ops) > MaxTxnOps {
+		return nil, fmt.Errorf("change needs %d store operations, more than the %d allowed: %w", len(ops), MaxTxnOps, domain.ErrTooLarge)
+	}
+	pairs, err := s.kv.Txn(ctx, ops)
+	if err != nil {
+		var te *TxnError
+		if errors.As(err, &te) {
+			if m, ok := t.meaning[te.OpIndex]; ok {
+				return nil, m
+			}
+			return nil, fmt.Errorf("%s: %w", te.Op.Key, domain.ErrConflict)
+		}
+		if errors.Is(err, ErrCASFailed) {
+			return nil, domain.ErrConflict
+		}
+		return nil, err
+	}
+	if n := len(pairs); n > 0 && pairs[n-1] != nil {
+		idx := pairs[n-1].ModifyIndex
+		for m := range t.touches {
+			m.wrote(idx)
+		}
+	}
+	return pairs[:len(t.ops)], nil
+}
+
+// versionOf returns the ModifyIndex of the op at i in a commit result.
+func versionOf(pairs []*Pair, i int) uint64 {
+	if i < len(pairs) && pairs[i] != nil {
+		return pairs[i].ModifyIndex
+	}
+	return 0
+}
+
+// get reads and decodes one entity.
+func get[T any](ctx context.Context, kv KV, key, kind, id string, setVersion func(*T, uint64)) (*T, error) {
+	if !domain.ValidID(id) {
+		return nil, domain.NotFound(kind, id)
+	}
+	p, err := kv.Get(ctx, key)
+	if errors.Is(err, ErrKeyNotFound) {
+		return nil, domain.NotFound(kind, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var v T
+	if err := json.Unmarshal(p.Value, &v); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", key, err)
+	}
+	setVersion(&v, p.ModifyIndex)
+	return &v, nil
+}
+
+// list reads and decodes every entity under prefix.
+func list[T any](ctx context.Context, kv KV, prefix string, setVersion func(*T, uint64)) ([]T, error) {
+	pairs, _, err := kv.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(pairs))
+	for _, p := range pairs {
+		if strings.Contains(p.Key[len(prefix):], "/") {
+			continue
+		}
+		var v T
+		if err := json.Unmarshal(p.Value, &v); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", p.Key, err)
+		}
+		setVersion(&v, p.ModifyIndex)
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// lookupUnique returns the id that owns a unique name, or "".
+func (s *Store) lookupUnique(ctx context.Context, kind, name string) (string, error) {
+	p, err := s.kv.Get(ctx, uniqueKey(kind, name))
+	if errors.Is(err, ErrKeyNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return string(p.Value), nil
+}
+
+func (s *Store) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
+
+// claim creates the unique key for kind/name owned by id; it fails the
+// transaction with a *domain.DuplicateError when the name is taken.
+func (t *tx) claim(kind, name, id string) {
+	t.add(Op{Verb: OpCAS, Key: uniqueKey(kind, name), Value: []byte(id)},
+		&domain.DuplicateError{Kind: kind, Value: name})
+}
+
+// release deletes the unique key for kind/name.
+func (t *tx) release(kind, name string) {
+	t.add(Op{Verb: OpDelete, Key: uniqueKey(kind, name)}, nil)
+}

@@ -1,0 +1,320 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aegirhq/aegir/internal/domain"
+)
+
+func setTaskVersion(v *domain.Task, n uint64) { v.Version = n }
+
+var decodeTask = decodeInto(setTaskVersion)
+
+// enqueue adds a queued task (tasks/<id> and queue/<id>) to a transaction.
+func (s *Store) enqueue(t *tx, typ domain.TaskType, kind domain.TargetKind, targetID, targetName, clientID string, args map[string]string, by string) (*domain.Task, error) {
+	task, err := domain.NewTask(typ, kind, targetID, args)
+	if err != nil {
+		return nil, err
+	}
+	task.TargetName, task.ClientID, task.RequestedBy = targetName, clientID, by
+	task.CreatedAt = s.now()
+	if err := s.addTaskOps(t, task); err != nil {
+		return nil, err
+	}
+	return task, nil
+}
+
+func (s *Store) addTaskOps(t *tx, task *domain.Task) error {
+	t.touches[&s.tasks.mirrorBase] = true
+	if err := t.create(prefixTasks+task.ID, task, nil); err != nil {
+		return err
+	}
+	t.add(Op{Verb: OpCAS, Key: prefixQueue + task.ID, Value: []byte(string(task.TargetKind) + "/" + task.TargetID)}, nil)
+	return nil
+}
+
+// GetTask returns the task with id.
+func (s *Store) GetTask(ctx context.Context, id string) (*domain.Task, error) {
+	return get(ctx, s.kv, prefixTasks+id, "task", id, setTaskVersion)
+}
+
+// RequestSiteTask queues a task of type typ on a site after checking that
+// the site's state allows it. The transaction checks the site is unchanged.
+func (s *Store) RequestSiteTask(ctx context.Context, siteID string, typ domain.TaskType, args map[string]string, by string) (*domain.Task, error) {
+	site, err := s.GetSite(ctx, siteID)
+	if err != nil {
+		return nil, err
+	}
+	if err := domain.CheckSiteTask(site, typ, args); err != nil {
+		return nil, err
+	}
+	if typ == domain.TaskRestore {
+		b, err := s.GetBackup(ctx, args["backup_id"])
+		if err != nil || b.SiteID != site.ID {
+			return nil, domain.Invalid("args.backup_id", "no backup %q of site %s", args["backup_id"], site.Domain)
+		}
+	}
+	t := newTx()
+	t.add(Op{Verb: OpCheckIndex, Key: prefixSites + site.ID, Index: site.Version},
+		fmt.Errorf("site %s changed while the task was being queued; try again: %w", site.Domain, domain.ErrConflict))
+	task, err := s.enqueue(t, typ, domain.TargetSite, site.ID, site.Domain, site.ClientID, args, by)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.commit(ctx, t); err != nil {
+		return nil, err
+	}
+	return task, nil
+}
+
+// RequestPlatformTask queues a task of type typ on a platform.
+func (s *Store) RequestPlatformTask(ctx context.Context, platformID string, typ domain.TaskType, args map[string]string, by string) (*domain.Task, error) {
+	p, err := s.GetPlatform(ctx, platformID)
+	if err != nil {
+		return nil, err
+	}
+	if err := domain.CheckPlatformTask(p, typ); err != nil {
+		return nil, err
+	}
+	if typ == domain.TaskDeletePlatform {
+		sites, err := s.ListSites(ctx, SiteFilter{PlatformID: p.ID, Limit: 1})
+		if err != nil {
+			return nil, err
+		}
+		if sites.Total > 0 {
+			return nil, fmt.Errorf("platform %s still has %d sites; migrate or delete them first: %w", p.Name, sites.Total, domain.ErrConflict)
+		}
+	}
+	t := newTx()
+	t.add(Op{Verb: OpCheckIndex, Key: prefixPlatforms + p.ID, Index: p.Version},
+		fmt.Errorf("platform %s changed while the task was being queued; try again: %w", p.Name, domain.ErrConflict))
+	task, err := s.enqueue(t, typ, domain.TargetPlatform, p.ID, p.Name, "", args, by)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.commit(ctx, t); err != nil {
+		return nil, err
+	}
+	return task, nil
+}
+
+// RequestServerTask queues a verify-server task.
+func (s *Store) RequestServerTask(ctx context.Context, serverID string, typ domain.TaskType, by string) (*domain.Task, error) {
+	srv, err := s.GetServer(ctx, serverID)
+	if err != nil {
+		return nil, err
+	}
+	t := newTx()
+	task, err := s.enqueue(t, typ, domain.TargetServer, srv.ID, srv.Name, "", nil, by)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.commit(ctx, t); err != nil {
+		return nil, err
+	}
+	return task, nil
+}
+
+// TaskFilter selects tasks for ListTasks. Zero fields match everything.
+type TaskFilter struct {
+	Status     domain.TaskStatus
+	Type       domain.TaskType
+	TargetKind domain.TargetKind
+	TargetID   string
+	ClientIDs  []string // restrict to these clients (access control); nil: no restriction
+	Offset     int
+	Limit      int // default 50, at most 1000
+}
+
+// TaskPage is one page of tasks, newest first, and the total matching.
+type TaskPage struct {
+	Items []domain.Task `json:"items"`
+	Total int           `json:"total"`
+}
+
+// ListTasks returns one page of the tasks matching f, newest first.
+func (s *Store) ListTasks(ctx context.Context, f TaskFilter) (*TaskPage, error) {
+	items, _, ok := s.tasks.snapshot(s.cfg.CatchUpWait)
+	if !ok {
+		vals, err := list(ctx, s.kv, prefixTasks, setTaskVersion)
+		if err != nil {
+			return nil, err
+		}
+		items = make([]*domain.Task, len(vals))
+		for i := range vals {
+			items[i] = &vals[i]
+		}
+	}
+	// Ids sort by creation time.
+	slices.SortFunc(items, func(a, b *domain.Task) int { return strings.Compare(b.ID, a.ID) })
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	limit = min(limit, 1000)
+	page := &TaskPage{Items: []domain.Task{}}
+	for _, t := range items {
+		if f.Status != "" && t.Status != f.Status ||
+			f.Type != "" && t.Type != f.Type ||
+			f.TargetKind != "" && t.TargetKind != f.TargetKind ||
+			f.TargetID != "" && t.TargetID != f.TargetID ||
+			f.ClientIDs != nil && !slices.Contains(f.ClientIDs, t.ClientID) {
+			continue
+		}
+		if page.Total >= f.Offset && len(page.Items) < limit {
+			page.Items = append(page.Items, *t)
+		}
+		page.Total++
+	}
+	return page, nil
+}
+
+// ActiveTasks returns the queued and running tasks, oldest first: the
+// dispatcher's work list. It reads only the queue/ keys and their tasks.
+func (s *Store) ActiveTasks(ctx context.Context) ([]domain.Task, uint64, error) {
+	pairs, idx, err := s.kv.List(ctx, prefixQueue)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]domain.Task, 0, len(pairs))
+	for _, p := range pairs {
+		id := strings.TrimPrefix(p.Key, prefixQueue)
+		t, err := s.GetTask(ctx, id)
+		if errors.Is(err, domain.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, *t)
+	}
+	return out, idx, nil
+}
+
+// WatchQueue blocks until the set of active tasks may have changed after
+// index, and returns the new index.
+func (s *Store) WatchQueue(ctx context.Context, index uint64) (uint64, error) {
+	_, idx, err := s.kv.Watch(ctx, prefixQueue, index)
+	return idx, err
+}
+
+// StartTask moves a queued task to running, recording its runner handle and
+// fencing token; check-and-set on the version the dispatcher read.
+func (s *Store) StartTask(ctx context.Context, task *domain.Task, runner string, fence uint64) error {
+	if err := task.Transition(domain.TaskRunning, s.now()); err != nil {
+		return err
+	}
+	task.Runner, task.Fence = runner, fence
+	return s.putTask(ctx, task)
+}
+
+// SetTaskRunner records the runner handle of a running task (a pid, a Nomad
+// dispatch id) once the executor knows it.
+func (s *Store) SetTaskRunner(ctx context.Context, task *domain.Task, runner string) error {
+	task.Runner = runner
+	return s.putTask(ctx, task)
+}
+
+func (s *Store) putTask(ctx context.Context, task *domain.Task) error {
+	t := newTx()
+	t.touches[&s.tasks.mirrorBase] = true
+	if err := t.update(prefixTasks+task.ID, task, task.Version, nil); err != nil {
+		return err
+	}
+	pairs, err := s.commit(ctx, t)
+	if err != nil {
+		return err
+	}
+	task.Version = versionOf(pairs, 0)
+	return nil
+}
+
+// FinishTask moves a task to its final status and applies the state changes
+// its result carries, all in one transaction: either the task is finished
+// and every change is made, or nothing is. On ErrConflict the caller re-reads
+// the task and tries again.
+func (s *Store) FinishTask(ctx context.Context, task *domain.Task, status domain.TaskStatus, changes ...Change) error {
+	if err := task.Transition(status, s.now()); err != nil {
+		return err
+	}
+	t := newTx()
+	t.touches[&s.tasks.mirrorBase] = true
+	if err := t.update(prefixTasks+task.ID, task, task.Version, nil); err != nil {
+		return err
+	}
+	t.add(Op{Verb: OpDelete, Key: prefixQueue + task.ID}, nil)
+	for _, c := range changes {
+		if err := c.apply(ctx, s, t); err != nil {
+			return fmt.Errorf("apply result of task %s: %w", task.ID, err)
+		}
+	}
+	pairs, err := s.commit(ctx, t)
+	if err != nil {
+		return err
+	}
+	task.Version = versionOf(pairs, 0)
+	return nil
+}
+
+// CancelQueued cancels a task that has not started. A running task is
+// cancelled by the dispatcher, which kills its runner and then finishes it.
+func (s *Store) CancelQueued(ctx context.Context, task *domain.Task, by string) error {
+	if task.Status != domain.TaskQueued {
+		return &domain.TransitionError{Entity: "task", From: string(task.Status), To: string(domain.TaskCancelled)}
+	}
+	task.Explanation = "Cancelled by " + by + " before it started."
+	return s.FinishTask(ctx, task, domain.TaskCancelled)
+}
+
+// RetryTask queues a new task with the same type, target and arguments as a
+// failed or cancelled one, pointing back to it.
+func (s *Store) RetryTask(ctx context.Context, id, by string) (*domain.Task, error) {
+	old, err := s.GetTask(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if old.Status != domain.TaskFailed && old.Status != domain.TaskCancelled {
+		return nil, fmt.Errorf("only a failed or cancelled task can be retried; task %s is %s: %w", id, old.Status, domain.ErrConflict)
+	}
+	t := newTx()
+	switch old.TargetKind {
+	case domain.TargetSite:
+		site, err := s.GetSite(ctx, old.TargetID)
+		if err != nil {
+			return nil, err
+		}
+		if old.Type == domain.TaskInstall && site.Status == domain.SiteFailed {
+			site.Status = domain.SitePending
+			if err := s.putSiteOps(t, site, site); err != nil {
+				return nil, err
+			}
+		} else if err := domain.CheckSiteTask(site, old.Type, old.Args); err != nil {
+			return nil, err
+		}
+	case domain.TargetPlatform:
+		p, err := s.GetPlatform(ctx, old.TargetID)
+		if err != nil {
+			return nil, err
+		}
+		if err := domain.CheckPlatformTask(p, old.Type); err != nil {
+			return nil, err
+		}
+	}
+	task, err := domain.NewTask(old.Type, old.TargetKind, old.TargetID, old.Args)
+	if err != nil {
+		return nil, err
+	}
+	task.TargetName, task.ClientID, task.RequestedBy, task.RetryOf = old.TargetName, old.ClientID, by, old.ID
+	task.CreatedAt = s.now()
+	if err := s.addTaskOps(t, task); err != nil {
+		return nil, err
+	}
+	if _, err := s.commit(ctx, t); err != nil {
+		return nil, err
+	}
+	return task, nil
+}
