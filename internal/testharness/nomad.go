@@ -1,0 +1,353 @@
+package testharness
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+)
+
+// NomadOptions configures Nomad. The zero value is a server and two clients
+// named aegir-a and aegir-b.
+type NomadOptions struct {
+	// NodeNames names the client agents, one client per name. Default
+	// ["aegir-a", "aegir-b"] (or Clients of them, see below).
+	NodeNames []string
+	// Clients is the number of clients when NodeNames is empty; names are
+	// then aegir-a, aegir-b, aegir-c ... Default 2.
+	Clients int
+	// ClientHCL is extra HCL appended inside every client's `client { }`
+	// block, e.g. `meta { "aegir_role" = "web" }` or host volumes. Default
+	// none.
+	ClientHCL string
+}
+
+// NomadCluster is one Nomad server and its client agents, all on 127.0.0.1,
+// each with its own data dir and ports.
+type NomadCluster struct {
+	// Addr is host:port of the server's HTTP API.
+	Addr string
+	// HTTPAddr is "http://" + Addr (NOMAD_ADDR).
+	HTTPAddr string
+	// Nodes are the client agents, in the order of their names.
+	Nodes []NomadNode
+
+	dir     string
+	server  *process
+	clients map[string]*process
+}
+
+// NomadNode is one client agent.
+type NomadNode struct {
+	// Name is the node name (`${node.unique.name}` in constraints).
+	Name string
+	// ID is the node ID the server knows it by.
+	ID string
+	// HTTPAddr is the client agent's own HTTP API, "http://127.0.0.1:port".
+	HTTPAddr string
+}
+
+// nomadTimeout bounds the cluster start: a server election plus client
+// fingerprinting and registration.
+const nomadTimeout = 90 * time.Second
+
+var nomadConfig = template.Must(template.New("nomad").Parse(`
+name                 = "{{.Name}}"
+region               = "global"
+datacenter           = "dc1"
+data_dir             = "{{.DataDir}}"
+bind_addr            = "127.0.0.1"
+log_level            = "INFO"
+disable_update_check = true
+leave_on_interrupt   = false
+leave_on_terminate   = false
+
+ports {
+  http = {{.HTTP}}
+  rpc  = {{.RPC}}
+  serf = {{.Serf}}
+}
+addresses {
+  http = "127.0.0.1"
+  rpc  = "127.0.0.1"
+  serf = "127.0.0.1"
+}
+advertise {
+  http = "127.0.0.1:{{.HTTP}}"
+  rpc  = "127.0.0.1:{{.RPC}}"
+  serf = "127.0.0.1:{{.Serf}}"
+}
+
+# No Consul or Vault integration: tests that need them start their own and
+# talk to them directly.
+consul {
+  auto_advertise   = false
+  server_auto_join = false
+  client_auto_join = false
+}
+vault {
+  enabled = false
+}
+{{if .Server}}
+server {
+  enabled          = true
+  bootstrap_expect = 1
+  # Batch jobs in tests finish in seconds; let GC see them soon.
+  job_gc_threshold  = "5m"
+}
+{{else}}
+client {
+  enabled           = true
+  servers           = ["127.0.0.1:{{.ServerRPC}}"]
+  network_interface = "lo"
+  cgroup_parent     = "{{.CgroupParent}}"
+  options {
+    # Only raw_exec: no docker, exec (needs cgroup isolation), java, qemu.
+    "driver.allowlist" = "raw_exec"
+    # No cloud metadata probes (they would reach for 169.254.169.254) and
+    # no Consul/Vault probes of default ports.
+    "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean,consul,vault"
+  }
+{{.ClientHCL}}
+}
+
+plugin "raw_exec" {
+  config {
+    enabled = true
+  }
+}
+{{end}}
+`))
+
+type nomadAgentConfig struct {
+	Name, DataDir   string
+	HTTP, RPC, Serf int
+	Server          bool
+	ServerRPC       int
+	CgroupParent    string
+	ClientHCL       string
+}
+
+// Nomad starts a Nomad server and client agents (raw_exec only) on
+// 127.0.0.1 and waits until the server has a leader and every client is
+// registered, ready and has a healthy raw_exec driver. Everything is stopped
+// when the test ends, including task processes left by the clients.
+//
+// Clients run as the current user; as root (as here) raw_exec tasks run as
+// root. Skips the test when the nomad binary is missing, or fails it when
+// CI=true; ops/build-agents.sh builds it.
+func Nomad(t testing.TB, opts NomadOptions) *NomadCluster {
+	t.Helper()
+	bin := requireBinary(t, "nomad")
+	names := opts.NodeNames
+	if len(names) == 0 {
+		n := opts.Clients
+		if n <= 0 {
+			n = 2
+		}
+		for i := range n {
+			names = append(names, "aegir-"+string(rune('a'+i%26))+strings.Repeat("x", i/26))
+		}
+	}
+	c := &NomadCluster{dir: shortTempDir(t, "nomad"), clients: map[string]*process{}}
+	// Last registered, first run: kill leftover task processes after every
+	// agent has stopped.
+	t.Cleanup(func() { killProcsMentioning(c.dir) })
+
+	id := randomHex(3)
+	var serverRPC int
+	err := retryPorts(func() error {
+		c.server.stop()
+		ports, err := freePorts(3)
+		if err != nil {
+			return err
+		}
+		serverRPC = ports[1]
+		c.Addr = "127.0.0.1:" + strconv.Itoa(ports[0])
+		c.HTTPAddr = "http://" + c.Addr
+		c.server, err = startNomadAgent(bin, c.dir, nomadAgentConfig{
+			Name: "aegir-server-" + id, HTTP: ports[0], RPC: ports[1], Serf: ports[2], Server: true,
+		})
+		if err != nil {
+			return err
+		}
+		return c.server.waitReady(nomadTimeout, c.leader)
+	})
+	if err != nil {
+		failStart(t, c.server, err)
+	}
+	t.Cleanup(c.server.stop)
+	dumpOnFailure(t, "nomad server", c.server.logPath)
+
+	for _, name := range names {
+		var p *process
+		var httpAddr string
+		err := retryPorts(func() error {
+			p.stop()
+			ports, err := freePorts(3)
+			if err != nil {
+				return err
+			}
+			httpAddr = "http://127.0.0.1:" + strconv.Itoa(ports[0])
+			p, err = startNomadAgent(bin, c.dir, nomadAgentConfig{
+				Name: name, HTTP: ports[0], RPC: ports[1], Serf: ports[2], ServerRPC: serverRPC,
+				CgroupParent: "/aegir-test-" + id + "-" + sanitize(name),
+				ClientHCL:    opts.ClientHCL,
+			})
+			if err != nil {
+				return err
+			}
+			// The client's own API answers once the agent is up; node
+			// registration is checked for all clients together below.
+			return p.waitReady(nomadTimeout, func() error {
+				var self map[string]any
+				return getJSON(httpAddr+"/v1/agent/self", &self)
+			})
+		})
+		if err != nil {
+			failStart(t, p, err)
+		}
+		c.clients[name] = p
+		t.Cleanup(p.stop)
+		t.Cleanup(func() { removeCgroups("/aegir-test-" + id + "-" + sanitize(name)) })
+		dumpOnFailure(t, "nomad client "+name, p.logPath)
+		c.Nodes = append(c.Nodes, NomadNode{Name: name, HTTPAddr: httpAddr})
+	}
+
+	if err := c.server.waitReady(nomadTimeout, c.nodesReady); err != nil {
+		for _, n := range c.Nodes {
+			t.Logf("testharness: last lines of nomad client %s:\n%s", n.Name, c.clients[n.Name].tail(30))
+		}
+		failStart(t, c.server, err)
+	}
+	return c
+}
+
+func startNomadAgent(bin, dir string, cfg nomadAgentConfig) (*process, error) {
+	agentDir := filepath.Join(dir, cfg.Name)
+	cfg.DataDir = filepath.Join(agentDir, "data")
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := nomadConfig.Execute(&b, cfg); err != nil {
+		return nil, err
+	}
+	cfgPath := filepath.Join(agentDir, "agent.hcl")
+	if err := os.WriteFile(cfgPath, b.Bytes(), 0o600); err != nil {
+		return nil, err
+	}
+	return startProcess("nomad "+cfg.Name, filepath.Join(agentDir, "nomad.log"),
+		[]string{bin, "agent", "-config", cfgPath}, procOptions{Dir: agentDir})
+}
+
+func (c *NomadCluster) leader() error {
+	var leader string
+	if err := getJSON(c.HTTPAddr+"/v1/status/leader", &leader); err != nil {
+		return err
+	}
+	if leader == "" {
+		return fmt.Errorf("no leader yet")
+	}
+	return nil
+}
+
+type nomadNodeStub struct {
+	ID, Name, Status string
+	Drivers          map[string]struct{ Detected, Healthy bool }
+}
+
+// nodesReady: every client is registered, ready, with raw_exec healthy;
+// fills in the node IDs.
+func (c *NomadCluster) nodesReady() error {
+	var nodes []nomadNodeStub
+	if err := getJSON(c.HTTPAddr+"/v1/nodes", &nodes); err != nil {
+		return err
+	}
+	byName := map[string]nomadNodeStub{}
+	for _, n := range nodes {
+		byName[n.Name] = n
+	}
+	for i, want := range c.Nodes {
+		n, ok := byName[want.Name]
+		switch {
+		case !ok:
+			return fmt.Errorf("node %s not registered yet", want.Name)
+		case n.Status != "ready":
+			return fmt.Errorf("node %s is %s", want.Name, n.Status)
+		case !n.Drivers["raw_exec"].Healthy:
+			return fmt.Errorf("node %s: raw_exec driver not healthy yet", want.Name)
+		}
+		c.Nodes[i].ID = n.ID
+	}
+	return nil
+}
+
+// StopClient stops the client agent with that node name (SIGTERM, then
+// SIGKILL), for tests of a lost node. The server marks the node down after
+// its heartbeat times out (tens of seconds). Task processes it started keep
+// running until the test ends.
+func (c *NomadCluster) StopClient(t testing.TB, name string) {
+	t.Helper()
+	p, ok := c.clients[name]
+	if !ok {
+		t.Fatalf("testharness: nomad: no client named %q", name)
+	}
+	p.stop()
+}
+
+// Node returns the client node with that name.
+func (c *NomadCluster) Node(t testing.TB, name string) NomadNode {
+	t.Helper()
+	for _, n := range c.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	t.Fatalf("testharness: nomad: no client named %q", name)
+	return NomadNode{}
+}
+
+// killProcsMentioning SIGKILLs every process whose command line contains
+// dir: raw_exec tasks and Nomad's executor processes, which are built to
+// outlive their client agent and are not in its process group.
+func killProcsMentioning(dir string) {
+	entries, _ := os.ReadDir("/proc")
+	self := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(b, []byte(dir)) {
+			continue
+		}
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// removeCgroups removes the (empty) cgroup directories a client created
+// under its cgroup_parent, on cgroups v1 and v2, deepest first.
+func removeCgroups(parent string) {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*" + parent)
+	roots = append(roots, "/sys/fs/cgroup"+parent)
+	for _, root := range roots {
+		var dirs []string
+		_ = filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && fi.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			_ = syscall.Rmdir(dirs[i])
+		}
+	}
+}

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# build-agents.sh — build the Consul, Nomad and Vault agents that the tests
+# run (internal/testharness), from source, at the versions pinned in
+# ops/agents/<name>/go.mod.
+#
+#   ops/build-agents.sh                 # all three
+#   ops/build-agents.sh consul vault    # just these
+#
+# Each binary lands in a cache OUTSIDE the clone, keyed by version:
+#
+#   ${AEGIR_AGENT_CACHE:-$HOME/.cache/aegir/agents}/<name>-<version>/<name>
+#
+# so a fresh clone (CI) reuses what an earlier run built. A cached binary is
+# never rebuilt; delete its directory to force a rebuild. The build writes a
+# temporary file next to the target and renames it into place, so an
+# interrupted build never leaves a half binary behind. Builds take minutes
+# (vault ~3.5 min cold on 2 cores) and run one after another.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cache="${AEGIR_AGENT_CACHE:-$HOME/.cache/aegir/agents}"
+all=(consul nomad vault)
+
+log() { printf 'build-agents: %s\n' "$*" >&2; }
+
+if ! command -v go >/dev/null 2>&1; then
+	if [ -x /usr/local/go/bin/go ]; then
+		PATH="/usr/local/go/bin:$PATH"
+	else
+		log "go is not on PATH: install Go first"
+		exit 1
+	fi
+fi
+
+# version NAME prints the version of github.com/hashicorp/NAME that the
+# wrapper module requires, without the leading v.
+version() {
+	local name="$1" v
+	v="$(awk -v mod="github.com/hashicorp/$name" '
+		$1 == "require" && $2 == mod { print $3; exit }
+		$1 == mod && $2 ~ /^v/ { print $2; exit }
+	' "$here/agents/$name/go.mod")"
+	if [ -z "$v" ]; then
+		log "cannot find github.com/hashicorp/$name in ops/agents/$name/go.mod"
+		return 1
+	fi
+	printf '%s\n' "${v#v}"
+}
+
+build() {
+	local name="$1" ver dir bin tmp start
+	if [ ! -f "$here/agents/$name/go.mod" ]; then
+		log "unknown agent '$name' (known: ${all[*]})"
+		return 1
+	fi
+	ver="$(version "$name")"
+	dir="$cache/$name-$ver"
+	bin="$dir/$name"
+	if [ -x "$bin" ]; then
+		log "$name $ver: cached at $bin"
+		return 0
+	fi
+	mkdir -p "$dir"
+	# One builder per agent at a time (two clones building at once).
+	exec 9>"$dir/.lock"
+	flock 9
+	if [ -x "$bin" ]; then
+		log "$name $ver: built by another run at $bin"
+		exec 9>&-
+		return 0
+	fi
+	tmp="$(mktemp "$dir/.$name.XXXXXX")"
+	log "$name $ver: building into $bin (takes minutes)"
+	start=$SECONDS
+	if ! (cd "$here/agents/$name" &&
+		GOFLAGS=-mod=mod go build -buildvcs=false -trimpath -ldflags='-s -w' \
+			-o "$tmp" "github.com/hashicorp/$name"); then
+		rm -f "$tmp"
+		exec 9>&-
+		log "$name $ver: build FAILED"
+		return 1
+	fi
+	chmod 0755 "$tmp"
+	mv -f "$tmp" "$bin"
+	exec 9>&-
+	log "$name $ver: built in $((SECONDS - start))s, $(du -h "$bin" | cut -f1)"
+}
+
+names=("$@")
+[ "${#names[@]}" -gt 0 ] || names=("${all[@]}")
+failed=()
+for n in "${names[@]}"; do
+	build "$n" || failed+=("$n")
+done
+if [ "${#failed[@]}" -gt 0 ]; then
+	log "failed: ${failed[*]}"
+	exit 1
+fi
