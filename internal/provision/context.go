@@ -1,0 +1,173 @@
+package provision
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/aegirhq/aegir/internal/domain"
+)
+
+// ContextVersion is the version of the context schema. The back end refuses
+// a context of another major version with a clear error, so a front end and
+// back end of different releases fail loudly instead of misreading fields.
+const ContextVersion = 1
+
+// MaxContextSize bounds a context document: it travels as a Nomad dispatch
+// payload, whose limit is 16 KiB.
+const MaxContextSize = 16 * 1024
+
+// Context is everything the back end needs to run one task: the task and
+// its target with every relationship resolved, flattened into one document.
+// It holds secret references (Secrets), never secret values.
+type Context struct {
+	Version int      `json:"version"`
+	Task    TaskInfo `json:"task"`
+
+	Site       *SiteInfo     `json:"site,omitempty"`
+	Client     *ClientInfo   `json:"client,omitempty"`
+	Platform   *PlatformInfo `json:"platform,omitempty"`
+	WebServer  *ServerInfo   `json:"web_server,omitempty"`
+	WebService *ServiceInfo  `json:"web_service,omitempty"`
+	DBServer   *ServerInfo   `json:"db_server,omitempty"`
+	DBService  *ServiceInfo  `json:"db_service,omitempty"`
+
+	// Server and Services are set for verify-server.
+	Server   *ServerInfo   `json:"server,omitempty"`
+	Services []ServiceInfo `json:"services,omitempty"`
+
+	// Backup is the archive a restore task restores.
+	Backup *BackupInfo `json:"backup,omitempty"`
+
+	// Target is where clone and migrate go: the new domain, platform and
+	// servers, resolved like the source.
+	Target *TargetInfo `json:"target,omitempty"`
+
+	// Secrets maps a purpose ("db_admin", "site_db", "target_db_admin" ...)
+	// to a reference the back end resolves through the secrets backend.
+	Secrets map[string]string `json:"secrets,omitempty"`
+
+	// Env is how the back end reaches shared services.
+	Env EnvInfo `json:"env"`
+}
+
+// TaskInfo identifies the task.
+type TaskInfo struct {
+	ID          string            `json:"id"`
+	Type        domain.TaskType   `json:"type"`
+	Args        map[string]string `json:"args,omitempty"`
+	RequestedBy string            `json:"requested_by,omitempty"`
+}
+
+// SiteInfo is a site as the back end sees it.
+type SiteInfo struct {
+	ID              string            `json:"id"`
+	Domain          string            `json:"domain"`
+	Aliases         []string          `json:"aliases,omitempty"`
+	RedirectAliases bool              `json:"redirect_aliases,omitempty"`
+	Status          domain.SiteStatus `json:"status"`
+	Profile         string            `json:"profile,omitempty"`
+}
+
+// ClientInfo is the site's owner.
+type ClientInfo struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// PlatformInfo is a platform as the back end sees it.
+type PlatformInfo struct {
+	ID     string              `json:"id"`
+	Name   string              `json:"name"`
+	Path   string              `json:"path"`
+	Type   domain.PlatformType `json:"type"`
+	Locked bool                `json:"locked,omitempty"`
+}
+
+// ServerInfo is a server.
+type ServerInfo struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Address   string `json:"address"`
+	NomadNode string `json:"nomad_node,omitempty"`
+}
+
+// ServiceInfo is a service on a server.
+type ServiceInfo struct {
+	ID       string             `json:"id"`
+	ServerID string             `json:"server_id"`
+	Type     domain.ServiceType `json:"type"`
+	Kind     domain.ServiceKind `json:"kind"`
+	Port     int                `json:"port,omitempty"`
+	Settings map[string]string  `json:"settings,omitempty"`
+}
+
+// BackupInfo is a backup archive.
+type BackupInfo struct {
+	ID     string `json:"id"`
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// TargetInfo is the destination of a clone or migrate.
+type TargetInfo struct {
+	SiteID     string        `json:"site_id,omitempty"` // the new site's id (clone)
+	Domain     string        `json:"domain"`
+	Aliases    []string      `json:"aliases,omitempty"`
+	Platform   *PlatformInfo `json:"platform"`
+	WebServer  *ServerInfo   `json:"web_server"`
+	WebService *ServiceInfo  `json:"web_service"`
+	DBServer   *ServerInfo   `json:"db_server"`
+	DBService  *ServiceInfo  `json:"db_service"`
+}
+
+// EnvInfo says where the back end finds shared things. Paths are on the
+// server the task runs on.
+type EnvInfo struct {
+	// DataDir holds aegir's per-server state: SQLite databases, builtin
+	// routes, the local secrets file.
+	DataDir string `json:"data_dir"`
+	// BackupDir is where backup archives are written.
+	BackupDir string `json:"backup_dir"`
+	// SecretsBackend selects how Secrets references resolve: "file"
+	// (embedded encrypted file under DataDir) or "vault".
+	SecretsBackend string `json:"secrets_backend"`
+	// VaultAddr, VaultMount, VaultPrefix configure the vault backend. The
+	// token comes from the environment (VAULT_TOKEN), never the context.
+	VaultAddr   string `json:"vault_addr,omitempty"`
+	VaultMount  string `json:"vault_mount,omitempty"`
+	VaultPrefix string `json:"vault_prefix,omitempty"`
+	// LogSink selects where log lines go besides stderr: "" (stderr only;
+	// the local executor forwards them) or "redis".
+	LogSink   string `json:"log_sink,omitempty"`
+	RedisAddr string `json:"redis_addr,omitempty"`
+	// ResultSink is "stdout" (default) or "redis" (Nomad: the result is also
+	// written to a small record the dispatcher reads).
+	ResultSink string `json:"result_sink,omitempty"`
+}
+
+// DecodeContext reads and checks a context document.
+func DecodeContext(r io.Reader) (*Context, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxContextSize*4+1))
+	if err != nil {
+		return nil, fmt.Errorf("read context: %w", err)
+	}
+	if len(b) > MaxContextSize*4 {
+		return nil, fmt.Errorf("context is larger than %d bytes", MaxContextSize*4)
+	}
+	var c Context
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("context is not valid JSON: %w", err)
+	}
+	if c.Version != ContextVersion {
+		return nil, fmt.Errorf("context schema version %d is not %d: run a back end of the same aegir release as the front end", c.Version, ContextVersion)
+	}
+	if !domain.ValidID(c.Task.ID) {
+		return nil, fmt.Errorf("context has no valid task id")
+	}
+	if _, ok := c.Task.Type.Target(); !ok {
+		return nil, fmt.Errorf("context names unknown task type %q", c.Task.Type)
+	}
+	return &c, nil
+}

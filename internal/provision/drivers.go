@@ -1,0 +1,81 @@
+package provision
+
+import (
+	"context"
+	"io"
+)
+
+// WebDriver manages the web server side of sites for one http service
+// (builtin, nginx, apache). Implementations validate every value they
+// interpolate, never build config by pasting unchecked strings, and leave the
+// server serving the other sites when one site's config is refused.
+type WebDriver interface {
+	// Check verifies the service is installed and usable (verify-server).
+	Check(ctx context.Context) error
+	// Publish writes or replaces the site's config and reloads the server.
+	// If the server refuses the new config, the previous one is restored
+	// and an error returned.
+	Publish(ctx context.Context, site WebSite) error
+	// Remove deletes the site's config and reloads.
+	Remove(ctx context.Context, domain string) error
+	// URL returns an address where the site answers, for checks: the
+	// server's listen address; callers send the site's domain as Host.
+	URL() string
+}
+
+// WebSite is what a web driver needs to serve one site.
+type WebSite struct {
+	Domain          string
+	Aliases         []string
+	RedirectAliases bool   // aliases answer 301 to Domain
+	Docroot         string // absolute, validated
+	Disabled        bool   // answer 503 with a plain "site disabled" page
+	// PHP is true when .php requests go to the FastCGI upstream.
+	PHP bool
+	// FastCGI is the PHP upstream ("unix:/path.sock" or "127.0.0.1:9000").
+	FastCGI string
+	// Upstream, when set, proxies every request to this HTTP address.
+	Upstream string
+	// Env is passed to PHP as FastCGI params (site's DB settings path ...).
+	Env map[string]string
+}
+
+// DBDriver manages databases and users on one db service (sqlite,
+// mariadb, postgresql). Names come from NameFor and are quoted by the
+// driver's own rules anyway; passwords are bound parameters or quoted
+// literals, never pasted.
+type DBDriver interface {
+	// Check verifies the server answers with the admin credentials.
+	Check(ctx context.Context) error
+	// Create creates a database and a user that can reach only it.
+	Create(ctx context.Context, db DBCreds) error
+	// Drop removes the database and its user; missing ones are not errors.
+	Drop(ctx context.Context, db DBCreds) error
+	// Dump writes a logical dump of the database to w.
+	Dump(ctx context.Context, db DBCreds, w io.Writer) error
+	// Load replaces the database's contents with a dump read from r.
+	Load(ctx context.Context, db DBCreds, r io.Reader) error
+	// SetPassword changes the user's password.
+	SetPassword(ctx context.Context, db DBCreds, password string) error
+	// Count runs a read-only row count for a table (stats, tests).
+	Count(ctx context.Context, db DBCreds, table string) (int64, error)
+}
+
+// DBCreds identifies a site's database and its own user.
+type DBCreds struct {
+	Name     string // database name, from NameFor
+	User     string // user name, from NameFor
+	Password string
+	// Host, Port or Socket say where the database server answers, or for
+	// sqlite, Path is the database file.
+	Host   string
+	Port   int
+	Socket string
+	Path   string
+	Kind   string // mariadb, postgresql, sqlite
+}
+
+// NameFor returns the database (and user) name for a site id: "s_" and the
+// id, which is 20 characters of [0-9a-z]: a valid, unquoted-safe identifier
+// in MariaDB, PostgreSQL and SQLite, 22 characters (MariaDB users allow 80).
+func NameFor(siteID string) string { return "s_" + siteID }
