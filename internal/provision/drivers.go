@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"io"
+	"log/slog"
 )
 
 // WebDriver manages the web server side of sites for one http service
@@ -59,7 +60,20 @@ type DBDriver interface {
 	SetPassword(ctx context.Context, db DBCreds, password string) error
 	// Count runs a read-only row count for a table (stats, tests).
 	Count(ctx context.Context, db DBCreds, table string) (int64, error)
+	// Locate returns the credentials skeleton for a database called name
+	// on this service: Name, User, Kind and where it answers (Host/Port,
+	// Socket or Path). The caller fills in Password.
+	Locate(name string) DBCreds
 }
+
+// WebFactory builds the web driver for an http service. env says where
+// aegir's per-server state lives.
+type WebFactory func(svc ServiceInfo, srv ServerInfo, env EnvInfo, log *slog.Logger) (WebDriver, error)
+
+// DBFactory builds the database driver for a db service. admin holds the
+// server's admin credentials resolved from the secrets backend ("username",
+// "password"); it is empty for sqlite.
+type DBFactory func(svc ServiceInfo, srv ServerInfo, admin map[string]string, env EnvInfo, log *slog.Logger) (DBDriver, error)
 
 // DBCreds identifies a site's database and its own user.
 type DBCreds struct {
