@@ -155,8 +155,8 @@ func TestChangeLogOverflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 10 {
-		if _, err := kv.Txn(ctx, []store.Op{{Verb: store.OpSet, Key: "x", Value: []byte("1")}}); err != nil {
+	for i := range 10 {
+		if _, err := kv.Txn(ctx, []store.Op{{Verb: store.OpSet, Key: "x", Value: []byte{byte(i)}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

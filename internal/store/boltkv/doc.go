@@ -19,7 +19,9 @@
 // Checks follow Consul so code that passes here passes there: CAS index 0
 // means create-if-absent, a CAS with an index on a missing key fails, a
 // check-index on a missing key fails, a delete-cas of a missing key
-// succeeds; later ops in a transaction see earlier ones. A failing check
+// succeeds, a set or CAS of the value a key already holds is no change (the
+// key keeps its ModifyIndex and no watcher wakes); later ops in a
+// transaction see earlier ones. A failing check
 // aborts the bbolt transaction, so nothing is written, and Txn returns a
 // *store.TxnError for the first failing op.
 //

@@ -1,6 +1,7 @@
 package boltkv
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -15,8 +16,10 @@ import (
 // writes gets the same new ModifyIndex (the global index plus one); a
 // transaction that changes nothing leaves the global index alone. The checks
 // mirror Consul's: a CAS with a non-zero index on a missing key fails, a
-// delete-cas on a missing key succeeds, a check-index on a missing key fails.
-// Later ops see the effects of earlier ones.
+// delete-cas on a missing key succeeds, a check-index on a missing key fails,
+// and a set or CAS that writes the value the key already holds changes
+// nothing (the key keeps its ModifyIndex). Later ops see the effects of
+// earlier ones.
 func (k *KV) Txn(ctx context.Context, ops []store.Op) ([]*store.Pair, error) {
 	if err := store.CheckOps(ops); err != nil {
 		return nil, err
@@ -54,6 +57,12 @@ func (k *KV) Txn(ctx context.Context, ops []store.Op) ([]*store.Pair, error) {
 				}
 				fallthrough
 			case store.OpSet:
+				if exists && bytes.Equal(data.Get(key)[headerLen:], op.Value) {
+					// As in Consul, rewriting the same value is not a
+					// change: the key keeps its ModifyIndex.
+					results[i] = &store.Pair{Key: op.Key, Value: op.Value, ModifyIndex: cur}
+					continue
+				}
 				if err := data.Put(key, encodeValue(index, op.Value)); err != nil {
 					return fmt.Errorf("put %q: %w", op.Key, err)
 				}

@@ -43,6 +43,7 @@ func Run(t *testing.T, open Open) {
 		{"TxnAtomic", testTxnAtomic},
 		{"TxnResults", testTxnResults},
 		{"TxnSeesEarlierOps", testTxnSeesEarlierOps},
+		{"SameValueKeepsIndex", testSameValueKeepsIndex},
 		{"Limits", testLimits},
 		{"ListPrefix", testListPrefix},
 		{"WatchIndexZero", testWatchIndexZero},
@@ -304,6 +305,25 @@ func testTxnSeesEarlierOps(t *testing.T, kv store.KV) {
 	mustMissing(t, kv, "b")
 }
 
+// testSameValueKeepsIndex pins Consul's rule: writing the value a key
+// already holds is not a change, so its ModifyIndex stays.
+func testSameValueKeepsIndex(t *testing.T, kv store.KV) {
+	idx := put(t, kv, "k", "v")
+	res, err := kv.Txn(ctx(t), []store.Op{cas("k", "v", idx)})
+	if err != nil {
+		t.Fatalf("cas with the same value: %v", err)
+	}
+	if res[0].ModifyIndex != idx {
+		t.Fatalf("cas with the same value moved the index from %d to %d", idx, res[0].ModifyIndex)
+	}
+	if again := put(t, kv, "k", "v"); again != idx {
+		t.Fatalf("set with the same value moved the index from %d to %d", idx, again)
+	}
+	if p := mustGet(t, kv, "k"); p.ModifyIndex != idx {
+		t.Fatalf("get index %d, want %d", p.ModifyIndex, idx)
+	}
+}
+
 func testLimits(t *testing.T, kv store.KV) {
 	ops := make([]store.Op, store.MaxTxnOps+1)
 	for i := range ops {
@@ -470,8 +490,8 @@ func testWatchIgnoresOtherPrefix(t *testing.T, kv store.KV) {
 			// "wx/" shares the first letter; "w" is the prefix itself
 			// without its slash. Neither is under "w/".
 			_, err := kv.Txn(ctx(t), []store.Op{
-				{Verb: store.OpSet, Key: "wx/" + strconv.Itoa(i%3), Value: []byte("x")},
-				{Verb: store.OpSet, Key: "w", Value: []byte("x")},
+				{Verb: store.OpSet, Key: "wx/" + strconv.Itoa(i%3), Value: []byte(strconv.Itoa(i))},
+				{Verb: store.OpSet, Key: "w", Value: []byte(strconv.Itoa(i))},
 			})
 			if err != nil {
 				t.Errorf("write elsewhere: %v", err)
