@@ -151,7 +151,9 @@ func (t *tx) deleteCAS(key string, version uint64, onFail error) {
 // registered for that op (ErrConflict by default) and records the write's
 // index with every mirror the transaction touched.
 func (s *Store) commit(ctx context.Context, t *tx) ([]*Pair, error) {
-	ops := append(t.ops, Op{Verb: OpSet, Key: keyWrites, Value: []byte("1")})
+	// A fresh value every time: a write of the value a key already holds
+	// keeps its index, and this key exists to learn the transaction's index.
+	ops := append(t.ops, Op{Verb: OpSet, Key: keyWrites, Value: []byte(domain.NewID())})
 	if len(ops) > MaxTxnOps {
 		return nil, fmt.Errorf("change needs %d store operations, more than the %d allowed: %w", len(ops), MaxTxnOps, domain.ErrTooLarge)
 	}
