@@ -1,0 +1,331 @@
+package archive
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// MaxManifestSize bounds the manifest entry (a site with a million files
+// stays well under it).
+const MaxManifestSize = 256 << 20
+
+// Extract unpacks the archive at path into dest, which must not exist:
+// dest/files/... is the site directory and dest/database.sql the database
+// dump. Every entry is checked against the manifest and, when wantSHA is
+// not empty, the archive against wantSHA. On any error dest is removed and
+// the error wraps ErrCorrupt when the archive is at fault.
+func Extract(ctx context.Context, archivePath, dest, wantSHA string) (*Manifest, error) {
+	if err := os.Mkdir(dest, 0o750); err != nil {
+		return nil, fmt.Errorf("create staging directory: %w", err)
+	}
+	m, err := extract(ctx, archivePath, dest, wantSHA)
+	if err != nil {
+		_ = os.RemoveAll(dest)
+		return nil, err
+	}
+	return m, nil
+}
+
+func extract(ctx context.Context, archivePath, dest, wantSHA string) (*Manifest, error) {
+	root, err := os.OpenRoot(dest)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	if err := root.Mkdir("files", 0o750); err != nil {
+		return nil, err
+	}
+	var db *os.File
+	defer func() {
+		if db != nil {
+			_ = db.Close()
+		}
+	}()
+	type dirTime struct {
+		name string
+		mode os.FileMode
+		mt   time.Time
+	}
+	var dirs []dirTime
+	bufp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bufp)
+	m, err := walk(ctx, archivePath, wantSHA, func(hdr *tar.Header, r io.Reader) error {
+		name := strings.TrimSuffix(hdr.Name, "/")
+		mode := os.FileMode(hdr.Mode) & 0o777
+		switch {
+		case isDatabase(name):
+			if db == nil {
+				f, err := root.OpenFile(DatabaseName, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+				if err != nil {
+					return err
+				}
+				db = f
+			}
+			_, err := io.CopyBuffer(db, r, *bufp)
+			return err
+		case hdr.Typeflag == tar.TypeDir:
+			if err := root.MkdirAll(name, 0o750); err != nil {
+				return err
+			}
+			dirs = append(dirs, dirTime{name, mode, hdr.ModTime})
+			return nil
+		case hdr.Typeflag == tar.TypeSymlink:
+			if err := root.MkdirAll(path.Dir(name), 0o750); err != nil {
+				return err
+			}
+			return root.Symlink(hdr.Linkname, name)
+		default:
+			if err := root.MkdirAll(path.Dir(name), 0o750); err != nil {
+				return err
+			}
+			f, err := root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode|0o200)
+			if err != nil {
+				return err
+			}
+			_, err = io.CopyBuffer(f, r, *bufp)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+			if mode&0o200 == 0 {
+				_ = root.Chmod(name, mode)
+			}
+			_ = root.Chtimes(name, hdr.ModTime, hdr.ModTime)
+			return nil
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if db != nil {
+		if err := db.Close(); err != nil {
+			return nil, err
+		}
+		db = nil
+	} else if f, err := root.OpenFile(DatabaseName, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
+		_ = f.Close() // an archive without a database: an empty dump
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		_ = root.Chmod(dirs[i].name, dirs[i].mode|0o700)
+		_ = root.Chtimes(dirs[i].name, dirs[i].mt, dirs[i].mt)
+	}
+	return m, nil
+}
+
+// ReadDatabase writes the archive's database dump to w, then checks the
+// archive against its manifest (and wantSHA when not empty). Use it to
+// reload a database from an archive aegir just wrote and verified.
+func ReadDatabase(ctx context.Context, archivePath, wantSHA string, w io.Writer) (*Manifest, error) {
+	return walk(ctx, archivePath, wantSHA, func(hdr *tar.Header, r io.Reader) error {
+		if isDatabase(hdr.Name) {
+			_, err := io.Copy(w, r)
+			return err
+		}
+		return nil
+	})
+}
+
+// Verify reads the whole archive and checks every entry against the
+// manifest and the archive against wantSHA when not empty.
+func Verify(ctx context.Context, archivePath, wantSHA string) (*Manifest, error) {
+	return walk(ctx, archivePath, wantSHA, func(*tar.Header, io.Reader) error { return nil })
+}
+
+func isDatabase(name string) bool {
+	if name == DatabaseName {
+		return true
+	}
+	rest, ok := strings.CutPrefix(name, DatabaseName+".part-")
+	if !ok || len(rest) != 6 {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		if rest[i] < '0' || rest[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkName refuses an entry aegir never writes: anything outside files/,
+// absolute or with "..", or a symlink whose target leaves files/.
+func checkName(hdr *tar.Header) error {
+	name := strings.TrimSuffix(hdr.Name, "/")
+	if name == ManifestName || isDatabase(name) {
+		if hdr.Typeflag != tar.TypeReg {
+			return fmt.Errorf("entry %q is not a regular file", name)
+		}
+		return nil
+	}
+	if !strings.HasPrefix(name, FilesPrefix) || path.Clean(name) != name || strings.Contains(name, "\x00") {
+		return fmt.Errorf("entry %q is outside files/ or not a clean path", clipName(name))
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeDir:
+	case tar.TypeSymlink:
+		l := hdr.Linkname
+		if l == "" || path.IsAbs(l) || !strings.HasPrefix(path.Join(path.Dir(name), l), FilesPrefix) {
+			return fmt.Errorf("symlink %q points outside the site (%q)", clipName(name), clipName(l))
+		}
+	default:
+		return fmt.Errorf("entry %q has type %q, which aegir never writes", clipName(name), hdr.Typeflag)
+	}
+	return nil
+}
+
+func clipName(s string) string {
+	if len(s) > 120 {
+		return s[:120] + "…"
+	}
+	return s
+}
+
+type hashReader struct {
+	r    io.Reader
+	h    interface{ Write([]byte) (int, error) }
+	n    int64
+	mark bool // wrap read errors in readError
+}
+
+func (h *hashReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.h.Write(p[:n])
+	h.n += int64(n)
+	if err != nil && err != io.EOF && h.mark {
+		err = &readError{err}
+	}
+	return n, err
+}
+
+// readError marks an error reading the archive (as opposed to writing the
+// extracted files), so walk can say the archive is at fault.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+// walk reads the archive once, hashing the compressed bytes and every
+// entry, calls fn for each entry before the manifest, and checks what it
+// saw against the manifest at the end.
+func walk(ctx context.Context, archivePath, wantSHA string, fn func(*tar.Header, io.Reader) error) (*Manifest, error) {
+	f, err := os.Open(archivePath)
+	if err != nil {
+		return nil, fmt.Errorf("open backup archive: %w", err)
+	}
+	defer f.Close()
+	sum := sha256.New()
+	hr := &hashReader{r: f, h: sum}
+	dec, err := zstd.NewReader(hr, zstd.WithDecoderConcurrency(0))
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	tr := tar.NewReader(dec)
+	seen := map[string]Entry{}
+	var order []string
+	var m *Manifest
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, corrupt(archivePath, "cannot read it as a zstd-compressed tar: %v", err)
+		}
+		if m != nil {
+			return nil, corrupt(archivePath, "entry %q follows the manifest", clipName(hdr.Name))
+		}
+		if err := checkName(hdr); err != nil {
+			return nil, corrupt(archivePath, "%v", err)
+		}
+		name := strings.TrimSuffix(hdr.Name, "/")
+		if _, dup := seen[name]; dup {
+			return nil, corrupt(archivePath, "entry %q appears twice", clipName(name))
+		}
+		if name == ManifestName {
+			if hdr.Size > MaxManifestSize {
+				return nil, corrupt(archivePath, "the manifest is %d bytes", hdr.Size)
+			}
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				return nil, corrupt(archivePath, "cannot read the manifest: %v", err)
+			}
+			m = &Manifest{}
+			if err := json.Unmarshal(b, m); err != nil {
+				return nil, corrupt(archivePath, "the manifest is not valid JSON: %v", err)
+			}
+			continue
+		}
+		e := Entry{Name: name}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			e.Type = TypeDir
+			err = fn(hdr, nil)
+		case tar.TypeSymlink:
+			e.Type, e.Link = TypeSymlink, hdr.Linkname
+			err = fn(hdr, nil)
+		default:
+			h := sha256.New()
+			cr := &hashReader{r: tr, h: h, mark: true}
+			err = fn(hdr, cr)
+			if err == nil {
+				_, err = io.Copy(io.Discard, cr) // fn may not read it all
+			}
+			e.Type, e.Size, e.SHA256 = TypeFile, cr.n, hex.EncodeToString(h.Sum(nil))
+		}
+		if err != nil {
+			var re *readError
+			if errors.As(err, &re) {
+				return nil, corrupt(archivePath, "cannot read entry %q: %v", clipName(name), err)
+			}
+			return nil, fmt.Errorf("extract %q: %w", clipName(name), err)
+		}
+		seen[name] = e
+		order = append(order, name)
+	}
+	if _, err := io.Copy(io.Discard, dec); err != nil {
+		return nil, corrupt(archivePath, "trailing data is not valid zstd: %v", err)
+	}
+	if _, err := io.Copy(io.Discard, hr); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, corrupt(archivePath, "it has no manifest (was the backup interrupted?)")
+	}
+	if m.Format != FormatVersion {
+		return nil, corrupt(archivePath, "archive format %d is not %d", m.Format, FormatVersion)
+	}
+	if len(m.Entries) != len(order) {
+		return nil, corrupt(archivePath, "the manifest lists %d entries but the archive holds %d", len(m.Entries), len(order))
+	}
+	for _, want := range m.Entries {
+		got, ok := seen[want.Name]
+		if !ok {
+			return nil, corrupt(archivePath, "entry %q of the manifest is missing", clipName(want.Name))
+		}
+		if got != want {
+			return nil, corrupt(archivePath, "entry %q does not match its checksum in the manifest", clipName(want.Name))
+		}
+	}
+	if got := hex.EncodeToString(sum.Sum(nil)); wantSHA != "" && got != wantSHA {
+		return nil, corrupt(archivePath, "its sha256 is %s, not %s as recorded when it was written", got, wantSHA)
+	}
+	return m, nil
+}

@@ -1,0 +1,312 @@
+package archive
+
+import (
+	"archive/tar"
+	"bufio"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Options tune a Writer.
+type Options struct {
+	// Concurrency is the number of zstd encoder goroutines. Default
+	// GOMAXPROCS.
+	Concurrency int
+	// Level is the zstd level. Default zstd.SpeedDefault (about zstd -3, the
+	// zstd command's default).
+	Level zstd.EncoderLevel
+	// ChunkSize is the size of one database part held in memory while it is
+	// written: a tar entry needs its size before its content, so a streamed
+	// dump is cut into parts instead of spooled to a temp file. Default 8 MiB.
+	ChunkSize int
+}
+
+func (o Options) withDefaults() Options {
+	o.Concurrency = cmp.Or(o.Concurrency, runtime.GOMAXPROCS(0))
+	o.Level = cmp.Or(o.Level, zstd.SpeedDefault)
+	o.ChunkSize = cmp.Or(o.ChunkSize, 8<<20)
+	return o
+}
+
+// Writer streams a site archive: tar entries through a concurrent zstd
+// encoder into a temp file beside the final path, hashing every entry and
+// the compressed bytes as they pass. Commit appends the manifest, syncs,
+// renames the file into place and re-reads it to verify its checksum.
+type Writer struct {
+	path    string
+	tmp     *os.File
+	buf     *bufio.Writer
+	sum     hash.Hash
+	counter *countWriter
+	zw      *zstd.Encoder
+	tw      *tar.Writer
+	opts    Options
+	entries []Entry
+	done    bool
+}
+
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// Create starts an archive that will be written at path. The directory must
+// exist. Call Commit or Abort.
+func Create(path string, opts Options) (*Writer, error) {
+	opts = opts.withDefaults()
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	tmp, err := os.OpenFile(path+".tmp-"+hex.EncodeToString(rnd[:]), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create backup archive: %w", err)
+	}
+	w := &Writer{path: path, tmp: tmp, sum: sha256.New(), counter: &countWriter{}, opts: opts}
+	w.buf = bufio.NewWriterSize(io.MultiWriter(tmp, w.sum, w.counter), 1<<20)
+	w.zw, err = zstd.NewWriter(w.buf, zstd.WithEncoderConcurrency(opts.Concurrency), zstd.WithEncoderLevel(opts.Level))
+	if err != nil {
+		w.Abort()
+		return nil, fmt.Errorf("start zstd encoder: %w", err)
+	}
+	w.tw = tar.NewWriter(w.zw)
+	return w, nil
+}
+
+// AddTree adds the directory dir under prefix (e.g. "files/"): directories,
+// regular files and symlinks, with their permissions and times. Other file
+// types (sockets, devices) are skipped.
+func (w *Writer) AddTree(ctx context.Context, dir, prefix string) error {
+	bufp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bufp)
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		if rel == "." {
+			return nil
+		}
+		name := prefix + filepath.ToSlash(rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		hdr := &tar.Header{
+			Name:    name,
+			Mode:    int64(info.Mode().Perm()),
+			ModTime: info.ModTime(),
+			Format:  tar.FormatPAX,
+		}
+		switch {
+		case info.Mode().IsRegular():
+			hdr.Typeflag = tar.TypeReg
+			hdr.Size = info.Size()
+			return w.addFile(hdr, p, *bufp)
+		case info.IsDir():
+			hdr.Typeflag = tar.TypeDir
+			hdr.Name += "/"
+			w.entries = append(w.entries, Entry{Name: name, Type: TypeDir})
+			return w.tw.WriteHeader(hdr)
+		case info.Mode()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			hdr.Typeflag = tar.TypeSymlink
+			hdr.Linkname = link
+			w.entries = append(w.entries, Entry{Name: name, Type: TypeSymlink, Link: link})
+			return w.tw.WriteHeader(hdr)
+		default:
+			return nil
+		}
+	})
+}
+
+func (w *Writer) addFile(hdr *tar.Header, p string, buf []byte) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := w.tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	h := sha256.New()
+	n, err := io.CopyBuffer(io.MultiWriter(w.tw, h), io.LimitReader(f, hdr.Size), buf)
+	if err != nil {
+		return fmt.Errorf("archive %s: %w", p, err)
+	}
+	if n != hdr.Size {
+		return fmt.Errorf("archive %s: the file shrank from %d to %d bytes while it was read; run the backup again", p, hdr.Size, n)
+	}
+	w.entries = append(w.entries, Entry{Name: hdr.Name, Type: TypeFile, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))})
+	return nil
+}
+
+// AddStream adds the content of r as the entry name, in parts of
+// Options.ChunkSize held in memory; a stream that fits in one part is one
+// entry called name.
+func (w *Writer) AddStream(ctx context.Context, name string, r io.Reader) error {
+	cur := make([]byte, w.opts.ChunkSize)
+	next := make([]byte, w.opts.ChunkSize)
+	n, err := readChunk(r, cur)
+	if err != nil {
+		return err
+	}
+	for i := 0; ; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		m := 0
+		if n == len(cur) {
+			if m, err = readChunk(r, next); err != nil {
+				return err
+			}
+		}
+		entry := name
+		if i > 0 || m > 0 {
+			entry = fmt.Sprintf("%s.part-%06d", name, i)
+		}
+		if err := w.addBytes(entry, cur[:n]); err != nil {
+			return err
+		}
+		if m == 0 {
+			return nil
+		}
+		cur, next, n = next, cur, m
+	}
+}
+
+func readChunk(r io.Reader, buf []byte) (int, error) {
+	n, err := io.ReadFull(r, buf)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		err = nil
+	}
+	return n, err
+}
+
+func (w *Writer) addBytes(name string, b []byte) error {
+	hdr := &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(len(b)), ModTime: time.Now(), Format: tar.FormatPAX}
+	if err := w.tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if _, err := w.tw.Write(b); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(b)
+	w.entries = append(w.entries, Entry{Name: name, Type: TypeFile, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])})
+	return nil
+}
+
+// Commit writes the manifest (with the entries added so far) as the last
+// entry, flushes and syncs the archive, renames it to its final path and
+// verifies the written file against the checksum computed while writing.
+func (w *Writer) Commit(m Manifest) (Info, error) {
+	m.Format = FormatVersion
+	m.Entries = w.entries
+	if m.Created.IsZero() {
+		m.Created = time.Now().UTC()
+	}
+	b, err := json.MarshalIndent(m, "", " ")
+	if err != nil {
+		w.Abort()
+		return Info{}, err
+	}
+	hdr := &tar.Header{Name: ManifestName, Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(len(b)), ModTime: m.Created, Format: tar.FormatPAX}
+	err = w.tw.WriteHeader(hdr)
+	if err == nil {
+		_, err = w.tw.Write(b)
+	}
+	if err == nil {
+		err = w.tw.Close()
+	}
+	if err == nil {
+		err = w.zw.Close()
+	}
+	if err == nil {
+		err = w.buf.Flush()
+	}
+	if err == nil {
+		err = w.tmp.Sync()
+	}
+	if err == nil {
+		err = w.tmp.Close()
+	}
+	if err != nil {
+		w.Abort()
+		return Info{}, fmt.Errorf("write backup archive %s: %w", w.path, err)
+	}
+	if err := os.Rename(w.tmp.Name(), w.path); err != nil {
+		w.Abort()
+		return Info{}, fmt.Errorf("write backup archive %s: %w", w.path, err)
+	}
+	w.done = true
+	syncDir(filepath.Dir(w.path))
+	info := Info{Path: w.path, Size: w.counter.n, SHA256: hex.EncodeToString(w.sum.Sum(nil)), Manifest: m}
+	got, size, err := FileSHA256(w.path)
+	if err != nil {
+		return info, fmt.Errorf("re-read backup archive %s: %w", w.path, err)
+	}
+	if got != info.SHA256 || size != info.Size {
+		return info, corrupt(w.path, "after writing, the file's sha256 is %s (%d bytes) but %s (%d bytes) was written; check the disk", got, size, info.SHA256, info.Size)
+	}
+	return info, nil
+}
+
+// Abort discards the archive. It is safe to call after Commit.
+func (w *Writer) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	if w.zw != nil {
+		_ = w.zw.Close()
+	}
+	_ = w.tmp.Close()
+	_ = os.Remove(w.tmp.Name())
+}
+
+// FileSHA256 returns the sha256 and size of a file.
+func FileSHA256(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	bufp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bufp)
+	n, err := io.CopyBuffer(h, f, *bufp)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+}
