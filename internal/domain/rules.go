@@ -17,7 +17,7 @@ func CheckSiteTask(site *Site, typ TaskType, args map[string]string) error {
 	case SiteDeleted:
 		return refuse("it is deleted")
 	case SitePending:
-		if typ != TaskDelete {
+		if typ != TaskDelete && typ != TaskInstall {
 			return refuse("it is not installed yet; wait for its install task")
 		}
 	case SiteFailed:
@@ -27,7 +27,7 @@ func CheckSiteTask(site *Site, typ TaskType, args map[string]string) error {
 	}
 	switch typ {
 	case TaskInstall:
-		if site.Status != SiteFailed {
+		if site.Status != SiteFailed && site.Status != SitePending {
 			return refuse("it is already installed")
 		}
 	case TaskEnable:

@@ -111,6 +111,20 @@ type tx struct {
 	ops     []Op
 	meaning map[int]error // op index → error to return when that op's check fails
 	touches map[*mirrorBase]bool
+	// stamps set an entity's Version from its op's new ModifyIndex after a
+	// successful commit.
+	stamps []stamp
+}
+
+type stamp struct {
+	op  int
+	set func(uint64)
+}
+
+// stampVersion arranges for set to receive the new ModifyIndex of the last
+// op added, once the transaction commits.
+func (t *tx) stampVersion(set func(uint64)) {
+	t.stamps = append(t.stamps, stamp{op: len(t.ops) - 1, set: set})
 }
 
 func newTx() *tx { return &tx{meaning: map[int]error{}, touches: map[*mirrorBase]bool{}} }
@@ -170,6 +184,9 @@ func (s *Store) commit(ctx context.Context, t *tx) ([]*Pair, error) {
 			return nil, domain.ErrConflict
 		}
 		return nil, err
+	}
+	for _, st := range t.stamps {
+		st.set(versionOf(pairs, st.op))
 	}
 	if n := len(pairs); n > 0 && pairs[n-1] != nil {
 		idx := pairs[n-1].ModifyIndex

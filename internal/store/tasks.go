@@ -33,6 +33,7 @@ func (s *Store) addTaskOps(t *tx, task *domain.Task) error {
 	if err := t.create(prefixTasks+task.ID, task, nil); err != nil {
 		return err
 	}
+	t.stampVersion(func(v uint64) { task.Version = v })
 	t.add(Op{Verb: OpCAS, Key: prefixQueue + task.ID, Value: []byte(string(task.TargetKind) + "/" + task.TargetID)}, nil)
 	return nil
 }
