@@ -1,0 +1,39 @@
+// Package cli is the command-line client of the aegir REST API: the
+// `aegir <noun> <verb>` commands, in the manner of the Nomad CLI.
+//
+// The root command (main.go) routes every noun returned by Nouns to Run.
+// Run reads two environment variables:
+//
+//	AEGIR_ADDR   the API's address, default http://127.0.0.1:8480
+//	AEGIR_TOKEN  an API token (aegir_<id>_<hex>); the first start of aegir
+//	             writes the admin's to <data-dir>/admin-token
+//
+// Every read command takes -json, which prints the API's JSON document
+// (indented) instead of a table, for scripts. Commands that queue a task
+// print its id and take -wait, which follows the task's log until it ends
+// and sets the exit code from its outcome.
+//
+// # Exit codes
+//
+//	0  success (with -wait or `task logs -f`: the task succeeded)
+//	1  the operation failed: the API refused it, or the task failed or was
+//	   cancelled
+//	2  usage error: unknown command or flag, wrong arguments, or a
+//	   destructive command run without -yes where nobody can confirm it
+//	3  cannot reach the API, or the token is missing or not accepted
+//
+// API errors are printed on stderr as `Error: <message> (<code>)`, where
+// code is the API's stable error code (invalid, not_found, duplicate, ...).
+//
+// # Following logs
+//
+// `task logs -f` and -wait read GET /api/v1/tasks/{id}/log?follow=1 as
+// server-sent events: one event per log line, each with an `id:`, and an
+// event named "end" when the log is complete. When the connection drops
+// before "end", the client reconnects with Last-Event-ID set to the last id
+// it printed, so no line is printed twice or lost; it gives up after a
+// bounded number of attempts without progress. A server that answers the
+// follow request with plain JSON is polled with ?after= instead. When the
+// log has ended the client reads the task until it is final (the result is
+// applied after the log ends) and exits 0 only if it succeeded.
+package cli

@@ -1,0 +1,201 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/aegirhq/aegir/internal/domain"
+)
+
+var platformNoun = &noun{
+	name:    "platform",
+	summary: "Manage platforms: a codebase (static, php or drupal) at a path on a web server.",
+	verbs: []*verb{
+		{name: "list", args: "[flags]", summary: "List platforms.", run: platformList,
+			examples: []string{"aegir platform list", "aegir platform list -json"}},
+		{name: "show", args: "NAME|ID", summary: "Show a platform.", run: platformShow,
+			examples: []string{"aegir platform show drupal10"}},
+		{name: "create", args: "NAME -path P -server S -type static|php|drupal [-wait]", summary: "Create a platform and queue its verify-platform task.", run: platformCreate,
+			examples: []string{"aegir platform create drupal10 -path /var/aegir/platforms/drupal10 -server web1 -type drupal -wait"}},
+		platformTaskVerb("verify", domain.TaskVerifyPlatform, "Verify a platform: check its code and find its packages.", false),
+		platformTaskVerb("import", domain.TaskImport, "Import the sites a platform already has.", false),
+		platformTaskVerb("lock", domain.TaskLock, "Lock a platform: no new sites on it.", false),
+		platformTaskVerb("unlock", domain.TaskUnlock, "Unlock a platform.", false),
+		platformTaskVerb("delete", domain.TaskDeletePlatform, "Delete a platform that has no sites (asks to type its name, or -yes).", true),
+	},
+}
+
+func platformList(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	lf := listFlags(fs)
+	if _, err := a.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var p page[domain.Platform]
+	raw, err := c.get(ctx, c.path("platforms"), lf.query(), &p)
+	if err != nil {
+		return err
+	}
+	if *lf.asJSON {
+		return a.printJSON(raw)
+	}
+	var servers names
+	if len(p.Items) > 0 {
+		servers = nameMap(ctx, c, "servers", func(v *domain.Server) (string, string) { return v.ID, v.Name })
+	}
+	t := newTable(a.stdout, "ID", "NAME", "TYPE", "STATUS", "LOCKED", "SERVER", "PATH", "RELEASE")
+	for _, x := range p.Items {
+		t.row(x.ID, x.Name, string(x.Type), string(x.Status), yesNo(x.Locked), servers.of(x.WebServerID), x.Path, x.Release)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	a.more(p.Offset, len(p.Items), p.Total, "platform")
+	return nil
+}
+
+// listOpts are the flags of plain list commands.
+type listOpts struct {
+	limit, offset *int
+	asJSON        *bool
+}
+
+func listFlags(fs *flag.FlagSet) listOpts {
+	return listOpts{
+		limit:  fs.Int("limit", 50, "at most this many (API maximum 1000)"),
+		offset: fs.Int("offset", 0, "skip this many"),
+		asJSON: fs.Bool("json", false, "print the API's JSON"),
+	}
+}
+
+func (o listOpts) query() url.Values {
+	return url.Values{"limit": {strconv.Itoa(*o.limit)}, "offset": {strconv.Itoa(*o.offset)}}
+}
+
+func platformShow(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	p, raw, err := c.findPlatform(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(raw)
+	}
+	server := p.WebServerID
+	if s, _, err := c.findServer(ctx, p.WebServerID); err == nil {
+		server = s.Name + " (" + s.ID + ")"
+	}
+	return a.fields(
+		"ID", p.ID,
+		"Name", p.Name,
+		"Type", string(p.Type),
+		"Path", p.Path,
+		"Web server", server,
+		"Status", string(p.Status),
+		"Locked", yesNo(p.Locked),
+		"Release", p.Release,
+		"Created", when(p.CreatedAt),
+		"Updated", when(p.UpdatedAt),
+	)
+}
+
+func platformCreate(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	path := fs.String("path", "", "absolute path of the codebase on the web server (required)")
+	server := fs.String("server", "", "the web server (name or id; required)")
+	typ := fs.String("type", "", "static, php or drupal (required)")
+	tf := taskFlags(fs)
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *path == "" || *server == "" || *typ == "" {
+		return usagef("platform create needs -path, -server and -type")
+	}
+	switch domain.PlatformType(*typ) {
+	case domain.PlatformStatic, domain.PlatformPHP, domain.PlatformDrupal:
+	default:
+		return usagef("unknown -type %q; use static, php or drupal", *typ)
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	body := map[string]any{"name": pos[0], "path": *path, "type": *typ}
+	refField(body, "web_server", *server)
+	var out struct {
+		Platform *domain.Platform `json:"platform"`
+		Task     *domain.Task     `json:"task"`
+	}
+	raw, err := c.post(ctx, c.path("platforms"), body, &out)
+	if err != nil {
+		return err
+	}
+	done := "Platform created."
+	if out.Platform != nil {
+		done = fmt.Sprintf("Platform %s created (id %s).", out.Platform.Name, out.Platform.ID)
+	}
+	return a.queued(ctx, c, tf, raw, out.Task, done)
+}
+
+// platformTaskVerb is a verb that queues a platform task.
+func platformTaskVerb(name string, typ domain.TaskType, summary string, destructive bool) *verb {
+	v := &verb{name: name, args: "NAME|ID [-wait]", summary: summary,
+		examples: []string{"aegir platform " + name + " drupal10"}}
+	if destructive {
+		v.args = "NAME|ID [-yes] [-wait]"
+		v.examples = append(v.examples, "aegir platform "+name+" drupal10 -yes -wait")
+	}
+	v.run = func(ctx context.Context, a *app, args []string) error {
+		fs := a.flags()
+		var yes *bool
+		if destructive {
+			yes = fs.Bool("yes", false, "do not ask for confirmation")
+		}
+		tf := taskFlags(fs)
+		pos, err := a.parse(fs, args, 1, 1)
+		if err != nil {
+			return err
+		}
+		c, err := a.client()
+		if err != nil {
+			return err
+		}
+		p, _, err := c.findPlatform(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		if destructive {
+			if err := a.confirm(*yes, "delete the platform "+p.Name+" at "+p.Path, p.Name); err != nil {
+				return err
+			}
+		}
+		apiType := string(typ)
+		if typ == domain.TaskDeletePlatform {
+			apiType = "delete" // the API maps it to delete-platform
+		}
+		var t domain.Task
+		raw, err := c.post(ctx, c.path("platforms", p.ID, "tasks"), map[string]any{"type": apiType}, &t)
+		if err != nil {
+			return err
+		}
+		return a.queued(ctx, c, tf, raw, &t, "")
+	}
+	return v
+}

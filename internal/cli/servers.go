@@ -1,0 +1,310 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/aegirhq/aegir/internal/domain"
+)
+
+var serverNoun = &noun{
+	name:    "server",
+	summary: "Manage servers: machines with a web service and/or a database service. (Without a verb, 'aegir server' runs the production server.)",
+	verbs: []*verb{
+		{name: "list", args: "[flags]", summary: "List servers.", run: serverList,
+			examples: []string{"aegir server list"}},
+		{name: "show", args: "NAME|ID", summary: "Show a server and its services.", run: serverShow,
+			examples: []string{"aegir server show web1"}},
+		{name: "create", args: "NAME -address A [flags]", summary: "Create a server with its services and queue its verify-server task.", run: serverCreate,
+			examples: []string{
+				"aegir server create web1 -address 10.0.0.5 -nomad-node web1 -http nginx -db mariadb",
+				"aegir server create local -address 127.0.0.1 -http builtin -http-port 8481 -db sqlite",
+			}},
+		{name: "verify", args: "NAME|ID [-wait]", summary: "Verify a server: check that its services answer.", run: serverVerify,
+			examples: []string{"aegir server verify web1 -wait"}},
+		{name: "delete", args: "NAME|ID [-yes]", summary: "Delete a server that nothing uses (asks to type its name, or -yes).", run: serverDelete,
+			examples: []string{"aegir server delete web1", "aegir server delete web1 -yes"}},
+		{name: "credentials", args: "NAME|ID -db-user U", summary: "Store the admin credentials of a server's database service; the password is read from stdin or prompted for.", run: serverCredentials,
+			examples: []string{
+				"aegir server credentials db1 -db-user aegir_root",
+				"printf '%s' \"$DB_PASS\" | aegir server credentials db1 -db-user aegir_root",
+			}},
+	},
+}
+
+var (
+	httpKinds = []string{"nginx", "apache", "builtin"}
+	dbKinds   = []string{"mariadb", "postgresql", "sqlite"}
+)
+
+func serverList(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	lf := listFlags(fs)
+	if _, err := a.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var p page[domain.Server]
+	raw, err := c.get(ctx, c.path("servers"), lf.query(), &p)
+	if err != nil {
+		return err
+	}
+	if *lf.asJSON {
+		return a.printJSON(raw)
+	}
+	var services []domain.Service
+	if len(p.Items) > 0 {
+		services, _ = listAll[domain.Service](ctx, c, c.path("services"), nil) // best effort
+	}
+	t := newTable(a.stdout, "ID", "NAME", "ADDRESS", "NOMAD NODE", "STATUS", "SERVICES")
+	for _, s := range p.Items {
+		t.row(s.ID, s.Name, s.Address, s.NomadNode, string(s.Status), serviceSummary(services, s.ID))
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	a.more(p.Offset, len(p.Items), p.Total, "server")
+	return nil
+}
+
+// serviceSummary is "http/nginx:80,db/mariadb:3306" for a server.
+func serviceSummary(all []domain.Service, serverID string) string {
+	var parts []string
+	for _, s := range all {
+		if s.ServerID != serverID {
+			continue
+		}
+		p := string(s.Type) + "/" + string(s.Kind)
+		if s.Port != 0 {
+			p += ":" + strconv.Itoa(s.Port)
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, ",")
+}
+
+func serverShow(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	s, raw, err := c.findServer(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(raw)
+	}
+	services, err := listAll[domain.Service](ctx, c, c.path("services"), nil)
+	if err != nil {
+		return err
+	}
+	if err := a.fields(
+		"ID", s.ID,
+		"Name", s.Name,
+		"Address", s.Address,
+		"Nomad node", s.NomadNode,
+		"Status", string(s.Status),
+		"Created", when(s.CreatedAt),
+		"Updated", when(s.UpdatedAt),
+	); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, "\nServices")
+	t := newTable(a.stdout, "ID", "TYPE", "KIND", "PORT")
+	for _, svc := range services {
+		if svc.ServerID != s.ID {
+			continue
+		}
+		port := ""
+		if svc.Port != 0 {
+			port = strconv.Itoa(svc.Port)
+		}
+		t.row(svc.ID, string(svc.Type), string(svc.Kind), port)
+	}
+	return t.flush()
+}
+
+func serverCreate(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	address := fs.String("address", "", "IP address or host name of the server (required)")
+	nomadNode := fs.String("nomad-node", "", "the Nomad client node that runs tasks for this server (default: the local executor)")
+	httpKind := fs.String("http", "", "web service: nginx, apache or builtin (default: none)")
+	httpPort := fs.Int("http-port", 0, "port of the web service (default: the service's usual port)")
+	dbKind := fs.String("db", "", "database service: mariadb, postgresql or sqlite (default: none)")
+	dbPort := fs.Int("db-port", 0, "port of the database service (default: the service's usual port)")
+	tf := taskFlags(fs)
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *address == "" {
+		return usagef("server create needs -address")
+	}
+	if *httpKind != "" && !has(httpKinds, *httpKind) {
+		return usagef("unknown -http %q; use %s", *httpKind, strings.Join(httpKinds, ", "))
+	}
+	if *dbKind != "" && !has(dbKinds, *dbKind) {
+		return usagef("unknown -db %q; use %s", *dbKind, strings.Join(dbKinds, ", "))
+	}
+	for _, p := range []struct {
+		name string
+		v    int
+		kind string
+	}{{"-http-port", *httpPort, *httpKind}, {"-db-port", *dbPort, *dbKind}} {
+		if p.v < 0 || p.v > 65535 {
+			return usagef("%s must be between 1 and 65535", p.name)
+		}
+		if p.v != 0 && p.kind == "" {
+			return usagef("%s needs %s", p.name, strings.TrimSuffix(p.name, "-port"))
+		}
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	services := []map[string]any{}
+	if *httpKind != "" {
+		services = append(services, service(*httpKind, *httpPort))
+	}
+	if *dbKind != "" {
+		services = append(services, service(*dbKind, *dbPort))
+	}
+	body := map[string]any{"name": pos[0], "address": *address, "services": services}
+	if *nomadNode != "" {
+		body["nomad_node"] = *nomadNode
+	}
+	var out struct {
+		Server *domain.Server `json:"server"`
+		Task   *domain.Task   `json:"task"`
+	}
+	raw, err := c.post(ctx, c.path("servers"), body, &out)
+	if err != nil {
+		return err
+	}
+	done := "Server created."
+	if out.Server != nil {
+		done = fmt.Sprintf("Server %s created (id %s).", out.Server.Name, out.Server.ID)
+	}
+	return a.queued(ctx, c, tf, raw, out.Task, done)
+}
+
+func service(kind string, port int) map[string]any {
+	s := map[string]any{"kind": kind}
+	if port != 0 {
+		s["port"] = port
+	}
+	return s
+}
+
+func serverVerify(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	tf := taskFlags(fs)
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	s, _, err := c.findServer(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	var t domain.Task
+	raw, err := c.post(ctx, c.path("servers", s.ID, "tasks"), map[string]any{"type": string(domain.TaskVerifyServer)}, &t)
+	if err != nil {
+		return err
+	}
+	return a.queued(ctx, c, tf, raw, &t, "")
+}
+
+func serverDelete(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	s, _, err := c.findServer(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if err := a.confirm(*yes, "delete the server "+s.Name+" from aegir", s.Name); err != nil {
+		return err
+	}
+	if err := c.deleteVersioned(ctx, "servers", s.ID, s.Version); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "Server %s deleted.\n", s.Name)
+	return nil
+}
+
+// deleteVersioned deletes an entity at the version the client last read:
+// DELETE /<collection>/{id}?version=N.
+func (c *api) deleteVersioned(ctx context.Context, collection, id string, version uint64) error {
+	_, err := c.do(ctx, http.MethodDelete, c.path(collection, id), url.Values{"version": {strconv.FormatUint(version, 10)}}, nil, nil)
+	return err
+}
+
+func serverCredentials(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	user := fs.String("db-user", "", "the database admin user (required)")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *user == "" {
+		return usagef("server credentials needs -db-user")
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	s, _, err := c.findServer(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	services, err := listAll[domain.Service](ctx, c, c.path("services"), nil)
+	if err != nil {
+		return err
+	}
+	var db *domain.Service
+	for i := range services {
+		if services[i].ServerID == s.ID && services[i].Type == domain.ServiceDB {
+			db = &services[i]
+		}
+	}
+	if db == nil {
+		return &APIError{Status: http.StatusNotFound, Code: "not_found",
+			Message: fmt.Sprintf("server %s has no database service; create one with 'aegir server create ... -db mariadb'", s.Name)}
+	}
+	password, err := a.readSecret(fmt.Sprintf("Password of %s on %s (%s): ", *user, s.Name, db.Kind))
+	if err != nil {
+		return err
+	}
+	body := map[string]string{"username": *user, "password": password}
+	if _, err := c.do(ctx, http.MethodPut, c.path("services", db.ID, "credentials"), nil, body, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "Credentials of %s on %s stored.\n", *user, s.Name)
+	return nil
+}

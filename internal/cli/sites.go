@@ -1,0 +1,488 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/aegirhq/aegir/internal/domain"
+)
+
+var siteNoun = &noun{
+	name:    "site",
+	summary: "Manage sites: a domain with aliases, served by a platform, with a database on a db server, owned by a client.",
+	verbs: []*verb{
+		{name: "list", args: "[flags]", summary: "List sites.", run: siteList,
+			examples: []string{"aegir site list", "aegir site list -q example -status enabled", "aegir site list -platform drupal10 -json"}},
+		{name: "show", args: "ID|DOMAIN", summary: "Show a site.", run: siteShow,
+			examples: []string{"aegir site show example.com"}},
+		{name: "create", args: "DOMAIN -platform P -db-server S -client C [flags]", summary: "Create a site and queue its install task.", run: siteCreate,
+			examples: []string{
+				"aegir site create example.com -platform drupal10 -db-server db1 -client acme",
+				"aegir site create example.com -platform drupal10 -db-server db1 -client acme -alias www.example.com -redirect-aliases -wait",
+			}},
+		{name: "edit", args: "ID|DOMAIN [flags]", summary: "Change a site's aliases or alias redirection; queues a verify task.", run: siteEdit,
+			examples: []string{
+				"aegir site edit example.com -alias www.example.com -alias example.org",
+				"aegir site edit example.com -add-alias shop.example.com -redirect-aliases=false",
+				"aegir site edit example.com -no-aliases",
+			}},
+		{name: "delete", args: "ID|DOMAIN [-yes] [-wait]", summary: "Delete a site from its servers (asks to type the domain, or -yes).", run: siteDelete,
+			examples: []string{"aegir site delete example.com", "aegir site delete example.com -yes -wait"}},
+		siteTaskVerb("backup", "Back up a site's files and database.", "aegir site backup example.com -wait"),
+		{name: "restore", args: "ID|DOMAIN -backup BACKUP_ID [-yes] [-wait]", summary: "Restore a site from one of its backups (asks to type the domain, or -yes).", run: siteRestore,
+			examples: []string{"aegir site backups example.com", "aegir site restore example.com -backup 01hx2y3z4a5b6c7d8e9f -yes -wait"}},
+		siteTaskVerb("disable", "Disable a site: it answers 503 until enabled.", "aegir site disable example.com"),
+		siteTaskVerb("enable", "Enable a disabled site.", "aegir site enable example.com"),
+		siteTaskVerb("verify", "Verify a site: rewrite its configuration and check it.", "aegir site verify example.com -wait"),
+		{name: "clone", args: "ID|DOMAIN -domain NEW [-platform P] [-db-server S] [-wait]", summary: "Copy a site to a new domain.", run: siteClone,
+			examples: []string{"aegir site clone example.com -domain staging.example.com", "aegir site clone example.com -domain test.example.com -platform drupal11"}},
+		{name: "migrate", args: "ID|DOMAIN [-domain NEW] [-platform P] [-db-server S] [-wait]", summary: "Move a site to another domain, platform or db server.", run: siteMigrate,
+			examples: []string{"aegir site migrate example.com -platform drupal10-2 -wait", "aegir site migrate example.com -domain example.org"}},
+		{name: "backups", args: "ID|DOMAIN", summary: "List a site's backups.", run: siteBackups,
+			examples: []string{"aegir site backups example.com"}},
+	},
+}
+
+func siteList(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	q := fs.String("q", "", "only sites whose domain or an alias contains this")
+	status := fs.String("status", "", "only sites in this status: pending, enabled, disabled, failed, deleted")
+	platform := fs.String("platform", "", "only sites on this platform (name or id)")
+	client := fs.String("client", "", "only sites of this client (name or id)")
+	server := fs.String("server", "", "only sites on this server (name or id)")
+	limit := fs.Int("limit", 50, "at most this many sites (API maximum 1000)")
+	offset := fs.Int("offset", 0, "skip this many sites")
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	if _, err := a.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	qs := url.Values{}
+	setIf(qs, "q", *q)
+	setIf(qs, "status", *status)
+	if *platform != "" {
+		p, _, err := c.findPlatform(ctx, *platform)
+		if err != nil {
+			return err
+		}
+		qs.Set("platform_id", p.ID)
+	}
+	if *client != "" {
+		cl, _, err := c.findClient(ctx, *client)
+		if err != nil {
+			return err
+		}
+		qs.Set("client_id", cl.ID)
+	}
+	if *server != "" {
+		s, _, err := c.findServer(ctx, *server)
+		if err != nil {
+			return err
+		}
+		qs.Set("server_id", s.ID)
+	}
+	qs.Set("limit", strconv.Itoa(*limit))
+	qs.Set("offset", strconv.Itoa(*offset))
+	var p page[domain.Site]
+	raw, err := c.get(ctx, c.path("sites"), qs, &p)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(raw)
+	}
+	var platforms, clients names
+	if len(p.Items) > 0 {
+		platforms = nameMap(ctx, c, "platforms", func(v *domain.Platform) (string, string) { return v.ID, v.Name })
+		clients = nameMap(ctx, c, "clients", func(v *domain.Client) (string, string) { return v.ID, v.Name })
+	}
+	t := newTable(a.stdout, "ID", "DOMAIN", "STATUS", "PLATFORM", "CLIENT", "ALIASES")
+	for _, s := range p.Items {
+		t.row(s.ID, s.Domain, string(s.Status), platforms.of(s.PlatformID), clients.of(s.ClientID), strings.Join(s.Aliases, ","))
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	a.more(p.Offset, len(p.Items), p.Total, "site")
+	return nil
+}
+
+func siteShow(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	s, raw, err := c.findSite(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(raw)
+	}
+	platform, dbServer, client := s.PlatformID, s.DBServerID, s.ClientID
+	if p, _, err := c.findPlatform(ctx, s.PlatformID); err == nil {
+		platform = p.Name + " (" + p.ID + ")"
+	}
+	if v, _, err := c.findServer(ctx, s.DBServerID); err == nil {
+		dbServer = v.Name + " (" + v.ID + ")"
+	}
+	if v, _, err := c.findClient(ctx, s.ClientID); err == nil {
+		client = v.Name + " (" + v.ID + ")"
+	}
+	return a.fields(
+		"ID", s.ID,
+		"Domain", s.Domain,
+		"Aliases", strings.Join(s.Aliases, ", "),
+		"Redirect aliases", yesNo(s.RedirectAliases),
+		"Status", string(s.Status),
+		"Platform", platform,
+		"DB server", dbServer,
+		"Client", client,
+		"Profile", s.Profile,
+		"Created", when(s.CreatedAt),
+		"Updated", when(s.UpdatedAt),
+		"Version", strconv.FormatUint(s.Version, 10),
+	)
+}
+
+// refField sets "<key>_id" when ref is an id and "<key>" (a name the API
+// looks up) otherwise.
+func refField(body map[string]any, key, ref string) {
+	if domain.ValidID(ref) {
+		body[key+"_id"] = ref
+	} else {
+		body[key] = ref
+	}
+}
+
+// siteAnswer is the answer of a site create or update: the site and the
+// task queued with it.
+type siteAnswer struct {
+	Site *domain.Site `json:"site"`
+	Task *domain.Task `json:"task"`
+}
+
+func siteCreate(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	platform := fs.String("platform", "", "the platform that serves the site (name or id; required)")
+	dbServer := fs.String("db-server", "", "the server whose database service holds its data (name or id; required)")
+	client := fs.String("client", "", "the client that owns the site (name or id; required)")
+	var aliases stringList
+	fs.Var(&aliases, "alias", "another host name for the site; repeat or separate with commas")
+	redirect := fs.Bool("redirect-aliases", false, "aliases answer with a redirect to the main domain")
+	profile := fs.String("profile", "", "install profile (drupal platforms)")
+	tf := taskFlags(fs)
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, f := range []struct{ name, v string }{{"-platform", *platform}, {"-db-server", *dbServer}, {"-client", *client}} {
+		if f.v == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return usagef("site create needs %s", strings.Join(missing, ", "))
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	body := map[string]any{
+		"domain":           pos[0],
+		"aliases":          []string(append(stringList{}, aliases...)),
+		"redirect_aliases": *redirect,
+	}
+	refField(body, "platform", *platform)
+	refField(body, "db_server", *dbServer)
+	refField(body, "client", *client)
+	if *profile != "" {
+		body["profile"] = *profile
+	}
+	var out siteAnswer
+	raw, err := c.post(ctx, c.path("sites"), body, &out)
+	if err != nil {
+		return err
+	}
+	done := "Site created."
+	if out.Site != nil {
+		done = fmt.Sprintf("Site %s created (id %s).", out.Site.Domain, out.Site.ID)
+	}
+	return a.queued(ctx, c, tf, raw, out.Task, done)
+}
+
+func siteEdit(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	var set, add, remove stringList
+	fs.Var(&set, "alias", "the site's aliases become these; repeat or separate with commas")
+	fs.Var(&add, "add-alias", "add an alias; repeatable")
+	fs.Var(&remove, "remove-alias", "remove an alias; repeatable")
+	none := fs.Bool("no-aliases", false, "remove every alias")
+	var redirect optBool
+	fs.Var(&redirect, "redirect-aliases", "aliases answer with a redirect to the main domain (-redirect-aliases=false to stop)")
+	tf := taskFlags(fs)
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if len(set) == 0 && len(add) == 0 && len(remove) == 0 && !*none && !redirect.set {
+		return usagef("nothing to change: give -alias, -add-alias, -remove-alias, -no-aliases or -redirect-aliases")
+	}
+	if *none && len(set) > 0 {
+		return usagef("-no-aliases and -alias contradict each other")
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	s, raw, err := c.findSite(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	// Send back the site as the API sent it, with only what was asked
+	// changed; its version makes a concurrent edit fail instead of being
+	// overwritten.
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return err
+	}
+	aliases := slices.Clone(s.Aliases)
+	if len(set) > 0 || *none {
+		aliases = append([]string{}, set...)
+	}
+	for _, r := range remove {
+		i := slices.Index(aliases, r)
+		if i < 0 {
+			return usagef("%s has no alias %q", s.Domain, r)
+		}
+		aliases = slices.Delete(aliases, i, i+1)
+	}
+	aliases = append(aliases, add...)
+	if aliases == nil {
+		aliases = []string{}
+	}
+	doc["aliases"], _ = json.Marshal(aliases)
+	if redirect.set {
+		doc["redirect_aliases"], _ = json.Marshal(redirect.val)
+	}
+	var out siteAnswer
+	raw, err = c.do(ctx, "PUT", c.path("sites", s.ID), nil, doc, &out)
+	if err != nil {
+		return err
+	}
+	done := fmt.Sprintf("Site %s updated.", s.Domain)
+	return a.queued(ctx, c, tf, raw, out.Task, done)
+}
+
+// siteTaskVerb is a verb that queues a task of its own name on a site.
+func siteTaskVerb(typ, summary, example string) *verb {
+	return &verb{name: typ, args: "ID|DOMAIN [-wait]", summary: summary, examples: []string{example},
+		run: func(ctx context.Context, a *app, args []string) error {
+			fs := a.flags()
+			tf := taskFlags(fs)
+			pos, err := a.parse(fs, args, 1, 1)
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			return a.siteTask(ctx, c, tf, pos[0], typ, nil)
+		}}
+}
+
+// siteTask queues a task on a site: POST /sites/{id}/tasks.
+func (a *app) siteTask(ctx context.Context, c *api, tf taskOpts, ref, typ string, args map[string]string) error {
+	body := map[string]any{"type": typ}
+	if len(args) > 0 {
+		body["args"] = args
+	}
+	var t domain.Task
+	raw, err := c.post(ctx, c.path("sites", ref, "tasks"), body, &t)
+	if err != nil {
+		return err
+	}
+	return a.queued(ctx, c, tf, raw, &t, "")
+}
+
+func siteDelete(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	tf := taskFlags(fs)
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	s, _, err := c.findSite(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if err := a.confirm(*yes, "delete the site "+s.Domain+" with its files and database", s.Domain); err != nil {
+		return err
+	}
+	return a.siteTask(ctx, c, tf, s.ID, string(domain.TaskDelete), nil)
+}
+
+func siteRestore(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	backup := fs.String("backup", "", "id of the backup to restore (see 'aegir site backups'; required)")
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	tf := taskFlags(fs)
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *backup == "" {
+		return usagef("site restore needs -backup BACKUP_ID; list them with 'aegir site backups %s'", pos[0])
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	s, _, err := c.findSite(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if err := a.confirm(*yes, "replace the files and database of "+s.Domain+" with backup "+*backup, s.Domain); err != nil {
+		return err
+	}
+	return a.siteTask(ctx, c, tf, s.ID, string(domain.TaskRestore), map[string]string{"backup_id": *backup})
+}
+
+// moveArgs resolves the -domain, -platform and -db-server flags of clone
+// and migrate into task args.
+func moveArgs(ctx context.Context, c *api, newDomain, platform, dbServer string) (map[string]string, error) {
+	args := map[string]string{}
+	if newDomain != "" {
+		args["domain"] = newDomain
+	}
+	if platform != "" {
+		p, _, err := c.findPlatform(ctx, platform)
+		if err != nil {
+			return nil, err
+		}
+		args["platform_id"] = p.ID
+	}
+	if dbServer != "" {
+		s, _, err := c.findServer(ctx, dbServer)
+		if err != nil {
+			return nil, err
+		}
+		args["db_server_id"] = s.ID
+	}
+	return args, nil
+}
+
+func siteClone(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	newDomain := fs.String("domain", "", "domain of the copy (required)")
+	platform := fs.String("platform", "", "platform of the copy (name or id; default the site's)")
+	dbServer := fs.String("db-server", "", "db server of the copy (name or id; default the site's)")
+	tf := taskFlags(fs)
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *newDomain == "" {
+		return usagef("site clone needs -domain NEW")
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	targs, err := moveArgs(ctx, c, *newDomain, *platform, *dbServer)
+	if err != nil {
+		return err
+	}
+	return a.siteTask(ctx, c, tf, pos[0], string(domain.TaskClone), targs)
+}
+
+func siteMigrate(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	newDomain := fs.String("domain", "", "new domain")
+	platform := fs.String("platform", "", "new platform (name or id)")
+	dbServer := fs.String("db-server", "", "new db server (name or id)")
+	tf := taskFlags(fs)
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *newDomain == "" && *platform == "" && *dbServer == "" {
+		return usagef("site migrate needs at least one of -domain, -platform, -db-server")
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	targs, err := moveArgs(ctx, c, *newDomain, *platform, *dbServer)
+	if err != nil {
+		return err
+	}
+	return a.siteTask(ctx, c, tf, pos[0], string(domain.TaskMigrate), targs)
+}
+
+func siteBackups(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	raw, err := c.get(ctx, c.path("sites", pos[0], "backups"), nil, nil)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(raw)
+	}
+	// The list envelope, or a bare array.
+	var p page[domain.Backup]
+	if err := json.Unmarshal(raw, &p); err != nil {
+		if err2 := json.Unmarshal(raw, &p.Items); err2 != nil {
+			return fmt.Errorf("the API sent backups this client does not understand: %w", err)
+		}
+	}
+	t := newTable(a.stdout, "ID", "CREATED", "SIZE", "REASON", "TASK")
+	for _, b := range p.Items {
+		t.row(b.ID, when(b.CreatedAt), humanSize(b.Size), b.Reason, b.TaskID)
+	}
+	return t.flush()
+}
+
+// humanSize formats a byte count: 512 B, 1.5 MiB.
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,292 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+
+	"github.com/aegirhq/aegir/internal/domain"
+)
+
+var taskNoun = &noun{
+	name:    "task",
+	summary: "Inspect, follow, cancel and retry tasks: the work queued for the back end.",
+	verbs: []*verb{
+		{name: "list", args: "[flags]", summary: "List tasks, with filters.", run: taskList,
+			examples: []string{"aegir task list -status queued", "aegir task list -target example.com", "aegir task list -type backup -json"}},
+		{name: "show", args: "ID", summary: "Show a task with its result.", run: taskShow,
+			examples: []string{"aegir task show 01hx2y3z4a5b6c7d8e9f"}},
+		{name: "logs", args: "[-f] ID", summary: "Print a task's log; -f follows it and exits with the task's outcome.", run: taskLogs,
+			examples: []string{"aegir task logs 01hx2y3z4a5b6c7d8e9f", "aegir task logs -f 01hx2y3z4a5b6c7d8e9f && echo ok"}},
+		{name: "cancel", args: "ID", summary: "Cancel a queued or running task.", run: taskCancel,
+			examples: []string{"aegir task cancel 01hx2y3z4a5b6c7d8e9f"}},
+		{name: "retry", args: "ID [-wait]", summary: "Queue a new task like a failed or cancelled one.", run: taskRetry,
+			examples: []string{"aegir task retry 01hx2y3z4a5b6c7d8e9f -wait"}},
+	},
+}
+
+func taskList(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	status := fs.String("status", "", "only tasks in this status: queued, running, succeeded, failed, cancelled")
+	typ := fs.String("type", "", "only tasks of this type (install, backup, verify-platform ...)")
+	target := fs.String("target", "", "only tasks on this target: an id, a site's domain, or with -kind a platform or server name")
+	kind := fs.String("kind", "", "only tasks on this kind of target: site, platform or server")
+	limit := fs.Int("limit", 50, "at most this many tasks (API maximum 1000)")
+	offset := fs.Int("offset", 0, "skip this many tasks")
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	if _, err := a.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	setIf(q, "status", *status)
+	setIf(q, "type", *typ)
+	setIf(q, "target_kind", *kind)
+	if *target != "" {
+		id, k, err := resolveTarget(ctx, c, *kind, *target)
+		if err != nil {
+			return err
+		}
+		q.Set("target_id", id)
+		setIf(q, "target_kind", k)
+	}
+	q.Set("limit", strconv.Itoa(*limit))
+	q.Set("offset", strconv.Itoa(*offset))
+	var p page[domain.Task]
+	raw, err := c.get(ctx, c.path("tasks"), q, &p)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(raw)
+	}
+	t := newTable(a.stdout, "ID", "TYPE", "TARGET", "STATUS", "CREATED", "FINISHED", "BY")
+	for _, x := range p.Items {
+		target := x.TargetName
+		if target == "" {
+			target = x.TargetID
+		}
+		t.row(x.ID, string(x.Type), string(x.TargetKind)+" "+target, string(x.Status), when(x.CreatedAt), whenPtr(x.FinishedAt), x.RequestedBy)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	a.more(p.Offset, len(p.Items), p.Total, "task")
+	return nil
+}
+
+// resolveTarget turns -target into a target id: ids pass, a site is found by
+// domain, a platform or server by name when -kind says so.
+func resolveTarget(ctx context.Context, c *api, kind, ref string) (id, k string, err error) {
+	switch kind {
+	case "platform":
+		p, _, err := c.findPlatform(ctx, ref)
+		if err != nil {
+			return "", "", err
+		}
+		return p.ID, kind, nil
+	case "server":
+		s, _, err := c.findServer(ctx, ref)
+		if err != nil {
+			return "", "", err
+		}
+		return s.ID, kind, nil
+	case "", "site":
+		if domain.ValidID(ref) {
+			return ref, kind, nil
+		}
+		s, _, err := c.findSite(ctx, ref)
+		if err != nil {
+			return "", "", err
+		}
+		return s.ID, "site", nil
+	}
+	return "", "", usagef("unknown -kind %q; use site, platform or server", kind)
+}
+
+// more tells people that a list has more pages.
+func (a *app) more(offset, shown, total int, word string) {
+	if total > offset+shown {
+		fmt.Fprintf(a.stderr, "Showing %d-%d of %s; use -offset %d for more.\n", offset+1, offset+shown, plural(total, word), offset+shown)
+	}
+}
+
+func setIf(q url.Values, k, v string) {
+	if v != "" {
+		q.Set(k, v)
+	}
+}
+
+func taskShow(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var t domain.Task
+	raw, err := c.get(ctx, c.path("tasks", pos[0]), nil, &t)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(raw)
+	}
+	kv := []string{
+		"ID", t.ID,
+		"Type", string(t.Type),
+		"Target", fmt.Sprintf("%s %s (%s)", t.TargetKind, t.TargetName, t.TargetID),
+		"Status", string(t.Status),
+		"Requested by", t.RequestedBy,
+		"Created", when(t.CreatedAt),
+		"Started", whenPtr(t.StartedAt),
+		"Finished", whenPtr(t.FinishedAt),
+	}
+	for _, k := range slices.Sorted(maps.Keys(t.Args)) {
+		kv = append(kv, "Arg "+k, t.Args[k])
+	}
+	if t.RetryOf != "" {
+		kv = append(kv, "Retry of", t.RetryOf)
+	}
+	if t.Summary != "" {
+		kv = append(kv, "Summary", t.Summary)
+	}
+	if t.Status == domain.TaskFailed || t.ErrorCode != "" {
+		kv = append(kv, "Error code", t.ErrorCode, "Explanation", t.Explanation, "Fix", t.FixHint)
+	}
+	return a.fields(kv...)
+}
+
+func taskLogs(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	follow := fs.Bool("f", false, "follow the log until the task ends; exit 0 if it succeeded, 1 if not")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	if *follow {
+		return a.watchTask(ctx, c, pos[0], a.stdout)
+	}
+	_, err = a.newFollower(c, pos[0], a.stdout).printAvailable(ctx)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		t, terr := a.getTask(ctx, c, pos[0])
+		if terr != nil {
+			return terr
+		}
+		fmt.Fprintf(a.stderr, "Task %s is %s and has no log yet.\n", t.ID, t.Status)
+		return nil
+	}
+	return err
+}
+
+func taskCancel(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var t domain.Task
+	raw, err := c.post(ctx, c.path("tasks", pos[0], "cancel"), nil, &t)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(raw)
+	}
+	if t.ID == "" {
+		t.ID = pos[0]
+	}
+	if t.Status != "" && t.Status != domain.TaskCancelled {
+		fmt.Fprintf(a.stdout, "Cancellation of task %s requested; it is %s.\n", t.ID, t.Status)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "Task %s cancelled.\n", t.ID)
+	return nil
+}
+
+func taskRetry(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	tf := taskFlags(fs)
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var t domain.Task
+	raw, err := c.post(ctx, c.path("tasks", pos[0], "retry"), nil, &t)
+	if err != nil {
+		return err
+	}
+	return a.queued(ctx, c, tf, raw, &t, "")
+}
+
+// taskOpts are the flags of every command that queues a task.
+type taskOpts struct {
+	wait   *bool
+	asJSON *bool
+}
+
+func taskFlags(fs *flag.FlagSet) taskOpts {
+	return taskOpts{
+		wait:   fs.Bool("wait", false, "follow the task's log until it ends; the exit code tells its outcome"),
+		asJSON: fs.Bool("json", false, "print the API's JSON"),
+	}
+}
+
+// queued reports a queued task (and what was created with it, in done) and
+// with -wait follows it to its end.
+func (a *app) queued(ctx context.Context, c *api, o taskOpts, raw []byte, t *domain.Task, done string) error {
+	if *o.asJSON {
+		if err := a.printJSON(raw); err != nil {
+			return err
+		}
+	} else {
+		if done != "" {
+			fmt.Fprintln(a.stdout, sanitize(done))
+		}
+		if t != nil && t.ID != "" {
+			target := t.TargetName
+			if target == "" {
+				target = t.TargetID
+			}
+			fmt.Fprintf(a.stdout, "Task %s (%s on %s %s) %s.\n", t.ID, t.Type, t.TargetKind, sanitize(target), t.Status)
+			if !*o.wait {
+				fmt.Fprintf(a.stdout, "Follow it with: aegir task logs -f %s\n", t.ID)
+			}
+		}
+	}
+	if !*o.wait || t == nil || t.ID == "" {
+		return nil
+	}
+	logs := a.stdout
+	if *o.asJSON {
+		logs = a.stderr // keep stdout one JSON document
+	}
+	return a.watchTask(ctx, c, t.ID, logs)
+}

@@ -1,0 +1,240 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/aegirhq/aegir/internal/domain"
+)
+
+var userNoun = &noun{
+	name:    "user",
+	summary: "Manage users: admins, and client users who see only their clients' sites.",
+	verbs: []*verb{
+		{name: "list", args: "[flags]", summary: "List users.", run: userList,
+			examples: []string{"aegir user list"}},
+		{name: "create", args: "NAME -role admin|client [-client C]... [-email E]", summary: "Create a user; give them a token with 'aegir token create -user NAME'.", run: userCreate,
+			examples: []string{"aegir user create alice -role admin", "aegir user create bob -role client -client acme -client globex"}},
+		{name: "delete", args: "NAME|ID [-yes]", summary: "Delete a user and their tokens (asks to type the name, or -yes).", run: userDelete,
+			examples: []string{"aegir user delete bob -yes"}},
+	},
+}
+
+var tokenNoun = &noun{
+	name:    "token",
+	summary: "Manage API tokens: your own, or (as admin) another user's.",
+	verbs: []*verb{
+		{name: "list", args: "[flags]", summary: "List tokens.", run: tokenList,
+			examples: []string{"aegir token list"}},
+		{name: "create", args: "[-name N] [-user U]", summary: "Create a token; its secret is shown this once.", run: tokenCreate,
+			examples: []string{"aegir token create -name laptop", "export AEGIR_TOKEN=$(aegir token create -name ci -user bob -q)"}},
+		{name: "delete", args: "ID", summary: "Revoke a token.", run: tokenDelete,
+			examples: []string{"aegir token delete 01hx2y3z4a5b6c7d8e9f"}},
+	},
+}
+
+func userList(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	lf := listFlags(fs)
+	if _, err := a.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var p page[domain.User]
+	raw, err := c.get(ctx, c.path("users"), lf.query(), &p)
+	if err != nil {
+		return err
+	}
+	if *lf.asJSON {
+		return a.printJSON(raw)
+	}
+	var clients names
+	if len(p.Items) > 0 {
+		clients = nameMap(ctx, c, "clients", func(v *domain.Client) (string, string) { return v.ID, v.Name })
+	}
+	t := newTable(a.stdout, "ID", "NAME", "ROLE", "CLIENTS", "EMAIL", "CREATED")
+	for _, u := range p.Items {
+		var cl []string
+		for _, id := range u.ClientIDs {
+			cl = append(cl, clients.of(id))
+		}
+		t.row(u.ID, u.Name, string(u.Role), strings.Join(cl, ","), u.Email, when(u.CreatedAt))
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	a.more(p.Offset, len(p.Items), p.Total, "user")
+	return nil
+}
+
+func userCreate(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	role := fs.String("role", "", "admin or client (required)")
+	var clientRefs stringList
+	fs.Var(&clientRefs, "client", "a client the user belongs to (name or id); repeatable; for -role client")
+	email := fs.String("email", "", "the user's email address")
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	switch domain.Role(*role) {
+	case domain.RoleAdmin:
+		if len(clientRefs) > 0 {
+			return usagef("an admin sees every client; -client is for -role client")
+		}
+	case domain.RoleClient:
+		if len(clientRefs) == 0 {
+			return usagef("a client user needs at least one -client")
+		}
+	case "":
+		return usagef("user create needs -role admin or -role client")
+	default:
+		return usagef("unknown -role %q; use admin or client", *role)
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	ids := []string{}
+	for _, ref := range clientRefs {
+		cl, _, err := c.findClient(ctx, ref)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, cl.ID)
+	}
+	body := map[string]any{"name": pos[0], "role": *role, "client_ids": ids}
+	if *email != "" {
+		body["email"] = *email
+	}
+	var u domain.User
+	raw, err := c.post(ctx, c.path("users"), body, &u)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(raw)
+	}
+	fmt.Fprintf(a.stdout, "User %s created (id %s). Give them a token with: aegir token create -user %s\n", sanitize(u.Name), u.ID, sanitize(u.Name))
+	return nil
+}
+
+func userDelete(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	u, _, err := c.findUser(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if err := a.confirm(*yes, "delete the user "+u.Name, u.Name); err != nil {
+		return err
+	}
+	if err := c.deleteVersioned(ctx, "users", u.ID, u.Version); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "User %s deleted.\n", sanitize(u.Name))
+	return nil
+}
+
+func tokenList(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	lf := listFlags(fs)
+	if _, err := a.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var p page[domain.Token]
+	raw, err := c.get(ctx, c.path("tokens"), lf.query(), &p)
+	if err != nil {
+		return err
+	}
+	if *lf.asJSON {
+		return a.printJSON(raw)
+	}
+	t := newTable(a.stdout, "ID", "NAME", "USER", "CREATED", "EXPIRES", "LAST USED")
+	for _, x := range p.Items {
+		t.row(x.ID, x.Name, x.UserID, when(x.CreatedAt), whenPtr(x.ExpiresAt), whenPtr(x.LastUsedAt))
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	a.more(p.Offset, len(p.Items), p.Total, "token")
+	return nil
+}
+
+func tokenCreate(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	name := fs.String("name", "", "what the token is for (laptop, ci ...)")
+	user := fs.String("user", "", "create it for this user (name or id; admins only; default: yourself)")
+	quiet := fs.Bool("q", false, "print only the secret")
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	if _, err := a.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	body := map[string]any{}
+	if *name != "" {
+		body["name"] = *name
+	}
+	if *user != "" {
+		u, _, err := c.findUser(ctx, *user)
+		if err != nil {
+			return err
+		}
+		body["user_id"] = u.ID
+	}
+	var out struct {
+		Token  domain.Token `json:"token"`
+		Secret string       `json:"secret"`
+	}
+	raw, err := c.post(ctx, c.path("tokens"), body, &out)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *asJSON:
+		return a.printJSON(raw)
+	case *quiet:
+		fmt.Fprintln(a.stdout, out.Secret)
+	default:
+		fmt.Fprintf(a.stdout, "Token %s created. Its secret is shown only this once:\n\n  %s\n\nUse it with: export AEGIR_TOKEN=<secret>\n", out.Token.ID, out.Secret)
+	}
+	return nil
+}
+
+func tokenDelete(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	if _, err := c.do(ctx, http.MethodDelete, c.path("tokens", pos[0]), nil, nil, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "Token %s revoked.\n", pos[0])
+	return nil
+}
