@@ -1,0 +1,327 @@
+// Package config loads aegir's configuration the HashiCorp way: an HCL
+// file, then environment variables, then command-line flags, each overriding
+// the one before. Defaults are the embedded single-machine setup.
+package config
+
+import (
+	"cmp"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2/hclsimple"
+
+	"github.com/aegirhq/aegir/internal/domain"
+)
+
+// Config is aegir's configuration. Every field's comment states its
+// default and the environment variable that sets it.
+type Config struct {
+	// DataDir holds the bbolt store, the admin token, the local secrets,
+	// SQLite databases, builtin routes and backups. Default "./aegir-data"
+	// for dev, "/var/lib/aegir" for server. Env AEGIR_DATA_DIR.
+	DataDir string
+	// HTTPAddr is where the API and dashboard listen. Default
+	// "127.0.0.1:8480". Env AEGIR_HTTP_ADDR.
+	HTTPAddr string
+	// SitesAddr is where the builtin web server serves sites. Default
+	// "127.0.0.1:8481". Env AEGIR_SITES_ADDR.
+	SitesAddr string
+	// PlatformRoots are the directories platforms may live in. Default:
+	// none (any clean absolute path). Env AEGIR_PLATFORM_ROOTS (colon list).
+	PlatformRoots []string
+	// BackupDir is where backups are written. Default DataDir/backups.
+	// Env AEGIR_BACKUP_DIR.
+	BackupDir string
+
+	Store    StoreConfig
+	Executor ExecutorConfig
+	Nomad    NomadConfig
+	Secrets  SecretsConfig
+	Redis    RedisConfig
+}
+
+// fileConfig is the HCL shape of Config: blocks are optional, so they are
+// pointers here and copied into Config after decoding.
+type fileConfig struct {
+	DataDir       string `hcl:"data_dir,optional"`
+	HTTPAddr      string `hcl:"http_addr,optional"`
+	SitesAddr     string `hcl:"sites_addr,optional"`
+	PlatformRoots []string
+	BackupDir     string `hcl:"backup_dir,optional"`
+	Store         *struct {
+		Backend string        `hcl:"backend,optional"`
+		Consul  *ConsulConfig `hcl:"consul,block"`
+	} `hcl:"store,block"`
+	Executor *ExecutorConfig `hcl:"executor,block"`
+	Nomad    *NomadConfig    `hcl:"nomad,block"`
+	Secrets  *struct {
+		Backend string       `hcl:"backend,optional"`
+		Vault   *VaultConfig `hcl:"vault,block"`
+	} `hcl:"secrets,block"`
+	Redis *RedisConfig `hcl:"redis,block"`
+}
+
+func (f *fileConfig) into(c *Config) {
+	c.DataDir, c.HTTPAddr, c.SitesAddr, c.PlatformRoots, c.BackupDir = f.DataDir, f.HTTPAddr, f.SitesAddr, f.PlatformRoots, f.BackupDir
+	if f.Store != nil {
+		c.Store.Backend = f.Store.Backend
+		if f.Store.Consul != nil {
+			c.Store.Consul = *f.Store.Consul
+		}
+	}
+	if f.Executor != nil {
+		c.Executor = *f.Executor
+	}
+	if f.Nomad != nil {
+		c.Nomad = *f.Nomad
+	}
+	if f.Secrets != nil {
+		c.Secrets.Backend = f.Secrets.Backend
+		if f.Secrets.Vault != nil {
+			c.Secrets.Vault = *f.Secrets.Vault
+		}
+	}
+	if f.Redis != nil {
+		c.Redis = *f.Redis
+	}
+}
+
+// StoreConfig selects the entity store.
+type StoreConfig struct {
+	// Backend is "bolt" (embedded file) or "consul". Default "bolt" for dev,
+	// "consul" for server. Env AEGIR_STORE.
+	Backend string
+	Consul  ConsulConfig
+}
+
+// ConsulConfig reaches Consul.
+type ConsulConfig struct {
+	// Address of the agent's HTTP API. Default "127.0.0.1:8500". Env
+	// CONSUL_HTTP_ADDR.
+	Address string `hcl:"address,optional"`
+	// Token is the ACL token. Env CONSUL_HTTP_TOKEN.
+	Token string `hcl:"token,optional"`
+	// Prefix for every KV key. Default "aegir/v1/". Env AEGIR_CONSUL_PREFIX.
+	Prefix string `hcl:"prefix,optional"`
+	// Datacenter, default the agent's. Env CONSUL_DATACENTER.
+	Datacenter string `hcl:"datacenter,optional"`
+}
+
+// ExecutorConfig selects where tasks run.
+type ExecutorConfig struct {
+	// Kind is "local" (child processes) or "nomad". Default "local". Env
+	// AEGIR_EXECUTOR.
+	Kind string `hcl:"kind,optional"`
+	// MaxParallel is how many tasks run at once. Default 4.
+	MaxParallel int `hcl:"max_parallel,optional"`
+	// TaskTimeout is how long one task may run. Default "1h".
+	TaskTimeout string `hcl:"task_timeout,optional"`
+}
+
+// NomadConfig reaches Nomad.
+type NomadConfig struct {
+	// Address of the Nomad HTTP API. Default "http://127.0.0.1:4646". Env
+	// NOMAD_ADDR.
+	Address string `hcl:"address,optional"`
+	// Token is the ACL token. Env NOMAD_TOKEN.
+	Token string `hcl:"token,optional"`
+	// Region and Namespace, default Nomad's. Env NOMAD_REGION, NOMAD_NAMESPACE.
+	Region    string `hcl:"region,optional"`
+	Namespace string `hcl:"namespace,optional"`
+	// Datacenters the jobs may run in. Default ["dc1"].
+	Datacenters []string `hcl:"datacenters,optional"`
+}
+
+// SecretsConfig selects the secrets backend.
+type SecretsConfig struct {
+	// Backend is "file" (encrypted file under DataDir) or "vault". Default
+	// "file". Env AEGIR_SECRETS.
+	Backend string
+	Vault   VaultConfig
+}
+
+// VaultConfig reaches Vault. The token comes from VAULT_TOKEN or AppRole,
+// never from the config file.
+type VaultConfig struct {
+	// Address, default "http://127.0.0.1:8200". Env VAULT_ADDR.
+	Address string `hcl:"address,optional"`
+	// Mount of the KV v2 engine. Default "secret".
+	Mount string `hcl:"mount,optional"`
+	// Prefix under the mount. Default "aegir".
+	Prefix string `hcl:"prefix,optional"`
+}
+
+// RedisConfig reaches Redis for live logs and locks. Empty Address: the
+// in-process log bus and locks (single process only).
+type RedisConfig struct {
+	// Address, "host:port". Env AEGIR_REDIS_ADDR.
+	Address string `hcl:"address,optional"`
+}
+
+// Mode is the role the process runs in; it decides the defaults.
+type Mode int
+
+const (
+	ModeDev Mode = iota
+	ModeServer
+)
+
+// Load reads the configuration: defaults for mode, then the HCL file at
+// path (if not empty), then env, then the flags already parsed into fs
+// (only those set explicitly).
+func Load(mode Mode, path string, env func(string) string, fs *flag.FlagSet) (*Config, error) {
+	var c Config
+	if path != "" {
+		var f fileConfig
+		if err := hclsimple.DecodeFile(path, nil, &f); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		f.into(&c)
+	}
+	c.applyEnv(env)
+	if fs != nil {
+		fs.Visit(func(f *flag.Flag) {
+			v := f.Value.String()
+			switch f.Name {
+			case "data-dir":
+				c.DataDir = v
+			case "http-addr":
+				c.HTTPAddr = v
+			case "sites-addr":
+				c.SitesAddr = v
+			case "store":
+				c.Store.Backend = v
+			case "consul-addr":
+				c.Store.Consul.Address = v
+			case "executor":
+				c.Executor.Kind = v
+			case "redis-addr":
+				c.Redis.Address = v
+			}
+		})
+	}
+	c.applyDefaults(mode)
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Flags registers the flags Load understands on fs.
+func Flags(fs *flag.FlagSet) {
+	fs.String("data-dir", "", "data directory (env AEGIR_DATA_DIR)")
+	fs.String("http-addr", "", "API and dashboard listen address (env AEGIR_HTTP_ADDR; default 127.0.0.1:8480)")
+	fs.String("sites-addr", "", "builtin web server listen address (env AEGIR_SITES_ADDR; default 127.0.0.1:8481)")
+	fs.String("store", "", "entity store: bolt or consul (env AEGIR_STORE)")
+	fs.String("consul-addr", "", "Consul HTTP address (env CONSUL_HTTP_ADDR)")
+	fs.String("executor", "", "task executor: local or nomad (env AEGIR_EXECUTOR)")
+	fs.String("redis-addr", "", "Redis address for live logs and locks (env AEGIR_REDIS_ADDR)")
+}
+
+func (c *Config) applyEnv(env func(string) string) {
+	set := func(dst *string, key string) {
+		if v := env(key); v != "" {
+			*dst = v
+		}
+	}
+	set(&c.DataDir, "AEGIR_DATA_DIR")
+	set(&c.HTTPAddr, "AEGIR_HTTP_ADDR")
+	set(&c.SitesAddr, "AEGIR_SITES_ADDR")
+	set(&c.BackupDir, "AEGIR_BACKUP_DIR")
+	if v := env("AEGIR_PLATFORM_ROOTS"); v != "" {
+		c.PlatformRoots = strings.Split(v, ":")
+	}
+	set(&c.Store.Backend, "AEGIR_STORE")
+	set(&c.Store.Consul.Address, "CONSUL_HTTP_ADDR")
+	set(&c.Store.Consul.Token, "CONSUL_HTTP_TOKEN")
+	set(&c.Store.Consul.Prefix, "AEGIR_CONSUL_PREFIX")
+	set(&c.Store.Consul.Datacenter, "CONSUL_DATACENTER")
+	set(&c.Executor.Kind, "AEGIR_EXECUTOR")
+	set(&c.Nomad.Address, "NOMAD_ADDR")
+	set(&c.Nomad.Token, "NOMAD_TOKEN")
+	set(&c.Nomad.Region, "NOMAD_REGION")
+	set(&c.Nomad.Namespace, "NOMAD_NAMESPACE")
+	set(&c.Secrets.Backend, "AEGIR_SECRETS")
+	set(&c.Secrets.Vault.Address, "VAULT_ADDR")
+	set(&c.Redis.Address, "AEGIR_REDIS_ADDR")
+}
+
+func (c *Config) applyDefaults(mode Mode) {
+	if mode == ModeDev {
+		c.DataDir = cmp.Or(c.DataDir, "aegir-data")
+		c.Store.Backend = cmp.Or(c.Store.Backend, "bolt")
+	} else {
+		c.DataDir = cmp.Or(c.DataDir, "/var/lib/aegir")
+		c.Store.Backend = cmp.Or(c.Store.Backend, "consul")
+	}
+	if abs, err := filepath.Abs(c.DataDir); err == nil {
+		c.DataDir = abs
+	}
+	c.HTTPAddr = cmp.Or(c.HTTPAddr, "127.0.0.1:8480")
+	c.SitesAddr = cmp.Or(c.SitesAddr, "127.0.0.1:8481")
+	c.BackupDir = cmp.Or(c.BackupDir, filepath.Join(c.DataDir, "backups"))
+	c.Store.Consul.Address = cmp.Or(c.Store.Consul.Address, "127.0.0.1:8500")
+	c.Store.Consul.Prefix = cmp.Or(c.Store.Consul.Prefix, "aegir/v1/")
+	c.Executor.Kind = cmp.Or(c.Executor.Kind, "local")
+	c.Executor.MaxParallel = cmp.Or(c.Executor.MaxParallel, 4)
+	c.Executor.TaskTimeout = cmp.Or(c.Executor.TaskTimeout, "1h")
+	c.Nomad.Address = cmp.Or(c.Nomad.Address, "http://127.0.0.1:4646")
+	if len(c.Nomad.Datacenters) == 0 {
+		c.Nomad.Datacenters = []string{"dc1"}
+	}
+	c.Secrets.Backend = cmp.Or(c.Secrets.Backend, "file")
+	c.Secrets.Vault.Address = cmp.Or(c.Secrets.Vault.Address, "http://127.0.0.1:8200")
+	c.Secrets.Vault.Mount = cmp.Or(c.Secrets.Vault.Mount, "secret")
+	c.Secrets.Vault.Prefix = cmp.Or(c.Secrets.Vault.Prefix, "aegir")
+}
+
+// TaskTimeoutDuration returns Executor.TaskTimeout parsed.
+func (c *Config) TaskTimeoutDuration() time.Duration {
+	d, _ := time.ParseDuration(c.Executor.TaskTimeout)
+	return d
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	for name, addr := range map[string]string{"http_addr": c.HTTPAddr, "sites_addr": c.SitesAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q is not host:port", name, addr))
+		}
+	}
+	switch c.Store.Backend {
+	case "bolt", "consul":
+	default:
+		errs = append(errs, fmt.Errorf("store backend %q: use bolt or consul", c.Store.Backend))
+	}
+	switch c.Executor.Kind {
+	case "local", "nomad":
+	default:
+		errs = append(errs, fmt.Errorf("executor %q: use local or nomad", c.Executor.Kind))
+	}
+	switch c.Secrets.Backend {
+	case "file", "vault":
+	default:
+		errs = append(errs, fmt.Errorf("secrets backend %q: use file or vault", c.Secrets.Backend))
+	}
+	if d, err := time.ParseDuration(c.Executor.TaskTimeout); err != nil || d <= 0 {
+		errs = append(errs, fmt.Errorf("executor task_timeout %q is not a positive duration like 1h", c.Executor.TaskTimeout))
+	}
+	if c.Executor.MaxParallel < 1 || c.Executor.MaxParallel > 1000 {
+		errs = append(errs, fmt.Errorf("executor max_parallel %d must be between 1 and 1000", c.Executor.MaxParallel))
+	}
+	for _, r := range c.PlatformRoots {
+		if err := domain.ValidatePath("platform_roots", r, nil); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Getenv is os.Getenv, for callers that pass the process environment.
+func Getenv(k string) string { return os.Getenv(k) }

@@ -1,0 +1,66 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadLayers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "aegir.hcl")
+	err := os.WriteFile(file, []byte(`
+data_dir  = "/var/lib/aegir-test"
+http_addr = "127.0.0.1:9000"
+store {
+  backend = "consul"
+  consul { prefix = "custom/" }
+}
+executor { max_parallel = 8 }
+`), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"AEGIR_HTTP_ADDR": "127.0.0.1:9100", "CONSUL_HTTP_ADDR": "127.0.0.1:18500"}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	Flags(fs)
+	if err := fs.Parse([]string{"-http-addr", "127.0.0.1:9200"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(ModeServer, file, func(k string) string { return env[k] }, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != "127.0.0.1:9200" {
+		t.Errorf("flag did not win: %s", c.HTTPAddr)
+	}
+	if c.Store.Consul.Address != "127.0.0.1:18500" || c.Store.Consul.Prefix != "custom/" {
+		t.Errorf("consul = %+v", c.Store.Consul)
+	}
+	if c.DataDir != "/var/lib/aegir-test" || c.Executor.MaxParallel != 8 || c.SitesAddr != "127.0.0.1:8481" {
+		t.Errorf("config = %+v", c)
+	}
+}
+
+func TestLoadDefaultsAndErrors(t *testing.T) {
+	t.Parallel()
+	none := func(string) string { return "" }
+	c, err := Load(ModeDev, "", none, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Backend != "bolt" || c.Executor.Kind != "local" || !filepath.IsAbs(c.DataDir) {
+		t.Errorf("dev defaults = %+v", c)
+	}
+	bad := map[string]string{"AEGIR_STORE": "mysql", "AEGIR_HTTP_ADDR": "nope"}
+	_, err = Load(ModeDev, "", func(k string) string { return bad[k] }, nil)
+	if err == nil || !strings.Contains(err.Error(), "store backend") || !strings.Contains(err.Error(), "http_addr") {
+		t.Errorf("want both errors, got %v", err)
+	}
+	if _, err := Load(ModeDev, filepath.Join(t.TempDir(), "missing.hcl"), none, nil); err == nil {
+		t.Error("missing config file accepted")
+	}
+}
