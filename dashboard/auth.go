@@ -1,0 +1,116 @@
+package dashboard
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/aegirhq/aegir/internal/domain"
+)
+
+// authenticated wraps h: it reads the bearer token, authenticates it
+// against the store and puts the user and token in c.Locals. The token
+// itself is never logged or echoed.
+func (s *Server) authenticated(h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		auth := c.Get(fiber.HeaderAuthorization)
+		scheme, secret, ok := strings.Cut(auth, " ")
+		if auth == "" || !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
+			return newAPIError(fiber.StatusUnauthorized, CodeUnauthorized, "",
+				"missing bearer token; send Authorization: Bearer <token> (aegir dev writes the admin token to <data-dir>/admin-token)")
+		}
+		u, tok, err := s.st.Authenticate(c.UserContext(), strings.TrimSpace(secret))
+		if err != nil {
+			if errors.Is(err, domain.ErrUnauthorized) {
+				return newAPIError(fiber.StatusUnauthorized, CodeUnauthorized, "",
+					"unknown, revoked or expired token; create a new one with POST /api/v1/tokens or ask an admin")
+			}
+			return err
+		}
+		c.Locals(localUser, u)
+		c.Locals(localToken, tok)
+		return h(c)
+	}
+}
+
+// currentUser is the authenticated user, or nil on public routes.
+func currentUser(c *fiber.Ctx) *domain.User {
+	u, _ := c.Locals(localUser).(*domain.User)
+	return u
+}
+
+func isAdmin(c *fiber.Ctx) bool {
+	u := currentUser(c)
+	return u != nil && u.Role == domain.RoleAdmin
+}
+
+// who names the current user in tasks' requested_by.
+func who(c *fiber.Ctx) string {
+	if u := currentUser(c); u != nil {
+		return u.Name
+	}
+	return ""
+}
+
+// clientScope is the ClientIDs restriction for store filters: nil for an
+// admin (everything), the user's clients (possibly none) otherwise.
+func clientScope(c *fiber.Ctx) []string {
+	u := currentUser(c)
+	if u == nil || u.Role == domain.RoleAdmin {
+		return nil
+	}
+	if u.ClientIDs == nil {
+		return []string{}
+	}
+	return u.ClientIDs
+}
+
+// canSee reports whether the current user may see what belongs to clientID.
+func canSee(c *fiber.Ctx, clientID string) bool {
+	u := currentUser(c)
+	return u != nil && u.CanSeeClient(clientID)
+}
+
+// errAdminList is the answer to a client user listing an admin-only
+// collection. Single entities of such collections answer 404 instead, so
+// that nothing about their existence leaks.
+func errAdminList(what string) error {
+	return newAPIError(fiber.StatusForbidden, CodeForbidden, "", "only admins can list %s", what)
+}
+
+// errAdminWrite refuses a change only admins may make, on something the
+// client user can see anyway.
+func errAdminWrite(what string) error {
+	return newAPIError(fiber.StatusForbidden, CodeForbidden, "", "only admins can %s", what)
+}
+
+// requireAdminList and friends guard admin-only handlers.
+func requireAdminList(what string, h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if !isAdmin(c) {
+			return errAdminList(what)
+		}
+		return h(c)
+	}
+}
+
+func requireAdminWrite(what string, h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if !isAdmin(c) {
+			return errAdminWrite(what)
+		}
+		return h(c)
+	}
+}
+
+// requireAdminEntity answers 404 to a client user for an admin-only
+// entity, whether or not it exists.
+func requireAdminEntity(kind string, h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if !isAdmin(c) {
+			return domain.NotFound(kind, c.Params("id"))
+		}
+		return h(c)
+	}
+}

@@ -1,0 +1,183 @@
+package dashboard
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+
+	"github.com/aegirhq/aegir/internal/logbus"
+	"github.com/aegirhq/aegir/internal/store"
+)
+
+// TaskLogs is what the log endpoint needs from the log bus: reading a
+// task's lines after an id, waiting a little for new ones.
+type TaskLogs interface {
+	Read(ctx context.Context, taskID, afterID string, max int, wait time.Duration) ([]logbus.Line, bool, error)
+}
+
+// CredentialWriter stores a database service's admin credentials in the
+// secrets backend. The API never keeps them in the store or echoes them.
+type CredentialWriter interface {
+	PutServiceCredentials(ctx context.Context, serviceID, username, password string) error
+}
+
+// Canceller stops a running task: the dispatcher kills its runner and then
+// finishes the task as cancelled. Queued tasks are cancelled in the store.
+type Canceller interface {
+	Cancel(ctx context.Context, taskID, by string) error
+}
+
+var _ TaskLogs = logbus.Bus(nil)
+
+// Config configures the API server.
+type Config struct {
+	// Store is the repository. Required.
+	Store *store.Store
+	// Logger receives the server's logs. Default: slog.Default().
+	Logger *slog.Logger
+	// Logs serves task logs. Default: nil, and the log endpoint answers 503
+	// unavailable.
+	Logs TaskLogs
+	// Secrets stores service credentials. Default: nil, and the credentials
+	// endpoint answers 503 unavailable.
+	Secrets CredentialWriter
+	// Canceller stops running tasks. Default: nil, and cancelling a running
+	// task answers 409 conflict (queued tasks can always be cancelled).
+	Canceller Canceller
+	// BodyLimit is the largest request body accepted. Default: 1 MiB; larger
+	// bodies get 413 too_large.
+	BodyLimit int
+	// ReadTimeout bounds reading one request. Default: 30s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing one response. Default: 0 (none), because
+	// log streams stay open for as long as a task runs.
+	WriteTimeout time.Duration
+	// IdleTimeout closes idle keep-alive connections. Default: 120s.
+	IdleTimeout time.Duration
+	// LogPoll is how long one read of the log bus waits for new lines while
+	// following a log, and how often a keep-alive comment is sent. Default: 15s.
+	LogPoll time.Duration
+}
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	out.Logger = cmp.Or(out.Logger, slog.Default())
+	out.BodyLimit = cmp.Or(out.BodyLimit, 1<<20)
+	out.ReadTimeout = cmp.Or(out.ReadTimeout, 30*time.Second)
+	out.IdleTimeout = cmp.Or(out.IdleTimeout, 120*time.Second)
+	out.LogPoll = cmp.Or(out.LogPoll, 15*time.Second)
+	return out
+}
+
+func (c *Config) validate() error {
+	if c.Store == nil {
+		return errors.New("dashboard: Config.Store is required")
+	}
+	if c.BodyLimit < 0 {
+		return errors.New("dashboard: Config.BodyLimit must not be negative")
+	}
+	return nil
+}
+
+// Server is the REST API (and later the HTML dashboard) on Fiber.
+type Server struct {
+	app  *fiber.App
+	cfg  Config
+	st   *store.Store
+	log  *slog.Logger
+	doc  map[string]any // the OpenAPI document, built once
+	docB []byte
+
+	// base is cancelled by Shutdown so that open log streams end.
+	base context.Context
+	stop context.CancelFunc
+	rid  atomic.Uint64
+}
+
+// New builds the server and registers every route.
+func New(cfg *Config) (*Server, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	c := cfg.withDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: c, st: c.Store, log: c.Logger.With("component", "dashboard")}
+	s.base, s.stop = context.WithCancel(context.Background())
+	s.app = fiber.New(fiber.Config{
+		AppName:               "aegir",
+		BodyLimit:             c.BodyLimit,
+		ReadTimeout:           c.ReadTimeout,
+		WriteTimeout:          c.WriteTimeout,
+		IdleTimeout:           c.IdleTimeout,
+		ErrorHandler:          s.errorHandler,
+		DisableStartupMessage: true,
+		CaseSensitive:         true,
+	})
+	s.app.Use(recover.New())
+	s.app.Use(s.requestID)
+	s.app.Get("/", func(c *fiber.Ctx) error {
+		return c.SendString("aegir API — see /api/v1/openapi.json\n")
+	})
+	for _, r := range s.routes() {
+		h := r.handler
+		if !r.op.public {
+			h = s.authenticated(h)
+		}
+		s.app.Add(r.method, apiPrefix+r.path, h)
+	}
+	doc, err := s.buildOpenAPI()
+	if err != nil {
+		return nil, err
+	}
+	s.docB = doc
+	return s, nil
+}
+
+const apiPrefix = "/api/v1"
+
+// App returns the Fiber app, for tests (app.Test) and for mounting the HTML
+// dashboard later.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Serve serves on ln until Shutdown. Bind it to 127.0.0.1 unless an
+// operator asked otherwise.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Shutdown ends open log streams and stops the server, waiting for
+// in-flight requests until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
+	return s.app.ShutdownWithContext(ctx)
+}
+
+// requestID tags each request with an id, sent back in X-Request-Id and
+// named in 5xx messages so an operator can find the log line.
+func (s *Server) requestID(c *fiber.Ctx) error {
+	id := strconv.FormatUint(s.rid.Add(1), 36)
+	c.Locals(localRequestID, id)
+	c.Set("X-Request-Id", id)
+	return c.Next()
+}
+
+type localKey int
+
+const (
+	localRequestID localKey = iota
+	localUser
+	localToken
+)
+
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals(localRequestID).(string)
+	return id
+}
