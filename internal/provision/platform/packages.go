@@ -1,0 +1,300 @@
+package platform
+
+import (
+	"bufio"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/aegirhq/aegir/internal/domain"
+)
+
+// Package is a package found in a platform or site directory.
+type Package struct {
+	Name    string
+	Type    string // module, theme, profile, core, library
+	Title   string
+	Release string
+	Path    string // relative to the scanned directory
+}
+
+// MaxPackages bounds a scan, so a platform with a runaway vendor tree still
+// produces a result that fits a task record.
+const MaxPackages = 2000
+
+var versionRe = regexp.MustCompile(`(?:const\s+VERSION\s*=|define\(\s*'VERSION'\s*,)\s*'([0-9A-Za-z.+-]{1,40})'`)
+
+// drupalVersion reads Drupal's VERSION from core/lib/Drupal.php (8+) or
+// includes/bootstrap.inc (7).
+func drupalVersion(dir string) string {
+	for _, f := range []string{"core/lib/Drupal.php", "includes/bootstrap.inc"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			continue
+		}
+		if m := versionRe.FindSubmatch(b); m != nil {
+			return string(m[1])
+		}
+	}
+	return ""
+}
+
+// Packages scans the platform for packages. For drupal: the core itself,
+// every *.info.yml and *.info outside tests/ directories, and composer.lock.
+// Other types have no package files aegir reads (a php platform's packages
+// hook is run by the task).
+func (p *Platform) Packages() ([]Package, error) {
+	if p.Type != domain.PlatformDrupal {
+		return nil, nil
+	}
+	pkgs := []Package{{Name: "drupal", Type: "core", Title: "Drupal core", Release: p.CoreVersion}}
+	found, err := ScanInfoFiles(p.Path, p.CoreVersion)
+	if err != nil {
+		return nil, err
+	}
+	pkgs = append(pkgs, found...)
+	lock, err := ScanComposerLock(filepath.Join(p.Path, "composer.lock"))
+	if err != nil {
+		return nil, err
+	}
+	pkgs = merge(pkgs, lock)
+	if len(pkgs) > MaxPackages {
+		pkgs = pkgs[:MaxPackages]
+	}
+	return pkgs, nil
+}
+
+// ScanInfoFiles finds Drupal *.info.yml (8+) and *.info (7) files under
+// dir, skipping tests/, node_modules/, vendor/ and sites/ (sites have
+// their own scans). coreVersion fills "VERSION" releases of core modules.
+func ScanInfoFiles(dir, coreVersion string) ([]Package, error) {
+	var out []Package
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir {
+				return err
+			}
+			return nil // unreadable subtree: skip it
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case "tests", "node_modules", "vendor", ".git":
+				return filepath.SkipDir
+			case "sites":
+				if p != dir && filepath.Dir(p) == dir {
+					return filepath.SkipDir
+				}
+			}
+			return nil
+		}
+		if len(out) >= MaxPackages {
+			return filepath.SkipAll
+		}
+		name := d.Name()
+		var pkg Package
+		var ok bool
+		switch {
+		case strings.HasSuffix(name, ".info.yml"):
+			pkg, ok = readInfo(p, strings.TrimSuffix(name, ".info.yml"), ":")
+		case strings.HasSuffix(name, ".info"):
+			pkg, ok = readInfo(p, strings.TrimSuffix(name, ".info"), "=")
+		}
+		if !ok {
+			return nil
+		}
+		if pkg.Release == "VERSION" || pkg.Release == "" && strings.HasPrefix(filepath.ToSlash(p), filepath.ToSlash(filepath.Join(dir, "core"))+"/") {
+			pkg.Release = coreVersion
+		}
+		rel, _ := filepath.Rel(dir, filepath.Dir(p))
+		pkg.Path = filepath.ToSlash(rel)
+		out = append(out, pkg)
+		return nil
+	})
+	slices.SortFunc(out, func(a, b Package) int { return strings.Compare(a.Name, b.Name) })
+	return out, err
+}
+
+// readInfo reads the top-level name, type and version keys of an info
+// file: "key: value" (YAML) or "key = value" (Drupal 7 ini).
+func readInfo(file, machine, sep string) (Package, bool) {
+	if err := domain.ValidateName("package", machine); err != nil {
+		return Package{}, false
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return Package{}, false
+	}
+	defer f.Close()
+	pkg := Package{Name: machine, Type: "module"}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 4096), 64<<10)
+	for n := 0; sc.Scan() && n < 500; n++ {
+		line := sc.Text()
+		if line == "" || line[0] == ' ' || line[0] == '\t' || line[0] == '#' || line[0] == ';' {
+			continue
+		}
+		k, v, ok := strings.Cut(line, sep)
+		if !ok {
+			continue
+		}
+		k = strings.TrimSpace(k)
+		v = strings.Trim(strings.TrimSpace(v), `'"`)
+		if len(v) > 200 {
+			v = v[:200]
+		}
+		switch k {
+		case "name":
+			pkg.Title = v
+		case "type":
+			if v == "module" || v == "theme" || v == "profile" || v == "theme_engine" {
+				pkg.Type = v
+			}
+		case "version":
+			pkg.Release = v
+		}
+	}
+	return pkg, true
+}
+
+// ScanComposerLock reads the drupal-* and library packages of a
+// composer.lock; a missing file is not an error.
+func ScanComposerLock(file string) ([]Package, error) {
+	b, err := os.ReadFile(file)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var lock struct {
+		Packages []struct {
+			Name    string `json:"name"`
+			Version string `json:"version"`
+			Type    string `json:"type"`
+		} `json:"packages"`
+	}
+	if err := json.Unmarshal(b, &lock); err != nil {
+		return nil, nil // not ours to judge; verify still succeeds without it
+	}
+	var out []Package
+	for _, p := range lock.Packages {
+		vendor, name, ok := strings.Cut(p.Name, "/")
+		if !ok || len(out) >= MaxPackages {
+			continue
+		}
+		typ := strings.TrimPrefix(p.Type, "drupal-")
+		switch typ {
+		case "module", "theme", "profile", "core", "library":
+		default:
+			typ = "library"
+		}
+		if vendor == "drupal" && typ != "library" {
+			// drupal/<machine name>: the same package as its info file.
+			out = append(out, Package{Name: name, Type: typ, Release: p.Version})
+			continue
+		}
+		out = append(out, Package{Name: p.Name, Type: typ, Release: p.Version})
+	}
+	return out, nil
+}
+
+// merge adds composer packages, letting a composer release fill an info
+// file's missing release, and skipping duplicates.
+func merge(pkgs, lock []Package) []Package {
+	idx := map[string]int{}
+	for i, p := range pkgs {
+		idx[p.Name] = i
+	}
+	for _, l := range lock {
+		if l.Name == "core" && l.Type == "core" {
+			continue // drupal/core is the core package already listed
+		}
+		if i, ok := idx[l.Name]; ok {
+			if pkgs[i].Release == "" {
+				pkgs[i].Release = l.Release
+			}
+			continue
+		}
+		idx[l.Name] = len(pkgs)
+		pkgs = append(pkgs, l)
+	}
+	return pkgs
+}
+
+// InstallArgv is the command that installs a site, or nil when the type
+// has none. For drupal it is drush site:install with the database taken
+// from the already written settings.php (no password on the command line).
+func (p *Platform) InstallArgv(domainName, profile string) ([]string, error) {
+	switch p.Type {
+	case domain.PlatformPHP:
+		if p.Manifest.Hooks == nil || p.Manifest.Hooks.Install == nil {
+			return nil, nil
+		}
+		return p.resolve(p.Manifest.Hooks.Install), nil
+	case domain.PlatformDrupal:
+		drush, err := p.Drush()
+		if err != nil {
+			return nil, err
+		}
+		if profile == "" {
+			profile = "standard"
+		}
+		if err := domain.ValidateName("profile", profile); err != nil {
+			return nil, err
+		}
+		return []string{drush, "--root=" + p.Path, "--uri=http://" + domainName, "site:install", profile,
+			"--yes", "--sites-subdir=" + domainName, "--site-name=" + domainName}, nil
+	}
+	return nil, nil
+}
+
+// Drush finds drush: the platform's vendor/bin/drush first, then PATH.
+func (p *Platform) Drush() (string, error) {
+	for _, c := range []string{filepath.Join(p.Path, "vendor", "bin", "drush"), filepath.Join(filepath.Dir(p.Path), "vendor", "bin", "drush")} {
+		if fi, err := os.Stat(c); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return c, nil
+		}
+	}
+	if path, err := exec.LookPath("drush"); err == nil {
+		return path, nil
+	}
+	return "", ErrDrushMissing
+}
+
+// resolve returns argv with a relative program path that contains a slash
+// made absolute inside the platform.
+func (p *Platform) resolve(argv []string) []string {
+	out := slices.Clone(argv)
+	if strings.Contains(out[0], "/") && !filepath.IsAbs(out[0]) {
+		out[0] = filepath.Join(p.Path, filepath.FromSlash(out[0]))
+	}
+	return out
+}
+
+// HookArgv returns a php platform's hook command ("cron", "stats",
+// "packages", "install"), or nil when not declared.
+func (p *Platform) HookArgv(hook string) []string {
+	if p.Type != domain.PlatformPHP || p.Manifest.Hooks == nil {
+		return nil
+	}
+	var argv []string
+	switch hook {
+	case "install":
+		argv = p.Manifest.Hooks.Install
+	case "cron":
+		argv = p.Manifest.Hooks.Cron
+	case "stats":
+		argv = p.Manifest.Hooks.Stats
+	case "packages":
+		argv = p.Manifest.Hooks.Packages
+	}
+	if argv == nil {
+		return nil
+	}
+	return p.resolve(argv)
+}
