@@ -199,8 +199,9 @@ func (k *KV) list(prefix string) ([]*store.Pair, uint64, error) {
 		index = readIndex(tx.Bucket(metaBucket))
 		c := tx.Bucket(dataBucket).Cursor()
 		p := []byte(prefix)
+		var a arena
 		for key, v := c.Seek(p); key != nil && bytes.HasPrefix(key, p); key, v = c.Next() {
-			pairs = append(pairs, decodePair(key, v))
+			pairs = append(pairs, a.pair(key, v))
 		}
 		return nil
 	})
@@ -228,6 +229,44 @@ func decodePair(key, v []byte) *store.Pair {
 		Value:       bytes.Clone(v[headerLen:]),
 		ModifyIndex: binary.BigEndian.Uint64(v[:headerLen]),
 	}
+}
+
+// arena hands out Pairs and value bytes from shared chunks, so a List of
+// thousands of keys makes a few dozen allocations for them instead of two
+// per key. Each value is capped to its length, so appending to one never
+// writes into its neighbour.
+type arena struct {
+	pairs []store.Pair
+	bytes []byte
+}
+
+const (
+	arenaPairs = 256
+	arenaBytes = 64 * 1024
+)
+
+func (a *arena) pair(key, v []byte) *store.Pair {
+	if len(a.pairs) == cap(a.pairs) {
+		a.pairs = make([]store.Pair, 0, arenaPairs)
+	}
+	val := v[headerLen:]
+	var copied []byte
+	if len(val) > arenaBytes/4 {
+		copied = bytes.Clone(val)
+	} else {
+		if cap(a.bytes)-len(a.bytes) < len(val) {
+			a.bytes = make([]byte, 0, arenaBytes)
+		}
+		n := len(a.bytes)
+		a.bytes = append(a.bytes, val...)
+		copied = a.bytes[n : n+len(val) : n+len(val)]
+	}
+	a.pairs = append(a.pairs, store.Pair{
+		Key:         string(key),
+		Value:       copied,
+		ModifyIndex: binary.BigEndian.Uint64(v[:headerLen]),
+	})
+	return &a.pairs[len(a.pairs)-1]
 }
 
 func encodeValue(index uint64, value []byte) []byte {

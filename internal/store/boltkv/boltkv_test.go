@@ -167,3 +167,8 @@ func TestChangeLogOverflow(t *testing.T) {
 		t.Fatalf("watch behind the change log = %d, %v after %v; want a newer index at once", got, err, time.Since(start))
 	}
 }
+
+// BenchmarkCASUpdateNoSync shows what the fsync of every commit costs.
+func BenchmarkCASUpdateNoSync(b *testing.B) {
+	storetest.BenchCASUpdate(b, open(b, &boltkv.Config{NoSync: true}))
+}

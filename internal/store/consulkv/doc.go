@@ -32,9 +32,15 @@
 // leader does not yet know it is deposed. A stale read there cannot lose an
 // update: every write is a check-and-set, so it fails with ErrCASFailed and
 // the caller reads again. Config.Consistent switches to consistent mode
-// (one extra quorum round per read) for callers that want it; on a single
-// dev agent the benchmarks show the cost (see the report in the commit
-// history). Watch is a blocking query in default mode.
+// (one extra quorum round per read) for callers that want it. On one dev
+// agent (2 CPUs) a Get took about 0.34 ms in default mode and 0.9 ms in
+// consistent mode; on a real cluster the extra round is a network round
+// trip to a quorum. Watch is a blocking query in default mode.
+//
+// Listing is the expensive read: 10,000 values of 600 bytes took 0.5 to
+// 0.7 s a List, almost all of it inside Consul (RPC and JSON encoding), so
+// code that needs many entities should keep them in memory and follow them
+// with Watch rather than List them per request.
 //
 // # Transactions and their results
 //
