@@ -43,7 +43,7 @@ master_process on;
 {{if .Root}}user root root;
 {{end}}worker_processes 1;
 pid {{.Dir}}/nginx.pid;
-error_log {{.Dir}}/error.log notice;
+error_log {{.Dir}}/error.log warn;
 
 events {
 	worker_connections 256;

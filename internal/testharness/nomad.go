@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -156,9 +157,13 @@ func Nomad(t testing.TB, opts NomadOptions) *NomadCluster {
 		}
 	}
 	c := &NomadCluster{dir: shortTempDir(t, "nomad"), clients: map[string]*process{}}
-	// Last registered, first run: kill leftover task processes after every
-	// agent has stopped.
-	t.Cleanup(func() { killProcsMentioning(c.dir) })
+	// Registered before the agents' cleanups, so it runs after they have
+	// stopped and before the directory is removed: kill leftover task
+	// processes and unmount the tmpfs secrets dirs the clients mounted.
+	t.Cleanup(func() {
+		killProcsMentioning(c.dir)
+		unmountUnder(c.dir)
+	})
 
 	id := randomHex(3)
 	var serverRPC int
@@ -330,6 +335,27 @@ func killProcsMentioning(dir string) {
 			continue
 		}
 		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// unmountUnder detaches every mount below dir, deepest first. Nomad clients
+// running as root mount a tmpfs on each task's secrets/ and leave it when
+// they stop.
+func unmountUnder(dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			points = append(points, f[4])
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(points)))
+	for _, p := range points {
+		_ = syscall.Unmount(p, syscall.MNT_DETACH)
 	}
 }
 

@@ -50,6 +50,7 @@ func TestNomad(t *testing.T) {
 					"Name":      "true",
 					"Driver":    "raw_exec",
 					"Config":    map[string]any{"command": "/bin/true"},
+					"LogConfig": map[string]any{"MaxFiles": 1, "MaxFileSizeMB": 1},
 					"Resources": map[string]any{"CPU": 20, "MemoryMB": 16},
 				}},
 			}},
