@@ -138,6 +138,10 @@ type schemaGen struct {
 
 var timeType = reflect.TypeOf(time.Time{})
 
+// hiddenFields are struct fields the API clears before answering, so the
+// document does not describe them.
+var hiddenFields = map[string]bool{"User.password_hash": true, "Token.hash": true}
+
 func (g *schemaGen) schema(t reflect.Type) map[string]any {
 	if t.Kind() == reflect.Pointer {
 		return g.schema(t.Elem())
@@ -185,6 +189,9 @@ func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
 		name, _, _ := strings.Cut(tag, ",")
 		if name == "" {
 			name = f.Name
+		}
+		if hiddenFields[t.Name()+"."+name] {
+			continue
 		}
 		props[name] = g.schema(f.Type)
 	}

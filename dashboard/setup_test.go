@@ -312,3 +312,14 @@ func decodeJSON(t *testing.T, body []byte, v any) {
 		t.Fatalf("decode %s: %v", body, err)
 	}
 }
+
+// version GETs /api/v1/<kind>/<id> as admin and returns its version.
+func (b *bundle) version(kind, id string) string {
+	b.t.Helper()
+	_, body := b.do("GET", "/api/v1/"+kind+"/"+id, "admin", "", nil)
+	var v struct {
+		Version uint64 `json:"version"`
+	}
+	decodeJSON(b.t, body, &v)
+	return itoa(v.Version)
+}
