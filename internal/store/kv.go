@@ -10,9 +10,12 @@ import (
 // (Consul KV and bbolt) implement it with the same semantics, proven by the
 // conformance suite in storetest.
 //
-// Every key carries a ModifyIndex that grows on every write. Updates are
-// check-and-set on that index; multi-key changes go through Txn, which
-// applies all operations or none.
+// Every key carries a ModifyIndex that grows on every write that changes
+// its value (writing the value a key already holds keeps its index and wakes
+// no watcher, as in Consul). Updates are check-and-set on that index;
+// multi-key changes go through Txn, which applies all operations or none.
+// As in Consul, a delete-cas of a missing key succeeds and a check-index on
+// a missing key fails whatever the index.
 type KV interface {
 	// Get returns the pair at key, or an error wrapping ErrKeyNotFound.
 	Get(ctx context.Context, key string) (*Pair, error)

@@ -101,6 +101,7 @@ const (
 	prefixInstances = "instances/"
 	prefixUnique    = "unique/"
 	keyWrites       = "meta/writes"
+	prefixFences    = "fences/"
 )
 
 func uniqueKey(kind, name string) string { return prefixUnique + kind + "/" + name }

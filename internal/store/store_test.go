@@ -426,3 +426,45 @@ func equalDumps(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// TestFencingRejectsPausedHolder is Kleppmann's rule: a holder whose lease
+// expired while it paused must not write after a newer holder started.
+func TestFencingRejectsPausedHolder(t *testing.T) {
+	backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		f := setup(t, s)
+		site := f.site("fenced.example.com")
+		install, err := s.CreateSite(ctx, site, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Holder 1 (token 7) starts the install, then pauses past its lease.
+		if err := s.StartTask(ctx, install, "local:a", 7); err != nil {
+			t.Fatal(err)
+		}
+		// Holder 2 takes the lock (token 8) and starts another task on the site.
+		verify, err := s.RequestSiteTask(ctx, site.ID, domain.TaskDelete, nil, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.StartTask(ctx, verify, "local:b", 8); err != nil {
+			t.Fatal(err)
+		}
+		// Holder 1 wakes up and tries to apply its result: refused.
+		err = s.FinishTask(ctx, install, domain.TaskSucceeded, store.SetSiteStatus(site.ID, domain.SiteEnabled))
+		if !errors.Is(err, store.ErrStaleFence) {
+			t.Fatalf("paused holder's write: %v, want ErrStaleFence", err)
+		}
+		if got, _ := s.GetSite(ctx, site.ID); got.Status != domain.SitePending {
+			t.Fatalf("stale write applied: %s", got.Status)
+		}
+		// An older token cannot start work either.
+		other, _ := s.RequestSiteTask(ctx, site.ID, domain.TaskDelete, nil, "t")
+		if err := s.StartTask(ctx, other, "local:c", 6); !errors.Is(err, store.ErrStaleFence) {
+			t.Fatalf("start with an old token: %v", err)
+		}
+		if err := s.FinishTask(ctx, verify, domain.TaskSucceeded); err != nil {
+			t.Fatalf("current holder: %v", err)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/aegirhq/aegir/internal/domain"
@@ -205,12 +206,65 @@ func (s *Store) WatchQueue(ctx context.Context, index uint64) (uint64, error) {
 
 // StartTask moves a queued task to running, recording its runner handle and
 // fencing token; check-and-set on the version the dispatcher read.
+//
+// With a fence (the token of the lock held on the task's target), it also
+// records the fence as the newest for that target, and refuses with
+// ErrStaleFence if a newer one was recorded already.
 func (s *Store) StartTask(ctx context.Context, task *domain.Task, runner string, fence uint64) error {
-	if err := task.Transition(domain.TaskRunning, s.now()); err != nil {
+	t := newTx()
+	if fence > 0 {
+		cur, idx, err := s.fence(ctx, task)
+		if err != nil {
+			return err
+		}
+		if cur > fence {
+			return fmt.Errorf("task %s: lock token %d, newest seen %d: %w", task.ID, fence, cur, ErrStaleFence)
+		}
+		t.add(Op{Verb: OpCAS, Key: fenceKey(task), Value: []byte(strconv.FormatUint(fence, 10)), Index: idx}, domain.ErrConflict)
+	}
+	started := *task
+	if err := started.Transition(domain.TaskRunning, s.now()); err != nil {
 		return err
 	}
-	task.Runner, task.Fence = runner, fence
-	return s.putTask(ctx, task)
+	started.Runner, started.Fence = runner, fence
+	t.touches[&s.tasks.mirrorBase] = true
+	if err := t.update(prefixTasks+task.ID, &started, task.Version, nil); err != nil {
+		return err
+	}
+	pairs, err := s.commit(ctx, t)
+	if err != nil {
+		return err
+	}
+	started.Version = versionOf(pairs, len(t.ops)-1)
+	*task = started
+	return nil
+}
+
+// ErrStaleFence means a write came from the holder of an older lock on the
+// task's target: a newer holder has started work there since, so the older
+// one must not write (it paused past its lease). It wraps ErrConflict but is
+// not worth retrying.
+var ErrStaleFence = fmt.Errorf("stale fencing token: a newer lock holder has written since: %w", domain.ErrConflict)
+
+func fenceKey(task *domain.Task) string {
+	return prefixFences + string(task.TargetKind) + "/" + task.TargetID
+}
+
+// fence returns the newest fencing token recorded for the task's target and
+// the key's index (0 when none).
+func (s *Store) fence(ctx context.Context, task *domain.Task) (uint64, uint64, error) {
+	p, err := s.kv.Get(ctx, fenceKey(task))
+	if errors.Is(err, ErrKeyNotFound) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	n, err := strconv.ParseUint(string(p.Value), 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("fence %s: %w", p.Key, err)
+	}
+	return n, p.ModifyIndex, nil
 }
 
 // SetTaskRunner records the runner handle of a running task (a pid, a Nomad
@@ -238,13 +292,31 @@ func (s *Store) putTask(ctx context.Context, task *domain.Task) error {
 // its result carries, all in one transaction: either the task is finished
 // and every change is made, or nothing is. On ErrConflict the caller re-reads
 // the task and tries again.
+//
+// A task that started with a fence is finished only while no newer fence
+// was recorded for its target (ErrStaleFence otherwise): the fence key's
+// index is checked in the same transaction.
 func (s *Store) FinishTask(ctx context.Context, task *domain.Task, status domain.TaskStatus, changes ...Change) error {
-	if err := task.Transition(status, s.now()); err != nil {
+	t := newTx()
+	if task.Fence > 0 {
+		cur, idx, err := s.fence(ctx, task)
+		if err != nil {
+			return err
+		}
+		if cur > task.Fence {
+			return fmt.Errorf("task %s: lock token %d, newest seen %d: %w", task.ID, task.Fence, cur, ErrStaleFence)
+		}
+		if idx > 0 {
+			t.add(Op{Verb: OpCheckIndex, Key: fenceKey(task), Index: idx}, domain.ErrConflict)
+		}
+	}
+	done := *task
+	if err := done.Transition(status, s.now()); err != nil {
 		return err
 	}
-	t := newTx()
 	t.touches[&s.tasks.mirrorBase] = true
-	if err := t.update(prefixTasks+task.ID, task, task.Version, nil); err != nil {
+	taskOp := len(t.ops)
+	if err := t.update(prefixTasks+task.ID, &done, task.Version, nil); err != nil {
 		return err
 	}
 	t.add(Op{Verb: OpDelete, Key: prefixQueue + task.ID}, nil)
@@ -257,7 +329,8 @@ func (s *Store) FinishTask(ctx context.Context, task *domain.Task, status domain
 	if err != nil {
 		return err
 	}
-	task.Version = versionOf(pairs, 0)
+	done.Version = versionOf(pairs, taskOp)
+	*task = done
 	return nil
 }
 
