@@ -1,0 +1,45 @@
+// Package webnginx is the provision.WebDriver for nginx with php-fpm as the
+// PHP upstream: one vhost file per site, <config_dir>/<domain>.conf,
+// rendered from vhost.conf.tmpl.
+//
+// # Nothing pasted
+//
+// Every value that reaches the template is validated first, by allow-list:
+// domains and aliases through domain.NormalizeDomain (a-z, 0-9, '-', '.'),
+// docroots and sockets through domain.ValidatePath, the FastCGI upstream as
+// unix:/abs/path or an IP literal and port, an HTTP upstream as http://IP:port,
+// FastCGI parameter names as [A-Z_][A-Z0-9_]* and their values as letters,
+// digits and "/._-:@+=,". None of these can hold whitespace, ';', '{', '}',
+// '"', '$', '#' or '\', so no value can end a directive, open a block or
+// expand an nginx variable. Bad input is refused with domain.ErrInvalid
+// before any file is written. FuzzRender checks the property.
+//
+// # One broken site never takes nginx down
+//
+// Publish, under an flock on <config_dir>/.aegir.lock (so concurrent back
+// ends never test each other's half-done change):
+//
+//  1. renders the vhost; unchanged content is a no-op;
+//  2. keeps the previous file's content, writes the new one to a temp name
+//     that the *.conf include does not match, fsyncs and renames it;
+//  3. runs `nginx -t -q -c <main_config>` (argv, never a shell);
+//  4. on failure puts the previous file back (or removes the new one) the
+//     same atomic way, runs nginx -t again to tell "your vhost is refused"
+//     from "the configuration was already broken by another file", and
+//     returns a *ConfigError (errors.Is ErrConfigRejected) carrying nginx's
+//     message. The running nginx was never reloaded, so it keeps serving
+//     every site with the configuration it had;
+//  5. reloads: with a pid_file setting, SIGHUP to the master and a wait
+//     until a new worker runs and every old one has retitled itself "worker
+//     process is shutting down" (it closes its listeners then), so the next
+//     request sees the new vhost; without one, `nginx -s reload -c
+//     <main_config>`, which returns before workers reload.
+//
+// Remove deletes the file, tests (restoring on failure) and reloads.
+//
+// # Service settings
+//
+// config_dir, main_config (required), binary (default nginx), pid_file,
+// php_fastcgi; the service's port; vhosts listen on the server's address when
+// it is an IP literal, else on every address.
+package webnginx

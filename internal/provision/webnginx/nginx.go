@@ -1,0 +1,488 @@
+package webnginx
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision"
+)
+
+// Errors a caller maps to result error codes with errors.Is.
+var (
+	// ErrConfigRejected means `nginx -t` refused the configuration with the
+	// site's new vhost; the previous vhost was put back (error code
+	// "vhost_invalid").
+	ErrConfigRejected = errors.New("nginx rejected the configuration")
+	// ErrReload means the configuration tested fine but nginx could not be
+	// told to load it (error code "web_reload_failed").
+	ErrReload = errors.New("nginx reload failed")
+	// ErrUnavailable means the nginx binary or its configuration is not
+	// usable at all (error code "web_unavailable").
+	ErrUnavailable = errors.New("nginx is not usable")
+)
+
+// ConfigError carries nginx's own message for a refused configuration.
+type ConfigError struct {
+	Domain string
+	// Output is what `nginx -t` printed.
+	Output string
+	// AlreadyBroken is true when nginx refused the configuration even after
+	// the site's previous vhost was restored: some other file is at fault.
+	AlreadyBroken bool
+}
+
+func (e *ConfigError) Error() string {
+	if e.AlreadyBroken {
+		return fmt.Sprintf("nginx rejects its configuration even without the change to %s, so another file is broken; fix the file nginx names and run verify again: %s", e.Domain, e.Output)
+	}
+	return fmt.Sprintf("nginx rejected the new vhost for %s, the previous one was restored and nginx keeps serving the other sites; nginx said: %s", e.Domain, e.Output)
+}
+
+func (e *ConfigError) Unwrap() error { return ErrConfigRejected }
+
+// Config configures a Driver. New fills it from the service's settings.
+type Config struct {
+	// ConfigDir is where one vhost file per site is written
+	// (<ConfigDir>/<domain>.conf); the main config must include
+	// <ConfigDir>/*.conf. Required.
+	ConfigDir string
+	// MainConfig is the nginx.conf passed as -c to `nginx -t` and
+	// `nginx -s reload`. Required.
+	MainConfig string
+	// Binary is the nginx executable. Default "nginx" (looked up on PATH
+	// and in /usr/sbin).
+	Binary string
+	// PidFile, when set, is the master's pid file: reloads signal the
+	// master directly and wait until its new workers run, so Publish
+	// returns when the new vhost answers. Default: `nginx -s reload`,
+	// which returns before the workers have reloaded.
+	PidFile string
+	// FastCGI is the default PHP upstream for PHP sites ("unix:/path" or
+	// "127.0.0.1:9000").
+	FastCGI string
+	// Listen is where vhosts listen. Port default 80; an invalid Addr
+	// means all addresses.
+	ListenAddr netip.Addr
+	Port       int
+	// Host is the server's address for URL. Default: ListenAddr, else
+	// 127.0.0.1.
+	Host string
+	// CommandTimeout bounds each nginx command. Default 30s.
+	CommandTimeout time.Duration
+	// ReloadWait bounds how long a pid-file reload waits for new workers.
+	// Default 10s.
+	ReloadWait time.Duration
+}
+
+// Driver is the nginx + php-fpm provision.WebDriver.
+type Driver struct {
+	cfg Config
+	log *slog.Logger
+}
+
+var _ provision.WebDriver = (*Driver)(nil)
+
+// Factory is the provision.WebFactory for nginx services. Service settings:
+// "config_dir" and "main_config" (required), "binary", "pid_file",
+// "php_fastcgi"; the port is the service's port and vhosts listen on the
+// server's address when it is an IP literal, else on every address.
+var Factory provision.WebFactory = func(svc provision.ServiceInfo, srv provision.ServerInfo, _ provision.EnvInfo, log *slog.Logger) (provision.WebDriver, error) {
+	cfg := Config{
+		ConfigDir:  svc.Settings["config_dir"],
+		MainConfig: svc.Settings["main_config"],
+		Binary:     svc.Settings["binary"],
+		PidFile:    svc.Settings["pid_file"],
+		FastCGI:    svc.Settings["php_fastcgi"],
+		Port:       svc.Port,
+		Host:       srv.Address,
+	}
+	if a, err := netip.ParseAddr(srv.Address); err == nil {
+		cfg.ListenAddr = a
+	}
+	return New(cfg, log)
+}
+
+// New checks cfg and returns a driver. Nothing is read or run yet.
+func New(cfg Config, log *slog.Logger) (*Driver, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg.Port = cmp.Or(cfg.Port, 80)
+	cfg.Binary = cmp.Or(cfg.Binary, "nginx")
+	cfg.CommandTimeout = cmp.Or(cfg.CommandTimeout, 30*time.Second)
+	cfg.ReloadWait = cmp.Or(cfg.ReloadWait, 10*time.Second)
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+		if cfg.ListenAddr.IsValid() {
+			cfg.Host = cfg.ListenAddr.String()
+		}
+	}
+	if err := domain.ValidatePath("config_dir", cfg.ConfigDir, nil); err != nil {
+		return nil, fmt.Errorf("nginx service: %w", err)
+	}
+	if err := domain.ValidatePath("main_config", cfg.MainConfig, nil); err != nil {
+		return nil, fmt.Errorf("nginx service: %w", err)
+	}
+	if cfg.PidFile != "" {
+		if err := domain.ValidatePath("pid_file", cfg.PidFile, nil); err != nil {
+			return nil, fmt.Errorf("nginx service: %w", err)
+		}
+	}
+	if strings.Contains(cfg.Binary, "/") {
+		if err := domain.ValidatePath("binary", cfg.Binary, nil); err != nil {
+			return nil, fmt.Errorf("nginx service: %w", err)
+		}
+	} else if err := domain.ValidateName("binary", cfg.Binary); err != nil {
+		return nil, fmt.Errorf("nginx service: %w", err)
+	}
+	if cfg.FastCGI != "" {
+		fc, err := ParseFastCGI(cfg.FastCGI)
+		if err != nil {
+			return nil, fmt.Errorf("nginx service php_fastcgi: %w", err)
+		}
+		cfg.FastCGI = fc
+	}
+	if cfg.Port < 1 || cfg.Port > 65535 {
+		return nil, fmt.Errorf("nginx service: %w", domain.Invalid("port", "%d is not a TCP port", cfg.Port))
+	}
+	return &Driver{cfg: cfg, log: log.With("component", "webnginx")}, nil
+}
+
+// URL is http://<server address>:<port>.
+func (d *Driver) URL() string {
+	host := d.cfg.Host
+	if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
+		host = "[" + host + "]"
+	}
+	return "http://" + host + ":" + strconv.Itoa(d.cfg.Port)
+}
+
+// VhostPath is the file a site's vhost lives in. domainName must be
+// normalized.
+func (d *Driver) VhostPath(domainName string) string {
+	return filepath.Join(d.cfg.ConfigDir, domainName+".conf")
+}
+
+// Render validates site and returns its vhost file, without touching disk.
+func (d *Driver) Render(site provision.WebSite) ([]byte, error) {
+	v, err := buildVhost(site, listenSpec{Addr: d.cfg.ListenAddr, Port: d.cfg.Port}, d.cfg.FastCGI)
+	if err != nil {
+		return nil, err
+	}
+	return v.render()
+}
+
+// Check runs `nginx -v` and `nginx -t` and checks the config dir exists.
+func (d *Driver) Check(ctx context.Context) error {
+	out, err := d.run(ctx, "-v")
+	if err != nil {
+		return fmt.Errorf("%w: %s -v: %v: %s; install nginx or set the service's binary setting", ErrUnavailable, d.cfg.Binary, err, out)
+	}
+	d.log.Debug("nginx version", "version", strings.TrimSpace(out))
+	if fi, err := os.Stat(d.cfg.ConfigDir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("%w: config_dir %s is not a directory: create it and include %s/*.conf from %s", ErrUnavailable, d.cfg.ConfigDir, d.cfg.ConfigDir, d.cfg.MainConfig)
+	}
+	if out, err := d.test(ctx); err != nil {
+		return fmt.Errorf("%w: nginx -t -c %s failed: %s", ErrUnavailable, d.cfg.MainConfig, out)
+	}
+	return nil
+}
+
+// Publish validates and renders the site's vhost, puts it in place, tests
+// the whole configuration with `nginx -t`, and reloads. When nginx refuses
+// the configuration the previous vhost (or none) is put back and the error
+// is a *ConfigError with nginx's message. Bad input is refused before any
+// file is written.
+func (d *Driver) Publish(ctx context.Context, site provision.WebSite) error {
+	content, err := d.Render(site)
+	if err != nil {
+		return err
+	}
+	name, _ := domain.NormalizeDomain(site.Domain) // validated by Render
+	unlock, err := d.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	path := d.VhostPath(name)
+	prev, hadPrev, err := readPrevious(path)
+	if err != nil {
+		return err
+	}
+	if hadPrev && bytes.Equal(prev, content) {
+		d.log.Debug("vhost unchanged", "domain", name)
+		return nil
+	}
+	if err := writeAtomic(path, content); err != nil {
+		return fmt.Errorf("write vhost for %s: %w", name, err)
+	}
+	if out, err := d.test(ctx); err != nil {
+		return d.rollback(ctx, name, path, prev, hadPrev, out)
+	}
+	d.log.Info("vhost published", "domain", name, "path", path)
+	return d.reload(ctx)
+}
+
+// Remove deletes the site's vhost, tests and reloads. A missing vhost is
+// not an error.
+func (d *Driver) Remove(ctx context.Context, domainName string) error {
+	name, err := domain.NormalizeDomain(domainName)
+	if err != nil {
+		return err
+	}
+	unlock, err := d.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	path := d.VhostPath(name)
+	prev, hadPrev, err := readPrevious(path)
+	if err != nil {
+		return err
+	}
+	if !hadPrev {
+		return nil
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("remove vhost for %s: %w", name, err)
+	}
+	if out, err := d.test(ctx); err != nil {
+		return d.rollback(ctx, name, path, prev, true, out)
+	}
+	d.log.Info("vhost removed", "domain", name)
+	return d.reload(ctx)
+}
+
+// rollback puts the previous vhost back (or removes the new one) after
+// nginx -t failed, and says whether the config was broken before.
+func (d *Driver) rollback(ctx context.Context, name, path string, prev []byte, hadPrev bool, out string) error {
+	var rerr error
+	if hadPrev {
+		rerr = writeAtomic(path, prev)
+	} else if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		rerr = err
+	}
+	if rerr != nil {
+		return fmt.Errorf("nginx rejected the vhost for %s (%s) and restoring the previous one failed: %w; fix %s by hand", name, out, rerr, path)
+	}
+	cerr := &ConfigError{Domain: name, Output: out}
+	if _, err := d.test(ctx); err != nil {
+		cerr.AlreadyBroken = true
+	}
+	d.log.Warn("nginx rejected vhost, previous restored", "domain", name, "already_broken", cerr.AlreadyBroken, "nginx", out)
+	return cerr
+}
+
+// test runs nginx -t on the main config and returns nginx's output.
+func (d *Driver) test(ctx context.Context) (string, error) {
+	return d.run(ctx, "-t", "-q", "-c", d.cfg.MainConfig)
+}
+
+// reload makes the running nginx load its configuration.
+func (d *Driver) reload(ctx context.Context) error {
+	if d.cfg.PidFile == "" {
+		if out, err := d.run(ctx, "-s", "reload", "-c", d.cfg.MainConfig); err != nil {
+			return fmt.Errorf("%w: nginx -s reload: %s; is nginx running? start it, then run verify again", ErrReload, out)
+		}
+		return nil
+	}
+	pid, err := readPid(d.cfg.PidFile)
+	if err != nil {
+		return fmt.Errorf("%w: %v; is nginx running? start it, then run verify again", ErrReload, err)
+	}
+	before := childrenOf(pid)
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		return fmt.Errorf("%w: signal nginx master %d: %v; is nginx running? start it, then run verify again", ErrReload, pid, err)
+	}
+	// The master starts new workers only after it has loaded the new
+	// configuration, then tells the old ones to shut down; an old worker
+	// closes its listening sockets when it retitles itself "worker process
+	// is shutting down". Wait for both, so the caller's next request is
+	// served with the new configuration.
+	deadline := time.Now().Add(d.cfg.ReloadWait)
+	for time.Now().Before(deadline) {
+		if reloaded(pid, before) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	d.log.Warn("nginx reload: no new worker seen", "pid", pid, "waited", d.cfg.ReloadWait)
+	return nil
+}
+
+// run executes the nginx binary with argv (never a shell) and returns its
+// combined output, trimmed.
+func (d *Driver) run(ctx context.Context, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.CommandTimeout)
+	defer cancel()
+	bin := d.cfg.Binary
+	if !strings.Contains(bin, "/") {
+		p, err := lookPath(bin)
+		if err != nil {
+			return "", fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		bin = p
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	out, err := cmd.CombinedOutput()
+	s := strings.TrimSpace(string(out))
+	if len(s) > 4000 {
+		s = s[len(s)-4000:]
+	}
+	return s, err
+}
+
+// lookPath finds a binary on PATH or in the sbin directories, which are
+// not on every user's PATH.
+func lookPath(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/local/sbin", "/usr/sbin", "/sbin"} {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found on PATH or in /usr/sbin", name)
+}
+
+// lock takes an exclusive flock on a lock file in the config dir, so two
+// back ends publishing different sites on one nginx never test each
+// other's half-written change.
+func (d *Driver) lock() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(d.cfg.ConfigDir, ".aegir.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("%w: lock %s: %v; does config_dir exist and is it writable?", ErrUnavailable, d.cfg.ConfigDir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", d.cfg.ConfigDir, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+func readPrevious(path string) ([]byte, bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s: %w", path, err)
+	}
+	return b, true, nil
+}
+
+// writeAtomic writes content to a temp file beside path (a name nginx's
+// *.conf include does not match), syncs it and renames it into place.
+func writeAtomic(path string, content []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(content)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if df, err := os.Open(dir); err == nil {
+		df.Sync()
+		df.Close()
+	}
+	return nil
+}
+
+func readPid(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("read pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return 0, fmt.Errorf("pid file %s holds no pid", path)
+	}
+	return pid, nil
+}
+
+// reloaded reports whether master pid has a worker that was not in before
+// and no worker from before still accepts connections.
+func reloaded(pid int, before map[int]bool) bool {
+	fresh := false
+	for c := range childrenOf(pid) {
+		if !before[c] {
+			fresh = true
+			continue
+		}
+		title, err := os.ReadFile("/proc/" + strconv.Itoa(c) + "/cmdline")
+		if err != nil {
+			continue // exited
+		}
+		if bytes.Contains(title, []byte("worker process")) && !bytes.Contains(title, []byte("shutting down")) {
+			return false
+		}
+	}
+	return fresh
+}
+
+// childrenOf lists the processes whose parent is pid, from /proc.
+func childrenOf(pid int) map[int]bool {
+	out := map[int]bool{}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	want := strconv.Itoa(pid)
+	for _, e := range ents {
+		c, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parens.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 1 && f[1] == want {
+			out[c] = true
+		}
+	}
+	return out
+}

@@ -1,0 +1,385 @@
+package webnginx
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/testharness"
+)
+
+// bundle is what a test against a real nginx needs.
+type bundle struct {
+	nginx  *testharness.NginxServer
+	fpm    *testharness.PHPFPMServer
+	driver *Driver
+	root   string // where sites' files live
+}
+
+func setup(t *testing.T, withPHP bool) *bundle {
+	t.Helper()
+	b := &bundle{nginx: testharness.Nginx(t)}
+	svc := provision.ServiceInfo{
+		ID: "svc1", Type: "http", Kind: "nginx", Port: b.nginx.Port,
+		Settings: map[string]string{
+			"config_dir":  b.nginx.ConfDir,
+			"main_config": b.nginx.MainConfig,
+			"pid_file":    b.nginx.PidFile,
+			"binary":      b.nginx.Bin,
+		},
+	}
+	if withPHP {
+		b.fpm = testharness.PHPFPM(t)
+		svc.Settings["php_fastcgi"] = "unix:" + b.fpm.Socket
+	}
+	d, err := Factory(svc, provision.ServerInfo{ID: "srv1", Name: "web1", Address: "127.0.0.1"}, provision.EnvInfo{}, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.driver = d.(*Driver)
+	b.root = shortDir(t)
+	return b
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// shortDir is a temp dir whose path passes domain.ValidatePath (t.TempDir
+// paths carry the test name).
+func shortDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "aegir-web-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// staticSite makes a docroot with an index.html saying body.
+func (b *bundle) staticSite(t *testing.T, name, body string) provision.WebSite {
+	t.Helper()
+	dir := filepath.Join(b.root, name, "public")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return provision.WebSite{Domain: name, Docroot: dir}
+}
+
+// get fetches path from nginx with Host set, on a fresh connection.
+func (b *bundle) get(t *testing.T, host, path string) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest("GET", b.driver.URL()+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	c := &http.Client{
+		Timeout:       5 * time.Second,
+		Transport:     &http.Transport{DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s%s (Host %s): %v", b.driver.URL(), path, host, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), resp.Header
+}
+
+func (b *bundle) expect(t *testing.T, host, path string, code int, contains string) {
+	t.Helper()
+	got, body, _ := b.get(t, host, path)
+	if got != code || !strings.Contains(body, contains) {
+		t.Fatalf("GET %s Host %s = %d %q, want %d containing %q\nnginx error log:\n%s", path, host, got, body, code, contains, b.nginx.ErrorLogTail(15))
+	}
+}
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	if err := b.driver.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if b.driver.URL() != "http://127.0.0.1:"+itoa(b.nginx.Port) {
+		t.Fatalf("URL = %s", b.driver.URL())
+	}
+	d, _ := New(Config{ConfigDir: b.nginx.ConfDir, MainConfig: b.nginx.MainConfig, Binary: "/nonexistent/nginx"}, nil)
+	if err := d.Check(context.Background()); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Check with a missing binary = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestPublishTwoSitesAndRemove(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	ctx := context.Background()
+	one := b.staticSite(t, "one.example.com", "site one")
+	one.Aliases = []string{"www.one.example.com"}
+	two := b.staticSite(t, "two.example.com", "site two")
+	two.Aliases = []string{"two.example.net"}
+	two.RedirectAliases = true
+	for _, s := range []provision.WebSite{one, two} {
+		if err := b.driver.Publish(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.expect(t, "one.example.com", "/", 200, "site one")
+	b.expect(t, "www.one.example.com", "/", 200, "site one")
+	b.expect(t, "two.example.com", "/", 200, "site two")
+	code, _, h := b.get(t, "two.example.net", "/some/page?x=1")
+	if code != 301 || h.Get("Location") != "http://two.example.com/some/page?x=1" {
+		t.Fatalf("redirect alias answered %d Location %q", code, h.Get("Location"))
+	}
+
+	// Disable: 503 with a plain page; enable again.
+	one.Disabled = true
+	if err := b.driver.Publish(ctx, one); err != nil {
+		t.Fatal(err)
+	}
+	b.expect(t, "one.example.com", "/", 503, "disabled")
+	b.expect(t, "www.one.example.com", "/anything", 503, "disabled")
+	one.Disabled = false
+	if err := b.driver.Publish(ctx, one); err != nil {
+		t.Fatal(err)
+	}
+	b.expect(t, "one.example.com", "/", 200, "site one")
+
+	if err := b.driver.Remove(ctx, "one.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	b.expect(t, "one.example.com", "/", 404, "") // the default server
+	b.expect(t, "two.example.com", "/", 200, "site two")
+	if _, err := os.Stat(b.driver.VhostPath("one.example.com")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("vhost still on disk after Remove: %v", err)
+	}
+	if err := b.driver.Remove(ctx, "one.example.com"); err != nil {
+		t.Fatalf("second Remove: %v", err)
+	}
+	assertNoTempFiles(t, b.nginx.ConfDir)
+}
+
+func TestPublishPHPSite(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	ctx := context.Background()
+	platform, err := filepath.Abs("../../../testdata/platforms/php-app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := domain.ValidatePath("platform", platform, nil); err != nil {
+		t.Skipf("checkout path is not usable as a docroot: %v", err)
+	}
+	siteDir := filepath.Join(b.root, "sites", "php.example.com")
+	if err := os.MkdirAll(siteDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	settings := `{"driver":"sqlite","path":"` + filepath.Join(siteDir, "db.sqlite") + `"}`
+	if err := os.WriteFile(filepath.Join(siteDir, "settings.json"), []byte(settings), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	site := provision.WebSite{
+		Domain: "php.example.com", Docroot: filepath.Join(platform, "public"), PHP: true,
+		Env: map[string]string{"AEGIR_SITE_DIR": siteDir},
+	}
+	install := exec.Command("php", "bin/install.php")
+	install.Dir = platform
+	install.Env = append(os.Environ(), "AEGIR_SITE_DIR="+siteDir)
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("install hook: %v\n%s", err, out)
+	}
+	if err := b.driver.Publish(ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	b.expect(t, "php.example.com", "/hello.txt", 200, "static file from the php-app platform")
+	b.expect(t, "php.example.com", "/", 200, "hits: 1")
+	b.expect(t, "php.example.com", "/some/route", 200, "hits: 2")
+	b.expect(t, "php.example.com", "/index.php", 200, "hits: 3")
+	b.expect(t, "php.example.com", "/.hidden", 403, "")
+}
+
+// FakeBrokenNginx writes a wrapper around the real nginx that makes
+// `nginx -t` fail whenever a *.conf file in confDir contains marker, as if
+// nginx had refused that vhost, and otherwise runs the real nginx. It is a
+// fault injector: no valid WebSite renders a vhost the real nginx refuses.
+func FakeBrokenNginx(t *testing.T, realBin, confDir, marker string) string {
+	t.Helper()
+	p := filepath.Join(shortDir(t), "nginx")
+	script := "#!/bin/sh\n" +
+		"for a in \"$@\"; do\n" +
+		"  if [ \"$a\" = -t ] && grep -qsF '" + marker + "' '" + confDir + "'/*.conf; then\n" +
+		"    echo 'nginx: [emerg] fake failure: " + marker + "' >&2\n" +
+		"    echo 'nginx: configuration file test failed' >&2\n" +
+		"    exit 1\n" +
+		"  fi\n" +
+		"done\n" +
+		"exec '" + realBin + "' \"$@\"\n"
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestBrokenVhostIsRolledBack(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	ctx := context.Background()
+	good := b.staticSite(t, "good.example.com", "good site")
+	victim := b.staticSite(t, "victim.example.com", "victim v1")
+	for _, s := range []provision.WebSite{good, victim} {
+		if err := b.driver.Publish(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := os.ReadFile(b.driver.VhostPath("victim.example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := b.driver.cfg
+	cfg.Binary = FakeBrokenNginx(t, b.nginx.Bin, b.nginx.ConfDir, "www.victim.example.com")
+	broken, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// An update of an existing site that nginx refuses: previous file back.
+	victim.Aliases = []string{"www.victim.example.com"}
+	err = broken.Publish(ctx, victim)
+	var cerr *ConfigError
+	if !errors.As(err, &cerr) || !errors.Is(err, ErrConfigRejected) || cerr.AlreadyBroken {
+		t.Fatalf("Publish = %v, want a *ConfigError for the new vhost", err)
+	}
+	if !strings.Contains(err.Error(), "fake failure: www.victim.example.com") {
+		t.Fatalf("error does not carry nginx's message: %v", err)
+	}
+	after, _ := os.ReadFile(b.driver.VhostPath("victim.example.com"))
+	if string(after) != string(before) {
+		t.Fatalf("previous vhost not restored:\n%s", after)
+	}
+
+	// A new site that nginx refuses: no file left.
+	cfg.Binary = FakeBrokenNginx(t, b.nginx.Bin, b.nginx.ConfDir, "new.example.com")
+	broken2, _ := New(cfg, nil)
+	if err := broken2.Publish(ctx, b.staticSite(t, "new.example.com", "new")); !errors.Is(err, ErrConfigRejected) {
+		t.Fatalf("Publish new = %v", err)
+	}
+	if _, err := os.Stat(b.driver.VhostPath("new.example.com")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("refused vhost left on disk: %v", err)
+	}
+
+	// nginx still serves the others, from the previous config.
+	b.expect(t, "good.example.com", "/", 200, "good site")
+	b.expect(t, "victim.example.com", "/", 200, "victim v1")
+	b.expect(t, "www.victim.example.com", "/", 404, "")
+	if err := b.driver.Check(ctx); err != nil {
+		t.Fatalf("real nginx -t after rollbacks: %v", err)
+	}
+	assertNoTempFiles(t, b.nginx.ConfDir)
+}
+
+// TestConfigAlreadyBroken puts a broken file (not aegir's) in the config
+// dir: a publish is refused, says another file is at fault, and leaves
+// nothing behind; the running nginx keeps serving.
+func TestConfigAlreadyBroken(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	ctx := context.Background()
+	if err := b.driver.Publish(ctx, b.staticSite(t, "good.example.com", "good site")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(b.nginx.ConfDir, "zz-manual.conf"), []byte("server { listen oops\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := b.driver.Publish(ctx, b.staticSite(t, "new.example.com", "new"))
+	var cerr *ConfigError
+	if !errors.As(err, &cerr) || !cerr.AlreadyBroken || !strings.Contains(err.Error(), "zz-manual.conf") {
+		t.Fatalf("Publish = %v, want AlreadyBroken naming zz-manual.conf", err)
+	}
+	if _, err := os.Stat(b.driver.VhostPath("new.example.com")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("refused vhost left on disk: %v", err)
+	}
+	b.expect(t, "good.example.com", "/", 200, "good site")
+}
+
+func TestCraftedInputWritesNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	ctx := context.Background()
+	crafted := []provision.WebSite{
+		{Domain: "evil.com;\ninclude /etc/shadow;#", Docroot: "/srv/x"},
+		{Domain: "evil.example.com", Docroot: "/srv/x;\nautoindex on"},
+		{Domain: "evil.example.com", Docroot: "/srv/../../etc"},
+		{Domain: "evil.example.com", Docroot: "/srv/x", Aliases: []string{"a.com b.com"}},
+		{Domain: "evil.example.com", Docroot: "/srv/x", PHP: true, FastCGI: "unix:/run/x.sock; }"},
+		{Domain: "evil.example.com", Docroot: "/srv/x", PHP: true, FastCGI: "unix:/run/x.sock",
+			Env: map[string]string{"AEGIR_SITE_DIR": `/x"; } server { listen 1; #`}},
+	}
+	for _, s := range crafted {
+		if err := b.driver.Publish(ctx, s); !errors.Is(err, domain.ErrInvalid) {
+			t.Errorf("Publish(%+v) = %v, want ErrInvalid", s, err)
+		}
+	}
+	if err := b.driver.Remove(ctx, "../nginx"); !errors.Is(err, domain.ErrInvalid) {
+		t.Errorf("Remove(../nginx) = %v", err)
+	}
+	ents, _ := os.ReadDir(b.nginx.ConfDir)
+	for _, e := range ents {
+		t.Errorf("config dir holds %s after refused input", e.Name())
+	}
+}
+
+func TestConcurrentPublish(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	ctx := context.Background()
+	n := 2 * runtime.GOMAXPROCS(0)
+	if n > 8 {
+		n = 8
+	}
+	errs := make(chan error, n)
+	for i := range n {
+		s := b.staticSite(t, "c"+itoa(i)+".example.com", "concurrent "+itoa(i))
+		go func() { errs <- b.driver.Publish(ctx, s) }()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		b.expect(t, "c"+itoa(i)+".example.com", "/", 200, "concurrent "+itoa(i))
+	}
+}
+
+func assertNoTempFiles(t *testing.T, dir string) {
+	t.Helper()
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Errorf("temp file left in config dir: %s", e.Name())
+		}
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

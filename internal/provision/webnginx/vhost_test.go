@@ -1,0 +1,220 @@
+package webnginx
+
+import (
+	"errors"
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func goldenDriver(t *testing.T) *Driver {
+	t.Helper()
+	d, err := New(Config{
+		ConfigDir:  "/etc/nginx/aegir",
+		MainConfig: "/etc/nginx/nginx.conf",
+		FastCGI:    "unix:/run/php/php8.2-fpm.sock",
+		ListenAddr: netip.MustParseAddr("127.0.0.1"),
+		Port:       8080,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestRenderGolden(t *testing.T) {
+	t.Parallel()
+	d := goldenDriver(t)
+	cases := []struct {
+		name string
+		site provision.WebSite
+	}{
+		{"static", provision.WebSite{
+			Domain:  "Example.COM",
+			Docroot: "/var/aegir/platforms/static1/sites/example.com/public",
+		}},
+		{"php", provision.WebSite{
+			Domain:  "shop.example.com",
+			Docroot: "/var/aegir/platforms/php1/public",
+			PHP:     true,
+			Env:     map[string]string{"AEGIR_SITE_DIR": "/var/aegir/platforms/php1/sites/shop.example.com"},
+		}},
+		{"php-own-upstream", provision.WebSite{
+			Domain:  "tcp.example.com",
+			Docroot: "/var/aegir/platforms/php1/public",
+			PHP:     true,
+			FastCGI: "127.0.0.1:9000",
+			Env:     map[string]string{"AEGIR_SITE_DIR": "/var/aegir/platforms/php1/sites/tcp.example.com"},
+		}},
+		{"aliases", provision.WebSite{
+			Domain:  "example.org",
+			Aliases: []string{"www.example.org", "EXAMPLE.net", "www.example.org"},
+			Docroot: "/var/aegir/platforms/static1/sites/example.org/public",
+		}},
+		{"redirect-aliases", provision.WebSite{
+			Domain:          "example.org",
+			Aliases:         []string{"www.example.org", "example.net"},
+			RedirectAliases: true,
+			Docroot:         "/var/aegir/platforms/php1/public",
+			PHP:             true,
+			Env:             map[string]string{"AEGIR_SITE_DIR": "/var/aegir/platforms/php1/sites/example.org"},
+		}},
+		{"disabled", provision.WebSite{
+			Domain:   "example.org",
+			Aliases:  []string{"www.example.org"},
+			Disabled: true,
+			Docroot:  "/var/aegir/platforms/php1/public",
+			PHP:      true,
+		}},
+		{"proxy", provision.WebSite{
+			Domain:   "app.example.com",
+			Upstream: "http://127.0.0.1:8081",
+		}},
+		{"idn", provision.WebSite{
+			Domain:  "bücher.example",
+			Docroot: "/srv/www/buecher",
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := d.Render(c.site)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", c.name+".conf.golden")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("rendered vhost differs from %s (go test -update rewrites it):\n%s", golden, got)
+			}
+		})
+	}
+}
+
+// TestRenderRefusesCrafted feeds values built to break out of a directive
+// or a block; every one must be refused with domain.ErrInvalid.
+func TestRenderRefusesCrafted(t *testing.T) {
+	t.Parallel()
+	d := goldenDriver(t)
+	base := provision.WebSite{Domain: "ok.example.com", Docroot: "/srv/ok", PHP: true,
+		Env: map[string]string{"AEGIR_SITE_DIR": "/srv/ok/sites/ok.example.com"}}
+	cases := []struct {
+		name string
+		mod  func(*provision.WebSite)
+	}{
+		{"domain semicolon", func(s *provision.WebSite) { s.Domain = "a.com; include /etc/passwd" }},
+		{"domain brace", func(s *provision.WebSite) { s.Domain = "a.com}server{" }},
+		{"domain newline", func(s *provision.WebSite) { s.Domain = "a.com\nlisten 1" }},
+		{"domain one label", func(s *provision.WebSite) { s.Domain = "localhost" }},
+		{"alias injection", func(s *provision.WebSite) { s.Aliases = []string{"b.com;return 200 x"} }},
+		{"alias space", func(s *provision.WebSite) { s.Aliases = []string{"b.com c.com"} }},
+		{"docroot relative", func(s *provision.WebSite) { s.Docroot = "srv/ok" }},
+		{"docroot dotdot", func(s *provision.WebSite) { s.Docroot = "/srv/../etc" }},
+		{"docroot semicolon", func(s *provision.WebSite) { s.Docroot = "/srv/ok;autoindex on" }},
+		{"docroot space", func(s *provision.WebSite) { s.Docroot = "/srv/a b" }},
+		{"docroot dollar", func(s *provision.WebSite) { s.Docroot = "/srv/$host" }},
+		{"docroot root", func(s *provision.WebSite) { s.Docroot = "/" }},
+		{"fastcgi hostname", func(s *provision.WebSite) { s.FastCGI = "php.internal:9000" }},
+		{"fastcgi injection", func(s *provision.WebSite) { s.FastCGI = "127.0.0.1:9000; include x" }},
+		{"fastcgi relative socket", func(s *provision.WebSite) { s.FastCGI = "unix:php.sock" }},
+		{"fastcgi socket brace", func(s *provision.WebSite) { s.FastCGI = "unix:/run/php.sock}" }},
+		{"upstream hostname", func(s *provision.WebSite) { s.PHP = false; s.Env = nil; s.Upstream = "http://evil.example:80" }},
+		{"upstream and php", func(s *provision.WebSite) { s.Upstream = "http://127.0.0.1:8081" }},
+		{"env quote", func(s *provision.WebSite) {
+			s.Env = map[string]string{"AEGIR_SITE_DIR": `/srv/x"; include /etc/passwd; #`}
+		}},
+		{"env dollar", func(s *provision.WebSite) { s.Env = map[string]string{"AEGIR_SITE_DIR": "/srv/$document_root"} }},
+		{"env backslash", func(s *provision.WebSite) { s.Env = map[string]string{"AEGIR_SITE_DIR": `/srv/x\`} }},
+		{"env name", func(s *provision.WebSite) { s.Env = map[string]string{"A B": "x"} }},
+		{"env name lowercase", func(s *provision.WebSite) { s.Env = map[string]string{"path;x": "x"} }},
+		{"env on static", func(s *provision.WebSite) { s.PHP = false }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			s := base
+			c.mod(&s)
+			out, err := d.Render(s)
+			if !errors.Is(err, domain.ErrInvalid) {
+				t.Fatalf("Render accepted crafted input (err %v):\n%s", err, out)
+			}
+		})
+	}
+}
+
+func TestNewRefusesBadSettings(t *testing.T) {
+	t.Parallel()
+	good := Config{ConfigDir: "/etc/nginx/aegir", MainConfig: "/etc/nginx/nginx.conf"}
+	cases := map[string]func(*Config){
+		"no config dir":   func(c *Config) { c.ConfigDir = "" },
+		"relative main":   func(c *Config) { c.MainConfig = "nginx.conf" },
+		"binary with arg": func(c *Config) { c.Binary = "nginx -g daemon" },
+		"binary relative": func(c *Config) { c.Binary = "./nginx" },
+		"pid file space":  func(c *Config) { c.PidFile = "/run/ng inx.pid" },
+		"fastcgi host":    func(c *Config) { c.FastCGI = "fpm:9000" },
+		"port":            func(c *Config) { c.Port = 70000 },
+	}
+	for name, mod := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c := good
+			mod(&c)
+			if _, err := New(c, nil); !errors.Is(err, domain.ErrInvalid) {
+				t.Fatalf("New accepted %+v: %v", c, err)
+			}
+		})
+	}
+}
+
+// FuzzRender checks that whatever Render accepts, no interpolated value
+// carries a character that could end a directive or open a block: the
+// rendered file has exactly the structure of the template.
+func FuzzRender(f *testing.F) {
+	f.Add("example.com", "www.example.com", "/srv/www", "unix:/run/php.sock", "/srv/www/sites/example.com", true, false)
+	f.Add("a.com;x", "b.com}", "/srv/a b", "127.0.0.1:9000;", "x\"y", true, true)
+	f.Add("bücher.example", "", "/srv/$x", "[::1]:9000", "/a/b", false, false)
+	d, err := New(Config{ConfigDir: "/etc/nginx/aegir", MainConfig: "/etc/nginx/nginx.conf", Port: 8080}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, dom, alias, docroot, fastcgi, env string, php, redirect bool) {
+		s := provision.WebSite{Domain: dom, Docroot: docroot, PHP: php, FastCGI: fastcgi, RedirectAliases: redirect}
+		if alias != "" {
+			s.Aliases = []string{alias}
+		}
+		if php && env != "" {
+			s.Env = map[string]string{"AEGIR_SITE_DIR": env}
+		}
+		out, err := d.Render(s)
+		if err != nil {
+			if !errors.Is(err, domain.ErrInvalid) {
+				t.Fatalf("error is not ErrInvalid: %v", err)
+			}
+			return
+		}
+		for _, v := range []string{dom, alias, docroot, fastcgi, env} {
+			if strings.ContainsAny(v, ";{}\"'$\\#\n\r\t ") && strings.Contains(string(out), v) && v != "" {
+				t.Fatalf("accepted value %q appears in the output:\n%s", v, out)
+			}
+		}
+		if strings.Count(string(out), "{") != strings.Count(string(out), "}") {
+			t.Fatalf("unbalanced braces:\n%s", out)
+		}
+	})
+}
