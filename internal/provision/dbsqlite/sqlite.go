@@ -1,0 +1,453 @@
+package dbsqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	sqlite "modernc.org/sqlite"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision"
+)
+
+// Kind is the DBCreds.Kind of SQLite databases.
+const Kind = "sqlite"
+
+// busyTimeout is how long a statement waits for another connection's lock.
+const busyTimeout = 10 * time.Second
+
+// Driver manages SQLite database files in one directory.
+type Driver struct {
+	dir string
+	log *slog.Logger
+}
+
+var (
+	_ provision.DBDriver  = (*Driver)(nil)
+	_ provision.DBFactory = New
+)
+
+// New is the provision.DBFactory for sqlite services. The directory is the
+// service setting "dir", default <DataDir>/sqlite; admin is ignored.
+func New(svc provision.ServiceInfo, _ provision.ServerInfo, _ map[string]string, env provision.EnvInfo, log *slog.Logger) (provision.DBDriver, error) {
+	dir := svc.Settings["dir"]
+	if dir == "" {
+		if env.DataDir == "" {
+			return nil, fmt.Errorf("sqlite service %s has no \"dir\" setting and the context has no data_dir: set one of them", svc.ID)
+		}
+		dir = filepath.Join(env.DataDir, "sqlite")
+	}
+	return Open(dir, log)
+}
+
+// Open returns a driver for the databases in dir, an absolute clean path of
+// safe characters (letters, digits, '/', '.', '_', '-'). The directory is
+// created by Check and Create when missing. log may be nil.
+func Open(dir string, log *slog.Logger) (*Driver, error) {
+	if err := domain.ValidatePath("sqlite dir", dir, nil); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Driver{dir: dir, log: log.With("component", "dbsqlite")}, nil
+}
+
+// Dir returns the directory holding the database files.
+func (d *Driver) Dir() string { return d.dir }
+
+// ValidateName checks a database name: NameFor's "s_" and 20 of [0-9a-z],
+// or more generally 1 to 63 characters of [a-z0-9_-] starting with a letter.
+func ValidateName(name string) error {
+	if name == "" || len(name) > 63 || !(name[0] >= 'a' && name[0] <= 'z') {
+		return domain.Invalid("database name", "%q must be 1 to 63 characters starting with a lowercase letter", clip(name))
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return domain.Invalid("database name", "%q may contain only lowercase letters, digits, '_' and '-'", clip(name))
+		}
+	}
+	return nil
+}
+
+// ValidateTable checks a table name for Count: 1 to 64 characters of
+// letters, digits and '_', not starting with a digit.
+func ValidateTable(table string) error {
+	if table == "" || len(table) > 64 || table[0] >= '0' && table[0] <= '9' {
+		return domain.Invalid("table", "%q must be 1 to 64 characters, not starting with a digit", clip(table))
+	}
+	for i := 0; i < len(table); i++ {
+		c := table[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return domain.Invalid("table", "%q may contain only letters, digits and '_'", clip(table))
+		}
+	}
+	return nil
+}
+
+// quoteIdent double-quotes an SQLite identifier.
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// Locate returns where the database called name lives.
+func (d *Driver) Locate(name string) provision.DBCreds {
+	return provision.DBCreds{Name: name, User: name, Kind: Kind, Path: filepath.Join(d.dir, name+".db")}
+}
+
+// path validates db and returns its file. A Path in db that is not where
+// this driver keeps the database is refused, so a context cannot point the
+// driver at an arbitrary file.
+func (d *Driver) path(db provision.DBCreds) (string, error) {
+	if err := ValidateName(db.Name); err != nil {
+		return "", err
+	}
+	p := filepath.Join(d.dir, db.Name+".db")
+	if db.Path != "" && db.Path != p {
+		return "", domain.Invalid("database path", "%q is not %s, where this sqlite service keeps database %s", clip(db.Path), p, db.Name)
+	}
+	return p, nil
+}
+
+// dsn is the modernc URI for a validated path.
+func dsn(path string, readOnly bool) string {
+	q := fmt.Sprintf("?_pragma=busy_timeout(%d)", busyTimeout.Milliseconds())
+	if readOnly {
+		q += "&mode=ro"
+	}
+	return "file:" + path + q
+}
+
+func (d *Driver) mkdir() error {
+	if err := os.MkdirAll(d.dir, 0o750); err != nil {
+		return fmt.Errorf("create sqlite dir: %w", err)
+	}
+	return nil
+}
+
+// Check verifies the directory is writable and the SQLite engine works.
+func (d *Driver) Check(ctx context.Context) error {
+	if err := d.mkdir(); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(d.dir, ".check-*")
+	if err != nil {
+		return fmt.Errorf("sqlite dir %s is not writable by this user: %w", d.dir, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	db, err := sql.Open("sqlite", ":memory:")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var v string
+	if err := db.QueryRowContext(ctx, "SELECT sqlite_version()").Scan(&v); err != nil {
+		return fmt.Errorf("sqlite engine: %w", err)
+	}
+	d.log.DebugContext(ctx, "sqlite ok", "version", v, "dir", d.dir)
+	return nil
+}
+
+// Create makes the database file (mode 0640) in WAL mode. An existing
+// database is kept as it is, so a retried install does not fail.
+func (d *Driver) Create(ctx context.Context, db provision.DBCreds) error {
+	p, err := d.path(db)
+	if err != nil {
+		return err
+	}
+	if err := d.mkdir(); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	f.Close()
+	if err := os.Chmod(p, 0o640); err != nil {
+		return err
+	}
+	conn, err := sql.Open("sqlite", dsn(p, false))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var mode string
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode); err != nil {
+		return fmt.Errorf("initialise database %s: %w", db.Name, err)
+	}
+	d.log.InfoContext(ctx, "created sqlite database", "name", db.Name, "path", p)
+	return nil
+}
+
+// Drop removes the database file and its -wal, -shm and -journal files.
+// A missing database is not an error.
+func (d *Driver) Drop(ctx context.Context, db provision.DBCreds) error {
+	p, err := d.path(db)
+	if err != nil {
+		return err
+	}
+	for _, f := range []string{p, p + "-wal", p + "-shm", p + "-journal"} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("drop database %s: %w", db.Name, err)
+		}
+	}
+	d.log.InfoContext(ctx, "dropped sqlite database", "name", db.Name)
+	return nil
+}
+
+// Dump writes a consistent binary copy of the database to w (see the
+// package doc).
+func (d *Driver) Dump(ctx context.Context, db provision.DBCreds, w io.Writer) error {
+	p, err := d.path(db)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(p); err != nil {
+		return fmt.Errorf("dump database %s: %w", db.Name, notFound(err))
+	}
+	tmp, err := tempName(d.dir, "."+db.Name+".dump-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	conn, err := sql.Open("sqlite", dsn(p, false))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "VACUUM INTO ?", tmp); err != nil {
+		return fmt.Errorf("snapshot database %s: %w", db.Name, err)
+	}
+	f, err := os.Open(tmp)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	n, err := io.Copy(w, f)
+	if err != nil {
+		return fmt.Errorf("write dump of %s: %w", db.Name, err)
+	}
+	d.log.InfoContext(ctx, "dumped sqlite database", "name", db.Name, "bytes", n)
+	return nil
+}
+
+// Load replaces the database's contents with a dump made by Dump (see the
+// package doc). On any error the database is left as it was.
+func (d *Driver) Load(ctx context.Context, db provision.DBCreds, r io.Reader) error {
+	p, err := d.path(db)
+	if err != nil {
+		return err
+	}
+	if err := d.mkdir(); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(d.dir, "."+db.Name+".load-*.db")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer removeDB(tmp)
+	if err := f.Chmod(0o640); err != nil {
+		f.Close()
+		return err
+	}
+	size, err := io.Copy(f, ctxReader{ctx, r})
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("read dump for %s: %w", db.Name, err)
+	}
+	if size == 0 {
+		f.Close()
+		return fmt.Errorf("dump for %s is empty: a dump always holds at least the database header; the database was not changed", db.Name)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := quickCheck(ctx, tmp); err != nil {
+		return fmt.Errorf("dump for %s is not a sound SQLite database (made by a different driver, truncated or damaged?); the database was not changed: %w", db.Name, err)
+	}
+
+	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+		if err := os.Rename(tmp, p); err != nil {
+			return fmt.Errorf("load database %s: %w", db.Name, err)
+		}
+		d.log.InfoContext(ctx, "loaded sqlite database into a new file", "name", db.Name)
+		return nil
+	}
+	if err := restoreInto(ctx, p, tmp); err != nil {
+		return fmt.Errorf("load database %s: %w", db.Name, err)
+	}
+	d.log.InfoContext(ctx, "loaded sqlite database", "name", db.Name)
+	return nil
+}
+
+// restoreInto copies src's pages over the live database at dst in one
+// write transaction, retrying while another connection holds the lock.
+func restoreInto(ctx context.Context, dst, src string) error {
+	pool, err := sql.Open("sqlite", dsn(dst, false))
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	type restorer interface {
+		NewRestore(string) (*sqlite.Backup, error)
+	}
+	return conn.Raw(func(dc any) error {
+		rc, ok := dc.(restorer)
+		if !ok {
+			return fmt.Errorf("sqlite driver has no backup API")
+		}
+		bk, err := rc.NewRestore(dsn(src, true))
+		if err != nil {
+			return err
+		}
+		deadline := time.Now().Add(busyTimeout)
+		for {
+			more, err := bk.Step(-1)
+			if err == nil && !more {
+				break
+			}
+			if err != nil && !isBusy(err) {
+				bk.Finish()
+				return err
+			}
+			if err != nil && time.Now().After(deadline) {
+				bk.Finish()
+				return fmt.Errorf("database stayed locked by another connection for %v: stop the site's writers (disable the site) and retry: %w", busyTimeout, err)
+			}
+			select {
+			case <-ctx.Done():
+				bk.Finish()
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		return bk.Finish()
+	})
+}
+
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		c := se.Code() & 0xff
+		return c == 5 || c == 6 // SQLITE_BUSY, SQLITE_LOCKED
+	}
+	return false
+}
+
+// quickCheck opens path read-only and runs PRAGMA quick_check.
+func quickCheck(ctx context.Context, path string) error {
+	conn, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var res string
+	if err := conn.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&res); err != nil {
+		return err
+	}
+	if res != "ok" {
+		return errors.New(clip(res))
+	}
+	return nil
+}
+
+// SetPassword does nothing: SQLite has no users.
+func (d *Driver) SetPassword(context.Context, provision.DBCreds, string) error { return nil }
+
+// Count returns the number of rows in table, read-only.
+func (d *Driver) Count(ctx context.Context, db provision.DBCreds, table string) (int64, error) {
+	p, err := d.path(db)
+	if err != nil {
+		return 0, err
+	}
+	if err := ValidateTable(table); err != nil {
+		return 0, err
+	}
+	if _, err := os.Stat(p); err != nil {
+		return 0, fmt.Errorf("count in %s: %w", db.Name, notFound(err))
+	}
+	conn, err := sql.Open("sqlite", dsn(p, true))
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	var n int64
+	err = conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type IN ('table','view') AND name = ?", table).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count in %s: %w", db.Name, err)
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("table %q in database %s: %w", table, db.Name, domain.ErrNotFound)
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+quoteIdent(table)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count rows of %s in %s: %w", table, db.Name, err)
+	}
+	return n, nil
+}
+
+func notFound(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("database file does not exist: %w", domain.ErrNotFound)
+	}
+	return err
+}
+
+// tempName returns an unused name in dir (VACUUM INTO wants a file that
+// does not exist yet).
+func tempName(dir, prefix string) (string, error) {
+	f, err := os.CreateTemp(dir, prefix+"*.db")
+	if err != nil {
+		return "", err
+	}
+	name := f.Name()
+	f.Close()
+	if err := os.Remove(name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+func removeDB(p string) {
+	for _, f := range []string{p, p + "-wal", p + "-shm", p + "-journal"} {
+		os.Remove(f)
+	}
+}
+
+// ctxReader stops a long copy when ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
