@@ -215,7 +215,8 @@ type bundle struct {
 	env  map[string]string
 	tty  bool
 	in   string
-	pass string // what the no-echo prompt reads
+	pass string       // what the no-echo prompt reads
+	hc   *http.Client // nil: the CLI's own client
 }
 
 type result struct {
@@ -226,7 +227,7 @@ type result struct {
 func setup(t *testing.T) *bundle {
 	t.Helper()
 	f := newFakeAPI(t)
-	return &bundle{t: t, api: f, env: map[string]string{"AEGIR_ADDR": f.srv.URL, "AEGIR_TOKEN": testToken}}
+	return &bundle{t: t, api: f, hc: f.srv.Client(), env: map[string]string{"AEGIR_ADDR": f.srv.URL, "AEGIR_TOKEN": testToken}}
 }
 
 func (b *bundle) run(args ...string) result {
@@ -239,7 +240,7 @@ func (b *bundle) run(args ...string) result {
 		stdout:       &stdout,
 		stderr:       &stderr,
 		readPassword: func() (string, error) { return b.pass, nil },
-		httpClient:   b.api.srv.Client(),
+		httpClient:   b.hc,
 		retryDelay:   2 * time.Millisecond,
 		pollEvery:    2 * time.Millisecond,
 	}

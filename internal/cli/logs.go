@@ -254,13 +254,14 @@ func (f *logFollower) dispatch(id, event, data string) (ended bool, err error) {
 	case "end":
 		return true, nil
 	case "error":
-		var env struct {
-			Error *APIError `json:"error"`
+		// The server could not read the log; it asks us to reconnect.
+		var e struct {
+			Message string `json:"message"`
 		}
-		if json.Unmarshal([]byte(data), &env) == nil && env.Error != nil {
-			return false, env.Error
+		if json.Unmarshal([]byte(data), &e) != nil || e.Message == "" {
+			e.Message = data
 		}
-		return false, &APIError{Code: "stream_error", Message: sanitize(data)}
+		return false, errors.New("the log stream reported: " + sanitize(e.Message))
 	case "", "message", "line", "log":
 		var l logLine
 		if err := json.Unmarshal([]byte(data), &l); err != nil {
@@ -303,6 +304,11 @@ func (a *app) watchTask(ctx context.Context, c *api, taskID string, w io.Writer)
 			break
 		}
 		var ae *APIError
+		if errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable {
+			// This server has no log bus: wait for the outcome without the log.
+			fmt.Fprintf(a.stderr, "The log of task %s is not available here (%s); waiting for the task to end.\n", taskID, ae.Message)
+			break
+		}
 		if !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
 			return err
 		}

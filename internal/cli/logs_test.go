@@ -347,3 +347,39 @@ func FuzzReadEvents(f *testing.F) {
 		}
 	})
 }
+
+func TestTaskLogsFollowErrorEventReconnects(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var mu sync.Mutex
+	conn := 0
+	b.api.handle("GET", "/tasks/"+taskID+"/log", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		conn++
+		c := conn
+		mu.Unlock()
+		sseHeader(w)
+		if c == 1 {
+			sse(w, line(1, "one"))
+			fmt.Fprint(w, "event: error\ndata: {\"message\":\"reading the log failed; reconnect to resume\"}\n\n")
+			return
+		}
+		if got := r.Header.Get("Last-Event-ID"); got != "1-0" {
+			t.Errorf("resumed with Last-Event-ID %q, want 1-0", got)
+		}
+		sse(w, line(2, "two"))
+		sseEnd(w)
+	})
+	b.api.taskSequence(fixtureTask(domain.TaskVerify, ""), domain.TaskSucceeded)
+	r := b.run("task", "logs", "-f", taskID).want(t, ExitOK)
+	contains(t, "stdout", r.stdout, "info  one\n", "info  two\n")
+}
+
+func TestWaitWithoutLogBus(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.api.on("GET", "/tasks/"+taskID+"/log", 503, apiErr("unavailable", "the task log bus is not configured"))
+	b.api.taskSequence(fixtureTask(domain.TaskVerify, ""), domain.TaskQueued, domain.TaskRunning, domain.TaskSucceeded)
+	r := b.run("task", "logs", "-f", taskID).want(t, ExitOK)
+	contains(t, "stderr", r.stderr, "is not available here", "succeeded")
+}

@@ -108,7 +108,7 @@ func serverShow(ctx context.Context, a *app, args []string) error {
 	if *asJSON {
 		return a.printJSON(raw)
 	}
-	services, err := listAll[domain.Service](ctx, c, c.path("services"), nil)
+	services, err := listAll[domain.Service](ctx, c, c.path("services"), url.Values{"server_id": {s.ID}})
 	if err != nil {
 		return err
 	}
@@ -283,7 +283,7 @@ func serverCredentials(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	services, err := listAll[domain.Service](ctx, c, c.path("services"), nil)
+	services, err := listAll[domain.Service](ctx, c, c.path("services"), url.Values{"server_id": {s.ID}})
 	if err != nil {
 		return err
 	}

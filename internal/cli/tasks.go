@@ -184,17 +184,22 @@ func taskLogs(ctx context.Context, a *app, args []string) error {
 	if *follow {
 		return a.watchTask(ctx, c, pos[0], a.stdout)
 	}
-	_, err = a.newFollower(c, pos[0], a.stdout).printAvailable(ctx)
+	f := a.newFollower(c, pos[0], a.stdout)
+	_, err = f.printAvailable(ctx)
 	var ae *APIError
-	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+	if err != nil && (!errors.As(err, &ae) || ae.Status != http.StatusNotFound) {
+		return err
+	}
+	if f.last == "" { // nothing printed: say why
 		t, terr := a.getTask(ctx, c, pos[0])
 		if terr != nil {
 			return terr
 		}
-		fmt.Fprintf(a.stderr, "Task %s is %s and has no log yet.\n", t.ID, t.Status)
-		return nil
+		if !t.Status.Done() {
+			fmt.Fprintf(a.stderr, "Task %s is %s and has no log yet.\n", t.ID, t.Status)
+		}
 	}
-	return err
+	return nil
 }
 
 func taskCancel(ctx context.Context, a *app, args []string) error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
 )
@@ -28,7 +29,7 @@ var tokenNoun = &noun{
 	verbs: []*verb{
 		{name: "list", args: "[flags]", summary: "List tokens.", run: tokenList,
 			examples: []string{"aegir token list"}},
-		{name: "create", args: "[-name N] [-user U]", summary: "Create a token; its secret is shown this once.", run: tokenCreate,
+		{name: "create", args: "[-name N] [-user U] [-ttl D]", summary: "Create a token; its secret is shown this once.", run: tokenCreate,
 			examples: []string{"aegir token create -name laptop", "export AEGIR_TOKEN=$(aegir token create -name ci -user bob -q)"}},
 		{name: "delete", args: "ID", summary: "Revoke a token.", run: tokenDelete,
 			examples: []string{"aegir token delete 01hx2y3z4a5b6c7d8e9f"}},
@@ -183,6 +184,7 @@ func tokenCreate(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	name := fs.String("name", "", "what the token is for (laptop, ci ...)")
 	user := fs.String("user", "", "create it for this user (name or id; admins only; default: yourself)")
+	ttl := fs.String("ttl", "", "the token expires after this long (e.g. 720h; default: never)")
 	quiet := fs.Bool("q", false, "print only the secret")
 	asJSON := fs.Bool("json", false, "print the API's JSON")
 	if _, err := a.parse(fs, args, 0, 0); err != nil {
@@ -195,6 +197,12 @@ func tokenCreate(ctx context.Context, a *app, args []string) error {
 	body := map[string]any{}
 	if *name != "" {
 		body["name"] = *name
+	}
+	if *ttl != "" {
+		if _, err := time.ParseDuration(*ttl); err != nil {
+			return usagef("-ttl %q is not a duration like 720h", *ttl)
+		}
+		body["ttl"] = *ttl
 	}
 	if *user != "" {
 		u, _, err := c.findUser(ctx, *user)
