@@ -1,0 +1,244 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision/archive"
+)
+
+// BackupReasons are the reasons a backup can be recorded with.
+var BackupReasons = []string{"manual", "scheduled", "pre-restore", "pre-delete", "pre-migrate"}
+
+// backupPath is BackupDir/<domain>/<UTC timestamp>-<task id>[-reason].tar.zst.
+func (j *job) backupPath(domainName, reason string) string {
+	name := time.Now().UTC().Format("20060102T150405Z") + "-" + j.c.Task.ID
+	if reason != "manual" && reason != "scheduled" {
+		name += "-" + reason
+	}
+	return filepath.Join(j.c.Env.BackupDir, domainName, name+".tar.zst")
+}
+
+// writeBackup archives the site directory and a streamed dump of its
+// database, and returns the backup record. The archive is verified after
+// it is written.
+func (j *job) writeBackup(ctx context.Context, loc siteLoc, db *dbConn, cr DBCreds, reason string) (NewBackup, error) {
+	start := time.Now()
+	path := j.backupPath(loc.Domain, reason)
+	fail := func(err error) (NewBackup, error) {
+		return NewBackup{}, failf(CodeBackupFailed,
+			fmt.Sprintf("Check the free space and permissions of %s, and the database server; then run the backup again.", j.c.Env.BackupDir), err,
+			"The backup of %s could not be written", loc.Domain)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return fail(err)
+	}
+	w, err := archive.Create(path, archive.Options{})
+	if err != nil {
+		return fail(err)
+	}
+	defer w.Abort()
+	if err := w.AddTree(ctx, loc.Dir, archive.FilesPrefix); err != nil {
+		return fail(fmt.Errorf("site files: %w", err))
+	}
+	pr, pw := io.Pipe()
+	dumped := make(chan error, 1)
+	go func() {
+		err := db.Dump(ctx, cr, pw)
+		pw.CloseWithError(err)
+		dumped <- err
+	}()
+	err = w.AddStream(ctx, archive.DatabaseName, pr)
+	pr.CloseWithError(errors.New("archive stopped reading"))
+	if derr := <-dumped; derr != nil {
+		return NewBackup{}, failf(CodeDBFailed, "Check that the database server is running; then run the backup again.", derr,
+			"%s could not dump the database %s", capital(db.String()), cr.Name)
+	}
+	if err != nil {
+		return fail(fmt.Errorf("database dump: %w", err))
+	}
+	info, err := w.Commit(archive.Manifest{
+		SiteID: loc.ID, Domain: loc.Domain, PlatformID: j.platformIDFor(loc), PlatformType: string(loc.Plat.Type),
+		DBKind: cr.Kind, TaskID: j.c.Task.ID, AegirVersion: j.deps.Version,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	secs := time.Since(start).Seconds()
+	j.log.Info("backup written", "path", info.Path, "bytes", info.Size, "sha256", info.SHA256,
+		"entries", len(info.Manifest.Entries), "seconds", fmt.Sprintf("%.2f", secs), "reason", reason)
+	return NewBackup{Path: info.Path, Size: info.Size, SHA256: info.SHA256, ServerID: j.c.WebServer.ID, Reason: reason}, nil
+}
+
+func (j *job) platformIDFor(loc siteLoc) string {
+	if t := j.c.Target; t != nil && t.Platform != nil && t.Platform.Path == loc.Plat.Path {
+		return t.Platform.ID
+	}
+	return j.c.Platform.ID
+}
+
+func backupTask(ctx context.Context, j *job) error {
+	reason := j.c.Task.Args["reason"]
+	if reason == "" {
+		reason = "manual"
+	}
+	known := false
+	for _, r := range BackupReasons {
+		known = known || r == reason
+	}
+	if !known {
+		return failf(CodeInvalidInput, fmt.Sprintf("Use one of %v.", BackupReasons), nil, "Unknown backup reason %q", clip(reason))
+	}
+	se, err := j.openSite(ctx)
+	if err != nil {
+		return err
+	}
+	if !exists(se.loc.Dir) {
+		return failf(CodeSiteMissing, "There is nothing to back up; restore from an older backup or reinstall the site.", nil,
+			"The site directory %s is missing", se.loc.Dir)
+	}
+	sec, err := j.siteSecret(ctx, se.loc.ID, "site_db")
+	if err != nil {
+		return err
+	}
+	b, err := j.writeBackup(ctx, se.loc, se.db, creds(se.db, se.loc.ID, sec), reason)
+	if err != nil {
+		return err
+	}
+	j.res.Changes.Backups = append(j.res.Changes.Backups, b)
+	j.res.Summary = fmt.Sprintf("backed up %s: %s (%d bytes)", se.loc.Domain, b.Path, b.Size)
+	return nil
+}
+
+// stage extracts and verifies an archive into a new directory beside the
+// site (same filesystem, so the files can be renamed into place).
+func (j *job) stage(ctx context.Context, loc siteLoc, archivePath, sha, siteID string) (string, error) {
+	staging := filepath.Join(filepath.Dir(loc.Dir), ".aegir-staging-"+j.c.Task.ID)
+	_ = os.RemoveAll(staging) // left by an earlier run of this task
+	m, err := archive.Extract(ctx, archivePath, staging, sha)
+	if errors.Is(err, archive.ErrCorrupt) {
+		return "", failf(CodeBackupCorrupt, "Restore from another backup; this archive cannot be trusted.", err,
+			"The backup %s does not verify, so nothing was changed", archivePath)
+	}
+	if err != nil {
+		return "", failf(CodeFilesFailed, "Check that the backup exists and that the platform's sites directory has room.", err,
+			"The backup %s could not be unpacked, so nothing was changed", archivePath)
+	}
+	if m.SiteID != siteID {
+		_ = os.RemoveAll(staging)
+		return "", failf(CodeInvalidInput, "Restore one of this site's own backups; use clone to copy another site.", nil,
+			"The backup %s belongs to site %s (%s), not to this site", archivePath, m.SiteID, m.Domain)
+	}
+	j.log.Info("backup unpacked and verified", "archive", archivePath, "entries", len(m.Entries))
+	return staging, nil
+}
+
+// loadDump replaces the database's contents from a dump file.
+func loadDump(ctx context.Context, db *dbConn, cr DBCreds, file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return db.Load(ctx, cr, f)
+}
+
+// loadFromArchive replaces the database's contents with the dump inside an
+// archive, streamed without unpacking the archive.
+func loadFromArchive(ctx context.Context, db *dbConn, cr DBCreds, archivePath, sha string) error {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := archive.ReadDatabase(ctx, archivePath, sha, pw)
+		pw.CloseWithError(err)
+	}()
+	err := db.Load(ctx, cr, pr)
+	pr.CloseWithError(errors.New("load stopped reading"))
+	return err
+}
+
+// restore verifies and unpacks the backup first (nothing is touched if it
+// is corrupt), takes a safety backup, swaps the site directory with the
+// unpacked one by rename, loads the database, re-renders settings and web
+// config, and checks the site answers. If any step after the swap fails,
+// the old directory is renamed back and the database reloaded from the
+// safety backup.
+func restore(ctx context.Context, j *job) error {
+	se, err := j.openSite(ctx)
+	if err != nil {
+		return err
+	}
+	loc := se.loc
+	if err := j.checkDB(ctx, se.db); err != nil {
+		return err
+	}
+	if !exists(loc.Dir) {
+		return failf(CodeSiteMissing, "Install the site first (or clone from the backup's site).", nil,
+			"The site directory %s is missing", loc.Dir)
+	}
+	sec, err := j.siteSecret(ctx, loc.ID, "site_db")
+	if err != nil {
+		return err
+	}
+	cr := creds(se.db, loc.ID, sec)
+	staging, err := j.stage(ctx, loc, j.c.Backup.Path, j.c.Backup.SHA256, loc.ID)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(staging)
+
+	safety, err := j.writeBackup(ctx, loc, se.db, cr, "pre-restore")
+	if err != nil {
+		return err
+	}
+	j.res.Changes.Backups = append(j.res.Changes.Backups, safety)
+
+	u := &undo{}
+	old := filepath.Join(filepath.Dir(loc.Dir), ".aegir-old-"+j.c.Task.ID)
+	if err := os.Rename(loc.Dir, old); err != nil {
+		return failf(CodeFilesFailed, "Check the permissions of the platform's sites directory.", err, "The site directory could not be moved aside")
+	}
+	u.push("put the old site directory back", func(context.Context) error {
+		if err := os.RemoveAll(loc.Dir); err != nil {
+			return err
+		}
+		return os.Rename(old, loc.Dir)
+	})
+	err = j.restoreSteps(ctx, se, cr, sec, staging, safety, u)
+	if err != nil {
+		return j.rollback(ctx, u, err)
+	}
+	if err := os.RemoveAll(old); err != nil {
+		j.log.Warn("the old site directory could not be removed", "dir", old, "err", err)
+	}
+	j.res.Summary = fmt.Sprintf("restored %s from %s (safety backup %s)", loc.Domain, j.c.Backup.Path, safety.Path)
+	return nil
+}
+
+func (j *job) restoreSteps(ctx context.Context, se *siteEnvOf, cr DBCreds, sec siteSecret, staging string, safety NewBackup, u *undo) error {
+	loc := se.loc
+	if err := os.Rename(filepath.Join(staging, "files"), loc.Dir); err != nil {
+		return failf(CodeFilesFailed, "Check the permissions of the platform's sites directory.", err, "The restored files could not be moved into place")
+	}
+	u.push("reload the database from the safety backup", func(ctx context.Context) error {
+		return loadFromArchive(ctx, se.db, cr, safety.Path, safety.SHA256)
+	})
+	if err := loadDump(ctx, se.db, cr, filepath.Join(staging, archive.DatabaseName)); err != nil {
+		return failf(CodeDBFailed, "Check the database server; the site was put back as it was.", err,
+			"%s could not load the backup's database dump", capital(se.db.String()))
+	}
+	j.log.Info("database loaded", "name", cr.Name)
+	if err := j.writeSettings(loc, cr, sec); err != nil {
+		return err
+	}
+	disabled := j.c.Site.Status == domain.SiteDisabled
+	if err := j.publish(ctx, se.web, loc, disabled); err != nil {
+		return err
+	}
+	return j.waitAnswer(ctx, se.web, loc.Domain, disabled)
+}

@@ -1,0 +1,184 @@
+package provision_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/secrets"
+)
+
+const homeMarker = "aegir-static-fixture-home"
+
+// TestStaticLifecycle runs every site task on the static platform through
+// the Runner: install → answers on domain and alias → backup → change
+// content → restore → original content and data → disable (503) → enable →
+// clone → migrate → delete → nothing of either site left on disk.
+func TestStaticLifecycle(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	site := b.newSite("shop.example.com", "www.shop.example.com")
+
+	// install
+	res := b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
+	if res.Changes.SiteStatus != domain.SiteEnabled {
+		t.Fatalf("install proposed %q", res.Changes.SiteStatus)
+	}
+	site.Status = domain.SiteEnabled
+	for _, host := range []string{"shop.example.com", "www.shop.example.com"} {
+		if code, body := b.get(host, "/"); code != 200 || !strings.Contains(body, homeMarker) {
+			t.Fatalf("%s answered %d %q", host, code, body)
+		}
+	}
+	siteDir := filepath.Join(b.platform["static1"].Path, "sites", "shop.example.com")
+	b.exec(site.ID, "CREATE TABLE hits (n INTEGER)", "INSERT INTO hits VALUES (1), (2), (3)")
+
+	// backup
+	res = b.mustRun(b.ctx(domain.TaskBackup, site, "static1"))
+	if len(res.Changes.Backups) != 1 || res.Changes.Backups[0].Reason != "manual" {
+		t.Fatalf("backups = %+v", res.Changes.Backups)
+	}
+	bk := res.Changes.Backups[0]
+	if fi, err := os.Stat(bk.Path); err != nil || fi.Size() != bk.Size {
+		t.Fatalf("archive %s: %v", bk.Path, err)
+	}
+
+	// change content and data
+	if err := os.WriteFile(filepath.Join(siteDir, "public", "index.html"), []byte("changed"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(siteDir, "files", "upload.txt"), []byte("new upload"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.exec(site.ID, "DELETE FROM hits")
+	if _, body := b.get("shop.example.com", "/"); body != "changed" {
+		t.Fatalf("content not changed: %q", body)
+	}
+
+	// restore
+	rc := b.ctx(domain.TaskRestore, site, "static1")
+	rc.Backup = &provision.BackupInfo{ID: domain.NewID(), Path: bk.Path, SHA256: bk.SHA256, Size: bk.Size}
+	res = b.mustRun(rc)
+	if len(res.Changes.Backups) != 1 || res.Changes.Backups[0].Reason != "pre-restore" {
+		t.Fatalf("restore must record its safety backup: %+v", res.Changes.Backups)
+	}
+	if _, body := b.get("shop.example.com", "/"); !strings.Contains(body, homeMarker) {
+		t.Fatalf("restore did not bring the content back: %q", body)
+	}
+	if _, err := os.Stat(filepath.Join(siteDir, "files", "upload.txt")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a file added after the backup survived the restore: %v", err)
+	}
+	if n := b.count(site.ID, "hits"); n != 3 {
+		t.Fatalf("restored database has %d rows, want 3", n)
+	}
+
+	// disable, enable
+	res = b.mustRun(b.ctx(domain.TaskDisable, site, "static1"))
+	if res.Changes.SiteStatus != domain.SiteDisabled {
+		t.Fatalf("disable proposed %q", res.Changes.SiteStatus)
+	}
+	site.Status = domain.SiteDisabled
+	if code, _ := b.get("shop.example.com", "/"); code != 503 {
+		t.Fatalf("disabled site answered %d", code)
+	}
+	res = b.mustRun(b.ctx(domain.TaskEnable, site, "static1"))
+	if res.Changes.SiteStatus != domain.SiteEnabled {
+		t.Fatalf("enable proposed %q", res.Changes.SiteStatus)
+	}
+	site.Status = domain.SiteEnabled
+	if code, _ := b.get("shop.example.com", "/"); code != 200 {
+		t.Fatalf("enabled site answered %d", code)
+	}
+
+	// verify
+	b.mustRun(b.ctx(domain.TaskVerify, site, "static1"))
+
+	// clone to another platform
+	cc := b.ctx(domain.TaskClone, site, "static1")
+	b.target(cc, "copy.example.com", "static2")
+	res = b.mustRun(cc)
+	if len(res.Changes.NewSites) != 1 || res.Changes.NewSites[0].Status != domain.SiteEnabled || res.Changes.NewSites[0].ID != cc.Target.SiteID {
+		t.Fatalf("clone proposed %+v", res.Changes.NewSites)
+	}
+	clone := &provision.SiteInfo{ID: cc.Target.SiteID, Domain: "copy.example.com", Status: domain.SiteEnabled}
+	if _, body := b.get("copy.example.com", "/"); !strings.Contains(body, homeMarker) {
+		t.Fatalf("clone answered %q", body)
+	}
+	if n := b.count(clone.ID, "hits"); n != 3 {
+		t.Fatalf("clone database has %d rows, want 3", n)
+	}
+
+	// migrate the original to static2 under a new domain
+	mc := b.ctx(domain.TaskMigrate, site, "static1")
+	b.target(mc, "shop2.example.com", "static2")
+	res = b.mustRun(mc)
+	mv := res.Changes.Move
+	if mv == nil || mv.Domain != "shop2.example.com" || mv.PlatformID != b.platform["static2"].ID {
+		t.Fatalf("migrate proposed %+v", mv)
+	}
+	if _, body := b.get("shop2.example.com", "/"); !strings.Contains(body, homeMarker) {
+		t.Fatalf("migrated site answered %q", body)
+	}
+	if code, _ := b.get("shop.example.com", "/"); code != 404 {
+		t.Fatalf("old domain still answers %d", code)
+	}
+	if _, err := os.Stat(siteDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("old site dir left: %v", err)
+	}
+	if n := b.count(site.ID, "hits"); n != 3 {
+		t.Fatalf("migrated database has %d rows", n)
+	}
+	site.Domain, site.Aliases = "shop2.example.com", nil
+
+	// delete both
+	for _, s := range []*provision.SiteInfo{site, clone} {
+		res = b.mustRun(b.ctx(domain.TaskDelete, s, "static2"))
+		if !res.Changes.RemoveSite || len(res.Changes.Backups) != 1 || res.Changes.Backups[0].Reason != "pre-delete" {
+			t.Fatalf("delete proposed %+v", res.Changes)
+		}
+	}
+	b.assertNothingLeft(site.ID, clone.ID)
+}
+
+// assertNothingLeft walks the platforms and the data dir: no site dir, no
+// database file, no route, no stored password; only backups remain.
+func (b *bundle) assertNothingLeft(siteIDs ...string) {
+	t := b.t
+	t.Helper()
+	for _, p := range b.platform {
+		entries, _ := os.ReadDir(filepath.Join(p.Path, "sites"))
+		for _, e := range entries {
+			t.Errorf("left in %s/sites: %s", p.Path, e.Name())
+		}
+	}
+	_ = filepath.WalkDir(b.dataDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(b.dataDir, path)
+		switch {
+		case strings.HasPrefix(rel, "backups/"), strings.HasPrefix(rel, "secrets/"):
+		default:
+			t.Errorf("left in the data dir: %s", rel)
+		}
+		return nil
+	})
+	if n := b.web.count(); n != 0 {
+		t.Errorf("%d web routes left", n)
+	}
+	st, err := secrets.OpenFile(filepath.Join(b.dataDir, "secrets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range siteIDs {
+		if _, err := st.Get(context.Background(), secrets.SiteDBRef(id)); !errors.Is(err, secrets.ErrNotFound) {
+			t.Errorf("password of %s left: %v", id, err)
+		}
+	}
+}

@@ -1,0 +1,438 @@
+package provision
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision/platform"
+	"github.com/aegirhq/aegir/secrets"
+)
+
+// webConn is a web driver with what messages need to name it.
+type webConn struct {
+	WebDriver
+	svc *ServiceInfo
+	srv *ServerInfo
+}
+
+func (w *webConn) String() string {
+	return fmt.Sprintf("the web server %s (%s at %s)", w.srv.Name, w.svc.Kind, w.URL())
+}
+
+// dbConn is a database driver with what messages need to name it.
+type dbConn struct {
+	DBDriver
+	svc *ServiceInfo
+	srv *ServerInfo
+}
+
+func (d *dbConn) String() string {
+	if d.svc.Kind == domain.KindSQLite {
+		return fmt.Sprintf("the database server %s (sqlite)", d.srv.Name)
+	}
+	host := cmp.Or(d.svc.Settings["host"], d.srv.Address)
+	return fmt.Sprintf("the database server %s (%s at %s)", d.srv.Name, d.svc.Kind, hostPort(host, d.svc.Port))
+}
+
+func hostPort(host string, port int) string {
+	if port == 0 {
+		return host
+	}
+	return host + ":" + strconv.Itoa(port)
+}
+
+func (j *job) web(svc *ServiceInfo, srv *ServerInfo) (*webConn, error) {
+	f := j.deps.Web[svc.Kind]
+	if f == nil {
+		return nil, failf(CodeDriverMissing, "Use a web service kind this aegir build supports (builtin or nginx).", nil,
+			"This aegir build has no driver for %s web servers (service %s on %s)", svc.Kind, svc.ID, srv.Name)
+	}
+	d, err := f(*svc, *srv, j.c.Env, j.log.With("component", "web", "kind", string(svc.Kind)))
+	if err != nil {
+		return nil, failf(CodeDriverFailed, "Check the web service's settings (aegir service show) against the documentation of its kind.", err,
+			"The %s web service on %s could not be set up", svc.Kind, srv.Name)
+	}
+	return &webConn{WebDriver: d, svc: svc, srv: srv}, nil
+}
+
+// db builds the database driver with the service's admin credentials from
+// the secrets backend (none are needed for sqlite).
+func (j *job) db(ctx context.Context, svc *ServiceInfo, srv *ServerInfo, adminPurpose string) (*dbConn, error) {
+	f := j.deps.DB[svc.Kind]
+	if f == nil {
+		return nil, failf(CodeDriverMissing, "Use a database kind this aegir build supports (sqlite, mariadb or postgresql).", nil,
+			"This aegir build has no driver for %s database servers (service %s on %s)", svc.Kind, svc.ID, srv.Name)
+	}
+	admin := map[string]string{}
+	if svc.Kind != domain.KindSQLite {
+		ref := j.secretRef(adminPurpose, secrets.ServiceAdminRef(svc.ID))
+		a, err := j.getSecret(ctx, ref)
+		if errors.Is(err, secrets.ErrNotFound) {
+			return nil, failf(CodeSecretsUnavailable,
+				fmt.Sprintf("Store the admin credentials of %s with: aegir server credentials %s", srv.Name, srv.Name), nil,
+				"No admin credentials are stored for the %s server %s", svc.Kind, srv.Name)
+		}
+		if err != nil {
+			return nil, asFailure(err, CodeSecretsUnavailable, "Check that the secrets backend is reachable.",
+				fmt.Sprintf("The admin credentials of the database server %s could not be read", srv.Name))
+		}
+		admin = a
+	}
+	d, err := f(*svc, *srv, admin, j.c.Env, j.log.With("component", "db", "kind", string(svc.Kind)))
+	if err != nil {
+		return nil, failf(CodeDriverFailed, "Check the database service's settings against the documentation of its kind.", err,
+			"The %s database service on %s could not be set up", svc.Kind, srv.Name)
+	}
+	return &dbConn{DBDriver: d, svc: svc, srv: srv}, nil
+}
+
+func (j *job) checkDB(ctx context.Context, d *dbConn) error {
+	if err := d.Check(ctx); err != nil {
+		return failf(CodeDBUnreachable,
+			fmt.Sprintf("Check that the database server is running and that aegir's admin credentials are right (aegir server credentials %s).", d.srv.Name),
+			err, "%s did not answer, so nothing was changed", capital(d.String()))
+	}
+	return nil
+}
+
+func (j *job) checkWeb(ctx context.Context, w *webConn) error {
+	if err := w.Check(ctx); err != nil {
+		return failf(CodeWebUnavailable, "Check that the web server is installed and running, and the web service's settings.",
+			err, "%s failed its check, so nothing was changed", capital(w.String()))
+	}
+	return nil
+}
+
+func capital(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-32) + s[1:]
+}
+
+// openPlatform recognises the platform on disk and checks its type.
+func (j *job) openPlatform(pi *PlatformInfo) (*platform.Platform, error) {
+	p, err := platform.Open(pi.Path, pi.Type)
+	switch {
+	case err == nil:
+		return p, nil
+	case errors.Is(err, platform.ErrMissing):
+		return nil, failf(CodePlatformMissing,
+			fmt.Sprintf("Put the platform's code at %s on the web server (or fix the platform's path), then run verify-platform.", pi.Path), nil,
+			"The platform %s has no directory at %s", pi.Name, pi.Path)
+	case errors.Is(err, platform.ErrManifest):
+		return nil, failf(CodePlatformType, "Fix aegir.hcl (see the php platform documentation), then run verify-platform.", err,
+			"The platform %s has an invalid manifest", pi.Name)
+	default:
+		return nil, failf(CodePlatformType,
+			"Point the platform at a directory of its declared type, or create a new platform with the right type.", err,
+			"The platform %s at %s is not a %s platform", pi.Name, pi.Path, pi.Type)
+	}
+}
+
+// siteSecret is what aegir keeps for a site at secrets.SiteDBRef.
+type siteSecret struct {
+	Password string
+	HashSalt string
+}
+
+func randomToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// newSiteSecret generates a site's database password and salt and stores
+// them; the returned undo deletes them.
+func (j *job) newSiteSecret(ctx context.Context, siteID string, reuse *siteSecret) (siteSecret, error) {
+	s := siteSecret{Password: randomToken(), HashSalt: randomToken()}
+	if reuse != nil {
+		s = *reuse
+	}
+	j.red.Add(s.Password, s.HashSalt)
+	st, err := j.openSecrets()
+	if err != nil {
+		return s, err
+	}
+	ref := secrets.SiteDBRef(siteID)
+	if err := st.Put(ctx, ref, map[string]string{"username": NameFor(siteID), "password": s.Password, "hash_salt": s.HashSalt}); err != nil {
+		return s, failf(CodeSecretsUnavailable, "Check that the secrets backend is reachable and writable.", err,
+			"The new site's database password could not be stored")
+	}
+	return s, nil
+}
+
+func (j *job) siteSecret(ctx context.Context, siteID, purpose string) (siteSecret, error) {
+	ref := j.secretRef(purpose, secrets.SiteDBRef(siteID))
+	v, err := j.getSecret(ctx, ref)
+	if errors.Is(err, secrets.ErrNotFound) {
+		return siteSecret{}, failf(CodeSecretsUnavailable,
+			"The site's credentials are gone from the secrets backend; restore them, or delete and reinstall the site.", nil,
+			"No database password is stored for the site (%s)", ref)
+	}
+	if err != nil {
+		return siteSecret{}, asFailure(err, CodeSecretsUnavailable, "Check that the secrets backend is reachable.",
+			"The site's database password could not be read")
+	}
+	return siteSecret{Password: v["password"], HashSalt: v["hash_salt"]}, nil
+}
+
+func (j *job) deleteSiteSecret(ctx context.Context, siteID string) error {
+	st, err := j.openSecrets()
+	if err != nil {
+		return err
+	}
+	if err := st.Delete(ctx, secrets.SiteDBRef(siteID)); err != nil && !errors.Is(err, secrets.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// creds returns the site's database credentials on d.
+func creds(d *dbConn, siteID string, s siteSecret) DBCreds {
+	c := d.Locate(NameFor(siteID))
+	c.Password = s.Password
+	return c
+}
+
+// siteLoc is where a site lives: its platform, dir and names.
+type siteLoc struct {
+	ID       string
+	Domain   string
+	Aliases  []string
+	Redirect bool
+	Profile  string
+	Plat     *platform.Platform
+	Dir      string
+}
+
+func (j *job) writeSettings(loc siteLoc, c DBCreds, s siteSecret) error {
+	file := loc.Plat.SettingsFile(loc.Dir)
+	if file == "" {
+		return nil
+	}
+	b, err := loc.Plat.RenderSettings(platform.Settings{
+		Domain: loc.Domain, Aliases: loc.Aliases, SiteDir: loc.Dir, HashSalt: s.HashSalt,
+		DB: platform.DB{Driver: c.Kind, Host: c.Host, Port: c.Port, Socket: c.Socket, Path: c.Path, Name: c.Name, User: c.User, Password: c.Password},
+	})
+	if err != nil {
+		return failf(CodeContextInvalid, "Fix the database service's settings (host, port, socket).", err,
+			"The settings file for %s was not written because a value is unsafe", loc.Domain)
+	}
+	if err := writeFileAtomic(file, b, 0o640); err != nil {
+		return failf(CodeFilesFailed, "Check that aegir can write to the platform's sites directory.", err,
+			"The settings file %s could not be written", file)
+	}
+	j.log.Info("settings written", "file", file)
+	return nil
+}
+
+func writeFileAtomic(file string, b []byte, mode os.FileMode) error {
+	tmp := file + ".tmp-" + randomToken()[:8]
+	if err := os.WriteFile(tmp, b, mode); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+func (j *job) webSite(loc siteLoc, w *webConn, disabled bool) WebSite {
+	ws := WebSite{
+		Domain:          loc.Domain,
+		Aliases:         loc.Aliases,
+		RedirectAliases: loc.Redirect,
+		Docroot:         loc.Plat.Docroot(loc.Dir),
+		Disabled:        disabled,
+		PHP:             loc.Plat.PHP(),
+	}
+	if ws.PHP {
+		ws.FastCGI = w.svc.Settings["php_fastcgi"]
+		ws.Env = map[string]string{"AEGIR_SITE_DIR": loc.Dir, "AEGIR_SITE_DOMAIN": loc.Domain}
+		if f := loc.Plat.SettingsFile(loc.Dir); f != "" {
+			ws.Env["AEGIR_SETTINGS"] = f
+		}
+	}
+	return ws
+}
+
+func (j *job) publish(ctx context.Context, w *webConn, loc siteLoc, disabled bool) error {
+	if err := w.Publish(ctx, j.webSite(loc, w, disabled)); err != nil {
+		return failf(CodeWebPublishFailed,
+			"Read the web server's error above; its previous config for the site was kept, and the other sites are unaffected.",
+			err, "%s refused the config for %s", capital(w.String()), loc.Domain)
+	}
+	j.log.Info("web config published", "domain", loc.Domain, "disabled", disabled)
+	return nil
+}
+
+// waitAnswer polls the site through the web server with its domain as Host
+// until it answers as expected: 503 when disabled, else 2xx or 3xx.
+func (j *job) waitAnswer(ctx context.Context, w *webConn, domainName string, disabled bool) error {
+	deadline := time.Now().Add(cmp.Or(j.runner.CheckTimeout, 20*time.Second))
+	var last string
+	for {
+		code, err := j.get(ctx, w.URL(), domainName)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case disabled && code == http.StatusServiceUnavailable,
+			!disabled && code >= 200 && code < 400:
+			j.log.Info("site answers", "domain", domainName, "status", code)
+			return nil
+		default:
+			last = fmt.Sprintf("HTTP %d", code)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			want := "a 2xx or 3xx answer"
+			if disabled {
+				want = "503 (site disabled)"
+			}
+			return failf(CodeSiteNotAnswering,
+				"Check the web server's log for the site, and that the docroot holds an index page; then run verify.", nil,
+				"%s did not answer as expected through %s: expected %s, last got %s", domainName, w.String(), want, last)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (j *job) get(ctx context.Context, base, host string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/", nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Host = host
+	resp, err := j.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// runCommand runs argv (never through a shell) in dir with the site's
+// context in the environment, streaming its output to the log. Only PATH,
+// HOME and LANG are passed on from aegir's own environment, so tokens such
+// as VAULT_TOKEN never reach platform code.
+func (j *job) runCommand(ctx context.Context, what string, argv []string, dir string, env map[string]string) error {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + cmp.Or(os.Getenv("PATH"), "/usr/local/bin:/usr/bin:/bin"), "HOME=" + cmp.Or(os.Getenv("HOME"), "/"), "LANG=C.UTF-8"}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out := &lineWriter{log: j.log, level: slog.LevelInfo, attrs: []any{"command", what}}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	j.log.Info("running", "command", what, "argv", argv)
+	err := cmd.Run()
+	out.Flush()
+	return err
+}
+
+// siteEnv is the environment of a platform hook for a site.
+func siteEnv(loc siteLoc, c DBCreds) map[string]string {
+	env := map[string]string{
+		"AEGIR_SITE_ID":      loc.ID,
+		"AEGIR_SITE_DOMAIN":  loc.Domain,
+		"AEGIR_SITE_DIR":     loc.Dir,
+		"AEGIR_PLATFORM_DIR": loc.Plat.Path,
+		"AEGIR_DB_DRIVER":    c.Kind,
+		"AEGIR_DB_HOST":      c.Host,
+		"AEGIR_DB_SOCKET":    c.Socket,
+		"AEGIR_DB_PATH":      c.Path,
+		"AEGIR_DB_NAME":      c.Name,
+		"AEGIR_DB_USER":      c.User,
+		"AEGIR_DB_PASSWORD":  c.Password,
+	}
+	if c.Port > 0 {
+		env["AEGIR_DB_PORT"] = strconv.Itoa(c.Port)
+	}
+	if f := loc.Plat.SettingsFile(loc.Dir); f != "" {
+		env["AEGIR_SETTINGS"] = f
+	}
+	return env
+}
+
+// copyTree copies the directory src to dst (which must not exist), keeping
+// permissions and symlinks.
+func copyTree(ctx context.Context, src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case info.IsDir():
+			return os.Mkdir(target, info.Mode().Perm()|0o700)
+		case info.Mode()&os.ModeSymlink != 0:
+			l, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(l, target)
+		case info.Mode().IsRegular():
+			return copyFile(p, target, info.Mode().Perm())
+		}
+		return nil
+	})
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}

@@ -1,0 +1,289 @@
+package provision_test
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/provision/dbsqlite"
+	"github.com/aegirhq/aegir/secrets"
+)
+
+// bundle is what a back-end test needs: a data dir, platforms copied from
+// testdata, the real sqlite driver and file secrets store, and a web
+// server the sites are published on.
+type bundle struct {
+	t        *testing.T
+	dataDir  string
+	deps     provision.Deps
+	runner   *provision.Runner
+	web      *fakeWeb
+	webSrv   provision.ServerInfo
+	webSvc   provision.ServiceInfo
+	dbSrv    provision.ServerInfo
+	dbSvc    provision.ServiceInfo
+	platform map[string]*provision.PlatformInfo
+	logs     *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	root := t.TempDir()
+	b := &bundle{t: t, dataDir: filepath.Join(root, "data"), platform: map[string]*provision.PlatformInfo{}, logs: &syncBuffer{}}
+	if err := os.MkdirAll(b.dataDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	b.web = newFakeWeb(t)
+	b.deps = provision.Deps{
+		Web: map[domain.ServiceKind]provision.WebFactory{domain.KindBuiltin: b.web.factory},
+		DB:  map[domain.ServiceKind]provision.DBFactory{domain.KindSQLite: dbsqlite.New},
+		OpenSecrets: func(env provision.EnvInfo) (secrets.Store, error) {
+			return secrets.OpenFile(filepath.Join(env.DataDir, "secrets"))
+		},
+		Version: "test",
+	}
+	b.runner = &provision.Runner{Deps: b.deps, Log: provision.NewLogger(b.logs, provision.NewRedactor(), slog.LevelDebug), CheckTimeout: 5 * time.Second}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("back-end log:\n%s", b.logs.String())
+		}
+	})
+	b.webSrv = provision.ServerInfo{ID: domain.NewID(), Name: "web1", Address: "127.0.0.1"}
+	b.webSvc = provision.ServiceInfo{ID: domain.NewID(), ServerID: b.webSrv.ID, Type: domain.ServiceHTTP, Kind: domain.KindBuiltin}
+	b.dbSrv = b.webSrv
+	b.dbSvc = provision.ServiceInfo{ID: domain.NewID(), ServerID: b.dbSrv.ID, Type: domain.ServiceDB, Kind: domain.KindSQLite}
+	for _, name := range []string{"static1", "static2"} {
+		dir := filepath.Join(root, "platforms", name)
+		copyDir(t, fixture(t, "static"), dir)
+		b.platform[name] = &provision.PlatformInfo{ID: domain.NewID(), Name: name, Path: dir, Type: domain.PlatformStatic}
+	}
+	return b
+}
+
+func fixture(t *testing.T, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "..", "testdata", "platforms", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (b *bundle) newSite(domainName string, aliases ...string) *provision.SiteInfo {
+	return &provision.SiteInfo{ID: domain.NewID(), Domain: domainName, Aliases: aliases, Status: domain.SitePending}
+}
+
+// ctx builds a site task's context the way the dispatcher would.
+func (b *bundle) ctx(typ domain.TaskType, site *provision.SiteInfo, plat string) *provision.Context {
+	return &provision.Context{
+		Version:    provision.ContextVersion,
+		Task:       provision.TaskInfo{ID: domain.NewID(), Type: typ},
+		Site:       site,
+		Client:     &provision.ClientInfo{ID: domain.NewID(), Name: "acme"},
+		Platform:   b.platform[plat],
+		WebServer:  &b.webSrv,
+		WebService: &b.webSvc,
+		DBServer:   &b.dbSrv,
+		DBService:  &b.dbSvc,
+		Secrets:    map[string]string{"site_db": secrets.SiteDBRef(site.ID)},
+		Env:        provision.EnvInfo{DataDir: b.dataDir, SecretsBackend: "file"},
+	}
+}
+
+func (b *bundle) platformCtx(typ domain.TaskType, plat string) *provision.Context {
+	return &provision.Context{
+		Version:  provision.ContextVersion,
+		Task:     provision.TaskInfo{ID: domain.NewID(), Type: typ},
+		Platform: b.platform[plat],
+		DBServer: &b.dbSrv,
+		Env:      provision.EnvInfo{DataDir: b.dataDir, SecretsBackend: "file"},
+	}
+}
+
+func (b *bundle) target(c *provision.Context, domainName, plat string) {
+	c.Target = &provision.TargetInfo{SiteID: domain.NewID(), Domain: domainName, Platform: b.platform[plat],
+		WebServer: &b.webSrv, WebService: &b.webSvc, DBServer: &b.dbSrv, DBService: &b.dbSvc}
+}
+
+func (b *bundle) run(c *provision.Context) provision.Result {
+	b.t.Helper()
+	return b.runner.Run(context.Background(), c)
+}
+
+func (b *bundle) mustRun(c *provision.Context) provision.Result {
+	b.t.Helper()
+	res := b.run(c)
+	if res.Status != domain.TaskSucceeded {
+		b.t.Fatalf("%s %s: %s: %s (%s)", c.Task.Type, c.Site.Domain, res.ErrorCode, res.Explanation, res.FixHint)
+	}
+	return res
+}
+
+// get fetches path from the web server with host as Host.
+func (b *bundle) get(host, path string) (int, string) {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, b.web.URL()+path, nil)
+	req.Host = host
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func (b *bundle) sqlitePath(siteID string) string {
+	return filepath.Join(b.dataDir, "sqlite", provision.NameFor(siteID)+".db")
+}
+
+// exec runs SQL on a site's sqlite database.
+func (b *bundle) exec(siteID string, stmts ...string) {
+	b.t.Helper()
+	db, err := sql.Open("sqlite", b.sqlitePath(siteID))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer db.Close()
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			b.t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+func (b *bundle) count(siteID, table string) int64 {
+	b.t.Helper()
+	d, err := dbsqlite.Open(filepath.Join(b.dataDir, "sqlite"), nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	n, err := d.Count(context.Background(), d.Locate(provision.NameFor(siteID)), table)
+	if err != nil {
+		b.t.Fatalf("count %s: %v", table, err)
+	}
+	return n
+}
+
+// fakeWeb is a TEMPORARY stand-in for the builtin web driver
+// (internal/builtinweb, being written by engineer B): it keeps routes in
+// memory and serves them from an httptest server, honouring docroots,
+// disabled (503) and redirect aliases. Replace with the real driver once it
+// lands.
+type fakeWeb struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	routes map[string]provision.WebSite
+}
+
+func newFakeWeb(t *testing.T) *fakeWeb {
+	f := &fakeWeb{routes: map[string]provision.WebSite{}}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeWeb) factory(provision.ServiceInfo, provision.ServerInfo, provision.EnvInfo, *slog.Logger) (provision.WebDriver, error) {
+	return f, nil
+}
+
+func (f *fakeWeb) serve(w http.ResponseWriter, r *http.Request) {
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	f.mu.Lock()
+	site, ok := f.routes[host]
+	f.mu.Unlock()
+	switch {
+	case !ok:
+		http.NotFound(w, r)
+	case site.Disabled:
+		http.Error(w, "site disabled", http.StatusServiceUnavailable)
+	case site.RedirectAliases && host != site.Domain:
+		http.Redirect(w, r, "http://"+site.Domain+r.URL.Path, http.StatusMovedPermanently)
+	default:
+		http.FileServer(http.Dir(site.Docroot)).ServeHTTP(w, r)
+	}
+}
+
+func (f *fakeWeb) Check(context.Context) error { return nil }
+func (f *fakeWeb) URL() string                 { return f.srv.URL }
+
+func (f *fakeWeb) Publish(_ context.Context, s provision.WebSite) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, name := range append([]string{s.Domain}, s.Aliases...) {
+		f.routes[name] = s
+	}
+	return nil
+}
+
+func (f *fakeWeb) Remove(_ context.Context, d string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for name, s := range f.routes {
+		if s.Domain == d {
+			delete(f.routes, name)
+		}
+	}
+	return nil
+}
+
+func (f *fakeWeb) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.routes)
+}
