@@ -1,0 +1,133 @@
+# aegir-task: the back end of one aegir server, as a parameterized batch job.
+# aegir dispatches one child of this job per task, with the task's context as
+# the payload and its id in meta; the child runs `aegir provision run` on the
+# server's own Nomad node.
+#
+# aegir registers this file through Nomad's /v1/jobs/parse with the
+# variables set; by hand:
+#   nomad job run -var server_name=web1 -var node_name=web1 aegir-task.nomad.hcl
+
+variable "server_name" {
+  type        = string
+  description = "the aegir server's name; the job is aegir-task-<name>"
+  default     = "local"
+}
+
+variable "node_name" {
+  type        = string
+  description = "the Nomad client node the server's tasks run on"
+  default     = "local"
+}
+
+variable "datacenters" {
+  type    = list(string)
+  default = ["dc1"]
+}
+
+variable "region" {
+  type    = string
+  default = "global"
+}
+
+variable "namespace" {
+  type    = string
+  default = "default"
+}
+
+variable "driver" {
+  type        = string
+  description = "raw_exec runs the back end as root on the host, which it needs to manage web and database servers; exec or docker elsewhere"
+  default     = "raw_exec"
+}
+
+variable "aegir_binary" {
+  type    = string
+  default = "/usr/local/bin/aegir"
+}
+
+variable "data_dir" {
+  type        = string
+  description = "aegir's per-server state on the node (SQLite, routes, local secrets)"
+  default     = "/var/lib/aegir"
+}
+
+variable "redis_addr" {
+  type        = string
+  description = "where the back end streams its log and leaves its result"
+  default     = "127.0.0.1:6379"
+}
+
+variable "cpu" {
+  type    = number
+  default = 500
+}
+
+variable "memory" {
+  type    = number
+  default = 512
+}
+
+variable "kill_timeout" {
+  type    = string
+  default = "30s"
+}
+
+job "aegir-task" {
+  name        = "aegir-task-${var.server_name}"
+  type        = "batch"
+  region      = var.region
+  namespace   = var.namespace
+  datacenters = var.datacenters
+
+  meta {
+    aegir_server = var.server_name
+  }
+
+  parameterized {
+    payload       = "required"
+    meta_required = ["task_id"]
+  }
+
+  constraint {
+    attribute = "${node.unique.name}"
+    value     = var.node_name
+  }
+
+  group "provision" {
+    # A failed task is retried by aegir, as a new task, never by Nomad.
+    restart {
+      attempts = 0
+      mode     = "fail"
+    }
+
+    reschedule {
+      attempts  = 0
+      unlimited = false
+    }
+
+    task "provision" {
+      driver = var.driver
+
+      config {
+        command = var.aegir_binary
+        args    = ["provision", "run", "--context", "${NOMAD_TASK_DIR}/context.json"]
+      }
+
+      dispatch_payload {
+        file = "context.json"
+      }
+
+      env {
+        AEGIR_DATA_DIR   = var.data_dir
+        AEGIR_REDIS_ADDR = var.redis_addr
+      }
+
+      kill_timeout = var.kill_timeout
+
+      resources {
+        cpu    = var.cpu
+        memory = var.memory
+      }
+    }
+  }
+}

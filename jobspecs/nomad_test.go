@@ -1,0 +1,61 @@
+package jobspecs
+
+import (
+	"testing"
+
+	nomad "github.com/hashicorp/nomad/api"
+
+	"github.com/aegirhq/aegir/internal/testharness"
+)
+
+// TestNomadParsesRenderedJobs sends every rendered jobspec to a real Nomad's
+// /v1/jobs/parse, the way aegir registers them, and checks the fields aegir
+// relies on.
+func TestNomadParsesRenderedJobs(t *testing.T) {
+	t.Parallel()
+	cluster := testharness.Nomad(t, testharness.NomadOptions{Clients: 1})
+	client, err := nomad.NewClient(&nomad.Config{Address: cluster.HTTPAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Render(Task, map[string]any{"server_name": "web1", "node_name": "aegir-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := client.Jobs().ParseHCL(string(src), true)
+	if err != nil {
+		t.Fatalf("parse aegir-task: %v", err)
+	}
+	if *job.Name != "aegir-task-web1" || *job.Type != "batch" || job.ParameterizedJob == nil ||
+		job.ParameterizedJob.Payload != "required" || len(job.Constraints) != 1 || job.Constraints[0].RTarget != "aegir-a" {
+		t.Errorf("aegir-task parsed as name=%v type=%v param=%+v constraints=%+v", *job.Name, *job.Type, job.ParameterizedJob, job.Constraints)
+	}
+	task := job.TaskGroups[0].Tasks[0]
+	if *job.TaskGroups[0].RestartPolicy.Attempts != 0 || task.DispatchPayload == nil || task.DispatchPayload.File != "context.json" {
+		t.Errorf("aegir-task group = %+v, task payload %+v", job.TaskGroups[0].RestartPolicy, task.DispatchPayload)
+	}
+
+	src, err = Render(Queue, map[string]any{"queue": "stats", "schedule": "*/10 * * * *"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err = client.Jobs().ParseHCL(string(src), true)
+	if err != nil {
+		t.Fatalf("parse aegir-queue: %v", err)
+	}
+	if *job.Name != "aegir-queue-stats" || job.Periodic == nil || *job.Periodic.Spec != "*/10 * * * *" || !*job.Periodic.ProhibitOverlap {
+		t.Errorf("aegir-queue parsed as %v %+v", *job.Name, job.Periodic)
+	}
+
+	src, err = Render(Server, map[string]any{"count": 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err = client.Jobs().ParseHCL(string(src), true)
+	if err != nil {
+		t.Fatalf("parse aegir-server: %v", err)
+	}
+	if *job.TaskGroups[0].Count != 2 || len(job.TaskGroups[0].Services) != 1 || job.TaskGroups[0].Services[0].Checks[0].Path != "/api/v1/health" {
+		t.Errorf("aegir-server parsed as %+v", job.TaskGroups[0])
+	}
+}
