@@ -87,13 +87,14 @@ func (a *app) client() (*api, error) {
 
 func noTokenMessage(dataDir string) string {
 	file := "<data-dir>/admin-token"
+	where := " (<data-dir> is ./aegir-data for aegir dev, /var/lib/aegir for aegir server, or -data-dir / AEGIR_DATA_DIR; aegir prints the path when it starts)"
 	if dataDir != "" {
 		file = strings.TrimSuffix(dataDir, "/") + "/admin-token"
+		where = ""
 	}
-	return "AEGIR_TOKEN is not set. The first start of aegir writes the admin's API token to " + file +
-		" (aegir dev prints that path when it starts); export it with:\n" +
-		"  export AEGIR_TOKEN=$(cat " + file + ")\n" +
-		"or create a token of your own with 'aegir token create' and export that."
+	return "AEGIR_TOKEN is not set. The first start of aegir writes the admin's API token to " + file + where +
+		". Export it with:\n" +
+		"  export AEGIR_TOKEN=$(cat " + file + ")"
 }
 
 // path joins escaped path segments under the API base: path("sites", id,
@@ -158,14 +159,17 @@ func unwrapURL(err error) error {
 
 // do sends a request and returns the raw body of a 2xx answer; out, when
 // not nil, receives it decoded. Other answers become *APIError.
-func (c *api) do(ctx context.Context, method, u string, q url.Values, body, out any) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+func (c *api) do(parent context.Context, method, u string, q url.Values, body, out any) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(parent, requestTimeout)
 	defer cancel()
 	req, err := c.newRequest(ctx, method, u, q, body)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := c.send(req)
+	if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
+		return nil, &connError{msg: fmt.Sprintf("the aegir API at %s did not answer %s %s within %s", c.addr, method, req.URL.Path, requestTimeout)}
+	}
 	if err != nil {
 		return nil, err
 	}
