@@ -26,6 +26,7 @@ func fakeExecutor(t testing.TB, bus logbus.Bus, mode, dir string) *LocalExecutor
 		Bus:       bus,
 		Env:       []string{"AEGIR_FAKE_BACKEND=" + mode, "AEGIR_FAKE_DIR=" + dir},
 		KillGrace: 300 * time.Millisecond,
+		Logger:    testLogger(t),
 	})
 	if err != nil {
 		t.Fatal(err)

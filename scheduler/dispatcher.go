@@ -1,0 +1,463 @@
+package scheduler
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/locks"
+	"github.com/aegirhq/aegir/internal/logbus"
+	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/store"
+)
+
+// Config configures a Dispatcher.
+type Config struct {
+	// Store holds the tasks and everything they act on. Required.
+	Store *store.Store
+	// Executor runs the back end. Required.
+	Executor Executor
+	// Bus carries task logs; the dispatcher adds its own lines ("aegir: ...")
+	// and archives each finished task's log from it. Required.
+	Bus logbus.Bus
+	// Locker gives one running task per target. Required.
+	Locker locks.Locker
+	// Archive keeps finished tasks' logs. Default: NewLogArchive(Store.KV(), Bus, Logger).
+	Archive *LogArchive
+	// MaxParallel is how many tasks run at once. Default: 4.
+	MaxParallel int
+	// TaskTimeout stops a back end that runs longer; its task fails.
+	// Default: 1h.
+	TaskTimeout time.Duration
+	// LockTTL is the lease time of a target's lock (renewed by the locker
+	// while held). Default: 30s.
+	LockTTL time.Duration
+	// ReapInterval is how often running tasks this dispatcher does not run
+	// itself are checked for a runner that is gone. Default: 1m.
+	ReapInterval time.Duration
+	// RetryInterval is how soon a task that could not start (its lock held
+	// elsewhere, the store unreachable) is tried again. Default: 1s.
+	RetryInterval time.Duration
+	// Env is copied into every context. Default: zero.
+	Env provision.EnvInfo
+	// Logger receives the dispatcher's logs. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// Dispatcher takes queued tasks oldest first and runs them through the
+// Executor, one at a time per target and up to MaxParallel at once, then
+// applies their results and archives their logs. See the package doc for
+// the state model and its failure modes.
+type Dispatcher struct {
+	cfg     Config
+	st      *store.Store
+	exec    Executor
+	bus     logbus.Bus
+	locker  locks.Locker
+	archive *LogArchive
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	running map[string]*job   // by task id: tasks this dispatcher has taken
+	busy    map[string]string // lock name → task id, for the tasks in running
+	wake    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// job is a task this dispatcher has taken.
+type job struct {
+	cancelOnce sync.Once
+	cancel     chan string // who cancelled
+}
+
+// New checks cfg, fills its defaults and returns a Dispatcher. Start it
+// with Run.
+func New(cfg Config) (*Dispatcher, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("dispatcher: Store is required")
+	case cfg.Executor == nil:
+		return nil, errors.New("dispatcher: Executor is required")
+	case cfg.Bus == nil:
+		return nil, errors.New("dispatcher: Bus is required")
+	case cfg.Locker == nil:
+		return nil, errors.New("dispatcher: Locker is required")
+	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	cfg.MaxParallel = cmp.Or(cfg.MaxParallel, 4)
+	cfg.TaskTimeout = cmp.Or(cfg.TaskTimeout, time.Hour)
+	cfg.LockTTL = cmp.Or(cfg.LockTTL, 30*time.Second)
+	cfg.ReapInterval = cmp.Or(cfg.ReapInterval, time.Minute)
+	cfg.RetryInterval = cmp.Or(cfg.RetryInterval, time.Second)
+	if cfg.Archive == nil {
+		cfg.Archive = NewLogArchive(cfg.Store.KV(), cfg.Bus, cfg.Logger)
+	}
+	return &Dispatcher{
+		cfg: cfg, st: cfg.Store, exec: cfg.Executor, bus: cfg.Bus, locker: cfg.Locker,
+		archive: cfg.Archive, log: cfg.Logger.With("component", "dispatcher"),
+		running: map[string]*job{}, busy: map[string]string{}, wake: make(chan struct{}, 1),
+	}, nil
+}
+
+// TaskLogs returns the reader of task logs (archive, then live bus) for
+// the API.
+func (d *Dispatcher) TaskLogs() *TaskLogs { return NewTaskLogs(d.st, d.bus, d.archive) }
+
+// LockName is the lock a task holds while it runs: one running task per
+// site, platform or server.
+func LockName(t domain.Task) string { return string(t.TargetKind) + "/" + t.TargetID }
+
+func (d *Dispatcher) poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run dispatches until ctx ends, then stops the back ends still running
+// (their tasks fail with an explanation) and returns nil. It starts with
+// a Recover pass, and repeats it every ReapInterval for running tasks it
+// does not run itself. It waits for changes of the queue (no polling).
+func (d *Dispatcher) Run(ctx context.Context) error {
+	defer d.wg.Wait()
+	if err := d.Recover(ctx); err != nil && ctx.Err() == nil {
+		d.log.Error("recover running tasks", "err", err)
+	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go d.watch(watchCtx)
+	reap := time.NewTicker(d.cfg.ReapInterval)
+	defer reap.Stop()
+	var retry <-chan time.Time
+	for {
+		if again := d.pass(ctx); again && retry == nil {
+			retry = time.After(d.cfg.RetryInterval)
+		}
+		select {
+		case <-ctx.Done():
+			d.log.Info("dispatcher stopping; stopping running back ends")
+			return nil
+		case <-d.wake:
+		case <-retry:
+			retry = nil
+		case <-reap.C:
+			if err := d.reap(ctx, false); err != nil && ctx.Err() == nil {
+				d.log.Error("reap running tasks", "err", err)
+			}
+		}
+	}
+}
+
+// watch pokes the loop whenever the queue changes.
+func (d *Dispatcher) watch(ctx context.Context) {
+	var idx uint64
+	for ctx.Err() == nil {
+		n, err := d.st.WatchQueue(ctx, idx)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.log.Warn("watch the task queue", "err", err)
+				select {
+				case <-time.After(d.cfg.RetryInterval):
+				case <-ctx.Done():
+				}
+				d.poke()
+			}
+			continue
+		}
+		if n != idx {
+			idx = n
+			d.poke()
+		}
+	}
+}
+
+// pass starts every queued task it can, oldest first. It reports whether a
+// task was held back for a reason that needs a retry (lock held elsewhere,
+// store error).
+func (d *Dispatcher) pass(ctx context.Context) (retry bool) {
+	tasks, _, err := d.st.ActiveTasks(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Error("list active tasks", "err", err)
+		}
+		return true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	taken := map[string]bool{}
+	for name := range d.busy {
+		taken[name] = true
+	}
+	// A running task we don't run (another dispatcher's, or one Recover
+	// has not yet failed) still owns its target.
+	for _, t := range tasks {
+		if t.Status == domain.TaskRunning && d.running[t.ID] == nil {
+			taken[LockName(t)] = true
+		}
+	}
+	for _, t := range tasks {
+		if t.Status != domain.TaskQueued || d.running[t.ID] != nil {
+			continue
+		}
+		name := LockName(t)
+		if taken[name] {
+			continue
+		}
+		// The oldest queued task of a target claims it for this pass, so a
+		// newer one never overtakes it.
+		taken[name] = true
+		if len(d.running) >= d.cfg.MaxParallel {
+			break
+		}
+		lease, err := d.locker.TryAcquire(ctx, name, d.cfg.LockTTL)
+		if err != nil {
+			if !errors.Is(err, locks.ErrHeld) && ctx.Err() == nil {
+				d.log.Error("take task lock", "task", t.ID, "lock", name, "err", err)
+			}
+			retry = true
+			continue
+		}
+		j := &job{cancel: make(chan string, 1)}
+		d.running[t.ID], d.busy[name] = j, t.ID
+		d.wg.Add(1)
+		go d.runJob(ctx, t, lease, j)
+	}
+	return retry
+}
+
+// runJob runs one task start to finish, holding its lock.
+func (d *Dispatcher) runJob(ctx context.Context, task domain.Task, lease locks.Lease, j *job) {
+	defer d.wg.Done()
+	name := LockName(task)
+	defer func() {
+		_ = lease.Release(context.WithoutCancel(ctx))
+		d.mu.Lock()
+		delete(d.running, task.ID)
+		delete(d.busy, name)
+		d.mu.Unlock()
+		d.poke()
+	}()
+	// Finishing must happen even when the dispatcher is stopping.
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	e, started := d.execute(ctx, task, lease, j)
+	if !started && e == nil {
+		// Left queued (store trouble) or taken by someone else: hold the
+		// lock a moment so a failing store is not hammered.
+		select {
+		case <-time.After(d.cfg.RetryInterval):
+		case <-ctx.Done():
+		}
+		return
+	}
+	final, err := d.finish(bg, task.ID, *e)
+	if err != nil {
+		d.log.Error("finish task; it stays running until the next reap", "task", task.ID, "err", err)
+	} else {
+		d.note(task.ID, "info", "task "+string(final.status)+finishNote(&final))
+	}
+	// Finished: Cancel and reap treat it as any finished task now, while
+	// the target stays locked until its log is archived.
+	d.mu.Lock()
+	delete(d.running, task.ID)
+	d.mu.Unlock()
+	if err := d.archive.Archive(bg, task.ID); err != nil {
+		d.log.Error("archive task log; it stays on the live bus", "task", task.ID, "err", err)
+	}
+}
+
+func finishNote(e *ending) string {
+	if e.status == domain.TaskSucceeded {
+		if e.summary != "" {
+			return ": " + e.summary
+		}
+		return ""
+	}
+	if e.explanation != "" {
+		return ": " + e.explanation
+	}
+	return ""
+}
+
+// note adds a line of the dispatcher's own to the task's log.
+func (d *Dispatcher) note(taskID, level, msg string) {
+	if _, err := d.bus.Append(context.Background(), taskID, logbus.Line{Level: level, Msg: "aegir: " + msg}); err != nil {
+		d.log.Debug("log line not delivered", "task", taskID, "err", err)
+	}
+}
+
+// execute starts the back end for a queued task and waits for it. It
+// returns how the task ends, or nil when the task must be left alone
+// (someone else started it, or the store failed before it started: it
+// stays queued and is tried again).
+func (d *Dispatcher) execute(ctx context.Context, task domain.Task, lease locks.Lease, j *job) (*ending, bool) {
+	select {
+	case by := <-j.cancel:
+		return &ending{status: domain.TaskCancelled, code: "cancelled", explanation: "Cancelled by " + by + " before it started."}, false
+	default:
+	}
+	pc, err := BuildContext(ctx, d.st, task, d.cfg.Env)
+	var pctx []byte
+	if err == nil {
+		pctx, err = EncodeContext(pc)
+	}
+	if ce := (*ContextError)(nil); errors.As(err, &ce) {
+		d.note(task.ID, "error", "cannot run the task: "+ce.Explanation)
+		return &ending{status: domain.TaskFailed, code: ce.Code, explanation: ce.Explanation, hint: ce.FixHint}, false
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Error("build task context; will retry", "task", task.ID, "err", err)
+		}
+		return nil, false
+	}
+	if err := d.st.StartTask(ctx, &task, "", lease.Fence()); err != nil {
+		if !errors.Is(err, domain.ErrConflict) && !errors.Is(err, domain.ErrIllegalTransition) && ctx.Err() == nil {
+			d.log.Error("start task; will retry", "task", task.ID, "err", err)
+		}
+		return nil, false
+	}
+	d.note(task.ID, "info", fmt.Sprintf("running %s on %s", task.Type, task.TargetName))
+	run, err := d.exec.Start(ctx, task, pctx)
+	if err != nil {
+		return &ending{status: domain.TaskFailed, code: "runner_start",
+			explanation: sentence("the back end could not be started: " + err.Error()),
+			hint:        "Check that the aegir binary is installed and executable on this machine, then retry the task."}, true
+	}
+	if err := d.st.SetTaskRunner(ctx, &task, run.Runner()); err != nil {
+		d.log.Warn("record task runner", "task", task.ID, "runner", run.Runner(), "err", err)
+	}
+	o := d.wait(ctx, run, lease, j)
+	e := endingOf(task, o, d.cfg.TaskTimeout)
+	return &e, true
+}
+
+// wait waits for the run to end, stopping it on cancel, timeout, lost lock
+// or shutdown.
+func (d *Dispatcher) wait(ctx context.Context, run Run, lease locks.Lease, j *job) outcome {
+	type waited struct {
+		res *provision.Result
+		err error
+	}
+	done := make(chan waited, 1)
+	go func() {
+		res, err := run.Wait()
+		done <- waited{res, err}
+	}()
+	timer := time.NewTimer(d.cfg.TaskTimeout)
+	defer timer.Stop()
+	var o outcome
+	select {
+	case w := <-done:
+		o.res, o.err = w.res, w.err
+		return o
+	case by := <-j.cancel:
+		o.cancelledBy = by
+	case <-timer.C:
+		o.timedOut = true
+	case <-lease.Lost():
+		o.lost = true
+	case <-ctx.Done():
+		o.shutdown = true
+	}
+	run.Cancel()
+	w := <-done
+	o.res, o.err = w.res, w.err
+	return o
+}
+
+// Cancel cancels a task: a running one of this dispatcher's has its back
+// end stopped (SIGTERM, then SIGKILL) and ends cancelled; a queued one is
+// cancelled at once. It returns once the cancel is under way, not when the
+// task has ended. A finished task, or one running under another aegir
+// process, gives an error wrapping domain.ErrConflict.
+func (d *Dispatcher) Cancel(ctx context.Context, taskID, by string) error {
+	for try := 0; ; try++ {
+		d.mu.Lock()
+		j := d.running[taskID]
+		d.mu.Unlock()
+		if j != nil {
+			j.cancelOnce.Do(func() { j.cancel <- by })
+			return nil
+		}
+		task, err := d.st.GetTask(ctx, taskID)
+		if err != nil {
+			return err
+		}
+		switch task.Status {
+		case domain.TaskQueued:
+			err := d.st.CancelQueued(ctx, task, by)
+			if errors.Is(err, domain.ErrConflict) && try < 3 {
+				continue // it was just taken: cancel the run instead
+			}
+			return err
+		case domain.TaskRunning:
+			return fmt.Errorf("task %s is running under another aegir process (runner %s); cancel it there: %w", taskID, task.Runner, domain.ErrConflict)
+		default:
+			return fmt.Errorf("task %s has already %s: %w", taskID, task.Status, domain.ErrConflict)
+		}
+	}
+}
+
+// Recover fails every running task whose runner is gone: after a restart
+// of aegir, the tasks its previous process was running. Run calls it
+// first; calling it before Run too is harmless.
+func (d *Dispatcher) Recover(ctx context.Context) error { return d.reap(ctx, true) }
+
+// reapGrace is how long a running task without a recorded runner is left
+// alone by the periodic reap: its dispatcher may be between starting it
+// and recording the runner.
+const reapGrace = time.Minute
+
+// reap fails running tasks this dispatcher does not run whose runner is
+// gone. At startup (all) even tasks with no runner recorded go at once.
+func (d *Dispatcher) reap(ctx context.Context, all bool) error {
+	tasks, _, err := d.st.ActiveTasks(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		if t.Status != domain.TaskRunning {
+			continue
+		}
+		d.mu.Lock()
+		mine := d.running[t.ID] != nil
+		d.mu.Unlock()
+		if mine {
+			continue
+		}
+		if t.Runner == "" && !all && t.StartedAt != nil && time.Since(*t.StartedAt) < reapGrace {
+			continue
+		}
+		alive, err := d.exec.Alive(ctx, t.Runner)
+		if err != nil {
+			d.log.Warn("cannot tell whether a task's runner is alive", "task", t.ID, "runner", t.Runner, "err", err)
+			continue
+		}
+		if alive {
+			continue
+		}
+		runner := t.Runner
+		if runner == "" {
+			runner = "none recorded"
+		}
+		e := ending{status: domain.TaskFailed, code: "runner_gone",
+			explanation: "The runner of this task (" + runner + ") is gone — the aegir process or machine restarted while it ran; nothing was applied.",
+			hint:        "Check the site and retry the task."}
+		if _, err := d.finish(ctx, t.ID, e); err != nil {
+			d.log.Error("fail task whose runner is gone", "task", t.ID, "err", err)
+			continue
+		}
+		d.log.Warn("failed a task whose runner is gone", "task", t.ID, "runner", runner)
+		d.note(t.ID, "error", e.explanation)
+		if err := d.archive.Archive(ctx, t.ID); err != nil {
+			d.log.Error("archive task log", "task", t.ID, "err", err)
+		}
+	}
+	return nil
+}
