@@ -1,0 +1,150 @@
+package builtinweb
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/aegirhq/aegir/internal/provision"
+)
+
+// Driver is the provision.WebDriver of the builtin web server. It writes
+// route files that a Server (possibly in another process) picks up by
+// itself: publishing needs no signal or reload command.
+type Driver struct {
+	dir string
+	url string
+	log *slog.Logger
+}
+
+var (
+	_ provision.WebDriver  = (*Driver)(nil)
+	_ provision.WebFactory = NewDriverFactory
+)
+
+// RoutesDir is where the routes of a data dir live: <DataDir>/builtin/routes.
+func RoutesDir(dataDir string) string { return filepath.Join(dataDir, "builtin", "routes") }
+
+// NewDriverFactory is the provision.WebFactory for builtin services: routes
+// in RoutesDir(env.DataDir), URL http://<server address>:<service port>.
+func NewDriverFactory(svc provision.ServiceInfo, srv provision.ServerInfo, env provision.EnvInfo, log *slog.Logger) (provision.WebDriver, error) {
+	if env.DataDir == "" || !filepath.IsAbs(env.DataDir) {
+		return nil, fmt.Errorf("builtin web service %s: the context's data_dir %q is not an absolute path", svc.ID, env.DataDir)
+	}
+	addr := srv.Address
+	if addr == "" {
+		addr = "127.0.0.1"
+	}
+	url := "http://" + addr
+	if svc.Port != 0 {
+		url = "http://" + net.JoinHostPort(addr, strconv.Itoa(svc.Port))
+	}
+	return NewDriver(RoutesDir(env.DataDir), url, log)
+}
+
+// NewDriver returns a driver writing route files to routesDir, for a
+// server answering at url. log may be nil.
+func NewDriver(routesDir, url string, log *slog.Logger) (*Driver, error) {
+	if routesDir == "" || !filepath.IsAbs(routesDir) {
+		return nil, fmt.Errorf("builtin routes dir %q must be an absolute path", routesDir)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Driver{dir: filepath.Clean(routesDir), url: url, log: log.With("component", "builtinweb-driver")}, nil
+}
+
+// Check verifies the routes dir exists (creating it) and is writable.
+func (d *Driver) Check(ctx context.Context) error {
+	if err := os.MkdirAll(d.dir, 0o755); err != nil {
+		return fmt.Errorf("create builtin routes dir: %w", err)
+	}
+	f, err := os.CreateTemp(d.dir, ".check-*")
+	if err != nil {
+		return fmt.Errorf("builtin routes dir %s is not writable by this user: %w", d.dir, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+// Publish validates the site and writes its route file atomically. An
+// invalid site changes nothing.
+func (d *Driver) Publish(ctx context.Context, ws provision.WebSite) error {
+	ws, err := ValidateSite(ws)
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(ws, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(d.dir, 0o755); err != nil {
+		return fmt.Errorf("create builtin routes dir: %w", err)
+	}
+	if err := writeFileAtomic(d.dir, ws.Domain+routeExt, b); err != nil {
+		return fmt.Errorf("publish %s: %w", ws.Domain, err)
+	}
+	d.log.InfoContext(ctx, "published site", "domain", ws.Domain, "aliases", len(ws.Aliases), "disabled", ws.Disabled)
+	return nil
+}
+
+// Remove deletes the site's route file; a missing one is not an error.
+func (d *Driver) Remove(ctx context.Context, domain string) error {
+	name, err := routeFileName(domain)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(d.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove route of %s: %w", domain, err)
+	}
+	d.log.InfoContext(ctx, "removed site", "domain", domain)
+	return nil
+}
+
+// URL returns where the builtin server answers.
+func (d *Driver) URL() string { return d.url }
+
+// RoutesDir returns the directory the driver writes to.
+func (d *Driver) RoutesDir() string { return d.dir }
+
+// writeFileAtomic writes dir/name (mode 0644) through a temp file and a
+// rename, so the server never reads half a file.
+func writeFileAtomic(dir, name string, data []byte) error {
+	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}

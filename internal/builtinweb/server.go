@@ -1,0 +1,374 @@
+package builtinweb
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision"
+)
+
+// Config configures a Server.
+type Config struct {
+	// RoutesDir holds one <domain>.json route file per site. Required;
+	// created (0755) when missing.
+	RoutesDir string
+	// Logger receives the server's logs. Default: discard.
+	Logger *slog.Logger
+	// ReloadInterval is the least time between two checks of RoutesDir's
+	// modification time on the request path. A request for an unknown host
+	// checks at once. Default 100ms.
+	ReloadInterval time.Duration
+	// ReadHeaderTimeout and IdleTimeout configure the HTTP server used by
+	// Serve. Defaults 10s and 120s.
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	// Transport carries proxied requests to HTTP upstreams. Default: a
+	// clone of http.DefaultTransport.
+	Transport http.RoundTripper
+	// FastCGITimeout bounds one FastCGI request (dial to end of response).
+	// Default 5 minutes.
+	FastCGITimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
+	c.ReloadInterval = cmp.Or(c.ReloadInterval, 100*time.Millisecond)
+	c.ReadHeaderTimeout = cmp.Or(c.ReadHeaderTimeout, 10*time.Second)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, 120*time.Second)
+	c.FastCGITimeout = cmp.Or(c.FastCGITimeout, 5*time.Minute)
+	if c.Transport == nil {
+		c.Transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	return c
+}
+
+// Server is the builtin web server: it routes requests by Host to the sites
+// described by the route files in RoutesDir. It is an http.Handler; Serve
+// and Shutdown run it on a listener.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	http *http.Server
+
+	table     atomic.Pointer[table]
+	lastCheck atomic.Int64 // unix nanos of the last dir stat
+	reloadMu  sync.Mutex
+}
+
+var _ http.Handler = (*Server)(nil)
+
+// table is one immutable snapshot of the routes.
+type table struct {
+	stamp dirStamp
+	// recheckAfter is set when the dir changed so shortly before it was
+	// read that another change could share its mtime (file systems stamp
+	// with a coarse clock): the dir is read once more after that time.
+	recheckAfter time.Time
+	hosts        map[string]hostEntry
+	sites        int
+}
+
+type hostEntry struct {
+	site  *site
+	alias bool
+}
+
+// site is one route with what serving it needs.
+type site struct {
+	provision.WebSite
+	proxy *httputil.ReverseProxy
+}
+
+// dirStamp identifies a state of the routes dir: every create, rename or
+// remove of an entry changes its mtime (route files are always written by
+// rename, never in place).
+type dirStamp struct {
+	mtime time.Time
+	ino   uint64
+}
+
+// mtimeSettle is longer than the coarsest file system clock tick (10ms at
+// HZ=100) with a margin.
+const mtimeSettle = 50 * time.Millisecond
+
+// New returns a Server for cfg and loads the routes once.
+func New(cfg Config) (*Server, error) {
+	if cfg.RoutesDir == "" || !filepath.IsAbs(cfg.RoutesDir) {
+		return nil, fmt.Errorf("builtin web server: RoutesDir %q must be an absolute path", cfg.RoutesDir)
+	}
+	cfg = cfg.withDefaults()
+	if err := os.MkdirAll(cfg.RoutesDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create routes dir: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "builtinweb")}
+	s.table.Store(&table{hosts: map[string]hostEntry{}})
+	if err := s.reload(true); err != nil {
+		return nil, err
+	}
+	s.http = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// Serve accepts connections on ln until Shutdown. It returns nil after a
+// Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.log.Info("serving sites", "addr", ln.Addr().String(), "routes", s.cfg.RoutesDir)
+	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections and waits for active requests until
+// ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+
+// Sites returns how many sites the current routing table holds.
+func (s *Server) Sites() int { return s.table.Load().sites }
+
+func statDir(dir string) (dirStamp, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return dirStamp{}, err
+	}
+	st := dirStamp{mtime: fi.ModTime()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = sys.Ino
+	}
+	return st, nil
+}
+
+// maybeReload reloads when the routes dir changed. Unless force, it stats
+// the dir at most once per ReloadInterval.
+func (s *Server) maybeReload(force bool) {
+	now := time.Now().UnixNano()
+	last := s.lastCheck.Load()
+	if !force && now-last < int64(s.cfg.ReloadInterval) {
+		return
+	}
+	if !force && !s.lastCheck.CompareAndSwap(last, now) {
+		return // another request is checking
+	}
+	if err := s.reload(false); err != nil {
+		s.log.Error("reload routes", "err", err)
+	}
+}
+
+// reload rebuilds the table when the dir's stamp differs from the
+// table's (always when all). The stamp is taken before the dir is read, so
+// a change during the read leads to another reload.
+func (s *Server) reload(all bool) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	s.lastCheck.Store(time.Now().UnixNano())
+	stamp, err := statDir(s.cfg.RoutesDir)
+	if err != nil {
+		return fmt.Errorf("routes dir: %w", err)
+	}
+	cur := s.table.Load()
+	now := time.Now()
+	if !all && stamp == cur.stamp && (cur.recheckAfter.IsZero() || now.Before(cur.recheckAfter)) {
+		return nil
+	}
+	t, err := s.load(stamp)
+	if err != nil {
+		return err
+	}
+	if now.Sub(stamp.mtime) < mtimeSettle {
+		t.recheckAfter = stamp.mtime.Add(mtimeSettle)
+	}
+	s.table.Store(t)
+	return nil
+}
+
+// load reads every route file. A bad file is logged and skipped; a host
+// claimed twice goes to the site whose domain it is, else to the first
+// file in name order.
+func (s *Server) load(stamp dirStamp) (*table, error) {
+	entries, err := os.ReadDir(s.cfg.RoutesDir)
+	if err != nil {
+		return nil, fmt.Errorf("read routes dir: %w", err)
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	t := &table{stamp: stamp, hosts: make(map[string]hostEntry, len(entries))}
+	var aliases []hostEntry
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, routeExt) || !e.Type().IsRegular() {
+			continue
+		}
+		ws, err := readRoute(filepath.Join(s.cfg.RoutesDir, name))
+		if err != nil {
+			if !errors.Is(err, os.ErrNotExist) { // removed since ReadDir
+				s.log.Error("skipping bad route file: fix or remove it", "file", name, "err", err)
+			}
+			continue
+		}
+		st := &site{WebSite: ws}
+		if ws.Upstream != "" {
+			st.proxy = s.newProxy(ws)
+		}
+		if prev, ok := t.hosts[ws.Domain]; ok && !prev.alias {
+			s.log.Error("two route files claim one domain; keeping the first", "domain", ws.Domain, "file", name)
+			continue
+		}
+		t.hosts[ws.Domain] = hostEntry{site: st}
+		t.sites++
+		for range ws.Aliases {
+			aliases = append(aliases, hostEntry{site: st, alias: true})
+		}
+	}
+	// Aliases after every main domain, so a domain always wins.
+	seen := map[*site]int{}
+	for _, a := range aliases {
+		name := a.site.Aliases[seen[a.site]]
+		seen[a.site]++
+		if prev, ok := t.hosts[name]; ok {
+			s.log.Error("alias already used by another site; ignoring it here", "alias", name, "site", a.site.Domain, "used_by", prev.site.Domain)
+			continue
+		}
+		t.hosts[name] = a
+	}
+	s.log.Debug("routes loaded", "sites", t.sites, "hosts", len(t.hosts))
+	return t, nil
+}
+
+// hostKey turns a Host header into the routing key: port stripped,
+// lowercased, trailing dot removed. The fast path needs no allocation for
+// a plain lowercase host; anything else goes through NormalizeDomain (IDN).
+func hostKey(host string) (string, bool) {
+	if len(host) == 0 || len(host) > 1024 {
+		return "", false
+	}
+	if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		if !validPort(host[i+1:]) {
+			return "", false
+		}
+		host = host[:i]
+	}
+	host = strings.TrimSuffix(host, ".")
+	plain := true
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			plain = false
+			break
+		}
+	}
+	if plain && host != "" {
+		return host, true
+	}
+	n, err := domain.NormalizeDomain(host)
+	if err != nil {
+		return "", false
+	}
+	return n, true
+}
+
+// validPort reports whether p is a decimal port number 0..65535.
+func validPort(p string) bool {
+	if p == "" || len(p) > 5 {
+		return false
+	}
+	n := 0
+	for i := 0; i < len(p); i++ {
+		if p[i] < '0' || p[i] > '9' {
+			return false
+		}
+		n = n*10 + int(p[i]-'0')
+	}
+	return n <= 65535
+}
+
+// lookup finds the route for a request host, reloading when the routes dir
+// changed (at once for an unknown host).
+func (s *Server) lookup(host string) (hostEntry, bool) {
+	key, ok := hostKey(host)
+	if !ok {
+		return hostEntry{}, false
+	}
+	s.maybeReload(false)
+	e, ok := s.table.Load().hosts[key]
+	if !ok {
+		s.maybeReload(true)
+		e, ok = s.table.Load().hosts[key]
+	}
+	return e, ok
+}
+
+// ServeHTTP routes one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e, ok := s.lookup(r.Host)
+	if !ok {
+		s.page(w, r, http.StatusNotFound, pageUnknownHost)
+		return
+	}
+	st := e.site
+	switch {
+	case st.Disabled:
+		w.Header().Set("Retry-After", "3600")
+		s.page(w, r, http.StatusServiceUnavailable, pageDisabled)
+	case e.alias && st.RedirectAliases:
+		s.redirectToMain(w, r, st.Domain)
+	case st.proxy != nil:
+		st.proxy.ServeHTTP(w, r)
+	default:
+		s.serveDocroot(w, r, st)
+	}
+}
+
+// redirectToMain answers 301 to the same path and query on the main
+// domain, keeping the request's port.
+func (s *Server) redirectToMain(w http.ResponseWriter, r *http.Request, main string) {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host := main
+	if _, port, err := net.SplitHostPort(r.Host); err == nil && port != "" {
+		host = net.JoinHostPort(main, port)
+	}
+	uri := r.URL.RequestURI()
+	if !strings.HasPrefix(uri, "/") {
+		uri = "/"
+	}
+	w.Header().Set("Location", scheme+"://"+host+uri)
+	w.WriteHeader(http.StatusMovedPermanently)
+}
+
+func (s *Server) newProxy(ws provision.WebSite) *httputil.ReverseProxy {
+	target, _ := ParseUpstream(ws.Upstream) // validated by readRoute
+	domain := ws.Domain
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.SetXForwarded()
+			pr.Out.Host = pr.In.Host
+		},
+		Transport: s.cfg.Transport,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.log.Error("upstream failed", "site", domain, "upstream", target.Host, "err", err)
+			s.page(w, r, http.StatusBadGateway, pageBadGateway)
+		},
+	}
+}
