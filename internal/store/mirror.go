@@ -122,22 +122,43 @@ func (m *mirror[T]) apply(pairs []*Pair, idx uint64) {
 // waiting (up to wait) until the mirror reflects this process's own writes.
 // ok is false when it could not catch up; the caller then reads the store.
 func (m *mirror[T]) snapshot(wait time.Duration) (items []*T, gen uint64, ok bool) {
-	deadline := time.Now().Add(wait)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for !m.ready || m.index < m.want {
-		if time.Now().After(deadline) || (m.ready && !m.healthy) {
-			return nil, 0, false
-		}
-		t := time.AfterFunc(50*time.Millisecond, m.cond.Broadcast)
-		m.cond.Wait()
-		t.Stop()
+	if !m.catchUp(wait) {
+		return nil, 0, false
 	}
 	out := make([]*T, 0, len(m.items))
 	for _, it := range m.items {
 		out = append(out, it.v)
 	}
 	return out, m.gen, true
+}
+
+// generation returns the generation snapshot would return, after the same
+// wait, without copying the items: callers with a cache keyed by generation
+// skip the copy when nothing changed.
+func (m *mirror[T]) generation(wait time.Duration) (gen uint64, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.catchUp(wait) {
+		return 0, false
+	}
+	return m.gen, true
+}
+
+// catchUp waits (m.mu held) until the mirror reflects this process's own
+// last write, up to wait; false when it cannot.
+func (m *mirrorBase) catchUp(wait time.Duration) bool {
+	deadline := time.Now().Add(wait)
+	for !m.ready || m.index < m.want {
+		if time.Now().After(deadline) || (m.ready && !m.healthy) {
+			return false
+		}
+		t := time.AfterFunc(50*time.Millisecond, m.cond.Broadcast)
+		m.cond.Wait()
+		t.Stop()
+	}
+	return true
 }
 
 func decodeInto[T any](setVersion func(*T, uint64)) func(*Pair) (*T, error) {
