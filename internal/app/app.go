@@ -1,0 +1,82 @@
+// Package app is aegir's command line entry: it routes the first argument
+// to a process role (dev, server, provision, queue) or to the CLI client
+// (every noun), and assembles the components each role runs.
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/aegirhq/aegir/internal/cli"
+)
+
+// Version is aegir's version, set at build time with -ldflags.
+var Version = "dev"
+
+// Main runs aegir with args (without the program name) and returns the
+// exit code.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	// "aegir server list" is the CLI; "aegir server [-config F]" is the role.
+	if cli.Handles(args) {
+		return cli.Run(ctx, args, os.Getenv, stdout, stderr)
+	}
+	switch args[0] {
+	case "dev":
+		return runDev(ctx, args[1:], stdout, stderr)
+	case "server":
+		return runServer(ctx, args[1:], stdout, stderr)
+	case "provision":
+		return runProvision(ctx, args[1:], stdin, stdout, stderr)
+	case "version", "-version", "--version", "-v":
+		fmt.Fprintln(stdout, "aegir", Version)
+		return 0
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && slices.Contains(cli.Nouns(), args[1]) {
+			return cli.Run(ctx, args, os.Getenv, stdout, stderr)
+		}
+		usage(stdout)
+		return 0
+	}
+	if slices.Contains(cli.Nouns(), args[0]) {
+		return cli.Run(ctx, args, os.Getenv, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "aegir: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, `aegir — a hosting control plane: many sites, many servers, every change a task.
+
+Usage: aegir <command> [flags]
+
+Process roles:
+  dev         all in one process on embedded defaults (bbolt store, local tasks,
+              builtin web server, SQLite); nothing to install
+  server      production: API + dispatcher, configured by -config FILE, env, flags
+  provision   the back end: "aegir provision run --context FILE|-" runs one task
+
+Client commands (talk to the API at $AEGIR_ADDR with $AEGIR_TOKEN):
+  %s
+
+Run "aegir <command> -h" for a command's flags, "aegir help <noun>" for its verbs.
+Exit codes: 0 ok, 1 the operation or its task failed, 2 usage error,
+3 cannot reach the API or not authenticated.
+`, strings.Join(cli.Nouns(), " "))
+}

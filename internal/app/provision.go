@@ -1,0 +1,39 @@
+package app
+
+import (
+	"context"
+	"io"
+	"path/filepath"
+
+	"github.com/aegirhq/aegir/internal/builtinweb"
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/provision/dbsqlite"
+	"github.com/aegirhq/aegir/secrets"
+)
+
+// runProvision is "aegir provision ...": the back end, with every driver
+// compiled into this binary.
+func runProvision(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return provision.Main(ctx, args, stdin, stdout, stderr, provisionDeps())
+}
+
+// provisionDeps lists the drivers this binary carries and how the back end
+// opens the secrets backend a context names.
+func provisionDeps() provision.Deps {
+	return provision.Deps{
+		Web: map[domain.ServiceKind]provision.WebFactory{
+			domain.KindBuiltin: builtinweb.NewDriverFactory,
+		},
+		DB: map[domain.ServiceKind]provision.DBFactory{
+			domain.KindSQLite: dbsqlite.New,
+		},
+		OpenSecrets: openSecrets,
+		Version:     Version,
+	}
+}
+
+// openSecrets opens the secrets backend named by a context's Env.
+func openSecrets(env provision.EnvInfo) (secrets.Store, error) {
+	return secrets.OpenFile(filepath.Join(env.DataDir, "secrets"))
+}
