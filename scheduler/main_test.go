@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -41,6 +42,7 @@ const (
 	fakeGarbled  = "garbled"  // prints something that is not a result
 	fakeIllegal  = "illegal"  // succeeds with a change the site's state machine refuses
 	fakeEnv      = "env"      // logs the names of its environment variables
+	fakeStamp    = "stamp"    // like ok, but first writes DIR/<task>.stamp: the time it started, in ns
 )
 
 func fakeLog(level, msg string) {
@@ -94,6 +96,9 @@ func fakeBackend(mode string) int {
 	if err != nil {
 		fakeLog("error", err.Error())
 		return 1
+	}
+	if mode == fakeStamp {
+		_ = os.WriteFile(filepath.Join(dir, pc.Task.ID+".stamp"), []byte(strconv.FormatInt(time.Now().UnixNano(), 10)), 0o600)
 	}
 	res := provision.Result{Version: 1, TaskID: pc.Task.ID, Status: domain.TaskSucceeded, Summary: "fake " + string(pc.Task.Type)}
 	fakeLog("info", "start "+string(pc.Task.Type))
