@@ -11,7 +11,15 @@ func setPlatformVersion(v *domain.Platform, n uint64) { v.Version = n }
 
 // CreatePlatform stores a platform on a web server and queues its
 // verify-platform task in the same transaction.
-func (s *Store) CreatePlatform(ctx context.Context, p *domain.Platform, by string) (*domain.Task, error) {
+func (s *Store) CreatePlatform(ctx context.Context, p *domain.Platform, by string) (task *domain.Task, err error) {
+	err = withRefRetry(func() error {
+		task, err = s.createPlatform(ctx, p, by)
+		return err
+	})
+	return task, err
+}
+
+func (s *Store) createPlatform(ctx context.Context, p *domain.Platform, by string) (*domain.Task, error) {
 	p.ID = domain.NewID()
 	p.Status = domain.PlatformPending
 	if err := p.Validate(s.cfg.PlatformRoots); err != nil {
@@ -30,7 +38,7 @@ func (s *Store) CreatePlatform(ctx context.Context, p *domain.Platform, by strin
 		return nil, err
 	}
 	t.claim("platform", p.Name, p.ID)
-	t.add(Op{Verb: OpCheckIndex, Key: prefixServers + srv.ID, Index: srv.Version}, domain.ErrConflict)
+	t.add(Op{Verb: OpCheckIndex, Key: prefixServers + srv.ID, Index: srv.Version}, errRefChanged)
 	task, err := s.enqueue(t, domain.TaskVerifyPlatform, domain.TargetPlatform, p.ID, p.Name, "", nil, by)
 	if err != nil {
 		return nil, err

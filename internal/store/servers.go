@@ -170,6 +170,10 @@ func (s *Store) SetServerStatus(ctx context.Context, id string, status domain.Se
 
 // CreateService adds a service to an existing server.
 func (s *Store) CreateService(ctx context.Context, svc *domain.Service) error {
+	return withRefRetry(func() error { return s.createService(ctx, svc) })
+}
+
+func (s *Store) createService(ctx context.Context, svc *domain.Service) error {
 	srv, err := s.GetServer(ctx, svc.ServerID)
 	if err != nil {
 		return err
@@ -178,7 +182,7 @@ func (s *Store) CreateService(ctx context.Context, svc *domain.Service) error {
 	if err := s.addService(t, svc); err != nil {
 		return err
 	}
-	t.add(Op{Verb: OpCheckIndex, Key: prefixServers + srv.ID, Index: srv.Version}, domain.ErrConflict)
+	t.add(Op{Verb: OpCheckIndex, Key: prefixServers + srv.ID, Index: srv.Version}, errRefChanged)
 	pairs, err := s.commit(ctx, t)
 	if err != nil {
 		return err

@@ -19,7 +19,15 @@ var decodeSite = decodeInto(setSiteVersion)
 // and queues its install task, in one transaction. The transaction also
 // checks that the platform is unchanged since it was read, so a platform
 // locked at the same moment takes no new site.
-func (s *Store) CreateSite(ctx context.Context, site *domain.Site, by string) (*domain.Task, error) {
+func (s *Store) CreateSite(ctx context.Context, site *domain.Site, by string) (task *domain.Task, err error) {
+	err = withRefRetry(func() error {
+		task, err = s.createSite(ctx, site, by)
+		return err
+	})
+	return task, err
+}
+
+func (s *Store) createSite(ctx context.Context, site *domain.Site, by string) (*domain.Task, error) {
 	site.ID = domain.NewID()
 	site.Status = domain.SitePending
 	if err := site.Normalize(); err != nil {
@@ -38,8 +46,7 @@ func (s *Store) CreateSite(ctx context.Context, site *domain.Site, by string) (*
 	for _, n := range site.Names() {
 		claimDomain(t, n, site.ID)
 	}
-	t.add(Op{Verb: OpCheckIndex, Key: prefixPlatforms + p.ID, Index: p.Version},
-		fmt.Errorf("platform %s changed while the site was being created; try again: %w", p.Name, domain.ErrConflict))
+	t.add(Op{Verb: OpCheckIndex, Key: prefixPlatforms + p.ID, Index: p.Version}, errRefChanged)
 	task, err := s.enqueue(t, domain.TaskInstall, domain.TargetSite, site.ID, site.Domain, site.ClientID, nil, by)
 	if err != nil {
 		return nil, err

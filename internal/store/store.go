@@ -259,6 +259,24 @@ func (s *Store) lookupUnique(ctx context.Context, kind, name string) (string, er
 	return string(p.Value), nil
 }
 
+// errRefChanged marks the failure of a check that an entity a change
+// refers to (the platform of a new site, the server of a new platform) is
+// unchanged since it was read. withRefRetry re-reads and tries again: the
+// referenced entity usually changed for an unrelated reason (a status
+// update), and a real obstacle (a lock, a deletion) is found on re-reading.
+var errRefChanged = errors.New("a referenced entity changed")
+
+// withRefRetry runs fn again while it fails with errRefChanged, a few times.
+func withRefRetry(fn func() error) error {
+	var err error
+	for range 5 {
+		if err = fn(); !errors.Is(err, errRefChanged) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %w", err, domain.ErrConflict)
+}
+
 func (s *Store) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
 
 // claim creates the unique key for kind/name owned by id; it fails the

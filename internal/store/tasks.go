@@ -46,7 +46,15 @@ func (s *Store) GetTask(ctx context.Context, id string) (*domain.Task, error) {
 
 // RequestSiteTask queues a task of type typ on a site after checking that
 // the site's state allows it. The transaction checks the site is unchanged.
-func (s *Store) RequestSiteTask(ctx context.Context, siteID string, typ domain.TaskType, args map[string]string, by string) (*domain.Task, error) {
+func (s *Store) RequestSiteTask(ctx context.Context, siteID string, typ domain.TaskType, args map[string]string, by string) (task *domain.Task, err error) {
+	err = withRefRetry(func() error {
+		task, err = s.requestSiteTask(ctx, siteID, typ, args, by)
+		return err
+	})
+	return task, err
+}
+
+func (s *Store) requestSiteTask(ctx context.Context, siteID string, typ domain.TaskType, args map[string]string, by string) (*domain.Task, error) {
 	site, err := s.GetSite(ctx, siteID)
 	if err != nil {
 		return nil, err
@@ -61,8 +69,7 @@ func (s *Store) RequestSiteTask(ctx context.Context, siteID string, typ domain.T
 		}
 	}
 	t := newTx()
-	t.add(Op{Verb: OpCheckIndex, Key: prefixSites + site.ID, Index: site.Version},
-		fmt.Errorf("site %s changed while the task was being queued; try again: %w", site.Domain, domain.ErrConflict))
+	t.add(Op{Verb: OpCheckIndex, Key: prefixSites + site.ID, Index: site.Version}, errRefChanged)
 	task, err := s.enqueue(t, typ, domain.TargetSite, site.ID, site.Domain, site.ClientID, args, by)
 	if err != nil {
 		return nil, err
@@ -74,7 +81,15 @@ func (s *Store) RequestSiteTask(ctx context.Context, siteID string, typ domain.T
 }
 
 // RequestPlatformTask queues a task of type typ on a platform.
-func (s *Store) RequestPlatformTask(ctx context.Context, platformID string, typ domain.TaskType, args map[string]string, by string) (*domain.Task, error) {
+func (s *Store) RequestPlatformTask(ctx context.Context, platformID string, typ domain.TaskType, args map[string]string, by string) (task *domain.Task, err error) {
+	err = withRefRetry(func() error {
+		task, err = s.requestPlatformTask(ctx, platformID, typ, args, by)
+		return err
+	})
+	return task, err
+}
+
+func (s *Store) requestPlatformTask(ctx context.Context, platformID string, typ domain.TaskType, args map[string]string, by string) (*domain.Task, error) {
 	p, err := s.GetPlatform(ctx, platformID)
 	if err != nil {
 		return nil, err
@@ -92,8 +107,7 @@ func (s *Store) RequestPlatformTask(ctx context.Context, platformID string, typ 
 		}
 	}
 	t := newTx()
-	t.add(Op{Verb: OpCheckIndex, Key: prefixPlatforms + p.ID, Index: p.Version},
-		fmt.Errorf("platform %s changed while the task was being queued; try again: %w", p.Name, domain.ErrConflict))
+	t.add(Op{Verb: OpCheckIndex, Key: prefixPlatforms + p.ID, Index: p.Version}, errRefChanged)
 	task, err := s.enqueue(t, typ, domain.TargetPlatform, p.ID, p.Name, "", args, by)
 	if err != nil {
 		return nil, err
