@@ -8,33 +8,33 @@ import (
 // Stable error codes of a failed Result. The front end and operators'
 // scripts match on these; the words around them may change.
 const (
-	CodeContextInvalid     = "context_invalid"      // the context document is malformed or unsafe
-	CodeSecretsUnavailable = "secrets_unavailable"  // the secrets backend cannot be opened or read
-	CodeDriverMissing      = "driver_missing"       // no driver for a service kind in this build
-	CodeDriverFailed       = "driver_failed"        // a driver could not be built from its settings
-	CodePlatformMissing    = "platform_missing"     // the platform directory does not exist
-	CodePlatformType       = "platform_type"        // the directory holds another platform type, or none
-	CodePlatformLocked     = "platform_locked"      // a locked platform takes no new sites
-	CodeSiteExists         = "site_exists"          // the site directory is already there
-	CodeSiteMissing        = "site_missing"         // the site directory is not there
-	CodeDBUnreachable      = "db_unreachable"       // the database server did not answer
-	CodeDBFailed           = "db_failed"            // the database server refused an operation
-	CodeWebUnavailable     = "web_unavailable"      // the web server check failed
-	CodeWebPublishFailed   = "web_publish_failed"   // the web server refused the site's config
-	CodeSiteNotAnswering   = "site_not_answering"   // the site did not answer as expected
-	CodeInstallHookFailed  = "install_hook_failed"  // the platform's install command failed
-	CodeDrushMissing       = "drush_not_found"      // a drupal task needs drush
-	CodeFilesFailed        = "files_failed"         // reading or writing the site's files failed
-	CodeBackupFailed       = "backup_failed"        // writing the archive failed
-	CodeBackupCorrupt      = "backup_corrupt"       // the archive to restore does not verify
-	CodeSitesRemain        = "sites_remain"         // a platform still has sites
-	CodeNotSupported       = "not_supported"        // the task is not implemented yet
-	CodeCancelled          = "cancelled"            // the task was cancelled or timed out
-	CodeInternal           = "internal_error"       // a bug: the back end panicked
-	CodeServerCheckFailed  = "server_check_failed"  // one of a server's services failed its check
-	CodeInvalidInput       = "invalid_input"        // task arguments are wrong
-	CodeNothingToDo        = "nothing_to_do"        // e.g. migrate to where the site already is
-	CodeRollbackIncomplete = "rollback_incomplete"  // a step failed and undoing it failed too
+	CodeContextInvalid     = "context_invalid"     // the context document is malformed or unsafe
+	CodeSecretsUnavailable = "secrets_unavailable" // the secrets backend cannot be opened or read
+	CodeDriverMissing      = "driver_missing"      // no driver for a service kind in this build
+	CodeDriverFailed       = "driver_failed"       // a driver could not be built from its settings
+	CodePlatformMissing    = "platform_missing"    // the platform directory does not exist
+	CodePlatformType       = "platform_type"       // the directory holds another platform type, or none
+	CodePlatformLocked     = "platform_locked"     // a locked platform takes no new sites
+	CodeSiteExists         = "site_exists"         // the site directory is already there
+	CodeSiteMissing        = "site_missing"        // the site directory is not there
+	CodeDBUnreachable      = "db_unreachable"      // the database server did not answer
+	CodeDBFailed           = "db_failed"           // the database server refused an operation
+	CodeWebUnavailable     = "web_unavailable"     // the web server check failed
+	CodeWebPublishFailed   = "web_publish_failed"  // the web server refused the site's config
+	CodeSiteNotAnswering   = "site_not_answering"  // the site did not answer as expected
+	CodeInstallHookFailed  = "install_hook_failed" // the platform's install command failed
+	CodeDrushMissing       = "drush_not_found"     // a drupal task needs drush
+	CodeFilesFailed        = "files_failed"        // reading or writing the site's files failed
+	CodeBackupFailed       = "backup_failed"       // writing the archive failed
+	CodeBackupCorrupt      = "backup_corrupt"      // the archive to restore does not verify
+	CodeSitesRemain        = "sites_remain"        // a platform still has sites
+	CodeNotSupported       = "not_supported"       // the task is not implemented yet
+	CodeCancelled          = "cancelled"           // the task was cancelled or timed out
+	CodeInternal           = "internal_error"      // a bug: the back end panicked
+	CodeServerCheckFailed  = "server_check_failed" // one of a server's services failed its check
+	CodeInvalidInput       = "invalid_input"       // task arguments are wrong
+	CodeNothingToDo        = "nothing_to_do"       // e.g. migrate to where the site already is
+	CodeRollbackIncomplete = "rollback_incomplete" // a step failed and undoing it failed too
 )
 
 // Failure is a task failure an operator can act on: a stable code, one

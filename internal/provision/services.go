@@ -61,7 +61,7 @@ func (j *job) web(svc *ServiceInfo, srv *ServerInfo) (*webConn, error) {
 		return nil, failf(CodeDriverMissing, "Use a web service kind this aegir build supports (builtin or nginx).", nil,
 			"This aegir build has no driver for %s web servers (service %s on %s)", svc.Kind, svc.ID, srv.Name)
 	}
-	d, err := f(*svc, *srv, j.c.Env, j.log.With("component", "web", "kind", string(svc.Kind)))
+	d, err := f(*svc, *srv, j.c.Env, j.log.With("service", string(svc.Kind)))
 	if err != nil {
 		return nil, failf(CodeDriverFailed, "Check the web service's settings (aegir service show) against the documentation of its kind.", err,
 			"The %s web service on %s could not be set up", svc.Kind, srv.Name)
@@ -92,7 +92,7 @@ func (j *job) db(ctx context.Context, svc *ServiceInfo, srv *ServerInfo, adminPu
 		}
 		admin = a
 	}
-	d, err := f(*svc, *srv, admin, j.c.Env, j.log.With("component", "db", "kind", string(svc.Kind)))
+	d, err := f(*svc, *srv, admin, j.c.Env, j.log.With("service", string(svc.Kind)))
 	if err != nil {
 		return nil, failf(CodeDriverFailed, "Check the database service's settings against the documentation of its kind.", err,
 			"The %s database service on %s could not be set up", svc.Kind, srv.Name)

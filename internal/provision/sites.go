@@ -61,6 +61,9 @@ func install(ctx context.Context, j *job) error {
 	if err := j.checkWeb(ctx, se.web); err != nil {
 		return j.installFailed(err)
 	}
+	if err := j.preflightInstallStep(se.loc); err != nil {
+		return j.installFailed(err)
+	}
 	if exists(se.loc.Dir) {
 		return j.installFailed(failf(CodeSiteExists,
 			fmt.Sprintf("If it belongs to a site aegir does not know, import the platform's sites; otherwise move %s away and retry.", se.loc.Dir), nil,
@@ -126,15 +129,30 @@ func (j *job) installAt(ctx context.Context, loc siteLoc, web *webConn, db *dbCo
 	return j.waitAnswer(ctx, web, loc.Domain, false)
 }
 
-func (j *job) runInstallStep(ctx context.Context, loc siteLoc, cr DBCreds) error {
+// preflightInstallStep fails before anything is created when the install
+// command cannot be built (drush missing).
+func (j *job) preflightInstallStep(loc siteLoc) error {
+	_, err := j.installArgv(loc)
+	return err
+}
+
+func (j *job) installArgv(loc siteLoc) ([]string, error) {
 	argv, err := loc.Plat.InstallArgv(loc.Domain, loc.Profile)
 	if errors.Is(err, platform.ErrDrushMissing) {
-		return failf(CodeDrushMissing,
+		return nil, failf(CodeDrushMissing,
 			"Install drush in the platform (composer require drush/drush, giving vendor/bin/drush) or on the PATH of the user running aegir, then retry.", nil,
 			"drush not found: a Drupal site is installed with drush site:install, and neither %s/vendor/bin/drush nor drush on the PATH exists", loc.Plat.Path)
 	}
 	if err != nil {
-		return failf(CodeContextInvalid, "Fix the site's install profile.", err, "The install command could not be built")
+		return nil, failf(CodeContextInvalid, "Fix the site's install profile.", err, "The install command could not be built")
+	}
+	return argv, nil
+}
+
+func (j *job) runInstallStep(ctx context.Context, loc siteLoc, cr DBCreds) error {
+	argv, err := j.installArgv(loc)
+	if err != nil {
+		return err
 	}
 	if argv == nil {
 		return nil
