@@ -290,3 +290,26 @@ func TestContextFailureFailsTaskWithoutRunning(t *testing.T) {
 		t.Error("the back end ran")
 	}
 }
+
+func TestShutdownStopsRunningTasks(t *testing.T) {
+	t.Parallel()
+	b := setup(t, fakeGate)
+	_, task := b.newSite(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error)
+	go func() { stopped <- b.d.Run(ctx) }()
+	b.waitStarted(t, task.ID)
+	cancel()
+	select {
+	case err := <-stopped:
+		must(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	// Run returned only after the task was finished: nothing stays running.
+	got, err := b.st.GetTask(context.Background(), task.ID)
+	must(t, err)
+	if got.Status != domain.TaskFailed || got.ErrorCode != "aegir_stopped" {
+		t.Fatalf("task %s %s: %s", got.Status, got.ErrorCode, got.Explanation)
+	}
+}
