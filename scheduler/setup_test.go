@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -164,7 +165,8 @@ func (b *bundle) waitTask(t testing.TB, id string, ok func(*domain.Task) bool) *
 	}
 }
 
-// waitDone waits until the task has finished and its log is archived.
+// waitDone waits until the task has finished and its log is archived
+// (and deleted from the live bus).
 func (b *bundle) waitDone(t testing.TB, id string) *domain.Task {
 	t.Helper()
 	task := b.waitTask(t, id, func(t *domain.Task) bool { return t.Status.Done() })
@@ -172,7 +174,8 @@ func (b *bundle) waitDone(t testing.TB, id string) *domain.Task {
 	for {
 		_, ok, err := b.d.archive.Lines(context.Background(), id)
 		must(t, err)
-		if ok {
+		_, _, liveErr := b.bus.Read(context.Background(), id, "", 1, 0)
+		if ok && errors.Is(liveErr, logbus.ErrNoLog) {
 			return task
 		}
 		if time.Now().After(deadline) {
