@@ -25,7 +25,7 @@ import (
 // testdata, the real sqlite driver and file secrets store, and a web
 // server the sites are published on.
 type bundle struct {
-	t        *testing.T
+	t        testing.TB
 	dataDir  string
 	deps     provision.Deps
 	runner   *provision.Runner
@@ -55,7 +55,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func setup(t *testing.T) *bundle {
+func setup(t testing.TB) *bundle {
 	t.Helper()
 	root := t.TempDir()
 	b := &bundle{t: t, dataDir: filepath.Join(root, "data"), platform: map[string]*provision.PlatformInfo{}, logs: &syncBuffer{}}
@@ -89,7 +89,7 @@ func setup(t *testing.T) *bundle {
 	return b
 }
 
-func fixture(t *testing.T, name string) string {
+func fixture(t testing.TB, name string) string {
 	t.Helper()
 	p, err := filepath.Abs(filepath.Join("..", "..", "testdata", "platforms", name))
 	if err != nil {
@@ -98,7 +98,7 @@ func fixture(t *testing.T, name string) string {
 	return p
 }
 
-func copyDir(t *testing.T, src, dst string) {
+func copyDir(t testing.TB, src, dst string) {
 	t.Helper()
 	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
@@ -228,7 +228,7 @@ type fakeWeb struct {
 	routes map[string]provision.WebSite
 }
 
-func newFakeWeb(t *testing.T) *fakeWeb {
+func newFakeWeb(t testing.TB) *fakeWeb {
 	f := &fakeWeb{routes: map[string]provision.WebSite{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
