@@ -186,15 +186,31 @@ func restore(ctx context.Context, j *job) error {
 		return err
 	}
 	cr := creds(se.db, loc.ID, sec)
-	staging, err := j.stage(ctx, loc, j.c.Backup.Path, j.c.Backup.SHA256, loc.ID)
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(staging)
 
-	safety, err := j.writeBackup(ctx, loc, se.db, cr, "pre-restore")
-	if err != nil {
-		return err
+	// Unpack-and-verify and the safety backup only read the live site, so
+	// they run at the same time (one decompresses, the other compresses).
+	// If the archive does not verify, the safety backup is discarded and
+	// nothing was changed.
+	var staging string
+	var stageErr error
+	staged := make(chan struct{})
+	go func() {
+		defer close(staged)
+		staging, stageErr = j.stage(ctx, loc, j.c.Backup.Path, j.c.Backup.SHA256, loc.ID)
+	}()
+	safety, safetyErr := j.writeBackup(ctx, loc, se.db, cr, "pre-restore")
+	<-staged
+	if staging != "" {
+		defer os.RemoveAll(staging)
+	}
+	if stageErr != nil {
+		if safetyErr == nil {
+			_ = os.Remove(safety.Path)
+		}
+		return stageErr
+	}
+	if safetyErr != nil {
+		return safetyErr
 	}
 	j.res.Changes.Backups = append(j.res.Changes.Backups, safety)
 

@@ -1,0 +1,115 @@
+// Package provision is aegir's back end: `aegir provision run --context
+// FILE|-` runs one task on the servers it names and prints one result.
+//
+// # The runner
+//
+// Main parses the command line, reads the context (a versioned JSON
+// document: the task and its target with every relationship resolved, and
+// references to secrets, never their values), and hands it to a Runner.
+// The Runner
+//
+//  1. checks every value that will reach a path, a config file, a command
+//     or a query (validateContext): domains must already be normalised,
+//     paths absolute and clean with safe characters, ids aegir ids, service
+//     settings free of control characters. A crafted value fails the task
+//     with context_invalid before anything is written;
+//  2. opens the secrets backend (Deps.OpenSecrets) and, per task, reads
+//     the database admin credentials (Context.Secrets["db_admin"], default
+//     secrets.ServiceAdminRef) and the site's own password
+//     (Context.Secrets["site_db"], default secrets.SiteDBRef). Every value
+//     read or generated is registered with the Redactor;
+//  3. builds the web and database drivers from Deps.Web / Deps.DB by
+//     service kind;
+//  4. runs the task's handler, which fills Result.Changes;
+//  5. maps any error to a Failure: a stable code (the Code* constants), one
+//     paragraph of explanation naming the server, site or file concerned,
+//     and a fix hint. A panic becomes internal_error; a cancelled context
+//     (SIGTERM from the local executor, a timeout) becomes cancelled, after
+//     the rollback ran on a context that survives the cancellation.
+//
+// Log lines go to stderr as JSON objects, one per line ({"time", "level",
+// "msg", ...}), and hook/drush output is logged line by line as it comes.
+// Every line and the result pass through the Redactor, which replaces each
+// known secret value (raw and JSON-escaped) with "[redacted]". stdout
+// holds exactly one Result; the exit status is 0 whenever a result was
+// written. Hooks and drush run with exec (argv, never a shell) and an
+// environment built from scratch (PATH, HOME, LANG and the AEGIR_* site
+// variables), so tokens in aegir's own environment never reach them.
+//
+// # The result contract
+//
+// The back end never writes the entity store. It proposes changes the
+// dispatcher applies check-and-set: SiteStatus (only when it differs from
+// the context's status, since the state machines refuse a same-state
+// transition), NewSites (clone, import), Move (migrate), RemoveSite,
+// Backups (every archive a task wrote and kept, with its reason, even on
+// a failed task: delete's final backup and restore's safety backup exist
+// on disk whatever happens next), PlatformStatus/PlatformRel/Packages
+// (verify-platform), PlatformLocked, RemovePlatform, ServerStatus.
+//
+// # Layout
+//
+// See package platform for the platform types. A site lives in
+// S = P/sites/<domain>; a static site's docroot is S/public (its own copy
+// of P/public); php and drupal sites share the platform's docroot and get
+// S/settings.json or S/settings.php (0640). Its database and user are both
+// NameFor(site id). Backups are BackupDir/<domain>/<UTC time>-<task
+// id>[-reason].tar.zst (see package archive for the format).
+//
+// # Rollback, task by task
+//
+// Every task that creates things pushes an undo step after each step that
+// succeeded and, on failure or cancel, runs them in reverse; if an undo step
+// fails too, the code becomes rollback_incomplete and the explanation lists
+// what is left.
+//
+//   - install: checks the db and web servers, the platform (type, lock) and
+//     that drush exists (drupal) before creating anything. Then site dir →
+//     password in secrets → database and user → settings → install hook or
+//     drush → web config → answer check. Failure undoes all of it and
+//     proposes SiteStatus failed; nothing of the site is left.
+//   - verify, enable, disable: re-render settings / web config and check
+//     the answer (503 when disabled). enable/disable put the previous web
+//     config back if the site does not answer as expected.
+//   - backup: the archive is written to a temp name and renamed; a failed
+//     backup leaves no file. The whole-archive sha256 computed while
+//     writing is checked by re-reading the file.
+//   - restore: the archive is unpacked into a staging dir beside the site
+//     and verified entry by entry against its manifest and sha256, while a
+//     safety backup of the live site is written. A corrupt archive fails
+//     here (backup_corrupt) with the site untouched and the safety backup
+//     discarded. Then: site dir renamed aside, staged files renamed in,
+//     database loaded, settings and web config rendered, answer checked. Any
+//     failure after the swap renames the old dir back and reloads the
+//     database from the safety backup, so the site is as it was.
+//   - clone: never modifies the source. Files copied, new password, new
+//     database loaded from a streamed dump of the source, settings, web
+//     config, answer check; any failure removes everything of the clone.
+//   - migrate: backup first (pre-migrate); the new place is built from
+//     that backup (files unpacked beside the target; database created and
+//     loaded only when the database server changes); settings; web config
+//     for the new place (replacing the old one when domain and web server
+//     are the same); answer check. Until that check passes the old site is
+//     untouched and its config is put back on failure. Only then are the
+//     old web config, site dir and (if moved) database removed; failures
+//     there are logged as warnings, since the site already runs at its new
+//     place.
+//   - delete: final backup (pre-delete), then web config, database and
+//     user, site dir, stored password. Each removal treats "already gone"
+//     as done, so a failed delete is simply run again; the final backup is
+//     always kept and reported.
+//   - lock, unlock, import, verify-platform: change nothing on disk.
+//   - delete-platform: refuses while P/sites holds site directories; it
+//     never deletes the platform's code (operators own it) and says so.
+//   - rotate-credentials: not supported yet (not_supported, nothing
+//     changed); it arrives with the Vault integration.
+//
+// # What has not run against real Drupal
+//
+// Drupal core cannot be downloaded here. Tested on testdata's
+// drupal-fixture: type detection, the core version, package scanning of
+// *.info.yml, *.info and composer.lock, settings.php rendering (golden
+// file, escaping), and the drush-not-found failure with its rollback.
+// Never run: drush site:install itself, a generated settings.php being
+// loaded by Drupal, and Drupal cron.
+package provision
