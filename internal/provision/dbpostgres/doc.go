@@ -9,7 +9,7 @@
 // quoted by PostgreSQL's rules (double quotes, doubled). CREATE/ALTER ROLE
 // cannot take bound parameters, so the password never goes into SQL at
 // all: the driver computes the SCRAM-SHA-256 verifier (as libpq's
-// PQencryptPasswordConn does) and sends that as an E” literal; lookups
+// PQencryptPasswordConn does) and sends that as an escaped E-string literal; lookups
 // bind their values. SASLprep is the identity only for ASCII, so
 // passwords must be ASCII without NUL (generated ones are base64url).
 // Connection URLs are built with net/url.
