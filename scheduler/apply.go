@@ -18,8 +18,8 @@ import (
 // touch another entity. Package lists are not stored yet.
 //
 // A site is written at most once per transaction (every write is
-// check-and-set on the version read before the transaction), so a removal
-// wins over a status change, and a move over a status change.
+// check-and-set on the version read before the transaction), so a move and
+// a status change are one EditSite, and a removal replaces both.
 func ResultChanges(task domain.Task, res *provision.Result) ([]store.Change, error) {
 	c := res.Changes
 	var out []store.Change
@@ -67,11 +67,15 @@ func ResultChanges(task domain.Task, res *provision.Result) ([]store.Change, err
 	switch {
 	case c.RemoveSite:
 		out = append(out, store.RemoveSite(task.TargetID))
-	case c.Move != nil:
-		m := c.Move
-		out = append(out, store.MoveSite(task.TargetID, m.Domain, m.Aliases, m.PlatformID, m.DBServerID))
-	case c.SiteStatus != "":
-		out = append(out, store.SetSiteStatus(task.TargetID, c.SiteStatus))
+	case c.Move != nil || c.SiteStatus != "":
+		var edits []store.SiteEdit
+		if m := c.Move; m != nil {
+			edits = append(edits, store.MoveEdit(m.Domain, m.Aliases, m.PlatformID, m.DBServerID))
+		}
+		if c.SiteStatus != "" {
+			edits = append(edits, store.StatusEdit(c.SiteStatus))
+		}
+		out = append(out, store.EditSite(task.TargetID, edits...))
 	}
 	if c.RemovePlatform || c.PlatformStatus != "" || c.PlatformLocked != nil || c.PlatformRel != "" {
 		if err := need(domain.TargetPlatform, "change a platform"); err != nil {

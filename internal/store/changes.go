@@ -17,18 +17,25 @@ type Change struct {
 
 func (c Change) String() string { return c.name }
 
-// SetSiteStatus moves a site through its state machine.
-func SetSiteStatus(id string, to domain.SiteStatus) Change {
-	return Change{"site status " + string(to), func(ctx context.Context, s *Store, t *tx) error {
+// EditSite applies edits, in order, to the current site and stores it
+// once: a site is written at most once per transaction (its write is
+// check-and-set on the version read), so every change a result makes to one
+// site goes through a single EditSite. Names that came and went are claimed
+// and freed in the same transaction.
+func EditSite(id string, edits ...SiteEdit) Change {
+	return Change{"edit site", func(ctx context.Context, s *Store, t *tx) error {
 		site, err := s.GetSite(ctx, id)
 		if err != nil {
 			return err
 		}
-		if site.Status == to {
-			return nil
-		}
 		old := *site
-		if err := site.Transition(to); err != nil {
+		old.Aliases = append([]string(nil), site.Aliases...)
+		for _, e := range edits {
+			if err := e(site); err != nil {
+				return err
+			}
+		}
+		if err := site.Normalize(); err != nil {
 			return err
 		}
 		site.UpdatedAt = s.now()
@@ -36,22 +43,35 @@ func SetSiteStatus(id string, to domain.SiteStatus) Change {
 	}}
 }
 
-// MoveSite rewrites a site's domain, aliases, platform and database server
-// (migrate), claiming new names and freeing old ones.
-func MoveSite(id, newDomain string, aliases []string, platformID, dbServerID string) Change {
-	return Change{"move site", func(ctx context.Context, s *Store, t *tx) error {
-		site, err := s.GetSite(ctx, id)
-		if err != nil {
-			return err
+// SiteEdit is one edit of EditSite.
+type SiteEdit func(*domain.Site) error
+
+// StatusEdit moves a site through its state machine (no-op when it is
+// already there).
+func StatusEdit(to domain.SiteStatus) SiteEdit {
+	return func(site *domain.Site) error {
+		if site.Status == to {
+			return nil
 		}
-		old := *site
+		return site.Transition(to)
+	}
+}
+
+// MoveEdit rewrites a site's domain, aliases, platform and database server
+// (migrate).
+func MoveEdit(newDomain string, aliases []string, platformID, dbServerID string) SiteEdit {
+	return func(site *domain.Site) error {
 		site.Domain, site.Aliases, site.PlatformID, site.DBServerID = newDomain, aliases, platformID, dbServerID
-		if err := site.Normalize(); err != nil {
-			return err
-		}
-		site.UpdatedAt = s.now()
-		return s.putSiteOps(t, &old, site)
-	}}
+		return nil
+	}
+}
+
+// SetSiteStatus moves a site through its state machine.
+func SetSiteStatus(id string, to domain.SiteStatus) Change { return EditSite(id, StatusEdit(to)) }
+
+// MoveSite rewrites a site's domain, aliases, platform and database server.
+func MoveSite(id, newDomain string, aliases []string, platformID, dbServerID string) Change {
+	return EditSite(id, MoveEdit(newDomain, aliases, platformID, dbServerID))
 }
 
 // AddSite creates a site that a task brought into being (clone, import),
