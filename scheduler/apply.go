@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -55,13 +56,11 @@ func ResultChanges(task domain.Task, res *provision.Result) ([]store.Change, err
 		if status == "" {
 			status = domain.SiteEnabled
 		}
-		clientID := ns.ClientID
-		if clientID == "" {
-			clientID = task.ClientID
-		}
+		clientID := cmp.Or(ns.ClientID, task.ClientID, task.Args["client_id"])
+		dbServerID := cmp.Or(ns.DBServerID, task.Args["db_server_id"])
 		out = append(out, store.AddSite(&domain.Site{
 			ID: ns.ID, Domain: ns.Domain, Aliases: ns.Aliases, RedirectAliases: ns.RedirectAliases,
-			PlatformID: platformID, DBServerID: ns.DBServerID, ClientID: clientID, Status: status,
+			PlatformID: platformID, DBServerID: dbServerID, ClientID: clientID, Status: status,
 		}))
 	}
 	switch {

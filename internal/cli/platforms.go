@@ -158,6 +158,10 @@ func platformCreate(ctx context.Context, a *app, args []string) error {
 func platformTaskVerb(name string, typ domain.TaskType, summary string, destructive bool) *verb {
 	v := &verb{name: name, args: "NAME|ID [-wait]", summary: summary,
 		examples: []string{"aegir platform " + name + " drupal10"}}
+	if typ == domain.TaskImport {
+		v.args = "NAME|ID -client C -db-server S [-wait]"
+		v.examples = []string{"aegir platform import drupal10 -client acme -db-server db1 -wait"}
+	}
 	if destructive {
 		v.args = "NAME|ID [-yes] [-wait]"
 		v.examples = append(v.examples, "aegir platform "+name+" drupal10 -yes -wait")
@@ -168,10 +172,18 @@ func platformTaskVerb(name string, typ domain.TaskType, summary string, destruct
 		if destructive {
 			yes = fs.Bool("yes", false, "do not ask for confirmation")
 		}
+		var client, dbServer *string
+		if typ == domain.TaskImport {
+			client = fs.String("client", "", "the client that will own the imported sites (name or id; required)")
+			dbServer = fs.String("db-server", "", "the database server the imported sites use (name or id; required)")
+		}
 		tf := taskFlags(fs)
 		pos, err := a.parse(fs, args, 1, 1)
 		if err != nil {
 			return err
+		}
+		if typ == domain.TaskImport && (*client == "" || *dbServer == "") {
+			return usagef("platform import needs -client and -db-server")
 		}
 		c, err := a.client()
 		if err != nil {
@@ -180,6 +192,18 @@ func platformTaskVerb(name string, typ domain.TaskType, summary string, destruct
 		p, _, err := c.findPlatform(ctx, pos[0])
 		if err != nil {
 			return err
+		}
+		body := map[string]any{}
+		if typ == domain.TaskImport {
+			cl, _, err := c.findClient(ctx, *client)
+			if err != nil {
+				return err
+			}
+			srv, _, err := c.findServer(ctx, *dbServer)
+			if err != nil {
+				return err
+			}
+			body["args"] = map[string]string{"client_id": cl.ID, "db_server_id": srv.ID}
 		}
 		if destructive {
 			if err := a.confirm(*yes, "delete the platform "+p.Name+" at "+p.Path, p.Name); err != nil {
@@ -191,7 +215,8 @@ func platformTaskVerb(name string, typ domain.TaskType, summary string, destruct
 			apiType = "delete" // the API maps it to delete-platform
 		}
 		var t domain.Task
-		raw, err := c.post(ctx, c.path("platforms", p.ID, "tasks"), map[string]any{"type": apiType}, &t)
+		body["type"] = apiType
+		raw, err := c.post(ctx, c.path("platforms", p.ID, "tasks"), body, &t)
 		if err != nil {
 			return err
 		}

@@ -69,8 +69,9 @@ func CheckSiteTask(site *Site, typ TaskType, args map[string]string) error {
 	return nil
 }
 
-// CheckPlatformTask says whether a task of type typ may be queued on p now.
-func CheckPlatformTask(p *Platform, typ TaskType) error {
+// CheckPlatformTask says whether a task of type typ with args may be queued
+// on p now.
+func CheckPlatformTask(p *Platform, typ TaskType, args map[string]string) error {
 	if k, ok := typ.Target(); !ok || k != TargetPlatform {
 		return Invalid("type", "%q is not a platform task; use one of %v", clip(string(typ)), TaskTypes(TargetPlatform))
 	}
@@ -92,6 +93,12 @@ func CheckPlatformTask(p *Platform, typ TaskType) error {
 	case TaskImport:
 		if p.Status != PlatformReady {
 			return refuse("it has not been verified; verify it first")
+		}
+		if !ValidID(args["client_id"]) {
+			return Invalid("args.client_id", "import needs the id of the client that will own the imported sites")
+		}
+		if !ValidID(args["db_server_id"]) {
+			return Invalid("args.db_server_id", "import needs the id of the database server the imported sites use")
 		}
 	}
 	return nil

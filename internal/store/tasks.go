@@ -94,7 +94,7 @@ func (s *Store) requestPlatformTask(ctx context.Context, platformID string, typ 
 	if err != nil {
 		return nil, err
 	}
-	if err := domain.CheckPlatformTask(p, typ); err != nil {
+	if err := domain.CheckPlatformTask(p, typ, args); err != nil {
 		return nil, err
 	}
 	if typ == domain.TaskDeletePlatform {
@@ -388,7 +388,7 @@ func (s *Store) RetryTask(ctx context.Context, id, by string) (*domain.Task, err
 		if err != nil {
 			return nil, err
 		}
-		if err := domain.CheckPlatformTask(p, old.Type); err != nil {
+		if err := domain.CheckPlatformTask(p, old.Type, old.Args); err != nil {
 			return nil, err
 		}
 	}
