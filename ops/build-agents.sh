@@ -81,6 +81,15 @@ build() {
 		return 1
 	fi
 	chmod 0755 "$tmp"
+	# A binary that cannot even print its version (e.g. an init-time panic
+	# under a newer Go's defaults) must not be cached as good.
+	if ! "$tmp" version >/dev/null 2>&1; then
+		log "$name $ver: built binary fails '$name version':"
+		"$tmp" version 2>&1 | head -5 >&2 || true
+		rm -f "$tmp"
+		exec 9>&-
+		return 1
+	fi
 	mv -f "$tmp" "$bin"
 	exec 9>&-
 	log "$name $ver: built in $((SECONDS - start))s, $(du -h "$bin" | cut -f1)"
