@@ -43,6 +43,10 @@ func TestAuth(t *testing.T) {
 			name: "unknown route", method: "GET", url: "/api/v1/nope", token: "admin",
 			wantStatus: 404, wantCode: CodeNotFound,
 		},
+		{
+			name: "method not allowed", method: "PATCH", url: "/api/v1/sites", token: "admin",
+			wantStatus: 405, wantCode: CodeMethodNotAllowed,
+		},
 		{name: "client user: servers list is admin-only", method: "GET", url: "/api/v1/servers", token: "alice", wantStatus: 403, wantCode: CodeForbidden},
 		{name: "client user: services list is admin-only", method: "GET", url: "/api/v1/services", token: "alice", wantStatus: 403, wantCode: CodeForbidden},
 		{name: "client user: users list is admin-only", method: "GET", url: "/api/v1/users", token: "alice", wantStatus: 403, wantCode: CodeForbidden},

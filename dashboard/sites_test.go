@@ -289,3 +289,20 @@ func TestSiteCreateThenCLIFlow(t *testing.T) {
 		t.Fatalf("second create: %d %s", res.StatusCode, body)
 	}
 }
+
+// TestSitePutRoundTrip PUTs back exactly what GET returned, as the CLI does
+// for an edit: read-only fields are accepted and ignored.
+func TestSitePutRoundTrip(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, body := b.do("GET", "/api/v1/sites/{siteB}", "bob", "", nil)
+	edited := strings.Replace(string(body), `"redirect_aliases":false`, `"redirect_aliases":true`, 1)
+	res, out := b.do("PUT", "/api/v1/sites/{siteB}", "bob", edited, nil)
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(out), `"redirect_aliases":true`) || !strings.Contains(string(out), `"type":"verify"`) {
+		t.Fatalf("round trip: %d %s", res.StatusCode, out)
+	}
+	// The same body again is stale now.
+	if res, out := b.do("PUT", "/api/v1/sites/{siteB}", "bob", edited, nil); res.StatusCode != http.StatusConflict {
+		t.Fatalf("stale round trip: %d %s", res.StatusCode, out)
+	}
+}
