@@ -28,10 +28,22 @@ func TestPlatformCommands(t *testing.T) {
 
 	b.api.on("POST", "/platforms/"+platformID+"/tasks", 202, task)
 	for verb, typ := range map[string]string{"verify": "verify-platform", "import": "import", "lock": "lock", "unlock": "unlock"} {
-		b.run("platform", verb, "drupal10").want(t, ExitOK)
+		args := []string{"platform", verb, "drupal10"}
+		if verb == "import" {
+			b.run(args...).want(t, ExitUsage) // import names the owner and db server of what it finds
+			args = append(args, "-client", "acme", "-db-server", "db1")
+		}
+		b.run(args...).want(t, ExitOK)
 		reqs := b.api.requests("POST", "/platforms/"+platformID+"/tasks")
-		if got := jsonBody(t, reqs[len(reqs)-1])["type"]; got != typ {
+		body := jsonBody(t, reqs[len(reqs)-1])
+		if got := body["type"]; got != typ {
 			t.Errorf("platform %s sent type %v, want %s", verb, got, typ)
+		}
+		if verb == "import" {
+			a, _ := body["args"].(map[string]any)
+			if a["client_id"] != clientID || a["db_server_id"] != dbID {
+				t.Errorf("platform import sent args %v", body["args"])
+			}
 		}
 	}
 	n := len(b.api.requests("POST", "/platforms/"+platformID+"/tasks"))
