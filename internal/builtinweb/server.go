@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -40,6 +41,9 @@ type Config struct {
 	// Transport carries proxied requests to HTTP upstreams. Default: a
 	// clone of http.DefaultTransport.
 	Transport http.RoundTripper
+	// OpenDocroots is how many docroots stay open between requests (one
+	// file descriptor each). Default 256.
+	OpenDocroots int
 	// FastCGITimeout bounds one FastCGI request (dial to end of response).
 	// Default 5 minutes.
 	FastCGITimeout time.Duration
@@ -50,6 +54,7 @@ func (c Config) withDefaults() Config {
 	c.ReloadInterval = cmp.Or(c.ReloadInterval, 100*time.Millisecond)
 	c.ReadHeaderTimeout = cmp.Or(c.ReadHeaderTimeout, 10*time.Second)
 	c.IdleTimeout = cmp.Or(c.IdleTimeout, 120*time.Second)
+	c.OpenDocroots = cmp.Or(c.OpenDocroots, 256)
 	c.FastCGITimeout = cmp.Or(c.FastCGITimeout, 5*time.Minute)
 	if c.Transport == nil {
 		c.Transport = http.DefaultTransport.(*http.Transport).Clone()
@@ -65,9 +70,11 @@ type Server struct {
 	log  *slog.Logger
 	http *http.Server
 
+	roots     *rootCache
 	table     atomic.Pointer[table]
 	lastCheck atomic.Int64 // unix nanos of the last dir stat
 	reloadMu  sync.Mutex
+	reloading atomic.Bool // a background reload runs
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -115,7 +122,7 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.RoutesDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create routes dir: %w", err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "builtinweb")}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "builtinweb"), roots: newRootCache(cfg.ReloadInterval, cfg.OpenDocroots)}
 	s.table.Store(&table{hosts: map[string]hostEntry{}})
 	if err := s.reload(true); err != nil {
 		return nil, err
@@ -166,8 +173,21 @@ func (s *Server) maybeReload(force bool) {
 	if !force && now-last < int64(s.cfg.ReloadInterval) {
 		return
 	}
-	if !force && !s.lastCheck.CompareAndSwap(last, now) {
-		return // another request is checking
+	if !force {
+		if !s.lastCheck.CompareAndSwap(last, now) {
+			return // another request is checking
+		}
+		// A known host keeps being served from the current table while a
+		// reload of thousands of files runs.
+		if s.reloading.CompareAndSwap(false, true) {
+			go func() {
+				defer s.reloading.Store(false)
+				if err := s.reload(false); err != nil {
+					s.log.Error("reload routes", "err", err)
+				}
+			}()
+		}
+		return
 	}
 	if err := s.reload(false); err != nil {
 		s.log.Error("reload routes", "err", err)
@@ -198,6 +218,7 @@ func (s *Server) reload(all bool) error {
 		t.recheckAfter = stamp.mtime.Add(mtimeSettle)
 	}
 	s.table.Store(t)
+	s.roots.reset()
 	return nil
 }
 
@@ -210,44 +231,64 @@ func (s *Server) load(stamp dirStamp) (*table, error) {
 		return nil, fmt.Errorf("read routes dir: %w", err)
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	t := &table{stamp: stamp, hosts: make(map[string]hostEntry, len(entries))}
-	var aliases []hostEntry
+	var names []string
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, routeExt) || !e.Type().IsRegular() {
 			continue
 		}
-		ws, err := readRoute(filepath.Join(s.cfg.RoutesDir, name))
+		names = append(names, name)
+	}
+	// Read and validate in parallel: with thousands of sites the time goes
+	// into open/read system calls.
+	type parsed struct {
+		ws  provision.WebSite
+		err error
+	}
+	res := make([]parsed, len(names))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0)*2, len(names)/64+1) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(names) {
+					return
+				}
+				res[i].ws, res[i].err = readRoute(filepath.Join(s.cfg.RoutesDir, names[i]))
+			}
+		})
+	}
+	wg.Wait()
+
+	t := &table{stamp: stamp, hosts: make(map[string]hostEntry, 2*len(names))}
+	var sites []*site
+	for i, name := range names {
+		ws, err := res[i].ws, res[i].err
 		if err != nil {
 			if !errors.Is(err, os.ErrNotExist) { // removed since ReadDir
 				s.log.Error("skipping bad route file: fix or remove it", "file", name, "err", err)
 			}
 			continue
 		}
+		// The file name is the domain, so no two files share one.
 		st := &site{WebSite: ws}
 		if ws.Upstream != "" {
 			st.proxy = s.newProxy(ws)
 		}
-		if prev, ok := t.hosts[ws.Domain]; ok && !prev.alias {
-			s.log.Error("two route files claim one domain; keeping the first", "domain", ws.Domain, "file", name)
-			continue
-		}
 		t.hosts[ws.Domain] = hostEntry{site: st}
-		t.sites++
-		for range ws.Aliases {
-			aliases = append(aliases, hostEntry{site: st, alias: true})
-		}
+		sites = append(sites, st)
 	}
-	// Aliases after every main domain, so a domain always wins.
-	seen := map[*site]int{}
-	for _, a := range aliases {
-		name := a.site.Aliases[seen[a.site]]
-		seen[a.site]++
-		if prev, ok := t.hosts[name]; ok {
-			s.log.Error("alias already used by another site; ignoring it here", "alias", name, "site", a.site.Domain, "used_by", prev.site.Domain)
-			continue
+	t.sites = len(sites)
+	// Aliases after every domain, so a site's own domain always wins.
+	for _, st := range sites {
+		for _, a := range st.Aliases {
+			if prev, ok := t.hosts[a]; ok {
+				s.log.Error("alias already used by another site; ignoring it here", "alias", a, "site", st.Domain, "used_by", prev.site.Domain)
+				continue
+			}
+			t.hosts[a] = hostEntry{site: st, alias: true}
 		}
-		t.hosts[name] = a
 	}
 	s.log.Debug("routes loaded", "sites", t.sites, "hosts", len(t.hosts))
 	return t, nil

@@ -43,7 +43,7 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func writeFile(t *testing.T, p, content string) {
+func writeFile(t testing.TB, p, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
@@ -460,5 +460,38 @@ func TestDriverFactory(t *testing.T) {
 	}
 	if _, err := NewDriverFactory(provision.ServiceInfo{}, provision.ServerInfo{}, provision.EnvInfo{DataDir: "rel"}, nil); err == nil {
 		t.Error("relative data dir accepted")
+	}
+}
+
+// TestDocrootReplaced swaps the docroot directory by rename, as a restore
+// does: the server must serve the new content, not the open old directory.
+func TestDocrootReplaced(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	dir := filepath.Join(filepath.Dir(b.docroot), "swap")
+	writeFile(t, filepath.Join(dir, "index.html"), "old")
+	b.publish(t, provision.WebSite{Domain: "swap.test", Docroot: dir})
+	if res := b.get(t, "/", "swap.test"); res.body != "old" {
+		t.Fatalf("before: %d %q", res.code, res.body)
+	}
+	next := dir + ".new"
+	writeFile(t, filepath.Join(next, "index.html"), "new")
+	if err := os.Rename(dir, dir+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(next, dir); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(dir + ".old")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		res := b.get(t, "/", "swap.test")
+		if res.code == 200 && res.body == "new" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %d %q after the swap", res.code, res.body)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

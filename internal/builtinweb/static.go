@@ -35,19 +35,15 @@ func (s *Server) serveDocroot(w http.ResponseWriter, r *http.Request, st *site) 
 		s.servePHP(w, r, st, p, p)
 		return
 	}
-	root, err := os.OpenRoot(st.Docroot)
-	if err != nil {
-		s.log.Error("site docroot cannot be opened: run verify on the site", "site", st.Domain, "docroot", st.Docroot, "err", err)
-		s.page(w, r, http.StatusInternalServerError, pageInternal)
-		return
-	}
-	defer root.Close()
-
 	name := p[1:]
 	if name == "" {
 		name = "."
 	}
-	f, fi, err := openRegularOrDir(root, name)
+	root, f, fi, err := s.open(st, name)
+	if errors.Is(err, errDocroot) {
+		s.page(w, r, http.StatusInternalServerError, pageInternal)
+		return
+	}
 	if err != nil {
 		if st.PHP {
 			// Front controller, like nginx's try_files $uri /index.php.
@@ -90,6 +86,25 @@ func (s *Server) serveDocroot(w http.ResponseWriter, r *http.Request, st *site) 
 	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+}
+
+var errDocroot = errors.New("docroot cannot be opened")
+
+// open opens name in the site's docroot through the root cache, retrying
+// once with a fresh root when the cached one was closed meanwhile.
+func (s *Server) open(st *site, name string) (*os.Root, *os.File, fs.FileInfo, error) {
+	for attempt := 0; ; attempt++ {
+		root, err := s.roots.get(st.Docroot)
+		if err != nil {
+			s.log.Error("site docroot cannot be opened: run verify on the site", "site", st.Domain, "docroot", st.Docroot, "err", err)
+			return nil, nil, nil, errDocroot
+		}
+		f, fi, err := openRegularOrDir(root, name)
+		if errors.Is(err, os.ErrClosed) && attempt == 0 {
+			continue
+		}
+		return root, f, fi, err
+	}
 }
 
 // openRegularOrDir opens name under root and refuses anything but a
