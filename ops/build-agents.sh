@@ -11,7 +11,9 @@
 #   ${AEGIR_AGENT_CACHE:-$HOME/.cache/aegir/agents}/<name>-<version>/<name>
 #
 # so a fresh clone (CI) reuses what an earlier run built. A cached binary is
-# never rebuilt; delete its directory to force a rebuild. The build writes a
+# rebuilt only when the wrapper's go.mod or go.sum changed since it was built
+# (the hash is in <name>-<version>/.recipe); delete the directory to force a
+# rebuild. The build writes a
 # temporary file next to the target and renames it into place, so an
 # interrupted build never leaves a half binary behind. Builds take minutes
 # (vault ~3.5 min cold on 2 cores) and run one after another.
@@ -47,8 +49,15 @@ version() {
 	printf '%s\n' "${v#v}"
 }
 
+# recipe_sum NAME hashes the wrapper module (go.mod, go.sum): a cached
+# binary built from another recipe of the same version (say, a new godebug
+# line) is rebuilt.
+recipe_sum() {
+	cat "$here/agents/$1/go.mod" "$here/agents/$1/go.sum" 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+
 build() {
-	local name="$1" ver dir bin tmp start
+	local name="$1" ver dir bin tmp start sum
 	if [ ! -f "$here/agents/$name/go.mod" ]; then
 		log "unknown agent '$name' (known: ${all[*]})"
 		return 1
@@ -56,7 +65,8 @@ build() {
 	ver="$(version "$name")"
 	dir="$cache/$name-$ver"
 	bin="$dir/$name"
-	if [ -x "$bin" ]; then
+	sum="$(recipe_sum "$name")"
+	if [ -x "$bin" ] && [ "$(cat "$dir/.recipe" 2>/dev/null)" = "$sum" ]; then
 		log "$name $ver: cached at $bin"
 		return 0
 	fi
@@ -64,7 +74,7 @@ build() {
 	# One builder per agent at a time (two clones building at once).
 	exec 9>"$dir/.lock"
 	flock 9
-	if [ -x "$bin" ]; then
+	if [ -x "$bin" ] && [ "$(cat "$dir/.recipe" 2>/dev/null)" = "$sum" ]; then
 		log "$name $ver: built by another run at $bin"
 		exec 9>&-
 		return 0
@@ -91,6 +101,7 @@ build() {
 		return 1
 	fi
 	mv -f "$tmp" "$bin"
+	printf '%s\n' "$sum" >"$dir/.recipe"
 	exec 9>&-
 	log "$name $ver: built in $((SECONDS - start))s, $(du -h "$bin" | cut -f1)"
 }
