@@ -1,0 +1,107 @@
+package logbus
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// BufferedBus is a Redis bus whose writers never wait for Redis and lose
+// no line when it restarts: Append goes through one BufferedAppender per
+// task, End flushes it and adds the end marker, Read and Delete go to
+// Redis directly. Give it to whatever writes task logs (the local
+// executor, the dispatcher's own lines, the back end with LogSink
+// "redis"); readers can use the Redis bus itself.
+//
+// Append returns "" as the id: a line gets its id when it reaches Redis.
+type BufferedBus struct {
+	r   *Redis
+	cfg *BufferConfig
+
+	mu    sync.Mutex
+	tasks map[string]*BufferedAppender
+}
+
+var _ Bus = (*BufferedBus)(nil)
+
+// NewBufferedBus returns a buffering bus on r. cfg may be nil.
+func NewBufferedBus(r *Redis, cfg *BufferConfig) *BufferedBus {
+	return &BufferedBus{r: r, cfg: cfg, tasks: map[string]*BufferedAppender{}}
+}
+
+func (b *BufferedBus) appender(taskID string) *BufferedAppender {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a := b.tasks[taskID]
+	if a == nil {
+		a = NewBufferedAppender(b.r, taskID, b.cfg)
+		b.tasks[taskID] = a
+	}
+	return a
+}
+
+func (b *BufferedBus) take(taskID string) *BufferedAppender {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a := b.tasks[taskID]
+	delete(b.tasks, taskID)
+	return a
+}
+
+// Append queues the line for the task's appender and returns "".
+func (b *BufferedBus) Append(ctx context.Context, taskID string, l Line) (string, error) {
+	return "", b.appender(taskID).Append(ctx, l)
+}
+
+// Flush waits until every line of the task appended so far is in Redis.
+func (b *BufferedBus) Flush(ctx context.Context, taskID string) error {
+	b.mu.Lock()
+	a := b.tasks[taskID]
+	b.mu.Unlock()
+	if a == nil {
+		return nil
+	}
+	return a.Flush(ctx)
+}
+
+// End sends the task's queued lines and ends its log. If ctx ends first
+// the queued lines are dropped and the log is ended as it is.
+func (b *BufferedBus) End(ctx context.Context, taskID string) error {
+	a := b.take(taskID)
+	if a == nil {
+		return b.r.End(ctx, taskID)
+	}
+	err := a.End(ctx)
+	a.Close()
+	if err != nil {
+		// Best effort: followers must still learn the task is over.
+		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = b.r.End(bg, taskID)
+	}
+	return err
+}
+
+// Read reads from Redis.
+func (b *BufferedBus) Read(ctx context.Context, taskID, afterID string, max int, wait time.Duration) ([]Line, bool, error) {
+	return b.r.Read(ctx, taskID, afterID, max, wait)
+}
+
+// Delete drops the task's queued lines and deletes its stream.
+func (b *BufferedBus) Delete(ctx context.Context, taskID string) error {
+	if a := b.take(taskID); a != nil {
+		a.Close()
+	}
+	return b.r.Delete(ctx, taskID)
+}
+
+// Close stops every appender; queued lines are dropped.
+func (b *BufferedBus) Close() {
+	b.mu.Lock()
+	tasks := b.tasks
+	b.tasks = map[string]*BufferedAppender{}
+	b.mu.Unlock()
+	for _, a := range tasks {
+		a.Close()
+	}
+}
