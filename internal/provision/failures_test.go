@@ -141,8 +141,8 @@ func TestRestoreOfCorruptArchiveLeavesSiteUnchanged(t *testing.T) {
 	if len(entries) != 1 {
 		t.Fatalf("staging left behind: %v", entries)
 	}
-	if code, _ := b.get(site.Domain, "/"); code != 200 {
-		t.Fatalf("site answers %d after a failed restore", code)
+	if code, body := b.get(site.Domain, "/"); code != 200 {
+		t.Fatalf("site answers %d after a failed restore: %s", code, body)
 	}
 }
 

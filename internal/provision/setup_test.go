@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aegirhq/aegir/internal/builtinweb"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/provision/dbsqlite"
@@ -22,14 +22,16 @@ import (
 )
 
 // bundle is what a back-end test needs: a data dir, platforms copied from
-// testdata, the real sqlite driver and file secrets store, and a web
-// server the sites are published on.
+// testdata, and the real embedded services: the builtin web server (its
+// driver writes route files the server picks up), the sqlite driver and
+// the file secrets store.
 type bundle struct {
 	t        testing.TB
 	dataDir  string
 	deps     provision.Deps
 	runner   *provision.Runner
-	web      *fakeWeb
+	web      *builtinweb.Server
+	webURL   string
 	webSrv   provision.ServerInfo
 	webSvc   provision.ServiceInfo
 	dbSrv    provision.ServerInfo
@@ -62,9 +64,19 @@ func setup(t testing.TB) *bundle {
 	if err := os.MkdirAll(b.dataDir, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	b.web = newFakeWeb(t)
+	web, err := builtinweb.New(builtinweb.Config{RoutesDir: builtinweb.RoutesDir(b.dataDir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = web.Serve(ln) }()
+	t.Cleanup(func() { _ = web.Shutdown(context.Background()) })
+	b.web, b.webURL = web, "http://"+ln.Addr().String()
 	b.deps = provision.Deps{
-		Web: map[domain.ServiceKind]provision.WebFactory{domain.KindBuiltin: b.web.factory},
+		Web: map[domain.ServiceKind]provision.WebFactory{domain.KindBuiltin: builtinweb.NewDriverFactory},
 		DB:  map[domain.ServiceKind]provision.DBFactory{domain.KindSQLite: dbsqlite.New},
 		OpenSecrets: func(env provision.EnvInfo) (secrets.Store, error) {
 			return secrets.OpenFile(filepath.Join(env.DataDir, "secrets"))
@@ -78,7 +90,8 @@ func setup(t testing.TB) *bundle {
 		}
 	})
 	b.webSrv = provision.ServerInfo{ID: domain.NewID(), Name: "web1", Address: "127.0.0.1"}
-	b.webSvc = provision.ServiceInfo{ID: domain.NewID(), ServerID: b.webSrv.ID, Type: domain.ServiceHTTP, Kind: domain.KindBuiltin}
+	b.webSvc = provision.ServiceInfo{ID: domain.NewID(), ServerID: b.webSrv.ID, Type: domain.ServiceHTTP, Kind: domain.KindBuiltin,
+		Port: ln.Addr().(*net.TCPAddr).Port}
 	b.dbSrv = b.webSrv
 	b.dbSvc = provision.ServiceInfo{ID: domain.NewID(), ServerID: b.dbSrv.ID, Type: domain.ServiceDB, Kind: domain.KindSQLite}
 	for _, name := range []string{"static1", "static2"} {
@@ -173,7 +186,7 @@ func (b *bundle) mustRun(c *provision.Context) provision.Result {
 // get fetches path from the web server with host as Host.
 func (b *bundle) get(host, path string) (int, string) {
 	b.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, b.web.URL()+path, nil)
+	req, _ := http.NewRequest(http.MethodGet, b.webURL+path, nil)
 	req.Host = host
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
@@ -215,75 +228,4 @@ func (b *bundle) count(siteID, table string) int64 {
 		b.t.Fatalf("count %s: %v", table, err)
 	}
 	return n
-}
-
-// fakeWeb is a TEMPORARY stand-in for the builtin web driver
-// (internal/builtinweb, being written by engineer B): it keeps routes in
-// memory and serves them from an httptest server, honouring docroots,
-// disabled (503) and redirect aliases. Replace with the real driver once it
-// lands.
-type fakeWeb struct {
-	srv    *httptest.Server
-	mu     sync.Mutex
-	routes map[string]provision.WebSite
-}
-
-func newFakeWeb(t testing.TB) *fakeWeb {
-	f := &fakeWeb{routes: map[string]provision.WebSite{}}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakeWeb) factory(provision.ServiceInfo, provision.ServerInfo, provision.EnvInfo, *slog.Logger) (provision.WebDriver, error) {
-	return f, nil
-}
-
-func (f *fakeWeb) serve(w http.ResponseWriter, r *http.Request) {
-	host, _, err := net.SplitHostPort(r.Host)
-	if err != nil {
-		host = r.Host
-	}
-	f.mu.Lock()
-	site, ok := f.routes[host]
-	f.mu.Unlock()
-	switch {
-	case !ok:
-		http.NotFound(w, r)
-	case site.Disabled:
-		http.Error(w, "site disabled", http.StatusServiceUnavailable)
-	case site.RedirectAliases && host != site.Domain:
-		http.Redirect(w, r, "http://"+site.Domain+r.URL.Path, http.StatusMovedPermanently)
-	default:
-		http.FileServer(http.Dir(site.Docroot)).ServeHTTP(w, r)
-	}
-}
-
-func (f *fakeWeb) Check(context.Context) error { return nil }
-func (f *fakeWeb) URL() string                 { return f.srv.URL }
-
-func (f *fakeWeb) Publish(_ context.Context, s provision.WebSite) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, name := range append([]string{s.Domain}, s.Aliases...) {
-		f.routes[name] = s
-	}
-	return nil
-}
-
-func (f *fakeWeb) Remove(_ context.Context, d string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for name, s := range f.routes {
-		if s.Domain == d {
-			delete(f.routes, name)
-		}
-	}
-	return nil
-}
-
-func (f *fakeWeb) count() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.routes)
 }
