@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"text/template"
@@ -190,39 +191,56 @@ func Nomad(t testing.TB, opts NomadOptions) *NomadCluster {
 	t.Cleanup(c.server.stop)
 	dumpOnFailure(t, "nomad server", c.server.logPath)
 
-	for _, name := range names {
-		var p *process
-		var httpAddr string
-		err := retryPorts(func() error {
-			p.stop()
-			ports, err := freePorts(3)
-			if err != nil {
-				return err
-			}
-			httpAddr = "http://127.0.0.1:" + strconv.Itoa(ports[0])
-			p, err = startNomadAgent(bin, c.dir, nomadAgentConfig{
-				Name: name, HTTP: ports[0], RPC: ports[1], Serf: ports[2], ServerRPC: serverRPC,
-				CgroupParent: "/aegir-test-" + id + "-" + sanitize(name),
-				ClientHCL:    opts.ClientHCL,
-			})
-			if err != nil {
-				return err
-			}
-			// The client's own API answers once the agent is up; node
-			// registration is checked for all clients together below.
-			return p.waitReady(nomadTimeout, func() error {
-				var self map[string]any
-				return getJSON(httpAddr+"/v1/agent/self", &self)
+	// Clients start in parallel: each takes a second or two to fingerprint.
+	type started struct {
+		p        *process
+		httpAddr string
+		err      error
+	}
+	results := make([]started, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			r := &results[i]
+			r.err = retryPorts(func() error {
+				r.p.stop()
+				ports, err := freePorts(3)
+				if err != nil {
+					return err
+				}
+				r.httpAddr = "http://127.0.0.1:" + strconv.Itoa(ports[0])
+				r.p, err = startNomadAgent(bin, c.dir, nomadAgentConfig{
+					Name: name, HTTP: ports[0], RPC: ports[1], Serf: ports[2], ServerRPC: serverRPC,
+					CgroupParent: "/aegir-test-" + id + "-" + sanitize(name),
+					ClientHCL:    opts.ClientHCL,
+				})
+				if err != nil {
+					return err
+				}
+				// The client's own API answers once the agent is up; node
+				// registration is checked for all clients together below.
+				return r.p.waitReady(nomadTimeout, func() error {
+					var self map[string]any
+					return getJSON(r.httpAddr+"/v1/agent/self", &self)
+				})
 			})
 		})
-		if err != nil {
-			failStart(t, p, err)
+	}
+	wg.Wait()
+	for i, name := range names {
+		r := results[i]
+		if r.p != nil {
+			c.clients[name] = r.p
+			t.Cleanup(r.p.stop)
+			t.Cleanup(func() { removeCgroups("/aegir-test-" + id + "-" + sanitize(name)) })
+			dumpOnFailure(t, "nomad client "+name, r.p.logPath)
 		}
-		c.clients[name] = p
-		t.Cleanup(p.stop)
-		t.Cleanup(func() { removeCgroups("/aegir-test-" + id + "-" + sanitize(name)) })
-		dumpOnFailure(t, "nomad client "+name, p.logPath)
-		c.Nodes = append(c.Nodes, NomadNode{Name: name, HTTPAddr: httpAddr})
+		c.Nodes = append(c.Nodes, NomadNode{Name: name, HTTPAddr: r.httpAddr})
+	}
+	for i, name := range names {
+		if r := results[i]; r.err != nil {
+			failStart(t, r.p, fmt.Errorf("nomad client %s: %w", name, r.err))
+		}
 	}
 
 	if err := c.server.waitReady(nomadTimeout, c.nodesReady); err != nil {
