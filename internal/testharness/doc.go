@@ -66,6 +66,19 @@
 // with unix sockets live under os.TempDir with short names, since socket
 // paths are limited to 107 bytes.
 //
+// # Quirks worth knowing
+//
+//   - Nomad clients running as root mount a tmpfs on every task's secrets/
+//     directory and leave it mounted when they stop; Nomad's cleanup
+//     detaches every mount under the cluster directory before removing it.
+//     Each client gets its own cgroup_parent, removed at cleanup.
+//   - Nomad clients deny the cloud fingerprinters (env_aws, env_gce, ...):
+//     they would probe the metadata address 169.254.169.254.
+//   - Vault 1.13.2 built with Go 1.23+ panics at start unless
+//     GODEBUG=x509negativeserial=1 (see ops/agents/vault/go.mod).
+//   - Vault dev mode writes ~/.vault-token unless told not to; the harness
+//     passes -dev-no-store-token and a private HOME.
+//
 // # Fault injection
 //
 // RedisServer.Restart, MariaDBServer.Stop/Start, PostgresServer.Stop/Start,
