@@ -142,6 +142,9 @@ type EnvInfo struct {
 	// the local executor forwards them) or "redis".
 	LogSink   string `json:"log_sink,omitempty"`
 	RedisAddr string `json:"redis_addr,omitempty"`
+	// RedisPrefix starts the Redis keys of the log stream and the result
+	// record. Default "aegir:" (DefaultRedisPrefix).
+	RedisPrefix string `json:"redis_prefix,omitempty"`
 	// ResultSink is "stdout" (default) or "redis" (Nomad: the result is also
 	// written to a small record the dispatcher reads).
 	ResultSink string `json:"result_sink,omitempty"`

@@ -110,7 +110,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if *debug {
 		level = slog.LevelDebug
 	}
-	log := NewLogger(stderr, red, level)
+	sink := &redisSink{} // Nomad: log and result also to Redis (Env.LogSink, Env.ResultSink)
+	log := NewLogger(io.MultiWriter(stderr, sink), red, level)
 
 	var in io.Reader = stdin
 	if *file != "-" {
@@ -131,8 +132,13 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 			ErrorCode: CodeContextInvalid, Explanation: "The context document was refused: " + err.Error(),
 			FixHint: "Fix the context (see aegir provision example-context), or if the dispatcher built it, report a bug with the task id."})
 	}
+	if err := sink.open(c.Env, c.Task.ID); err != nil {
+		log.Error("cannot send the log and result to redis", "err", err)
+	}
 	r := &Runner{Deps: deps, Log: log, Redactor: red}
-	return writeResult(stdout, red, r.Run(ctx, c))
+	res := r.Run(ctx, c)
+	sink.finish(ctx, red, res, log)
+	return writeResult(stdout, red, res)
 }
 
 func writeResult(w io.Writer, red *Redactor, res Result) int {
