@@ -48,8 +48,10 @@ type Store struct {
 	tasks *mirror[domain.Task]
 	// siteSort caches the mirrored sites sorted by domain.
 	siteSort sortedSites
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// auth caches recent authentications for a moment.
+	auth   authCache
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // New returns a Store on kv and starts the mirrors that serve lists. Close

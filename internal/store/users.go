@@ -8,7 +8,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
@@ -83,6 +85,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *domain.User) error {
 		t.claim("user", u.Name, u.ID)
 	}
 	pairs, err := s.commit(ctx, t)
+	s.auth.clear()
 	if err != nil {
 		return err
 	}
@@ -107,6 +110,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string, version uint64) error
 		t.add(Op{Verb: OpDelete, Key: prefixTokens + tok.ID}, nil)
 	}
 	_, err = s.commit(ctx, t)
+	s.auth.clear()
 	return err
 }
 
@@ -181,12 +185,72 @@ func (s *Store) DeleteToken(ctx context.Context, id string) error {
 	t := newTx()
 	t.deleteCAS(prefixTokens+id, tok.Version, nil)
 	_, err = s.commit(ctx, t)
+	s.auth.clear()
 	return err
+}
+
+// authCache remembers recent successful authentications for a short
+// time, so an API request costs no store reads for its token: on Consul that
+// was two reads per request. Changes made through this Store (token or user
+// deleted, user edited) drop the cache at once; changes made by another
+// process take effect within authCacheTTL.
+type authCache struct {
+	mu      sync.Mutex
+	entries map[[32]byte]authEntry
+}
+
+type authEntry struct {
+	user    domain.User
+	token   domain.Token
+	expires time.Time
+}
+
+const authCacheTTL = 2 * time.Second
+
+func (c *authCache) get(key [32]byte, now time.Time) (*domain.User, *domain.Token, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok || now.After(e.expires) || (e.token.ExpiresAt != nil && now.After(*e.token.ExpiresAt)) {
+		return nil, nil, false
+	}
+	u, t := e.user, e.token
+	u.ClientIDs = slices.Clone(u.ClientIDs)
+	return &u, &t, true
+}
+
+func (c *authCache) put(key [32]byte, u *domain.User, t *domain.Token, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) > 10000 {
+		c.entries = map[[32]byte]authEntry{}
+	}
+	e := authEntry{user: *u, token: *t, expires: now.Add(authCacheTTL)}
+	e.user.ClientIDs = slices.Clone(u.ClientIDs)
+	c.entries[key] = e
+}
+
+func (c *authCache) clear() {
+	c.mu.Lock()
+	c.entries = nil
+	c.mu.Unlock()
 }
 
 // Authenticate returns the user and token a secret belongs to, or an error
 // wrapping domain.ErrUnauthorized. It compares hashes in constant time.
 func (s *Store) Authenticate(ctx context.Context, secret string) (*domain.User, *domain.Token, error) {
+	key := sha256.Sum256([]byte(secret))
+	if u, t, ok := s.auth.get(key, s.now()); ok {
+		return u, t, nil
+	}
+	u, t, err := s.authenticate(ctx, secret)
+	if err == nil {
+		s.auth.put(key, u, t, s.now())
+	}
+	return u, t, err
+}
+
+func (s *Store) authenticate(ctx context.Context, secret string) (*domain.User, *domain.Token, error) {
 	rest, ok := strings.CutPrefix(secret, tokenPrefix)
 	if !ok || len(rest) < domain.IDLen+2 || rest[domain.IDLen] != '_' {
 		return nil, nil, domain.ErrUnauthorized
