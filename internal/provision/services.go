@@ -314,7 +314,7 @@ func (j *job) waitAnswer(ctx context.Context, w *webConn, domainName string, dis
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(25 * time.Millisecond):
 		}
 	}
 }
