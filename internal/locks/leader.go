@@ -1,0 +1,94 @@
+package locks
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+)
+
+// Elector makes one process of a cluster the leader for name (the
+// "dispatcher"): it keeps trying to hold the lock, and while it holds it
+// runs the leader's work with a context that is cancelled the moment the
+// lease is lost. Works on any Locker: with Redis, a leader that dies is
+// replaced within the lease time plus one retry interval.
+type Elector struct {
+	locker Locker
+	name   string
+	ttl    time.Duration
+	log    *slog.Logger
+	leader atomic.Bool
+	fence  atomic.Uint64
+
+	// RetryInterval is how often a follower tries to take the lock.
+	// Default (set by NewElector): ttl/4. Set it before Run.
+	RetryInterval time.Duration
+}
+
+// NewElector returns an elector for the lock name with lease time ttl
+// (renewed every ttl/3 while leading). logger may be nil.
+func NewElector(locker Locker, name string, ttl time.Duration, logger *slog.Logger) *Elector {
+	logger = cmp.Or(logger, slog.Default())
+	return &Elector{
+		locker: locker, name: name, ttl: ttl, RetryInterval: max(ttl/4, time.Millisecond),
+		log: logger.With("component", "elector", "lock", name),
+	}
+}
+
+// IsLeader reports whether this elector leads now.
+func (e *Elector) IsLeader() bool { return e.leader.Load() }
+
+// Fence is the fencing token of the current leadership (0 when not
+// leading): it grows with every new leader.
+func (e *Elector) Fence() uint64 { return e.fence.Load() }
+
+// Run campaigns until ctx ends. Each time it takes the lock it calls lead
+// with a context cancelled when the lease is lost or ctx ends, and waits
+// for lead to return before it releases the lock and campaigns again: one
+// process never runs two leaders, and a leader that returns early gives
+// the lock up for someone else. Run returns ctx's error.
+func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context)) error {
+	for {
+		lease, err := e.locker.TryAcquire(ctx, e.name, e.ttl)
+		switch {
+		case err == nil:
+			e.serve(ctx, lease, lead)
+		case errors.Is(err, ErrHeld) || ctx.Err() != nil:
+		default:
+			e.log.Warn("cannot campaign for leadership; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(e.RetryInterval):
+		}
+	}
+}
+
+func (e *Elector) serve(ctx context.Context, lease Lease, lead func(ctx context.Context)) {
+	leadCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-lease.Lost():
+			e.log.Warn("leadership lost; stopping the leader's work", "fence", lease.Fence())
+			cancel()
+		case <-leadCtx.Done():
+		}
+	}()
+	e.fence.Store(lease.Fence())
+	e.leader.Store(true)
+	e.log.Info("leading", "fence", lease.Fence())
+	lead(leadCtx)
+	e.leader.Store(false)
+	e.fence.Store(0)
+	cancel()
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), max(e.ttl, time.Second))
+	defer rcancel()
+	if err := lease.Release(rctx); err != nil {
+		e.log.Warn("release leadership", "err", err)
+	}
+	e.log.Info("no longer leading")
+}
