@@ -135,7 +135,9 @@ func New(cfg Config, log *slog.Logger) (*Driver, error) {
 	db := sql.OpenDB(conn)
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(2)
-	db.SetConnMaxIdleTime(time.Minute)
+	// Short-lived back ends: idle connections go soon, so a server's
+	// graceful shutdown never waits on aegir.
+	db.SetConnMaxIdleTime(time.Second)
 	return &Driver{cfg: cfg, db: db, log: log.With("component", "dbmariadb")}, nil
 }
 

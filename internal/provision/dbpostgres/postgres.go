@@ -124,7 +124,9 @@ func (d *Driver) open(database string) (*sql.DB, error) {
 	}
 	db := stdlib.OpenDB(*pc)
 	db.SetMaxIdleConns(2)
-	db.SetConnMaxIdleTime(time.Minute)
+	// Short-lived back ends: idle connections go soon, so a server's
+	// graceful shutdown never waits on aegir.
+	db.SetConnMaxIdleTime(time.Second)
 	return db, nil
 }
 

@@ -20,7 +20,10 @@ function aegir_site_dir(): string
 
 function aegir_settings(): array
 {
-    $file = aegir_site_dir() . '/settings.json';
+    $file = $_SERVER['AEGIR_SETTINGS'] ?? getenv('AEGIR_SETTINGS');
+    if (!is_string($file) || $file === '') {
+        $file = aegir_site_dir() . '/settings.json';
+    }
     $raw = @file_get_contents($file);
     if ($raw === false) {
         throw new RuntimeException("cannot read $file");

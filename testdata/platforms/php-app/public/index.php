@@ -7,10 +7,14 @@ require __DIR__ . '/../lib/db.php';
 header('Content-Type: text/plain; charset=utf-8');
 try {
     $pdo = aegir_db();
-    aegir_add_hit($pdo, (string)($_SERVER['REQUEST_URI'] ?? '/'));
+    $path = (string)($_SERVER['REQUEST_URI'] ?? '/');
+    aegir_add_hit($pdo, $path);
     $n = aegir_count_hits($pdo);
+    $st = $pdo->prepare('SELECT COUNT(*) FROM hits WHERE path = ?');
+    $st->execute([substr($path, 0, 255)]);
     echo "php-app site " . basename(aegir_site_dir()) . "\n";
     echo "hits: $n\n";
+    echo "path hits: " . (int)$st->fetchColumn() . "\n";
 } catch (Throwable $e) {
     http_response_code(500);
     echo "php-app error: " . $e->getMessage() . "\n";

@@ -1,0 +1,380 @@
+package provision_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/provision/dbmariadb"
+	"github.com/aegirhq/aegir/internal/provision/dbpostgres"
+	"github.com/aegirhq/aegir/internal/provision/webnginx"
+	"github.com/aegirhq/aegir/internal/testharness"
+	"github.com/aegirhq/aegir/secrets"
+)
+
+// stack is the real production stack for one lifecycle: nginx with
+// php-fpm, and a MariaDB or PostgreSQL server, driven through the Runner.
+type stack struct {
+	t        *testing.T
+	nginx    *testharness.NginxServer
+	dataDir  string
+	runner   *provision.Runner
+	logs     *syncBuffer
+	webSrv   provision.ServerInfo
+	webSvc   provision.ServiceInfo
+	dbSrv    provision.ServerInfo
+	dbSvc    provision.ServiceInfo
+	platform map[string]*provision.PlatformInfo
+	dbGone   func(name string) bool // the database and its user are gone
+	stopDB   func()
+	startDB  func()
+}
+
+// setupStack starts nginx, php-fpm and the database server of kind, stores
+// the database admin credentials in the file secrets store, and copies the
+// php-app platform twice.
+func setupStack(t *testing.T, kind domain.ServiceKind) *stack {
+	t.Helper()
+	root, err := os.MkdirTemp("", "aegir-stack-") // t.TempDir paths hold the test name
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	s := &stack{t: t, nginx: testharness.Nginx(t), dataDir: filepath.Join(root, "data"), logs: &syncBuffer{},
+		platform: map[string]*provision.PlatformInfo{}}
+	fpm := testharness.PHPFPM(t)
+
+	s.webSrv = provision.ServerInfo{ID: domain.NewID(), Name: "web1", Address: "127.0.0.1"}
+	s.webSvc = provision.ServiceInfo{ID: domain.NewID(), ServerID: s.webSrv.ID, Type: domain.ServiceHTTP, Kind: domain.KindNginx,
+		Port: s.nginx.Port, Settings: map[string]string{
+			"config_dir":  s.nginx.ConfDir,
+			"main_config": s.nginx.MainConfig,
+			"pid_file":    s.nginx.PidFile,
+			"binary":      s.nginx.Bin,
+			"php_fastcgi": "unix:" + fpm.Socket,
+		}}
+	s.dbSrv = provision.ServerInfo{ID: domain.NewID(), Name: "db1", Address: "127.0.0.1"}
+	var admin map[string]string
+	switch kind {
+	case domain.KindMariaDB:
+		m := testharness.MariaDB(t)
+		admin = map[string]string{"username": m.AdminUser, "password": m.AdminPassword}
+		s.dbSvc = provision.ServiceInfo{Port: portOf(t, m.Addr)}
+		s.stopDB, s.startDB = func() { m.Stop(t) }, func() { m.Start(t) }
+		s.dbGone = func(name string) bool {
+			return m.Query(t, "SELECT (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '"+name+
+				"') + (SELECT COUNT(*) FROM mysql.user WHERE User = '"+name+"')") == "0"
+		}
+	case domain.KindPostgreSQL:
+		p := testharness.Postgres(t)
+		admin = map[string]string{"username": p.AdminUser, "password": p.AdminPassword}
+		s.dbSvc = provision.ServiceInfo{Port: portOf(t, p.Addr), Settings: map[string]string{"sslmode": "disable"}}
+		s.stopDB, s.startDB = func() { p.Stop(t) }, func() { p.Start(t) }
+		s.dbGone = func(name string) bool {
+			return p.Query(t, "SELECT (SELECT count(*) FROM pg_database WHERE datname = '"+name+
+				"') + (SELECT count(*) FROM pg_roles WHERE rolname = '"+name+"')") == "0"
+		}
+	default:
+		t.Fatalf("no stack for %s", kind)
+	}
+	s.dbSvc.ID, s.dbSvc.ServerID, s.dbSvc.Type, s.dbSvc.Kind = domain.NewID(), s.dbSrv.ID, domain.ServiceDB, kind
+
+	st, err := secrets.OpenFile(filepath.Join(s.dataDir, "secrets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(context.Background(), secrets.ServiceAdminRef(s.dbSvc.ID), admin); err != nil {
+		t.Fatal(err)
+	}
+
+	deps := provision.Deps{
+		Web: map[domain.ServiceKind]provision.WebFactory{domain.KindNginx: webnginx.Factory},
+		DB: map[domain.ServiceKind]provision.DBFactory{
+			domain.KindMariaDB:  dbmariadb.Factory,
+			domain.KindPostgreSQL: dbpostgres.Factory,
+		},
+		OpenSecrets: func(env provision.EnvInfo) (secrets.Store, error) {
+			return secrets.OpenFile(filepath.Join(env.DataDir, "secrets"))
+		},
+		Version: "test",
+	}
+	s.runner = &provision.Runner{Deps: deps, Log: provision.NewLogger(s.logs, provision.NewRedactor(), slog.LevelDebug), CheckTimeout: 10 * time.Second}
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("AEGIR_DEBUG_LOG") != "" {
+			t.Logf("back-end log:\n%s", s.logs.String())
+		}
+	})
+	for _, name := range []string{"php1", "php2"} {
+		dir := filepath.Join(root, "platforms", name)
+		copyDir(t, fixture(t, "php-app"), dir)
+		s.platform[name] = &provision.PlatformInfo{ID: domain.NewID(), Name: name, Path: dir, Type: domain.PlatformPHP}
+	}
+	return s
+}
+
+func portOf(t *testing.T, addr string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+func (s *stack) ctx(typ domain.TaskType, site *provision.SiteInfo, plat string) *provision.Context {
+	return &provision.Context{
+		Version:    provision.ContextVersion,
+		Task:       provision.TaskInfo{ID: domain.NewID(), Type: typ},
+		Site:       site,
+		Client:     &provision.ClientInfo{ID: domain.NewID(), Name: "acme"},
+		Platform:   s.platform[plat],
+		WebServer:  &s.webSrv,
+		WebService: &s.webSvc,
+		DBServer:   &s.dbSrv,
+		DBService:  &s.dbSvc,
+		Secrets:    map[string]string{"site_db": secrets.SiteDBRef(site.ID)},
+		Env:        provision.EnvInfo{DataDir: s.dataDir, SecretsBackend: "file"},
+	}
+}
+
+func (s *stack) mustRun(c *provision.Context) provision.Result {
+	s.t.Helper()
+	res := s.runner.Run(context.Background(), c)
+	if res.Status != domain.TaskSucceeded {
+		s.t.Fatalf("%s %s: %s: %s (%s)", c.Task.Type, c.Site.Domain, res.ErrorCode, res.Explanation, res.FixHint)
+	}
+	return res
+}
+
+// get asks nginx for path with host as Host, on a fresh connection.
+func (s *stack) get(host, path string) (int, string) {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+s.nginx.Addr+path, nil)
+	req.Host = host
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+var hitsRe = regexp.MustCompile(`path hits: (\d+)`)
+
+// hits requests /probe from the php-app, which records one hit in the
+// site's database and prints how many hits /probe has: the runner's own
+// checks request other paths, so the count is the test's alone.
+func (s *stack) hits(host string) int {
+	s.t.Helper()
+	code, body := s.get(host, "/probe")
+	m := hitsRe.FindStringSubmatch(body)
+	if code != 200 || m == nil {
+		s.t.Fatalf("%s answered %d %q\nnginx error log:\n%s", host, code, body, s.nginx.ErrorLogTail(10))
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// TestNginxLifecycle runs the PHP test platform through install → answers
+// and counts hits in its database → backup → more hits → restore (count
+// back) → disable (503) → enable → clone (data copied) → migrate → delete
+// → nothing left, on real nginx + php-fpm, once on MariaDB and once on
+// PostgreSQL.
+func TestNginxLifecycle(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []domain.ServiceKind{domain.KindMariaDB, domain.KindPostgreSQL} {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			testNginxLifecycle(t, setupStack(t, kind))
+		})
+	}
+}
+
+func testNginxLifecycle(t *testing.T, s *stack) {
+	site := &provision.SiteInfo{ID: domain.NewID(), Domain: "shop.example.com", Aliases: []string{"www.shop.example.com"}, Status: domain.SitePending}
+
+	res := s.mustRun(s.ctx(domain.TaskInstall, site, "php1"))
+	if res.Changes.SiteStatus != domain.SiteEnabled {
+		t.Fatalf("install proposed %q", res.Changes.SiteStatus)
+	}
+	site.Status = domain.SiteEnabled
+	first := s.hits("shop.example.com")
+	if got := s.hits("www.shop.example.com"); got != first+1 {
+		t.Fatalf("alias counted %d after %d", got, first)
+	}
+	if code, body := s.get("shop.example.com", "/hello.txt"); code != 200 || !strings.Contains(body, "php-app platform") {
+		t.Fatalf("static file: %d %q", code, body)
+	}
+
+	// backup, then more hits, then restore: the count is back.
+	res = s.mustRun(s.ctx(domain.TaskBackup, site, "php1"))
+	if len(res.Changes.Backups) != 1 {
+		t.Fatalf("backups = %+v", res.Changes.Backups)
+	}
+	bk := res.Changes.Backups[0]
+	atBackup := first + 1
+	for range 3 {
+		s.hits("shop.example.com")
+	}
+	rc := s.ctx(domain.TaskRestore, site, "php1")
+	rc.Backup = &provision.BackupInfo{ID: domain.NewID(), Path: bk.Path, SHA256: bk.SHA256, Size: bk.Size}
+	s.mustRun(rc)
+	if got := s.hits("shop.example.com"); got != atBackup+1 {
+		t.Fatalf("after restore the site counted %d, want %d (the backup's %d plus this request)", got, atBackup+1, atBackup)
+	}
+
+	// disable, enable
+	s.mustRun(s.ctx(domain.TaskDisable, site, "php1"))
+	site.Status = domain.SiteDisabled
+	if code, body := s.get("shop.example.com", "/"); code != 503 || !strings.Contains(body, "disabled") {
+		t.Fatalf("disabled site answered %d %q", code, body)
+	}
+	s.mustRun(s.ctx(domain.TaskEnable, site, "php1"))
+	site.Status = domain.SiteEnabled
+	before := s.hits("shop.example.com")
+
+	// clone to php2: the clone has the data, in its own database.
+	cc := s.ctx(domain.TaskClone, site, "php1")
+	cc.Target = &provision.TargetInfo{SiteID: domain.NewID(), Domain: "copy.example.com", Platform: s.platform["php2"],
+		WebServer: &s.webSrv, WebService: &s.webSvc, DBServer: &s.dbSrv, DBService: &s.dbSvc}
+	s.mustRun(cc)
+	clone := &provision.SiteInfo{ID: cc.Target.SiteID, Domain: "copy.example.com", Status: domain.SiteEnabled}
+	if got := s.hits("copy.example.com"); got != before+1 {
+		t.Fatalf("clone counted %d, want %d", got, before+1)
+	}
+	if got := s.hits("shop.example.com"); got != before+1 {
+		t.Fatalf("the clone's hit reached the original: %d", got)
+	}
+
+	// migrate the original to php2 under a new domain: data moves along.
+	mc := s.ctx(domain.TaskMigrate, site, "php1")
+	mc.Target = &provision.TargetInfo{Domain: "shop2.example.com", Platform: s.platform["php2"],
+		WebServer: &s.webSrv, WebService: &s.webSvc, DBServer: &s.dbSrv, DBService: &s.dbSvc}
+	res = s.mustRun(mc)
+	if res.Changes.Move == nil || res.Changes.Move.Domain != "shop2.example.com" {
+		t.Fatalf("migrate proposed %+v", res.Changes.Move)
+	}
+	if got := s.hits("shop2.example.com"); got != before+2 {
+		t.Fatalf("migrated site counted %d, want %d", got, before+2)
+	}
+	if code, _ := s.get("shop.example.com", "/"); code != 404 {
+		t.Fatalf("old domain still answers %d", code)
+	}
+	site.Domain, site.Aliases = "shop2.example.com", nil
+
+	// delete both: no vhost, no database, no user, no site dir.
+	for _, st := range []*provision.SiteInfo{site, clone} {
+		res = s.mustRun(s.ctx(domain.TaskDelete, st, "php2"))
+		if !res.Changes.RemoveSite {
+			t.Fatalf("delete proposed %+v", res.Changes)
+		}
+	}
+	for _, st := range []*provision.SiteInfo{site, clone} {
+		if !s.dbGone(provision.NameFor(st.ID)) {
+			t.Errorf("database or user of %s left behind", st.Domain)
+		}
+	}
+	ents, _ := os.ReadDir(s.nginx.ConfDir)
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".conf") {
+			t.Errorf("vhost left: %s", e.Name())
+		}
+	}
+	for _, p := range s.platform {
+		sites, _ := os.ReadDir(filepath.Join(p.Path, "sites"))
+		for _, e := range sites {
+			t.Errorf("left in %s/sites: %s", p.Name, e.Name())
+		}
+	}
+	if code, _ := s.get("shop2.example.com", "/"); code != 404 {
+		t.Errorf("deleted site answers %d", code)
+	}
+}
+
+// TestNginxFailures: a database server that is down fails install with
+// db_unreachable and changes nothing; a vhost nginx refuses fails the task
+// and the other site keeps answering.
+func TestNginxFailures(t *testing.T) {
+	t.Parallel()
+	s := setupStack(t, domain.KindMariaDB)
+	good := &provision.SiteInfo{ID: domain.NewID(), Domain: "good.example.com", Status: domain.SitePending}
+	s.mustRun(s.ctx(domain.TaskInstall, good, "php1"))
+	good.Status = domain.SiteEnabled
+	s.hits("good.example.com")
+
+	t.Run("vhost refused", func(t *testing.T) {
+		// A broken file of someone else's makes nginx -t fail for every
+		// change: the install fails, leaves nothing, nginx keeps serving.
+		broken := filepath.Join(s.nginx.ConfDir, "zz-broken.conf")
+		if err := os.WriteFile(broken, []byte("server { listen oops\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(broken)
+		bad := &provision.SiteInfo{ID: domain.NewID(), Domain: "bad.example.com", Status: domain.SitePending}
+		res := s.runner.Run(context.Background(), s.ctx(domain.TaskInstall, bad, "php1"))
+		if res.Status != domain.TaskFailed || !strings.Contains(res.Explanation, "zz-broken.conf") {
+			t.Fatalf("install with a broken nginx config: %s %s: %s", res.Status, res.ErrorCode, res.Explanation)
+		}
+		if _, err := os.Stat(filepath.Join(s.nginx.ConfDir, "bad.example.com.conf")); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("refused vhost left: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(s.platform["php1"].Path, "sites", "bad.example.com")); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("failed install left its site dir: %v", err)
+		}
+		s.hits("good.example.com")
+	})
+
+	t.Run("crafted domain", func(t *testing.T) {
+		evil := &provision.SiteInfo{ID: domain.NewID(), Domain: "evil.com;include /etc/shadow", Status: domain.SitePending}
+		res := s.runner.Run(context.Background(), s.ctx(domain.TaskInstall, evil, "php1"))
+		if res.Status != domain.TaskFailed {
+			t.Fatalf("crafted domain installed: %+v", res)
+		}
+		ents, _ := os.ReadDir(s.nginx.ConfDir)
+		for _, e := range ents {
+			if e.Name() != "good.example.com.conf" && e.Name() != ".aegir.lock" {
+				t.Errorf("config dir holds %s", e.Name())
+			}
+		}
+	})
+
+	t.Run("database down", func(t *testing.T) {
+		s.stopDB()
+		site := &provision.SiteInfo{ID: domain.NewID(), Domain: "nodb.example.com", Status: domain.SitePending}
+		res := s.runner.Run(context.Background(), s.ctx(domain.TaskInstall, site, "php1"))
+		s.startDB()
+		if res.Status != domain.TaskFailed || res.ErrorCode != provision.CodeDBUnreachable {
+			t.Fatalf("install with the database down: %s %s: %s", res.Status, res.ErrorCode, res.Explanation)
+		}
+		if res.Explanation == "" || res.FixHint == "" {
+			t.Fatalf("failure without explanation or hint: %+v", res)
+		}
+		if _, err := os.Stat(filepath.Join(s.nginx.ConfDir, "nodb.example.com.conf")); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("vhost written for a failed install: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(s.platform["php1"].Path, "sites", "nodb.example.com")); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("failed install left its site dir: %v", err)
+		}
+		if !s.dbGone(provision.NameFor(site.ID)) {
+			t.Fatal("failed install left a database")
+		}
+		s.hits("good.example.com")
+	})
+}
