@@ -103,7 +103,7 @@ func setupStack(t *testing.T, kind domain.ServiceKind) *stack {
 	deps := provision.Deps{
 		Web: map[domain.ServiceKind]provision.WebFactory{domain.KindNginx: webnginx.Factory},
 		DB: map[domain.ServiceKind]provision.DBFactory{
-			domain.KindMariaDB:  dbmariadb.Factory,
+			domain.KindMariaDB:    dbmariadb.Factory,
 			domain.KindPostgreSQL: dbpostgres.Factory,
 		},
 		OpenSecrets: func(env provision.EnvInfo) (secrets.Store, error) {
