@@ -58,10 +58,15 @@ func ResultChanges(task domain.Task, res *provision.Result) ([]store.Change, err
 		}
 		clientID := cmp.Or(ns.ClientID, task.ClientID, task.Args["client_id"])
 		dbServerID := cmp.Or(ns.DBServerID, task.Args["db_server_id"])
-		out = append(out, store.AddSite(&domain.Site{
+		site := &domain.Site{
 			ID: ns.ID, Domain: ns.Domain, Aliases: ns.Aliases, RedirectAliases: ns.RedirectAliases,
 			PlatformID: platformID, DBServerID: dbServerID, ClientID: clientID, Status: status,
-		}))
+		}
+		if task.Type == domain.TaskImport {
+			out = append(out, store.ImportSite(site))
+		} else {
+			out = append(out, store.AddSite(site))
+		}
 	}
 	switch {
 	case c.RemoveSite:

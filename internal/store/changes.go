@@ -96,6 +96,27 @@ func AddSite(site *domain.Site) Change {
 	}}
 }
 
+// ImportSite creates a site an import found on its platform, unless one of
+// its names already belongs to a site aegir knows: an import proposes every
+// site it finds, known ones included, and skips those instead of failing.
+func ImportSite(site *domain.Site) Change {
+	return Change{"import site " + site.Domain, func(ctx context.Context, s *Store, t *tx) error {
+		if err := site.Normalize(); err != nil {
+			return err
+		}
+		for _, n := range site.Names() {
+			owner, err := s.lookupUnique(ctx, "domain", n)
+			if err != nil {
+				return err
+			}
+			if owner != "" {
+				return nil
+			}
+		}
+		return AddSite(site).apply(ctx, s, t)
+	}}
+}
+
 // RemoveSite deletes a site record and frees its names.
 func RemoveSite(id string) Change {
 	return Change{"remove site", func(ctx context.Context, s *Store, t *tx) error {
