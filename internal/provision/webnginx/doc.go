@@ -33,7 +33,13 @@
 //     until a new worker runs and every old one has retitled itself "worker
 //     process is shutting down" (it closes its listeners then), so the next
 //     request sees the new vhost; without one, `nginx -s reload -c
-//     <main_config>`, which returns before workers reload.
+//     <main_config>`, which returns before workers reload;
+//  6. nginx -t binds new addresses but ignores ports in use (the running
+//     master holds its own), so a vhost can pass it and still be refused by
+//     the master (a port another process holds). With pid_file the driver
+//     sees no new worker within ReloadWait, puts the previous vhost back,
+//     reloads that, and returns a *ConfigError; without pid_file this case
+//     goes unnoticed until the next reload.
 //
 // Remove deletes the file, tests (restoring on failure) and reloads.
 //

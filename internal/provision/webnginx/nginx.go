@@ -234,8 +234,23 @@ func (d *Driver) Publish(ctx context.Context, site provision.WebSite) error {
 	if out, err := d.test(ctx); err != nil {
 		return d.rollback(ctx, name, path, prev, hadPrev, out)
 	}
+	if err := d.reload(ctx); err != nil {
+		if !errors.Is(err, errNotLoaded) {
+			return err
+		}
+		// nginx -t passed but the master refused the configuration when
+		// applying it (a listen address it cannot bind, say). Leaving the
+		// file would make every later reload fail too: put the previous
+		// one back and reload that.
+		cerr := d.rollback(ctx, name, path, prev, hadPrev,
+			"nginx -t accepted the configuration but the running nginx did not load it; its error log says why (often a listen address it cannot bind)")
+		if rerr := d.reload(ctx); rerr != nil {
+			d.log.Warn("reload after rollback", "err", rerr)
+		}
+		return cerr
+	}
 	d.log.Info("vhost published", "domain", name, "path", path)
-	return d.reload(ctx)
+	return nil
 }
 
 // Remove deletes the site's vhost, tests and reloads. A missing vhost is
@@ -325,9 +340,12 @@ func (d *Driver) reload(ctx context.Context) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	d.log.Warn("nginx reload: no new worker seen", "pid", pid, "waited", d.cfg.ReloadWait)
-	return nil
+	return fmt.Errorf("%w: %w: no new worker after %s", ErrReload, errNotLoaded, d.cfg.ReloadWait)
 }
+
+// errNotLoaded means the master was signalled but did not start workers
+// with the new configuration: it refused it.
+var errNotLoaded = errors.New("the nginx master did not load the new configuration")
 
 // run executes the nginx binary with argv (never a shell) and returns its
 // combined output, trimmed.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -383,3 +385,75 @@ func assertNoTempFiles(t *testing.T, dir string) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestValidVhostNginxRefuses publishes a vhost that passes the validator
+// but that the real nginx refuses: it listens on an address this host does
+// not have (TEST-NET-1; nothing is ever sent there), and nginx -t fails to
+// bind it. The previous state comes back and the other sites keep working.
+func TestValidVhostNginxRefuses(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	ctx := context.Background()
+	if err := b.driver.Publish(ctx, b.staticSite(t, "good.example.com", "good site")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := b.driver.cfg
+	cfg.ListenAddr = netip.MustParseAddr("192.0.2.1")
+	unbindable, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = unbindable.Publish(ctx, b.staticSite(t, "far.example.com", "far"))
+	var cerr *ConfigError
+	if !errors.As(err, &cerr) || cerr.AlreadyBroken || !strings.Contains(err.Error(), "192.0.2.1") {
+		t.Fatalf("Publish on an unbindable address = %v, want a *ConfigError with nginx's bind error", err)
+	}
+	if _, err := os.Stat(b.driver.VhostPath("far.example.com")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("refused vhost left on disk: %v", err)
+	}
+	b.expect(t, "good.example.com", "/", 200, "good site")
+	if err := b.driver.Publish(ctx, b.staticSite(t, "next.example.com", "next site")); err != nil {
+		t.Fatalf("publish after the refusal: %v", err)
+	}
+	b.expect(t, "next.example.com", "/", 200, "next site")
+}
+
+// TestReloadRefusedIsRolledBack publishes a vhost that passes nginx -t
+// (which ignores ports in use, as the running nginx holds its own) but that
+// the running master cannot apply: its port is held by another process.
+// The master keeps its old configuration and starts no new worker; the
+// driver notices, puts the previous state back and reloads, so later
+// publishes keep working.
+func TestReloadRefusedIsRolledBack(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	ctx := context.Background()
+	if err := b.driver.Publish(ctx, b.staticSite(t, "good.example.com", "good site")); err != nil {
+		t.Fatal(err)
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := b.driver.cfg
+	cfg.Port = taken.Addr().(*net.TCPAddr).Port
+	cfg.ReloadWait = 4 * time.Second // the master retries a busy bind for 2.5 s
+	busy, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = busy.Publish(ctx, b.staticSite(t, "busy.example.com", "busy"))
+	var cerr *ConfigError
+	if !errors.As(err, &cerr) || !strings.Contains(err.Error(), "did not load") {
+		t.Fatalf("Publish on a busy port = %v, want a *ConfigError saying nginx did not load it", err)
+	}
+	if _, err := os.Stat(b.driver.VhostPath("busy.example.com")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("vhost nginx could not load left on disk: %v", err)
+	}
+	b.expect(t, "good.example.com", "/", 200, "good site")
+	if err := b.driver.Publish(ctx, b.staticSite(t, "next.example.com", "next site")); err != nil {
+		t.Fatalf("publish after the refused reload: %v", err)
+	}
+	b.expect(t, "next.example.com", "/", 200, "next site")
+}
