@@ -12,6 +12,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -138,7 +139,19 @@ func New(cfg Config, log *slog.Logger) (*Driver, error) {
 	// Short-lived back ends: idle connections go soon, so a server's
 	// graceful shutdown never waits on aegir.
 	db.SetConnMaxIdleTime(time.Second)
-	return &Driver{cfg: cfg, db: db, log: log.With("component", "dbmariadb")}, nil
+	d := &Driver{cfg: cfg, db: db, log: log.With("component", "dbmariadb")}
+	// The mysql package logs retries of dead idle connections to stderr,
+	// which is the back end's JSON log stream: route them into slog.
+	loggerOnce.Do(func() { mysql.SetLogger(mysqlLogger{d.log}) })
+	return d, nil
+}
+
+var loggerOnce sync.Once
+
+type mysqlLogger struct{ log *slog.Logger }
+
+func (l mysqlLogger) Print(v ...any) {
+	l.log.Debug("mysql driver: " + strings.TrimSpace(fmt.Sprint(v...)))
 }
 
 // Close closes the admin connection pool.
