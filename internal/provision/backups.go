@@ -44,13 +44,18 @@ func (j *job) writeBackup(ctx context.Context, loc siteLoc, db *dbConn, cr DBCre
 		return fail(err)
 	}
 	defer w.Abort()
+	dumper, release, err := j.dumpConn(ctx, db, loc.ID) // a throwaway user with Vault (vaultcreds.go)
+	if err != nil {
+		return NewBackup{}, err
+	}
+	defer release()
 	if err := w.AddTree(ctx, loc.Dir, archive.FilesPrefix); err != nil {
 		return fail(fmt.Errorf("site files: %w", err))
 	}
 	pr, pw := io.Pipe()
 	dumped := make(chan error, 1)
 	go func() {
-		err := db.Dump(ctx, cr, pw)
+		err := dumper.Dump(ctx, cr, pw)
 		pw.CloseWithError(err)
 		dumped <- err
 	}()

@@ -124,7 +124,12 @@ func (j *job) cloneSteps(ctx context.Context, se *siteEnvOf, srcCreds DBCreds, l
 			"%s could not create the database %s", capital(db.String()), cr.Name)
 	}
 	u.push("drop the clone's database "+cr.Name, func(ctx context.Context) error { return db.Drop(ctx, cr) })
-	if err := copyDatabase(ctx, se.db, srcCreds, db, cr); err != nil {
+	dumper, release, err := j.dumpConn(ctx, se.db, se.loc.ID) // a throwaway user with Vault (vaultcreds.go)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := copyDatabase(ctx, dumper, srcCreds, db, cr); err != nil {
 		return failf(CodeDBFailed, "Check both database servers; nothing of the clone was kept.", err,
 			"The database could not be copied from %s to %s", srcCreds.Name, cr.Name)
 	}

@@ -46,7 +46,7 @@ var handlers = map[domain.TaskType]taskHandler{
 	domain.TaskClone:             cloneSite,
 	domain.TaskMigrate:           migrate,
 	domain.TaskDelete:            deleteSite,
-	domain.TaskRotateCredentials: rotateCredentials,
+	domain.TaskRotateCredentials: rotateSiteCredentials,
 	domain.TaskVerifyPlatform:    verifyPlatform,
 	domain.TaskImport:            importSites,
 	domain.TaskLock:              lockPlatform,

@@ -1,0 +1,133 @@
+package provision
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/secrets"
+)
+
+// Throwaway database users (issue 6). When the secrets backend can lease
+// database users (Vault's database secrets engine: secrets.DynamicIssuer)
+// and the site's database is on MariaDB or PostgreSQL, a dump - backup,
+// the backups that restore, migrate and delete take, and the copy of a
+// clone - runs as a user that exists only for this task:
+//
+//   - the user is leased for the task (named "t-<task id>-<random>", so the
+//     database server's logs tie what it did to the task), can read only
+//     the site's database, and is revoked - dropped from the server - when
+//     the dump ends, success or failure; Main's context is cancelled on
+//     SIGTERM/SIGINT, so a signalled back end still unwinds and revokes;
+//   - if the process is killed outright, the lease's TTL (the task's
+//     deadline plus a margin, else DefaultLeaseTTL) drops the user;
+//   - Vault's connection for the service (database/config/<service id>)
+//     and the site's role (database/roles/site-<site id>) are written from
+//     the admin credentials the task holds anyway, the first time a site
+//     needs them.
+//
+// Every other store (the embedded file store) keeps dumping with the
+// admin credentials.
+
+// DefaultLeaseTTL is a throwaway user's lease when the task's context has
+// no deadline.
+const DefaultLeaseTTL = 2 * time.Hour
+
+// dumpConn returns what to dump siteID's database on d with, and a release
+// function the caller defers. With a DynamicIssuer store and a MariaDB or
+// PostgreSQL service it is a driver logged in as a throwaway user, and
+// release revokes the lease; otherwise d itself and a no-op.
+func (j *job) dumpConn(ctx context.Context, d *dbConn, siteID string) (*dbConn, func(), error) {
+	noop := func() {}
+	if d.svc.Kind != domain.KindMariaDB && d.svc.Kind != domain.KindPostgreSQL {
+		return d, noop, nil
+	}
+	st, err := j.openSecrets()
+	if err != nil {
+		return nil, noop, err
+	}
+	issuer, ok := st.(secrets.DynamicIssuer)
+	if !ok {
+		return d, noop, nil
+	}
+	fail := func(err error, what string) (*dbConn, func(), error) {
+		hint := "Check Vault and its database secrets engine (ops/vault/setup-dev.sh), then run the task again."
+		var ve *secrets.VaultError
+		if errors.As(err, &ve) {
+			hint = ve.Hint()
+		}
+		return nil, noop, failf(CodeSecretsUnavailable, hint, err, "%s for the database %s on %s", what, NameFor(siteID), d.srv.Name)
+	}
+	if err := j.ensureSiteRole(ctx, issuer, d, siteID); err != nil {
+		return fail(err, "Vault's database secrets engine could not be set up")
+	}
+	ttl := DefaultLeaseTTL
+	if dl, ok := ctx.Deadline(); ok {
+		ttl = time.Until(dl) + 5*time.Minute
+	}
+	user, pass, lease, err := issuer.DynamicCredsForTask(ctx, secrets.SiteRoleName(siteID), j.c.Task.ID, ttl)
+	if err != nil {
+		return fail(err, "No throwaway database user could be leased from Vault")
+	}
+	j.red.Add(pass)
+	log := j.log.With("user", user, "lease", lease)
+	revoke := func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := issuer.Revoke(rctx, lease); err != nil {
+			log.Error("the throwaway database user could not be revoked; Vault drops it when its lease ends", "err", err, "ttl", ttl.Round(time.Second).String())
+			return
+		}
+		log.Info("throwaway database user revoked")
+	}
+	drv, err := j.deps.DB[d.svc.Kind](*d.svc, *d.srv, map[string]string{"username": user, "password": pass}, j.c.Env, j.log.With("service", string(d.svc.Kind)))
+	if err != nil {
+		revoke()
+		return nil, noop, failf(CodeDriverFailed, "Check the database service's settings.", err, "The %s driver could not be set up for the throwaway user", d.svc.Kind)
+	}
+	log.Info("throwaway database user leased for the dump", "ttl", ttl.Round(time.Second).String())
+	return &dbConn{DBDriver: drv, svc: d.svc, srv: d.srv}, func() {
+		if c, ok := drv.(io.Closer); ok {
+			_ = c.Close()
+		}
+		revoke()
+	}, nil
+}
+
+// ensureSiteRole writes Vault's connection to d's server and the site's
+// role unless the role exists.
+func (j *job) ensureSiteRole(ctx context.Context, issuer secrets.DynamicIssuer, d *dbConn, siteID string) error {
+	ok, err := issuer.SiteRoleExists(ctx, siteID)
+	if err != nil || ok {
+		return err
+	}
+	ref := secrets.ServiceAdminRef(d.svc.ID)
+	if j.c.DBService != nil && d.svc.ID == j.c.DBService.ID {
+		ref = j.secretRef("db_admin", ref)
+	}
+	admin, err := j.getSecret(ctx, ref)
+	if err != nil {
+		return fmt.Errorf("the admin credentials of %s: %w", d.srv.Name, err)
+	}
+	port := d.svc.Port
+	if port == 0 {
+		port = map[domain.ServiceKind]int{domain.KindMariaDB: 3306, domain.KindPostgreSQL: 5432}[d.svc.Kind]
+	}
+	kind := string(d.svc.Kind)
+	if err := issuer.ConfigureDatabase(ctx, secrets.DatabaseConnection{
+		ServiceID: d.svc.ID, Kind: kind, Host: cmp.Or(d.svc.Settings["host"], d.srv.Address), Port: port,
+		Username: admin["username"], Password: admin["password"],
+		SSLMode: d.svc.Settings["sslmode"], AdminDatabase: d.svc.Settings["admin_database"],
+	}); err != nil {
+		return err
+	}
+	if err := issuer.ConfigureSiteRole(ctx, secrets.SiteRole{SiteID: siteID, ServiceID: d.svc.ID, Kind: kind, Database: NameFor(siteID)}); err != nil {
+		return err
+	}
+	j.log.Info("Vault database role configured", "role", secrets.SiteRoleName(siteID), "connection", d.svc.ID)
+	return nil
+}
