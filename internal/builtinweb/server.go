@@ -148,7 +148,12 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown stops accepting connections and waits for active requests until
 // ctx is done.
-func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+// It then closes the docroots it kept open.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	s.roots.reset()
+	return err
+}
 
 // Sites returns how many sites the current routing table holds.
 func (s *Server) Sites() int { return s.table.Load().sites }
