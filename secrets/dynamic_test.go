@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -262,5 +265,66 @@ func TestDynamicCredsRefused(t *testing.T) {
 	err := b.backend.ConfigureSiteRole(ctx, secrets.SiteRole{SiteID: domain.NewID(), ServiceID: domain.NewID(), Kind: "mariadb", Database: "x`; DROP DATABASE y; --"})
 	if !errors.Is(err, secrets.ErrInvalidRef) {
 		t.Fatalf("ConfigureSiteRole with a hostile name = %v", err)
+	}
+}
+
+// ops/vault/setup-dev.sh sets up a fresh dev Vault (twice: it is
+// idempotent), and what it writes works: AppRole logins with the two
+// policies, and a registered database server that leases users.
+func TestSetupDevScript(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testharness.Vault(t)
+	bin, err := testharness.BinPath("vault")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := setupDB(t, "mariadb")
+	out := filepath.Join(t.TempDir(), "out")
+	for i := 0; i < 2; i++ {
+		cmd := exec.Command("bash", filepath.Join(opsVaultDir(t), "setup-dev.sh"), out)
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"),
+			"VAULT_ADDR="+srv.Addr, "VAULT_TOKEN="+srv.RootToken,
+			"AEGIR_DB_SERVICE_ID="+db.svcID, "AEGIR_DB_KIND=mariadb", "AEGIR_DB_HOST="+db.host,
+			"AEGIR_DB_PORT="+strconv.Itoa(db.port), "AEGIR_DB_ADMIN_USER="+db.admin["username"],
+			"AEGIR_DB_ADMIN_PASSWORD="+db.admin["password"])
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("setup-dev.sh run %d: %v\n%s", i+1, err, b)
+		}
+		if strings.Contains(string(b), db.admin["password"]) {
+			t.Fatal("setup-dev.sh printed the admin password")
+		}
+	}
+	login := func(role string) *secrets.VaultStore {
+		st, err := secrets.NewVault(secrets.VaultConfig{Addr: srv.Addr,
+			RoleIDFile: filepath.Join(out, role+".role_id"), SecretIDFile: filepath.Join(out, role+".secret_id")})
+		if err != nil {
+			t.Fatalf("AppRole login as %s: %v", role, err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	backend, server := login("backend"), login("server")
+	admin := secrets.ServiceAdminRef(db.svcID)
+	if got, err := backend.Get(ctx, admin); err != nil || got["password"] != db.admin["password"] {
+		t.Fatalf("backend reads the admin credentials the script stored: %v", err)
+	}
+	if _, err := server.Get(ctx, admin); !errors.Is(err, secrets.ErrVaultDenied) {
+		t.Fatalf("server (dashboard policy) reads admin credentials: %v, want ErrVaultDenied", err)
+	}
+	if err := backend.ConfigureSiteRole(ctx, secrets.SiteRole{SiteID: db.siteA, ServiceID: db.svcID, Kind: "mariadb", Database: provision.NameFor(db.siteA)}); err != nil {
+		t.Fatal(err)
+	}
+	task := domain.NewID()
+	user, _, lease, err := backend.DynamicCredsForTask(ctx, secrets.SiteRoleName(db.siteA), task, time.Minute)
+	if err != nil {
+		t.Fatalf("lease from the connection the script configured: %v", err)
+	}
+	if !strings.HasPrefix(user, "t-"+task+"-") {
+		t.Errorf("user %q", user)
+	}
+	if err := backend.Revoke(ctx, lease); err != nil {
+		t.Fatal(err)
 	}
 }
