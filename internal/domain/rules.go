@@ -42,6 +42,10 @@ func CheckSiteTask(site *Site, typ TaskType, args map[string]string) error {
 		if !ValidID(args["backup_id"]) {
 			return Invalid("args.backup_id", "restore needs the id of one of the site's backups")
 		}
+	case TaskDeleteBackup:
+		if !ValidID(args["backup_id"]) {
+			return Invalid("args.backup_id", "delete-backup needs the id of one of the site's backups")
+		}
 	case TaskClone:
 		d, err := NormalizeDomain(args["domain"])
 		if err != nil {

@@ -22,6 +22,14 @@ const (
 	TaskRotateCredentials TaskType = "rotate-credentials"
 )
 
+// Site tasks of the periodic queues (scheduler/queue): they run through the
+// dispatcher like any task, so a cron run never races a restore.
+const (
+	TaskCron         TaskType = "cron"          // run the site's cron the platform's way
+	TaskStats        TaskType = "stats"         // measure the site: platform figures, disk, database
+	TaskDeleteBackup TaskType = "delete-backup" // remove one backup archive and its record together
+)
+
 // Platform and server tasks.
 const (
 	TaskVerifyPlatform TaskType = "verify-platform"
@@ -46,7 +54,8 @@ var taskTargets = map[TaskType]TargetKind{
 	TaskRestore: TargetSite, TaskDisable: TargetSite, TaskEnable: TargetSite,
 	TaskClone: TargetSite, TaskMigrate: TargetSite, TaskDelete: TargetSite,
 	TaskRotateCredentials: TargetSite,
-	TaskVerifyPlatform:    TargetPlatform, TaskImport: TargetPlatform,
+	TaskCron:              TargetSite, TaskStats: TargetSite, TaskDeleteBackup: TargetSite,
+	TaskVerifyPlatform: TargetPlatform, TaskImport: TargetPlatform,
 	TaskLock: TargetPlatform, TaskUnlock: TargetPlatform, TaskDeletePlatform: TargetPlatform,
 	TaskVerifyServer: TargetServer,
 }

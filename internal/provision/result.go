@@ -21,6 +21,9 @@ type Result struct {
 	Summary string `json:"summary,omitempty"`
 	// Changes are the state changes to apply with the task's completion.
 	Changes Changes `json:"changes"`
+	// Report is what a periodic task (cron, stats) measured or printed,
+	// for the queues to keep (queuetasks.go); nil for other tasks.
+	Report *QueueReport `json:"report,omitempty"`
 }
 
 // Changes are state changes proposed by the back end. The front end applies

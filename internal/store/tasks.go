@@ -62,7 +62,7 @@ func (s *Store) requestSiteTask(ctx context.Context, siteID string, typ domain.T
 	if err := domain.CheckSiteTask(site, typ, args); err != nil {
 		return nil, err
 	}
-	if typ == domain.TaskRestore {
+	if typ == domain.TaskRestore || typ == domain.TaskDeleteBackup {
 		b, err := s.GetBackup(ctx, args["backup_id"])
 		if err != nil || b.SiteID != site.ID {
 			return nil, domain.Invalid("args.backup_id", "no backup %q of site %s", args["backup_id"], site.Domain)
