@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
@@ -139,12 +141,45 @@ func validEnvName(k string) bool {
 // readRoute reads and validates one route file. Its name must be the
 // site's normalised domain plus ".json".
 func readRoute(path string) (provision.WebSite, error) {
+	s, _, err := readRouteStamped(path)
+	return s, err
+}
+
+// fileStamp identifies one version of a route file: the driver replaces a
+// file by rename, so a new version has a new inode.
+type fileStamp struct {
+	ino   uint64
+	mtime time.Time
+	size  int64
+}
+
+func stampOf(fi os.FileInfo) fileStamp {
+	st := fileStamp{mtime: fi.ModTime(), size: fi.Size()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = sys.Ino
+	}
+	return st
+}
+
+// readRouteStamped reads a route file and the stamp of the version read.
+func readRouteStamped(path string) (provision.WebSite, fileStamp, error) {
 	var s provision.WebSite
 	f, err := os.Open(path)
 	if err != nil {
-		return s, err
+		return s, fileStamp{}, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return s, fileStamp{}, err
+	}
+	stamp := stampOf(fi)
+	s, err = decodeRoute(f, path)
+	return s, stamp, err
+}
+
+func decodeRoute(f io.Reader, path string) (provision.WebSite, error) {
+	var s provision.WebSite
 	b, err := io.ReadAll(io.LimitReader(f, maxRouteFile+1))
 	if err != nil {
 		return s, err

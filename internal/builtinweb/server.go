@@ -99,6 +99,8 @@ type hostEntry struct {
 type site struct {
 	provision.WebSite
 	proxy *httputil.ReverseProxy
+	file  string    // its route file
+	stamp fileStamp // the version of the file this route was read from
 }
 
 // dirStamp identifies a state of the routes dir: every create, rename or
@@ -247,8 +249,9 @@ func (s *Server) load(stamp dirStamp) (*table, error) {
 	// Read and validate in parallel: with thousands of sites the time goes
 	// into open/read system calls.
 	type parsed struct {
-		ws  provision.WebSite
-		err error
+		ws    provision.WebSite
+		stamp fileStamp
+		err   error
 	}
 	res := make([]parsed, len(names))
 	var next atomic.Int64
@@ -260,7 +263,7 @@ func (s *Server) load(stamp dirStamp) (*table, error) {
 				if i >= len(names) {
 					return
 				}
-				res[i].ws, res[i].err = readRoute(filepath.Join(s.cfg.RoutesDir, names[i]))
+				res[i].ws, res[i].stamp, res[i].err = readRouteStamped(filepath.Join(s.cfg.RoutesDir, names[i]))
 			}
 		})
 	}
@@ -277,7 +280,7 @@ func (s *Server) load(stamp dirStamp) (*table, error) {
 			continue
 		}
 		// The file name is the domain, so no two files share one.
-		st := &site{WebSite: ws}
+		st := &site{WebSite: ws, file: filepath.Join(s.cfg.RoutesDir, name), stamp: res[i].stamp}
 		if ws.Upstream != "" {
 			st.proxy = s.newProxy(ws)
 		}
@@ -347,7 +350,10 @@ func validPort(p string) bool {
 }
 
 // lookup finds the route for a request host, reloading when the routes dir
-// changed (at once for an unknown host).
+// changed (at once for an unknown host). A known host's route file is
+// checked on every request (one stat): when a task has just replaced or
+// removed it, the request already sees the new state, never the old one
+// for a reload interval.
 func (s *Server) lookup(host string) (hostEntry, bool) {
 	key, ok := hostKey(host)
 	if !ok {
@@ -355,11 +361,36 @@ func (s *Server) lookup(host string) (hostEntry, bool) {
 	}
 	s.maybeReload(false)
 	e, ok := s.table.Load().hosts[key]
+	if ok && !s.current(e.site) {
+		s.reloadChanged(key)
+		e, ok = s.table.Load().hosts[key]
+	}
 	if !ok {
 		s.maybeReload(true)
 		e, ok = s.table.Load().hosts[key]
 	}
 	return e, ok
+}
+
+// current reports whether a site's route file is still the version the
+// route was read from.
+func (s *Server) current(st *site) bool {
+	fi, err := os.Stat(st.file)
+	return err == nil && stampOf(fi) == st.stamp
+}
+
+// reloadChanged reloads every route because the one for key changed,
+// unless a concurrent reload already picked the change up.
+func (s *Server) reloadChanged(key string) {
+	s.reloadMu.Lock()
+	e, ok := s.table.Load().hosts[key]
+	stale := ok && !s.current(e.site)
+	s.reloadMu.Unlock()
+	if stale {
+		if err := s.reload(true); err != nil {
+			s.log.Error("reload routes", "err", err)
+		}
+	}
 }
 
 // ServeHTTP routes one request.
