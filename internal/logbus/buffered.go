@@ -303,8 +303,11 @@ func (a *BufferedAppender) keep(lines []Line) {
 		drop++
 	}
 	if drop > 0 {
+		// Re-slicing is amortised O(1): append moves kept to a new array
+		// when it runs out of room. Cleared first so the messages can go.
 		a.dropped += drop
-		a.kept = append(a.kept[:0:0], a.kept[drop:]...)
+		clear(a.kept[:drop])
+		a.kept = a.kept[drop:]
 	}
 }
 
