@@ -271,6 +271,7 @@ func deleteSite(ctx context.Context, j *job) error {
 	if err := j.deleteSiteSecret(ctx, se.loc.ID); err != nil {
 		return failf(CodeSecretsUnavailable, "Fix the secrets backend, then run delete again.", err, "The site's stored password could not be deleted")
 	}
+	j.forgetSiteRole(ctx, se.loc.ID) // vaultcreds.go
 	j.res.Changes.RemoveSite = true
 	j.res.Summary = fmt.Sprintf("deleted %s (web config, database %s, files, password); final backup kept", se.loc.Domain, cr.Name)
 	return nil

@@ -318,6 +318,19 @@ func TestVaultSiteLifecycle(t *testing.T) {
 			if code, _ := s.get("clone.example.com", "/"); code != 200 {
 				t.Fatalf("the clone answers %d", code)
 			}
+
+			// Delete takes a final backup (throwaway user again) and
+			// removes the site's secret and its Vault role.
+			s.mustRun(s.vctx(domain.TaskDelete, site))
+			if n := s.throwawayUsers(t); n != 0 {
+				t.Fatalf("%d throwaway users left after the delete", n)
+			}
+			if _, err := s.root.KVv2("secret").Get(context.Background(), "aegir/"+secrets.SiteDBRef(site.ID)); err == nil {
+				t.Error("the deleted site's secret is still in Vault")
+			}
+			if r, err := s.root.Logical().Read("database/roles/" + secrets.SiteRoleName(site.ID)); err != nil || r != nil {
+				t.Errorf("the deleted site's Vault role is still there: %v %v", r, err)
+			}
 		})
 	}
 }

@@ -62,7 +62,7 @@ func (j *job) dumpConn(ctx context.Context, d *dbConn, siteID string) (*dbConn, 
 		}
 		return nil, noop, failf(CodeSecretsUnavailable, hint, err, "%s for the database %s on %s", what, NameFor(siteID), d.srv.Name)
 	}
-	if err := j.ensureSiteRole(ctx, issuer, d, siteID); err != nil {
+	if err := j.ensureSiteRole(ctx, issuer, d, siteID, false); err != nil {
 		return fail(err, "Vault's database secrets engine could not be set up")
 	}
 	ttl := DefaultLeaseTTL
@@ -70,6 +70,16 @@ func (j *job) dumpConn(ctx context.Context, d *dbConn, siteID string) (*dbConn, 
 		ttl = time.Until(dl) + 5*time.Minute
 	}
 	user, pass, lease, err := issuer.DynamicCredsForTask(ctx, secrets.SiteRoleName(siteID), j.c.Task.ID, ttl)
+	if errors.Is(err, secrets.ErrVaultRequest) {
+		// Vault could not create the user: its connection may hold admin
+		// credentials changed since, or the role an older form. Write both
+		// again from what this task holds and retry once.
+		j.log.Warn("leasing a throwaway user failed; configuring Vault's connection and role again", "err", err)
+		if err := j.ensureSiteRole(ctx, issuer, d, siteID, true); err != nil {
+			return fail(err, "Vault's database secrets engine could not be set up")
+		}
+		user, pass, lease, err = issuer.DynamicCredsForTask(ctx, secrets.SiteRoleName(siteID), j.c.Task.ID, ttl)
+	}
 	if err != nil {
 		return fail(err, "No throwaway database user could be leased from Vault")
 	}
@@ -99,11 +109,13 @@ func (j *job) dumpConn(ctx context.Context, d *dbConn, siteID string) (*dbConn, 
 }
 
 // ensureSiteRole writes Vault's connection to d's server and the site's
-// role unless the role exists.
-func (j *job) ensureSiteRole(ctx context.Context, issuer secrets.DynamicIssuer, d *dbConn, siteID string) error {
-	ok, err := issuer.SiteRoleExists(ctx, siteID)
-	if err != nil || ok {
-		return err
+// role, unless the role exists and force is false.
+func (j *job) ensureSiteRole(ctx context.Context, issuer secrets.DynamicIssuer, d *dbConn, siteID string, force bool) error {
+	if !force {
+		ok, err := issuer.SiteRoleExists(ctx, siteID)
+		if err != nil || ok {
+			return err
+		}
 	}
 	ref := secrets.ServiceAdminRef(d.svc.ID)
 	if j.c.DBService != nil && d.svc.ID == j.c.DBService.ID {
@@ -130,4 +142,23 @@ func (j *job) ensureSiteRole(ctx context.Context, issuer secrets.DynamicIssuer, 
 	}
 	j.log.Info("Vault database role configured", "role", secrets.SiteRoleName(siteID), "connection", d.svc.ID)
 	return nil
+}
+
+// forgetSiteRole removes the site's Vault role when the site is deleted;
+// a store without throwaway users has nothing to remove. Failures are
+// logged, not fatal: a leftover role only names a database that is gone.
+func (j *job) forgetSiteRole(ctx context.Context, siteID string) {
+	st, err := j.openSecrets()
+	if err != nil {
+		return
+	}
+	r, ok := st.(interface {
+		DeleteSiteRole(ctx context.Context, siteID string) error
+	})
+	if !ok {
+		return
+	}
+	if err := r.DeleteSiteRole(ctx, siteID); err != nil {
+		j.log.Warn("the site's Vault database role could not be removed; remove it with vault delete", "role", secrets.SiteRoleName(siteID), "err", err)
+	}
 }
