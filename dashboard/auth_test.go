@@ -12,7 +12,7 @@ func TestAuth(t *testing.T) {
 			wantStatus: 200, wantContains: []string{`{"status":"ok"}`},
 		},
 		{
-			name: "root says where the API is", method: "GET", url: "/",
+			name: "the login page says where the API is", method: "GET", url: "/login",
 			wantStatus: 200, wantContains: []string{"/api/v1/openapi.json"},
 		},
 		{

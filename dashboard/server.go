@@ -65,6 +65,18 @@ type Config struct {
 	// LogPoll is how long one read of the log bus waits for new lines while
 	// following a log, and how often a keep-alive comment is sent. Default: 15s.
 	LogPoll time.Duration
+	// SessionKey signs the dashboard's session, CSRF and flash cookies; at
+	// least 32 bytes. Default: a random key per process, so a restart logs
+	// everyone out of the dashboard (API tokens are unaffected).
+	SessionKey []byte
+	// SecureCookies marks the dashboard's cookies Secure even when the
+	// request did not arrive over TLS (a TLS proxy in front). Default:
+	// false; requests over TLS get Secure cookies regardless.
+	SecureCookies bool
+	// LoginLimiter limits dashboard logins per account and per address.
+	// Default: an in-memory limiter (5 failures per account, 20 per address,
+	// per 15 minutes).
+	LoginLimiter LoginLimiter
 }
 
 func (c *Config) withDefaults() Config {
@@ -100,6 +112,7 @@ type Server struct {
 	base context.Context
 	stop context.CancelFunc
 	rid  atomic.Uint64
+	ui   *ui
 }
 
 // New builds the server and registers every route.
@@ -125,15 +138,16 @@ func New(cfg *Config) (*Server, error) {
 	})
 	s.app.Use(recover.New())
 	s.app.Use(s.requestID)
-	s.app.Get("/", func(c *fiber.Ctx) error {
-		return c.SendString("aegir API — see /api/v1/openapi.json\n")
-	})
 	for _, r := range s.routes() {
 		h := r.handler
 		if !r.op.public {
 			h = s.authenticated(h)
 		}
 		s.app.Add(r.method, apiPrefix+r.path, h)
+	}
+	// The HTML dashboard, outside /api/v1 (ui.go).
+	if err := s.mountUI(); err != nil {
+		return nil, err
 	}
 	doc, err := s.buildOpenAPI()
 	if err != nil {

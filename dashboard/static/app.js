@@ -1,0 +1,110 @@
+// aegir dashboard: live task status and log tail. Everything works without
+// this file; it only saves reloads. No inline scripts (CSP script-src 'self').
+(function () {
+  "use strict";
+
+  function getJSON(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); });
+  }
+
+  function setBadge(el, status) {
+    el.textContent = status;
+    el.className = el.className.replace(/\bb-[a-z-]+/, "b-" + status);
+    el.setAttribute("data-status", status);
+  }
+
+  function isDone(s) { return s === "succeeded" || s === "failed" || s === "cancelled"; }
+
+  // Badges of queued or running tasks follow their task; with data-reload
+  // the page reloads when the task ends (to show what it changed).
+  function followBadges() {
+    var els = document.querySelectorAll("[data-live-task]");
+    if (!els.length) return;
+    var pending = Array.prototype.slice.call(els);
+    function tick() {
+      var left = [];
+      var reqs = pending.map(function (el) {
+        return getJSON("/live/tasks/" + encodeURIComponent(el.getAttribute("data-live-task"))).then(function (t) {
+          setBadge(el, t.status);
+          if (isDone(t.status)) {
+            if (el.hasAttribute("data-reload")) { window.location.reload(); }
+          } else { left.push(el); }
+        }, function () { left.push(el); });
+      });
+      Promise.all(reqs).then(function () { pending = left; if (pending.length) setTimeout(tick, 1500); });
+    }
+    setTimeout(tick, 1000);
+  }
+
+  // The task page's log follows the running task over server-sent events,
+  // resuming after the last line the server rendered.
+  function followLog() {
+    var log = document.getElementById("log");
+    if (!log || log.getAttribute("data-done") === "1" || !window.EventSource) return;
+    var id = log.getAttribute("data-task");
+    var after = log.getAttribute("data-after") || "";
+    var dot = document.getElementById("live-dot");
+    var hint = document.getElementById("log-hint");
+    if (dot) dot.hidden = false;
+    if (hint) hint.hidden = true;
+    var url = "/live/tasks/" + encodeURIComponent(id) + "/log?follow=1" + (after ? "&after=" + encodeURIComponent(after) : "");
+    var es = new EventSource(url);
+    var status = document.getElementById("task-status");
+    es.onmessage = function (ev) {
+      var line;
+      try { line = JSON.parse(ev.data); } catch (e) { return; }
+      var div = document.createElement("div");
+      div.className = "ln l-" + (line.level || "info");
+      var ts = document.createElement("span");
+      ts.className = "ts";
+      ts.textContent = (line.time || "").slice(11, 19);
+      div.appendChild(ts);
+      div.appendChild(document.createTextNode(" " + line.msg));
+      var atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+      log.appendChild(div);
+      if (atBottom) log.scrollTop = log.scrollHeight;
+      if (status && status.getAttribute("data-status") === "queued") setBadge(status, "running");
+    };
+    es.addEventListener("end", function () {
+      es.close();
+      if (dot) dot.hidden = true;
+      log.setAttribute("data-done", "1");
+      getJSON("/live/tasks/" + encodeURIComponent(id)).then(function (t) {
+        if (status) setBadge(status, t.status);
+        // Reload once to show the explanation, fix hint or summary.
+        setTimeout(function () { window.location.reload(); }, 600);
+      });
+    });
+    es.onerror = function () {
+      // The browser reconnects with Last-Event-ID; if the session ended the
+      // stream answers 401 and the browser gives up.
+      if (es.readyState === EventSource.CLOSED && dot) dot.hidden = true;
+    };
+  }
+
+  // "Type the name to confirm" buttons stay disabled until it matches. The
+  // server checks it again.
+  function confirmFields() {
+    var inputs = document.querySelectorAll("input[data-confirm]");
+    Array.prototype.forEach.call(inputs, function (input) {
+      var btn = input.form && input.form.querySelector("button[type=submit]");
+      if (!btn) return;
+      var check = function () { btn.disabled = input.value.trim() !== input.getAttribute("data-confirm"); };
+      input.addEventListener("input", check);
+      check();
+    });
+  }
+
+  function selectSecret() {
+    var s = document.getElementById("token-secret");
+    if (s) { s.addEventListener("focus", function () { s.select(); }); }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    followBadges();
+    followLog();
+    confirmFields();
+    selectSecret();
+  });
+})();

@@ -1,0 +1,131 @@
+package dashboard
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// LoginLimiter decides whether a login may be tried: per account (the name
+// typed) and per client address. The in-memory one below serves a single
+// node; a Redis-backed one (shared by every node) implements the same
+// interface.
+type LoginLimiter interface {
+	// Wait returns how long the key must wait before its next attempt
+	// (0: it may try now).
+	Wait(ctx context.Context, kind LimitKind, key string) (time.Duration, error)
+	// Failed records a failed attempt.
+	Failed(ctx context.Context, kind LimitKind, key string) error
+	// Succeeded forgets the key's failures.
+	Succeeded(ctx context.Context, kind LimitKind, key string) error
+}
+
+// LimitKind says what a limiter key names.
+type LimitKind string
+
+const (
+	LimitAccount LimitKind = "account"
+	LimitAddress LimitKind = "address"
+)
+
+// MemoryLimiterConfig configures NewMemoryLimiter.
+type MemoryLimiterConfig struct {
+	// AccountMax failures per Window lock an account out until the window
+	// ends. Default: 5.
+	AccountMax int
+	// AddressMax failures per Window lock an address out. Default: 20.
+	AddressMax int
+	// Window is how long failures are counted. Default: 15m.
+	Window time.Duration
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+}
+
+// MemoryLimiter is a LoginLimiter in this process's memory, bounded in
+// size: when it holds too many keys it forgets the expired ones, and if
+// that is not enough, all of them (failing open on memory, never on
+// correctness of a single key's window).
+type MemoryLimiter struct {
+	cfg MemoryLimiterConfig
+	mu  sync.Mutex
+	m   map[string]*limitEntry
+}
+
+type limitEntry struct {
+	failures int
+	start    time.Time
+}
+
+const memoryLimiterMaxKeys = 100_000
+
+var _ LoginLimiter = (*MemoryLimiter)(nil)
+
+// NewMemoryLimiter returns an in-memory limiter.
+func NewMemoryLimiter(cfg MemoryLimiterConfig) *MemoryLimiter {
+	if cfg.AccountMax <= 0 {
+		cfg.AccountMax = 5
+	}
+	if cfg.AddressMax <= 0 {
+		cfg.AddressMax = 20
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 15 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &MemoryLimiter{cfg: cfg, m: map[string]*limitEntry{}}
+}
+
+func (l *MemoryLimiter) max(kind LimitKind) int {
+	if kind == LimitAccount {
+		return l.cfg.AccountMax
+	}
+	return l.cfg.AddressMax
+}
+
+func (l *MemoryLimiter) Wait(_ context.Context, kind LimitKind, key string) (time.Duration, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.m[string(kind)+"\x00"+key]
+	now := l.cfg.Now()
+	if e == nil || now.Sub(e.start) >= l.cfg.Window || e.failures < l.max(kind) {
+		return 0, nil
+	}
+	return e.start.Add(l.cfg.Window).Sub(now), nil
+}
+
+func (l *MemoryLimiter) Failed(_ context.Context, kind LimitKind, key string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.cfg.Now()
+	k := string(kind) + "\x00" + key
+	e := l.m[k]
+	if e == nil || now.Sub(e.start) >= l.cfg.Window {
+		if len(l.m) >= memoryLimiterMaxKeys {
+			l.prune(now)
+		}
+		e = &limitEntry{start: now}
+		l.m[k] = e
+	}
+	e.failures++
+	return nil
+}
+
+func (l *MemoryLimiter) Succeeded(_ context.Context, kind LimitKind, key string) error {
+	l.mu.Lock()
+	delete(l.m, string(kind)+"\x00"+key)
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *MemoryLimiter) prune(now time.Time) {
+	for k, e := range l.m {
+		if now.Sub(e.start) >= l.cfg.Window {
+			delete(l.m, k)
+		}
+	}
+	if len(l.m) >= memoryLimiterMaxKeys {
+		l.m = map[string]*limitEntry{}
+	}
+}
