@@ -8,7 +8,10 @@ import (
 	"github.com/aegirhq/aegir/internal/builtinweb"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/provision/dbmariadb"
+	"github.com/aegirhq/aegir/internal/provision/dbpostgres"
 	"github.com/aegirhq/aegir/internal/provision/dbsqlite"
+	"github.com/aegirhq/aegir/internal/provision/webnginx"
 	"github.com/aegirhq/aegir/secrets"
 )
 
@@ -24,9 +27,12 @@ func provisionDeps() provision.Deps {
 	return provision.Deps{
 		Web: map[domain.ServiceKind]provision.WebFactory{
 			domain.KindBuiltin: builtinweb.NewDriverFactory,
+			domain.KindNginx:   webnginx.Factory,
 		},
 		DB: map[domain.ServiceKind]provision.DBFactory{
-			domain.KindSQLite: dbsqlite.New,
+			domain.KindSQLite:     dbsqlite.New,
+			domain.KindMariaDB:    dbmariadb.Factory,
+			domain.KindPostgreSQL: dbpostgres.Factory,
 		},
 		OpenSecrets: openSecrets,
 		Version:     Version,

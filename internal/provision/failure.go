@@ -18,6 +18,7 @@ const (
 	CodeSiteExists         = "site_exists"         // the site directory is already there
 	CodeSiteMissing        = "site_missing"        // the site directory is not there
 	CodeDBUnreachable      = "db_unreachable"      // the database server did not answer
+	CodeDBAuthFailed       = "db_auth_failed"      // the database server refused the admin credentials
 	CodeDBFailed           = "db_failed"           // the database server refused an operation
 	CodeWebUnavailable     = "web_unavailable"     // the web server check failed
 	CodeWebPublishFailed   = "web_publish_failed"  // the web server refused the site's config

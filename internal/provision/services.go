@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/aegirhq/aegir/internal/provision/dberr"
 	"io"
 	"log/slog"
 	"net/http"
@@ -101,12 +102,19 @@ func (j *job) db(ctx context.Context, svc *ServiceInfo, srv *ServerInfo, adminPu
 }
 
 func (j *job) checkDB(ctx context.Context, d *dbConn) error {
-	if err := d.Check(ctx); err != nil {
+	err := d.Check(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case dberr.Code(err) == CodeDBAuthFailed:
+		return failf(CodeDBAuthFailed,
+			fmt.Sprintf("Set the right admin credentials for this database server: aegir server credentials %s -db-user USER (the password is read from stdin).", d.srv.Name),
+			err, "%s refused aegir's admin credentials, so nothing was changed", capital(d.String()))
+	default:
 		return failf(CodeDBUnreachable,
 			fmt.Sprintf("Check that the database server is running and that aegir's admin credentials are right (aegir server credentials %s).", d.srv.Name),
 			err, "%s did not answer, so nothing was changed", capital(d.String()))
 	}
-	return nil
 }
 
 func (j *job) checkWeb(ctx context.Context, w *webConn) error {
