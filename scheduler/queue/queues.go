@@ -1,0 +1,291 @@
+package queue
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/locks"
+	"github.com/aegirhq/aegir/internal/store"
+)
+
+// Config configures the queues.
+type Config struct {
+	// Store holds the sites, tasks and backups, and the queues' own keys
+	// (Store.KV()). Required.
+	Store *store.Store
+	// Locker keeps a queue's passes from overlapping ("queue/<name>").
+	// Required.
+	Locker locks.Locker
+	// Logger receives the queues' logs. Default: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// Poll is how often a pass looks at the tasks it queued. Default: 250ms.
+	Poll time.Duration
+	// LockTTL is the lease of a pass's lock (renewed while held).
+	// Default: 1m.
+	LockTTL time.Duration
+	// KeepOutputs is how many cron outputs are kept per site. Default: 5.
+	KeepOutputs int
+}
+
+// Queues runs the periodic queues: passes (RunPass), their settings and
+// what they recorded. Safe for concurrent use.
+type Queues struct {
+	cfg Config
+	st  *store.Store
+	kv  store.KV
+	log *slog.Logger
+}
+
+// New checks cfg and returns the queues.
+func New(cfg Config) (*Queues, error) {
+	if cfg.Store == nil || cfg.Locker == nil {
+		return nil, errors.New("queue: Config.Store and Config.Locker are required")
+	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.Poll = cmp.Or(cfg.Poll, 250*time.Millisecond)
+	cfg.LockTTL = cmp.Or(cfg.LockTTL, time.Minute)
+	cfg.KeepOutputs = cmp.Or(cfg.KeepOutputs, 5)
+	return &Queues{cfg: cfg, st: cfg.Store, kv: cfg.Store.KV(), log: cfg.Logger.With("component", "queues")}, nil
+}
+
+// Keys of the queues in the store's KV.
+func settingsKey(name string) string    { return "queues/" + name + "/settings" }
+func lastPassKey(name string) string    { return "queues/" + name + "/last" }
+func runsPrefix(name string) string     { return "queues/" + name + "/runs/" }
+func outputKey(siteID string) string    { return "queues/cron/output/" + siteID }
+func seriesKey(siteID string) string    { return "queues/stats/series/" + siteID }
+func latestKey(siteID string) string    { return "queues/stats/latest/" + siteID }
+func runKey(name, siteID string) string { return runsPrefix(name) + siteID }
+
+const (
+	latestPrefix = "queues/stats/latest/"
+	fleetKey     = "queues/stats/fleet"
+)
+
+// ErrPassRunning means a pass of the queue is already running somewhere.
+var ErrPassRunning = fmt.Errorf("a pass of this queue is already running; wait for it to end: %w", domain.ErrConflict)
+
+// Settings returns a queue's settings (its defaults, version 0, until
+// someone stores others).
+func (q *Queues) Settings(ctx context.Context, name string) (Settings, error) {
+	if !Known(name) {
+		return Settings{}, domain.NotFound("queue", name)
+	}
+	p, err := q.kv.Get(ctx, settingsKey(name))
+	if errors.Is(err, store.ErrKeyNotFound) {
+		return Defaults(name), nil
+	}
+	if err != nil {
+		return Settings{}, err
+	}
+	var s Settings
+	if err := json.Unmarshal(p.Value, &s); err != nil {
+		return Settings{}, fmt.Errorf("decode %s: %w", p.Key, err)
+	}
+	s.Version = p.ModifyIndex
+	return s, nil
+}
+
+// PutSettings validates and stores a queue's settings, check-and-set on
+// s.Version (0: the queue still has its defaults). It returns the stored
+// settings with their new version.
+func (q *Queues) PutSettings(ctx context.Context, name string, s Settings) (Settings, error) {
+	if err := s.Validate(name); err != nil {
+		return Settings{}, err
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return Settings{}, err
+	}
+	pairs, err := q.kv.Txn(ctx, []store.Op{{Verb: store.OpCAS, Key: settingsKey(name), Value: b, Index: s.Version}})
+	if errors.Is(err, store.ErrCASFailed) {
+		return Settings{}, fmt.Errorf("the %s queue's settings changed since version %d; read them again: %w", name, s.Version, domain.ErrConflict)
+	}
+	if err != nil {
+		return Settings{}, err
+	}
+	s.Version = pairs[0].ModifyIndex
+	return s, nil
+}
+
+// getJSON reads and decodes one key; ok is false when it does not exist.
+func (q *Queues) getJSON(ctx context.Context, key string, v any) (uint64, bool, error) {
+	p, err := q.kv.Get(ctx, key)
+	if errors.Is(err, store.ErrKeyNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	if err := json.Unmarshal(p.Value, v); err != nil {
+		return 0, false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return p.ModifyIndex, true, nil
+}
+
+// Runs returns every site's run record of a queue, by site id.
+func (q *Queues) Runs(ctx context.Context, name string) (map[string]Run, error) {
+	prefix := runsPrefix(name)
+	pairs, _, err := q.kv.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Run, len(pairs))
+	for _, p := range pairs {
+		var r Run
+		if err := json.Unmarshal(p.Value, &r); err != nil {
+			q.log.Warn("skipping an undecodable run record", "key", p.Key, "err", err)
+			continue
+		}
+		out[strings.TrimPrefix(p.Key, prefix)] = r
+	}
+	return out, nil
+}
+
+// putRuns writes run records in transactions of at most store.MaxTxnOps
+// operations. Only the holder of the queue's lock writes them, so they are
+// plain sets.
+func (q *Queues) putRuns(ctx context.Context, name string, runs map[string]Run) error {
+	ops := make([]store.Op, 0, store.MaxTxnOps)
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		_, err := q.kv.Txn(ctx, ops)
+		ops = ops[:0]
+		return err
+	}
+	for id, r := range runs {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, store.Op{Verb: store.OpSet, Key: runKey(name, id), Value: b})
+		if len(ops) == store.MaxTxnOps {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// siteStates reads every site and whether its platform is locked.
+func (q *Queues) siteStates(ctx context.Context) ([]SiteState, map[string]*domain.Site, error) {
+	ps, err := q.st.ListPlatforms(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	locked := map[string]bool{}
+	for _, p := range ps {
+		locked[p.ID] = p.Locked || p.Status == domain.PlatformDeleted
+	}
+	var out []SiteState
+	byID := map[string]*domain.Site{}
+	for off := 0; ; {
+		page, err := q.st.ListSites(ctx, store.SiteFilter{Offset: off, Limit: 1000})
+		if err != nil {
+			return nil, nil, err
+		}
+		for i := range page.Items {
+			s := &page.Items[i]
+			out = append(out, SiteState{ID: s.ID, Status: s.Status, PlatformLocked: locked[s.PlatformID]})
+			byID[s.ID] = s
+		}
+		off += len(page.Items)
+		if len(page.Items) == 0 || off >= page.Total {
+			return out, byID, nil
+		}
+	}
+}
+
+// Status is a queue's overview.
+type Status struct {
+	Name     string   `json:"name"`
+	Settings Settings `json:"settings"`
+	// LastPass is the last pass's report, nil before the first.
+	LastPass *PassReport `json:"last_pass,omitempty"`
+	// NextPass is when the next pass is expected (last start + interval).
+	NextPass *time.Time `json:"next_pass,omitempty"`
+	// Eligible, Backlog: as planned now.
+	Eligible int `json:"eligible"`
+	Backlog  int `json:"backlog"`
+	// Failing are the sites with FailingAfter or more consecutive failures,
+	// at most 100, with their last run.
+	Failing []FailingSite `json:"failing"`
+	// FailingTotal counts them all.
+	FailingTotal int `json:"failing_total"`
+}
+
+// FailingSite is a site that keeps failing in a queue.
+type FailingSite struct {
+	SiteID string    `json:"site_id"`
+	Domain string    `json:"domain"`
+	Run    Run       `json:"run"`
+	Retry  time.Time `json:"retry_at"`
+}
+
+// Status returns a queue's overview: settings, last and next pass,
+// backlog and failing sites.
+func (q *Queues) Status(ctx context.Context, name string) (*Status, error) {
+	s, err := q.Settings(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{Name: name, Settings: s, Failing: []FailingSite{}}
+	var last PassReport
+	if _, ok, err := q.getJSON(ctx, lastPassKey(name), &last); err != nil {
+		return nil, err
+	} else if ok {
+		st.LastPass = &last
+		next := last.Started.Add(s.Interval.D())
+		st.NextPass = &next
+	}
+	sites, byID, err := q.siteStates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	runs, err := q.Runs(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	p := PlanPass(sites, runs, q.cfg.Now(), s)
+	st.Eligible, st.Backlog, st.FailingTotal = p.Eligible, p.Backlog, len(p.Failing)
+	for _, id := range p.Failing[:min(len(p.Failing), 100)] {
+		r := runs[id]
+		st.Failing = append(st.Failing, FailingSite{SiteID: id, Domain: byID[id].Domain, Run: r, Retry: r.Last.Add(Backoff(r.Failures, s))})
+	}
+	return st, nil
+}
+
+// List returns every queue's overview.
+func (q *Queues) List(ctx context.Context) ([]Status, error) {
+	out := make([]Status, 0, len(Names))
+	for _, n := range Names {
+		st, err := q.Status(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *st)
+	}
+	return out, nil
+}
+
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

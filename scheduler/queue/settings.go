@@ -1,0 +1,177 @@
+package queue
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aegirhq/aegir/internal/domain"
+)
+
+// The queues.
+const (
+	Cron   = "cron"
+	Backup = "backup"
+	Stats  = "stats"
+)
+
+// Names lists the queues.
+var Names = []string{Cron, Backup, Stats}
+
+// Known reports whether name is a queue.
+func Known(name string) bool { return slices.Contains(Names, name) }
+
+// Duration is a time.Duration written as "1h30m" in JSON.
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration is a string such as \"1h\" or \"15m\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: use a form such as \"1h\" or \"15m\"", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Settings configure one queue. Stored at queues/<name>/settings,
+// check-and-set on Version.
+type Settings struct {
+	// Enabled queues run on their own (dev ticker, Nomad periodic job); a
+	// pass can still be started by hand. Default: true.
+	Enabled bool `json:"enabled"`
+	// Frequency: every eligible site gets its turn within this. Default:
+	// cron 1h, backup 24h, stats 6h.
+	Frequency Duration `json:"frequency"`
+	// Interval is how often a pass runs. Default: cron 5m, backup 1h,
+	// stats 30m. A pass takes ceil(sites × Interval / Frequency) sites.
+	Interval Duration `json:"interval"`
+	// Concurrency is how many sites one pass works on at once. Default:
+	// cron 8, backup 2, stats 4.
+	Concurrency int `json:"concurrency"`
+	// Timeout bounds one site's work (the cron command, the stats hook).
+	// Default: 5m (backup: 1h, the dispatcher's task timeout applies).
+	Timeout Duration `json:"timeout"`
+	// MaxBackoff caps how long a site that keeps failing waits before its
+	// next try. Default: 8 × Frequency.
+	MaxBackoff Duration `json:"max_backoff"`
+	// CronPath, for cron: a path requested through the site's web server
+	// on every run ("/cron.php?key=..."), besides the platform's own cron.
+	// Default: none.
+	CronPath string `json:"cron_path,omitempty"`
+	// Retention, for backup: which scheduled backups to keep.
+	Retention *Retention `json:"retention,omitempty"`
+	// Version is the stored version; a PUT must carry the one it read.
+	Version uint64 `json:"version"`
+}
+
+// Retention says which scheduled backups of a site are kept; every other
+// scheduled backup is deleted (archive and record together). Backups taken
+// for another reason (manual, pre-restore, pre-delete ...) are never
+// deleted by retention.
+type Retention struct {
+	// KeepLast keeps the newest N. Default: 3.
+	KeepLast int `json:"keep_last"`
+	// Daily keeps the newest backup of each of the last N days. Default: 7.
+	Daily int `json:"daily"`
+	// Weekly keeps the newest backup of each of the last N ISO weeks.
+	// Default: 4.
+	Weekly int `json:"weekly"`
+	// Monthly keeps the newest backup of each of the last N months.
+	// Default: 6.
+	Monthly int `json:"monthly"`
+}
+
+// DefaultRetention is the backup queue's default retention.
+var DefaultRetention = Retention{KeepLast: 3, Daily: 7, Weekly: 4, Monthly: 6}
+
+// Defaults returns the default settings of a queue.
+func Defaults(name string) Settings {
+	s := Settings{Enabled: true, Timeout: Duration(5 * time.Minute)}
+	switch name {
+	case Cron:
+		s.Frequency, s.Interval, s.Concurrency = Duration(time.Hour), Duration(5*time.Minute), 8
+	case Backup:
+		s.Frequency, s.Interval, s.Concurrency = Duration(24*time.Hour), Duration(time.Hour), 2
+		s.Timeout = Duration(time.Hour)
+		r := DefaultRetention
+		s.Retention = &r
+	case Stats:
+		s.Frequency, s.Interval, s.Concurrency = Duration(6*time.Hour), Duration(30*time.Minute), 4
+	}
+	s.MaxBackoff = 8 * s.Frequency
+	return s
+}
+
+// Validate checks s for queue name and fills zero values from the defaults.
+func (s *Settings) Validate(name string) error {
+	if !Known(name) {
+		return domain.NotFound("queue", name)
+	}
+	def := Defaults(name)
+	if s.Frequency == 0 {
+		s.Frequency = def.Frequency
+	}
+	if s.Interval == 0 {
+		s.Interval = def.Interval
+	}
+	if s.Concurrency == 0 {
+		s.Concurrency = def.Concurrency
+	}
+	if s.Timeout == 0 {
+		s.Timeout = def.Timeout
+	}
+	if s.MaxBackoff == 0 {
+		s.MaxBackoff = 8 * s.Frequency
+	}
+	switch {
+	case s.Frequency.D() < time.Minute || s.Frequency.D() > 366*24*time.Hour:
+		return domain.Invalid("frequency", "must be between 1m and 366 days")
+	case s.Interval.D() < 10*time.Second || s.Interval > s.Frequency:
+		return domain.Invalid("interval", "must be at least 10s and at most the frequency (%s)", s.Frequency.D())
+	case s.Concurrency < 1 || s.Concurrency > 256:
+		return domain.Invalid("concurrency", "must be between 1 and 256")
+	case s.Timeout.D() < time.Second || s.Timeout.D() > 24*time.Hour:
+		return domain.Invalid("timeout", "must be between 1s and 24h")
+	case s.MaxBackoff < s.Frequency || s.MaxBackoff.D() > 366*24*time.Hour:
+		return domain.Invalid("max_backoff", "must be at least the frequency and at most 366 days")
+	}
+	if s.CronPath != "" {
+		if name != Cron {
+			return domain.Invalid("cron_path", "only the cron queue requests a path")
+		}
+		if !cronPathRE.MatchString(s.CronPath) {
+			return domain.Invalid("cron_path", "give a path such as /cron.php?key=abc (letters, digits and -._~/?=&%%, at most 200)")
+		}
+	}
+	if name == Backup {
+		if s.Retention == nil {
+			r := DefaultRetention
+			s.Retention = &r
+		}
+		r := s.Retention
+		for _, f := range []struct {
+			name string
+			v    int
+		}{{"keep_last", r.KeepLast}, {"daily", r.Daily}, {"weekly", r.Weekly}, {"monthly", r.Monthly}} {
+			if f.v < 0 || f.v > 1000 {
+				return domain.Invalid("retention."+f.name, "must be between 0 and 1000")
+			}
+		}
+		if r.KeepLast < 1 {
+			return domain.Invalid("retention.keep_last", "keep at least the newest backup")
+		}
+	} else if s.Retention != nil {
+		return domain.Invalid("retention", "only the backup queue has a retention")
+	}
+	return nil
+}
