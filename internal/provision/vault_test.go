@@ -420,3 +420,36 @@ func TestVaultRotationFailureKeepsOldPassword(t *testing.T) {
 		t.Errorf("the old password no longer logs in after the failed rotation: %v", err)
 	}
 }
+
+// FakeCancellingIssuer cancels the task (as SIGTERM does through Main's
+// context) right after the throwaway user is leased.
+type FakeCancellingIssuer struct {
+	*secrets.VaultStore
+	cancel context.CancelFunc
+}
+
+func (f FakeCancellingIssuer) DynamicCredsForTask(ctx context.Context, role, taskID string, ttl time.Duration) (string, string, string, error) {
+	u, p, l, err := f.VaultStore.DynamicCredsForTask(ctx, role, taskID, ttl)
+	f.cancel()
+	return u, p, l, err
+}
+
+// A task cancelled while it holds a throwaway user (SIGTERM, timeout)
+// still revokes it on the way out.
+func TestVaultCancelledBackupRevokesUser(t *testing.T) {
+	t.Parallel()
+	s := setupVaultStack(t, domain.KindPostgreSQL)
+	site, _, _ := s.install(t, "cancel.example.com")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.mu.Lock()
+	s.wrap = func(st *secrets.VaultStore) secrets.Store { return FakeCancellingIssuer{VaultStore: st, cancel: cancel} }
+	s.mu.Unlock()
+	res := s.runner.Run(ctx, s.vctx(domain.TaskBackup, site))
+	if res.Status != domain.TaskFailed || res.ErrorCode != provision.CodeCancelled {
+		t.Fatalf("cancelled backup: %s %s: %s", res.Status, res.ErrorCode, res.Explanation)
+	}
+	if n := s.throwawayUsers(t); n != 0 {
+		t.Fatalf("%d throwaway users left after the cancelled backup", n)
+	}
+}
