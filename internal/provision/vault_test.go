@@ -443,7 +443,9 @@ func TestVaultCancelledBackupRevokesUser(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s.mu.Lock()
-	s.wrap = func(st *secrets.VaultStore) secrets.Store { return FakeCancellingIssuer{VaultStore: st, cancel: cancel} }
+	s.wrap = func(st *secrets.VaultStore) secrets.Store {
+		return FakeCancellingIssuer{VaultStore: st, cancel: cancel}
+	}
 	s.mu.Unlock()
 	res := s.runner.Run(ctx, s.vctx(domain.TaskBackup, site))
 	if res.Status != domain.TaskFailed || res.ErrorCode != provision.CodeCancelled {
