@@ -281,3 +281,38 @@ func TestVaultUnreachable(t *testing.T) {
 		t.Errorf("message %q", err)
 	}
 }
+
+// An AppRole store logs in again when its token reaches its max TTL.
+func TestVaultAppRoleLogsInAgain(t *testing.T) {
+	t.Parallel()
+	b := setupVault(t)
+	if err := b.root.Sys().EnableAuthWithOptions("approle", &vault.EnableAuthOptions{Type: "approle"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.root.Logical().Write("auth/approle/role/short", map[string]any{
+		"token_policies": "aegir-backend", "token_ttl": "2s", "token_max_ttl": "4s"}); err != nil {
+		t.Fatal(err)
+	}
+	rid, err := b.root.Logical().Read("auth/approle/role/short/role-id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid, err := b.root.Logical().Write("auth/approle/role/short/secret-id", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := secrets.NewVault(secrets.VaultConfig{Addr: b.srv.Addr,
+		RoleID: rid.Data["role_id"].(string), SecretID: sid.Data["secret_id"].(string)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ref := secrets.SiteDBRef(domain.NewID())
+	deadline := time.Now().Add(9 * time.Second) // past two max TTLs
+	for time.Now().Before(deadline) {
+		if err := st.Put(context.Background(), ref, map[string]string{"password": "p"}); err != nil {
+			t.Fatalf("Put %s after the AppRole login: %v", time.Until(deadline).Round(time.Second), err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
