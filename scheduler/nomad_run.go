@@ -257,6 +257,7 @@ func taskReason(a *api.AllocationListStub) string {
 				p = "Setup Failure: " + cmpStr(ev.SetupError, ev.DisplayMessage)
 			case api.TaskKilled:
 				p = "Killed: " + cmpStr(ev.KillError, ev.DisplayMessage, "by Nomad")
+			case api.TaskNotRestarting: // says only that restarts are off, as configured
 			default:
 				if ev.FailsTask {
 					p = ev.Type + ": " + ev.DisplayMessage
@@ -267,7 +268,7 @@ func taskReason(a *api.AllocationListStub) string {
 			}
 		}
 	}
-	if a.ClientDescription != "" && a.ClientStatus != api.AllocClientStatusComplete {
+	if len(parts) == 0 && a.ClientDescription != "" && a.ClientStatus != api.AllocClientStatusComplete {
 		parts = append(parts, a.ClientDescription)
 	}
 	if len(parts) == 0 {
@@ -296,7 +297,7 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // lostReason is Nomad's word for a lost allocation plus its node's state.
 func (r *nomadRun) lostReason(a *api.AllocationListStub) string {
-	reason := cmpStr(a.ClientDescription, a.DesiredDescription, "the allocation is lost")
+	reason := cmpStr(a.DesiredDescription, "the allocation is lost")
 	if st := r.nodeState(a.NodeID); st != "" {
 		reason += "; " + st
 	}
@@ -370,7 +371,7 @@ func metricText(m *api.AllocationMetric) string {
 		return ""
 	}
 	var p []string
-	p = append(p, fmt.Sprintf("%d of %d nodes evaluated", m.NodesEvaluated, m.NodesEvaluated+m.NodesFiltered))
+	p = append(p, fmt.Sprintf("%d nodes evaluated", m.NodesEvaluated))
 	for _, k := range sortedKeys(m.ConstraintFiltered) {
 		p = append(p, fmt.Sprintf("%d filtered by constraint %s", m.ConstraintFiltered[k], k))
 	}

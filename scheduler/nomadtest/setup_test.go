@@ -395,3 +395,16 @@ func (c *cluster) allocOfMaybe(runner string) *api.AllocationListStub {
 	return allocs[0]
 }
 
+// eventually gets / of domain until it answers want (any non-200 for 0),
+// for at most 2s, and returns the last status.
+func (b *bundle) eventually(t testing.TB, domain string, want int) int {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		code, _ := b.get(t, domain, "/")
+		if code == want || (want == 0 && code != 200) || time.Now().After(deadline) {
+			return code
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
