@@ -259,7 +259,7 @@ func testQueues(t *testing.T, c *cluster) {
 }
 
 // waitAllocDone follows a job's allocation with blocking queries until it ends.
-func waitAllocDone(t *testing.T, c *cluster, jobID string) *api.AllocationListStub {
+func waitAllocDone(t testing.TB, c *cluster, jobID string) *api.AllocationListStub {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	var index uint64

@@ -125,6 +125,8 @@ type options struct {
 	nodes    []string // default the cluster's
 	binary   string   // default the real aegir
 	noVerify bool     // leave the seed tasks queued and don't start the dispatcher
+	local    bool     // the local executor (child processes) instead of Nomad, for comparison
+	nomad    func(*scheduler.NomadConfig)
 }
 
 func setup(t testing.TB, c *cluster, o options) *bundle {
@@ -156,15 +158,24 @@ func setup(t testing.TB, c *cluster, o options) *bundle {
 
 	b.bus = logbus.NewBufferedBus(logbus.NewRedis(c.rdb, nil), nil)
 	t.Cleanup(b.bus.Close)
-	b.exec, err = scheduler.NewNomadExecutor(scheduler.NomadConfig{
+	ncfg := scheduler.NomadConfig{
 		Address: c.nomad.HTTPAddr, Binary: cmpStr(o.binary, aegirBin), DataDir: b.dataDir,
 		RedisAddr: c.redis.Addr, Results: scheduler.NewRedisResults(c.rdb, ""),
 		PlacementTimeout: 20 * time.Second, Logger: testLogger(t),
-	})
+	}
+	if o.nomad != nil {
+		o.nomad(&ncfg)
+	}
+	b.exec, err = scheduler.NewNomadExecutor(ncfg)
 	must(t, err)
+	var executor scheduler.Executor = b.exec
+	if o.local {
+		executor, err = scheduler.NewLocalExecutor(scheduler.LocalConfig{Binary: aegirBin, Bus: b.bus, Logger: testLogger(t)})
+		must(t, err)
+	}
 	b.env = provision.EnvInfo{DataDir: b.dataDir, BackupDir: filepath.Join(b.dataDir, "backups"), SecretsBackend: "file"}
 	b.d, err = scheduler.New(scheduler.Config{
-		Store: b.st, Executor: b.exec, Bus: b.bus, Locker: locks.NewMemory(), Logger: testLogger(t),
+		Store: b.st, Executor: executor, Bus: b.bus, Locker: locks.NewMemory(), Logger: testLogger(t),
 		MaxParallel: 16, TaskTimeout: 5 * time.Minute, Env: b.env,
 	})
 	must(t, err)
