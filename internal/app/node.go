@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/aegirhq/aegir/dashboard"
 	"github.com/aegirhq/aegir/internal/builtinweb"
 	"github.com/aegirhq/aegir/internal/config"
@@ -65,10 +67,21 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	n.store = store.New(kv, &store.Config{Logger: log, PlatformRoots: cfg.PlatformRoots})
 	n.closers = append(n.closers, n.store.Close)
 
-	n.bus = logbus.NewMemory(nil)
-	n.locker = locks.NewMemory()
-	if cfg.Redis.Address != "" {
-		return nil, errors.New("redis is configured but this build's Redis log bus is not wired yet; remove redis.address")
+	if cfg.Redis.Address == "" {
+		// One process: the in-process bus and locks.
+		n.bus = logbus.NewMemory(nil)
+		n.locker = locks.NewMemory()
+	} else {
+		// Several processes share live logs and locks through Redis. Every
+		// blocked log follower holds a connection, hence the pool size.
+		rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Address, ContextTimeoutEnabled: true, PoolSize: 256})
+		n.closers = append(n.closers, rdb.Close)
+		// Writers go through a buffer that re-sends what a Redis restart
+		// lost, so a task's log stays whole.
+		buffered := logbus.NewBufferedBus(logbus.NewRedis(rdb, nil), nil)
+		n.closers = append(n.closers, func() error { buffered.Close(); return nil })
+		n.bus = buffered
+		n.locker = locks.NewRedis(rdb, &locks.RedisConfig{Logger: log})
 	}
 
 	switch cfg.Secrets.Backend {
@@ -127,11 +140,21 @@ func (n *node) start(ctx context.Context) error {
 		ln.Close()
 		return fmt.Errorf("listen for sites on %s: %w (is another aegir running? use -sites-addr)", n.cfg.SitesAddr, err)
 	}
-	if err := n.disp.Recover(ctx); err != nil {
-		n.log.Warn("recovering tasks left running failed; will retry while running", "err", err)
-	}
 	errc := make(chan error, 3)
-	go func() { errc <- n.disp.Run(ctx) }()
+	// One dispatcher in a cluster: whoever holds the "dispatcher" lease runs
+	// it (and recovers tasks whose runner is gone); the others serve the API
+	// and take over within the lease time when the leader dies.
+	elector := locks.NewElector(n.locker, "dispatcher", n.cfg.LeaderTTLDuration(), n.log)
+	go func() {
+		err := elector.Run(ctx, func(ctx context.Context) {
+			n.log.Info("leading: this process dispatches tasks")
+			if err := n.disp.Run(ctx); err != nil {
+				n.log.Error("dispatcher stopped", "err", err)
+			}
+			n.log.Info("no longer leading: another process dispatches")
+		})
+		errc <- err
+	}()
 	go func() { errc <- n.api.Serve(ln) }()
 	go func() { errc <- n.web.Serve(sites) }()
 	select {

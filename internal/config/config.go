@@ -122,6 +122,10 @@ type ExecutorConfig struct {
 	MaxParallel int `hcl:"max_parallel,optional"`
 	// TaskTimeout is how long one task may run. Default "1h".
 	TaskTimeout string `hcl:"task_timeout,optional"`
+	// LeaderTTL is the lease of the dispatcher's leadership: with several
+	// aegir servers, one dispatches and another takes over within this
+	// time after it dies. Default "15s". Env AEGIR_LEADER_TTL.
+	LeaderTTL string `hcl:"leader_ttl,optional"`
 }
 
 // NomadConfig reaches Nomad.
@@ -243,6 +247,7 @@ func (c *Config) applyEnv(env func(string) string) {
 	set(&c.Store.Consul.Prefix, "AEGIR_CONSUL_PREFIX")
 	set(&c.Store.Consul.Datacenter, "CONSUL_DATACENTER")
 	set(&c.Executor.Kind, "AEGIR_EXECUTOR")
+	set(&c.Executor.LeaderTTL, "AEGIR_LEADER_TTL")
 	set(&c.Nomad.Address, "NOMAD_ADDR")
 	set(&c.Nomad.Token, "NOMAD_TOKEN")
 	set(&c.Nomad.Region, "NOMAD_REGION")
@@ -271,6 +276,7 @@ func (c *Config) applyDefaults(mode Mode) {
 	c.Executor.Kind = cmp.Or(c.Executor.Kind, "local")
 	c.Executor.MaxParallel = cmp.Or(c.Executor.MaxParallel, 4)
 	c.Executor.TaskTimeout = cmp.Or(c.Executor.TaskTimeout, "1h")
+	c.Executor.LeaderTTL = cmp.Or(c.Executor.LeaderTTL, "15s")
 	c.Nomad.Address = cmp.Or(c.Nomad.Address, "http://127.0.0.1:4646")
 	if len(c.Nomad.Datacenters) == 0 {
 		c.Nomad.Datacenters = []string{"dc1"}
@@ -279,6 +285,12 @@ func (c *Config) applyDefaults(mode Mode) {
 	c.Secrets.Vault.Address = cmp.Or(c.Secrets.Vault.Address, "http://127.0.0.1:8200")
 	c.Secrets.Vault.Mount = cmp.Or(c.Secrets.Vault.Mount, "secret")
 	c.Secrets.Vault.Prefix = cmp.Or(c.Secrets.Vault.Prefix, "aegir")
+}
+
+// LeaderTTLDuration returns Executor.LeaderTTL parsed.
+func (c *Config) LeaderTTLDuration() time.Duration {
+	d, _ := time.ParseDuration(c.Executor.LeaderTTL)
+	return d
 }
 
 // TaskTimeoutDuration returns Executor.TaskTimeout parsed.
@@ -311,6 +323,9 @@ func (c *Config) validate() error {
 	}
 	if d, err := time.ParseDuration(c.Executor.TaskTimeout); err != nil || d <= 0 {
 		errs = append(errs, fmt.Errorf("executor task_timeout %q is not a positive duration like 1h", c.Executor.TaskTimeout))
+	}
+	if d, err := time.ParseDuration(c.Executor.LeaderTTL); err != nil || d < 500*time.Millisecond {
+		errs = append(errs, fmt.Errorf("executor leader_ttl %q is not a duration of at least 500ms like 15s", c.Executor.LeaderTTL))
 	}
 	if c.Executor.MaxParallel < 1 || c.Executor.MaxParallel > 1000 {
 		errs = append(errs, fmt.Errorf("executor max_parallel %d must be between 1 and 1000", c.Executor.MaxParallel))
