@@ -1,0 +1,297 @@
+package routing_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/aegirhq/aegir/internal/builtinweb"
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/routing"
+	"github.com/aegirhq/aegir/internal/store"
+	"github.com/aegirhq/aegir/internal/store/boltkv"
+	"github.com/aegirhq/aegir/internal/testharness"
+)
+
+// webServer is one builtin web server registered as an aegir server, with
+// one platform on it.
+type webServer struct {
+	name     string
+	srv      *builtinweb.Server
+	ln       net.Listener
+	driver   *builtinweb.Driver
+	server   *domain.Server
+	platform *domain.Platform
+	docroots string
+}
+
+// env is a store, a Consul agent, a reconciler, and two web servers A and
+// B; with a Traefik when asked.
+type env struct {
+	t       testing.TB
+	ctx     context.Context
+	store   *store.Store
+	consul  *testharness.ConsulAgent
+	client  *api.Client
+	traefik *testharness.TraefikServer
+	owner   *domain.Client
+	a, b    *webServer
+	http    *http.Client
+}
+
+type envOpts struct {
+	traefik bool
+}
+
+func setup(t testing.TB, o envOpts) *env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	agent := testharness.Consul(t)
+	var tr *testharness.TraefikServer
+	if o.traefik {
+		tr = testharness.Traefik(t, agent.Addr)
+	}
+	kv, err := boltkv.Open(filepath.Join(t.TempDir(), "aegir.db"), &boltkv.Config{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(kv, &store.Config{Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(func() { st.Close() })
+	cl, err := api.NewClient(&api.Config{Address: agent.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, ctx: ctx, store: st, consul: agent, client: cl, traefik: tr,
+		owner: &domain.Client{Name: "acme"},
+		http: &http.Client{
+			Timeout:       2 * time.Second,
+			Transport:     &http.Transport{Proxy: nil, DisableKeepAlives: true},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}}
+	if err := st.CreateClient(ctx, e.owner); err != nil {
+		t.Fatal(err)
+	}
+	e.a = e.webServer("web-a")
+	e.b = e.webServer("web-b")
+
+	rec, err := routing.New(routing.Config{
+		Store: st, Consul: cl, Logger: testLogger(t),
+		CheckInterval: 200 * time.Millisecond, CheckTimeout: time.Second,
+		WaitTime: 30 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- rec.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return e
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("test", t.Name())
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (e *env) webServer(name string) *webServer {
+	t := e.t
+	t.Helper()
+	dir := t.TempDir()
+	routes := filepath.Join(dir, "routes")
+	srv, err := builtinweb.New(builtinweb.Config{RoutesDir: routes, ReloadInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	port := ln.Addr().(*net.TCPAddr).Port
+	drv, err := builtinweb.NewDriver(routes, fmt.Sprintf("http://127.0.0.1:%d", port), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := &webServer{name: name, srv: srv, ln: ln, driver: drv, docroots: filepath.Join(dir, "docroots"),
+		server: &domain.Server{Name: name, Address: "127.0.0.1"}}
+	if _, err := e.store.CreateServer(e.ctx, ws.server, []domain.Service{{Kind: domain.KindBuiltin, Port: port}, {Kind: domain.KindSQLite}}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	ws.platform = &domain.Platform{Name: "static-" + name, Path: "/srv/static-" + name, WebServerID: ws.server.ID, Type: domain.PlatformStatic}
+	if _, err := e.store.CreatePlatform(e.ctx, ws.platform, "test"); err != nil {
+		t.Fatal(err)
+	}
+	return ws
+}
+
+// publish writes the site's route on ws, serving a page that names the
+// site and the server.
+func (e *env) publish(ws *webServer, site *domain.Site, disabled bool) {
+	t := e.t
+	t.Helper()
+	root := filepath.Join(ws.docroots, site.Domain)
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "index.html"), []byte(page(site.Domain, ws.name)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.driver.Publish(e.ctx, provision.WebSite{Domain: site.Domain, Aliases: site.Aliases,
+		RedirectAliases: site.RedirectAliases, Docroot: root, Disabled: disabled}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func page(domainName, server string) string { return "site " + domainName + " on " + server + "\n" }
+
+// install creates a site on ws, publishes it there and marks it enabled,
+// as a finished install task does.
+func (e *env) install(ws *webServer, name string, aliases []string, redirect bool) *domain.Site {
+	t := e.t
+	t.Helper()
+	site := &domain.Site{Domain: name, Aliases: aliases, RedirectAliases: redirect,
+		PlatformID: ws.platform.ID, DBServerID: ws.server.ID, ClientID: e.owner.ID}
+	task, err := e.store.CreateSite(e.ctx, site, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.publish(ws, site, false)
+	e.finish(task, store.SetSiteStatus(site.ID, domain.SiteEnabled))
+	return site
+}
+
+// finish runs a queued task to success with changes, as the dispatcher's
+// result applier does.
+func (e *env) finish(task *domain.Task, changes ...store.Change) {
+	t := e.t
+	t.Helper()
+	if err := e.store.StartTask(e.ctx, task, "test", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.FinishTask(e.ctx, task, domain.TaskSucceeded, changes...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) siteTask(site *domain.Site, typ domain.TaskType, args map[string]string) *domain.Task {
+	t := e.t
+	t.Helper()
+	task, err := e.store.RequestSiteTask(e.ctx, site.ID, typ, args, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task
+}
+
+// get requests path from Traefik with Host host and returns status and
+// body ("" and the error when the request failed).
+func (e *env) get(host, path string) (int, string, error) {
+	req, err := http.NewRequestWithContext(e.ctx, http.MethodGet, "http://"+e.traefik.Addr+path, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Host = host
+	resp, err := e.http.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if err != nil {
+		return 0, "", err
+	}
+	if loc := resp.Header.Get("Location"); loc != "" {
+		return resp.StatusCode, "Location: " + loc, nil
+	}
+	return resp.StatusCode, string(b), nil
+}
+
+// eventually retries fn every 50ms until it returns nil or limit passes;
+// it returns how long that took.
+func eventually(t testing.TB, limit time.Duration, what string, fn func() error) time.Duration {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(limit)
+	for {
+		err := fn()
+		if err == nil {
+			return time.Since(start)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s: %v", what, limit, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// served checks Traefik answers host with the page of the site on server.
+func (e *env) served(host, server string) func() error {
+	return func() error {
+		code, body, err := e.get(host, "/")
+		if err != nil {
+			return err
+		}
+		want := page(host, server)
+		if code != http.StatusOK || body != want {
+			return fmt.Errorf("GET %s via traefik = %d %q, want 200 %q", host, code, strings.TrimSpace(body), strings.TrimSpace(want))
+		}
+		return nil
+	}
+}
+
+// notRouted checks Traefik has no route for host (its own 404).
+func (e *env) notRouted(host string) func() error {
+	return func() error {
+		code, body, err := e.get(host, "/")
+		if err != nil {
+			return err
+		}
+		if code != http.StatusNotFound || strings.Contains(body, "site ") {
+			return fmt.Errorf("GET %s via traefik = %d %q, want Traefik's 404", host, code, strings.TrimSpace(body))
+		}
+		return nil
+	}
+}
+
+// instances returns the nodes holding an instance of the site.
+func (e *env) instances(siteID string) ([]string, error) {
+	entries, _, err := e.client.Health().Service("aegir-site", "aegir", false, nil)
+	if err != nil {
+		return nil, err
+	}
+	var nodes []string
+	for _, en := range entries {
+		if en.Service.ID == routing.ServiceID(siteID) {
+			nodes = append(nodes, en.Node.Node)
+		}
+	}
+	return nodes, nil
+}
+
+var errNotYet = errors.New("not yet")
