@@ -16,7 +16,7 @@ import (
 
 const (
 	chartW, chartH       = 720, 200
-	chartPadL, chartPadB = 36, 24
+	chartPadL, chartPadB = 40, 28
 	chartPadT, chartPadR = 12, 8
 )
 
@@ -128,7 +128,7 @@ func stackedBars(title string, start time.Time, ss []series) template.HTML {
 		fmt.Fprintf(&b, `<rect class="hit" x="%.1f" y="%d" width="%.1f" height="%.1f"><title>%s UTC: %s</title></rect>`,
 			x, chartPadT, bw, plotH, hour.Format("15:04"), html.EscapeString(strings.Join(tip, ", ")))
 		if i%6 == 0 || i == n-1 {
-			fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d" text-anchor="middle">%s</text>`, x+bw/2, chartH-6, hour.Format("15:04"))
+			fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d" text-anchor="middle">%s</text>`, x+bw/2, chartH-8, hour.Format("15:04"))
 		}
 	}
 	b.WriteString(`</svg>`)
@@ -146,7 +146,7 @@ func stackedBars(title string, start time.Time, ss []series) template.HTML {
 func emptyChart(title, hint string) template.HTML {
 	return template.HTML(fmt.Sprintf(`<svg class="chart empty" viewBox="0 0 %d 120" role="img" aria-label="%s">`+
 		`<rect class="empty-bg" x="1" y="1" width="%d" height="118" rx="8"/>`+
-		`<text class="empty-title" x="%d" y="56" text-anchor="middle">%s</text>`+
-		`<text class="empty-hint" x="%d" y="80" text-anchor="middle">%s</text></svg>`,
+		`<text class="empty-title" x="%d" y="54" text-anchor="middle">%s</text>`+
+		`<text class="empty-hint" x="%d" y="82" text-anchor="middle">%s</text></svg>`,
 		chartW, html.EscapeString(title), chartW-2, chartW/2, html.EscapeString(title), chartW/2, html.EscapeString(hint)))
 }

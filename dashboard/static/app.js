@@ -55,7 +55,7 @@
       var line;
       try { line = JSON.parse(ev.data); } catch (e) { return; }
       var div = document.createElement("div");
-      div.className = "ln l-" + (line.level || "info");
+      div.className = "ln streamed l-" + (line.level || "info");
       var ts = document.createElement("span");
       ts.className = "ts";
       ts.textContent = (line.time || "").slice(11, 19);
@@ -70,6 +70,8 @@
       es.close();
       if (dot) dot.hidden = true;
       log.setAttribute("data-done", "1");
+      var cancel = document.getElementById("cancel-form");
+      if (cancel) cancel.hidden = true;
       getJSON("/live/tasks/" + encodeURIComponent(id)).then(function (t) {
         if (status) setBadge(status, t.status);
         // Reload once to show the explanation, fix hint or summary.
