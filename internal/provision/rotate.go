@@ -2,7 +2,6 @@ package provision
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/aegirhq/aegir/internal/domain"
@@ -58,11 +57,7 @@ func rotateSiteCredentials(ctx context.Context, j *job) error {
 	u := &undo{}
 	err = func() error {
 		if err := put(ctx, next); err != nil {
-			hint := "Check that the secrets backend is reachable and writable; nothing was changed."
-			var ve *secrets.VaultError
-			if errors.As(err, &ve) {
-				hint = ve.Hint()
-			}
+			hint := secretsHint(err, "Check that the secrets backend is reachable and writable; nothing was changed.")
 			return failf(CodeSecretsUnavailable, hint, err, "The new password could not be stored, so nothing was changed")
 		}
 		u.push("put the old password back in the secrets backend", func(ctx context.Context) error { return put(ctx, old) })

@@ -55,11 +55,7 @@ func (j *job) dumpConn(ctx context.Context, d *dbConn, siteID string) (*dbConn, 
 		return d, noop, nil
 	}
 	fail := func(err error, what string) (*dbConn, func(), error) {
-		hint := "Check Vault and its database secrets engine (ops/vault/setup-dev.sh), then run the task again."
-		var ve *secrets.VaultError
-		if errors.As(err, &ve) {
-			hint = ve.Hint()
-		}
+		hint := secretsHint(err, "Check Vault and its database secrets engine (ops/vault/setup-dev.sh), then run the task again.")
 		return nil, noop, failf(CodeSecretsUnavailable, hint, err, "%s for the database %s on %s", what, NameFor(siteID), d.srv.Name)
 	}
 	if err := j.ensureSiteRole(ctx, issuer, d, siteID, false); err != nil {
@@ -161,4 +157,15 @@ func (j *job) forgetSiteRole(ctx context.Context, siteID string) {
 	if err := r.DeleteSiteRole(ctx, siteID); err != nil {
 		j.log.Warn("the site's Vault database role could not be removed; remove it with vault delete", "role", secrets.SiteRoleName(siteID), "err", err)
 	}
+}
+
+// secretsHint is the fix hint for a secrets backend error: Vault's own
+// (unseal, renew the token, apply the policies ...) when err is a
+// *secrets.VaultError, else def. For openSecrets and getSecret's callers.
+func secretsHint(err error, def string) string {
+	var ve *secrets.VaultError
+	if errors.As(err, &ve) {
+		return ve.Hint()
+	}
+	return def
 }
