@@ -158,7 +158,7 @@ func (j *job) openSecrets() (secrets.Store, error) {
 	s, err := j.deps.OpenSecrets(j.c.Env)
 	if err != nil {
 		return nil, failf(CodeSecretsUnavailable,
-			"Check that the secrets backend is reachable: for the file backend, that the data dir is readable by the user running aegir; for Vault, the address and VAULT_TOKEN.",
+			secretsHint(err, "Check that the secrets backend is reachable: for the file backend, that the data dir is readable by the user running aegir; for Vault, the address and VAULT_TOKEN."),
 			err, "The secrets backend (%s) could not be opened", cmp.Or(j.c.Env.SecretsBackend, "file"))
 	}
 	j.secrets = s

@@ -88,7 +88,7 @@ func (j *job) db(ctx context.Context, svc *ServiceInfo, srv *ServerInfo, adminPu
 				"No admin credentials are stored for the %s server %s", svc.Kind, srv.Name)
 		}
 		if err != nil {
-			return nil, asFailure(err, CodeSecretsUnavailable, "Check that the secrets backend is reachable.",
+			return nil, asFailure(err, CodeSecretsUnavailable, secretsHint(err, "Check that the secrets backend is reachable."),
 				fmt.Sprintf("The admin credentials of the database server %s could not be read", srv.Name))
 		}
 		admin = a

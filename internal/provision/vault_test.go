@@ -371,16 +371,27 @@ func TestVaultSealedMidTask(t *testing.T) {
 	t.Parallel()
 	s := setupVaultStack(t, domain.KindMariaDB)
 	site, _, _ := s.install(t, "sealed.example.com")
+	want := "Vault at " + s.vault.Addr + " is sealed; unseal it (vault operator unseal) and retry the task"
+
+	// Sealed before the task starts: the secrets backend cannot be opened.
+	s.vault.Seal(t)
+	res := s.run(s.vctx(domain.TaskBackup, site))
+	if res.Status != domain.TaskFailed || res.ErrorCode != provision.CodeSecretsUnavailable ||
+		!strings.Contains(res.Explanation, want) || !strings.Contains(res.FixHint, "Unseal Vault") {
+		t.Fatalf("backup with Vault sealed: %s %s: %s (%s)", res.Status, res.ErrorCode, res.Explanation, res.FixHint)
+	}
+	s.vault.Unseal(t)
+
+	// Sealed mid-task: after the admin credentials were read.
 	s.mu.Lock()
 	s.wrap = func(st *secrets.VaultStore) secrets.Store {
 		return FakeSealingIssuer{VaultStore: st, seal: func() { s.vault.Seal(t) }}
 	}
 	s.mu.Unlock()
-	res := s.run(s.vctx(domain.TaskBackup, site))
+	res = s.run(s.vctx(domain.TaskBackup, site))
 	if res.Status != domain.TaskFailed || res.ErrorCode != provision.CodeSecretsUnavailable {
 		t.Fatalf("backup with Vault sealed mid-task: %s %s: %s", res.Status, res.ErrorCode, res.Explanation)
 	}
-	want := "Vault at " + s.vault.Addr + " is sealed; unseal it (vault operator unseal) and retry the task"
 	if !strings.Contains(res.Explanation, want) {
 		t.Errorf("explanation %q\nlacks %q", res.Explanation, want)
 	}
