@@ -137,12 +137,17 @@ func (r *Reconciler) poke() {
 
 // Run follows the store and the catalog until ctx ends, repairing the
 // catalog after every change on either side and keeping health checks
-// current. It returns nil when ctx ends.
+// current. It returns nil when ctx ends. Run one Reconciler at a time per
+// cluster (under the dispatcher's leadership); a Reconciler may Run again
+// after Run returned, but not twice at once.
 func (r *Reconciler) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	probes := make(chan []probeResult)
 	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	for _, fn := range []func(context.Context){r.watchSites, r.watchPlacement, r.watchCatalog, func(ctx context.Context) { r.probeLoop(ctx, probes) }} {
 		wg.Add(1)
 		go func() {
@@ -150,7 +155,6 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			fn(ctx)
 		}()
 	}
-	defer wg.Wait()
 	r.log.Info("routing reconciler started", "service", r.cfg.ServiceName, "check_interval", r.cfg.CheckInterval)
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
