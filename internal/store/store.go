@@ -48,6 +48,9 @@ type Store struct {
 	tasks *mirror[domain.Task]
 	// siteSort caches the mirrored sites sorted by domain.
 	siteSort sortedSites
+	// taskIdx indexes the mirrored tasks by target for the dashboard
+	// (taskviews.go).
+	taskIdx taskIndex
 	// auth caches recent authentications for a moment.
 	auth   authCache
 	cancel context.CancelFunc

@@ -4,75 +4,118 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
 )
 
-// Task reads for the dashboard's pages. ListTasks sorts every task before
-// filtering; these filter the mirror first and sort only what matched, so
-// a site page or the overview stays cheap with 100,000 tasks stored.
+// Task reads for the dashboard's pages. ListTasks sorts every task on each
+// call; these read an index of the mirrored tasks, sorted newest first and
+// grouped by target, built once per mirror generation (that is, once after
+// any task changed) and shared by every reader until the next change. A
+// site page with 100,000 tasks stored then costs a map lookup.
 
-// taskSnapshot returns every task, from the mirror when it is current.
-func (s *Store) taskSnapshot(ctx context.Context) ([]*domain.Task, error) {
-	items, _, ok := s.tasks.snapshot(s.cfg.CatchUpWait)
-	if ok {
-		return items, nil
+// taskIndex is the index, cached per generation of the tasks mirror.
+type taskIndex struct {
+	mu       sync.Mutex
+	gen      uint64
+	built    bool
+	newest   []*domain.Task            // every task, newest first
+	byTarget map[string][]*domain.Task // target id → its tasks, newest first
+}
+
+// tasksIndexed returns the current index, or ok=false when the mirror is
+// not current (the callers then read the KV).
+func (s *Store) tasksIndexed() (newest []*domain.Task, byTarget map[string][]*domain.Task, ok bool) {
+	gen, ok := s.tasks.generation(s.cfg.CatchUpWait)
+	if !ok {
+		return nil, nil, false
 	}
+	idx := &s.taskIdx
+	idx.mu.Lock()
+	defer idx.mu.Unlock()
+	if idx.built && idx.gen == gen {
+		return idx.newest, idx.byTarget, true
+	}
+	items, gen, ok := s.tasks.snapshot(s.cfg.CatchUpWait)
+	if !ok {
+		return nil, nil, false
+	}
+	slices.SortFunc(items, func(a, b *domain.Task) int { return strings.Compare(b.ID, a.ID) })
+	by := make(map[string][]*domain.Task, len(items)/4)
+	for _, t := range items {
+		by[t.TargetID] = append(by[t.TargetID], t)
+	}
+	idx.newest, idx.byTarget, idx.gen, idx.built = items, by, gen, true
+	return items, by, true
+}
+
+// allTasksNewestFirst reads every task from the KV, for when the mirror
+// is not current.
+func (s *Store) allTasksNewestFirst(ctx context.Context) ([]*domain.Task, error) {
 	vals, err := list(ctx, s.kv, prefixTasks, setTaskVersion)
 	if err != nil {
 		return nil, err
 	}
-	items = make([]*domain.Task, len(vals))
+	items := make([]*domain.Task, len(vals))
 	for i := range vals {
 		items[i] = &vals[i]
 	}
+	slices.SortFunc(items, func(a, b *domain.Task) int { return strings.Compare(b.ID, a.ID) })
 	return items, nil
 }
 
 // TasksOf returns the newest limit tasks on one target, newest first, and
 // how many there are in all.
 func (s *Store) TasksOf(ctx context.Context, kind domain.TargetKind, targetID string, limit int) ([]domain.Task, int, error) {
-	items, err := s.taskSnapshot(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	var out []*domain.Task
-	for _, t := range items {
-		if t.TargetID == targetID && t.TargetKind == kind {
-			out = append(out, t)
+	_, by, ok := s.tasksIndexed()
+	var mine []*domain.Task
+	if ok {
+		mine = by[targetID]
+	} else {
+		all, err := s.allTasksNewestFirst(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, t := range all {
+			if t.TargetID == targetID {
+				mine = append(mine, t)
+			}
 		}
 	}
-	return newestFirst(out, limit), len(out), nil
+	var out []domain.Task
+	n := 0
+	for _, t := range mine {
+		if t.TargetKind != kind {
+			continue
+		}
+		if limit <= 0 || len(out) < limit {
+			out = append(out, *t)
+		}
+		n++
+	}
+	return out, n, nil
 }
 
 // TasksSince returns the tasks created at or after since, and every task
 // still queued or running whenever it was created, newest first,
 // restricted to clientIDs when not nil.
 func (s *Store) TasksSince(ctx context.Context, since time.Time, clientIDs []string) ([]domain.Task, error) {
-	items, err := s.taskSnapshot(ctx)
-	if err != nil {
-		return nil, err
+	all, _, ok := s.tasksIndexed()
+	if !ok {
+		var err error
+		if all, err = s.allTasksNewestFirst(ctx); err != nil {
+			return nil, err
+		}
 	}
-	var out []*domain.Task
-	for _, t := range items {
+	var out []domain.Task
+	for _, t := range all {
 		if (t.CreatedAt.Before(since) && t.Status.Done()) ||
 			clientIDs != nil && !slices.Contains(clientIDs, t.ClientID) {
 			continue
 		}
-		out = append(out, t)
+		out = append(out, *t)
 	}
-	return newestFirst(out, 0), nil
-}
-
-func newestFirst(items []*domain.Task, limit int) []domain.Task {
-	slices.SortFunc(items, func(a, b *domain.Task) int { return strings.Compare(b.ID, a.ID) })
-	if limit > 0 && len(items) > limit {
-		items = items[:limit]
-	}
-	out := make([]domain.Task, len(items))
-	for i, t := range items {
-		out[i] = *t
-	}
-	return out
+	return out, nil
 }
