@@ -1,0 +1,82 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/logbus"
+	"github.com/aegirhq/aegir/internal/testharness"
+)
+
+// A back end with the redis sinks streams its redacted log lines to the
+// bus (without ending the log: the dispatcher does) and leaves its result
+// in the result record.
+func TestRedisSink(t *testing.T) {
+	t.Parallel()
+	srv := testharness.Redis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	const taskID = "06h17f9mp005b896pkvb"
+
+	red := NewRedactor()
+	red.Add("s3cret-value")
+	sink := &redisSink{}
+	log := NewLogger(sink, red, slog.LevelInfo)
+	log.Info("before the context: dropped")
+	if err := sink.open(EnvInfo{LogSink: "redis", ResultSink: "redis", RedisAddr: srv.Addr, RedisPrefix: "t1:"}, taskID); err != nil {
+		t.Fatal(err)
+	}
+	log.Info("step one")
+	log.Warn("password is s3cret-value")
+	sink.finish(ctx, red, Result{Version: 1, TaskID: taskID, Status: domain.TaskFailed, Explanation: "leaked s3cret-value"}, log)
+
+	bus := logbus.NewRedis(rdb, &logbus.RedisConfig{Prefix: "t1:"})
+	lines, done, err := bus.Read(ctx, taskID, "", 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done {
+		t.Error("the back end ended the log; the dispatcher must")
+	}
+	var got []string
+	for _, l := range lines {
+		got = append(got, l.Level+" "+l.Msg)
+	}
+	if len(got) != 2 || got[0] != "info step one" || got[1] != "warn password is [redacted]" {
+		t.Errorf("lines %q", got)
+	}
+	b, err := rdb.Get(ctx, ResultKey("t1:", taskID)).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Result
+	if err := json.Unmarshal(b, &res); err != nil || res.Explanation != "leaked [redacted]" || res.TaskID != taskID {
+		t.Errorf("result %s (%v)", b, err)
+	}
+	if ttl := rdb.TTL(ctx, ResultKey("t1:", taskID)).Val(); ttl <= 0 || ttl > ResultTTL {
+		t.Errorf("result TTL %s", ttl)
+	}
+}
+
+// Without redis sinks nothing is opened and nothing is written.
+func TestRedisSinkOff(t *testing.T) {
+	t.Parallel()
+	sink := &redisSink{}
+	if err := sink.open(EnvInfo{}, "06h17f9mp005b896pkvb"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sink.Write([]byte(`{"msg":"x"}` + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	sink.finish(context.Background(), NewRedactor(), Result{}, slog.New(slog.DiscardHandler))
+	if err := (&redisSink{}).open(EnvInfo{LogSink: "redis"}, "06h17f9mp005b896pkvb"); err == nil && os.Getenv("AEGIR_REDIS_ADDR") == "" {
+		t.Error("redis sink without an address accepted")
+	}
+}
