@@ -33,7 +33,7 @@ var listQuery = []string{"limit", "offset"}
 func withPaging(q ...string) []string { return append(q, listQuery...) }
 
 func (s *Server) routes() []route {
-	return []route{
+	return append([]route{
 		{"GET", "/health", s.health, operation{tag: "meta", summary: "Liveness check", public: true, status: 200, resp: map[string]string{}}},
 		{"GET", "/openapi.json", s.openAPI, operation{tag: "meta", summary: "This OpenAPI 3 document", public: true, status: 200, resp: map[string]any{}}},
 		{"GET", "/whoami", s.whoami, operation{tag: "meta", summary: "The authenticated user", status: 200, resp: domain.User{}}},
@@ -90,7 +90,7 @@ func (s *Server) routes() []route {
 		{"GET", "/tokens", s.listTokens, operation{tag: "tokens", summary: "List your tokens (an admin: everyone's, or ?user_id=)", query: withPaging("user_id"), status: 200, resp: List[domain.Token]{}}},
 		{"POST", "/tokens", s.createToken, operation{tag: "tokens", summary: "Create a token; the secret is shown only in this answer", body: tokenCreate{}, status: 201, resp: tokenCreated{}}},
 		{"DELETE", "/tokens/:id", s.deleteToken, operation{tag: "tokens", summary: "Revoke a token", status: 204}},
-	}
+	}, s.queueRoutes()...)
 }
 
 func (s *Server) health(c *fiber.Ctx) error {

@@ -52,6 +52,9 @@ type Config struct {
 	// Canceller stops running tasks. Default: nil, and cancelling a running
 	// task answers 409 conflict (queued tasks can always be cancelled).
 	Canceller Canceller
+	// Queues are the periodic queues (queues.go). Default: nil, and the
+	// queue and stats endpoints answer 503 unavailable.
+	Queues Queues
 	// BodyLimit is the largest request body accepted. Default: 1 MiB; larger
 	// bodies get 413 too_large.
 	BodyLimit int

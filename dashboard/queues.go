@@ -1,0 +1,214 @@
+package dashboard
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/scheduler/queue"
+)
+
+// Queues is what the API needs of the periodic queues (scheduler/queue).
+type Queues interface {
+	List(ctx context.Context) ([]queue.Status, error)
+	Status(ctx context.Context, name string) (*queue.Status, error)
+	Settings(ctx context.Context, name string) (queue.Settings, error)
+	PutSettings(ctx context.Context, name string, s queue.Settings) (queue.Settings, error)
+	RunPass(ctx context.Context, name string) (*queue.PassReport, error)
+	SiteStats(ctx context.Context, siteID string) ([]queue.Point, error)
+	FleetStats(ctx context.Context) ([]queue.Point, error)
+	CronOutputs(ctx context.Context, siteID string) ([]queue.Output, error)
+}
+
+var _ Queues = (*queue.Queues)(nil)
+
+// siteStats is GET /sites/{id}/stats.
+type siteStats struct {
+	SiteID string         `json:"site_id"`
+	Points []queue.Point  `json:"points"`
+	Cron   []queue.Output `json:"cron"`
+}
+
+// fleetStats is GET /stats.
+type fleetStats struct {
+	Points []queue.Point `json:"points"`
+}
+
+func (s *Server) queueRoutes() []route {
+	return []route{
+		{"GET", "/queues", requireAdminList("queues", s.listQueues), operation{tag: "queues", summary: "The periodic queues (cron, backup, stats): settings, last and next pass, backlog, failing sites (admin)", status: 200, resp: []queue.Status{}}},
+		{"GET", "/queues/:id", requireAdminEntity("queue", s.getQueue), operation{tag: "queues", summary: "One queue's overview (admin)", status: 200, resp: queue.Status{}}},
+		{"PUT", "/queues/:id", requireAdminEntity("queue", s.putQueue), operation{tag: "queues", summary: "Change a queue's settings (admin; check-and-set on version, 0 while it has its defaults)", body: queue.Settings{}, status: 200, resp: queue.Settings{}}},
+		{"POST", "/queues/:id/run", requireAdminEntity("queue", s.runQueue), operation{tag: "queues", summary: "Run one pass of a queue now and wait for it; 409 if a pass is running (admin)", status: 200, resp: queue.PassReport{}}},
+		{"GET", "/stats", requireAdminList("fleet stats", s.getFleetStats), operation{tag: "queues", summary: "Fleet totals over time (sums of every site's latest figures) (admin)", status: 200, resp: fleetStats{}}},
+		{"GET", "/sites/:id/stats", s.getSiteStats, operation{tag: "sites", summary: "A site's figures over time (downsampled as they age) and its last cron outputs", status: 200, resp: siteStats{}}},
+		{"GET", "/backups/:id", s.getBackup, operation{tag: "backups", summary: "Get a backup record", status: 200, resp: domain.Backup{}}},
+		{"GET", "/backups/:id/download", s.downloadBackup, operation{tag: "backups", summary: "Download a backup archive (.tar.zst), streamed", status: 200}},
+		{"DELETE", "/backups/:id", s.deleteBackup, operation{tag: "backups", summary: "Queue a delete-backup task that removes the archive and then its record", status: 202, resp: domain.Task{}}},
+	}
+}
+
+func (s *Server) queues() (Queues, error) {
+	if s.cfg.Queues == nil {
+		return nil, errUnavailable("the periodic queues")
+	}
+	return s.cfg.Queues, nil
+}
+
+func (s *Server) listQueues(c *fiber.Ctx) error {
+	q, err := s.queues()
+	if err != nil {
+		return err
+	}
+	l, err := q.List(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(l)
+}
+
+func (s *Server) getQueue(c *fiber.Ctx) error {
+	q, err := s.queues()
+	if err != nil {
+		return err
+	}
+	st, err := q.Status(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(st)
+}
+
+func (s *Server) putQueue(c *fiber.Ctx) error {
+	q, err := s.queues()
+	if err != nil {
+		return err
+	}
+	name := c.Params("id")
+	if !queue.Known(name) {
+		return domain.NotFound("queue", name)
+	}
+	var set queue.Settings
+	if err := s.decode(c, &set); err != nil {
+		return err
+	}
+	out, err := q.PutSettings(c.UserContext(), name, set)
+	if err != nil {
+		return err
+	}
+	s.log.Info("queue settings changed", "queue", name, "by", who(c))
+	return c.JSON(out)
+}
+
+func (s *Server) runQueue(c *fiber.Ctx) error {
+	q, err := s.queues()
+	if err != nil {
+		return err
+	}
+	name := c.Params("id")
+	if !queue.Known(name) {
+		return domain.NotFound("queue", name)
+	}
+	rep, err := q.RunPass(c.UserContext(), name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(rep)
+}
+
+func (s *Server) getFleetStats(c *fiber.Ctx) error {
+	q, err := s.queues()
+	if err != nil {
+		return err
+	}
+	pts, err := q.FleetStats(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(fleetStats{Points: pts})
+}
+
+func (s *Server) getSiteStats(c *fiber.Ctx) error {
+	q, err := s.queues()
+	if err != nil {
+		return err
+	}
+	site, err := s.siteParam(c)
+	if err != nil {
+		return err
+	}
+	pts, err := q.SiteStats(c.UserContext(), site.ID)
+	if err != nil {
+		return err
+	}
+	outs, err := q.CronOutputs(c.UserContext(), site.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(siteStats{SiteID: site.ID, Points: pts, Cron: outs})
+}
+
+// backupParam returns the backup named by :id, as not found to a user
+// who may not see its site.
+func (s *Server) backupParam(c *fiber.Ctx) (*domain.Backup, error) {
+	b, err := s.st.GetBackup(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return nil, err
+	}
+	if !canSee(c, b.ClientID) {
+		return nil, domain.NotFound("backup", c.Params("id"))
+	}
+	return b, nil
+}
+
+func (s *Server) getBackup(c *fiber.Ctx) error {
+	b, err := s.backupParam(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(b)
+}
+
+// downloadBackup streams the archive when this process can read it (the
+// embedded default, or a server that mounts the backup directory).
+func (s *Server) downloadBackup(c *fiber.Ctx) error {
+	b, err := s.backupParam(c)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(b.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return newAPIError(fiber.StatusNotFound, CodeNotFound, "",
+			"the archive of backup %s is not on this aegir server; it was written on server %s: fetch it there", b.ID, b.ServerID)
+	}
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "application/zstd")
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+b.Domain+"-"+filepath.Base(b.Path)+`"`)
+	c.Set("X-Checksum-Sha256", b.SHA256)
+	c.Set(fiber.HeaderContentLength, strconv.FormatInt(fi.Size(), 10))
+	return c.SendStream(f, int(fi.Size()))
+}
+
+func (s *Server) deleteBackup(c *fiber.Ctx) error {
+	b, err := s.backupParam(c)
+	if err != nil {
+		return err
+	}
+	task, err := s.st.RequestSiteTask(c.UserContext(), b.SiteID, domain.TaskDeleteBackup, map[string]string{"backup_id": b.ID}, who(c))
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(task)
+}
