@@ -121,10 +121,14 @@ func TestUIPagesRenderForAdmin(t *testing.T) {
 	w := loggedIn(t, b, "admin")
 	task := b.taskOf(b.siteA.ID, domain.TaskInstall)
 	b.ids["task"] = task.ID
+	failed := b.taskOf(b.siteB.ID, domain.TaskInstall)
+	failed.ErrorCode, failed.Explanation, failed.FixHint = "db_unreachable", "the database server did not answer", "start mariadb on web1"
+	b.finish(failed, domain.TaskFailed, store.SetSiteStatus(b.siteB.ID, domain.SiteFailed))
+	b.ids["failed"] = failed.ID
 	pages := []struct{ path, want string }{
 		{"/", "Tasks per hour"},
 		{"/sites", "a.example.com"},
-		{"/sites?q=www.b&status=pending", "b.example.com"},
+		{"/sites?q=www.b&status=failed", "b.example.com"},
 		{"/sites/new", "Create site"},
 		{"/sites/{siteA}", "a.example.com"},
 		{"/sites/a.example.com", "a.example.com"},
@@ -142,6 +146,9 @@ func TestUIPagesRenderForAdmin(t *testing.T) {
 		{"/tasks", "install"},
 		{"/tasks?status=queued&type=install", "install"},
 		{"/tasks/{task}", "install"},
+		{"/tasks/{failed}", "start mariadb on web1"},
+		{"/", "the database server did not answer"},
+		{"/sites/{siteB}", "Retry install"},
 		{"/users", "alice"},
 		{"/users/{alice}", "alice"},
 		{"/tokens", "API tokens"},
