@@ -47,7 +47,10 @@ if ! grep -q '"database/"' <<<"$mounts"; then
 	vault secrets enable -path=database database >/dev/null
 	log "enabled the database secrets engine at database/"
 fi
-if ! vault auth list -format=json | grep -q '"approle/"'; then
+# (Listings are read into variables first: with pipefail, `vault ... | grep -q`
+# fails when grep exits early and vault gets SIGPIPE.)
+auths="$(vault auth list -format=json)"
+if ! grep -q '"approle/"' <<<"$auths"; then
 	vault auth enable approle >/dev/null
 	log "enabled AppRole auth at approle/"
 fi
