@@ -209,7 +209,7 @@ func TestHandles(t *testing.T) {
 			t.Errorf("Handles(%q) = %v, want %v", tt.args, got, tt.want)
 		}
 	}
-	if !slices.Equal(Nouns(), []string{"site", "platform", "server", "client", "task", "user", "token"}) {
+	if !slices.Equal(Nouns(), []string{"site", "platform", "server", "client", "task", "user", "token", "queue", "backup"}) {
 		t.Errorf("Nouns() = %v", Nouns())
 	}
 }

@@ -1,0 +1,416 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/scheduler/queue"
+)
+
+// The queue and backup nouns and "site stats" live here; they join the
+// command table at init.
+func init() {
+	nouns = append(nouns, queueNoun, backupNoun)
+	siteNoun.verbs = append(siteNoun.verbs, &verb{name: "stats", args: "SITE [-json]", summary: "Show a site's figures over time and its last cron outputs.", run: siteStats,
+		examples: []string{"aegir site stats example.com", "aegir site stats example.com -json"}})
+}
+
+var queueNoun = &noun{
+	name:    "queue",
+	summary: "The periodic queues (cron, backup, stats): settings, passes, failing sites.",
+	verbs: []*verb{
+		{name: "list", args: "[-json]", summary: "List the queues with their last pass, backlog and failing sites.", run: queueList,
+			examples: []string{"aegir queue list"}},
+		{name: "show", args: "NAME [-json]", summary: "Show a queue: settings, last and next pass, failing sites.", run: queueShow,
+			examples: []string{"aegir queue show cron"}},
+		{name: "set", args: "NAME [flags]", summary: "Change a queue's settings (only the flags given).", run: queueSet,
+			examples: []string{"aegir queue set cron -frequency 1h -interval 5m -concurrency 8", "aegir queue set backup -keep-last 3 -daily 7 -weekly 4 -monthly 6", "aegir queue set stats -enabled=false"}},
+		{name: "run", args: "NAME", summary: "Run one pass of a queue now (the API runs it) and print what it did. The Nomad periodic jobs run this.", run: queueRun,
+			examples: []string{"aegir queue run cron"}},
+	},
+}
+
+var backupNoun = &noun{
+	name:    "backup",
+	summary: "Site backups: list, download, delete.",
+	verbs: []*verb{
+		{name: "list", args: "[-site SITE] [-json]", summary: "List backups, newest first.", run: backupList,
+			examples: []string{"aegir backup list -site example.com"}},
+		{name: "download", args: "ID [-o FILE]", summary: "Download a backup archive (.tar.zst); -o - writes to stdout.", run: backupDownload,
+			examples: []string{"aegir backup download 01hx2y3z4a5b6c7d8e9f -o site.tar.zst"}},
+		{name: "delete", args: "ID", summary: "Queue the deletion of a backup (archive and record together).", run: backupDelete,
+			examples: []string{"aegir backup delete 01hx2y3z4a5b6c7d8e9f"}},
+	},
+}
+
+func queueList(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	if _, err := a.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var l []queue.Status
+	raw, err := c.get(ctx, c.path("queues"), nil, &l)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(raw)
+	}
+	t := newTable(a.stdout, "QUEUE", "ENABLED", "FREQUENCY", "INTERVAL", "ELIGIBLE", "BACKLOG", "FAILING", "LAST PASS", "NEXT PASS")
+	for _, s := range l {
+		last, next := "-", "-"
+		if s.LastPass != nil {
+			last = when(s.LastPass.Started)
+		}
+		if s.NextPass != nil {
+			next = when(*s.NextPass)
+		}
+		t.row(s.Name, yesNo(s.Settings.Enabled), s.Settings.Frequency.D().String(), s.Settings.Interval.D().String(),
+			strconv.Itoa(s.Eligible), strconv.Itoa(s.Backlog), strconv.Itoa(s.FailingTotal), last, next)
+	}
+	return t.flush()
+}
+
+func queueShow(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var s queue.Status
+	raw, err := c.get(ctx, c.path("queues", pos[0]), nil, &s)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(raw)
+	}
+	st := s.Settings
+	kv := []string{"queue", s.Name, "enabled", yesNo(st.Enabled), "frequency", st.Frequency.D().String(),
+		"interval", st.Interval.D().String(), "concurrency", strconv.Itoa(st.Concurrency), "timeout", st.Timeout.D().String(),
+		"max backoff", st.MaxBackoff.D().String(), "eligible", strconv.Itoa(s.Eligible), "backlog", strconv.Itoa(s.Backlog),
+		"failing", strconv.Itoa(s.FailingTotal)}
+	if st.CronPath != "" {
+		kv = append(kv, "cron path", st.CronPath)
+	}
+	if r := st.Retention; r != nil {
+		kv = append(kv, "retention", fmt.Sprintf("last %d, daily %d, weekly %d, monthly %d", r.KeepLast, r.Daily, r.Weekly, r.Monthly))
+	}
+	if p := s.LastPass; p != nil {
+		kv = append(kv, "last pass", fmt.Sprintf("%s: %d due, %d succeeded, %d failed, %d skipped", when(p.Started), p.Due, p.Succeeded, p.Failed, p.Skipped))
+	}
+	if s.NextPass != nil {
+		kv = append(kv, "next pass", when(*s.NextPass))
+	}
+	if err := a.fields(kv...); err != nil {
+		return err
+	}
+	if len(s.Failing) > 0 {
+		fmt.Fprintln(a.stdout, "\nfailing sites:")
+		t := newTable(a.stdout, "SITE", "FAILURES", "LAST", "RETRY", "ERROR")
+		for _, f := range s.Failing {
+			t.row(f.Domain, strconv.Itoa(f.Run.Failures), when(f.Run.Last), when(f.Retry), sanitize(f.Run.Error))
+		}
+		return t.flush()
+	}
+	return nil
+}
+
+func queueSet(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	var enabled optBool
+	fs.Var(&enabled, "enabled", "run the queue on its own (true/false)")
+	freq := fs.Duration("frequency", 0, "every site within this (e.g. 1h)")
+	interval := fs.Duration("interval", 0, "how often a pass runs (e.g. 5m)")
+	conc := fs.Int("concurrency", 0, "sites worked on at once in a pass")
+	timeout := fs.Duration("timeout", 0, "bound on one site's work")
+	backoff := fs.Duration("max-backoff", 0, "longest wait of a site that keeps failing")
+	cronPath := fs.String("cron-path", "", "cron: a path to request through the site's web server on every run (\"-\" clears it)")
+	keep := fs.Int("keep-last", -1, "backup: keep the newest N scheduled backups")
+	daily := fs.Int("daily", -1, "backup: keep the newest backup of each of the last N days")
+	weekly := fs.Int("weekly", -1, "backup: keep the newest backup of each of the last N weeks")
+	monthly := fs.Int("monthly", -1, "backup: keep the newest backup of each of the last N months")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var s queue.Settings
+	if _, err := c.get(ctx, c.path("queues", pos[0]), nil, &struct {
+		Settings *queue.Settings `json:"settings"`
+	}{&s}); err != nil {
+		return err
+	}
+	if enabled.set {
+		s.Enabled = enabled.val
+	}
+	set := func(d *queue.Duration, v time.Duration) {
+		if v != 0 {
+			*d = queue.Duration(v)
+		}
+	}
+	set(&s.Frequency, *freq)
+	set(&s.Interval, *interval)
+	set(&s.Timeout, *timeout)
+	set(&s.MaxBackoff, *backoff)
+	if *conc != 0 {
+		s.Concurrency = *conc
+	}
+	switch *cronPath {
+	case "":
+	case "-":
+		s.CronPath = ""
+	default:
+		s.CronPath = *cronPath
+	}
+	if *keep >= 0 || *daily >= 0 || *weekly >= 0 || *monthly >= 0 {
+		if s.Retention == nil {
+			s.Retention = &queue.Retention{}
+		}
+		for _, f := range []struct {
+			dst *int
+			v   int
+		}{{&s.Retention.KeepLast, *keep}, {&s.Retention.Daily, *daily}, {&s.Retention.Weekly, *weekly}, {&s.Retention.Monthly, *monthly}} {
+			if f.v >= 0 {
+				*f.dst = f.v
+			}
+		}
+	}
+	var out queue.Settings
+	if _, err := c.do(ctx, http.MethodPut, c.path("queues", pos[0]), nil, s, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "queue %s: every site within %s, a pass every %s, %d at once, enabled %s\n",
+		pos[0], out.Frequency.D(), out.Interval.D(), out.Concurrency, yesNo(out.Enabled))
+	return nil
+}
+
+// queueRun asks the API to run one pass and waits for it, however long
+// the pass takes (no request timeout; Ctrl-C stops waiting, not the pass).
+func queueRun(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	req, err := c.newRequest(ctx, http.MethodPost, c.path("queues", pos[0], "run"), nil, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.send(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		return decodeError(resp.StatusCode, raw)
+	}
+	if *asJSON {
+		return a.printJSON(raw)
+	}
+	var rep queue.PassReport
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return fmt.Errorf("the API answered with JSON this client does not understand: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "queue %s pass: %d eligible, %d due (backlog %d): %d succeeded, %d failed, %d skipped; %d failing sites; %s\n",
+		rep.Queue, rep.Eligible, rep.Due, rep.Backlog, rep.Succeeded, rep.Failed, rep.Skipped, rep.Failing,
+		rep.Finished.Sub(rep.Started).Round(time.Millisecond))
+	if rep.Failed > 0 {
+		return fmt.Errorf("%d sites failed in the %s pass; see aegir queue show %s", rep.Failed, rep.Queue, rep.Queue)
+	}
+	return nil
+}
+
+func siteStats(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var st struct {
+		Points []queue.Point  `json:"points"`
+		Cron   []queue.Output `json:"cron"`
+	}
+	raw, err := c.get(ctx, c.path("sites", pos[0], "stats"), nil, &st)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(raw)
+	}
+	names := map[string]bool{}
+	for _, p := range st.Points {
+		for k := range p.Figures {
+			names[k] = true
+		}
+	}
+	cols := make([]string, 0, len(names))
+	for k := range names {
+		cols = append(cols, k)
+	}
+	sort.Strings(cols)
+	t := newTable(a.stdout, append([]string{"AT"}, upper(cols)...)...)
+	for _, p := range st.Points {
+		row := []string{when(p.At)}
+		for _, k := range cols {
+			if v, ok := p.Figures[k]; ok {
+				row = append(row, strconv.FormatFloat(v, 'f', -1, 64))
+			} else {
+				row = append(row, "-")
+			}
+		}
+		t.row(row...)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	for _, o := range st.Cron {
+		fmt.Fprintf(a.stdout, "\ncron %s (%s, %.2fs, task %s):\n%s\n", when(o.At), map[bool]string{true: "ok", false: "failed"}[o.OK], o.Seconds, o.TaskID, sanitize(o.Output))
+	}
+	return nil
+}
+
+func upper(s []string) []string {
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[i] = strings.ToUpper(x)
+	}
+	return out
+}
+
+func backupList(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	site := fs.String("site", "", "only backups of this site (id or domain)")
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	if _, err := a.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	u := c.path("backups")
+	if *site != "" {
+		u = c.path("sites", *site, "backups")
+	}
+	var p page[domain.Backup]
+	raw, err := c.get(ctx, u, nil, &p)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return a.printJSON(raw)
+	}
+	t := newTable(a.stdout, "ID", "SITE", "REASON", "SIZE", "CREATED")
+	for _, b := range p.Items {
+		t.row(b.ID, b.Domain, b.Reason, strconv.FormatInt(b.Size, 10), when(b.CreatedAt))
+	}
+	return t.flush()
+}
+
+func backupDownload(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	out := fs.String("o", "", "write here (default: the archive's name in the current directory; - for stdout)")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	req, err := c.newRequest(ctx, http.MethodGet, c.path("backups", pos[0], "download"), nil, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.send(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+		return decodeError(resp.StatusCode, raw)
+	}
+	var w io.Writer = a.stdout
+	name := *out
+	if name == "" {
+		name = pos[0] + ".tar.zst"
+		if _, cd, ok := strings.Cut(resp.Header.Get("Content-Disposition"), `filename="`); ok {
+			if n := strings.TrimSuffix(cd, `"`); n != "" && !strings.ContainsAny(n, `/\`) {
+				name = n
+			}
+		}
+	}
+	if name != "-" {
+		f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("%w (choose another file with -o)", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return errors.Join(fmt.Errorf("download interrupted after %d bytes", n), err)
+	}
+	if name != "-" {
+		fmt.Fprintf(a.stderr, "wrote %s (%d bytes, sha256 %s)\n", name, n, resp.Header.Get("X-Checksum-Sha256"))
+	}
+	return nil
+}
+
+func backupDelete(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var t domain.Task
+	if _, err := c.do(ctx, http.MethodDelete, c.path("backups", pos[0]), nil, nil, &t); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "queued delete-backup task %s\n", t.ID)
+	return nil
+}
