@@ -63,9 +63,9 @@ type passBundle struct {
 // setupPass runs a real dispatcher with the real back end (child
 // processes) on the builtin web server and sqlite, a static platform, and
 // n installed sites.
-func setupPass(t *testing.T, n int) *passBundle {
+func setupPass(t testing.TB, n int) *passBundle {
 	t.Helper()
-	ctx := t.Context()
+	ctx := context.Background()
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -235,4 +235,29 @@ func TestPassesOnRealBackEnd(t *testing.T) {
 	if deleted != 3*7 {
 		t.Errorf("%d backups deleted, want %d", deleted, 3*7)
 	}
+}
+
+// BenchmarkCronPass200 runs cron passes over 200 sites with concurrency 8
+// against the builtin web server (each run a child-process back end that
+// GETs /cron), and reports sites per second.
+func BenchmarkCronPass200(b *testing.B) {
+	bb := setupPass(b, 200)
+	ctx := context.Background()
+	s, err := bb.q.Settings(ctx, Cron)
+	must(b, err)
+	s.CronPath, s.Interval, s.Concurrency = "/cron", s.Frequency, 8
+	_, err = bb.q.PutSettings(ctx, Cron, s)
+	must(b, err)
+	ran := 0
+	b.ResetTimer()
+	for b.Loop() {
+		rep, err := bb.q.RunPass(ctx, Cron)
+		must(b, err)
+		if rep.Succeeded != 200 {
+			b.Fatalf("pass: %+v", rep)
+		}
+		ran += rep.Succeeded
+		bb.clock.Add(2 * time.Hour)
+	}
+	b.ReportMetric(float64(ran)/b.Elapsed().Seconds(), "sites/s")
 }
