@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# build-agents.sh — build the Consul, Nomad and Vault agents that the tests
-# run (internal/testharness), from source, at the versions pinned in
-# ops/agents/<name>/go.mod.
+# build-agents.sh — build the Consul, Nomad and Vault agents and the Traefik
+# router that the tests run (internal/testharness), from source, at the
+# versions pinned in ops/agents/<name>/go.mod.
 #
-#   ops/build-agents.sh                 # all three
+#   ops/build-agents.sh                 # all four
 #   ops/build-agents.sh consul vault    # just these
 #
 # Each binary lands in a cache OUTSIDE the clone, keyed by version:
@@ -21,7 +21,22 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${AEGIR_AGENT_CACHE:-$HOME/.cache/aegir/agents}"
-all=(consul nomad vault)
+all=(consul nomad vault traefik)
+
+# module NAME prints the Go module the wrapper pins; package NAME the
+# package built from it.
+module() {
+	case "$1" in
+	traefik) echo github.com/traefik/traefik/v3 ;;
+	*) echo "github.com/hashicorp/$1" ;;
+	esac
+}
+package() {
+	case "$1" in
+	traefik) echo github.com/traefik/traefik/v3/cmd/traefik ;;
+	*) echo "github.com/hashicorp/$1" ;;
+	esac
+}
 
 log() { printf 'build-agents: %s\n' "$*" >&2; }
 
@@ -34,16 +49,16 @@ if ! command -v go >/dev/null 2>&1; then
 	fi
 fi
 
-# version NAME prints the version of github.com/hashicorp/NAME that the
+# version NAME prints the version of the module (see module) that the
 # wrapper module requires, without the leading v.
 version() {
 	local name="$1" v
-	v="$(awk -v mod="github.com/hashicorp/$name" '
+	v="$(awk -v mod="$(module "$name")" '
 		$1 == "require" && $2 == mod { print $3; exit }
 		$1 == mod && $2 ~ /^v/ { print $2; exit }
 	' "$here/agents/$name/go.mod")"
 	if [ -z "$v" ]; then
-		log "cannot find github.com/hashicorp/$name in ops/agents/$name/go.mod"
+		log "cannot find $(module "$name") in ops/agents/$name/go.mod"
 		return 1
 	fi
 	printf '%s\n' "${v#v}"
@@ -84,7 +99,7 @@ build() {
 	start=$SECONDS
 	if ! (cd "$here/agents/$name" &&
 		GOFLAGS=-mod=mod go build -buildvcs=false -trimpath -ldflags='-s -w' \
-			-o "$tmp" "github.com/hashicorp/$name"); then
+			-o "$tmp" "$(package "$name")"); then
 		rm -f "$tmp"
 		exec 9>&-
 		log "$name $ver: build FAILED"
