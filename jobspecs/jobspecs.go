@@ -12,6 +12,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -96,7 +97,42 @@ func Render(name string, vars map[string]any) ([]byte, error) {
 		}
 		b.Body().SetAttributeValue("default", v)
 	}
+	setJobLabel(f, vars)
 	return hclwrite.Format(f.Bytes()), nil
+}
+
+var varRef = regexp.MustCompile(`\$\{var\.([a-z_]+)\}`)
+
+// setJobLabel makes the job's id (its block label, which HCL2 cannot take
+// from a variable) equal to its name ("aegir-task-${var.server_name}") when
+// every variable the name uses is given as a string: then the rendered file
+// registers one job per server or queue, and running two by hand does not
+// replace one with the other.
+func setJobLabel(f *hclwrite.File, vars map[string]any) {
+	for _, b := range f.Body().Blocks() {
+		if b.Type() != "job" {
+			continue
+		}
+		attr := b.Body().GetAttribute("name")
+		if attr == nil {
+			return
+		}
+		expr := strings.TrimSpace(string(attr.Expr().BuildTokens(nil).Bytes()))
+		if len(expr) < 2 || expr[0] != '"' || expr[len(expr)-1] != '"' {
+			return
+		}
+		complete := true
+		name := varRef.ReplaceAllStringFunc(expr[1:len(expr)-1], func(m string) string {
+			v, ok := vars[varRef.FindStringSubmatch(m)[1]].(string)
+			if !ok {
+				complete = false
+			}
+			return v
+		})
+		if complete && !strings.ContainsAny(name, "\"${}") {
+			b.SetLabels([]string{name})
+		}
+	}
 }
 
 func parse(name string) (*hclwrite.File, error) {

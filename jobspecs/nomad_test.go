@@ -35,6 +35,21 @@ func TestNomadParsesRenderedJobs(t *testing.T) {
 		t.Errorf("aegir-task group = %+v, task payload %+v", job.TaskGroups[0].RestartPolicy, task.DispatchPayload)
 	}
 
+	if task.Vault != nil {
+		t.Errorf("a vault block without vault_policies: %+v", task.Vault)
+	}
+	src, err = Render(Task, map[string]any{"server_name": "web1", "node_name": "aegir-a", "vault_policies": []string{"aegir-backend"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err = client.Jobs().ParseHCL(string(src), true)
+	if err != nil {
+		t.Fatalf("parse aegir-task with vault: %v", err)
+	}
+	if v := job.TaskGroups[0].Tasks[0].Vault; v == nil || len(v.Policies) != 1 || v.Policies[0] != "aegir-backend" {
+		t.Errorf("aegir-task vault block = %+v", v)
+	}
+
 	src, err = Render(Queue, map[string]any{"queue": "stats", "schedule": "*/10 * * * *"})
 	if err != nil {
 		t.Fatal(err)

@@ -43,6 +43,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runServer(ctx, args[1:], stdout, stderr)
 	case "provision":
 		return runProvision(ctx, args[1:], stdin, stdout, stderr)
+	case "queue":
+		return runQueue(ctx, args[1:], stdout, stderr)
+	case "jobspec":
+		return runJobspec(args[1:], stdout, stderr)
 	case "version", "-version", "--version", "-v":
 		fmt.Fprintln(stdout, "aegir", Version)
 		return 0
@@ -71,6 +75,7 @@ Process roles:
               builtin web server, SQLite); nothing to install
   server      production: API + dispatcher, configured by -config FILE, env, flags
   provision   the back end: "aegir provision run --context FILE|-" runs one task
+  jobspec     print a Nomad jobspec with variables set, for "nomad job run -"
 
 Client commands (talk to the API at $AEGIR_ADDR with $AEGIR_TOKEN):
   %s

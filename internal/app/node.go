@@ -22,6 +22,7 @@ import (
 	"github.com/aegirhq/aegir/internal/store/boltkv"
 	"github.com/aegirhq/aegir/internal/store/consulkv"
 	"github.com/aegirhq/aegir/scheduler"
+	"github.com/aegirhq/aegir/scheduler/queue"
 	"github.com/aegirhq/aegir/secrets"
 )
 
@@ -29,12 +30,15 @@ import (
 // locks, the secrets backend, the dispatcher, and the API.
 type node struct {
 	cfg     *config.Config
+	rdb     *redis.Client
+	nomad   *scheduler.NomadExecutor
 	log     *slog.Logger
 	store   *store.Store
 	bus     logbus.Bus
 	locker  locks.Locker
 	secrets secrets.Store
 	disp    *scheduler.Dispatcher
+	queues  *queue.Queues
 	api     *dashboard.Server
 	web     *builtinweb.Server
 	closers []func() error
@@ -75,6 +79,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		// Several processes share live logs and locks through Redis. Every
 		// blocked log follower holds a connection, hence the pool size.
 		rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Address, ContextTimeoutEnabled: true, PoolSize: 256})
+		n.rdb = rdb
 		n.closers = append(n.closers, rdb.Close)
 		// Writers go through a buffer that re-sends what a Redis restart
 		// lost, so a task's log stays whole.
@@ -84,31 +89,61 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		n.locker = locks.NewRedis(rdb, &locks.RedisConfig{Logger: log})
 	}
 
+	env := provision.EnvInfo{
+		DataDir:        cfg.DataDir,
+		BackupDir:      cfg.BackupDir,
+		SecretsBackend: cfg.Secrets.Backend,
+	}
+	var backendEnv []string
 	switch cfg.Secrets.Backend {
 	case "file":
 		n.secrets, err = secrets.OpenFile(filepath.Join(cfg.DataDir, "secrets"))
-	default:
-		err = fmt.Errorf("secrets backend %q is not available in this build; use file", cfg.Secrets.Backend)
+	case "vault":
+		v := cfg.Secrets.Vault
+		vs, verr := secrets.NewVault(secrets.VaultConfig{Addr: v.Address, Mount: v.Mount, Prefix: v.Prefix,
+			RoleIDFile: v.RoleIDFile, SecretIDFile: v.SecretIDFile, Logger: log})
+		if verr == nil {
+			n.secrets = vs
+			n.closers = append(n.closers, vs.Close)
+		}
+		err = verr
+		env.VaultAddr, env.VaultMount, env.VaultPrefix = v.Address, v.Mount, v.Prefix
+		if v.BackendRoleIDFile != "" {
+			backendEnv = append(backendEnv, "AEGIR_VAULT_ROLE_ID_FILE="+v.BackendRoleIDFile, "AEGIR_VAULT_SECRET_ID_FILE="+v.BackendSecretIDFile)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open the %s secrets backend: %w", cfg.Secrets.Backend, err)
+	}
+
+	var exec scheduler.Executor
+	switch cfg.Executor.Kind {
+	case "local":
+		exec, err = scheduler.NewLocalExecutor(scheduler.LocalConfig{Bus: n.bus, Env: backendEnv, Logger: log})
+	case "nomad":
+		// Back ends run as dispatched jobs on each server's Nomad node and
+		// report through Redis (config validation requires it).
+		n.nomad, err = scheduler.NewNomadExecutor(scheduler.NomadConfig{
+			Address: cfg.Nomad.Address, Token: cfg.Nomad.Token, Region: cfg.Nomad.Region, Namespace: cfg.Nomad.Namespace,
+			Datacenters: cfg.Nomad.Datacenters, Binary: cfg.Nomad.Binary, DataDir: cfg.DataDir,
+			RedisAddr: cfg.Redis.Address, Results: scheduler.NewRedisResults(n.rdb, ""),
+			APIAddr: cfg.Nomad.APIAddr, MaxInFlight: cfg.Executor.MaxParallel, Logger: log,
+		})
+		exec = n.nomad
 	}
 	if err != nil {
 		return nil, err
 	}
-
-	if cfg.Executor.Kind != "local" {
-		return nil, fmt.Errorf("executor %q is not available in this build; use local", cfg.Executor.Kind)
-	}
-	exec, err := scheduler.NewLocalExecutor(scheduler.LocalConfig{Bus: n.bus, Logger: log})
+	// The periodic queues (cron, backup, stats) queue their work as tasks;
+	// wrapping the executor lets them keep each run's output and figures.
+	n.queues, err = queue.New(queue.Config{Store: n.store, Locker: n.locker, Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	n.disp, err = scheduler.New(scheduler.Config{
-		Store: n.store, Executor: exec, Bus: n.bus, Locker: n.locker,
+		Store: n.store, Executor: n.queues.Observe(exec), Bus: n.bus, Locker: n.locker,
 		MaxParallel: cfg.Executor.MaxParallel, TaskTimeout: cfg.TaskTimeoutDuration(),
-		Env: provision.EnvInfo{
-			DataDir:        cfg.DataDir,
-			BackupDir:      cfg.BackupDir,
-			SecretsBackend: cfg.Secrets.Backend,
-		},
+		Env:    env,
 		Logger: log,
 	})
 	if err != nil {
@@ -120,7 +155,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	}
 	n.api, err = dashboard.New(&dashboard.Config{
 		Store: n.store, Logger: log, Logs: n.disp.TaskLogs(),
-		Secrets: credentialWriter{n.secrets}, Canceller: n.disp,
+		Secrets: credentialWriter{n.secrets}, Canceller: n.disp, Queues: n.queues,
 	})
 	if err != nil {
 		return nil, err
@@ -148,6 +183,20 @@ func (n *node) start(ctx context.Context) error {
 	go func() {
 		err := elector.Run(ctx, func(ctx context.Context) {
 			n.log.Info("leading: this process dispatches tasks")
+			if n.nomad != nil {
+				go n.nomad.RunPurge(ctx)
+				if err := n.nomad.RegisterQueueJobs(ctx, scheduler.DefaultQueues()); err != nil {
+					n.log.Error("register the periodic queue jobs in Nomad", "err", err)
+				}
+			}
+			// The leader also runs the queues' passes on their intervals; a
+			// pass holds its queue's lock, so a pass started by a Nomad
+			// periodic job (aegir queue run) never overlaps it.
+			go func() {
+				if err := n.queues.Run(ctx); err != nil && ctx.Err() == nil {
+					n.log.Error("periodic queues stopped", "err", err)
+				}
+			}()
 			if err := n.disp.Run(ctx); err != nil {
 				n.log.Error("dispatcher stopped", "err", err)
 			}

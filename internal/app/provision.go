@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"path/filepath"
 
@@ -39,7 +40,16 @@ func provisionDeps() provision.Deps {
 	}
 }
 
-// openSecrets opens the secrets backend named by a context's Env.
+// openSecrets opens the secrets backend named by a context's Env. A
+// Vault back end authenticates with AEGIR_VAULT_ROLE_ID_FILE and
+// AEGIR_VAULT_SECRET_ID_FILE (AppRole), else VAULT_TOKEN (under Nomad, the
+// job's vault block sets it).
 func openSecrets(env provision.EnvInfo) (secrets.Store, error) {
-	return secrets.OpenFile(filepath.Join(env.DataDir, "secrets"))
+	switch env.SecretsBackend {
+	case "vault":
+		return secrets.NewVault(secrets.VaultConfigFromEnv(env.VaultAddr, env.VaultMount, env.VaultPrefix))
+	case "", "file":
+		return secrets.OpenFile(filepath.Join(env.DataDir, "secrets"))
+	}
+	return nil, fmt.Errorf("secrets backend %q is unknown; use file or vault", env.SecretsBackend)
 }

@@ -140,6 +140,12 @@ type NomadConfig struct {
 	Namespace string `hcl:"namespace,optional"`
 	// Datacenters the jobs may run in. Default ["dc1"].
 	Datacenters []string `hcl:"datacenters,optional"`
+	// Binary is the aegir executable on the Nomad client nodes. Default
+	// "/usr/local/bin/aegir".
+	Binary string `hcl:"binary,optional"`
+	// APIAddr is the aegir API as the periodic queue jobs reach it.
+	// Default "http://" + http_addr.
+	APIAddr string `hcl:"api_addr,optional"`
 }
 
 // SecretsConfig selects the secrets backend.
@@ -159,6 +165,17 @@ type VaultConfig struct {
 	Mount string `hcl:"mount,optional"`
 	// Prefix under the mount. Default "aegir".
 	Prefix string `hcl:"prefix,optional"`
+	// RoleIDFile and SecretIDFile hold the AppRole credentials aegir server
+	// logs in with (policy aegir-dashboard). Default: none, and VAULT_TOKEN
+	// is used. Env AEGIR_VAULT_ROLE_ID_FILE, AEGIR_VAULT_SECRET_ID_FILE.
+	RoleIDFile   string `hcl:"role_id_file,optional"`
+	SecretIDFile string `hcl:"secret_id_file,optional"`
+	// BackendRoleIDFile and BackendSecretIDFile hold the AppRole
+	// credentials of back ends run by the local executor (policy
+	// aegir-backend). Default: none, and back ends get VAULT_TOKEN. Under
+	// Nomad the aegir-task job's vault block gives back ends their token.
+	BackendRoleIDFile   string `hcl:"backend_role_id_file,optional"`
+	BackendSecretIDFile string `hcl:"backend_secret_id_file,optional"`
 }
 
 // RedisConfig reaches Redis for live logs and locks. Empty Address: the
@@ -254,6 +271,8 @@ func (c *Config) applyEnv(env func(string) string) {
 	set(&c.Nomad.Namespace, "NOMAD_NAMESPACE")
 	set(&c.Secrets.Backend, "AEGIR_SECRETS")
 	set(&c.Secrets.Vault.Address, "VAULT_ADDR")
+	set(&c.Secrets.Vault.RoleIDFile, "AEGIR_VAULT_ROLE_ID_FILE")
+	set(&c.Secrets.Vault.SecretIDFile, "AEGIR_VAULT_SECRET_ID_FILE")
 	set(&c.Redis.Address, "AEGIR_REDIS_ADDR")
 }
 
@@ -278,6 +297,8 @@ func (c *Config) applyDefaults(mode Mode) {
 	c.Executor.TaskTimeout = cmp.Or(c.Executor.TaskTimeout, "1h")
 	c.Executor.LeaderTTL = cmp.Or(c.Executor.LeaderTTL, "15s")
 	c.Nomad.Address = cmp.Or(c.Nomad.Address, "http://127.0.0.1:4646")
+	c.Nomad.Binary = cmp.Or(c.Nomad.Binary, "/usr/local/bin/aegir")
+	c.Nomad.APIAddr = cmp.Or(c.Nomad.APIAddr, "http://"+c.HTTPAddr)
 	if len(c.Nomad.Datacenters) == 0 {
 		c.Nomad.Datacenters = []string{"dc1"}
 	}
@@ -323,6 +344,9 @@ func (c *Config) validate() error {
 	}
 	if d, err := time.ParseDuration(c.Executor.TaskTimeout); err != nil || d <= 0 {
 		errs = append(errs, fmt.Errorf("executor task_timeout %q is not a positive duration like 1h", c.Executor.TaskTimeout))
+	}
+	if c.Executor.Kind == "nomad" && c.Redis.Address == "" {
+		errs = append(errs, errors.New("the nomad executor needs redis.address: back ends on other machines stream their logs and results through Redis"))
 	}
 	if d, err := time.ParseDuration(c.Executor.LeaderTTL); err != nil || d < 500*time.Millisecond {
 		errs = append(errs, fmt.Errorf("executor leader_ttl %q is not a duration of at least 500ms like 15s", c.Executor.LeaderTTL))

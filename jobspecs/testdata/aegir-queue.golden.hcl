@@ -2,7 +2,9 @@
 # schedule. Nomad starts `aegir queue run <queue>`; prohibit_overlap keeps a
 # slow pass from overlapping the next (aegir also holds a lock per queue).
 #
-#   nomad job run -var queue=cron -var schedule="*/5 * * * *" aegir-queue.nomad.hcl
+#   aegir jobspec aegir-queue -var queue=cron -var schedule="*/5 * * * *" | nomad job run -
+# (the job's id is then aegir-queue-cron; `nomad job run -var` on this file
+# would register every queue under the one id "aegir-queue").
 
 variable "queue" {
   type    = string
@@ -46,7 +48,7 @@ variable "aegir_addr" {
   default     = "http://127.0.0.1:8480"
 }
 
-job "aegir-queue" {
+job "aegir-queue-backup" {
   name        = "aegir-queue-${var.queue}"
   type        = "batch"
   region      = var.region

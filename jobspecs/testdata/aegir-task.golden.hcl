@@ -4,8 +4,11 @@
 # server's own Nomad node.
 #
 # aegir registers this file through Nomad's /v1/jobs/parse with the
-# variables set; by hand:
-#   nomad job run -var server_name=web1 -var node_name=web1 aegir-task.nomad.hcl
+# variables set and the job's id set to its name (an HCL2 job label cannot
+# come from a variable). By hand, one job per server:
+#   aegir jobspec aegir-task -var server_name=web1 -var node_name=web1 | nomad job run -
+# (`nomad job run -var ... aegir-task.nomad.hcl` works too, but registers
+# every server's job under the one id "aegir-task").
 
 variable "server_name" {
   type        = string
@@ -57,6 +60,12 @@ variable "redis_addr" {
   default     = "127.0.0.1:6380"
 }
 
+variable "vault_policies" {
+  type        = list(string)
+  description = "Vault policies the back end's token gets (e.g. [\"aegir-backend\"]); empty: no vault block, the back end uses the local secrets file"
+  default     = []
+}
+
 variable "cpu" {
   type    = number
   default = 500
@@ -72,7 +81,7 @@ variable "kill_timeout" {
   default = "30s"
 }
 
-job "aegir-task" {
+job "aegir-task-web1" {
   name        = "aegir-task-${var.server_name}"
   type        = "batch"
   region      = var.region
@@ -123,6 +132,17 @@ job "aegir-task" {
       }
 
       kill_timeout = var.kill_timeout
+
+      # Nomad gives the back end a Vault token (VAULT_TOKEN) with these
+      # policies; service tokens, since the back end creates a child token
+      # per task for its throwaway database user.
+      dynamic "vault" {
+        for_each = length(var.vault_policies) > 0 ? [1] : []
+        content {
+          policies    = var.vault_policies
+          change_mode = "noop"
+        }
+      }
 
       resources {
         cpu    = var.cpu
