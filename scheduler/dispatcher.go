@@ -104,6 +104,10 @@ func New(cfg Config) (*Dispatcher, error) {
 	}, nil
 }
 
+// Archive returns the archive of finished tasks' logs (task retention
+// deletes from it).
+func (d *Dispatcher) Archive() *LogArchive { return d.archive }
+
 // TaskLogs returns the reader of task logs (archive, then live bus) for
 // the API.
 func (d *Dispatcher) TaskLogs() *TaskLogs { return NewTaskLogs(d.st, d.bus, d.archive) }

@@ -162,6 +162,14 @@ func (a *LogArchive) readLive(ctx context.Context, taskID string) ([]logbus.Line
 	}
 }
 
+// Delete removes a task's archived log (task retention).
+func (a *LogArchive) Delete(ctx context.Context, taskID string) error {
+	a.mu.Lock()
+	delete(a.cache, taskID)
+	a.mu.Unlock()
+	return a.clearPartial(ctx, taskID)
+}
+
 // clearPartial deletes chunks left by an archive cut short.
 func (a *LogArchive) clearPartial(ctx context.Context, taskID string) error {
 	pairs, _, err := a.kv.List(ctx, archivePrefix+taskID+"/")

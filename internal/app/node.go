@@ -189,6 +189,7 @@ func (n *node) start(ctx context.Context) error {
 					n.log.Error("register the periodic queue jobs in Nomad", "err", err)
 				}
 			}
+			go scheduler.RunRetention(ctx, n.store, n.disp.Archive(), scheduler.Retention{}, n.log)
 			// The leader also runs the queues' passes on their intervals; a
 			// pass holds its queue's lock, so a pass started by a Nomad
 			// periodic job (aegir queue run) never overlaps it.

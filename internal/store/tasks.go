@@ -406,3 +406,57 @@ func (s *Store) RetryTask(ctx context.Context, id, by string) (*domain.Task, err
 	}
 	return task, nil
 }
+
+// FinishedTasks returns the finished tasks for which old returns true:
+// candidates for retention to delete.
+func (s *Store) FinishedTasks(ctx context.Context, old func(*domain.Task) bool) ([]domain.Task, error) {
+	items, _, ok := s.tasks.snapshot(s.cfg.CatchUpWait)
+	if !ok {
+		vals, err := list(ctx, s.kv, prefixTasks, setTaskVersion)
+		if err != nil {
+			return nil, err
+		}
+		items = make([]*domain.Task, len(vals))
+		for i := range vals {
+			items[i] = &vals[i]
+		}
+	}
+	var out []domain.Task
+	for _, t := range items {
+		if t.Status.Done() && old(t) {
+			out = append(out, *t)
+		}
+	}
+	return out, nil
+}
+
+// DeleteTasks deletes finished task records, check-and-set on the version
+// read, in transactions of at most MaxTxnOps-1 operations. A task that
+// changed since it was read is left alone.
+func (s *Store) DeleteTasks(ctx context.Context, tasks []domain.Task) (int, error) {
+	deleted := 0
+	for len(tasks) > 0 {
+		n := min(len(tasks), MaxTxnOps-1)
+		t := newTx()
+		t.touches[&s.tasks.mirrorBase] = true
+		for _, task := range tasks[:n] {
+			if !task.Status.Done() {
+				return deleted, fmt.Errorf("task %s is %s, not finished: %w", task.ID, task.Status, domain.ErrConflict)
+			}
+			t.deleteCAS(prefixTasks+task.ID, task.Version, nil)
+		}
+		if _, err := s.commit(ctx, t); err != nil {
+			if errors.Is(err, domain.ErrConflict) {
+				// One of them changed (a retry pointing at it does not change
+				// it; only an edit would): skip this batch, the next run
+				// reads fresh versions.
+				tasks = tasks[n:]
+				continue
+			}
+			return deleted, err
+		}
+		deleted += n
+		tasks = tasks[n:]
+	}
+	return deleted, nil
+}
