@@ -101,8 +101,9 @@
 //   - lock, unlock, import, verify-platform: change nothing on disk.
 //   - delete-platform: refuses while P/sites holds site directories; it
 //     never deletes the platform's code (operators own it) and says so.
-//   - rotate-credentials: not supported yet (not_supported, nothing
-//     changed); it arrives with the Vault integration.
+//   - rotate-credentials (rotate.go): the new password goes into the
+//     database, the secrets backend and the settings file; if the site
+//     stops answering, the old one is put back everywhere.
 //
 // # What has not run against real Drupal
 //
