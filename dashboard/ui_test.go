@@ -224,6 +224,27 @@ func TestUIRequiresLogin(t *testing.T) {
 	}
 }
 
+func TestUISecureCookiesOverTLS(t *testing.T) {
+	t.Parallel()
+	b := uiSetup(t)
+	w := b.browser()
+	req, _ := http.NewRequest("GET", w.base+"/login", nil)
+	req.Header.Set("X-Forwarded-Proto", "https") // what a TLS proxy in front sends
+	res, _ := w.do(req)
+	cookies := res.Header.Values("Set-Cookie")
+	if len(cookies) == 0 {
+		t.Fatal("no cookie set on the login page")
+	}
+	for _, c := range cookies {
+		if !strings.Contains(c, "secure") && !strings.Contains(c, "Secure") {
+			t.Errorf("cookie over TLS lacks Secure: %q", c)
+		}
+	}
+	if res, _ := b.browser().get("/login"); strings.Contains(strings.ToLower(strings.Join(res.Header.Values("Set-Cookie"), ";")), "secure") {
+		t.Errorf("cookie over plain HTTP is Secure, so the browser would never send it back")
+	}
+}
+
 func TestUIClientUserSeesOnlyTheirs(t *testing.T) {
 	t.Parallel()
 	b := uiSetup(t)

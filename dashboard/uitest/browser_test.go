@@ -400,7 +400,7 @@ func TestBrowserFlow(t *testing.T) {
 	if liveLines <= 0 {
 		t.Errorf("no log line arrived live on the install task page (got %d); the log was complete before the page loaded or the stream failed", liveLines)
 	}
-	run(t, ctx, "install succeeded", waitJS(`document.getElementById("task-status") && document.getElementById("task-status").dataset.status === "succeeded"`))
+	run(t, ctx, "install succeeded", waitJS(`document.getElementById("task-status") && document.getElementById("task-status").dataset.status === "succeeded" && !document.getElementById("live-dot")`))
 	screenshot(t, ctx, shots, "task")
 	site, err := p.st.SiteByDomain(ctxb, "hello.localhost")
 	if err != nil {
@@ -455,6 +455,11 @@ func TestBrowserFlow(t *testing.T) {
 		for _, pg := range pages {
 			run(t, ctx, "open "+pg.name, chromedp.Navigate(p.url+pg.path), chromedp.WaitVisible("main h1", chromedp.ByQuery))
 			screenshot(t, ctx, shots, size.name+"-"+pg.name)
+		}
+		if size.mobile {
+			// The menu opens without script (a checkbox and its label).
+			run(t, ctx, "open the phone menu", chromedp.Click("label.burger", chromedp.ByQuery), chromedp.WaitVisible("nav.sidebar a[href='/tasks']", chromedp.ByQuery), chromedp.Sleep(400*time.Millisecond))
+			screenshot(t, ctx, shots, "phone-menu")
 		}
 	}
 	run(t, ctx, "back to laptop size", chromedp.EmulateViewport(1366, 768))
