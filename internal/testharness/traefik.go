@@ -31,8 +31,8 @@ type TraefikServer struct {
 
 // Traefik starts Traefik on free 127.0.0.1 ports with the Consul Catalog
 // provider on consulAddr (host:port of the agent's HTTP API): prefix
-// "traefik", exposedByDefault false, watch mode (blocking queries) with a
-// 1s refresh, and a 100ms provider throttle so tests see changes quickly.
+// "traefik", exposedByDefault false, polling the catalog every second, and
+// a 100ms provider throttle, so a change is routed within about 1.1s.
 // It waits until /ping answers and stops Traefik when the test ends.
 //
 // Skips the test when the traefik binary is missing, or fails it when
@@ -71,8 +71,11 @@ func Traefik(t testing.TB, consulAddr string) *TraefikServer {
 					"prefix":           "traefik",
 					"exposedByDefault": false,
 					"refreshInterval":  "1s",
-					"watch":            true,
-					"endpoint":         map[string]any{"address": consulAddr, "scheme": "http"},
+					// Polling, not watch mode: Traefik v3.1's watch mode was
+					// seen to miss a change until the next catalog event,
+					// an unbounded wait; polling bounds it by the interval.
+					"watch":    false,
+					"endpoint": map[string]any{"address": consulAddr, "scheme": "http"},
 				},
 			},
 		}
