@@ -53,6 +53,33 @@ type env struct {
 
 type envOpts struct {
 	traefik bool
+	// opsConfig starts Traefik with ops/traefik/traefik.yml (addresses
+	// moved to free loopback ports) instead of the harness's own.
+	opsConfig bool
+}
+
+// opsTraefikConfig renders ops/traefik/traefik.yml for a test: its three
+// addresses replaced, each of which must be there exactly once.
+func opsTraefikConfig(consulAddr string) func(web, api string) ([]byte, error) {
+	return func(web, api string) ([]byte, error) {
+		b, err := os.ReadFile(filepath.Join("..", "..", "ops", "traefik", "traefik.yml"))
+		if err != nil {
+			return nil, err
+		}
+		s := string(b)
+		for _, r := range [][2]string{
+			{`address: ":80"`, `address: "` + web + `"`},
+			{`address: "127.0.0.1:8081"`, `address: "` + api + `"`},
+			{`address: "127.0.0.1:8500"`, `address: "` + consulAddr + `"`},
+			{"accessLog: {}", ""},
+		} {
+			if strings.Count(s, r[0]) != 1 {
+				return nil, fmt.Errorf("ops/traefik/traefik.yml: want %q once", r[0])
+			}
+			s = strings.Replace(s, r[0], r[1], 1)
+		}
+		return []byte(s), nil
+	}
 }
 
 func setup(t testing.TB, o envOpts) *env {
@@ -61,7 +88,10 @@ func setup(t testing.TB, o envOpts) *env {
 	t.Cleanup(cancel)
 	agent := testharness.Consul(t)
 	var tr *testharness.TraefikServer
-	if o.traefik {
+	switch {
+	case o.opsConfig:
+		tr = testharness.TraefikConfig(t, opsTraefikConfig(agent.Addr))
+	case o.traefik:
 		tr = testharness.Traefik(t, agent.Addr)
 	}
 	kv, err := boltkv.Open(filepath.Join(t.TempDir(), "aegir.db"), &boltkv.Config{NoSync: true})

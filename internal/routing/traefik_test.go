@@ -3,6 +3,7 @@ package routing_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/consul/api"
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
@@ -192,4 +195,38 @@ func TestTraefikRoutesSites(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestOpsTraefikConfig runs the configuration shipped for operators,
+// ops/traefik/traefik.yml: it routes aegir's sites, redirect aliases
+// included, and nothing else in the catalog (its constraint on the aegir
+// tag).
+func TestOpsTraefikConfig(t *testing.T) {
+	t.Parallel()
+	e := setup(t, envOpts{opsConfig: true})
+	// Someone else's service that would be routed without the constraint.
+	port := e.a.ln.Addr().(*net.TCPAddr).Port
+	if _, err := e.client.Catalog().Register(&api.CatalogRegistration{Node: "other", Address: "127.0.0.1",
+		Service: &api.AgentService{ID: "other", Service: "other", Port: port,
+			Tags: []string{"traefik.enable=true", "traefik.http.routers.other.rule=Host(`other.example.com`)"}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Installed after it, so serving them proves Traefik has read it.
+	e.install(e.a, "ops.example.com", []string{"www.ops.example.com"}, true)
+	e.install(e.b, "ops2.example.com", nil, false)
+	eventually(t, routeLimit, "site on A", e.served("ops.example.com", "web-a"))
+	eventually(t, routeLimit, "site on B", e.served("ops2.example.com", "web-b"))
+	eventually(t, routeLimit, "redirect alias", func() error {
+		code, body, err := e.get("www.ops.example.com", "/x")
+		if err != nil {
+			return err
+		}
+		if code != http.StatusMovedPermanently || body != "Location: http://ops.example.com/x" {
+			return fmt.Errorf("GET www.ops.example.com/x = %d %q", code, body)
+		}
+		return nil
+	})
+	if err := e.notRouted("other.example.com")(); err != nil {
+		t.Fatalf("a service without the aegir tag: %v", err)
+	}
 }

@@ -39,6 +39,17 @@ type TraefikServer struct {
 // CI=true; `ops/build-agents.sh traefik` builds it.
 func Traefik(t testing.TB, consulAddr string) *TraefikServer {
 	t.Helper()
+	return TraefikConfig(t, func(webAddr, apiAddr string) ([]byte, error) {
+		return defaultTraefikConfig(webAddr, apiAddr, consulAddr)
+	})
+}
+
+// TraefikConfig starts Traefik with the static configuration (YAML) that
+// render returns for the two free 127.0.0.1 addresses it is given: the
+// "web" entry point and the "traefik" entry point, which must serve /ping
+// (ping.entryPoint: traefik). Tests of a shipped configuration use it.
+func TraefikConfig(t testing.TB, render func(webAddr, apiAddr string) ([]byte, error)) *TraefikServer {
+	t.Helper()
 	bin := requireBinary(t, "traefik")
 	dir := shortTempDir(t, "traefik")
 	var tr *TraefikServer
@@ -55,31 +66,10 @@ func Traefik(t testing.TB, consulAddr string) *TraefikServer {
 			APIAddr: fmt.Sprintf("127.0.0.1:%d", ports[1]),
 			Dir:     dir,
 		}
-		// JSON is YAML: the file is written with encoding/json, nothing pasted.
-		cfg := map[string]any{
-			"global": map[string]any{"checkNewVersion": false, "sendAnonymousUsage": false},
-			"entryPoints": map[string]any{
-				"web":     map[string]any{"address": tr.Addr},
-				"traefik": map[string]any{"address": tr.APIAddr},
-			},
-			"ping": map[string]any{"entryPoint": "traefik"},
-			"api":  map[string]any{"insecure": true, "dashboard": false},
-			"log":  map[string]any{"level": "INFO", "noColor": true},
-			"providers": map[string]any{
-				"providersThrottleDuration": "100ms",
-				"consulCatalog": map[string]any{
-					"prefix":           "traefik",
-					"exposedByDefault": false,
-					"refreshInterval":  "1s",
-					// Polling, not watch mode: Traefik v3.1's watch mode was
-					// seen to miss a change until the next catalog event,
-					// an unbounded wait; polling bounds it by the interval.
-					"watch":    false,
-					"endpoint": map[string]any{"address": consulAddr, "scheme": "http"},
-				},
-			},
+		b, err := render(tr.Addr, tr.APIAddr)
+		if err != nil {
+			return err
 		}
-		b, _ := json.MarshalIndent(cfg, "", "  ")
 		cfgPath := filepath.Join(dir, "traefik.yml")
 		if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
 			return err
@@ -97,6 +87,35 @@ func Traefik(t testing.TB, consulAddr string) *TraefikServer {
 	t.Cleanup(tr.proc.stop)
 	dumpOnFailure(t, "traefik", tr.proc.logPath)
 	return tr
+}
+
+// defaultTraefikConfig is the configuration Traefik uses.
+func defaultTraefikConfig(webAddr, apiAddr, consulAddr string) ([]byte, error) {
+	// JSON is YAML: the file is written with encoding/json, nothing pasted.
+	cfg := map[string]any{
+		"global": map[string]any{"checkNewVersion": false, "sendAnonymousUsage": false},
+		"entryPoints": map[string]any{
+			"web":     map[string]any{"address": webAddr},
+			"traefik": map[string]any{"address": apiAddr},
+		},
+		"ping": map[string]any{"entryPoint": "traefik"},
+		"api":  map[string]any{"insecure": true, "dashboard": false},
+		"log":  map[string]any{"level": "INFO", "noColor": true},
+		"providers": map[string]any{
+			"providersThrottleDuration": "100ms",
+			"consulCatalog": map[string]any{
+				"prefix":           "traefik",
+				"exposedByDefault": false,
+				"refreshInterval":  "1s",
+				// Polling, not watch mode: Traefik v3.1's watch mode was
+				// seen to miss a change until the next catalog event,
+				// an unbounded wait; polling bounds it by the interval.
+				"watch":    false,
+				"endpoint": map[string]any{"address": consulAddr, "scheme": "http"},
+			},
+		},
+	}
+	return json.MarshalIndent(cfg, "", "  ")
 }
 
 func (tr *TraefikServer) procOrNil() *process {
