@@ -65,7 +65,19 @@
 // then; the instance on the old node stays until the new one is passing,
 // and is removed in the pass after. During the overlap Traefik balances
 // over both (same router, same service, two servers), so the domain never
-// answers from nowhere. A delete or disable removes every instance.
+// answers from nowhere. If the new instance never passes, the old one stays
+// (and is dropped by Traefik on its own check once the old server no
+// longer serves the site); the new server's failing check says why. A
+// delete or disable removes every instance.
+//
+// # Consul ACLs and scale
+//
+// With ACLs, the reconciler's token needs node:write and service:write on
+// the "aegir-" nodes and the "aegir-site" service; Traefik's needs
+// service:read and node:read. Every instance is one catalog service, so a
+// router reads all sites in one /v1/health/service/aegir-site answer; the
+// reconciler makes one GET per site per CheckInterval (at most Concurrency
+// at a time) and writes only on changes.
 //
 // # Reconciling
 //
