@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	consulapi "github.com/hashicorp/consul/api"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/aegirhq/aegir/dashboard"
@@ -18,6 +19,7 @@ import (
 	"github.com/aegirhq/aegir/internal/locks"
 	"github.com/aegirhq/aegir/internal/logbus"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/routing"
 	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/internal/store/boltkv"
 	"github.com/aegirhq/aegir/internal/store/consulkv"
@@ -39,6 +41,7 @@ type node struct {
 	secrets secrets.Store
 	disp    *scheduler.Dispatcher
 	queues  *queue.Queues
+	routing *routing.Reconciler
 	api     *dashboard.Server
 	web     *builtinweb.Server
 	closers []func() error
@@ -70,6 +73,19 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	}
 	n.store = store.New(kv, &store.Config{Logger: log, PlatformRoots: cfg.PlatformRoots})
 	n.closers = append(n.closers, n.store.Close)
+	if cfg.Store.Backend == "consul" {
+		// Publish enabled sites in Consul's catalog for a router in front
+		// (Traefik's Consul Catalog conventions); see internal/routing.
+		cc, err := consulapi.NewClient(&consulapi.Config{Address: cfg.Store.Consul.Address,
+			Token: cfg.Store.Consul.Token, Datacenter: cfg.Store.Consul.Datacenter})
+		if err != nil {
+			return nil, fmt.Errorf("consul client for routing: %w", err)
+		}
+		n.routing, err = routing.New(routing.Config{Store: n.store, Consul: cc, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+	}
 
 	if cfg.Redis.Address == "" {
 		// One process: the in-process bus and locks.
@@ -190,6 +206,13 @@ func (n *node) start(ctx context.Context) error {
 				}
 			}
 			go scheduler.RunRetention(ctx, n.store, n.disp.Archive(), scheduler.Retention{}, n.log)
+			if n.routing != nil {
+				go func() {
+					if err := n.routing.Run(ctx); err != nil && ctx.Err() == nil {
+						n.log.Error("routing reconciler stopped", "err", err)
+					}
+				}()
+			}
 			// The leader also runs the queues' passes on their intervals; a
 			// pass holds its queue's lock, so a pass started by a Nomad
 			// periodic job (aegir queue run) never overlaps it.
