@@ -116,6 +116,11 @@ func (s *Server) mountUI() error {
 	get("/tokens", u.tokensPage)
 	post("/tokens", u.tokenCreate)
 	post("/tokens/:id/delete", u.tokenDelete)
+	get("/queues", u.adminOnly(u.queuesPage))
+	post("/queues/:id", u.adminOnly(u.queueUpdate))
+	post("/queues/:id/run", u.adminOnly(u.queueRun))
+	post("/backups/:id/delete", u.backupDelete)
+	app.Get("/backups/:id/download", u.headers, u.backupDownload())
 	get("/account", u.accountPage)
 	post("/account/password", u.passwordChange)
 

@@ -14,6 +14,7 @@ import (
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/logbus"
 	"github.com/aegirhq/aegir/internal/store"
+	"github.com/aegirhq/aegir/scheduler/queue"
 )
 
 const uiPageSize = 50
@@ -162,6 +163,8 @@ type overviewView struct {
 	Failed      []domain.Task
 	Succeeded24 int
 	Charts      chartSet
+	Queues      []queue.Status
+	HasQueues   bool
 }
 
 type chartSet struct {
@@ -218,6 +221,10 @@ func (u *ui) overview(c *fiber.Ctx, v *view) error {
 		d.Queued = d.Queued[len(d.Queued)-20:]
 	}
 	d.Charts = chartSet{PerHour: tasksPerHourChart(tasks, now), Backlog: backlogChart(tasks, now)}
+	d.HasQueues = u.s.cfg.Queues != nil
+	if d.Queues, err = u.queueStatuses(ctx, v.Admin); err != nil {
+		return err
+	}
 	v.Title, v.Nav = "Overview", "overview"
 	return u.render(c, "overview", v, d)
 }
@@ -288,6 +295,7 @@ type siteView struct {
 	DBServers  []domain.Server
 	Clients    []domain.Client
 	StatsChart any
+	Cron       []queue.Output
 }
 
 func (u *ui) loadSite(c *fiber.Ctx) (*domain.Site, error) {
@@ -331,7 +339,9 @@ func (u *ui) sitePage(c *fiber.Ctx, v *view) error {
 	d.Platforms = sortedPlatforms(d.L)
 	d.DBServers = u.dbServers(ctx, d.L)
 	d.Clients = visibleClients(d.L, v.User)
-	d.StatsChart = emptyChart("No statistics yet", "Traffic and resource charts appear here once statistics are collected for this site.")
+	if d.StatsChart, d.Cron, err = u.siteStats(ctx, site.ID); err != nil {
+		return err
+	}
 	v.Title, v.Nav = site.Domain, "sites"
 	return u.render(c, "site", v, d)
 }

@@ -11,9 +11,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/locks"
 	"github.com/aegirhq/aegir/internal/store"
+	"github.com/aegirhq/aegir/scheduler/queue"
 )
 
 // browser is a cookie-keeping HTTP client of the dashboard that does not
@@ -28,9 +31,9 @@ type browser struct {
 const testPassword = "correct horse battery"
 
 // uiSetup is setup plus passwords for admin and alice and a real listener.
-func uiSetup(t *testing.T) *bundle {
+func uiSetup(t *testing.T, mod ...func(*Config)) *bundle {
 	t.Helper()
-	b := setup(t)
+	b := setup(t, mod...)
 	ctx := context.Background()
 	for _, name := range []string{"admin", "alice"} {
 		u, err := b.st.UserByName(ctx, name)
@@ -492,6 +495,22 @@ func TestEnsureAdminPassword(t *testing.T) {
 	}
 }
 
+func TestSeriesCharts(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	pts := []queue.Point{
+		{At: now.Add(-2 * time.Hour), Figures: map[string]float64{"disk_bytes": 1000, "<b>": 1}},
+		{At: now, Figures: map[string]float64{"disk_bytes": 25000}},
+	}
+	got := string(seriesCharts(pts))
+	if !strings.Contains(got, "disk bytes") || !strings.Contains(got, "latest 25.0k") || strings.Contains(got, "<b>") || !strings.Contains(got, "&lt;b&gt;") {
+		t.Fatalf("chart: %s", got)
+	}
+	if strings.Count(got, "<circle") != 3 {
+		t.Errorf("want a dot per measured point: %s", got)
+	}
+}
+
 func FuzzLocalPath(f *testing.F) {
 	for _, s := range []string{"/", "/sites", "//evil", "/\\evil", "http://x", "/a\r\nb", ""} {
 		f.Add(s)
@@ -505,4 +524,84 @@ func FuzzLocalPath(f *testing.F) {
 			t.Fatalf("%q is local but parses with host %q scheme %q", s, u.Host, u.Scheme)
 		}
 	})
+}
+
+func TestUIQueuesAndBackups(t *testing.T) {
+	t.Parallel()
+	b := uiSetup(t, func(c *Config) {
+		q, err := queue.New(queue.Config{Store: c.Store, Locker: locks.NewMemory(), Logger: c.Logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Queues = q
+	})
+	ctx := context.Background()
+	b.enable(b.siteA.ID)
+	backupOf := func(site *domain.Site) *domain.Backup {
+		archive := filepath.Join(t.TempDir(), "b.tar.zst")
+		if err := os.WriteFile(archive, []byte("zstd archive bytes"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		bk := &domain.Backup{SiteID: site.ID, ClientID: site.ClientID, Domain: site.Domain, Path: archive, Size: 18, SHA256: "abc", Reason: "manual"}
+		task, err := b.st.RequestSiteTask(ctx, site.ID, domain.TaskBackup, nil, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.finish(task, domain.TaskSucceeded, store.AddBackup(bk))
+		return bk
+	}
+	bkA := backupOf(b.siteA)
+
+	w := loggedIn(t, b, "admin")
+	if _, body := w.get("/"); !strings.Contains(body, `id="queues-summary"`) || !strings.Contains(body, "cron") {
+		t.Fatalf("overview lacks the queues")
+	}
+	if res, body := w.get("/queues"); res.StatusCode != 200 || !strings.Contains(body, `id="queue-backup"`) {
+		t.Fatalf("queues page: %d", res.StatusCode)
+	}
+	res, _ := w.post("/queues/cron", url.Values{"version": {"0"}, "enabled": {"on"}, "frequency": {"2h"}, "interval": {"10m"}, "concurrency": {"4"}})
+	if _, body := w.follow(res); !strings.Contains(body, "Saved the cron queue") {
+		t.Fatalf("save cron settings: %s", body)
+	}
+	set, _ := b.cfg.Queues.Settings(ctx, "cron")
+	if set.Frequency.D() != 2*time.Hour || set.Concurrency != 4 || set.Timeout.D() == 0 {
+		t.Fatalf("settings after the form: %+v", set)
+	}
+	res, _ = w.post("/queues/cron", url.Values{"version": {"0"}, "frequency": {"3h"}})
+	if _, body := w.follow(res); !strings.Contains(body, "flash-error") {
+		t.Fatalf("a stale version was accepted")
+	}
+	if _, body := w.get("/sites/" + b.siteA.ID); !strings.Contains(body, "/backups/"+bkA.ID+"/download") {
+		t.Fatalf("the site page has no download link")
+	}
+	if res, body := w.get("/backups/" + bkA.ID + "/download"); res.StatusCode != 200 || body != "zstd archive bytes" {
+		t.Fatalf("download: %d %q", res.StatusCode, body)
+	}
+
+	alice := loggedIn(t, b, "alice")
+	if res, _ := alice.get("/queues"); res.StatusCode != 404 {
+		t.Errorf("alice /queues: %d", res.StatusCode)
+	}
+	if _, body := alice.get("/"); strings.Contains(body, "queues-summary") {
+		t.Errorf("alice's overview shows the queues")
+	}
+	if res, _ := alice.get("/backups/" + bkA.ID + "/download"); res.StatusCode != 200 {
+		t.Errorf("alice downloading her backup: %d", res.StatusCode)
+	}
+	b.enable(b.siteB.ID)
+	bkB := backupOf(b.siteB)
+	if res, _ := alice.get("/backups/" + bkB.ID + "/download"); res.StatusCode != 404 {
+		t.Errorf("alice downloading globex's backup: %d", res.StatusCode)
+	}
+	alice.get("/sites/" + b.siteA.ID)
+	if res, _ := alice.post("/backups/"+bkB.ID+"/delete", url.Values{"confirm": {"b.example.com"}}); res.StatusCode != 404 {
+		t.Errorf("alice deleting globex's backup: %d", res.StatusCode)
+	}
+	res, _ = alice.post("/backups/"+bkA.ID+"/delete", url.Values{"confirm": {"a.example.com"}})
+	if _, body := alice.follow(res); !strings.Contains(body, "Deleting the backup of a.example.com") {
+		t.Fatalf("delete: %s", body)
+	}
+	if p, _ := b.st.ListTasks(ctx, store.TaskFilter{TargetID: b.siteA.ID, Type: domain.TaskDeleteBackup}); p.Total != 1 {
+		t.Fatalf("delete-backup tasks: %d", p.Total)
+	}
 }

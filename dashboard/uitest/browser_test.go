@@ -27,6 +27,7 @@ import (
 	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/internal/store/boltkv"
 	"github.com/aegirhq/aegir/scheduler"
+	"github.com/aegirhq/aegir/scheduler/queue"
 )
 
 // aegirBin is the aegir binary built once: the local executor runs it as
@@ -79,8 +80,12 @@ func startProduct(t *testing.T) *product {
 	if err != nil {
 		t.Fatal(err)
 	}
+	queues, err := queue.New(queue.Config{Store: p.st, Locker: locks.NewMemory(), Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
 	disp, err := scheduler.New(scheduler.Config{
-		Store: p.st, Executor: exec, Bus: bus, Locker: locks.NewMemory(), MaxParallel: 4,
+		Store: p.st, Executor: queues.Observe(exec), Bus: bus, Locker: locks.NewMemory(), MaxParallel: 4,
 		Env:    provision.EnvInfo{DataDir: p.dataDir, BackupDir: filepath.Join(p.dataDir, "backups"), SecretsBackend: "file"},
 		Logger: logger,
 	})
@@ -91,7 +96,7 @@ func startProduct(t *testing.T) *product {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := dashboard.New(&dashboard.Config{Store: p.st, Logger: logger, Logs: disp.TaskLogs(), Canceller: disp})
+	api, err := dashboard.New(&dashboard.Config{Store: p.st, Logger: logger, Logs: disp.TaskLogs(), Canceller: disp, Queues: queues})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,8 +429,24 @@ func TestBrowserFlow(t *testing.T) {
 		chromedp.WaitVisible("#flash", chromedp.ByQuery),
 		waitJS(`!document.getElementById("active-task") && document.querySelectorAll("#backups tbody tr td.empty").length === 0`),
 	)
+	// Run the stats and cron passes from the queues page (each pass takes
+	// one of the two sites: ceil(sites × interval / frequency)); the site page
+	// then charts its statistics and shows its cron output.
+	for _, q := range []string{"stats", "stats", "cron", "cron"} {
+		run(t, ctx, "run the "+q+" queue",
+			chromedp.Navigate(p.url+"/queues"),
+			chromedp.Click("#queue-"+q+" form[action$='/run'] button", chromedp.ByQuery),
+			chromedp.WaitVisible("#flash", chromedp.ByQuery),
+		)
+	}
+	var flashText string
+	run(t, ctx, "pass report", chromedp.Text("#flash", &flashText, chromedp.ByQuery))
+	t.Logf("last pass: %s", flashText)
+
 	// Disable it, typing the domain to confirm; the status changes on the page.
 	run(t, ctx, "disable",
+		chromedp.Navigate(p.url+"/sites/"+site.ID),
+		chromedp.WaitVisible("#task-disable", chromedp.ByQuery),
 		chromedp.Click("#task-disable", chromedp.ByQuery),
 		chromedp.Evaluate(`document.querySelector("#task-disable").closest("details").open = true`, nil),
 		chromedp.SendKeys(`#task-disable input[name=confirm]`, "hello.localhost", chromedp.ByQuery),
@@ -441,7 +462,7 @@ func TestBrowserFlow(t *testing.T) {
 	pages := []struct{ name, path string }{
 		{"overview", "/"}, {"sites", "/sites"}, {"site", "/sites/" + site.ID}, {"site-new", "/sites/new"},
 		{"platforms", "/platforms"}, {"servers", "/servers"}, {"server", "/servers/" + p.localID},
-		{"tasks", "/tasks"}, {"clients", "/clients"}, {"users", "/users"},
+		{"tasks", "/tasks"}, {"clients", "/clients"}, {"users", "/users"}, {"queues", "/queues"},
 	}
 	for _, size := range []struct {
 		name   string
