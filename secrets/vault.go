@@ -298,12 +298,20 @@ func (v *VaultStore) Get(ctx context.Context, ref string) (map[string]string, er
 	if err != nil {
 		return nil, err
 	}
-	s, err := v.client.KVv2(v.mount).Get(ctx, p)
+	var s *vault.KVSecret
+	err = v.retryLogin(ctx, func() error {
+		var err error
+		s, err = v.client.KVv2(v.mount).Get(ctx, p)
+		if err != nil && !errors.Is(err, vault.ErrSecretNotFound) {
+			return v.classify(ctx, "read", api, err)
+		}
+		return err
+	})
 	if errors.Is(err, vault.ErrSecretNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
 	}
 	if err != nil {
-		return nil, v.classify(ctx, "read", api, err)
+		return nil, err
 	}
 	out := make(map[string]string, len(s.Data))
 	for k, val := range s.Data {
@@ -328,10 +336,12 @@ func (v *VaultStore) Put(ctx context.Context, ref string, data map[string]string
 	for k, val := range data {
 		m[k] = val
 	}
-	if _, err := v.client.KVv2(v.mount).Put(ctx, p, m); err != nil {
-		return v.classify(ctx, "write", api, err)
-	}
-	return nil
+	return v.retryLogin(ctx, func() error {
+		if _, err := v.client.KVv2(v.mount).Put(ctx, p, m); err != nil {
+			return v.classify(ctx, "write", api, err)
+		}
+		return nil
+	})
 }
 
 // Delete removes every version of the secret at ref (its metadata); a
@@ -341,8 +351,27 @@ func (v *VaultStore) Delete(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	if err := v.client.KVv2(v.mount).DeleteMetadata(ctx, p); err != nil {
-		return v.classify(ctx, "delete", v.mount+"/metadata/"+p, err)
+	return v.retryLogin(ctx, func() error {
+		if err := v.client.KVv2(v.mount).DeleteMetadata(ctx, p); err != nil {
+			return v.classify(ctx, "delete", v.mount+"/metadata/"+p, err)
+		}
+		return nil
+	})
+}
+
+// retryLogin runs call, and when an AppRole store's token turns out to be
+// expired or revoked (the background renewal can lose the race against a
+// short max TTL), logs in again and runs it once more.
+func (v *VaultStore) retryLogin(ctx context.Context, call func() error) error {
+	err := call()
+	if v.login == nil || !errors.Is(err, ErrVaultToken) {
+		return err
 	}
-	return nil
+	s, lerr := v.login(ctx)
+	if lerr != nil {
+		return err
+	}
+	v.client.SetToken(s.Auth.ClientToken)
+	v.log.Info("logged in to Vault again with AppRole after its token expired")
+	return call()
 }
