@@ -196,9 +196,22 @@ func (s *Server) maybeReload(force bool) {
 		}
 		return
 	}
-	if err := s.reload(false); err != nil {
+	if err := s.reloadUnsettled(); err != nil {
 		s.log.Error("reload routes", "err", err)
 	}
+}
+
+// reloadUnsettled is the reload for a request whose host is unknown: like
+// reload(false), but it also reads the dir again while the table is
+// unsettled (read within the file system's mtime granularity of a change,
+// when a newer file can share the stamp it was read at), so a site
+// published a moment ago is never answered 404.
+func (s *Server) reloadUnsettled() error {
+	cur := s.table.Load()
+	if !cur.recheckAfter.IsZero() && time.Now().Before(cur.recheckAfter) {
+		return s.reload(true)
+	}
+	return s.reload(false)
 }
 
 // reload rebuilds the table when the dir's stamp differs from the
