@@ -102,6 +102,17 @@ var uiFuncs = template.FuncMap{
 		return n * 100 / total
 	},
 	"eq2": func(a, b any) bool { return fmt.Sprint(a) == fmt.Sprint(b) },
+	// dur writes 1h0m0s as 1h and 5m0s as 5m.
+	"dur": func(d time.Duration) string {
+		s := d.String()
+		if strings.HasSuffix(s, "m0s") {
+			s = strings.TrimSuffix(s, "0s")
+		}
+		if strings.HasSuffix(s, "h0m") {
+			s = strings.TrimSuffix(s, "0m")
+		}
+		return s
+	},
 }
 
 func ago(d time.Duration) string {
