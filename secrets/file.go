@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/aegirhq/aegir/internal/atomicfile"
 )
 
 // File names inside a FileStore's directory.
@@ -228,7 +230,7 @@ func (s *FileStore) loadOrCreateKey() ([]byte, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("generate secrets key: %w", err)
 	}
-	if err := writeAtomic(s.dir, fileKey, key); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.dir, fileKey), key, 0o600); err != nil {
 		return nil, fmt.Errorf("write secrets key: %w", err)
 	}
 	return key, nil
@@ -292,46 +294,8 @@ func (s *FileStore) write(all map[string]map[string]string) error {
 	out = append(out, nonce...)
 	out = g.Seal(out, nonce, plain, []byte(fileMagic))
 	clear(plain)
-	if err := writeAtomic(s.dir, fileSecrets, out); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.dir, fileSecrets), out, 0o600); err != nil {
 		return fmt.Errorf("write secrets: %w", err)
-	}
-	return nil
-}
-
-// writeAtomic writes data to dir/name with mode 0600 through a temp file,
-// fsync and rename, then syncs the directory.
-func writeAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return nil
 }

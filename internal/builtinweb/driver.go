@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/aegirhq/aegir/internal/atomicfile"
 	"github.com/aegirhq/aegir/internal/provision"
 )
 
@@ -89,7 +90,7 @@ func (d *Driver) Publish(ctx context.Context, ws provision.WebSite) error {
 	if err := os.MkdirAll(d.dir, 0o755); err != nil {
 		return fmt.Errorf("create builtin routes dir: %w", err)
 	}
-	if err := writeFileAtomic(d.dir, ws.Domain+routeExt, b); err != nil {
+	if err := atomicfile.Write(filepath.Join(d.dir, ws.Domain+routeExt), b, 0o644); err != nil {
 		return fmt.Errorf("publish %s: %w", ws.Domain, err)
 	}
 	d.log.InfoContext(ctx, "published site", "domain", ws.Domain, "aliases", len(ws.Aliases), "disabled", ws.Disabled)
@@ -114,37 +115,3 @@ func (d *Driver) URL() string { return d.url }
 
 // RoutesDir returns the directory the driver writes to.
 func (d *Driver) RoutesDir() string { return d.dir }
-
-// writeFileAtomic writes dir/name (mode 0644) through a temp file and a
-// rename, so the server never reads half a file.
-func writeFileAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	ok = true
-	return nil
-}

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/aegirhq/aegir/internal/provision/dberr"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,7 +17,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aegirhq/aegir/internal/atomicfile"
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision/dberr"
 	"github.com/aegirhq/aegir/internal/provision/platform"
 	"github.com/aegirhq/aegir/secrets"
 )
@@ -241,27 +242,11 @@ func (j *job) writeSettings(loc siteLoc, c DBCreds, s siteSecret) error {
 		return failf(CodeContextInvalid, "Fix the database service's settings (host, port, socket).", err,
 			"The settings file for %s was not written because a value is unsafe", loc.Domain)
 	}
-	if err := writeFileAtomic(file, b, 0o640); err != nil {
+	if err := atomicfile.Write(file, b, 0o640); err != nil {
 		return failf(CodeFilesFailed, "Check that aegir can write to the platform's sites directory.", err,
 			"The settings file %s could not be written", file)
 	}
 	j.log.Info("settings written", "file", file)
-	return nil
-}
-
-func writeFileAtomic(file string, b []byte, mode os.FileMode) error {
-	tmp := file + ".tmp-" + randomToken()[:8]
-	if err := os.WriteFile(tmp, b, mode); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, mode); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, file); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aegirhq/aegir/internal/atomicfile"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
 )
@@ -228,7 +229,7 @@ func (d *Driver) Publish(ctx context.Context, site provision.WebSite) error {
 		d.log.Debug("vhost unchanged", "domain", name)
 		return nil
 	}
-	if err := writeAtomic(path, content); err != nil {
+	if err := atomicfile.Write(path, content, 0o644); err != nil {
 		return fmt.Errorf("write vhost for %s: %w", name, err)
 	}
 	if out, err := d.test(ctx); err != nil {
@@ -288,7 +289,7 @@ func (d *Driver) Remove(ctx context.Context, domainName string) error {
 func (d *Driver) rollback(ctx context.Context, name, path string, prev []byte, hadPrev bool, out string) error {
 	var rerr error
 	if hadPrev {
-		rerr = writeAtomic(path, prev)
+		rerr = atomicfile.Write(path, prev, 0o644)
 	} else if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		rerr = err
 	}
@@ -408,39 +409,6 @@ func readPrevious(path string) ([]byte, bool, error) {
 		return nil, false, fmt.Errorf("read %s: %w", path, err)
 	}
 	return b, true, nil
-}
-
-// writeAtomic writes content to a temp file beside path (a name nginx's
-// *.conf include does not match), syncs it and renames it into place.
-func writeAtomic(path string, content []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(content)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if df, err := os.Open(dir); err == nil {
-		df.Sync()
-		df.Close()
-	}
-	return nil
 }
 
 func readPid(path string) (int, error) {
