@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/aegirhq/aegir/dashboard"
 	"github.com/aegirhq/aegir/internal/config"
 	"github.com/aegirhq/aegir/internal/domain"
 )
@@ -62,15 +63,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, `aegir dev is running.
-  API and dashboard  http://%s  (OpenAPI: /api/v1/openapi.json)
-  sites              http://%s  (send the site's domain as Host)
-  data               %s
-  admin token        %s
+  dashboard          http://%s  (log in as admin; the password is in %s)
+  API                http://%[1]s/api/v1  (OpenAPI: /api/v1/openapi.json)
+  sites              http://%[3]s  (send the site's domain as Host)
+  data               %[4]s
+  admin token        %[5]s
 Try:
   export AEGIR_ADDR=http://%s AEGIR_TOKEN=$(cat %s)
   aegir site create hello.localhost -platform example -db-server local -client default -wait
   curl -H 'Host: hello.localhost' http://%s/
-`, cfg.HTTPAddr, cfg.SitesAddr, cfg.DataDir, tokenFile, cfg.HTTPAddr, tokenFile, cfg.SitesAddr)
+`, cfg.HTTPAddr, filepath.Join(cfg.DataDir, "admin-password"), cfg.SitesAddr, cfg.DataDir, tokenFile, cfg.HTTPAddr, tokenFile, cfg.SitesAddr)
 	if err := n.start(ctx); err != nil {
 		fmt.Fprintln(stderr, "aegir dev:", err)
 		return 1
@@ -79,8 +81,26 @@ Try:
 }
 
 // bootstrapAdmin creates the first admin and writes its token to
-// <data-dir>/admin-token (mode 0600). It returns the file's path.
+// <data-dir>/admin-token and its dashboard password to
+// <data-dir>/admin-password (both mode 0600). It returns the token file's
+// path.
 func bootstrapAdmin(ctx context.Context, n *node) (string, error) {
+	path, err := bootstrapAdminToken(ctx, n)
+	if err != nil {
+		return "", err
+	}
+	pwFile := filepath.Join(n.cfg.DataDir, "admin-password")
+	set, err := dashboard.EnsureAdminPassword(ctx, n.store, pwFile)
+	if err != nil {
+		return "", fmt.Errorf("set the admin's dashboard password: %w", err)
+	}
+	if set {
+		n.log.Info("created the admin's dashboard password", "path", pwFile)
+	}
+	return path, nil
+}
+
+func bootstrapAdminToken(ctx context.Context, n *node) (string, error) {
 	path := filepath.Join(n.cfg.DataDir, "admin-token")
 	secret, created, err := n.store.EnsureAdmin(ctx)
 	if err != nil {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/aegirhq/aegir/dashboard"
+	"github.com/aegirhq/aegir/internal/atomicfile"
 	"github.com/aegirhq/aegir/internal/builtinweb"
 	"github.com/aegirhq/aegir/internal/config"
 	"github.com/aegirhq/aegir/internal/locks"
@@ -169,8 +171,13 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	sessionKey, err := loadOrCreateKey(filepath.Join(cfg.DataDir, "session-key"))
+	if err != nil {
+		return nil, fmt.Errorf("dashboard session key: %w", err)
+	}
 	n.api, err = dashboard.New(&dashboard.Config{
-		Store: n.store, Logger: log, Logs: n.disp.TaskLogs(),
+		SessionKey: sessionKey,
+		Store:      n.store, Logger: log, Logs: n.disp.TaskLogs(),
 		Secrets: credentialWriter{n.secrets}, Canceller: n.disp, Queues: n.queues,
 	})
 	if err != nil {
@@ -252,6 +259,27 @@ func (n *node) close() {
 		}
 	}
 	n.closers = nil
+}
+
+// loadOrCreateKey returns the 32-byte key in path, creating it (mode 0600)
+// on first use, so dashboard sessions survive a restart. Several aegir
+// servers share one key by sharing the file.
+func loadOrCreateKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.Write(path, key, 0o600); err != nil {
+		return nil, err
+	}
+	return key, nil
 }
 
 // credentialWriter puts a database service's admin credentials into the
