@@ -5,6 +5,17 @@
 #   aegir jobspec aegir-queue -var queue=cron -var schedule="*/5 * * * *" | nomad job run -
 # (the job's id is then aegir-queue-cron; `nomad job run -var` on this file
 # would register every queue under the one id "aegir-queue").
+#
+# The pass needs an aegir API token (AEGIR_TOKEN). It is not in this file,
+# which anyone allowed to read the job can read: aegir puts it in the Nomad
+# Variable nomad/jobs/<job id> (item aegir_token) before registering the
+# job, and the template below reads it with the allocation's workload
+# identity into the task's private secrets dir. A pass runs as a child job
+# (aegir-queue-cron/periodic-<time>), and Nomad 1.4 puts the parent's job
+# id in a child's identity, so the template reads the variable of
+# NOMAD_JOB_PARENT_ID. By hand:
+#
+#   nomad var put nomad/jobs/aegir-queue-cron aegir_token=aegir_...
 
 variable "queue" {
   type    = string
@@ -86,6 +97,21 @@ job "aegir-queue" {
 
       env {
         AEGIR_ADDR = var.aegir_addr
+      }
+
+      # nomadVarExists first: nomadVar alone waits for a missing variable
+      # forever, and prohibit_overlap would then hold back every later pass;
+      # without the token the pass fails at once, saying so.
+      template {
+        data        = <<-EOT
+          {{- $path := printf "nomad/jobs/%s" (env "NOMAD_JOB_PARENT_ID") -}}
+          {{- if nomadVarExists $path -}}{{- with nomadVar $path -}}
+          AEGIR_TOKEN={{ .aegir_token }}
+          {{ end -}}{{- end -}}
+        EOT
+        destination = "secrets/aegir.env"
+        env         = true
+        change_mode = "noop"
       }
 
       resources {

@@ -1,6 +1,7 @@
 package jobspecs
 
 import (
+	"strings"
 	"testing"
 
 	nomad "github.com/hashicorp/nomad/api"
@@ -60,6 +61,16 @@ func TestNomadParsesRenderedJobs(t *testing.T) {
 	}
 	if *job.Name != "aegir-queue-stats" || job.Periodic == nil || *job.Periodic.Spec != "*/10 * * * *" || !*job.Periodic.ProhibitOverlap {
 		t.Errorf("aegir-queue parsed as %v %+v", *job.Name, job.Periodic)
+	}
+	// The pass's API token comes from the job's Nomad Variable through a
+	// template into the secrets dir, never from the job itself.
+	pass := job.TaskGroups[0].Tasks[0]
+	if _, ok := pass.Env["AEGIR_TOKEN"]; ok {
+		t.Errorf("aegir-queue puts AEGIR_TOKEN in the job: %v", pass.Env)
+	}
+	if len(pass.Templates) != 1 || !*pass.Templates[0].Envvars || *pass.Templates[0].DestPath != "secrets/aegir.env" ||
+		!strings.Contains(*pass.Templates[0].EmbeddedTmpl, `nomadVar $path`) || !strings.Contains(*pass.Templates[0].EmbeddedTmpl, "AEGIR_TOKEN={{ .aegir_token }}") {
+		t.Errorf("aegir-queue token template = %+v", pass.Templates)
 	}
 
 	src, err = Render(Server, map[string]any{"count": 2})

@@ -57,6 +57,12 @@ type NomadConfig struct {
 	// APIAddr is the aegir API the periodic queue passes talk to (the
 	// aegir-queue jobspec's aegir_addr). Default: the jobspec's.
 	APIAddr string
+	// QueueToken is the aegir API token the periodic queue passes send
+	// (AEGIR_TOKEN; queue runs need an admin's token). RegisterQueueJobs
+	// puts it in each queue job's Nomad Variable, nomad/jobs/<job id>, never
+	// in the job, which anyone allowed to read jobs can read. Required to
+	// register enabled queues.
+	QueueToken string
 	// MaxInFlight caps the dispatched back ends not yet finished: Nomad
 	// holds every pending job in memory, so aegir queues the rest itself.
 	// Start blocks (until its ctx ends) while the cap is reached, so the

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 
@@ -35,9 +36,29 @@ var queueName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
 // QueueJobID is the periodic job of a queue.
 func QueueJobID(name string) string { return jobspecs.Queue + "-" + name }
 
+// QueueVarPath is the Nomad Variable holding the API token of a queue's
+// job (item QueueTokenItem). Nomad 1.4 lets an allocation read
+// nomad/jobs/<job id> with its workload identity, and a periodic job's
+// children (<job id>/periodic-<time>) get the parent's job id in that
+// identity (structs.Allocation.ToIdentityClaims), so every pass reads it.
+func QueueVarPath(name string) string { return "nomad/jobs/" + QueueJobID(name) }
+
+// QueueTokenItem is the item of a queue's variable the jobspec's template
+// puts in AEGIR_TOKEN.
+const QueueTokenItem = "aegir_token"
+
+// queueVarAttempts bounds the check-and-set retries of one variable write
+// racing another aegir process.
+const queueVarAttempts = 4
+
 // RegisterQueueJobs registers (or updates, when its settings changed) the
 // periodic aegir-queue-<name> job of each queue, and deregisters those of
 // disabled queues. Call it at start and whenever a queue's settings change.
+//
+// Before registering a queue's job it puts NomadConfig.QueueToken in the
+// job's Nomad Variable (QueueVarPath), where the pass reads it; the token
+// is never in the job itself. A disabled queue's variable is deleted with
+// its job. The Nomad token aegir uses needs variables write on nomad/jobs/*.
 func (e *NomadExecutor) RegisterQueueJobs(ctx context.Context, queues []QueueSettings) error {
 	for _, q := range queues {
 		if !queueName.MatchString(q.Name) {
@@ -49,10 +70,19 @@ func (e *NomadExecutor) RegisterQueueJobs(ctx context.Context, queues []QueueSet
 			if _, _, err := e.api.Jobs().Deregister(id, false, (&api.WriteOptions{}).WithContext(ctx)); err != nil && !isNotFound(err) {
 				return fmt.Errorf("stop queue job %s: %w", id, err)
 			}
+			if _, err := e.api.Variables().Delete(QueueVarPath(q.Name), (&api.WriteOptions{}).WithContext(ctx)); err != nil && !isNotFound(err) {
+				return fmt.Errorf("delete the API token of stopped queue job %s (Nomad variable %s): %w", id, QueueVarPath(q.Name), err)
+			}
 			continue
 		}
 		if q.Schedule == "" {
 			return fmt.Errorf("queue %s has no schedule; give a cron expression such as \"*/5 * * * *\"", q.Name)
+		}
+		if e.cfg.QueueToken == "" {
+			return fmt.Errorf("queue %s: no API token for its passes (NomadConfig.QueueToken); without one every pass fails unauthorized", q.Name)
+		}
+		if err := e.putQueueToken(ctx, QueueVarPath(q.Name)); err != nil {
+			return err
 		}
 		vars := map[string]any{
 			"queue": q.Name, "schedule": q.Schedule, "datacenters": e.cfg.Datacenters,
@@ -66,6 +96,40 @@ func (e *NomadExecutor) RegisterQueueJobs(ctx context.Context, queues []QueueSet
 		}
 	}
 	return nil
+}
+
+// putQueueToken writes the queue token into the variable at path unless
+// it holds it already, check-and-set on the variable's modify index (0:
+// only if it does not exist), keeping any other items. Errors never carry
+// the token.
+func (e *NomadExecutor) putQueueToken(ctx context.Context, path string) error {
+	for attempt := 1; ; attempt++ {
+		cur, _, err := e.api.Variables().Peek(path, (&api.QueryOptions{}).WithContext(ctx))
+		if err != nil {
+			return fmt.Errorf("read Nomad variable %s: %w (aegir's Nomad token needs variables read and write on nomad/jobs/*)", path, err)
+		}
+		v := &api.Variable{Path: path}
+		if cur != nil {
+			if cur.Items[QueueTokenItem] == e.cfg.QueueToken {
+				return nil
+			}
+			v = cur
+		}
+		if v.Items == nil {
+			v.Items = api.VariableItems{}
+		}
+		v.Items[QueueTokenItem] = e.cfg.QueueToken
+		_, _, err = e.api.Variables().CheckedUpdate(v, (&api.WriteOptions{}).WithContext(ctx))
+		var conflict api.ErrCASConflict
+		if errors.As(err, &conflict) && attempt < queueVarAttempts {
+			continue // another aegir wrote it meanwhile: look again
+		}
+		if err != nil {
+			return fmt.Errorf("put the queue token in Nomad variable %s: %w (aegir's Nomad token needs variables write on nomad/jobs/*)", path, err)
+		}
+		e.log.Info("queue token stored for the queue job", "variable", path)
+		return nil
+	}
 }
 
 // PeriodicForce runs one pass of a queue now, as `nomad job periodic

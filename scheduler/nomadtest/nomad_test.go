@@ -2,7 +2,10 @@ package nomadtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -10,10 +13,13 @@ import (
 
 	"github.com/hashicorp/nomad/api"
 
+	"github.com/aegirhq/aegir/dashboard"
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/locks"
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/testharness"
 	"github.com/aegirhq/aegir/scheduler"
+	"github.com/aegirhq/aegir/scheduler/queue"
 )
 
 // TestNomad runs the tests that share one cluster (server + aegir-a,
@@ -230,23 +236,91 @@ func testEnsureServerJob(t *testing.T, c *cluster) {
 	}
 }
 
-// Each queue's periodic job, forced, runs `aegir queue run NAME` to the end.
+// Each queue's periodic job, forced, runs `aegir queue run NAME` against a
+// real aegir API: the pass authenticates with the token aegir put in the
+// job's Nomad Variable (never in the job), and the API records the pass.
 func testQueues(t *testing.T, c *cluster) {
 	ctx := context.Background()
 	b := setup(t, c, options{nodes: []string{"aegir-a"}, noVerify: true})
-	must(t, b.exec.RegisterQueueJobs(ctx, scheduler.DefaultQueues()))
-	for _, q := range scheduler.DefaultQueues() {
-		child, err := b.exec.PeriodicForce(ctx, q.Name)
+	queues, err := queue.New(queue.Config{Store: b.st, Locker: locks.NewMemory(), Logger: testLogger(t)})
+	must(t, err)
+	srv, err := dashboard.New(&dashboard.Config{Store: b.st, Queues: queues, Logger: testLogger(t)})
+	must(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	apiAddr := "http://" + ln.Addr().String()
+	token, created, err := b.st.EnsureAdmin(ctx)
+	must(t, err)
+	if !created {
+		t.Fatal("a new store already had an admin")
+	}
+	exec := func(token string) *scheduler.NomadExecutor {
+		e, err := scheduler.NewNomadExecutor(scheduler.NomadConfig{
+			Address: c.nomad.HTTPAddr, Binary: aegirBin, DataDir: b.dataDir, RedisAddr: c.redis.Addr,
+			Results: scheduler.NewRedisResults(c.rdb, ""), APIAddr: apiAddr, QueueToken: token, Logger: testLogger(t),
+		})
 		must(t, err)
-		a := waitAllocDone(t, c, child)
-		if a.ClientStatus != api.AllocClientStatusComplete {
-			t.Errorf("queue %s pass: %s %+v", q.Name, a.ClientStatus, a.TaskStates["pass"])
+		return e
+	}
+	e := exec(token)
+
+	if err := b.exec.RegisterQueueJobs(ctx, scheduler.DefaultQueues()); err == nil || !strings.Contains(err.Error(), "QueueToken") {
+		t.Errorf("registered queue jobs without a token: %v", err)
+	}
+	must(t, e.RegisterQueueJobs(ctx, scheduler.DefaultQueues()))
+	for _, q := range scheduler.DefaultQueues() {
+		// The token is in the variable and nowhere in the job.
+		v, _, err := c.api.Variables().Read(scheduler.QueueVarPath(q.Name), nil)
+		must(t, err)
+		if v.Items[scheduler.QueueTokenItem] != token {
+			t.Errorf("variable %s does not hold the queue token", v.Path)
+		}
+		job, _, err := c.api.Jobs().Info(scheduler.QueueJobID(q.Name), nil)
+		must(t, err)
+		raw, err := json.Marshal(job)
+		must(t, err)
+		if strings.Contains(string(raw), token) {
+			t.Errorf("the job %s holds the API token", *job.ID)
 		}
 	}
-	// A changed schedule updates the job; a disabled queue loses it.
+	for _, q := range scheduler.DefaultQueues() {
+		forced := time.Now().UTC()
+		child, err := e.PeriodicForce(ctx, q.Name)
+		must(t, err)
+		if !strings.HasPrefix(child, scheduler.QueueJobID(q.Name)+"/periodic-") {
+			t.Errorf("forced child job %s", child)
+		}
+		a := waitAllocDone(t, c, child)
+		if a.ClientStatus != api.AllocClientStatusComplete {
+			t.Errorf("queue %s pass: %s %s", q.Name, a.ClientStatus, taskEvents(a.TaskStates["pass"]))
+			continue
+		}
+		var st queue.Status
+		if code := apiGet(t, apiAddr+"/api/v1/queues/"+q.Name, token, &st); code != 200 {
+			t.Fatalf("GET queue %s: %d", q.Name, code)
+		}
+		if st.LastPass == nil || st.LastPass.Queue != q.Name || st.LastPass.Started.Before(forced.Add(-time.Second)) {
+			t.Errorf("queue %s: the forced pass was not recorded: %+v", q.Name, st.LastPass)
+		}
+	}
+
+	// A new token (another leader) replaces the variable's; a changed
+	// schedule updates the job; a disabled queue loses its job and its
+	// variable.
+	u, err := b.st.UserByName(ctx, "admin")
+	must(t, err)
+	_, rotated, err := b.st.CreateToken(ctx, u.ID, "nomad-queues", 0)
+	must(t, err)
 	qs := scheduler.DefaultQueues()
 	qs[0].Schedule, qs[1].Disabled = "*/7 * * * *", true
-	must(t, b.exec.RegisterQueueJobs(ctx, qs))
+	must(t, exec(rotated).RegisterQueueJobs(ctx, qs))
+	v, _, err := c.api.Variables().Read(scheduler.QueueVarPath(qs[0].Name), nil)
+	must(t, err)
+	if v.Items[scheduler.QueueTokenItem] != rotated {
+		t.Errorf("variable %s kept the old token", v.Path)
+	}
 	job, _, err := c.api.Jobs().Info(scheduler.QueueJobID(qs[0].Name), nil)
 	must(t, err)
 	if job.Periodic == nil || *job.Periodic.Spec != "*/7 * * * *" {
@@ -256,6 +330,36 @@ func testQueues(t *testing.T, c *cluster) {
 	if err == nil && (job.Stop == nil || !*job.Stop) {
 		t.Errorf("disabled queue %s still has a running job", qs[1].Name)
 	}
+	if v, _, err := c.api.Variables().Peek(scheduler.QueueVarPath(qs[1].Name), nil); err != nil || v != nil {
+		t.Errorf("disabled queue %s kept its token variable: %v %v", qs[1].Name, v != nil, err)
+	}
+}
+
+// apiGet GETs url from the aegir API with token and decodes the answer.
+func apiGet(t testing.TB, url, token string, v any) int {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	must(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	defer resp.Body.Close()
+	if resp.StatusCode == 200 {
+		must(t, json.NewDecoder(resp.Body).Decode(v))
+	}
+	return resp.StatusCode
+}
+
+// taskEvents is what Nomad says happened to a task, for failure messages.
+func taskEvents(ts *api.TaskState) string {
+	if ts == nil {
+		return "no task state"
+	}
+	var out []string
+	for _, ev := range ts.Events {
+		out = append(out, ev.Type+": "+ev.DisplayMessage)
+	}
+	return strings.Join(out, "; ")
 }
 
 // waitAllocDone follows a job's allocation with blocking queries until it ends.
