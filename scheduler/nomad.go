@@ -61,7 +61,7 @@ type NomadConfig struct {
 	// (AEGIR_TOKEN; queue runs need an admin's token). RegisterQueueJobs
 	// puts it in each queue job's Nomad Variable, nomad/jobs/<job id>, never
 	// in the job, which anyone allowed to read jobs can read. Required to
-	// register enabled queues.
+	// register enabled queues, here or later with SetQueueToken.
 	QueueToken string
 	// MaxInFlight caps the dispatched back ends not yet finished: Nomad
 	// holds every pending job in memory, so aegir queues the rest itself.
@@ -90,8 +90,9 @@ type NomadExecutor struct {
 	log   *slog.Logger
 	slots chan struct{}
 
-	mu   sync.Mutex
-	jobs map[string]string // aegir-task job id → hash of the spec registered
+	mu         sync.Mutex
+	jobs       map[string]string // aegir-task job id → hash of the spec registered
+	queueToken string            // NomadConfig.QueueToken or SetQueueToken's
 }
 
 var _ Executor = (*NomadExecutor)(nil)
@@ -142,7 +143,7 @@ func NewNomadExecutor(cfg NomadConfig) (*NomadExecutor, error) {
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	return &NomadExecutor{
 		cfg: cfg, api: cfg.Client, log: cfg.Logger.With("component", "nomad-executor"),
-		slots: make(chan struct{}, cfg.MaxInFlight), jobs: map[string]string{},
+		slots: make(chan struct{}, cfg.MaxInFlight), jobs: map[string]string{}, queueToken: cfg.QueueToken,
 	}, nil
 }
 

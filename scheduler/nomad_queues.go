@@ -55,11 +55,15 @@ const queueVarAttempts = 4
 // periodic aegir-queue-<name> job of each queue, and deregisters those of
 // disabled queues. Call it at start and whenever a queue's settings change.
 //
-// Before registering a queue's job it puts NomadConfig.QueueToken in the
+// Before registering a queue's job it puts the queue token
+// (NomadConfig.QueueToken or SetQueueToken's) in the
 // job's Nomad Variable (QueueVarPath), where the pass reads it; the token
 // is never in the job itself. A disabled queue's variable is deleted with
 // its job. The Nomad token aegir uses needs variables write on nomad/jobs/*.
 func (e *NomadExecutor) RegisterQueueJobs(ctx context.Context, queues []QueueSettings) error {
+	e.mu.Lock()
+	token := e.queueToken
+	e.mu.Unlock()
 	for _, q := range queues {
 		if !queueName.MatchString(q.Name) {
 			return fmt.Errorf("queue name %q: use lowercase letters, digits and dashes", q.Name)
@@ -78,10 +82,10 @@ func (e *NomadExecutor) RegisterQueueJobs(ctx context.Context, queues []QueueSet
 		if q.Schedule == "" {
 			return fmt.Errorf("queue %s has no schedule; give a cron expression such as \"*/5 * * * *\"", q.Name)
 		}
-		if e.cfg.QueueToken == "" {
-			return fmt.Errorf("queue %s: no API token for its passes (NomadConfig.QueueToken); without one every pass fails unauthorized", q.Name)
+		if token == "" {
+			return fmt.Errorf("queue %s: no API token for its passes (NomadConfig.QueueToken or SetQueueToken); without one every pass fails unauthorized", q.Name)
 		}
-		if err := e.putQueueToken(ctx, QueueVarPath(q.Name)); err != nil {
+		if err := e.putQueueToken(ctx, QueueVarPath(q.Name), token); err != nil {
 			return err
 		}
 		vars := map[string]any{
@@ -98,11 +102,20 @@ func (e *NomadExecutor) RegisterQueueJobs(ctx context.Context, queues []QueueSet
 	return nil
 }
 
-// putQueueToken writes the queue token into the variable at path unless
+// SetQueueToken changes the API token RegisterQueueJobs gives the queue
+// jobs, e.g. one the process created when it became the leader. Call
+// RegisterQueueJobs after it: running passes keep the token they read.
+func (e *NomadExecutor) SetQueueToken(token string) {
+	e.mu.Lock()
+	e.queueToken = token
+	e.mu.Unlock()
+}
+
+// putQueueToken writes token into the variable at path unless
 // it holds it already, check-and-set on the variable's modify index (0:
 // only if it does not exist), keeping any other items. Errors never carry
 // the token.
-func (e *NomadExecutor) putQueueToken(ctx context.Context, path string) error {
+func (e *NomadExecutor) putQueueToken(ctx context.Context, path, token string) error {
 	for attempt := 1; ; attempt++ {
 		cur, _, err := e.api.Variables().Peek(path, (&api.QueryOptions{}).WithContext(ctx))
 		if err != nil {
@@ -110,7 +123,7 @@ func (e *NomadExecutor) putQueueToken(ctx context.Context, path string) error {
 		}
 		v := &api.Variable{Path: path}
 		if cur != nil {
-			if cur.Items[QueueTokenItem] == e.cfg.QueueToken {
+			if cur.Items[QueueTokenItem] == token {
 				return nil
 			}
 			v = cur
@@ -118,7 +131,7 @@ func (e *NomadExecutor) putQueueToken(ctx context.Context, path string) error {
 		if v.Items == nil {
 			v.Items = api.VariableItems{}
 		}
-		v.Items[QueueTokenItem] = e.cfg.QueueToken
+		v.Items[QueueTokenItem] = token
 		_, _, err = e.api.Variables().CheckedUpdate(v, (&api.WriteOptions{}).WithContext(ctx))
 		var conflict api.ErrCASConflict
 		if errors.As(err, &conflict) && attempt < queueVarAttempts {

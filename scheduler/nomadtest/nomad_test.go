@@ -256,15 +256,11 @@ func testQueues(t *testing.T, c *cluster) {
 	if !created {
 		t.Fatal("a new store already had an admin")
 	}
-	exec := func(token string) *scheduler.NomadExecutor {
-		e, err := scheduler.NewNomadExecutor(scheduler.NomadConfig{
-			Address: c.nomad.HTTPAddr, Binary: aegirBin, DataDir: b.dataDir, RedisAddr: c.redis.Addr,
-			Results: scheduler.NewRedisResults(c.rdb, ""), APIAddr: apiAddr, QueueToken: token, Logger: testLogger(t),
-		})
-		must(t, err)
-		return e
-	}
-	e := exec(token)
+	e, err := scheduler.NewNomadExecutor(scheduler.NomadConfig{
+		Address: c.nomad.HTTPAddr, Binary: aegirBin, DataDir: b.dataDir, RedisAddr: c.redis.Addr,
+		Results: scheduler.NewRedisResults(c.rdb, ""), APIAddr: apiAddr, QueueToken: token, Logger: testLogger(t),
+	})
+	must(t, err)
 
 	if err := b.exec.RegisterQueueJobs(ctx, scheduler.DefaultQueues()); err == nil || !strings.Contains(err.Error(), "QueueToken") {
 		t.Errorf("registered queue jobs without a token: %v", err)
@@ -306,7 +302,7 @@ func testQueues(t *testing.T, c *cluster) {
 		}
 	}
 
-	// A new token (another leader) replaces the variable's; a changed
+	// A new token (a new leader's) replaces the variable's; a changed
 	// schedule updates the job; a disabled queue loses its job and its
 	// variable.
 	u, err := b.st.UserByName(ctx, "admin")
@@ -315,7 +311,8 @@ func testQueues(t *testing.T, c *cluster) {
 	must(t, err)
 	qs := scheduler.DefaultQueues()
 	qs[0].Schedule, qs[1].Disabled = "*/7 * * * *", true
-	must(t, exec(rotated).RegisterQueueJobs(ctx, qs))
+	e.SetQueueToken(rotated)
+	must(t, e.RegisterQueueJobs(ctx, qs))
 	v, _, err := c.api.Variables().Read(scheduler.QueueVarPath(qs[0].Name), nil)
 	must(t, err)
 	if v.Items[scheduler.QueueTokenItem] != rotated {
