@@ -208,7 +208,7 @@ func (n *node) start(ctx context.Context) error {
 			n.log.Info("leading: this process dispatches tasks")
 			if n.nomad != nil {
 				go n.nomad.RunPurge(ctx)
-				if err := n.nomad.RegisterQueueJobs(ctx, scheduler.DefaultQueues()); err != nil {
+				if err := n.registerQueueJobs(ctx); err != nil {
 					n.log.Error("register the periodic queue jobs in Nomad", "err", err)
 				}
 			}
@@ -259,6 +259,38 @@ func (n *node) close() {
 		}
 	}
 	n.closers = nil
+}
+
+// registerQueueJobs registers the periodic queue jobs in Nomad with a fresh
+// API token for them (queue runs are admin-only), kept in Nomad Variables
+// rather than the job spec, and revokes the tokens earlier leaders made.
+// Only the leader calls it, so no process revokes a token the current
+// leader's variables still hold.
+func (n *node) registerQueueJobs(ctx context.Context) error {
+	u, err := n.store.UserByName(ctx, "admin")
+	if err != nil {
+		return fmt.Errorf("find the admin user for the queue jobs' API token: %w", err)
+	}
+	tok, secret, err := n.store.CreateToken(ctx, u.ID, "nomad-queues", 0)
+	if err != nil {
+		return fmt.Errorf("create the queue jobs' API token: %w", err)
+	}
+	n.nomad.SetQueueToken(secret)
+	if err := n.nomad.RegisterQueueJobs(ctx, scheduler.DefaultQueues()); err != nil {
+		return err // keep the new token: some variables may hold it already
+	}
+	all, err := n.store.ListTokens(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	for _, old := range all {
+		if old.Name == "nomad-queues" && old.ID != tok.ID {
+			if err := n.store.DeleteToken(ctx, old.ID); err != nil {
+				n.log.Warn("revoke an old queue jobs' token", "token", old.ID, "err", err)
+			}
+		}
+	}
+	return nil
 }
 
 // loadOrCreateKey returns the 32-byte key in path, creating it (mode 0600)
