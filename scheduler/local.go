@@ -394,30 +394,7 @@ func (r *localRun) readLog(stderr io.Reader) {
 
 // parseLogLine reads a JSON log line {time, level, msg}; anything else is
 // an info line with the raw text.
-func parseLogLine(raw []byte) logbus.Line {
-	raw = bytes.TrimRight(raw, "\r\n")
-	var j struct {
-		Time  time.Time `json:"time"`
-		Level string    `json:"level"`
-		Msg   string    `json:"msg"`
-	}
-	if len(raw) > 0 && raw[0] == '{' && json.Unmarshal(raw, &j) == nil && j.Msg != "" {
-		level := strings.ToLower(j.Level)
-		switch level {
-		case "debug", "info", "warn", "error":
-		case "warning":
-			level = "warn"
-		default:
-			level = "info"
-		}
-		t := j.Time
-		if t.IsZero() {
-			t = time.Now()
-		}
-		return logbus.Line{Time: t.UTC(), Level: level, Msg: j.Msg}
-	}
-	return logbus.Line{Time: time.Now().UTC(), Level: "info", Msg: strings.ToValidUTF8(string(raw), "�")}
-}
+func parseLogLine(raw []byte) logbus.Line { return logbus.ParseLine(raw) }
 
 // readLines calls fn with each line of r (without its newline), cutting
 // lines longer than max and marking them.

@@ -95,18 +95,13 @@ func (s *redisSink) Write(p []byte) (int, error) {
 
 // sinkLine reads one of the logger's lines: {"time","level","msg",...}.
 func sinkLine(raw []byte) (logbus.Line, bool) {
-	var j struct {
-		Time  time.Time `json:"time"`
-		Level string    `json:"level"`
-		Msg   string    `json:"msg"`
+	if l, ok := logbus.ParseJSONLine(raw); ok {
+		return l, true
 	}
-	if json.Unmarshal(raw, &j) != nil || j.Msg == "" {
-		if s := strings.TrimSpace(string(raw)); s != "" {
-			return logbus.Line{Time: time.Now().UTC(), Level: "info", Msg: strings.ToValidUTF8(s, "�")}, true
-		}
-		return logbus.Line{}, false
+	if s := strings.TrimSpace(string(raw)); s != "" {
+		return logbus.ParseLine(raw), true
 	}
-	return logbus.Line{Time: j.Time.UTC(), Level: strings.ToLower(j.Level), Msg: j.Msg}, true
+	return logbus.Line{}, false
 }
 
 // finish sends the queued log lines (without ending the log: the
