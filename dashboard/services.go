@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 
@@ -43,16 +44,9 @@ func (s *Server) listServices(c *fiber.Ctx) error {
 		all = slices.DeleteFunc(all, func(v domain.Service) bool { return v.ServerID != sid })
 	}
 	slices.SortFunc(all, func(a, b domain.Service) int {
-		return cmpOr(strings.Compare(a.ServerID, b.ServerID), strings.Compare(string(a.Type), string(b.Type)))
+		return cmp.Or(strings.Compare(a.ServerID, b.ServerID), strings.Compare(string(a.Type), string(b.Type)))
 	})
 	return paginate(c, all)
-}
-
-func cmpOr(a, b int) int {
-	if a != 0 {
-		return a
-	}
-	return b
 }
 
 func (s *Server) createService(c *fiber.Ctx) error {
