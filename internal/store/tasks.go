@@ -62,7 +62,7 @@ func (s *Store) requestSiteTask(ctx context.Context, siteID string, typ domain.T
 	if err := domain.CheckSiteTask(site, typ, args); err != nil {
 		return nil, err
 	}
-	if typ == domain.TaskRestore || typ == domain.TaskDeleteBackup {
+	if typ == domain.TaskRestore || typ == domain.TaskDeleteBackup || typ == domain.TaskVerifyBackup {
 		b, err := s.GetBackup(ctx, args["backup_id"])
 		if err != nil || b.SiteID != site.ID {
 			return nil, domain.Invalid("args.backup_id", "no backup %q of site %s", args["backup_id"], site.Domain)
@@ -152,28 +152,36 @@ type TaskPage struct {
 	Total int           `json:"total"`
 }
 
-// ListTasks returns one page of the tasks matching f, newest first.
+// ListTasks returns one page of the tasks matching f, newest first. It
+// reads the tasks index (taskviews.go), sorted once per change of the task
+// mirror: with no filter the page is a slice of it, a target filter scans
+// only that target's tasks, other filters scan the sorted list.
 func (s *Store) ListTasks(ctx context.Context, f TaskFilter) (*TaskPage, error) {
-	items, _, ok := s.tasks.snapshot(s.cfg.CatchUpWait)
+	all, byTarget, ok := s.tasksIndexed()
 	if !ok {
-		vals, err := list(ctx, s.kv, prefixTasks, setTaskVersion)
-		if err != nil {
+		var err error
+		if all, err = s.allTasksNewestFirst(ctx); err != nil {
 			return nil, err
 		}
-		items = make([]*domain.Task, len(vals))
-		for i := range vals {
-			items[i] = &vals[i]
-		}
+	} else if f.TargetID != "" {
+		all = byTarget[f.TargetID]
 	}
-	// Ids sort by creation time.
-	slices.SortFunc(items, func(a, b *domain.Task) int { return strings.Compare(b.ID, a.ID) })
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 50
 	}
 	limit = min(limit, 1000)
 	page := &TaskPage{Items: []domain.Task{}}
-	for _, t := range items {
+	if f.Status == "" && f.Type == "" && f.TargetKind == "" && f.TargetID == "" && f.ClientIDs == nil {
+		// No filter: the page is a slice of the sorted list.
+		page.Total = len(all)
+		off := min(max(f.Offset, 0), len(all))
+		for _, t := range all[off:min(off+limit, len(all))] {
+			page.Items = append(page.Items, *t)
+		}
+		return page, nil
+	}
+	for _, t := range all {
 		if f.Status != "" && t.Status != f.Status ||
 			f.Type != "" && t.Type != f.Type ||
 			f.TargetKind != "" && t.TargetKind != f.TargetKind ||

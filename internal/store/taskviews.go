@@ -10,8 +10,8 @@ import (
 	"github.com/aegirhq/aegir/internal/domain"
 )
 
-// Task reads for the dashboard's pages. ListTasks sorts every task on each
-// call; these read an index of the mirrored tasks, sorted newest first and
+// Task reads for the dashboard's pages. ListTasks, TasksOf and TasksSince
+// read an index of the mirrored tasks, sorted newest first and
 // grouped by target, built once per mirror generation (that is, once after
 // any task changed) and shared by every reader until the next change. A
 // site page with 100,000 tasks stored then costs a map lookup.
