@@ -108,7 +108,7 @@ func siteContext(ctx context.Context, st *store.Store, task domain.Task, pc *pro
 	pc.Secrets["site_db"] = secrets.SiteDBRef(site.ID)
 
 	switch task.Type {
-	case domain.TaskRestore, domain.TaskDeleteBackup:
+	case domain.TaskRestore, domain.TaskDeleteBackup, domain.TaskVerifyBackup:
 		b, err := st.GetBackup(ctx, task.Args["backup_id"])
 		if err != nil {
 			return missing(err, "Backup "+task.Args["backup_id"], "Pick another backup of the site and request the restore again.")

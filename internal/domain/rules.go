@@ -46,6 +46,10 @@ func CheckSiteTask(site *Site, typ TaskType, args map[string]string) error {
 		if !ValidID(args["backup_id"]) {
 			return Invalid("args.backup_id", "delete-backup needs the id of one of the site's backups")
 		}
+	case TaskVerifyBackup:
+		if !ValidID(args["backup_id"]) {
+			return Invalid("args.backup_id", "verify-backup needs the id of one of the site's backups")
+		}
 	case TaskClone:
 		d, err := NormalizeDomain(args["domain"])
 		if err != nil {

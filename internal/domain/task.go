@@ -28,6 +28,7 @@ const (
 	TaskCron         TaskType = "cron"          // run the site's cron the platform's way
 	TaskStats        TaskType = "stats"         // measure the site: platform figures, disk, database
 	TaskDeleteBackup TaskType = "delete-backup" // remove one backup archive and its record together
+	TaskVerifyBackup TaskType = "verify-backup" // restore a backup into a throwaway site, check it, remove it
 )
 
 // Platform and server tasks.
@@ -55,6 +56,7 @@ var taskTargets = map[TaskType]TargetKind{
 	TaskClone: TargetSite, TaskMigrate: TargetSite, TaskDelete: TargetSite,
 	TaskRotateCredentials: TargetSite,
 	TaskCron:              TargetSite, TaskStats: TargetSite, TaskDeleteBackup: TargetSite,
+	TaskVerifyBackup:   TargetSite,
 	TaskVerifyPlatform: TargetPlatform, TaskImport: TargetPlatform,
 	TaskLock: TargetPlatform, TaskUnlock: TargetPlatform, TaskDeletePlatform: TargetPlatform,
 	TaskVerifyServer: TargetServer,

@@ -58,9 +58,9 @@ func checkContext(c *Context) error {
 		}
 	}
 	switch c.Task.Type {
-	case domain.TaskRestore:
+	case domain.TaskRestore, domain.TaskVerifyBackup:
 		if c.Backup == nil {
-			return fmt.Errorf("a restore task needs backup")
+			return fmt.Errorf("a %s task needs backup", c.Task.Type)
 		}
 		if err := checkPath("backup.path", c.Backup.Path); err != nil {
 			return err
