@@ -2,6 +2,7 @@ package archive
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -59,6 +60,17 @@ func extract(ctx context.Context, archivePath, dest, wantSHA string) (*Manifest,
 		mt   time.Time
 	}
 	var dirs []dirTime
+	made := map[string]bool{".": true} // directories known to exist: one MkdirAll each
+	mkdirAll := func(name string) error {
+		if made[name] {
+			return nil
+		}
+		if err := root.MkdirAll(name, 0o750); err != nil {
+			return err
+		}
+		made[name] = true
+		return nil
+	}
 	bufp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bufp)
 	m, err := walk(ctx, archivePath, wantSHA, func(hdr *tar.Header, r io.Reader) error {
@@ -73,28 +85,27 @@ func extract(ctx context.Context, archivePath, dest, wantSHA string) (*Manifest,
 				}
 				db = f
 			}
-			_, err := io.CopyBuffer(db, r, *bufp)
-			return err
+			return copyFull(db, r, *bufp)
 		case hdr.Typeflag == tar.TypeDir:
-			if err := root.MkdirAll(name, 0o750); err != nil {
+			if err := mkdirAll(name); err != nil {
 				return err
 			}
 			dirs = append(dirs, dirTime{name, mode, hdr.ModTime})
 			return nil
 		case hdr.Typeflag == tar.TypeSymlink:
-			if err := root.MkdirAll(path.Dir(name), 0o750); err != nil {
+			if err := mkdirAll(path.Dir(name)); err != nil {
 				return err
 			}
 			return root.Symlink(hdr.Linkname, name)
 		default:
-			if err := root.MkdirAll(path.Dir(name), 0o750); err != nil {
+			if err := mkdirAll(path.Dir(name)); err != nil {
 				return err
 			}
 			f, err := root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode|0o200)
 			if err != nil {
 				return err
 			}
-			_, err = io.CopyBuffer(f, r, *bufp)
+			err = copyFull(f, r, *bufp)
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
@@ -124,6 +135,32 @@ func extract(ctx context.Context, archivePath, dest, wantSHA string) (*Manifest,
 		_ = root.Chtimes(dirs[i].name, dirs[i].mt, dirs[i].mt)
 	}
 	return m, nil
+}
+
+// copyFull copies r to w in writes of len(buf) (the last one shorter): the
+// decompressed stream comes in blocks of up to 128 KiB, and writing each
+// as it comes costs a syscall per block.
+func copyFull(w io.Writer, r io.Reader, buf []byte) error {
+	for {
+		n := 0
+		var err error
+		for n < len(buf) && err == nil {
+			var m int
+			m, err = r.Read(buf[n:])
+			n += m
+		}
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // ReadDatabase writes the archive's database dump to w, then checks the
@@ -228,7 +265,7 @@ func walk(ctx context.Context, archivePath, wantSHA string, fn func(*tar.Header,
 	}
 	defer f.Close()
 	sum := sha256.New()
-	hr := &hashReader{r: f, h: sum}
+	hr := &hashReader{r: bufio.NewReaderSize(f, 1<<20), h: sum}
 	dec, err := zstd.NewReader(hr, zstd.WithDecoderConcurrency(0))
 	if err != nil {
 		return nil, err
