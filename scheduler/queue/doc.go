@@ -1,5 +1,5 @@
-// Package queue runs aegir's periodic queues — cron, backup and stats —
-// over every site, spread evenly over time.
+// Package queue runs aegir's periodic queues — cron, backup, stats and
+// verify-backup — over every site, spread evenly over time.
 //
 // # A pass
 //
@@ -54,8 +54,9 @@
 // record goes only once the file is gone, and a missing file counts as
 // gone, so a failure between the two heals on the next pass.
 // Backups taken for other reasons (manual, pre-restore, ...) are never
-// expired. verify-backup (restoring a sample into a throwaway site) is not
-// implemented yet.
+// expired. The verify-backup queue restores the newest backup of a sample
+// of the sites that have one into a throwaway site, checks it and removes
+// it (verify.go).
 //
 // # Keys (Store.KV())
 //

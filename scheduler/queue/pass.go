@@ -42,6 +42,8 @@ func taskType(name string) domain.TaskType {
 		return domain.TaskCron
 	case Backup:
 		return domain.TaskBackup
+	case VerifyBackup:
+		return domain.TaskVerifyBackup
 	}
 	return domain.TaskStats
 }
@@ -85,6 +87,14 @@ func (q *Queues) RunPass(ctx context.Context, name string) (*PassReport, error) 
 	if err != nil {
 		return nil, err
 	}
+	var backups map[string][]domain.Backup
+	if name == VerifyBackup {
+		// Only sites with a backup have something to verify (verify.go).
+		if backups, err = q.backupsBySite(ctx); err != nil {
+			return nil, err
+		}
+		sites = withBackups(sites, backups)
+	}
 	plan := PlanPass(sites, runs, rep.Started, s)
 	rep.Eligible, rep.Backlog, rep.Due = plan.Eligible, plan.Backlog, len(plan.Due)
 
@@ -92,7 +102,6 @@ func (q *Queues) RunPass(ctx context.Context, name string) (*PassReport, error) 
 	if err != nil {
 		return nil, err
 	}
-	var backups map[string][]domain.Backup
 	if name == Backup && len(plan.Due) > 0 {
 		if backups, err = q.backupsBySite(ctx); err != nil {
 			return nil, err
@@ -219,6 +228,8 @@ func (q *Queues) work(ctx context.Context, name string, s Settings, site *domain
 		}
 	case Stats:
 		args["timeout"] = s.Timeout.D().String()
+	case VerifyBackup:
+		args["backup_id"] = newestBackup(backups)
 	}
 	task, err := q.runTask(ctx, site, taskType(name), args, s.Timeout.D())
 	if err != nil {

@@ -131,6 +131,9 @@ func PlanPass(sites []SiteState, runs map[string]Run, now time.Time, s Settings)
 		return strings.Compare(a.id, b.id)
 	})
 	n := min(PerPass(p.Eligible, s), len(due))
+	if s.SamplePercent > 0 {
+		n = min(n, SampleSize(p.Eligible, s))
+	}
 	p.Due = make([]string, n)
 	for i := range n {
 		p.Due[i] = due[i].id

@@ -14,10 +14,13 @@ const (
 	Cron   = "cron"
 	Backup = "backup"
 	Stats  = "stats"
+	// VerifyBackup restores the newest backup of a sample of sites into a
+	// throwaway site and checks it (verify.go).
+	VerifyBackup = "verify-backup"
 )
 
 // Names lists the queues.
-var Names = []string{Cron, Backup, Stats}
+var Names = []string{Cron, Backup, Stats, VerifyBackup}
 
 // Known reports whether name is a queue.
 func Known(name string) bool { return slices.Contains(Names, name) }
@@ -70,6 +73,10 @@ type Settings struct {
 	CronPath string `json:"cron_path,omitempty"`
 	// Retention, for backup: which scheduled backups to keep.
 	Retention *Retention `json:"retention,omitempty"`
+	// SamplePercent, for verify-backup: a pass verifies at most this
+	// percentage of the sites that have a backup (at least one site), on
+	// top of the frequency's share. Default: 1.
+	SamplePercent int `json:"sample_percent,omitempty"`
 	// Version is the stored version; a PUT must carry the one it read.
 	Version uint64 `json:"version"`
 }
@@ -107,6 +114,9 @@ func Defaults(name string) Settings {
 		s.Retention = &r
 	case Stats:
 		s.Frequency, s.Interval, s.Concurrency = Duration(6*time.Hour), Duration(30*time.Minute), 4
+	case VerifyBackup:
+		s.Frequency, s.Interval, s.Concurrency = Duration(7*24*time.Hour), Duration(24*time.Hour), 1
+		s.Timeout, s.SamplePercent = Duration(time.Hour), DefaultSamplePercent
 	}
 	s.MaxBackoff = 8 * s.Frequency
 	return s
@@ -152,6 +162,16 @@ func (s *Settings) Validate(name string) error {
 		if !cronPathRE.MatchString(s.CronPath) {
 			return domain.Invalid("cron_path", "give a path such as /cron.php?key=abc (letters, digits and -._~/?=&%%, at most 200)")
 		}
+	}
+	if name == VerifyBackup {
+		if s.SamplePercent == 0 {
+			s.SamplePercent = def.SamplePercent
+		}
+		if s.SamplePercent < 1 || s.SamplePercent > 100 {
+			return domain.Invalid("sample_percent", "must be between 1 and 100 (disable the queue to verify no backups)")
+		}
+	} else if s.SamplePercent != 0 {
+		return domain.Invalid("sample_percent", "only the verify-backup queue takes a sample")
 	}
 	if name == Backup {
 		if s.Retention == nil {
