@@ -16,7 +16,9 @@ import (
 	"github.com/aegirhq/aegir/internal/locks"
 	"github.com/aegirhq/aegir/internal/logbus"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/provision/dbmariadb"
 	"github.com/aegirhq/aegir/internal/provision/dbsqlite"
+	"github.com/aegirhq/aegir/internal/provision/webnginx"
 	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/internal/store/boltkv"
 	"github.com/aegirhq/aegir/scheduler"
@@ -30,8 +32,10 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("AEGIR_QUEUE_TEST_BACKEND") != "" {
 		os.Exit(provision.Main(context.Background(), os.Args[2:], os.Stdin, os.Stdout, os.Stderr, provision.Deps{
-			Web: map[domain.ServiceKind]provision.WebFactory{domain.KindBuiltin: builtinweb.NewDriverFactory},
-			DB:  map[domain.ServiceKind]provision.DBFactory{domain.KindSQLite: dbsqlite.New},
+			Web: map[domain.ServiceKind]provision.WebFactory{domain.KindBuiltin: builtinweb.NewDriverFactory,
+				domain.KindNginx: webnginx.Factory}, // pass_nginx_test.go
+			DB: map[domain.ServiceKind]provision.DBFactory{domain.KindSQLite: dbsqlite.New,
+				domain.KindMariaDB: dbmariadb.Factory},
 			OpenSecrets: func(env provision.EnvInfo) (secrets.Store, error) {
 				return secrets.OpenFile(filepath.Join(env.DataDir, "secrets"))
 			},
