@@ -28,6 +28,7 @@ func DefaultQueues() []QueueSettings {
 		{Name: "cron", Schedule: "*/5 * * * *"},
 		{Name: "backup", Schedule: "0 3 * * *"},
 		{Name: "stats", Schedule: "17 * * * *"},
+		{Name: "verify-backup", Schedule: "41 4 * * *"},
 	}
 }
 
