@@ -44,7 +44,7 @@ func (o Options) withDefaults() Options {
 }
 
 // Writer streams a site archive: tar entries through a concurrent zstd
-// encoder into a temp file beside the final path, hashing every entry and
+// encoder (frames.go) into a temp file beside the final path, hashing every entry and
 // the compressed bytes as they pass. Commit appends the manifest, syncs,
 // renames the file into place and re-reads it to verify its checksum.
 type Writer struct {
@@ -53,7 +53,7 @@ type Writer struct {
 	buf     *bufio.Writer
 	sum     hash.Hash
 	counter *countWriter
-	zw      *zstd.Encoder
+	zw      *frameEncoder
 	tw      *tar.Writer
 	opts    Options
 	entries []Entry
@@ -78,7 +78,11 @@ func Create(path string, opts Options) (*Writer, error) {
 	}
 	w := &Writer{path: path, tmp: tmp, sum: sha256.New(), counter: &countWriter{}, opts: opts}
 	w.buf = bufio.NewWriterSize(io.MultiWriter(tmp, w.sum, w.counter), 1<<20)
-	w.zw, err = zstd.NewWriter(w.buf, zstd.WithEncoderConcurrency(opts.Concurrency), zstd.WithEncoderLevel(opts.Level))
+	w.zw, err = newFrameEncoder(w.buf, opts.Concurrency, zstd.WithEncoderLevel(opts.Level),
+		// Entropy-code the literals of every block: by default the encoder
+		// skips it for blocks with few matches, which left archives of
+		// text-like data ~25% larger than zstd -3's.
+		zstd.WithAllLitEntropyCompression(true))
 	if err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("start zstd encoder: %w", err)
