@@ -45,8 +45,9 @@ func (o Options) withDefaults() Options {
 
 // Writer streams a site archive: tar entries through a concurrent zstd
 // encoder (frames.go) into a temp file beside the final path, hashing every entry and
-// the compressed bytes as they pass. Commit appends the manifest, syncs,
-// renames the file into place and re-reads it to verify its checksum.
+// the compressed bytes as they pass. Commit appends the manifest, syncs
+// the file while it re-reads it to verify its checksum, and renames it
+// into place.
 type Writer struct {
 	path    string
 	tmp     *os.File
@@ -224,8 +225,9 @@ func (w *Writer) addBytes(name string, b []byte) error {
 }
 
 // Commit writes the manifest (with the entries added so far) as the last
-// entry, flushes and syncs the archive, renames it to its final path and
-// verifies the written file against the checksum computed while writing.
+// entry, flushes and syncs the archive, verifies the written file against
+// the checksum computed while writing (reading it back during the sync) and
+// renames it to its final path.
 func (w *Writer) Commit(m Manifest) (Info, error) {
 	m.Format = FormatVersion
 	m.Entries = w.entries
@@ -251,16 +253,34 @@ func (w *Writer) Commit(m Manifest) (Info, error) {
 	if err == nil {
 		err = w.buf.Flush()
 	}
-	if err == nil {
-		err = w.tmp.Sync()
+	// Every byte is written: re-read the file to verify it while fsync
+	// runs, as both take about as long and need different resources (the
+	// page cache and the CPU; the disk).
+	type reread struct {
+		sum  string
+		size int64
+		err  error
 	}
+	verified := make(chan reread, 1)
 	if err == nil {
-		err = w.tmp.Close()
+		go func() {
+			var r reread
+			r.sum, r.size, r.err = FileSHA256(w.tmp.Name())
+			verified <- r
+		}()
+		err = w.tmp.Sync()
+		if err == nil {
+			err = w.tmp.Close()
+		}
+		if err != nil {
+			<-verified
+		}
 	}
 	if err != nil {
 		w.Abort()
 		return Info{}, fmt.Errorf("write backup archive %s: %w", w.path, err)
 	}
+	got := <-verified
 	if err := os.Rename(w.tmp.Name(), w.path); err != nil {
 		w.Abort()
 		return Info{}, fmt.Errorf("write backup archive %s: %w", w.path, err)
@@ -268,12 +288,11 @@ func (w *Writer) Commit(m Manifest) (Info, error) {
 	w.done = true
 	syncDir(filepath.Dir(w.path))
 	info := Info{Path: w.path, Size: w.counter.n, SHA256: hex.EncodeToString(w.sum.Sum(nil)), Manifest: m}
-	got, size, err := FileSHA256(w.path)
-	if err != nil {
-		return info, fmt.Errorf("re-read backup archive %s: %w", w.path, err)
+	if got.err != nil {
+		return info, fmt.Errorf("re-read backup archive %s: %w", w.path, got.err)
 	}
-	if got != info.SHA256 || size != info.Size {
-		return info, corrupt(w.path, "after writing, the file's sha256 is %s (%d bytes) but %s (%d bytes) was written; check the disk", got, size, info.SHA256, info.Size)
+	if got.sum != info.SHA256 || got.size != info.Size {
+		return info, corrupt(w.path, "after writing, the file's sha256 is %s (%d bytes) but %s (%d bytes) was written; check the disk", got.sum, got.size, info.SHA256, info.Size)
 	}
 	return info, nil
 }
