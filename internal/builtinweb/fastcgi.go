@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aegirhq/aegir/internal/domain"
 )
 
 // A minimal FastCGI client (responder role, one request per connection),
@@ -76,7 +78,7 @@ func (s *Server) serveFastCGI(w http.ResponseWriter, r *http.Request, st *site, 
 		return
 	}
 	out := &fcgiStdoutReader{r: bufio.NewReader(conn), stderr: func(b []byte) {
-		s.log.Warn("php stderr", "site", st.Domain, "msg", clip(strings.TrimSpace(string(b))))
+		s.log.Warn("php stderr", "site", st.Domain, "msg", domain.Clip(strings.TrimSpace(string(b))))
 	}}
 	br := bufio.NewReader(out)
 	hdr, err := textproto.NewReader(br).ReadMIMEHeader()
@@ -89,7 +91,7 @@ func (s *Server) serveFastCGI(w http.ResponseWriter, r *http.Request, st *site, 
 	if v := hdr.Get("Status"); v != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(strings.TrimSpace(v), " ", 2)[0]))
 		if err != nil || n < 100 || n > 999 {
-			s.log.Error("bad Status from FastCGI upstream", "site", st.Domain, "status", clip(v))
+			s.log.Error("bad Status from FastCGI upstream", "site", st.Domain, "status", domain.Clip(v))
 			s.page(w, r, http.StatusBadGateway, pageBadGateway)
 			return
 		}

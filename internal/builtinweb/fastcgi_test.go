@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/testharness"
 )
@@ -143,7 +144,7 @@ func TestFastCGI(t *testing.T) {
 			gotb, _ := io.ReadAll(resp.Body)
 			got := string(gotb)
 			if resp.StatusCode != 201 || !strings.Contains(got, "header.X-Custom=hi header.Proxy=\"\"") || !strings.Contains(got, "bodylen=70000 clen=70000 ctype=text/plain\n") {
-				t.Fatalf("POST: %d %q", resp.StatusCode, clip(got))
+				t.Fatalf("POST: %d %q", resp.StatusCode, domain.Clip(got))
 			}
 		})
 	}

@@ -3,6 +3,8 @@ package builtinweb
 import (
 	"net/http"
 	"strconv"
+
+	"github.com/aegirhq/aegir/internal/domain"
 )
 
 // The server's own pages are constant: nothing from the request is echoed,
@@ -30,9 +32,9 @@ func (p page) html() string {
 // rest at debug.
 func (s *Server) page(w http.ResponseWriter, r *http.Request, code int, p page) {
 	if code >= 500 {
-		s.log.Error("request failed", "status", code, "host", clip(r.Host), "path", clip(r.URL.Path), "reason", p.title)
+		s.log.Error("request failed", "status", code, "host", domain.Clip(r.Host), "path", domain.Clip(r.URL.Path), "reason", p.title)
 	} else {
-		s.log.Debug("request refused", "status", code, "host", clip(r.Host), "path", clip(r.URL.Path), "reason", p.title)
+		s.log.Debug("request refused", "status", code, "host", domain.Clip(r.Host), "path", domain.Clip(r.URL.Path), "reason", p.title)
 	}
 	body := p.html()
 	h := w.Header()

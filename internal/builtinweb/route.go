@@ -68,7 +68,7 @@ func ValidateSite(s provision.WebSite) (provision.WebSite, error) {
 	}
 	for k, v := range s.Env {
 		if !validEnvName(k) {
-			return s, domain.Invalid("env", "name %q must be 1 to 64 of A-Z, 0-9 and '_', starting with a letter or '_'", clip(k))
+			return s, domain.Invalid("env", "name %q must be 1 to 64 of A-Z, 0-9 and '_', starting with a letter or '_'", domain.Clip(k))
 		}
 		if len(v) > 4096 || strings.ContainsFunc(v, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 			return s, domain.Invalid("env", "value of %s is longer than 4096 characters or holds control characters", k)
@@ -86,10 +86,10 @@ func ParseUpstream(s string) (*url.URL, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, domain.Invalid("upstream", "%q must be http://host:port or host:port", clip(s))
+		return nil, domain.Invalid("upstream", "%q must be http://host:port or host:port", domain.Clip(s))
 	}
 	if h, port, err := net.SplitHostPort(u.Host); err != nil || h == "" || !validPort(port) {
-		return nil, domain.Invalid("upstream", "%q needs a port, like 127.0.0.1:8080", clip(s))
+		return nil, domain.Invalid("upstream", "%q needs a port, like 127.0.0.1:8080", domain.Clip(s))
 	}
 	return u, nil
 }
@@ -105,7 +105,7 @@ func parseFastCGI(s string) (network, addr string, err error) {
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil || !validUpstreamHost(host) || !validPort(port) {
-		return "", "", domain.Invalid("fastcgi", "%q must be unix:/path.sock or host:port", clip(s))
+		return "", "", domain.Invalid("fastcgi", "%q must be unix:/path.sock or host:port", domain.Clip(s))
 	}
 	return "tcp", s, nil
 }
@@ -211,10 +211,3 @@ func routeFileName(d string) (string, error) {
 }
 
 var errSkip = errors.New("skip")
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
-}

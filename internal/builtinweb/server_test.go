@@ -260,7 +260,7 @@ func TestTraversalRefused(t *testing.T) {
 			t.Parallel()
 			res := b.get(t, target, "a.test")
 			if res.code == 200 && res.body != "hello from a.test" || strings.Contains(res.body, secretText) || strings.Contains(res.body, "root:") {
-				t.Fatalf("%s: status %d body %q", target, res.code, clip(res.body))
+				t.Fatalf("%s: status %d body %q", target, res.code, domain.Clip(res.body))
 			}
 		})
 	}
@@ -290,7 +290,7 @@ func TestHostInjection(t *testing.T) {
 			t.Parallel()
 			res := b.get(t, "/", host)
 			if res.code == 200 || res.code == 301 {
-				t.Fatalf("Host %q: status %d body %q", host, res.code, clip(res.body))
+				t.Fatalf("Host %q: status %d body %q", host, res.code, domain.Clip(res.body))
 			}
 			if strings.Contains(res.body, "<script>") {
 				t.Fatalf("Host %q reflected: %q", host, res.body)

@@ -60,7 +60,7 @@ func (p *Platform) Validate(roots []string) error {
 	switch p.Type {
 	case PlatformStatic, PlatformPHP, PlatformDrupal:
 	default:
-		return Invalid("type", "unknown platform type %q; use static, php or drupal", clip(string(p.Type)))
+		return Invalid("type", "unknown platform type %q; use static, php or drupal", Clip(string(p.Type)))
 	}
 	if p.Status != "" && !platformMachine.known(p.Status) {
 		return Invalid("status", "unknown status %q", p.Status)

@@ -8,7 +8,7 @@ import "fmt"
 // refused request fail fast with a clear error instead of a failed task.
 func CheckSiteTask(site *Site, typ TaskType, args map[string]string) error {
 	if k, ok := typ.Target(); !ok || k != TargetSite {
-		return Invalid("type", "%q is not a site task; use one of %v", clip(string(typ)), TaskTypes(TargetSite))
+		return Invalid("type", "%q is not a site task; use one of %v", Clip(string(typ)), TaskTypes(TargetSite))
 	}
 	refuse := func(why string) error {
 		return fmt.Errorf("cannot %s site %s: %s: %w", typ, site.Domain, why, &TransitionError{Entity: "site", From: string(site.Status), To: string(typ)})
@@ -81,7 +81,7 @@ func CheckSiteTask(site *Site, typ TaskType, args map[string]string) error {
 // on p now.
 func CheckPlatformTask(p *Platform, typ TaskType, args map[string]string) error {
 	if k, ok := typ.Target(); !ok || k != TargetPlatform {
-		return Invalid("type", "%q is not a platform task; use one of %v", clip(string(typ)), TaskTypes(TargetPlatform))
+		return Invalid("type", "%q is not a platform task; use one of %v", Clip(string(typ)), TaskTypes(TargetPlatform))
 	}
 	refuse := func(why string) error {
 		return fmt.Errorf("cannot %s platform %s: %s: %w", typ, p.Name, why, &TransitionError{Entity: "platform", From: string(p.Status), To: string(typ)})

@@ -44,7 +44,7 @@ func (s *Server) Validate() error {
 	}
 	if _, err := netip.ParseAddr(s.Address); err != nil {
 		if _, err := NormalizeDomain(s.Address); err != nil && s.Address != "localhost" {
-			return Invalid("address", "%q is neither an IP address nor a host name", clip(s.Address))
+			return Invalid("address", "%q is neither an IP address nor a host name", Clip(s.Address))
 		}
 	}
 	if s.NomadNode != "" {

@@ -59,10 +59,10 @@ func (s *Service) Validate() error {
 	}
 	t, ok := serviceKinds[s.Kind]
 	if !ok {
-		return Invalid("kind", "unknown service kind %q; use one of %v", clip(string(s.Kind)), ServiceKinds())
+		return Invalid("kind", "unknown service kind %q; use one of %v", Clip(string(s.Kind)), ServiceKinds())
 	}
 	if s.Type != "" && s.Type != t {
-		return Invalid("type", "kind %s is a %s service, not %s", s.Kind, t, clip(string(s.Type)))
+		return Invalid("type", "kind %s is a %s service, not %s", s.Kind, t, Clip(string(s.Type)))
 	}
 	s.Type = t
 	if s.Port < 0 || s.Port > 65535 {

@@ -137,7 +137,7 @@ type Task struct {
 func NewTask(typ TaskType, kind TargetKind, targetID string, args map[string]string) (*Task, error) {
 	k, ok := typ.Target()
 	if !ok {
-		return nil, Invalid("type", "unknown task type %q", clip(string(typ)))
+		return nil, Invalid("type", "unknown task type %q", Clip(string(typ)))
 	}
 	if k != kind {
 		return nil, Invalid("type", "a %s task operates on a %s, not a %s", typ, k, kind)

@@ -37,14 +37,14 @@ func (u *User) Validate() error {
 	switch u.Role {
 	case RoleAdmin, RoleClient:
 	default:
-		return Invalid("role", "unknown role %q; use admin or client", clip(string(u.Role)))
+		return Invalid("role", "unknown role %q; use admin or client", Clip(string(u.Role)))
 	}
 	if len(u.ClientIDs) > 100 {
 		return Invalid("client_ids", "at most 100 clients")
 	}
 	for _, id := range u.ClientIDs {
 		if !ValidID(id) {
-			return Invalid("client_ids", "%q is not a client id", clip(id))
+			return Invalid("client_ids", "%q is not a client id", Clip(id))
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package domain
 import (
 	"path"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -38,27 +39,27 @@ func NormalizeDomain(s string) (string, error) {
 	}
 	ascii, err := idnaProfile.ToASCII(s)
 	if err != nil {
-		return "", Invalid(field, "%q is not a valid host name (letters, digits, hyphens and dots only): %v", clip(s), err)
+		return "", Invalid(field, "%q is not a valid host name (letters, digits, hyphens and dots only): %v", Clip(s), err)
 	}
 	ascii = strings.ToLower(ascii)
 	if len(ascii) > 253 {
-		return "", Invalid(field, "%q is longer than 253 characters", clip(s))
+		return "", Invalid(field, "%q is longer than 253 characters", Clip(s))
 	}
 	labels := strings.Split(ascii, ".")
 	if len(labels) < 2 {
-		return "", Invalid(field, "%q needs at least two labels, like example.com", clip(s))
+		return "", Invalid(field, "%q needs at least two labels, like example.com", Clip(s))
 	}
 	for _, l := range labels {
 		if l == "" || len(l) > 63 {
-			return "", Invalid(field, "%q has an empty label or one longer than 63 characters", clip(s))
+			return "", Invalid(field, "%q has an empty label or one longer than 63 characters", Clip(s))
 		}
 		if l[0] == '-' || l[len(l)-1] == '-' {
-			return "", Invalid(field, "%q has a label that starts or ends with a hyphen", clip(s))
+			return "", Invalid(field, "%q has a label that starts or ends with a hyphen", Clip(s))
 		}
 		for i := 0; i < len(l); i++ {
 			c := l[i]
 			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				return "", Invalid(field, "%q may contain only letters, digits, hyphens and dots", clip(s))
+				return "", Invalid(field, "%q may contain only letters, digits, hyphens and dots", Clip(s))
 			}
 		}
 	}
@@ -80,7 +81,7 @@ func ValidateName(field, s string) error {
 		c := s[i]
 		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || (i > 0 && (c == '-' || c == '_'))
 		if !ok {
-			return Invalid(field, "%q may contain only lowercase letters, digits, '-' and '_', and must start with a letter or digit", clip(s))
+			return Invalid(field, "%q may contain only lowercase letters, digits, '-' and '_', and must start with a letter or digit", Clip(s))
 		}
 	}
 	return nil
@@ -97,15 +98,15 @@ func ValidatePath(field, p string, roots []string) error {
 		return Invalid(field, "is longer than 1024 characters")
 	}
 	if !path.IsAbs(p) {
-		return Invalid(field, "%q must be an absolute path", clip(p))
+		return Invalid(field, "%q must be an absolute path", Clip(p))
 	}
 	if path.Clean(p) != p {
-		return Invalid(field, "%q must be a clean path (no '..', '//' or trailing '/')", clip(p))
+		return Invalid(field, "%q must be a clean path (no '..', '//' or trailing '/')", Clip(p))
 	}
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '/' || c == '.' || c == '_' || c == '-') {
-			return Invalid(field, "%q may contain only letters, digits, '/', '.', '_' and '-'", clip(p))
+			return Invalid(field, "%q may contain only letters, digits, '/', '.', '_' and '-'", Clip(p))
 		}
 	}
 	if p == "/" {
@@ -119,13 +120,18 @@ func ValidatePath(field, p string, roots []string) error {
 			return nil
 		}
 	}
-	return Invalid(field, "%q is outside the allowed roots %v", clip(p), roots)
+	return Invalid(field, "%q is outside the allowed roots %v", Clip(p), roots)
 }
 
-// clip shortens user input quoted back in an error message.
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
+// Clip shortens user input quoted back in an error message to about 80
+// bytes, never cutting a UTF-8 character in half.
+func Clip(s string) string {
+	if len(s) <= 80 {
+		return s
 	}
-	return s
+	cut := 80
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }

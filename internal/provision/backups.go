@@ -98,7 +98,7 @@ func backupTask(ctx context.Context, j *job) error {
 		known = known || r == reason
 	}
 	if !known {
-		return failf(CodeInvalidInput, fmt.Sprintf("Use one of %v.", BackupReasons), nil, "Unknown backup reason %q", clip(reason))
+		return failf(CodeInvalidInput, fmt.Sprintf("Use one of %v.", BackupReasons), nil, "Unknown backup reason %q", domain.Clip(reason))
 	}
 	se, err := j.openSite(ctx)
 	if err != nil {

@@ -78,7 +78,7 @@ func (j *job) runPackagesHook(ctx context.Context, p *platform.Platform, argv []
 	out := pkgs[:0]
 	for _, pk := range pkgs {
 		if domain.ValidateName("package", pk.Name) != nil || len(pk.Release) > 100 || len(pk.Title) > 200 || len(pk.Type) > 32 {
-			j.log.Warn("skipping a package with an invalid name or field", "name", clip(pk.Name))
+			j.log.Warn("skipping a package with an invalid name or field", "name", domain.Clip(pk.Name))
 			continue
 		}
 		out = append(out, pk)

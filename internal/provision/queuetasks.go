@@ -126,7 +126,7 @@ func cronTask(ctx context.Context, j *job) error {
 	if p := j.c.Task.Args["path"]; p != "" {
 		if !cronPath.MatchString(p) {
 			return failf(CodeInvalidInput, "Give a path such as /cron or /cron.php?key=abc (letters, digits and -._~/?=&%).", nil,
-				"The cron path %q is not allowed", clip(p))
+				"The cron path %q is not allowed", domain.Clip(p))
 		}
 		code, err := j.getPath(ctx, se.web.URL(), se.loc.Domain, p, out)
 		if err != nil || code >= 400 {
@@ -262,7 +262,7 @@ func statsTask(ctx context.Context, j *job) error {
 			for k, v := range raw {
 				f, ok := v.(float64)
 				if !ok || !figureName.MatchString(k) || len(figures) >= MaxFigures-2 {
-					j.log.Warn("skipping a figure that is not a number or has an invalid name", "name", clip(k))
+					j.log.Warn("skipping a figure that is not a number or has an invalid name", "name", domain.Clip(k))
 					continue
 				}
 				figures[k] = f

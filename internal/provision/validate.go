@@ -96,7 +96,7 @@ func checkContext(c *Context) error {
 
 func checkSite(s *SiteInfo) error {
 	if !domain.ValidID(s.ID) {
-		return fmt.Errorf("site.id %q is not an aegir id", clip(s.ID))
+		return fmt.Errorf("site.id %q is not an aegir id", domain.Clip(s.ID))
 	}
 	if err := checkDomain("site.domain", s.Domain); err != nil {
 		return err
@@ -122,7 +122,7 @@ func checkDomain(field, d string) error {
 		return fmt.Errorf("%s: %v", field, err)
 	}
 	if n != d {
-		return fmt.Errorf("%s %q is not in normalised form (%q)", field, clip(d), n)
+		return fmt.Errorf("%s %q is not in normalised form (%q)", field, domain.Clip(d), n)
 	}
 	return nil
 }
@@ -136,7 +136,7 @@ func checkPlatform(field string, p *PlatformInfo) error {
 		return fmt.Errorf("%s is missing", field)
 	}
 	if !domain.ValidID(p.ID) {
-		return fmt.Errorf("%s.id %q is not an aegir id", field, clip(p.ID))
+		return fmt.Errorf("%s.id %q is not an aegir id", field, domain.Clip(p.ID))
 	}
 	if err := checkPath(field+".path", p.Path); err != nil {
 		return err
@@ -144,7 +144,7 @@ func checkPlatform(field string, p *PlatformInfo) error {
 	switch p.Type {
 	case domain.PlatformStatic, domain.PlatformPHP, domain.PlatformDrupal:
 	default:
-		return fmt.Errorf("%s.type %q is not static, php or drupal", field, clip(string(p.Type)))
+		return fmt.Errorf("%s.type %q is not static, php or drupal", field, domain.Clip(string(p.Type)))
 	}
 	return nil
 }
@@ -176,11 +176,4 @@ func checkService(field string, s *ServiceInfo, want domain.ServiceType) error {
 		return fmt.Errorf("%s is a %s service (%s), not %s", field, svc.Type, s.Kind, want)
 	}
 	return nil
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }

@@ -68,7 +68,7 @@ func verifyBackupTask(ctx context.Context, j *job) error {
 	taskID := j.c.Task.ID
 	if !domain.ValidID(taskID) {
 		return failf(CodeContextInvalid, "Run a back end of the same aegir release as the front end.", nil,
-			"The task id %q is not an aegir id, so no throwaway names can be derived from it", clip(taskID))
+			"The task id %q is not an aegir id, so no throwaway names can be derived from it", domain.Clip(taskID))
 	}
 	vdomain := VerifyDomain(taskID)
 	if err := checkDomain("verify domain", vdomain); err != nil {

@@ -14,12 +14,12 @@ import (
 // is passed as an argument to mariadb-dump.
 func validIdent(field, s string) error {
 	if s == "" || len(s) > 64 {
-		return domain.Invalid(field, "%q must be 1 to 64 characters", clip(s))
+		return domain.Invalid(field, "%q must be 1 to 64 characters", domain.Clip(s))
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c == '_' && i > 0 || c >= '0' && c <= '9' && i > 0) {
-			return domain.Invalid(field, "%q may contain only a-z, 0-9 and '_', starting with a letter", clip(s))
+			return domain.Invalid(field, "%q may contain only a-z, 0-9 and '_', starting with a letter", domain.Clip(s))
 		}
 	}
 	return nil
@@ -60,12 +60,12 @@ func quoteString(s string) string {
 // wildcards, netmasks.
 func validHost(s string) error {
 	if s == "" || len(s) > 255 {
-		return domain.Invalid("user_hosts", "host %q must be 1 to 255 characters", clip(s))
+		return domain.Invalid("user_hosts", "host %q must be 1 to 255 characters", domain.Clip(s))
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(".-_%:/", c) >= 0) {
-			return domain.Invalid("user_hosts", "host %q may contain only letters, digits and . - _ %% : /", clip(s))
+			return domain.Invalid("user_hosts", "host %q may contain only letters, digits and . - _ %% : /", domain.Clip(s))
 		}
 	}
 	return nil
@@ -84,11 +84,4 @@ func nativePasswordHash(password string) string {
 	h1 := sha1.Sum([]byte(password))
 	h2 := sha1.Sum(h1[:])
 	return "*" + strings.ToUpper(hex.EncodeToString(h2[:]))
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }

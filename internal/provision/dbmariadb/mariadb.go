@@ -93,7 +93,7 @@ func New(cfg Config, log *slog.Logger) (*Driver, error) {
 		return nil, domain.Invalid("admin", "mariadb admin credentials have no username: store them with `aegir server credentials`")
 	}
 	if strings.ContainsAny(cfg.Host, " \t\n/()@") {
-		return nil, domain.Invalid("host", "%q is not a host name or address", clip(cfg.Host))
+		return nil, domain.Invalid("host", "%q is not a host name or address", domain.Clip(cfg.Host))
 	}
 	if cfg.Port < 1 || cfg.Port > 65535 {
 		return nil, domain.Invalid("port", "%d is not a TCP port", cfg.Port)

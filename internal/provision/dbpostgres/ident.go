@@ -17,12 +17,12 @@ import (
 // before quoting, never folded, never taken for an option.
 func validIdent(field, s string) error {
 	if s == "" || len(s) > 63 {
-		return domain.Invalid(field, "%q must be 1 to 63 characters", clip(s))
+		return domain.Invalid(field, "%q must be 1 to 63 characters", domain.Clip(s))
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || i > 0 && (c == '_' || c >= '0' && c <= '9')) {
-			return domain.Invalid(field, "%q may contain only a-z, 0-9 and '_', starting with a letter", clip(s))
+			return domain.Invalid(field, "%q may contain only a-z, 0-9 and '_', starting with a letter", domain.Clip(s))
 		}
 	}
 	return nil
@@ -88,11 +88,4 @@ func hmacSHA256(key []byte, msg string) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(msg))
 	return m.Sum(nil)
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }

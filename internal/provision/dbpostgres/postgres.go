@@ -88,13 +88,13 @@ func New(cfg Config, log *slog.Logger) (*Driver, error) {
 		return nil, domain.Invalid("admin", "postgresql admin credentials have no username: store them with `aegir server credentials`")
 	}
 	if strings.ContainsAny(cfg.Host, " \t\n/@'\"\\") {
-		return nil, domain.Invalid("host", "%q is not a host name or address", clip(cfg.Host))
+		return nil, domain.Invalid("host", "%q is not a host name or address", domain.Clip(cfg.Host))
 	}
 	if cfg.Port < 1 || cfg.Port > 65535 {
 		return nil, domain.Invalid("port", "%d is not a TCP port", cfg.Port)
 	}
 	if !sslModes[cfg.SSLMode] {
-		return nil, domain.Invalid("sslmode", "%q is not one of disable, allow, prefer, require, verify-ca, verify-full", clip(cfg.SSLMode))
+		return nil, domain.Invalid("sslmode", "%q is not one of disable, allow, prefer, require, verify-ca, verify-full", domain.Clip(cfg.SSLMode))
 	}
 	for field, p := range map[string]string{"socket_dir": cfg.SocketDir, "bin_dir": cfg.BinDir} {
 		if p != "" {

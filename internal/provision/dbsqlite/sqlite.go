@@ -69,12 +69,12 @@ func (d *Driver) Dir() string { return d.dir }
 // or more generally 1 to 63 characters of [a-z0-9_-] starting with a letter.
 func ValidateName(name string) error {
 	if name == "" || len(name) > 63 || !(name[0] >= 'a' && name[0] <= 'z') {
-		return domain.Invalid("database name", "%q must be 1 to 63 characters starting with a lowercase letter", clip(name))
+		return domain.Invalid("database name", "%q must be 1 to 63 characters starting with a lowercase letter", domain.Clip(name))
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return domain.Invalid("database name", "%q may contain only lowercase letters, digits, '_' and '-'", clip(name))
+			return domain.Invalid("database name", "%q may contain only lowercase letters, digits, '_' and '-'", domain.Clip(name))
 		}
 	}
 	return nil
@@ -84,12 +84,12 @@ func ValidateName(name string) error {
 // letters, digits and '_', not starting with a digit.
 func ValidateTable(table string) error {
 	if table == "" || len(table) > 64 || table[0] >= '0' && table[0] <= '9' {
-		return domain.Invalid("table", "%q must be 1 to 64 characters, not starting with a digit", clip(table))
+		return domain.Invalid("table", "%q must be 1 to 64 characters, not starting with a digit", domain.Clip(table))
 	}
 	for i := 0; i < len(table); i++ {
 		c := table[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
-			return domain.Invalid("table", "%q may contain only letters, digits and '_'", clip(table))
+			return domain.Invalid("table", "%q may contain only letters, digits and '_'", domain.Clip(table))
 		}
 	}
 	return nil
@@ -112,7 +112,7 @@ func (d *Driver) path(db provision.DBCreds) (string, error) {
 	}
 	p := filepath.Join(d.dir, db.Name+".db")
 	if db.Path != "" && db.Path != p {
-		return "", domain.Invalid("database path", "%q is not %s, where this sqlite service keeps database %s", clip(db.Path), p, db.Name)
+		return "", domain.Invalid("database path", "%q is not %s, where this sqlite service keeps database %s", domain.Clip(db.Path), p, db.Name)
 	}
 	return p, nil
 }
@@ -365,7 +365,7 @@ func quickCheck(ctx context.Context, path string) error {
 		return err
 	}
 	if res != "ok" {
-		return errors.New(clip(res))
+		return errors.New(domain.Clip(res))
 	}
 	return nil
 }
@@ -443,11 +443,4 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }

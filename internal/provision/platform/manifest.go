@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2/hclsimple"
+
+	"github.com/aegirhq/aegir/internal/domain"
 )
 
 // ManifestFile is the manifest of a php platform, at the platform's root.
@@ -83,7 +85,7 @@ func (m *Manifest) validate() error {
 	}
 	d := m.Docroot
 	if d == "" || path.IsAbs(d) || path.Clean(d) != d || d == ".." || strings.HasPrefix(d, "../") || !safePath(d) {
-		return fmt.Errorf("docroot %q must be a clean relative path inside the platform (letters, digits, '/', '.', '_', '-')", clip(d))
+		return fmt.Errorf("docroot %q must be a clean relative path inside the platform (letters, digits, '/', '.', '_', '-')", domain.Clip(d))
 	}
 	if m.Hooks == nil {
 		m.Hooks = &Hooks{}
@@ -106,7 +108,7 @@ func (m *Manifest) validate() error {
 		if p := argv[0]; strings.Contains(p, "/") && !path.IsAbs(p) {
 			c := path.Clean(p)
 			if c == ".." || strings.HasPrefix(c, "../") {
-				return fmt.Errorf("hook %s program %q leaves the platform directory", name, clip(p))
+				return fmt.Errorf("hook %s program %q leaves the platform directory", name, domain.Clip(p))
 			}
 		}
 	}
@@ -133,11 +135,4 @@ func safePath(p string) bool {
 		}
 	}
 	return true
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }

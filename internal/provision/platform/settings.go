@@ -42,11 +42,11 @@ var (
 // Validate checks every value before it is placed in a settings file.
 func (s *Settings) Validate() error {
 	if d, err := domain.NormalizeDomain(s.Domain); err != nil || d != s.Domain {
-		return fmt.Errorf("domain %q is not a normalised host name", clip(s.Domain))
+		return fmt.Errorf("domain %q is not a normalised host name", domain.Clip(s.Domain))
 	}
 	for _, a := range s.Aliases {
 		if d, err := domain.NormalizeDomain(a); err != nil || d != a {
-			return fmt.Errorf("alias %q is not a normalised host name", clip(a))
+			return fmt.Errorf("alias %q is not a normalised host name", domain.Clip(a))
 		}
 	}
 	if err := domain.ValidatePath("site dir", s.SiteDir, nil); err != nil {
@@ -56,14 +56,14 @@ func (s *Settings) Validate() error {
 	switch db.Driver {
 	case "mariadb", "postgresql", "sqlite":
 	default:
-		return fmt.Errorf("database driver %q is not mariadb, postgresql or sqlite", clip(db.Driver))
+		return fmt.Errorf("database driver %q is not mariadb, postgresql or sqlite", domain.Clip(db.Driver))
 	}
 	if !identRe.MatchString(db.Name) || !identRe.MatchString(db.User) {
 		return fmt.Errorf("database name and user must be identifiers like s_<site id>")
 	}
 	if db.Host != "" {
 		if _, err := netip.ParseAddr(db.Host); err != nil && !hostRe.MatchString(db.Host) {
-			return fmt.Errorf("database host %q is not an IP address or host name", clip(db.Host))
+			return fmt.Errorf("database host %q is not an IP address or host name", domain.Clip(db.Host))
 		}
 	}
 	if db.Port < 0 || db.Port > 65535 {

@@ -161,7 +161,7 @@ func ParseFastCGI(s string) (string, error) {
 	}
 	ap, err := netip.ParseAddrPort(s)
 	if err != nil || ap.Port() == 0 {
-		return "", domain.Invalid("fastcgi", "%q must be unix:/absolute/path.sock or an IP address and port like 127.0.0.1:9000", clip(s))
+		return "", domain.Invalid("fastcgi", "%q must be unix:/absolute/path.sock or an IP address and port like 127.0.0.1:9000", domain.Clip(s))
 	}
 	return ap.String(), nil
 }
@@ -171,7 +171,7 @@ func parseHTTPUpstream(s string) (string, error) {
 	hp := strings.TrimPrefix(s, "http://")
 	ap, err := netip.ParseAddrPort(hp)
 	if err != nil || ap.Port() == 0 {
-		return "", domain.Invalid("upstream", "%q must be http://IP:port, like http://127.0.0.1:8081", clip(s))
+		return "", domain.Invalid("upstream", "%q must be http://IP:port, like http://127.0.0.1:8081", domain.Clip(s))
 	}
 	return "http://" + ap.String(), nil
 }
@@ -179,12 +179,12 @@ func parseHTTPUpstream(s string) (string, error) {
 // validParamName allows FastCGI parameter names like AEGIR_SITE_DIR.
 func validParamName(k string) error {
 	if k == "" || len(k) > 64 {
-		return domain.Invalid("env", "parameter name %q must be 1 to 64 characters", clip(k))
+		return domain.Invalid("env", "parameter name %q must be 1 to 64 characters", domain.Clip(k))
 	}
 	for i := 0; i < len(k); i++ {
 		c := k[i]
 		if !(c >= 'A' && c <= 'Z' || c == '_' || i > 0 && c >= '0' && c <= '9') {
-			return domain.Invalid("env", "parameter name %q may contain only A-Z, 0-9 and '_', starting with a letter or '_'", clip(k))
+			return domain.Invalid("env", "parameter name %q may contain only A-Z, 0-9 and '_', starting with a letter or '_'", domain.Clip(k))
 		}
 	}
 	return nil
@@ -201,15 +201,8 @@ func validParamValue(k, v string) error {
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("/._-:@+=,", c) >= 0) {
-			return domain.Invalid("env", "value of %s (%q) may contain only letters, digits and / . _ - : @ + = ,", k, clip(v))
+			return domain.Invalid("env", "value of %s (%q) may contain only letters, digits and / . _ - : @ + = ,", k, domain.Clip(v))
 		}
 	}
 	return nil
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }
