@@ -16,8 +16,9 @@ const frameSize = 4 << 20
 // zstd frames, Concurrency at a time, and writes them to out in order.
 // Concatenated frames are one valid zstd stream (zstd -d and every decoder
 // read them as one). A stream encoder compresses one block at a time; this
-// uses every core, at a cost of about (2×Concurrency+2)×2×frameSize of
-// buffers.
+// uses Concurrency cores, at a cost of at most Concurrency+2 frames in
+// flight (each frameSize of input and up to as much output) plus one zstd
+// encoder's tables per goroutine.
 type frameEncoder struct {
 	out   io.Writer
 	cur   []byte

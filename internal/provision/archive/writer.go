@@ -24,8 +24,10 @@ import (
 
 // Options tune a Writer.
 type Options struct {
-	// Concurrency is the number of zstd encoder goroutines. Default
-	// GOMAXPROCS.
+	// Concurrency is the number of zstd frames compressed at once, each by
+	// its own goroutine, holding about (Concurrency+2)×8 MiB of buffers.
+	// Default GOMAXPROCS, at most 4, which bounds a backup's memory on a
+	// large machine (raise it where backups should use more cores).
 	Concurrency int
 	// Level is the zstd level. Default zstd.SpeedDefault (about zstd -3, the
 	// zstd command's default).
@@ -37,7 +39,7 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	o.Concurrency = cmp.Or(o.Concurrency, runtime.GOMAXPROCS(0))
+	o.Concurrency = cmp.Or(o.Concurrency, min(runtime.GOMAXPROCS(0), 4))
 	o.Level = cmp.Or(o.Level, zstd.SpeedDefault)
 	o.ChunkSize = cmp.Or(o.ChunkSize, 8<<20)
 	return o
