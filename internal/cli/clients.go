@@ -17,7 +17,13 @@ var clientNoun = &noun{
 			examples: []string{"aegir client show acme"}},
 		{name: "create", args: "NAME [-title T] [-email E]", summary: "Create a client.", run: clientCreate,
 			examples: []string{"aegir client create acme -title 'Acme Inc.' -email ops@acme.example"}},
-		{name: "delete", args: "NAME|ID [-yes]", summary: "Delete a client that owns no sites (asks to type its name, or -yes).", run: clientDelete,
+		{name: "delete", args: "NAME|ID [-yes]", summary: "Delete a client that owns no sites (asks to type its name, or -yes).", run: deleteCommand("client", "clients", "delete the client %s", func(ctx context.Context, c *api, ref string) (entityRef, error) {
+			x, _, err := c.findClient(ctx, ref)
+			if err != nil {
+				return entityRef{}, err
+			}
+			return entityRef{x.Name, x.ID, x.Version}, nil
+		}),
 			examples: []string{"aegir client delete acme -yes"}},
 	},
 }
@@ -102,30 +108,5 @@ func clientCreate(ctx context.Context, a *app, args []string) error {
 		return a.printJSON(raw)
 	}
 	fmt.Fprintf(a.stdout, "Client %s created (id %s).\n", sanitize(x.Name), x.ID)
-	return nil
-}
-
-func clientDelete(ctx context.Context, a *app, args []string) error {
-	fs := a.flags()
-	yes := fs.Bool("yes", false, "do not ask for confirmation")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	x, _, err := c.findClient(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	if err := a.confirm(*yes, "delete the client "+x.Name, x.Name); err != nil {
-		return err
-	}
-	if err := c.deleteVersioned(ctx, "clients", x.ID, x.Version); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "Client %s deleted.\n", sanitize(x.Name))
 	return nil
 }

@@ -26,7 +26,13 @@ var serverNoun = &noun{
 			}},
 		{name: "verify", args: "NAME|ID [-wait]", summary: "Verify a server: check that its services answer.", run: serverVerify,
 			examples: []string{"aegir server verify web1 -wait"}},
-		{name: "delete", args: "NAME|ID [-yes]", summary: "Delete a server that nothing uses (asks to type its name, or -yes).", run: serverDelete,
+		{name: "delete", args: "NAME|ID [-yes]", summary: "Delete a server that nothing uses (asks to type its name, or -yes).", run: deleteCommand("server", "servers", "delete the server %s from aegir", func(ctx context.Context, c *api, ref string) (entityRef, error) {
+			x, _, err := c.findServer(ctx, ref)
+			if err != nil {
+				return entityRef{}, err
+			}
+			return entityRef{x.Name, x.ID, x.Version}, nil
+		}),
 			examples: []string{"aegir server delete web1", "aegir server delete web1 -yes"}},
 		{name: "credentials", args: "NAME|ID -db-user U", summary: "Store the admin credentials of a server's database service; the password is read from stdin or prompted for.", run: serverCredentials,
 			examples: []string{
@@ -233,29 +239,41 @@ func serverVerify(ctx context.Context, a *app, args []string) error {
 	return a.queued(ctx, c, tf, raw, &t, "")
 }
 
-func serverDelete(ctx context.Context, a *app, args []string) error {
-	fs := a.flags()
-	yes := fs.Bool("yes", false, "do not ask for confirmation")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
+// entityRef is what deleting an entity needs: its name for the
+// confirmation and the message, its id and the version read.
+type entityRef struct {
+	name, id string
+	version  uint64
+}
+
+// deleteCommand is "<noun> delete NAME|ID [-yes]": find the entity, ask to
+// type its name (or -yes), delete it at the version read. what is the
+// confirmation's action, with %s for the name.
+func deleteCommand(noun, collection, what string, find func(context.Context, *api, string) (entityRef, error)) func(context.Context, *app, []string) error {
+	return func(ctx context.Context, a *app, args []string) error {
+		fs := a.flags()
+		yes := fs.Bool("yes", false, "do not ask for confirmation")
+		pos, err := a.parse(fs, args, 1, 1)
+		if err != nil {
+			return err
+		}
+		c, err := a.client()
+		if err != nil {
+			return err
+		}
+		x, err := find(ctx, c, pos[0])
+		if err != nil {
+			return err
+		}
+		if err := a.confirm(*yes, fmt.Sprintf(what, x.name), x.name); err != nil {
+			return err
+		}
+		if err := c.deleteVersioned(ctx, collection, x.id, x.version); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "%s%s %s deleted.\n", strings.ToUpper(noun[:1]), noun[1:], sanitize(x.name))
+		return nil
 	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	s, _, err := c.findServer(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	if err := a.confirm(*yes, "delete the server "+s.Name+" from aegir", s.Name); err != nil {
-		return err
-	}
-	if err := c.deleteVersioned(ctx, "servers", s.ID, s.Version); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "Server %s deleted.\n", s.Name)
-	return nil
 }
 
 // deleteVersioned deletes an entity at the version the client last read:

@@ -18,7 +18,13 @@ var userNoun = &noun{
 			examples: []string{"aegir user list"}},
 		{name: "create", args: "NAME -role admin|client [-client C]... [-email E]", summary: "Create a user; give them a token with 'aegir token create -user NAME'.", run: userCreate,
 			examples: []string{"aegir user create alice -role admin", "aegir user create bob -role client -client acme -client globex"}},
-		{name: "delete", args: "NAME|ID [-yes]", summary: "Delete a user and their tokens (asks to type the name, or -yes).", run: userDelete,
+		{name: "delete", args: "NAME|ID [-yes]", summary: "Delete a user and their tokens (asks to type the name, or -yes).", run: deleteCommand("user", "users", "delete the user %s", func(ctx context.Context, c *api, ref string) (entityRef, error) {
+			u, _, err := c.findUser(ctx, ref)
+			if err != nil {
+				return entityRef{}, err
+			}
+			return entityRef{u.Name, u.ID, u.Version}, nil
+		}),
 			examples: []string{"aegir user delete bob -yes"}},
 	},
 }
@@ -123,31 +129,6 @@ func userCreate(ctx context.Context, a *app, args []string) error {
 		return a.printJSON(raw)
 	}
 	fmt.Fprintf(a.stdout, "User %s created (id %s). Give them a token with: aegir token create -user %s\n", sanitize(u.Name), u.ID, sanitize(u.Name))
-	return nil
-}
-
-func userDelete(ctx context.Context, a *app, args []string) error {
-	fs := a.flags()
-	yes := fs.Bool("yes", false, "do not ask for confirmation")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	u, _, err := c.findUser(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	if err := a.confirm(*yes, "delete the user "+u.Name, u.Name); err != nil {
-		return err
-	}
-	if err := c.deleteVersioned(ctx, "users", u.ID, u.Version); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "User %s deleted.\n", sanitize(u.Name))
 	return nil
 }
 
