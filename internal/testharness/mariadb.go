@@ -3,6 +3,7 @@ package testharness
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -52,13 +53,8 @@ func MariaDB(t testing.TB) *MariaDBServer {
 	m.Socket = filepath.Join(m.dir, "mysqld.sock")
 	logPath := filepath.Join(m.dir, "mariadb.log")
 
-	args := []string{install, "--no-defaults", "--datadir=" + m.dataDir,
-		"--auth-root-authentication-method=normal", "--skip-test-db"}
-	if os.Geteuid() == 0 {
-		args = append(args, "--user=root")
-	}
-	if out, err := runLogged(logPath, args...); err != nil {
-		t.Fatalf("testharness: mariadb-install-db: %v\n%s", err, out)
+	if err := m.installDB(install, logPath); err != nil {
+		t.Fatalf("testharness: mariadb-install-db: %v", err)
 	}
 
 	err := retryPorts(func() error {
@@ -93,7 +89,7 @@ func (m *MariaDBServer) start() error {
 		"--datadir=" + m.dataDir,
 		"--socket=" + m.Socket,
 		"--pid-file=" + filepath.Join(m.dir, "mysqld.pid"),
-		"--tmpdir=" + m.dir,
+		"--tmpdir=" + m.tmpDir(),
 		"--skip-networking=0",
 		"--bind-address=127.0.0.1",
 		"--port=" + strconv.Itoa(m.port),
@@ -177,9 +173,37 @@ func (m *MariaDBServer) runClient(conn, env []string, sql string) (string, error
 
 // runLogged runs a setup command to completion, appending its output to
 // logPath, and returns the output.
-func runLogged(logPath string, argv ...string) (string, error) {
-	return runLoggedAs(logPath, procOptions{}, argv...)
+// installDB creates the system tables. Its temporary tables go to a
+// directory of this server's own: with the default /tmp, bootstraps run by
+// parallel test binaries were seen to lose each other's #sql-temptable files
+// ("Unknown table 'mysql.tmp_user_sys'"). A failed bootstrap is retried once
+// on a fresh data dir, with both outputs kept for the failure message.
+func (m *MariaDBServer) installDB(install, logPath string) error {
+	args := []string{install, "--no-defaults", "--datadir=" + m.dataDir,
+		"--tmpdir=" + m.tmpDir(),
+		"--auth-root-authentication-method=normal", "--skip-test-db"}
+	if os.Geteuid() == 0 {
+		args = append(args, "--user=root")
+	}
+	var failures []string
+	for attempt := 1; attempt <= 2; attempt++ {
+		if err := os.RemoveAll(m.dataDir); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(m.tmpDir(), 0o700); err != nil {
+			return err
+		}
+		out, err := runLoggedAs(logPath, procOptions{Env: []string{"TMPDIR=" + m.tmpDir()}}, args...)
+		if err == nil {
+			return nil
+		}
+		failures = append(failures, fmt.Sprintf("attempt %d: %v\n%s", attempt, err, out))
+	}
+	return errors.New(strings.Join(failures, "\n"))
 }
+
+// tmpDir is where this server (and its bootstrap) keep temporary tables.
+func (m *MariaDBServer) tmpDir() string { return filepath.Join(m.dir, "tmp") }
 
 func runLoggedAs(logPath string, o procOptions, argv ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
