@@ -23,6 +23,14 @@
 // database (clone). Load drops and recreates the database first, so the
 // result is exactly the dump; db-level grants survive that by name.
 //
+// # Size
+//
+// Size (provision.DBSizer, the stats queue's db_bytes) sums data_length +
+// index_length of the database's tables in information_schema.TABLES, the
+// name bound as a parameter. For InnoDB those are its persistent
+// statistics, refreshed in the background after about a tenth of a table
+// changed, so the figure lags recent writes; it costs no table scan.
+//
 // # Errors
 //
 // Connection failures wrap dberr.ErrUnreachable and refused admin

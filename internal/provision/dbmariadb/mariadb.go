@@ -53,7 +53,10 @@ type Driver struct {
 	log *slog.Logger
 }
 
-var _ provision.DBDriver = (*Driver)(nil)
+var (
+	_ provision.DBDriver = (*Driver)(nil)
+	_ provision.DBSizer  = (*Driver)(nil)
+)
 
 // Factory is the provision.DBFactory for mariadb services. Settings:
 // "host" (default the server's address), "socket", "user_hosts"
@@ -351,6 +354,31 @@ func (d *Driver) Count(ctx context.Context, db provision.DBCreds, table string) 
 	err := d.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+quoteIdent(db.Name)+"."+quoteIdent(table)).Scan(&n)
 	if err != nil {
 		return 0, d.classify("count "+db.Name+"."+table, err)
+	}
+	return n, nil
+}
+
+// Size returns the bytes the database's tables and their indexes take, as
+// information_schema.TABLES reports them (data_length + index_length; 0
+// for a database without tables). For InnoDB these are the figures of its
+// persistent statistics, which the server refreshes in the background once
+// about a tenth of a table has changed (or on ANALYZE TABLE), so they lag
+// recent writes. A database that does not exist is domain.ErrNotFound.
+func (d *Driver) Size(ctx context.Context, db provision.DBCreds) (int64, error) {
+	if err := validIdent("database name", db.Name); err != nil {
+		return 0, err
+	}
+	var exists, n int64
+	err := d.db.QueryRowContext(ctx, "SELECT "+
+		"(SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?), "+
+		"(SELECT CAST(COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) AS SIGNED) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?)",
+		db.Name, db.Name).Scan(&exists, &n)
+	if err != nil {
+		return 0, d.classify("size of "+db.Name, err)
+	}
+	if exists == 0 {
+		return 0, fmt.Errorf("size of %s: mariadb at %s has no such database; restore the site from a backup, or delete it: %w",
+			db.Name, d.addr(), domain.ErrNotFound)
 	}
 	return n, nil
 }

@@ -96,6 +96,7 @@ func TestDriver(t *testing.T) {
 	t.Run("crafted names", func(t *testing.T) { t.Parallel(); testCrafted(t, b) })
 	t.Run("existing database", func(t *testing.T) { t.Parallel(); testExisting(t, b) })
 	t.Run("odd password", func(t *testing.T) { t.Parallel(); testOddPassword(t, b) })
+	t.Run("size", func(t *testing.T) { t.Parallel(); testSize(t, b) })
 	t.Run("wrong admin password", func(t *testing.T) {
 		t.Parallel()
 		d := newDriver(t, b.srv, "wrong")
@@ -269,6 +270,9 @@ func testCrafted(t *testing.T, b *bundle) {
 		if _, err := d.Count(ctx, creds(d, "aaaaaaaaaaaaaaaaaaa3", ""), name); name != "S_UPPER" && !errors.Is(err, domain.ErrInvalid) {
 			t.Errorf("Count(table %q) = %v, want ErrInvalid", name, err)
 		}
+		if _, err := d.Size(ctx, c); !errors.Is(err, domain.ErrInvalid) {
+			t.Errorf("Size(%q) = %v, want ErrInvalid", name, err)
+		}
 	}
 	if after := b.srv.Query(t, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE LEFT(SCHEMA_NAME, 21) <> 's_aaaaaaaaaaaaaaaaaaa'"); after != before {
 		t.Fatalf("schemas %s -> %s", before, after)
@@ -317,6 +321,42 @@ func testOddPassword(t *testing.T, b *bundle) {
 	}
 }
 
+// testSize: an empty database is 0 bytes, one with 2,000 rows of 1,000
+// bytes at least 2 MB once InnoDB's statistics are refreshed, and a
+// database that does not exist is ErrNotFound, named in the error.
+func testSize(t *testing.T, b *bundle) {
+	ctx := context.Background()
+	d := b.driver
+	c := creds(d, "aaaaaaaaaaaaaaaaaaa7", "pw-size")
+	if err := d.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Drop(ctx, c)
+	if n, err := d.Size(ctx, c); err != nil || n != 0 {
+		t.Fatalf("size of an empty database = %d, %v; want 0", n, err)
+	}
+	sa := siteConn(t, c, "")
+	mustExec(t, sa, "CREATE TABLE rows_1k (id INT AUTO_INCREMENT PRIMARY KEY, body VARCHAR(1000), KEY (body(100))) ENGINE=InnoDB")
+	// 1,000 × 2 rows: max_recursive_iterations is 1,000 by default.
+	mustExec(t, sa, "INSERT INTO rows_1k (body) WITH RECURSIVE seq (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 1000) "+
+		"SELECT LPAD(seq.n * 2 + two.k, 1000, 'x') FROM seq, (SELECT 0 AS k UNION ALL SELECT 1) AS two")
+	// InnoDB refreshes its statistics in the background; ANALYZE does it now.
+	mustExec(t, sa, "ANALYZE TABLE rows_1k")
+	n, err := d.Size(ctx, c)
+	if err != nil || n < 2000*1000 {
+		t.Fatalf("size with 2 MB of rows = %d, %v", n, err)
+	}
+	if n > 64<<20 {
+		t.Fatalf("size with 2 MB of rows = %d, counts more than this database", n)
+	}
+
+	missing := creds(d, "aaaaaaaaaaaaaaaaaaa8", "")
+	_, err = d.Size(ctx, missing)
+	if !errors.Is(err, domain.ErrNotFound) || !strings.Contains(err.Error(), missing.Name) {
+		t.Fatalf("size of a missing database = %v, want ErrNotFound naming it", err)
+	}
+}
+
 // TestServerDown stops the server: Check and Create fail with
 // ErrUnreachable and, once it is back, nothing was created.
 func TestServerDown(t *testing.T) {
@@ -337,6 +377,9 @@ func TestServerDown(t *testing.T) {
 	}
 	if err := b.driver.Dump(ctx, c, &bytes.Buffer{}); !errors.Is(err, dberr.ErrUnreachable) {
 		t.Fatalf("Dump on a stopped server = %v, want ErrUnreachable", err)
+	}
+	if _, err := b.driver.Size(ctx, c); !errors.Is(err, dberr.ErrUnreachable) {
+		t.Fatalf("Size on a stopped server = %v, want ErrUnreachable", err)
 	}
 	b.srv.Start(t)
 	if err := b.driver.Check(ctx); err != nil {
