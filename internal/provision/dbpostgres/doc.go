@@ -31,6 +31,12 @@
 // database WITH (FORCE) (13+), DROP OWNED BY the role in the admin database
 // (objects it could create in public before 15) and drops the role.
 //
+// # Size
+//
+// Size (provision.DBSizer, the stats queue's db_bytes) is
+// pg_database_size($1): the database's files on disk, measured when asked.
+// A database that does not exist is domain.ErrNotFound.
+//
 // Errors: dberr.ErrUnreachable, dberr.ErrAuthFailed, dberr.ErrExists, as
 // in dbmariadb.
 package dbpostgres

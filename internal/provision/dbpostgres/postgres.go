@@ -53,7 +53,10 @@ type Driver struct {
 	log *slog.Logger
 }
 
-var _ provision.DBDriver = (*Driver)(nil)
+var (
+	_ provision.DBDriver = (*Driver)(nil)
+	_ provision.DBSizer  = (*Driver)(nil)
+)
 
 // Factory is the provision.DBFactory for postgresql services. Settings:
 // "host" (default the server's address), "socket_dir", "admin_database",
@@ -342,6 +345,25 @@ func (d *Driver) Count(ctx context.Context, db provision.DBCreds, table string) 
 	var n int64
 	if err := pool.QueryRowContext(ctx, "SELECT count(*) FROM "+quoteIdent(table)).Scan(&n); err != nil {
 		return 0, d.classify(op, err)
+	}
+	return n, nil
+}
+
+// Size returns pg_database_size of the database: the bytes of every file
+// of it on disk (tables, indexes, TOAST, free space maps), measured now. A
+// database that does not exist is domain.ErrNotFound.
+func (d *Driver) Size(ctx context.Context, db provision.DBCreds) (int64, error) {
+	if err := validIdent("database name", db.Name); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := d.db.QueryRowContext(ctx, "SELECT pg_database_size($1::name)", db.Name).Scan(&n)
+	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "3D000" { // invalid_catalog_name
+		return 0, fmt.Errorf("size of %s: postgresql at %s has no such database; restore the site from a backup, or delete it: %w",
+			db.Name, d.addr(), domain.ErrNotFound)
+	}
+	if err != nil {
+		return 0, d.classify("size of "+db.Name, err)
 	}
 	return n, nil
 }

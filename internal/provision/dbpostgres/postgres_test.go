@@ -91,6 +91,7 @@ func TestDriver(t *testing.T) {
 	t.Run("crafted names", func(t *testing.T) { t.Parallel(); testCrafted(t, b) })
 	t.Run("existing database", func(t *testing.T) { t.Parallel(); testExisting(t, b) })
 	t.Run("odd password", func(t *testing.T) { t.Parallel(); testOddPassword(t, b) })
+	t.Run("size", func(t *testing.T) { t.Parallel(); testSize(t, b) })
 	t.Run("wrong admin password", func(t *testing.T) {
 		t.Parallel()
 		d := newDriver(t, b.srv, "wrong")
@@ -249,6 +250,9 @@ func testCrafted(t *testing.T, b *bundle) {
 		if _, err := d.Count(ctx, creds(d, "aaaaaaaaaaaaaaaaaaa3", ""), name); name != "S_UPPER" && !errors.Is(err, domain.ErrInvalid) {
 			t.Errorf("Count(table %q) = %v, want ErrInvalid", name, err)
 		}
+		if _, err := d.Size(ctx, c); !errors.Is(err, domain.ErrInvalid) {
+			t.Errorf("Size(%q) = %v, want ErrInvalid", name, err)
+		}
 	}
 	for _, pw := range []string{"", "nul\x00byte", "é-not-ascii"} {
 		if err := d.Create(ctx, creds(d, "aaaaaaaaaaaaaaaaaaa3", pw)); !errors.Is(err, domain.ErrInvalid) {
@@ -299,6 +303,40 @@ func testOddPassword(t *testing.T, b *bundle) {
 	}
 }
 
+// testSize: a database with 2 MB of rows measures at least 2 MB more than
+// when it was empty, and a database that does not exist is ErrNotFound,
+// named in the error.
+func testSize(t *testing.T, b *bundle) {
+	ctx := context.Background()
+	d := b.driver
+	c := creds(d, "aaaaaaaaaaaaaaaaaaa7", "pw-size")
+	if err := d.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Drop(ctx, c)
+	empty, err := d.Size(ctx, c)
+	if err != nil || empty <= 0 {
+		t.Fatalf("size of an empty database = %d, %v", empty, err)
+	}
+	sa := siteConn(t, c, "")
+	// Rows of 1 kB stay below the TOAST threshold (2 kB): not compressed.
+	mustExec(t, sa, "CREATE TABLE rows_1k (id serial PRIMARY KEY, body text)")
+	mustExec(t, sa, "INSERT INTO rows_1k (body) SELECT lpad(n::text, 1000, 'x') FROM generate_series(1, 2000) AS n")
+	n, err := d.Size(ctx, c)
+	if err != nil || n-empty < 2000*1000 {
+		t.Fatalf("size with 2 MB of rows = %d (empty %d), %v", n, empty, err)
+	}
+	if n > 64<<20 {
+		t.Fatalf("size with 2 MB of rows = %d, counts more than this database", n)
+	}
+
+	missing := creds(d, "aaaaaaaaaaaaaaaaaaa8", "")
+	_, err = d.Size(ctx, missing)
+	if !errors.Is(err, domain.ErrNotFound) || !strings.Contains(err.Error(), missing.Name) {
+		t.Fatalf("size of a missing database = %v, want ErrNotFound naming it", err)
+	}
+}
+
 func TestServerDown(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -321,6 +359,9 @@ func TestServerDown(t *testing.T) {
 	}
 	if err := b.driver.Dump(ctx, c, &bytes.Buffer{}); !errors.Is(err, dberr.ErrUnreachable) {
 		t.Fatalf("Dump on a stopped server = %v, want ErrUnreachable", err)
+	}
+	if _, err := b.driver.Size(ctx, c); !errors.Is(err, dberr.ErrUnreachable) {
+		t.Fatalf("Size on a stopped server = %v, want ErrUnreachable", err)
 	}
 	b.srv.Start(t)
 	if err := b.driver.Check(ctx); err != nil {
