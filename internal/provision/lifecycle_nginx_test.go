@@ -223,6 +223,12 @@ func testNginxLifecycle(t *testing.T, s *stack) {
 		t.Fatalf("static file: %d %q", code, body)
 	}
 
+	// stats: the database's size comes from the driver (DBSizer).
+	res = s.mustRun(s.ctx(domain.TaskStats, site, "php1"))
+	if res.Report == nil || res.Report.Figures["db_bytes"] <= 0 {
+		t.Fatalf("stats reported %+v, want db_bytes", res.Report)
+	}
+
 	// backup, then more hits, then restore: the count is back.
 	res = s.mustRun(s.ctx(domain.TaskBackup, site, "php1"))
 	if len(res.Changes.Backups) != 1 {
