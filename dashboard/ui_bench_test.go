@@ -155,7 +155,7 @@ func seedTasks(b *testing.B, kv store.KV, st *store.Store, n int) {
 		created := now.Add(-time.Duration(n-i) * 6 * time.Second)
 		started, finished := created.Add(time.Second), created.Add(3*time.Second)
 		t := domain.Task{
-			ID: domain.NewID(), Type: types[i%len(types)], TargetKind: domain.TargetSite, TargetID: s.ID,
+			ID: domain.NewIDAt(created), Type: types[i%len(types)], TargetKind: domain.TargetSite, TargetID: s.ID,
 			TargetName: s.Domain, ClientID: s.ClientID, Status: domain.TaskSucceeded, RequestedBy: "bench",
 			CreatedAt: created, StartedAt: &started, FinishedAt: &finished, Summary: "done",
 		}
@@ -166,11 +166,12 @@ func seedTasks(b *testing.B, kv store.KV, st *store.Store, n int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		op := store.Op{Verb: store.OpSet, Key: "tasks/" + t.ID, Value: v}
-		if len(ops) == store.MaxTxnOps || store.TxnSize(append(ops, op)) > store.MaxTxnSize/2 {
+		op := store.Op{Verb: store.OpSet, Key: store.TaskKey(t.ID), Value: v}
+		if len(ops) >= store.MaxTxnOps-1 || store.TxnSize(append(ops, op)) > store.MaxTxnSize/2 {
 			flush()
 		}
-		ops = append(ops, op)
+		// Each task with its hour's marker, as the store writes them.
+		ops = append(ops, store.TaskBucketOp(t.ID), op)
 	}
 	flush()
 }

@@ -3,6 +3,7 @@ package domain
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"strings"
 	"sync"
 	"time"
 )
@@ -40,12 +41,26 @@ func NewID() string {
 	seq := idState.seq
 	idState.Unlock()
 
+	return encodeID(now, seq)
+}
+
+// NewIDAt returns an id for a record created at t, in the past: for
+// imports and test fixtures whose records must sort (and be stored) by
+// their own creation time. Its sequence bits are random, so ids made for
+// one millisecond are unique but not ordered among themselves.
+func NewIDAt(t time.Time) string {
+	var rnd [2]byte
+	_, _ = rand.Read(rnd[:])
+	return encodeID(uint64(t.UnixMilli()), uint64(binary.BigEndian.Uint16(rnd[:]))&(1<<12-1))
+}
+
+func encodeID(ms, seq uint64) string {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	r := binary.BigEndian.Uint64(rnd[:]) >> 24 // 40 bits
 
 	// 48 + 12 + 40 = 100 bits = 20 base32 characters.
-	hi := now<<12 | seq // 60 bits
+	hi := ms<<12 | seq // 60 bits
 	var out [IDLen]byte
 	for i := 11; i >= 0; i-- {
 		out[i] = crockford[hi&31]
@@ -71,4 +86,17 @@ func ValidID(s string) bool {
 		}
 	}
 	return true
+}
+
+// IDTime returns the creation time NewID encoded in id, to the millisecond;
+// false when id is not a valid id.
+func IDTime(id string) (time.Time, bool) {
+	if !ValidID(id) {
+		return time.Time{}, false
+	}
+	var hi uint64
+	for i := 0; i < 12; i++ {
+		hi = hi<<5 | uint64(strings.IndexByte(crockford, id[i]))
+	}
+	return time.UnixMilli(int64(hi >> 12)).UTC(), true
 }

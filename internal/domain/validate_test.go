@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNormalizeDomain(t *testing.T) {
@@ -170,5 +171,23 @@ func TestNewIDSortsAndValidates(t *testing.T) {
 		if ValidID(bad) {
 			t.Errorf("ValidID(%q) = true", bad)
 		}
+	}
+}
+
+func TestIDTimeIsTheCreationTime(t *testing.T) {
+	t.Parallel()
+	before := time.Now().Truncate(time.Millisecond)
+	id := NewID()
+	after := time.Now()
+	got, ok := IDTime(id)
+	if !ok || got.Before(before) || got.After(after) {
+		t.Fatalf("IDTime(%q) = %v, %v; want between %v and %v", id, got, ok, before, after)
+	}
+	at := time.Date(2026, 3, 4, 5, 6, 7, 8e6, time.UTC)
+	if got, ok := IDTime(NewIDAt(at)); !ok || !got.Equal(at) {
+		t.Fatalf("IDTime(NewIDAt(%v)) = %v, %v", at, got, ok)
+	}
+	if _, ok := IDTime("../../../../../etc/x"); ok {
+		t.Fatal("IDTime accepted an invalid id")
 	}
 }

@@ -6,7 +6,9 @@
 //
 // Under the backend's prefix (Consul: aegir/v1/ by default):
 //
-//	<collection>/<id>          one JSON entity: sites/, tasks/, clients/ ...
+//	<collection>/<id>          one JSON entity: sites/, clients/ ...
+//	tasks/<hour>/<id>          one task, by the hour its id was made (taskkeys.go)
+//	taskbuckets/<hour>         set by every write to a task of that hour
 //	unique/domain/<host>       site id owning that domain or alias
 //	unique/<kind>/<name>       id owning a client, server, platform or user name
 //	unique/service/<srv>/<t>   the one service of type t on server srv
@@ -26,7 +28,9 @@
 //
 // Lists of sites and tasks are served from an in-memory mirror of their
 // collection fed by the backend's Watch (Consul blocking queries), so listing
-// 10,000 sites does not fetch 10,000 values per request. Read-your-writes
+// 10,000 sites does not fetch 10,000 values per request. The task mirror
+// watches only the hour markers and re-reads the hours that changed, so a
+// task change does not re-read every task either (taskmirror.go). Read-your-writes
 // holds within a process: every transaction also sets meta/writes, whose new
 // index tells the mirror how far it must have caught up before it answers; if
 // it has not within a short wait, the list falls back to reading the store.

@@ -45,12 +45,9 @@ type Store struct {
 	cfg   *Config
 	log   *slog.Logger
 	sites *mirror[domain.Site]
-	tasks *mirror[domain.Task]
+	tasks *taskMirror
 	// siteSort caches the mirrored sites sorted by domain.
 	siteSort sortedSites
-	// taskIdx indexes the mirrored tasks by target for the dashboard
-	// (taskviews.go).
-	taskIdx taskIndex
 	// auth caches recent authentications for a moment.
 	auth   authCache
 	cancel context.CancelFunc
@@ -67,7 +64,7 @@ func New(kv KV, cfg *Config) *Store {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{kv: kv, cfg: cfg, log: cfg.Logger.With("component", "store"), cancel: cancel}
 	s.sites = newMirror(kv, prefixSites, decodeSite, s.log)
-	s.tasks = newMirror(kv, prefixTasks, decodeTask, s.log)
+	s.tasks = newTaskMirror(s)
 	for _, m := range []interface{ run(context.Context) }{s.sites, s.tasks} {
 		s.wg.Add(1)
 		go func() {
@@ -117,6 +114,9 @@ type tx struct {
 	ops     []Op
 	meaning map[int]error // op index → error to return when that op's check fails
 	touches map[*mirrorBase]bool
+	// buckets are the task hour buckets whose marker this transaction
+	// sets (taskkeys.go).
+	buckets map[string]bool
 	// stamps set an entity's Version from its op's new ModifyIndex after a
 	// successful commit.
 	stamps []stamp

@@ -30,8 +30,8 @@ func (s *Store) enqueue(t *tx, typ domain.TaskType, kind domain.TargetKind, targ
 }
 
 func (s *Store) addTaskOps(t *tx, task *domain.Task) error {
-	t.touches[&s.tasks.mirrorBase] = true
-	if err := t.create(prefixTasks+task.ID, task, nil); err != nil {
+	t.touchTask(s, task.ID)
+	if err := t.create(TaskKey(task.ID), task, nil); err != nil {
 		return err
 	}
 	t.stampVersion(func(v uint64) { task.Version = v })
@@ -41,7 +41,7 @@ func (s *Store) addTaskOps(t *tx, task *domain.Task) error {
 
 // GetTask returns the task with id.
 func (s *Store) GetTask(ctx context.Context, id string) (*domain.Task, error) {
-	return get(ctx, s.kv, prefixTasks+id, "task", id, setTaskVersion)
+	return get(ctx, s.kv, TaskKey(id), "task", id, setTaskVersion)
 }
 
 // RequestSiteTask queues a task of type typ on a site after checking that
@@ -157,14 +157,16 @@ type TaskPage struct {
 // mirror: with no filter the page is a slice of it, a target filter scans
 // only that target's tasks, other filters scan the sorted list.
 func (s *Store) ListTasks(ctx context.Context, f TaskFilter) (*TaskPage, error) {
-	all, byTarget, ok := s.tasksIndexed()
-	if !ok {
+	var all []*domain.Task
+	if v, ok := s.tasksIndexed(); !ok {
 		var err error
 		if all, err = s.allTasksNewestFirst(ctx); err != nil {
 			return nil, err
 		}
 	} else if f.TargetID != "" {
-		all = byTarget[f.TargetID]
+		all = v.ofTarget(f.TargetID)
+	} else {
+		all = v.newest()
 	}
 	limit := f.Limit
 	if limit <= 0 {
@@ -249,8 +251,8 @@ func (s *Store) StartTask(ctx context.Context, task *domain.Task, runner string,
 		return err
 	}
 	started.Runner, started.Fence = runner, fence
-	t.touches[&s.tasks.mirrorBase] = true
-	if err := t.update(prefixTasks+task.ID, &started, task.Version, nil); err != nil {
+	t.touchTask(s, task.ID)
+	if err := t.update(TaskKey(task.ID), &started, task.Version, nil); err != nil {
 		return err
 	}
 	pairs, err := s.commit(ctx, t)
@@ -298,15 +300,16 @@ func (s *Store) SetTaskRunner(ctx context.Context, task *domain.Task, runner str
 
 func (s *Store) putTask(ctx context.Context, task *domain.Task) error {
 	t := newTx()
-	t.touches[&s.tasks.mirrorBase] = true
-	if err := t.update(prefixTasks+task.ID, task, task.Version, nil); err != nil {
+	t.touchTask(s, task.ID)
+	taskOp := len(t.ops)
+	if err := t.update(TaskKey(task.ID), task, task.Version, nil); err != nil {
 		return err
 	}
 	pairs, err := s.commit(ctx, t)
 	if err != nil {
 		return err
 	}
-	task.Version = versionOf(pairs, 0)
+	task.Version = versionOf(pairs, taskOp)
 	return nil
 }
 
@@ -336,9 +339,9 @@ func (s *Store) FinishTask(ctx context.Context, task *domain.Task, status domain
 	if err := done.Transition(status, s.now()); err != nil {
 		return err
 	}
-	t.touches[&s.tasks.mirrorBase] = true
+	t.touchTask(s, task.ID)
 	taskOp := len(t.ops)
-	if err := t.update(prefixTasks+task.ID, &done, task.Version, nil); err != nil {
+	if err := t.update(TaskKey(task.ID), &done, task.Version, nil); err != nil {
 		return err
 	}
 	t.add(Op{Verb: OpDelete, Key: prefixQueue + task.ID}, nil)
@@ -418,15 +421,13 @@ func (s *Store) RetryTask(ctx context.Context, id, by string) (*domain.Task, err
 // FinishedTasks returns the finished tasks for which old returns true:
 // candidates for retention to delete.
 func (s *Store) FinishedTasks(ctx context.Context, old func(*domain.Task) bool) ([]domain.Task, error) {
-	items, _, ok := s.tasks.snapshot(s.cfg.CatchUpWait)
-	if !ok {
-		vals, err := list(ctx, s.kv, prefixTasks, setTaskVersion)
-		if err != nil {
+	var items []*domain.Task
+	if v, ok := s.tasksIndexed(); ok {
+		items = v.newest()
+	} else {
+		var err error
+		if items, err = s.listTasks(ctx); err != nil {
 			return nil, err
-		}
-		items = make([]*domain.Task, len(vals))
-		for i := range vals {
-			items[i] = &vals[i]
 		}
 	}
 	var out []domain.Task
@@ -439,32 +440,74 @@ func (s *Store) FinishedTasks(ctx context.Context, old func(*domain.Task) bool) 
 }
 
 // DeleteTasks deletes finished task records, check-and-set on the version
-// read, in transactions of at most MaxTxnOps-1 operations. A task that
-// changed since it was read is left alone.
+// read, in transactions of at most MaxTxnOps operations (with the hour
+// markers). A task that changed since it was read is left alone. An hour
+// left empty loses its marker.
 func (s *Store) DeleteTasks(ctx context.Context, tasks []domain.Task) (int, error) {
-	deleted := 0
-	for len(tasks) > 0 {
-		n := min(len(tasks), MaxTxnOps-1)
-		t := newTx()
-		t.touches[&s.tasks.mirrorBase] = true
-		for _, task := range tasks[:n] {
-			if !task.Status.Done() {
-				return deleted, fmt.Errorf("task %s is %s, not finished: %w", task.ID, task.Status, domain.ErrConflict)
-			}
-			t.deleteCAS(prefixTasks+task.ID, task.Version, nil)
+	for _, task := range tasks {
+		if !task.Status.Done() {
+			return 0, fmt.Errorf("task %s is %s, not finished: %w", task.ID, task.Status, domain.ErrConflict)
 		}
+	}
+	deleted := 0
+	hours := map[string]bool{}
+	for len(tasks) > 0 {
+		t := newTx()
+		n := 0
+		for _, task := range tasks {
+			need := 1
+			if !t.buckets[taskBucket(task.ID)] {
+				need++
+			}
+			// One op stays free for commit's meta/writes.
+			if len(t.ops)+need > MaxTxnOps-1 {
+				break
+			}
+			t.touchTask(s, task.ID)
+			t.deleteCAS(TaskKey(task.ID), task.Version, nil)
+			hours[taskBucket(task.ID)] = true
+			n++
+		}
+		batch := n
+		tasks = tasks[n:]
 		if _, err := s.commit(ctx, t); err != nil {
 			if errors.Is(err, domain.ErrConflict) {
 				// One of them changed (a retry pointing at it does not change
 				// it; only an edit would): skip this batch, the next run
 				// reads fresh versions.
-				tasks = tasks[n:]
 				continue
 			}
 			return deleted, err
 		}
-		deleted += n
-		tasks = tasks[n:]
+		deleted += batch
+	}
+	for h := range hours {
+		if err := s.dropEmptyHour(ctx, h); err != nil {
+			return deleted, err
+		}
 	}
 	return deleted, nil
+}
+
+// dropEmptyHour deletes the marker of an hour that holds no task any more,
+// check-and-set on the marker, so a concurrent write to that hour keeps it.
+func (s *Store) dropEmptyHour(ctx context.Context, hour string) error {
+	marker, err := s.kv.Get(ctx, prefixTaskBuckets+hour)
+	if errors.Is(err, ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	pairs, _, err := s.kv.List(ctx, prefixTasks+hour+"/")
+	if err != nil || len(pairs) > 0 {
+		return err
+	}
+	t := newTx()
+	t.touches[&s.tasks.mirrorBase] = true
+	t.deleteCAS(marker.Key, marker.ModifyIndex, nil)
+	if _, err := s.commit(ctx, t); err != nil && !errors.Is(err, domain.ErrConflict) {
+		return err
+	}
+	return nil
 }

@@ -19,8 +19,9 @@ import (
 // the mirror (the dashboard benchmark's size), in ms/op: the first page
 // with no filter, a page filtered by status (failed: 1 in 17), and one
 // filtered by target (one site of 1,000). The tasks are written straight
-// into the KV in transactions of 64, in the store's layout (tasks/<id>,
-// domain.Task JSON), and the benchmark waits until the mirror holds them.
+// into the KV in transactions of 64, in the store's layout (tasks/<hour>/<id>
+// and the hour's marker, domain.Task JSON; one task every 6 s, so ~7 days
+// of hours), and the benchmark waits until the mirror holds them.
 //
 // write+first-page queues a task through the store and then lists the
 // first page, which waits for the mirror to catch up and re-sorts; write
@@ -113,7 +114,7 @@ func seedTaskRecords(b *testing.B, kv store.KV, n, targets int) {
 		created := now.Add(-time.Duration(n-i) * 6 * time.Second)
 		started, finished := created.Add(time.Second), created.Add(3*time.Second)
 		t := domain.Task{
-			ID: domain.NewID(), Type: types[i%len(types)], TargetKind: domain.TargetSite,
+			ID: domain.NewIDAt(created), Type: types[i%len(types)], TargetKind: domain.TargetSite,
 			TargetID: fmt.Sprintf("site-%04d", site), TargetName: fmt.Sprintf("site%04d.example.com", site),
 			ClientID: fmt.Sprintf("client-%02d", site%50), Status: domain.TaskSucceeded, RequestedBy: "bench",
 			CreatedAt: created, StartedAt: &started, FinishedAt: &finished, Summary: "done",
@@ -125,8 +126,9 @@ func seedTaskRecords(b *testing.B, kv store.KV, n, targets int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		ops = append(ops, store.Op{Verb: store.OpSet, Key: "tasks/" + t.ID, Value: v})
-		if len(ops) == store.MaxTxnOps || i == n-1 {
+		// Each task with its hour's marker, as the store writes them.
+		ops = append(ops, store.TaskBucketOp(t.ID), store.Op{Verb: store.OpSet, Key: store.TaskKey(t.ID), Value: v})
+		if len(ops) >= store.MaxTxnOps-1 || i == n-1 {
 			if _, err := kv.Txn(ctx, ops); err != nil {
 				b.Fatal(err)
 			}
