@@ -175,7 +175,7 @@ func TestPHPPassesOnNginxMariaDB(t *testing.T) {
 	for _, site := range b.sites {
 		pts, err := b.q.SiteStats(ctx, site.ID)
 		must(t, err)
-		if len(pts) != 1 || pts[0].Figures["cron_runs"] != 2 || pts[0].Figures["disk_bytes"] <= 0 {
+		if len(pts) != 1 || pts[0].Figures["cron_runs"] != 2 || pts[0].Figures["disk_bytes"] <= 0 || pts[0].Figures["db_bytes"] <= 0 {
 			t.Fatalf("stats of %s: %+v", site.Domain, pts)
 		}
 	}
