@@ -2,9 +2,13 @@ package queue
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,8 +32,17 @@ import (
 // TestMain doubles as the real back end: the LocalExecutor re-executes the
 // test binary with AEGIR_QUEUE_TEST_BACKEND set, and it runs
 // provision.Main with the builtin web and sqlite drivers, as `aegir
-// provision run` does.
+// provision run` does. With AEGIR_QUEUE_TEST_CRONGET set it is
+// BenchmarkCronPass200's process-per-site baseline instead: one GET of a
+// site's cron path, and exit.
 func TestMain(m *testing.M) {
+	if u := os.Getenv("AEGIR_QUEUE_TEST_CRONGET"); u != "" {
+		if err := cronGet(context.Background(), cronClient(), u, os.Getenv("AEGIR_QUEUE_TEST_HOST")); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if os.Getenv("AEGIR_QUEUE_TEST_BACKEND") != "" {
 		os.Exit(provision.Main(context.Background(), os.Args[2:], os.Stdin, os.Stdout, os.Stderr, provision.Deps{
 			Web: map[domain.ServiceKind]provision.WebFactory{domain.KindBuiltin: builtinweb.NewDriverFactory,
@@ -58,10 +71,11 @@ func (c *testClock) Add(d time.Duration) {
 }
 
 type passBundle struct {
-	st    *store.Store
-	q     *Queues
-	clock *testClock
-	sites []*domain.Site
+	st     *store.Store
+	q      *Queues
+	clock  *testClock
+	sites  []*domain.Site
+	webURL string // the builtin web server (setupPass only)
 }
 
 // setupPass runs a real dispatcher with the real back end (child
@@ -114,7 +128,7 @@ func setupPass(t testing.TB, n int) *passBundle {
 	p := &domain.Platform{Name: "static", Path: pdir, WebServerID: srv.ID, Type: domain.PlatformStatic}
 	_, err = st.CreatePlatform(ctx, p, "test")
 	must(t, err)
-	b := &passBundle{st: st, q: q, clock: clock}
+	b := &passBundle{st: st, q: q, clock: clock, webURL: "http://" + ln.Addr().String()}
 	for i := range n {
 		s := &domain.Site{Domain: "s" + string(rune('a'+i%26)) + strings.Repeat("x", i/26) + ".example.com", PlatformID: p.ID, DBServerID: srv.ID, ClientID: client.ID}
 		_, err := st.CreateSite(ctx, s, "test")
@@ -242,26 +256,127 @@ func TestPassesOnRealBackEnd(t *testing.T) {
 }
 
 // BenchmarkCronPass200 runs cron passes over 200 sites with concurrency 8
-// against the builtin web server (each run a child-process back end that
-// GETs /cron), and reports sites per second.
+// against the builtin web server (each run a task whose child-process back
+// end GETs /cron), and reports sites per second next to baselines measured
+// in the same run over the same sites and server:
+//
+//   - floor: the same 200 GETs of /cron (each site's Host) straight from
+//     this process, 8 at a time (floor-sites/s) and one after another
+//     (floor-seq-sites/s): the physical floor of the work, an HTTP request
+//     per site, with no queue, task or process around it;
+//   - exec: a child process of the same binary per site that does only the
+//     GET, 8 at a time (exec-sites/s): the floor for running each site's
+//     cron in its own process, as aegir's back end does.
+//
+// floor/aegir and exec/aegir say how many times faster each baseline is;
+// exec/aegir is what aegir's machinery (store transactions, dispatcher,
+// per-site lock, context document, secrets, result and log handling) costs
+// on top of a process per site.
+//
+//	go test -run '^$' -bench CronPass200 -benchtime 1x ./scheduler/queue/
 func BenchmarkCronPass200(b *testing.B) {
-	bb := setupPass(b, 200)
+	const sites, concurrency = 200, 8
+	bb := setupPass(b, sites)
 	ctx := context.Background()
 	s, err := bb.q.Settings(ctx, Cron)
 	must(b, err)
-	s.CronPath, s.Interval, s.Concurrency = "/cron", s.Frequency, 8
+	s.CronPath, s.Interval, s.Concurrency = "/cron", s.Frequency, concurrency
 	_, err = bb.q.PutSettings(ctx, Cron, s)
 	must(b, err)
-	ran := 0
-	b.ResetTimer()
-	for b.Loop() {
-		rep, err := bb.q.RunPass(ctx, Cron)
-		must(b, err)
-		if rep.Succeeded != 200 {
-			b.Fatalf("pass: %+v", rep)
+	client := cronClient()
+	client.Transport = &http.Transport{MaxIdleConnsPerHost: concurrency}
+	get := func(i int) error { return cronGet(ctx, client, bb.webURL+"/cron", bb.sites[i].Domain) }
+	spawn := func(i int) error {
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+			"AEGIR_QUEUE_TEST_CRONGET=" + bb.webURL + "/cron", "AEGIR_QUEUE_TEST_HOST=" + bb.sites[i].Domain}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%v: %s", err, out)
 		}
-		ran += rep.Succeeded
+		return nil
+	}
+	timed := func(run func() error) time.Duration {
+		start := time.Now()
+		must(b, run())
+		return time.Since(start)
+	}
+	var aegir, floor, floorSeq, execd time.Duration
+	ran := 0
+	for b.Loop() {
+		b.StopTimer()
+		floor += timed(func() error { return forSites(sites, concurrency, get) })
+		floorSeq += timed(func() error { return forSites(sites, 1, get) })
+		execd += timed(func() error { return forSites(sites, concurrency, spawn) })
+		b.StartTimer()
+		aegir += timed(func() error {
+			rep, err := bb.q.RunPass(ctx, Cron)
+			if err == nil && rep.Succeeded != sites {
+				err = fmt.Errorf("pass: %+v", rep)
+			}
+			return err
+		})
+		ran += sites
 		bb.clock.Add(2 * time.Hour)
 	}
-	b.ReportMetric(float64(ran)/b.Elapsed().Seconds(), "sites/s")
+	rate := func(d time.Duration) float64 { return float64(ran) / d.Seconds() }
+	b.ReportMetric(rate(aegir), "sites/s")
+	b.ReportMetric(rate(floor), "floor-sites/s")
+	b.ReportMetric(rate(floorSeq), "floor-seq-sites/s")
+	b.ReportMetric(rate(execd), "exec-sites/s")
+	b.ReportMetric(rate(floor)/rate(aegir), "floor/aegir")
+	b.ReportMetric(rate(execd)/rate(aegir), "exec/aegir")
+}
+
+// forSites calls fn for sites 0..n-1, concurrency at a time, and returns
+// the first error.
+func forSites(n, concurrency int, fn func(i int) error) error {
+	next := make(chan int)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Go(func() {
+			for i := range next {
+				if err := fn(i); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// cronClient is configured as the back end's (5 s timeout, redirects not
+// followed).
+func cronClient() *http.Client {
+	return &http.Client{Timeout: 5 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// cronGet is the work of a cron run by path, as the back end does it: GET
+// url with host as Host, read the start of the body (4 KiB), fail on a
+// status of 400 or more.
+func cronGet(ctx context.Context, c *http.Client, url, host string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Host = host
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, provision.MaxReportOutput)
+	n, _ := io.ReadFull(resp.Body, buf)
+	_, _ = io.Copy(io.Discard, resp.Body) // so the connection is reused
+	if resp.StatusCode >= 400 || !strings.Contains(string(buf[:n]), "cron ok") {
+		return fmt.Errorf("GET %s for %s: %d %q", url, host, resp.StatusCode, buf[:n])
+	}
+	return nil
 }
