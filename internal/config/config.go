@@ -64,7 +64,7 @@ type fileConfig struct {
 		Backend string       `hcl:"backend,optional"`
 		Vault   *VaultConfig `hcl:"vault,block"`
 	} `hcl:"secrets,block"`
-	Redis *RedisConfig `hcl:"redis,block"`
+	Redis *redisFile `hcl:"redis,block"`
 }
 
 func (f *fileConfig) into(c *Config) {
@@ -88,7 +88,7 @@ func (f *fileConfig) into(c *Config) {
 		}
 	}
 	if f.Redis != nil {
-		c.Redis = *f.Redis
+		f.Redis.into(&c.Redis)
 	}
 }
 
@@ -178,13 +178,6 @@ type VaultConfig struct {
 	BackendSecretIDFile string `hcl:"backend_secret_id_file,optional"`
 }
 
-// RedisConfig reaches Redis for live logs and locks. Empty Address: the
-// in-process log bus and locks (single process only).
-type RedisConfig struct {
-	// Address, "host:port". Env AEGIR_REDIS_ADDR.
-	Address string `hcl:"address,optional"`
-}
-
 // Mode is the role the process runs in; it decides the defaults.
 type Mode int
 
@@ -205,7 +198,7 @@ func Load(mode Mode, path string, env func(string) string, fs *flag.FlagSet) (*C
 		}
 		f.into(&c)
 	}
-	c.applyEnv(env)
+	envErr := c.applyEnv(env)
 	if fs != nil {
 		fs.Visit(func(f *flag.Flag) {
 			v := f.Value.String()
@@ -228,7 +221,7 @@ func Load(mode Mode, path string, env func(string) string, fs *flag.FlagSet) (*C
 		})
 	}
 	c.applyDefaults(mode)
-	if err := c.validate(); err != nil {
+	if err := errors.Join(envErr, c.validate()); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -245,7 +238,7 @@ func Flags(fs *flag.FlagSet) {
 	fs.String("redis-addr", "", "Redis address for live logs and locks (env AEGIR_REDIS_ADDR)")
 }
 
-func (c *Config) applyEnv(env func(string) string) {
+func (c *Config) applyEnv(env func(string) string) error {
 	set := func(dst *string, key string) {
 		if v := env(key); v != "" {
 			*dst = v
@@ -273,7 +266,7 @@ func (c *Config) applyEnv(env func(string) string) {
 	set(&c.Secrets.Vault.Address, "VAULT_ADDR")
 	set(&c.Secrets.Vault.RoleIDFile, "AEGIR_VAULT_ROLE_ID_FILE")
 	set(&c.Secrets.Vault.SecretIDFile, "AEGIR_VAULT_SECRET_ID_FILE")
-	set(&c.Redis.Address, "AEGIR_REDIS_ADDR")
+	return c.Redis.applyEnv(env)
 }
 
 func (c *Config) applyDefaults(mode Mode) {
@@ -344,6 +337,12 @@ func (c *Config) validate() error {
 	}
 	if d, err := time.ParseDuration(c.Executor.TaskTimeout); err != nil || d <= 0 {
 		errs = append(errs, fmt.Errorf("executor task_timeout %q is not a positive duration like 1h", c.Executor.TaskTimeout))
+	}
+	if c.Redis.Address == "" && c.Redis != (RedisConfig{}) {
+		errs = append(errs, errors.New("redis: credentials or tls are set but address is empty, so aegir would not use Redis; set redis address (AEGIR_REDIS_ADDR) or remove them"))
+	}
+	if err := c.Redis.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Executor.Kind == "nomad" && c.Redis.Address == "" {
 		errs = append(errs, errors.New("the nomad executor needs redis.address: back ends on other machines stream their logs and results through Redis"))
