@@ -96,9 +96,24 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	} else {
 		// Several processes share live logs and locks through Redis. Every
 		// blocked log follower holds a connection, hence the pool size.
-		rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Address, ContextTimeoutEnabled: true, PoolSize: 256})
+		opts, err := cfg.Redis.ClientOptions()
+		if err != nil {
+			return nil, err
+		}
+		opts.ContextTimeoutEnabled, opts.PoolSize = true, 256
+		rdb := redis.NewClient(opts)
 		n.rdb = rdb
 		n.closers = append(n.closers, rdb.Close)
+		// Wrong credentials or TLS stop the start; a Redis that is down
+		// may come back, and the bus and locks retry.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = cfg.Redis.CheckRedis(ctx, rdb)
+		cancel()
+		if errors.Is(err, config.ErrRedisRefused) {
+			return nil, err
+		} else if err != nil {
+			log.Warn("redis is not reachable yet; live logs and locks wait for it", "err", err)
+		}
 		// Writers go through a buffer that re-sends what a Redis restart
 		// lost, so a task's log stays whole.
 		buffered := logbus.NewBufferedBus(logbus.NewRedis(rdb, nil), nil)
