@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/aegirhq/aegir/internal/config"
 	"github.com/aegirhq/aegir/internal/logbus"
 )
 
@@ -50,17 +52,38 @@ type redisSink struct {
 }
 
 // open starts the sinks the context's Env asks for. The Redis address is
-// Env.RedisAddr, else $AEGIR_REDIS_ADDR (set by the aegir-task jobspec).
+// Env.RedisAddr, else $AEGIR_REDIS_ADDR; the user, password, db and TLS
+// come from the other AEGIR_REDIS_* variables (config.RedisFromEnv), which
+// the aegir-task jobspec sets, the password as a file rendered from the
+// job's Nomad Variable: never from the context.
 func (s *redisSink) open(env EnvInfo, taskID string) error {
 	wantLog, wantResult := env.LogSink == "redis", env.ResultSink == "redis"
 	if !wantLog && !wantResult {
 		return nil
 	}
-	addr := cmp.Or(env.RedisAddr, os.Getenv("AEGIR_REDIS_ADDR"))
-	if addr == "" {
+	rc, err := config.RedisFromEnv(os.Getenv)
+	if err != nil {
+		return fmt.Errorf("the AEGIR_REDIS_* environment: %w", err)
+	}
+	rc.Address = cmp.Or(env.RedisAddr, rc.Address)
+	if rc.Address == "" {
 		return errors.New("the context asks for redis log/result sinks but names no redis_addr (and AEGIR_REDIS_ADDR is unset)")
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, DialTimeout: 5 * time.Second})
+	opts, err := rc.ClientOptions()
+	if err != nil {
+		return err
+	}
+	opts.ContextTimeoutEnabled, opts.DialTimeout = true, 5*time.Second
+	rdb := redis.NewClient(opts)
+	// Refused credentials or TLS will not heal: say so now rather than
+	// retry every write. A Redis that is down may come back.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	err = rc.CheckRedis(ctx, rdb)
+	cancel()
+	if errors.Is(err, config.ErrRedisRefused) {
+		_ = rdb.Close()
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rdb, s.prefix, s.taskID, s.result = rdb, cmp.Or(env.RedisPrefix, DefaultRedisPrefix), taskID, wantResult

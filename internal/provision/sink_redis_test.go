@@ -3,12 +3,16 @@ package provision
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/aegirhq/aegir/internal/config"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/logbus"
 	"github.com/aegirhq/aegir/internal/testharness"
@@ -78,5 +82,46 @@ func TestRedisSinkOff(t *testing.T) {
 	sink.finish(context.Background(), NewRedactor(), Result{}, slog.New(slog.DiscardHandler))
 	if err := (&redisSink{}).open(EnvInfo{LogSink: "redis"}, "06h17f9mp005b896pkvb"); err == nil && os.Getenv("AEGIR_REDIS_ADDR") == "" {
 		t.Error("redis sink without an address accepted")
+	}
+}
+
+// A back end reaches a Redis with a password through the AEGIR_REDIS_*
+// environment (under Nomad, a password file rendered from the job's
+// Nomad Variable); without it, open fails at once, saying what to set.
+// Not parallel: it sets the environment.
+func TestRedisSinkPassword(t *testing.T) {
+	const password = "sink-Pa55word"
+	srv := testharness.RedisWith(t, testharness.RedisOptions{Password: password})
+	pwFile := filepath.Join(t.TempDir(), "redis-password")
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const taskID = "06h17f9mp005b896pkvc"
+	env := EnvInfo{LogSink: "redis", ResultSink: "redis", RedisAddr: srv.Addr, RedisPrefix: "t2:"}
+
+	t.Setenv("AEGIR_REDIS_PASSWORD_FILE", "")
+	err := (&redisSink{}).open(env, taskID)
+	if !errors.Is(err, config.ErrRedisRefused) || !strings.Contains(err.Error(), "password") {
+		t.Errorf("open without the password: %v", err)
+	}
+
+	t.Setenv("AEGIR_REDIS_PASSWORD_FILE", pwFile)
+	red := NewRedactor()
+	sink := &redisSink{}
+	log := NewLogger(sink, red, slog.LevelInfo)
+	if err := sink.open(env, taskID); err != nil {
+		t.Fatal(err)
+	}
+	log.Info("step one")
+	sink.finish(context.Background(), red, Result{Version: 1, TaskID: taskID, Status: domain.TaskSucceeded}, log)
+
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, Password: password})
+	t.Cleanup(func() { _ = rdb.Close() })
+	lines, _, err := logbus.NewRedis(rdb, &logbus.RedisConfig{Prefix: "t2:"}).Read(context.Background(), taskID, "", 100, 0)
+	if err != nil || len(lines) != 1 || lines[0].Msg != "step one" {
+		t.Errorf("lines %+v, %v", lines, err)
+	}
+	if n, err := rdb.Exists(context.Background(), ResultKey("t2:", taskID)).Result(); err != nil || n != 1 {
+		t.Errorf("no result record: %d, %v", n, err)
 	}
 }
