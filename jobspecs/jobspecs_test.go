@@ -18,6 +18,7 @@ func TestRenderGolden(t *testing.T) {
 		Task: {
 			"server_name": "web1", "node_name": "aegir-a", "datacenters": []string{"dc1", "dc2"},
 			"aegir_binary": "/opt/aegir/bin/aegir", "redis_addr": "127.0.0.1:6380", "memory": 1024,
+			"redis_password": true, "redis_username": "aegir", "redis_tls": true, "redis_tls_ca_file": "/etc/aegir/redis-ca.pem",
 		},
 		Queue:  {"queue": "backup", "schedule": "0 * * * *"},
 		Server: {"count": 2},

@@ -51,6 +51,32 @@ func TestNomadParsesRenderedJobs(t *testing.T) {
 		t.Errorf("aegir-task vault block = %+v", v)
 	}
 
+	// Without redis settings the back end gets no password file and no
+	// template; with them, the settings as environment and the password
+	// through a template from the job's Nomad Variable, never in the job.
+	if len(task.Templates) != 0 || task.Env["AEGIR_REDIS_PASSWORD_FILE"] != "" || task.Env["AEGIR_REDIS_TLS"] != "false" {
+		t.Errorf("aegir-task without redis settings: env %v, templates %+v", task.Env, task.Templates)
+	}
+	src, err = Render(Task, map[string]any{"server_name": "web1", "node_name": "aegir-a", "redis_password": true,
+		"redis_username": "aegir", "redis_db": 2, "redis_tls": true, "redis_tls_ca_file": "/etc/aegir/redis-ca.pem"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err = client.Jobs().ParseHCL(string(src), true)
+	if err != nil {
+		t.Fatalf("parse aegir-task with redis settings: %v", err)
+	}
+	task = job.TaskGroups[0].Tasks[0]
+	env := task.Env
+	if env["AEGIR_REDIS_PASSWORD_FILE"] != "${NOMAD_SECRETS_DIR}/redis-password" || env["AEGIR_REDIS_USERNAME"] != "aegir" ||
+		env["AEGIR_REDIS_DB"] != "2" || env["AEGIR_REDIS_TLS"] != "true" || env["AEGIR_REDIS_TLS_CA_FILE"] != "/etc/aegir/redis-ca.pem" {
+		t.Errorf("aegir-task redis env = %v", env)
+	}
+	if len(task.Templates) != 1 || *task.Templates[0].DestPath != "secrets/redis-password" || *task.Templates[0].Envvars ||
+		!strings.Contains(*task.Templates[0].EmbeddedTmpl, `index . "redis_password"`) {
+		t.Errorf("aegir-task password template = %+v", task.Templates)
+	}
+
 	src, err = Render(Queue, map[string]any{"queue": "stats", "schedule": "*/10 * * * *"})
 	if err != nil {
 		t.Fatal(err)

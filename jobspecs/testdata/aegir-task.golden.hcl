@@ -60,6 +60,49 @@ variable "redis_addr" {
   default     = "127.0.0.1:6380"
 }
 
+# How the back end logs in to Redis besides its address (aegir server's
+# redis block). TLS files must be at these paths on the node.
+variable "redis_username" {
+  type    = string
+  default = "aegir"
+}
+
+variable "redis_db" {
+  type    = number
+  default = 0
+}
+
+variable "redis_tls" {
+  type    = bool
+  default = true
+}
+
+variable "redis_tls_ca_file" {
+  type    = string
+  default = "/etc/aegir/redis-ca.pem"
+}
+
+variable "redis_tls_cert_file" {
+  type    = string
+  default = ""
+}
+
+variable "redis_tls_key_file" {
+  type    = string
+  default = ""
+}
+
+variable "redis_tls_server_name" {
+  type    = string
+  default = ""
+}
+
+variable "redis_password" {
+  type        = bool
+  description = "the back end reads its Redis password from this job's Nomad Variable (nomad/jobs/<job id>, item redis_password), which aegir writes; it is never in the job"
+  default     = true
+}
+
 variable "vault_policies" {
   type        = list(string)
   description = "Vault policies the back end's token gets (e.g. [\"aegir-backend\"]); empty: no vault block, the back end uses the local secrets file"
@@ -127,8 +170,34 @@ job "aegir-task-web1" {
       }
 
       env {
-        AEGIR_DATA_DIR   = var.data_dir
-        AEGIR_REDIS_ADDR = var.redis_addr
+        AEGIR_DATA_DIR              = var.data_dir
+        AEGIR_REDIS_ADDR            = var.redis_addr
+        AEGIR_REDIS_USERNAME        = var.redis_username
+        AEGIR_REDIS_DB              = var.redis_db
+        AEGIR_REDIS_TLS             = var.redis_tls
+        AEGIR_REDIS_TLS_CA_FILE     = var.redis_tls_ca_file
+        AEGIR_REDIS_TLS_CERT_FILE   = var.redis_tls_cert_file
+        AEGIR_REDIS_TLS_KEY_FILE    = var.redis_tls_key_file
+        AEGIR_REDIS_TLS_SERVER_NAME = var.redis_tls_server_name
+        AEGIR_REDIS_PASSWORD_FILE   = var.redis_password ? "$${NOMAD_SECRETS_DIR}/redis-password" : ""
+      }
+
+      # The Redis password, from the job's Nomad Variable into a file in
+      # the task's secrets dir. A dispatched child reads its parent's
+      # variable (its workload identity carries the parent's job id).
+      # nomadVarExists first: nomadVar alone waits for a missing variable
+      # for ever; without it the file is empty and the back end says so.
+      dynamic "template" {
+        for_each = var.redis_password ? [1] : []
+        content {
+          data        = <<-EOT
+            {{- $path := printf "nomad/jobs/%s" (env "NOMAD_JOB_PARENT_ID") -}}
+            {{- if nomadVarExists $path -}}{{- with nomadVar $path -}}{{ index . "redis_password" }}{{- end -}}{{- end -}}
+          EOT
+          destination = "secrets/redis-password"
+          perms       = "0400"
+          change_mode = "noop"
+        }
       }
 
       kill_timeout = var.kill_timeout
