@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/nomad/api"
 
+	"github.com/aegirhq/aegir/internal/config"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/jobspecs"
@@ -48,6 +49,13 @@ type NomadConfig struct {
 	// RedisPrefix starts the Redis keys of logs and results; the same as
 	// the log bus's and Results'. Default "aegir:".
 	RedisPrefix string
+	// Redis is how back ends log in to Redis: user name, password, db and
+	// TLS, as aegir server's redis config (its Address is not used:
+	// RedisAddr is). The password goes only into each aegir-task job's
+	// Nomad Variable (TaskVarPath), never the job or the payload; the TLS
+	// files must be at the same paths on the nodes. Default: no password,
+	// plaintext.
+	Redis config.RedisConfig
 	// Results is where the executor reads what a back end left when its
 	// allocation completes. Required; NewRedisResults.
 	Results ResultStore
@@ -93,6 +101,10 @@ type NomadExecutor struct {
 	mu         sync.Mutex
 	jobs       map[string]string // aegir-task job id → hash of the spec registered
 	queueToken string            // NomadConfig.QueueToken or SetQueueToken's
+
+	// redisVarsPut holds the aegir-task job ids whose Nomad Variable got
+	// the Redis password from this process.
+	redisVarsPut sync.Map
 }
 
 var _ Executor = (*NomadExecutor)(nil)
@@ -167,6 +179,9 @@ func (e *NomadExecutor) EnsureServerJob(ctx context.Context, server provision.Se
 	if e.cfg.RedisAddr != "" {
 		vars["redis_addr"] = e.cfg.RedisAddr
 	}
+	if err := e.redisJobVars(ctx, TaskJobID(server.Name), vars); err != nil {
+		return false, err
+	}
 	return e.ensureJob(ctx, jobspecs.Task, TaskJobID(server.Name), vars)
 }
 
@@ -231,6 +246,7 @@ func (e *NomadExecutor) forget(jobID string) {
 	e.mu.Lock()
 	delete(e.jobs, jobID)
 	e.mu.Unlock()
+	e.redisVarsPut.Delete(jobID)
 }
 
 func noNodeError(s provision.ServerInfo) error {
