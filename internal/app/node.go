@@ -159,7 +159,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		n.nomad, err = scheduler.NewNomadExecutor(scheduler.NomadConfig{
 			Address: cfg.Nomad.Address, Token: cfg.Nomad.Token, Region: cfg.Nomad.Region, Namespace: cfg.Nomad.Namespace,
 			Datacenters: cfg.Nomad.Datacenters, Binary: cfg.Nomad.Binary, DataDir: cfg.DataDir,
-			RedisAddr: cfg.Redis.Address, Results: scheduler.NewRedisResults(n.rdb, ""),
+			RedisAddr: cfg.Redis.Address, Redis: cfg.Redis, Results: scheduler.NewRedisResults(n.rdb, ""),
 			APIAddr: cfg.Nomad.APIAddr, MaxInFlight: cfg.Executor.MaxParallel, Logger: log,
 		})
 		exec = n.nomad
