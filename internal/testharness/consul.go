@@ -1,6 +1,7 @@
 package testharness
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,6 +26,10 @@ type ConsulAgent struct {
 	NodeName string
 	// DataDir is the agent's data directory.
 	DataDir string
+	// ManagementToken is a token with every permission (the ACL system's
+	// initial management token), for the test's own setup and checks. It
+	// is "" unless the agent was started by ConsulACL.
+	ManagementToken string
 
 	proc *process
 }
@@ -41,6 +46,18 @@ type consulConfig struct {
 	LogLevel           string         `json:"log_level"`
 	Ports              map[string]int `json:"ports"`
 	Performance        map[string]int `json:"performance"`
+	ACL                *consulACL     `json:"acl,omitempty"`
+}
+
+// consulACL is the agent's acl block: ACLs on, deny by default, and the
+// management token given up front (initial_management) rather than from
+// /v1/acl/bootstrap, so it is known before the agent is ready. The agent
+// uses it as its own token too, to register its node.
+type consulACL struct {
+	Enabled                bool              `json:"enabled"`
+	DefaultPolicy          string            `json:"default_policy"`
+	EnableTokenPersistence bool              `json:"enable_token_persistence"`
+	Tokens                 map[string]string `json:"tokens"`
 }
 
 // Consul starts a Consul agent in dev mode (a single server that is its own
@@ -51,15 +68,70 @@ type consulConfig struct {
 // CI=true; ops/build-agents.sh builds it.
 func Consul(t testing.TB) *ConsulAgent {
 	t.Helper()
+	return consulForTest(t, "")
+}
+
+// ConsulACL starts an agent of the test's own, as Consul does, with the
+// ACL system on as production runs it: default_policy "deny", so a request without a
+// token (anonymous) may do nothing. ManagementToken holds a token that may
+// do everything; ACLToken makes tokens of narrower policies. The agent is
+// stopped when the test ends.
+func ConsulACL(t testing.TB) *ConsulAgent {
+	t.Helper()
+	return consulForTest(t, newUUID())
+}
+
+// consulForTest starts an agent of its own for t, with ACLs when
+// managementToken is set.
+func consulForTest(t testing.TB, managementToken string) *ConsulAgent {
+	t.Helper()
 	bin := requireBinary(t, "consul")
 	dir := shortTempDir(t, "consul")
-	a, err := startConsul(bin, dir, "aegir-"+randomHex(4))
+	a, err := startConsul(bin, dir, "aegir-"+randomHex(4), managementToken)
 	if err != nil {
 		failStart(t, a.procOrNil(), err)
 	}
 	t.Cleanup(a.proc.stop)
 	dumpOnFailure(t, "consul", a.proc.logPath)
 	return a
+}
+
+// ACLToken creates an ACL policy with rules (Consul's policy HCL, e.g. the
+// contents of ops/consul/aegir-policy.hcl) under a unique name starting
+// with name, and a token holding only that policy, and returns the token's
+// secret. The agent must come from ConsulACL.
+func (a *ConsulAgent) ACLToken(t testing.TB, name, rules string) string {
+	t.Helper()
+	if a.ManagementToken == "" {
+		t.Fatalf("testharness: consul ACLToken on an agent without ACLs; start it with ConsulACL")
+	}
+	var policy struct{ ID string }
+	// Policy names allow letters, digits, '-' and '_'.
+	body := map[string]any{"Name": strings.ReplaceAll(sanitize(name), ".", "_") + "-" + randomHex(4), "Rules": rules}
+	if err := a.aclPut("/v1/acl/policy", body, &policy); err != nil {
+		t.Fatalf("testharness: consul: create policy %s: %v", name, err)
+	}
+	var token struct{ SecretID string }
+	body = map[string]any{"Description": "test token for " + name, "Policies": []map[string]string{{"ID": policy.ID}}}
+	if err := a.aclPut("/v1/acl/token", body, &token); err != nil {
+		t.Fatalf("testharness: consul: create token for policy %s: %v", name, err)
+	}
+	return token.SecretID
+}
+
+// aclPut PUTs body as JSON to path with the management token and decodes
+// the answer into out.
+func (a *ConsulAgent) aclPut(path string, body, out any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequest(http.MethodPut, a.HTTPAddr+path, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-Consul-Token", a.ManagementToken)
+	return doJSON(req, out)
 }
 
 var (
@@ -84,7 +156,7 @@ func SharedConsul(t testing.TB) *ConsulAgent {
 			sharedConsulErr = err
 			return
 		}
-		a, err := startConsul(bin, dir, "aegir-shared-"+randomHex(4))
+		a, err := startConsul(bin, dir, "aegir-shared-"+randomHex(4), "")
 		if err != nil {
 			if p := a.procOrNil(); p != nil {
 				err = fmt.Errorf("%w\nlast lines of %s:\n%s", err, p.logPath, p.tail(60))
@@ -138,9 +210,11 @@ func (a *ConsulAgent) procOrNil() *process {
 	return a.proc
 }
 
-// startConsul starts the agent in dir and waits for it. On error the
-// returned agent, if not nil, holds the process for its log.
-func startConsul(bin, dir, node string) (*ConsulAgent, error) {
+// startConsul starts the agent in dir and waits for it. A non-empty
+// managementToken turns ACLs on (default deny) with that initial management
+// token. On error the returned agent, if not nil, holds the process for its
+// log.
+func startConsul(bin, dir, node, managementToken string) (*ConsulAgent, error) {
 	var a *ConsulAgent
 	err := retryPorts(func() error {
 		if a != nil && a.proc != nil {
@@ -174,13 +248,19 @@ func startConsul(bin, dir, node string) (*ConsulAgent, error) {
 			},
 			Performance: map[string]int{"raft_multiplier": 1},
 		}
+		if managementToken != "" {
+			cfg.ACL = &consulACL{
+				Enabled: true, DefaultPolicy: "deny",
+				Tokens: map[string]string{"initial_management": managementToken, "agent": managementToken},
+			}
+		}
 		b, _ := json.MarshalIndent(cfg, "", "  ")
 		cfgPath := filepath.Join(dir, "consul.json")
 		if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
 			return err
 		}
 		addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-		a = &ConsulAgent{Addr: addr, HTTPAddr: "http://" + addr, NodeName: node, DataDir: dataDir}
+		a = &ConsulAgent{Addr: addr, HTTPAddr: "http://" + addr, NodeName: node, DataDir: dataDir, ManagementToken: managementToken}
 		a.proc, err = startProcess("consul", filepath.Join(dir, "consul.log"),
 			[]string{bin, "agent", "-dev", "-config-file", cfgPath}, procOptions{Dir: dir})
 		if err != nil {
@@ -194,7 +274,8 @@ func startConsul(bin, dir, node string) (*ConsulAgent, error) {
 var harnessHTTP = &http.Client{Timeout: 5 * time.Second}
 
 // ready: a leader is elected and this node is in the catalog (before that,
-// writes can fail with "No cluster leader").
+// writes can fail with "No cluster leader"). With ACLs, the catalog is read
+// with the management token, which also proves the ACL system is up.
 func (a *ConsulAgent) ready() error {
 	var leader string
 	if err := getJSON(a.HTTPAddr+"/v1/status/leader", &leader); err != nil {
@@ -204,7 +285,7 @@ func (a *ConsulAgent) ready() error {
 		return fmt.Errorf("no leader yet")
 	}
 	var nodes []struct{ Node string }
-	if err := getJSON(a.HTTPAddr+"/v1/catalog/nodes", &nodes); err != nil {
+	if err := getJSONAuth(a.HTTPAddr+"/v1/catalog/nodes", "X-Consul-Token", a.ManagementToken, &nodes); err != nil {
 		return err
 	}
 	for _, n := range nodes {
@@ -217,7 +298,25 @@ func (a *ConsulAgent) ready() error {
 
 // getJSON GETs url and decodes a 200 response into v.
 func getJSON(url string, v any) error {
-	resp, err := harnessHTTP.Get(url)
+	return getJSONAuth(url, "", "", v)
+}
+
+// getJSONAuth is getJSON with token in header (X-Consul-Token,
+// X-Nomad-Token); an empty token sends none.
+func getJSONAuth(url, header, token string, v any) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set(header, token)
+	}
+	return doJSON(req, v)
+}
+
+// doJSON sends req and decodes a 200 response into v (when v is not nil).
+func doJSON(req *http.Request, v any) error {
+	resp, err := harnessHTTP.Do(req)
 	if err != nil {
 		return err
 	}
@@ -227,7 +326,20 @@ func getJSON(url string, v any) error {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+		return fmt.Errorf("%s %s: %s: %s", req.Method, req.URL, resp.Status, strings.TrimSpace(string(body)))
+	}
+	if v == nil {
+		return nil
 	}
 	return json.Unmarshal(body, v)
+}
+
+// newUUID returns a random (version 4) UUID, the form Consul requires of
+// token secrets.
+func newUUID() string {
+	h := randomHex(16)
+	b := []byte(h)
+	b[12] = '4'
+	b[16] = "89ab"[b[16]%4]
+	return fmt.Sprintf("%s-%s-%s-%s-%s", b[0:8], b[8:12], b[12:16], b[16:20], b[20:32])
 }

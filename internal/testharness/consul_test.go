@@ -67,3 +67,42 @@ func consulGet(t *testing.T, a *ConsulAgent, key string) string {
 	}
 	return string(v)
 }
+
+// TestConsulACL: anonymous requests are refused, the management token may
+// do anything, and a token from ACLToken only what its policy says.
+func TestConsulACL(t *testing.T) {
+	t.Parallel()
+	a := ConsulACL(t)
+	if a.ManagementToken == "" {
+		t.Fatal("no management token")
+	}
+	put := func(token, key string) int {
+		req, err := http.NewRequest(http.MethodPut, a.HTTPAddr+"/v1/kv/"+key, strings.NewReader("v"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("X-Consul-Token", token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	tok := a.ACLToken(t, t.Name(), `key_prefix "allowed/" { policy = "write" }`)
+	for _, c := range []struct {
+		token, key string
+		want       int
+	}{
+		{"", "allowed/k", http.StatusForbidden},
+		{a.ManagementToken, "anywhere/k", http.StatusOK},
+		{tok, "allowed/k", http.StatusOK},
+		{tok, "other/k", http.StatusForbidden},
+	} {
+		if got := put(c.token, c.key); got != c.want {
+			t.Errorf("PUT %s with token %.8q: %d, want %d", c.key, c.token, got, c.want)
+		}
+	}
+}

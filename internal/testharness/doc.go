@@ -32,6 +32,14 @@
 // own KV prefix from UniquePrefix. Nomad clusters are the most expensive
 // (a few seconds); share one within a test with subtests where you can.
 //
+// # ACLs
+//
+// ConsulACL and NomadOptions.ACL start Consul and Nomad with their ACL
+// systems on and deny by default, as production runs them; the management
+// token is in ManagementToken, and ACLToken makes a token of just one
+// policy (e.g. a file from ops/), so tests prove a policy is enough and
+// what a missing permission looks like to aegir.
+//
 // # Processes
 //
 // Every service runs in its own process group with Pdeathsig=SIGKILL, so

@@ -2,7 +2,10 @@ package testharness
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -28,6 +31,11 @@ type NomadOptions struct {
 	// block, e.g. `meta { "aegir_role" = "web" }` or host volumes. Default
 	// none.
 	ClientHCL string
+	// ACL turns on Nomad's ACL system on every agent, as production runs
+	// it: without a token (anonymous) nothing is allowed. The harness
+	// bootstraps it; NomadCluster.ManagementToken is the bootstrap token
+	// and NomadCluster.ACLToken makes narrower ones. Default off.
+	ACL bool
 }
 
 // NomadCluster is one Nomad server and its client agents, all on 127.0.0.1,
@@ -39,6 +47,9 @@ type NomadCluster struct {
 	HTTPAddr string
 	// Nodes are the client agents, in the order of their names.
 	Nodes []NomadNode
+	// ManagementToken is the secret of the ACL bootstrap token, which may
+	// do everything; "" unless NomadOptions.ACL.
+	ManagementToken string
 
 	dir     string
 	server  *process
@@ -96,7 +107,12 @@ consul {
 vault {
   enabled = false
 }
-{{if .Server}}
+{{if .ACL}}
+acl {
+  enabled = true
+}
+{{end}}
+{{- if .Server}}
 server {
   enabled          = true
   bootstrap_expect = 1
@@ -134,6 +150,7 @@ type nomadAgentConfig struct {
 	ServerRPC       int
 	CgroupParent    string
 	ClientHCL       string
+	ACL             bool
 }
 
 // Nomad starts a Nomad server and client agents (raw_exec only) on
@@ -178,7 +195,7 @@ func Nomad(t testing.TB, opts NomadOptions) *NomadCluster {
 		c.Addr = "127.0.0.1:" + strconv.Itoa(ports[0])
 		c.HTTPAddr = "http://" + c.Addr
 		c.server, err = startNomadAgent(bin, c.dir, nomadAgentConfig{
-			Name: "aegir-server-" + id, HTTP: ports[0], RPC: ports[1], Serf: ports[2], Server: true,
+			Name: "aegir-server-" + id, HTTP: ports[0], RPC: ports[1], Serf: ports[2], Server: true, ACL: opts.ACL,
 		})
 		if err != nil {
 			return err
@@ -190,6 +207,12 @@ func Nomad(t testing.TB, opts NomadOptions) *NomadCluster {
 	}
 	t.Cleanup(c.server.stop)
 	dumpOnFailure(t, "nomad server", c.server.logPath)
+	if opts.ACL {
+		// Before the clients: their readiness checks need the token.
+		if err := c.server.waitReady(nomadTimeout, c.bootstrapACL); err != nil {
+			failStart(t, c.server, err)
+		}
+	}
 
 	// Clients start in parallel: each takes a second or two to fingerprint.
 	type started struct {
@@ -212,7 +235,7 @@ func Nomad(t testing.TB, opts NomadOptions) *NomadCluster {
 				r.p, err = startNomadAgent(bin, c.dir, nomadAgentConfig{
 					Name: name, HTTP: ports[0], RPC: ports[1], Serf: ports[2], ServerRPC: serverRPC,
 					CgroupParent: "/aegir-test-" + id + "-" + sanitize(name),
-					ClientHCL:    opts.ClientHCL,
+					ClientHCL:    opts.ClientHCL, ACL: opts.ACL,
 				})
 				if err != nil {
 					return err
@@ -221,7 +244,7 @@ func Nomad(t testing.TB, opts NomadOptions) *NomadCluster {
 				// registration is checked for all clients together below.
 				return r.p.waitReady(nomadTimeout, func() error {
 					var self map[string]any
-					return getJSON(r.httpAddr+"/v1/agent/self", &self)
+					return getJSONAuth(r.httpAddr+"/v1/agent/self", "X-Nomad-Token", c.ManagementToken, &self)
 				})
 			})
 		})
@@ -281,6 +304,64 @@ func (c *NomadCluster) leader() error {
 	return nil
 }
 
+// bootstrapACL bootstraps the ACL system and keeps the management token.
+// It fails until the leader has set up ACLs; waitReady retries it.
+func (c *NomadCluster) bootstrapACL() error {
+	if c.ManagementToken != "" {
+		return nil
+	}
+	req, err := http.NewRequest(http.MethodPost, c.HTTPAddr+"/v1/acl/bootstrap", nil)
+	if err != nil {
+		return err
+	}
+	var tok struct{ SecretID string }
+	if err := doJSON(req, &tok); err != nil {
+		return fmt.Errorf("acl bootstrap: %w", err)
+	}
+	if tok.SecretID == "" {
+		return errors.New("acl bootstrap answered no token")
+	}
+	c.ManagementToken = tok.SecretID
+	return nil
+}
+
+// ACLToken creates an ACL policy with rules (Nomad's policy HCL, e.g. the
+// contents of ops/nomad/aegir-policy.hcl) under a unique name starting
+// with name, and a client token holding only that policy, and returns the
+// token's secret. The cluster must have been started with ACL.
+func (c *NomadCluster) ACLToken(t testing.TB, name, rules string) string {
+	t.Helper()
+	if c.ManagementToken == "" {
+		t.Fatalf("testharness: nomad ACLToken on a cluster without ACLs; set NomadOptions.ACL")
+	}
+	// Policy names allow letters, digits and '-' (at most 128).
+	policy := strings.NewReplacer("_", "-", ".", "-").Replace(sanitize(name)) + "-" + randomHex(4)
+	if err := c.aclPost("/v1/acl/policy/"+policy, map[string]any{"Name": policy, "Rules": rules}, nil); err != nil {
+		t.Fatalf("testharness: nomad: create policy %s: %v", name, err)
+	}
+	var tok struct{ SecretID string }
+	body := map[string]any{"Name": "test token for " + name, "Type": "client", "Policies": []string{policy}}
+	if err := c.aclPost("/v1/acl/token", body, &tok); err != nil {
+		t.Fatalf("testharness: nomad: create token for policy %s: %v", name, err)
+	}
+	return tok.SecretID
+}
+
+// aclPost POSTs body as JSON to path with the management token and decodes
+// the answer into out (unless nil).
+func (c *NomadCluster) aclPost(path string, body, out any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequest(http.MethodPost, c.HTTPAddr+path, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-Nomad-Token", c.ManagementToken)
+	return doJSON(req, out)
+}
+
 type nomadNodeStub struct {
 	ID, Name, Status string
 	Drivers          map[string]struct{ Detected, Healthy bool }
@@ -290,7 +371,7 @@ type nomadNodeStub struct {
 // fills in the node IDs.
 func (c *NomadCluster) nodesReady() error {
 	var nodes []nomadNodeStub
-	if err := getJSON(c.HTTPAddr+"/v1/nodes", &nodes); err != nil {
+	if err := getJSONAuth(c.HTTPAddr+"/v1/nodes", "X-Nomad-Token", c.ManagementToken, &nodes); err != nil {
 		return err
 	}
 	byName := map[string]nomadNodeStub{}

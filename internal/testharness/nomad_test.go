@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -102,5 +103,31 @@ func nomadPost(t *testing.T, url string, v any) {
 	out, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatal(fmt.Errorf("POST %s: %s %s", url, resp.Status, out))
+	}
+}
+
+// TestNomadACL: the cluster comes up with ACLs on, anonymous requests are
+// refused, and a token from ACLToken may do what its policy says only.
+func TestNomadACL(t *testing.T) {
+	t.Parallel()
+	c := Nomad(t, NomadOptions{NodeNames: []string{"aegir-acl"}, ACL: true})
+	if c.ManagementToken == "" || c.Nodes[0].ID == "" {
+		t.Fatalf("cluster %+v: want a management token and a ready node", c)
+	}
+	reader := c.ACLToken(t, t.Name(), `namespace "default" { policy = "read" }`)
+	for _, x := range []struct {
+		path, token string
+		ok          bool
+	}{
+		{"/v1/jobs", "", false},
+		{"/v1/jobs", reader, true},
+		{"/v1/nodes", reader, false}, // no node rule
+		{"/v1/nodes", c.ManagementToken, true},
+	} {
+		var v any
+		err := getJSONAuth(c.HTTPAddr+x.path, "X-Nomad-Token", x.token, &v)
+		if (err == nil) != x.ok || (err != nil && !strings.Contains(err.Error(), "403")) {
+			t.Errorf("GET %s with token %.8q: %v, want allowed=%v (or a 403)", x.path, x.token, err, x.ok)
+		}
 	}
 }
