@@ -26,9 +26,10 @@ type Config struct {
 	// Address is the agent's HTTP API, "host:port" or a URL
 	// ("https://consul.example:8501"). Default "127.0.0.1:8500".
 	Address string
-	// Token is the ACL token. It needs key_prefix write on Prefix. Default
-	// none; the Consul client then falls back to CONSUL_HTTP_TOKEN(_FILE).
-	// It is sent as a header and never appears in errors.
+	// Token is the ACL token. It needs key_prefix write on Prefix
+	// (ops/consul/aegir-policy.hcl). Default none; the Consul client then
+	// falls back to CONSUL_HTTP_TOKEN(_FILE). It is sent as a header and
+	// never appears in errors.
 	Token string
 	// Prefix namespaces every key; keys given to the KV are relative to it.
 	// A missing trailing slash is added. Default DefaultPrefix.
@@ -165,6 +166,9 @@ func (k *KV) list(ctx context.Context, prefix string, q *api.QueryOptions) ([]*s
 	kps, meta, err := k.client.KV().List(k.cfg.Prefix+prefix, q)
 	if err != nil {
 		return nil, 0, k.wrap(fmt.Sprintf("list %q", prefix), err)
+	}
+	if meta.ResultsFilteredByACLs {
+		return nil, 0, k.hidden(fmt.Sprintf("list %q", prefix))
 	}
 	pairs := make([]*store.Pair, 0, len(kps))
 	for _, kp := range kps {

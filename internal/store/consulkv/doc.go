@@ -69,10 +69,26 @@
 // # Errors
 //
 // No answer at all is ErrUnreachable ("cannot reach Consul at ADDR ...");
-// 403 is ErrPermissionDenied with the grant to add; 413 is
+// an ACL refusal is ErrPermissionDenied (below); 413 is
 // store.ErrTxnTooLarge. The errors carry the HTTP status in *Error and never
 // the token (it travels in a header; any echo of it is redacted). A Txn that
 // failed with ErrUnreachable was not applied when the connection was
 // refused; after a timeout or a dropped connection it may or may not have
 // been, which the next CAS reveals.
+//
+// # ACLs
+//
+// With Consul's ACLs on, the token needs key_prefix write on the prefix and
+// nothing else here (ops/consul/aegir-policy.hcl; the store suite passes
+// with just that, acl_test.go). A refusal is ErrPermissionDenied, with an
+// operator's reading of Consul's text (Consul gives no code): no token set
+// (Consul names its anonymous token), a token Consul does not know ("ACL
+// not found"), or a token without the permission, each naming the setting
+// (store.consul.token, CONSUL_HTTP_TOKEN) and the policy to give. Consul
+// refuses a Get outright (403) and a denied op of a transaction in the
+// 409's text. A List it answers with the keys the token may read, saying
+// so in a header (X-Consul-Results-Filtered-By-ACLs), which List and Watch
+// turn into ErrPermissionDenied: a partial list would pass for the whole
+// store. Consul sets that header only for a request with a token, so with
+// none at all a List sees an empty store and the first write fails.
 package consulkv

@@ -63,8 +63,7 @@ func (k *KV) wrap(op string, err error) error {
 		switch status.Code {
 		case http.StatusForbidden:
 			e.kind = ErrPermissionDenied
-			e.msg = "Consul ACL token lacks permission to " + op + " under " + k.cfg.Prefix +
-				" (grant it key_prefix \"" + k.cfg.Prefix + "\" { policy = \"write\" }): " + body
+			e.msg = k.deniedMessage(op, body)
 		case http.StatusRequestEntityTooLarge:
 			e.kind = store.ErrTxnTooLarge
 			e.msg = "Consul refused " + op + " as too large: " + body
@@ -84,14 +83,62 @@ func (k *KV) wrap(op string, err error) error {
 // permissionDenied builds the error for an op Consul refused inside a
 // transaction (a 409 whose error text is an ACL denial).
 func (k *KV) permissionDenied(op, what string) error {
+	what = redact(what, k.cfg.Token)
 	return &Error{
 		Op:         op,
 		StatusCode: http.StatusConflict,
 		kind:       ErrPermissionDenied,
-		msg: "Consul ACL token lacks permission to " + op + " (grant it key_prefix \"" + k.cfg.Prefix +
-			"\" { policy = \"write\" }): " + redact(what, k.cfg.Token),
-		err: errors.New(redact(what, k.cfg.Token)),
+		msg:        k.deniedMessage(op, what),
+		err:        errors.New(what),
 	}
+}
+
+// hidden builds the error for a list Consul answered with some keys left
+// out because the token may not read them (X-Consul-Results-Filtered-By-
+// ACLs): a partial list would pass for the whole store. Consul sets the
+// header only for a request with a token; an anonymous one just sees less,
+// and learns of the missing permission from its first write.
+func (k *KV) hidden(op string) error {
+	return &Error{
+		Op:         op,
+		StatusCode: http.StatusOK,
+		kind:       ErrPermissionDenied,
+		msg: "Consul hid some keys from aegir's ACL token (to " + op + " under " + k.cfg.Prefix + "): " +
+			k.grant() + "; Consul said: results filtered by ACLs",
+		err: errors.New("results filtered by ACLs"),
+	}
+}
+
+// anonymousAccessor is the AccessorID of Consul's anonymous token, which
+// Consul names in a refusal of a request that carried no token.
+const anonymousAccessor = "00000000-0000-0000-0000-000000000002"
+
+// deniedMessage says why Consul refused op and what to do about it.
+// Consul gives ACL refusals as text only: "ACL not found" for a token it
+// does not know, "Permission denied: token with AccessorID '...' lacks
+// permission 'key:write' on \"...\"" otherwise (the anonymous token's
+// accessor when none was sent).
+func (k *KV) deniedMessage(op, consulSaid string) string {
+	what := op + " under " + k.cfg.Prefix
+	var msg string
+	switch {
+	case strings.Contains(consulSaid, "ACL not found"):
+		msg = "Consul refused to " + what + ": it does not know the ACL token in store.consul.token (CONSUL_HTTP_TOKEN), " +
+			"which was deleted or mistyped, or belongs to another Consul cluster; make one with ops/consul/setup-acl.sh"
+	case strings.Contains(consulSaid, anonymousAccessor):
+		msg = "Consul refused to " + what + ": no ACL token is set, so Consul treats aegir as anonymous; " +
+			"set store.consul.token (or CONSUL_HTTP_TOKEN) to a token with the policy in ops/consul/aegir-policy.hcl " +
+			"(ops/consul/setup-acl.sh makes one)"
+	default:
+		msg = "Consul ACL token lacks permission to " + what + ": " + k.grant()
+	}
+	return msg + "; Consul said: " + consulSaid
+}
+
+// grant says which permission the configured token needs.
+func (k *KV) grant() string {
+	return "give the token in store.consul.token (CONSUL_HTTP_TOKEN) the policy in ops/consul/aegir-policy.hcl " +
+		"(key_prefix \"" + k.cfg.Prefix + "\" { policy = \"write\" })"
 }
 
 // redact removes the token from s.
