@@ -37,8 +37,10 @@
 // string). A login by an unknown name verifies against a dummy hash, so it
 // costs the same as a wrong password, and gets the same message. Failures
 // are counted per account name and per client address by a LoginLimiter
-// (in memory by default: 5 per account, 20 per address per 15 minutes; a
-// Redis-backed one can implement the same three methods).
+// (5 per account, 20 per address per 15 minutes): in memory by default,
+// in Redis (RedisLimiter) when aegir server has Redis, so every server
+// behind a load balancer counts the same failures; if Redis fails, each
+// server falls back to counting in its memory.
 //
 // Headers on every dashboard response: a Content-Security-Policy allowing
 // only this origin's script, style, images and connections, no inline

@@ -8,8 +8,8 @@ import (
 
 // LoginLimiter decides whether a login may be tried: per account (the name
 // typed) and per client address. The in-memory one below serves a single
-// node; a Redis-backed one (shared by every node) implements the same
-// interface.
+// node; RedisLimiter (ui_limiter_redis.go) is shared by every node, and
+// aegir server uses it when Redis is configured.
 type LoginLimiter interface {
 	// Wait returns how long the key must wait before its next attempt
 	// (0: it may try now).
