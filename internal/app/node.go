@@ -190,10 +190,14 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("dashboard session key: %w", err)
 	}
+	var limiter dashboard.LoginLimiter // in memory unless Redis is shared
+	if n.rdb != nil {
+		limiter = dashboard.NewRedisLimiter(dashboard.RedisLimiterConfig{Client: n.rdb, Logger: log})
+	}
 	n.api, err = dashboard.New(&dashboard.Config{
 		SessionKey: sessionKey,
 		Store:      n.store, Logger: log, Logs: n.disp.TaskLogs(),
-		Secrets: credentialWriter{n.secrets}, Canceller: n.disp, Queues: n.queues,
+		Secrets: credentialWriter{n.secrets}, Canceller: n.disp, Queues: n.queues, LoginLimiter: limiter,
 	})
 	if err != nil {
 		return nil, err
