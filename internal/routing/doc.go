@@ -72,9 +72,14 @@
 //
 // # Consul ACLs and scale
 //
-// With ACLs, the reconciler's token needs node:write and service:write on
-// the "aegir-" nodes and the "aegir-site" service; Traefik's needs
-// service:read and node:read. Every instance is one catalog service, so a
+// With ACLs, the reconciler's token (aegir's Consul token) needs write on
+// the "aegir-" nodes and the "aegir-site" service (ops/consul/aegir-policy.hcl),
+// Traefik's only read on both (ops/consul/traefik-policy.hcl);
+// ops/consul/setup-acl.sh loads them and makes the tokens, and acl_test.go
+// routes sites through Traefik with just those. A refused catalog call
+// wraps ErrPermissionDenied and says which setting and policy to fix; Run
+// logs it as an error and retries with backoff, so a fixed token takes
+// effect without a restart. Every instance is one catalog service, so a
 // router reads all sites in one /v1/health/service/aegir-site answer; the
 // reconciler makes one GET per site per CheckInterval (at most Concurrency
 // at a time) and writes only on changes.

@@ -140,7 +140,7 @@ func (r *Reconciler) applyProbes(ctx context.Context, results []probeResult) err
 		}
 		if _, err := r.cfg.Consul.Catalog().Register(reg, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
 			mu.Lock()
-			errs = append(errs, fmt.Errorf("update check of %s on %s: %w", c.serviceID, c.node, err))
+			errs = append(errs, r.consulErr(fmt.Sprintf("update check of %s on %s", c.serviceID, c.node), err))
 			mu.Unlock()
 			return
 		}

@@ -174,7 +174,13 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			r.log.Warn("routing reconcile failed; retrying", "err", err, "backoff", backoff)
+			if errors.Is(err, ErrPermissionDenied) {
+				// Not transient: it needs the operator. Still retried, so a
+				// fixed token takes effect without a restart.
+				r.log.Error("routing cannot write Consul's catalog: fix aegir's Consul token; retrying", "err", err, "backoff", backoff)
+			} else {
+				r.log.Warn("routing reconcile failed; retrying", "err", err, "backoff", backoff)
+			}
 			retry.Reset(backoff)
 			backoff = min(backoff*2, 10*time.Second)
 			continue
@@ -232,6 +238,7 @@ func (r *Reconciler) watchPlacement(ctx context.Context) {
 func (r *Reconciler) watchCatalog(ctx context.Context) {
 	var idx uint64
 	backoff := 100 * time.Millisecond
+	warnedHidden := false
 	for ctx.Err() == nil {
 		q := (&api.QueryOptions{WaitIndex: idx, WaitTime: r.cfg.WaitTime}).WithContext(ctx)
 		entries, meta, err := r.cfg.Consul.Health().Service(r.cfg.ServiceName, r.cfg.Tag, false, q)
@@ -239,12 +246,24 @@ func (r *Reconciler) watchCatalog(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			r.log.Warn("watching the Consul catalog failed; is the agent up? retrying", "err", err, "backoff", backoff)
+			err = r.consulErr("read the instances of "+r.cfg.ServiceName+" from the catalog", err)
+			if errors.Is(err, ErrPermissionDenied) {
+				r.log.Error("routing cannot read Consul's catalog: fix aegir's Consul token; retrying", "err", err, "backoff", backoff)
+			} else {
+				r.log.Warn("watching the Consul catalog failed; is the agent up? retrying", "err", err, "backoff", backoff)
+			}
 			sleep(ctx, backoff)
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		if meta.ResultsFilteredByACLs && !warnedHidden {
+			// Consul says so only to a request with a token; what the
+			// reconciler cannot see it cannot repair.
+			warnedHidden = true
+			r.log.Warn("Consul hides some instances of the site service from aegir's ACL token; they are not reconciled: "+r.grant(),
+				"service", r.cfg.ServiceName)
+		}
 		switch {
 		case meta.LastIndex < idx:
 			idx = 0 // the index went backwards (a restored snapshot): start over
@@ -517,7 +536,7 @@ func (r *Reconciler) reconcile(ctx context.Context) error {
 		e := deregs[i]
 		_, err := r.cfg.Consul.Catalog().Deregister(&api.CatalogDeregistration{Node: e.Node.Node, ServiceID: e.Service.ID}, (&api.WriteOptions{}).WithContext(ctx))
 		if err != nil {
-			fail(fmt.Errorf("deregister %s from %s: %w", e.Service.ID, e.Node.Node, err))
+			fail(r.consulErr(fmt.Sprintf("deregister %s from %s", e.Service.ID, e.Node.Node), err))
 			return
 		}
 		r.log.Info("site instance removed from routing", "site", e.Service.Meta["domain"], "service_id", e.Service.ID, "node", e.Node.Node)
@@ -528,9 +547,14 @@ func (r *Reconciler) reconcile(ctx context.Context) error {
 	if err := r.refreshEntries(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("re-read catalog: %w", err))
 	}
+	if len(errs) > 0 {
+		// Run retries after its backoff; a poke now would retry at once,
+		// and a lasting refusal (an ACL denial) would spin.
+		return errors.Join(errs...)
+	}
 	// A new passing instance may let an old one go: look again.
 	r.poke()
-	return errors.Join(errs...)
+	return nil
 }
 
 // register writes a node and instance; with initial it also writes the
@@ -550,7 +574,7 @@ func (r *Reconciler) register(ctx context.Context, w *want, initial *probeResult
 		reg.Check = r.check(w.node, ServiceID(w.SiteID), *initial)
 	}
 	if _, err := r.cfg.Consul.Catalog().Register(reg, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
-		return fmt.Errorf("register %s on %s: %w", w.Domain, w.node, err)
+		return r.consulErr(fmt.Sprintf("register %s on %s", w.Domain, w.node), err)
 	}
 	return nil
 }

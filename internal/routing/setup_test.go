@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,6 +50,9 @@ type env struct {
 	owner   *domain.Client
 	a, b    *webServer
 	http    *http.Client
+	// With envOpts.acl: the secrets of the tokens ops/consul/setup-acl.sh
+	// made for aegir (the reconciler's) and for Traefik.
+	aegirToken, traefikToken string
 }
 
 type envOpts struct {
@@ -56,23 +60,36 @@ type envOpts struct {
 	// opsConfig starts Traefik with ops/traefik/traefik.yml (addresses
 	// moved to free loopback ports) instead of the harness's own.
 	opsConfig bool
+	// acl runs Consul with ACLs on (default deny), as production does; the
+	// reconciler and Traefik (opsConfig) use the tokens of the policies in
+	// ops/consul/, made by ops/consul/setup-acl.sh. e.client, the test's
+	// own view, has the management token.
+	acl bool
+	// noReconciler leaves starting reconcilers to the test
+	// (startReconciler).
+	noReconciler bool
 }
 
 // opsTraefikConfig renders ops/traefik/traefik.yml for a test: its three
-// addresses replaced, each of which must be there exactly once.
-func opsTraefikConfig(consulAddr string) func(web, api string) ([]byte, error) {
+// addresses replaced, and its commented-out Consul token set when token is
+// not empty; each must be there exactly once.
+func opsTraefikConfig(consulAddr, token string) func(web, api string) ([]byte, error) {
 	return func(web, api string) ([]byte, error) {
 		b, err := os.ReadFile(filepath.Join("..", "..", "ops", "traefik", "traefik.yml"))
 		if err != nil {
 			return nil, err
 		}
 		s := string(b)
-		for _, r := range [][2]string{
+		replace := [][2]string{
 			{`address: ":80"`, `address: "` + web + `"`},
 			{`address: "127.0.0.1:8081"`, `address: "` + api + `"`},
 			{`address: "127.0.0.1:8500"`, `address: "` + consulAddr + `"`},
 			{"accessLog: {}", ""},
-		} {
+		}
+		if token != "" {
+			replace = append(replace, [2]string{`# token: "<secret of a token with ops/consul/traefik-policy.hcl>"`, `token: "` + token + `"`})
+		}
+		for _, r := range replace {
 			if strings.Count(s, r[0]) != 1 {
 				return nil, fmt.Errorf("ops/traefik/traefik.yml: want %q once", r[0])
 			}
@@ -86,12 +103,22 @@ func setup(t testing.TB, o envOpts) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
-	agent := testharness.Consul(t)
+	var agent *testharness.ConsulAgent
+	var aegirToken, traefikToken string
+	if o.acl {
+		agent = testharness.ConsulACL(t)
+		aegirToken, traefikToken = setupACL(t, agent)
+	} else {
+		agent = testharness.Consul(t)
+	}
 	var tr *testharness.TraefikServer
 	switch {
 	case o.opsConfig:
-		tr = testharness.TraefikConfig(t, opsTraefikConfig(agent.Addr))
+		tr = testharness.TraefikConfig(t, opsTraefikConfig(agent.Addr, traefikToken))
 	case o.traefik:
+		if o.acl {
+			t.Fatal("setup: with acl, Traefik runs with ops/traefik/traefik.yml (opsConfig)")
+		}
 		tr = testharness.Traefik(t, agent.Addr)
 	}
 	kv, err := boltkv.Open(filepath.Join(t.TempDir(), "aegir.db"), &boltkv.Config{NoSync: true})
@@ -100,11 +127,12 @@ func setup(t testing.TB, o envOpts) *env {
 	}
 	st := store.New(kv, &store.Config{Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(func() { st.Close() })
-	cl, err := api.NewClient(&api.Config{Address: agent.Addr})
+	cl, err := api.NewClient(&api.Config{Address: agent.Addr, Token: agent.ManagementToken})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{t: t, ctx: ctx, store: st, consul: agent, client: cl, traefik: tr,
+		aegirToken: aegirToken, traefikToken: traefikToken,
 		owner: &domain.Client{Name: "acme"},
 		http: &http.Client{
 			Timeout:       2 * time.Second,
@@ -117,24 +145,44 @@ func setup(t testing.TB, o envOpts) *env {
 	e.a = e.webServer("web-a")
 	e.b = e.webServer("web-b")
 
+	if !o.noReconciler {
+		e.startReconciler(aegirToken, testLogger(t))
+	}
+	return e
+}
+
+// startReconciler runs a reconciler on the store with a Consul client of
+// token (none when ""), logging to log, until the returned stop is called
+// or the test ends.
+func (e *env) startReconciler(token string, log *slog.Logger) (stop func()) {
+	t := e.t
+	t.Helper()
+	cl, err := api.NewClient(&api.Config{Address: e.consul.Addr, Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
 	rec, err := routing.New(routing.Config{
-		Store: st, Consul: cl, Logger: testLogger(t),
+		Store: e.store, Consul: cl, Logger: log,
 		CheckInterval: 200 * time.Millisecond, CheckTimeout: time.Second,
 		WaitTime: 30 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
+	runCtx, cancel := context.WithCancel(e.ctx)
 	done := make(chan error, 1)
 	go func() { done <- rec.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	return e
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func testLogger(t testing.TB) *slog.Logger {
