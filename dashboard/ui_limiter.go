@@ -10,12 +10,22 @@ import (
 // typed) and per client address. The in-memory one below serves a single
 // node; RedisLimiter (ui_limiter_redis.go) is shared by every node, and
 // aegir server uses it when Redis is configured.
+//
+// An attempt is counted as a failure before the password is checked (Try)
+// and given back if it succeeds (Refund, Succeeded): checking first and
+// counting after would let many guesses sent at once all pass the check
+// before any of them is counted.
 type LoginLimiter interface {
 	// Wait returns how long the key must wait before its next attempt
-	// (0: it may try now).
+	// (0: it may try now), without counting anything.
 	Wait(ctx context.Context, kind LimitKind, key string) (time.Duration, error)
-	// Failed records a failed attempt.
-	Failed(ctx context.Context, kind LimitKind, key string) error
+	// Try atomically either counts one attempt as a failure and returns
+	// 0, or, when the key has used up its attempts, counts nothing and
+	// returns how long it must wait.
+	Try(ctx context.Context, kind LimitKind, key string) (time.Duration, error)
+	// Refund takes back one attempt counted by Try (it succeeded, or was
+	// refused for another key's limit).
+	Refund(ctx context.Context, kind LimitKind, key string) error
 	// Succeeded forgets the key's failures.
 	Succeeded(ctx context.Context, kind LimitKind, key string) error
 }
@@ -87,18 +97,24 @@ func (l *MemoryLimiter) max(kind LimitKind) int {
 func (l *MemoryLimiter) Wait(_ context.Context, kind LimitKind, key string) (time.Duration, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e := l.m[string(kind)+"\x00"+key]
-	now := l.cfg.Now()
-	if e == nil || now.Sub(e.start) >= l.cfg.Window || e.failures < l.max(kind) {
-		return 0, nil
-	}
-	return e.start.Add(l.cfg.Window).Sub(now), nil
+	return l.waitLocked(kind, key, l.cfg.Now()), nil
 }
 
-func (l *MemoryLimiter) Failed(_ context.Context, kind LimitKind, key string) error {
+func (l *MemoryLimiter) waitLocked(kind LimitKind, key string, now time.Time) time.Duration {
+	e := l.m[string(kind)+"\x00"+key]
+	if e == nil || now.Sub(e.start) >= l.cfg.Window || e.failures < l.max(kind) {
+		return 0
+	}
+	return e.start.Add(l.cfg.Window).Sub(now)
+}
+
+func (l *MemoryLimiter) Try(_ context.Context, kind LimitKind, key string) (time.Duration, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.cfg.Now()
+	if wait := l.waitLocked(kind, key, now); wait > 0 {
+		return wait, nil
+	}
 	k := string(kind) + "\x00" + key
 	e := l.m[k]
 	if e == nil || now.Sub(e.start) >= l.cfg.Window {
@@ -109,6 +125,15 @@ func (l *MemoryLimiter) Failed(_ context.Context, kind LimitKind, key string) er
 		l.m[k] = e
 	}
 	e.failures++
+	return 0, nil
+}
+
+func (l *MemoryLimiter) Refund(_ context.Context, kind LimitKind, key string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e := l.m[string(kind)+"\x00"+key]; e != nil && e.failures > 0 {
+		e.failures--
+	}
 	return nil
 }
 

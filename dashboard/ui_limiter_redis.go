@@ -62,15 +62,34 @@ type RedisLimiter struct {
 
 var _ LoginLimiter = (*RedisLimiter)(nil)
 
-// limiterFailScript counts one failure and starts the key's window at its
-// first (or repairs a key left without an expiry). KEYS[1] the key,
-// ARGV[1] the window in milliseconds. Returns the count.
-var limiterFailScript = redis.NewScript(`
-local n = redis.call('INCR', KEYS[1])
-if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+// limiterTryScript counts one attempt unless the key has used up its
+// attempts, starting the key's window at its first (or repairing a key
+// left without an expiry). KEYS[1] the key, ARGV[1] the most attempts,
+// ARGV[2] the window in milliseconds. Returns 0 when the attempt was
+// counted, else the milliseconds left to wait.
+var limiterTryScript = redis.NewScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl < 0 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return tonumber(ARGV[2])
+  end
+  return ttl
 end
-return n`)
+n = redis.call('INCR', KEYS[1])
+if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0`)
+
+// limiterRefundScript takes back one counted attempt, never going below 0.
+var limiterRefundScript = redis.NewScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then
+  redis.call('DECR', KEYS[1])
+end
+return 0`)
 
 // limiterWaitScript returns how many milliseconds the key must wait: 0
 // under ARGV[1] failures, else the rest of its window (ARGV[2] ms when
@@ -130,13 +149,31 @@ func (l *RedisLimiter) Wait(ctx context.Context, kind LimitKind, key string) (ti
 	return max(local, time.Duration(ms)*time.Millisecond), nil
 }
 
-// Failed counts the failure in Redis, or in memory when Redis fails.
-func (l *RedisLimiter) Failed(ctx context.Context, kind LimitKind, key string) error {
-	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+// Try counts the attempt in Redis, or in memory when Redis fails. The
+// in-memory limiter is asked first, so failures it counted during an
+// outage still count.
+func (l *RedisLimiter) Try(ctx context.Context, kind LimitKind, key string) (time.Duration, error) {
+	if local, _ := l.fallback.Wait(ctx, kind, key); local > 0 {
+		return local, nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	defer cancel()
-	if err := limiterFailScript.Run(ctx, l.cfg.Client, []string{l.key(kind, key)}, l.cfg.Window.Milliseconds()).Err(); err != nil {
-		l.warn("count a failure", err)
-		return l.fallback.Failed(ctx, kind, key)
+	ms, err := limiterTryScript.Run(rctx, l.cfg.Client, []string{l.key(kind, key)}, l.max(kind), l.cfg.Window.Milliseconds()).Int64()
+	if err != nil {
+		l.warn("count an attempt", err)
+		return l.fallback.Try(ctx, kind, key)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// Refund takes back an attempt in Redis and in memory (where Try may have
+// counted it during an outage).
+func (l *RedisLimiter) Refund(ctx context.Context, kind LimitKind, key string) error {
+	_ = l.fallback.Refund(ctx, kind, key)
+	rctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+	defer cancel()
+	if err := limiterRefundScript.Run(rctx, l.cfg.Client, []string{l.key(kind, key)}).Err(); err != nil {
+		l.warn("refund an attempt", err)
 	}
 	return nil
 }

@@ -62,7 +62,7 @@ func mustWait(t *testing.T, l LoginLimiter, kind LimitKind, key string) time.Dur
 func fail(t *testing.T, l LoginLimiter, kind LimitKind, key string, n int) {
 	t.Helper()
 	for range n {
-		if err := l.Failed(context.Background(), kind, key); err != nil {
+		if _, err := l.Try(context.Background(), kind, key); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -139,7 +139,7 @@ func TestRedisLimiterConcurrentFailures(t *testing.T) {
 				l = b
 			}
 			for range 5 {
-				_ = l.Failed(context.Background(), LimitAccount, "admin")
+				_, _ = l.Try(context.Background(), LimitAccount, "admin")
 			}
 		})
 	}

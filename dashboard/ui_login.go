@@ -49,20 +49,28 @@ func (u *ui) loginSubmit(c *fiber.Ctx, v *view) error {
 	if len(name) > 64 {
 		name = name[:64]
 	}
-	for _, k := range []struct {
+	// Each attempt is counted before the password is checked and given
+	// back if it succeeds: many guesses sent at once cannot all pass a
+	// check made before any of them is counted.
+	keys := []struct {
 		kind LimitKind
 		key  string
-	}{{LimitAccount, strings.ToLower(name)}, {LimitAddress, addr}} {
-		wait, err := u.limiter.Wait(ctx, k.kind, k.key)
+	}{{LimitAccount, strings.ToLower(name)}, {LimitAddress, addr}}
+	for i, k := range keys {
+		wait, err := u.limiter.Try(ctx, k.kind, k.key)
+		if err == nil && wait == 0 {
+			continue
+		}
+		for _, counted := range keys[:i] {
+			_ = u.limiter.Refund(ctx, counted.kind, counted.key)
+		}
 		if err != nil {
 			return err
 		}
-		if wait > 0 {
-			u.s.log.Warn("login refused: too many failures", "kind", k.kind, "name", name, "addr", addr)
-			u.setFlash(c, "error", fmt.Sprintf("Too many failed logins. Try again in %d minutes, or ask an admin to reset your password.",
-				int(math.Ceil(wait.Minutes()))))
-			return c.Redirect(back, fiber.StatusSeeOther)
-		}
+		u.s.log.Warn("login refused: too many failures", "kind", k.kind, "name", name, "addr", addr)
+		u.setFlash(c, "error", fmt.Sprintf("Too many failed logins. Try again in %d minutes, or ask an admin to reset your password.",
+			int(math.Ceil(wait.Minutes()))))
+		return c.Redirect(back, fiber.StatusSeeOther)
 	}
 	user, err := u.s.st.UserByName(ctx, name)
 	if err != nil && !errors.Is(err, domain.ErrNotFound) {
@@ -75,13 +83,12 @@ func (u *ui) loginSubmit(c *fiber.Ctx, v *view) error {
 		VerifyPassword(dummyHash, password)
 	}
 	if !ok {
-		_ = u.limiter.Failed(ctx, LimitAccount, strings.ToLower(name))
-		_ = u.limiter.Failed(ctx, LimitAddress, addr)
 		u.s.log.Info("login failed", "name", name, "addr", addr)
 		u.setFlash(c, "error", "Wrong name or password.")
 		return c.Redirect(back, fiber.StatusSeeOther)
 	}
 	_ = u.limiter.Succeeded(ctx, LimitAccount, strings.ToLower(name))
+	_ = u.limiter.Refund(ctx, LimitAddress, addr)
 	u.startSession(c, user)
 	u.s.log.Info("login", "user", user.Name, "addr", addr)
 	return c.Redirect(next, fiber.StatusSeeOther)
