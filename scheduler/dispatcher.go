@@ -344,6 +344,11 @@ func (d *Dispatcher) execute(ctx context.Context, task domain.Task, lease locks.
 // wait waits for the run to end, stopping it on cancel, timeout, lost lock
 // or shutdown.
 func (d *Dispatcher) wait(ctx context.Context, run Run, lease locks.Lease, j *job) outcome {
+	return d.waitFor(ctx, run, lease, j, d.cfg.TaskTimeout)
+}
+
+// waitFor is wait with the time left before the task times out.
+func (d *Dispatcher) waitFor(ctx context.Context, run Run, lease locks.Lease, j *job, timeout time.Duration) outcome {
 	type waited struct {
 		res *provision.Result
 		err error
@@ -353,7 +358,7 @@ func (d *Dispatcher) wait(ctx context.Context, run Run, lease locks.Lease, j *jo
 		res, err := run.Wait()
 		done <- waited{res, err}
 	}()
-	timer := time.NewTimer(d.cfg.TaskTimeout)
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	var o outcome
 	select {
@@ -408,10 +413,35 @@ func (d *Dispatcher) Cancel(ctx context.Context, taskID, by string) error {
 	}
 }
 
-// Recover fails every running task whose runner is gone: after a restart
-// of aegir, the tasks its previous process was running. Run calls it
-// first; calling it before Run too is harmless.
+// Recover deals with the running tasks this dispatcher does not run: after
+// a restart of aegir, the tasks its previous process was running. With an
+// Executor that is a Reattacher (Nomad) it follows each task's runner
+// again, finding it first when it was not recorded, and the task ends
+// with the runner's real result; it fails a task whose runner is gone.
+// Run calls it first; calling it before Run too is harmless. Runs it
+// follows again stop when ctx ends, as Run's do.
 func (d *Dispatcher) Recover(ctx context.Context) error { return d.reap(ctx, true) }
+
+// Reattacher is an Executor whose runners outlive the aegir process that
+// started them: a dispatched Nomad job keeps running on its node and
+// leaves its result behind. Recover and reap follow such a runner again
+// instead of failing its task as "runner gone". (The LocalExecutor is not
+// one: its back ends die with aegir.)
+type Reattacher interface {
+	// FindRunner returns the handle of the runner an earlier process
+	// started for task without recording it (it stopped in between), or
+	// "" when there is none.
+	FindRunner(ctx context.Context, task domain.Task) (string, error)
+	// Attach follows the runner named by handle again. A runner that has
+	// ended already gives a Run whose Wait says how. An error wrapping
+	// ErrForeignRunner means the handle is not this executor's; any other
+	// error means "cannot tell now".
+	Attach(ctx context.Context, task domain.Task, runner string) (Run, error)
+}
+
+// ErrForeignRunner is the Reattacher's "this runner handle is not mine":
+// the dispatcher falls back to asking Alive.
+var ErrForeignRunner = errors.New("not a runner this executor can follow")
 
 // reapGrace is how long a running task without a recorded runner is left
 // alone by the periodic reap: its dispatcher may be between starting it
@@ -419,12 +449,14 @@ func (d *Dispatcher) Recover(ctx context.Context) error { return d.reap(ctx, tru
 const reapGrace = time.Minute
 
 // reap fails running tasks this dispatcher does not run whose runner is
-// gone. At startup (all) even tasks with no runner recorded go at once.
+// gone, and follows again those whose runner a Reattacher can follow. At
+// startup (all) even tasks with no runner recorded are dealt with at once.
 func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 	tasks, _, err := d.st.ActiveTasks(ctx)
 	if err != nil {
 		return err
 	}
+	ra, _ := d.exec.(Reattacher)
 	for _, t := range tasks {
 		if t.Status != domain.TaskRunning {
 			continue
@@ -437,6 +469,18 @@ func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 		}
 		if t.Runner == "" && !all && t.StartedAt != nil && time.Since(*t.StartedAt) < reapGrace {
 			continue
+		}
+		if ra != nil {
+			followed, err := d.reattach(ctx, ra, &t)
+			if err != nil {
+				if ctx.Err() == nil {
+					d.log.Warn("cannot follow the runner of a running task again now; will retry", "task", t.ID, "runner", t.Runner, "err", err)
+				}
+				continue
+			}
+			if followed {
+				continue
+			}
 		}
 		alive, err := d.exec.Alive(ctx, t.Runner)
 		if err != nil {
@@ -453,6 +497,9 @@ func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 		e := ending{status: domain.TaskFailed, code: "runner_gone",
 			explanation: "The runner of this task (" + runner + ") is gone — the aegir process or machine restarted while it ran; nothing was applied.",
 			hint:        "Check the site and retry the task."}
+		if ra != nil && t.Runner == "" {
+			e.explanation = "The aegir process that started this task stopped before it recorded the back end's runner, and Nomad has no job dispatched for the task: the back end never started (or its job was purged since); nothing was applied."
+		}
 		if _, err := d.finish(ctx, t.ID, e); err != nil {
 			d.log.Error("fail task whose runner is gone", "task", t.ID, "err", err)
 			continue
@@ -464,4 +511,98 @@ func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 		}
 	}
 	return nil
+}
+
+// reattach finds (when not recorded) and follows again the runner of a
+// running task this dispatcher does not run. followed false, err nil: no
+// runner the Reattacher can follow; the caller asks Alive as for any
+// executor. On an error the task is left as it is for the next reap.
+func (d *Dispatcher) reattach(ctx context.Context, ra Reattacher, t *domain.Task) (followed bool, err error) {
+	if t.Runner == "" {
+		runner, err := ra.FindRunner(ctx, *t)
+		if err != nil || runner == "" {
+			return false, err
+		}
+		// Check-and-set on the version read: a task that changed since
+		// (finished, or recorded by its own dispatcher) is left alone.
+		if err := d.st.SetTaskRunner(ctx, t, runner); err != nil {
+			t.Runner = ""
+			return false, fmt.Errorf("record the runner %s found for the task: %w", runner, err)
+		}
+		d.log.Info("found the unrecorded runner of a running task", "task", t.ID, "runner", runner)
+	}
+	name := LockName(*t)
+	d.mu.Lock()
+	if d.running[t.ID] != nil || d.busy[name] != "" {
+		d.mu.Unlock()
+		return true, nil
+	}
+	j := &job{cancel: make(chan string, 1)}
+	d.running[t.ID], d.busy[name] = j, t.ID
+	d.mu.Unlock()
+	unclaim := func() {
+		d.mu.Lock()
+		delete(d.running, t.ID)
+		delete(d.busy, name)
+		d.mu.Unlock()
+	}
+	lease, err := d.locker.TryAcquire(ctx, name, d.cfg.LockTTL)
+	if err != nil {
+		unclaim()
+		if errors.Is(err, locks.ErrHeld) {
+			// Its old holder's lease has not run out yet: next reap.
+			d.log.Info("the lock of a running task is still held; will follow its runner again later", "task", t.ID, "lock", name)
+			return true, nil
+		}
+		return false, fmt.Errorf("take task lock %s: %w", name, err)
+	}
+	run, err := ra.Attach(ctx, *t, t.Runner)
+	if err != nil {
+		_ = lease.Release(context.WithoutCancel(ctx))
+		unclaim()
+		if errors.Is(err, ErrForeignRunner) {
+			return false, nil
+		}
+		return false, err
+	}
+	d.note(t.ID, "info", "following the back end an earlier aegir process started ("+t.Runner+")")
+	d.wg.Add(1)
+	go d.followAgain(ctx, *t, lease, j, run)
+	return true, nil
+}
+
+// followAgain waits for a run Attach found and finishes its task as runJob
+// does. The task's timeout counts from when it started, not from now, but
+// the run gets at least a minute to report.
+func (d *Dispatcher) followAgain(ctx context.Context, task domain.Task, lease locks.Lease, j *job, run Run) {
+	defer d.wg.Done()
+	name := LockName(task)
+	defer func() {
+		_ = lease.Release(context.WithoutCancel(ctx))
+		d.mu.Lock()
+		delete(d.running, task.ID)
+		delete(d.busy, name)
+		d.mu.Unlock()
+		d.poke()
+	}()
+	timeout := d.cfg.TaskTimeout
+	if task.StartedAt != nil {
+		timeout = max(timeout-time.Since(*task.StartedAt), time.Minute)
+	}
+	o := d.waitFor(ctx, run, lease, j, timeout)
+	e := endingOf(task, o, d.cfg.TaskTimeout)
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	final, err := d.finish(bg, task.ID, e)
+	if err != nil {
+		d.log.Error("finish task; it stays running until the next reap", "task", task.ID, "err", err)
+	} else {
+		d.note(task.ID, "info", "task "+string(final.status)+finishNote(&final))
+	}
+	d.mu.Lock()
+	delete(d.running, task.ID)
+	d.mu.Unlock()
+	if err := d.archive.Archive(bg, task.ID); err != nil {
+		d.log.Error("archive task log; it stays on the live bus", "task", task.ID, "err", err)
+	}
 }

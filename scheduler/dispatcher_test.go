@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -311,5 +312,135 @@ func TestShutdownStopsRunningTasks(t *testing.T) {
 	must(t, err)
 	if got.Status != domain.TaskFailed || got.ErrorCode != "aegir_stopped" {
 		t.Fatalf("task %s %s: %s", got.Status, got.ErrorCode, got.Explanation)
+	}
+}
+
+// FakeReattacher is the LocalExecutor posing as an executor whose runners
+// outlive aegir, as Nomad's dispatched jobs do (fault injection for the
+// dispatcher's recovery): FindRunner answers found, and Attach starts the
+// FakeBackend anew as the runner "followed again". Handles that do not
+// start with "fake:" are not its own.
+type FakeReattacher struct {
+	*LocalExecutor
+	b     *bundle
+	found string
+
+	mu              sync.Mutex
+	finds, attaches []string // task ids asked about
+}
+
+var _ Reattacher = (*FakeReattacher)(nil)
+
+func (f *FakeReattacher) FindRunner(ctx context.Context, task domain.Task) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.finds = append(f.finds, task.ID)
+	return f.found, nil
+}
+
+func (f *FakeReattacher) Attach(ctx context.Context, task domain.Task, runner string) (Run, error) {
+	if !strings.HasPrefix(runner, "fake:") {
+		return nil, fmt.Errorf("runner %q: %w", runner, ErrForeignRunner)
+	}
+	f.mu.Lock()
+	f.attaches = append(f.attaches, task.ID)
+	f.mu.Unlock()
+	pc, err := BuildContext(ctx, f.b.st, task, f.b.d.cfg.Env)
+	if err != nil {
+		return nil, err
+	}
+	pctx, err := EncodeContext(pc)
+	if err != nil {
+		return nil, err
+	}
+	return f.LocalExecutor.Start(ctx, task, pctx)
+}
+
+func (f *FakeReattacher) calls() (finds, attaches int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.finds), len(f.attaches)
+}
+
+func setupReattacher(t *testing.T, found string) (*bundle, *FakeReattacher) {
+	t.Helper()
+	fake := &FakeReattacher{found: found}
+	b := setup(t, fakeOK, func(c *Config) {
+		fake.LocalExecutor = c.Executor.(*LocalExecutor)
+		c.Executor = fake
+	})
+	fake.b = b
+	return b, fake
+}
+
+// A dispatcher that stopped between starting a task and recording its
+// runner, with an executor whose runners outlive it, and nothing was
+// dispatched: Recover asks the executor, finds nothing and fails the task
+// saying so. A runner the executor cannot follow (a local one) is judged
+// by Alive as before.
+func TestRecoverFailsTaskWhoseRunnerWasNeverDispatched(t *testing.T) {
+	t.Parallel()
+	b, fake := setupReattacher(t, "")
+	ctx := context.Background()
+	_, unrecorded := b.newSite(t)
+	_, local := b.newSite(t)
+	must(t, b.st.StartTask(ctx, unrecorded, "", 7))
+	must(t, b.st.StartTask(ctx, local, fmt.Sprintf("local:%s:%d:1", b.exec.host, 1<<22), 8))
+
+	// The periodic reap leaves a task without a runner alone for a while:
+	// its dispatcher may be about to record it.
+	must(t, b.d.reap(ctx, false))
+	if finds, _ := fake.calls(); finds != 0 {
+		t.Fatalf("the periodic reap looked for the runner of a task started just now")
+	}
+	must(t, b.d.Recover(ctx))
+	got := b.waitDone(t, unrecorded.ID)
+	if got.Status != domain.TaskFailed || got.ErrorCode != "runner_gone" || got.Runner != "" ||
+		!strings.Contains(got.Explanation, "Nomad has no job dispatched for the task") || got.FixHint == "" {
+		t.Errorf("task %s %s runner %q: %s (%s)", got.Status, got.ErrorCode, got.Runner, got.Explanation, got.FixHint)
+	}
+	if got := b.waitDone(t, local.ID); got.Status != domain.TaskFailed || got.ErrorCode != "runner_gone" || !strings.Contains(got.Explanation, "(local:") {
+		t.Errorf("task with a dead local runner: %s %s: %s", got.Status, got.ErrorCode, got.Explanation)
+	}
+	if finds, attaches := fake.calls(); finds != 1 || attaches != 0 {
+		t.Errorf("FindRunner called %d times, Attach %d, want 1 and 0", finds, attaches)
+	}
+}
+
+// The runner of the unrecorded task exists: Recover records it
+// (check-and-set), follows it under the target's lock — not while another
+// holder still has the lock — and the task ends with its result.
+func TestRecoverFollowsUnrecordedRunnerAgain(t *testing.T) {
+	t.Parallel()
+	b, fake := setupReattacher(t, "fake:job-1")
+	ctx := context.Background()
+	site, task := b.newSite(t)
+	must(t, b.st.StartTask(ctx, task, "", 7))
+	held, err := b.locker.TryAcquire(ctx, LockName(*task), time.Minute)
+	must(t, err)
+
+	must(t, b.d.Recover(ctx))
+	got, err := b.st.GetTask(ctx, task.ID)
+	must(t, err)
+	if got.Status != domain.TaskRunning || got.Runner != "fake:job-1" {
+		t.Fatalf("while its lock is held elsewhere the task is %s with runner %q; want running, runner recorded", got.Status, got.Runner)
+	}
+	if _, attaches := fake.calls(); attaches != 0 {
+		t.Fatal("followed a runner while another holder has the task's lock")
+	}
+	must(t, held.Release(ctx))
+	must(t, b.d.Recover(ctx))
+	done := b.waitDone(t, task.ID)
+	if done.Status != domain.TaskSucceeded || done.Summary != "fake install" || done.Runner != "fake:job-1" {
+		t.Fatalf("task %s %q runner %q: %s", done.Status, done.Summary, done.Runner, done.Explanation)
+	}
+	if s := b.site(t, site.ID); s.Status != domain.SiteEnabled {
+		t.Errorf("site is %s: the result was not applied", s.Status)
+	}
+	if finds, attaches := fake.calls(); finds != 1 || attaches != 1 {
+		t.Errorf("FindRunner called %d times, Attach %d, want 1 and 1", finds, attaches)
+	}
+	if log := b.logText(t, task.ID); !slices.Contains(log, "info aegir: following the back end an earlier aegir process started (fake:job-1)") {
+		t.Errorf("log lacks the follow-again note: %q", log)
 	}
 }

@@ -55,6 +55,33 @@
 //     restarted while it ran; nothing was applied. Check the site and retry
 //     the task." Tasks whose runner is alive but not ours (another
 //     dispatcher's, an orphan) are checked again every ReapInterval.
+//     Nomad's dispatched jobs outlive the dispatcher: see "Nomad" below.
+//
+// # Nomad
+//
+// The NomadExecutor dispatches each task as a child of the parameterized
+// job aegir-task-<server>, constrained to the server's node, with the task
+// id as idempotency token and as meta task_id; it follows the child's
+// allocation with blocking queries and reads the result the back end left
+// in Redis (ResultStore) when the allocation ends.
+//
+//   - Failed, killed or lost allocation, or never placed within
+//     PlacementTimeout: the task fails with a NomadRunError naming the node
+//     and Nomad's reason.
+//   - The dispatcher dies while a job runs: the job runs on. The executor
+//     is a Reattacher, so Recover (and every reap) takes the task's lock,
+//     follows the job again (Attach) and finishes the task with its real
+//     result — also when the job ended while no aegir followed it. The
+//     lock is taken first so that a lease the dead process still holds
+//     delays this to the next reap rather than racing it.
+//   - It died between dispatching and recording the runner: FindRunner
+//     asks Nomad for the child whose idempotency token and task_id are the
+//     task's id (one filtered job list), records it check-and-set, and it
+//     is followed as above. Nothing is dispatched again. When Nomad has no
+//     such job the task fails "runner gone", saying Nomad has none.
+//   - The job is no longer in Nomad (purged, garbage-collected): the task
+//     ends with the result its back end left in Redis (kept 24h), or fails
+//     saying the job is gone and left no result — never stuck running.
 //   - Store conflict when applying: FinishTask is check-and-set on the
 //     task and on every entity it changes; on domain.ErrConflict the task
 //     is re-read and the finish retried a few times.

@@ -113,6 +113,7 @@ var _ Executor = (*NomadExecutor)(nil)
 const (
 	metaSpecHash = "aegir_spec_hash"
 	metaTaskID   = "task_id"
+	metaServer   = "aegir_server" // the aegir-task jobspec's
 )
 
 // NewNomadExecutor checks cfg, fills its defaults and returns the executor.
@@ -322,7 +323,7 @@ func (e *NomadExecutor) Start(ctx context.Context, task domain.Task, pctx []byte
 	}
 	r := &nomadRun{
 		e: e, taskID: task.ID, jobID: resp.DispatchedJobID, server: server.Name, node: server.NomadNode,
-		cancelCh: make(chan struct{}), done: make(chan struct{}),
+		slot: true, cancelCh: make(chan struct{}), done: make(chan struct{}),
 	}
 	e.log.Debug("dispatched", "task", task.ID, "job", r.jobID, "node", r.node)
 	go r.follow()

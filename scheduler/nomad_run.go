@@ -43,7 +43,7 @@ func (e *NomadRunError) Error() string {
 	case "cancelled":
 		return "the dispatched job " + e.JobID + " was stopped before Nomad placed it"
 	case "gone":
-		return fmt.Sprintf("the dispatched job %s disappeared from Nomad (stopped or purged by someone else) before it ended", e.JobID)
+		return fmt.Sprintf("the dispatched job %s is no longer in Nomad (stopped and purged by someone, or garbage-collected by Nomad after it ended) and its back end left no result%s; it may have done part or all of its work, nothing was recorded", e.JobID, suffix(e.Reason))
 	}
 	return fmt.Sprintf("the back end failed %s without a result: %s", where, e.Reason)
 }
@@ -65,6 +65,10 @@ type nomadRun struct {
 	jobID  string
 	server string
 	node   string
+	// slot: the run holds one of the executor's in-flight slots, freed
+	// when it ends. adopted: Attach follows a job an earlier aegir process
+	// dispatched.
+	slot, adopted bool
 
 	cancelOnce sync.Once
 	cancelCh   chan struct{}
@@ -111,7 +115,11 @@ func (r *nomadRun) cancelled() bool {
 // ends, then decides the result, and frees the in-flight slot.
 func (r *nomadRun) follow() {
 	defer close(r.done)
-	defer func() { <-r.e.slots }()
+	defer func() {
+		if r.slot {
+			<-r.e.slots
+		}
+	}()
 	res, err := r.watch()
 	r.mu.Lock()
 	r.res, r.err = res, err
@@ -152,9 +160,6 @@ func (r *nomadRun) watch() (*provision.Result, error) {
 				continue
 			}
 		}
-		if isNotFound(err) {
-			return nil, &NomadRunError{JobID: r.jobID, Node: r.node, Status: "gone"}
-		}
 		if err != nil {
 			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
 			r.e.log.Warn("follow dispatched job; retrying", "task", r.taskID, "job", r.jobID, "err", err, "retry_in", backoff)
@@ -162,6 +167,7 @@ func (r *nomadRun) watch() (*provision.Result, error) {
 			continue
 		}
 		backoff = 0
+		first := index == 0
 		if meta.LastIndex < index { // the index went backwards (new leader): start over
 			index = 0
 		} else {
@@ -169,10 +175,18 @@ func (r *nomadRun) watch() (*provision.Result, error) {
 		}
 		a := latest(allocs)
 		if a == nil {
+			// Nomad answers an empty list, not 404, for a job it no longer
+			// has: look at the job itself when an allocation vanished, when
+			// an adopted job has none, and before calling it unplaced.
+			if r.allocID != "" || (r.adopted && first) || time.Now().After(deadline) {
+				if status := r.jobEnded(); status != "" {
+					return r.endedWithout(status)
+				}
+			}
 			switch {
 			case sawCancel:
 				return nil, &NomadRunError{JobID: r.jobID, Node: r.node, Status: "cancelled"}
-			case time.Now().After(deadline):
+			case r.allocID == "" && time.Now().After(deadline):
 				reason := r.unplacedReason()
 				r.Cancel()
 				return nil, &NomadRunError{JobID: r.jobID, Node: r.node, Status: "unplaced", Reason: reason}
@@ -212,10 +226,23 @@ func latest(allocs []*api.AllocationListStub) *api.AllocationListStub {
 
 // finish reads the result the back end left once its allocation ended.
 func (r *nomadRun) finish(a *api.AllocationListStub) (*provision.Result, error) {
+	fail := &NomadRunError{JobID: r.jobID, AllocID: a.ID, Node: cmpNode(a, r.node), Status: a.ClientStatus, Reason: taskReason(a)}
+	return r.result(fail)
+}
+
+// endedWithout decides how a run ended whose job has no allocation and
+// will get none (status "gone" or "cancelled", from jobEnded): by the
+// result its back end may have left before the job went, or with fail.
+func (r *nomadRun) endedWithout(status string) (*provision.Result, error) {
+	return r.result(&NomadRunError{JobID: r.jobID, AllocID: r.allocID, Node: r.node, Status: status})
+}
+
+// result reads the result the back end left, or returns fail (its Reason
+// saying why when there is a result aegir cannot use).
+func (r *nomadRun) result(fail *NomadRunError) (*provision.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := r.e.cfg.Results.Result(ctx, r.taskID)
-	fail := &NomadRunError{JobID: r.jobID, AllocID: a.ID, Node: cmpNode(a, r.node), Status: a.ClientStatus, Reason: taskReason(a)}
 	if err != nil {
 		fail.Reason = "its result could not be read: " + err.Error()
 		return nil, fail
@@ -232,6 +259,24 @@ func (r *nomadRun) finish(a *api.AllocationListStub) (*provision.Result, error) 
 		return nil, fail
 	}
 	return res, nil
+}
+
+// jobEnded says whether a job without allocations will never get one:
+// "gone" (Nomad no longer has it), "cancelled" (stopped), or "" (it may
+// still be placed, or Nomad cannot be asked now).
+func (r *nomadRun) jobEnded() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	job, _, err := r.e.api.Jobs().Info(r.jobID, (&api.QueryOptions{}).WithContext(ctx))
+	switch {
+	case isNotFound(err):
+		return "gone"
+	case err != nil:
+		return ""
+	case boolOf(job.Stop):
+		return "cancelled"
+	}
+	return ""
 }
 
 // taskReason is what Nomad's task events say about how the back end ended:

@@ -31,6 +31,8 @@ func TestNomad(t *testing.T) {
 	t.Run("SitesOnTheirServersNodes", func(t *testing.T) { t.Parallel(); testSitesOnTheirNodes(t, c) })
 	t.Run("Lifecycle", func(t *testing.T) { t.Parallel(); testLifecycle(t, c) })
 	t.Run("DispatchIsIdempotent", func(t *testing.T) { t.Parallel(); testIdempotent(t, c) })
+	t.Run("RecoverFollowsUnrecordedDispatch", func(t *testing.T) { t.Parallel(); testRecoverUnrecordedDispatch(t, c) })
+	t.Run("RecoverPurgedOrNeverDispatched", func(t *testing.T) { t.Parallel(); testRecoverPurgedOrNeverDispatched(t, c) })
 	t.Run("KilledBackEndFails", func(t *testing.T) { t.Parallel(); testKilled(t, c) })
 	t.Run("NeverPlacedFails", func(t *testing.T) { t.Parallel(); testUnplaced(t, c) })
 	t.Run("ServerJobRegisteredOnce", func(t *testing.T) { t.Parallel(); testEnsureServerJob(t, c) })

@@ -111,6 +111,7 @@ type bundle struct {
 	st        *store.Store
 	bus       *logbus.BufferedBus
 	exec      *scheduler.NomadExecutor
+	ncfg      scheduler.NomadConfig // exec's, for a second executor (a crashed process's)
 	d         *scheduler.Dispatcher
 	dataDir   string
 	env       provision.EnvInfo
@@ -166,6 +167,7 @@ func setup(t testing.TB, c *cluster, o options) *bundle {
 	if o.nomad != nil {
 		o.nomad(&ncfg)
 	}
+	b.ncfg = ncfg
 	b.exec, err = scheduler.NewNomadExecutor(ncfg)
 	must(t, err)
 	var executor scheduler.Executor = b.exec
