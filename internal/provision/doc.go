@@ -75,7 +75,7 @@
 //     backup leaves no file. The whole-archive sha256 computed while
 //     writing is checked by re-reading the file.
 //   - restore: the archive is unpacked into a staging dir beside the site
-//     and verified entry by entry against its manifest and sha256, while a
+//     and verified against its recorded sha256 and its manifest, while a
 //     safety backup of the live site is written. A corrupt archive fails
 //     here (backup_corrupt) with the site untouched and the safety backup
 //     discarded. Then: site dir renamed aside, staged files renamed in,

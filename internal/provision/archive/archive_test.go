@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -83,6 +84,9 @@ func TestRoundTrip(t *testing.T) {
 			if info.Size == 0 || len(info.SHA256) != 64 {
 				t.Fatalf("info = %+v", info)
 			}
+			if sum, size, err := FileSHA256(info.Path); err != nil || sum != info.SHA256 || size != info.Size {
+				t.Fatalf("the file's sha256 is %s (%d bytes, %v), Info says %s (%d bytes)", sum, size, err, info.SHA256, info.Size)
+			}
 			dest := filepath.Join(t.TempDir(), "out")
 			m, err := Extract(context.Background(), info.Path, dest, info.SHA256)
 			if err != nil {
@@ -132,16 +136,20 @@ func TestCorruptArchivesAreRefusedAndLeaveNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string]func() ([]byte, string){
-		"flipped byte":  func() ([]byte, string) { b := bytes.Clone(good); b[len(b)/2] ^= 0xff; return b, "" },
-		"truncated":     func() ([]byte, string) { return good[:len(good)/2], "" },
-		"wrong sha":     func() ([]byte, string) { return good, strings.Repeat("0", 64) },
-		"not zstd":      func() ([]byte, string) { return []byte("hello"), "" },
-		"empty":         func() ([]byte, string) { return nil, "" },
-		"traversal":     func() ([]byte, string) { return crafted(t, "files/../../etc/passwd", tar.TypeReg, ""), "" },
-		"outside files": func() ([]byte, string) { return crafted(t, "etc/passwd", tar.TypeReg, ""), "" },
-		"abs symlink":   func() ([]byte, string) { return crafted(t, "files/x", tar.TypeSymlink, "/etc"), "" },
-		"up symlink":    func() ([]byte, string) { return crafted(t, "files/x", tar.TypeSymlink, "../../etc"), "" },
-		"no manifest":   func() ([]byte, string) { return crafted(t, "files/x", tar.TypeReg, ""), "" },
+		"flipped byte": func() ([]byte, string) { b := bytes.Clone(good); b[len(b)/2] ^= 0xff; return b, "" },
+		// With the recorded sha256, entry contents are not hashed: the
+		// archive's checksum must catch the change alone.
+		"flipped byte, recorded sha": func() ([]byte, string) { b := bytes.Clone(good); b[len(b)/2] ^= 0xff; return b, info.SHA256 },
+		"bad entry checksum":         func() ([]byte, string) { return withManifest(t, "files/x", "x", strings.Repeat("0", 64)), "" },
+		"truncated":                  func() ([]byte, string) { return good[:len(good)/2], "" },
+		"wrong sha":                  func() ([]byte, string) { return good, strings.Repeat("0", 64) },
+		"not zstd":                   func() ([]byte, string) { return []byte("hello"), "" },
+		"empty":                      func() ([]byte, string) { return nil, "" },
+		"traversal":                  func() ([]byte, string) { return crafted(t, "files/../../etc/passwd", tar.TypeReg, ""), "" },
+		"outside files":              func() ([]byte, string) { return crafted(t, "etc/passwd", tar.TypeReg, ""), "" },
+		"abs symlink":                func() ([]byte, string) { return crafted(t, "files/x", tar.TypeSymlink, "/etc"), "" },
+		"up symlink":                 func() ([]byte, string) { return crafted(t, "files/x", tar.TypeSymlink, "../../etc"), "" },
+		"no manifest":                func() ([]byte, string) { return crafted(t, "files/x", tar.TypeReg, ""), "" },
 	}
 	for name, mk := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -150,6 +158,9 @@ func TestCorruptArchivesAreRefusedAndLeaveNothing(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "bad.tar.zst")
 			if err := os.WriteFile(p, b, 0o600); err != nil {
 				t.Fatal(err)
+			}
+			if _, err := Verify(context.Background(), p, sha); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Verify = %v, want ErrCorrupt", err)
 			}
 			dest := filepath.Join(t.TempDir(), "out")
 			_, err := Extract(context.Background(), p, dest, sha)
@@ -161,6 +172,26 @@ func TestCorruptArchivesAreRefusedAndLeaveNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withManifest returns a zstd tar with one file and a manifest that lists
+// it with the sha256 given.
+func withManifest(t *testing.T, name, content, sha string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, _ := zstd.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	m, _ := json.Marshal(Manifest{Format: FormatVersion, SiteID: "s1",
+		Entries: []Entry{{Name: name, Type: TypeFile, Size: int64(len(content)), SHA256: sha}}})
+	for _, e := range []struct{ name, body string }{{name, content}, {ManifestName, string(m)}} {
+		if err := tw.WriteHeader(&tar.Header{Name: e.name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(e.body))}); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = tw.Write([]byte(e.body))
+	}
+	_ = tw.Close()
+	_ = zw.Close()
+	return buf.Bytes()
 }
 
 // crafted returns a zstd tar with one entry of the given name and type.
