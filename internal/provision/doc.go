@@ -72,8 +72,9 @@
 //     the answer (503 when disabled). enable/disable put the previous web
 //     config back if the site does not answer as expected.
 //   - backup: the archive is written to a temp name and renamed; a failed
-//     backup leaves no file. The whole-archive sha256 computed while
-//     writing is checked by re-reading the file.
+//     backup leaves no file. The whole-archive sha256 is computed while
+//     writing; the file is re-read while it is synced and checked against
+//     the bytes written (CRC-32C and size).
 //   - restore: the archive is unpacked into a staging dir beside the site
 //     and verified against its recorded sha256 and its manifest, while a
 //     safety backup of the live site is written. A corrupt archive fails
