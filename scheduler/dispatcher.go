@@ -246,9 +246,6 @@ func (d *Dispatcher) runJob(ctx context.Context, task domain.Task, lease locks.L
 		d.mu.Unlock()
 		d.poke()
 	}()
-	// Finishing must happen even when the dispatcher is stopping.
-	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
 	e, started := d.execute(ctx, task, lease, j)
 	if !started && e == nil {
 		// Left queued (store trouble) or taken by someone else: hold the
@@ -259,6 +256,11 @@ func (d *Dispatcher) runJob(ctx context.Context, task domain.Task, lease locks.L
 		}
 		return
 	}
+	// Finishing must happen even when the dispatcher is stopping; its
+	// minute starts now, not when the task started (a back end that ran
+	// longer left a task that could never be finished).
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
 	final, err := d.finish(bg, task.ID, *e)
 	if err != nil {
 		d.log.Error("finish task; it stays running until the next reap", "task", task.ID, "err", err)
