@@ -331,9 +331,13 @@ func (d *Dispatcher) execute(ctx context.Context, task domain.Task, lease locks.
 	d.note(task.ID, "info", fmt.Sprintf("running %s on %s", task.Type, task.TargetName))
 	run, err := d.exec.Start(ctx, task, pctx)
 	if err != nil {
-		return &ending{status: domain.TaskFailed, code: "runner_start",
-			explanation: sentence("the back end could not be started: " + err.Error()),
-			hint:        "Check that the aegir binary is installed and executable on this machine, then retry the task."}, true
+		code, hint := "runner_start", "Check that the aegir binary is installed and executable on this machine, then retry the task."
+		if errors.Is(err, ErrNomadPermissionDenied) {
+			code, hint = "nomad_permission", "Give aegir's Nomad token (nomad.token, NOMAD_TOKEN) the policy in ops/nomad/aegir-policy.hcl "+
+				"(ops/nomad/setup-acl.sh), then retry the task."
+		}
+		return &ending{status: domain.TaskFailed, code: code,
+			explanation: sentence("the back end could not be started: " + err.Error()), hint: hint}, true
 	}
 	if err := d.st.SetTaskRunner(ctx, &task, run.Runner()); err != nil {
 		d.log.Warn("record task runner", "task", task.ID, "runner", run.Runner(), "err", err)

@@ -218,10 +218,13 @@ func (e *NomadExecutor) ensureJob(ctx context.Context, spec, jobID string, vars 
 			return false, nil
 		}
 	} else if !isNotFound(err) {
-		return false, fmt.Errorf("read Nomad job %s: %w", jobID, err)
+		return false, e.nomadErr(err, "read Nomad job "+jobID, e.needsCap("read-job"))
 	}
 	job, err := e.api.Jobs().ParseHCLOpts(&api.JobsParseRequest{JobHCL: string(hcl), Canonicalize: true})
 	if err != nil {
+		if err := e.nomadErr(err, "parse the "+spec+" jobspec for "+jobID, e.needsCap("parse-job")); errors.Is(err, ErrNomadPermissionDenied) {
+			return false, err
+		}
 		return false, fmt.Errorf("Nomad refused the %s jobspec for %s: %w", spec, jobID, err)
 	}
 	// An HCL2 job's label (its ID) cannot hold variables: the jobspecs
@@ -235,7 +238,7 @@ func (e *NomadExecutor) ensureJob(ctx context.Context, spec, jobID string, vars 
 	}
 	job.Meta[metaSpecHash] = hash
 	if _, _, err := e.api.Jobs().Register(job, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
-		return false, fmt.Errorf("register Nomad job %s: %w", jobID, err)
+		return false, e.nomadErr(err, "register Nomad job "+jobID, e.needsCap("submit-job"))
 	}
 	e.jobs[jobID] = hash
 	e.log.Info("registered job", "job", jobID, "hash", hash)
@@ -319,7 +322,7 @@ func (e *NomadExecutor) Start(ctx context.Context, task domain.Task, pctx []byte
 	}
 	if err != nil {
 		<-e.slots
-		return nil, fmt.Errorf("dispatch %s on Nomad: %w", jobID, err)
+		return nil, e.nomadErr(err, "dispatch "+jobID+" on Nomad", e.needsCap("dispatch-job"))
 	}
 	r := &nomadRun{
 		e: e, taskID: task.ID, jobID: resp.DispatchedJobID, server: server.Name, node: server.NomadNode,

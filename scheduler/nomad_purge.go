@@ -21,7 +21,7 @@ func (e *NomadExecutor) Purge(ctx context.Context) (int, error) {
 func (e *NomadExecutor) purgeOlder(ctx context.Context, age time.Duration) (int, error) {
 	stubs, _, err := e.api.Jobs().List((&api.QueryOptions{Prefix: jobspecs.Task + "-"}).WithContext(ctx))
 	if err != nil {
-		return 0, err
+		return 0, e.nomadErr(err, "list the dispatched jobs", e.needsCap("list-jobs"))
 	}
 	cutoff := time.Now().Add(-age).UnixNano()
 	n := 0
@@ -30,7 +30,7 @@ func (e *NomadExecutor) purgeOlder(ctx context.Context, age time.Duration) (int,
 			continue
 		}
 		if _, _, err := e.api.Jobs().Deregister(j.ID, true, (&api.WriteOptions{}).WithContext(ctx)); err != nil && !isNotFound(err) {
-			return n, err
+			return n, e.nomadErr(err, "purge dispatched job "+j.ID, e.needsCap("submit-job"))
 		}
 		n++
 	}

@@ -60,7 +60,8 @@ const queueVarAttempts = 4
 // (NomadConfig.QueueToken or SetQueueToken's) in the
 // job's Nomad Variable (QueueVarPath), where the pass reads it; the token
 // is never in the job itself. A disabled queue's variable is deleted with
-// its job. The Nomad token aegir uses needs variables write on nomad/jobs/*.
+// its job. The Nomad token aegir uses needs variables read, write and
+// destroy on nomad/jobs/aegir-queue-* (ops/nomad/aegir-policy.hcl).
 func (e *NomadExecutor) RegisterQueueJobs(ctx context.Context, queues []QueueSettings) error {
 	e.mu.Lock()
 	token := e.queueToken
@@ -73,10 +74,11 @@ func (e *NomadExecutor) RegisterQueueJobs(ctx context.Context, queues []QueueSet
 		if q.Disabled {
 			e.forget(id)
 			if _, _, err := e.api.Jobs().Deregister(id, false, (&api.WriteOptions{}).WithContext(ctx)); err != nil && !isNotFound(err) {
-				return fmt.Errorf("stop queue job %s: %w", id, err)
+				return e.nomadErr(err, "stop queue job "+id, e.needsCap("submit-job"))
 			}
 			if _, err := e.api.Variables().Delete(QueueVarPath(q.Name), (&api.WriteOptions{}).WithContext(ctx)); err != nil && !isNotFound(err) {
-				return fmt.Errorf("delete the API token of stopped queue job %s (Nomad variable %s): %w", id, QueueVarPath(q.Name), err)
+				return e.nomadErr(err, fmt.Sprintf("delete the API token of stopped queue job %s (Nomad variable %s)", id, QueueVarPath(q.Name)),
+					e.needsVar("destroy", QueueVarPath(q.Name)))
 			}
 			continue
 		}
@@ -120,7 +122,7 @@ func (e *NomadExecutor) putQueueToken(ctx context.Context, path, token string) e
 	for attempt := 1; ; attempt++ {
 		cur, _, err := e.api.Variables().Peek(path, (&api.QueryOptions{}).WithContext(ctx))
 		if err != nil {
-			return fmt.Errorf("read Nomad variable %s: %w (aegir's Nomad token needs variables read and write on nomad/jobs/*)", path, err)
+			return e.nomadErr(err, "read Nomad variable "+path, e.needsVar("read", path))
 		}
 		v := &api.Variable{Path: path}
 		if cur != nil {
@@ -139,7 +141,7 @@ func (e *NomadExecutor) putQueueToken(ctx context.Context, path, token string) e
 			continue // another aegir wrote it meanwhile: look again
 		}
 		if err != nil {
-			return fmt.Errorf("put the queue token in Nomad variable %s: %w (aegir's Nomad token needs variables write on nomad/jobs/*)", path, err)
+			return e.nomadErr(err, "put the queue token in Nomad variable "+path, e.needsVar("write", path))
 		}
 		e.log.Info("queue token stored for the queue job", "variable", path)
 		return nil
@@ -151,11 +153,11 @@ func (e *NomadExecutor) putQueueToken(ctx context.Context, path, token string) e
 func (e *NomadExecutor) PeriodicForce(ctx context.Context, name string) (string, error) {
 	evalID, _, err := e.api.Jobs().PeriodicForce(QueueJobID(name), (&api.WriteOptions{}).WithContext(ctx))
 	if err != nil {
-		return "", fmt.Errorf("force queue %s: %w", name, err)
+		return "", e.nomadErr(err, "force queue "+name, e.needsCap("dispatch-job"))
 	}
 	ev, _, err := e.api.Evaluations().Info(evalID, (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return "", fmt.Errorf("force queue %s: read evaluation %s: %w", name, evalID, err)
+		return "", e.nomadErr(err, fmt.Sprintf("force queue %s: read evaluation %s", name, evalID), e.needsCap("read-job"))
 	}
 	return ev.JobID, nil
 }

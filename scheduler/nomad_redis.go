@@ -66,7 +66,7 @@ func (e *NomadExecutor) putVarItem(ctx context.Context, path, item, value string
 	for attempt := 1; ; attempt++ {
 		cur, _, err := e.api.Variables().Peek(path, (&api.QueryOptions{}).WithContext(ctx))
 		if err != nil {
-			return fmt.Errorf("read Nomad variable %s: %w (aegir's Nomad token needs variables read and write on nomad/jobs/*)", path, err)
+			return e.nomadErr(err, "read Nomad variable "+path, e.needsVar("read", path))
 		}
 		v := &api.Variable{Path: path}
 		if cur != nil {
@@ -85,7 +85,7 @@ func (e *NomadExecutor) putVarItem(ctx context.Context, path, item, value string
 			continue // another aegir wrote it meanwhile: look again
 		}
 		if err != nil {
-			return fmt.Errorf("put %s in Nomad variable %s: %w (aegir's Nomad token needs variables write on nomad/jobs/*)", item, path, err)
+			return e.nomadErr(err, fmt.Sprintf("put %s in Nomad variable %s", item, path), e.needsVar("write", path))
 		}
 		e.log.Info("stored in the job's Nomad variable", "variable", path, "item", item)
 		return nil
