@@ -26,8 +26,8 @@ func (j *job) backupPath(domainName, reason string) string {
 }
 
 // writeBackup archives the site directory and a streamed dump of its
-// database, and returns the backup record. The archive is verified after
-// it is written.
+// database, taken while the files are archived, and returns the backup
+// record. The archive is verified after it is written.
 func (j *job) writeBackup(ctx context.Context, loc siteLoc, db *dbConn, cr DBCreds, reason string) (NewBackup, error) {
 	start := time.Now()
 	path := j.backupPath(loc.Domain, reason)
@@ -49,9 +49,8 @@ func (j *job) writeBackup(ctx context.Context, loc siteLoc, db *dbConn, cr DBCre
 		return NewBackup{}, err
 	}
 	defer release()
-	if err := w.AddTree(ctx, loc.Dir, archive.FilesPrefix); err != nil {
-		return fail(fmt.Errorf("site files: %w", err))
-	}
+	// The dump streams into the archive between the site's files (in
+	// parts, as they come), so it runs while the files are compressed.
 	pr, pw := io.Pipe()
 	dumped := make(chan error, 1)
 	go func() {
@@ -59,14 +58,16 @@ func (j *job) writeBackup(ctx context.Context, loc siteLoc, db *dbConn, cr DBCre
 		pw.CloseWithError(err)
 		dumped <- err
 	}()
-	err = w.AddStream(ctx, archive.DatabaseName, pr)
+	err = w.AddTreeAndStream(ctx, loc.Dir, archive.FilesPrefix, archive.DatabaseName, pr)
 	pr.CloseWithError(errors.New("archive stopped reading"))
-	if derr := <-dumped; derr != nil {
+	// A failed dump ends the stream with its error; any other error is
+	// the archive's, and the dump only failed because it stopped reading.
+	if derr := <-dumped; derr != nil && (err == nil || errors.Is(err, derr)) {
 		return NewBackup{}, failf(CodeDBFailed, "Check that the database server is running; then run the backup again.", derr,
 			"%s could not dump the database %s", capital(db.String()), cr.Name)
 	}
 	if err != nil {
-		return fail(fmt.Errorf("database dump: %w", err))
+		return fail(fmt.Errorf("site files or database dump: %w", err))
 	}
 	info, err := w.Commit(archive.Manifest{
 		SiteID: loc.ID, Domain: loc.Domain, PlatformID: j.platformIDFor(loc), PlatformType: string(loc.Plat.Type),

@@ -6,8 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -36,17 +40,30 @@ func tree(t *testing.T, dir string, files map[string]string) {
 
 func write(t *testing.T, src string, db []byte, opts Options) Info {
 	t.Helper()
+	return writeWith(t, src, db, opts, false)
+}
+
+// writeWith archives src and db, the database either after the files
+// (AddTree, AddStream) or alongside them (AddTreeAndStream).
+func writeWith(t *testing.T, src string, db []byte, opts Options, together bool) Info {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "site.tar.zst")
 	w, err := Create(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := w.AddTree(ctx, src, FilesPrefix); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.AddStream(ctx, DatabaseName, bytes.NewReader(db)); err != nil {
-		t.Fatal(err)
+	if together {
+		if err := w.AddTreeAndStream(ctx, src, FilesPrefix, DatabaseName, bytes.NewReader(db)); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		if err := w.AddTree(ctx, src, FilesPrefix); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.AddStream(ctx, DatabaseName, bytes.NewReader(db)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	info, err := w.Commit(Manifest{SiteID: "s1", Domain: "example.com"})
 	if err != nil {
@@ -67,56 +84,79 @@ func TestRoundTrip(t *testing.T) {
 		{"exact chunk", bytes.Repeat([]byte("a"), 64), 64},
 		{"many parts", bytes.Repeat([]byte("INSERT INTO t VALUES(1);\n"), 1000), 1000},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			src := t.TempDir()
-			tree(t, src, map[string]string{
-				"public/index.html":   "<h1>marker</h1>",
-				"files/a/b/c.txt":     "deep",
-				"files/empty/":        "",
-				"settings.json":       `{"x":1}`,
-				"public/big/data.bin": strings.Repeat("x", 300000),
+		for _, together := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/together=%v", tc.name, together), func(t *testing.T) {
+				testRoundTrip(t, tc.db, tc.chunk, together)
 			})
-			if err := os.Symlink("../public/index.html", filepath.Join(src, "files", "link.html")); err != nil {
-				t.Fatal(err)
-			}
-			info := write(t, src, tc.db, Options{ChunkSize: tc.chunk})
-			if info.Size == 0 || len(info.SHA256) != 64 {
-				t.Fatalf("info = %+v", info)
-			}
-			if sum, size, err := FileSHA256(info.Path); err != nil || sum != info.SHA256 || size != info.Size {
-				t.Fatalf("the file's sha256 is %s (%d bytes, %v), Info says %s (%d bytes)", sum, size, err, info.SHA256, info.Size)
-			}
-			dest := filepath.Join(t.TempDir(), "out")
-			m, err := Extract(context.Background(), info.Path, dest, info.SHA256)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if m.Domain != "example.com" || m.Format != FormatVersion {
-				t.Fatalf("manifest = %+v", m)
-			}
-			for name, want := range map[string]string{
-				"files/public/index.html":   "<h1>marker</h1>",
-				"files/files/a/b/c.txt":     "deep",
-				"files/settings.json":       `{"x":1}`,
-				"files/files/link.html":     "<h1>marker</h1>",
-				"files/public/big/data.bin": strings.Repeat("x", 300000),
-				"database.sql":              string(tc.db),
-			} {
-				b, err := os.ReadFile(filepath.Join(dest, name))
-				if err != nil || string(b) != want {
-					t.Errorf("%s: %q, %v", name, clip(b), err)
-				}
-			}
-			if fi, err := os.Stat(filepath.Join(dest, "files/files/empty")); err != nil || !fi.IsDir() {
-				t.Errorf("empty dir not restored: %v", err)
-			}
-			var db bytes.Buffer
-			if _, err := ReadDatabase(context.Background(), info.Path, info.SHA256, &db); err != nil || !bytes.Equal(db.Bytes(), tc.db) {
-				t.Errorf("ReadDatabase = %d bytes, %v", db.Len(), err)
-			}
-		})
+		}
 	}
+}
+
+func testRoundTrip(t *testing.T, db []byte, chunk int, together bool) {
+	t.Parallel()
+	src := t.TempDir()
+	tree(t, src, map[string]string{
+		"public/index.html":   "<h1>marker</h1>",
+		"files/a/b/c.txt":     "deep",
+		"files/empty/":        "",
+		"settings.json":       `{"x":1}`,
+		"public/big/data.bin": strings.Repeat("x", 300000),
+	})
+	if err := os.Symlink("../public/index.html", filepath.Join(src, "files", "link.html")); err != nil {
+		t.Fatal(err)
+	}
+	info := writeWith(t, src, db, Options{ChunkSize: chunk}, together)
+	if info.Size == 0 || len(info.SHA256) != 64 {
+		t.Fatalf("info = %+v", info)
+	}
+	if sum, size, err := FileSHA256(info.Path); err != nil || sum != info.SHA256 || size != info.Size {
+		t.Fatalf("the file's sha256 is %s (%d bytes, %v), Info says %s (%d bytes)", sum, size, err, info.SHA256, info.Size)
+	}
+	dest := filepath.Join(t.TempDir(), "out")
+	m, err := Extract(context.Background(), info.Path, dest, info.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Domain != "example.com" || m.Format != FormatVersion {
+		t.Fatalf("manifest = %+v", m)
+	}
+	for name, want := range map[string]string{
+		"files/public/index.html":   "<h1>marker</h1>",
+		"files/files/a/b/c.txt":     "deep",
+		"files/settings.json":       `{"x":1}`,
+		"files/files/link.html":     "<h1>marker</h1>",
+		"files/public/big/data.bin": strings.Repeat("x", 300000),
+		"database.sql":              string(db),
+	} {
+		b, err := os.ReadFile(filepath.Join(dest, name))
+		if err != nil || string(b) != want {
+			t.Errorf("%s: %q, %v", name, clip(b), err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dest, "files/files/empty")); err != nil || !fi.IsDir() {
+		t.Errorf("empty dir not restored: %v", err)
+	}
+	var read bytes.Buffer
+	if _, err := ReadDatabase(context.Background(), info.Path, info.SHA256, &read); err != nil || !bytes.Equal(read.Bytes(), db) {
+		t.Errorf("ReadDatabase = %d bytes, %v", read.Len(), err)
+	}
+	if together {
+		// The parts are named as AddStream names them.
+		after := writeWith(t, src, db, Options{ChunkSize: chunk}, false)
+		if got, want := dbEntries(m.Entries), dbEntries(after.Manifest.Entries); !slices.Equal(got, want) {
+			t.Errorf("database entries %v, AddStream writes %v", got, want)
+		}
+	}
+}
+
+func dbEntries(es []Entry) []string {
+	var names []string
+	for _, e := range es {
+		if isDatabase(e.Name) {
+			names = append(names, fmt.Sprintf("%s %d", e.Name, e.Size))
+		}
+	}
+	return names
 }
 
 func clip(b []byte) string {
@@ -227,4 +267,88 @@ func TestAbortLeavesNothing(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Fatalf("left %v", entries)
 	}
+}
+
+// TestAddTreeAndStreamManyPartsAmongManyFiles writes a dump of many small
+// parts next to many files, so parts land between files, and checks the
+// dump comes back whole and in order.
+func TestAddTreeAndStreamManyPartsAmongManyFiles(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	files := map[string]string{}
+	for i := range 60 {
+		files[fmt.Sprintf("public/%02d/page.html", i)] = strings.Repeat(fmt.Sprintf("page %d ", i), 2000)
+	}
+	tree(t, src, files)
+	var db bytes.Buffer
+	for i := range 5000 {
+		fmt.Fprintf(&db, "INSERT INTO t VALUES(%d);\n", i)
+	}
+	info := writeWith(t, src, db.Bytes(), Options{ChunkSize: 512}, true)
+	if _, err := Verify(context.Background(), info.Path, info.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(t.TempDir(), "out")
+	if _, err := Extract(context.Background(), info.Path, dest, info.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dest, DatabaseName)); err != nil || !bytes.Equal(b, db.Bytes()) {
+		t.Fatalf("database.sql: %d bytes, want %d (%v)", len(b), db.Len(), err)
+	}
+}
+
+type failingReader struct {
+	r   io.Reader
+	err error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, f.err
+	}
+	return n, err
+}
+
+func TestAddTreeAndStreamErrors(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	tree(t, src, map[string]string{"public/index.html": "hi"})
+	ctx := context.Background()
+
+	t.Run("the stream fails", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		w, err := Create(filepath.Join(dir, "a.tar.zst"), Options{ChunkSize: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dumpErr := errors.New("dump failed")
+		err = w.AddTreeAndStream(ctx, src, FilesPrefix, DatabaseName, &failingReader{strings.NewReader(strings.Repeat("x", 1000)), dumpErr})
+		if !errors.Is(err, dumpErr) {
+			t.Fatalf("AddTreeAndStream = %v, want the stream's error", err)
+		}
+		w.Abort()
+		if left, _ := os.ReadDir(dir); len(left) != 0 {
+			t.Fatalf("left behind: %v", left)
+		}
+	})
+	t.Run("the tree fails while the stream waits", func(t *testing.T) {
+		t.Parallel()
+		w, err := Create(filepath.Join(t.TempDir(), "a.tar.zst"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Abort()
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		err = w.AddTreeAndStream(ctx, filepath.Join(src, "missing"), FilesPrefix, DatabaseName, pr)
+		if !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("AddTreeAndStream = %v, want the walk's error", err)
+		}
+		pr.Close() // the reading goroutine ends
+		if _, err := pw.Write([]byte("x")); !errors.Is(err, io.ErrClosedPipe) {
+			t.Fatalf("write after close = %v", err)
+		}
+	})
 }

@@ -121,6 +121,12 @@ func Create(path string, opts Options) (*Writer, error) {
 // regular files and symlinks, with their permissions and times. Other file
 // types (sockets, devices) are skipped.
 func (w *Writer) AddTree(ctx context.Context, dir, prefix string) error {
+	return w.addTree(ctx, dir, prefix, nil)
+}
+
+// addTree is AddTree; when s is not nil, the parts of s read so far are
+// added before each entry of the tree (stream.go).
+func (w *Writer) addTree(ctx context.Context, dir, prefix string, s *streamParts) error {
 	bufp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bufp)
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -129,6 +135,11 @@ func (w *Writer) AddTree(ctx context.Context, dir, prefix string) error {
 		}
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if s != nil {
+			if err := w.addReadyParts(s); err != nil {
+				return err
+			}
 		}
 		rel, err := filepath.Rel(dir, p)
 		if err != nil {
@@ -216,7 +227,7 @@ func (w *Writer) AddStream(ctx context.Context, name string, r io.Reader) error 
 		}
 		entry := name
 		if i > 0 || m > 0 {
-			entry = fmt.Sprintf("%s.part-%06d", name, i)
+			entry = partName(name, i)
 		}
 		if err := w.addBytes(entry, cur[:n]); err != nil {
 			return err
