@@ -94,6 +94,12 @@
 //     task fails before anything runs, saying which record is missing.
 //   - The lock is lost (Redis: renewal failed): the back end is stopped
 //     and the task fails "lost the task's lock".
+//   - Nomad's ACLs refuse a request (aegir's token is missing, unknown or
+//     lacks a rule of ops/nomad/aegir-policy.hcl): Nomad says only
+//     "Permission denied", so the executor returns a NomadACLError naming
+//     the request and the capability it needed (ErrNomadPermissionDenied);
+//     a task whose job could not be registered or dispatched fails at once
+//     with error code nomad_permission and a fix hint about the token.
 //
 // # Logs
 //
