@@ -36,7 +36,6 @@ if ! command -v consul >/dev/null 2>&1; then
 	[ -x "$c" ] || { log "no consul binary on PATH or at $c: install Consul or run ops/build-agents.sh consul"; exit 1; }
 	PATH="$(dirname "$c"):$PATH"
 fi
-command -v jq >/dev/null 2>&1 || { log "jq is needed (apt-get install jq)"; exit 1; }
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -49,7 +48,7 @@ policy() {
 	local id
 	# (Read into a variable first: with pipefail, a failed read fails the
 	# pipeline, which is what "no such policy" looks like.)
-	if id="$(consul acl policy read -name "$1" -format=json 2>/dev/null | jq -r '.ID // empty')" && [ -n "$id" ]; then
+	if id="$(consul acl policy read -name "$1" 2>/dev/null | awk '$1 == "ID:" { print $2 }')" && [ -n "$id" ]; then
 		consul acl policy update -id "$id" -description "$3" -rules "@$2" >/dev/null
 		log "policy $1 updated"
 	else
@@ -70,7 +69,7 @@ token() {
 		log "$out/$2 exists: keeping its token"
 		return
 	fi
-	consul acl token create -policy-name "$1" -description "$3" -format=json | jq -r '.SecretID' >"$out/$2.tmp"
+	consul acl token create -policy-name "$1" -description "$3" | awk '$1 == "SecretID:" { print $2 }' >"$out/$2.tmp"
 	[ -s "$out/$2.tmp" ] || { log "consul made no token for $1"; exit 1; }
 	mv "$out/$2.tmp" "$out/$2"
 	log "token of policy $1 written to $out/$2"
