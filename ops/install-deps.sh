@@ -27,6 +27,7 @@ packages=(
 	nginx
 	php-fpm php-cli php-mysql php-pgsql php-sqlite3
 	zstd
+	jq
 	chromium
 )
 
