@@ -11,8 +11,9 @@ import (
 
 // authenticated wraps h: it reads the bearer token, authenticates it
 // against the store and puts the user and token in c.Locals. The token
-// itself is never logged or echoed.
-func (s *Server) authenticated(h fiber.Handler) fiber.Handler {
+// itself is never logged or echoed. A queue user's token (role queue)
+// passes only where queueOK (operation.queueToken): deny by default.
+func (s *Server) authenticated(h fiber.Handler, queueOK bool) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		auth := c.Get(fiber.HeaderAuthorization)
 		scheme, secret, ok := strings.Cut(auth, " ")
@@ -30,9 +31,17 @@ func (s *Server) authenticated(h fiber.Handler) fiber.Handler {
 		}
 		c.Locals(localUser, u)
 		c.Locals(localToken, tok)
+		if u.Role == domain.RoleQueue && !queueOK {
+			return errQueueToken
+		}
 		return h(c)
 	}
 }
+
+// errQueueToken refuses a queue token (role queue) everything but the
+// routes a queue pass needs.
+var errQueueToken = newAPIError(fiber.StatusForbidden, CodeForbidden, "",
+	"a queue token may only start and follow queue passes (POST /api/v1/queues/{id}/run, GET /api/v1/queues/{id}/passes/{pass}); use an admin's or a client user's token for anything else")
 
 // currentUser is the authenticated user, or nil on public routes.
 func currentUser(c *fiber.Ctx) *domain.User {

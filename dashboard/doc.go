@@ -28,7 +28,7 @@
 // <token>". The token is checked with store.Authenticate (hashes compared
 // in constant time) and the user is put in the request's Locals; tokens are
 // never logged or echoed, and POST /tokens is the only answer that carries
-// a secret. Two roles:
+// a secret. Three roles:
 //
 //   - admin: everything.
 //   - client user: the sites, tasks and backups of the clients listed in
@@ -41,6 +41,12 @@
 //     see (creating clients or platforms, platform tasks). A duplicate
 //     domain owned by another client's site is reported without that site's
 //     id.
+//   - queue user: only the routes marked queueToken in the route table,
+//     starting and following queue passes (the Nomad queue jobs' token).
+//     authenticated refuses every other route with 403 forbidden, before
+//     its handler runs, so a route added later is closed to them unless it
+//     says otherwise. Queue users have no clients and no password, so no
+//     dashboard session.
 //
 // # Errors
 //

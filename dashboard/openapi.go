@@ -40,6 +40,11 @@ var paramDocs = map[string]string{
 	"user_id":       "only tokens of this user (admins)",
 }
 
+var pathParamDocs = map[string]string{
+	"id":   "entity id (sites: also the domain or an alias; queues: the name)",
+	"pass": "a pass id, as POST /queues/{id}/run answered",
+}
+
 func (s *Server) buildOpenAPI() ([]byte, error) {
 	g := &schemaGen{components: map[string]any{}}
 	g.components["Error"] = g.schema(reflect.TypeOf(ErrorBody{}))
@@ -55,11 +60,13 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 		}
 		o := r.op
 		var params []any
-		if strings.Contains(r.path, ":id") {
-			params = append(params, map[string]any{
-				"name": "id", "in": "path", "required": true, "schema": map[string]any{"type": "string"},
-				"description": "entity id (sites: also the domain or an alias)",
-			})
+		for _, seg := range strings.Split(r.path, "/") {
+			if name, ok := strings.CutPrefix(seg, ":"); ok {
+				params = append(params, map[string]any{
+					"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"},
+					"description": pathParamDocs[name],
+				})
+			}
 		}
 		for _, q := range o.query {
 			params = append(params, map[string]any{
@@ -85,6 +92,9 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 		}
 		if o.public {
 			op["security"] = []any{}
+		}
+		if o.queueToken {
+			op["description"] = "Besides admins, a queue user's token (role queue, as the Nomad aegir-queue jobs have) may call this; such tokens get 403 forbidden everywhere else."
 		}
 		if o.body != nil {
 			op["requestBody"] = map[string]any{

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"context"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,7 +20,9 @@ type Queues interface {
 	Status(ctx context.Context, name string) (*queue.Status, error)
 	Settings(ctx context.Context, name string) (queue.Settings, error)
 	PutSettings(ctx context.Context, name string, s queue.Settings) (queue.Settings, error)
-	RunPass(ctx context.Context, name string) (*queue.PassReport, error)
+	StartPass(ctx context.Context, name string) (*queue.PassReport, error)
+	Pass(ctx context.Context, name, id string) (*queue.PassReport, error)
+	Passes(ctx context.Context, name string) ([]queue.PassReport, error)
 	SiteStats(ctx context.Context, siteID string) ([]queue.Point, error)
 	FleetStats(ctx context.Context) ([]queue.Point, error)
 	CronOutputs(ctx context.Context, siteID string) ([]queue.Output, error)
@@ -44,7 +47,10 @@ func (s *Server) queueRoutes() []route {
 		{"GET", "/queues", requireAdminList("queues", s.listQueues), operation{tag: "queues", summary: "The periodic queues (cron, backup, stats): settings, last and next pass, backlog, failing sites (admin)", status: 200, resp: []queue.Status{}}},
 		{"GET", "/queues/:id", requireAdminEntity("queue", s.getQueue), operation{tag: "queues", summary: "One queue's overview (admin)", status: 200, resp: queue.Status{}}},
 		{"PUT", "/queues/:id", requireAdminEntity("queue", s.putQueue), operation{tag: "queues", summary: "Change a queue's settings (admin; check-and-set on version, 0 while it has its defaults)", body: queue.Settings{}, status: 200, resp: queue.Settings{}}},
-		{"POST", "/queues/:id/run", requireAdminEntity("queue", s.runQueue), operation{tag: "queues", summary: "Run one pass of a queue now and wait for it; 409 if a pass is running (admin)", status: 200, resp: queue.PassReport{}}},
+		{"POST", "/queues/:id/run", requireQueueRunner(s.runQueue), operation{tag: "queues", summary: "Start one pass of a queue now: 202 with the running pass at once and its URL in Location; follow it there. " +
+			"409 if a pass is running (Location then names that pass). The pass goes on if the client goes away (admin or queue token)", status: 202, resp: queue.PassReport{}, queueToken: true}},
+		{"GET", "/queues/:id/passes", requireAdminEntity("queue", s.listQueuePasses), operation{tag: "queues", summary: "A queue's last passes, newest first, with their progress or outcome (admin)", status: 200, resp: []queue.PassReport{}}},
+		{"GET", "/queues/:id/passes/:pass", requireQueueRunner(s.getQueuePass), operation{tag: "queues", summary: "One pass: state (running, done, failed, interrupted, lost), progress (done of due; succeeded, failed, skipped), started and finished (admin or queue token)", status: 200, resp: queue.PassReport{}, queueToken: true}},
 		{"GET", "/stats", requireAdminList("fleet stats", s.getFleetStats), operation{tag: "queues", summary: "Fleet totals over time (sums of every site's latest figures) (admin)", status: 200, resp: fleetStats{}}},
 		{"GET", "/sites/:id/stats", s.getSiteStats, operation{tag: "sites", summary: "A site's figures over time (downsampled as they age) and its last cron outputs", status: 200, resp: siteStats{}}},
 		{"GET", "/backups/:id", s.getBackup, operation{tag: "backups", summary: "Get a backup record", status: 200, resp: domain.Backup{}}},
@@ -105,6 +111,27 @@ func (s *Server) putQueue(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
+// requireQueueRunner lets admins and queue users (role queue: the
+// Nomad queue jobs' token) through, and answers 404 to anyone else, as
+// requireAdminEntity does.
+func requireQueueRunner(h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if u := currentUser(c); u == nil || (u.Role != domain.RoleAdmin && u.Role != domain.RoleQueue) {
+			return domain.NotFound("queue", c.Params("id"))
+		}
+		return h(c)
+	}
+}
+
+// passURL is where a pass is followed.
+func passURL(name, id string) string {
+	return apiPrefix + "/queues/" + url.PathEscape(name) + "/passes/" + url.PathEscape(id)
+}
+
+// runQueue starts a pass and answers at once; the pass runs in the
+// queues' own background (queue.StartPass), not in this request, so a
+// proxy's timeout or a client that hangs up neither stops it nor, on a
+// retry, starts a second one (the retry gets 409 naming the running pass).
 func (s *Server) runQueue(c *fiber.Ctx) error {
 	q, err := s.queues()
 	if err != nil {
@@ -114,11 +141,45 @@ func (s *Server) runQueue(c *fiber.Ctx) error {
 	if !queue.Known(name) {
 		return domain.NotFound("queue", name)
 	}
-	rep, err := q.RunPass(c.UserContext(), name)
+	p, err := q.StartPass(c.UserContext(), name)
+	var running *queue.PassRunningError
+	if errors.As(err, &running) && running.PassID != "" {
+		c.Set(fiber.HeaderLocation, passURL(name, running.PassID))
+	}
+	if errors.Is(err, queue.ErrClosed) {
+		return newAPIError(fiber.StatusServiceUnavailable, CodeUnavailable, "",
+			"this aegir server is shutting down and starts no queue pass; start it again once aegir is back, or on another aegir server")
+	}
 	if err != nil {
 		return err
 	}
-	return c.JSON(rep)
+	s.log.Info("queue pass started", "queue", name, "pass", p.ID, "by", who(c))
+	c.Set(fiber.HeaderLocation, passURL(name, p.ID))
+	return c.Status(fiber.StatusAccepted).JSON(p)
+}
+
+func (s *Server) listQueuePasses(c *fiber.Ctx) error {
+	q, err := s.queues()
+	if err != nil {
+		return err
+	}
+	l, err := q.Passes(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(l)
+}
+
+func (s *Server) getQueuePass(c *fiber.Ctx) error {
+	q, err := s.queues()
+	if err != nil {
+		return err
+	}
+	p, err := q.Pass(c.UserContext(), c.Params("id"), c.Params("pass"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(p)
 }
 
 func (s *Server) getFleetStats(c *fiber.Ctx) error {

@@ -26,6 +26,9 @@ type operation struct {
 	status  int      // success status
 	resp    any      // success body (a value of its type), nil for none
 	stream  bool     // may answer text/event-stream
+	// queueToken: a queue user's token (role queue) may call it; every
+	// other route refuses such tokens (auth.go).
+	queueToken bool
 }
 
 var listQuery = []string{"limit", "offset"}

@@ -144,7 +144,7 @@ func New(cfg *Config) (*Server, error) {
 	for _, r := range s.routes() {
 		h := r.handler
 		if !r.op.public {
-			h = s.authenticated(h)
+			h = s.authenticated(h, r.op.queueToken)
 		}
 		s.app.Add(r.method, apiPrefix+r.path, h)
 	}

@@ -130,6 +130,7 @@ func (s *Server) mountUI() error {
 	live("/live/tasks/:id", s.getTask)
 	live("/live/tasks/:id/log", s.taskLog)
 	live("/live/sites/:id", s.getSite)
+	live("/live/queues/:id/passes/:pass", requireAdminEntity("queue", s.getQueuePass))
 
 	// Anything else outside the API is an HTML 404.
 	notFound := u.page(func(c *fiber.Ctx, v *view) error { return errNotFoundPage }, false)

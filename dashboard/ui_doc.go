@@ -9,7 +9,8 @@
 // /platforms, /servers, /clients, /packages, /tasks, /users, /tokens,
 // /account, /login), assets under /static, and under /live the JSON and SSE
 // the page script reads: /live/tasks/{id}, /live/tasks/{id}/log (the API's
-// SSE log handler) and /live/sites/{id}. The /live routes run the API's own
+// SSE log handler), /live/sites/{id} and /live/queues/{id}/passes/{pass}
+// (admins: a running pass's progress). The /live routes run the API's own
 // handlers with the session's user instead of a bearer token, so the access
 // rules are the API's, byte for byte. Anything else outside /api/v1 is an
 // HTML 404; /api/v1 misses stay JSON.
@@ -17,8 +18,10 @@
 // Every form posts and redirects (303) to a page with a flash message, so
 // everything works with JavaScript off; a refused form redirects back with
 // the reason. The script only follows task status and log tails (polling
-// /live/tasks/{id}, EventSource on the log) and enables "type the name to
-// confirm" buttons as the name is typed; the server checks the name again.
+// /live/tasks/{id}, EventSource on the log) and running queue passes
+// (polling /live/queues/...; "Run a pass now" only starts one), and
+// enables "type the name to confirm" buttons as the name is typed; the
+// server checks the name again.
 // Destructive site tasks (delete, disable, restore, migrate) and deletes of
 // platforms, servers, services, clients and users need the name typed.
 //

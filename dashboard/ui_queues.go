@@ -99,7 +99,8 @@ func (u *ui) queueUpdate(c *fiber.Ctx, v *view) error {
 	return u.done(c, "/queues", "Saved the %s queue's settings.", name)
 }
 
-// queueRun runs one pass and waits for it, as the API does.
+// queueRun starts a pass, as the API does, and goes back to the queues
+// page, which shows its progress (app.js follows it).
 func (u *ui) queueRun(c *fiber.Ctx, v *view) error {
 	if u.s.cfg.Queues == nil {
 		return errUnavailable("the periodic queues")
@@ -108,12 +109,12 @@ func (u *ui) queueRun(c *fiber.Ctx, v *view) error {
 	if !queue.Known(name) {
 		return errNotFoundPage
 	}
-	rep, err := u.s.cfg.Queues.RunPass(c.UserContext(), name)
+	p, err := u.s.cfg.Queues.StartPass(c.UserContext(), name)
 	if err != nil {
 		return err
 	}
-	return u.done(c, "/queues", "The %s pass took %d of %d sites: %d succeeded, %d failed, %d skipped.",
-		name, rep.Due, rep.Eligible, rep.Succeeded, rep.Failed, rep.Skipped)
+	u.s.log.Info("queue pass started", "queue", name, "pass", p.ID, "by", who(c))
+	return u.done(c, "/queues#queue-"+name, "Started a pass of the %s queue; its progress shows below.", name)
 }
 
 // siteStats returns the site's statistics charts and last cron outputs,

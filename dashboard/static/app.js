@@ -1,5 +1,6 @@
-// aegir dashboard: live task status and log tail. Everything works without
-// this file; it only saves reloads. No inline scripts (CSP script-src 'self').
+// aegir dashboard: live task status, log tail and queue pass progress.
+// Everything works without this file; it only saves reloads. No inline
+// scripts (CSP script-src 'self').
 (function () {
   "use strict";
 
@@ -85,6 +86,27 @@
     };
   }
 
+  // A running queue pass shows its progress; the page reloads when it
+  // ends, to show the outcome.
+  function followPasses() {
+    var els = document.querySelectorAll("[data-live-pass]");
+    Array.prototype.forEach.call(els, function (el) {
+      var bar = el.querySelector("progress");
+      var text = el.querySelector("[data-pass-progress]");
+      function tick() {
+        getJSON(el.getAttribute("data-live-pass")).then(function (p) {
+          if (p.state !== "running") { window.location.reload(); return; }
+          if (bar) { bar.max = p.due || 1; bar.value = p.done; }
+          if (text) {
+            text.textContent = p.done + " of " + p.due + " sites: " + p.succeeded + " ok, " + p.failed + " failed, " + p.skipped + " skipped";
+          }
+          setTimeout(tick, 2000);
+        }, function () { setTimeout(tick, 5000); });
+      }
+      setTimeout(tick, 1000);
+    });
+  }
+
   // "Type the name to confirm" buttons stay disabled until it matches. The
   // server checks it again.
   function confirmFields() {
@@ -106,6 +128,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     followBadges();
     followLog();
+    followPasses();
     confirmFields();
     selectSecret();
   });

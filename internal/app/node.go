@@ -173,6 +173,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	n.closers = append(n.closers, func() error { n.queues.Close(); return nil }) // passes started through the API
 	n.disp, err = scheduler.New(scheduler.Config{
 		Store: n.store, Executor: n.queues.Observe(exec), Bus: n.bus, Locker: n.locker,
 		MaxParallel: cfg.Executor.MaxParallel, TaskTimeout: cfg.TaskTimeoutDuration(),
@@ -281,33 +282,21 @@ func (n *node) close() {
 }
 
 // registerQueueJobs registers the periodic queue jobs in Nomad with a fresh
-// API token for them (queue runs are admin-only), kept in Nomad Variables
-// rather than the job spec, and revokes the tokens earlier leaders made.
-// Only the leader calls it, so no process revokes a token the current
-// leader's variables still hold.
+// API token for them, of the queue user (role queue: it may only start and
+// follow queue passes), kept in Nomad Variables rather than the job spec,
+// and revokes the tokens earlier leaders made. Only the leader calls it,
+// so no process revokes a token the current leader's variables still hold.
 func (n *node) registerQueueJobs(ctx context.Context) error {
-	u, err := n.store.UserByName(ctx, "admin")
+	tokID, secret, err := queue.NewJobToken(ctx, n.store)
 	if err != nil {
-		return fmt.Errorf("find the admin user for the queue jobs' API token: %w", err)
-	}
-	tok, secret, err := n.store.CreateToken(ctx, u.ID, "nomad-queues", 0)
-	if err != nil {
-		return fmt.Errorf("create the queue jobs' API token: %w", err)
+		return err
 	}
 	n.nomad.SetQueueToken(secret)
 	if err := n.nomad.RegisterQueueJobs(ctx, scheduler.DefaultQueues()); err != nil {
 		return err // keep the new token: some variables may hold it already
 	}
-	all, err := n.store.ListTokens(ctx, u.ID)
-	if err != nil {
-		return err
-	}
-	for _, old := range all {
-		if old.Name == "nomad-queues" && old.ID != tok.ID {
-			if err := n.store.DeleteToken(ctx, old.ID); err != nil {
-				n.log.Warn("revoke an old queue jobs' token", "token", old.ID, "err", err)
-			}
-		}
+	if err := queue.RevokeJobTokens(ctx, n.store, tokID); err != nil {
+		n.log.Warn("revoke the queue jobs' old tokens", "err", err)
 	}
 	return nil
 }

@@ -35,8 +35,10 @@ var queueNoun = &noun{
 			examples: []string{"aegir queue show cron"}},
 		{name: "set", args: "NAME [flags]", summary: "Change a queue's settings (only the flags given).", run: queueSet,
 			examples: []string{"aegir queue set cron -frequency 1h -interval 5m -concurrency 8", "aegir queue set backup -keep-last 3 -daily 7 -weekly 4 -monthly 6", "aegir queue set stats -enabled=false"}},
-		{name: "run", args: "NAME", summary: "Run one pass of a queue now (the API runs it) and print what it did. The Nomad periodic jobs run this.", run: queueRun,
-			examples: []string{"aegir queue run cron"}},
+		{name: "run", args: "NAME [-no-wait] [-json]", summary: "Run one pass of a queue now: the API starts it, this shows its progress and waits for its end (exit 1 if it did not end done, or a site failed). The Nomad periodic jobs run this.", run: queueRun,
+			examples: []string{"aegir queue run cron", "aegir queue run backup -no-wait"}},
+		{name: "pass", args: "NAME [PASS] [-wait] [-json]", summary: "Show a pass of a queue (default: the newest) with its progress or outcome; -wait follows it to its end.", run: queuePass,
+			examples: []string{"aegir queue pass cron", "aegir queue pass backup 06h17z8c4w2m0a1b2c3d -wait"}},
 	},
 }
 
@@ -77,6 +79,9 @@ func queueList(ctx context.Context, a *app, args []string) error {
 		if s.LastPass != nil {
 			last = when(s.LastPass.Started)
 		}
+		if s.Current != nil {
+			last = "running " + strconv.Itoa(s.Current.Done) + "/" + strconv.Itoa(s.Current.Due)
+		}
 		if s.NextPass != nil {
 			next = when(*s.NextPass)
 		}
@@ -116,8 +121,11 @@ func queueShow(ctx context.Context, a *app, args []string) error {
 	if r := st.Retention; r != nil {
 		kv = append(kv, "retention", fmt.Sprintf("last %d, daily %d, weekly %d, monthly %d", r.KeepLast, r.Daily, r.Weekly, r.Monthly))
 	}
+	if p := s.Current; p != nil {
+		kv = append(kv, "running pass", fmt.Sprintf("%s since %s: %s", p.ID, when(p.Started), passProgress(p)))
+	}
 	if p := s.LastPass; p != nil {
-		kv = append(kv, "last pass", fmt.Sprintf("%s: %d due, %d succeeded, %d failed, %d skipped", when(p.Started), p.Due, p.Succeeded, p.Failed, p.Skipped))
+		kv = append(kv, "last pass", fmt.Sprintf("%s %s: %d due, %d succeeded, %d failed, %d skipped", when(p.Started), p.State, p.Due, p.Succeeded, p.Failed, p.Skipped))
 	}
 	if s.NextPass != nil {
 		kv = append(kv, "next pass", when(*s.NextPass))
@@ -208,47 +216,232 @@ func queueSet(ctx context.Context, a *app, args []string) error {
 	return nil
 }
 
-// queueRun asks the API to run one pass and waits for it, however long
-// the pass takes (no request timeout; Ctrl-C stops waiting, not the pass).
+// queueRun asks the API to start one pass and, unless -no-wait, follows
+// it to its end. The pass runs in the server: Ctrl-C or a lost connection
+// stops the waiting, not the pass.
 func queueRun(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	asJSON := fs.Bool("json", false, "print the API's JSON")
+	asJSON := fs.Bool("json", false, "print the API's JSON: the ended pass (with -no-wait: the started one)")
+	noWait := fs.Bool("no-wait", false, "return once the pass has started; follow it with aegir queue pass NAME PASS -wait")
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
+	name := pos[0]
 	c, err := a.client()
 	if err != nil {
 		return err
 	}
-	req, err := c.newRequest(ctx, http.MethodPost, c.path("queues", pos[0], "run"), nil, nil)
+	raw, err := startPass(ctx, c, name)
 	if err != nil {
 		return err
 	}
-	resp, err := c.send(req)
+	var p queue.PassReport
+	if err := json.Unmarshal(raw, &p); err != nil || p.ID == "" {
+		return fmt.Errorf("the API answered POST /queues/%s/run with JSON this client does not understand (%v); is it an older aegir? Upgrade the client and the server together", name, err)
+	}
+	if *noWait {
+		if *asJSON {
+			return a.printJSON(raw)
+		}
+		fmt.Fprintf(a.stdout, "Started pass %s of the %s queue; follow it with: aegir queue pass %s %s -wait\n", p.ID, name, name, p.ID)
+		return nil
+	}
+	fmt.Fprintf(a.stderr, "Started pass %s of the %s queue.\n", p.ID, name)
+	end, raw, err := a.followPass(ctx, c, name, p.ID)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		if err := a.printJSON(raw); err != nil {
+			return err
+		}
+	} else {
+		printPassSummary(a.stdout, end)
+	}
+	return passOutcome(end)
+}
+
+// startPass POSTs .../run and returns the started pass's JSON. A 409 says
+// which pass is running (Location), and how to follow it.
+func startPass(ctx context.Context, c *api, name string) ([]byte, error) {
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	req, err := c.newRequest(rctx, http.MethodPost, c.path("queues", name, "run"), nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.send(req)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return nil, &connError{msg: fmt.Sprintf("the aegir API at %s did not answer POST %s within %s; a pass may have started: see aegir queue show %s", c.addr, req.URL.Path, requestTimeout, name)}
+	}
+	if err != nil {
+		return nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return err
+		return nil, &connError{msg: fmt.Sprintf("reading the answer of POST %s: %v; a pass may have started: see aegir queue show %s", req.URL.Path, err, name)}
 	}
 	if resp.StatusCode >= 300 {
-		return decodeError(resp.StatusCode, raw)
+		ae := decodeError(resp.StatusCode, raw)
+		if id := passFromLocation(resp.Header.Get("Location")); resp.StatusCode == http.StatusConflict && id != "" {
+			ae.Message += "; follow it with: aegir queue pass " + name + " " + id + " -wait"
+		}
+		return nil, ae
+	}
+	return raw, nil
+}
+
+// passFromLocation is the pass id at the end of a pass URL, if it looks
+// like one.
+func passFromLocation(loc string) string {
+	i := strings.LastIndex(loc, "/passes/")
+	if i < 0 {
+		return ""
+	}
+	id := loc[i+len("/passes/"):]
+	if !domain.ValidID(id) {
+		return ""
+	}
+	return id
+}
+
+// followPass polls a pass until it ends, printing its progress on stderr
+// when it moved (at most every five polls), and returns the ended pass
+// and its JSON. Failed polls are retried (maxReconnects in a row).
+func (a *app) followPass(ctx context.Context, c *api, name, id string) (*queue.PassReport, []byte, error) {
+	every := cmpDur(a.pollEvery, 2*time.Second)
+	failures, shown := 0, -1
+	var printed time.Time
+	for {
+		var p queue.PassReport
+		raw, err := c.get(ctx, c.path("queues", name, "passes", id), nil, &p)
+		if err != nil {
+			if ctx.Err() != nil {
+				fmt.Fprintf(a.stderr, "Stopped waiting; pass %s goes on in the server: aegir queue pass %s %s\n", id, name, id)
+				return nil, nil, ctx.Err()
+			}
+			var ae *APIError
+			var ce *connError
+			retry := errors.As(err, &ce) || (errors.As(err, &ae) && ae.Status >= 500)
+			failures++
+			if !retry {
+				return nil, nil, err
+			}
+			if failures > maxReconnects {
+				return nil, nil, &connError{msg: fmt.Sprintf("lost track of pass %s of the %s queue: %v\nThe pass goes on in the aegir server; follow it with: aegir queue pass %s %s -wait", id, name, err, name, id)}
+			}
+			if err := sleep(ctx, min(every*time.Duration(failures), 30*time.Second)); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		failures = 0
+		if p.State != queue.PassRunning {
+			return &p, raw, nil
+		}
+		if p.Done != shown && (shown < 0 || time.Since(printed) >= 5*every) {
+			fmt.Fprintf(a.stderr, "%s pass %s: %s\n", name, id, passProgress(&p))
+			shown, printed = p.Done, time.Now()
+		}
+		if err := sleep(ctx, every); err != nil {
+			fmt.Fprintf(a.stderr, "Stopped waiting; pass %s goes on in the server: aegir queue pass %s %s\n", id, name, id)
+			return nil, nil, err
+		}
+	}
+}
+
+// passProgress is "40/100 sites (38 succeeded, 2 failed, 0 skipped)".
+func passProgress(p *queue.PassReport) string {
+	if p.State == queue.PassRunning && p.Due == 0 && p.Eligible == 0 {
+		return "planning"
+	}
+	return fmt.Sprintf("%d/%d sites (%d succeeded, %d failed, %d skipped)", p.Done, p.Due, p.Succeeded, p.Failed, p.Skipped)
+}
+
+func printPassSummary(w io.Writer, p *queue.PassReport) {
+	took := "unfinished"
+	if !p.Finished.IsZero() {
+		took = p.Finished.Sub(p.Started).Round(time.Millisecond).String()
+	}
+	fmt.Fprintf(w, "queue %s pass %s %s: %d eligible, %d due (backlog %d): %d succeeded, %d failed, %d skipped; %d failing sites; %s\n",
+		p.Queue, p.ID, p.State, p.Eligible, p.Due, p.Backlog, p.Succeeded, p.Failed, p.Skipped, p.Failing, took)
+}
+
+// passOutcome is nil for a pass that ended done with no failed site.
+func passOutcome(p *queue.PassReport) error {
+	if p.State != queue.PassDone {
+		return fmt.Errorf("pass %s of the %s queue ended %s: %s", p.ID, p.Queue, p.State, sanitize(p.Error))
+	}
+	if p.Failed > 0 {
+		return fmt.Errorf("%d sites failed in the %s pass; see aegir queue show %s", p.Failed, p.Queue, p.Queue)
+	}
+	return nil
+}
+
+// queuePass shows one pass (the newest by default); -wait follows it.
+func queuePass(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	wait := fs.Bool("wait", false, "follow a running pass to its end (exit 1 unless it ends done with no failed site)")
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	pos, err := a.parse(fs, args, 1, 2)
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var p queue.PassReport
+	var raw []byte
+	if len(pos) == 2 {
+		if raw, err = c.get(ctx, c.path("queues", name, "passes", pos[1]), nil, &p); err != nil {
+			return err
+		}
+	} else {
+		var l []json.RawMessage
+		if _, err := c.get(ctx, c.path("queues", name, "passes"), nil, &l); err != nil {
+			return err
+		}
+		if len(l) == 0 {
+			return &APIError{Status: http.StatusNotFound, Code: "not_found", Message: fmt.Sprintf("the %s queue has no pass yet; start one with aegir queue run %s", name, name)}
+		}
+		raw = l[0]
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return fmt.Errorf("the API answered with JSON this client does not understand: %w", err)
+		}
+	}
+	if *wait && p.State == queue.PassRunning {
+		end, endRaw, err := a.followPass(ctx, c, name, p.ID)
+		if err != nil {
+			return err
+		}
+		p, raw = *end, endRaw
 	}
 	if *asJSON {
-		return a.printJSON(raw)
+		if err := a.printJSON(raw); err != nil {
+			return err
+		}
+	} else {
+		kv := []string{"pass", p.ID, "queue", p.Queue, "state", string(p.State), "progress", passProgress(&p),
+			"eligible", strconv.Itoa(p.Eligible), "backlog", strconv.Itoa(p.Backlog), "started", when(p.Started)}
+		if !p.Finished.IsZero() {
+			kv = append(kv, "finished", when(p.Finished), "took", p.Finished.Sub(p.Started).Round(time.Millisecond).String())
+		}
+		if p.BackupsDeleted > 0 {
+			kv = append(kv, "backups deleted", strconv.Itoa(p.BackupsDeleted))
+		}
+		if p.Error != "" {
+			kv = append(kv, "error", sanitize(p.Error))
+		}
+		if err := a.fields(kv...); err != nil {
+			return err
+		}
 	}
-	var rep queue.PassReport
-	if err := json.Unmarshal(raw, &rep); err != nil {
-		return fmt.Errorf("the API answered with JSON this client does not understand: %w", err)
-	}
-	fmt.Fprintf(a.stdout, "queue %s pass: %d eligible, %d due (backlog %d): %d succeeded, %d failed, %d skipped; %d failing sites; %s\n",
-		rep.Queue, rep.Eligible, rep.Due, rep.Backlog, rep.Succeeded, rep.Failed, rep.Skipped, rep.Failing,
-		rep.Finished.Sub(rep.Started).Round(time.Millisecond))
-	if rep.Failed > 0 {
-		return fmt.Errorf("%d sites failed in the %s pass; see aegir queue show %s", rep.Failed, rep.Queue, rep.Queue)
+	if *wait {
+		return passOutcome(&p)
 	}
 	return nil
 }

@@ -11,6 +11,10 @@ type Role string
 const (
 	RoleAdmin  Role = "admin"  // everything
 	RoleClient Role = "client" // only the sites and tasks of their clients
+	// RoleQueue may only start and follow passes of the periodic queues
+	// (the Nomad aegir-queue jobs' token): no clients, no password, no
+	// other route of the API.
+	RoleQueue Role = "queue"
 )
 
 // User is a person who uses the API or the dashboard.
@@ -36,8 +40,17 @@ func (u *User) Validate() error {
 	}
 	switch u.Role {
 	case RoleAdmin, RoleClient:
+	case RoleQueue:
+		// A queue user is a machine's: API tokens only, and nothing of any
+		// client's to see.
+		if len(u.ClientIDs) > 0 {
+			return Invalid("client_ids", "a queue user belongs to no client; remove client_ids or use role client")
+		}
+		if u.PasswordHash != "" {
+			return Invalid("role", "a queue user signs in with API tokens only, not a password; create a new user with role queue")
+		}
 	default:
-		return Invalid("role", "unknown role %q; use admin or client", Clip(string(u.Role)))
+		return Invalid("role", "unknown role %q; use admin, client or queue", Clip(string(u.Role)))
 	}
 	if len(u.ClientIDs) > 100 {
 		return Invalid("client_ids", "at most 100 clients")

@@ -5,9 +5,40 @@
 //
 // RunPass(ctx, name) is one pass of one queue:
 //
-//	lock "queue/<name>" ─ sites + runs ─ PlanPass ─ N workers ─ record runs ─ last pass
-//	 (TryAcquire; held     (store, KV)    (pure)     queue a task,    (txns of ≤ 64 ops)
-//	  → ErrPassRunning)                              wait for it
+//	lock "queue/<name>" ─ pass record ─ sites + runs ─ PlanPass ─ N workers ─ record runs ─ pass record, last pass
+//	 (TryAcquire; held     (running)     (store, KV)    (pure)     queue a task,    (txns of ≤ 64 ops)   (its end)
+//	  → ErrPassRunning)                                            wait for it
+//
+// StartPass is the same pass in the background: it returns once the pass
+// holds the lock and its record exists, and the pass runs on a context of
+// the Queues' own, which only Close ends (state interrupted). That is how
+// the API runs a pass (202 with the pass, then GET .../passes/<id>): a
+// client that hangs up or a proxy that times out neither stops the pass
+// nor, on a retry, starts a second one — the retry gets a
+// *PassRunningError naming the running pass.
+//
+// # A pass's record and its failure modes
+//
+// Each pass has a record, queues/<name>/passes/<id> (PassReport), which
+// only the pass writes, check-and-set on its last write: created running
+// under the lock, then its progress (Done of Due; Succeeded, Failed,
+// Skipped) every Config.Progress while it moves and at least every
+// LockTTL/4 as a heartbeat, then its end before it lets go of the lock:
+//
+//	running ─┬─ done         ran to the end (sites may have failed: Failed)
+//	         ├─ failed       could not go on (the store did not answer); Error
+//	         ├─ interrupted  Close, or the lock was lost: what ran is recorded
+//	         └─ lost         its process died: no write for 2 × LockTTL
+//
+// A dead pass cannot write "lost" itself, so readers (Pass, Passes,
+// Status) report a running record that has not been written for 2 ×
+// LockTTL as lost — its lock expired by then, so another pass can run —
+// and the next pass to take the lock marks every record still running as
+// lost for good (it holds the lock, so they are dead); a late write of the
+// dead pass then fails its check-and-set. Sites a stopped pass did not get
+// to are in none of the counts (Due − Done) and stay due; tasks it had
+// queued finish under the dispatcher, and the next pass skips a site whose
+// task is still active. Each queue keeps its last KeepPasses records.
 //
 // PlanPass is a pure function of (sites, last runs, now, settings): the
 // eligible sites (enabled, platform not locked or deleted) that are due,
@@ -62,15 +93,20 @@
 //
 //	queues/<name>/settings        Settings (check-and-set on Version)
 //	queues/<name>/runs/<siteID>   Run, written only by the lock holder
-//	queues/<name>/last            PassReport of the last pass
+//	queues/<name>/passes/<id>     PassReport of a pass (the last KeepPasses)
+//	queues/<name>/last            PassReport of the last ended pass
 //	queues/cron/output/<siteID>   last cron outputs
 //	queues/stats/series/<siteID>  Series
 //	queues/stats/latest/<siteID>  Point, summed into queues/stats/fleet
 //
 // # Running on their own
 //
-// On `aegir dev`, Queues.Run loops over every queue: a pass, then the
-// queue's interval. In `aegir server` with Nomad, the aegir-queue-<name>
-// periodic job runs `aegir queue run NAME`, which asks the API (POST
-// /api/v1/queues/<name>/run) to run one pass in the server process.
+// On `aegir dev`, Queues.Run loops over every queue: a pass (RunPass),
+// then the queue's interval. In `aegir server` with Nomad, the
+// aegir-queue-<name> periodic job runs `aegir queue run NAME`, which asks
+// the API (POST /api/v1/queues/<name>/run) to start one pass in the server
+// process and polls the pass until it ends, so the job lasts as long as
+// the pass and prohibit_overlap holds. The job's API token is a queue
+// user's (JobUser, role queue; token.go): it may start and follow passes
+// and nothing else.
 package queue

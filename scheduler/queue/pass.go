@@ -6,28 +6,44 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
-	"github.com/aegirhq/aegir/internal/locks"
 	"github.com/aegirhq/aegir/internal/store"
 )
 
-// PassReport is what one pass did. The last one is kept at
-// queues/<name>/last.
+// PassReport is one pass: its progress while it runs, what it did once it
+// ended. Each pass's is kept at queues/<name>/passes/<id> (the last
+// KeepPasses), the last ended one also at queues/<name>/last.
 type PassReport struct {
-	Queue    string    `json:"queue"`
-	Started  time.Time `json:"started"`
-	Finished time.Time `json:"finished"`
-	// Eligible, Backlog, Due: from the plan.
+	// ID names the pass; ids sort in the order passes started.
+	ID    string `json:"id"`
+	Queue string `json:"queue"`
+	// State is running until the pass ends (passes.go).
+	State PassState `json:"state"`
+	// Error says why a pass failed, was interrupted or was lost.
+	Error   string    `json:"error,omitempty"`
+	Started time.Time `json:"started"`
+	// Finished is when the pass ended; absent while it runs.
+	Finished time.Time `json:"finished,omitzero"`
+	// Updated is when the pass last wrote this record: on progress, and at
+	// least every LockTTL/4 while it runs.
+	Updated time.Time `json:"updated,omitzero"`
+	// Eligible, Backlog, Due: from the plan. Due is the pass's total.
 	Eligible int `json:"eligible"`
 	Backlog  int `json:"backlog"`
 	Due      int `json:"due"`
+	// Done counts the due sites the pass is through with (succeeded,
+	// failed or skipped): its progress is Done of Due.
+	Done int `json:"done"`
 	// Succeeded, Failed: sites whose work ended so.
 	Succeeded int `json:"succeeded"`
 	Failed    int `json:"failed"`
 	// Skipped: due sites left alone (a task of this queue already active,
-	// the site changed state, or its task did not end in time).
+	// the site changed state, or its task did not end in time). The due
+	// sites a stopped pass did not get to (Due − Done) are in none of
+	// these.
 	Skipped int `json:"skipped"`
 	// BackupsDeleted: archives removed by retention (backup queue).
 	BackupsDeleted int `json:"backups_deleted,omitempty"`
@@ -48,68 +64,140 @@ func taskType(name string) domain.TaskType {
 	return domain.TaskStats
 }
 
-// RunPass runs one pass of queue name now: it takes the queue's lock
-// (ErrPassRunning if a pass is under way), plans, queues each due site's
+// RunPass runs one pass of queue name now and returns when it has ended:
+// it takes the queue's lock (a *PassRunningError, which is
+// ErrPassRunning, if a pass is under way), plans, queues each due site's
 // task with the queue's concurrency and waits for it, records each site's
 // run, and for the backup queue deletes what retention no longer keeps.
-// It runs whether or not the queue is enabled (Enabled governs only the
-// automatic passes).
+// Its record shows its progress meanwhile (Pass). It runs whether or not
+// the queue is enabled (Enabled governs only the automatic passes). The
+// report comes back also with an error, saying how far the pass got.
 func (q *Queues) RunPass(ctx context.Context, name string) (*PassReport, error) {
-	s, err := q.Settings(ctx, name)
+	p, err := q.begin(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	lease, err := q.cfg.Locker.TryAcquire(ctx, "queue/"+name, q.cfg.LockTTL)
-	if errors.Is(err, locks.ErrHeld) {
-		return nil, ErrPassRunning
-	}
-	if err != nil {
-		return nil, fmt.Errorf("take the %s queue's lock: %w", name, err)
-	}
-	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
+	return q.run(ctx, p)
+}
+
+// run runs the pass begin started, holding its lock until it has recorded
+// its end.
+func (q *Queues) run(ctx context.Context, p *activePass) (*PassReport, error) {
+	name, s := p.rep.Queue, p.set
+	defer func() { _ = p.lease.Release(context.WithoutCancel(ctx)) }()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var lockLost atomic.Bool
 	go func() {
 		select {
-		case <-lease.Lost():
-			q.log.Warn("the queue's lock was lost; stopping the pass", "queue", name)
+		case <-p.lease.Lost():
+			q.log.Warn("the queue's lock was lost; stopping the pass", "queue", name, "pass", p.rep.ID)
+			lockLost.Store(true)
 			cancel()
 		case <-ctx.Done():
 		}
 	}()
+	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
+	writerDone := make(chan struct{})
+	go func() { defer close(writerDone); q.reportProgress(wctx, p) }()
 
-	rep := &PassReport{Queue: name, Started: q.cfg.Now().UTC()}
+	var (
+		sites []SiteState
+		runs  map[string]Run
+		done  = map[string]Run{}
+	)
+	err := q.work(ctx, p, &sites, &runs, done)
+	stopWriter()
+	<-writerDone
+
+	// Records are written even when the pass was cut short: what ran, ran.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer rcancel()
+	if runs != nil {
+		if perr := q.putRuns(rctx, name, done); perr != nil {
+			err = errors.Join(err, fmt.Errorf("record the %s queue's runs: %w", name, perr))
+		} else {
+			for id, r := range done {
+				runs[id] = r
+			}
+			failing := len(PlanPass(sites, runs, q.cfg.Now(), s).Failing)
+			p.update(func(r *PassReport) { r.Failing = failing })
+		}
+	}
+	if name == Stats && err == nil && ctx.Err() == nil {
+		if ferr := q.addFleetPoint(rctx); ferr != nil {
+			q.log.Warn("fleet total not recorded", "err", ferr)
+		}
+	}
+	switch {
+	case err != nil:
+		err = fmt.Errorf("%s pass: %w", name, err)
+		p.update(func(r *PassReport) { r.State, r.Error = PassFailed, clipText(err.Error(), 300) })
+	case lockLost.Load():
+		err = ctx.Err()
+		p.update(func(r *PassReport) {
+			r.State, r.Error = PassInterrupted, "the queue's lock was lost (the lock service did not renew it) and the pass stopped; what ran is recorded and the next pass takes the rest"
+		})
+	case ctx.Err() != nil:
+		err = ctx.Err()
+		p.update(func(r *PassReport) {
+			r.State, r.Error = PassInterrupted, "the pass was stopped before its end (aegir shut down, or its caller gave up); what ran is recorded and the next pass takes the rest"
+		})
+	default:
+		p.update(func(r *PassReport) { r.State = PassDone })
+	}
+	p.update(func(r *PassReport) { r.Finished = q.cfg.Now().UTC() })
+	if werr := q.savePass(rctx, p); werr != nil {
+		q.log.Warn("the pass's end was not recorded; it will show as lost", "queue", name, "pass", p.rep.ID, "err", werr)
+	}
+	rep := p.snapshot()
+	if b, jerr := json.Marshal(rep); jerr == nil {
+		if _, werr := q.kv.Txn(rctx, []store.Op{{Verb: store.OpSet, Key: lastPassKey(name), Value: b}}); werr != nil {
+			q.log.Warn("last pass not recorded", "queue", name, "err", werr)
+		}
+	}
+	q.log.Info("queue pass ended", "queue", name, "pass", rep.ID, "state", rep.State, "eligible", rep.Eligible, "backlog", rep.Backlog, "due", rep.Due,
+		"succeeded", rep.Succeeded, "failed", rep.Failed, "skipped", rep.Skipped, "failing", rep.Failing,
+		"seconds", rep.Finished.Sub(rep.Started).Seconds())
+	return &rep, err
+}
+
+// work plans the pass and works on its due sites. It fills in the sites
+// and runs it planned with (runs stays nil when planning failed) and the
+// runs of the sites it worked on (done).
+func (q *Queues) work(ctx context.Context, p *activePass, sitesOut *[]SiteState, runsOut *map[string]Run, done map[string]Run) error {
+	name, s := p.rep.Queue, p.set
 	sites, byID, err := q.siteStates(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	runs, err := q.Runs(ctx, name)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var backups map[string][]domain.Backup
 	if name == VerifyBackup {
 		// Only sites with a backup have something to verify (verify.go).
 		if backups, err = q.backupsBySite(ctx); err != nil {
-			return nil, err
+			return err
 		}
 		sites = withBackups(sites, backups)
 	}
-	plan := PlanPass(sites, runs, rep.Started, s)
-	rep.Eligible, rep.Backlog, rep.Due = plan.Eligible, plan.Backlog, len(plan.Due)
+	plan := PlanPass(sites, runs, p.rep.Started, s)
+	*sitesOut, *runsOut = sites, runs
+	p.update(func(r *PassReport) { r.Eligible, r.Backlog, r.Due = plan.Eligible, plan.Backlog, len(plan.Due) })
 
 	active, err := q.activeOf(ctx, taskType(name))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if name == Backup && len(plan.Due) > 0 {
 		if backups, err = q.backupsBySite(ctx); err != nil {
-			return nil, err
+			return err
 		}
 	}
 
-	var mu sync.Mutex
-	done := map[string]Run{}
+	var mu sync.Mutex // guards done
 	jobs := make(chan string)
 	var wg sync.WaitGroup
 	for range s.Concurrency {
@@ -117,29 +205,38 @@ func (q *Queues) RunPass(ctx context.Context, name string) (*PassReport, error) 
 		go func() {
 			defer wg.Done()
 			for id := range jobs {
-				o := q.work(ctx, name, s, byID[id], backups[id])
+				o := q.siteWork(ctx, name, s, byID[id], backups[id])
 				mu.Lock()
 				switch {
 				case o.skipped:
-					rep.Skipped++
 				case o.ok:
-					rep.Succeeded++
 					done[id] = Run{Last: q.cfg.Now().UTC(), OK: true, TaskID: o.taskID}
 				default:
-					rep.Failed++
 					done[id] = Run{Last: q.cfg.Now().UTC(), Failures: runs[id].Failures + 1, TaskID: o.taskID, Error: clipText(o.err, 300)}
 				}
-				rep.BackupsDeleted += o.deleted
 				mu.Unlock()
+				if o.stopped {
+					continue // left to the next pass: not done
+				}
+				p.update(func(r *PassReport) {
+					r.Done++
+					switch {
+					case o.skipped:
+						r.Skipped++
+					case o.ok:
+						r.Succeeded++
+					default:
+						r.Failed++
+					}
+					r.BackupsDeleted += o.deleted
+				})
 			}
 		}()
 	}
 feed:
 	for _, id := range plan.Due {
 		if active[id] {
-			mu.Lock()
-			rep.Skipped++
-			mu.Unlock()
+			p.update(func(r *PassReport) { r.Done++; r.Skipped++ })
 			continue
 		}
 		select {
@@ -150,32 +247,7 @@ feed:
 	}
 	close(jobs)
 	wg.Wait()
-
-	// Records are written even when the pass was cut short: what ran, ran.
-	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer wcancel()
-	if err := q.putRuns(wctx, name, done); err != nil {
-		return rep, fmt.Errorf("record the %s queue's runs: %w", name, err)
-	}
-	for id, r := range done {
-		runs[id] = r
-	}
-	rep.Failing = len(PlanPass(sites, runs, q.cfg.Now(), s).Failing)
-	if name == Stats {
-		if err := q.addFleetPoint(wctx); err != nil {
-			q.log.Warn("fleet total not recorded", "err", err)
-		}
-	}
-	rep.Finished = q.cfg.Now().UTC()
-	if b, err := json.Marshal(rep); err == nil {
-		if _, err := q.kv.Txn(wctx, []store.Op{{Verb: store.OpSet, Key: lastPassKey(name), Value: b}}); err != nil {
-			q.log.Warn("last pass not recorded", "queue", name, "err", err)
-		}
-	}
-	q.log.Info("queue pass done", "queue", name, "eligible", rep.Eligible, "backlog", rep.Backlog, "due", rep.Due,
-		"succeeded", rep.Succeeded, "failed", rep.Failed, "skipped", rep.Skipped, "failing", rep.Failing,
-		"seconds", rep.Finished.Sub(rep.Started).Seconds())
-	return rep, ctx.Err()
+	return nil
 }
 
 // activeOf returns the sites that have a queued or running task of typ.
@@ -209,14 +281,15 @@ func (q *Queues) backupsBySite(ctx context.Context) (map[string][]domain.Backup,
 type outcome struct {
 	ok      bool
 	skipped bool
+	stopped bool // the pass stopped while the site's task ran: not done
 	taskID  string
 	err     string
 	deleted int
 }
 
-// work queues the site's task, waits for it and, for backups, applies
+// siteWork queues the site's task, waits for it and, for backups, applies
 // retention.
-func (q *Queues) work(ctx context.Context, name string, s Settings, site *domain.Site, backups []domain.Backup) outcome {
+func (q *Queues) siteWork(ctx context.Context, name string, s Settings, site *domain.Site, backups []domain.Backup) outcome {
 	args := map[string]string{}
 	switch name {
 	case Backup:
@@ -233,6 +306,9 @@ func (q *Queues) work(ctx context.Context, name string, s Settings, site *domain
 	}
 	task, err := q.runTask(ctx, site, taskType(name), args, s.Timeout.D())
 	if err != nil {
+		if ctx.Err() != nil {
+			return outcome{skipped: true, stopped: true}
+		}
 		var te *domain.TransitionError
 		if errors.As(err, &te) || errors.Is(err, domain.ErrNotFound) || errors.Is(err, errNotDone) || ctx.Err() != nil {
 			q.log.Debug("site skipped", "queue", name, "site", site.Domain, "err", err)

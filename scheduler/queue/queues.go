@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
@@ -34,6 +35,11 @@ type Config struct {
 	LockTTL time.Duration
 	// KeepOutputs is how many cron outputs are kept per site. Default: 5.
 	KeepOutputs int
+	// Progress is how often a running pass writes its progress to its
+	// record when it changed; it writes at least every LockTTL/4 anyway,
+	// so a record that stops changing for 2 × LockTTL is reported lost.
+	// Default: 1s.
+	Progress time.Duration
 }
 
 // Queues runs the periodic queues: passes (RunPass), their settings and
@@ -43,6 +49,14 @@ type Queues struct {
 	st  *store.Store
 	kv  store.KV
 	log *slog.Logger
+
+	// base ends the passes StartPass runs in the background; Close
+	// cancels it and waits for them (wg) to record how far they got.
+	base   context.Context
+	stop   context.CancelFunc
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
 }
 
 // New checks cfg and returns the queues.
@@ -57,7 +71,10 @@ func New(cfg Config) (*Queues, error) {
 	cfg.Poll = cmp.Or(cfg.Poll, 250*time.Millisecond)
 	cfg.LockTTL = cmp.Or(cfg.LockTTL, time.Minute)
 	cfg.KeepOutputs = cmp.Or(cfg.KeepOutputs, 5)
-	return &Queues{cfg: cfg, st: cfg.Store, kv: cfg.Store.KV(), log: cfg.Logger.With("component", "queues")}, nil
+	cfg.Progress = cmp.Or(cfg.Progress, time.Second)
+	q := &Queues{cfg: cfg, st: cfg.Store, kv: cfg.Store.KV(), log: cfg.Logger.With("component", "queues")}
+	q.base, q.stop = context.WithCancel(context.Background())
+	return q, nil
 }
 
 // Keys of the queues in the store's KV.
@@ -68,6 +85,8 @@ func outputKey(siteID string) string    { return "queues/cron/output/" + siteID 
 func seriesKey(siteID string) string    { return "queues/stats/series/" + siteID }
 func latestKey(siteID string) string    { return "queues/stats/latest/" + siteID }
 func runKey(name, siteID string) string { return runsPrefix(name) + siteID }
+func passesPrefix(name string) string   { return "queues/" + name + "/passes/" }
+func passKey(name, id string) string    { return passesPrefix(name) + id }
 
 const (
 	latestPrefix = "queues/stats/latest/"
@@ -217,6 +236,8 @@ type Status struct {
 	Settings Settings `json:"settings"`
 	// LastPass is the last pass's report, nil before the first.
 	LastPass *PassReport `json:"last_pass,omitempty"`
+	// Current is the pass running now with its progress, if any.
+	Current *PassReport `json:"current,omitempty"`
 	// NextPass is when the next pass is expected (last start + interval).
 	NextPass *time.Time `json:"next_pass,omitempty"`
 	// Eligible, Backlog: as planned now.
@@ -249,9 +270,15 @@ func (q *Queues) Status(ctx context.Context, name string) (*Status, error) {
 	if _, ok, err := q.getJSON(ctx, lastPassKey(name), &last); err != nil {
 		return nil, err
 	} else if ok {
+		if last.State == "" {
+			last.State = PassDone // recorded before passes had states
+		}
 		st.LastPass = &last
 		next := last.Started.Add(s.Interval.D())
 		st.NextPass = &next
+	}
+	if st.Current, err = q.runningPass(ctx, name); err != nil {
+		return nil, err
 	}
 	sites, byID, err := q.siteStates(ctx)
 	if err != nil {

@@ -12,7 +12,9 @@ import (
 // before each pass, so a change takes effect at the next one). A disabled
 // queue is checked again every interval. This is how the queues run on
 // `aegir dev`; in `aegir server` with Nomad the aegir-queue-<name> periodic
-// jobs start the passes instead (through POST /api/v1/queues/<name>/run).
+// jobs start passes too (through POST /api/v1/queues/<name>/run, which
+// starts the pass in the background and answers at once; the job then
+// follows the pass to its end). The queue's lock keeps the two apart.
 func (q *Queues) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, name := range Names {
