@@ -131,6 +131,7 @@ type outcome struct {
 	cancelledBy string // Cancel was called
 	timedOut    bool
 	shutdown    bool // the dispatcher was stopped
+	handedOver  bool // the dispatcher stopped and left the runner running for the next one
 	lost        bool // the task's lock was lost
 }
 

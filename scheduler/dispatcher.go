@@ -300,7 +300,8 @@ func (d *Dispatcher) note(taskID, level, msg string) {
 // execute starts the back end for a queued task and waits for it. It
 // returns how the task ends, or nil when the task must be left alone
 // (someone else started it, or the store failed before it started: it
-// stays queued and is tried again).
+// stays queued and is tried again; or the dispatcher stopped and handed
+// the running task over: it stays running for the next one).
 func (d *Dispatcher) execute(ctx context.Context, task domain.Task, lease locks.Lease, j *job) (*ending, bool) {
 	select {
 	case by := <-j.cancel:
@@ -343,8 +344,19 @@ func (d *Dispatcher) execute(ctx context.Context, task domain.Task, lease locks.
 		d.log.Warn("record task runner", "task", task.ID, "runner", run.Runner(), "err", err)
 	}
 	o := d.wait(ctx, run, lease, j)
+	if o.handedOver {
+		d.handOver(task, run)
+		return nil, false
+	}
 	e := endingOf(task, o, d.cfg.TaskTimeout)
 	return &e, true
+}
+
+// handOver notes that this dispatcher stopped while task's runner keeps
+// running; the task stays running for the next dispatcher to follow.
+func (d *Dispatcher) handOver(task domain.Task, run Run) {
+	d.log.Info("stopping: the back end keeps running for the next dispatcher to follow", "task", task.ID, "runner", run.Runner())
+	d.note(task.ID, "info", "this aegir process is stopping; the back end keeps running and the next dispatcher follows it ("+run.Runner()+")")
 }
 
 // wait waits for the run to end, stopping it on cancel, timeout, lost lock
@@ -378,6 +390,14 @@ func (d *Dispatcher) waitFor(ctx context.Context, run Run, lease locks.Lease, j 
 	case <-lease.Lost():
 		o.lost = true
 	case <-ctx.Done():
+		if _, ok := d.exec.(Reattacher); ok {
+			// A runner that outlives this process (a Nomad job) keeps
+			// running: the next dispatcher follows it again (Recover), so a
+			// restart or upgrade of aegir does not kill a long backup. The
+			// caller leaves the task running and releases its lock.
+			o.handedOver = true
+			return o
+		}
 		o.shutdown = true
 	}
 	run.Cancel()
@@ -596,6 +616,10 @@ func (d *Dispatcher) followAgain(ctx context.Context, task domain.Task, lease lo
 		timeout = max(timeout-time.Since(*task.StartedAt), time.Minute)
 	}
 	o := d.waitFor(ctx, run, lease, j, timeout)
+	if o.handedOver {
+		d.handOver(task, run)
+		return
+	}
 	e := endingOf(task, o, d.cfg.TaskTimeout)
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()

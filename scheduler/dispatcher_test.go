@@ -315,6 +315,49 @@ func TestShutdownStopsRunningTasks(t *testing.T) {
 	}
 }
 
+// With an executor whose runners outlive aegir (Nomad's dispatched jobs),
+// stopping the dispatcher does not stop a running back end: the task stays
+// running with its runner recorded and its lock released, for the next
+// dispatcher to follow (Recover), so restarting or upgrading aegir does not
+// kill a long backup.
+func TestShutdownHandsRunningTasksOver(t *testing.T) {
+	t.Parallel()
+	fake := &FakeReattacher{}
+	b := setup(t, fakeGate, func(c *Config) {
+		fake.LocalExecutor = c.Executor.(*LocalExecutor)
+		c.Executor = fake
+	})
+	fake.b = b
+	t.Cleanup(func() { b.release(t) })
+	_, task := b.newSite(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error)
+	go func() { stopped <- b.d.Run(ctx) }()
+	b.waitStarted(t, task.ID)
+	b.waitTask(t, task.ID, func(x *domain.Task) bool { return x.Runner != "" })
+	cancel()
+	select {
+	case err := <-stopped:
+		must(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	got, err := b.st.GetTask(context.Background(), task.ID)
+	must(t, err)
+	if got.Status != domain.TaskRunning || got.Runner == "" {
+		t.Fatalf("task %s, runner %q: want running with its runner recorded", got.Status, got.Runner)
+	}
+	lease, err := b.locker.TryAcquire(context.Background(), LockName(*got), time.Minute)
+	if err != nil {
+		t.Fatalf("the task's lock was not released for the next dispatcher: %v", err)
+	}
+	must(t, lease.Release(context.Background()))
+	want := "info aegir: this aegir process is stopping; the back end keeps running and the next dispatcher follows it (" + got.Runner + ")"
+	if log := b.logText(t, task.ID); !slices.Contains(log, want) {
+		t.Errorf("log lacks the hand-over note %q: %q", want, log)
+	}
+}
+
 // FakeReattacher is the LocalExecutor posing as an executor whose runners
 // outlive aegir, as Nomad's dispatched jobs do (fault injection for the
 // dispatcher's recovery): FindRunner answers found, and Attach starts the

@@ -46,8 +46,13 @@
 //   - Cancel of a running task: the back end's whole process group is
 //     stopped; the task ends cancelled. If the back end had already
 //     finished successfully, the task succeeds (the work is done).
-//   - The dispatcher stops (aegir shuts down): running back ends are
-//     stopped and their tasks fail "aegir was stopped while the task ran".
+//   - The dispatcher stops (aegir shuts down): local back ends are stopped
+//     and their tasks fail "aegir was stopped while the task ran". Runners
+//     that outlive aegir (a Reattacher's: Nomad jobs) are handed over
+//     instead: the job keeps running, the task stays running with its
+//     runner recorded, its lock is released, and the next dispatcher's
+//     Recover follows it to its real result, so restarting or upgrading
+//     aegir does not kill a long backup.
 //   - The dispatcher dies (crash, kill -9, machine restart): local back
 //     ends die with it (parent-death signal). On the next start Recover
 //     finds every running task whose runner is not Alive and fails it: "the
