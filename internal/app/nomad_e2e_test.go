@@ -271,4 +271,27 @@ func TestServerOnNomad(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
+	// Their API token, in the jobs' Nomad Variable, is a queue user's: it
+	// starts and follows a pass, and nothing else.
+	v, _, err := nomad.Variables().Read("nomad/jobs/aegir-queue-cron", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := *s.devProcess
+	q.token = v.Items["aegir_token"]
+	var who map[string]any
+	if code := q.call("GET", "/whoami", nil, &who); code != 403 {
+		t.Errorf("the queue jobs' token on /whoami: %d %v", code, who)
+	}
+	var pass struct{ ID, State string }
+	if code := q.call("POST", "/queues/stats/run", nil, &pass); code != 202 || pass.ID == "" {
+		t.Fatalf("the queue jobs' token starting a pass: %d %+v", code, pass)
+	}
+	for pass.State == "running" && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+		q.call("GET", "/queues/stats/passes/"+pass.ID, nil, &pass)
+	}
+	if pass.State != "done" {
+		t.Errorf("stats pass with the queue jobs' token: %+v", pass)
+	}
 }
