@@ -66,7 +66,8 @@ type NomadConfig struct {
 	// aegir-queue jobspec's aegir_addr). Default: the jobspec's.
 	APIAddr string
 	// QueueToken is the aegir API token the periodic queue passes send
-	// (AEGIR_TOKEN; queue runs need an admin's token). RegisterQueueJobs
+	// (AEGIR_TOKEN): a queue user's (queue.NewJobToken; role queue, which
+	// may only start and follow passes), or an admin's. RegisterQueueJobs
 	// puts it in each queue job's Nomad Variable, nomad/jobs/<job id>, never
 	// in the job, which anyone allowed to read jobs can read. Required to
 	// register enabled queues, here or later with SetQueueToken.
