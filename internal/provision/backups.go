@@ -174,6 +174,14 @@ func loadFromArchive(ctx context.Context, db *dbConn, cr DBCreds, archivePath, s
 // config, and checks the site answers. If any step after the swap fails,
 // the old directory is renamed back and the database reloaded from the
 // safety backup.
+//
+// Its time is max(unpack, safety backup) + database load, where a plain
+// `zstd -d | tar -x` then a load takes unpack + load: the safety backup
+// compresses the whole live site, which costs more than unpacking it, so
+// on a machine without spare cores a restore is slower than that baseline
+// (BenchmarkBackupRestore). Loading the database while the safety
+// backup's files are still being written would hide that, but a crash
+// then would leave no complete safety backup.
 func restore(ctx context.Context, j *job) error {
 	se, err := j.openSite(ctx)
 	if err != nil {
