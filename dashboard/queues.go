@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -137,7 +138,7 @@ func (s *Server) runQueue(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	name := c.Params("id")
+	name := strings.Clone(c.Params("id")) // Fiber reuses its buffer after the handler
 	if !queue.Known(name) {
 		return domain.NotFound("queue", name)
 	}

@@ -98,6 +98,9 @@ func (q *Queues) begin(ctx context.Context, name string) (*activePass, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The pass outlives its caller: keep our own copy of the name, not the
+	// caller's (Fiber's parameters live in buffers it reuses).
+	name = Names[slices.Index(Names, name)]
 	lease, err := q.cfg.Locker.TryAcquire(ctx, "queue/"+name, q.cfg.LockTTL)
 	if errors.Is(err, locks.ErrHeld) {
 		e := &PassRunningError{Queue: name}
