@@ -27,6 +27,7 @@ type queueAPI struct {
 	st    *store.Store
 	sites []*domain.Site
 	env   map[string]string // AEGIR_ADDR, and AEGIR_TOKEN: the queue jobs' token
+	admin string            // an admin's token
 }
 
 func setupQueueAPI(t *testing.T) *queueAPI {
@@ -60,11 +61,11 @@ func setupQueueAPI(t *testing.T) *queueAPI {
 			t.Fatal(err)
 		}
 	}
-	_, _, err = st.EnsureAdmin(ctx)
+	admin, _, err := st.EnsureAdmin(ctx)
 	must(err)
 	_, secret, err := queue.NewJobToken(ctx, st)
 	must(err)
-	qa := &queueAPI{st: st, env: map[string]string{"AEGIR_ADDR": ln.Addr().String(), "AEGIR_TOKEN": secret}}
+	qa := &queueAPI{st: st, admin: admin, env: map[string]string{"AEGIR_ADDR": ln.Addr().String(), "AEGIR_TOKEN": secret}}
 	cl := &domain.Client{Name: "acme"}
 	must(st.CreateClient(ctx, cl))
 	web := &domain.Server{Name: "local", Address: "127.0.0.1"}
@@ -135,9 +136,23 @@ func TestQueueRunWaitsForThePass(t *testing.T) {
 	if !domain.ValidID(id) {
 		t.Fatalf("no pass id in %q", r.stdout)
 	}
-	// While it runs, a second start is refused and says what to follow.
+	// While it runs, a second start is refused and says what to follow,
+	// and an admin sees it in the queue's overview.
 	r = b.run("queue", "run", "stats").want(t, ExitFailed)
 	contains(t, "stderr", r.stderr, "already running", "aegir queue pass stats "+id+" -wait")
+	admin := &bundle{t: t, env: map[string]string{"AEGIR_ADDR": qa.env["AEGIR_ADDR"], "AEGIR_TOKEN": qa.admin}}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(r.stdout, `"due": 2`); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the pass was not planned: %s", r.stdout)
+		}
+		r = b.run("queue", "pass", "stats", id, "-json").want(t, ExitOK)
+	}
+	r = admin.run("queue", "show", "stats").want(t, ExitOK)
+	contains(t, "stdout", r.stdout, "running pass", id+" since ")
+	r = admin.run("queue", "list").want(t, ExitOK)
+	contains(t, "stdout", r.stdout, "running 0/2")
+	r = admin.run("queue", "pass", "stats").want(t, ExitOK)
+	contains(t, "stdout", r.stdout, id, "running", "0/2 sites")
 	// A failed site fails the command, once the pass has ended.
 	stop = qa.finishTasks(t, domain.TaskStats, domain.TaskFailed)
 	r = b.run("queue", "pass", "stats", id, "-wait").want(t, ExitFailed)
