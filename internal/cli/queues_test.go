@@ -153,6 +153,14 @@ func TestQueueRunWaitsForThePass(t *testing.T) {
 	contains(t, "stdout", r.stdout, "running 0/2")
 	r = admin.run("queue", "pass", "stats").want(t, ExitOK)
 	contains(t, "stdout", r.stdout, id, "running", "0/2 sites")
+	// An operator's own queue user, for queue jobs run by hand.
+	admin.run("user", "create", "my-queues", "-role", "queue", "-client", "acme").want(t, ExitUsage)
+	admin.run("user", "create", "my-queues", "-role", "queue").want(t, ExitOK)
+	r = admin.run("token", "create", "-user", "my-queues", "-q").want(t, ExitOK)
+	mine := &bundle{t: t, env: map[string]string{"AEGIR_ADDR": qa.env["AEGIR_ADDR"], "AEGIR_TOKEN": strings.TrimSpace(r.stdout)}}
+	r = mine.run("queue", "pass", "stats", id).want(t, ExitOK)
+	contains(t, "stdout", r.stdout, "running")
+	mine.run("token", "list").want(t, ExitUnreachable)
 	// A failed site fails the command, once the pass has ended.
 	stop = qa.finishTasks(t, domain.TaskStats, domain.TaskFailed)
 	r = b.run("queue", "pass", "stats", id, "-wait").want(t, ExitFailed)

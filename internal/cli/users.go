@@ -16,8 +16,8 @@ var userNoun = &noun{
 	verbs: []*verb{
 		{name: "list", args: "[flags]", summary: "List users.", run: userList,
 			examples: []string{"aegir user list"}},
-		{name: "create", args: "NAME -role admin|client [-client C]... [-email E]", summary: "Create a user; give them a token with 'aegir token create -user NAME'.", run: userCreate,
-			examples: []string{"aegir user create alice -role admin", "aegir user create bob -role client -client acme -client globex"}},
+		{name: "create", args: "NAME -role admin|client|queue [-client C]... [-email E]", summary: "Create a user; give them a token with 'aegir token create -user NAME'. A queue user's tokens may only start and follow queue passes (for queue jobs run by hand).", run: userCreate,
+			examples: []string{"aegir user create alice -role admin", "aegir user create bob -role client -client acme -client globex", "aegir user create my-queues -role queue"}},
 		{name: "delete", args: "NAME|ID [-yes]", summary: "Delete a user and their tokens (asks to type the name, or -yes).", run: deleteCommand("user", "users", "delete the user %s", func(ctx context.Context, c *api, ref string) (entityRef, error) {
 			u, _, err := c.findUser(ctx, ref)
 			if err != nil {
@@ -81,7 +81,7 @@ func userList(ctx context.Context, a *app, args []string) error {
 
 func userCreate(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	role := fs.String("role", "", "admin or client (required)")
+	role := fs.String("role", "", "admin, client or queue (required)")
 	var clientRefs stringList
 	fs.Var(&clientRefs, "client", "a client the user belongs to (name or id); repeatable; for -role client")
 	email := fs.String("email", "", "the user's email address")
@@ -99,10 +99,14 @@ func userCreate(ctx context.Context, a *app, args []string) error {
 		if len(clientRefs) == 0 {
 			return usagef("a client user needs at least one -client")
 		}
+	case domain.RoleQueue:
+		if len(clientRefs) > 0 {
+			return usagef("a queue user belongs to no client; -client is for -role client")
+		}
 	case "":
-		return usagef("user create needs -role admin or -role client")
+		return usagef("user create needs -role admin, -role client or -role queue")
 	default:
-		return usagef("unknown -role %q; use admin or client", *role)
+		return usagef("unknown -role %q; use admin, client or queue", *role)
 	}
 	c, err := a.client()
 	if err != nil {
