@@ -3,6 +3,7 @@ package dashboard
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -309,5 +310,30 @@ func TestUIQueuePassProgress(t *testing.T) {
 	}
 	if _, page := w.get("/queues"); strings.Contains(page, "data-live-pass") {
 		t.Errorf("the ended pass still shows as running")
+	}
+}
+
+// The dashboard edits a queue user without turning it into another role.
+func TestUIEditsQueueUser(t *testing.T) {
+	t.Parallel()
+	b := uiSetup(t, withQueues(t))
+	ctx := context.Background()
+	if _, _, err := queue.NewJobToken(ctx, b.st); err != nil {
+		t.Fatal(err)
+	}
+	u, err := b.st.UserByName(ctx, queue.JobUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loggedIn(t, b, "admin")
+	if _, page := w.get("/users/" + u.ID); !strings.Contains(page, `<option value="queue" selected>`) {
+		t.Fatalf("the user page does not show the queue role")
+	}
+	res, _ := w.post("/users/"+u.ID, url.Values{"version": {itoa(u.Version)}, "name": {u.Name}, "email": {"ops@example.com"}, "role": {"queue"}})
+	if _, page := w.follow(res); strings.Contains(page, "flash-error") {
+		t.Fatalf("saving the queue user: %s", page)
+	}
+	if u, err = b.st.UserByName(ctx, queue.JobUser); err != nil || u.Role != domain.RoleQueue || u.Email != "ops@example.com" {
+		t.Fatalf("queue user after the form: %+v %v", u, err)
 	}
 }
