@@ -102,8 +102,9 @@ func (j *job) verifySteps(ctx context.Context, se *siteEnvOf, b *BackupInfo, loc
 	if err := os.MkdirAll(filepath.Dir(loc.Dir), 0o755); err != nil {
 		return nil, failf(CodeFilesFailed, "Check that aegir can write to the platform's directory.", err, "The sites directory of %s could not be created", loc.Plat.Path)
 	}
-	// Unpacking checks every entry against the manifest and the archive
-	// against the backup's recorded sha256.
+	// Unpacking checks the archive against the backup's recorded sha256
+	// (which covers every byte) and its entries against the manifest;
+	// checkAgainstManifest then hashes the unpacked files.
 	staging := filepath.Join(filepath.Dir(loc.Dir), ".aegir-staging-"+j.c.Task.ID)
 	_ = os.RemoveAll(staging)
 	m, err := archive.Extract(ctx, b.Path, staging, b.SHA256)
