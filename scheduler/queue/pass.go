@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -129,20 +130,22 @@ func (q *Queues) run(ctx context.Context, p *activePass) (*PassReport, error) {
 			q.log.Warn("fleet total not recorded", "err", ferr)
 		}
 	}
+	// A stopped pass's errors are mostly the stop's (context canceled), so
+	// a stop decides the state first.
 	switch {
-	case err != nil:
-		err = fmt.Errorf("%s pass: %w", name, err)
-		p.update(func(r *PassReport) { r.State, r.Error = PassFailed, clipText(err.Error(), 300) })
 	case lockLost.Load():
-		err = ctx.Err()
+		err = cmp.Or(err, ctx.Err())
 		p.update(func(r *PassReport) {
 			r.State, r.Error = PassInterrupted, "the queue's lock was lost (the lock service did not renew it) and the pass stopped; what ran is recorded and the next pass takes the rest"
 		})
 	case ctx.Err() != nil:
-		err = ctx.Err()
+		err = cmp.Or(err, ctx.Err())
 		p.update(func(r *PassReport) {
 			r.State, r.Error = PassInterrupted, "the pass was stopped before its end (aegir shut down, or its caller gave up); what ran is recorded and the next pass takes the rest"
 		})
+	case err != nil:
+		err = fmt.Errorf("%s pass: %w", name, err)
+		p.update(func(r *PassReport) { r.State, r.Error = PassFailed, clipText(err.Error(), 300) })
 	default:
 		p.update(func(r *PassReport) { r.State = PassDone })
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,14 +27,30 @@ type handBundle struct {
 	lk    *locks.Memory
 	clock *testClock
 	sites []*domain.Site
+	kv    *FakeFailingKV
+}
+
+// FakeFailingKV is a real KV whose List fails, while failing is set, for
+// prefixes that start with it.
+type FakeFailingKV struct {
+	store.KV
+	failing atomic.Pointer[string]
+}
+
+func (f *FakeFailingKV) List(ctx context.Context, prefix string) ([]*store.Pair, uint64, error) {
+	if p := f.failing.Load(); p != nil && strings.HasPrefix(prefix, *p) {
+		return nil, 0, errors.New("FakeFailingKV: the store does not answer")
+	}
+	return f.KV.List(ctx, prefix)
 }
 
 func setupByHand(t *testing.T, n int) *handBundle {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	kv, err := boltkv.Open(filepath.Join(t.TempDir(), "aegir.db"), &boltkv.Config{NoSync: true})
+	bolt, err := boltkv.Open(filepath.Join(t.TempDir(), "aegir.db"), &boltkv.Config{NoSync: true})
 	must(t, err)
+	kv := &FakeFailingKV{KV: bolt}
 	st := store.New(kv, &store.Config{Logger: log})
 	t.Cleanup(func() { _ = st.Close() })
 	clock := &testClock{now: t0}
@@ -49,7 +66,7 @@ func setupByHand(t *testing.T, n int) *handBundle {
 	must(t, err)
 	client := &domain.Client{Name: "acme"}
 	must(t, st.CreateClient(ctx, client))
-	b := &handBundle{st: st, q: q, lk: lk, clock: clock}
+	b := &handBundle{st: st, q: q, lk: lk, clock: clock, kv: kv}
 	for i := range n {
 		s := &domain.Site{Domain: "s" + strconv.Itoa(i) + ".example.com", PlatformID: p.ID, DBServerID: srv.ID, ClientID: client.ID}
 		task, err := st.CreateSite(ctx, s, "test")
@@ -289,5 +306,26 @@ func TestLostPassesAndPruning(t *testing.T) {
 		if _, err := b.q.Pass(ctx, bad[0], bad[1]); !errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("Pass(%q, %q): %v", bad[0], bad[1], err)
 		}
+	}
+}
+
+// A pass that cannot read the store ends failed, says why, and lets go of
+// the lock.
+func TestFailedPass(t *testing.T) {
+	t.Parallel()
+	b := setupByHand(t, 1)
+	ctx := context.Background()
+	prefix := "platforms/"
+	b.kv.failing.Store(&prefix)
+	rep, err := b.q.RunPass(ctx, Cron)
+	if err == nil || rep == nil || rep.State != PassFailed || !strings.Contains(rep.Error, "does not answer") || rep.Finished.IsZero() {
+		t.Fatalf("pass on a failing store: %+v %v", rep, err)
+	}
+	if got, err := b.q.Pass(ctx, Cron, rep.ID); err != nil || got.State != PassFailed {
+		t.Fatalf("its record: %+v %v", got, err)
+	}
+	b.kv.failing.Store(nil)
+	if _, err := b.q.StartPass(ctx, Cron); err != nil {
+		t.Fatalf("the next pass: %v", err)
 	}
 }
