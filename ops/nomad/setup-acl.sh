@@ -31,9 +31,14 @@ if ! command -v nomad >/dev/null 2>&1; then
 	PATH="$(dirname "$n"):$PATH"
 fi
 
-if [ "$ns" != default ] && ! nomad namespace status "$ns" >/dev/null 2>&1; then
-	nomad namespace apply -description "aegir's jobs" "$ns" >/dev/null
-	log "namespace $ns created"
+if [ "$ns" != default ]; then
+	# By its exact name: `nomad namespace status aegir` also succeeds when
+	# only "aegir-staging" exists (it looks names up by prefix).
+	names="$(nomad namespace list -t '{{range .}}{{println .Name}}{{end}}')"
+	if ! grep -qxF -- "$ns" <<<"$names"; then
+		nomad namespace apply -description "aegir's jobs" "$ns" >/dev/null
+		log "namespace $ns created"
+	fi
 fi
 
 tmp="$(mktemp -d)"
