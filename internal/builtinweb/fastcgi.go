@@ -44,7 +44,7 @@ func (s *Server) serveFastCGI(w http.ResponseWriter, r *http.Request, st *site, 
 		s.page(w, r, http.StatusForbidden, pageForbidden)
 		return
 	}
-	_, f, fi, err := s.open(st, strings.TrimPrefix(script, "/"))
+	f, fi, err := s.open(st, strings.TrimPrefix(script, "/"))
 	if errors.Is(err, errDocroot) {
 		s.page(w, r, http.StatusInternalServerError, pageInternal)
 		return

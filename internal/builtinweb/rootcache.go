@@ -41,13 +41,15 @@ func fileID(fi os.FileInfo) (dev, ino uint64) {
 }
 
 // get returns an open Root for docroot. The caller must not close it.
-func (c *rootCache) get(docroot string) (*os.Root, error) {
+// A cached root is checked against the docroot's path at most once per
+// ttl, or now when fresh.
+func (c *rootCache) get(docroot string, fresh bool) (*os.Root, error) {
 	now := time.Now().UnixNano()
 	c.mu.Lock()
 	e := c.m[docroot]
 	c.mu.Unlock()
 	if e != nil {
-		if now-e.checked.Load() < c.ttl {
+		if !fresh && now-e.checked.Load() < c.ttl {
 			return e.root, nil
 		}
 		if fi, err := os.Stat(docroot); err == nil {

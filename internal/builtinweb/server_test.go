@@ -495,3 +495,33 @@ func TestDocrootReplaced(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A restore swaps the site's directory for the restored one and removes
+// the old one: the next request serves the new files at once, not 404
+// from the cached root of the removed directory until its next check.
+func TestDocrootSwappedIsServedAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.publish(t, provision.WebSite{Domain: "swap.test", Docroot: b.docroot})
+	if res := b.get(t, "/", "swap.test"); res.code != 200 || res.body != "hello from a.test" {
+		t.Fatalf("before the swap: %d %q", res.code, res.body)
+	}
+	site := filepath.Dir(b.docroot)
+	fresh := site + ".restored"
+	writeFile(t, filepath.Join(fresh, "public", "index.html"), "restored")
+	writeFile(t, filepath.Join(fresh, "public", "only-new.html"), "new")
+	if err := os.Rename(site, site+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(fresh, site); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(site + ".old"); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{"/": "restored", "/only-new.html": "new"} {
+		if res := b.get(t, path, "swap.test"); res.code != 200 || res.body != want {
+			t.Errorf("%s right after the swap: %d %q, want %q", path, res.code, res.body, want)
+		}
+	}
+}

@@ -39,7 +39,7 @@ func (s *Server) serveDocroot(w http.ResponseWriter, r *http.Request, st *site) 
 	if name == "" {
 		name = "."
 	}
-	root, f, fi, err := s.open(st, name)
+	f, fi, err := s.open(st, name)
 	if errors.Is(err, errDocroot) {
 		s.page(w, r, http.StatusInternalServerError, pageInternal)
 		return
@@ -65,7 +65,7 @@ func (s *Server) serveDocroot(w http.ResponseWriter, r *http.Request, st *site) 
 		}
 		f.Close()
 		index := path.Join(name, "index.html")
-		f, fi, err = openRegularOrDir(root, index)
+		f, fi, err = s.open(st, index)
 		if err != nil || fi.IsDir() {
 			if err == nil {
 				f.Close()
@@ -90,20 +90,25 @@ func (s *Server) serveDocroot(w http.ResponseWriter, r *http.Request, st *site) 
 
 var errDocroot = errors.New("docroot cannot be opened")
 
-// open opens name in the site's docroot through the root cache, retrying
-// once with a fresh root when the cached one was closed meanwhile.
-func (s *Server) open(st *site, name string) (*os.Root, *os.File, fs.FileInfo, error) {
+// open opens name in the site's docroot through the root cache. When the
+// cached root was closed meanwhile, or has no such name, it checks the
+// docroot now and tries once more: a restore or migrate swaps a site's
+// directory, and the cached root would otherwise answer 404 from the old
+// one until its next check.
+func (s *Server) open(st *site, name string) (*os.File, fs.FileInfo, error) {
+	fresh := false
 	for attempt := 0; ; attempt++ {
-		root, err := s.roots.get(st.Docroot)
+		root, err := s.roots.get(st.Docroot, fresh)
 		if err != nil {
 			s.log.Error("site docroot cannot be opened: run verify on the site", "site", st.Domain, "docroot", st.Docroot, "err", err)
-			return nil, nil, nil, errDocroot
+			return nil, nil, errDocroot
 		}
 		f, fi, err := openRegularOrDir(root, name)
-		if errors.Is(err, os.ErrClosed) && attempt == 0 {
+		if attempt == 0 && (errors.Is(err, os.ErrClosed) || errors.Is(err, fs.ErrNotExist)) {
+			fresh = true
 			continue
 		}
-		return root, f, fi, err
+		return f, fi, err
 	}
 }
 
