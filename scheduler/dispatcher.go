@@ -333,6 +333,9 @@ func (d *Dispatcher) execute(ctx context.Context, task domain.Task, lease locks.
 	run, err := d.exec.Start(ctx, task, pctx)
 	if err != nil {
 		code, hint := "runner_start", "Check that the aegir binary is installed and executable on this machine, then retry the task."
+		if errors.Is(err, ErrNomadNamespace) {
+			code, hint = "nomad_namespace", "Create the Nomad namespace aegir is configured for (ops/nomad/setup-acl.sh does), or set nomad.namespace to an existing one, then retry the task."
+		}
 		if errors.Is(err, ErrNomadPermissionDenied) {
 			code, hint = "nomad_permission", "Give aegir's Nomad token (nomad.token, NOMAD_TOKEN) the policy in ops/nomad/aegir-policy.hcl "+
 				"(ops/nomad/setup-acl.sh), then retry the task."

@@ -53,11 +53,21 @@ func (e *NomadACLError) Error() string {
 
 func (e *NomadACLError) Unwrap() []error { return []error{ErrNomadPermissionDenied, e.err} }
 
+// ErrNomadNamespace marks a request for a Nomad namespace that does not
+// exist: nomad.namespace names one nobody created.
+var ErrNomadNamespace = errors.New("Nomad namespace does not exist")
+
 // nomadErr wraps the error of the Nomad request op: an ACL refusal becomes
-// a *NomadACLError naming needs, anything else "op: err".
+// a *NomadACLError naming needs, a missing namespace an error wrapping
+// ErrNomadNamespace that says how to make it, anything else "op: err".
 func (e *NomadExecutor) nomadErr(err error, op, needs string) error {
 	var already *NomadACLError
 	code, body, ok := responseError(err)
+	if ok && strings.Contains(body, "nonexistent namespace") {
+		ns := cmp.Or(e.cfg.Namespace, "default")
+		return fmt.Errorf("%s: %w %q: create it (ops/nomad/setup-acl.sh does, or `nomad namespace apply %s`) or set nomad.namespace to an existing one (Nomad said: %s): %w",
+			op, ErrNomadNamespace, ns, ns, strings.TrimSpace(body), err)
+	}
 	if errors.As(err, &already) || !ok ||
 		(code != http.StatusForbidden && !strings.Contains(body, "ACL token expired")) { // 1.4 answers 500 for an expired token
 		return fmt.Errorf("%s: %w", op, err)

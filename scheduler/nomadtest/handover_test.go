@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,5 +88,19 @@ func testHandOverOnShutdown(t *testing.T, c *cluster) {
 	}
 	if mine != 1 {
 		t.Errorf("%d dispatched jobs for the task, want 1", mine)
+	}
+}
+
+// aegir configured for a Nomad namespace nobody created: the first task
+// fails at once, saying which namespace and how to make it, instead of
+// blaming the aegir binary.
+func testMissingNamespace(t *testing.T, c *cluster) {
+	b := setup(t, c, options{nodes: []string{"aegir-a"}, noVerify: true, nomad: func(nc *scheduler.NomadConfig) { nc.Namespace = "nobody-made-this" }})
+	task := b.verifyTask(t, "aegir-a")
+	b.start(t)
+	done := b.waitDone(t, task.ID)
+	if done.Status != domain.TaskFailed || done.ErrorCode != "nomad_namespace" ||
+		!strings.Contains(done.Explanation, `"nobody-made-this"`) || !strings.Contains(done.FixHint, "setup-acl.sh") {
+		t.Fatalf("task %s %s: %s (%s)", done.Status, done.ErrorCode, done.Explanation, done.FixHint)
 	}
 }

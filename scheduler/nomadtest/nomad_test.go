@@ -34,6 +34,7 @@ func TestNomad(t *testing.T) {
 	t.Run("RecoverFollowsUnrecordedDispatch", func(t *testing.T) { t.Parallel(); testRecoverUnrecordedDispatch(t, c) })
 	t.Run("RecoverPurgedOrNeverDispatched", func(t *testing.T) { t.Parallel(); testRecoverPurgedOrNeverDispatched(t, c) })
 	t.Run("HandOverOnShutdown", func(t *testing.T) { t.Parallel(); testHandOverOnShutdown(t, c) })
+	t.Run("MissingNamespace", func(t *testing.T) { t.Parallel(); testMissingNamespace(t, c) })
 	t.Run("KilledBackEndFails", func(t *testing.T) { t.Parallel(); testKilled(t, c) })
 	t.Run("NeverPlacedFails", func(t *testing.T) { t.Parallel(); testUnplaced(t, c) })
 	t.Run("ServerJobRegisteredOnce", func(t *testing.T) { t.Parallel(); testEnsureServerJob(t, c) })
