@@ -226,10 +226,16 @@ func (n *node) start(ctx context.Context) error {
 	go func() {
 		err := elector.Run(ctx, func(ctx context.Context) {
 			n.log.Info("leading: this process dispatches tasks")
+			// Under Nomad the queues' periodic jobs start the passes; this
+			// process runs them itself only when it could not register
+			// those jobs (else every pass would run twice per interval).
+			nomadQueues := false
 			if n.nomad != nil {
 				go n.nomad.RunPurge(ctx)
 				if err := n.registerQueueJobs(ctx); err != nil {
-					n.log.Error("register the periodic queue jobs in Nomad", "err", err)
+					n.log.Error("register the periodic queue jobs in Nomad; this process runs the queue passes itself meanwhile", "err", err)
+				} else {
+					nomadQueues = true
 				}
 			}
 			go scheduler.RunRetention(ctx, n.store, n.disp.Archive(), scheduler.Retention{}, n.log)
@@ -240,14 +246,16 @@ func (n *node) start(ctx context.Context) error {
 					}
 				}()
 			}
-			// The leader also runs the queues' passes on their intervals; a
-			// pass holds its queue's lock, so a pass started by a Nomad
-			// periodic job (aegir queue run) never overlaps it.
-			go func() {
-				if err := n.queues.Run(ctx); err != nil && ctx.Err() == nil {
-					n.log.Error("periodic queues stopped", "err", err)
-				}
-			}()
+			// Without Nomad's periodic jobs the leader runs the queues'
+			// passes on their intervals. A pass holds its queue's lock, so
+			// one started by hand (aegir queue run) never overlaps it.
+			if !nomadQueues {
+				go func() {
+					if err := n.queues.Run(ctx); err != nil && ctx.Err() == nil {
+						n.log.Error("periodic queues stopped", "err", err)
+					}
+				}()
+			}
 			if err := n.disp.Run(ctx); err != nil {
 				n.log.Error("dispatcher stopped", "err", err)
 			}
