@@ -83,7 +83,9 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("consul client for routing: %w", err)
 		}
-		n.routing, err = routing.New(routing.Config{Store: n.store, Consul: cc, Logger: log})
+		// Instance: another aegir on this Consul (another KV prefix)
+		// publishes its own sites, which this one must leave alone.
+		n.routing, err = routing.New(routing.Config{Store: n.store, Consul: cc, Logger: log, Instance: cfg.Store.Consul.Prefix})
 		if err != nil {
 			return nil, err
 		}

@@ -3,12 +3,15 @@ package routing
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +35,12 @@ type Config struct {
 	// Tag marks aegir's instances; only instances with it are touched.
 	// Default "aegir".
 	Tag string
+	// Instance names this aegir installation among others that publish
+	// into the same Consul (a staging and a production aegir): it goes in
+	// every instance's meta as aegir_instance, and instances another
+	// installation published are never changed or removed. aegir server
+	// sets it to its KV prefix. Empty: every instance with Tag is ours.
+	Instance string
 	// Router shapes the Traefik tags.
 	Router TagOptions
 	// CheckPath is requested, with the site's Host, by the health check.
@@ -79,10 +88,14 @@ func (c Config) withDefaults() Config {
 // router tags and a health check whose status it keeps by probing the site.
 // See the package documentation.
 type Reconciler struct {
-	cfg    Config
-	log    *slog.Logger
-	health *http.Client
-	wake   chan struct{}
+	cfg Config
+	log *slog.Logger
+	// nodeLabel tells this installation's catalog nodes from another's
+	// with the same server names: "" for the default installation
+	// (nodes aegir-<server>), else from Instance (aegir-<label>-<server>).
+	nodeLabel string
+	health    *http.Client
+	wake      chan struct{}
 
 	mu          sync.Mutex
 	sites       []domain.Site // nil until the first snapshot
@@ -114,9 +127,10 @@ func New(cfg Config) (*Reconciler, error) {
 		return nil, fmt.Errorf("routing: CheckPath %q must be an absolute URL path", cfg.CheckPath)
 	}
 	r := &Reconciler{
-		cfg:  cfg,
-		log:  cfg.Logger.With("component", "routing"),
-		wake: make(chan struct{}, 1),
+		nodeLabel: instanceLabel(cfg.Instance),
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", "routing"),
+		wake:      make(chan struct{}, 1),
 		health: &http.Client{
 			Transport:     cfg.Transport,
 			Timeout:       cfg.CheckTimeout,
@@ -285,9 +299,55 @@ func (r *Reconciler) setEntries(entries []*api.ServiceEntry, idx uint64) bool {
 	if r.haveEntries && idx < r.entriesIdx {
 		return false
 	}
-	r.entries, r.entriesIdx, r.haveEntries = entries, idx, true
+	r.entries, r.entriesIdx, r.haveEntries = r.ours(entries), idx, true
 	return true
 }
+
+// ours keeps the instances this installation may manage: its own, and
+// those without an installation mark (published before there was one).
+func (r *Reconciler) ours(entries []*api.ServiceEntry) []*api.ServiceEntry {
+	if r.cfg.Instance == "" {
+		return entries
+	}
+	out := entries[:0:0]
+	for _, e := range entries {
+		if inst := e.Service.Meta[metaInstance]; inst == "" || inst == r.cfg.Instance {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// instanceLabel turns an installation's name (its KV prefix) into a
+// catalog node name part: lower-case letters, digits and single dashes.
+// The default installation's (aegir/v1/) is "": its nodes keep their
+// plain names.
+func instanceLabel(instance string) string {
+	var b strings.Builder
+	dash := false
+	for _, c := range strings.ToLower(instance) {
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' {
+			b.WriteRune(c)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	label := strings.TrimSuffix(b.String(), "-")
+	switch {
+	case label == "aegir-v1":
+		return ""
+	case len(label) > 40: // keep node names short, and still distinct
+		sum := sha256.Sum256([]byte(instance))
+		return label[:31] + "-" + hex.EncodeToString(sum[:4])
+	}
+	return label
+}
+
+// metaInstance is the service meta key naming the installation that
+// published an instance.
+const metaInstance = "aegir_instance"
 
 // refreshEntries reads the catalog now (after our own writes), so the next
 // pass does not act on a stale view.
@@ -403,6 +463,9 @@ func (r *Reconciler) wantFor(s *domain.Site, pl *placement) (*want, error) {
 		return nil, err
 	}
 	node, err := NodeName(srv.Name)
+	if err == nil && r.nodeLabel != "" {
+		node = "aegir-" + r.nodeLabel + "-" + srv.Name
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -410,7 +473,11 @@ func (r *Reconciler) wantFor(s *domain.Site, pl *placement) (*want, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &want{Instance: in, node: node, nodeID: NodeID(srv.ID), tags: tags, meta: Meta(in)}, nil
+	meta := Meta(in)
+	if r.cfg.Instance != "" {
+		meta[metaInstance] = r.cfg.Instance
+	}
+	return &want{Instance: in, node: node, nodeID: NodeID(srv.ID), tags: tags, meta: meta}, nil
 }
 
 // checkID is the catalog check of an instance, on its node.

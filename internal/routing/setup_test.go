@@ -53,6 +53,8 @@ type env struct {
 	// With envOpts.acl: the secrets of the tokens ops/consul/setup-acl.sh
 	// made for aegir (the reconciler's) and for Traefik.
 	aegirToken, traefikToken string
+	// instance is the reconcilers' Config.Instance.
+	instance string
 }
 
 type envOpts struct {
@@ -162,7 +164,7 @@ func (e *env) startReconciler(token string, log *slog.Logger) (stop func()) {
 		t.Fatal(err)
 	}
 	rec, err := routing.New(routing.Config{
-		Store: e.store, Consul: cl, Logger: log,
+		Store: e.store, Consul: cl, Logger: log, Instance: e.instance,
 		CheckInterval: 200 * time.Millisecond, CheckTimeout: time.Second,
 		WaitTime: 30 * time.Second,
 	})
