@@ -31,7 +31,9 @@ func (p page) html() string {
 // page writes one of the server's pages; 5xx are logged at error, the
 // rest at debug.
 func (s *Server) page(w http.ResponseWriter, r *http.Request, code int, p page) {
-	if code >= 500 {
+	// A disabled site's 503 is what its operator asked for, not a failure:
+	// every visitor (and the router's health check) would log an error.
+	if code >= 500 && p != pageDisabled {
 		s.log.Error("request failed", "status", code, "host", domain.Clip(r.Host), "path", domain.Clip(r.URL.Path), "reason", p.title)
 	} else {
 		s.log.Debug("request refused", "status", code, "host", domain.Clip(r.Host), "path", domain.Clip(r.URL.Path), "reason", p.title)
