@@ -46,9 +46,12 @@ func TestNomadACL(t *testing.T) {
 	must(t, err)
 	token := setupNomadACL(t, c.nomad)
 
+	// Denied first and alone: it checks that a refused registration leaves
+	// no aegir-queue-cron job, which QueuesWithPolicy registers in the same
+	// namespace.
+	t.Run("Denied", func(t *testing.T) { testACLDenied(t, c) })
 	t.Run("PolicyIsEnough", func(t *testing.T) { t.Parallel(); testACLPolicyIsEnough(t, c, rc, token) })
 	t.Run("QueuesWithPolicy", func(t *testing.T) { t.Parallel(); testACLQueues(t, c, token) })
-	t.Run("Denied", func(t *testing.T) { t.Parallel(); testACLDenied(t, c) })
 }
 
 // setupNomadACL runs ops/nomad/setup-acl.sh with the management token, as
