@@ -49,7 +49,10 @@ func (l *leaders) leader() string {
 func TestElectorHandOverOnRedis(t *testing.T) {
 	t.Parallel()
 	r := setupRedis(t)
-	const ttl = 500 * time.Millisecond
+	// The cut-off leader stops ttl/10 before its lease runs out; on 2
+	// loaded cores under -race, 50 ms (ttl 500 ms) was not always enough
+	// for its work to notice before the other took over.
+	const ttl = 1500 * time.Millisecond
 	var ls leaders
 	type proc struct {
 		name   string
@@ -71,7 +74,7 @@ func TestElectorHandOverOnRedis(t *testing.T) {
 	}
 	procs := map[string]*proc{"a": start("a"), "b": start("b")}
 	waitFor(t, 5*time.Second, "a leader", func() bool { return ls.leader() != "" })
-	time.Sleep(3 * ttl) // renewals keep it; nobody else leads
+	time.Sleep(2 * ttl) // renewals keep it; nobody else leads
 	first := procs[ls.leader()]
 	if !first.el.IsLeader() || first.el.Fence() == 0 {
 		t.Fatalf("leader %s: IsLeader %v, fence %d", first.name, first.el.IsLeader(), first.el.Fence())
