@@ -397,7 +397,13 @@ func (d *Dispatcher) waitFor(ctx context.Context, run Run, lease locks.Lease, j 
 			// A runner that outlives this process (a Nomad job) keeps
 			// running: the next dispatcher follows it again (Recover), so a
 			// restart or upgrade of aegir does not kill a long backup. The
-			// caller leaves the task running and releases its lock.
+			// caller leaves the task running and releases its lock; this
+			// process stops following the runner (a leader that only lost
+			// its leadership keeps running as a follower).
+			if dr, ok := run.(Detacher); ok {
+				dr.Detach()
+				<-done
+			}
 			o.handedOver = true
 			return o
 		}
@@ -466,6 +472,13 @@ type Reattacher interface {
 	// ErrForeignRunner means the handle is not this executor's; any other
 	// error means "cannot tell now".
 	Attach(ctx context.Context, task domain.Task, runner string) (Run, error)
+}
+
+// Detacher is a Run that can stop being followed without stopping its
+// runner: its Wait returns (with an error) soon after Detach, and the
+// runner goes on for another dispatcher to follow.
+type Detacher interface {
+	Detach()
 }
 
 // ErrForeignRunner is the Reattacher's "this runner handle is not mine":

@@ -327,7 +327,7 @@ func (e *NomadExecutor) Start(ctx context.Context, task domain.Task, pctx []byte
 	}
 	r := &nomadRun{
 		e: e, taskID: task.ID, jobID: resp.DispatchedJobID, server: server.Name, node: server.NomadNode,
-		slot: true, cancelCh: make(chan struct{}), done: make(chan struct{}),
+		slot: true, cancelCh: make(chan struct{}), done: make(chan struct{}), detachCh: make(chan struct{}),
 	}
 	e.log.Debug("dispatched", "task", task.ID, "job", r.jobID, "node", r.node)
 	go r.follow()

@@ -70,7 +70,7 @@ func (e *NomadExecutor) Attach(ctx context.Context, task domain.Task, runner str
 	}
 	r := &nomadRun{
 		e: e, taskID: task.ID, jobID: jobID, adopted: true,
-		cancelCh: make(chan struct{}), done: make(chan struct{}),
+		cancelCh: make(chan struct{}), done: make(chan struct{}), detachCh: make(chan struct{}),
 	}
 	job, _, err := e.api.Jobs().Info(jobID, (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil && !isNotFound(err) {

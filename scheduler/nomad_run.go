@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -73,6 +74,9 @@ type nomadRun struct {
 	cancelOnce sync.Once
 	cancelCh   chan struct{}
 	done       chan struct{}
+	// detachCh, closed by Detach: stop following, leave the job running.
+	detachOnce sync.Once
+	detachCh   chan struct{}
 
 	mu      sync.Mutex
 	allocID string // the allocation followed, once placed
@@ -101,6 +105,14 @@ func (r *nomadRun) Cancel() {
 		}()
 	})
 }
+
+// Detach stops following the job without stopping it: Wait returns
+// errDetached at once (the dispatcher handed the task over to the next
+// one, which follows the job again).
+func (r *nomadRun) Detach() { r.detachOnce.Do(func() { close(r.detachCh) }) }
+
+// errDetached is Wait's error after Detach.
+var errDetached = errors.New("stopped following the job (handed over); it keeps running")
 
 func (r *nomadRun) cancelled() bool {
 	select {
@@ -148,12 +160,19 @@ func (r *nomadRun) watch() (*provision.Result, error) {
 				select {
 				case <-r.cancelCh:
 					stop()
+				case <-r.detachCh:
+					stop()
 				case <-ctx.Done():
 				}
 			}()
 		}
 		allocs, meta, err := jobs.Allocations(r.jobID, true, (&api.QueryOptions{WaitIndex: index, WaitTime: wait}).WithContext(ctx))
 		stop()
+		select {
+		case <-r.detachCh:
+			return nil, errDetached
+		default:
+		}
 		if r.cancelled() && !sawCancel {
 			sawCancel = true
 			if err != nil {
@@ -163,7 +182,11 @@ func (r *nomadRun) watch() (*provision.Result, error) {
 		if err != nil {
 			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
 			r.e.log.Warn("follow dispatched job; retrying", "task", r.taskID, "job", r.jobID, "err", err, "retry_in", backoff)
-			time.Sleep(backoff)
+			select {
+			case <-time.After(backoff):
+			case <-r.detachCh:
+				return nil, errDetached
+			}
 			continue
 		}
 		backoff = 0
@@ -436,3 +459,4 @@ func metricText(m *api.AllocationMetric) string {
 	}
 	return "Nomad: " + strings.Join(p, ", ")
 }
+var _ Detacher = (*nomadRun)(nil)
