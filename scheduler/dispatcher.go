@@ -65,6 +65,7 @@ type Dispatcher struct {
 	mu      sync.Mutex
 	running map[string]*job   // by task id: tasks this dispatcher has taken
 	busy    map[string]string // lock name → task id, for the tasks in running
+	last    passStatus        // what the last pass read, for Status
 	wake    chan struct{}
 	wg      sync.WaitGroup
 }
@@ -188,11 +189,15 @@ func (d *Dispatcher) pass(ctx context.Context) (retry bool) {
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.Error("list active tasks", "err", err)
+			d.mu.Lock()
+			d.passSeen(nil, err)
+			d.mu.Unlock()
 		}
 		return true
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	defer d.passSeen(tasks, nil) // once started, with the lock held
 	taken := map[string]bool{}
 	for name := range d.busy {
 		taken[name] = true

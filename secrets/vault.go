@@ -94,10 +94,11 @@ type VaultStore struct {
 	log     *slog.Logger
 	login   func(ctx context.Context) (*vault.Secret, error) // AppRole; nil for a token
 
-	mu     sync.Mutex
-	leases map[string]string // lease id -> the child token that holds it
-	stop   context.CancelFunc
-	done   chan struct{}
+	mu       sync.Mutex
+	leases   map[string]string // lease id -> the child token that holds it
+	renewErr error             // the last failed renewal or re-login, for Check
+	stop     context.CancelFunc
+	done     chan struct{}
 }
 
 var _ Store = (*VaultStore)(nil)
@@ -249,16 +250,20 @@ func (v *VaultStore) keepAlive(ctx context.Context, auth *vault.Secret) {
 					return
 				case err := <-w.DoneCh():
 					if err != nil {
-						v.log.Warn("renewing the Vault token failed", "err", v.classify(ctx, "renew", "auth/token/renew-self", err))
+						err = v.classify(ctx, "renew", "auth/token/renew-self", err)
+						v.setRenewErr(err)
+						v.log.Warn("renewing the Vault token failed", "err", err)
 					}
 					break watch
 				case r := <-w.RenewCh():
+					v.setRenewErr(nil)
 					v.log.Debug("Vault token renewed", "ttl_seconds", r.Secret.Auth.LeaseDuration)
 				}
 			}
 			w.Stop()
 		}
 		if v.login == nil {
+			v.noMoreRenewals()
 			v.log.Warn("the Vault token reached its maximum TTL and cannot be renewed; give aegir a new token")
 			return
 		}
@@ -269,9 +274,11 @@ func (v *VaultStore) keepAlive(ctx context.Context, auth *vault.Secret) {
 			if err == nil {
 				v.client.SetToken(s.Auth.ClientToken)
 				auth = s
+				v.setRenewErr(nil)
 				v.log.Info("logged in to Vault again with AppRole")
 				break
 			}
+			v.setRenewErr(err)
 			v.log.Warn("AppRole login to Vault failed; retrying in 10s", "err", err)
 			select {
 			case <-ctx.Done():

@@ -105,3 +105,20 @@ func (b *BufferedBus) Close() {
 		a.Close()
 	}
 }
+
+// Buffered is how many lines wait in memory for Redis, over every task:
+// nonzero for long only while Redis is unreachable. For the operator's
+// status view.
+func (b *BufferedBus) Buffered() int {
+	b.mu.Lock()
+	tasks := make([]*BufferedAppender, 0, len(b.tasks))
+	for _, a := range b.tasks {
+		tasks = append(tasks, a)
+	}
+	b.mu.Unlock()
+	n := 0
+	for _, a := range tasks {
+		n += a.queued()
+	}
+	return n
+}

@@ -337,9 +337,15 @@ func TestBufferedAppenderWaitsOutRedisDown(t *testing.T) {
 		t.Fatalf("flush with redis down: %v", err)
 	}
 	stop()
+	if n := b.Buffered(); n != 300 {
+		t.Errorf("Buffered() with redis down = %d, want 300", n)
+	}
 	r.srv.Restart(t)
 	if err := b.End(ctx, "t1"); err != nil {
 		t.Fatal(err)
+	}
+	if n := b.Buffered(); n != 0 {
+		t.Errorf("Buffered() after End = %d, want 0", n)
 	}
 	lines, err := readAll(ctx, b, "t1", 100)
 	if err != nil {

@@ -109,6 +109,8 @@ type Reconciler struct {
 	fails  map[string]int  // instance key → failed checks in a row
 	warned map[string]bool // site id → a "cannot publish" warning was logged
 	passes int             // reconcile passes, for tests and logs
+
+	status runStatus // what Status reports (status.go)
 }
 
 // New returns a Reconciler; Run starts it.
@@ -155,6 +157,8 @@ func (r *Reconciler) poke() {
 // cluster (under the dispatcher's leadership); a Reconciler may Run again
 // after Run returned, but not twice at once.
 func (r *Reconciler) Run(ctx context.Context) error {
+	r.setRunning(true)
+	defer r.setRunning(false)
 	ctx, cancel := context.WithCancel(ctx)
 	probes := make(chan []probeResult)
 	var wg sync.WaitGroup
@@ -180,14 +184,20 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		case <-r.wake:
 		case <-retry.C:
 		case res := <-probes:
-			if err := r.applyProbes(ctx, res); err != nil && ctx.Err() == nil {
+			err := r.applyProbes(ctx, res)
+			if err != nil && ctx.Err() == nil {
 				r.log.Warn("recording health check results failed; next round retries", "err", err)
 			}
+			if ctx.Err() == nil {
+				r.setProbeErr(err)
+			}
 		}
+		passes := r.passes
 		if err := r.reconcile(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
+			r.passDone(err)
 			if errors.Is(err, ErrPermissionDenied) {
 				// Not transient: it needs the operator. Still retried, so a
 				// fixed token takes effect without a restart.
@@ -198,6 +208,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			retry.Reset(backoff)
 			backoff = min(backoff*2, 10*time.Second)
 			continue
+		}
+		if r.passes > passes {
+			r.passDone(nil)
 		}
 		backoff = 200 * time.Millisecond
 	}
@@ -261,6 +274,7 @@ func (r *Reconciler) watchCatalog(ctx context.Context) {
 				return
 			}
 			err = r.consulErr("read the instances of "+r.cfg.ServiceName+" from the catalog", err)
+			r.setWatchErr(err)
 			if errors.Is(err, ErrPermissionDenied) {
 				r.log.Error("routing cannot read Consul's catalog: fix aegir's Consul token; retrying", "err", err, "backoff", backoff)
 			} else {
@@ -271,6 +285,7 @@ func (r *Reconciler) watchCatalog(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		r.setWatchErr(nil)
 		if meta.ResultsFilteredByACLs && !warnedHidden {
 			// Consul says so only to a request with a token; what the
 			// reconciler cannot see it cannot repair.

@@ -86,6 +86,18 @@ func (s *Store) Close() error {
 // fall back to it in tests, the log archive stores chunks).
 func (s *Store) KV() KV { return s.kv }
 
+// Ping reads one small key from the backend (not from the mirrors), so
+// it fails when the backend does not answer: Consul down or without a
+// leader, a token that may not read aegir's keys, a closed bbolt file.
+// The health endpoint and the status view call it.
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.kv.Get(ctx, keyWrites)
+	if err != nil && !errors.Is(err, ErrKeyNotFound) {
+		return err
+	}
+	return nil
+}
+
 // Key prefixes.
 const (
 	prefixClients   = "clients/"
