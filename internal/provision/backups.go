@@ -127,7 +127,7 @@ func backupTask(ctx context.Context, j *job) error {
 func (j *job) stage(ctx context.Context, loc siteLoc, archivePath, sha, siteID string) (string, error) {
 	staging := filepath.Join(filepath.Dir(loc.Dir), ".aegir-staging-"+j.c.Task.ID)
 	_ = os.RemoveAll(staging) // left by an earlier run of this task
-	m, err := archive.Extract(ctx, archivePath, staging, sha)
+	m, err := archive.Extract(ctx, archivePath, staging, sha, nil)
 	if errors.Is(err, archive.ErrCorrupt) {
 		return "", failf(CodeBackupCorrupt, "Restore from another backup; this archive cannot be trusted.", err,
 			"The backup %s does not verify, so nothing was changed", archivePath)
@@ -160,7 +160,7 @@ func loadDump(ctx context.Context, db *dbConn, cr DBCreds, file string) error {
 func loadFromArchive(ctx context.Context, db *dbConn, cr DBCreds, archivePath, sha string) error {
 	pr, pw := io.Pipe()
 	go func() {
-		_, err := archive.ReadDatabase(ctx, archivePath, sha, pw)
+		_, err := archive.ReadDatabase(ctx, archivePath, sha, pw, nil)
 		pw.CloseWithError(err)
 	}()
 	err := db.Load(ctx, cr, pr)

@@ -113,7 +113,7 @@ func testRoundTrip(t *testing.T, db []byte, chunk int, together bool) {
 		t.Fatalf("the file's sha256 is %s (%d bytes, %v), Info says %s (%d bytes)", sum, size, err, info.SHA256, info.Size)
 	}
 	dest := filepath.Join(t.TempDir(), "out")
-	m, err := Extract(context.Background(), info.Path, dest, info.SHA256)
+	m, err := Extract(context.Background(), info.Path, dest, info.SHA256, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func testRoundTrip(t *testing.T, db []byte, chunk int, together bool) {
 		t.Errorf("empty dir not restored: %v", err)
 	}
 	var read bytes.Buffer
-	if _, err := ReadDatabase(context.Background(), info.Path, info.SHA256, &read); err != nil || !bytes.Equal(read.Bytes(), db) {
+	if _, err := ReadDatabase(context.Background(), info.Path, info.SHA256, &read, nil); err != nil || !bytes.Equal(read.Bytes(), db) {
 		t.Errorf("ReadDatabase = %d bytes, %v", read.Len(), err)
 	}
 	if together {
@@ -199,11 +199,11 @@ func TestCorruptArchivesAreRefusedAndLeaveNothing(t *testing.T) {
 			if err := os.WriteFile(p, b, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := Verify(context.Background(), p, sha); !errors.Is(err, ErrCorrupt) {
+			if _, err := Verify(context.Background(), p, sha, nil); !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("Verify = %v, want ErrCorrupt", err)
 			}
 			dest := filepath.Join(t.TempDir(), "out")
-			_, err := Extract(context.Background(), p, dest, sha)
+			_, err := Extract(context.Background(), p, dest, sha, nil)
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("Extract = %v, want ErrCorrupt", err)
 			}
@@ -285,11 +285,11 @@ func TestAddTreeAndStreamManyPartsAmongManyFiles(t *testing.T) {
 		fmt.Fprintf(&db, "INSERT INTO t VALUES(%d);\n", i)
 	}
 	info := writeWith(t, src, db.Bytes(), Options{ChunkSize: 512}, true)
-	if _, err := Verify(context.Background(), info.Path, info.SHA256); err != nil {
+	if _, err := Verify(context.Background(), info.Path, info.SHA256, nil); err != nil {
 		t.Fatal(err)
 	}
 	dest := filepath.Join(t.TempDir(), "out")
-	if _, err := Extract(context.Background(), info.Path, dest, info.SHA256); err != nil {
+	if _, err := Extract(context.Background(), info.Path, dest, info.SHA256, nil); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(dest, DatabaseName)); err != nil || !bytes.Equal(b, db.Bytes()) {

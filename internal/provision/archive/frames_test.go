@@ -24,10 +24,10 @@ func TestManyFramesRoundTrip(t *testing.T) {
 	}
 	info := write(t, src, db.Bytes(), Options{ChunkSize: frameSize/2 + 1, Concurrency: 3})
 	var got bytes.Buffer
-	if _, err := ReadDatabase(context.Background(), info.Path, info.SHA256, &got); err != nil || !bytes.Equal(got.Bytes(), db.Bytes()) {
+	if _, err := ReadDatabase(context.Background(), info.Path, info.SHA256, &got, nil); err != nil || !bytes.Equal(got.Bytes(), db.Bytes()) {
 		t.Fatalf("ReadDatabase = %d of %d bytes, %v", got.Len(), db.Len(), err)
 	}
-	if _, err := Extract(context.Background(), info.Path, filepath.Join(t.TempDir(), "out"), info.SHA256); err != nil {
+	if _, err := Extract(context.Background(), info.Path, filepath.Join(t.TempDir(), "out"), info.SHA256, nil); err != nil {
 		t.Fatal(err)
 	}
 	zstd, err := exec.LookPath("zstd")

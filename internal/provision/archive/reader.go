@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -33,11 +34,13 @@ const MaxManifestSize = 256 << 20
 // hashed, so the contents are not hashed a second time (a fifth of an
 // unpack's CPU). Verify always hashes them. On any error dest is
 // removed and the error wraps ErrCorrupt when the archive is at fault.
-func Extract(ctx context.Context, archivePath, dest, wantSHA string) (*Manifest, error) {
+// p, when not nil, counts the archive's bytes read and the files' and
+// dump's bytes written.
+func Extract(ctx context.Context, archivePath, dest, wantSHA string, p *Progress) (*Manifest, error) {
 	if err := os.Mkdir(dest, 0o750); err != nil {
 		return nil, fmt.Errorf("create staging directory: %w", err)
 	}
-	m, err := extract(ctx, archivePath, dest, wantSHA)
+	m, err := extract(ctx, archivePath, dest, wantSHA, p)
 	if err != nil {
 		_ = os.RemoveAll(dest)
 		return nil, err
@@ -45,7 +48,7 @@ func Extract(ctx context.Context, archivePath, dest, wantSHA string) (*Manifest,
 	return m, nil
 }
 
-func extract(ctx context.Context, archivePath, dest, wantSHA string) (*Manifest, error) {
+func extract(ctx context.Context, archivePath, dest, wantSHA string, p *Progress) (*Manifest, error) {
 	root, err := os.OpenRoot(dest)
 	if err != nil {
 		return nil, err
@@ -79,7 +82,11 @@ func extract(ctx context.Context, archivePath, dest, wantSHA string) (*Manifest,
 	}
 	bufp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bufp)
-	m, err := walk(ctx, archivePath, wantSHA, wantSHA == "", func(hdr *tar.Header, r io.Reader) error {
+	var filesN, dbN *atomic.Int64
+	if p != nil {
+		filesN, dbN = &p.Files, &p.Database
+	}
+	m, err := walk(ctx, archivePath, wantSHA, wantSHA == "", p, func(hdr *tar.Header, r io.Reader) error {
 		name := strings.TrimSuffix(hdr.Name, "/")
 		mode := os.FileMode(hdr.Mode) & 0o777
 		switch {
@@ -91,7 +98,7 @@ func extract(ctx context.Context, archivePath, dest, wantSHA string) (*Manifest,
 				}
 				db = f
 			}
-			return copyFull(db, r, *bufp)
+			return copyFull(db, r, *bufp, dbN)
 		case hdr.Typeflag == tar.TypeDir:
 			if err := mkdirAll(name); err != nil {
 				return err
@@ -111,7 +118,7 @@ func extract(ctx context.Context, archivePath, dest, wantSHA string) (*Manifest,
 			if err != nil {
 				return err
 			}
-			err = copyFull(f, r, *bufp)
+			err = copyFull(f, r, *bufp, filesN)
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
@@ -145,8 +152,9 @@ func extract(ctx context.Context, archivePath, dest, wantSHA string) (*Manifest,
 
 // copyFull copies r to w in writes of len(buf) (the last one shorter): the
 // decompressed stream comes in blocks of up to 128 KiB, and writing each
-// as it comes costs a syscall per block.
-func copyFull(w io.Writer, r io.Reader, buf []byte) error {
+// as it comes costs a syscall per block. Each write is added to total
+// when total is not nil.
+func copyFull(w io.Writer, r io.Reader, buf []byte, total *atomic.Int64) error {
 	for {
 		n := 0
 		var err error
@@ -158,6 +166,9 @@ func copyFull(w io.Writer, r io.Reader, buf []byte) error {
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return werr
+			}
+			if total != nil {
+				total.Add(int64(n))
 			}
 		}
 		if err == io.EOF {
@@ -171,9 +182,13 @@ func copyFull(w io.Writer, r io.Reader, buf []byte) error {
 
 // ReadDatabase writes the archive's database dump to w, then checks the
 // archive against its manifest and wantSHA as Extract does. Use it to
-// reload a database from an archive aegir just wrote and verified.
-func ReadDatabase(ctx context.Context, archivePath, wantSHA string, w io.Writer) (*Manifest, error) {
-	return walk(ctx, archivePath, wantSHA, wantSHA == "", func(hdr *tar.Header, r io.Reader) error {
+// reload a database from an archive aegir just wrote and verified. p,
+// when not nil, counts the archive's bytes read and the dump's written.
+func ReadDatabase(ctx context.Context, archivePath, wantSHA string, w io.Writer, p *Progress) (*Manifest, error) {
+	if p != nil {
+		w = countedWriter{w, &p.Database}
+	}
+	return walk(ctx, archivePath, wantSHA, wantSHA == "", p, func(hdr *tar.Header, r io.Reader) error {
 		if isDatabase(hdr.Name) {
 			_, err := io.Copy(w, r)
 			return err
@@ -184,9 +199,9 @@ func ReadDatabase(ctx context.Context, archivePath, wantSHA string, w io.Writer)
 
 // Verify reads the whole archive and checks every entry, content
 // included, against the manifest and the archive against wantSHA when not
-// empty.
-func Verify(ctx context.Context, archivePath, wantSHA string) (*Manifest, error) {
-	return walk(ctx, archivePath, wantSHA, true, func(*tar.Header, io.Reader) error { return nil })
+// empty. p, when not nil, counts the archive's bytes read.
+func Verify(ctx context.Context, archivePath, wantSHA string, p *Progress) (*Manifest, error) {
+	return walk(ctx, archivePath, wantSHA, true, p, func(*tar.Header, io.Reader) error { return nil })
 }
 
 func isDatabase(name string) bool {
@@ -264,15 +279,20 @@ func (e *readError) Unwrap() error { return e.err }
 
 // walk reads the archive once, hashing the compressed bytes and, when
 // hashEntries, every entry's content; calls fn for each entry before the
-// manifest; and checks what it saw against the manifest at the end.
-func walk(ctx context.Context, archivePath, wantSHA string, hashEntries bool, fn func(*tar.Header, io.Reader) error) (*Manifest, error) {
+// manifest; and checks what it saw against the manifest at the end. The
+// compressed bytes read are added to p.Archive when p is not nil.
+func walk(ctx context.Context, archivePath, wantSHA string, hashEntries bool, p *Progress, fn func(*tar.Header, io.Reader) error) (*Manifest, error) {
 	f, err := os.Open(archivePath)
 	if err != nil {
 		return nil, fmt.Errorf("open backup archive: %w", err)
 	}
 	defer f.Close()
+	var in io.Reader = f
+	if p != nil {
+		in = countedReader{f, &p.Archive}
+	}
 	sum := sha256.New()
-	hr := &hashReader{r: bufio.NewReaderSize(f, 1<<20), h: sum}
+	hr := &hashReader{r: bufio.NewReaderSize(in, 1<<20), h: sum}
 	// Synchronous decoding: the concurrent decoder pipelines the stages of
 	// one block over goroutines, which measured a third slower and uses
 	// more CPU (zstd decodes ~1.2 GB/s on one core, well ahead of the

@@ -37,6 +37,9 @@ type Options struct {
 	// written: a tar entry needs its size before its content, so a streamed
 	// dump is cut into parts instead of spooled to a temp file. Default 8 MiB.
 	ChunkSize int
+	// Progress, when not nil, counts the bytes of files, stream and
+	// archive as they are written (see Progress). Default nil.
+	Progress *Progress
 }
 
 func (o Options) withDefaults() Options {
@@ -86,9 +89,20 @@ func (w *writebackFile) Write(p []byte) (int, error) {
 	return n, err
 }
 
-type countWriter struct{ n int64 }
+// countWriter counts the archive's bytes, and adds them to p.Archive
+// when p is not nil.
+type countWriter struct {
+	n int64
+	p *Progress
+}
 
-func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+func (c *countWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	if c.p != nil {
+		c.p.Archive.Add(int64(len(p)))
+	}
+	return len(p), nil
+}
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
@@ -102,7 +116,7 @@ func Create(path string, opts Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create backup archive: %w", err)
 	}
-	w := &Writer{path: path, tmp: tmp, sum: sha256.New(), crc: crc32.New(castagnoli), counter: &countWriter{}, opts: opts}
+	w := &Writer{path: path, tmp: tmp, sum: sha256.New(), crc: crc32.New(castagnoli), counter: &countWriter{p: opts.Progress}, opts: opts}
 	w.buf = bufio.NewWriterSize(io.MultiWriter(&writebackFile{f: tmp}, w.sum, w.crc, w.counter), 1<<20)
 	w.zw, err = newFrameEncoder(w.buf, opts.Concurrency, zstd.WithEncoderLevel(opts.Level),
 		// Entropy-code the literals of every block: by default the encoder
@@ -194,7 +208,11 @@ func (w *Writer) addFile(hdr *tar.Header, p string, buf []byte) error {
 		return err
 	}
 	h := sha256.New()
-	n, err := io.CopyBuffer(io.MultiWriter(w.tw, h), io.LimitReader(f, hdr.Size), buf)
+	dst := io.MultiWriter(w.tw, h)
+	if p := w.opts.Progress; p != nil {
+		dst = io.MultiWriter(w.tw, h, adder{&p.Files})
+	}
+	n, err := io.CopyBuffer(dst, io.LimitReader(f, hdr.Size), buf)
 	if err != nil {
 		return fmt.Errorf("archive %s: %w", p, err)
 	}
@@ -254,6 +272,9 @@ func (w *Writer) addBytes(name string, b []byte) error {
 	}
 	if _, err := w.tw.Write(b); err != nil {
 		return err
+	}
+	if p := w.opts.Progress; p != nil {
+		p.Database.Add(int64(len(b)))
 	}
 	sum := sha256.Sum256(b)
 	w.entries = append(w.entries, Entry{Name: name, Type: TypeFile, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])})
