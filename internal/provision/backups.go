@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -27,9 +28,9 @@ func (j *job) backupPath(domainName, reason string) string {
 
 // writeBackup archives the site directory and a streamed dump of its
 // database, taken while the files are archived, and returns the backup
-// record. The archive is verified after it is written.
+// record. The archive is verified after it is written. Its progress is
+// logged while it runs, against the size of the site's files.
 func (j *job) writeBackup(ctx context.Context, loc siteLoc, db *dbConn, cr DBCreds, reason string) (NewBackup, error) {
-	start := time.Now()
 	path := j.backupPath(loc.Domain, reason)
 	fail := func(err error) (NewBackup, error) {
 		return NewBackup{}, failf(CodeBackupFailed,
@@ -39,11 +40,19 @@ func (j *job) writeBackup(ctx context.Context, loc siteLoc, db *dbConn, cr DBCre
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return fail(err)
 	}
-	w, err := archive.Create(path, archive.Options{})
+	var p archive.Progress
+	w, err := archive.Create(path, archive.Options{Progress: &p})
 	if err != nil {
 		return fail(err)
 	}
 	defer w.Abort()
+	wctx, cancelWalk := context.WithCancel(ctx)
+	defer cancelWalk()
+	m := j.startMeter("backup", []slog.Attr{slog.String("reason", reason)},
+		gauge{name: "files", get: p.Files.Load, total: treeTotal(wctx, loc.Dir), data: true},
+		gauge{name: "database", get: p.Database.Load, data: true},
+		gauge{name: "archive", get: p.Archive.Load})
+	defer m.stop()
 	dumper, release, err := j.dumpConn(ctx, db, loc.ID) // a throwaway user with Vault (vaultcreds.go)
 	if err != nil {
 		return NewBackup{}, err
@@ -76,9 +85,8 @@ func (j *job) writeBackup(ctx context.Context, loc siteLoc, db *dbConn, cr DBCre
 	if err != nil {
 		return fail(err)
 	}
-	secs := time.Since(start).Seconds()
-	j.log.Info("backup written", "path", info.Path, "bytes", info.Size, "sha256", info.SHA256,
-		"entries", len(info.Manifest.Entries), "seconds", fmt.Sprintf("%.2f", secs), "reason", reason)
+	j.log.Info("backup written", append([]any{"path", info.Path, "bytes", info.Size, "sha256", info.SHA256,
+		"entries", len(info.Manifest.Entries), "reason", reason}, m.stop()...)...)
 	return NewBackup{Path: info.Path, Size: info.Size, SHA256: info.SHA256, ServerID: j.c.WebServer.ID, Reason: reason}, nil
 }
 
@@ -127,7 +135,7 @@ func backupTask(ctx context.Context, j *job) error {
 func (j *job) stage(ctx context.Context, loc siteLoc, archivePath, sha, siteID string) (string, error) {
 	staging := filepath.Join(filepath.Dir(loc.Dir), ".aegir-staging-"+j.c.Task.ID)
 	_ = os.RemoveAll(staging) // left by an earlier run of this task
-	m, err := archive.Extract(ctx, archivePath, staging, sha, nil)
+	m, summary, err := j.unpack(ctx, archivePath, staging, sha)
 	if errors.Is(err, archive.ErrCorrupt) {
 		return "", failf(CodeBackupCorrupt, "Restore from another backup; this archive cannot be trusted.", err,
 			"The backup %s does not verify, so nothing was changed", archivePath)
@@ -141,31 +149,63 @@ func (j *job) stage(ctx context.Context, loc siteLoc, archivePath, sha, siteID s
 		return "", failf(CodeInvalidInput, "Restore one of this site's own backups; use clone to copy another site.", nil,
 			"The backup %s belongs to site %s (%s), not to this site", archivePath, m.SiteID, m.Domain)
 	}
-	j.log.Info("backup unpacked and verified", "archive", archivePath, "entries", len(m.Entries))
+	j.log.Info("backup unpacked and verified", append([]any{"path", archivePath, "entries", len(m.Entries)}, summary...)...)
 	return staging, nil
 }
 
-// loadDump replaces the database's contents from a dump file.
-func loadDump(ctx context.Context, db *dbConn, cr DBCreds, file string) error {
+// unpack is archive.Extract with its progress logged, against the
+// archive's size; it returns the fields of the step's final line.
+func (j *job) unpack(ctx context.Context, archivePath, dest, sha string) (*archive.Manifest, []any, error) {
+	var size int64
+	if fi, err := os.Stat(archivePath); err == nil {
+		size = fi.Size()
+	}
+	var p archive.Progress
+	meter := j.startMeter("unpack", nil, archiveGauges(&p, size)...)
+	m, err := archive.Extract(ctx, archivePath, dest, sha, &p)
+	return m, meter.stop(), err
+}
+
+// loadDump replaces the database's contents from a dump file, logging its
+// progress against the file's size, and returns the fields of the step's
+// final line.
+func (j *job) loadDump(ctx context.Context, db *dbConn, cr DBCreds, file string) ([]any, error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer f.Close()
-	return db.Load(ctx, cr, f)
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	m := j.startMeter("database load", nil,
+		gauge{name: "dump", get: fileOffset(f), total: func() int64 { return size }, data: true})
+	err = db.Load(ctx, cr, f)
+	return m.stop(), err
 }
 
 // loadFromArchive replaces the database's contents with the dump inside an
-// archive, streamed without unpacking the archive.
-func loadFromArchive(ctx context.Context, db *dbConn, cr DBCreds, archivePath, sha string) error {
+// archive, streamed without unpacking the archive, logging its progress
+// against the archive's size; it returns the fields of the step's final
+// line.
+func (j *job) loadFromArchive(ctx context.Context, db *dbConn, cr DBCreds, archivePath, sha string) ([]any, error) {
+	var size int64
+	if fi, err := os.Stat(archivePath); err == nil {
+		size = fi.Size()
+	}
+	var p archive.Progress
+	m := j.startMeter("database load", nil,
+		gauge{name: "archive", get: p.Archive.Load, total: func() int64 { return size }},
+		gauge{name: "database", get: p.Database.Load, data: true})
 	pr, pw := io.Pipe()
 	go func() {
-		_, err := archive.ReadDatabase(ctx, archivePath, sha, pw, nil)
+		_, err := archive.ReadDatabase(ctx, archivePath, sha, pw, &p)
 		pw.CloseWithError(err)
 	}()
 	err := db.Load(ctx, cr, pr)
 	pr.CloseWithError(errors.New("load stopped reading"))
-	return err
+	return m.stop(), err
 }
 
 // restore verifies and unpacks the backup first (nothing is touched if it
@@ -256,13 +296,15 @@ func (j *job) restoreSteps(ctx context.Context, se *siteEnvOf, cr DBCreds, sec s
 		return failf(CodeFilesFailed, "Check the permissions of the platform's sites directory.", err, "The restored files could not be moved into place")
 	}
 	u.push("reload the database from the safety backup", func(ctx context.Context) error {
-		return loadFromArchive(ctx, se.db, cr, safety.Path, safety.SHA256)
+		_, err := j.loadFromArchive(ctx, se.db, cr, safety.Path, safety.SHA256)
+		return err
 	})
-	if err := loadDump(ctx, se.db, cr, filepath.Join(staging, archive.DatabaseName)); err != nil {
+	summary, err := j.loadDump(ctx, se.db, cr, filepath.Join(staging, archive.DatabaseName))
+	if err != nil {
 		return failf(CodeDBFailed, "Check the database server; the site was put back as it was.", err,
 			"%s could not load the backup's database dump", capital(se.db.String()))
 	}
-	j.log.Info("database loaded", "name", cr.Name)
+	j.log.Info("database loaded", append([]any{"name", cr.Name}, summary...)...)
 	if err := j.writeSettings(loc, cr, sec); err != nil {
 		return err
 	}

@@ -29,6 +29,11 @@
 //
 // Log lines go to stderr as JSON objects, one per line ({"time", "level",
 // "msg", ...}), and hook/drush output is logged line by line as it comes.
+// A long step (backup, unpack, database load or copy, file copy or
+// check) logs a progress line every Runner.ProgressInterval (5 s) while
+// it runs: bytes so far of each part, of its total when known, percent,
+// time left and rate; its final line adds its totals, seconds and rate
+// (progress.go).
 // Every line and the result pass through the Redactor, which replaces each
 // known secret value (raw and JSON-escaped) with "[redacted]". stdout
 // holds exactly one Result; the exit status is 0 whenever a result was

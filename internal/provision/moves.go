@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision/archive"
@@ -110,7 +111,7 @@ func (j *job) cloneSteps(ctx context.Context, se *siteEnvOf, srcCreds DBCreds, l
 		return failf(CodeFilesFailed, "Check that aegir can write to the target platform.", err, "The target sites directory could not be created")
 	}
 	u.push("remove the clone's directory "+loc.Dir, func(context.Context) error { return os.RemoveAll(loc.Dir) })
-	if err := copyTree(ctx, se.loc.Dir, loc.Dir); err != nil {
+	if err := j.copyFiles(ctx, se.loc.Dir, loc.Dir); err != nil {
 		return failf(CodeFilesFailed, "Check the disk space and permissions of the target platform.", err, "The site's files could not be copied")
 	}
 	sec, err := j.newSiteSecret(ctx, loc.ID, nil)
@@ -129,11 +130,12 @@ func (j *job) cloneSteps(ctx context.Context, se *siteEnvOf, srcCreds DBCreds, l
 		return err
 	}
 	defer release()
-	if err := copyDatabase(ctx, dumper, srcCreds, db, cr); err != nil {
+	summary, err := j.copyDatabase(ctx, dumper, srcCreds, db, cr)
+	if err != nil {
 		return failf(CodeDBFailed, "Check both database servers; nothing of the clone was kept.", err,
 			"The database could not be copied from %s to %s", srcCreds.Name, cr.Name)
 	}
-	j.log.Info("database copied", "from", srcCreds.Name, "to", cr.Name)
+	j.log.Info("database copied", append([]any{"from", srcCreds.Name, "to", cr.Name}, summary...)...)
 	if err := j.writeSettings(loc, cr, sec); err != nil {
 		return err
 	}
@@ -144,21 +146,41 @@ func (j *job) cloneSteps(ctx context.Context, se *siteEnvOf, srcCreds DBCreds, l
 	return j.waitAnswer(ctx, web, loc.Domain, false)
 }
 
-// copyDatabase streams a dump of one database into another.
-func copyDatabase(ctx context.Context, from *dbConn, fc DBCreds, to *dbConn, tc DBCreds) error {
+// copyFiles copies a site's files to dst (which must not exist), logging
+// its progress against their size and a final line.
+func (j *job) copyFiles(ctx context.Context, src, dst string) error {
+	wctx, cancelWalk := context.WithCancel(ctx)
+	defer cancelWalk()
+	var n atomic.Int64
+	m := j.startMeter("file copy", nil, gauge{name: "files", get: n.Load, total: treeTotal(wctx, src), data: true})
+	err := copyTreeCounting(ctx, src, dst, &n)
+	summary := m.stop()
+	if err == nil {
+		j.log.Info("files copied", summary...)
+	}
+	return err
+}
+
+// copyDatabase streams a dump of one database into another, logging the
+// bytes copied so far (a dump's size is not known before it ends); it
+// returns the fields of the step's final line.
+func (j *job) copyDatabase(ctx context.Context, from *dbConn, fc DBCreds, to *dbConn, tc DBCreds) ([]any, error) {
+	var n atomic.Int64
+	m := j.startMeter("database copy", nil, gauge{name: "database", get: n.Load, data: true})
+	defer m.stop()
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := from.Dump(ctx, fc, pw)
+		err := from.Dump(ctx, fc, countingWriter{pw, &n})
 		pw.CloseWithError(err)
 		done <- err
 	}()
 	err := to.Load(ctx, tc, pr)
 	pr.CloseWithError(io.ErrClosedPipe)
 	if derr := <-done; derr != nil {
-		return fmt.Errorf("dump: %w", derr)
+		return nil, fmt.Errorf("dump: %w", derr)
 	}
-	return err
+	return m.stop(), err
 }
 
 // migrate moves a site to another platform and/or domain and/or database
@@ -261,16 +283,18 @@ func (j *job) migrateSteps(ctx context.Context, se *siteEnvOf, oldCreds DBCreds,
 				"%s could not create the database %s", capital(db.String()), cr.Name)
 		}
 		u.push("drop the database on the target server", func(ctx context.Context) error { return db.Drop(ctx, cr) })
+		var summary []any
 		var err error
 		if dump != "" {
-			err = loadDump(ctx, db, cr, dump)
+			summary, err = j.loadDump(ctx, db, cr, dump)
 		} else {
-			err = loadFromArchive(ctx, db, cr, b.Path, b.SHA256)
+			summary, err = j.loadFromArchive(ctx, db, cr, b.Path, b.SHA256)
 		}
 		if err != nil {
 			return cr, failf(CodeDBFailed, "Check the target database server; the site still runs at its old place.", err,
 				"%s could not load the site's database", capital(db.String()))
 		}
+		j.log.Info("database loaded", append([]any{"name", cr.Name}, summary...)...)
 	}
 	if err := j.writeSettings(loc, cr, sec); err != nil {
 		return cr, err

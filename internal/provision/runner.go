@@ -31,6 +31,10 @@ type Runner struct {
 	// RollbackTimeout bounds the undo steps after a failure or cancel; they
 	// run even when the task's context is cancelled. Default 2 min.
 	RollbackTimeout time.Duration
+	// ProgressInterval is how often a long step (backup, unpack, database
+	// load, file copy) logs how far it has got (progress.go). Default
+	// DefaultProgressInterval, 5 s.
+	ProgressInterval time.Duration
 }
 
 // taskHandler does one task type's work, filling j.res.

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -376,6 +377,12 @@ func siteEnv(loc siteLoc, c DBCreds) map[string]string {
 // copyTree copies the directory src to dst (which must not exist), keeping
 // permissions and symlinks.
 func copyTree(ctx context.Context, src, dst string) error {
+	return copyTreeCounting(ctx, src, dst, nil)
+}
+
+// copyTreeCounting is copyTree adding the bytes of files copied to n, when
+// not nil, as they are copied (for progress lines, progress.go).
+func copyTreeCounting(ctx context.Context, src, dst string, n *atomic.Int64) error {
 	return filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -402,13 +409,16 @@ func copyTree(ctx context.Context, src, dst string) error {
 			}
 			return os.Symlink(l, target)
 		case info.Mode().IsRegular():
-			return copyFile(p, target, info.Mode().Perm())
+			return copyFile(p, target, info.Mode().Perm(), n)
 		}
 		return nil
 	})
 }
 
-func copyFile(src, dst string, mode os.FileMode) error {
+// copyFile copies src to dst, adding the bytes copied to n when not nil.
+// It copies 32 MiB at a time so a large file's copy shows progress; each
+// io.CopyN of an *os.File still goes through copy_file_range.
+func copyFile(src, dst string, mode os.FileMode, n *atomic.Int64) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
@@ -418,9 +428,18 @@ func copyFile(src, dst string, mode os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil {
-		_ = out.Close()
-		return err
+	for {
+		k, err := io.CopyN(out, in, 32<<20)
+		if n != nil {
+			n.Add(k)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			_ = out.Close()
+			return err
+		}
 	}
 	return out.Close()
 }

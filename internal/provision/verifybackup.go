@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
@@ -107,7 +108,7 @@ func (j *job) verifySteps(ctx context.Context, se *siteEnvOf, b *BackupInfo, loc
 	// checkAgainstManifest then hashes the unpacked files.
 	staging := filepath.Join(filepath.Dir(loc.Dir), ".aegir-staging-"+j.c.Task.ID)
 	_ = os.RemoveAll(staging)
-	m, err := archive.Extract(ctx, b.Path, staging, b.SHA256, nil)
+	m, unpacked, err := j.unpack(ctx, b.Path, staging, b.SHA256)
 	if errors.Is(err, archive.ErrCorrupt) {
 		return nil, failf(CodeBackupCorrupt, "Take a new backup now; this archive cannot be trusted for a restore.", err,
 			"The backup %s does not verify", b.Path)
@@ -117,6 +118,7 @@ func (j *job) verifySteps(ctx context.Context, se *siteEnvOf, b *BackupInfo, loc
 			"The backup %s could not be unpacked", b.Path)
 	}
 	defer os.RemoveAll(staging)
+	j.log.Info("backup unpacked and verified", append([]any{"path", b.Path, "entries", len(m.Entries)}, unpacked...)...)
 	if m.SiteID != se.loc.ID {
 		return nil, failf(CodeInvalidInput, "Verify one of this site's own backups.", nil,
 			"The backup %s belongs to site %s (%s), not to %s", b.Path, m.SiteID, m.Domain, se.loc.Domain)
@@ -125,12 +127,15 @@ func (j *job) verifySteps(ctx context.Context, se *siteEnvOf, b *BackupInfo, loc
 		return nil, failf(CodeFilesFailed, "Check the permissions of the platform's sites directory.", err, "The restored files could not be moved into %s", loc.Dir)
 	}
 	u.push("remove the throwaway site directory "+loc.Dir, func(context.Context) error { return os.RemoveAll(loc.Dir) })
-	files, bytesOK, err := checkAgainstManifest(ctx, loc.Dir, m)
+	var hashed atomic.Int64
+	check := j.startMeter("file check", nil, gauge{name: "checked", get: hashed.Load, total: manifestTotal(m), data: true})
+	files, bytesOK, err := checkAgainstManifest(ctx, loc.Dir, m, &hashed)
+	checked := check.stop()
 	if err != nil {
 		return nil, failf(CodeVerifyFailed, "Take a new backup and check the disk of the backup directory.", err,
 			"The files restored from %s do not match the backup's manifest", b.Path)
 	}
-	j.log.Info("restored files match the manifest", "files", files, "bytes", bytesOK)
+	j.log.Info("restored files match the manifest", append([]any{"files", files, "bytes", bytesOK}, checked...)...)
 
 	sec := siteSecret{Password: randomToken(), HashSalt: randomToken()}
 	j.red.Add(sec.Password, sec.HashSalt)
@@ -145,11 +150,12 @@ func (j *job) verifySteps(ctx context.Context, se *siteEnvOf, b *BackupInfo, loc
 	if err != nil {
 		return nil, failf(CodeVerifyFailed, "Take a new backup.", err, "The backup %s holds no database dump", b.Path)
 	}
-	if err := loadDump(ctx, se.db, cr, dump); err != nil {
+	loaded, err := j.loadDump(ctx, se.db, cr, dump)
+	if err != nil {
 		return nil, failf(CodeVerifyFailed, "Take a new backup and check the database server; this backup's dump does not load.", err,
 			"%s could not load the database dump of %s", capital(se.db.String()), b.Path)
 	}
-	j.log.Info("database dump loaded", "name", cr.Name, "bytes", fi.Size())
+	j.log.Info("database dump loaded", append([]any{"name", cr.Name, "bytes", fi.Size()}, loaded...)...)
 	if err := j.writeSettings(loc, cr, sec); err != nil {
 		return nil, err
 	}
@@ -171,9 +177,21 @@ func (j *job) verifySteps(ctx context.Context, se *siteEnvOf, b *BackupInfo, loc
 	return &QueueReport{Figures: figures}, nil
 }
 
+// manifestTotal is the size of the files/ entries of m.
+func manifestTotal(m *archive.Manifest) func() int64 {
+	var n int64
+	for _, e := range m.Entries {
+		if e.Type == archive.TypeFile && strings.HasPrefix(e.Name, archive.FilesPrefix) {
+			n += e.Size
+		}
+	}
+	return func() int64 { return n }
+}
+
 // checkAgainstManifest hashes every file under dir and compares it with the
-// manifest's files/ entries: same set of files, same sizes and sha256.
-func checkAgainstManifest(ctx context.Context, dir string, m *archive.Manifest) (int, int64, error) {
+// manifest's files/ entries: same set of files, same sizes and sha256. The
+// bytes hashed are added to hashed as they are read.
+func checkAgainstManifest(ctx context.Context, dir string, m *archive.Manifest, hashed *atomic.Int64) (int, int64, error) {
 	want := map[string]archive.Entry{}
 	for _, e := range m.Entries {
 		if e.Type == archive.TypeFile && strings.HasPrefix(e.Name, archive.FilesPrefix) {
@@ -201,7 +219,7 @@ func checkAgainstManifest(ctx context.Context, dir string, m *archive.Manifest) 
 			return fmt.Errorf("%s is not in the manifest", rel)
 		}
 		delete(want, rel)
-		sum, size, err := fileSHA(p)
+		sum, size, err := fileSHA(p, hashed)
 		if err != nil {
 			return err
 		}
@@ -221,14 +239,14 @@ func checkAgainstManifest(ctx context.Context, dir string, m *archive.Manifest) 
 	return n, total, nil
 }
 
-func fileSHA(p string) (string, int64, error) {
+func fileSHA(p string, hashed *atomic.Int64) (string, int64, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return "", 0, err
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, f)
+	n, err := io.Copy(countingWriter{h, hashed}, f)
 	return hex.EncodeToString(h.Sum(nil)), n, err
 }
 
