@@ -74,3 +74,6 @@ func (e *NomadExecutor) Ping(ctx context.Context) error {
 // InFlight is how many dispatched back ends have not finished, and the
 // cap (NomadConfig.MaxInFlight) past which Start waits.
 func (e *NomadExecutor) InFlight() (n, max int) { return len(e.slots), cap(e.slots) }
+
+// Address is the Nomad API address the executor talks to.
+func (e *NomadExecutor) Address() string { return e.api.Address() }

@@ -21,6 +21,9 @@ type Elector struct {
 	log    *slog.Logger
 	leader atomic.Bool
 	fence  atomic.Uint64
+	// campaignErr is why the last try to take the lock failed (not
+	// ErrHeld); nil after a try that worked or found it held.
+	campaignErr atomic.Pointer[error]
 
 	// RetryInterval is how often a follower tries to take the lock.
 	// Default (set by NewElector): ttl/4. Set it before Run.
@@ -44,6 +47,17 @@ func (e *Elector) IsLeader() bool { return e.leader.Load() }
 // leading): it grows with every new leader.
 func (e *Elector) Fence() uint64 { return e.fence.Load() }
 
+// CampaignErr is why the last try to take the lock failed, for the
+// status view: the locker is unreachable, so this process cannot lead
+// (and, if every process shares that locker, no process can). Nil when
+// the last try took the lock or found it held by another process.
+func (e *Elector) CampaignErr() error {
+	if p := e.campaignErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // Run campaigns until ctx ends. Each time it takes the lock it calls lead
 // with a context cancelled when the lease is lost or ctx ends, and waits
 // for lead to return before it releases the lock and campaigns again: one
@@ -54,9 +68,13 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context)) error
 		lease, err := e.locker.TryAcquire(ctx, e.name, e.ttl)
 		switch {
 		case err == nil:
+			e.campaignErr.Store(nil)
 			e.serve(ctx, lease, lead)
-		case errors.Is(err, ErrHeld) || ctx.Err() != nil:
+		case errors.Is(err, ErrHeld):
+			e.campaignErr.Store(nil)
+		case ctx.Err() != nil:
 		default:
+			e.campaignErr.Store(&err)
 			e.log.Warn("cannot campaign for leadership; retrying", "err", err)
 		}
 		select {
