@@ -37,7 +37,8 @@ func withPaging(q ...string) []string { return append(q, listQuery...) }
 
 func (s *Server) routes() []route {
 	return append([]route{
-		{"GET", "/health", s.health, operation{tag: "meta", summary: "Liveness check", public: true, status: 200, resp: map[string]string{}}},
+		{"GET", "/health", s.health, operation{tag: "meta", summary: "Health for load balancers: 200 while this process can read its store, 503 when it cannot (the store read is shared by the requests of one second)", public: true, status: 200, resp: map[string]string{}}},
+		{"GET", "/status", s.systemStatus, operation{tag: "meta", summary: "Every component this process depends on (store, dispatcher, Nomad, Redis, secrets, routing), checked at once: ok, degraded or down, with what was seen; whether this process leads; its version (admin)", status: 200, resp: SystemStatus{}}},
 		{"GET", "/openapi.json", s.openAPI, operation{tag: "meta", summary: "This OpenAPI 3 document", public: true, status: 200, resp: map[string]any{}}},
 		{"GET", "/whoami", s.whoami, operation{tag: "meta", summary: "The authenticated user", status: 200, resp: domain.User{}}},
 
@@ -94,8 +95,4 @@ func (s *Server) routes() []route {
 		{"POST", "/tokens", s.createToken, operation{tag: "tokens", summary: "Create a token; the secret is shown only in this answer", body: tokenCreate{}, status: 201, resp: tokenCreated{}}},
 		{"DELETE", "/tokens/:id", s.deleteToken, operation{tag: "tokens", summary: "Revoke a token", status: 204}},
 	}, s.queueRoutes()...)
-}
-
-func (s *Server) health(c *fiber.Ctx) error {
-	return c.JSON(map[string]string{"status": "ok"})
 }

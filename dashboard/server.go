@@ -80,6 +80,18 @@ type Config struct {
 	// Default: an in-memory limiter (5 failures per account, 20 per address,
 	// per 15 minutes).
 	LoginLimiter LoginLimiter
+	// StatusChecks are the components GET /api/v1/status and the
+	// overview's System panel check besides the store, which is always
+	// first (status.go). Default: none.
+	StatusChecks []StatusCheck
+	// StatusTimeout bounds each status check, and one store read of
+	// GET /api/v1/health. Default: 2s.
+	StatusTimeout time.Duration
+	// Leader reports whether this process leads (holds the dispatcher's
+	// lease), for the status view. Default: nil, reported as not leading.
+	Leader func() bool
+	// Version is aegir's version, for the status view. Default: "".
+	Version string
 }
 
 func (c *Config) withDefaults() Config {
@@ -89,6 +101,7 @@ func (c *Config) withDefaults() Config {
 	out.ReadTimeout = cmp.Or(out.ReadTimeout, 30*time.Second)
 	out.IdleTimeout = cmp.Or(out.IdleTimeout, 120*time.Second)
 	out.LogPoll = cmp.Or(out.LogPoll, 15*time.Second)
+	out.StatusTimeout = cmp.Or(out.StatusTimeout, 2*time.Second)
 	return out
 }
 
@@ -116,6 +129,9 @@ type Server struct {
 	stop context.CancelFunc
 	rid  atomic.Uint64
 	ui   *ui
+
+	status      *statusChecker // GET /status and the overview (status.go)
+	healthCheck *healthCheck   // GET /health
 }
 
 // New builds the server and registers every route.
@@ -129,6 +145,8 @@ func New(cfg *Config) (*Server, error) {
 	}
 	s := &Server{cfg: c, st: c.Store, log: c.Logger.With("component", "dashboard")}
 	s.base, s.stop = context.WithCancel(context.Background())
+	s.status = newStatusChecker(s)
+	s.healthCheck = &healthCheck{ping: s.st.Ping, ttl: healthTTL, timeout: c.StatusTimeout, log: s.log}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "aegir",
 		BodyLimit:             c.BodyLimit,

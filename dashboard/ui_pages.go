@@ -165,12 +165,17 @@ type overviewView struct {
 	Charts      chartSet
 	Queues      []queue.Status
 	HasQueues   bool
+	System      *SystemStatus // admins only (status.go)
 }
 
 type chartSet struct {
 	PerHour any
 	Backlog any
 }
+
+// overviewStatusAge is how old the System panel's status may be: many
+// open overviews share one round of checks.
+const overviewStatusAge = 5 * time.Second
 
 func (u *ui) overview(c *fiber.Ctx, v *view) error {
 	ctx := c.UserContext()
@@ -185,6 +190,8 @@ func (u *ui) overview(c *fiber.Ctx, v *view) error {
 		d.TotalSites += p.Total
 	}
 	if v.Admin {
+		st := u.s.status.recent(ctx, overviewStatusAge)
+		d.System = &st
 		servers, err := u.s.st.ListServers(ctx)
 		if err != nil {
 			return err
