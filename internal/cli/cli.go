@@ -25,11 +25,13 @@ const (
 // DefaultAddr is the API address used when AEGIR_ADDR is not set.
 const DefaultAddr = "http://127.0.0.1:8480"
 
-// noun is a group of verbs: "site", "task" ...
+// noun is a group of verbs: "site", "task" ... A noun with run instead of
+// verbs is a command of its own ("aegir status -json").
 type noun struct {
 	name    string
 	summary string
 	verbs   []*verb
+	run     *verb // name ""; its flags follow the noun
 }
 
 // verb is one command: "site create".
@@ -146,6 +148,10 @@ func (a *app) main(ctx context.Context, args []string) int {
 		return ExitUsage
 	}
 	a.noun = n
+	if n.run != nil {
+		a.verb = n.run
+		return a.exit(n.run.run(ctx, a, args[1:]))
+	}
 	if len(args) == 1 || isHelp(args[1]) {
 		if len(args) == 1 {
 			n.usage(a.stderr)
@@ -170,6 +176,10 @@ func (a *app) helpFor(args []string) int {
 	if n == nil {
 		fmt.Fprintf(a.stderr, "Error: no help for %q; the client commands are: %s\n", args[0], strings.Join(Nouns(), ", "))
 		return ExitUsage
+	}
+	if n.run != nil {
+		a.noun, a.verb = n, n.run
+		return a.exit(n.run.run(context.Background(), a, []string{"-h"}))
 	}
 	if len(args) == 1 {
 		n.usage(a.stdout)
@@ -223,7 +233,7 @@ func (a *app) exit(err error) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(a.stderr, "Error: %s\n", ue.msg)
 		if a.verb != nil {
-			fmt.Fprintf(a.stderr, "Run 'aegir %s %s -h' for usage.\n", a.noun.name, a.verb.name)
+			fmt.Fprintf(a.stderr, "Run 'aegir %s -h' for usage.\n", a.command())
 		}
 		return ExitUsage
 	case errors.As(err, &ce):
@@ -268,6 +278,7 @@ Environment:
 Exit codes:
   0  success (with -wait or 'task logs -f': the task succeeded)
   1  the operation failed: an API error, or the task failed or was cancelled
+     ('status': a component is down)
   2  usage error: unknown command or flag, bad arguments, missing -yes
   3  cannot reach the API, or the token is missing or not accepted
 
@@ -286,9 +297,17 @@ func (n *noun) usage(w io.Writer) {
 	fmt.Fprintf(w, "\nRun 'aegir %s <verb> -h' for flags and examples.\n", n.name)
 }
 
+// command is the command being run: "site create", or "status".
+func (a *app) command() string {
+	if a.verb.name == "" {
+		return a.noun.name
+	}
+	return a.noun.name + " " + a.verb.name
+}
+
 func (a *app) usageOf(w io.Writer, printFlags func()) {
-	n, v := a.noun, a.verb
-	fmt.Fprintf(w, "Usage: aegir %s %s %s\n\n%s\n", n.name, v.name, v.args, v.summary)
+	v := a.verb
+	fmt.Fprintf(w, "Usage: aegir %s %s\n\n%s\n", a.command(), v.args, v.summary)
 	if printFlags != nil {
 		fmt.Fprintln(w, "\nFlags:")
 		printFlags()

@@ -201,6 +201,8 @@ func TestHandles(t *testing.T) {
 		{[]string{"server", "-config", "aegir.hcl"}, false},
 		{[]string{"dev"}, false},
 		{[]string{"help", "site"}, true},
+		{[]string{"status"}, true},
+		{[]string{"status", "-json"}, true},
 		{[]string{"help"}, false},
 		{nil, false},
 	}
@@ -209,7 +211,7 @@ func TestHandles(t *testing.T) {
 			t.Errorf("Handles(%q) = %v, want %v", tt.args, got, tt.want)
 		}
 	}
-	if !slices.Equal(Nouns(), []string{"site", "platform", "server", "client", "task", "user", "token", "queue", "backup"}) {
+	if !slices.Equal(Nouns(), []string{"site", "platform", "server", "client", "task", "user", "token", "queue", "backup", "status"}) {
 		t.Errorf("Nouns() = %v", Nouns())
 	}
 }

@@ -8,6 +8,9 @@
 //	AEGIR_TOKEN  an API token (aegir_<id>_<hex>); the first start of aegir
 //	             writes the admin's to <data-dir>/admin-token
 //
+// `aegir status` is a noun without verbs: a noun may carry its own run
+// (noun.run), whose flags follow the noun.
+//
 // Every read command takes -json, which prints the API's JSON document
 // (indented) instead of a table, for scripts. Commands that queue a task
 // print its id and take -wait, which follows the task's log until it ends
@@ -17,7 +20,7 @@
 //
 //	0  success (with -wait or `task logs -f`: the task succeeded)
 //	1  the operation failed: the API refused it, or the task failed or was
-//	   cancelled
+//	   cancelled; `aegir status`: a component is down
 //	2  usage error: unknown command or flag, wrong arguments, or a
 //	   destructive command run without -yes where nobody can confirm it
 //	3  cannot reach the API, or the token is missing or not accepted

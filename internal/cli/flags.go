@@ -10,7 +10,7 @@ import (
 // flags returns a flag set for the current verb. Parse errors and -h are
 // handled by parse, never by the flag package printing on its own.
 func (a *app) flags() *flag.FlagSet {
-	fs := flag.NewFlagSet(a.noun.name+" "+a.verb.name, flag.ContinueOnError)
+	fs := flag.NewFlagSet(a.command(), flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	return fs
 }
@@ -49,11 +49,11 @@ func (a *app) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 	}
 	switch {
 	case len(pos) < min && min == max && min == 1:
-		return nil, usagef("missing argument: aegir %s %s %s", a.noun.name, a.verb.name, a.verb.args)
+		return nil, usagef("missing argument: aegir %s %s", a.command(), a.verb.args)
 	case len(pos) < min:
-		return nil, usagef("expected %d arguments, got %d: aegir %s %s %s", min, len(pos), a.noun.name, a.verb.name, a.verb.args)
+		return nil, usagef("expected %d arguments, got %d: aegir %s %s", min, len(pos), a.command(), a.verb.args)
 	case max >= 0 && len(pos) > max:
-		return nil, usagef("unexpected argument %q: aegir %s %s %s", pos[max], a.noun.name, a.verb.name, a.verb.args)
+		return nil, usagef("unexpected argument %q: aegir %s %s", pos[max], a.command(), a.verb.args)
 	}
 	return pos, nil
 }
