@@ -44,6 +44,7 @@ type node struct {
 	disp    *scheduler.Dispatcher
 	queues  *queue.Queues
 	routing *routing.Reconciler
+	elector *locks.Elector // the dispatcher's leadership
 	api     *dashboard.Server
 	web     *builtinweb.Server
 	closers []func() error
@@ -193,6 +194,9 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("dashboard session key: %w", err)
 	}
+	// One dispatcher in a cluster: whoever holds the "dispatcher" lease
+	// runs it (start); the status view says whether this process does.
+	n.elector = locks.NewElector(n.locker, "dispatcher", cfg.LeaderTTLDuration(), log)
 	var limiter dashboard.LoginLimiter // in memory unless Redis is shared
 	if n.rdb != nil {
 		limiter = dashboard.NewRedisLimiter(dashboard.RedisLimiterConfig{Client: n.rdb, Logger: log})
@@ -201,6 +205,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		SessionKey: sessionKey,
 		Store:      n.store, Logger: log, Logs: n.disp.TaskLogs(),
 		Secrets: credentialWriter{n.secrets}, Canceller: n.disp, Queues: n.queues, LoginLimiter: limiter,
+		StatusChecks: n.statusChecks(), Leader: n.elector.IsLeader, Version: Version,
 	})
 	if err != nil {
 		return nil, err
@@ -224,9 +229,8 @@ func (n *node) start(ctx context.Context) error {
 	// One dispatcher in a cluster: whoever holds the "dispatcher" lease runs
 	// it (and recovers tasks whose runner is gone); the others serve the API
 	// and take over within the lease time when the leader dies.
-	elector := locks.NewElector(n.locker, "dispatcher", n.cfg.LeaderTTLDuration(), n.log)
 	go func() {
-		err := elector.Run(ctx, func(ctx context.Context) {
+		err := n.elector.Run(ctx, func(ctx context.Context) {
 			n.log.Info("leading: this process dispatches tasks")
 			// Under Nomad the queues' periodic jobs start the passes; this
 			// process runs them itself only when it could not register
