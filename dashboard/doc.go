@@ -75,6 +75,20 @@
 // Credentials sent to PUT /services/{id}/credentials go straight to the
 // CredentialWriter; validation messages about them never quote the value.
 //
+// # Health and status
+//
+// GET /health (public) reads the store through one shared check at most
+// once a second and answers 503 unavailable when it cannot, for load
+// balancers; the cause goes to the log once, when it starts and stops.
+// GET /status (admins) runs every Config.StatusChecks, and the store's own
+// check first, at once, each bounded by Config.StatusTimeout; a check
+// that does not return in time, panics or answers an unknown state is
+// reported down (status.go). The checks' messages go to admins only and
+// are the components' own operator-facing errors: addresses, settings and
+// policies, never a secret. The overview's System panel shows the same,
+// reusing a round of checks up to 5s old so open dashboards do not each
+// ask Vault and Nomad.
+//
 // # Live logs
 //
 // GET /tasks/{id}/log answers one JSON page ({"lines", "done", "next"}), or

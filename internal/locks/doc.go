@@ -62,6 +62,9 @@
 // that stops cleanly releases the lock and another takes over within one
 // retry interval; a leader that dies or is cut off is replaced once its
 // lease runs out: within ttl + ttl/4 (TestElectorHandOverOnRedis).
+// IsLeader says whether this process leads; CampaignErr why it could not
+// even try (Redis unreachable), as against another process holding the
+// lock: aegir's status view tells the two apart with them.
 //
 // # Failure modes and what aegir does
 //

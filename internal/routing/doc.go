@@ -78,8 +78,9 @@
 // ops/consul/setup-acl.sh loads them and makes the tokens, and acl_test.go
 // routes sites through Traefik with just those. A refused catalog call
 // wraps ErrPermissionDenied and says which setting and policy to fix; Run
-// logs it as an error and retries with backoff, so a fixed token takes
-// effect without a restart. Every instance is one catalog service, so a
+// logs it as an error, keeps it in Status (which aegir's status view
+// shows as routing degraded), and retries with backoff, so a fixed token
+// takes effect without a restart. Every instance is one catalog service, so a
 // router reads all sites in one /v1/health/service/aegir-site answer; the
 // reconciler makes one GET per site per CheckInterval (at most Concurrency
 // at a time) and writes only on changes.
