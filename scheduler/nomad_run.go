@@ -459,4 +459,5 @@ func metricText(m *api.AllocationMetric) string {
 	}
 	return "Nomad: " + strings.Join(p, ", ")
 }
+
 var _ Detacher = (*nomadRun)(nil)
