@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 
@@ -88,7 +87,7 @@ func (e *NomadExecutor) RegisterQueueJobs(ctx context.Context, queues []QueueSet
 		if token == "" {
 			return fmt.Errorf("queue %s: no API token for its passes (NomadConfig.QueueToken or SetQueueToken); without one every pass fails unauthorized", q.Name)
 		}
-		if err := e.putQueueToken(ctx, QueueVarPath(q.Name), token); err != nil {
+		if err := e.putVarItem(ctx, QueueVarPath(q.Name), QueueTokenItem, token); err != nil {
 			return err
 		}
 		vars := map[string]any{
@@ -112,40 +111,6 @@ func (e *NomadExecutor) SetQueueToken(token string) {
 	e.mu.Lock()
 	e.queueToken = token
 	e.mu.Unlock()
-}
-
-// putQueueToken writes token into the variable at path unless
-// it holds it already, check-and-set on the variable's modify index (0:
-// only if it does not exist), keeping any other items. Errors never carry
-// the token.
-func (e *NomadExecutor) putQueueToken(ctx context.Context, path, token string) error {
-	for attempt := 1; ; attempt++ {
-		cur, _, err := e.api.Variables().Peek(path, (&api.QueryOptions{}).WithContext(ctx))
-		if err != nil {
-			return e.nomadErr(err, "read Nomad variable "+path, e.needsVar("read", path))
-		}
-		v := &api.Variable{Path: path}
-		if cur != nil {
-			if cur.Items[QueueTokenItem] == token {
-				return nil
-			}
-			v = cur
-		}
-		if v.Items == nil {
-			v.Items = api.VariableItems{}
-		}
-		v.Items[QueueTokenItem] = token
-		_, _, err = e.api.Variables().CheckedUpdate(v, (&api.WriteOptions{}).WithContext(ctx))
-		var conflict api.ErrCASConflict
-		if errors.As(err, &conflict) && attempt < queueVarAttempts {
-			continue // another aegir wrote it meanwhile: look again
-		}
-		if err != nil {
-			return e.nomadErr(err, "put the queue token in Nomad variable "+path, e.needsVar("write", path))
-		}
-		e.log.Info("queue token stored for the queue job", "variable", path)
-		return nil
-	}
 }
 
 // PeriodicForce runs one pass of a queue now, as `nomad job periodic
