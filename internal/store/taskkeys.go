@@ -105,56 +105,44 @@ func (s *Store) listTasks(ctx context.Context) ([]*domain.Task, error) {
 	return out, nil
 }
 
-// migrateTaskKeys moves task records from the layout before hour buckets
-// (tasks/<id>) to tasks/<hour>/<id>, check-and-set, so several processes
-// starting at once move each record exactly once. A record that changes
-// while it moves is left for the next round.
-func (s *Store) migrateTaskKeys(ctx context.Context) error {
-	for round := 0; round < 5; round++ {
-		pairs, _, err := s.kv.List(ctx, prefixTasks)
-		if err != nil {
+// moveFlatTasks moves task records of the layout before hour buckets
+// (tasks/<id>, as read in flat) to tasks/<hour>/<id>, check-and-set, so
+// several processes starting at once move each record exactly once. A
+// batch that loses a check (a record moved or changed meanwhile) is left
+// for the caller's next read.
+func (s *Store) moveFlatTasks(ctx context.Context, flat []*Pair) error {
+	s.log.Info("moving task records into hour buckets", "records", len(flat))
+	for len(flat) > 0 {
+		t := newTx()
+		n := 0
+		for _, p := range flat {
+			id := p.Key[len(prefixTasks):]
+			need := 2
+			if !t.buckets[taskBucket(id)] {
+				need++
+			}
+			if len(t.ops)+need > MaxTxnOps-1 {
+				break
+			}
+			t.touchTask(s, id)
+			t.add(Op{Verb: OpDeleteCAS, Key: p.Key, Index: p.ModifyIndex}, nil)
+			t.add(Op{Verb: OpCAS, Key: TaskKey(id), Value: p.Value}, nil)
+			n++
+		}
+		flat = flat[n:]
+		if _, err := s.commit(ctx, t); err != nil {
+			if errors.Is(err, domain.ErrConflict) {
+				continue
+			}
 			return err
 		}
-		var flat []*Pair
-		for _, p := range pairs {
-			if rest := p.Key[len(prefixTasks):]; !strings.Contains(rest, "/") {
-				flat = append(flat, p)
-			}
-		}
-		if len(flat) == 0 {
-			return nil
-		}
-		s.log.Info("moving task records into hour buckets", "records", len(flat), "round", round+1)
-		conflicts := 0
-		for len(flat) > 0 {
-			t := newTx()
-			n := 0
-			for _, p := range flat {
-				id := p.Key[len(prefixTasks):]
-				need := 2
-				if !t.buckets[taskBucket(id)] {
-					need++
-				}
-				if len(t.ops)+need > MaxTxnOps-1 {
-					break
-				}
-				t.touchTask(s, id)
-				t.add(Op{Verb: OpDeleteCAS, Key: p.Key, Index: p.ModifyIndex}, nil)
-				t.add(Op{Verb: OpCAS, Key: TaskKey(id), Value: p.Value}, nil)
-				n++
-			}
-			flat = flat[n:]
-			if _, err := s.commit(ctx, t); err != nil {
-				if errors.Is(err, domain.ErrConflict) {
-					conflicts++
-					continue
-				}
-				return err
-			}
-		}
-		if conflicts == 0 {
-			return nil
-		}
 	}
-	return errors.New("task records kept changing while being moved into hour buckets; the next start retries")
+	return nil
+}
+
+// isFlatTaskKey reports whether key is a task record of the layout before
+// hour buckets (tasks/<id>).
+func isFlatTaskKey(key string) bool {
+	rest, ok := strings.CutPrefix(key, prefixTasks)
+	return ok && rest != "" && !strings.Contains(rest, "/")
 }

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -43,9 +45,8 @@ func newTaskMirror(s *Store) *taskMirror {
 	return m
 }
 
-// run moves records of the old layout, then follows the markers until ctx
-// ends, backing off on errors. Until it has read everything once, readers
-// fall back to the KV.
+// run follows the markers until ctx ends, backing off on errors. Until it
+// has read everything once, readers fall back to the KV.
 func (m *taskMirror) run(ctx context.Context) {
 	log := m.s.log
 	backoff := 100 * time.Millisecond
@@ -62,16 +63,6 @@ func (m *taskMirror) run(ctx context.Context) {
 		backoff = min(backoff*2, 5*time.Second)
 		return true
 	}
-	for {
-		err := m.s.migrateTaskKeys(ctx)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil || !wait(err, "moving task records into hour buckets failed") {
-			return
-		}
-	}
-	backoff = 100 * time.Millisecond
 	var index uint64
 	for ctx.Err() == nil {
 		markers, idx, err := m.s.kv.Watch(ctx, prefixTaskBuckets, index)
@@ -81,6 +72,16 @@ func (m *taskMirror) run(ctx context.Context) {
 		}
 		if err == nil {
 			err = m.sync(ctx, markers, idx, index == 0)
+		}
+		if errors.Is(err, errMovedFlat) {
+			// index stays 0: read everything again, a moment later in
+			// case another process is moving the same records.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
 		}
 		if err != nil {
 			if ctx.Err() != nil || !wait(err, "task mirror: reading tasks failed") {
@@ -109,10 +110,23 @@ func (m *taskMirror) sync(ctx context.Context, markers []*Pair, idx uint64, full
 			return err
 		}
 		byHour := map[string][]*Pair{}
+		var flat []*Pair
 		for _, p := range pairs {
 			if h, _, ok := splitTaskKey(p.Key); ok {
 				byHour[h] = append(byHour[h], p)
+			} else if isFlatTaskKey(p.Key) {
+				flat = append(flat, p)
 			}
+		}
+		if len(flat) > 0 {
+			// Records of the layout before hour buckets (an upgrade): move
+			// them, then read everything again. This full read is the one
+			// the mirror makes anyway, so a store without such records
+			// pays nothing for the check.
+			if err := m.s.moveFlatTasks(ctx, flat); err != nil {
+				return fmt.Errorf("moving task records into hour buckets: %w", err)
+			}
+			return errMovedFlat
 		}
 		for h := range cur {
 			next[h] = nil
@@ -173,6 +187,10 @@ func (m *taskMirror) sync(ctx context.Context, markers []*Pair, idx uint64, full
 	m.cond.Broadcast()
 	return nil
 }
+
+// errMovedFlat tells run that sync moved old-layout records and the
+// mirror must read everything again.
+var errMovedFlat = errors.New("task records moved into hour buckets")
 
 // build decodes one hour's pairs (sorted by key, so oldest first),
 // reusing the decoded tasks of old whose ModifyIndex did not change.
