@@ -72,7 +72,10 @@ func TestProgressLines(t *testing.T) {
 	if len(unpackLines) == 0 {
 		t.Fatal("the restore's unpack logged no progress line")
 	}
-	checkProgress(t, "unpack", unpackLines, unpacked[0], "archive", bk.Size, true)
+	// The unpack reads the archive ahead of what it has written, so even its
+	// first line may show all of it read: counts must not go down or past
+	// the end, but need not be seen going up.
+	checkProgress(t, "unpack", unpackLines, unpacked[0], "archive", bk.Size, false)
 	loaded := withMsg(lines, "database loaded")
 	if len(loaded) != 1 {
 		t.Fatalf("%d 'database loaded' lines", len(loaded))
