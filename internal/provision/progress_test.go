@@ -52,7 +52,10 @@ func TestProgressLines(t *testing.T) {
 	if len(written) != 1 {
 		t.Fatalf("%d 'backup written' lines", len(written))
 	}
-	checkProgress(t, "backup", backupLines, written[0], "files", filesBytes, true)
+	// Whether a line lands before the end depends on scheduling (a loaded
+	// CI machine may run the ticker late), so no line is required to be
+	// short of the end; every line's counts, totals and percentage are.
+	checkProgress(t, "backup", backupLines, written[0], "files", filesBytes)
 	for _, l := range backupLines {
 		if l["reason"] != "manual" {
 			t.Errorf("backup progress line without its reason: %v", l)
@@ -73,16 +76,15 @@ func TestProgressLines(t *testing.T) {
 		t.Fatal("the restore's unpack logged no progress line")
 	}
 	// The unpack reads the archive ahead of what it has written, so even its
-	// first line may show all of it read: counts must not go down or past
-	// the end, but need not be seen going up.
-	checkProgress(t, "unpack", unpackLines, unpacked[0], "archive", bk.Size, false)
+	// first line may show all of it read.
+	checkProgress(t, "unpack", unpackLines, unpacked[0], "archive", bk.Size)
 	loaded := withMsg(lines, "database loaded")
 	if len(loaded) != 1 {
 		t.Fatalf("%d 'database loaded' lines", len(loaded))
 	}
 	// A dump this small may load within the first interval.
 	if loadLines := withMsg(lines, "database load progress"); len(loadLines) > 0 {
-		checkProgress(t, "database load", loadLines, loaded[0], "dump", parseSize(t, loaded[0]["dump"]), false)
+		checkProgress(t, "database load", loadLines, loaded[0], "dump", parseSize(t, loaded[0]["dump"]))
 	}
 	if n := b.count(site.ID, "notes"); n != 16 {
 		t.Fatalf("the restored database has %d notes, want 16", n)
@@ -120,9 +122,8 @@ func TestProgressLines(t *testing.T) {
 // checkProgress checks a step's progress lines against its final line:
 // the counts of every part never go down and end at most at the final
 // line's; key has a total (want, within the rounding of one decimal) and
-// a percentage of at most 100 that matches it; and, when increasing, the
-// count of key in the first line is below the final line's.
-func checkProgress(t *testing.T, step string, lines []map[string]any, final map[string]any, key string, want int64, increasing bool) {
+// a percentage of at most 100 that matches it.
+func checkProgress(t *testing.T, step string, lines []map[string]any, final map[string]any, key string, want int64) {
 	t.Helper()
 	prev := map[string]int64{}
 	for i, l := range lines {
@@ -158,10 +159,6 @@ func checkProgress(t *testing.T, step string, lines []map[string]any, final map[
 		if _, ok := l["rate"].(string); !ok {
 			t.Errorf("%s line %d without a rate: %v", step, i, l)
 		}
-	}
-	first, _, _ := strings.Cut(fmt.Sprint(lines[0][key]), "/")
-	if increasing && parseSize(t, first) >= parseSize(t, final[key]) {
-		t.Errorf("%s: %s did not go up: first line %s, final line %v", step, key, first, final[key])
 	}
 	for _, f := range []string{key, "seconds", "rate"} {
 		if _, ok := final[f].(string); !ok {
