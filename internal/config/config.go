@@ -49,11 +49,11 @@ type Config struct {
 // fileConfig is the HCL shape of Config: blocks are optional, so they are
 // pointers here and copied into Config after decoding.
 type fileConfig struct {
-	DataDir       string `hcl:"data_dir,optional"`
-	HTTPAddr      string `hcl:"http_addr,optional"`
-	SitesAddr     string `hcl:"sites_addr,optional"`
-	PlatformRoots []string
-	BackupDir     string `hcl:"backup_dir,optional"`
+	DataDir       string   `hcl:"data_dir,optional"`
+	HTTPAddr      string   `hcl:"http_addr,optional"`
+	SitesAddr     string   `hcl:"sites_addr,optional"`
+	PlatformRoots []string `hcl:"platform_roots,optional"`
+	BackupDir     string   `hcl:"backup_dir,optional"`
 	Store         *struct {
 		Backend string        `hcl:"backend,optional"`
 		Consul  *ConsulConfig `hcl:"consul,block"`
