@@ -75,10 +75,10 @@ func (j *job) cronTimeout() time.Duration {
 	return min(d, MaxCronTimeout)
 }
 
-// cronTask runs a site's cron the way its platform type says: the php
-// manifest's cron hook, drush cron for drupal, and for any type an HTTP GET
-// of the path in the "path" argument through the site's web server. A
-// static site without a path has nothing to run.
+// cronTask runs a site's cron: the command its platform's Type gives
+// (CronArgv: the php manifest's cron hook, drush cron for drupal), and for
+// any type an HTTP GET of the path in the "path" argument through the
+// site's web server. A static site without a path has nothing to run.
 func cronTask(ctx context.Context, j *job) error {
 	se, err := j.openSite(ctx)
 	if err != nil {
@@ -218,8 +218,8 @@ func (t *tailBuffer) String() string { return strings.ToValidUTF8(string(t.buf),
 // figureName is what a figure may be called.
 var figureName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
 
-// statsTask measures a site: what its platform reports (the php
-// manifest's stats hook, SQL counts for drupal), the disk usage of its
+// statsTask measures a site: what its platform's Type says to ask (Stats:
+// the php manifest's stats hook, row counts for drupal), the disk usage of its
 // directory, and its database's size where the driver can tell.
 func statsTask(ctx context.Context, j *job) error {
 	se, err := j.openSite(ctx)
