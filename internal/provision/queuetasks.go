@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision/platform"
 )
 
 // The tasks of the periodic queues (scheduler/queue): cron, stats and
@@ -94,9 +95,12 @@ func cronTask(ctx context.Context, j *job) error {
 	start := time.Now()
 	out := &tailBuffer{max: MaxReportOutput}
 	argv, err := se.loc.Plat.CronArgv(se.loc.Domain)
-	if err != nil {
+	if errors.Is(err, platform.ErrDrushMissing) {
 		return failf(CodeDrushMissing, "Install drush in the platform (vendor/bin/drush) or on the PATH of the user running aegir.", err,
 			"drush not found, so cron cannot run for %s", se.loc.Domain)
+	}
+	if err != nil {
+		return failf(CodePlatformType, "Fix the platform, then run verify-platform.", err, "The cron command of %s could not be built", se.loc.Domain)
 	}
 	ran := false
 	if argv != nil {
