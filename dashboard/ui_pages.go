@@ -13,6 +13,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/logbus"
+	"github.com/aegirhq/aegir/internal/provision/platform"
 	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/scheduler/queue"
 )
@@ -491,7 +492,7 @@ func (u *ui) platformNewPage(c *fiber.Ctx, v *view) error {
 	if err != nil {
 		return err
 	}
-	d := platformFormView{WebServers: u.webServers(ctx, l), Types: []domain.PlatformType{domain.PlatformStatic, domain.PlatformPHP, domain.PlatformDrupal}}
+	d := platformFormView{WebServers: u.webServers(ctx, l), Types: platform.Names()}
 	v.Title, v.Nav = "New platform", "platforms"
 	return u.render(c, "platform_new", v, d)
 }

@@ -6,19 +6,20 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/aegirhq/aegir/internal/domain"
 )
 
 var platformNoun = &noun{
 	name:    "platform",
-	summary: "Manage platforms: a codebase (static, php or drupal) at a path on a web server.",
+	summary: "Manage platforms: a codebase (" + domain.PlatformTypeChoices() + ") at a path on a web server.",
 	verbs: []*verb{
 		{name: "list", args: "[flags]", summary: "List platforms.", run: platformList,
 			examples: []string{"aegir platform list", "aegir platform list -json"}},
 		{name: "show", args: "NAME|ID", summary: "Show a platform.", run: platformShow,
 			examples: []string{"aegir platform show drupal10"}},
-		{name: "create", args: "NAME -path P -server S -type static|php|drupal [-wait]", summary: "Create a platform and queue its verify-platform task.", run: platformCreate,
+		{name: "create", args: "NAME -path P -server S -type " + platformTypeAlternatives() + " [-wait]", summary: "Create a platform and queue its verify-platform task.", run: platformCreate,
 			examples: []string{"aegir platform create drupal10 -path /var/aegir/platforms/drupal10 -server web1 -type drupal -wait"}},
 		platformTaskVerb("verify", domain.TaskVerifyPlatform, "Verify a platform: check its code and find its packages.", false),
 		platformTaskVerb("import", domain.TaskImport, "Import the sites a platform already has.", false),
@@ -119,7 +120,7 @@ func platformCreate(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	path := fs.String("path", "", "absolute path of the codebase on the web server (required)")
 	server := fs.String("server", "", "the web server (name or id; required)")
-	typ := fs.String("type", "", "static, php or drupal (required)")
+	typ := fs.String("type", "", domain.PlatformTypeChoices()+" (required)")
 	tf := taskFlags(fs)
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
@@ -128,10 +129,8 @@ func platformCreate(ctx context.Context, a *app, args []string) error {
 	if *path == "" || *server == "" || *typ == "" {
 		return usagef("platform create needs -path, -server and -type")
 	}
-	switch domain.PlatformType(*typ) {
-	case domain.PlatformStatic, domain.PlatformPHP, domain.PlatformDrupal:
-	default:
-		return usagef("unknown -type %q; use static, php or drupal", *typ)
+	if !domain.PlatformType(*typ).Known() {
+		return usagef("unknown -type %q; use %s", *typ, domain.PlatformTypeChoices())
 	}
 	c, err := a.client()
 	if err != nil {
@@ -223,4 +222,18 @@ func platformTaskVerb(name string, typ domain.TaskType, summary string, destruct
 		return a.queued(ctx, c, tf, raw, &t, "")
 	}
 	return v
+}
+
+// platformTypeAlternatives is "static|php|drupal". The names come from
+// domain, not from the platform registry, which would link the back end's
+// HCL parser into the client.
+func platformTypeAlternatives() string {
+	var b strings.Builder
+	for i, t := range domain.PlatformTypes() {
+		if i > 0 {
+			b.WriteByte('|')
+		}
+		b.WriteString(string(t))
+	}
+	return b.String()
 }

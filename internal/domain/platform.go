@@ -1,9 +1,15 @@
 package domain
 
-import "time"
+import (
+	"slices"
+	"strings"
+	"time"
+)
 
-// PlatformType decides how sites on a platform are installed, cronned,
-// measured and scanned for packages.
+// PlatformType names a platform type. What a type does (how its sites are
+// installed, cronned, measured and scanned for packages) is its Type in
+// internal/provision/platform; the names live here so that validation
+// needs no back end (that package's doc says why).
 type PlatformType string
 
 const (
@@ -11,6 +17,27 @@ const (
 	PlatformPHP    PlatformType = "php"
 	PlatformDrupal PlatformType = "drupal"
 )
+
+// platformTypes are the known names, in the order forms and help list
+// them; internal/provision/platform's registry holds one Type for each, and
+// its tests fail when the two differ.
+var platformTypes = []PlatformType{PlatformStatic, PlatformPHP, PlatformDrupal}
+
+// PlatformTypes returns the known platform type names, in the order forms
+// and help list them.
+func PlatformTypes() []PlatformType { return slices.Clone(platformTypes) }
+
+// Known reports whether t is one of PlatformTypes.
+func (t PlatformType) Known() bool { return slices.Contains(platformTypes, t) }
+
+// PlatformTypeChoices lists the known names for messages: "static, php or drupal".
+func PlatformTypeChoices() string {
+	names := make([]string, len(platformTypes))
+	for i, t := range platformTypes {
+		names[i] = string(t)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
 
 // PlatformStatus is a platform's state.
 type PlatformStatus string
@@ -57,10 +84,8 @@ func (p *Platform) Validate(roots []string) error {
 	if !ValidID(p.WebServerID) {
 		return Invalid("web_server_id", "is not a server id")
 	}
-	switch p.Type {
-	case PlatformStatic, PlatformPHP, PlatformDrupal:
-	default:
-		return Invalid("type", "unknown platform type %q; use static, php or drupal", Clip(string(p.Type)))
+	if !p.Type.Known() {
+		return Invalid("type", "unknown platform type %q; use %s", Clip(string(p.Type)), PlatformTypeChoices())
 	}
 	if p.Status != "" && !platformMachine.known(p.Status) {
 		return Invalid("status", "unknown status %q", p.Status)

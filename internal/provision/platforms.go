@@ -98,24 +98,14 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 	return l.buf.Write(p)
 }
 
-// sitePackages scans a drupal site's own modules and themes.
+// sitePackages scans the site's own packages (a drupal site's modules and
+// themes), keeping what was found before an error.
 func (j *job) sitePackages(_ context.Context, se *siteEnvOf) ([]FoundPackage, error) {
-	if se.loc.Plat.Type != domain.PlatformDrupal {
-		return nil, nil
+	pkgs, err := se.loc.Plat.SitePackages(se.loc.Dir)
+	if len(pkgs) == 0 {
+		return nil, err
 	}
-	var out []FoundPackage
-	for _, sub := range []string{"modules", "themes"} {
-		dir := filepath.Join(se.loc.Dir, sub)
-		if !exists(dir) {
-			continue
-		}
-		pkgs, err := platform.ScanInfoFiles(dir, se.loc.Plat.CoreVersion)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, toFound(pkgs, true)...)
-	}
-	return out, nil
+	return toFound(pkgs, true), err
 }
 
 // siteDirs lists the directories under P/sites that look like sites:

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision/platform"
 )
 
 // The tasks of the periodic queues (scheduler/queue): cron, stats and
@@ -75,10 +76,10 @@ func (j *job) cronTimeout() time.Duration {
 	return min(d, MaxCronTimeout)
 }
 
-// cronTask runs a site's cron the way its platform type says: the php
-// manifest's cron hook, drush cron for drupal, and for any type an HTTP GET
-// of the path in the "path" argument through the site's web server. A
-// static site without a path has nothing to run.
+// cronTask runs a site's cron: the command its platform's Type gives
+// (CronArgv: the php manifest's cron hook, drush cron for drupal), and for
+// any type an HTTP GET of the path in the "path" argument through the
+// site's web server. A static site without a path has nothing to run.
 func cronTask(ctx context.Context, j *job) error {
 	se, err := j.openSite(ctx)
 	if err != nil {
@@ -93,17 +94,13 @@ func cronTask(ctx context.Context, j *job) error {
 	defer cancel()
 	start := time.Now()
 	out := &tailBuffer{max: MaxReportOutput}
-	var argv []string
-	switch se.loc.Plat.Type {
-	case domain.PlatformPHP:
-		argv = se.loc.Plat.HookArgv("cron")
-	case domain.PlatformDrupal:
-		drush, err := se.loc.Plat.Drush()
-		if err != nil {
-			return failf(CodeDrushMissing, "Install drush in the platform (vendor/bin/drush) or on the PATH of the user running aegir.", err,
-				"drush not found, so cron cannot run for %s", se.loc.Domain)
-		}
-		argv = []string{drush, "--root=" + se.loc.Plat.Path, "--uri=http://" + se.loc.Domain, "cron"}
+	argv, err := se.loc.Plat.CronArgv(se.loc.Domain)
+	if errors.Is(err, platform.ErrDrushMissing) {
+		return failf(CodeDrushMissing, "Install drush in the platform (vendor/bin/drush) or on the PATH of the user running aegir.", err,
+			"drush not found, so cron cannot run for %s", se.loc.Domain)
+	}
+	if err != nil {
+		return failf(CodePlatformType, "Fix the platform, then run verify-platform.", err, "The cron command of %s could not be built", se.loc.Domain)
 	}
 	ran := false
 	if argv != nil {
@@ -225,8 +222,8 @@ func (t *tailBuffer) String() string { return strings.ToValidUTF8(string(t.buf),
 // figureName is what a figure may be called.
 var figureName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
 
-// statsTask measures a site: what its platform reports (the php
-// manifest's stats hook, SQL counts for drupal), the disk usage of its
+// statsTask measures a site: what its platform's Type says to ask (Stats:
+// the php manifest's stats hook, row counts for drupal), the disk usage of its
 // directory, and its database's size where the driver can tell.
 func statsTask(ctx context.Context, j *job) error {
 	se, err := j.openSite(ctx)
@@ -245,42 +242,35 @@ func statsTask(ctx context.Context, j *job) error {
 	}
 	cr := creds(se.db, se.loc.ID, sec)
 	figures := map[string]float64{}
-	switch se.loc.Plat.Type {
-	case domain.PlatformPHP:
-		if argv := se.loc.Plat.HookArgv("stats"); argv != nil {
-			out := &tailBuffer{max: 64 << 10}
-			var stdout bytes.Buffer
-			if err := j.runStatsHook(ctx, argv, se.loc.Plat.Path, siteEnv(se.loc, cr), &stdout, out); err != nil {
-				return failf(CodeStatsFailed, "Read the hook's output in the task log and fix the platform.", err,
-					"The stats hook %q of %s failed", argv, se.loc.Domain)
-			}
-			var raw map[string]any
-			if err := json.Unmarshal(stdout.Bytes(), &raw); err != nil {
-				return failf(CodeStatsFailed, "The stats hook must print one JSON object of numbers, such as {\"users\": 3}.", err,
-					"The stats hook of %s printed something that is not a JSON object", se.loc.Domain)
-			}
-			for k, v := range raw {
-				f, ok := v.(float64)
-				if !ok || !figureName.MatchString(k) || len(figures) >= MaxFigures-2 {
-					j.log.Warn("skipping a figure that is not a number or has an invalid name", "name", domain.Clip(k))
-					continue
-				}
-				figures[k] = f
-			}
+	probe := se.loc.Plat.Stats()
+	if argv := probe.Hook; argv != nil {
+		out := &tailBuffer{max: 64 << 10}
+		var stdout bytes.Buffer
+		if err := j.runStatsHook(ctx, argv, se.loc.Plat.Path, siteEnv(se.loc, cr), &stdout, out); err != nil {
+			return failf(CodeStatsFailed, "Read the hook's output in the task log and fix the platform.", err,
+				"The stats hook %q of %s failed", argv, se.loc.Domain)
 		}
-	case domain.PlatformDrupal:
-		tables := map[string]string{"users": "users_field_data", "nodes": "node_field_data"}
-		if strings.HasPrefix(se.loc.Plat.CoreVersion, "7.") {
-			tables = map[string]string{"users": "users", "nodes": "node"}
+		var raw map[string]any
+		if err := json.Unmarshal(stdout.Bytes(), &raw); err != nil {
+			return failf(CodeStatsFailed, "The stats hook must print one JSON object of numbers, such as {\"users\": 3}.", err,
+				"The stats hook of %s printed something that is not a JSON object", se.loc.Domain)
 		}
-		for name, table := range tables {
-			n, err := se.db.Count(ctx, cr, table)
-			if err != nil {
-				j.log.Warn("count failed", "table", table, "err", err)
+		for k, v := range raw {
+			f, ok := v.(float64)
+			if !ok || !figureName.MatchString(k) || len(figures) >= MaxFigures-2 {
+				j.log.Warn("skipping a figure that is not a number or has an invalid name", "name", domain.Clip(k))
 				continue
 			}
-			figures[name] = float64(n)
+			figures[k] = f
 		}
+	}
+	for name, table := range probe.Tables {
+		n, err := se.db.Count(ctx, cr, table)
+		if err != nil {
+			j.log.Warn("count failed", "table", table, "err", err)
+			continue
+		}
+		figures[name] = float64(n)
 	}
 	du, err := diskUsage(ctx, se.loc.Dir)
 	if err != nil {

@@ -98,9 +98,9 @@ func (j *job) installAt(ctx context.Context, loc siteLoc, web *webConn, db *dbCo
 	if err := os.Mkdir(filepath.Join(loc.Dir, "files"), 0o755); err != nil {
 		return failf(CodeFilesFailed, "Check the disk.", err, "The site's files directory could not be created")
 	}
-	if loc.Plat.Type == domain.PlatformStatic {
-		if err := copyTree(ctx, filepath.Join(loc.Plat.Path, "public"), filepath.Join(loc.Dir, "public")); err != nil {
-			return failf(CodeFilesFailed, "Check that the platform's public/ directory is readable and the disk has room.", err,
+	if tmpl := loc.Plat.SiteTemplate(); tmpl != "" {
+		if err := copyTree(ctx, filepath.Join(loc.Plat.Path, tmpl), filepath.Join(loc.Dir, tmpl)); err != nil {
+			return failf(CodeFilesFailed, fmt.Sprintf("Check that the platform's %s/ directory is readable and the disk has room.", tmpl), err,
 				"The platform's pages could not be copied into the site")
 		}
 	}

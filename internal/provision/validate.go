@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision/platform"
 )
 
 // validateContext checks every value a task will place in a path, a
@@ -141,10 +142,8 @@ func checkPlatform(field string, p *PlatformInfo) error {
 	if err := checkPath(field+".path", p.Path); err != nil {
 		return err
 	}
-	switch p.Type {
-	case domain.PlatformStatic, domain.PlatformPHP, domain.PlatformDrupal:
-	default:
-		return fmt.Errorf("%s.type %q is not static, php or drupal", field, domain.Clip(string(p.Type)))
+	if _, ok := platform.Lookup(p.Type); !ok {
+		return fmt.Errorf("%s.type %q is not %s", field, domain.Clip(string(p.Type)), platform.Choices())
 	}
 	return nil
 }

@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -250,47 +252,50 @@ func fileSHA(p string, hashed *atomic.Int64) (string, int64, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, err
 }
 
-// verifyFigures asks the restored site's platform what its database holds:
-// the php manifest's stats hook must print a JSON object of numbers, and
-// a drupal site's users table must have rows. A static site has no
-// database content to ask about.
+// verifyFigures asks the restored site's platform what its database holds,
+// as its type's RestoreCheck says: a stats hook (php) must print a JSON
+// object of numbers, and tables (a drupal site's users) must have rows. A
+// static site has no database content to ask about.
 func (j *job) verifyFigures(ctx context.Context, loc siteLoc, se *siteEnvOf, cr DBCreds) (map[string]float64, error) {
 	figures := map[string]float64{}
-	switch loc.Plat.Type {
-	case domain.PlatformPHP:
-		argv := loc.Plat.HookArgv("stats")
-		if argv == nil {
-			return figures, nil
+	check := loc.Plat.RestoreCheck()
+	if argv := check.Hook; argv != nil {
+		if err := j.verifyHookFigures(ctx, argv, loc, cr, figures); err != nil {
+			return nil, err
 		}
-		ctx, cancel := context.WithTimeout(ctx, j.cronTimeout())
-		defer cancel()
-		var stdout bytes.Buffer
-		errs := &tailBuffer{max: 4 << 10}
-		if err := j.runStatsHook(ctx, argv, loc.Plat.Path, siteEnv(loc, cr), &stdout, errs); err != nil {
-			return nil, failf(CodeVerifyFailed, "The restored database does not serve the application; take a new backup and restore it into a clone to investigate.", err,
-				"The stats hook %q failed on the site restored from the backup: %s", argv, j.red.String(errs.String()))
-		}
-		var raw map[string]any
-		if err := json.Unmarshal(stdout.Bytes(), &raw); err != nil {
-			return nil, failf(CodeVerifyFailed, "The stats hook must print one JSON object of numbers.", err,
-				"The stats hook printed no JSON object on the site restored from the backup")
-		}
-		for k, v := range raw {
-			if f, ok := v.(float64); ok && figureName.MatchString(k) && len(figures) < MaxFigures-4 {
-				figures[k] = f
-			}
-		}
-	case domain.PlatformDrupal:
-		table := "users_field_data"
-		if strings.HasPrefix(loc.Plat.CoreVersion, "7.") {
-			table = "users"
-		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(check.Tables)) {
+		table := check.Tables[name]
 		n, err := se.db.Count(ctx, cr, table)
 		if err != nil || n == 0 {
 			return nil, failf(CodeVerifyFailed, "The restored database has no users; take a new backup and restore it into a clone to investigate.", err,
 				"The %s table of the database restored from the backup is empty or missing", table)
 		}
-		figures["users"] = float64(n)
+		figures[name] = float64(n)
 	}
 	return figures, nil
+}
+
+// verifyHookFigures runs the stats hook on the restored site and adds the
+// figures it prints.
+func (j *job) verifyHookFigures(ctx context.Context, argv []string, loc siteLoc, cr DBCreds, figures map[string]float64) error {
+	ctx, cancel := context.WithTimeout(ctx, j.cronTimeout())
+	defer cancel()
+	var stdout bytes.Buffer
+	errs := &tailBuffer{max: 4 << 10}
+	if err := j.runStatsHook(ctx, argv, loc.Plat.Path, siteEnv(loc, cr), &stdout, errs); err != nil {
+		return failf(CodeVerifyFailed, "The restored database does not serve the application; take a new backup and restore it into a clone to investigate.", err,
+			"The stats hook %q failed on the site restored from the backup: %s", argv, j.red.String(errs.String()))
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &raw); err != nil {
+		return failf(CodeVerifyFailed, "The stats hook must print one JSON object of numbers.", err,
+			"The stats hook printed no JSON object on the site restored from the backup")
+	}
+	for k, v := range raw {
+		if f, ok := v.(float64); ok && figureName.MatchString(k) && len(figures) < MaxFigures-4 {
+			figures[k] = f
+		}
+	}
+	return nil
 }

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -26,48 +24,6 @@ type Package struct {
 // MaxPackages bounds a scan, so a platform with a runaway vendor tree still
 // produces a result that fits a task record.
 const MaxPackages = 2000
-
-var versionRe = regexp.MustCompile(`(?:const\s+VERSION\s*=|define\(\s*'VERSION'\s*,)\s*'([0-9A-Za-z.+-]{1,40})'`)
-
-// drupalVersion reads Drupal's VERSION from core/lib/Drupal.php (8+) or
-// includes/bootstrap.inc (7).
-func drupalVersion(dir string) string {
-	for _, f := range []string{"core/lib/Drupal.php", "includes/bootstrap.inc"} {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			continue
-		}
-		if m := versionRe.FindSubmatch(b); m != nil {
-			return string(m[1])
-		}
-	}
-	return ""
-}
-
-// Packages scans the platform for packages. For drupal: the core itself,
-// every *.info.yml and *.info outside tests/ directories, and composer.lock.
-// Other types have no package files aegir reads (a php platform's packages
-// hook is run by the task).
-func (p *Platform) Packages() ([]Package, error) {
-	if p.Type != domain.PlatformDrupal {
-		return nil, nil
-	}
-	pkgs := []Package{{Name: "drupal", Type: "core", Title: "Drupal core", Release: p.CoreVersion}}
-	found, err := ScanInfoFiles(p.Path, p.CoreVersion)
-	if err != nil {
-		return nil, err
-	}
-	pkgs = append(pkgs, found...)
-	lock, err := ScanComposerLock(filepath.Join(p.Path, "composer.lock"))
-	if err != nil {
-		return nil, err
-	}
-	pkgs = merge(pkgs, lock)
-	if len(pkgs) > MaxPackages {
-		pkgs = pkgs[:MaxPackages]
-	}
-	return pkgs, nil
-}
 
 // ScanInfoFiles finds Drupal *.info.yml (8+) and *.info (7) files under
 // dir, skipping tests/, node_modules/, vendor/ and sites/ (sites have
@@ -224,77 +180,4 @@ func merge(pkgs, lock []Package) []Package {
 		pkgs = append(pkgs, l)
 	}
 	return pkgs
-}
-
-// InstallArgv is the command that installs a site, or nil when the type
-// has none. For drupal it is drush site:install with the database taken
-// from the already written settings.php (no password on the command line).
-func (p *Platform) InstallArgv(domainName, profile string) ([]string, error) {
-	switch p.Type {
-	case domain.PlatformPHP:
-		if p.Manifest.Hooks == nil || p.Manifest.Hooks.Install == nil {
-			return nil, nil
-		}
-		return p.resolve(p.Manifest.Hooks.Install), nil
-	case domain.PlatformDrupal:
-		drush, err := p.Drush()
-		if err != nil {
-			return nil, err
-		}
-		if profile == "" {
-			profile = "standard"
-		}
-		if err := domain.ValidateName("profile", profile); err != nil {
-			return nil, err
-		}
-		return []string{drush, "--root=" + p.Path, "--uri=http://" + domainName, "site:install", profile,
-			"--yes", "--sites-subdir=" + domainName, "--site-name=" + domainName}, nil
-	}
-	return nil, nil
-}
-
-// Drush finds drush: the platform's vendor/bin/drush first, then PATH.
-func (p *Platform) Drush() (string, error) {
-	for _, c := range []string{filepath.Join(p.Path, "vendor", "bin", "drush"), filepath.Join(filepath.Dir(p.Path), "vendor", "bin", "drush")} {
-		if fi, err := os.Stat(c); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return c, nil
-		}
-	}
-	if path, err := exec.LookPath("drush"); err == nil {
-		return path, nil
-	}
-	return "", ErrDrushMissing
-}
-
-// resolve returns argv with a relative program path that contains a slash
-// made absolute inside the platform.
-func (p *Platform) resolve(argv []string) []string {
-	out := slices.Clone(argv)
-	if strings.Contains(out[0], "/") && !filepath.IsAbs(out[0]) {
-		out[0] = filepath.Join(p.Path, filepath.FromSlash(out[0]))
-	}
-	return out
-}
-
-// HookArgv returns a php platform's hook command ("cron", "stats",
-// "packages", "install"), or nil when not declared.
-func (p *Platform) HookArgv(hook string) []string {
-	if p.Type != domain.PlatformPHP || p.Manifest.Hooks == nil {
-		return nil
-	}
-	var argv []string
-	switch hook {
-	case "install":
-		argv = p.Manifest.Hooks.Install
-	case "cron":
-		argv = p.Manifest.Hooks.Cron
-	case "stats":
-		argv = p.Manifest.Hooks.Stats
-	case "packages":
-		argv = p.Manifest.Hooks.Packages
-	}
-	if argv == nil {
-		return nil
-	}
-	return p.resolve(argv)
 }

@@ -1,15 +1,3 @@
-// Package platform knows the platform types a site can run on: how to
-// recognise each one on disk, where a site's docroot and settings live,
-// how settings are rendered, what installs a site, and how packages are
-// found. It does no database or web work and runs no commands; the
-// provision tasks do.
-//
-// Layout (platform path P, site domain D, site dir S = P/sites/D):
-//
-//	static  P/public/ is the template docroot; each site gets its own copy in S/public.
-//	php     P/aegir.hcl declares docroot and hooks; docroot P/<docroot>, settings S/settings.json.
-//	drupal  P/index.php and P/core/lib/Drupal.php (8+) or P/includes/bootstrap.inc (7);
-//	        docroot P, settings S/settings.php.
 package platform
 
 import (
@@ -46,50 +34,35 @@ type Platform struct {
 	CoreVersion string
 }
 
-// Detect returns the type of platform in dir.
-func Detect(dir string) (domain.PlatformType, error) {
-	fi, err := os.Stat(dir)
-	if err != nil || !fi.IsDir() {
-		return "", fmt.Errorf("%w: %s", ErrMissing, dir)
-	}
-	if isFile(filepath.Join(dir, "index.php")) &&
-		(isFile(filepath.Join(dir, "core", "lib", "Drupal.php")) || isFile(filepath.Join(dir, "includes", "bootstrap.inc"))) {
-		return domain.PlatformDrupal, nil
-	}
-	if isFile(filepath.Join(dir, ManifestFile)) {
-		return domain.PlatformPHP, nil
-	}
-	if isDir(filepath.Join(dir, "public")) {
-		return domain.PlatformStatic, nil
-	}
-	return "", fmt.Errorf("%w in %s: expected public/ (static), %s (php) or index.php with core/lib/Drupal.php (drupal)", ErrUnknownType, dir, ManifestFile)
-}
-
 // Open recognises the platform in dir and checks it is of the declared type
-// (empty: accept what is found).
+// (empty: accept what is found), then lets the type load its own files.
 func Open(dir string, declared domain.PlatformType) (*Platform, error) {
 	if err := domain.ValidatePath("platform path", dir, nil); err != nil {
 		return nil, err
 	}
-	typ, err := Detect(dir)
+	t, err := Detect(dir)
 	if err != nil {
 		return nil, err
 	}
-	if declared != "" && typ != declared {
-		return nil, fmt.Errorf("%w: %s holds a %s platform, not %s", ErrTypeMismatch, dir, typ, declared)
+	if declared != "" && t.Name() != declared {
+		return nil, fmt.Errorf("%w: %s holds a %s platform, not %s", ErrTypeMismatch, dir, t.Name(), declared)
 	}
-	p := &Platform{Path: dir, Type: typ}
-	switch typ {
-	case domain.PlatformPHP:
-		m, err := LoadManifest(filepath.Join(dir, ManifestFile))
-		if err != nil {
-			return nil, err
-		}
-		p.Manifest = m
-	case domain.PlatformDrupal:
-		p.CoreVersion = drupalVersion(dir)
+	p := &Platform{Path: dir, Type: t.Name()}
+	if err := t.Load(p); err != nil {
+		return nil, err
 	}
 	return p, nil
+}
+
+// Kind is the platform's Type. A Platform is made by Open, whose type is
+// registered; one built by hand with an unknown type is a programming
+// error, and Kind panics on it.
+func (p *Platform) Kind() Type {
+	t, ok := Lookup(p.Type)
+	if !ok {
+		panic(fmt.Sprintf("platform: %q is not a registered platform type", p.Type))
+	}
+	return t
 }
 
 // SiteDir is the directory of the site with the given (normalised) domain.
@@ -97,53 +70,58 @@ func (p *Platform) SiteDir(domainName string) string {
 	return filepath.Join(p.Path, "sites", domainName)
 }
 
+// The methods below ask the platform's Type; see Type for what each means.
+
 // Docroot is the directory the web server serves for a site.
-func (p *Platform) Docroot(siteDir string) string {
-	switch p.Type {
-	case domain.PlatformStatic:
-		return filepath.Join(siteDir, "public")
-	case domain.PlatformPHP:
-		return filepath.Join(p.Path, filepath.FromSlash(p.Manifest.Docroot))
-	default:
-		return p.Path
-	}
-}
+func (p *Platform) Docroot(siteDir string) string { return p.Kind().Docroot(p, siteDir) }
 
 // PHP reports whether the web server passes .php requests to PHP.
-func (p *Platform) PHP() bool { return p.Type != domain.PlatformStatic }
+func (p *Platform) PHP() bool { return p.Kind().PHP() }
 
 // SettingsFile is the site's generated settings file, or "" for a type
 // without one.
-func (p *Platform) SettingsFile(siteDir string) string {
-	switch p.Type {
-	case domain.PlatformPHP:
-		return filepath.Join(siteDir, "settings.json")
-	case domain.PlatformDrupal:
-		return filepath.Join(siteDir, "settings.php")
-	}
-	return ""
-}
+func (p *Platform) SettingsFile(siteDir string) string { return p.Kind().SettingsFile(siteDir) }
+
+// RenderSettings returns the site's settings file content, or nil for a
+// type without settings. Values are validated first and escaped for the
+// file's language.
+func (p *Platform) RenderSettings(s Settings) ([]byte, error) { return p.Kind().RenderSettings(p, s) }
 
 // Release names the platform's release: "drupal 10.2.3", "php-app 1.0", "static".
-func (p *Platform) Release() string {
-	switch p.Type {
-	case domain.PlatformDrupal:
-		if p.CoreVersion == "" {
-			return "drupal (unknown version)"
-		}
-		return "drupal " + p.CoreVersion
-	case domain.PlatformPHP:
-		name := p.Manifest.Name
-		if name == "" {
-			name = "php"
-		}
-		if p.Manifest.Version != "" {
-			return name + " " + p.Manifest.Version
-		}
-		return name
-	}
-	return "static"
+func (p *Platform) Release() string { return p.Kind().Release(p) }
+
+// Packages scans the platform for packages.
+func (p *Platform) Packages() ([]Package, error) { return p.Kind().Packages(p) }
+
+// SitePackages scans the site in siteDir for its own packages.
+func (p *Platform) SitePackages(siteDir string) ([]Package, error) {
+	return p.Kind().SitePackages(p, siteDir)
 }
+
+// SiteTemplate is the platform-relative directory each new site gets its
+// own copy of, or "".
+func (p *Platform) SiteTemplate() string { return p.Kind().SiteTemplate() }
+
+// InstallArgv is the command that installs a site, or nil when the type
+// has none.
+func (p *Platform) InstallArgv(domainName, profile string) ([]string, error) {
+	return p.Kind().InstallArgv(p, domainName, profile)
+}
+
+// CronArgv is the command that runs a site's cron, or nil.
+func (p *Platform) CronArgv(domainName string) ([]string, error) {
+	return p.Kind().CronArgv(p, domainName)
+}
+
+// HookArgv returns the platform's hook command (HookInstall, HookCron,
+// HookStats, HookPackages), or nil when not declared.
+func (p *Platform) HookArgv(hook string) []string { return p.Kind().Hook(p, hook) }
+
+// Stats says how the stats task measures a site.
+func (p *Platform) Stats() Probe { return p.Kind().Stats(p) }
+
+// RestoreCheck says what verify-backup asks of a restored site.
+func (p *Platform) RestoreCheck() Probe { return p.Kind().RestoreCheck(p) }
 
 func isFile(p string) bool {
 	fi, err := os.Stat(p)
