@@ -31,7 +31,7 @@ var queueNoun = &noun{
 	verbs: []*verb{
 		{name: "list", args: "[-json]", summary: "List the queues with their last pass, backlog and failing sites.", run: queueList,
 			examples: []string{"aegir queue list"}},
-		{name: "show", args: "NAME [-json]", summary: "Show a queue: settings, last and next pass, failing sites.", run: queueShow,
+		{name: "show", args: "NAME [-json]", summary: "Show a queue: settings, last and next pass, failing sites.", run: queueResource.show,
 			examples: []string{"aegir queue show cron"}},
 		{name: "set", args: "NAME [flags]", summary: "Change a queue's settings (only the flags given).", run: queueSet,
 			examples: []string{"aegir queue set cron -frequency 1h -interval 5m -concurrency 8", "aegir queue set backup -keep-last 3 -daily 7 -weekly 4 -monthly 6", "aegir queue set stats -enabled=false"}},
@@ -91,25 +91,10 @@ func queueList(ctx context.Context, a *app, args []string) error {
 	return t.flush()
 }
 
-func queueShow(ctx context.Context, a *app, args []string) error {
-	fs := a.flags()
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	var s queue.Status
-	raw, err := c.get(ctx, c.path("queues", pos[0]), nil, &s)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return a.printJSON(raw)
-	}
+var queueResource = &resource[queue.Status]{noun: "queue", collection: "queues", byPath: true, details: queueDetails}
+
+// queueDetails shows a queue's settings and state, and its failing sites.
+func queueDetails(_ context.Context, a *app, _ *api, s *queue.Status) error {
 	st := s.Settings
 	kv := []string{"queue", s.Name, "enabled", yesNo(st.Enabled), "frequency", st.Frequency.D().String(),
 		"interval", st.Interval.D().String(), "concurrency", strconv.Itoa(st.Concurrency), "timeout", st.Timeout.D().String(),
