@@ -40,11 +40,7 @@ func clientCreate(ctx context.Context, a *app, args []string) error {
 	title := fs.String("title", "", "display name")
 	email := fs.String("email", "", "contact address")
 	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}

@@ -58,10 +58,7 @@ var backupNoun = &noun{
 func queueList(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	asJSON := fs.Bool("json", false, "print the API's JSON")
-	if _, err := a.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := a.client()
+	_, c, err := a.connect(fs, args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -143,11 +140,7 @@ func queueSet(ctx context.Context, a *app, args []string) error {
 	daily := fs.Int("daily", -1, "backup: keep the newest backup of each of the last N days")
 	weekly := fs.Int("weekly", -1, "backup: keep the newest backup of each of the last N weeks")
 	monthly := fs.Int("monthly", -1, "backup: keep the newest backup of each of the last N months")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -434,11 +427,7 @@ func queuePass(ctx context.Context, a *app, args []string) error {
 func siteStats(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -497,10 +486,7 @@ func backupList(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	site := fs.String("site", "", "only backups of this site (id or domain)")
 	asJSON := fs.Bool("json", false, "print the API's JSON")
-	if _, err := a.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := a.client()
+	_, c, err := a.connect(fs, args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -526,11 +512,7 @@ func backupList(ctx context.Context, a *app, args []string) error {
 func backupDownload(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	out := fs.String("o", "", "write here (default: the archive's name in the current directory; - for stdout)")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -577,11 +559,7 @@ func backupDownload(ctx context.Context, a *app, args []string) error {
 
 func backupDelete(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}

@@ -185,10 +185,7 @@ func (r *resource[T]) list(ctx context.Context, a *app, args []string) error {
 		filter = r.filters(fs)
 	}
 	lf := listFlags(fs, r.flagItems)
-	if _, err := a.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := a.client()
+	_, c, err := a.connect(fs, args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -259,11 +256,7 @@ func setIf(q url.Values, k, v string) {
 func (r *resource[T]) show(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -284,11 +277,7 @@ func (r *resource[T]) remove(what string) func(context.Context, *app, []string) 
 	return func(ctx context.Context, a *app, args []string) error {
 		fs := a.flags()
 		yes := fs.Bool("yes", false, "do not ask for confirmation")
-		pos, err := a.parse(fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		c, err := a.client()
+		pos, c, err := a.connect(fs, args, 1, 1)
 		if err != nil {
 			return err
 		}

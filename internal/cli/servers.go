@@ -177,11 +177,7 @@ func service(kind string, port int) map[string]any {
 func serverVerify(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	tf := taskFlags(fs)
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}

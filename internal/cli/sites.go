@@ -239,11 +239,7 @@ func siteTaskVerb(typ, summary, example string) *verb {
 		run: func(ctx context.Context, a *app, args []string) error {
 			fs := a.flags()
 			tf := taskFlags(fs)
-			pos, err := a.parse(fs, args, 1, 1)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			pos, c, err := a.connect(fs, args, 1, 1)
 			if err != nil {
 				return err
 			}
@@ -269,11 +265,7 @@ func siteDelete(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
 	tf := taskFlags(fs)
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -377,11 +369,7 @@ func siteMigrate(ctx context.Context, a *app, args []string) error {
 func siteBackups(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}

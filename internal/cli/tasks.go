@@ -114,11 +114,7 @@ func taskDetails(_ context.Context, a *app, _ *api, t *domain.Task) error {
 func taskLogs(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	follow := fs.Bool("f", false, "follow the log until the task ends; exit 0 if it succeeded, 1 if not")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -146,11 +142,7 @@ func taskLogs(ctx context.Context, a *app, args []string) error {
 func taskCancel(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -176,11 +168,7 @@ func taskCancel(ctx context.Context, a *app, args []string) error {
 func taskRetry(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	tf := taskFlags(fs)
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}

@@ -124,10 +124,7 @@ func tokenCreate(ctx context.Context, a *app, args []string) error {
 	ttl := fs.String("ttl", "", "the token expires after this long (e.g. 720h; default: never)")
 	quiet := fs.Bool("q", false, "print only the secret")
 	asJSON := fs.Bool("json", false, "print the API's JSON")
-	if _, err := a.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := a.client()
+	_, c, err := a.connect(fs, args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -169,11 +166,7 @@ func tokenCreate(ctx context.Context, a *app, args []string) error {
 
 func tokenDelete(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
