@@ -129,13 +129,12 @@ func platformTaskVerb(name string, typ domain.TaskType, summary string, destruct
 		if err != nil {
 			return err
 		}
-		body := map[string]any{}
+		var targs map[string]string
 		if typ == domain.TaskImport {
-			ids, err := idsOf(ctx, c, refFlag{"client_id", *client, clientResource}, refFlag{"db_server_id", *dbServer, serverResource})
+			targs, err = idsOf(ctx, c, refFlag{"client_id", *client, clientResource}, refFlag{"db_server_id", *dbServer, serverResource})
 			if err != nil {
 				return err
 			}
-			body["args"] = ids
 		}
 		if destructive {
 			if err := a.confirm(*yes, "delete the platform "+p.Name+" at "+p.Path, p.Name); err != nil {
@@ -146,13 +145,7 @@ func platformTaskVerb(name string, typ domain.TaskType, summary string, destruct
 		if typ == domain.TaskDeletePlatform {
 			apiType = "delete" // the API maps it to delete-platform
 		}
-		var t domain.Task
-		body["type"] = apiType
-		raw, err := c.post(ctx, c.path("platforms", p.ID, "tasks"), body, &t)
-		if err != nil {
-			return err
-		}
-		return a.queued(ctx, c, tf, raw, &t, "")
+		return a.queueTask(ctx, c, tf, "platforms", p.ID, apiType, targs)
 	}
 	return v
 }

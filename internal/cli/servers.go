@@ -185,12 +185,7 @@ func serverVerify(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	var t domain.Task
-	raw, err := c.post(ctx, c.path("servers", s.ID, "tasks"), map[string]any{"type": string(domain.TaskVerifyServer)}, &t)
-	if err != nil {
-		return err
-	}
-	return a.queued(ctx, c, tf, raw, &t, "")
+	return a.queueTask(ctx, c, tf, "servers", s.ID, string(domain.TaskVerifyServer), nil)
 }
 
 func serverCredentials(ctx context.Context, a *app, args []string) error {

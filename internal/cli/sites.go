@@ -243,22 +243,8 @@ func siteTaskVerb(typ, summary, example string) *verb {
 			if err != nil {
 				return err
 			}
-			return a.siteTask(ctx, c, tf, pos[0], typ, nil)
+			return a.queueTask(ctx, c, tf, "sites", pos[0], typ, nil)
 		}}
-}
-
-// siteTask queues a task on a site: POST /sites/{id}/tasks.
-func (a *app) siteTask(ctx context.Context, c *api, tf taskOpts, ref, typ string, args map[string]string) error {
-	body := map[string]any{"type": typ}
-	if len(args) > 0 {
-		body["args"] = args
-	}
-	var t domain.Task
-	raw, err := c.post(ctx, c.path("sites", ref, "tasks"), body, &t)
-	if err != nil {
-		return err
-	}
-	return a.queued(ctx, c, tf, raw, &t, "")
 }
 
 func siteDelete(ctx context.Context, a *app, args []string) error {
@@ -276,7 +262,7 @@ func siteDelete(ctx context.Context, a *app, args []string) error {
 	if err := a.confirm(*yes, "delete the site "+s.Domain+" with its files and database", s.Domain); err != nil {
 		return err
 	}
-	return a.siteTask(ctx, c, tf, s.ID, string(domain.TaskDelete), nil)
+	return a.queueTask(ctx, c, tf, "sites", s.ID, string(domain.TaskDelete), nil)
 }
 
 func siteRestore(ctx context.Context, a *app, args []string) error {
@@ -302,7 +288,7 @@ func siteRestore(ctx context.Context, a *app, args []string) error {
 	if err := a.confirm(*yes, "replace the files and database of "+s.Domain+" with backup "+*backup, s.Domain); err != nil {
 		return err
 	}
-	return a.siteTask(ctx, c, tf, s.ID, string(domain.TaskRestore), map[string]string{"backup_id": *backup})
+	return a.queueTask(ctx, c, tf, "sites", s.ID, string(domain.TaskRestore), map[string]string{"backup_id": *backup})
 }
 
 // moveArgs resolves the -domain, -platform and -db-server flags of clone
@@ -339,7 +325,7 @@ func siteClone(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.siteTask(ctx, c, tf, pos[0], string(domain.TaskClone), targs)
+	return a.queueTask(ctx, c, tf, "sites", pos[0], string(domain.TaskClone), targs)
 }
 
 func siteMigrate(ctx context.Context, a *app, args []string) error {
@@ -363,7 +349,7 @@ func siteMigrate(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.siteTask(ctx, c, tf, pos[0], string(domain.TaskMigrate), targs)
+	return a.queueTask(ctx, c, tf, "sites", pos[0], string(domain.TaskMigrate), targs)
 }
 
 func siteBackups(ctx context.Context, a *app, args []string) error {

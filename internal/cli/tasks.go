@@ -193,6 +193,21 @@ func taskFlags(fs *flag.FlagSet) taskOpts {
 	}
 }
 
+// queueTask queues a task on a site, platform or server: POST
+// /<collection>/{ref}/tasks, and reports it (see queued).
+func (a *app) queueTask(ctx context.Context, c *api, tf taskOpts, collection, ref, typ string, args map[string]string) error {
+	body := map[string]any{"type": typ}
+	if len(args) > 0 {
+		body["args"] = args
+	}
+	var t domain.Task
+	raw, err := c.post(ctx, c.path(collection, ref, "tasks"), body, &t)
+	if err != nil {
+		return err
+	}
+	return a.queued(ctx, c, tf, raw, &t, "")
+}
+
 // queued reports a queued task (and what was created with it, in done) and
 // with -wait follows it to its end.
 func (a *app) queued(ctx context.Context, c *api, o taskOpts, raw []byte, t *domain.Task, done string) error {
