@@ -39,7 +39,7 @@ func clientCreate(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	title := fs.String("title", "", "display name")
 	email := fs.String("email", "", "contact address")
-	asJSON := fs.Bool("json", false, "print the API's JSON")
+	asJSON := jsonFlag(fs)
 	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -46,7 +47,7 @@ var backupNoun = &noun{
 	name:    "backup",
 	summary: "Site backups: list, download, delete.",
 	verbs: []*verb{
-		{name: "list", args: "[-site SITE] [-json]", summary: "List backups, newest first.", run: backupList,
+		{name: "list", args: "[-site SITE] [-json]", summary: "List backups, newest first.", run: backupResource.list,
 			examples: []string{"aegir backup list -site example.com"}},
 		{name: "download", args: "ID [-o FILE]", summary: "Download a backup archive (.tar.zst); -o - writes to stdout.", run: backupDownload,
 			examples: []string{"aegir backup download 01hx2y3z4a5b6c7d8e9f -o site.tar.zst"}},
@@ -57,7 +58,7 @@ var backupNoun = &noun{
 
 func queueList(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	asJSON := fs.Bool("json", false, "print the API's JSON")
+	asJSON := jsonFlag(fs)
 	_, c, err := a.connect(fs, args, 0, 0)
 	if err != nil {
 		return err
@@ -362,7 +363,7 @@ func passOutcome(p *queue.PassReport) error {
 func queuePass(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	wait := fs.Bool("wait", false, "follow a running pass to its end (exit 1 unless it ends done with no failed site)")
-	asJSON := fs.Bool("json", false, "print the API's JSON")
+	asJSON := jsonFlag(fs)
 	pos, err := a.parse(fs, args, 1, 2)
 	if err != nil {
 		return err
@@ -426,7 +427,7 @@ func queuePass(ctx context.Context, a *app, args []string) error {
 
 func siteStats(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	asJSON := fs.Bool("json", false, "print the API's JSON")
+	asJSON := jsonFlag(fs)
 	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -482,31 +483,21 @@ func upper(s []string) []string {
 	return out
 }
 
-func backupList(ctx context.Context, a *app, args []string) error {
-	fs := a.flags()
-	site := fs.String("site", "", "only backups of this site (id or domain)")
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	_, c, err := a.connect(fs, args, 0, 0)
-	if err != nil {
-		return err
-	}
-	u := c.path("backups")
-	if *site != "" {
-		u = c.path("sites", *site, "backups")
-	}
-	var p page[domain.Backup]
-	raw, err := c.get(ctx, u, nil, &p)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return a.printJSON(raw)
-	}
-	t := newTable(a.stdout, "ID", "SITE", "REASON", "SIZE", "CREATED")
-	for _, b := range p.Items {
-		t.row(b.ID, b.Domain, b.Reason, strconv.FormatInt(b.Size, 10), when(b.CreatedAt))
-	}
-	return t.flush()
+var backupResource = &resource[domain.Backup]{
+	noun: "backup", collection: "backups", unpaged: true,
+	filters: func(fs *flag.FlagSet) func(context.Context, *api, *listRequest) error {
+		site := fs.String("site", "", "only backups of this site (id or domain)")
+		return func(_ context.Context, _ *api, l *listRequest) error {
+			if *site != "" {
+				l.path = []string{"sites", *site, "backups"}
+			}
+			return nil
+		}
+	},
+	header: []string{"ID", "SITE", "REASON", "SIZE", "CREATED"},
+	rows: plainRows(func(b *domain.Backup) []string {
+		return []string{b.ID, b.Domain, b.Reason, strconv.FormatInt(b.Size, 10), when(b.CreatedAt)}
+	}),
 }
 
 func backupDownload(ctx context.Context, a *app, args []string) error {

@@ -33,8 +33,11 @@ type resource[T any] struct {
 	ref func(*T) entityRef
 
 	// filters, when set, declares the list's filter flags; the function it
-	// returns adds them to the query, resolving names through the API.
-	filters func(fs *flag.FlagSet) func(ctx context.Context, c *api, q url.Values) error
+	// returns adds them to the request, resolving names through the API.
+	filters func(fs *flag.FlagSet) func(ctx context.Context, c *api, l *listRequest) error
+	// unpaged: the API answers with the whole collection, so the list has
+	// no -limit and -offset and no more-pages hint (backups).
+	unpaged bool
 	// flagItems names the items in the help of -limit and -offset ("sites":
 	// "at most this many sites"); "" words it without them.
 	flagItems string
@@ -180,25 +183,32 @@ func (n names) of(id string) string {
 // stderr when there are more pages.
 func (r *resource[T]) list(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	var filter func(context.Context, *api, url.Values) error
+	var filter func(context.Context, *api, *listRequest) error
 	if r.filters != nil {
 		filter = r.filters(fs)
 	}
-	lf := listFlags(fs, r.flagItems)
+	var lf listOpts
+	if r.unpaged {
+		lf.asJSON = jsonFlag(fs)
+	} else {
+		lf = listFlags(fs, r.flagItems)
+	}
 	_, c, err := a.connect(fs, args, 0, 0)
 	if err != nil {
 		return err
 	}
-	q := url.Values{}
+	l := &listRequest{path: []string{r.collection}, q: url.Values{}}
 	if filter != nil {
-		if err := filter(ctx, c, q); err != nil {
+		if err := filter(ctx, c, l); err != nil {
 			return err
 		}
 	}
-	q.Set("limit", strconv.Itoa(*lf.limit))
-	q.Set("offset", strconv.Itoa(*lf.offset))
+	if !r.unpaged {
+		l.q.Set("limit", strconv.Itoa(*lf.limit))
+		l.q.Set("offset", strconv.Itoa(*lf.offset))
+	}
 	var p page[T]
-	raw, err := c.get(ctx, c.path(r.collection), q, &p)
+	raw, err := c.get(ctx, c.path(l.path...), l.q, &p)
 	if err != nil {
 		return err
 	}
@@ -215,8 +225,17 @@ func (r *resource[T]) list(ctx context.Context, a *app, args []string) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
-	a.more(p.Offset, len(p.Items), p.Total, r.noun)
+	if !r.unpaged {
+		a.more(p.Offset, len(p.Items), p.Total, r.noun)
+	}
 	return nil
+}
+
+// listRequest is what a list reads: the path under the API (default the
+// collection) and the query. Filters may change both.
+type listRequest struct {
+	path []string
+	q    url.Values
 }
 
 // listOpts are the paging and output flags of list commands.
@@ -234,9 +253,12 @@ func listFlags(fs *flag.FlagSet, items string) listOpts {
 	return listOpts{
 		limit:  fs.Int("limit", 50, "at most this many"+items+" (API maximum 1000)"),
 		offset: fs.Int("offset", 0, "skip this many"+items),
-		asJSON: fs.Bool("json", false, "print the API's JSON"),
+		asJSON: jsonFlag(fs),
 	}
 }
+
+// jsonFlag declares -json, which every read command has.
+func jsonFlag(fs *flag.FlagSet) *bool { return fs.Bool("json", false, "print the API's JSON") }
 
 // more tells people that a list has more pages.
 func (a *app) more(offset, shown, total int, word string) {
@@ -255,7 +277,7 @@ func setIf(q url.Values, k, v string) {
 // the API's JSON.
 func (r *resource[T]) show(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	asJSON := fs.Bool("json", false, "print the API's JSON")
+	asJSON := jsonFlag(fs)
 	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,15 +62,15 @@ var siteResource = &resource[domain.Site]{
 	details: siteDetails,
 }
 
-func siteFilters(fs *flag.FlagSet) func(context.Context, *api, url.Values) error {
+func siteFilters(fs *flag.FlagSet) func(context.Context, *api, *listRequest) error {
 	q := fs.String("q", "", "only sites whose domain or an alias contains this")
 	status := fs.String("status", "", "only sites in this status: pending, enabled, disabled, failed, deleted")
 	platform := fs.String("platform", "", "only sites on this platform (name or id)")
 	client := fs.String("client", "", "only sites of this client (name or id)")
 	server := fs.String("server", "", "only sites on this server (name or id)")
-	return func(ctx context.Context, c *api, qs url.Values) error {
-		setIf(qs, "q", *q)
-		setIf(qs, "status", *status)
+	return func(ctx context.Context, c *api, l *listRequest) error {
+		setIf(l.q, "q", *q)
+		setIf(l.q, "status", *status)
 		ids, err := idsOf(ctx, c,
 			refFlag{"platform_id", *platform, platformResource},
 			refFlag{"client_id", *client, clientResource},
@@ -80,7 +79,7 @@ func siteFilters(fs *flag.FlagSet) func(context.Context, *api, url.Values) error
 			return err
 		}
 		for k, id := range ids {
-			qs.Set(k, id)
+			l.q.Set(k, id)
 		}
 		return nil
 	}
@@ -354,7 +353,7 @@ func siteMigrate(ctx context.Context, a *app, args []string) error {
 
 func siteBackups(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	asJSON := fs.Bool("json", false, "print the API's JSON")
+	asJSON := jsonFlag(fs)
 	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err

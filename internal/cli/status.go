@@ -24,7 +24,7 @@ var statusNoun = &noun{
 
 func statusShow(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	asJSON := fs.Bool("json", false, "print the API's JSON")
+	asJSON := jsonFlag(fs)
 	_, c, err := a.connect(fs, args, 0, 0)
 	if err != nil {
 		return err

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 
 	"github.com/aegirhq/aegir/internal/domain"
@@ -44,22 +43,22 @@ var taskResource = &resource[domain.Task]{
 	details: taskDetails,
 }
 
-func taskFilters(fs *flag.FlagSet) func(context.Context, *api, url.Values) error {
+func taskFilters(fs *flag.FlagSet) func(context.Context, *api, *listRequest) error {
 	status := fs.String("status", "", "only tasks in this status: queued, running, succeeded, failed, cancelled")
 	typ := fs.String("type", "", "only tasks of this type (install, backup, verify-platform ...)")
 	target := fs.String("target", "", "only tasks on this target: an id, a site's domain, or with -kind a platform or server name")
 	kind := fs.String("kind", "", "only tasks on this kind of target: site, platform or server")
-	return func(ctx context.Context, c *api, q url.Values) error {
-		setIf(q, "status", *status)
-		setIf(q, "type", *typ)
-		setIf(q, "target_kind", *kind)
+	return func(ctx context.Context, c *api, l *listRequest) error {
+		setIf(l.q, "status", *status)
+		setIf(l.q, "type", *typ)
+		setIf(l.q, "target_kind", *kind)
 		if *target != "" {
 			id, k, err := resolveTarget(ctx, c, *kind, *target)
 			if err != nil {
 				return err
 			}
-			q.Set("target_id", id)
-			setIf(q, "target_kind", k)
+			l.q.Set("target_id", id)
+			setIf(l.q, "target_kind", k)
 		}
 		return nil
 	}
@@ -141,7 +140,7 @@ func taskLogs(ctx context.Context, a *app, args []string) error {
 
 func taskCancel(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	asJSON := fs.Bool("json", false, "print the API's JSON")
+	asJSON := jsonFlag(fs)
 	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -189,7 +188,7 @@ type taskOpts struct {
 func taskFlags(fs *flag.FlagSet) taskOpts {
 	return taskOpts{
 		wait:   fs.Bool("wait", false, "follow the task's log until it ends; the exit code tells its outcome"),
-		asJSON: fs.Bool("json", false, "print the API's JSON"),
+		asJSON: jsonFlag(fs),
 	}
 }
 

@@ -58,7 +58,7 @@ func userCreate(ctx context.Context, a *app, args []string) error {
 	var clientRefs stringList
 	fs.Var(&clientRefs, "client", "a client the user belongs to (name or id); repeatable; for -role client")
 	email := fs.String("email", "", "the user's email address")
-	asJSON := fs.Bool("json", false, "print the API's JSON")
+	asJSON := jsonFlag(fs)
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -123,7 +123,7 @@ func tokenCreate(ctx context.Context, a *app, args []string) error {
 	user := fs.String("user", "", "create it for this user (name or id; admins only; default: yourself)")
 	ttl := fs.String("ttl", "", "the token expires after this long (e.g. 720h; default: never)")
 	quiet := fs.Bool("q", false, "print only the secret")
-	asJSON := fs.Bool("json", false, "print the API's JSON")
+	asJSON := jsonFlag(fs)
 	_, c, err := a.connect(fs, args, 0, 0)
 	if err != nil {
 		return err
