@@ -19,6 +19,10 @@ import (
 // noun yields the noun's list, show and delete commands (list, show,
 // remove), and lets every other command find an item by id or name (find,
 // idOf, label) and show ids by name (names).
+//
+// Only noun and collection are always needed; the other fields serve the
+// commands that use them: list needs header and rows, show details, and
+// find (so show, idOf, label and remove) byPath or ref.
 type resource[T any] struct {
 	noun       string // "site": the word in messages ("no site with id or name ...", "of 120 sites")
 	collection string // "sites": the API's path
@@ -180,7 +184,8 @@ func (n names) of(id string) string {
 
 // list is "<noun> list [filters] [-limit N] [-offset N] [-json]": a page
 // of the collection as a table, or as the API's JSON, with a hint on
-// stderr when there are more pages.
+// stderr when there are more pages (unpaged: the whole collection, without
+// -limit, -offset or hint).
 func (r *resource[T]) list(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	var filter func(context.Context, *api, *listRequest) error
