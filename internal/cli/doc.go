@@ -16,6 +16,16 @@
 // print its id and take -wait, which follows the task's log until it ends
 // and sets the exit code from its outcome.
 //
+// # Resources
+//
+// The list, show and delete commands of a collection are not written per
+// noun. Each noun declares a resource[T] (resource.go): its API path,
+// whether the API takes names in the path or only ids, how an item names
+// itself, and its filters, table columns and details; the noun's list,
+// show and delete verbs run the resource's list, show and remove. Other
+// commands turn a -platform or -client flag into an id through the same
+// value (find, idOf, idsOf).
+//
 // # Exit codes
 //
 //	0  success (with -wait or `task logs -f`: the task succeeded)

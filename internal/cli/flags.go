@@ -58,6 +58,21 @@ func (a *app) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 	return pos, nil
 }
 
+// connect parses args as parse does and then returns the API client: the
+// start of every command that has nothing to check between the two. (A
+// command line's mistakes are reported before a missing token.)
+func (a *app) connect(fs *flag.FlagSet, args []string, min, max int) ([]string, *api, error) {
+	pos, err := a.parse(fs, args, min, max)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := a.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	return pos, c, nil
+}
+
 // stringList is a repeatable string flag: -alias a -alias b. A value with
 // commas is split: -alias a,b.
 type stringList []string

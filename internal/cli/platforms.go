@@ -2,10 +2,7 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/aegirhq/aegir/internal/domain"
@@ -15,9 +12,9 @@ var platformNoun = &noun{
 	name:    "platform",
 	summary: "Manage platforms: a codebase (" + domain.PlatformTypeChoices() + ") at a path on a web server.",
 	verbs: []*verb{
-		{name: "list", args: "[flags]", summary: "List platforms.", run: platformList,
+		{name: "list", args: "[flags]", summary: "List platforms.", run: platformResource.list,
 			examples: []string{"aegir platform list", "aegir platform list -json"}},
-		{name: "show", args: "NAME|ID", summary: "Show a platform.", run: platformShow,
+		{name: "show", args: "NAME|ID", summary: "Show a platform.", run: platformResource.show,
 			examples: []string{"aegir platform show drupal10"}},
 		{name: "create", args: "NAME -path P -server S -type " + platformTypeAlternatives() + " [-wait]", summary: "Create a platform and queue its verify-platform task.", run: platformCreate,
 			examples: []string{"aegir platform create drupal10 -path /var/aegir/platforms/drupal10 -server web1 -type drupal -wait"}},
@@ -29,91 +26,30 @@ var platformNoun = &noun{
 	},
 }
 
-func platformList(ctx context.Context, a *app, args []string) error {
-	fs := a.flags()
-	lf := listFlags(fs)
-	if _, err := a.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	var p page[domain.Platform]
-	raw, err := c.get(ctx, c.path("platforms"), lf.query(), &p)
-	if err != nil {
-		return err
-	}
-	if *lf.asJSON {
-		return a.printJSON(raw)
-	}
-	var servers names
-	if len(p.Items) > 0 {
-		servers = nameMap(ctx, c, "servers", func(v *domain.Server) (string, string) { return v.ID, v.Name })
-	}
-	t := newTable(a.stdout, "ID", "NAME", "TYPE", "STATUS", "LOCKED", "SERVER", "PATH", "RELEASE")
-	for _, x := range p.Items {
-		t.row(x.ID, x.Name, string(x.Type), string(x.Status), yesNo(x.Locked), servers.of(x.WebServerID), x.Path, x.Release)
-	}
-	if err := t.flush(); err != nil {
-		return err
-	}
-	a.more(p.Offset, len(p.Items), p.Total, "platform")
-	return nil
-}
-
-// listOpts are the flags of plain list commands.
-type listOpts struct {
-	limit, offset *int
-	asJSON        *bool
-}
-
-func listFlags(fs *flag.FlagSet) listOpts {
-	return listOpts{
-		limit:  fs.Int("limit", 50, "at most this many (API maximum 1000)"),
-		offset: fs.Int("offset", 0, "skip this many"),
-		asJSON: fs.Bool("json", false, "print the API's JSON"),
-	}
-}
-
-func (o listOpts) query() url.Values {
-	return url.Values{"limit": {strconv.Itoa(*o.limit)}, "offset": {strconv.Itoa(*o.offset)}}
-}
-
-func platformShow(ctx context.Context, a *app, args []string) error {
-	fs := a.flags()
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	p, raw, err := c.findPlatform(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return a.printJSON(raw)
-	}
-	server := p.WebServerID
-	if s, _, err := c.findServer(ctx, p.WebServerID); err == nil {
-		server = s.Name + " (" + s.ID + ")"
-	}
-	return a.fields(
-		"ID", p.ID,
-		"Name", p.Name,
-		"Type", string(p.Type),
-		"Path", p.Path,
-		"Web server", server,
-		"Status", string(p.Status),
-		"Locked", yesNo(p.Locked),
-		"Release", p.Release,
-		"Created", when(p.CreatedAt),
-		"Updated", when(p.UpdatedAt),
-	)
+var platformResource = &resource[domain.Platform]{
+	noun: "platform", collection: "platforms",
+	ref:    func(p *domain.Platform) entityRef { return entityRef{p.Name, p.ID, p.Version} },
+	header: []string{"ID", "NAME", "TYPE", "STATUS", "LOCKED", "SERVER", "PATH", "RELEASE"},
+	rows: func(ctx context.Context, c *api) func(*domain.Platform) []string {
+		servers := serverResource.names(ctx, c)
+		return func(x *domain.Platform) []string {
+			return []string{x.ID, x.Name, string(x.Type), string(x.Status), yesNo(x.Locked), servers.of(x.WebServerID), x.Path, x.Release}
+		}
+	},
+	details: func(ctx context.Context, a *app, c *api, p *domain.Platform) error {
+		return a.fields(
+			"ID", p.ID,
+			"Name", p.Name,
+			"Type", string(p.Type),
+			"Path", p.Path,
+			"Web server", serverResource.label(ctx, c, p.WebServerID),
+			"Status", string(p.Status),
+			"Locked", yesNo(p.Locked),
+			"Release", p.Release,
+			"Created", when(p.CreatedAt),
+			"Updated", when(p.UpdatedAt),
+		)
+	},
 }
 
 func platformCreate(ctx context.Context, a *app, args []string) error {
@@ -188,21 +124,16 @@ func platformTaskVerb(name string, typ domain.TaskType, summary string, destruct
 		if err != nil {
 			return err
 		}
-		p, _, err := c.findPlatform(ctx, pos[0])
+		p, _, err := platformResource.find(ctx, c, pos[0])
 		if err != nil {
 			return err
 		}
-		body := map[string]any{}
+		var targs map[string]string
 		if typ == domain.TaskImport {
-			cl, _, err := c.findClient(ctx, *client)
+			targs, err = idsOf(ctx, c, refFlag{"client_id", *client, clientResource}, refFlag{"db_server_id", *dbServer, serverResource})
 			if err != nil {
 				return err
 			}
-			srv, _, err := c.findServer(ctx, *dbServer)
-			if err != nil {
-				return err
-			}
-			body["args"] = map[string]string{"client_id": cl.ID, "db_server_id": srv.ID}
 		}
 		if destructive {
 			if err := a.confirm(*yes, "delete the platform "+p.Name+" at "+p.Path, p.Name); err != nil {
@@ -213,13 +144,7 @@ func platformTaskVerb(name string, typ domain.TaskType, summary string, destruct
 		if typ == domain.TaskDeletePlatform {
 			apiType = "delete" // the API maps it to delete-platform
 		}
-		var t domain.Task
-		body["type"] = apiType
-		raw, err := c.post(ctx, c.path("platforms", p.ID, "tasks"), body, &t)
-		if err != nil {
-			return err
-		}
-		return a.queued(ctx, c, tf, raw, &t, "")
+		return a.queueTask(ctx, c, tf, "platforms", p.ID, apiType, targs)
 	}
 	return v
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,7 +32,7 @@ var queueNoun = &noun{
 	verbs: []*verb{
 		{name: "list", args: "[-json]", summary: "List the queues with their last pass, backlog and failing sites.", run: queueList,
 			examples: []string{"aegir queue list"}},
-		{name: "show", args: "NAME [-json]", summary: "Show a queue: settings, last and next pass, failing sites.", run: queueShow,
+		{name: "show", args: "NAME [-json]", summary: "Show a queue: settings, last and next pass, failing sites.", run: queueResource.show,
 			examples: []string{"aegir queue show cron"}},
 		{name: "set", args: "NAME [flags]", summary: "Change a queue's settings (only the flags given).", run: queueSet,
 			examples: []string{"aegir queue set cron -frequency 1h -interval 5m -concurrency 8", "aegir queue set backup -keep-last 3 -daily 7 -weekly 4 -monthly 6", "aegir queue set stats -enabled=false"}},
@@ -46,7 +47,7 @@ var backupNoun = &noun{
 	name:    "backup",
 	summary: "Site backups: list, download, delete.",
 	verbs: []*verb{
-		{name: "list", args: "[-site SITE] [-json]", summary: "List backups, newest first.", run: backupList,
+		{name: "list", args: "[-site SITE] [-json]", summary: "List backups, newest first.", run: backupResource.list,
 			examples: []string{"aegir backup list -site example.com"}},
 		{name: "download", args: "ID [-o FILE]", summary: "Download a backup archive (.tar.zst); -o - writes to stdout.", run: backupDownload,
 			examples: []string{"aegir backup download 01hx2y3z4a5b6c7d8e9f -o site.tar.zst"}},
@@ -57,11 +58,8 @@ var backupNoun = &noun{
 
 func queueList(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	if _, err := a.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := a.client()
+	asJSON := jsonFlag(fs)
+	_, c, err := a.connect(fs, args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -91,25 +89,10 @@ func queueList(ctx context.Context, a *app, args []string) error {
 	return t.flush()
 }
 
-func queueShow(ctx context.Context, a *app, args []string) error {
-	fs := a.flags()
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	var s queue.Status
-	raw, err := c.get(ctx, c.path("queues", pos[0]), nil, &s)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return a.printJSON(raw)
-	}
+var queueResource = &resource[queue.Status]{noun: "queue", collection: "queues", byPath: true, details: queueDetails}
+
+// queueDetails shows a queue's settings and state, and its failing sites.
+func queueDetails(_ context.Context, a *app, _ *api, s *queue.Status) error {
 	st := s.Settings
 	kv := []string{"queue", s.Name, "enabled", yesNo(st.Enabled), "frequency", st.Frequency.D().String(),
 		"interval", st.Interval.D().String(), "concurrency", strconv.Itoa(st.Concurrency), "timeout", st.Timeout.D().String(),
@@ -158,11 +141,7 @@ func queueSet(ctx context.Context, a *app, args []string) error {
 	daily := fs.Int("daily", -1, "backup: keep the newest backup of each of the last N days")
 	weekly := fs.Int("weekly", -1, "backup: keep the newest backup of each of the last N weeks")
 	monthly := fs.Int("monthly", -1, "backup: keep the newest backup of each of the last N months")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -384,7 +363,7 @@ func passOutcome(p *queue.PassReport) error {
 func queuePass(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	wait := fs.Bool("wait", false, "follow a running pass to its end (exit 1 unless it ends done with no failed site)")
-	asJSON := fs.Bool("json", false, "print the API's JSON")
+	asJSON := jsonFlag(fs)
 	pos, err := a.parse(fs, args, 1, 2)
 	if err != nil {
 		return err
@@ -448,12 +427,8 @@ func queuePass(ctx context.Context, a *app, args []string) error {
 
 func siteStats(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	asJSON := jsonFlag(fs)
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -508,44 +483,27 @@ func upper(s []string) []string {
 	return out
 }
 
-func backupList(ctx context.Context, a *app, args []string) error {
-	fs := a.flags()
-	site := fs.String("site", "", "only backups of this site (id or domain)")
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	if _, err := a.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	u := c.path("backups")
-	if *site != "" {
-		u = c.path("sites", *site, "backups")
-	}
-	var p page[domain.Backup]
-	raw, err := c.get(ctx, u, nil, &p)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return a.printJSON(raw)
-	}
-	t := newTable(a.stdout, "ID", "SITE", "REASON", "SIZE", "CREATED")
-	for _, b := range p.Items {
-		t.row(b.ID, b.Domain, b.Reason, strconv.FormatInt(b.Size, 10), when(b.CreatedAt))
-	}
-	return t.flush()
+var backupResource = &resource[domain.Backup]{
+	noun: "backup", collection: "backups", unpaged: true,
+	filters: func(fs *flag.FlagSet) func(context.Context, *api, *listRequest) error {
+		site := fs.String("site", "", "only backups of this site (id or domain)")
+		return func(_ context.Context, _ *api, l *listRequest) error {
+			if *site != "" {
+				l.path = []string{"sites", *site, "backups"}
+			}
+			return nil
+		}
+	},
+	header: []string{"ID", "SITE", "REASON", "SIZE", "CREATED"},
+	rows: plainRows(func(b *domain.Backup) []string {
+		return []string{b.ID, b.Domain, b.Reason, strconv.FormatInt(b.Size, 10), when(b.CreatedAt)}
+	}),
 }
 
 func backupDownload(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	out := fs.String("o", "", "write here (default: the archive's name in the current directory; - for stdout)")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -592,11 +550,7 @@ func backupDownload(ctx context.Context, a *app, args []string) error {
 
 func backupDelete(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}

@@ -15,9 +15,9 @@ var serverNoun = &noun{
 	name:    "server",
 	summary: "Manage servers: machines with a web service and/or a database service. (Without a verb, 'aegir server' runs the production server.)",
 	verbs: []*verb{
-		{name: "list", args: "[flags]", summary: "List servers.", run: serverList,
+		{name: "list", args: "[flags]", summary: "List servers.", run: serverResource.list,
 			examples: []string{"aegir server list"}},
-		{name: "show", args: "NAME|ID", summary: "Show a server and its services.", run: serverShow,
+		{name: "show", args: "NAME|ID", summary: "Show a server and its services.", run: serverResource.show,
 			examples: []string{"aegir server show web1"}},
 		{name: "create", args: "NAME -address A [flags]", summary: "Create a server with its services and queue its verify-server task.", run: serverCreate,
 			examples: []string{
@@ -26,13 +26,7 @@ var serverNoun = &noun{
 			}},
 		{name: "verify", args: "NAME|ID [-wait]", summary: "Verify a server: check that its services answer.", run: serverVerify,
 			examples: []string{"aegir server verify web1 -wait"}},
-		{name: "delete", args: "NAME|ID [-yes]", summary: "Delete a server that nothing uses (asks to type its name, or -yes).", run: deleteCommand("server", "servers", "delete the server %s from aegir", func(ctx context.Context, c *api, ref string) (entityRef, error) {
-			x, _, err := c.findServer(ctx, ref)
-			if err != nil {
-				return entityRef{}, err
-			}
-			return entityRef{x.Name, x.ID, x.Version}, nil
-		}),
+		{name: "delete", args: "NAME|ID [-yes]", summary: "Delete a server that nothing uses (asks to type its name, or -yes).", run: serverResource.remove("delete the server %s from aegir"),
 			examples: []string{"aegir server delete web1", "aegir server delete web1 -yes"}},
 		{name: "credentials", args: "NAME|ID -db-user U", summary: "Store the admin credentials of a server's database service; the password is read from stdin or prompted for.", run: serverCredentials,
 			examples: []string{
@@ -47,37 +41,17 @@ var (
 	dbKinds   = []string{"mariadb", "postgresql", "sqlite"}
 )
 
-func serverList(ctx context.Context, a *app, args []string) error {
-	fs := a.flags()
-	lf := listFlags(fs)
-	if _, err := a.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	var p page[domain.Server]
-	raw, err := c.get(ctx, c.path("servers"), lf.query(), &p)
-	if err != nil {
-		return err
-	}
-	if *lf.asJSON {
-		return a.printJSON(raw)
-	}
-	var services []domain.Service
-	if len(p.Items) > 0 {
-		services, _ = listAll[domain.Service](ctx, c, c.path("services"), nil) // best effort
-	}
-	t := newTable(a.stdout, "ID", "NAME", "ADDRESS", "NOMAD NODE", "STATUS", "SERVICES")
-	for _, s := range p.Items {
-		t.row(s.ID, s.Name, s.Address, s.NomadNode, string(s.Status), serviceSummary(services, s.ID))
-	}
-	if err := t.flush(); err != nil {
-		return err
-	}
-	a.more(p.Offset, len(p.Items), p.Total, "server")
-	return nil
+var serverResource = &resource[domain.Server]{
+	noun: "server", collection: "servers",
+	ref:    func(s *domain.Server) entityRef { return entityRef{s.Name, s.ID, s.Version} },
+	header: []string{"ID", "NAME", "ADDRESS", "NOMAD NODE", "STATUS", "SERVICES"},
+	rows: func(ctx context.Context, c *api) func(*domain.Server) []string {
+		services, _ := listAll[domain.Service](ctx, c, c.path("services"), nil) // best effort
+		return func(s *domain.Server) []string {
+			return []string{s.ID, s.Name, s.Address, s.NomadNode, string(s.Status), serviceSummary(services, s.ID)}
+		}
+	},
+	details: serverDetails,
 }
 
 // serviceSummary is "http/nginx:80,db/mariadb:3306" for a server.
@@ -96,24 +70,8 @@ func serviceSummary(all []domain.Service, serverID string) string {
 	return strings.Join(parts, ",")
 }
 
-func serverShow(ctx context.Context, a *app, args []string) error {
-	fs := a.flags()
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	s, raw, err := c.findServer(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return a.printJSON(raw)
-	}
+// serverDetails shows a server with its services.
+func serverDetails(ctx context.Context, a *app, c *api, s *domain.Server) error {
 	services, err := listAll[domain.Service](ctx, c, c.path("services"), url.Values{"server_id": {s.ID}})
 	if err != nil {
 		return err
@@ -219,68 +177,15 @@ func service(kind string, port int) map[string]any {
 func serverVerify(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	tf := taskFlags(fs)
-	pos, err := a.parse(fs, args, 1, 1)
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	c, err := a.client()
+	s, _, err := serverResource.find(ctx, c, pos[0])
 	if err != nil {
 		return err
 	}
-	s, _, err := c.findServer(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	var t domain.Task
-	raw, err := c.post(ctx, c.path("servers", s.ID, "tasks"), map[string]any{"type": string(domain.TaskVerifyServer)}, &t)
-	if err != nil {
-		return err
-	}
-	return a.queued(ctx, c, tf, raw, &t, "")
-}
-
-// entityRef is what deleting an entity needs: its name for the
-// confirmation and the message, its id and the version read.
-type entityRef struct {
-	name, id string
-	version  uint64
-}
-
-// deleteCommand is "<noun> delete NAME|ID [-yes]": find the entity, ask to
-// type its name (or -yes), delete it at the version read. what is the
-// confirmation's action, with %s for the name.
-func deleteCommand(noun, collection, what string, find func(context.Context, *api, string) (entityRef, error)) func(context.Context, *app, []string) error {
-	return func(ctx context.Context, a *app, args []string) error {
-		fs := a.flags()
-		yes := fs.Bool("yes", false, "do not ask for confirmation")
-		pos, err := a.parse(fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		c, err := a.client()
-		if err != nil {
-			return err
-		}
-		x, err := find(ctx, c, pos[0])
-		if err != nil {
-			return err
-		}
-		if err := a.confirm(*yes, fmt.Sprintf(what, x.name), x.name); err != nil {
-			return err
-		}
-		if err := c.deleteVersioned(ctx, collection, x.id, x.version); err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stdout, "%s%s %s deleted.\n", strings.ToUpper(noun[:1]), noun[1:], sanitize(x.name))
-		return nil
-	}
-}
-
-// deleteVersioned deletes an entity at the version the client last read:
-// DELETE /<collection>/{id}?version=N.
-func (c *api) deleteVersioned(ctx context.Context, collection, id string, version uint64) error {
-	_, err := c.do(ctx, http.MethodDelete, c.path(collection, id), url.Values{"version": {strconv.FormatUint(version, 10)}}, nil, nil)
-	return err
+	return a.queueTask(ctx, c, tf, "servers", s.ID, string(domain.TaskVerifyServer), nil)
 }
 
 func serverCredentials(ctx context.Context, a *app, args []string) error {
@@ -297,7 +202,7 @@ func serverCredentials(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, _, err := c.findServer(ctx, pos[0])
+	s, _, err := serverResource.find(ctx, c, pos[0])
 	if err != nil {
 		return err
 	}

@@ -3,8 +3,8 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,9 +16,9 @@ var siteNoun = &noun{
 	name:    "site",
 	summary: "Manage sites: a domain with aliases, served by a platform, with a database on a db server, owned by a client.",
 	verbs: []*verb{
-		{name: "list", args: "[flags]", summary: "List sites.", run: siteList,
+		{name: "list", args: "[flags]", summary: "List sites.", run: siteResource.list,
 			examples: []string{"aegir site list", "aegir site list -q example -status enabled", "aegir site list -platform drupal10 -json"}},
-		{name: "show", args: "ID|DOMAIN", summary: "Show a site.", run: siteShow,
+		{name: "show", args: "ID|DOMAIN", summary: "Show a site.", run: siteResource.show,
 			examples: []string{"aegir site show example.com"}},
 		{name: "create", args: "DOMAIN -platform P -db-server S -client C [flags]", summary: "Create a site and queue its install task.", run: siteCreate,
 			examples: []string{
@@ -48,110 +48,53 @@ var siteNoun = &noun{
 	},
 }
 
-func siteList(ctx context.Context, a *app, args []string) error {
-	fs := a.flags()
+var siteResource = &resource[domain.Site]{
+	noun: "site", collection: "sites", byPath: true,
+	ref:     func(s *domain.Site) entityRef { return entityRef{s.Domain, s.ID, s.Version} },
+	filters: siteFilters, flagItems: "sites",
+	header: []string{"ID", "DOMAIN", "STATUS", "PLATFORM", "CLIENT", "ALIASES"},
+	rows: func(ctx context.Context, c *api) func(*domain.Site) []string {
+		platforms, clients := platformResource.names(ctx, c), clientResource.names(ctx, c)
+		return func(s *domain.Site) []string {
+			return []string{s.ID, s.Domain, string(s.Status), platforms.of(s.PlatformID), clients.of(s.ClientID), strings.Join(s.Aliases, ",")}
+		}
+	},
+	details: siteDetails,
+}
+
+func siteFilters(fs *flag.FlagSet) func(context.Context, *api, *listRequest) error {
 	q := fs.String("q", "", "only sites whose domain or an alias contains this")
 	status := fs.String("status", "", "only sites in this status: pending, enabled, disabled, failed, deleted")
 	platform := fs.String("platform", "", "only sites on this platform (name or id)")
 	client := fs.String("client", "", "only sites of this client (name or id)")
 	server := fs.String("server", "", "only sites on this server (name or id)")
-	limit := fs.Int("limit", 50, "at most this many sites (API maximum 1000)")
-	offset := fs.Int("offset", 0, "skip this many sites")
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	if _, err := a.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	qs := url.Values{}
-	setIf(qs, "q", *q)
-	setIf(qs, "status", *status)
-	if *platform != "" {
-		p, _, err := c.findPlatform(ctx, *platform)
+	return func(ctx context.Context, c *api, l *listRequest) error {
+		setIf(l.q, "q", *q)
+		setIf(l.q, "status", *status)
+		ids, err := idsOf(ctx, c,
+			refFlag{"platform_id", *platform, platformResource},
+			refFlag{"client_id", *client, clientResource},
+			refFlag{"server_id", *server, serverResource})
 		if err != nil {
 			return err
 		}
-		qs.Set("platform_id", p.ID)
-	}
-	if *client != "" {
-		cl, _, err := c.findClient(ctx, *client)
-		if err != nil {
-			return err
+		for k, id := range ids {
+			l.q.Set(k, id)
 		}
-		qs.Set("client_id", cl.ID)
+		return nil
 	}
-	if *server != "" {
-		s, _, err := c.findServer(ctx, *server)
-		if err != nil {
-			return err
-		}
-		qs.Set("server_id", s.ID)
-	}
-	qs.Set("limit", strconv.Itoa(*limit))
-	qs.Set("offset", strconv.Itoa(*offset))
-	var p page[domain.Site]
-	raw, err := c.get(ctx, c.path("sites"), qs, &p)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return a.printJSON(raw)
-	}
-	var platforms, clients names
-	if len(p.Items) > 0 {
-		platforms = nameMap(ctx, c, "platforms", func(v *domain.Platform) (string, string) { return v.ID, v.Name })
-		clients = nameMap(ctx, c, "clients", func(v *domain.Client) (string, string) { return v.ID, v.Name })
-	}
-	t := newTable(a.stdout, "ID", "DOMAIN", "STATUS", "PLATFORM", "CLIENT", "ALIASES")
-	for _, s := range p.Items {
-		t.row(s.ID, s.Domain, string(s.Status), platforms.of(s.PlatformID), clients.of(s.ClientID), strings.Join(s.Aliases, ","))
-	}
-	if err := t.flush(); err != nil {
-		return err
-	}
-	a.more(p.Offset, len(p.Items), p.Total, "site")
-	return nil
 }
 
-func siteShow(ctx context.Context, a *app, args []string) error {
-	fs := a.flags()
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	s, raw, err := c.findSite(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return a.printJSON(raw)
-	}
-	platform, dbServer, client := s.PlatformID, s.DBServerID, s.ClientID
-	if p, _, err := c.findPlatform(ctx, s.PlatformID); err == nil {
-		platform = p.Name + " (" + p.ID + ")"
-	}
-	if v, _, err := c.findServer(ctx, s.DBServerID); err == nil {
-		dbServer = v.Name + " (" + v.ID + ")"
-	}
-	if v, _, err := c.findClient(ctx, s.ClientID); err == nil {
-		client = v.Name + " (" + v.ID + ")"
-	}
+func siteDetails(ctx context.Context, a *app, c *api, s *domain.Site) error {
 	return a.fields(
 		"ID", s.ID,
 		"Domain", s.Domain,
 		"Aliases", strings.Join(s.Aliases, ", "),
 		"Redirect aliases", yesNo(s.RedirectAliases),
 		"Status", string(s.Status),
-		"Platform", platform,
-		"DB server", dbServer,
-		"Client", client,
+		"Platform", platformResource.label(ctx, c, s.PlatformID),
+		"DB server", serverResource.label(ctx, c, s.DBServerID),
+		"Client", clientResource.label(ctx, c, s.ClientID),
 		"Profile", s.Profile,
 		"Created", when(s.CreatedAt),
 		"Updated", when(s.UpdatedAt),
@@ -250,7 +193,7 @@ func siteEdit(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, raw, err := c.findSite(ctx, pos[0])
+	s, raw, err := siteResource.find(ctx, c, pos[0])
 	if err != nil {
 		return err
 	}
@@ -295,52 +238,30 @@ func siteTaskVerb(typ, summary, example string) *verb {
 		run: func(ctx context.Context, a *app, args []string) error {
 			fs := a.flags()
 			tf := taskFlags(fs)
-			pos, err := a.parse(fs, args, 1, 1)
+			pos, c, err := a.connect(fs, args, 1, 1)
 			if err != nil {
 				return err
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			return a.siteTask(ctx, c, tf, pos[0], typ, nil)
+			return a.queueTask(ctx, c, tf, "sites", pos[0], typ, nil)
 		}}
-}
-
-// siteTask queues a task on a site: POST /sites/{id}/tasks.
-func (a *app) siteTask(ctx context.Context, c *api, tf taskOpts, ref, typ string, args map[string]string) error {
-	body := map[string]any{"type": typ}
-	if len(args) > 0 {
-		body["args"] = args
-	}
-	var t domain.Task
-	raw, err := c.post(ctx, c.path("sites", ref, "tasks"), body, &t)
-	if err != nil {
-		return err
-	}
-	return a.queued(ctx, c, tf, raw, &t, "")
 }
 
 func siteDelete(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
 	tf := taskFlags(fs)
-	pos, err := a.parse(fs, args, 1, 1)
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	s, _, err := c.findSite(ctx, pos[0])
+	s, _, err := siteResource.find(ctx, c, pos[0])
 	if err != nil {
 		return err
 	}
 	if err := a.confirm(*yes, "delete the site "+s.Domain+" with its files and database", s.Domain); err != nil {
 		return err
 	}
-	return a.siteTask(ctx, c, tf, s.ID, string(domain.TaskDelete), nil)
+	return a.queueTask(ctx, c, tf, "sites", s.ID, string(domain.TaskDelete), nil)
 }
 
 func siteRestore(ctx context.Context, a *app, args []string) error {
@@ -359,36 +280,25 @@ func siteRestore(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, _, err := c.findSite(ctx, pos[0])
+	s, _, err := siteResource.find(ctx, c, pos[0])
 	if err != nil {
 		return err
 	}
 	if err := a.confirm(*yes, "replace the files and database of "+s.Domain+" with backup "+*backup, s.Domain); err != nil {
 		return err
 	}
-	return a.siteTask(ctx, c, tf, s.ID, string(domain.TaskRestore), map[string]string{"backup_id": *backup})
+	return a.queueTask(ctx, c, tf, "sites", s.ID, string(domain.TaskRestore), map[string]string{"backup_id": *backup})
 }
 
 // moveArgs resolves the -domain, -platform and -db-server flags of clone
 // and migrate into task args.
 func moveArgs(ctx context.Context, c *api, newDomain, platform, dbServer string) (map[string]string, error) {
-	args := map[string]string{}
+	args, err := idsOf(ctx, c, refFlag{"platform_id", platform, platformResource}, refFlag{"db_server_id", dbServer, serverResource})
+	if err != nil {
+		return nil, err
+	}
 	if newDomain != "" {
 		args["domain"] = newDomain
-	}
-	if platform != "" {
-		p, _, err := c.findPlatform(ctx, platform)
-		if err != nil {
-			return nil, err
-		}
-		args["platform_id"] = p.ID
-	}
-	if dbServer != "" {
-		s, _, err := c.findServer(ctx, dbServer)
-		if err != nil {
-			return nil, err
-		}
-		args["db_server_id"] = s.ID
 	}
 	return args, nil
 }
@@ -414,7 +324,7 @@ func siteClone(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.siteTask(ctx, c, tf, pos[0], string(domain.TaskClone), targs)
+	return a.queueTask(ctx, c, tf, "sites", pos[0], string(domain.TaskClone), targs)
 }
 
 func siteMigrate(ctx context.Context, a *app, args []string) error {
@@ -438,17 +348,13 @@ func siteMigrate(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.siteTask(ctx, c, tf, pos[0], string(domain.TaskMigrate), targs)
+	return a.queueTask(ctx, c, tf, "sites", pos[0], string(domain.TaskMigrate), targs)
 }
 
 func siteBackups(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	asJSON := jsonFlag(fs)
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}

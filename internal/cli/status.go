@@ -24,11 +24,8 @@ var statusNoun = &noun{
 
 func statusShow(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	if _, err := a.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := a.client()
+	asJSON := jsonFlag(fs)
+	_, c, err := a.connect(fs, args, 0, 0)
 	if err != nil {
 		return err
 	}

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
-	"strconv"
 
 	"github.com/aegirhq/aegir/internal/domain"
 )
@@ -18,9 +16,9 @@ var taskNoun = &noun{
 	name:    "task",
 	summary: "Inspect, follow, cancel and retry tasks: the work queued for the back end.",
 	verbs: []*verb{
-		{name: "list", args: "[flags]", summary: "List tasks, with filters.", run: taskList,
+		{name: "list", args: "[flags]", summary: "List tasks, with filters.", run: taskResource.list,
 			examples: []string{"aegir task list -status queued", "aegir task list -target example.com", "aegir task list -type backup -json"}},
-		{name: "show", args: "ID", summary: "Show a task with its result.", run: taskShow,
+		{name: "show", args: "ID", summary: "Show a task with its result.", run: taskResource.show,
 			examples: []string{"aegir task show 01hx2y3z4a5b6c7d8e9f"}},
 		{name: "logs", args: "[-f] ID", summary: "Print a task's log; -f follows it and exits with the task's outcome.", run: taskLogs,
 			examples: []string{"aegir task logs 01hx2y3z4a5b6c7d8e9f", "aegir task logs -f 01hx2y3z4a5b6c7d8e9f && echo ok"}},
@@ -31,57 +29,39 @@ var taskNoun = &noun{
 	},
 }
 
-func taskList(ctx context.Context, a *app, args []string) error {
-	fs := a.flags()
-	status := fs.String("status", "", "only tasks in this status: queued, running, succeeded, failed, cancelled")
-	typ := fs.String("type", "", "only tasks of this type (install, backup, verify-platform ...)")
-	target := fs.String("target", "", "only tasks on this target: an id, a site's domain, or with -kind a platform or server name")
-	kind := fs.String("kind", "", "only tasks on this kind of target: site, platform or server")
-	limit := fs.Int("limit", 50, "at most this many tasks (API maximum 1000)")
-	offset := fs.Int("offset", 0, "skip this many tasks")
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	if _, err := a.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	q := url.Values{}
-	setIf(q, "status", *status)
-	setIf(q, "type", *typ)
-	setIf(q, "target_kind", *kind)
-	if *target != "" {
-		id, k, err := resolveTarget(ctx, c, *kind, *target)
-		if err != nil {
-			return err
-		}
-		q.Set("target_id", id)
-		setIf(q, "target_kind", k)
-	}
-	q.Set("limit", strconv.Itoa(*limit))
-	q.Set("offset", strconv.Itoa(*offset))
-	var p page[domain.Task]
-	raw, err := c.get(ctx, c.path("tasks"), q, &p)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return a.printJSON(raw)
-	}
-	t := newTable(a.stdout, "ID", "TYPE", "TARGET", "STATUS", "CREATED", "FINISHED", "BY")
-	for _, x := range p.Items {
+var taskResource = &resource[domain.Task]{
+	noun: "task", collection: "tasks", byPath: true,
+	filters: taskFilters, flagItems: "tasks",
+	header: []string{"ID", "TYPE", "TARGET", "STATUS", "CREATED", "FINISHED", "BY"},
+	rows: plainRows(func(x *domain.Task) []string {
 		target := x.TargetName
 		if target == "" {
 			target = x.TargetID
 		}
-		t.row(x.ID, string(x.Type), string(x.TargetKind)+" "+target, string(x.Status), when(x.CreatedAt), whenPtr(x.FinishedAt), x.RequestedBy)
+		return []string{x.ID, string(x.Type), string(x.TargetKind) + " " + target, string(x.Status), when(x.CreatedAt), whenPtr(x.FinishedAt), x.RequestedBy}
+	}),
+	details: taskDetails,
+}
+
+func taskFilters(fs *flag.FlagSet) func(context.Context, *api, *listRequest) error {
+	status := fs.String("status", "", "only tasks in this status: queued, running, succeeded, failed, cancelled")
+	typ := fs.String("type", "", "only tasks of this type (install, backup, verify-platform ...)")
+	target := fs.String("target", "", "only tasks on this target: an id, a site's domain, or with -kind a platform or server name")
+	kind := fs.String("kind", "", "only tasks on this kind of target: site, platform or server")
+	return func(ctx context.Context, c *api, l *listRequest) error {
+		setIf(l.q, "status", *status)
+		setIf(l.q, "type", *typ)
+		setIf(l.q, "target_kind", *kind)
+		if *target != "" {
+			id, k, err := resolveTarget(ctx, c, *kind, *target)
+			if err != nil {
+				return err
+			}
+			l.q.Set("target_id", id)
+			setIf(l.q, "target_kind", k)
+		}
+		return nil
 	}
-	if err := t.flush(); err != nil {
-		return err
-	}
-	a.more(p.Offset, len(p.Items), p.Total, "task")
-	return nil
 }
 
 // resolveTarget turns -target into a target id: ids pass, a site is found by
@@ -89,62 +69,22 @@ func taskList(ctx context.Context, a *app, args []string) error {
 func resolveTarget(ctx context.Context, c *api, kind, ref string) (id, k string, err error) {
 	switch kind {
 	case "platform":
-		p, _, err := c.findPlatform(ctx, ref)
-		if err != nil {
-			return "", "", err
-		}
-		return p.ID, kind, nil
+		id, err = platformResource.idOf(ctx, c, ref)
+		return id, kind, err
 	case "server":
-		s, _, err := c.findServer(ctx, ref)
-		if err != nil {
-			return "", "", err
-		}
-		return s.ID, kind, nil
+		id, err = serverResource.idOf(ctx, c, ref)
+		return id, kind, err
 	case "", "site":
 		if domain.ValidID(ref) {
 			return ref, kind, nil
 		}
-		s, _, err := c.findSite(ctx, ref)
-		if err != nil {
-			return "", "", err
-		}
-		return s.ID, "site", nil
+		id, err = siteResource.idOf(ctx, c, ref)
+		return id, "site", err
 	}
 	return "", "", usagef("unknown -kind %q; use site, platform or server", kind)
 }
 
-// more tells people that a list has more pages.
-func (a *app) more(offset, shown, total int, word string) {
-	if total > offset+shown {
-		fmt.Fprintf(a.stderr, "Showing %d-%d of %s; use -offset %d for more.\n", offset+1, offset+shown, plural(total, word), offset+shown)
-	}
-}
-
-func setIf(q url.Values, k, v string) {
-	if v != "" {
-		q.Set(k, v)
-	}
-}
-
-func taskShow(ctx context.Context, a *app, args []string) error {
-	fs := a.flags()
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	var t domain.Task
-	raw, err := c.get(ctx, c.path("tasks", pos[0]), nil, &t)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return a.printJSON(raw)
-	}
+func taskDetails(_ context.Context, a *app, _ *api, t *domain.Task) error {
 	kv := []string{
 		"ID", t.ID,
 		"Type", string(t.Type),
@@ -173,11 +113,7 @@ func taskShow(ctx context.Context, a *app, args []string) error {
 func taskLogs(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	follow := fs.Bool("f", false, "follow the log until the task ends; exit 0 if it succeeded, 1 if not")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -204,12 +140,8 @@ func taskLogs(ctx context.Context, a *app, args []string) error {
 
 func taskCancel(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	asJSON := jsonFlag(fs)
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -235,11 +167,7 @@ func taskCancel(ctx context.Context, a *app, args []string) error {
 func taskRetry(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	tf := taskFlags(fs)
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -260,8 +188,23 @@ type taskOpts struct {
 func taskFlags(fs *flag.FlagSet) taskOpts {
 	return taskOpts{
 		wait:   fs.Bool("wait", false, "follow the task's log until it ends; the exit code tells its outcome"),
-		asJSON: fs.Bool("json", false, "print the API's JSON"),
+		asJSON: jsonFlag(fs),
 	}
+}
+
+// queueTask queues a task on a site, platform or server: POST
+// /<collection>/{ref}/tasks, and reports it (see queued).
+func (a *app) queueTask(ctx context.Context, c *api, tf taskOpts, collection, ref, typ string, args map[string]string) error {
+	body := map[string]any{"type": typ}
+	if len(args) > 0 {
+		body["args"] = args
+	}
+	var t domain.Task
+	raw, err := c.post(ctx, c.path(collection, ref, "tasks"), body, &t)
+	if err != nil {
+		return err
+	}
+	return a.queued(ctx, c, tf, raw, &t, "")
 }
 
 // queued reports a queued task (and what was created with it, in done) and

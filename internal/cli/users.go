@@ -14,17 +14,11 @@ var userNoun = &noun{
 	name:    "user",
 	summary: "Manage users: admins, and client users who see only their clients' sites.",
 	verbs: []*verb{
-		{name: "list", args: "[flags]", summary: "List users.", run: userList,
+		{name: "list", args: "[flags]", summary: "List users.", run: userResource.list,
 			examples: []string{"aegir user list"}},
 		{name: "create", args: "NAME -role admin|client|queue [-client C]... [-email E]", summary: "Create a user; give them a token with 'aegir token create -user NAME'. A queue user's tokens may only start and follow queue passes (for queue jobs run by hand).", run: userCreate,
 			examples: []string{"aegir user create alice -role admin", "aegir user create bob -role client -client acme -client globex", "aegir user create my-queues -role queue"}},
-		{name: "delete", args: "NAME|ID [-yes]", summary: "Delete a user and their tokens (asks to type the name, or -yes).", run: deleteCommand("user", "users", "delete the user %s", func(ctx context.Context, c *api, ref string) (entityRef, error) {
-			u, _, err := c.findUser(ctx, ref)
-			if err != nil {
-				return entityRef{}, err
-			}
-			return entityRef{u.Name, u.ID, u.Version}, nil
-		}),
+		{name: "delete", args: "NAME|ID [-yes]", summary: "Delete a user and their tokens (asks to type the name, or -yes).", run: userResource.remove("delete the user %s"),
 			examples: []string{"aegir user delete bob -yes"}},
 	},
 }
@@ -33,7 +27,7 @@ var tokenNoun = &noun{
 	name:    "token",
 	summary: "Manage API tokens: your own, or (as admin) another user's.",
 	verbs: []*verb{
-		{name: "list", args: "[flags]", summary: "List tokens.", run: tokenList,
+		{name: "list", args: "[flags]", summary: "List tokens.", run: tokenResource.list,
 			examples: []string{"aegir token list"}},
 		{name: "create", args: "[-name N] [-user U] [-ttl D]", summary: "Create a token; its secret is shown this once.", run: tokenCreate,
 			examples: []string{"aegir token create -name laptop", "export AEGIR_TOKEN=$(aegir token create -name ci -user bob -q)"}},
@@ -42,41 +36,20 @@ var tokenNoun = &noun{
 	},
 }
 
-func userList(ctx context.Context, a *app, args []string) error {
-	fs := a.flags()
-	lf := listFlags(fs)
-	if _, err := a.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	var p page[domain.User]
-	raw, err := c.get(ctx, c.path("users"), lf.query(), &p)
-	if err != nil {
-		return err
-	}
-	if *lf.asJSON {
-		return a.printJSON(raw)
-	}
-	var clients names
-	if len(p.Items) > 0 {
-		clients = nameMap(ctx, c, "clients", func(v *domain.Client) (string, string) { return v.ID, v.Name })
-	}
-	t := newTable(a.stdout, "ID", "NAME", "ROLE", "CLIENTS", "EMAIL", "CREATED")
-	for _, u := range p.Items {
-		var cl []string
-		for _, id := range u.ClientIDs {
-			cl = append(cl, clients.of(id))
+var userResource = &resource[domain.User]{
+	noun: "user", collection: "users",
+	ref:    func(u *domain.User) entityRef { return entityRef{u.Name, u.ID, u.Version} },
+	header: []string{"ID", "NAME", "ROLE", "CLIENTS", "EMAIL", "CREATED"},
+	rows: func(ctx context.Context, c *api) func(*domain.User) []string {
+		clients := clientResource.names(ctx, c)
+		return func(u *domain.User) []string {
+			var cl []string
+			for _, id := range u.ClientIDs {
+				cl = append(cl, clients.of(id))
+			}
+			return []string{u.ID, u.Name, string(u.Role), strings.Join(cl, ","), u.Email, when(u.CreatedAt)}
 		}
-		t.row(u.ID, u.Name, string(u.Role), strings.Join(cl, ","), u.Email, when(u.CreatedAt))
-	}
-	if err := t.flush(); err != nil {
-		return err
-	}
-	a.more(p.Offset, len(p.Items), p.Total, "user")
-	return nil
+	},
 }
 
 func userCreate(ctx context.Context, a *app, args []string) error {
@@ -85,7 +58,7 @@ func userCreate(ctx context.Context, a *app, args []string) error {
 	var clientRefs stringList
 	fs.Var(&clientRefs, "client", "a client the user belongs to (name or id); repeatable; for -role client")
 	email := fs.String("email", "", "the user's email address")
-	asJSON := fs.Bool("json", false, "print the API's JSON")
+	asJSON := jsonFlag(fs)
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -114,11 +87,11 @@ func userCreate(ctx context.Context, a *app, args []string) error {
 	}
 	ids := []string{}
 	for _, ref := range clientRefs {
-		cl, _, err := c.findClient(ctx, ref)
+		id, err := clientResource.idOf(ctx, c, ref)
 		if err != nil {
 			return err
 		}
-		ids = append(ids, cl.ID)
+		ids = append(ids, id)
 	}
 	body := map[string]any{"name": pos[0], "role": *role, "client_ids": ids}
 	if *email != "" {
@@ -136,33 +109,12 @@ func userCreate(ctx context.Context, a *app, args []string) error {
 	return nil
 }
 
-func tokenList(ctx context.Context, a *app, args []string) error {
-	fs := a.flags()
-	lf := listFlags(fs)
-	if _, err := a.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	var p page[domain.Token]
-	raw, err := c.get(ctx, c.path("tokens"), lf.query(), &p)
-	if err != nil {
-		return err
-	}
-	if *lf.asJSON {
-		return a.printJSON(raw)
-	}
-	t := newTable(a.stdout, "ID", "NAME", "USER", "CREATED", "EXPIRES", "LAST USED")
-	for _, x := range p.Items {
-		t.row(x.ID, x.Name, x.UserID, when(x.CreatedAt), whenPtr(x.ExpiresAt), whenPtr(x.LastUsedAt))
-	}
-	if err := t.flush(); err != nil {
-		return err
-	}
-	a.more(p.Offset, len(p.Items), p.Total, "token")
-	return nil
+var tokenResource = &resource[domain.Token]{
+	noun: "token", collection: "tokens",
+	header: []string{"ID", "NAME", "USER", "CREATED", "EXPIRES", "LAST USED"},
+	rows: plainRows(func(x *domain.Token) []string {
+		return []string{x.ID, x.Name, x.UserID, when(x.CreatedAt), whenPtr(x.ExpiresAt), whenPtr(x.LastUsedAt)}
+	}),
 }
 
 func tokenCreate(ctx context.Context, a *app, args []string) error {
@@ -171,11 +123,8 @@ func tokenCreate(ctx context.Context, a *app, args []string) error {
 	user := fs.String("user", "", "create it for this user (name or id; admins only; default: yourself)")
 	ttl := fs.String("ttl", "", "the token expires after this long (e.g. 720h; default: never)")
 	quiet := fs.Bool("q", false, "print only the secret")
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	if _, err := a.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := a.client()
+	asJSON := jsonFlag(fs)
+	_, c, err := a.connect(fs, args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -190,11 +139,11 @@ func tokenCreate(ctx context.Context, a *app, args []string) error {
 		body["ttl"] = *ttl
 	}
 	if *user != "" {
-		u, _, err := c.findUser(ctx, *user)
+		id, err := userResource.idOf(ctx, c, *user)
 		if err != nil {
 			return err
 		}
-		body["user_id"] = u.ID
+		body["user_id"] = id
 	}
 	var out struct {
 		Token  domain.Token `json:"token"`
@@ -217,11 +166,7 @@ func tokenCreate(ctx context.Context, a *app, args []string) error {
 
 func tokenDelete(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
+	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
