@@ -1,0 +1,14 @@
+package taskspec
+
+import "github.com/aegirhq/aegir/internal/domain"
+
+// verifyPlatform checks a platform's code on its web server and finds its
+// release and packages.
+var verifyPlatform = Spec{
+	Type:    domain.TaskVerifyPlatform,
+	Kind:    domain.TargetPlatform,
+	Aliases: []domain.TaskType{"verify"},
+	From:    livePlatform,
+	Changes: ChangePlatformStatus | ChangePlatformRelease,
+	Form:    Form{Label: "Verify"},
+}
