@@ -112,3 +112,26 @@ func TestSpecsMatchLegacyTargets(t *testing.T) {
 		}
 	}
 }
+
+// TestAvailableMatchesLegacyActions: dashboard/ui_pages.go offers the site
+// tasks whose legacy check refuses no transition.
+func TestAvailableMatchesLegacyActions(t *testing.T) {
+	t.Parallel()
+	for _, st := range []domain.SiteStatus{domain.SitePending, domain.SiteEnabled, domain.SiteDisabled, domain.SiteFailed, domain.SiteDeleted} {
+		site := &domain.Site{Domain: "example.com", Status: st}
+		var want []domain.TaskType
+		for _, typ := range domain.TaskTypes(domain.TargetSite) {
+			var te *domain.TransitionError
+			if err := domain.CheckSiteTask(site, typ, nil); !errors.As(err, &te) {
+				want = append(want, typ)
+			}
+		}
+		var got []domain.TaskType
+		for _, s := range Available(SiteTarget(site)) {
+			got = append(got, s.Type)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s site: %v, want %v", st, got, want)
+		}
+	}
+}

@@ -125,3 +125,10 @@ func (a *Arg) check(args map[string]string) error {
 	}
 	return nil
 }
+
+// Available returns the specs of the task types that may start on t in its
+// current state (arguments aside), sorted by type: the actions a transport
+// offers on the target's page, less those whose Form is Hidden.
+func Available(t Target) []*Spec {
+	return slices.DeleteFunc(For(t.Kind), func(s *Spec) bool { return s.CheckTarget(t) != nil })
+}

@@ -2,6 +2,7 @@ package taskspec
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/aegirhq/aegir/internal/domain"
@@ -63,6 +64,31 @@ func TestRuleMessages(t *testing.T) {
 		}
 		if got != tc.want {
 			t.Errorf("%s on %s %s:\n got  %q\n want %q", tc.typ, tc.t.Kind, tc.t.Status, got, tc.want)
+		}
+	}
+}
+
+func TestAvailable(t *testing.T) {
+	t.Parallel()
+	names := func(specs []*Spec) []domain.TaskType {
+		var out []domain.TaskType
+		for _, s := range specs {
+			out = append(out, s.Type)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		t    Target
+		want []domain.TaskType
+	}{
+		{SiteTarget(&domain.Site{Status: domain.SiteFailed}), []domain.TaskType{domain.TaskDelete, domain.TaskInstall}},
+		{SiteTarget(&domain.Site{Status: domain.SiteDeleted}), nil},
+		{SiteTarget(&domain.Site{Status: domain.SiteDisabled}), []domain.TaskType{"backup", "clone", "cron", "delete", "delete-backup", "enable", "migrate", "restore", "rotate-credentials", "stats", "verify", "verify-backup"}},
+		{PlatformTarget(&domain.Platform{Status: domain.PlatformReady, Locked: true}), []domain.TaskType{"delete-platform", "import", "unlock", "verify-platform"}},
+		{PlatformTarget(&domain.Platform{Status: domain.PlatformPending}), []domain.TaskType{"delete-platform", "lock", "verify-platform"}},
+	} {
+		if got := names(Available(tc.t)); !slices.Equal(got, tc.want) {
+			t.Errorf("%s %s: %v, want %v", tc.t.Kind, tc.t.Status, got, tc.want)
 		}
 	}
 }
