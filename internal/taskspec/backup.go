@@ -6,6 +6,7 @@ import "github.com/aegirhq/aegir/internal/domain"
 var backup = Spec{
 	Type:          domain.TaskBackup,
 	Kind:          domain.TargetSite,
+	Summary:       "Back up a site's files and database.",
 	From:          installedSite,
 	DumpsDatabase: true,
 	Changes:       SiteChanges,

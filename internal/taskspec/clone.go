@@ -5,9 +5,10 @@ import "github.com/aegirhq/aegir/internal/domain"
 // clone copies a site to a new site under a new domain, on the same or
 // another platform and database server.
 var clone = Spec{
-	Type: domain.TaskClone,
-	Kind: domain.TargetSite,
-	From: installedSite,
+	Type:    domain.TaskClone,
+	Kind:    domain.TargetSite,
+	Summary: "Copy a site to a new site under a new domain.",
+	From:    installedSite,
 	Args: []Arg{
 		{Name: "domain", Type: ArgDomain, Required: true, Need: "clone needs the new site's domain",
 			Label: "New domain", Help: "The copy's domain, copy.example.com."},

@@ -6,6 +6,7 @@ import "github.com/aegirhq/aegir/internal/domain"
 var cron = Spec{
 	Type:    domain.TaskCron,
 	Kind:    domain.TargetSite,
+	Summary: "Run a site's cron.",
 	From:    installedSite,
 	Report:  CronOutput,
 	Routine: true,

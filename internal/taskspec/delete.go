@@ -8,6 +8,7 @@ import "github.com/aegirhq/aegir/internal/domain"
 var deleteSite = Spec{
 	Type:          domain.TaskDelete,
 	Kind:          domain.TargetSite,
+	Summary:       "Delete a site, its files and its database from its servers, after backing it up.",
 	From:          siteStates(domain.SitePending, domain.SiteFailed, domain.SiteEnabled, domain.SiteDisabled),
 	DumpsDatabase: true,
 	Changes:       SiteChanges,

@@ -7,6 +7,7 @@ import "github.com/aegirhq/aegir/internal/domain"
 var deleteBackup = Spec{
 	Type:    domain.TaskDeleteBackup,
 	Kind:    domain.TargetSite,
+	Summary: "Delete one of a site's backups, archive and record.",
 	From:    installedSite,
 	Args:    []Arg{backupArg("delete-backup needs the id of one of the site's backups")},
 	Backup:  BackupRecord,

@@ -7,6 +7,7 @@ import "github.com/aegirhq/aegir/internal/domain"
 var deletePlatform = Spec{
 	Type:    domain.TaskDeletePlatform,
 	Kind:    domain.TargetPlatform,
+	Summary: "Delete a platform that has no sites.",
 	Aliases: []domain.TaskType{"delete"},
 	From:    livePlatform,
 	Changes: ChangeRemovePlatform,

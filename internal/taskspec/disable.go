@@ -6,6 +6,7 @@ import "github.com/aegirhq/aegir/internal/domain"
 var disable = Spec{
 	Type:    domain.TaskDisable,
 	Kind:    domain.TargetSite,
+	Summary: "Disable a site: visitors get a 503 page until it is enabled again.",
 	From:    siteStates(domain.SiteEnabled),
 	Refuse:  "it is not enabled",
 	Changes: SiteChanges,

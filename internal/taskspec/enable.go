@@ -6,6 +6,7 @@ import "github.com/aegirhq/aegir/internal/domain"
 var enable = Spec{
 	Type:    domain.TaskEnable,
 	Kind:    domain.TargetSite,
+	Summary: "Enable a disabled site.",
 	From:    siteStates(domain.SiteDisabled),
 	Refuse:  "it is not disabled",
 	Changes: SiteChanges,

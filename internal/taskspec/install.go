@@ -7,6 +7,7 @@ import "github.com/aegirhq/aegir/internal/domain"
 var install = Spec{
 	Type:    domain.TaskInstall,
 	Kind:    domain.TargetSite,
+	Summary: "Install a new site on its servers: files, database, web server configuration.",
 	From:    siteStates(domain.SitePending, domain.SiteFailed),
 	Refuse:  "it is already installed",
 	Changes: SiteChanges,

@@ -5,9 +5,10 @@ import "github.com/aegirhq/aegir/internal/domain"
 // migrate moves a site to another platform, database server or domain,
 // after taking a backup.
 var migrate = Spec{
-	Type: domain.TaskMigrate,
-	Kind: domain.TargetSite,
-	From: installedSite,
+	Type:    domain.TaskMigrate,
+	Kind:    domain.TargetSite,
+	Summary: "Move a site to another platform, database server or domain.",
+	From:    installedSite,
 	Args: []Arg{
 		{Name: "domain", Type: ArgDomain, Label: "New domain", Help: "The site's new domain; kept if empty."},
 		platformArg("The platform to move to; kept if empty."),

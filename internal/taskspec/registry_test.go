@@ -3,6 +3,7 @@ package taskspec
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aegirhq/aegir/internal/domain"
@@ -38,6 +39,9 @@ func TestSpecsAreWellFormed(t *testing.T) {
 				t.Errorf("%s: %q names two %s task types", s.Type, n, s.Kind)
 			}
 			seen[s.Kind][n] = true
+		}
+		if s.Summary == "" || !strings.HasSuffix(s.Summary, ".") {
+			t.Errorf("%s: the summary %q is not a sentence", s.Type, s.Summary)
 		}
 		if s.Form.Label == "" {
 			t.Errorf("%s: no form label", s.Type)

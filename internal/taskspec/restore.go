@@ -7,6 +7,7 @@ import "github.com/aegirhq/aegir/internal/domain"
 var restore = Spec{
 	Type:          domain.TaskRestore,
 	Kind:          domain.TargetSite,
+	Summary:       "Restore a site from one of its backups, after backing up its current state.",
 	From:          installedSite,
 	Args:          []Arg{backupArg("restore needs the id of one of the site's backups")},
 	Backup:        BackupArchive,

@@ -7,6 +7,7 @@ import "github.com/aegirhq/aegir/internal/domain"
 var rotateCredentials = Spec{
 	Type:    domain.TaskRotateCredentials,
 	Kind:    domain.TargetSite,
+	Summary: "Give a site's database user a new password.",
 	From:    installedSite,
 	Changes: SiteChanges,
 	Form:    Form{Label: "Rotate DB credentials", Clients: true},

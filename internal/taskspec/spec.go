@@ -15,6 +15,9 @@ type Spec struct {
 	Type domain.TaskType
 	// Kind is the kind of entity the task operates on.
 	Kind domain.TargetKind
+	// Summary says in one sentence what the task does, for API
+	// documentation and command help.
+	Summary string
 	// Aliases are other names the API accepts for this type on Kind
 	// ("delete" on a platform is delete-platform). See Resolve.
 	Aliases []domain.TaskType

@@ -7,6 +7,7 @@ import "github.com/aegirhq/aegir/internal/domain"
 var stats = Spec{
 	Type:    domain.TaskStats,
 	Kind:    domain.TargetSite,
+	Summary: "Measure a site: platform figures, disk, database.",
 	From:    installedSite,
 	Report:  StatsFigures,
 	Routine: true,

@@ -6,6 +6,7 @@ import "github.com/aegirhq/aegir/internal/domain"
 var unlock = Spec{
 	Type:    domain.TaskUnlock,
 	Kind:    domain.TargetPlatform,
+	Summary: "Unlock a platform.",
 	From:    livePlatform,
 	Guards:  []Guard{{Holds: func(t Target) bool { return t.Locked }, Refuse: "it is not locked"}},
 	Changes: ChangePlatformLock,

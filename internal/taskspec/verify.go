@@ -6,6 +6,7 @@ import "github.com/aegirhq/aegir/internal/domain"
 var verify = Spec{
 	Type:    domain.TaskVerify,
 	Kind:    domain.TargetSite,
+	Summary: "Verify a site on its servers and write its configuration again.",
 	From:    installedSite,
 	Changes: SiteChanges,
 	Form:    Form{Label: "Verify", Clients: true},

@@ -7,6 +7,7 @@ import "github.com/aegirhq/aegir/internal/domain"
 var verifyPlatform = Spec{
 	Type:    domain.TaskVerifyPlatform,
 	Kind:    domain.TargetPlatform,
+	Summary: "Verify a platform: check its code and find its packages.",
 	Aliases: []domain.TaskType{"verify"},
 	From:    livePlatform,
 	Changes: ChangePlatformStatus | ChangePlatformRelease,

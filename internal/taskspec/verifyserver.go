@@ -6,6 +6,7 @@ import "github.com/aegirhq/aegir/internal/domain"
 var verifyServer = Spec{
 	Type:    domain.TaskVerifyServer,
 	Kind:    domain.TargetServer,
+	Summary: "Verify a server: check that its services answer.",
 	From:    anyServer,
 	Changes: ServerChanges,
 	Form:    Form{Label: "Verify"},
