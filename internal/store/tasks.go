@@ -119,10 +119,13 @@ func (s *Store) requestPlatformTask(ctx context.Context, platformID string, typ 
 	return task, nil
 }
 
-// RequestServerTask queues a verify-server task.
+// RequestServerTask queues a server task (verify-server).
 func (s *Store) RequestServerTask(ctx context.Context, serverID string, typ domain.TaskType, by string) (*domain.Task, error) {
 	srv, err := s.GetServer(ctx, serverID)
 	if err != nil {
+		return nil, err
+	}
+	if err := taskspec.CheckServer(srv, typ, nil); err != nil {
 		return nil, err
 	}
 	t := newTx()
