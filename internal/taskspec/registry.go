@@ -36,7 +36,7 @@ func Lookup(t domain.TaskType) (*Spec, bool) {
 	return s, ok
 }
 
-// All returns every spec, sorted by type.
+// All returns every spec, sorted by type (shared, like Lookup's).
 func All() []*Spec {
 	out := slices.Clone(specs)
 	slices.SortFunc(out, func(a, b *Spec) int { return cmp.Compare(a.Type, b.Type) })
@@ -44,7 +44,7 @@ func All() []*Spec {
 }
 
 // For returns the specs of the task types that operate on kind, sorted by
-// type.
+// type (shared, like Lookup's).
 func For(kind domain.TargetKind) []*Spec {
 	return slices.DeleteFunc(All(), func(s *Spec) bool { return s.Kind != kind })
 }

@@ -139,7 +139,7 @@ func TestForAndTypes(t *testing.T) {
 		}
 		n += len(types)
 	}
-	if n != len(All()) || len(All()) != len(specs) {
+	if n != len(All()) || len(All()) != len(specs) || len(byType) != len(specs) {
 		t.Errorf("%d specs by kind, %d in all", n, len(All()))
 	}
 }
