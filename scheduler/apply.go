@@ -11,30 +11,28 @@ import (
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/store"
+	"github.com/aegirhq/aegir/internal/taskspec"
 )
 
 // ResultChanges turns the changes a back end proposes into store changes
-// for task's target. It refuses a change the task's kind cannot make (a
-// platform task changing a site's status), so a confused back end can't
-// touch another entity. Package lists are not stored yet.
+// for task's target. It refuses a change the task's spec does not allow
+// (taskspec.Spec.Changes: a platform task changing a site's status), so a
+// confused back end can't touch another entity. Package lists are not
+// stored yet.
 //
 // A site is written at most once per transaction (every write is
 // check-and-set on the version read before the transaction), so a move and
 // a status change are one EditSite, and a removal replaces both.
 func ResultChanges(task domain.Task, res *provision.Result) ([]store.Change, error) {
+	spec, ok := taskspec.Lookup(task.Type)
+	if !ok {
+		return nil, fmt.Errorf("task %s has an unknown type %q", task.ID, task.Type)
+	}
 	c := res.Changes
+	if err := spec.CheckChanges(proposed(c)); err != nil {
+		return nil, err
+	}
 	var out []store.Change
-	need := func(kind domain.TargetKind, what string) error {
-		if task.TargetKind != kind {
-			return fmt.Errorf("a %s task cannot %s", task.Type, what)
-		}
-		return nil
-	}
-	if c.SiteStatus != "" || c.Move != nil || c.RemoveSite || len(c.Backups) > 0 {
-		if err := need(domain.TargetSite, "change a site"); err != nil {
-			return nil, err
-		}
-	}
 	for _, b := range c.Backups {
 		out = append(out, store.AddBackup(&domain.Backup{
 			SiteID: task.TargetID, ClientID: task.ClientID, Domain: task.TargetName, TaskID: task.ID,
@@ -45,28 +43,7 @@ func ResultChanges(task domain.Task, res *provision.Result) ([]store.Change, err
 		out = append(out, store.RemoveBackup(id))
 	}
 	for _, ns := range c.NewSites {
-		if task.TargetKind != domain.TargetSite && task.TargetKind != domain.TargetPlatform {
-			return nil, fmt.Errorf("a %s task cannot create sites", task.Type)
-		}
-		platformID := ns.PlatformID
-		if platformID == "" && task.TargetKind == domain.TargetPlatform {
-			platformID = task.TargetID
-		}
-		status := ns.Status
-		if status == "" {
-			status = domain.SiteEnabled
-		}
-		clientID := cmp.Or(ns.ClientID, task.ClientID, task.Args["client_id"])
-		dbServerID := cmp.Or(ns.DBServerID, task.Args["db_server_id"])
-		site := &domain.Site{
-			ID: ns.ID, Domain: ns.Domain, Aliases: ns.Aliases, RedirectAliases: ns.RedirectAliases,
-			PlatformID: platformID, DBServerID: dbServerID, ClientID: clientID, Status: status,
-		}
-		if task.Type == domain.TaskImport {
-			out = append(out, store.ImportSite(site))
-		} else {
-			out = append(out, store.AddSite(site))
-		}
+		out = append(out, newSite(task, spec, ns))
 	}
 	switch {
 	case c.RemoveSite:
@@ -81,36 +58,78 @@ func ResultChanges(task domain.Task, res *provision.Result) ([]store.Change, err
 		}
 		out = append(out, store.EditSite(task.TargetID, edits...))
 	}
-	if c.RemovePlatform || c.PlatformStatus != "" || c.PlatformLocked != nil || c.PlatformRel != "" {
-		if err := need(domain.TargetPlatform, "change a platform"); err != nil {
-			return nil, err
-		}
-		if c.RemovePlatform {
-			out = append(out, store.RemovePlatform(task.TargetID))
-		} else {
-			out = append(out, store.UpdatePlatform(task.TargetID, func(p *domain.Platform) error {
-				if c.PlatformStatus != "" && c.PlatformStatus != p.Status {
-					if err := p.Transition(c.PlatformStatus); err != nil {
-						return err
-					}
+	switch {
+	case c.RemovePlatform:
+		out = append(out, store.RemovePlatform(task.TargetID))
+	case c.PlatformStatus != "" || c.PlatformLocked != nil || c.PlatformRel != "":
+		out = append(out, store.UpdatePlatform(task.TargetID, func(p *domain.Platform) error {
+			if c.PlatformStatus != "" && c.PlatformStatus != p.Status {
+				if err := p.Transition(c.PlatformStatus); err != nil {
+					return err
 				}
-				if c.PlatformLocked != nil {
-					p.Locked = *c.PlatformLocked
-				}
-				if c.PlatformRel != "" {
-					p.Release = c.PlatformRel
-				}
-				return nil
-			}))
-		}
+			}
+			if c.PlatformLocked != nil {
+				p.Locked = *c.PlatformLocked
+			}
+			if c.PlatformRel != "" {
+				p.Release = c.PlatformRel
+			}
+			return nil
+		}))
 	}
 	if c.ServerStatus != "" {
-		if err := need(domain.TargetServer, "change a server"); err != nil {
-			return nil, err
-		}
 		out = append(out, store.SetServerStatusChange(task.TargetID, c.ServerStatus))
 	}
 	return out, nil
+}
+
+// proposed is the set of kinds of change in c, for the spec to allow.
+func proposed(c provision.Changes) taskspec.Change {
+	var out taskspec.Change
+	for _, p := range []struct {
+		set bool
+		c   taskspec.Change
+	}{
+		{c.SiteStatus != "", taskspec.ChangeSiteStatus},
+		{c.RemoveSite, taskspec.ChangeRemoveSite},
+		{c.Move != nil, taskspec.ChangeMoveSite},
+		{len(c.Backups) > 0, taskspec.ChangeBackups},
+		{len(c.RemoveBackups) > 0, taskspec.ChangeRemoveBackups},
+		{len(c.NewSites) > 0, taskspec.ChangeNewSites},
+		{c.PlatformStatus != "", taskspec.ChangePlatformStatus},
+		{c.PlatformLocked != nil, taskspec.ChangePlatformLock},
+		{c.PlatformRel != "", taskspec.ChangePlatformRelease},
+		{c.RemovePlatform, taskspec.ChangeRemovePlatform},
+		{c.ServerStatus != "", taskspec.ChangeServerStatus},
+	} {
+		if p.set {
+			out |= p.c
+		}
+	}
+	return out
+}
+
+// newSite is the store change for a site a task created (a clone) or found
+// (an import, when the spec says ImportsSites). Unset fields default to the
+// task's: its platform (a platform task), client and database server.
+func newSite(task domain.Task, spec *taskspec.Spec, ns provision.NewSite) store.Change {
+	platformID := ns.PlatformID
+	if platformID == "" && task.TargetKind == domain.TargetPlatform {
+		platformID = task.TargetID
+	}
+	status := ns.Status
+	if status == "" {
+		status = domain.SiteEnabled
+	}
+	site := &domain.Site{
+		ID: ns.ID, Domain: ns.Domain, Aliases: ns.Aliases, RedirectAliases: ns.RedirectAliases,
+		PlatformID: platformID, DBServerID: cmp.Or(ns.DBServerID, task.Args["db_server_id"]),
+		ClientID: cmp.Or(ns.ClientID, task.ClientID, task.Args["client_id"]), Status: status,
+	}
+	if spec.ImportsSites {
+		return store.ImportSite(site)
+	}
+	return store.AddSite(site)
 }
 
 // ending is how a task ends: its final status, what it tells the operator,

@@ -15,6 +15,8 @@ func TestResultChangesRefusesOtherTargets(t *testing.T) {
 	t.Parallel()
 	platformTask := domain.Task{ID: domain.NewID(), Type: domain.TaskLock, TargetKind: domain.TargetPlatform, TargetID: domain.NewID()}
 	siteTask := domain.Task{ID: domain.NewID(), Type: domain.TaskVerify, TargetKind: domain.TargetSite, TargetID: domain.NewID()}
+	cronTask := domain.Task{ID: domain.NewID(), Type: domain.TaskCron, TargetKind: domain.TargetSite, TargetID: domain.NewID()}
+	importTask := domain.Task{ID: domain.NewID(), Type: domain.TaskImport, TargetKind: domain.TargetPlatform, TargetID: domain.NewID()}
 	locked := true
 	for _, tc := range []struct {
 		name    string
@@ -29,6 +31,12 @@ func TestResultChangesRefusesOtherTargets(t *testing.T) {
 		{"platform lock", platformTask, provision.Changes{PlatformLocked: &locked}, 1, ""},
 		{"remove wins over status", siteTask, provision.Changes{RemoveSite: true, SiteStatus: domain.SiteDeleted}, 1, ""},
 		{"backup and status", siteTask, provision.Changes{SiteStatus: domain.SiteEnabled, Backups: []provision.NewBackup{{Path: "/b"}}}, 2, ""},
+		{"lock removes its platform", platformTask, provision.Changes{RemovePlatform: true}, 0, "a lock task cannot change a platform"},
+		{"cron sets site status", cronTask, provision.Changes{SiteStatus: domain.SiteDisabled}, 0, "a cron task cannot change a site"},
+		{"cron removes backups", cronTask, provision.Changes{RemoveBackups: []string{domain.NewID()}}, 0, "a cron task cannot remove backups"},
+		{"import finds sites", importTask, provision.Changes{NewSites: []provision.NewSite{{Domain: "a.example.com"}, {Domain: "b.example.com"}}}, 2, ""},
+		{"import sets site status", importTask, provision.Changes{SiteStatus: domain.SiteEnabled}, 0, "import task cannot change a site"},
+		{"unknown type", domain.Task{ID: domain.NewID(), Type: "no-such"}, provision.Changes{}, 0, "unknown type"},
 	} {
 		got, err := ResultChanges(tc.task, &provision.Result{Status: domain.TaskSucceeded, Changes: tc.changes})
 		if tc.err != "" {

@@ -11,6 +11,7 @@ import (
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/store"
+	"github.com/aegirhq/aegir/internal/taskspec"
 	"github.com/aegirhq/aegir/secrets"
 )
 
@@ -107,8 +108,11 @@ func siteContext(ctx context.Context, st *store.Store, task domain.Task, pc *pro
 	pc.Secrets["db_admin"] = secrets.ServiceAdminRef(where.dbService.ID)
 	pc.Secrets["site_db"] = secrets.SiteDBRef(site.ID)
 
-	switch task.Type {
-	case domain.TaskRestore, domain.TaskDeleteBackup, domain.TaskVerifyBackup:
+	spec, ok := taskspec.Lookup(task.Type)
+	if !ok {
+		return contextErr("bad_task", nil, "", "task %s has an unknown type %q", task.ID, task.Type)
+	}
+	if spec.Backup != taskspec.NoBackup {
 		b, err := st.GetBackup(ctx, task.Args["backup_id"])
 		if err != nil {
 			return missing(err, "Backup "+task.Args["backup_id"], "Pick another backup of the site and request the restore again.")
@@ -117,19 +121,20 @@ func siteContext(ctx context.Context, st *store.Store, task domain.Task, pc *pro
 			return contextErr("bad_backup", nil, "Pick a backup of this site.", "Backup %s belongs to site %s, not %s.", b.ID, b.Domain, site.Domain)
 		}
 		pc.Backup = &provision.BackupInfo{ID: b.ID, Path: b.Path, SHA256: b.SHA256, Size: b.Size}
-	case domain.TaskClone, domain.TaskMigrate:
-		return targetContext(ctx, st, task, site, pc)
+	}
+	if spec.Destination != taskspec.NoDestination {
+		return targetContext(ctx, st, task, spec.Destination, site, pc)
 	}
 	return nil
 }
 
 // targetContext resolves where a clone or migrate goes. Defaults: the same
-// platform and database server; a clone needs a new domain, a migrate keeps
-// the site's domain and aliases unless given a new domain.
-func targetContext(ctx context.Context, st *store.Store, task domain.Task, site *domain.Site, pc *provision.Context) error {
+// platform and database server; a copy (clone) needs a new domain, a move
+// (migrate) keeps the site's domain and aliases unless given a new domain.
+func targetContext(ctx context.Context, st *store.Store, task domain.Task, dest taskspec.Destination, site *domain.Site, pc *provision.Context) error {
 	args := task.Args
 	tgt := &provision.TargetInfo{Domain: args["domain"]}
-	if task.Type == domain.TaskClone {
+	if dest == taskspec.NewSite {
 		if tgt.Domain == "" {
 			return contextErr("bad_args", nil, "Request the clone again with a domain.", "A clone needs the new site's domain.")
 		}
@@ -169,7 +174,7 @@ func targetContext(ctx context.Context, st *store.Store, task domain.Task, site 
 	tgt.DBServer, tgt.DBService = where.dbServer, where.dbService
 	pc.Target = tgt
 	pc.Secrets["target_db_admin"] = secrets.ServiceAdminRef(where.dbService.ID)
-	if task.Type == domain.TaskClone {
+	if dest == taskspec.NewSite {
 		pc.Secrets["target_site_db"] = secrets.SiteDBRef(tgt.SiteID)
 	} else {
 		pc.Secrets["target_site_db"] = secrets.SiteDBRef(site.ID)

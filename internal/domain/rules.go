@@ -79,6 +79,8 @@ func CheckSiteTask(site *Site, typ TaskType, args map[string]string) error {
 
 // CheckPlatformTask says whether a task of type typ with args may be queued
 // on p now.
+//
+// Deprecated: use taskspec.CheckPlatform (see CheckSiteTask).
 func CheckPlatformTask(p *Platform, typ TaskType, args map[string]string) error {
 	if k, ok := typ.Target(); !ok || k != TargetPlatform {
 		return Invalid("type", "%q is not a platform task; use one of %v", Clip(string(typ)), TaskTypes(TargetPlatform))

@@ -55,9 +55,6 @@ func TestTaskTransitionsStampTimes(t *testing.T) {
 	if err := task.Transition(TaskRunning, now); !errors.Is(err, ErrIllegalTransition) {
 		t.Fatalf("a finished task restarted: %v", err)
 	}
-	if _, err := NewTask(TaskLock, TargetSite, NewID(), nil); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("platform task on a site accepted: %v", err)
-	}
 	if _, err := NewTask("rm -rf", TargetSite, NewID(), nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("unknown task type accepted: %v", err)
 	}

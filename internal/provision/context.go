@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/taskspec"
 )
 
 // ContextVersion is the version of the context schema. The back end refuses
@@ -169,7 +170,7 @@ func DecodeContext(r io.Reader) (*Context, error) {
 	if !domain.ValidID(c.Task.ID) {
 		return nil, fmt.Errorf("context has no valid task id")
 	}
-	if _, ok := c.Task.Type.Target(); !ok {
+	if _, ok := taskspec.Lookup(c.Task.Type); !ok {
 		return nil, fmt.Errorf("context names unknown task type %q", c.Task.Type)
 	}
 	return &c, nil

@@ -22,12 +22,7 @@ import (
 )
 
 // The tasks of the periodic queues (scheduler/queue): cron, stats and
-// delete-backup. They are registered here so runner.go stays as it is.
-func init() {
-	handlers[domain.TaskCron] = cronTask
-	handlers[domain.TaskStats] = statsTask
-	handlers[domain.TaskDeleteBackup] = deleteBackupTask
-}
+// delete-backup (handlers.go lists them with the others).
 
 // QueueReport is what a cron or stats task hands back besides its status:
 // the tail of the cron's output, or the site's figures. Bounded: Output at

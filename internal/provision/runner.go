@@ -37,28 +37,6 @@ type Runner struct {
 	ProgressInterval time.Duration
 }
 
-// taskHandler does one task type's work, filling j.res.
-type taskHandler func(ctx context.Context, j *job) error
-
-var handlers = map[domain.TaskType]taskHandler{
-	domain.TaskInstall:           install,
-	domain.TaskVerify:            verify,
-	domain.TaskBackup:            backupTask,
-	domain.TaskRestore:           restore,
-	domain.TaskDisable:           disable,
-	domain.TaskEnable:            enable,
-	domain.TaskClone:             cloneSite,
-	domain.TaskMigrate:           migrate,
-	domain.TaskDelete:            deleteSite,
-	domain.TaskRotateCredentials: rotateSiteCredentials,
-	domain.TaskVerifyPlatform:    verifyPlatform,
-	domain.TaskImport:            importSites,
-	domain.TaskLock:              lockPlatform,
-	domain.TaskUnlock:            unlockPlatform,
-	domain.TaskDeletePlatform:    deletePlatform,
-	domain.TaskVerifyServer:      verifyServer,
-}
-
 // job is the state of one running task.
 type job struct {
 	c       *Context

@@ -6,6 +6,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision/platform"
+	"github.com/aegirhq/aegir/internal/taskspec"
 )
 
 // validateContext checks every value a task will place in a path, a
@@ -29,7 +30,26 @@ func checkContext(c *Context) error {
 			return err
 		}
 	}
-	kind, _ := c.Task.Type.Target()
+	spec, ok := taskspec.Lookup(c.Task.Type)
+	if !ok {
+		return fmt.Errorf("unknown task type %q", domain.Clip(string(c.Task.Type)))
+	}
+	if err := checkTarget(c, spec.Kind); err != nil {
+		return err
+	}
+	if spec.Backup == taskspec.BackupArchive {
+		if err := checkBackupArchive(c); err != nil {
+			return err
+		}
+	}
+	if spec.Destination != taskspec.NoDestination {
+		return checkDestination(c, spec.Destination)
+	}
+	return nil
+}
+
+// checkTarget checks the target a task of kind needs.
+func checkTarget(c *Context, kind domain.TargetKind) error {
 	switch kind {
 	case domain.TargetSite:
 		if c.Site == nil {
@@ -41,13 +61,9 @@ func checkContext(c *Context) error {
 		if err := checkPlatform("platform", c.Platform); err != nil {
 			return err
 		}
-		if err := checkServices("", c.WebServer, c.WebService, c.DBServer, c.DBService); err != nil {
-			return err
-		}
+		return checkServices("", c.WebServer, c.WebService, c.DBServer, c.DBService)
 	case domain.TargetPlatform:
-		if err := checkPlatform("platform", c.Platform); err != nil {
-			return err
-		}
+		return checkPlatform("platform", c.Platform)
 	case domain.TargetServer:
 		if c.Server == nil || !domain.ValidID(c.Server.ID) {
 			return fmt.Errorf("a verify-server task needs server with an id")
@@ -58,41 +74,44 @@ func checkContext(c *Context) error {
 			}
 		}
 	}
-	switch c.Task.Type {
-	case domain.TaskRestore, domain.TaskVerifyBackup:
-		if c.Backup == nil {
-			return fmt.Errorf("a %s task needs backup", c.Task.Type)
-		}
-		if err := checkPath("backup.path", c.Backup.Path); err != nil {
-			return err
-		}
-		if !strings.HasSuffix(c.Backup.Path, ".tar.zst") {
-			return fmt.Errorf("backup.path %q is not a .tar.zst archive", c.Backup.Path)
-		}
-	case domain.TaskClone, domain.TaskMigrate:
-		t := c.Target
-		if t == nil {
-			return fmt.Errorf("a %s task needs target", c.Task.Type)
-		}
-		if err := checkDomain("target.domain", t.Domain); err != nil {
-			return err
-		}
-		for _, a := range t.Aliases {
-			if err := checkDomain("target.aliases", a); err != nil {
-				return err
-			}
-		}
-		if c.Task.Type == domain.TaskClone && !domain.ValidID(t.SiteID) {
-			return fmt.Errorf("a clone needs target.site_id, the new site's id")
-		}
-		if err := checkPlatform("target.platform", t.Platform); err != nil {
-			return err
-		}
-		if err := checkServices("target.", t.WebServer, t.WebService, t.DBServer, t.DBService); err != nil {
+	return nil
+}
+
+// checkBackupArchive checks the backup a task reads the archive of.
+func checkBackupArchive(c *Context) error {
+	if c.Backup == nil {
+		return fmt.Errorf("a %s task needs backup", c.Task.Type)
+	}
+	if err := checkPath("backup.path", c.Backup.Path); err != nil {
+		return err
+	}
+	if !strings.HasSuffix(c.Backup.Path, ".tar.zst") {
+		return fmt.Errorf("backup.path %q is not a .tar.zst archive", c.Backup.Path)
+	}
+	return nil
+}
+
+// checkDestination checks where a clone or migrate puts the site.
+func checkDestination(c *Context, dest taskspec.Destination) error {
+	t := c.Target
+	if t == nil {
+		return fmt.Errorf("a %s task needs target", c.Task.Type)
+	}
+	if err := checkDomain("target.domain", t.Domain); err != nil {
+		return err
+	}
+	for _, a := range t.Aliases {
+		if err := checkDomain("target.aliases", a); err != nil {
 			return err
 		}
 	}
-	return nil
+	if dest == taskspec.NewSite && !domain.ValidID(t.SiteID) {
+		return fmt.Errorf("a clone needs target.site_id, the new site's id")
+	}
+	if err := checkPlatform("target.platform", t.Platform); err != nil {
+		return err
+	}
+	return checkServices("target.", t.WebServer, t.WebService, t.DBServer, t.DBService)
 }
 
 func checkSite(s *SiteInfo) error {

@@ -57,8 +57,6 @@ const CodeVerifyFailed = "verify_backup_failed"
 // restores into.
 func VerifyDomain(taskID string) string { return "verify-" + taskID + ".invalid" }
 
-func init() { handlers[domain.TaskVerifyBackup] = verifyBackupTask }
-
 func verifyBackupTask(ctx context.Context, j *job) error {
 	se, err := j.openSite(ctx)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/taskspec"
 )
 
 func setTaskVersion(v *domain.Task, n uint64) { v.Version = n }
@@ -17,7 +18,7 @@ var decodeTask = decodeInto(setTaskVersion)
 
 // enqueue adds a queued task (tasks/<id> and queue/<id>) to a transaction.
 func (s *Store) enqueue(t *tx, typ domain.TaskType, kind domain.TargetKind, targetID, targetName, clientID string, args map[string]string, by string) (*domain.Task, error) {
-	task, err := domain.NewTask(typ, kind, targetID, args)
+	task, err := taskspec.NewTask(typ, kind, targetID, args)
 	if err != nil {
 		return nil, err
 	}
@@ -59,10 +60,10 @@ func (s *Store) requestSiteTask(ctx context.Context, siteID string, typ domain.T
 	if err != nil {
 		return nil, err
 	}
-	if err := domain.CheckSiteTask(site, typ, args); err != nil {
+	if err := taskspec.CheckSite(site, typ, args); err != nil {
 		return nil, err
 	}
-	if typ == domain.TaskRestore || typ == domain.TaskDeleteBackup || typ == domain.TaskVerifyBackup {
+	if spec, _ := taskspec.Lookup(typ); spec.Backup != taskspec.NoBackup {
 		b, err := s.GetBackup(ctx, args["backup_id"])
 		if err != nil || b.SiteID != site.ID {
 			return nil, domain.Invalid("args.backup_id", "no backup %q of site %s", args["backup_id"], site.Domain)
@@ -94,7 +95,7 @@ func (s *Store) requestPlatformTask(ctx context.Context, platformID string, typ 
 	if err != nil {
 		return nil, err
 	}
-	if err := domain.CheckPlatformTask(p, typ, args); err != nil {
+	if err := taskspec.CheckPlatform(p, typ, args); err != nil {
 		return nil, err
 	}
 	if typ == domain.TaskDeletePlatform {
@@ -118,10 +119,13 @@ func (s *Store) requestPlatformTask(ctx context.Context, platformID string, typ 
 	return task, nil
 }
 
-// RequestServerTask queues a verify-server task.
+// RequestServerTask queues a server task (verify-server).
 func (s *Store) RequestServerTask(ctx context.Context, serverID string, typ domain.TaskType, by string) (*domain.Task, error) {
 	srv, err := s.GetServer(ctx, serverID)
 	if err != nil {
+		return nil, err
+	}
+	if err := taskspec.CheckServer(srv, typ, nil); err != nil {
 		return nil, err
 	}
 	t := newTx()
@@ -391,7 +395,7 @@ func (s *Store) RetryTask(ctx context.Context, id, by string) (*domain.Task, err
 			if err := s.putSiteOps(t, site, site); err != nil {
 				return nil, err
 			}
-		} else if err := domain.CheckSiteTask(site, old.Type, old.Args); err != nil {
+		} else if err := taskspec.CheckSite(site, old.Type, old.Args); err != nil {
 			return nil, err
 		}
 	case domain.TargetPlatform:
@@ -399,11 +403,11 @@ func (s *Store) RetryTask(ctx context.Context, id, by string) (*domain.Task, err
 		if err != nil {
 			return nil, err
 		}
-		if err := domain.CheckPlatformTask(p, old.Type, old.Args); err != nil {
+		if err := taskspec.CheckPlatform(p, old.Type, old.Args); err != nil {
 			return nil, err
 		}
 	}
-	task, err := domain.NewTask(old.Type, old.TargetKind, old.TargetID, old.Args)
+	task, err := taskspec.NewTask(old.Type, old.TargetKind, old.TargetID, old.Args)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/store"
+	"github.com/aegirhq/aegir/internal/taskspec"
 	"github.com/aegirhq/aegir/scheduler"
 )
 
@@ -39,7 +40,7 @@ type observer struct {
 
 func (o *observer) Start(ctx context.Context, task domain.Task, pctx []byte) (scheduler.Run, error) {
 	run, err := o.Executor.Start(ctx, task, pctx)
-	if err != nil || (task.Type != domain.TaskCron && task.Type != domain.TaskStats) {
+	if err != nil || reportOf(task) == taskspec.NoReport {
 		return run, err
 	}
 	return &observedRun{Run: run, task: task, q: o.q}, nil
@@ -67,13 +68,21 @@ func (r *observedRun) Wait() (*provision.Result, error) {
 	return res, err
 }
 
-// Record keeps what a cron or stats task reported. It is check-and-set
-// on the site's key, retried on conflict.
+// reportOf is what task's spec says it reports.
+func reportOf(task domain.Task) taskspec.Report {
+	if s, ok := taskspec.Lookup(task.Type); ok {
+		return s.Report
+	}
+	return taskspec.NoReport
+}
+
+// Record keeps what a cron or stats task reported (taskspec.Spec.Report).
+// It is check-and-set on the site's key, retried on conflict.
 func (q *Queues) Record(ctx context.Context, task domain.Task, res *provision.Result) error {
 	rep := res.Report
 	now := q.cfg.Now().UTC()
-	switch task.Type {
-	case domain.TaskCron:
+	switch reportOf(task) {
+	case taskspec.CronOutput:
 		return q.update(ctx, outputKey(task.TargetID), func(b []byte) ([]byte, error) {
 			var outs []Output
 			if b != nil {
@@ -88,7 +97,7 @@ func (q *Queues) Record(ctx context.Context, task domain.Task, res *provision.Re
 			}
 			return json.Marshal(outs)
 		})
-	case domain.TaskStats:
+	case taskspec.StatsFigures:
 		if res.Status != domain.TaskSucceeded || len(rep.Figures) == 0 {
 			return nil
 		}

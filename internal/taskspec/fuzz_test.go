@@ -1,0 +1,32 @@
+package taskspec
+
+import (
+	"testing"
+
+	"github.com/aegirhq/aegir/internal/domain"
+)
+
+// FuzzCheckArgs: whatever a request carries, the checks do not panic, and
+// an accepted domain argument is stored in normalised form.
+func FuzzCheckArgs(f *testing.F) {
+	f.Add("clone", "New.Example.com.", "", "")
+	f.Add("migrate", "", "01j00000000000000000", "x")
+	f.Add("import", "", "", "01j00000000000000000")
+	f.Add("restore", "a..b", "nope", "")
+	f.Fuzz(func(t *testing.T, typ, dom, platformID, other string) {
+		args := map[string]string{"domain": dom, "platform_id": platformID, "db_server_id": other,
+			"client_id": other, "backup_id": platformID}
+		for _, k := range []domain.TargetKind{domain.TargetSite, domain.TargetPlatform} {
+			s, err := Resolve(k, typ)
+			if err != nil {
+				continue
+			}
+			if s.CheckArgs(args) != nil || s.Arg("domain") == nil || args["domain"] == "" {
+				continue
+			}
+			if n, err := domain.NormalizeDomain(args["domain"]); err != nil || n != args["domain"] {
+				t.Fatalf("%s accepted domain %q, which normalises to %q (%v)", typ, args["domain"], n, err)
+			}
+		}
+	})
+}
