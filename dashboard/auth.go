@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/aegirhq/aegir/internal/control"
 	"github.com/aegirhq/aegir/internal/domain"
 )
 
@@ -49,52 +50,25 @@ func currentUser(c *fiber.Ctx) *domain.User {
 	return u
 }
 
-func isAdmin(c *fiber.Ctx) bool {
-	u := currentUser(c)
-	return u != nil && u.Role == domain.RoleAdmin
-}
+// actor is the acting user of the request for the service layer.
+func actor(c *fiber.Ctx) control.Actor { return control.As(currentUser(c)) }
+
+func isAdmin(c *fiber.Ctx) bool { return actor(c).Admin() }
 
 // who names the current user in tasks' requested_by.
-func who(c *fiber.Ctx) string {
-	if u := currentUser(c); u != nil {
-		return u.Name
-	}
-	return ""
-}
-
-// clientScope is the ClientIDs restriction for store filters: nil for an
-// admin (everything), the user's clients (possibly none) otherwise.
-func clientScope(c *fiber.Ctx) []string {
-	u := currentUser(c)
-	if u == nil || u.Role == domain.RoleAdmin {
-		return nil
-	}
-	if u.ClientIDs == nil {
-		return []string{}
-	}
-	return u.ClientIDs
-}
-
-// canSee reports whether the current user may see what belongs to clientID.
-func canSee(c *fiber.Ctx, clientID string) bool {
-	u := currentUser(c)
-	return u != nil && u.CanSeeClient(clientID)
-}
+func who(c *fiber.Ctx) string { return actor(c).Name() }
 
 // errAdminList is the answer to a client user listing an admin-only
 // collection. Single entities of such collections answer 404 instead, so
 // that nothing about their existence leaks.
-func errAdminList(what string) error {
-	return newAPIError(fiber.StatusForbidden, CodeForbidden, "", "only admins can list %s", what)
-}
+func errAdminList(what string) error { return control.AdminOnly("list " + what) }
 
 // errAdminWrite refuses a change only admins may make, on something the
 // client user can see anyway.
-func errAdminWrite(what string) error {
-	return newAPIError(fiber.StatusForbidden, CodeForbidden, "", "only admins can %s", what)
-}
+func errAdminWrite(what string) error { return control.AdminOnly(what) }
 
-// requireAdminList and friends guard admin-only handlers.
+// requireAdminList and friends gate admin-only routes before their body is
+// read; the service layer checks again (internal/control).
 func requireAdminList(what string, h fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if !isAdmin(c) {

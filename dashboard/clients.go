@@ -1,62 +1,34 @@
 package dashboard
 
 import (
-	"slices"
-	"strings"
-
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/aegirhq/aegir/internal/control"
 	"github.com/aegirhq/aegir/internal/domain"
 )
 
-// clientCreate is the body of POST /clients.
-type clientCreate struct {
-	Name  string `json:"name"`
-	Title string `json:"title,omitempty"`
-	Email string `json:"email,omitempty"`
-}
-
 func (s *Server) listClients(c *fiber.Ctx) error {
-	all, err := s.st.ListClients(c.UserContext())
+	all, err := s.ctl.Clients.List(c.UserContext(), actor(c))
 	if err != nil {
 		return err
 	}
-	out := all[:0]
-	for _, cl := range all {
-		if canSee(c, cl.ID) {
-			out = append(out, cl)
-		}
-	}
-	slices.SortFunc(out, func(a, b domain.Client) int { return strings.Compare(a.Name, b.Name) })
-	return paginate(c, out)
+	return paginate(c, all)
 }
 
 func (s *Server) createClient(c *fiber.Ctx) error {
-	var req clientCreate
+	var req control.ClientCreate
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}
-	cl := &domain.Client{Name: req.Name, Title: req.Title, Email: req.Email}
-	if err := s.st.CreateClient(c.UserContext(), cl); err != nil {
+	cl, err := s.ctl.Clients.Create(c.UserContext(), actor(c), req)
+	if err != nil {
 		return err
 	}
 	return created(c, "client", cl, nil)
 }
 
-func (s *Server) clientParam(c *fiber.Ctx) (*domain.Client, error) {
-	id := idParam(c)
-	cl, err := s.st.GetClient(c.UserContext(), id)
-	if err != nil {
-		return nil, err
-	}
-	if !canSee(c, cl.ID) {
-		return nil, domain.NotFound("client", id)
-	}
-	return cl, nil
-}
-
 func (s *Server) getClient(c *fiber.Ctx) error {
-	cl, err := s.clientParam(c)
+	cl, err := s.ctl.Clients.Get(c.UserContext(), actor(c), idParam(c))
 	if err != nil {
 		return err
 	}
@@ -64,37 +36,29 @@ func (s *Server) getClient(c *fiber.Ctx) error {
 }
 
 func (s *Server) updateClient(c *fiber.Ctx) error {
-	old, err := s.clientParam(c)
-	if err != nil {
+	// Look first, so a client the user may not see is 404 whatever the body.
+	if _, err := s.ctl.Clients.Get(c.UserContext(), actor(c), idParam(c)); err != nil {
 		return err
 	}
 	var cl domain.Client
 	if err := s.decode(c, &cl); err != nil {
 		return err
 	}
-	if cl.ID != "" && cl.ID != old.ID {
-		return domain.Invalid("id", "does not match the client in the URL")
-	}
-	if err := needVersion(cl.Version); err != nil {
-		return err
-	}
-	cl.ID = old.ID
-	if err := s.st.UpdateClient(c.UserContext(), &cl); err != nil {
+	if err := s.ctl.Clients.Update(c.UserContext(), actor(c), idParam(c), &cl); err != nil {
 		return err
 	}
 	return c.JSON(cl)
 }
 
 func (s *Server) deleteClient(c *fiber.Ctx) error {
-	cl, err := s.clientParam(c)
-	if err != nil {
+	if _, err := s.ctl.Clients.Get(c.UserContext(), actor(c), idParam(c)); err != nil {
 		return err
 	}
 	v, err := queryVersion(c)
 	if err != nil {
 		return err
 	}
-	if err := s.st.DeleteClient(c.UserContext(), cl.ID, v); err != nil {
+	if err := s.ctl.Clients.Delete(c.UserContext(), actor(c), idParam(c), v); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

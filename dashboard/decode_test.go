@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/aegirhq/aegir/internal/control"
 )
 
 // FuzzDecode feeds arbitrary bodies to the strict decoder: it must never
@@ -22,7 +24,7 @@ func FuzzDecode(f *testing.F) {
 	srv := &Server{cfg: Config{BodyLimit: 1 << 20}}
 	app := fiber.New()
 	app.Post("/", func(c *fiber.Ctx) error {
-		var v siteCreate
+		var v control.SiteCreate
 		err := srv.decode(c, &v)
 		if err == nil {
 			return c.SendStatus(200)

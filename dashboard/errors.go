@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/aegirhq/aegir/internal/control"
 	"github.com/aegirhq/aegir/internal/domain"
 )
 
@@ -60,10 +61,7 @@ func newAPIError(status int, code, field, format string, args ...any) *apiError 
 
 // errUnavailable says a part of the server this request needs is not
 // configured in this process.
-func errUnavailable(what string) error {
-	return newAPIError(fiber.StatusServiceUnavailable, CodeUnavailable, "",
-		"%s is not available on this server; it runs without one (check how aegir was started)", what)
-}
+func errUnavailable(what string) error { return control.Unavailable(what) }
 
 // mapError turns any error into a status and the body the client sees. It
 // decides by identity (errors.Is/As), never by message text. Messages of 4xx
@@ -100,6 +98,8 @@ func mapError(err error, requestID string) (int, ErrorDetail) {
 		return fiber.StatusConflict, ErrorDetail{Code: CodeIllegalTransition, Message: msg}
 	case errors.Is(err, domain.ErrConflict), errors.Is(err, domain.ErrBusy):
 		return fiber.StatusConflict, ErrorDetail{Code: CodeConflict, Message: msg}
+	case errors.Is(err, control.ErrUnavailable):
+		return fiber.StatusServiceUnavailable, ErrorDetail{Code: CodeUnavailable, Message: msg}
 	case errors.Is(err, domain.ErrTooLarge):
 		return fiber.StatusRequestEntityTooLarge, ErrorDetail{Code: CodeTooLarge, Message: msg}
 	case errors.As(err, &fe):

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/aegirhq/aegir/internal/control"
 )
 
 // The OpenAPI document is built from the route table (routes.go) and the
@@ -150,6 +152,8 @@ var timeType = reflect.TypeOf(time.Time{})
 
 // hiddenFields are struct fields the API clears before answering, so the
 // document does not describe them.
+var controlPkg = reflect.TypeOf(control.SiteCreate{}).PkgPath()
+
 var hiddenFields = map[string]bool{"User.password_hash": true, "Token.hash": true}
 
 func (g *schemaGen) schema(t reflect.Type) map[string]any {
@@ -211,8 +215,13 @@ func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
 }
 
 // schemaName names a struct type's component: Site, List_Site, siteCreate.
+// The request and answer types of internal/control keep the lower-case
+// names they had when the API declared them itself.
 func schemaName(t reflect.Type) string {
 	n := t.Name()
+	if t.PkgPath() == controlPkg && n != "" {
+		n = strings.ToLower(n[:1]) + n[1:]
+	}
 	if i := strings.IndexByte(n, '['); i >= 0 {
 		// List[github.com/.../domain.Site] → List_Site
 		inner := n[i+1 : len(n)-1]

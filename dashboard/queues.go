@@ -218,14 +218,7 @@ func (s *Server) getSiteStats(c *fiber.Ctx) error {
 // backupParam returns the backup named by :id, as not found to a user
 // who may not see its site.
 func (s *Server) backupParam(c *fiber.Ctx) (*domain.Backup, error) {
-	b, err := s.st.GetBackup(c.UserContext(), c.Params("id"))
-	if err != nil {
-		return nil, err
-	}
-	if !canSee(c, b.ClientID) {
-		return nil, domain.NotFound("backup", c.Params("id"))
-	}
-	return b, nil
+	return s.ctl.Backups.Get(c.UserContext(), actor(c), idParam(c))
 }
 
 func (s *Server) getBackup(c *fiber.Ctx) error {
@@ -264,11 +257,7 @@ func (s *Server) downloadBackup(c *fiber.Ctx) error {
 }
 
 func (s *Server) deleteBackup(c *fiber.Ctx) error {
-	b, err := s.backupParam(c)
-	if err != nil {
-		return err
-	}
-	task, err := s.st.RequestSiteTask(c.UserContext(), b.SiteID, domain.TaskDeleteBackup, map[string]string{"backup_id": b.ID}, who(c))
+	task, err := s.ctl.Backups.Delete(c.UserContext(), actor(c), idParam(c))
 	if err != nil {
 		return err
 	}

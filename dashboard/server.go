@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
+	"github.com/aegirhq/aegir/internal/control"
 	"github.com/aegirhq/aegir/internal/logbus"
 	"github.com/aegirhq/aegir/internal/store"
 )
@@ -25,15 +26,11 @@ type TaskLogs interface {
 
 // CredentialWriter stores a database service's admin credentials in the
 // secrets backend. The API never keeps them in the store or echoes them.
-type CredentialWriter interface {
-	PutServiceCredentials(ctx context.Context, serviceID, username, password string) error
-}
+type CredentialWriter = control.CredentialWriter
 
 // Canceller stops a running task: the dispatcher kills its runner and then
 // finishes the task as cancelled. Queued tasks are cancelled in the store.
-type Canceller interface {
-	Cancel(ctx context.Context, taskID, by string) error
-}
+type Canceller = control.Canceller
 
 var _ TaskLogs = logbus.Bus(nil)
 
@@ -120,6 +117,7 @@ type Server struct {
 	app  *fiber.App
 	cfg  Config
 	st   *store.Store
+	ctl  *control.Control // the service layer both transports call
 	log  *slog.Logger
 	doc  map[string]any // the OpenAPI document, built once
 	docB []byte
@@ -143,7 +141,11 @@ func New(cfg *Config) (*Server, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: c, st: c.Store, log: c.Logger.With("component", "dashboard")}
+	ctl, err := control.New(&control.Config{Store: c.Store, Secrets: c.Secrets, Canceller: c.Canceller})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: c, st: c.Store, ctl: ctl, log: c.Logger.With("component", "dashboard")}
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.status = newStatusChecker(s)
 	s.healthCheck = &healthCheck{ping: s.st.Ping, ttl: healthTTL, timeout: c.StatusTimeout, log: s.log}

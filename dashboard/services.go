@@ -1,73 +1,34 @@
 package dashboard
 
 import (
-	"cmp"
-	"slices"
-	"strings"
-
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/aegirhq/aegir/internal/control"
 	"github.com/aegirhq/aegir/internal/domain"
 )
 
-// serviceCreate is the body of POST /services and one entry of a server's
-// services on POST /servers.
-type serviceCreate struct {
-	ServerID string            `json:"server_id,omitempty"`
-	Server   string            `json:"server,omitempty"`
-	Kind     string            `json:"kind"`
-	Type     string            `json:"type,omitempty"`
-	Port     int               `json:"port,omitempty"`
-	Settings map[string]string `json:"settings,omitempty"`
-}
-
-func (sc serviceCreate) service() domain.Service {
-	return domain.Service{
-		ServerID: sc.ServerID, Kind: domain.ServiceKind(sc.Kind), Type: domain.ServiceType(sc.Type),
-		Port: sc.Port, Settings: sc.Settings,
-	}
-}
-
-// credentials is the body of PUT /services/{id}/credentials. It is never
-// logged, stored in the store or echoed back.
-type credentials struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-}
-
 func (s *Server) listServices(c *fiber.Ctx) error {
-	all, err := s.st.ListServices(c.UserContext())
+	all, err := s.ctl.Services.List(c.UserContext(), actor(c), c.Query("server_id"))
 	if err != nil {
 		return err
 	}
-	if sid := c.Query("server_id"); sid != "" {
-		all = slices.DeleteFunc(all, func(v domain.Service) bool { return v.ServerID != sid })
-	}
-	slices.SortFunc(all, func(a, b domain.Service) int {
-		return cmp.Or(strings.Compare(a.ServerID, b.ServerID), strings.Compare(string(a.Type), string(b.Type)))
-	})
 	return paginate(c, all)
 }
 
 func (s *Server) createService(c *fiber.Ctx) error {
-	var req serviceCreate
+	var req control.ServiceCreate
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}
-	sid, err := s.resolveServer(c, "server", req.ServerID, req.Server)
+	svc, err := s.ctl.Services.Create(c.UserContext(), actor(c), req)
 	if err != nil {
 		return err
 	}
-	svc := req.service()
-	svc.ServerID = sid
-	if err := s.st.CreateService(c.UserContext(), &svc); err != nil {
-		return err
-	}
-	return created(c, "service", &svc, nil)
+	return created(c, "service", svc, nil)
 }
 
 func (s *Server) getService(c *fiber.Ctx) error {
-	svc, err := s.st.GetService(c.UserContext(), idParam(c))
+	svc, err := s.ctl.Services.Get(c.UserContext(), actor(c), idParam(c))
 	if err != nil {
 		return err
 	}
@@ -75,19 +36,11 @@ func (s *Server) getService(c *fiber.Ctx) error {
 }
 
 func (s *Server) updateService(c *fiber.Ctx) error {
-	id := idParam(c)
 	var svc domain.Service
 	if err := s.decode(c, &svc); err != nil {
 		return err
 	}
-	if svc.ID != "" && svc.ID != id {
-		return domain.Invalid("id", "does not match the service in the URL")
-	}
-	if err := needVersion(svc.Version); err != nil {
-		return err
-	}
-	svc.ID = id
-	if err := s.st.UpdateService(c.UserContext(), &svc); err != nil {
+	if err := s.ctl.Services.Update(c.UserContext(), actor(c), idParam(c), &svc); err != nil {
 		return err
 	}
 	return c.JSON(svc)
@@ -98,39 +51,27 @@ func (s *Server) deleteService(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := s.st.DeleteService(c.UserContext(), idParam(c), v); err != nil {
+	if err := s.ctl.Services.Delete(c.UserContext(), actor(c), idParam(c), v); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
 // putCredentials hands a database service's admin credentials to the
-// secrets backend. Validation messages never quote the password.
+// secrets backend; they are never echoed.
 func (s *Server) putCredentials(c *fiber.Ctx) error {
 	if s.cfg.Secrets == nil {
-		return errUnavailable("the secrets backend")
+		return control.Unavailable("the secrets backend")
 	}
-	svc, err := s.st.GetService(c.UserContext(), idParam(c))
-	if err != nil {
+	// Look first, so an unknown service is 404 whatever the body.
+	if _, err := s.ctl.Services.Get(c.UserContext(), actor(c), idParam(c)); err != nil {
 		return err
 	}
-	var req credentials
+	var req control.Credentials
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}
-	if svc.Type != domain.ServiceDB {
-		return domain.Invalid("service", "only database services take admin credentials")
-	}
-	if err := domain.ValidateName("username", req.Username); err != nil {
-		return err
-	}
-	if req.Password == "" || len(req.Password) > 1024 {
-		return domain.Invalid("password", "must be 1 to 1024 characters")
-	}
-	if strings.ContainsFunc(req.Password, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return domain.Invalid("password", "must not contain control characters")
-	}
-	if err := s.cfg.Secrets.PutServiceCredentials(c.UserContext(), svc.ID, req.Username, req.Password); err != nil {
+	if err := s.ctl.Services.PutCredentials(c.UserContext(), actor(c), idParam(c), req); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

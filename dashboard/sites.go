@@ -1,40 +1,12 @@
 package dashboard
 
 import (
-	"strings"
-
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/aegirhq/aegir/internal/control"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
 )
-
-// siteCreate is the body of POST /sites. Each reference may be given by id
-// or by name; when both are given they must agree.
-type siteCreate struct {
-	Domain          string   `json:"domain"`
-	Aliases         []string `json:"aliases,omitempty"`
-	RedirectAliases bool     `json:"redirect_aliases,omitempty"`
-	PlatformID      string   `json:"platform_id,omitempty"`
-	Platform        string   `json:"platform,omitempty"`
-	DBServerID      string   `json:"db_server_id,omitempty"`
-	DBServer        string   `json:"db_server,omitempty"`
-	ClientID        string   `json:"client_id,omitempty"`
-	Client          string   `json:"client,omitempty"`
-	Profile         string   `json:"profile,omitempty"`
-}
-
-// siteCreated is the answer to POST /sites and PUT /sites/{id}.
-type siteCreated struct {
-	Site *domain.Site `json:"site"`
-	Task *domain.Task `json:"task"`
-}
-
-// taskRequest is the body of POST /{sites,platforms,servers}/{id}/tasks.
-type taskRequest struct {
-	Type string            `json:"type"`
-	Args map[string]string `json:"args,omitempty"`
-}
 
 func (s *Server) listSites(c *fiber.Ctx) error {
 	offset, limit, err := page(c)
@@ -47,11 +19,10 @@ func (s *Server) listSites(c *fiber.Ctx) error {
 		PlatformID: c.Query("platform_id"),
 		ClientID:   c.Query("client_id"),
 		ServerID:   c.Query("server_id"),
-		ClientIDs:  clientScope(c),
 		Offset:     offset,
 		Limit:      limit,
 	}
-	p, err := s.st.ListSites(c.UserContext(), f)
+	p, err := s.ctl.Sites.List(c.UserContext(), actor(c), f)
 	if err != nil {
 		return err
 	}
@@ -59,32 +30,11 @@ func (s *Server) listSites(c *fiber.Ctx) error {
 }
 
 func (s *Server) createSite(c *fiber.Ctx) error {
-	var req siteCreate
+	var req control.SiteCreate
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}
-	ctx := c.UserContext()
-	site := &domain.Site{
-		Domain: req.Domain, Aliases: req.Aliases, RedirectAliases: req.RedirectAliases, Profile: req.Profile,
-	}
-	// Validate the names first: a bad domain is the likeliest mistake and
-	// says the most.
-	probe := *site
-	probe.PlatformID, probe.DBServerID, probe.ClientID = domain.NewID(), domain.NewID(), domain.NewID()
-	if err := probe.Normalize(); err != nil {
-		return err
-	}
-	var err error
-	if site.PlatformID, err = s.resolvePlatform(c, "platform", req.PlatformID, req.Platform); err != nil {
-		return err
-	}
-	if site.DBServerID, err = s.resolveServer(c, "db_server", req.DBServerID, req.DBServer); err != nil {
-		return err
-	}
-	if site.ClientID, err = s.resolveClient(c, req.ClientID, req.Client); err != nil {
-		return err
-	}
-	task, err := s.st.CreateSite(ctx, site, who(c))
+	site, task, err := s.ctl.Sites.Create(c.UserContext(), actor(c), req)
 	if err != nil {
 		return err
 	}
@@ -94,23 +44,7 @@ func (s *Server) createSite(c *fiber.Ctx) error {
 // siteParam loads the site named by :id, an id or a domain (or alias),
 // answering 404 for a site the user may not see.
 func (s *Server) siteParam(c *fiber.Ctx) (*domain.Site, error) {
-	ref := idParam(c)
-	var (
-		site *domain.Site
-		err  error
-	)
-	if domain.ValidID(ref) {
-		site, err = s.st.GetSite(c.UserContext(), ref)
-	} else {
-		site, err = s.st.SiteByDomain(c.UserContext(), ref)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !canSee(c, site.ClientID) {
-		return nil, domain.NotFound("site", ref)
-	}
-	return site, nil
+	return s.ctl.Sites.Get(c.UserContext(), actor(c), idParam(c))
 }
 
 func (s *Server) getSite(c *fiber.Ctx) error {
@@ -122,75 +56,30 @@ func (s *Server) getSite(c *fiber.Ctx) error {
 }
 
 func (s *Server) updateSite(c *fiber.Ctx) error {
-	old, err := s.siteParam(c)
-	if err != nil {
+	// Look first, so a site the user may not see is 404 whatever the body.
+	if _, err := s.siteParam(c); err != nil {
 		return err
 	}
 	var site domain.Site
 	if err := s.decode(c, &site); err != nil {
 		return err
 	}
-	if site.ID != "" && site.ID != old.ID {
-		return domain.Invalid("id", "does not match the site in the URL")
-	}
-	if err := needVersion(site.Version); err != nil {
-		return err
-	}
-	site.ID = old.ID
-	if site.ClientID == "" {
-		site.ClientID = old.ClientID
-	}
-	if site.PlatformID == "" {
-		site.PlatformID = old.PlatformID
-	}
-	if site.DBServerID == "" {
-		site.DBServerID = old.DBServerID
-	}
-	if site.Domain == "" {
-		site.Domain = old.Domain
-	}
-	if !canSee(c, site.ClientID) {
-		return domain.Invalid("client_id", "client %q not found", site.ClientID)
-	}
-	task, err := s.st.UpdateSite(c.UserContext(), &site, who(c))
+	task, err := s.ctl.Sites.Update(c.UserContext(), actor(c), idParam(c), &site)
 	if err != nil {
 		return err
 	}
-	return c.JSON(siteCreated{Site: &site, Task: task})
+	return c.JSON(control.SiteCreated{Site: &site, Task: task})
 }
 
 func (s *Server) siteTask(c *fiber.Ctx) error {
-	site, err := s.siteParam(c)
-	if err != nil {
+	if _, err := s.siteParam(c); err != nil {
 		return err
 	}
-	var req taskRequest
+	var req control.TaskRequest
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}
-	if req.Args == nil {
-		req.Args = map[string]string{}
-	}
-	for _, k := range []string{"platform_id", "db_server_id"} {
-		if v := req.Args[k]; v != "" && !domain.ValidID(v) {
-			// Accept names here too, as on create.
-			field := "args." + k
-			var id string
-			if k == "platform_id" {
-				id, err = s.resolvePlatform(c, field, "", v)
-			} else {
-				id, err = s.resolveServer(c, field, "", v)
-			}
-			if err != nil {
-				return err
-			}
-			req.Args[k] = id
-		}
-	}
-	if len(req.Args) == 0 {
-		req.Args = nil
-	}
-	task, err := s.st.RequestSiteTask(c.UserContext(), site.ID, domain.TaskType(strings.TrimSpace(req.Type)), req.Args, who(c))
+	task, err := s.ctl.Sites.Task(c.UserContext(), actor(c), idParam(c), req)
 	if err != nil {
 		return err
 	}
@@ -198,11 +87,7 @@ func (s *Server) siteTask(c *fiber.Ctx) error {
 }
 
 func (s *Server) siteBackups(c *fiber.Ctx) error {
-	site, err := s.siteParam(c)
-	if err != nil {
-		return err
-	}
-	bs, err := s.st.ListBackups(c.UserContext(), site.ID, clientScope(c))
+	bs, err := s.ctl.Sites.Backups(c.UserContext(), actor(c), idParam(c))
 	if err != nil {
 		return err
 	}

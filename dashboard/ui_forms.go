@@ -5,10 +5,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/aegirhq/aegir/internal/control"
 	"github.com/aegirhq/aegir/internal/domain"
 )
 
@@ -49,26 +49,11 @@ var destructiveSiteTasks = map[domain.TaskType]bool{
 }
 
 func (u *ui) siteCreate(c *fiber.Ctx, v *view) error {
-	site := &domain.Site{
+	site, task, err := u.s.ctl.Sites.Create(c.UserContext(), actor(c), control.SiteCreate{
 		Domain: strings.TrimSpace(c.FormValue("domain")), Aliases: lines(c.FormValue("aliases")),
 		RedirectAliases: c.FormValue("redirect_aliases") == "on", Profile: strings.TrimSpace(c.FormValue("profile")),
-	}
-	probe := *site
-	probe.PlatformID, probe.DBServerID, probe.ClientID = domain.NewID(), domain.NewID(), domain.NewID()
-	if err := probe.Normalize(); err != nil {
-		return err
-	}
-	var err error
-	if site.PlatformID, err = checkID("platform_id", c.FormValue("platform_id")); err != nil {
-		return err
-	}
-	if site.DBServerID, err = checkID("db_server_id", c.FormValue("db_server_id")); err != nil {
-		return err
-	}
-	if site.ClientID, err = u.s.resolveClient(c, c.FormValue("client_id"), ""); err != nil {
-		return err
-	}
-	task, err := u.s.st.CreateSite(c.UserContext(), site, who(c))
+		PlatformID: c.FormValue("platform_id"), DBServerID: c.FormValue("db_server_id"), ClientID: c.FormValue("client_id"),
+	})
 	if err != nil {
 		return err
 	}
@@ -90,12 +75,9 @@ func (u *ui) siteUpdate(c *fiber.Ctx, v *view) error {
 	site.RedirectAliases = c.FormValue("redirect_aliases") == "on"
 	site.Profile = strings.TrimSpace(c.FormValue("profile"))
 	if cid := c.FormValue("client_id"); cid != "" {
-		if !canSee(c, cid) {
-			return domain.Invalid("client_id", "client %q not found", cid)
-		}
 		site.ClientID = cid
 	}
-	if _, err := u.s.st.UpdateSite(c.UserContext(), &site, who(c)); err != nil {
+	if _, err := u.s.ctl.Sites.Update(c.UserContext(), actor(c), site.ID, &site); err != nil {
 		return err
 	}
 	return u.done(c, "/sites/"+site.ID, "Saved %s; a verify task applies the change.", site.Domain)
@@ -118,10 +100,7 @@ func (u *ui) siteTaskSubmit(c *fiber.Ctx, v *view) error {
 			args[k] = val
 		}
 	}
-	if len(args) == 0 {
-		args = nil
-	}
-	task, err := u.s.st.RequestSiteTask(c.UserContext(), site.ID, typ, args, who(c))
+	task, err := u.s.ctl.Sites.Task(c.UserContext(), actor(c), site.ID, control.TaskRequest{Type: string(typ), Args: args})
 	if err != nil {
 		return err
 	}
@@ -140,20 +119,10 @@ func capitalize(s string) string {
 }
 
 func (u *ui) platformCreate(c *fiber.Ctx, v *view) error {
-	p := &domain.Platform{
+	p, task, err := u.s.ctl.Platforms.Create(c.UserContext(), actor(c), control.PlatformCreate{
 		Name: strings.TrimSpace(c.FormValue("name")), Path: strings.TrimSpace(c.FormValue("path")),
-		Type: domain.PlatformType(c.FormValue("type")),
-	}
-	probe := *p
-	probe.WebServerID = domain.NewID()
-	if err := probe.Validate(nil); err != nil {
-		return err
-	}
-	var err error
-	if p.WebServerID, err = checkID("web_server_id", c.FormValue("web_server_id")); err != nil {
-		return err
-	}
-	task, err := u.s.st.CreatePlatform(c.UserContext(), p, who(c))
+		Type: c.FormValue("type"), WebServerID: c.FormValue("web_server_id"),
+	})
 	if err != nil {
 		return err
 	}
@@ -161,11 +130,13 @@ func (u *ui) platformCreate(c *fiber.Ctx, v *view) error {
 }
 
 func (u *ui) platformTaskSubmit(c *fiber.Ctx, v *view) error {
-	p, err := u.s.st.GetPlatform(c.UserContext(), idParam(c))
+	p, err := u.s.ctl.Platforms.Get(c.UserContext(), actor(c), idParam(c))
 	if err != nil {
 		return err
 	}
-	typ := domain.TaskType(c.FormValue("type"))
+	// The API's names too: "delete" is delete-platform, and asks for the
+	// name as well.
+	typ := control.PlatformTaskType(c.FormValue("type"))
 	if typ == domain.TaskDeletePlatform {
 		if err := confirmed(c, p.Name); err != nil {
 			return err
@@ -175,7 +146,7 @@ func (u *ui) platformTaskSubmit(c *fiber.Ctx, v *view) error {
 	if typ == domain.TaskImport {
 		args = map[string]string{"client_id": c.FormValue("client_id"), "db_server_id": c.FormValue("db_server_id")}
 	}
-	task, err := u.s.st.RequestPlatformTask(c.UserContext(), p.ID, typ, args, who(c))
+	task, err := u.s.ctl.Platforms.Task(c.UserContext(), actor(c), p.ID, control.TaskRequest{Type: string(typ), Args: args})
 	if err != nil {
 		return err
 	}
@@ -184,13 +155,13 @@ func (u *ui) platformTaskSubmit(c *fiber.Ctx, v *view) error {
 
 // servicesFromForm reads the new-server form's service checkboxes: kind_<k>
 // on, port_<k>.
-func servicesFromForm(c *fiber.Ctx) ([]domain.Service, error) {
-	var out []domain.Service
+func servicesFromForm(c *fiber.Ctx) ([]control.ServiceCreate, error) {
+	var out []control.ServiceCreate
 	for _, k := range domain.ServiceKinds() {
 		if c.FormValue("kind_"+string(k)) != "on" {
 			continue
 		}
-		svc := domain.Service{Kind: k}
+		svc := control.ServiceCreate{Kind: string(k)}
 		if p := strings.TrimSpace(c.FormValue("port_" + string(k))); p != "" {
 			n, err := strconv.Atoi(p)
 			if err != nil {
@@ -204,19 +175,22 @@ func servicesFromForm(c *fiber.Ctx) ([]domain.Service, error) {
 }
 
 func (u *ui) serverCreate(c *fiber.Ctx, v *view) error {
-	srv := &domain.Server{Name: strings.TrimSpace(c.FormValue("name")), Address: strings.TrimSpace(c.FormValue("address")), NomadNode: strings.TrimSpace(c.FormValue("nomad_node"))}
 	svcs, err := servicesFromForm(c)
 	if err != nil {
 		return err
 	}
-	if _, err := u.s.st.CreateServer(c.UserContext(), srv, svcs, who(c)); err != nil {
+	out, err := u.s.ctl.Servers.Create(c.UserContext(), actor(c), control.ServerCreate{
+		Name: strings.TrimSpace(c.FormValue("name")), Address: strings.TrimSpace(c.FormValue("address")),
+		NomadNode: strings.TrimSpace(c.FormValue("nomad_node")), Services: svcs,
+	})
+	if err != nil {
 		return err
 	}
-	return u.done(c, "/servers/"+srv.ID, "Server %s created; verify-server is queued.", srv.Name)
+	return u.done(c, "/servers/"+out.Server.ID, "Server %s created; verify-server is queued.", out.Server.Name)
 }
 
 func (u *ui) serverUpdate(c *fiber.Ctx, v *view) error {
-	old, err := u.s.st.GetServer(c.UserContext(), idParam(c))
+	old, err := u.s.ctl.Servers.Get(c.UserContext(), actor(c), idParam(c))
 	if err != nil {
 		return err
 	}
@@ -227,7 +201,7 @@ func (u *ui) serverUpdate(c *fiber.Ctx, v *view) error {
 	srv := *old
 	srv.Version = ver
 	srv.Name, srv.Address, srv.NomadNode = strings.TrimSpace(c.FormValue("name")), strings.TrimSpace(c.FormValue("address")), strings.TrimSpace(c.FormValue("nomad_node"))
-	if _, err := u.s.st.UpdateServer(c.UserContext(), &srv, who(c)); err != nil {
+	if _, err := u.s.ctl.Servers.Update(c.UserContext(), actor(c), srv.ID, &srv); err != nil {
 		return err
 	}
 	return u.done(c, "/servers/"+srv.ID, "Saved server %s; verify-server is queued.", srv.Name)
@@ -235,14 +209,14 @@ func (u *ui) serverUpdate(c *fiber.Ctx, v *view) error {
 
 func (u *ui) serverTaskSubmit(c *fiber.Ctx, v *view) error {
 	id := idParam(c)
-	if _, err := u.s.st.RequestServerTask(c.UserContext(), id, domain.TaskVerifyServer, who(c)); err != nil {
+	if _, err := u.s.ctl.Servers.Task(c.UserContext(), actor(c), id, control.TaskRequest{Type: string(domain.TaskVerifyServer)}); err != nil {
 		return err
 	}
 	return u.done(c, "/servers/"+id, "Verify-server is queued.")
 }
 
 func (u *ui) serverDelete(c *fiber.Ctx, v *view) error {
-	srv, err := u.s.st.GetServer(c.UserContext(), idParam(c))
+	srv, err := u.s.ctl.Servers.Get(c.UserContext(), actor(c), idParam(c))
 	if err != nil {
 		return err
 	}
@@ -253,7 +227,7 @@ func (u *ui) serverDelete(c *fiber.Ctx, v *view) error {
 	if err != nil {
 		return err
 	}
-	if err := u.s.st.DeleteServer(c.UserContext(), srv.ID, ver); err != nil {
+	if err := u.s.ctl.Servers.Delete(c.UserContext(), actor(c), srv.ID, ver); err != nil {
 		return err
 	}
 	return u.done(c, "/servers", "Server %s deleted.", srv.Name)
@@ -280,26 +254,27 @@ func parseSettings(s string) (map[string]string, error) {
 
 func (u *ui) serviceCreate(c *fiber.Ctx, v *view) error {
 	id := idParam(c)
-	svc := &domain.Service{ServerID: id, Kind: domain.ServiceKind(c.FormValue("kind"))}
+	req := control.ServiceCreate{ServerID: id, Kind: c.FormValue("kind")}
 	if p := strings.TrimSpace(c.FormValue("port")); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil {
 			return domain.Invalid("port", "must be a number")
 		}
-		svc.Port = n
+		req.Port = n
 	}
 	var err error
-	if svc.Settings, err = parseSettings(c.FormValue("settings")); err != nil {
+	if req.Settings, err = parseSettings(c.FormValue("settings")); err != nil {
 		return err
 	}
-	if err := u.s.st.CreateService(c.UserContext(), svc); err != nil {
+	svc, err := u.s.ctl.Services.Create(c.UserContext(), actor(c), req)
+	if err != nil {
 		return err
 	}
 	return u.done(c, "/servers/"+id, "Added the %s service.", svc.Kind)
 }
 
 func (u *ui) serviceUpdate(c *fiber.Ctx, v *view) error {
-	old, err := u.s.st.GetService(c.UserContext(), idParam(c))
+	old, err := u.s.ctl.Services.Get(c.UserContext(), actor(c), idParam(c))
 	if err != nil {
 		return err
 	}
@@ -318,14 +293,14 @@ func (u *ui) serviceUpdate(c *fiber.Ctx, v *view) error {
 	if svc.Settings, err = parseSettings(c.FormValue("settings")); err != nil {
 		return err
 	}
-	if err := u.s.st.UpdateService(c.UserContext(), &svc); err != nil {
+	if err := u.s.ctl.Services.Update(c.UserContext(), actor(c), svc.ID, &svc); err != nil {
 		return err
 	}
 	return u.done(c, "/servers/"+svc.ServerID, "Saved the %s service.", svc.Kind)
 }
 
 func (u *ui) serviceDelete(c *fiber.Ctx, v *view) error {
-	svc, err := u.s.st.GetService(c.UserContext(), idParam(c))
+	svc, err := u.s.ctl.Services.Get(c.UserContext(), actor(c), idParam(c))
 	if err != nil {
 		return err
 	}
@@ -336,22 +311,24 @@ func (u *ui) serviceDelete(c *fiber.Ctx, v *view) error {
 	if err != nil {
 		return err
 	}
-	if err := u.s.st.DeleteService(c.UserContext(), svc.ID, ver); err != nil {
+	if err := u.s.ctl.Services.Delete(c.UserContext(), actor(c), svc.ID, ver); err != nil {
 		return err
 	}
 	return u.done(c, "/servers/"+svc.ServerID, "Deleted the %s service.", svc.Kind)
 }
 
 func (u *ui) clientCreate(c *fiber.Ctx, v *view) error {
-	cl := &domain.Client{Name: strings.TrimSpace(c.FormValue("name")), Title: strings.TrimSpace(c.FormValue("title")), Email: strings.TrimSpace(c.FormValue("email"))}
-	if err := u.s.st.CreateClient(c.UserContext(), cl); err != nil {
+	cl, err := u.s.ctl.Clients.Create(c.UserContext(), actor(c), control.ClientCreate{
+		Name: strings.TrimSpace(c.FormValue("name")), Title: strings.TrimSpace(c.FormValue("title")), Email: strings.TrimSpace(c.FormValue("email")),
+	})
+	if err != nil {
 		return err
 	}
 	return u.done(c, "/clients/"+cl.ID, "Client %s created.", cl.Name)
 }
 
 func (u *ui) clientUpdate(c *fiber.Ctx, v *view) error {
-	old, err := u.s.st.GetClient(c.UserContext(), idParam(c))
+	old, err := u.s.ctl.Clients.Get(c.UserContext(), actor(c), idParam(c))
 	if err != nil {
 		return err
 	}
@@ -362,14 +339,14 @@ func (u *ui) clientUpdate(c *fiber.Ctx, v *view) error {
 	cl := *old
 	cl.Version = ver
 	cl.Name, cl.Title, cl.Email = strings.TrimSpace(c.FormValue("name")), strings.TrimSpace(c.FormValue("title")), strings.TrimSpace(c.FormValue("email"))
-	if err := u.s.st.UpdateClient(c.UserContext(), &cl); err != nil {
+	if err := u.s.ctl.Clients.Update(c.UserContext(), actor(c), cl.ID, &cl); err != nil {
 		return err
 	}
 	return u.done(c, "/clients/"+cl.ID, "Saved client %s.", cl.Name)
 }
 
 func (u *ui) clientDelete(c *fiber.Ctx, v *view) error {
-	cl, err := u.s.st.GetClient(c.UserContext(), idParam(c))
+	cl, err := u.s.ctl.Clients.Get(c.UserContext(), actor(c), idParam(c))
 	if err != nil {
 		return err
 	}
@@ -380,34 +357,30 @@ func (u *ui) clientDelete(c *fiber.Ctx, v *view) error {
 	if err != nil {
 		return err
 	}
-	if err := u.s.st.DeleteClient(c.UserContext(), cl.ID, ver); err != nil {
+	if err := u.s.ctl.Clients.Delete(c.UserContext(), actor(c), cl.ID, ver); err != nil {
 		return err
 	}
 	return u.done(c, "/clients", "Client %s deleted.", cl.Name)
 }
 
 func (u *ui) taskCancel(c *fiber.Ctx, v *view) error {
-	t, err := u.s.taskParam(c)
+	t, _, err := u.s.ctl.Tasks.Cancel(c.UserContext(), actor(c), idParam(c))
 	if err != nil {
 		return err
 	}
-	if err := u.s.cancelTask(c); err != nil {
-		return err
-	}
-	c.Response().ResetBody()
-	c.Response().Header.SetContentType(fiber.MIMETextHTMLCharsetUTF8)
 	return u.done(c, "/tasks/"+t.ID, "Cancelling task %s.", t.ID)
 }
 
 func (u *ui) taskRetry(c *fiber.Ctx, v *view) error {
-	t, err := u.s.taskParam(c)
+	t, err := u.s.ctl.Tasks.Get(c.UserContext(), actor(c), idParam(c))
 	if err != nil {
 		return err
 	}
+	// The page hides what a client user may not retry (the API says 403).
 	if t.TargetKind != domain.TargetSite && !v.Admin {
 		return errNotFoundPage
 	}
-	nt, err := u.s.st.RetryTask(c.UserContext(), t.ID, who(c))
+	nt, err := u.s.ctl.Tasks.Retry(c.UserContext(), actor(c), t.ID)
 	if err != nil {
 		return err
 	}
@@ -454,7 +427,10 @@ func (u *ui) userCreate(c *fiber.Ctx, v *view) error {
 		}
 		usr.PasswordHash = h
 	}
-	if err := u.s.st.CreateUser(c.UserContext(), usr); err != nil {
+	usr, err := u.s.ctl.Users.Create(c.UserContext(), actor(c), control.UserCreate{
+		Name: usr.Name, Email: usr.Email, Role: string(usr.Role), ClientIDs: usr.ClientIDs,
+	}, usr.PasswordHash)
+	if err != nil {
 		return err
 	}
 	return u.done(c, "/users/"+usr.ID, "User %s created.", usr.Name)
@@ -462,7 +438,7 @@ func (u *ui) userCreate(c *fiber.Ctx, v *view) error {
 
 func (u *ui) userUpdate(c *fiber.Ctx, v *view) error {
 	ctx := c.UserContext()
-	old, err := u.s.st.GetUser(ctx, idParam(c))
+	old, err := u.s.ctl.Users.Get(ctx, actor(c), idParam(c))
 	if err != nil {
 		return err
 	}
@@ -487,19 +463,20 @@ func (u *ui) userUpdate(c *fiber.Ctx, v *view) error {
 	if usr.ID == v.User.ID && usr.Role != domain.RoleAdmin {
 		return domain.Invalid("role", "you cannot take away your own admin role; ask another admin")
 	}
-	if err := u.s.st.UpdateUser(ctx, &usr); err != nil {
+	saved, err := u.s.ctl.Users.Update(ctx, actor(c), usr.ID, control.UserUpdate{
+		Name: usr.Name, Email: usr.Email, Role: string(usr.Role), ClientIDs: usr.ClientIDs, Version: usr.Version,
+	})
+	if err != nil {
 		return err
 	}
+	usr = *saved
 	return u.done(c, "/users/"+usr.ID, "Saved user %s.", usr.Name)
 }
 
 func (u *ui) userDelete(c *fiber.Ctx, v *view) error {
-	usr, err := u.s.st.GetUser(c.UserContext(), idParam(c))
+	usr, err := u.s.ctl.Users.Get(c.UserContext(), actor(c), idParam(c))
 	if err != nil {
 		return err
-	}
-	if usr.ID == v.User.ID {
-		return domain.Invalid("user", "you cannot delete yourself; ask another admin")
 	}
 	if err := confirmed(c, usr.Name); err != nil {
 		return err
@@ -508,7 +485,7 @@ func (u *ui) userDelete(c *fiber.Ctx, v *view) error {
 	if err != nil {
 		return err
 	}
-	if err := u.s.st.DeleteUser(c.UserContext(), usr.ID, ver); err != nil {
+	if err := u.s.ctl.Users.Delete(c.UserContext(), actor(c), usr.ID, ver); err != nil {
 		return err
 	}
 	return u.done(c, "/users", "User %s deleted.", usr.Name)
@@ -524,15 +501,9 @@ func (u *ui) tokenCreate(c *fiber.Ctx, v *view) error {
 		}
 		uid = o
 	}
-	var ttl time.Duration
-	if s := strings.TrimSpace(c.FormValue("ttl")); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			return domain.Invalid("ttl", "must be a positive duration such as 720h")
-		}
-		ttl = d
-	}
-	tok, secret, err := u.s.st.CreateToken(c.UserContext(), uid, strings.TrimSpace(c.FormValue("name")), ttl)
+	tok, secret, err := u.s.ctl.Tokens.Create(c.UserContext(), actor(c), control.TokenCreate{
+		Name: strings.TrimSpace(c.FormValue("name")), UserID: uid, TTL: strings.TrimSpace(c.FormValue("ttl")),
+	})
 	if err != nil {
 		return err
 	}
@@ -548,15 +519,8 @@ func (u *ui) tokenCreate(c *fiber.Ctx, v *view) error {
 }
 
 func (u *ui) tokenDelete(c *fiber.Ctx, v *view) error {
-	id := idParam(c)
-	tok, err := u.s.st.GetToken(c.UserContext(), id)
+	tok, err := u.s.ctl.Tokens.Delete(c.UserContext(), actor(c), idParam(c))
 	if err != nil {
-		return err
-	}
-	if !v.Admin && tok.UserID != v.User.ID {
-		return errNotFoundPage
-	}
-	if err := u.s.st.DeleteToken(c.UserContext(), id); err != nil {
 		return err
 	}
 	return u.done(c, "/tokens", "Token %s revoked.", firstOf(tok.Name, tok.ID))

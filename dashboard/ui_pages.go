@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/aegirhq/aegir/internal/control"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/logbus"
 	"github.com/aegirhq/aegir/internal/store"
@@ -179,10 +180,9 @@ const overviewStatusAge = 5 * time.Second
 
 func (u *ui) overview(c *fiber.Ctx, v *view) error {
 	ctx := c.UserContext()
-	scope := clientScope(c)
 	var d overviewView
 	for _, st := range []domain.SiteStatus{domain.SiteEnabled, domain.SitePending, domain.SiteDisabled, domain.SiteFailed} {
-		p, err := u.s.st.ListSites(ctx, store.SiteFilter{Status: st, ClientIDs: scope, Limit: 1})
+		p, err := u.s.ctl.Sites.List(ctx, actor(c), store.SiteFilter{Status: st, Limit: 1})
 		if err != nil {
 			return err
 		}
@@ -192,13 +192,12 @@ func (u *ui) overview(c *fiber.Ctx, v *view) error {
 	if v.Admin {
 		st := u.s.status.recent(ctx, overviewStatusAge)
 		d.System = &st
-		servers, err := u.s.st.ListServers(ctx)
+		servers, err := u.s.ctl.Servers.List(ctx, actor(c))
 		if err != nil {
 			return err
 		}
-		slices.SortFunc(servers, func(a, b domain.Server) int { return strings.Compare(a.Name, b.Name) })
 		for _, s := range servers {
-			svcs, err := u.s.st.ServicesOf(ctx, s.ID)
+			svcs, err := u.s.ctl.Services.Of(ctx, actor(c), s.ID)
 			if err != nil {
 				return err
 			}
@@ -206,7 +205,7 @@ func (u *ui) overview(c *fiber.Ctx, v *view) error {
 		}
 	}
 	now := time.Now().UTC()
-	tasks, err := u.s.st.TasksSince(ctx, now.Add(-24*time.Hour), scope)
+	tasks, err := u.s.ctl.Tasks.Since(ctx, actor(c), now.Add(-24*time.Hour))
 	if err != nil {
 		return err
 	}
@@ -267,12 +266,12 @@ func (u *ui) sitesPage(c *fiber.Ctx, v *view) error {
 	offset := uiOffset(c)
 	f := store.SiteFilter{
 		Query: d.Q, Status: domain.SiteStatus(d.Status), PlatformID: d.Platform, ClientID: d.Client,
-		ClientIDs: clientScope(c), Offset: offset, Limit: uiPageSize,
+		Offset: offset, Limit: uiPageSize,
 	}
 	if v.Admin {
 		f.ServerID = d.Server
 	}
-	p, err := u.s.st.ListSites(ctx, f)
+	p, err := u.s.ctl.Sites.List(ctx, actor(c), f)
 	if err != nil {
 		return err
 	}
@@ -328,7 +327,7 @@ func (u *ui) sitePage(c *fiber.Ctx, v *view) error {
 			d.Active = &d.Tasks[i]
 		}
 	}
-	if d.Backups, err = u.s.st.ListBackups(ctx, site.ID, clientScope(c)); err != nil {
+	if d.Backups, err = u.s.ctl.Backups.List(ctx, actor(c), site.ID); err != nil {
 		return err
 	}
 	if len(d.Backups) > 20 {
@@ -430,7 +429,7 @@ func (u *ui) platformsPage(c *fiber.Ctx, v *view) error {
 	}
 	d := platformsView{L: l}
 	for _, p := range sortedPlatforms(l) {
-		sp, err := u.s.st.ListSites(ctx, store.SiteFilter{PlatformID: p.ID, ClientIDs: clientScope(c), Limit: 1})
+		sp, err := u.s.ctl.Sites.List(ctx, actor(c), store.SiteFilter{PlatformID: p.ID, Limit: 1})
 		if err != nil {
 			return err
 		}
@@ -453,7 +452,7 @@ type platformView struct {
 
 func (u *ui) platformPage(c *fiber.Ctx, v *view) error {
 	ctx := c.UserContext()
-	p, err := u.s.st.GetPlatform(ctx, idParam(c))
+	p, err := u.s.ctl.Platforms.Get(ctx, actor(c), idParam(c))
 	if err != nil {
 		return err
 	}
@@ -461,7 +460,7 @@ func (u *ui) platformPage(c *fiber.Ctx, v *view) error {
 	if d.L, err = u.lookups(ctx); err != nil {
 		return err
 	}
-	sp, err := u.s.st.ListSites(ctx, store.SiteFilter{PlatformID: p.ID, ClientIDs: clientScope(c), Limit: uiPageSize})
+	sp, err := u.s.ctl.Sites.List(ctx, actor(c), store.SiteFilter{PlatformID: p.ID, Limit: uiPageSize})
 	if err != nil {
 		return err
 	}
@@ -616,7 +615,7 @@ type clientView struct {
 
 func (u *ui) clientPage(c *fiber.Ctx, v *view) error {
 	ctx := c.UserContext()
-	cl, err := u.s.clientParam(c)
+	cl, err := u.s.ctl.Clients.Get(ctx, actor(c), idParam(c))
 	if err != nil {
 		return err
 	}
@@ -747,8 +746,8 @@ func (u *ui) tasksPage(c *fiber.Ctx, v *view) error {
 	for _, k := range []domain.TargetKind{domain.TargetSite, domain.TargetPlatform, domain.TargetServer} {
 		d.Types = append(d.Types, domain.TaskTypes(k)...)
 	}
-	p, err := u.s.st.ListTasks(c.UserContext(), store.TaskFilter{
-		Status: domain.TaskStatus(d.Status), Type: domain.TaskType(d.Type), TargetID: d.Target, ClientIDs: clientScope(c),
+	p, err := u.s.ctl.Tasks.List(c.UserContext(), actor(c), store.TaskFilter{
+		Status: domain.TaskStatus(d.Status), Type: domain.TaskType(d.Type), TargetID: d.Target,
 		Offset: offset, Limit: uiPageSize,
 	})
 	if err != nil {
@@ -841,7 +840,7 @@ type userView struct {
 
 func (u *ui) userPage(c *fiber.Ctx, v *view) error {
 	ctx := c.UserContext()
-	usr, err := u.s.st.GetUser(ctx, idParam(c))
+	usr, err := u.s.ctl.Users.Get(ctx, actor(c), idParam(c))
 	if err != nil {
 		return err
 	}
@@ -853,7 +852,7 @@ func (u *ui) userPage(c *fiber.Ctx, v *view) error {
 	if err != nil {
 		return err
 	}
-	d := userView{Edit: publicUser(usr), Clients: visibleClients(l, v.User), Tokens: toks, HasPass: usr.PasswordHash != ""}
+	d := userView{Edit: control.Public(usr), Clients: visibleClients(l, v.User), Tokens: toks, HasPass: usr.PasswordHash != ""}
 	v.Title, v.Nav = "User "+usr.Name, "users"
 	return u.render(c, "user", v, d)
 }
@@ -876,11 +875,7 @@ func (u *ui) tokensPage(c *fiber.Ctx, v *view) error {
 
 func (u *ui) tokensData(c *fiber.Ctx, v *view) (*tokensView, error) {
 	ctx := c.UserContext()
-	uid := v.User.ID
-	if v.Admin {
-		uid = ""
-	}
-	toks, err := u.s.st.ListTokens(ctx, uid)
+	toks, err := u.s.ctl.Tokens.List(ctx, actor(c), "")
 	if err != nil {
 		return nil, err
 	}

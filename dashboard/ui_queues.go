@@ -248,7 +248,7 @@ func (u *ui) backupDelete(c *fiber.Ctx, v *view) error {
 	if err := confirmed(c, b.Domain); err != nil {
 		return err
 	}
-	if _, err := u.s.st.RequestSiteTask(c.UserContext(), b.SiteID, domain.TaskDeleteBackup, map[string]string{"backup_id": b.ID}, who(c)); err != nil {
+	if _, err := u.s.ctl.Backups.Delete(c.UserContext(), actor(c), b.ID); err != nil {
 		return err
 	}
 	return u.done(c, "/sites/"+b.SiteID, "Deleting the backup of %s taken %s.", b.Domain, b.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"))

@@ -1,34 +1,32 @@
-package dashboard
+package control
 
 import (
+	"context"
 	"errors"
-	"slices"
-
-	"github.com/gofiber/fiber/v2"
 
 	"github.com/aegirhq/aegir/internal/domain"
 )
 
-// The create bodies take references by id ("platform_id") or, for people
-// typing requests by hand, by name ("platform"). These resolve either form
-// to an id and report a bad reference as a 400 on the field that carried it.
+// Requests take references by id ("platform_id") or, for people typing
+// requests by hand, by name ("platform"). These resolve either form to an
+// id and report a bad reference as invalid on the field that carried it.
 
-func (s *Server) resolvePlatform(c *fiber.Ctx, field, id, name string) (string, error) {
+func (b *base) resolvePlatform(ctx context.Context, field, id, name string) (string, error) {
 	if name == "" {
 		return checkID(field+"_id", id)
 	}
-	p, err := s.st.PlatformByName(c.UserContext(), name)
+	p, err := b.st.PlatformByName(ctx, name)
 	if err != nil {
 		return "", refError(field, err)
 	}
 	return agree(field, id, p.ID)
 }
 
-func (s *Server) resolveServer(c *fiber.Ctx, field, id, name string) (string, error) {
+func (b *base) resolveServer(ctx context.Context, field, id, name string) (string, error) {
 	if name == "" {
 		return checkID(field+"_id", id)
 	}
-	srv, err := s.st.ServerByName(c.UserContext(), name)
+	srv, err := b.st.ServerByName(ctx, name)
 	if err != nil {
 		return "", refError(field, err)
 	}
@@ -37,17 +35,16 @@ func (s *Server) resolveServer(c *fiber.Ctx, field, id, name string) (string, er
 
 // resolveClient resolves the owner of a new site. A client user may name
 // only their own clients, and one with a single client may leave it out.
-func (s *Server) resolveClient(c *fiber.Ctx, id, name string) (string, error) {
-	u := currentUser(c)
-	if id == "" && name == "" && u != nil && u.Role == domain.RoleClient && len(u.ClientIDs) == 1 {
+func (b *base) resolveClient(ctx context.Context, a Actor, id, name string) (string, error) {
+	if u := a.User(); id == "" && name == "" && u != nil && u.Role == domain.RoleClient && len(u.ClientIDs) == 1 {
 		return u.ClientIDs[0], nil
 	}
 	if name != "" {
-		cl, err := s.st.ClientByName(c.UserContext(), name)
+		cl, err := b.st.ClientByName(ctx, name)
 		if err != nil {
 			return "", refError("client", err)
 		}
-		if !canSee(c, cl.ID) {
+		if !a.CanSee(cl.ID) {
 			return "", domain.Invalid("client", "client %q not found", name)
 		}
 		return agree("client", id, cl.ID)
@@ -55,8 +52,10 @@ func (s *Server) resolveClient(c *fiber.Ctx, id, name string) (string, error) {
 	if _, err := checkID("client_id", id); err != nil {
 		return "", err
 	}
-	if u != nil && u.Role != domain.RoleAdmin && !slices.Contains(u.ClientIDs, id) {
-		return "", domain.Invalid("client_id", "client %q not found", id)
+	if a.User() != nil {
+		if err := a.ownClient("client_id", id); err != nil {
+			return "", err
+		}
 	}
 	return id, nil
 }
@@ -66,7 +65,7 @@ func checkID(field, id string) (string, error) {
 		return "", domain.Invalid(field, "is required (or give the name in %q)", field[:len(field)-3])
 	}
 	if !domain.ValidID(id) {
-		return "", domain.Invalid(field, "%q is not an id", clipped(id))
+		return "", domain.Invalid(field, "%q is not an id", Clip(id))
 	}
 	return id, nil
 }
@@ -85,9 +84,18 @@ func refError(field string, err error) error {
 	return err
 }
 
-func clipped(s string) string {
+// Clip shortens what a client sent for quoting in a message.
+func Clip(s string) string {
 	if len(s) > 64 {
 		return s[:64] + "…"
 	}
 	return s
+}
+
+// needVersion checks that an update carries the version it was based on.
+func needVersion(v uint64) error {
+	if v == 0 {
+		return domain.Invalid("version", "is required; send the version you read, so nobody's change is lost")
+	}
+	return nil
 }

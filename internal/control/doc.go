@@ -1,0 +1,45 @@
+// Package control is aegir's service layer: the one path by which the REST
+// API (dashboard/api) and the HTML dashboard (dashboard/web) read and change
+// what the store holds on behalf of a person. Transports decode a request,
+// name the acting user (an Actor) and call a method here; they never call
+// the store themselves for anything that needs access rules.
+//
+// # Access
+//
+// Every method takes the Actor first after ctx. Two rules apply, each
+// written once:
+//
+//   - Client scope (Actor.visible, Actor.Scope): a client user sees only
+//     what belongs to their clients. Anything else that exists is reported
+//     as domain.NotFound exactly as if it did not, so nothing leaks; lists
+//     are filtered in the store by Actor.Scope.
+//   - Admin-only actions (Actor.admin, Actor.adminEntity): a change only
+//     admins may make is refused with a *Refusal wrapping
+//     domain.ErrForbidden ("only admins can ..."); an admin-only entity
+//     (server, service, user) is not found to anyone else.
+//
+// Transports may refuse earlier (the API's route table gates admin routes
+// before decoding a body) but must give the same answer; control checks
+// again, so a new transport cannot forget.
+//
+// # Writes
+//
+// Every write is one method here and one store call, which writes the
+// entity and queues its task in one transaction (site → install, platform
+// → verify-platform, server → verify-server, site edit → verify). That
+// method is the place for an audit entry and for quotas when they come.
+// Creates validate what needs no lookup first (a copy with placeholder
+// ids), so the likeliest mistake is the one reported; then references are
+// resolved by id or by name (resolve.go).
+//
+// # Errors
+//
+// Errors are the domain's sentinels and types (domain.ValidationError,
+// NotFoundError, DuplicateError, ErrConflict, ...) plus ErrUnavailable for
+// a part this process runs without. Each transport maps them to its own
+// answer in one place (dashboard/api's mapError); nothing here knows HTTP.
+//
+// The request and answer types of the REST API live here too
+// (requests.go), so the API, its OpenAPI document and a Go client share
+// them.
+package control
