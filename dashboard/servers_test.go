@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/aegirhq/aegir/dashboard/api"
 	"github.com/aegirhq/aegir/internal/control"
 )
 
@@ -31,19 +32,19 @@ func TestServersAndServices(t *testing.T) {
 		},
 		{
 			name: "create a server with a duplicate name", method: "POST", url: "/api/v1/servers", token: "admin",
-			body: `{"name":"web1","address":"10.0.0.3"}`, wantStatus: 409, wantCode: CodeDuplicate, unchanged: true,
+			body: `{"name":"web1","address":"10.0.0.3"}`, wantStatus: 409, wantCode: api.CodeDuplicate, unchanged: true,
 		},
 		{
 			name: "create a server with a bad address", method: "POST", url: "/api/v1/servers", token: "admin",
-			body: `{"name":"x","address":"1.2.3.4; rm -rf /"}`, wantStatus: 400, wantCode: CodeInvalid, unchanged: true,
+			body: `{"name":"x","address":"1.2.3.4; rm -rf /"}`, wantStatus: 400, wantCode: api.CodeInvalid, unchanged: true,
 		},
 		{
 			name: "create a server with an unknown service kind", method: "POST", url: "/api/v1/servers", token: "admin",
-			body: `{"name":"x","address":"10.0.0.4","services":[{"kind":"oracle"}]}`, wantStatus: 400, wantCode: CodeInvalid, unchanged: true,
+			body: `{"name":"x","address":"10.0.0.4","services":[{"kind":"oracle"}]}`, wantStatus: 400, wantCode: api.CodeInvalid, unchanged: true,
 		},
 		{
 			name: "create a server with two db services", method: "POST", url: "/api/v1/servers", token: "admin",
-			body: `{"name":"x","address":"10.0.0.4","services":[{"kind":"mariadb"},{"kind":"postgresql"}]}`, wantStatus: 409, wantCode: CodeDuplicate, unchanged: true,
+			body: `{"name":"x","address":"10.0.0.4","services":[{"kind":"mariadb"},{"kind":"postgresql"}]}`, wantStatus: 409, wantCode: api.CodeDuplicate, unchanged: true,
 		},
 		{
 			name: "get a server", method: "GET", url: "/api/v1/servers/{server}", token: "admin",
@@ -58,7 +59,7 @@ func TestServersAndServices(t *testing.T) {
 		{
 			name: "delete a server in use", method: "DELETE", url: "/api/v1/servers/{server}?version={v}", token: "admin",
 			before:     func(b *bundle) { b.ids["v"] = b.version("servers", b.ids["server"]) },
-			wantStatus: 409, wantCode: CodeConflict, unchanged: true,
+			wantStatus: 409, wantCode: api.CodeConflict, unchanged: true,
 		},
 		{
 			name: "server task", method: "POST", url: "/api/v1/servers/{server}/tasks", token: "admin", body: `{"type":"verify-server"}`,
@@ -66,7 +67,7 @@ func TestServersAndServices(t *testing.T) {
 		},
 		{
 			name: "server task of a site type", method: "POST", url: "/api/v1/servers/{server}/tasks", token: "admin", body: `{"type":"backup"}`,
-			wantStatus: 400, wantCode: CodeInvalid, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, unchanged: true,
 		},
 		{
 			name: "list services of a server", method: "GET", url: "/api/v1/services?server_id={server}", token: "admin",
@@ -117,7 +118,7 @@ func TestServersAndServices(t *testing.T) {
 				svc, _ := b.st.ServiceOf(context.Background(), b.ids["server"], "db")
 				b.ids["db"] = svc.ID
 			},
-			body: `{"username":"root","password":"s3cret\u0000"}`, wantStatus: 400, wantCode: CodeInvalid, unchanged: true, notContains: []string{"s3cret"},
+			body: `{"username":"root","password":"s3cret\u0000"}`, wantStatus: 400, wantCode: api.CodeInvalid, unchanged: true, notContains: []string{"s3cret"},
 		},
 		{
 			name: "credentials without a secrets backend", method: "PUT", url: "/api/v1/services/{db}/credentials", token: "admin",
@@ -125,7 +126,7 @@ func TestServersAndServices(t *testing.T) {
 				svc, _ := b.st.ServiceOf(context.Background(), b.ids["server"], "db")
 				b.ids["db"] = svc.ID
 			},
-			body: `{"username":"root","password":"x"}`, wantStatus: 503, wantCode: CodeUnavailable, unchanged: true,
+			body: `{"username":"root","password":"x"}`, wantStatus: 503, wantCode: api.CodeUnavailable, unchanged: true,
 		},
 	})
 }
@@ -155,22 +156,22 @@ func TestPlatforms(t *testing.T) {
 		{
 			name: "path outside the allowed roots", method: "POST", url: "/api/v1/platforms", token: "admin",
 			body:       `{"name":"d10","path":"/etc/nginx","web_server":"web1","type":"drupal"}`,
-			wantStatus: 400, wantCode: CodeInvalid, wantContains: []string{`"field":"path"`, "outside the allowed roots"}, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantContains: []string{`"field":"path"`, "outside the allowed roots"}, unchanged: true,
 		},
 		{
 			name: "path with a traversal", method: "POST", url: "/api/v1/platforms", token: "admin",
 			body:       `{"name":"d10","path":"/srv/platforms/../../etc","web_server":"web1","type":"drupal"}`,
-			wantStatus: 400, wantCode: CodeInvalid, wantContains: []string{`"field":"path"`}, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantContains: []string{`"field":"path"`}, unchanged: true,
 		},
 		{
 			name: "unknown web server", method: "POST", url: "/api/v1/platforms", token: "admin",
 			body:       `{"name":"d10","path":"/srv/platforms/d10","web_server":"nope","type":"drupal"}`,
-			wantStatus: 400, wantCode: CodeInvalid, wantContains: []string{`"field":"web_server"`}, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantContains: []string{`"field":"web_server"`}, unchanged: true,
 		},
 		{
 			name: "duplicate name", method: "POST", url: "/api/v1/platforms", token: "admin",
 			body:       `{"name":"p1","path":"/srv/platforms/p1b","web_server":"web1","type":"php"}`,
-			wantStatus: 409, wantCode: CodeDuplicate, unchanged: true,
+			wantStatus: 409, wantCode: api.CodeDuplicate, unchanged: true,
 		},
 		{
 			name: "get", method: "GET", url: "/api/v1/platforms/{platform}", token: "admin",
@@ -182,15 +183,15 @@ func TestPlatforms(t *testing.T) {
 		},
 		{
 			name: "delete with sites on it", method: "POST", url: "/api/v1/platforms/{platform}/tasks", token: "admin", body: `{"type":"delete"}`,
-			wantStatus: 409, wantCode: CodeConflict, unchanged: true,
+			wantStatus: 409, wantCode: api.CodeConflict, unchanged: true,
 		},
 		{
 			name: "unlock an unlocked platform", method: "POST", url: "/api/v1/platforms/{platform}/tasks", token: "admin", body: `{"type":"unlock"}`,
-			wantStatus: 409, wantCode: CodeIllegalTransition, unchanged: true,
+			wantStatus: 409, wantCode: api.CodeIllegalTransition, unchanged: true,
 		},
 		{
 			name: "client user cannot run platform tasks", method: "POST", url: "/api/v1/platforms/{platform}/tasks", token: "alice", body: `{"type":"lock"}`,
-			wantStatus: 403, wantCode: CodeForbidden, unchanged: true,
+			wantStatus: 403, wantCode: api.CodeForbidden, unchanged: true,
 		},
 	})
 }
