@@ -1,4 +1,11 @@
-// The HTML dashboard (ui*.go, templates/, static/).
+// Package web is the HTML dashboard (templates/, static/): one of the two
+// transports over internal/control, beside the REST API (dashboard/api).
+// It mounts itself on the API's Fiber app (Mount, called through
+// api.Config.Mount by package dashboard), so both share one listener, one
+// request id and one error mapper (api.MapError). Every read and write
+// with access rules goes through internal/control with the session's user
+// as the actor, the same calls the API makes; forms only parse fields and
+// choose where to redirect.
 //
 // # Pages and routes
 //
@@ -57,13 +64,15 @@
 // and backups, the platforms and packages lists, their own tokens and
 // account; admin-only pages and other clients' entities answer 404 (the
 // API's rule: nothing about them leaks), and so do forms posted to them.
+// The client-scope rule itself is internal/control's; the pages only
+// choose 404 where the API says 403 (admin-only pages, retrying a platform
+// task, a token for someone else).
 //
 // # Charts
 //
-// Inline SVG drawn in ui_charts.go: tasks finished per hour by outcome and
+// Inline SVG drawn in charts.go: tasks finished per hour by outcome and
 // the queue backlog at the end of each hour over the last 24 hours, from
 // the tasks created in that window plus those still active
 // (store.TasksSince); the site statistics chart is an empty state until
 // statistics are collected.
-
 package web
