@@ -552,3 +552,26 @@ func TestUIQueuesAndBackups(t *testing.T) {
 		t.Fatalf("delete-backup tasks: %d", p.Total)
 	}
 }
+
+// TestUIPlatformTaskNames: the platform form takes the API's names too
+// ("verify", "delete"), through the one mapping in internal/control, and
+// "delete" asks for the name as delete-platform does.
+func TestUIPlatformTaskNames(t *testing.T) {
+	t.Parallel()
+	b := uiSetup(t)
+	w := loggedIn(t, b, "admin")
+	ctx := context.Background()
+	page := "/platforms/" + b.ids["platform"]
+	w.get(page)
+	res, _ := w.post(page+"/tasks", url.Values{"type": {"delete"}, "confirm": {"p"}})
+	if _, body := w.follow(res); !strings.Contains(body, "to confirm") {
+		t.Fatalf("delete without the name: %s", body)
+	}
+	if p, _ := b.st.ListTasks(ctx, store.TaskFilter{TargetID: b.ids["platform"], Type: domain.TaskDeletePlatform}); p.Total != 0 {
+		t.Fatal("delete-platform queued without confirmation")
+	}
+	res, _ = w.post(page+"/tasks", url.Values{"type": {"verify"}})
+	if _, body := w.follow(res); !strings.Contains(body, "Verify-platform of platform p1 is queued") {
+		t.Fatalf("verify: %s", body)
+	}
+}
