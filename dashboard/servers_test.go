@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/aegirhq/aegir/dashboard/api"
-	"github.com/aegirhq/aegir/internal/control"
+	"github.com/aegirhq/aegir/internal/apiv1"
 )
 
 func TestServersAndServices(t *testing.T) {
@@ -22,7 +22,7 @@ func TestServersAndServices(t *testing.T) {
 			body:       `{"name":"db2","address":"10.0.0.2","nomad_node":"node-2","services":[{"kind":"postgresql","port":5432,"settings":{"max_connections":"100"}}]}`,
 			wantStatus: 201, wantContains: []string{`"server":{`, `"name":"db2"`, `"type":"verify-server"`, `"status":"queued"`, `"kind":"postgresql"`, `"type":"db"`},
 			after: func(t *testing.T, b *bundle, body []byte) {
-				var out control.ServerCreated
+				var out apiv1.ServerCreated
 				decodeJSON(t, body, &out)
 				_, list := b.do("GET", "/api/v1/tasks?status=queued&target_id="+out.Server.ID, "admin", "", nil)
 				if !strings.Contains(string(list), out.Task.ID) {
@@ -77,7 +77,7 @@ func TestServersAndServices(t *testing.T) {
 			name: "add a service by server name", method: "POST", url: "/api/v1/services", token: "admin",
 			before: func(b *bundle) {
 				_, body := b.do("POST", "/api/v1/servers", "admin", `{"name":"bare","address":"10.0.0.9"}`, nil)
-				var out control.ServerCreated
+				var out apiv1.ServerCreated
 				decodeJSON(b.t, body, &out)
 			},
 			body: `{"server":"bare","kind":"apache","port":8080}`, wantStatus: 201, wantContains: []string{`"kind":"apache"`, `"type":"http"`},

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/aegirhq/aegir/dashboard/api"
-	"github.com/aegirhq/aegir/internal/control"
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
 )
@@ -73,7 +73,7 @@ func TestSites(t *testing.T) {
 			name: "create queues install in the same transaction", method: "POST", url: "/api/v1/sites", token: "admin", body: newSite,
 			wantStatus: 201, wantContains: []string{`"site":{`, `"task":{`, `"type":"install"`, `"status":"queued"`, `"domain":"new.example.com"`},
 			after: func(t *testing.T, b *bundle, body []byte) {
-				var out control.SiteCreated
+				var out apiv1.SiteCreated
 				decodeJSON(t, body, &out)
 				_, list := b.do("GET", "/api/v1/tasks?type=install&status=queued&target_id="+out.Site.ID, "admin", "", nil)
 				if !strings.Contains(string(list), out.Task.ID) || !strings.Contains(string(list), `"total":1`) {
@@ -280,7 +280,7 @@ func TestSiteCreateThenCLIFlow(t *testing.T) {
 	if res.StatusCode != http.StatusCreated {
 		t.Fatalf("create: %d %s", res.StatusCode, body)
 	}
-	var out control.SiteCreated
+	var out apiv1.SiteCreated
 	decodeJSON(t, body, &out)
 	if out.Site.Version == 0 || out.Task.Type != domain.TaskInstall || out.Task.ClientID != b.ids["clientA"] {
 		t.Fatalf("unexpected answer %+v", out)

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/aegirhq/aegir/dashboard/api"
-	"github.com/aegirhq/aegir/internal/control"
+	"github.com/aegirhq/aegir/internal/apiv1"
 )
 
 func TestUsersAndTokens(t *testing.T) {
@@ -54,7 +54,7 @@ func TestUsersAndTokens(t *testing.T) {
 			name: "create a token shows the secret once", method: "POST", url: "/api/v1/tokens", token: "alice",
 			body: `{"name":"ci","ttl":"24h"}`, wantStatus: 201, wantContains: []string{`"secret":"aegir_`, `"name":"ci"`, `"expires_at"`}, notContains: []string{`"hash"`},
 			after: func(t *testing.T, b *bundle, body []byte) {
-				var out control.TokenCreated
+				var out apiv1.TokenCreated
 				decodeJSON(t, body, &out)
 				res, who := b.do("GET", "/api/v1/whoami", out.Secret, "", nil)
 				if res.StatusCode != 200 || !strings.Contains(string(who), "alice") {

@@ -3,7 +3,7 @@ package api
 import (
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/aegirhq/aegir/internal/control"
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 )
 
@@ -16,7 +16,7 @@ func (s *Server) listClients(c *fiber.Ctx) error {
 }
 
 func (s *Server) createClient(c *fiber.Ctx) error {
-	var req control.ClientCreate
+	var req apiv1.ClientCreate
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/aegirhq/aegir/internal/control"
+	"github.com/aegirhq/aegir/internal/apiv1"
 )
 
 // FuzzDecode feeds arbitrary bodies to the strict decoder: it must never
@@ -24,7 +24,7 @@ func FuzzDecode(f *testing.F) {
 	srv := &Server{cfg: Config{BodyLimit: 1 << 20}}
 	app := fiber.New()
 	app.Post("/", func(c *fiber.Ctx) error {
-		var v control.SiteCreate
+		var v apiv1.SiteCreate
 		err := srv.decode(c, &v)
 		if err == nil {
 			return c.SendStatus(200)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/aegirhq/aegir/internal/control"
+	"github.com/aegirhq/aegir/internal/apiv1"
 )
 
 // The OpenAPI document is built from the route table (routes.go) and the
@@ -152,7 +152,7 @@ var timeType = reflect.TypeOf(time.Time{})
 
 // hiddenFields are struct fields the API clears before answering, so the
 // document does not describe them.
-var controlPkg = reflect.TypeOf(control.SiteCreate{}).PkgPath()
+var apiv1Pkg = reflect.TypeOf(apiv1.SiteCreate{}).PkgPath()
 
 var hiddenFields = map[string]bool{"User.password_hash": true, "Token.hash": true}
 
@@ -215,11 +215,11 @@ func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
 }
 
 // schemaName names a struct type's component: Site, List_Site, siteCreate.
-// The request and answer types of internal/control keep the lower-case
+// The request and answer types of internal/apiv1 keep the lower-case
 // names they had when the API declared them itself.
 func schemaName(t reflect.Type) string {
 	n := t.Name()
-	if t.PkgPath() == controlPkg && n != "" {
+	if t.PkgPath() == apiv1Pkg && n != "" {
 		n = strings.ToLower(n[:1]) + n[1:]
 	}
 	if i := strings.IndexByte(n, '['); i >= 0 {

@@ -3,7 +3,7 @@ package api
 import (
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/aegirhq/aegir/internal/control"
+	"github.com/aegirhq/aegir/internal/apiv1"
 )
 
 func (s *Server) listPlatforms(c *fiber.Ctx) error {
@@ -15,7 +15,7 @@ func (s *Server) listPlatforms(c *fiber.Ctx) error {
 }
 
 func (s *Server) createPlatform(c *fiber.Ctx) error {
-	var req control.PlatformCreate
+	var req apiv1.PlatformCreate
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}
@@ -24,7 +24,7 @@ func (s *Server) createPlatform(c *fiber.Ctx) error {
 		return err
 	}
 	c.Status(fiber.StatusCreated)
-	return c.JSON(control.PlatformCreated{Platform: p, Task: task})
+	return c.JSON(apiv1.PlatformCreated{Platform: p, Task: task})
 }
 
 func (s *Server) getPlatform(c *fiber.Ctx) error {
@@ -38,7 +38,7 @@ func (s *Server) getPlatform(c *fiber.Ctx) error {
 // platformTask queues a platform task; "delete" names delete-platform
 // (control.PlatformTaskType).
 func (s *Server) platformTask(c *fiber.Ctx) error {
-	var req control.TaskRequest
+	var req apiv1.TaskRequest
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}

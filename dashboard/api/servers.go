@@ -3,7 +3,7 @@ package api
 import (
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/aegirhq/aegir/internal/control"
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 )
 
@@ -16,7 +16,7 @@ func (s *Server) listServers(c *fiber.Ctx) error {
 }
 
 func (s *Server) createServer(c *fiber.Ctx) error {
-	var req control.ServerCreate
+	var req apiv1.ServerCreate
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}
@@ -45,7 +45,7 @@ func (s *Server) updateServer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(control.ServerCreated{Server: &srv, Task: task})
+	return c.JSON(apiv1.ServerCreated{Server: &srv, Task: task})
 }
 
 func (s *Server) deleteServer(c *fiber.Ctx) error {
@@ -60,7 +60,7 @@ func (s *Server) deleteServer(c *fiber.Ctx) error {
 }
 
 func (s *Server) serverTask(c *fiber.Ctx) error {
-	var req control.TaskRequest
+	var req apiv1.TaskRequest
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}

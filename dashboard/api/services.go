@@ -3,6 +3,7 @@ package api
 import (
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/control"
 	"github.com/aegirhq/aegir/internal/domain"
 )
@@ -16,7 +17,7 @@ func (s *Server) listServices(c *fiber.Ctx) error {
 }
 
 func (s *Server) createService(c *fiber.Ctx) error {
-	var req control.ServiceCreate
+	var req apiv1.ServiceCreate
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}
@@ -67,7 +68,7 @@ func (s *Server) putCredentials(c *fiber.Ctx) error {
 	if _, err := s.ctl.Services.Get(c.UserContext(), actor(c), idParam(c)); err != nil {
 		return err
 	}
-	var req control.Credentials
+	var req apiv1.Credentials
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}

@@ -3,7 +3,7 @@ package api
 import (
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/aegirhq/aegir/internal/control"
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
 )
@@ -30,7 +30,7 @@ func (s *Server) listSites(c *fiber.Ctx) error {
 }
 
 func (s *Server) createSite(c *fiber.Ctx) error {
-	var req control.SiteCreate
+	var req apiv1.SiteCreate
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}
@@ -68,14 +68,14 @@ func (s *Server) updateSite(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(control.SiteCreated{Site: &site, Task: task})
+	return c.JSON(apiv1.SiteCreated{Site: &site, Task: task})
 }
 
 func (s *Server) siteTask(c *fiber.Ctx) error {
 	if _, err := s.siteParam(c); err != nil {
 		return err
 	}
-	var req control.TaskRequest
+	var req apiv1.TaskRequest
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}

@@ -3,7 +3,7 @@ package api
 import (
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/aegirhq/aegir/internal/control"
+	"github.com/aegirhq/aegir/internal/apiv1"
 )
 
 // listTokens lists the caller's tokens; an admin sees everyone's, or one
@@ -17,7 +17,7 @@ func (s *Server) listTokens(c *fiber.Ctx) error {
 }
 
 func (s *Server) createToken(c *fiber.Ctx) error {
-	var req control.TokenCreate
+	var req apiv1.TokenCreate
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}
@@ -26,7 +26,7 @@ func (s *Server) createToken(c *fiber.Ctx) error {
 		return err
 	}
 	c.Status(fiber.StatusCreated)
-	return c.JSON(control.TokenCreated{Token: tok, Secret: secret})
+	return c.JSON(apiv1.TokenCreated{Token: tok, Secret: secret})
 }
 
 func (s *Server) deleteToken(c *fiber.Ctx) error {

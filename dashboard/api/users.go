@@ -3,6 +3,7 @@ package api
 import (
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/control"
 )
 
@@ -19,7 +20,7 @@ func (s *Server) listUsers(c *fiber.Ctx) error {
 }
 
 func (s *Server) createUser(c *fiber.Ctx) error {
-	var req control.UserCreate
+	var req apiv1.UserCreate
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}
@@ -43,7 +44,7 @@ func (s *Server) updateUser(c *fiber.Ctx) error {
 	if _, err := s.ctl.Users.Get(c.UserContext(), actor(c), idParam(c)); err != nil {
 		return err
 	}
-	var req control.UserUpdate
+	var req apiv1.UserUpdate
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}

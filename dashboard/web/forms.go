@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/control"
 	"github.com/aegirhq/aegir/internal/domain"
 )
@@ -49,7 +50,7 @@ var destructiveSiteTasks = map[domain.TaskType]bool{
 }
 
 func (u *ui) siteCreate(c *fiber.Ctx, v *view) error {
-	site, task, err := u.ctl.Sites.Create(c.UserContext(), actor(c), control.SiteCreate{
+	site, task, err := u.ctl.Sites.Create(c.UserContext(), actor(c), apiv1.SiteCreate{
 		Domain: strings.TrimSpace(c.FormValue("domain")), Aliases: lines(c.FormValue("aliases")),
 		RedirectAliases: c.FormValue("redirect_aliases") == "on", Profile: strings.TrimSpace(c.FormValue("profile")),
 		PlatformID: c.FormValue("platform_id"), DBServerID: c.FormValue("db_server_id"), ClientID: c.FormValue("client_id"),
@@ -100,7 +101,7 @@ func (u *ui) siteTaskSubmit(c *fiber.Ctx, v *view) error {
 			args[k] = val
 		}
 	}
-	task, err := u.ctl.Sites.Task(c.UserContext(), actor(c), site.ID, control.TaskRequest{Type: string(typ), Args: args})
+	task, err := u.ctl.Sites.Task(c.UserContext(), actor(c), site.ID, apiv1.TaskRequest{Type: string(typ), Args: args})
 	if err != nil {
 		return err
 	}
@@ -119,7 +120,7 @@ func capitalize(s string) string {
 }
 
 func (u *ui) platformCreate(c *fiber.Ctx, v *view) error {
-	p, task, err := u.ctl.Platforms.Create(c.UserContext(), actor(c), control.PlatformCreate{
+	p, task, err := u.ctl.Platforms.Create(c.UserContext(), actor(c), apiv1.PlatformCreate{
 		Name: strings.TrimSpace(c.FormValue("name")), Path: strings.TrimSpace(c.FormValue("path")),
 		Type: c.FormValue("type"), WebServerID: c.FormValue("web_server_id"),
 	})
@@ -146,7 +147,7 @@ func (u *ui) platformTaskSubmit(c *fiber.Ctx, v *view) error {
 	if typ == domain.TaskImport {
 		args = map[string]string{"client_id": c.FormValue("client_id"), "db_server_id": c.FormValue("db_server_id")}
 	}
-	task, err := u.ctl.Platforms.Task(c.UserContext(), actor(c), p.ID, control.TaskRequest{Type: string(typ), Args: args})
+	task, err := u.ctl.Platforms.Task(c.UserContext(), actor(c), p.ID, apiv1.TaskRequest{Type: string(typ), Args: args})
 	if err != nil {
 		return err
 	}
@@ -155,13 +156,13 @@ func (u *ui) platformTaskSubmit(c *fiber.Ctx, v *view) error {
 
 // servicesFromForm reads the new-server form's service checkboxes: kind_<k>
 // on, port_<k>.
-func servicesFromForm(c *fiber.Ctx) ([]control.ServiceCreate, error) {
-	var out []control.ServiceCreate
+func servicesFromForm(c *fiber.Ctx) ([]apiv1.ServiceCreate, error) {
+	var out []apiv1.ServiceCreate
 	for _, k := range domain.ServiceKinds() {
 		if c.FormValue("kind_"+string(k)) != "on" {
 			continue
 		}
-		svc := control.ServiceCreate{Kind: string(k)}
+		svc := apiv1.ServiceCreate{Kind: string(k)}
 		if p := strings.TrimSpace(c.FormValue("port_" + string(k))); p != "" {
 			n, err := strconv.Atoi(p)
 			if err != nil {
@@ -179,7 +180,7 @@ func (u *ui) serverCreate(c *fiber.Ctx, v *view) error {
 	if err != nil {
 		return err
 	}
-	out, err := u.ctl.Servers.Create(c.UserContext(), actor(c), control.ServerCreate{
+	out, err := u.ctl.Servers.Create(c.UserContext(), actor(c), apiv1.ServerCreate{
 		Name: strings.TrimSpace(c.FormValue("name")), Address: strings.TrimSpace(c.FormValue("address")),
 		NomadNode: strings.TrimSpace(c.FormValue("nomad_node")), Services: svcs,
 	})
@@ -209,7 +210,7 @@ func (u *ui) serverUpdate(c *fiber.Ctx, v *view) error {
 
 func (u *ui) serverTaskSubmit(c *fiber.Ctx, v *view) error {
 	id := idParam(c)
-	if _, err := u.ctl.Servers.Task(c.UserContext(), actor(c), id, control.TaskRequest{Type: string(domain.TaskVerifyServer)}); err != nil {
+	if _, err := u.ctl.Servers.Task(c.UserContext(), actor(c), id, apiv1.TaskRequest{Type: string(domain.TaskVerifyServer)}); err != nil {
 		return err
 	}
 	return u.done(c, "/servers/"+id, "Verify-server is queued.")
@@ -254,7 +255,7 @@ func parseSettings(s string) (map[string]string, error) {
 
 func (u *ui) serviceCreate(c *fiber.Ctx, v *view) error {
 	id := idParam(c)
-	req := control.ServiceCreate{ServerID: id, Kind: c.FormValue("kind")}
+	req := apiv1.ServiceCreate{ServerID: id, Kind: c.FormValue("kind")}
 	if p := strings.TrimSpace(c.FormValue("port")); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil {
@@ -318,7 +319,7 @@ func (u *ui) serviceDelete(c *fiber.Ctx, v *view) error {
 }
 
 func (u *ui) clientCreate(c *fiber.Ctx, v *view) error {
-	cl, err := u.ctl.Clients.Create(c.UserContext(), actor(c), control.ClientCreate{
+	cl, err := u.ctl.Clients.Create(c.UserContext(), actor(c), apiv1.ClientCreate{
 		Name: strings.TrimSpace(c.FormValue("name")), Title: strings.TrimSpace(c.FormValue("title")), Email: strings.TrimSpace(c.FormValue("email")),
 	})
 	if err != nil {
@@ -427,7 +428,7 @@ func (u *ui) userCreate(c *fiber.Ctx, v *view) error {
 		}
 		usr.PasswordHash = h
 	}
-	usr, err := u.ctl.Users.Create(c.UserContext(), actor(c), control.UserCreate{
+	usr, err := u.ctl.Users.Create(c.UserContext(), actor(c), apiv1.UserCreate{
 		Name: usr.Name, Email: usr.Email, Role: string(usr.Role), ClientIDs: usr.ClientIDs,
 	}, usr.PasswordHash)
 	if err != nil {
@@ -463,7 +464,7 @@ func (u *ui) userUpdate(c *fiber.Ctx, v *view) error {
 	if usr.ID == v.User.ID && usr.Role != domain.RoleAdmin {
 		return domain.Invalid("role", "you cannot take away your own admin role; ask another admin")
 	}
-	saved, err := u.ctl.Users.Update(ctx, actor(c), usr.ID, control.UserUpdate{
+	saved, err := u.ctl.Users.Update(ctx, actor(c), usr.ID, apiv1.UserUpdate{
 		Name: usr.Name, Email: usr.Email, Role: string(usr.Role), ClientIDs: usr.ClientIDs, Version: usr.Version,
 	})
 	if err != nil {
@@ -501,7 +502,7 @@ func (u *ui) tokenCreate(c *fiber.Ctx, v *view) error {
 		}
 		uid = o
 	}
-	tok, secret, err := u.ctl.Tokens.Create(c.UserContext(), actor(c), control.TokenCreate{
+	tok, secret, err := u.ctl.Tokens.Create(c.UserContext(), actor(c), apiv1.TokenCreate{
 		Name: strings.TrimSpace(c.FormValue("name")), UserID: uid, TTL: strings.TrimSpace(c.FormValue("ttl")),
 	})
 	if err != nil {

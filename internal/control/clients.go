@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 )
 
@@ -41,7 +42,7 @@ func (s *Clients) Get(ctx context.Context, a Actor, id string) (*domain.Client, 
 }
 
 // Create creates a client (admins).
-func (s *Clients) Create(ctx context.Context, a Actor, req ClientCreate) (*domain.Client, error) {
+func (s *Clients) Create(ctx context.Context, a Actor, req apiv1.ClientCreate) (*domain.Client, error) {
 	if err := a.admin("create clients"); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/internal/store/boltkv"
@@ -97,7 +98,7 @@ func TestClientScope(t *testing.T) {
 		"site by id":     func() error { _, err := b.ctl.Sites.Get(ctx, b.alice, b.siteB.ID); return err },
 		"site by domain": func() error { _, err := b.ctl.Sites.Get(ctx, b.alice, b.siteB.Domain); return err },
 		"site task": func() error {
-			_, err := b.ctl.Sites.Task(ctx, b.alice, b.siteB.ID, TaskRequest{Type: "backup"})
+			_, err := b.ctl.Sites.Task(ctx, b.alice, b.siteB.ID, apiv1.TaskRequest{Type: "backup"})
 			return err
 		},
 		"site update": func() error {
@@ -143,10 +144,10 @@ func TestPlatformTaskNames(t *testing.T) {
 	}
 	b := setup(t)
 	ctx := context.Background()
-	if _, err := b.ctl.Platforms.Task(ctx, b.alice, b.platform.ID, TaskRequest{Type: "verify"}); !errors.Is(err, domain.ErrForbidden) {
+	if _, err := b.ctl.Platforms.Task(ctx, b.alice, b.platform.ID, apiv1.TaskRequest{Type: "verify"}); !errors.Is(err, domain.ErrForbidden) {
 		t.Errorf("a client user running a platform task: %v", err)
 	}
-	task, err := b.ctl.Platforms.Task(ctx, b.admin, b.platform.ID, TaskRequest{Type: "verify"})
+	task, err := b.ctl.Platforms.Task(ctx, b.admin, b.platform.ID, apiv1.TaskRequest{Type: "verify"})
 	if err != nil || task.Type != domain.TaskVerifyPlatform || task.RequestedBy != "admin" {
 		t.Fatalf("verify: %+v %v", task, err)
 	}

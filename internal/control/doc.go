@@ -37,9 +37,9 @@
 // Errors are the domain's sentinels and types (domain.ValidationError,
 // NotFoundError, DuplicateError, ErrConflict, ...) plus ErrUnavailable for
 // a part this process runs without. Each transport maps them to its own
-// answer in one place (dashboard/api's mapError); nothing here knows HTTP.
+// answer in one place (dashboard/api's MapError); nothing here knows HTTP.
 //
-// The request and answer types of the REST API live here too
-// (requests.go), so the API, its OpenAPI document and a Go client share
-// them.
+// The inputs of the methods that create or run something are the REST
+// API's request types (internal/apiv1), so the API passes a decoded body
+// on as it is and the dashboard fills in the same struct from a form.
 package control

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 )
 
@@ -31,7 +32,7 @@ func (p *Platforms) Get(ctx context.Context, a Actor, id string) (*domain.Platfo
 }
 
 // Create creates a platform and queues verify-platform (admins).
-func (p *Platforms) Create(ctx context.Context, a Actor, req PlatformCreate) (*domain.Platform, *domain.Task, error) {
+func (p *Platforms) Create(ctx context.Context, a Actor, req apiv1.PlatformCreate) (*domain.Platform, *domain.Task, error) {
 	if err := a.admin("create platforms"); err != nil {
 		return nil, nil, err
 	}
@@ -70,7 +71,7 @@ func PlatformTaskType(typ string) domain.TaskType {
 }
 
 // Task queues a task on platform id (admins); see PlatformTaskType.
-func (p *Platforms) Task(ctx context.Context, a Actor, id string, req TaskRequest) (*domain.Task, error) {
+func (p *Platforms) Task(ctx context.Context, a Actor, id string, req apiv1.TaskRequest) (*domain.Task, error) {
 	if err := a.admin("run platform tasks"); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 )
 
@@ -34,7 +35,7 @@ func (s *Servers) Get(ctx context.Context, a Actor, id string) (*domain.Server, 
 }
 
 // Create creates a server with its services and queues verify-server.
-func (s *Servers) Create(ctx context.Context, a Actor, req ServerCreate) (*ServerCreated, error) {
+func (s *Servers) Create(ctx context.Context, a Actor, req apiv1.ServerCreate) (*apiv1.ServerCreated, error) {
 	if err := a.admin("create servers"); err != nil {
 		return nil, err
 	}
@@ -44,13 +45,13 @@ func (s *Servers) Create(ctx context.Context, a Actor, req ServerCreate) (*Serve
 		if sc.ServerID != "" || sc.Server != "" {
 			return nil, domain.Invalid("services", "service %d: leave out server_id and server; the services belong to the new server", i)
 		}
-		services = append(services, sc.service())
+		services = append(services, serviceOf(sc))
 	}
 	task, err := s.st.CreateServer(ctx, srv, services, a.Name())
 	if err != nil {
 		return nil, err
 	}
-	return &ServerCreated{Server: srv, Services: services, Task: task}, nil
+	return &apiv1.ServerCreated{Server: srv, Services: services, Task: task}, nil
 }
 
 // Update changes server id to srv (check-and-set on srv.Version) and
@@ -79,7 +80,7 @@ func (s *Servers) Delete(ctx context.Context, a Actor, id string, version uint64
 }
 
 // Task queues a server task (verify-server), which takes no arguments.
-func (s *Servers) Task(ctx context.Context, a Actor, id string, req TaskRequest) (*domain.Task, error) {
+func (s *Servers) Task(ctx context.Context, a Actor, id string, req apiv1.TaskRequest) (*domain.Task, error) {
 	if err := a.adminEntity("server", id); err != nil {
 		return nil, err
 	}

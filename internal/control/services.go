@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 )
 
@@ -48,7 +49,7 @@ func (s *Services) Get(ctx context.Context, a Actor, id string) (*domain.Service
 }
 
 // Create adds a service to the server given by id or name.
-func (s *Services) Create(ctx context.Context, a Actor, req ServiceCreate) (*domain.Service, error) {
+func (s *Services) Create(ctx context.Context, a Actor, req apiv1.ServiceCreate) (*domain.Service, error) {
 	if err := a.admin("create services"); err != nil {
 		return nil, err
 	}
@@ -56,7 +57,7 @@ func (s *Services) Create(ctx context.Context, a Actor, req ServiceCreate) (*dom
 	if err != nil {
 		return nil, err
 	}
-	svc := req.service()
+	svc := serviceOf(req)
 	svc.ServerID = sid
 	if err := s.st.CreateService(ctx, &svc); err != nil {
 		return nil, err
@@ -90,7 +91,7 @@ func (s *Services) Delete(ctx context.Context, a Actor, id string, version uint6
 
 // PutCredentials hands a database service's admin credentials to the
 // secrets backend. Validation messages never quote the password.
-func (s *Services) PutCredentials(ctx context.Context, a Actor, id string, req Credentials) error {
+func (s *Services) PutCredentials(ctx context.Context, a Actor, id string, req apiv1.Credentials) error {
 	if err := a.adminEntity("service", id); err != nil {
 		return err
 	}
@@ -114,4 +115,12 @@ func (s *Services) PutCredentials(ctx context.Context, a Actor, id string, req C
 		return domain.Invalid("password", "must not contain control characters")
 	}
 	return s.secrets.PutServiceCredentials(ctx, svc.ID, req.Username, req.Password)
+}
+
+// serviceOf is the service a request describes.
+func serviceOf(sc apiv1.ServiceCreate) domain.Service {
+	return domain.Service{
+		ServerID: sc.ServerID, Kind: domain.ServiceKind(sc.Kind), Type: domain.ServiceType(sc.Type),
+		Port: sc.Port, Settings: sc.Settings,
+	}
 }

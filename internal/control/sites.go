@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
 )
@@ -40,7 +41,7 @@ func (s *Sites) Get(ctx context.Context, a Actor, ref string) (*domain.Site, err
 }
 
 // Create creates a site and queues its install.
-func (s *Sites) Create(ctx context.Context, a Actor, req SiteCreate) (*domain.Site, *domain.Task, error) {
+func (s *Sites) Create(ctx context.Context, a Actor, req apiv1.SiteCreate) (*domain.Site, *domain.Task, error) {
 	site := &domain.Site{
 		Domain: req.Domain, Aliases: req.Aliases, RedirectAliases: req.RedirectAliases, Profile: req.Profile,
 	}
@@ -103,7 +104,7 @@ func (s *Sites) Update(ctx context.Context, a Actor, ref string, site *domain.Si
 
 // Task queues a task on the site named by ref. The platform_id and
 // db_server_id arguments may name their target instead of giving its id.
-func (s *Sites) Task(ctx context.Context, a Actor, ref string, req TaskRequest) (*domain.Task, error) {
+func (s *Sites) Task(ctx context.Context, a Actor, ref string, req apiv1.TaskRequest) (*domain.Task, error) {
 	site, err := s.Get(ctx, a, ref)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 )
 
@@ -48,7 +49,7 @@ func (s *Users) Get(ctx context.Context, a Actor, id string) (*domain.User, erro
 
 // Create creates a user. passwordHash (HashPassword's, or "" for none)
 // lets the user log in to the dashboard; the API creates users without.
-func (s *Users) Create(ctx context.Context, a Actor, req UserCreate, passwordHash string) (*domain.User, error) {
+func (s *Users) Create(ctx context.Context, a Actor, req apiv1.UserCreate, passwordHash string) (*domain.User, error) {
 	if err := a.admin("create users"); err != nil {
 		return nil, err
 	}
@@ -61,7 +62,7 @@ func (s *Users) Create(ctx context.Context, a Actor, req UserCreate, passwordHas
 
 // Update changes user id (check-and-set on req.Version). Its clients must
 // exist; the stored password hash is kept.
-func (s *Users) Update(ctx context.Context, a Actor, id string, req UserUpdate) (*domain.User, error) {
+func (s *Users) Update(ctx context.Context, a Actor, id string, req apiv1.UserUpdate) (*domain.User, error) {
 	old, err := s.Get(ctx, a, id)
 	if err != nil {
 		return nil, err
@@ -131,7 +132,7 @@ func (s *Tokens) List(ctx context.Context, a Actor, userID string) ([]domain.Tok
 
 // Create creates a token, for the actor or (admins) for req.UserID, and
 // returns it with its secret, which is never shown again.
-func (s *Tokens) Create(ctx context.Context, a Actor, req TokenCreate) (*domain.Token, string, error) {
+func (s *Tokens) Create(ctx context.Context, a Actor, req apiv1.TokenCreate) (*domain.Token, string, error) {
 	uid := a.User().ID
 	if req.UserID != "" && req.UserID != uid {
 		if err := a.admin("create tokens for other users"); err != nil {

@@ -1,13 +1,12 @@
-package control
+package apiv1
 
 import (
 	"github.com/aegirhq/aegir/internal/domain"
 )
 
-// The request bodies and answers of the REST API, in one place for the
-// API, its OpenAPI document and Go clients. Their OpenAPI schema names are
-// the type names with a lower-case first letter (siteCreate), as they were
-// when the API declared them itself.
+// The request bodies and answers of the REST API. Their OpenAPI schema
+// names are the type names with a lower-case first letter (siteCreate),
+// as they were when the API declared them itself.
 
 // SiteCreate is the body of POST /sites. Each reference may be given by id
 // or by name; when both are given they must agree.
@@ -76,13 +75,6 @@ type ServiceCreate struct {
 	Type     string            `json:"type,omitempty"`
 	Port     int               `json:"port,omitempty"`
 	Settings map[string]string `json:"settings,omitempty"`
-}
-
-func (sc ServiceCreate) service() domain.Service {
-	return domain.Service{
-		ServerID: sc.ServerID, Kind: domain.ServiceKind(sc.Kind), Type: domain.ServiceType(sc.Type),
-		Port: sc.Port, Settings: sc.Settings,
-	}
 }
 
 // Credentials is the body of PUT /services/{id}/credentials. It is never
