@@ -320,7 +320,7 @@ func (u *ui) sitePage(c *fiber.Ctx, v *view) error {
 		return err
 	}
 	d.Platform = d.L.Platforms[site.PlatformID]
-	if d.Tasks, d.TaskTotal, err = u.st.TasksOf(ctx, domain.TargetSite, site.ID, 15); err != nil {
+	if d.Tasks, d.TaskTotal, err = u.ctl.Tasks.Of(ctx, actor(c), domain.TargetSite, site.ID, 15); err != nil {
 		return err
 	}
 	for i := range d.Tasks {
@@ -467,7 +467,7 @@ func (u *ui) platformPage(c *fiber.Ctx, v *view) error {
 	}
 	d.Sites, d.SiteTotal = sp.Items, sp.Total
 	if v.Admin {
-		if d.Tasks, _, err = u.st.TasksOf(ctx, domain.TargetPlatform, p.ID, 15); err != nil {
+		if d.Tasks, _, err = u.ctl.Tasks.Of(ctx, actor(c), domain.TargetPlatform, p.ID, 15); err != nil {
 			return err
 		}
 		d.Clients = visibleClients(d.L, v.User)
@@ -504,14 +504,13 @@ type serversView struct {
 
 func (u *ui) serversPage(c *fiber.Ctx, v *view) error {
 	ctx := c.UserContext()
-	servers, err := u.st.ListServers(ctx)
+	servers, err := u.ctl.Servers.List(ctx, actor(c))
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(servers, func(a, b domain.Server) int { return strings.Compare(a.Name, b.Name) })
 	var d serversView
 	for _, s := range servers {
-		svcs, err := u.st.ServicesOf(ctx, s.ID)
+		svcs, err := u.ctl.Services.Of(ctx, actor(c), s.ID)
 		if err != nil {
 			return err
 		}
@@ -536,22 +535,22 @@ type serverView struct {
 
 func (u *ui) serverPage(c *fiber.Ctx, v *view) error {
 	ctx := c.UserContext()
-	srv, err := u.st.GetServer(ctx, idParam(c))
+	srv, err := u.ctl.Servers.Get(ctx, actor(c), idParam(c))
 	if err != nil {
 		return err
 	}
 	d := serverView{Server: srv, Kinds: domain.ServiceKinds()}
-	svcs, err := u.st.ServicesOf(ctx, srv.ID)
+	svcs, err := u.ctl.Services.Of(ctx, actor(c), srv.ID)
 	if err != nil {
 		return err
 	}
 	for _, s := range svcs {
 		d.Services = append(d.Services, serviceRow{s, settingsText(s.Settings)})
 	}
-	if d.Tasks, _, err = u.st.TasksOf(ctx, domain.TargetServer, srv.ID, 15); err != nil {
+	if d.Tasks, _, err = u.ctl.Tasks.Of(ctx, actor(c), domain.TargetServer, srv.ID, 15); err != nil {
 		return err
 	}
-	sp, err := u.st.ListSites(ctx, store.SiteFilter{ServerID: srv.ID, Limit: 1})
+	sp, err := u.ctl.Sites.List(ctx, actor(c), store.SiteFilter{ServerID: srv.ID, Limit: 1})
 	if err != nil {
 		return err
 	}
@@ -587,17 +586,13 @@ type clientRow struct {
 
 func (u *ui) clientsPage(c *fiber.Ctx, v *view) error {
 	ctx := c.UserContext()
-	all, err := u.st.ListClients(ctx)
+	all, err := u.ctl.Clients.List(ctx, actor(c))
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(all, func(a, b domain.Client) int { return strings.Compare(a.Name, b.Name) })
 	var rows []clientRow
 	for _, cl := range all {
-		if !v.User.CanSeeClient(cl.ID) {
-			continue
-		}
-		p, err := u.st.ListSites(ctx, store.SiteFilter{ClientID: cl.ID, Limit: 1})
+		p, err := u.ctl.Sites.List(ctx, actor(c), store.SiteFilter{ClientID: cl.ID, Limit: 1})
 		if err != nil {
 			return err
 		}
@@ -621,7 +616,7 @@ func (u *ui) clientPage(c *fiber.Ctx, v *view) error {
 		return err
 	}
 	d := clientView{Client: cl}
-	p, err := u.st.ListSites(ctx, store.SiteFilter{ClientID: cl.ID, Limit: uiPageSize})
+	p, err := u.ctl.Sites.List(ctx, actor(c), store.SiteFilter{ClientID: cl.ID, Limit: uiPageSize})
 	if err != nil {
 		return err
 	}
@@ -849,7 +844,7 @@ func (u *ui) userPage(c *fiber.Ctx, v *view) error {
 	if err != nil {
 		return err
 	}
-	toks, err := u.st.ListTokens(ctx, usr.ID)
+	toks, err := u.ctl.Tokens.List(ctx, actor(c), usr.ID)
 	if err != nil {
 		return err
 	}
@@ -883,7 +878,7 @@ func (u *ui) tokensData(c *fiber.Ctx, v *view) (*tokensView, error) {
 	slices.SortFunc(toks, func(a, b domain.Token) int { return strings.Compare(b.ID, a.ID) })
 	d := &tokensView{Items: toks, Users: map[string]string{v.User.ID: v.User.Name}}
 	if v.Admin {
-		us, err := u.st.ListUsers(ctx)
+		us, err := u.ctl.Users.List(ctx, actor(c))
 		if err != nil {
 			return nil, err
 		}

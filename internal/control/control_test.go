@@ -108,7 +108,16 @@ func TestClientScope(t *testing.T) {
 		"task":        func() error { _, err := b.ctl.Tasks.Get(ctx, b.alice, task.ID); return err },
 		"task cancel": func() error { _, _, err := b.ctl.Tasks.Cancel(ctx, b.alice, task.ID); return err },
 		"client":      func() error { _, err := b.ctl.Clients.Get(ctx, b.alice, b.siteB.ClientID); return err },
-		"server":      func() error { _, err := b.ctl.Servers.Get(ctx, b.alice, b.server.ID); return err },
+		"site's tasks": func() error {
+			_, _, err := b.ctl.Tasks.Of(ctx, b.alice, domain.TargetSite, b.siteB.ID, 10)
+			return err
+		},
+		"server's tasks": func() error {
+			_, _, err := b.ctl.Tasks.Of(ctx, b.alice, domain.TargetServer, b.server.ID, 10)
+			return err
+		},
+		"backups of a site": func() error { _, err := b.ctl.Sites.Backups(ctx, b.alice, b.siteB.ID); return err },
+		"server":            func() error { _, err := b.ctl.Servers.Get(ctx, b.alice, b.server.ID); return err },
 	}
 	for name, f := range notFound {
 		if err := f(); !errors.Is(err, domain.ErrNotFound) {

@@ -90,3 +90,21 @@ func (s *Tasks) Retry(ctx context.Context, a Actor, id string) (*domain.Task, er
 	}
 	return s.st.RetryTask(ctx, t.ID, a.Name())
 }
+
+// Of lists the newest tasks (at most limit) of one site, platform or
+// server, and how many it has in all. A site's are the site's to see;
+// a platform's and a server's are for admins.
+func (s *Tasks) Of(ctx context.Context, a Actor, kind domain.TargetKind, id string, limit int) ([]domain.Task, int, error) {
+	if kind == domain.TargetSite {
+		site, err := s.st.GetSite(ctx, id)
+		if err != nil {
+			return nil, 0, err
+		}
+		if err := a.visible("site", id, site.ClientID); err != nil {
+			return nil, 0, err
+		}
+	} else if err := a.adminEntity(string(kind), id); err != nil {
+		return nil, 0, err
+	}
+	return s.st.TasksOf(ctx, kind, id, limit)
+}
