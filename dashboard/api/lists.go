@@ -62,14 +62,6 @@ func queryVersion(c *fiber.Ctx) (uint64, error) {
 	return v, nil
 }
 
-// needVersion checks that an update carries the version it was based on.
-func needVersion(v uint64) error {
-	if v == 0 {
-		return domain.Invalid("version", "is required; send the version you read, so nobody's change is lost")
-	}
-	return nil
-}
-
 // paginate returns one page of items, which the store returned whole.
 func paginate[T any](c *fiber.Ctx, items []T) error {
 	offset, limit, err := page(c)
