@@ -167,7 +167,7 @@ type overviewView struct {
 	Charts      chartSet
 	Queues      []queue.Status
 	HasQueues   bool
-	System      *api.SystemStatus // admins only (status.go)
+	System      *api.SystemStatus // admins only (dashboard/api/status.go)
 }
 
 type chartSet struct {

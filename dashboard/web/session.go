@@ -24,7 +24,7 @@ import (
 // password changes the stamp and so ends every session of that user;
 // deleting the user ends them too (the user is loaded on every request).
 // The key is Config.SessionKey, or a random one per process, in which case
-// a restart logs everyone out. See ui_doc.go.
+// a restart logs everyone out. See doc.go.
 const (
 	sessionCookie = "aegir_session"
 	preCookie     = "aegir_pre" // CSRF seed before login
