@@ -99,11 +99,12 @@ func sortedServers(l *lookups) []domain.Server {
 	return out
 }
 
-// visibleClients are the clients the user may see, sorted by name.
-func visibleClients(l *lookups, user *domain.User) []domain.Client {
+// visibleClients are the clients the actor may see (control.Actor's
+// rule), sorted by name.
+func visibleClients(l *lookups, a control.Actor) []domain.Client {
 	out := []domain.Client{}
 	for _, c := range l.Clients {
-		if user.CanSeeClient(c.ID) {
+		if a.CanSee(c.ID) {
 			out = append(out, c)
 		}
 	}
@@ -280,7 +281,7 @@ func (u *ui) sitesPage(c *fiber.Ctx, v *view) error {
 		return err
 	}
 	d.Items, d.Pager = p.Items, newPager(c, offset, len(p.Items), p.Total)
-	d.Platforms, d.Clients = sortedPlatforms(d.L), visibleClients(d.L, v.User)
+	d.Platforms, d.Clients = sortedPlatforms(d.L), visibleClients(d.L, actor(c))
 	if v.Admin {
 		d.Servers = sortedServers(d.L)
 	}
@@ -345,7 +346,7 @@ func (u *ui) sitePage(c *fiber.Ctx, v *view) error {
 	}
 	d.Platforms = sortedPlatforms(d.L)
 	d.DBServers = u.dbServers(ctx, d.L)
-	d.Clients = visibleClients(d.L, v.User)
+	d.Clients = visibleClients(d.L, actor(c))
 	if d.StatsChart, d.Cron, err = u.siteStats(ctx, site.ID); err != nil {
 		return err
 	}
@@ -389,7 +390,7 @@ func (u *ui) siteNewPage(c *fiber.Ctx, v *view) error {
 	if err != nil {
 		return err
 	}
-	d := siteFormView{Site: &domain.Site{PlatformID: c.Query("platform_id"), ClientID: c.Query("client_id")}, Platforms: sortedPlatforms(l), Clients: visibleClients(l, v.User)}
+	d := siteFormView{Site: &domain.Site{PlatformID: c.Query("platform_id"), ClientID: c.Query("client_id")}, Platforms: sortedPlatforms(l), Clients: visibleClients(l, actor(c))}
 	d.DBServers = u.dbServers(ctx, l)
 	v.Title, v.Nav = "New site", "sites"
 	return u.render(c, "site_new", v, d)
@@ -405,7 +406,7 @@ func (u *ui) siteEditPage(c *fiber.Ctx, v *view) error {
 	if err != nil {
 		return err
 	}
-	d := siteFormView{Site: site, Clients: visibleClients(l, v.User), Aliases: strings.Join(site.Aliases, "\n")}
+	d := siteFormView{Site: site, Clients: visibleClients(l, actor(c)), Aliases: strings.Join(site.Aliases, "\n")}
 	v.Title, v.Nav = "Edit "+site.Domain, "sites"
 	return u.render(c, "site_edit", v, d)
 }
@@ -470,7 +471,7 @@ func (u *ui) platformPage(c *fiber.Ctx, v *view) error {
 		if d.Tasks, _, err = u.ctl.Tasks.Of(ctx, actor(c), domain.TargetPlatform, p.ID, 15); err != nil {
 			return err
 		}
-		d.Clients = visibleClients(d.L, v.User)
+		d.Clients = visibleClients(d.L, actor(c))
 		d.DBServers = u.dbServers(ctx, d.L)
 	}
 	if d.Packages, err = u.packageRows(ctx, domain.TargetPlatform, p.ID); err != nil {
@@ -824,7 +825,7 @@ func (u *ui) usersPage(c *fiber.Ctx, v *view) error {
 		return err
 	}
 	v.Title, v.Nav = "Users", "users"
-	return u.render(c, "users", v, usersView{Items: all, Clients: visibleClients(l, v.User), L: l})
+	return u.render(c, "users", v, usersView{Items: all, Clients: visibleClients(l, actor(c)), L: l})
 }
 
 type userView struct {
@@ -848,7 +849,7 @@ func (u *ui) userPage(c *fiber.Ctx, v *view) error {
 	if err != nil {
 		return err
 	}
-	d := userView{Edit: control.Public(usr), Clients: visibleClients(l, v.User), Tokens: toks, HasPass: usr.PasswordHash != ""}
+	d := userView{Edit: control.Public(usr), Clients: visibleClients(l, actor(c)), Tokens: toks, HasPass: usr.PasswordHash != ""}
 	v.Title, v.Nav = "User "+usr.Name, "users"
 	return u.render(c, "user", v, d)
 }
