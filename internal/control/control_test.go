@@ -161,3 +161,41 @@ func TestPlatformTaskNames(t *testing.T) {
 		t.Fatalf("verify: %+v %v", task, err)
 	}
 }
+
+// TestUsersAndTokens: users are admins' business, nobody deletes
+// themselves, and a token of someone else is not found to a client user.
+func TestUsersAndTokens(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	if _, _, err := b.st.EnsureAdmin(ctx); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := b.st.UserByName(ctx, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := As(admin)
+	if err := b.ctl.Users.Delete(ctx, me, admin.ID, admin.Version); !errors.Is(err, domain.ErrConflict) || err.Error() != "you cannot delete yourself; ask another admin" {
+		t.Errorf("deleting yourself: %v", err)
+	}
+	if _, err := b.ctl.Users.List(ctx, b.alice); !errors.Is(err, domain.ErrForbidden) {
+		t.Errorf("a client user listing users: %v", err)
+	}
+	if _, err := b.ctl.Users.Get(ctx, b.alice, admin.ID); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("a client user reading a user: %v", err)
+	}
+	tok, secret, err := b.ctl.Tokens.Create(ctx, me, apiv1.TokenCreate{Name: "ci", TTL: "720h"})
+	if err != nil || secret == "" || tok.Hash != "" {
+		t.Fatalf("token: %+v %q %v", tok, secret, err)
+	}
+	if _, _, err := b.ctl.Tokens.Create(ctx, b.alice, apiv1.TokenCreate{UserID: admin.ID}); !errors.Is(err, domain.ErrForbidden) {
+		t.Errorf("a client user making a token for someone else: %v", err)
+	}
+	if _, err := b.ctl.Tokens.Delete(ctx, b.alice, tok.ID); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("a client user revoking the admin's token: %v", err)
+	}
+	if _, err := b.ctl.Tokens.Delete(ctx, me, tok.ID); err != nil {
+		t.Errorf("revoking your own token: %v", err)
+	}
+}
