@@ -78,7 +78,9 @@ func New(cfg *Config) (*Server, error) {
 	var ctl *control.Control
 	if cfg.Store != nil {
 		var err error
-		if ctl, err = control.New(&control.Config{Store: cfg.Store, Secrets: cfg.Secrets, Canceller: cfg.Canceller}); err != nil {
+		if ctl, err = control.New(&control.Config{
+			Store: cfg.Store, Secrets: cfg.Secrets, Canceller: cfg.Canceller, Queues: cfg.Queues, Logger: cfg.Logger,
+		}); err != nil {
 			return nil, err
 		}
 	}

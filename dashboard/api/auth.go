@@ -55,9 +55,6 @@ func actor(c *fiber.Ctx) control.Actor { return control.As(CurrentUser(c)) }
 
 func isAdmin(c *fiber.Ctx) bool { return actor(c).Admin() }
 
-// who names the current user in tasks' requested_by.
-func who(c *fiber.Ctx) string { return actor(c).Name() }
-
 // errAdminList is the answer to a client user listing an admin-only
 // collection. Single entities of such collections answer 404 instead, so
 // that nothing about their existence leaks.

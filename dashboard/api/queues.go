@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"net/url"
 	"os"
@@ -11,25 +10,14 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/aegirhq/aegir/internal/control"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/scheduler/queue"
 )
 
-// Queues is what the API needs of the periodic queues (scheduler/queue).
-type Queues interface {
-	List(ctx context.Context) ([]queue.Status, error)
-	Status(ctx context.Context, name string) (*queue.Status, error)
-	Settings(ctx context.Context, name string) (queue.Settings, error)
-	PutSettings(ctx context.Context, name string, s queue.Settings) (queue.Settings, error)
-	StartPass(ctx context.Context, name string) (*queue.PassReport, error)
-	Pass(ctx context.Context, name, id string) (*queue.PassReport, error)
-	Passes(ctx context.Context, name string) ([]queue.PassReport, error)
-	SiteStats(ctx context.Context, siteID string) ([]queue.Point, error)
-	FleetStats(ctx context.Context) ([]queue.Point, error)
-	CronOutputs(ctx context.Context, siteID string) ([]queue.Output, error)
-}
-
-var _ Queues = (*queue.Queues)(nil)
+// Queues is what the API needs of the periodic queues (scheduler/queue):
+// the service layer's QueueRunner.
+type Queues = control.QueueRunner
 
 // siteStats is GET /sites/{id}/stats.
 type siteStats struct {
@@ -60,19 +48,8 @@ func (s *Server) queueRoutes() []route {
 	}
 }
 
-func (s *Server) queues() (Queues, error) {
-	if s.cfg.Queues == nil {
-		return nil, errUnavailable("the periodic queues")
-	}
-	return s.cfg.Queues, nil
-}
-
 func (s *Server) listQueues(c *fiber.Ctx) error {
-	q, err := s.queues()
-	if err != nil {
-		return err
-	}
-	l, err := q.List(c.UserContext())
+	l, err := s.ctl.Queues.List(c.UserContext(), actor(c))
 	if err != nil {
 		return err
 	}
@@ -80,11 +57,7 @@ func (s *Server) listQueues(c *fiber.Ctx) error {
 }
 
 func (s *Server) getQueue(c *fiber.Ctx) error {
-	q, err := s.queues()
-	if err != nil {
-		return err
-	}
-	st, err := q.Status(c.UserContext(), c.Params("id"))
+	st, err := s.ctl.Queues.Status(c.UserContext(), actor(c), idParam(c))
 	if err != nil {
 		return err
 	}
@@ -92,11 +65,10 @@ func (s *Server) getQueue(c *fiber.Ctx) error {
 }
 
 func (s *Server) putQueue(c *fiber.Ctx) error {
-	q, err := s.queues()
-	if err != nil {
-		return err
+	if !s.ctl.Queues.Available() {
+		return errUnavailable("the periodic queues")
 	}
-	name := c.Params("id")
+	name := idParam(c)
 	if !queue.Known(name) {
 		return domain.NotFound("queue", name)
 	}
@@ -104,11 +76,10 @@ func (s *Server) putQueue(c *fiber.Ctx) error {
 	if err := s.decode(c, &set); err != nil {
 		return err
 	}
-	out, err := q.PutSettings(c.UserContext(), name, set)
+	out, err := s.ctl.Queues.PutSettings(c.UserContext(), actor(c), name, set)
 	if err != nil {
 		return err
 	}
-	s.log.Info("queue settings changed", "queue", name, "by", who(c))
 	return c.JSON(out)
 }
 
@@ -134,15 +105,8 @@ func passURL(name, id string) string {
 // proxy's timeout or a client that hangs up neither stops it nor, on a
 // retry, starts a second one (the retry gets 409 naming the running pass).
 func (s *Server) runQueue(c *fiber.Ctx) error {
-	q, err := s.queues()
-	if err != nil {
-		return err
-	}
 	name := strings.Clone(c.Params("id")) // Fiber reuses its buffer after the handler
-	if !queue.Known(name) {
-		return domain.NotFound("queue", name)
-	}
-	p, err := q.StartPass(c.UserContext(), name)
+	p, err := s.ctl.Queues.StartPass(c.UserContext(), actor(c), name)
 	var running *queue.PassRunningError
 	if errors.As(err, &running) && running.PassID != "" {
 		c.Set(fiber.HeaderLocation, passURL(name, running.PassID))
@@ -154,17 +118,12 @@ func (s *Server) runQueue(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("queue pass started", "queue", name, "pass", p.ID, "by", who(c))
 	c.Set(fiber.HeaderLocation, passURL(name, p.ID))
 	return c.Status(fiber.StatusAccepted).JSON(p)
 }
 
 func (s *Server) listQueuePasses(c *fiber.Ctx) error {
-	q, err := s.queues()
-	if err != nil {
-		return err
-	}
-	l, err := q.Passes(c.UserContext(), c.Params("id"))
+	l, err := s.ctl.Queues.Passes(c.UserContext(), actor(c), idParam(c))
 	if err != nil {
 		return err
 	}
@@ -172,11 +131,7 @@ func (s *Server) listQueuePasses(c *fiber.Ctx) error {
 }
 
 func (s *Server) GetQueuePass(c *fiber.Ctx) error {
-	q, err := s.queues()
-	if err != nil {
-		return err
-	}
-	p, err := q.Pass(c.UserContext(), c.Params("id"), c.Params("pass"))
+	p, err := s.ctl.Queues.Pass(c.UserContext(), actor(c), idParam(c), c.Params("pass"))
 	if err != nil {
 		return err
 	}
@@ -184,11 +139,7 @@ func (s *Server) GetQueuePass(c *fiber.Ctx) error {
 }
 
 func (s *Server) getFleetStats(c *fiber.Ctx) error {
-	q, err := s.queues()
-	if err != nil {
-		return err
-	}
-	pts, err := q.FleetStats(c.UserContext())
+	pts, err := s.ctl.Queues.FleetStats(c.UserContext(), actor(c))
 	if err != nil {
 		return err
 	}
@@ -196,19 +147,7 @@ func (s *Server) getFleetStats(c *fiber.Ctx) error {
 }
 
 func (s *Server) getSiteStats(c *fiber.Ctx) error {
-	q, err := s.queues()
-	if err != nil {
-		return err
-	}
-	site, err := s.siteParam(c)
-	if err != nil {
-		return err
-	}
-	pts, err := q.SiteStats(c.UserContext(), site.ID)
-	if err != nil {
-		return err
-	}
-	outs, err := q.CronOutputs(c.UserContext(), site.ID)
+	site, pts, outs, err := s.ctl.Queues.SiteStats(c.UserContext(), actor(c), idParam(c))
 	if err != nil {
 		return err
 	}

@@ -140,7 +140,7 @@ func New(cfg *Config) (*Server, error) {
 	ctl := c.Control
 	if ctl == nil {
 		var err error
-		if ctl, err = control.New(&control.Config{Store: c.Store, Secrets: c.Secrets, Canceller: c.Canceller}); err != nil {
+		if ctl, err = control.New(&control.Config{Store: c.Store, Secrets: c.Secrets, Canceller: c.Canceller, Queues: c.Queues, Logger: c.Logger}); err != nil {
 			return nil, err
 		}
 	}

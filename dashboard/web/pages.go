@@ -229,8 +229,8 @@ func (u *ui) overview(c *fiber.Ctx, v *view) error {
 		d.Queued = d.Queued[len(d.Queued)-20:]
 	}
 	d.Charts = chartSet{PerHour: tasksPerHourChart(tasks, now), Backlog: backlogChart(tasks, now)}
-	d.HasQueues = u.cfg.Queues != nil
-	if d.Queues, err = u.queueStatuses(ctx, v.Admin); err != nil {
+	d.HasQueues = u.ctl.Queues.Available()
+	if d.Queues, err = u.queueStatuses(ctx, actor(c)); err != nil {
 		return err
 	}
 	v.Title, v.Nav = "Overview", "overview"
@@ -347,7 +347,7 @@ func (u *ui) sitePage(c *fiber.Ctx, v *view) error {
 	d.Platforms = sortedPlatforms(d.L)
 	d.DBServers = u.dbServers(ctx, d.L)
 	d.Clients = visibleClients(d.L, actor(c))
-	if d.StatsChart, d.Cron, err = u.siteStats(ctx, site.ID); err != nil {
+	if d.StatsChart, d.Cron, err = u.siteStats(ctx, actor(c), site.ID); err != nil {
 		return err
 	}
 	v.Title, v.Nav = site.Domain, "sites"

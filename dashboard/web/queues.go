@@ -23,11 +23,11 @@ import (
 
 // queueStatuses returns the queues' state, or nil when this server has no
 // queues or the user is not an admin (the API's rule).
-func (u *ui) queueStatuses(ctx context.Context, admin bool) ([]queue.Status, error) {
-	if u.cfg.Queues == nil || !admin {
+func (u *ui) queueStatuses(ctx context.Context, a control.Actor) ([]queue.Status, error) {
+	if !u.ctl.Queues.Available() || !a.Admin() {
 		return nil, nil
 	}
-	return u.cfg.Queues.List(ctx)
+	return u.ctl.Queues.List(ctx, a)
 }
 
 type queuesView struct {
@@ -35,10 +35,7 @@ type queuesView struct {
 }
 
 func (u *ui) queuesPage(c *fiber.Ctx, v *view) error {
-	if u.cfg.Queues == nil {
-		return control.Unavailable("the periodic queues")
-	}
-	items, err := u.cfg.Queues.List(c.UserContext())
+	items, err := u.ctl.Queues.List(c.UserContext(), actor(c))
 	if err != nil {
 		return err
 	}
@@ -62,7 +59,7 @@ func formDuration(c *fiber.Ctx, field string, into *queue.Duration) error {
 // queueUpdate changes the settings the form shows and keeps the others
 // (timeout, backoff, retention, cron path) as they are.
 func (u *ui) queueUpdate(c *fiber.Ctx, v *view) error {
-	if u.cfg.Queues == nil {
+	if !u.ctl.Queues.Available() {
 		return control.Unavailable("the periodic queues")
 	}
 	name := idParam(c)
@@ -70,7 +67,7 @@ func (u *ui) queueUpdate(c *fiber.Ctx, v *view) error {
 		return errNotFoundPage
 	}
 	ctx := c.UserContext()
-	set, err := u.cfg.Queues.Settings(ctx, name)
+	set, err := u.ctl.Queues.Settings(ctx, actor(c), name)
 	if err != nil {
 		return err
 	}
@@ -93,43 +90,36 @@ func (u *ui) queueUpdate(c *fiber.Ctx, v *view) error {
 		}
 		set.Concurrency = n
 	}
-	if _, err := u.cfg.Queues.PutSettings(ctx, name, set); err != nil {
+	if _, err := u.ctl.Queues.PutSettings(ctx, actor(c), name, set); err != nil {
 		return err
 	}
-	u.log.Info("queue settings changed", "queue", name, "by", actor(c).Name())
 	return u.done(c, "/queues", "Saved the %s queue's settings.", name)
 }
 
 // queueRun starts a pass, as the API does, and goes back to the queues
 // page, which shows its progress (app.js follows it).
 func (u *ui) queueRun(c *fiber.Ctx, v *view) error {
-	if u.cfg.Queues == nil {
+	if !u.ctl.Queues.Available() {
 		return control.Unavailable("the periodic queues")
 	}
 	name := idParam(c)
 	if !queue.Known(name) {
 		return errNotFoundPage
 	}
-	p, err := u.cfg.Queues.StartPass(c.UserContext(), name)
-	if err != nil {
+	if _, err := u.ctl.Queues.StartPass(c.UserContext(), actor(c), name); err != nil {
 		return err
 	}
-	u.log.Info("queue pass started", "queue", name, "pass", p.ID, "by", actor(c).Name())
 	return u.done(c, "/queues#queue-"+name, "Started a pass of the %s queue; its progress shows below.", name)
 }
 
 // siteStats returns the site's statistics charts and last cron outputs,
 // or an empty state.
-func (u *ui) siteStats(ctx context.Context, siteID string) (template.HTML, []queue.Output, error) {
+func (u *ui) siteStats(ctx context.Context, a control.Actor, siteID string) (template.HTML, []queue.Output, error) {
 	empty := emptyChart("No statistics yet", "Charts appear here once the stats queue has measured this site.")
-	if u.cfg.Queues == nil {
+	if !u.ctl.Queues.Available() {
 		return empty, nil, nil
 	}
-	pts, err := u.cfg.Queues.SiteStats(ctx, siteID)
-	if err != nil {
-		return "", nil, err
-	}
-	outs, err := u.cfg.Queues.CronOutputs(ctx, siteID)
+	_, pts, outs, err := u.ctl.Queues.SiteStats(ctx, a, siteID)
 	if err != nil {
 		return "", nil, err
 	}

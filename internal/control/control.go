@@ -1,9 +1,11 @@
 package control
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/aegirhq/aegir/internal/store"
 )
@@ -31,6 +33,12 @@ type Config struct {
 	// task fails with domain.ErrConflict (queued tasks can always be
 	// cancelled).
 	Canceller Canceller
+	// Queues are the periodic queues. Default: nil, and every Queues
+	// method fails with ErrUnavailable.
+	Queues QueueRunner
+	// Logger receives a line for each change of the queues. Default:
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // Control holds one service per resource, all on the same store.
@@ -45,6 +53,7 @@ type Control struct {
 	Tasks     *Tasks
 	Backups   *Backups
 	Packages  *Packages
+	Queues    *Queues
 }
 
 // New builds the services.
@@ -52,11 +61,12 @@ func New(cfg *Config) (*Control, error) {
 	if cfg == nil || cfg.Store == nil {
 		return nil, errors.New("control: Config.Store is required")
 	}
-	b := &base{st: cfg.Store, secrets: cfg.Secrets, canceller: cfg.Canceller}
+	b := &base{st: cfg.Store, secrets: cfg.Secrets, canceller: cfg.Canceller, queues: cfg.Queues,
+		log: cmp.Or(cfg.Logger, slog.Default()).With("component", "control")}
 	return &Control{
 		Sites: &Sites{b}, Platforms: &Platforms{b}, Servers: &Servers{b}, Services: &Services{b},
 		Clients: &Clients{b}, Users: &Users{b}, Tokens: &Tokens{b}, Tasks: &Tasks{b},
-		Backups: &Backups{b}, Packages: &Packages{b},
+		Backups: &Backups{b}, Packages: &Packages{b}, Queues: &Queues{b},
 	}, nil
 }
 
@@ -65,6 +75,8 @@ type base struct {
 	st        *store.Store
 	secrets   CredentialWriter
 	canceller Canceller
+	queues    QueueRunner
+	log       *slog.Logger
 }
 
 // ErrUnavailable says a part of the server a request needs is not
