@@ -16,7 +16,9 @@
 //   - Admin-only actions (Actor.admin, Actor.adminEntity): a change only
 //     admins may make is refused with a *Refusal wrapping
 //     domain.ErrForbidden ("only admins can ..."); an admin-only entity
-//     (server, service, user) is not found to anyone else.
+//     (server, service, user, queue) is not found to anyone else. Queue
+//     users (the Nomad queue jobs' token) may only start and follow queue
+//     passes (Actor.passRunner).
 //
 // Transports may refuse earlier (the API's route table gates admin routes
 // before decoding a body) but must give the same answer; control checks
@@ -28,6 +30,8 @@
 // entity and queues its task in one transaction (site → install, platform
 // → verify-platform, server → verify-server, site edit → verify). That
 // method is the place for an audit entry and for quotas when they come.
+// The periodic queues (Queues, over scheduler/queue) are not in the store;
+// their settings changes and started passes are logged here instead.
 // Creates validate what needs no lookup first (a copy with placeholder
 // ids), so the likeliest mistake is the one reported; then references are
 // resolved by id or by name (resolve.go).
