@@ -783,10 +783,10 @@ func (u *ui) taskPage(c *fiber.Ctx, v *view) error {
 			d.Target = "/servers/" + t.TargetID
 		}
 	}
-	if u.cfg.Logs == nil {
+	if u.logs == nil {
 		d.NoLog = true
 	} else {
-		lines, done, err := u.cfg.Logs.Read(c.UserContext(), t.ID, "", api.LogPageMax, 0)
+		lines, done, err := u.logs.Read(c.UserContext(), t.ID, "", api.LogPageMax, 0)
 		switch {
 		case errors.Is(err, logbus.ErrNoLog):
 			d.LogDone = t.Status.Done()

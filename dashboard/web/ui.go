@@ -51,7 +51,7 @@ type ui struct {
 	api     *api.Server      // the app, the live data handlers, the status
 	ctl     *control.Control // every read and write with access rules
 	st      *store.Store     // names for display, sessions, logins
-	cfg     api.Config       // Logs, Queues, Version
+	logs    api.TaskLogs     // task logs for the task page; nil: none
 	log     *slog.Logger
 	pages   map[string]*template.Template
 	keys    *sessionKeys
@@ -75,7 +75,7 @@ var uiSecurityHeaders = map[string]string{
 // under /live. The API stays alone under /api/v1. Call it from
 // api.Config.Mount.
 func Mount(s *api.Server, cfg Config) error {
-	u := &ui{api: s, ctl: s.Control(), st: s.Store(), cfg: s.Config(), log: s.Logger(),
+	u := &ui{api: s, ctl: s.Control(), st: s.Store(), logs: s.Config().Logs, log: s.Logger(),
 		limiter: cfg.LoginLimiter, secure: cfg.SecureCookies}
 	if u.limiter == nil {
 		u.limiter = NewMemoryLimiter(MemoryLimiterConfig{})
