@@ -1,6 +1,10 @@
 package dashboard
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/aegirhq/aegir/dashboard/api"
+)
 
 func TestClients(t *testing.T) {
 	t.Parallel()
@@ -15,11 +19,11 @@ func TestClients(t *testing.T) {
 		},
 		{
 			name: "create a duplicate", method: "POST", url: "/api/v1/clients", token: "admin", body: `{"name":"acme"}`,
-			wantStatus: 409, wantCode: CodeDuplicate, unchanged: true,
+			wantStatus: 409, wantCode: api.CodeDuplicate, unchanged: true,
 		},
 		{
 			name: "create with a bad name", method: "POST", url: "/api/v1/clients", token: "admin", body: `{"name":"Acme Inc; drop table"}`,
-			wantStatus: 400, wantCode: CodeInvalid, wantContains: []string{`"field":"name"`}, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantContains: []string{`"field":"name"`}, unchanged: true,
 		},
 		{
 			name: "get", method: "GET", url: "/api/v1/clients/{clientA}", token: "admin",
@@ -33,16 +37,16 @@ func TestClients(t *testing.T) {
 		},
 		{
 			name: "update with a stale version", method: "PUT", url: "/api/v1/clients/{clientB}", token: "admin",
-			body: `{"name":"globex","title":"x","version":1}`, wantStatus: 409, wantCode: CodeConflict, unchanged: true,
+			body: `{"name":"globex","title":"x","version":1}`, wantStatus: 409, wantCode: api.CodeConflict, unchanged: true,
 		},
 		{
 			name: "delete a client with sites", method: "DELETE", url: "/api/v1/clients/{clientB}?version={v}", token: "admin",
 			before:     func(b *bundle) { b.ids["v"] = b.version("clients", b.ids["clientB"]) },
-			wantStatus: 409, wantCode: CodeConflict, unchanged: true,
+			wantStatus: 409, wantCode: api.CodeConflict, unchanged: true,
 		},
 		{
 			name: "delete without a version", method: "DELETE", url: "/api/v1/clients/{clientB}", token: "admin",
-			wantStatus: 400, wantCode: CodeInvalid, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, unchanged: true,
 		},
 		{
 			name: "delete an unused client", method: "DELETE", url: "/api/v1/clients/{c}?version={v}", token: "admin",

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aegirhq/aegir/dashboard/web"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/locks"
 	"github.com/aegirhq/aegir/internal/store"
@@ -219,26 +220,26 @@ func TestQueueTokenScope(t *testing.T) {
 	allowed := map[string]bool{"POST /queues/:id/run": true, "GET /queues/:id/passes/:pass": true}
 	before := b.dump()
 	n := 0
-	for _, r := range b.srv.routes() {
-		key := r.method + " " + r.path
-		if allowed[key] != r.op.queueToken {
-			t.Errorf("%s: queueToken %v, want %v", key, r.op.queueToken, allowed[key])
+	for _, r := range b.srv.Routes() {
+		key := r.Method + " " + r.Path
+		if allowed[key] != r.QueueToken {
+			t.Errorf("%s: queueToken %v, want %v", key, r.QueueToken, allowed[key])
 		}
-		if r.op.public || r.op.queueToken {
+		if r.Public || r.QueueToken {
 			continue
 		}
 		n++
-		url := "/api/v1" + strings.NewReplacer(":id", b.siteA.ID, ":pass", "00000000000000000000").Replace(r.path)
-		if strings.HasPrefix(r.path, "/queues/:id") {
-			url = "/api/v1" + strings.NewReplacer(":id", "cron", ":pass", "00000000000000000000").Replace(r.path)
+		url := "/api/v1" + strings.NewReplacer(":id", b.siteA.ID, ":pass", "00000000000000000000").Replace(r.Path)
+		if strings.HasPrefix(r.Path, "/queues/:id") {
+			url = "/api/v1" + strings.NewReplacer(":id", "cron", ":pass", "00000000000000000000").Replace(r.Path)
 		}
 		body := ""
-		if r.method == "POST" || r.method == "PUT" {
+		if r.Method == "POST" || r.Method == "PUT" {
 			body = `{"name":"evil","role":"admin","type":"delete"}`
 		}
-		res, out := b.do(r.method, url, "queue", body, nil)
+		res, out := b.do(r.Method, url, "queue", body, nil)
 		if res.StatusCode != 403 || !strings.Contains(string(out), `"code":"forbidden"`) {
-			t.Errorf("%s %s with the queue token: %d %s, want 403 forbidden", r.method, url, res.StatusCode, out)
+			t.Errorf("%s %s with the queue token: %d %s, want 403 forbidden", r.Method, url, res.StatusCode, out)
 		}
 	}
 	if n < 40 {
@@ -264,7 +265,7 @@ func TestQueueTokenScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := setPassword(ctx, b.st, u, "correct horse battery"); err == nil {
+	if err := web.SetPassword(ctx, b.st, u, "correct horse battery"); err == nil {
 		t.Error("a queue user got a dashboard password")
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/aegirhq/aegir/dashboard/api"
+	"github.com/aegirhq/aegir/internal/apiv1"
 )
 
 func TestServersAndServices(t *testing.T) {
@@ -19,7 +22,7 @@ func TestServersAndServices(t *testing.T) {
 			body:       `{"name":"db2","address":"10.0.0.2","nomad_node":"node-2","services":[{"kind":"postgresql","port":5432,"settings":{"max_connections":"100"}}]}`,
 			wantStatus: 201, wantContains: []string{`"server":{`, `"name":"db2"`, `"type":"verify-server"`, `"status":"queued"`, `"kind":"postgresql"`, `"type":"db"`},
 			after: func(t *testing.T, b *bundle, body []byte) {
-				var out serverCreated
+				var out apiv1.ServerCreated
 				decodeJSON(t, body, &out)
 				_, list := b.do("GET", "/api/v1/tasks?status=queued&target_id="+out.Server.ID, "admin", "", nil)
 				if !strings.Contains(string(list), out.Task.ID) {
@@ -29,19 +32,19 @@ func TestServersAndServices(t *testing.T) {
 		},
 		{
 			name: "create a server with a duplicate name", method: "POST", url: "/api/v1/servers", token: "admin",
-			body: `{"name":"web1","address":"10.0.0.3"}`, wantStatus: 409, wantCode: CodeDuplicate, unchanged: true,
+			body: `{"name":"web1","address":"10.0.0.3"}`, wantStatus: 409, wantCode: api.CodeDuplicate, unchanged: true,
 		},
 		{
 			name: "create a server with a bad address", method: "POST", url: "/api/v1/servers", token: "admin",
-			body: `{"name":"x","address":"1.2.3.4; rm -rf /"}`, wantStatus: 400, wantCode: CodeInvalid, unchanged: true,
+			body: `{"name":"x","address":"1.2.3.4; rm -rf /"}`, wantStatus: 400, wantCode: api.CodeInvalid, unchanged: true,
 		},
 		{
 			name: "create a server with an unknown service kind", method: "POST", url: "/api/v1/servers", token: "admin",
-			body: `{"name":"x","address":"10.0.0.4","services":[{"kind":"oracle"}]}`, wantStatus: 400, wantCode: CodeInvalid, unchanged: true,
+			body: `{"name":"x","address":"10.0.0.4","services":[{"kind":"oracle"}]}`, wantStatus: 400, wantCode: api.CodeInvalid, unchanged: true,
 		},
 		{
 			name: "create a server with two db services", method: "POST", url: "/api/v1/servers", token: "admin",
-			body: `{"name":"x","address":"10.0.0.4","services":[{"kind":"mariadb"},{"kind":"postgresql"}]}`, wantStatus: 409, wantCode: CodeDuplicate, unchanged: true,
+			body: `{"name":"x","address":"10.0.0.4","services":[{"kind":"mariadb"},{"kind":"postgresql"}]}`, wantStatus: 409, wantCode: api.CodeDuplicate, unchanged: true,
 		},
 		{
 			name: "get a server", method: "GET", url: "/api/v1/servers/{server}", token: "admin",
@@ -56,7 +59,7 @@ func TestServersAndServices(t *testing.T) {
 		{
 			name: "delete a server in use", method: "DELETE", url: "/api/v1/servers/{server}?version={v}", token: "admin",
 			before:     func(b *bundle) { b.ids["v"] = b.version("servers", b.ids["server"]) },
-			wantStatus: 409, wantCode: CodeConflict, unchanged: true,
+			wantStatus: 409, wantCode: api.CodeConflict, unchanged: true,
 		},
 		{
 			name: "server task", method: "POST", url: "/api/v1/servers/{server}/tasks", token: "admin", body: `{"type":"verify-server"}`,
@@ -64,7 +67,7 @@ func TestServersAndServices(t *testing.T) {
 		},
 		{
 			name: "server task of a site type", method: "POST", url: "/api/v1/servers/{server}/tasks", token: "admin", body: `{"type":"backup"}`,
-			wantStatus: 400, wantCode: CodeInvalid, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, unchanged: true,
 		},
 		{
 			name: "list services of a server", method: "GET", url: "/api/v1/services?server_id={server}", token: "admin",
@@ -74,7 +77,7 @@ func TestServersAndServices(t *testing.T) {
 			name: "add a service by server name", method: "POST", url: "/api/v1/services", token: "admin",
 			before: func(b *bundle) {
 				_, body := b.do("POST", "/api/v1/servers", "admin", `{"name":"bare","address":"10.0.0.9"}`, nil)
-				var out serverCreated
+				var out apiv1.ServerCreated
 				decodeJSON(b.t, body, &out)
 			},
 			body: `{"server":"bare","kind":"apache","port":8080}`, wantStatus: 201, wantContains: []string{`"kind":"apache"`, `"type":"http"`},
@@ -115,7 +118,7 @@ func TestServersAndServices(t *testing.T) {
 				svc, _ := b.st.ServiceOf(context.Background(), b.ids["server"], "db")
 				b.ids["db"] = svc.ID
 			},
-			body: `{"username":"root","password":"s3cret\u0000"}`, wantStatus: 400, wantCode: CodeInvalid, unchanged: true, notContains: []string{"s3cret"},
+			body: `{"username":"root","password":"s3cret\u0000"}`, wantStatus: 400, wantCode: api.CodeInvalid, unchanged: true, notContains: []string{"s3cret"},
 		},
 		{
 			name: "credentials without a secrets backend", method: "PUT", url: "/api/v1/services/{db}/credentials", token: "admin",
@@ -123,7 +126,7 @@ func TestServersAndServices(t *testing.T) {
 				svc, _ := b.st.ServiceOf(context.Background(), b.ids["server"], "db")
 				b.ids["db"] = svc.ID
 			},
-			body: `{"username":"root","password":"x"}`, wantStatus: 503, wantCode: CodeUnavailable, unchanged: true,
+			body: `{"username":"root","password":"x"}`, wantStatus: 503, wantCode: api.CodeUnavailable, unchanged: true,
 		},
 	})
 }
@@ -153,22 +156,22 @@ func TestPlatforms(t *testing.T) {
 		{
 			name: "path outside the allowed roots", method: "POST", url: "/api/v1/platforms", token: "admin",
 			body:       `{"name":"d10","path":"/etc/nginx","web_server":"web1","type":"drupal"}`,
-			wantStatus: 400, wantCode: CodeInvalid, wantContains: []string{`"field":"path"`, "outside the allowed roots"}, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantContains: []string{`"field":"path"`, "outside the allowed roots"}, unchanged: true,
 		},
 		{
 			name: "path with a traversal", method: "POST", url: "/api/v1/platforms", token: "admin",
 			body:       `{"name":"d10","path":"/srv/platforms/../../etc","web_server":"web1","type":"drupal"}`,
-			wantStatus: 400, wantCode: CodeInvalid, wantContains: []string{`"field":"path"`}, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantContains: []string{`"field":"path"`}, unchanged: true,
 		},
 		{
 			name: "unknown web server", method: "POST", url: "/api/v1/platforms", token: "admin",
 			body:       `{"name":"d10","path":"/srv/platforms/d10","web_server":"nope","type":"drupal"}`,
-			wantStatus: 400, wantCode: CodeInvalid, wantContains: []string{`"field":"web_server"`}, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantContains: []string{`"field":"web_server"`}, unchanged: true,
 		},
 		{
 			name: "duplicate name", method: "POST", url: "/api/v1/platforms", token: "admin",
 			body:       `{"name":"p1","path":"/srv/platforms/p1b","web_server":"web1","type":"php"}`,
-			wantStatus: 409, wantCode: CodeDuplicate, unchanged: true,
+			wantStatus: 409, wantCode: api.CodeDuplicate, unchanged: true,
 		},
 		{
 			name: "get", method: "GET", url: "/api/v1/platforms/{platform}", token: "admin",
@@ -180,15 +183,15 @@ func TestPlatforms(t *testing.T) {
 		},
 		{
 			name: "delete with sites on it", method: "POST", url: "/api/v1/platforms/{platform}/tasks", token: "admin", body: `{"type":"delete"}`,
-			wantStatus: 409, wantCode: CodeConflict, unchanged: true,
+			wantStatus: 409, wantCode: api.CodeConflict, unchanged: true,
 		},
 		{
 			name: "unlock an unlocked platform", method: "POST", url: "/api/v1/platforms/{platform}/tasks", token: "admin", body: `{"type":"unlock"}`,
-			wantStatus: 409, wantCode: CodeIllegalTransition, unchanged: true,
+			wantStatus: 409, wantCode: api.CodeIllegalTransition, unchanged: true,
 		},
 		{
 			name: "client user cannot run platform tasks", method: "POST", url: "/api/v1/platforms/{platform}/tasks", token: "alice", body: `{"type":"lock"}`,
-			wantStatus: 403, wantCode: CodeForbidden, unchanged: true,
+			wantStatus: 403, wantCode: api.CodeForbidden, unchanged: true,
 		},
 	})
 }

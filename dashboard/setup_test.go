@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aegirhq/aegir/dashboard/api"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/internal/store/boltkv"
@@ -270,7 +271,7 @@ func runScenarios(t *testing.T, scenarios []scenario) {
 				t.Fatalf("status %d, want %d; body %s", res.StatusCode, sc.wantStatus, body)
 			}
 			if sc.wantCode != "" {
-				var eb ErrorBody
+				var eb api.ErrorBody
 				if err := json.Unmarshal(body, &eb); err != nil || eb.Error.Code != sc.wantCode {
 					t.Fatalf("error code %q, want %q; body %s", eb.Error.Code, sc.wantCode, body)
 				}

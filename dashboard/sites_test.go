@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aegirhq/aegir/dashboard/api"
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
 )
@@ -37,7 +39,7 @@ func TestSites(t *testing.T) {
 		},
 		{
 			name: "bad limit", method: "GET", url: "/api/v1/sites?limit=x", token: "admin",
-			wantStatus: 400, wantCode: CodeInvalid,
+			wantStatus: 400, wantCode: api.CodeInvalid,
 		},
 		{
 			name: "get by id", method: "GET", url: "/api/v1/sites/{siteA}", token: "admin",
@@ -57,21 +59,21 @@ func TestSites(t *testing.T) {
 		},
 		{
 			name: "client user gets 404 for another client's site", method: "GET", url: "/api/v1/sites/{siteB}", token: "alice",
-			wantStatus: 404, wantCode: CodeNotFound, notContains: []string{"b.example.com"},
+			wantStatus: 404, wantCode: api.CodeNotFound, notContains: []string{"b.example.com"},
 		},
 		{
 			name: "client user gets 404 for another client's site by domain", method: "GET", url: "/api/v1/sites/b.example.com", token: "alice",
-			wantStatus: 404, wantCode: CodeNotFound, notContains: []string{"{siteB}"},
+			wantStatus: 404, wantCode: api.CodeNotFound, notContains: []string{"{siteB}"},
 		},
 		{
 			name: "missing site", method: "GET", url: "/api/v1/sites/none.example.com", token: "admin",
-			wantStatus: 404, wantCode: CodeNotFound,
+			wantStatus: 404, wantCode: api.CodeNotFound,
 		},
 		{
 			name: "create queues install in the same transaction", method: "POST", url: "/api/v1/sites", token: "admin", body: newSite,
 			wantStatus: 201, wantContains: []string{`"site":{`, `"task":{`, `"type":"install"`, `"status":"queued"`, `"domain":"new.example.com"`},
 			after: func(t *testing.T, b *bundle, body []byte) {
-				var out siteCreated
+				var out apiv1.SiteCreated
 				decodeJSON(t, body, &out)
 				_, list := b.do("GET", "/api/v1/tasks?type=install&status=queued&target_id="+out.Site.ID, "admin", "", nil)
 				if !strings.Contains(string(list), out.Task.ID) || !strings.Contains(string(list), `"total":1`) {
@@ -101,91 +103,91 @@ func TestSites(t *testing.T) {
 		{
 			name: "client user cannot create a site for another client", method: "POST", url: "/api/v1/sites", token: "alice",
 			body:       `{"domain":"theirs.example.com","platform":"p1","db_server":"web1","client":"globex"}`,
-			wantStatus: 400, wantCode: CodeInvalid, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, unchanged: true,
 		},
 		{
 			name: "duplicate domain", method: "POST", url: "/api/v1/sites", token: "admin",
 			body:       `{"domain":"a.example.com","platform":"p1","db_server":"web1","client":"acme"}`,
-			wantStatus: 409, wantCode: CodeDuplicate, wantContains: []string{"a.example.com"}, unchanged: true,
+			wantStatus: 409, wantCode: api.CodeDuplicate, wantContains: []string{"a.example.com"}, unchanged: true,
 		},
 		{
 			name: "domain equal to another site's alias", method: "POST", url: "/api/v1/sites", token: "admin",
 			body:       `{"domain":"www.b.example.com","platform":"p1","db_server":"web1","client":"acme"}`,
-			wantStatus: 409, wantCode: CodeDuplicate, unchanged: true,
+			wantStatus: 409, wantCode: api.CodeDuplicate, unchanged: true,
 		},
 		{
 			name: "duplicate alias of another site", method: "POST", url: "/api/v1/sites", token: "admin",
 			body:       `{"domain":"c.example.com","aliases":["www.b.example.com"],"platform":"p1","db_server":"web1","client":"acme"}`,
-			wantStatus: 409, wantCode: CodeDuplicate, unchanged: true,
+			wantStatus: 409, wantCode: api.CodeDuplicate, unchanged: true,
 		},
 		{
 			name: "duplicate alias seen by a client user does not name the owner", method: "POST", url: "/api/v1/sites", token: "alice",
 			body:       `{"domain":"c.example.com","aliases":["www.b.example.com"],"platform":"p1","db_server":"web1"}`,
-			wantStatus: 409, wantCode: CodeDuplicate, notContains: []string{"{siteB}"}, unchanged: true,
+			wantStatus: 409, wantCode: api.CodeDuplicate, notContains: []string{"{siteB}"}, unchanged: true,
 		},
 		{
 			name: "alias listed twice", method: "POST", url: "/api/v1/sites", token: "admin",
 			body:       `{"domain":"c.example.com","aliases":["x.example.com","X.example.com"],"platform":"p1","db_server":"web1","client":"acme"}`,
-			wantStatus: 400, wantCode: CodeInvalid, wantContains: []string{`"field":"aliases"`}, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantContains: []string{`"field":"aliases"`}, unchanged: true,
 		},
 		{
 			name: "domain with an nginx injection", method: "POST", url: "/api/v1/sites", token: "admin",
 			body:       `{"domain":"a.com; include /etc/passwd;","platform":"p1","db_server":"web1","client":"acme"}`,
-			wantStatus: 400, wantCode: CodeInvalid, wantContains: []string{`"field":"domain"`}, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantContains: []string{`"field":"domain"`}, unchanged: true,
 		},
 		{
 			name: "domain with a path traversal", method: "POST", url: "/api/v1/sites", token: "admin",
 			body:       `{"domain":"../../x","platform":"p1","db_server":"web1","client":"acme"}`,
-			wantStatus: 400, wantCode: CodeInvalid, wantContains: []string{`"field":"domain"`}, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantContains: []string{`"field":"domain"`}, unchanged: true,
 		},
 		{
 			name: "alias with a path traversal", method: "POST", url: "/api/v1/sites", token: "admin",
 			body:       `{"domain":"c.example.com","aliases":["../../x"],"platform":"p1","db_server":"web1","client":"acme"}`,
-			wantStatus: 400, wantCode: CodeInvalid, wantContains: []string{`"field":"aliases"`}, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantContains: []string{`"field":"aliases"`}, unchanged: true,
 		},
 		{
 			name: "unknown platform name", method: "POST", url: "/api/v1/sites", token: "admin",
 			body:       `{"domain":"c.example.com","platform":"nope","db_server":"web1","client":"acme"}`,
-			wantStatus: 400, wantCode: CodeInvalid, wantContains: []string{`"field":"platform"`}, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantContains: []string{`"field":"platform"`}, unchanged: true,
 		},
 		{
 			name: "id and name disagree", method: "POST", url: "/api/v1/sites", token: "admin",
 			body:       `{"domain":"c.example.com","platform":"p1","db_server":"web1","client":"acme","client_id":"{clientB}"}`,
-			wantStatus: 400, wantCode: CodeInvalid, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, unchanged: true,
 		},
 		{
 			name: "unknown field", method: "POST", url: "/api/v1/sites", token: "admin",
 			body:       `{"domain":"c.example.com","platform":"p1","db_server":"web1","client":"acme","status":"enabled"}`,
-			wantStatus: 400, wantCode: CodeUnknownField, wantContains: []string{`"field":"status"`}, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeUnknownField, wantContains: []string{`"field":"status"`}, unchanged: true,
 		},
 		{
 			name: "malformed JSON", method: "POST", url: "/api/v1/sites", token: "admin", body: `{"domain":`,
-			wantStatus: 400, wantCode: CodeMalformedJSON, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeMalformedJSON, unchanged: true,
 		},
 		{
 			name: "trailing garbage", method: "POST", url: "/api/v1/sites", token: "admin", body: newSite + `{}`,
-			wantStatus: 400, wantCode: CodeMalformedJSON, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeMalformedJSON, unchanged: true,
 		},
 		{
 			name: "wrong type", method: "POST", url: "/api/v1/sites", token: "admin", body: `{"domain":["x"]}`,
-			wantStatus: 400, wantCode: CodeInvalid, wantContains: []string{`"field":"domain"`}, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantContains: []string{`"field":"domain"`}, unchanged: true,
 		},
 		{
 			name: "not an object", method: "POST", url: "/api/v1/sites", token: "admin", body: `[1]`,
-			wantStatus: 400, wantCode: CodeMalformedJSON, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeMalformedJSON, unchanged: true,
 		},
 		{
 			name: "empty body", method: "POST", url: "/api/v1/sites", token: "admin", body: ``,
-			wantStatus: 400, wantCode: CodeMalformedJSON, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeMalformedJSON, unchanged: true,
 		},
 		{
 			name: "oversized body", method: "POST", url: "/api/v1/sites", token: "admin",
 			mod:  func(c *Config) { c.BodyLimit = 4096 },
-			body: `{"domain":"c.example.com","profile":"` + strings.Repeat("x", 8192) + `"}`, listen: true, header: expectContinue, wantStatus: 413, wantCode: CodeTooLarge, unchanged: true,
+			body: `{"domain":"c.example.com","profile":"` + strings.Repeat("x", 8192) + `"}`, listen: true, header: expectContinue, wantStatus: 413, wantCode: api.CodeTooLarge, unchanged: true,
 		},
 		{
 			name: "oversized body at the default limit", method: "POST", url: "/api/v1/sites", token: "admin",
-			body: `{"domain":"c.example.com","profile":"` + strings.Repeat("x", 1<<20) + `"}`, listen: true, header: expectContinue, wantStatus: 413, wantCode: CodeTooLarge, unchanged: true,
+			body: `{"domain":"c.example.com","profile":"` + strings.Repeat("x", 1<<20) + `"}`, listen: true, header: expectContinue, wantStatus: 413, wantCode: api.CodeTooLarge, unchanged: true,
 		},
 		{
 			name: "update aliases queues verify", method: "PUT", url: "/api/v1/sites/{siteA}", token: "alice",
@@ -202,27 +204,27 @@ func TestSites(t *testing.T) {
 				b.enable(b.siteA.ID) // changes the site
 			},
 			body:       `{"aliases":["www.a.example.com"],"version":{versionA}}`,
-			wantStatus: 409, wantCode: CodeConflict, unchanged: true,
+			wantStatus: 409, wantCode: api.CodeConflict, unchanged: true,
 		},
 		{
 			name: "update without a version", method: "PUT", url: "/api/v1/sites/{siteA}", token: "admin",
-			body: `{"aliases":[]}`, wantStatus: 400, wantCode: CodeInvalid, wantContains: []string{`"field":"version"`}, unchanged: true,
+			body: `{"aliases":[]}`, wantStatus: 400, wantCode: api.CodeInvalid, wantContains: []string{`"field":"version"`}, unchanged: true,
 		},
 		{
 			name: "update to an alias another site has", method: "PUT", url: "/api/v1/sites/{siteA}", token: "admin",
 			before:     func(b *bundle) { b.ids["versionA"] = itoa(b.siteA.Version) },
 			body:       `{"aliases":["www.b.example.com"],"version":{versionA}}`,
-			wantStatus: 409, wantCode: CodeDuplicate, unchanged: true,
+			wantStatus: 409, wantCode: api.CodeDuplicate, unchanged: true,
 		},
 		{
 			name: "client user cannot update another client's site", method: "PUT", url: "/api/v1/sites/{siteB}", token: "alice",
-			body: `{"aliases":[],"version":1}`, wantStatus: 404, wantCode: CodeNotFound, unchanged: true,
+			body: `{"aliases":[],"version":1}`, wantStatus: 404, wantCode: api.CodeNotFound, unchanged: true,
 		},
 		{
 			name: "client user cannot give their site away", method: "PUT", url: "/api/v1/sites/{siteA}", token: "alice",
 			before:     func(b *bundle) { b.ids["versionA"] = itoa(b.siteA.Version) },
 			body:       `{"client_id":"{clientB}","version":{versionA}}`,
-			wantStatus: 400, wantCode: CodeInvalid, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, unchanged: true,
 		},
 		{
 			name: "backup task on an enabled site", method: "POST", url: "/api/v1/sites/a.example.com/tasks", token: "alice",
@@ -232,16 +234,16 @@ func TestSites(t *testing.T) {
 		},
 		{
 			name: "disable on a pending site is an illegal transition", method: "POST", url: "/api/v1/sites/{siteA}/tasks", token: "admin",
-			body: `{"type":"disable"}`, wantStatus: 409, wantCode: CodeIllegalTransition, unchanged: true,
+			body: `{"type":"disable"}`, wantStatus: 409, wantCode: api.CodeIllegalTransition, unchanged: true,
 		},
 		{
 			name: "unknown task type", method: "POST", url: "/api/v1/sites/{siteA}/tasks", token: "admin",
-			body: `{"type":"format-disk"}`, wantStatus: 400, wantCode: CodeInvalid, unchanged: true,
+			body: `{"type":"format-disk"}`, wantStatus: 400, wantCode: api.CodeInvalid, unchanged: true,
 		},
 		{
 			name: "clone with a bad domain", method: "POST", url: "/api/v1/sites/{siteA}/tasks", token: "admin",
 			before: func(b *bundle) { b.enable(b.siteA.ID) },
-			body:   `{"type":"clone","args":{"domain":"a.com; include /etc/passwd;"}}`, wantStatus: 400, wantCode: CodeInvalid, unchanged: true,
+			body:   `{"type":"clone","args":{"domain":"a.com; include /etc/passwd;"}}`, wantStatus: 400, wantCode: api.CodeInvalid, unchanged: true,
 		},
 		{
 			name: "migrate by platform name", method: "POST", url: "/api/v1/sites/{siteA}/tasks", token: "admin",
@@ -251,7 +253,7 @@ func TestSites(t *testing.T) {
 		},
 		{
 			name: "client user cannot queue a task on another client's site", method: "POST", url: "/api/v1/sites/{siteB}/tasks", token: "alice",
-			body: `{"type":"delete"}`, wantStatus: 404, wantCode: CodeNotFound, unchanged: true,
+			body: `{"type":"delete"}`, wantStatus: 404, wantCode: api.CodeNotFound, unchanged: true,
 		},
 		{
 			name: "site backups", method: "GET", url: "/api/v1/sites/{siteA}/backups", token: "alice",
@@ -278,7 +280,7 @@ func TestSiteCreateThenCLIFlow(t *testing.T) {
 	if res.StatusCode != http.StatusCreated {
 		t.Fatalf("create: %d %s", res.StatusCode, body)
 	}
-	var out siteCreated
+	var out apiv1.SiteCreated
 	decodeJSON(t, body, &out)
 	if out.Site.Version == 0 || out.Task.Type != domain.TaskInstall || out.Task.ClientID != b.ids["clientA"] {
 		t.Fatalf("unexpected answer %+v", out)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aegirhq/aegir/dashboard/api"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/logbus"
 )
@@ -74,12 +75,12 @@ func TestTasks(t *testing.T) {
 		{
 			name: "client user gets 404 for another client's task", method: "GET", url: "/api/v1/tasks/{taskB}", token: "alice",
 			before:     func(b *bundle) { b.ids["taskB"] = b.taskOf(b.siteB.ID, domain.TaskInstall).ID },
-			wantStatus: 404, wantCode: CodeNotFound,
+			wantStatus: 404, wantCode: api.CodeNotFound,
 		},
 		{
 			name: "client user gets 404 for a server task", method: "GET", url: "/api/v1/tasks/{taskS}", token: "alice",
 			before:     func(b *bundle) { b.ids["taskS"] = b.taskOf(b.ids["server"], domain.TaskVerifyServer).ID },
-			wantStatus: 404, wantCode: CodeNotFound,
+			wantStatus: 404, wantCode: api.CodeNotFound,
 		},
 		{
 			name: "cancel a queued task", method: "POST", url: "/api/v1/tasks/{taskA}/cancel", token: "alice",
@@ -98,7 +99,7 @@ func TestTasks(t *testing.T) {
 				b.enable(b.siteA.ID)
 				b.ids["taskA"] = b.taskOf(b.siteA.ID, domain.TaskInstall).ID
 			},
-			wantStatus: 409, wantCode: CodeIllegalTransition, unchanged: true,
+			wantStatus: 409, wantCode: api.CodeIllegalTransition, unchanged: true,
 		},
 		{
 			name: "cancel a running task without a dispatcher", method: "POST", url: "/api/v1/tasks/{taskA}/cancel", token: "admin",
@@ -109,7 +110,7 @@ func TestTasks(t *testing.T) {
 				}
 				b.ids["taskA"] = task.ID
 			},
-			wantStatus: 409, wantCode: CodeConflict, wantContains: []string{"no dispatcher"}, unchanged: true,
+			wantStatus: 409, wantCode: api.CodeConflict, wantContains: []string{"no dispatcher"}, unchanged: true,
 		},
 		{
 			name: "cancel a running task through the canceller", method: "POST", url: "/api/v1/tasks/{taskA}/cancel", token: "admin",
@@ -152,7 +153,7 @@ func TestTasks(t *testing.T) {
 		{
 			name: "retry a queued task", method: "POST", url: "/api/v1/tasks/{taskA}/retry", token: "admin",
 			before:     func(b *bundle) { b.ids["taskA"] = b.taskOf(b.siteA.ID, domain.TaskInstall).ID },
-			wantStatus: 409, wantCode: CodeConflict, unchanged: true,
+			wantStatus: 409, wantCode: api.CodeConflict, unchanged: true,
 		},
 		{
 			name: "log page", method: "GET", url: "/api/v1/tasks/{taskA}/log?after=1-0", token: "alice",
@@ -171,12 +172,12 @@ func TestTasks(t *testing.T) {
 			name: "log without a log bus", method: "GET", url: "/api/v1/tasks/{taskA}/log", token: "admin",
 			mod:        func(c *Config) { c.Logs = nil },
 			before:     func(b *bundle) { b.ids["taskA"] = b.taskOf(b.siteA.ID, domain.TaskInstall).ID },
-			wantStatus: 503, wantCode: CodeUnavailable,
+			wantStatus: 503, wantCode: api.CodeUnavailable,
 		},
 		{
 			name: "log of another client's task", method: "GET", url: "/api/v1/tasks/{taskB}/log", token: "alice",
 			before:     func(b *bundle) { b.ids["taskB"] = b.taskOf(b.siteB.ID, domain.TaskInstall).ID },
-			wantStatus: 404, wantCode: CodeNotFound,
+			wantStatus: 404, wantCode: api.CodeNotFound,
 		},
 		{
 			name: "log stream resumes after Last-Event-ID and ends", method: "GET", url: "/api/v1/tasks/{taskA}/log", token: "alice",

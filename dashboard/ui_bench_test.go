@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aegirhq/aegir/dashboard/web"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/internal/store/boltkv"
@@ -59,7 +60,7 @@ func BenchmarkUIPages(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := setPassword(ctx, st, admin, testPassword); err != nil {
+	if err := web.SetPassword(ctx, st, admin, testPassword); err != nil {
 		b.Fatal(err)
 	}
 	waitMirrored(b, st, benchTasks)

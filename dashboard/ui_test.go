@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aegirhq/aegir/dashboard/web"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/locks"
 	"github.com/aegirhq/aegir/internal/store"
@@ -40,7 +41,7 @@ func uiSetup(t *testing.T, mod ...func(*Config)) *bundle {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := setPassword(ctx, b.st, u, testPassword); err != nil {
+		if err := web.SetPassword(ctx, b.st, u, testPassword); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -449,29 +450,6 @@ func TestUIPasswordChangeEndsOtherSessions(t *testing.T) {
 	}
 }
 
-func TestPasswordHash(t *testing.T) {
-	t.Parallel()
-	h1, err := HashPassword("a long enough password")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h2, _ := HashPassword("a long enough password")
-	if h1 == h2 || !strings.HasPrefix(h1, "$argon2id$v=19$m=19456,t=2,p=1$") {
-		t.Fatalf("hashes %q %q: want distinct salts, argon2id", h1, h2)
-	}
-	if !VerifyPassword(h1, "a long enough password") || VerifyPassword(h1, "a long enough passwore") {
-		t.Fatal("verify")
-	}
-	for _, bad := range []string{"", "$argon2i$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", strings.Replace(h1, "m=19456", "m=99999999", 1), h1[:len(h1)-4]} {
-		if VerifyPassword(bad, "a long enough password") {
-			t.Errorf("verified against %q", bad)
-		}
-	}
-	if _, err := HashPassword("short"); err == nil {
-		t.Error("short password accepted")
-	}
-}
-
 func TestEnsureAdminPassword(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -487,43 +465,12 @@ func TestEnsureAdminPassword(t *testing.T) {
 	}
 	raw, _ := os.ReadFile(path)
 	admin, _ := b.st.UserByName(ctx, "admin")
-	if !VerifyPassword(admin.PasswordHash, strings.TrimSpace(string(raw))) {
+	if !web.VerifyPassword(admin.PasswordHash, strings.TrimSpace(string(raw))) {
 		t.Fatal("the file's password does not log in")
 	}
 	if set, err := EnsureAdminPassword(ctx, b.st, path); err != nil || set {
 		t.Fatalf("second: %v %v", set, err)
 	}
-}
-
-func TestSeriesCharts(t *testing.T) {
-	t.Parallel()
-	now := time.Now().UTC()
-	pts := []queue.Point{
-		{At: now.Add(-2 * time.Hour), Figures: map[string]float64{"disk_bytes": 1000, "<b>": 1}},
-		{At: now, Figures: map[string]float64{"disk_bytes": 25000}},
-	}
-	got := string(seriesCharts(pts))
-	if !strings.Contains(got, "disk bytes") || !strings.Contains(got, "latest 25.0k") || strings.Contains(got, "<b>") || !strings.Contains(got, "&lt;b&gt;") {
-		t.Fatalf("chart: %s", got)
-	}
-	if strings.Count(got, "<circle") != 3 {
-		t.Errorf("want a dot per measured point: %s", got)
-	}
-}
-
-func FuzzLocalPath(f *testing.F) {
-	for _, s := range []string{"/", "/sites", "//evil", "/\\evil", "http://x", "/a\r\nb", ""} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if !localPath(s) {
-			return
-		}
-		u, err := url.Parse(s)
-		if err == nil && (u.Host != "" || u.Scheme != "") {
-			t.Fatalf("%q is local but parses with host %q scheme %q", s, u.Host, u.Scheme)
-		}
-	})
 }
 
 func TestUIQueuesAndBackups(t *testing.T) {
@@ -603,5 +550,28 @@ func TestUIQueuesAndBackups(t *testing.T) {
 	}
 	if p, _ := b.st.ListTasks(ctx, store.TaskFilter{TargetID: b.siteA.ID, Type: domain.TaskDeleteBackup}); p.Total != 1 {
 		t.Fatalf("delete-backup tasks: %d", p.Total)
+	}
+}
+
+// TestUIPlatformTaskNames: the platform form takes the API's names too
+// ("verify", "delete"), through the one mapping in internal/control, and
+// "delete" asks for the name as delete-platform does.
+func TestUIPlatformTaskNames(t *testing.T) {
+	t.Parallel()
+	b := uiSetup(t)
+	w := loggedIn(t, b, "admin")
+	ctx := context.Background()
+	page := "/platforms/" + b.ids["platform"]
+	w.get(page)
+	res, _ := w.post(page+"/tasks", url.Values{"type": {"delete"}, "confirm": {"p"}})
+	if _, body := w.follow(res); !strings.Contains(body, "to confirm") {
+		t.Fatalf("delete without the name: %s", body)
+	}
+	if p, _ := b.st.ListTasks(ctx, store.TaskFilter{TargetID: b.ids["platform"], Type: domain.TaskDeletePlatform}); p.Total != 0 {
+		t.Fatal("delete-platform queued without confirmation")
+	}
+	res, _ = w.post(page+"/tasks", url.Values{"type": {"verify"}})
+	if _, body := w.follow(res); !strings.Contains(body, "Verify-platform of platform p1 is queued") {
+		t.Fatalf("verify: %s", body)
 	}
 }

@@ -3,6 +3,9 @@ package dashboard
 import (
 	"strings"
 	"testing"
+
+	"github.com/aegirhq/aegir/dashboard/api"
+	"github.com/aegirhq/aegir/internal/apiv1"
 )
 
 func TestUsersAndTokens(t *testing.T) {
@@ -19,11 +22,11 @@ func TestUsersAndTokens(t *testing.T) {
 		},
 		{
 			name: "create a user with an unknown role", method: "POST", url: "/api/v1/users", token: "admin",
-			body: `{"name":"carol","role":"root"}`, wantStatus: 400, wantCode: CodeInvalid, unchanged: true,
+			body: `{"name":"carol","role":"root"}`, wantStatus: 400, wantCode: api.CodeInvalid, unchanged: true,
 		},
 		{
 			name: "create a user with a password hash", method: "POST", url: "/api/v1/users", token: "admin",
-			body: `{"name":"carol","role":"admin","password_hash":"x"}`, wantStatus: 400, wantCode: CodeUnknownField, unchanged: true,
+			body: `{"name":"carol","role":"admin","password_hash":"x"}`, wantStatus: 400, wantCode: api.CodeUnknownField, unchanged: true,
 		},
 		{
 			name: "update a user's clients", method: "PUT", url: "/api/v1/users/{alice}", token: "admin",
@@ -51,7 +54,7 @@ func TestUsersAndTokens(t *testing.T) {
 			name: "create a token shows the secret once", method: "POST", url: "/api/v1/tokens", token: "alice",
 			body: `{"name":"ci","ttl":"24h"}`, wantStatus: 201, wantContains: []string{`"secret":"aegir_`, `"name":"ci"`, `"expires_at"`}, notContains: []string{`"hash"`},
 			after: func(t *testing.T, b *bundle, body []byte) {
-				var out tokenCreated
+				var out apiv1.TokenCreated
 				decodeJSON(t, body, &out)
 				res, who := b.do("GET", "/api/v1/whoami", out.Secret, "", nil)
 				if res.StatusCode != 200 || !strings.Contains(string(who), "alice") {
@@ -71,7 +74,7 @@ func TestUsersAndTokens(t *testing.T) {
 		},
 		{
 			name: "client user cannot create tokens for others", method: "POST", url: "/api/v1/tokens", token: "alice",
-			body: `{"user_id":"{bob}"}`, wantStatus: 403, wantCode: CodeForbidden, unchanged: true,
+			body: `{"user_id":"{bob}"}`, wantStatus: 403, wantCode: api.CodeForbidden, unchanged: true,
 		},
 		{
 			name: "admin creates a token for a user", method: "POST", url: "/api/v1/tokens", token: "admin",
@@ -83,7 +86,7 @@ func TestUsersAndTokens(t *testing.T) {
 		},
 		{
 			name: "bad ttl", method: "POST", url: "/api/v1/tokens", token: "alice", body: `{"ttl":"forever"}`,
-			wantStatus: 400, wantCode: CodeInvalid, unchanged: true,
+			wantStatus: 400, wantCode: api.CodeInvalid, unchanged: true,
 		},
 	})
 }

@@ -1,0 +1,138 @@
+package dashboard
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/aegirhq/aegir/dashboard/api"
+	"github.com/aegirhq/aegir/dashboard/web"
+	"github.com/aegirhq/aegir/internal/control"
+	"github.com/aegirhq/aegir/internal/store"
+)
+
+// Config configures the server: the REST API's settings (api.Config) and
+// the HTML dashboard's (web.Config) in one, so that a process starts both
+// from one value.
+type Config struct {
+	// Store is the repository. Required.
+	Store *store.Store
+	// Logger receives the server's logs. Default: slog.Default().
+	Logger *slog.Logger
+	// Logs serves task logs. Default: nil, and the log endpoint answers 503
+	// unavailable.
+	Logs TaskLogs
+	// Secrets stores service credentials. Default: nil, and the credentials
+	// endpoint answers 503 unavailable.
+	Secrets CredentialWriter
+	// Canceller stops running tasks. Default: nil, and cancelling a running
+	// task answers 409 conflict (queued tasks can always be cancelled).
+	Canceller Canceller
+	// Queues are the periodic queues. Default: nil, and the queue and
+	// stats endpoints answer 503 unavailable.
+	Queues Queues
+	// BodyLimit is the largest request body accepted. Default: 1 MiB; larger
+	// bodies get 413 too_large.
+	BodyLimit int
+	// ReadTimeout bounds reading one request. Default: 30s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing one response. Default: 0 (none), because
+	// log streams stay open for as long as a task runs.
+	WriteTimeout time.Duration
+	// IdleTimeout closes idle keep-alive connections. Default: 120s.
+	IdleTimeout time.Duration
+	// LogPoll is how long one read of the log bus waits for new lines while
+	// following a log, and how often a keep-alive comment is sent. Default: 15s.
+	LogPoll time.Duration
+	// SessionKey signs the dashboard's session, CSRF and flash cookies; at
+	// least 32 bytes. Default: a random key per process, so a restart logs
+	// everyone out of the dashboard (API tokens are unaffected).
+	SessionKey []byte
+	// SecureCookies marks the dashboard's cookies Secure even when the
+	// request did not arrive over TLS (a TLS proxy in front). Default:
+	// false; requests over TLS get Secure cookies regardless.
+	SecureCookies bool
+	// LoginLimiter limits dashboard logins per account and per address.
+	// Default: an in-memory limiter (5 failures per account, 20 per address,
+	// per 15 minutes).
+	LoginLimiter LoginLimiter
+	// StatusChecks are the components GET /api/v1/status and the
+	// overview's System panel check besides the store, which is always
+	// first. Default: none.
+	StatusChecks []StatusCheck
+	// StatusTimeout bounds each status check, and one store read of
+	// GET /api/v1/health. Default: 2s.
+	StatusTimeout time.Duration
+	// Leader reports whether this process leads (holds the dispatcher's
+	// lease), for the status view. Default: nil, reported as not leading.
+	Leader func() bool
+	// Version is aegir's version, for the status view. Default: "".
+	Version string
+}
+
+// New builds the service layer, the REST API on it and the HTML dashboard
+// on the API's app.
+func New(cfg *Config) (*Server, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	var ctl *control.Control
+	if cfg.Store != nil {
+		var err error
+		if ctl, err = control.New(&control.Config{
+			Store: cfg.Store, Secrets: cfg.Secrets, Canceller: cfg.Canceller, Queues: cfg.Queues, Logger: cfg.Logger,
+		}); err != nil {
+			return nil, err
+		}
+	}
+	ui := web.Config{SessionKey: cfg.SessionKey, SecureCookies: cfg.SecureCookies, LoginLimiter: cfg.LoginLimiter}
+	return api.New(&api.Config{
+		Store: cfg.Store, Logger: cfg.Logger, Logs: cfg.Logs, Secrets: cfg.Secrets, Canceller: cfg.Canceller,
+		Queues: cfg.Queues, BodyLimit: cfg.BodyLimit, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout,
+		IdleTimeout: cfg.IdleTimeout, LogPoll: cfg.LogPoll, StatusChecks: cfg.StatusChecks,
+		StatusTimeout: cfg.StatusTimeout, Leader: cfg.Leader, Version: cfg.Version, Control: ctl,
+		Mount: func(s *api.Server) error { return web.Mount(s, ui) },
+	})
+}
+
+// The types a process and the CLI use, where they have always been.
+type (
+	// Server is the Fiber app serving the API and the dashboard.
+	Server = api.Server
+	// TaskLogs is what the log endpoint needs from the log bus.
+	TaskLogs = api.TaskLogs
+	// CredentialWriter stores a database service's admin credentials.
+	CredentialWriter = control.CredentialWriter
+	// Canceller stops a running task.
+	Canceller = control.Canceller
+	// Queues are the periodic queues the API and dashboard show and start.
+	Queues = api.Queues
+	// StatusCheck checks one component for the status view.
+	StatusCheck = api.StatusCheck
+	// ComponentState is a component's state: ok, degraded or down.
+	ComponentState = api.ComponentState
+	// ComponentStatus is one component's state, as GET /api/v1/status lists it.
+	ComponentStatus = api.ComponentStatus
+	// SystemStatus is the answer of GET /api/v1/status.
+	SystemStatus = api.SystemStatus
+	// LoginLimiter limits dashboard logins.
+	LoginLimiter = web.LoginLimiter
+	// RedisLimiterConfig configures NewRedisLimiter.
+	RedisLimiterConfig = web.RedisLimiterConfig
+)
+
+// The component states.
+const (
+	StateOK       = api.StateOK
+	StateDegraded = api.StateDegraded
+	StateDown     = api.StateDown
+)
+
+// NewRedisLimiter is web.NewRedisLimiter: a login limiter shared by every
+// aegir process through Redis.
+var NewRedisLimiter = web.NewRedisLimiter
+
+// EnsureAdminPassword is web.EnsureAdminPassword.
+var EnsureAdminPassword = web.EnsureAdminPassword
+
+// HashPassword is web.HashPassword: a dashboard password's argon2id hash.
+var HashPassword = web.HashPassword

@@ -1,0 +1,98 @@
+package control
+
+import (
+	"context"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/store"
+)
+
+// Backups reads backups within the actor's scope and queues their
+// deletion. Backups themselves are written only by the results of tasks.
+type Backups struct{ *base }
+
+// List lists the backups the actor may see, of site siteID when it is not
+// "", newest first.
+func (s *Backups) List(ctx context.Context, a Actor, siteID string) ([]domain.Backup, error) {
+	return s.st.ListBackups(ctx, siteID, a.Scope())
+}
+
+// Get loads a backup of a site the actor may see.
+func (s *Backups) Get(ctx context.Context, a Actor, id string) (*domain.Backup, error) {
+	b, err := s.st.GetBackup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.visible("backup", id, b.ClientID); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Delete queues delete-backup on the backup's site.
+func (s *Backups) Delete(ctx context.Context, a Actor, id string) (*domain.Task, error) {
+	b, err := s.Get(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.st.RequestSiteTask(ctx, b.SiteID, domain.TaskDeleteBackup, map[string]string{"backup_id": b.ID}, a.Name())
+}
+
+// Packages lists packages, releases and where they are installed.
+// Packages and releases are public to every user; instances are scoped.
+type Packages struct{ *base }
+
+// List lists the packages.
+func (s *Packages) List(ctx context.Context, a Actor) ([]domain.Package, error) {
+	return s.st.ListPackages(ctx)
+}
+
+// Releases lists the releases, of package packageID when it is not "".
+func (s *Packages) Releases(ctx context.Context, a Actor, packageID string) ([]domain.PackageRelease, error) {
+	all, err := s.st.ListReleases(ctx)
+	if err != nil || packageID == "" {
+		return all, err
+	}
+	out := all[:0]
+	for _, r := range all {
+		if r.PackageID == packageID {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// Instances lists where packages are installed, of kind and target when
+// they are not "". A client user sees only the instances on their own
+// sites.
+func (s *Packages) Instances(ctx context.Context, a Actor, kind, target string) ([]domain.PackageInstance, error) {
+	all, err := s.st.ListInstances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var mine map[string]bool
+	if scope := a.Scope(); scope != nil {
+		mine = map[string]bool{}
+		for off := 0; ; off += 1000 {
+			p, err := s.st.ListSites(ctx, store.SiteFilter{ClientIDs: scope, Offset: off, Limit: 1000})
+			if err != nil {
+				return nil, err
+			}
+			for _, st := range p.Items {
+				mine[st.ID] = true
+			}
+			if off+1000 >= p.Total {
+				break
+			}
+		}
+	}
+	out := all[:0]
+	for _, in := range all {
+		if mine != nil && (in.TargetKind != domain.TargetSite || !mine[in.TargetID]) ||
+			kind != "" && string(in.TargetKind) != kind || target != "" && in.TargetID != target {
+			continue
+		}
+		out = append(out, in)
+	}
+	return out, nil
+}

@@ -1,0 +1,126 @@
+package control
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/aegirhq/aegir/internal/apiv1"
+	"github.com/aegirhq/aegir/internal/domain"
+)
+
+// Services reads and changes the services of servers; like servers, all
+// of it is for admins.
+type Services struct{ *base }
+
+// List lists the services, of server serverID when it is not "".
+func (s *Services) List(ctx context.Context, a Actor, serverID string) ([]domain.Service, error) {
+	if err := a.admin("list services"); err != nil {
+		return nil, err
+	}
+	all, err := s.st.ListServices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if serverID != "" {
+		all = slices.DeleteFunc(all, func(v domain.Service) bool { return v.ServerID != serverID })
+	}
+	slices.SortFunc(all, func(a, b domain.Service) int {
+		return cmp.Or(strings.Compare(a.ServerID, b.ServerID), strings.Compare(string(a.Type), string(b.Type)))
+	})
+	return all, nil
+}
+
+// Of lists the services of one server.
+func (s *Services) Of(ctx context.Context, a Actor, serverID string) ([]domain.Service, error) {
+	if err := a.adminEntity("server", serverID); err != nil {
+		return nil, err
+	}
+	return s.st.ServicesOf(ctx, serverID)
+}
+
+// Get loads a service.
+func (s *Services) Get(ctx context.Context, a Actor, id string) (*domain.Service, error) {
+	if err := a.adminEntity("service", id); err != nil {
+		return nil, err
+	}
+	return s.st.GetService(ctx, id)
+}
+
+// Create adds a service to the server given by id or name.
+func (s *Services) Create(ctx context.Context, a Actor, req apiv1.ServiceCreate) (*domain.Service, error) {
+	if err := a.admin("create services"); err != nil {
+		return nil, err
+	}
+	sid, err := s.resolveServer(ctx, "server", req.ServerID, req.Server)
+	if err != nil {
+		return nil, err
+	}
+	svc := serviceOf(req)
+	svc.ServerID = sid
+	if err := s.st.CreateService(ctx, &svc); err != nil {
+		return nil, err
+	}
+	return &svc, nil
+}
+
+// Update changes service id's port and settings to svc's (check-and-set
+// on svc.Version).
+func (s *Services) Update(ctx context.Context, a Actor, id string, svc *domain.Service) error {
+	if err := a.adminEntity("service", id); err != nil {
+		return err
+	}
+	if svc.ID != "" && svc.ID != id {
+		return domain.Invalid("id", "does not match the service in the URL")
+	}
+	if err := needVersion(svc.Version); err != nil {
+		return err
+	}
+	svc.ID = id
+	return s.st.UpdateService(ctx, svc)
+}
+
+// Delete deletes a service, if it is still at version.
+func (s *Services) Delete(ctx context.Context, a Actor, id string, version uint64) error {
+	if err := a.adminEntity("service", id); err != nil {
+		return err
+	}
+	return s.st.DeleteService(ctx, id, version)
+}
+
+// PutCredentials hands a database service's admin credentials to the
+// secrets backend. Validation messages never quote the password.
+func (s *Services) PutCredentials(ctx context.Context, a Actor, id string, req apiv1.Credentials) error {
+	if err := a.adminEntity("service", id); err != nil {
+		return err
+	}
+	if s.secrets == nil {
+		return Unavailable("the secrets backend")
+	}
+	svc, err := s.st.GetService(ctx, id)
+	if err != nil {
+		return err
+	}
+	if svc.Type != domain.ServiceDB {
+		return domain.Invalid("service", "only database services take admin credentials")
+	}
+	if err := domain.ValidateName("username", req.Username); err != nil {
+		return err
+	}
+	if req.Password == "" || len(req.Password) > 1024 {
+		return domain.Invalid("password", "must be 1 to 1024 characters")
+	}
+	if strings.ContainsFunc(req.Password, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return domain.Invalid("password", "must not contain control characters")
+	}
+	return s.secrets.PutServiceCredentials(ctx, svc.ID, req.Username, req.Password)
+}
+
+// serviceOf is the service a request describes.
+func serviceOf(sc apiv1.ServiceCreate) domain.Service {
+	return domain.Service{
+		ServerID: sc.ServerID, Kind: domain.ServiceKind(sc.Kind), Type: domain.ServiceType(sc.Type),
+		Port: sc.Port, Settings: sc.Settings,
+	}
+}

@@ -1,0 +1,144 @@
+package control
+
+import (
+	"context"
+	"strings"
+
+	"github.com/aegirhq/aegir/internal/apiv1"
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/store"
+)
+
+// Sites reads and changes sites within the actor's client scope.
+type Sites struct{ *base }
+
+// List lists the sites matching f that the actor may see (f.ClientIDs is
+// replaced by the actor's scope).
+func (s *Sites) List(ctx context.Context, a Actor, f store.SiteFilter) (*store.SitePage, error) {
+	f.ClientIDs = a.Scope()
+	return s.st.ListSites(ctx, f)
+}
+
+// Get loads a site by id or by domain (or alias); a site the actor may not
+// see is not found.
+func (s *Sites) Get(ctx context.Context, a Actor, ref string) (*domain.Site, error) {
+	var (
+		site *domain.Site
+		err  error
+	)
+	if domain.ValidID(ref) {
+		site, err = s.st.GetSite(ctx, ref)
+	} else {
+		site, err = s.st.SiteByDomain(ctx, ref)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := a.visible("site", ref, site.ClientID); err != nil {
+		return nil, err
+	}
+	return site, nil
+}
+
+// Create creates a site and queues its install.
+func (s *Sites) Create(ctx context.Context, a Actor, req apiv1.SiteCreate) (*domain.Site, *domain.Task, error) {
+	site := &domain.Site{
+		Domain: req.Domain, Aliases: req.Aliases, RedirectAliases: req.RedirectAliases, Profile: req.Profile,
+	}
+	// Validate the names first: a bad domain is the likeliest mistake and
+	// says the most.
+	probe := *site
+	probe.PlatformID, probe.DBServerID, probe.ClientID = domain.NewID(), domain.NewID(), domain.NewID()
+	if err := probe.Normalize(); err != nil {
+		return nil, nil, err
+	}
+	var err error
+	if site.PlatformID, err = s.resolvePlatform(ctx, "platform", req.PlatformID, req.Platform); err != nil {
+		return nil, nil, err
+	}
+	if site.DBServerID, err = s.resolveServer(ctx, "db_server", req.DBServerID, req.DBServer); err != nil {
+		return nil, nil, err
+	}
+	if site.ClientID, err = s.resolveClient(ctx, a, req.ClientID, req.Client); err != nil {
+		return nil, nil, err
+	}
+	task, err := s.st.CreateSite(ctx, site, a.Name())
+	if err != nil {
+		return nil, nil, err
+	}
+	return site, task, nil
+}
+
+// Update changes the site named by ref to site (check-and-set on
+// site.Version) and queues verify. Empty references and domain keep the
+// stored ones; a new owner must be one of the actor's clients.
+func (s *Sites) Update(ctx context.Context, a Actor, ref string, site *domain.Site) (*domain.Task, error) {
+	old, err := s.Get(ctx, a, ref)
+	if err != nil {
+		return nil, err
+	}
+	if site.ID != "" && site.ID != old.ID {
+		return nil, domain.Invalid("id", "does not match the site in the URL")
+	}
+	if err := needVersion(site.Version); err != nil {
+		return nil, err
+	}
+	site.ID = old.ID
+	if site.ClientID == "" {
+		site.ClientID = old.ClientID
+	}
+	if site.PlatformID == "" {
+		site.PlatformID = old.PlatformID
+	}
+	if site.DBServerID == "" {
+		site.DBServerID = old.DBServerID
+	}
+	if site.Domain == "" {
+		site.Domain = old.Domain
+	}
+	if err := a.ownClient("client_id", site.ClientID); err != nil {
+		return nil, err
+	}
+	return s.st.UpdateSite(ctx, site, a.Name())
+}
+
+// Task queues a task on the site named by ref. The platform_id and
+// db_server_id arguments may name their target instead of giving its id.
+func (s *Sites) Task(ctx context.Context, a Actor, ref string, req apiv1.TaskRequest) (*domain.Task, error) {
+	site, err := s.Get(ctx, a, ref)
+	if err != nil {
+		return nil, err
+	}
+	args := map[string]string{}
+	for k, v := range req.Args {
+		args[k] = v
+	}
+	for _, k := range []string{"platform_id", "db_server_id"} {
+		if v := args[k]; v != "" && !domain.ValidID(v) {
+			field := "args." + k
+			var id string
+			if k == "platform_id" {
+				id, err = s.resolvePlatform(ctx, field, "", v)
+			} else {
+				id, err = s.resolveServer(ctx, field, "", v)
+			}
+			if err != nil {
+				return nil, err
+			}
+			args[k] = id
+		}
+	}
+	if len(args) == 0 {
+		args = nil
+	}
+	return s.st.RequestSiteTask(ctx, site.ID, domain.TaskType(strings.TrimSpace(req.Type)), args, a.Name())
+}
+
+// Backups lists the backups of the site named by ref, newest first.
+func (s *Sites) Backups(ctx context.Context, a Actor, ref string) ([]domain.Backup, error) {
+	site, err := s.Get(ctx, a, ref)
+	if err != nil {
+		return nil, err
+	}
+	return s.st.ListBackups(ctx, site.ID, a.Scope())
+}
