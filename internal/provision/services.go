@@ -23,6 +23,7 @@ import (
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision/dberr"
 	"github.com/aegirhq/aegir/internal/provision/platform"
+	"github.com/aegirhq/aegir/internal/provision/weberr"
 	"github.com/aegirhq/aegir/internal/servicekind"
 	"github.com/aegirhq/aegir/secrets"
 )
@@ -130,7 +131,7 @@ func (j *job) checkDB(ctx context.Context, d *dbConn) error {
 
 func (j *job) checkWeb(ctx context.Context, w *webConn) error {
 	if err := w.Check(ctx); err != nil {
-		return failf(CodeWebUnavailable, "Check that the web server is installed and running, and the web service's settings.",
+		return failf(cmp.Or(weberr.Code(err), CodeWebUnavailable), "Check that the web server is installed and running, and the web service's settings.",
 			err, "%s failed its check, so nothing was changed", capital(w.String()))
 	}
 	return nil
@@ -281,7 +282,7 @@ func (j *job) webSite(loc siteLoc, w *webConn, disabled bool) WebSite {
 
 func (j *job) publish(ctx context.Context, w *webConn, loc siteLoc, disabled bool) error {
 	if err := w.Publish(ctx, j.webSite(loc, w, disabled)); err != nil {
-		return failf(CodeWebPublishFailed,
+		return failf(cmp.Or(weberr.Code(err), CodeWebPublishFailed),
 			"Read the web server's error above; its previous config for the site was kept, and the other sites are unaffected.",
 			err, "%s refused the config for %s", capital(w.String()), loc.Domain)
 	}

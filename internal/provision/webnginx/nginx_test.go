@@ -19,6 +19,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/provision/weberr"
 	"github.com/aegirhq/aegir/internal/testharness"
 )
 
@@ -127,8 +128,8 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("URL = %s", b.driver.URL())
 	}
 	d, _ := New(Config{ConfigDir: b.nginx.ConfDir, MainConfig: b.nginx.MainConfig, Binary: "/nonexistent/nginx"}, nil)
-	if err := d.Check(context.Background()); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Check with a missing binary = %v, want ErrUnavailable", err)
+	if err := d.Check(context.Background()); !errors.Is(err, weberr.ErrUnavailable) {
+		t.Fatalf("Check with a missing binary = %v, want weberr.ErrUnavailable", err)
 	}
 }
 
@@ -270,8 +271,8 @@ func TestBrokenVhostIsRolledBack(t *testing.T) {
 	// An update of an existing site that nginx refuses: previous file back.
 	victim.Aliases = []string{"www.victim.example.com"}
 	err = broken.Publish(ctx, victim)
-	var cerr *ConfigError
-	if !errors.As(err, &cerr) || !errors.Is(err, ErrConfigRejected) || cerr.AlreadyBroken {
+	var cerr *weberr.ConfigError
+	if !errors.As(err, &cerr) || !errors.Is(err, weberr.ErrRejected) || cerr.AlreadyBroken {
 		t.Fatalf("Publish = %v, want a *ConfigError for the new vhost", err)
 	}
 	if !strings.Contains(err.Error(), "fake failure: www.victim.example.com") {
@@ -285,7 +286,7 @@ func TestBrokenVhostIsRolledBack(t *testing.T) {
 	// A new site that nginx refuses: no file left.
 	cfg.Binary = FakeBrokenNginx(t, b.nginx.Bin, b.nginx.ConfDir, "new.example.com")
 	broken2, _ := New(cfg, nil)
-	if err := broken2.Publish(ctx, b.staticSite(t, "new.example.com", "new")); !errors.Is(err, ErrConfigRejected) {
+	if err := broken2.Publish(ctx, b.staticSite(t, "new.example.com", "new")); !errors.Is(err, weberr.ErrRejected) {
 		t.Fatalf("Publish new = %v", err)
 	}
 	if _, err := os.Stat(b.driver.VhostPath("new.example.com")); !errors.Is(err, os.ErrNotExist) {
@@ -316,7 +317,7 @@ func TestConfigAlreadyBroken(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := b.driver.Publish(ctx, b.staticSite(t, "new.example.com", "new"))
-	var cerr *ConfigError
+	var cerr *weberr.ConfigError
 	if !errors.As(err, &cerr) || !cerr.AlreadyBroken || !strings.Contains(err.Error(), "zz-manual.conf") {
 		t.Fatalf("Publish = %v, want AlreadyBroken naming zz-manual.conf", err)
 	}
@@ -406,7 +407,7 @@ func TestValidVhostNginxRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = unbindable.Publish(ctx, b.staticSite(t, "far.example.com", "far"))
-	var cerr *ConfigError
+	var cerr *weberr.ConfigError
 	if !errors.As(err, &cerr) || cerr.AlreadyBroken || !strings.Contains(err.Error(), "192.0.2.1") {
 		t.Fatalf("Publish on an unbindable address = %v, want a *ConfigError with nginx's bind error", err)
 	}
@@ -446,7 +447,7 @@ func TestReloadRefusedIsRolledBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = busy.Publish(ctx, b.staticSite(t, "busy.example.com", "busy"))
-	var cerr *ConfigError
+	var cerr *weberr.ConfigError
 	if !errors.As(err, &cerr) || !strings.Contains(err.Error(), "did not load") {
 		t.Fatalf("Publish on a busy port = %v, want a *ConfigError saying nginx did not load it", err)
 	}
