@@ -435,6 +435,14 @@ func TestConformance(t *testing.T) {
 			}
 			return d
 		},
+		FromSettings: func(t *testing.T, settings map[string]string) error {
+			d, err := NewDriverFactory(provision.ServiceInfo{ID: "s", Kind: domain.KindBuiltin, Settings: settings},
+				provision.ServerInfo{Address: "127.0.0.1"}, provision.EnvInfo{DataDir: t.TempDir()}, nil)
+			if err != nil {
+				return err
+			}
+			return d.Publish(t.Context(), provision.WebSite{Domain: "settings.example.com", Docroot: "/srv/x", PHP: true, FastCGI: settings["php_fastcgi"]})
+		},
 		Unusable: func(t *testing.T) provision.WebDriver {
 			// The routes dir would be under a file: it cannot be created,
 			// whoever runs the test.

@@ -104,6 +104,16 @@ func harness(t *testing.T, srv *testharness.MariaDBServer, d *Driver) *dbtest.Ha
 			return ""
 		},
 		WithAdminPassword: func(t *testing.T, password string) provision.DBDriver { return newDriver(t, srv, password) },
+		FromSettings: func(t *testing.T, settings map[string]string) error {
+			host, port := splitAddr(t, srv.Addr)
+			d, err := Factory(provision.ServiceInfo{ID: "db1", Type: "db", Kind: "mariadb", Port: port, Settings: settings},
+				provision.ServerInfo{ID: "srv1", Name: "db1", Address: host},
+				map[string]string{"username": srv.AdminUser, "password": srv.AdminPassword}, provision.EnvInfo{}, nil)
+			if err == nil {
+				d.(*Driver).Close()
+			}
+			return err
+		},
 		DefaultPort: func(t *testing.T) provision.DBDriver {
 			d, err := New(Config{AdminUser: "nobody"}, nil)
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"strconv"
@@ -111,6 +112,19 @@ func harness(t *testing.T, srv *testharness.PostgresServer, d *Driver) *dbtest.H
 			return ""
 		},
 		WithAdminPassword: func(t *testing.T, password string) provision.DBDriver { return newDriver(t, srv, password) },
+		FromSettings: func(t *testing.T, settings map[string]string) error {
+			host, portStr, _ := net.SplitHostPort(srv.Addr)
+			port, _ := strconv.Atoi(portStr)
+			all := map[string]string{"sslmode": "disable"}
+			maps.Copy(all, settings)
+			d, err := Factory(provision.ServiceInfo{ID: "db1", Type: "db", Kind: "postgresql", Port: port, Settings: all},
+				provision.ServerInfo{ID: "srv1", Name: "db1", Address: host},
+				map[string]string{"username": srv.AdminUser, "password": srv.AdminPassword}, provision.EnvInfo{}, nil)
+			if err == nil {
+				d.(*Driver).Close()
+			}
+			return err
+		},
 		DefaultPort: func(t *testing.T) provision.DBDriver {
 			d, err := New(Config{AdminUser: "nobody"}, nil)
 			if err != nil {

@@ -350,6 +350,11 @@ func TestConformance(t *testing.T) {
 			CreateHits: "CREATE TABLE hits (id INTEGER PRIMARY KEY, path TEXT, body BLOB)",
 			InsertHit:  "INSERT INTO hits (path, body) VALUES (?, ?)",
 		},
+		FromSettings: func(t *testing.T, settings map[string]string) error {
+			_, err := New(provision.ServiceInfo{ID: "svc", Kind: domain.KindSQLite, Settings: settings}, provision.ServerInfo{}, nil,
+				provision.EnvInfo{DataDir: t.TempDir()}, nil)
+			return err
+		},
 		Census: func(t *testing.T) string {
 			return others(t, func(n string) bool { return !strings.HasPrefix(n, dbtest.Prefix) })
 		},

@@ -66,6 +66,11 @@ type Harness struct {
 	// (without connecting) so the suite can check that it answers on its
 	// descriptor's DefaultPort; nil for a kind without a server.
 	DefaultPort func(t *testing.T) provision.DBDriver
+	// FromSettings builds a driver for a service with the harness's
+	// settings overridden by settings (without connecting) and returns
+	// its error, so the suite can check that the driver refuses what the
+	// descriptor's Validate refuses. Required.
+	FromSettings func(t *testing.T, settings map[string]string) error
 	// Passwords is false when the engine has no users (sqlite): Create
 	// over an existing database then succeeds (a retried install) instead
 	// of dberr.ErrExists, and passwords are not checked.
@@ -124,6 +129,7 @@ func Exec(t *testing.T, db *sql.DB, q string, args ...any) {
 func Run(t *testing.T, h *Harness) {
 	t.Helper()
 	t.Run("descriptor", func(t *testing.T) { t.Parallel(); testDescriptor(t, h) })
+	t.Run("settings", func(t *testing.T) { t.Parallel(); testSettings(t, h.Kind, h.FromSettings) })
 	t.Run("lifecycle", func(t *testing.T) { t.Parallel(); testLifecycle(t, h) })
 	t.Run("crafted names", func(t *testing.T) { t.Parallel(); testCrafted(t, h) })
 	t.Run("existing database", func(t *testing.T) { t.Parallel(); testExisting(t, h) })
@@ -444,5 +450,26 @@ func ServerDown(t *testing.T, h *Harness, stop, start func(t testing.TB)) {
 	}
 	if left := h.Leftovers(t, c); left != "" {
 		t.Fatalf("%s left %s behind", c.Name, left)
+	}
+}
+
+// badSetting is a value every setting's Validate refuses.
+const badSetting = "not valid; \n"
+
+func testSettings(t *testing.T, kind servicekind.Kind, build func(t *testing.T, settings map[string]string) error) {
+	desc, _ := servicekind.Lookup(kind)
+	if err := build(t, nil); err != nil {
+		t.Fatalf("the harness's own settings are refused: %v", err)
+	}
+	for _, s := range desc.Settings {
+		if s.Validate == nil {
+			continue
+		}
+		if err := s.Validate(badSetting); err == nil {
+			t.Errorf("%s: the descriptor accepts %q", s.Key, badSetting)
+		}
+		if err := build(t, map[string]string{s.Key: badSetting}); err == nil {
+			t.Errorf("%s: the descriptor refuses %q but the driver takes it", s.Key, badSetting)
+		}
 	}
 }

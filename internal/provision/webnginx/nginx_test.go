@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -140,6 +141,13 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			return d
+		},
+		FromSettings: func(t *testing.T, settings map[string]string) error {
+			all := map[string]string{"config_dir": b.nginx.ConfDir, "main_config": b.nginx.MainConfig, "pid_file": b.nginx.PidFile, "binary": b.nginx.Bin}
+			maps.Copy(all, settings)
+			_, err := Factory(provision.ServiceInfo{ID: "svc1", Type: "http", Kind: "nginx", Port: b.nginx.Port, Settings: all},
+				provision.ServerInfo{ID: "srv1", Name: "web1", Address: "127.0.0.1"}, provision.EnvInfo{}, nil)
+			return err
 		},
 		Unusable: func(t *testing.T) provision.WebDriver {
 			d, err := New(Config{ConfigDir: b.nginx.ConfDir, MainConfig: b.nginx.MainConfig, Binary: "/nonexistent/nginx"}, nil)

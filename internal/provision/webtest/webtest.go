@@ -54,6 +54,13 @@ type Harness struct {
 	// Unusable builds a driver whose Check must fail (no binary, a state
 	// dir it cannot write). Required.
 	Unusable func(t *testing.T) provision.WebDriver
+	// FromSettings builds a driver for a service with the harness's
+	// settings overridden by settings and returns the first error, so the
+	// suite can check that the driver refuses what the descriptor's
+	// Validate refuses. A setting the driver reads only when publishing
+	// (builtin's php_fastcgi, which the back end puts in WebSite.FastCGI)
+	// is checked by publishing a PHP site with it. Required.
+	FromSettings func(t *testing.T, settings map[string]string) error
 	// Immediate is true when Publish and Remove return only once the
 	// server answers with the change (nginx with a pid file); otherwise
 	// the suite polls for up to 5 seconds (the builtin server rereads its
@@ -71,6 +78,7 @@ type Harness struct {
 func Run(t *testing.T, h *Harness) {
 	t.Helper()
 	t.Run("descriptor", func(t *testing.T) { t.Parallel(); testDescriptor(t, h) })
+	t.Run("settings", func(t *testing.T) { t.Parallel(); testSettings(t, h.Kind, h.FromSettings) })
 	t.Run("unusable", func(t *testing.T) { t.Parallel(); testUnusable(t, h) })
 	t.Run("lifecycle", func(t *testing.T) { t.Parallel(); testLifecycle(t, h) })
 	t.Run("concurrent publish", func(t *testing.T) { t.Parallel(); testConcurrent(t, h) })
@@ -307,4 +315,25 @@ func listDir(t *testing.T, dir string) string {
 		names = append(names, e.Name())
 	}
 	return strings.Join(names, ",")
+}
+
+// badSetting is a value every setting's Validate refuses.
+const badSetting = "not valid; \n"
+
+func testSettings(t *testing.T, kind servicekind.Kind, build func(t *testing.T, settings map[string]string) error) {
+	desc, _ := servicekind.Lookup(kind)
+	if err := build(t, nil); err != nil {
+		t.Fatalf("the harness's own settings are refused: %v", err)
+	}
+	for _, s := range desc.Settings {
+		if s.Validate == nil {
+			continue
+		}
+		if err := s.Validate(badSetting); err == nil {
+			t.Errorf("%s: the descriptor accepts %q", s.Key, badSetting)
+		}
+		if err := build(t, map[string]string{s.Key: badSetting}); err == nil {
+			t.Errorf("%s: the descriptor refuses %q but the driver takes it", s.Key, badSetting)
+		}
+	}
 }
