@@ -47,5 +47,12 @@
 //
 // config_dir, main_config (required), binary (default nginx), pid_file,
 // php_fastcgi; the service's port; vhosts listen on the server's address when
-// it is an IP literal, else on every address.
+// it is an IP literal, else on every address. internal/servicekind's nginx
+// descriptor lists them with their meaning, default and validation, and
+// webtest checks that the driver refuses what the descriptor refuses.
+//
+// # Errors
+//
+// Failures are the internal/provision/weberr taxonomy (see nginx.go), which
+// the back end maps to "web_unavailable" and "web_publish_failed".
 package webnginx
