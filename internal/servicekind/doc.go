@@ -14,11 +14,15 @@
 //   - internal/provision/platform reads Drupal's driver name.
 //
 // The package is a leaf: it imports only the standard library, so
-// internal/domain, the lowest aegir layer, can import it. The drivers
-// themselves (internal/builtinweb, internal/provision/web*, db*) are
-// elsewhere and return their own Descriptor from Descriptor(), which a
-// test compares with this list.
+// internal/domain, the lowest aegir layer, can import it (TestLeaf keeps
+// it so). The drivers themselves (internal/builtinweb,
+// internal/provision/webnginx, internal/provision/db*) are elsewhere; the
+// conformance suites internal/provision/webtest and dbtest check each
+// driver against its descriptor (default port, capabilities, settings it
+// refuses), and internal/app's TestEveryKindHasADriver that the binary
+// carries a driver for every kind listed here and for no other.
 //
-// Adding a kind is one Descriptor here plus the driver package and its
-// line in internal/app's provisionDeps; there is no init() registration.
+// Adding a kind is one Descriptor here plus the driver package, its
+// conformance test and its line in internal/app's provisionDeps; there is
+// no init() registration.
 package servicekind
