@@ -15,9 +15,9 @@ import (
 // Throwaway database users (issue 6). When the secrets backend can lease
 // database users (Vault's database secrets engine: secrets.DynamicIssuer)
 // and the site's database kind can lease users (its servicekind descriptor
-// has the dynamic-credentials capability: MariaDB, PostgreSQL), a dump - backup,
-// the backups that restore, migrate and delete take, and the copy of a
-// clone - runs as a user that exists only for this task:
+// has the dynamic-credentials capability: MariaDB, PostgreSQL), a dump -
+// backup, the backups that restore, migrate and delete take, and the copy
+// of a clone - runs as a user that exists only for this task:
 //
 //   - the user is leased for the task (named "t-<task id>-<random>", so the
 //     database server's logs tie what it did to the task), can read only
@@ -40,8 +40,9 @@ const DefaultLeaseTTL = 2 * time.Hour
 
 // dumpConn returns what to dump siteID's database on d with, and a release
 // function the caller defers. With a DynamicIssuer store and a service
-// whose kind has dynamic credentials it is a driver logged in as a throwaway user, and
-// release revokes the lease; otherwise d itself and a no-op.
+// whose kind has dynamic credentials it is a driver logged in as a
+// throwaway user, and release revokes the lease; otherwise d itself and a
+// no-op.
 func (j *job) dumpConn(ctx context.Context, d *dbConn, siteID string) (*dbConn, func(), error) {
 	noop := func() {}
 	if desc, ok := servicekind.Lookup(d.svc.Kind); !ok || !desc.Has(servicekind.DynamicCredentials) {

@@ -49,8 +49,9 @@ func mariadb() Descriptor {
 			{Key: "dump_binary", Meaning: "the dump program", Default: "mariadb-dump, else mysqldump", Validate: Program},
 			{Key: "client_binary", Meaning: "the client program that loads dumps", Default: "mariadb, else mysql", Validate: Program},
 		},
-		// A throwaway user can read (so dump) the site's database and
-		// nothing else; revocation drops it.
+		// A throwaway user at '%' with SELECT, SHOW VIEW, TRIGGER, LOCK
+		// TABLES and EVENT on the site's database: what mariadb-dump
+		// needs, no writes. Revocation drops the user.
 		Vault: &VaultDB{
 			Plugin: "mysql-database-plugin",
 			Creation: []string{
@@ -77,9 +78,10 @@ func postgresql() Descriptor {
 				Validate: OneOf("disable", "allow", "prefer", "require", "verify-ca", "verify-full")},
 			{Key: "bin_dir", Meaning: "the directory of pg_dump and psql", Default: "PATH", Validate: AbsPath},
 		},
-		// A throwaway user is a LOGIN role valid until the lease ends and a
-		// member of the site's role, which owns the site's database;
-		// revocation ends its sessions and drops it.
+		// A throwaway user is a LOGIN role valid until the lease ends,
+		// member (INHERIT) of the site's role, which owns the site's
+		// database, so it can pg_dump it and connect nowhere CONNECT is
+		// revoked from PUBLIC. Revocation ends its sessions and drops it.
 		Vault: &VaultDB{
 			Plugin: "postgresql-database-plugin",
 			Creation: []string{
