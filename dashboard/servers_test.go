@@ -80,7 +80,19 @@ func TestServersAndServices(t *testing.T) {
 				var out apiv1.ServerCreated
 				decodeJSON(b.t, body, &out)
 			},
-			body: `{"server":"bare","kind":"apache","port":8080}`, wantStatus: 201, wantContains: []string{`"kind":"apache"`, `"type":"http"`},
+			body: `{"server":"bare","kind":"builtin","port":8080}`, wantStatus: 201, wantContains: []string{`"kind":"builtin"`, `"type":"http"`},
+		},
+		{
+			// apache has no driver, so the API refuses it and names the kinds
+			// that exist (internal/servicekind).
+			name: "add a service of a kind without a driver", method: "POST", url: "/api/v1/services", token: "admin",
+			before: func(b *bundle) {
+				_, body := b.do("POST", "/api/v1/servers", "admin", `{"name":"bare","address":"10.0.0.9"}`, nil)
+				var out serverCreated
+				decodeJSON(b.t, body, &out)
+			},
+			body: `{"server":"bare","kind":"apache","port":8080}`, wantStatus: 400, wantCode: CodeInvalid, unchanged: true,
+			wantContains: []string{`no driver for service kind \"apache\"; use one of builtin, mariadb, nginx, postgresql, sqlite`},
 		},
 		{
 			name: "update a service", method: "PUT", url: "/api/v1/services/{svc}", token: "admin",

@@ -14,6 +14,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/servicekind"
 )
 
 // DynamicIssuer leases throwaway database users. *VaultStore implements
@@ -52,9 +53,11 @@ const UsernameTemplate = `{{ printf "%s-%s" (.DisplayName | replace "token-" "" 
 // on, configured at database/config/<ServiceID>.
 type DatabaseConnection struct {
 	ServiceID string // the db service's id; the connection's name
-	Kind      string // "mariadb" (or "mysql") or "postgresql"
-	Host      string // as Vault reaches it
-	Port      int
+	// Vault is the kind's Vault descriptor (servicekind.Lookup(kind).Vault):
+	// its Plugin picks the connection URL's form. Required.
+	Vault *servicekind.VaultDB
+	Host  string // as Vault reaches it
+	Port  int
 	// Username and Password are the server's admin credentials (Vault
 	// keeps them; reading the config never returns the password).
 	Username, Password string
@@ -70,7 +73,9 @@ type DatabaseConnection struct {
 type SiteRole struct {
 	SiteID    string
 	ServiceID string // the connection (DatabaseConnection.ServiceID)
-	Kind      string // "mariadb" or "postgresql"
+	// Vault is the kind's Vault descriptor: its creation and revocation
+	// statements, with {{database}} replaced by Database. Required.
+	Vault *servicekind.VaultDB
 	// Database is the site's database name, provision.NameFor(SiteID)
 	// ("s_<id>"); on postgresql also the site's own role, which the user
 	// becomes a member of.
@@ -84,14 +89,22 @@ var (
 	hostRe  = regexp.MustCompile(`^[A-Za-z0-9.\-:\[\]]{1,253}$`)
 )
 
-func validKind(kind string) (plugin string, err error) {
-	switch kind {
-	case "mariadb", "mysql":
-		return "mysql-database-plugin", nil
-	case "postgresql":
-		return "postgresql-database-plugin", nil
+// The Vault database plugins whose connection URL ConfigureDatabase knows
+// how to write.
+const (
+	mysqlPlugin    = "mysql-database-plugin"
+	postgresPlugin = "postgresql-database-plugin"
+)
+
+func validPlugin(v *servicekind.VaultDB) (plugin string, err error) {
+	if v == nil {
+		return "", fmt.Errorf("%w: the database kind has no Vault plugin (its servicekind descriptor has no Vault)", ErrInvalidRef)
 	}
-	return "", fmt.Errorf("%w: database kind %q has no Vault plugin (want mariadb or postgresql)", ErrInvalidRef, kind)
+	switch v.Plugin {
+	case mysqlPlugin, postgresPlugin:
+		return v.Plugin, nil
+	}
+	return "", fmt.Errorf("%w: Vault database plugin %q is not %s or %s", ErrInvalidRef, v.Plugin, mysqlPlugin, postgresPlugin)
 }
 
 // ConfigureDatabase writes database/config/<service id>: the plugin, the
@@ -100,7 +113,7 @@ func validKind(kind string) (plugin string, err error) {
 // username template, and allowed_roles "site-*". Vault checks the
 // connection before it accepts it.
 func (v *VaultStore) ConfigureDatabase(ctx context.Context, c DatabaseConnection) error {
-	plugin, err := validKind(c.Kind)
+	plugin, err := validPlugin(c.Vault)
 	if err != nil {
 		return err
 	}
@@ -115,7 +128,7 @@ func (v *VaultStore) ConfigureDatabase(ctx context.Context, c DatabaseConnection
 	}
 	hp := net.JoinHostPort(strings.Trim(c.Host, "[]"), strconv.Itoa(c.Port))
 	var connURL string
-	if plugin == "mysql-database-plugin" {
+	if plugin == mysqlPlugin {
 		connURL = "{{username}}:{{password}}@tcp(" + hp + ")/"
 	} else {
 		db := c.AdminDatabase
@@ -153,20 +166,17 @@ func (v *VaultStore) ConfigureDatabase(ctx context.Context, c DatabaseConnection
 	return nil
 }
 
-// ConfigureSiteRole writes database/roles/site-<id>. The statements name
-// only the site's database (allow-listed: [a-z0-9_]); Vault fills in
-// {{name}}, {{password}} and {{expiration}}.
-//
-//   - MariaDB: a user at '%' with SELECT, SHOW VIEW, TRIGGER, LOCK TABLES
-//     and EVENT on `s_<id>`.* (what mariadb-dump needs; no writes).
-//     Revocation drops the user.
-//   - PostgreSQL: a LOGIN role valid until the lease ends, member (INHERIT)
-//     of the site's role "s_<id>", which owns the site's database, so it
-//     can pg_dump it and connect nowhere CONNECT is revoked from PUBLIC.
-//     Revocation ends its sessions and drops it.
+// ConfigureSiteRole writes database/roles/site-<id> with r.Vault's
+// creation and revocation statements (internal/servicekind holds them for
+// each kind). The statements name only the site's database, allow-listed
+// ([a-z0-9_]) and put in place of {{database}}; Vault fills in {{name}},
+// {{password}} and {{expiration}}.
 func (v *VaultStore) ConfigureSiteRole(ctx context.Context, r SiteRole) error {
-	if _, err := validKind(r.Kind); err != nil {
+	if _, err := validPlugin(r.Vault); err != nil {
 		return err
+	}
+	if len(r.Vault.Creation) == 0 || len(r.Vault.Revocation) == 0 {
+		return fmt.Errorf("%w: the Vault descriptor of plugin %s has no creation or revocation statements", ErrInvalidRef, r.Vault.Plugin)
 	}
 	if !domain.ValidID(r.SiteID) || !domain.ValidID(r.ServiceID) {
 		return fmt.Errorf("%w: site id %q or service id %q", ErrInvalidRef, r.SiteID, r.ServiceID)
@@ -174,22 +184,8 @@ func (v *VaultStore) ConfigureSiteRole(ctx context.Context, r SiteRole) error {
 	if !identRe.MatchString(r.Database) {
 		return fmt.Errorf("%w: database name %q is not [a-z0-9_]", ErrInvalidRef, r.Database)
 	}
-	var create, revoke []string
-	if r.Kind == "postgresql" {
-		create = []string{
-			`CREATE ROLE "{{name}}" WITH LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '{{password}}' VALID UNTIL '{{expiration}}' IN ROLE "` + r.Database + `";`,
-		}
-		revoke = []string{
-			`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}';`,
-			`DROP ROLE IF EXISTS "{{name}}";`,
-		}
-	} else {
-		create = []string{
-			`CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';`,
-			"GRANT SELECT, SHOW VIEW, TRIGGER, LOCK TABLES, EVENT ON `" + r.Database + "`.* TO '{{name}}'@'%';",
-		}
-		revoke = []string{`DROP USER IF EXISTS '{{name}}'@'%';`}
-	}
+	create := withDatabase(r.Vault.Creation, r.Database)
+	revoke := withDatabase(r.Vault.Revocation, r.Database)
 	ttl, maxTTL := r.DefaultTTL, r.MaxTTL
 	if ttl <= 0 {
 		ttl = time.Hour
@@ -209,6 +205,16 @@ func (v *VaultStore) ConfigureSiteRole(ctx context.Context, r SiteRole) error {
 		return v.classify(ctx, "write", path, err)
 	}
 	return nil
+}
+
+// withDatabase returns stmts with {{database}} replaced by db, which the
+// caller has allow-listed.
+func withDatabase(stmts []string, db string) []string {
+	out := make([]string, len(stmts))
+	for i, s := range stmts {
+		out[i] = strings.ReplaceAll(s, "{{database}}", db)
+	}
+	return out
 }
 
 // SiteRoleExists reports whether database/roles/site-<id> exists.

@@ -23,6 +23,7 @@ import (
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/provision/dbmariadb"
 	"github.com/aegirhq/aegir/internal/provision/dbpostgres"
+	"github.com/aegirhq/aegir/internal/servicekind"
 	"github.com/aegirhq/aegir/internal/testharness"
 	"github.com/aegirhq/aegir/secrets"
 )
@@ -131,12 +132,12 @@ func (s *dbServer) connect(t testing.TB, user, password, database string) *sql.D
 func (s *dbServer) configure(t testing.TB, st *secrets.VaultStore) {
 	t.Helper()
 	ctx := context.Background()
-	if err := st.ConfigureDatabase(ctx, secrets.DatabaseConnection{ServiceID: s.svcID, Kind: s.kind, Host: s.host, Port: s.port,
+	if err := st.ConfigureDatabase(ctx, secrets.DatabaseConnection{ServiceID: s.svcID, Vault: vaultOf(t, s.kind), Host: s.host, Port: s.port,
 		Username: s.admin["username"], Password: s.admin["password"]}); err != nil {
 		t.Fatalf("ConfigureDatabase: %v", err)
 	}
 	for _, id := range []string{s.siteA, s.siteB} {
-		if err := st.ConfigureSiteRole(ctx, secrets.SiteRole{SiteID: id, ServiceID: s.svcID, Kind: s.kind, Database: provision.NameFor(id)}); err != nil {
+		if err := st.ConfigureSiteRole(ctx, secrets.SiteRole{SiteID: id, ServiceID: s.svcID, Vault: vaultOf(t, s.kind), Database: provision.NameFor(id)}); err != nil {
 			t.Fatalf("ConfigureSiteRole: %v", err)
 		}
 	}
@@ -262,7 +263,7 @@ func TestDynamicCredsRefused(t *testing.T) {
 			t.Errorf("DynamicCreds(%q) = %v, want ErrInvalidRef", role, err)
 		}
 	}
-	err := b.backend.ConfigureSiteRole(ctx, secrets.SiteRole{SiteID: domain.NewID(), ServiceID: domain.NewID(), Kind: "mariadb", Database: "x`; DROP DATABASE y; --"})
+	err := b.backend.ConfigureSiteRole(ctx, secrets.SiteRole{SiteID: domain.NewID(), ServiceID: domain.NewID(), Vault: vaultOf(t, "mariadb"), Database: "x`; DROP DATABASE y; --"})
 	if !errors.Is(err, secrets.ErrInvalidRef) {
 		t.Fatalf("ConfigureSiteRole with a hostile name = %v", err)
 	}
@@ -313,7 +314,7 @@ func TestSetupDevScript(t *testing.T) {
 	if _, err := server.Get(ctx, admin); !errors.Is(err, secrets.ErrVaultDenied) {
 		t.Fatalf("server (dashboard policy) reads admin credentials: %v, want ErrVaultDenied", err)
 	}
-	if err := backend.ConfigureSiteRole(ctx, secrets.SiteRole{SiteID: db.siteA, ServiceID: db.svcID, Kind: "mariadb", Database: provision.NameFor(db.siteA)}); err != nil {
+	if err := backend.ConfigureSiteRole(ctx, secrets.SiteRole{SiteID: db.siteA, ServiceID: db.svcID, Vault: vaultOf(t, "mariadb"), Database: provision.NameFor(db.siteA)}); err != nil {
 		t.Fatal(err)
 	}
 	task := domain.NewID()
@@ -327,4 +328,15 @@ func TestSetupDevScript(t *testing.T) {
 	if err := backend.Revoke(ctx, lease); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// vaultOf is the Vault descriptor of a database kind, as the back end
+// hands it to ConfigureDatabase and ConfigureSiteRole.
+func vaultOf(t testing.TB, kind string) *servicekind.VaultDB {
+	t.Helper()
+	d, ok := servicekind.Lookup(servicekind.Kind(kind))
+	if !ok || d.Vault == nil {
+		t.Fatalf("%s has no Vault descriptor", kind)
+	}
+	return d.Vault
 }

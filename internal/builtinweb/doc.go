@@ -47,4 +47,11 @@
 // ("unix:/path.sock" or "host:port", e.g. php-fpm) with WebSite.Env as
 // extra params. Without an upstream such requests get a 502 page saying
 // that PHP needs nginx+php-fpm or a FastCGI upstream.
+//
+// # Driver
+//
+// Driver is the provision.WebDriver: it writes one route file per site that
+// the server rereads. A routes dir it cannot create or write is
+// weberr.ErrUnavailable ("web_unavailable"); a site it refuses is
+// domain.ErrInvalid and writes nothing. It passes internal/provision/webtest.
 package builtinweb

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/atomicfile"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/provision/weberr"
 )
 
 // Driver is the provision.WebDriver of the builtin web server. It writes
@@ -62,14 +63,21 @@ func NewDriver(routesDir, url string, log *slog.Logger) (*Driver, error) {
 	return &Driver{dir: filepath.Clean(routesDir), url: url, log: log.With("component", "builtinweb-driver")}, nil
 }
 
+// unavailable is a weberr.ErrUnavailable failure of op: the routes dir
+// cannot be written ("web_unavailable").
+func unavailable(op string, err error) error {
+	return &weberr.Error{Kind: weberr.ErrUnavailable, Server: "builtin", Op: op, Err: err}
+}
+
 // Check verifies the routes dir exists (creating it) and is writable.
+// Failures are weberr.ErrUnavailable.
 func (d *Driver) Check(ctx context.Context) error {
 	if err := os.MkdirAll(d.dir, 0o755); err != nil {
-		return fmt.Errorf("create builtin routes dir: %w", err)
+		return unavailable("check", fmt.Errorf("create builtin routes dir: %w", err))
 	}
 	f, err := os.CreateTemp(d.dir, ".check-*")
 	if err != nil {
-		return fmt.Errorf("builtin routes dir %s is not writable by this user: %w", d.dir, err)
+		return unavailable("check", fmt.Errorf("builtin routes dir %s is not writable by this user: %w", d.dir, err))
 	}
 	f.Close()
 	os.Remove(f.Name())
@@ -77,7 +85,9 @@ func (d *Driver) Check(ctx context.Context) error {
 }
 
 // Publish validates the site and writes its route file atomically. An
-// invalid site changes nothing.
+// invalid site changes nothing (domain.ErrInvalid); a routes dir that
+// cannot be written is weberr.ErrUnavailable. The server reloads routes by
+// itself, so there is no reload to fail.
 func (d *Driver) Publish(ctx context.Context, ws provision.WebSite) error {
 	ws, err := ValidateSite(ws)
 	if err != nil {
@@ -88,10 +98,10 @@ func (d *Driver) Publish(ctx context.Context, ws provision.WebSite) error {
 		return err
 	}
 	if err := os.MkdirAll(d.dir, 0o755); err != nil {
-		return fmt.Errorf("create builtin routes dir: %w", err)
+		return unavailable("publish "+ws.Domain, fmt.Errorf("create builtin routes dir: %w", err))
 	}
 	if err := atomicfile.Write(filepath.Join(d.dir, ws.Domain+routeExt), b, 0o644); err != nil {
-		return fmt.Errorf("publish %s: %w", ws.Domain, err)
+		return unavailable("publish "+ws.Domain, err)
 	}
 	d.log.InfoContext(ctx, "published site", "domain", ws.Domain, "aliases", len(ws.Aliases), "disabled", ws.Disabled)
 	return nil
@@ -104,7 +114,7 @@ func (d *Driver) Remove(ctx context.Context, domain string) error {
 		return err
 	}
 	if err := os.Remove(filepath.Join(d.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove route of %s: %w", domain, err)
+		return unavailable("remove "+domain, fmt.Errorf("remove route: %w", err))
 	}
 	d.log.InfoContext(ctx, "removed site", "domain", domain)
 	return nil

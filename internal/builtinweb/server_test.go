@@ -3,7 +3,6 @@ package builtinweb
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/provision/webtest"
+	"github.com/aegirhq/aegir/internal/servicekind"
 )
 
 const secretText = "TOP-SECRET-OUTSIDE-DOCROOT"
@@ -394,48 +395,69 @@ func TestUpstreamProxy(t *testing.T) {
 	}
 }
 
-func TestPublishRefusesBadSites(t *testing.T) {
+// TestConformance runs the webtest suite against a real builtin server.
+// Changes to a known host show once the server rereads its routes (every
+// 100ms), so the harness is not Immediate.
+func TestConformance(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	before, _ := os.ReadDir(b.routes)
-	for name, ws := range map[string]provision.WebSite{
-		"domain injection":  {Domain: "x.test;\nserver_name evil", Docroot: "/srv/x"},
-		"domain traversal":  {Domain: "../../etc/passwd", Docroot: "/srv/x"},
-		"single label":      {Domain: "localhost", Docroot: "/srv/x"},
-		"relative docroot":  {Domain: "x.test", Docroot: "srv/x"},
-		"unclean docroot":   {Domain: "x.test", Docroot: "/srv/../etc"},
-		"docroot root":      {Domain: "x.test", Docroot: "/"},
-		"docroot space":     {Domain: "x.test", Docroot: "/srv/x y"},
-		"no docroot":        {Domain: "x.test"},
-		"bad alias":         {Domain: "x.test", Aliases: []string{"ok.test", "bad alias"}, Docroot: "/srv/x"},
-		"alias is domain":   {Domain: "x.test", Aliases: []string{"X.test"}, Docroot: "/srv/x"},
-		"bad upstream":      {Domain: "x.test", Upstream: "ftp://x:21"},
-		"upstream no port":  {Domain: "x.test", Upstream: "http://x"},
-		"bad fastcgi":       {Domain: "x.test", Docroot: "/srv/x", PHP: true, FastCGI: "unix:relative.sock"},
-		"fastcgi injection": {Domain: "x.test", Docroot: "/srv/x", PHP: true, FastCGI: "127.0.0.1:9000;evil"},
-		"bad env name":      {Domain: "x.test", Docroot: "/srv/x", Env: map[string]string{"A=B": "x"}},
-		"env value newline": {Domain: "x.test", Docroot: "/srv/x", Env: map[string]string{"A": "x\ny"}},
-		"too many aliases":  {Domain: "x.test", Docroot: "/srv/x", Aliases: manyAliases(domain.MaxAliases + 1)},
-	} {
-		if err := b.drv.Publish(b.ctx, ws); !errors.Is(err, domain.ErrInvalid) {
-			t.Errorf("%s: Publish = %v, want ErrInvalid", name, err)
-		}
+	routes, err := os.MkdirTemp("", "aegir-builtin-routes-")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := b.drv.Remove(b.ctx, "../../etc/passwd"); !errors.Is(err, domain.ErrInvalid) {
-		t.Errorf("Remove traversal = %v", err)
+	t.Cleanup(func() { os.RemoveAll(routes) })
+	srv, err := New(Config{RoutesDir: routes, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	after, _ := os.ReadDir(b.routes)
-	if len(after) != len(before) {
-		t.Errorf("refused publishes wrote files: %d entries, was %d", len(after), len(before))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-func manyAliases(n int) []string {
-	var out []string
-	for i := range n {
-		out = append(out, fmt.Sprintf("a%d.test", i))
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	drv, err := NewDriver(routes, "http://"+ln.Addr().String(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	webtest.Run(t, &webtest.Harness{
+		Kind:     servicekind.Builtin,
+		Driver:   drv,
+		StateDir: routes,
+		DefaultPort: func(t *testing.T) provision.WebDriver {
+			d, err := NewDriverFactory(provision.ServiceInfo{ID: "s", Kind: domain.KindBuiltin},
+				provision.ServerInfo{Address: "127.0.0.1"}, provision.EnvInfo{DataDir: t.TempDir()}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		},
+		FromSettings: func(t *testing.T, settings map[string]string) error {
+			d, err := NewDriverFactory(provision.ServiceInfo{ID: "s", Kind: domain.KindBuiltin, Settings: settings},
+				provision.ServerInfo{Address: "127.0.0.1"}, provision.EnvInfo{DataDir: t.TempDir()}, nil)
+			if err != nil {
+				return err
+			}
+			return d.Publish(t.Context(), provision.WebSite{Domain: "settings.example.com", Docroot: "/srv/x", PHP: true, FastCGI: settings["php_fastcgi"]})
+		},
+		Unusable: func(t *testing.T) provision.WebDriver {
+			// The routes dir would be under a file: it cannot be created,
+			// whoever runs the test.
+			file := filepath.Join(t.TempDir(), "file")
+			writeFile(t, file, "not a directory")
+			d, err := NewDriver(filepath.Join(file, "routes"), "http://127.0.0.1:1", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		},
+		BadSites: map[string]provision.WebSite{
+			"alias is domain": {Domain: "x.test", Aliases: []string{"X.test"}, Docroot: "/srv/x"},
+		},
+	})
 }
 
 func TestDriverFactory(t *testing.T) {

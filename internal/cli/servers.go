@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/servicekind"
 )
 
 var serverNoun = &noun{
@@ -36,9 +37,10 @@ var serverNoun = &noun{
 	},
 }
 
+// The kinds "server create" offers: those this build has drivers for.
 var (
-	httpKinds = []string{"nginx", "apache", "builtin"}
-	dbKinds   = []string{"mariadb", "postgresql", "sqlite"}
+	httpKinds = servicekind.Names(servicekind.HTTP)
+	dbKinds   = servicekind.Names(servicekind.DB)
 )
 
 var serverResource = &resource[domain.Server]{
@@ -106,9 +108,9 @@ func serverCreate(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	address := fs.String("address", "", "IP address or host name of the server (required)")
 	nomadNode := fs.String("nomad-node", "", "the Nomad client node that runs tasks for this server (default: the local executor)")
-	httpKind := fs.String("http", "", "web service: nginx, apache or builtin (default: none)")
+	httpKind := fs.String("http", "", "web service: "+strings.Join(httpKinds, ", ")+" (default: none)")
 	httpPort := fs.Int("http-port", 0, "port of the web service (default: the service's usual port)")
-	dbKind := fs.String("db", "", "database service: mariadb, postgresql or sqlite (default: none)")
+	dbKind := fs.String("db", "", "database service: "+strings.Join(dbKinds, ", ")+" (default: none)")
 	dbPort := fs.Int("db-port", 0, "port of the database service (default: the service's usual port)")
 	tf := taskFlags(fs)
 	pos, err := a.parse(fs, args, 1, 1)

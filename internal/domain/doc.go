@@ -10,4 +10,9 @@
 // Site, task, platform and server status are explicit state machines: a
 // transition not in the table is an error wrapping ErrIllegalTransition, never
 // a silent overwrite.
+//
+// The service kinds (ServiceKind, ServiceType and their constants) are
+// internal/servicekind's, re-exported here: that package, which imports
+// only the standard library and so sits below this one, lists the kinds
+// aegir has drivers for, and Service.Validate accepts exactly those.
 package domain

@@ -1,38 +1,32 @@
 package domain
 
 import (
-	"sort"
+	"strings"
 	"time"
+
+	"github.com/aegirhq/aegir/internal/servicekind"
 )
 
 // ServiceType is the category of a service: web or database.
-type ServiceType string
+type ServiceType = servicekind.Type
 
 const (
-	ServiceHTTP ServiceType = "http"
-	ServiceDB   ServiceType = "db"
+	ServiceHTTP = servicekind.HTTP
+	ServiceDB   = servicekind.DB
 )
 
-// ServiceKind is the software providing a service, a "service type" in Aegir.
-type ServiceKind string
+// ServiceKind is the software providing a service, a "service type" in
+// Aegir. The kinds that exist are the ones internal/servicekind lists:
+// those this build has a driver for.
+type ServiceKind = servicekind.Kind
 
 const (
-	KindNginx      ServiceKind = "nginx"
-	KindApache     ServiceKind = "apache"
-	KindBuiltin    ServiceKind = "builtin"
-	KindMariaDB    ServiceKind = "mariadb"
-	KindPostgreSQL ServiceKind = "postgresql"
-	KindSQLite     ServiceKind = "sqlite"
+	KindNginx      = servicekind.Nginx
+	KindBuiltin    = servicekind.Builtin
+	KindMariaDB    = servicekind.MariaDB
+	KindPostgreSQL = servicekind.PostgreSQL
+	KindSQLite     = servicekind.SQLite
 )
-
-var serviceKinds = map[ServiceKind]ServiceType{
-	KindNginx:      ServiceHTTP,
-	KindApache:     ServiceHTTP,
-	KindBuiltin:    ServiceHTTP,
-	KindMariaDB:    ServiceDB,
-	KindPostgreSQL: ServiceDB,
-	KindSQLite:     ServiceDB,
-}
 
 // MaxServiceSettings bounds a service's settings map.
 const MaxServiceSettings = 32
@@ -57,10 +51,11 @@ func (s *Service) Validate() error {
 	if !ValidID(s.ServerID) {
 		return Invalid("server_id", "is not a server id")
 	}
-	t, ok := serviceKinds[s.Kind]
+	d, ok := servicekind.Lookup(s.Kind)
 	if !ok {
-		return Invalid("kind", "unknown service kind %q; use one of %v", Clip(string(s.Kind)), ServiceKinds())
+		return Invalid("kind", "aegir has no driver for service kind %q; use one of %s", Clip(string(s.Kind)), strings.Join(servicekind.Names(""), ", "))
 	}
+	t := d.Type
 	if s.Type != "" && s.Type != t {
 		return Invalid("type", "kind %s is a %s service, not %s", s.Kind, t, Clip(string(s.Type)))
 	}
@@ -83,11 +78,4 @@ func (s *Service) Validate() error {
 }
 
 // ServiceKinds lists the known service kinds, sorted.
-func ServiceKinds() []ServiceKind {
-	out := make([]ServiceKind, 0, len(serviceKinds))
-	for k := range serviceKinds {
-		out = append(out, k)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
-}
+func ServiceKinds() []ServiceKind { return servicekind.Kinds("") }

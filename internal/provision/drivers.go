@@ -7,9 +7,12 @@ import (
 )
 
 // WebDriver manages the web server side of sites for one http service
-// (builtin, nginx, apache). Implementations validate every value they
-// interpolate, never build config by pasting unchecked strings, and leave the
-// server serving the other sites when one site's config is refused.
+// (the http kinds of internal/servicekind: builtin, nginx). Implementations
+// validate every value they interpolate, never build config by pasting
+// unchecked strings, and leave the server serving the other sites when one
+// site's config is refused. Their failures are classified with the
+// internal/provision/weberr sentinels (bad input with domain.ErrInvalid);
+// webtest.Run is the behaviour every implementation must pass.
 type WebDriver interface {
 	// Check verifies the service is installed and usable (verify-server).
 	Check(ctx context.Context) error
@@ -41,10 +44,12 @@ type WebSite struct {
 	Env map[string]string
 }
 
-// DBDriver manages databases and users on one db service (sqlite,
-// mariadb, postgresql). Names come from NameFor and are quoted by the
-// driver's own rules anyway; passwords are bound parameters or quoted
-// literals, never pasted.
+// DBDriver manages databases and users on one db service (the db kinds of
+// internal/servicekind: sqlite, mariadb, postgresql). Names come from
+// NameFor and are quoted by the driver's own rules anyway; passwords are
+// bound parameters or quoted literals, never pasted. Failures the back end
+// reports with their own codes are classified with internal/provision/dberr;
+// dbtest.Run is the behaviour every implementation must pass.
 type DBDriver interface {
 	// Check verifies the server answers with the admin credentials.
 	Check(ctx context.Context) error

@@ -258,13 +258,24 @@ func TestVerifyServerAndUnsupportedTasks(t *testing.T) {
 	if res.Status != domain.TaskSucceeded || res.Changes.ServerStatus != domain.ServerReady {
 		t.Fatalf("verify-server: %+v", res)
 	}
-	nginx := provision.ServiceInfo{ID: domain.NewID(), ServerID: b.webSrv.ID, Type: domain.ServiceHTTP, Kind: domain.KindApache}
+	// This runner's Deps carry no nginx driver (setup wires builtin and
+	// sqlite only): a known kind without a driver in the build.
+	nginx := provision.ServiceInfo{ID: domain.NewID(), ServerID: b.webSrv.ID, Type: domain.ServiceHTTP, Kind: domain.KindNginx}
 	c.Services = append(c.Services, nginx)
 	c.Task.ID = domain.NewID()
 	res = b.run(c)
 	wantFailure(t, res, provision.CodeServerCheckFailed)
-	if res.Changes.ServerStatus != domain.ServerFailed || !strings.Contains(res.Explanation, "no driver for apache") {
+	if res.Changes.ServerStatus != domain.ServerFailed || !strings.Contains(res.Explanation, "no driver for nginx") {
 		t.Fatalf("verify-server with a missing driver: %+v", res)
+	}
+	// A kind aegir has no driver for at all (apache) is not a service kind:
+	// the context is refused before anything runs.
+	c.Services[len(c.Services)-1].Kind = "apache"
+	c.Task.ID = domain.NewID()
+	res = b.run(c)
+	wantFailure(t, res, provision.CodeContextInvalid)
+	if !strings.Contains(res.Explanation, `no driver for service kind "apache"`) {
+		t.Fatalf("verify-server with an apache service: %+v", res)
 	}
 	// rotate-credentials is implemented (rotate.go, tested in vault_test.go);
 	// on a site that was never installed it says so and changes nothing.

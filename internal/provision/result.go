@@ -11,7 +11,8 @@ type Result struct {
 	// Status is "succeeded" or "failed".
 	Status domain.TaskStatus `json:"status"`
 	// ErrorCode is a stable machine-readable code on failure
-	// ("db_unreachable", "vhost_invalid", "platform_missing" ...).
+	// ("db_unreachable", "web_publish_failed", "platform_missing" ...; the
+	// list is in failure.go).
 	ErrorCode string `json:"error_code,omitempty"`
 	// Explanation says what went wrong, in one paragraph an operator
 	// understands; FixHint says what to do about it.

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -22,6 +23,8 @@ import (
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision/dberr"
 	"github.com/aegirhq/aegir/internal/provision/platform"
+	"github.com/aegirhq/aegir/internal/provision/weberr"
+	"github.com/aegirhq/aegir/internal/servicekind"
 	"github.com/aegirhq/aegir/secrets"
 )
 
@@ -44,11 +47,18 @@ type dbConn struct {
 }
 
 func (d *dbConn) String() string {
-	if d.svc.Kind == domain.KindSQLite {
+	if !describe(d.svc.Kind).Has(servicekind.AdminCredentials) { // no server to name (sqlite's files)
 		return fmt.Sprintf("the database server %s (sqlite)", d.srv.Name)
 	}
 	host := cmp.Or(d.svc.Settings["host"], d.srv.Address)
 	return fmt.Sprintf("the database server %s (%s at %s)", d.srv.Name, d.svc.Kind, hostPort(host, d.svc.Port))
+}
+
+// describe returns the descriptor of kind; an unknown kind (a context
+// written by hand) has none, and so no capabilities.
+func describe(kind domain.ServiceKind) servicekind.Descriptor {
+	d, _ := servicekind.Lookup(kind)
+	return d
 }
 
 func hostPort(host string, port int) string {
@@ -61,7 +71,7 @@ func hostPort(host string, port int) string {
 func (j *job) web(svc *ServiceInfo, srv *ServerInfo) (*webConn, error) {
 	f := j.deps.Web[svc.Kind]
 	if f == nil {
-		return nil, failf(CodeDriverMissing, "Use a web service kind this aegir build supports (builtin or nginx).", nil,
+		return nil, failf(CodeDriverMissing, "Use a web service kind this aegir build supports ("+strings.Join(servicekind.Names(servicekind.HTTP), ", ")+").", nil,
 			"This aegir build has no driver for %s web servers (service %s on %s)", svc.Kind, svc.ID, srv.Name)
 	}
 	d, err := f(*svc, *srv, j.c.Env, j.log.With("service", string(svc.Kind)))
@@ -77,11 +87,11 @@ func (j *job) web(svc *ServiceInfo, srv *ServerInfo) (*webConn, error) {
 func (j *job) db(ctx context.Context, svc *ServiceInfo, srv *ServerInfo, adminPurpose string) (*dbConn, error) {
 	f := j.deps.DB[svc.Kind]
 	if f == nil {
-		return nil, failf(CodeDriverMissing, "Use a database kind this aegir build supports (sqlite, mariadb or postgresql).", nil,
+		return nil, failf(CodeDriverMissing, "Use a database kind this aegir build supports ("+strings.Join(servicekind.Names(servicekind.DB), ", ")+").", nil,
 			"This aegir build has no driver for %s database servers (service %s on %s)", svc.Kind, svc.ID, srv.Name)
 	}
 	admin := map[string]string{}
-	if svc.Kind != domain.KindSQLite {
+	if describe(svc.Kind).Has(servicekind.AdminCredentials) {
 		ref := j.secretRef(adminPurpose, secrets.ServiceAdminRef(svc.ID))
 		a, err := j.getSecret(ctx, ref)
 		if errors.Is(err, secrets.ErrNotFound) {
@@ -121,7 +131,7 @@ func (j *job) checkDB(ctx context.Context, d *dbConn) error {
 
 func (j *job) checkWeb(ctx context.Context, w *webConn) error {
 	if err := w.Check(ctx); err != nil {
-		return failf(CodeWebUnavailable, "Check that the web server is installed and running, and the web service's settings.",
+		return failf(cmp.Or(weberr.Code(err), CodeWebUnavailable), "Check that the web server is installed and running, and the web service's settings.",
 			err, "%s failed its check, so nothing was changed", capital(w.String()))
 	}
 	return nil
@@ -272,7 +282,7 @@ func (j *job) webSite(loc siteLoc, w *webConn, disabled bool) WebSite {
 
 func (j *job) publish(ctx context.Context, w *webConn, loc siteLoc, disabled bool) error {
 	if err := w.Publish(ctx, j.webSite(loc, w, disabled)); err != nil {
-		return failf(CodeWebPublishFailed,
+		return failf(cmp.Or(weberr.Code(err), CodeWebPublishFailed),
 			"Read the web server's error above; its previous config for the site was kept, and the other sites are unaffected.",
 			err, "%s refused the config for %s", capital(w.String()), loc.Domain)
 	}

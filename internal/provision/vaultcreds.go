@@ -8,15 +8,16 @@ import (
 	"io"
 	"time"
 
-	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/servicekind"
 	"github.com/aegirhq/aegir/secrets"
 )
 
 // Throwaway database users (issue 6). When the secrets backend can lease
 // database users (Vault's database secrets engine: secrets.DynamicIssuer)
-// and the site's database is on MariaDB or PostgreSQL, a dump - backup,
-// the backups that restore, migrate and delete take, and the copy of a
-// clone - runs as a user that exists only for this task:
+// and the site's database kind can lease users (its servicekind descriptor
+// has the dynamic-credentials capability: MariaDB, PostgreSQL), a dump -
+// backup, the backups that restore, migrate and delete take, and the copy
+// of a clone - runs as a user that exists only for this task:
 //
 //   - the user is leased for the task (named "t-<task id>-<random>", so the
 //     database server's logs tie what it did to the task), can read only
@@ -38,12 +39,13 @@ import (
 const DefaultLeaseTTL = 2 * time.Hour
 
 // dumpConn returns what to dump siteID's database on d with, and a release
-// function the caller defers. With a DynamicIssuer store and a MariaDB or
-// PostgreSQL service it is a driver logged in as a throwaway user, and
-// release revokes the lease; otherwise d itself and a no-op.
+// function the caller defers. With a DynamicIssuer store and a service
+// whose kind has dynamic credentials it is a driver logged in as a
+// throwaway user, and release revokes the lease; otherwise d itself and a
+// no-op.
 func (j *job) dumpConn(ctx context.Context, d *dbConn, siteID string) (*dbConn, func(), error) {
 	noop := func() {}
-	if d.svc.Kind != domain.KindMariaDB && d.svc.Kind != domain.KindPostgreSQL {
+	if desc, ok := servicekind.Lookup(d.svc.Kind); !ok || !desc.Has(servicekind.DynamicCredentials) {
 		return d, noop, nil
 	}
 	st, err := j.openSecrets()
@@ -121,19 +123,19 @@ func (j *job) ensureSiteRole(ctx context.Context, issuer secrets.DynamicIssuer, 
 	if err != nil {
 		return fmt.Errorf("the admin credentials of %s: %w", d.srv.Name, err)
 	}
-	port := d.svc.Port
-	if port == 0 {
-		port = map[domain.ServiceKind]int{domain.KindMariaDB: 3306, domain.KindPostgreSQL: 5432}[d.svc.Kind]
+	desc, ok := servicekind.Lookup(d.svc.Kind)
+	if !ok || desc.Vault == nil {
+		return fmt.Errorf("%s databases have no Vault database plugin", d.svc.Kind)
 	}
-	kind := string(d.svc.Kind)
+	port := cmp.Or(d.svc.Port, desc.DefaultPort)
 	if err := issuer.ConfigureDatabase(ctx, secrets.DatabaseConnection{
-		ServiceID: d.svc.ID, Kind: kind, Host: cmp.Or(d.svc.Settings["host"], d.srv.Address), Port: port,
+		ServiceID: d.svc.ID, Vault: desc.Vault, Host: cmp.Or(d.svc.Settings["host"], d.srv.Address), Port: port,
 		Username: admin["username"], Password: admin["password"],
 		SSLMode: d.svc.Settings["sslmode"], AdminDatabase: d.svc.Settings["admin_database"],
 	}); err != nil {
 		return err
 	}
-	if err := issuer.ConfigureSiteRole(ctx, secrets.SiteRole{SiteID: siteID, ServiceID: d.svc.ID, Kind: kind, Database: NameFor(siteID)}); err != nil {
+	if err := issuer.ConfigureSiteRole(ctx, secrets.SiteRole{SiteID: siteID, ServiceID: d.svc.ID, Vault: desc.Vault, Database: NameFor(siteID)}); err != nil {
 		return err
 	}
 	j.log.Info("Vault database role configured", "role", secrets.SiteRoleName(siteID), "connection", d.svc.ID)

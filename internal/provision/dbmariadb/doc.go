@@ -37,4 +37,7 @@
 // credentials dberr.ErrAuthFailed (error codes db_unreachable and
 // db_auth_failed); Create over an existing database is dberr.ErrExists and
 // leaves it alone. A Create that fails half-way drops what it made.
+//
+// The driver passes internal/provision/dbtest; its settings, default port
+// and Vault statements are in internal/servicekind's mariadb descriptor.
 package dbmariadb

@@ -39,4 +39,7 @@
 //
 // Errors: dberr.ErrUnreachable, dberr.ErrAuthFailed, dberr.ErrExists, as
 // in dbmariadb.
+//
+// The driver passes internal/provision/dbtest; its settings, default port
+// and Vault statements are in internal/servicekind's postgresql descriptor.
 package dbpostgres

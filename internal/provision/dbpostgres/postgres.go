@@ -22,6 +22,7 @@ import (
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/provision/dberr"
+	"github.com/aegirhq/aegir/internal/servicekind"
 )
 
 // Config configures a Driver. Factory fills it from the service.
@@ -179,7 +180,7 @@ func (d *Driver) Check(ctx context.Context) error {
 
 // Locate returns where a database called name answers.
 func (d *Driver) Locate(name string) provision.DBCreds {
-	return provision.DBCreds{Name: name, User: name, Host: d.cfg.Host, Port: d.cfg.Port, Kind: "postgresql"}
+	return provision.DBCreds{Name: name, User: name, Host: d.cfg.Host, Port: d.cfg.Port, Kind: string(servicekind.PostgreSQL)}
 }
 
 func checkCreds(db provision.DBCreds) error {

@@ -26,4 +26,7 @@
 // Names (database and table) are allow-listed before use, identifiers are
 // double-quoted anyway, and file paths are passed as bound parameters, so
 // nothing user-controlled is pasted into SQL.
+//
+// The driver passes internal/provision/dbtest (without users or passwords:
+// a second Create of an existing database succeeds, a retried install).
 package dbsqlite

@@ -17,10 +17,11 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/servicekind"
 )
 
 // Kind is the DBCreds.Kind of SQLite databases.
-const Kind = "sqlite"
+const Kind = string(servicekind.SQLite)
 
 // busyTimeout is how long a statement waits for another connection's lock.
 const busyTimeout = 10 * time.Second

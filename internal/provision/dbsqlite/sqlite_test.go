@@ -17,6 +17,8 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/provision/dbtest"
+	"github.com/aegirhq/aegir/internal/servicekind"
 )
 
 type bundle struct {
@@ -311,5 +313,53 @@ func FuzzValidateName(f *testing.F) {
 		if strings.ContainsAny(s, "/.\\\"'` ;\x00") || filepath.Base(s) != s || len(s) > 63 {
 			t.Fatalf("accepted %q", s)
 		}
+	})
+}
+
+// TestConformance runs the dbtest suite: sqlite has no server, no users
+// and no passwords, so the harness has no admin password, default port or
+// server-down scenario, and a second Create succeeds (a retried install).
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	others := func(t *testing.T, keep func(name string) bool) string {
+		entries, err := os.ReadDir(b.d.Dir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range entries {
+			if keep(e.Name()) {
+				out = append(out, e.Name())
+			}
+		}
+		return strings.Join(out, ",")
+	}
+	dbtest.Run(t, &dbtest.Harness{
+		Kind:   servicekind.SQLite,
+		Driver: b.d,
+		Open: func(t *testing.T, c provision.DBCreds) *sql.DB {
+			db, err := sql.Open("sqlite", dsn(c.Path, false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db
+		},
+		Dialect: dbtest.Dialect{
+			CreateHits: "CREATE TABLE hits (id INTEGER PRIMARY KEY, path TEXT, body BLOB)",
+			InsertHit:  "INSERT INTO hits (path, body) VALUES (?, ?)",
+		},
+		FromSettings: func(t *testing.T, settings map[string]string) error {
+			_, err := New(provision.ServiceInfo{ID: "svc", Kind: domain.KindSQLite, Settings: settings}, provision.ServerInfo{}, nil,
+				provision.EnvInfo{DataDir: t.TempDir()}, nil)
+			return err
+		},
+		Census: func(t *testing.T) string {
+			return others(t, func(n string) bool { return !strings.HasPrefix(n, dbtest.Prefix) })
+		},
+		Leftovers: func(t *testing.T, c provision.DBCreds) string {
+			return others(t, func(n string) bool { return strings.HasPrefix(n, c.Name) })
+		},
 	})
 }

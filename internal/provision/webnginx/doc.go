@@ -26,8 +26,8 @@
 //  4. on failure puts the previous file back (or removes the new one) the
 //     same atomic way, runs nginx -t again to tell "your vhost is refused"
 //     from "the configuration was already broken by another file", and
-//     returns a *ConfigError (errors.Is ErrConfigRejected) carrying nginx's
-//     message. The running nginx was never reloaded, so it keeps serving
+//     returns a *weberr.ConfigError (errors.Is weberr.ErrRejected, result
+//     code "web_publish_failed") carrying nginx's message. The running nginx was never reloaded, so it keeps serving
 //     every site with the configuration it had;
 //  5. reloads: with a pid_file setting, SIGHUP to the master and a wait
 //     until a new worker runs and every old one has retitled itself "worker
@@ -38,7 +38,7 @@
 //     master holds its own), so a vhost can pass it and still be refused by
 //     the master (a port another process holds). With pid_file the driver
 //     sees no new worker within ReloadWait, puts the previous vhost back,
-//     reloads that, and returns a *ConfigError; without pid_file this case
+//     reloads that, and returns a *weberr.ConfigError; without pid_file this case
 //     goes unnoticed until the next reload.
 //
 // Remove deletes the file, tests (restoring on failure) and reloads.
@@ -47,5 +47,12 @@
 //
 // config_dir, main_config (required), binary (default nginx), pid_file,
 // php_fastcgi; the service's port; vhosts listen on the server's address when
-// it is an IP literal, else on every address.
+// it is an IP literal, else on every address. internal/servicekind's nginx
+// descriptor lists them with their meaning, default and validation, and
+// webtest checks that the driver refuses what the descriptor refuses.
+//
+// # Errors
+//
+// Failures are the internal/provision/weberr taxonomy (see nginx.go), which
+// the back end maps to "web_unavailable" and "web_publish_failed".
 package webnginx

@@ -20,40 +20,30 @@ import (
 	"github.com/aegirhq/aegir/internal/atomicfile"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/provision/weberr"
 )
 
-// Errors a caller maps to result error codes with errors.Is.
-var (
-	// ErrConfigRejected means `nginx -t` refused the configuration with the
-	// site's new vhost; the previous vhost was put back (error code
-	// "vhost_invalid").
-	ErrConfigRejected = errors.New("nginx rejected the configuration")
-	// ErrReload means the configuration tested fine but nginx could not be
-	// told to load it (error code "web_reload_failed").
-	ErrReload = errors.New("nginx reload failed")
-	// ErrUnavailable means the nginx binary or its configuration is not
-	// usable at all (error code "web_unavailable").
-	ErrUnavailable = errors.New("nginx is not usable")
-)
+// Errors are the weberr taxonomy, which the back end maps to result codes
+// with weberr.Code:
+//
+//   - a config nginx -t refuses, or the running master does not load, is a
+//     *weberr.ConfigError (errors.Is weberr.ErrRejected; the previous vhost
+//     was put back): "web_publish_failed";
+//   - a configuration that tested fine but nginx could not be told to load
+//     is weberr.ErrReload: "web_publish_failed";
+//   - an nginx binary or config dir that is not usable at all is
+//     weberr.ErrUnavailable: "web_unavailable";
+//   - a site refused before anything is written is domain.ErrInvalid.
 
-// ConfigError carries nginx's own message for a refused configuration.
-type ConfigError struct {
-	Domain string
-	// Output is what `nginx -t` printed.
-	Output string
-	// AlreadyBroken is true when nginx refused the configuration even after
-	// the site's previous vhost was restored: some other file is at fault.
-	AlreadyBroken bool
+// unavailable is a weberr.ErrUnavailable failure of op.
+func unavailable(op, format string, args ...any) error {
+	return &weberr.Error{Kind: weberr.ErrUnavailable, Server: "nginx", Op: op, Err: fmt.Errorf(format, args...)}
 }
 
-func (e *ConfigError) Error() string {
-	if e.AlreadyBroken {
-		return fmt.Sprintf("nginx rejects its configuration even without the change to %s, so another file is broken; fix the file nginx names and run verify again: %s", e.Domain, e.Output)
-	}
-	return fmt.Sprintf("nginx rejected the new vhost for %s, the previous one was restored and nginx keeps serving the other sites; nginx said: %s", e.Domain, e.Output)
+// reloadFailed is a weberr.ErrReload failure.
+func reloadFailed(format string, args ...any) error {
+	return &weberr.Error{Kind: weberr.ErrReload, Server: "nginx", Op: "reload", Err: fmt.Errorf(format, args...)}
 }
-
-func (e *ConfigError) Unwrap() error { return ErrConfigRejected }
 
 // Config configures a Driver. New fills it from the service's settings.
 type Config struct {
@@ -191,14 +181,14 @@ func (d *Driver) Render(site provision.WebSite) ([]byte, error) {
 func (d *Driver) Check(ctx context.Context) error {
 	out, err := d.run(ctx, "-v")
 	if err != nil {
-		return fmt.Errorf("%w: %s -v: %v: %s; install nginx or set the service's binary setting", ErrUnavailable, d.cfg.Binary, err, out)
+		return unavailable("check", "%s -v: %w: %s; install nginx or set the service's binary setting", d.cfg.Binary, err, out)
 	}
 	d.log.Debug("nginx version", "version", strings.TrimSpace(out))
 	if fi, err := os.Stat(d.cfg.ConfigDir); err != nil || !fi.IsDir() {
-		return fmt.Errorf("%w: config_dir %s is not a directory: create it and include %s/*.conf from %s", ErrUnavailable, d.cfg.ConfigDir, d.cfg.ConfigDir, d.cfg.MainConfig)
+		return unavailable("check", "config_dir %s is not a directory: create it and include %s/*.conf from %s", d.cfg.ConfigDir, d.cfg.ConfigDir, d.cfg.MainConfig)
 	}
 	if out, err := d.test(ctx); err != nil {
-		return fmt.Errorf("%w: nginx -t -c %s failed: %s", ErrUnavailable, d.cfg.MainConfig, out)
+		return unavailable("check", "nginx -t -c %s failed: %s", d.cfg.MainConfig, out)
 	}
 	return nil
 }
@@ -206,7 +196,7 @@ func (d *Driver) Check(ctx context.Context) error {
 // Publish validates and renders the site's vhost, puts it in place, tests
 // the whole configuration with `nginx -t`, and reloads. When nginx refuses
 // the configuration the previous vhost (or none) is put back and the error
-// is a *ConfigError with nginx's message. Bad input is refused before any
+// is a *weberr.ConfigError with nginx's message. Bad input is refused before any
 // file is written.
 func (d *Driver) Publish(ctx context.Context, site provision.WebSite) error {
 	content, err := d.Render(site)
@@ -296,7 +286,7 @@ func (d *Driver) rollback(ctx context.Context, name, path string, prev []byte, h
 	if rerr != nil {
 		return fmt.Errorf("nginx rejected the vhost for %s (%s) and restoring the previous one failed: %w; fix %s by hand", name, out, rerr, path)
 	}
-	cerr := &ConfigError{Domain: name, Output: out}
+	cerr := &weberr.ConfigError{Server: "nginx", Domain: name, Output: out}
 	if _, err := d.test(ctx); err != nil {
 		cerr.AlreadyBroken = true
 	}
@@ -313,17 +303,17 @@ func (d *Driver) test(ctx context.Context) (string, error) {
 func (d *Driver) reload(ctx context.Context) error {
 	if d.cfg.PidFile == "" {
 		if out, err := d.run(ctx, "-s", "reload", "-c", d.cfg.MainConfig); err != nil {
-			return fmt.Errorf("%w: nginx -s reload: %s; is nginx running? start it, then run verify again", ErrReload, out)
+			return reloadFailed("nginx -s reload: %s; is nginx running? start it, then run verify again", out)
 		}
 		return nil
 	}
 	pid, err := readPid(d.cfg.PidFile)
 	if err != nil {
-		return fmt.Errorf("%w: %v; is nginx running? start it, then run verify again", ErrReload, err)
+		return reloadFailed("%w; is nginx running? start it, then run verify again", err)
 	}
 	before := childrenOf(pid)
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
-		return fmt.Errorf("%w: signal nginx master %d: %v; is nginx running? start it, then run verify again", ErrReload, pid, err)
+		return reloadFailed("signal nginx master %d: %w; is nginx running? start it, then run verify again", pid, err)
 	}
 	// The master starts new workers only after it has loaded the new
 	// configuration, then tells the old ones to shut down; an old worker
@@ -341,7 +331,7 @@ func (d *Driver) reload(ctx context.Context) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("%w: %w: no new worker after %s", ErrReload, errNotLoaded, d.cfg.ReloadWait)
+	return reloadFailed("%w: no new worker after %s", errNotLoaded, d.cfg.ReloadWait)
 }
 
 // errNotLoaded means the master was signalled but did not start workers
@@ -357,7 +347,7 @@ func (d *Driver) run(ctx context.Context, args ...string) (string, error) {
 	if !strings.Contains(bin, "/") {
 		p, err := lookPath(bin)
 		if err != nil {
-			return "", fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return "", unavailable("", "%w", err)
 		}
 		bin = p
 	}
@@ -391,7 +381,7 @@ func lookPath(name string) (string, error) {
 func (d *Driver) lock() (func(), error) {
 	f, err := os.OpenFile(filepath.Join(d.cfg.ConfigDir, ".aegir.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("%w: lock %s: %v; does config_dir exist and is it writable?", ErrUnavailable, d.cfg.ConfigDir, err)
+		return nil, unavailable("lock", "%s: %w; does config_dir exist and is it writable?", d.cfg.ConfigDir, err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		f.Close()

@@ -1,0 +1,109 @@
+package servicekind
+
+// descriptors is the registry: every kind this build of aegir has a
+// driver for, built fresh on each call so callers cannot change it.
+func descriptors() []Descriptor {
+	return []Descriptor{builtin(), nginx(), mariadb(), postgresql(), sqlite()}
+}
+
+func builtin() Descriptor {
+	return Descriptor{
+		Kind: Builtin, Type: HTTP,
+		Summary:     "aegir's own web server (aegir serve-web): static files, PHP over FastCGI, reverse proxy",
+		DefaultPort: 80,
+		// builtinweb serves .php through FastCGI when a site's platform
+		// runs PHP.
+		Capabilities: []Capability{PHPFastCGI},
+		Settings: []Setting{
+			{Key: "php_fastcgi", Meaning: "the PHP FastCGI upstream, unix:/path.sock or host:port", Validate: FastCGIAddr},
+		},
+	}
+}
+
+func nginx() Descriptor {
+	return Descriptor{
+		Kind: Nginx, Type: HTTP,
+		Summary:      "nginx with php-fpm; one vhost file per site, tested with nginx -t before each reload",
+		DefaultPort:  80,
+		Capabilities: []Capability{PHPFastCGI},
+		Settings: []Setting{
+			{Key: "config_dir", Meaning: "the directory of the vhost files, included by main_config as <config_dir>/*.conf", Required: true, Validate: AbsPath},
+			{Key: "main_config", Meaning: "the nginx.conf passed to nginx -t and nginx -s reload", Required: true, Validate: AbsPath},
+			{Key: "binary", Meaning: "the nginx executable", Default: "nginx, on PATH or in /usr/sbin", Validate: Program},
+			{Key: "pid_file", Meaning: "the master's pid file; reloads then wait for the new workers", Validate: AbsPath},
+			{Key: "php_fastcgi", Meaning: "the PHP FastCGI upstream, unix:/path.sock or host:port", Validate: FastCGIAddr},
+		},
+	}
+}
+
+func mariadb() Descriptor {
+	return Descriptor{
+		Kind: MariaDB, Type: DB,
+		Summary:      "MariaDB (or MySQL): a database and a user per site",
+		DefaultPort:  3306,
+		Capabilities: []Capability{AdminCredentials, DumpLoad, DynamicCredentials},
+		Settings: []Setting{
+			{Key: "host", Meaning: "where aegir and sites reach the server", Default: "the server's address", Validate: Host},
+			{Key: "socket", Meaning: "a unix socket aegir connects through instead of TCP", Validate: AbsPath},
+			{Key: "user_hosts", Meaning: "comma-separated host parts of each site's account", Default: "%,localhost"},
+			{Key: "dump_binary", Meaning: "the dump program", Default: "mariadb-dump, else mysqldump", Validate: Program},
+			{Key: "client_binary", Meaning: "the client program that loads dumps", Default: "mariadb, else mysql", Validate: Program},
+		},
+		// A throwaway user at '%' with SELECT, SHOW VIEW, TRIGGER, LOCK
+		// TABLES and EVENT on the site's database: what mariadb-dump
+		// needs, no writes. Revocation drops the user.
+		Vault: &VaultDB{
+			Plugin: "mysql-database-plugin",
+			Creation: []string{
+				`CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';`,
+				"GRANT SELECT, SHOW VIEW, TRIGGER, LOCK TABLES, EVENT ON `{{database}}`.* TO '{{name}}'@'%';",
+			},
+			Revocation: []string{`DROP USER IF EXISTS '{{name}}'@'%';`},
+		},
+		DrupalDriver: "mysql",
+	}
+}
+
+func postgresql() Descriptor {
+	return Descriptor{
+		Kind: PostgreSQL, Type: DB,
+		Summary:      "PostgreSQL: a database owned by a role per site",
+		DefaultPort:  5432,
+		Capabilities: []Capability{AdminCredentials, DumpLoad, DynamicCredentials},
+		Settings: []Setting{
+			{Key: "host", Meaning: "where aegir and sites reach the server", Default: "the server's address", Validate: Host},
+			{Key: "socket_dir", Meaning: "the directory of the server's unix socket, used instead of TCP", Validate: AbsPath},
+			{Key: "admin_database", Meaning: "the database aegir (and Vault) connect to as admin", Default: "postgres"},
+			{Key: "sslmode", Meaning: "libpq's sslmode", Default: "prefer (Vault: disable on loopback, else require)",
+				Validate: OneOf("disable", "allow", "prefer", "require", "verify-ca", "verify-full")},
+			{Key: "bin_dir", Meaning: "the directory of pg_dump and psql", Default: "PATH", Validate: AbsPath},
+		},
+		// A throwaway user is a LOGIN role valid until the lease ends,
+		// member (INHERIT) of the site's role, which owns the site's
+		// database, so it can pg_dump it and connect nowhere CONNECT is
+		// revoked from PUBLIC. Revocation ends its sessions and drops it.
+		Vault: &VaultDB{
+			Plugin: "postgresql-database-plugin",
+			Creation: []string{
+				`CREATE ROLE "{{name}}" WITH LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '{{password}}' VALID UNTIL '{{expiration}}' IN ROLE "{{database}}";`,
+			},
+			Revocation: []string{
+				`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}';`,
+				`DROP ROLE IF EXISTS "{{name}}";`,
+			},
+		},
+		DrupalDriver: "pgsql",
+	}
+}
+
+func sqlite() Descriptor {
+	return Descriptor{
+		Kind: SQLite, Type: DB,
+		Summary:      "SQLite files on the web server; no database server, no credentials",
+		Capabilities: []Capability{DumpLoad},
+		Settings: []Setting{
+			{Key: "dir", Meaning: "the directory of the database files", Default: "<data dir>/sqlite", Validate: AbsPath},
+		},
+		DrupalDriver: "sqlite",
+	}
+}

@@ -1,0 +1,85 @@
+package servicekind
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+)
+
+// AbsPath accepts an absolute, clean path of letters, digits, '/', '.',
+// '_' and '-' other than "/" (what domain.ValidatePath accepts).
+func AbsPath(p string) error {
+	switch {
+	case len(p) > 1024:
+		return errors.New("is longer than 1024 characters")
+	case !path.IsAbs(p):
+		return fmt.Errorf("%q must be an absolute path", p)
+	case path.Clean(p) != p:
+		return fmt.Errorf("%q must be a clean path (no '..', '//' or trailing '/')", p)
+	case p == "/":
+		return errors.New("must not be the root directory")
+	}
+	if !only(p, "/._-") {
+		return fmt.Errorf("%q may contain only letters, digits, '/', '.', '_' and '-'", p)
+	}
+	return nil
+}
+
+// Host accepts a host name or an IP address (IPv6 with or without
+// brackets).
+func Host(h string) error {
+	if len(h) > 253 || !only(h, ".-:[]") {
+		return fmt.Errorf("%q is not a host name or address", h)
+	}
+	return nil
+}
+
+// Program accepts a program name looked up on PATH, or an absolute path.
+func Program(p string) error {
+	if strings.Contains(p, "/") {
+		return AbsPath(p)
+	}
+	if len(p) > 128 || !only(p, "._-") {
+		return fmt.Errorf("%q is not a program name", p)
+	}
+	return nil
+}
+
+// FastCGIAddr accepts "unix:/abs/path.sock" or "host:port".
+func FastCGIAddr(a string) error {
+	if s, ok := strings.CutPrefix(a, "unix:"); ok {
+		return AbsPath(s)
+	}
+	i := strings.LastIndexByte(a, ':')
+	if i <= 0 || i == len(a)-1 || Host(a[:i]) != nil || !only(a[i+1:], "") {
+		return fmt.Errorf("%q is not unix:/path.sock or host:port", a)
+	}
+	return nil
+}
+
+// OneOf accepts exactly one of values.
+func OneOf(values ...string) func(string) error {
+	return func(v string) error {
+		if !slices.Contains(values, v) {
+			return fmt.Errorf("%q is not one of %s", v, strings.Join(values, ", "))
+		}
+		return nil
+	}
+}
+
+// only reports whether s is non-empty and holds only ASCII letters,
+// digits and the bytes in extra.
+func only(s, extra string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(extra, c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
