@@ -88,10 +88,10 @@ func TestServersAndServices(t *testing.T) {
 			name: "add a service of a kind without a driver", method: "POST", url: "/api/v1/services", token: "admin",
 			before: func(b *bundle) {
 				_, body := b.do("POST", "/api/v1/servers", "admin", `{"name":"bare","address":"10.0.0.9"}`, nil)
-				var out serverCreated
+				var out apiv1.ServerCreated
 				decodeJSON(b.t, body, &out)
 			},
-			body: `{"server":"bare","kind":"apache","port":8080}`, wantStatus: 400, wantCode: CodeInvalid, unchanged: true,
+			body: `{"server":"bare","kind":"apache","port":8080}`, wantStatus: 400, wantCode: api.CodeInvalid, unchanged: true,
 			wantContains: []string{`no driver for service kind \"apache\"; use one of builtin, mariadb, nginx, postgresql, sqlite`},
 		},
 		{
