@@ -37,6 +37,11 @@ func NormalizeDomain(s string) (string, error) {
 	if len(s) > 253*4 {
 		return "", Invalid(field, "is longer than 253 characters")
 	}
+	if !utf8.ValidString(s) {
+		// The IDNA mapping turns invalid bytes into a label it then
+		// refuses, so such a domain would not normalise to itself.
+		return "", Invalid(field, "%q is not valid UTF-8", Clip(s))
+	}
 	ascii, err := idnaProfile.ToASCII(s)
 	if err != nil {
 		return "", Invalid(field, "%q is not a valid host name (letters, digits, hyphens and dots only): %v", Clip(s), err)
@@ -48,6 +53,11 @@ func NormalizeDomain(s string) (string, error) {
 	labels := strings.Split(ascii, ".")
 	if len(labels) < 2 {
 		return "", Invalid(field, "%q needs at least two labels, like example.com", Clip(s))
+	}
+	if allDigits(labels[len(labels)-1]) {
+		// 127.0.0.1, 10.1.2.3, 0x7f.1: no top-level domain is numeric, so
+		// this is an address; a site on it would answer for that Host.
+		return "", Invalid(field, "%q is an IP address, not a domain: sites are served by name; use a domain that points at the server", Clip(s))
 	}
 	for _, l := range labels {
 		if l == "" || len(l) > 63 {
@@ -64,6 +74,16 @@ func NormalizeDomain(s string) (string, error) {
 		}
 	}
 	return ascii, nil
+}
+
+// allDigits reports whether label is made of decimal digits only.
+func allDigits(label string) bool {
+	for i := 0; i < len(label); i++ {
+		if label[i] < '0' || label[i] > '9' {
+			return false
+		}
+	}
+	return label != ""
 }
 
 // ValidateName checks an entity name (client, server, platform, user):

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,12 @@ func TestNormalizeDomain(t *testing.T) {
 		{strings.Repeat("a.", 127) + "com", "", false},
 		{"$(reboot).com", "", false},
 		{"a.com'", "", false},
+		{"127.0.0.1", "", false},
+		{"10.0.0.5.", "", false},
+		{"1.2.3.4.5", "", false},
+		{"example.123", "", false},
+		{"123.example", "123.example", true},
+		{"web1.example", "web1.example", true},
 	}
 	for _, tt := range tests {
 		got, err := NormalizeDomain(tt.in)
@@ -52,7 +59,7 @@ func TestNormalizeDomain(t *testing.T) {
 // FuzzNormalizeDomain checks that whatever NormalizeDomain accepts is made
 // only of safe characters and is stable under renormalisation.
 func FuzzNormalizeDomain(f *testing.F) {
-	for _, s := range []string{"example.com", "bücher.example", "a.com; x", "../../x", "A.B.C.", "xn--.com", "a\u200d.com"} {
+	for _, s := range []string{"example.com", "bücher.example", "a.com; x", "../../x", "A.B.C.", "xn--.com", "a\u200d.com", "127.0.0.1", "0x7f.0.0.1", "[::1]", "１２７.０.０.１"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -62,6 +69,9 @@ func FuzzNormalizeDomain(f *testing.F) {
 		}
 		if len(got) > 253 || !strings.Contains(got, ".") {
 			t.Fatalf("accepted %q as %q", s, got)
+		}
+		if _, err := netip.ParseAddr(got); err == nil {
+			t.Fatalf("accepted the address %q as the domain %q", s, got)
 		}
 		for _, c := range []byte(got) {
 			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
