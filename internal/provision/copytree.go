@@ -3,9 +3,11 @@ package provision
 import (
 	"context"
 	"io"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"sync/atomic"
+
+	"github.com/aegirhq/aegir/internal/provision/sitetree"
 )
 
 // copyTree copies the directory src to dst (which must not exist), keeping
@@ -16,49 +18,61 @@ func copyTree(ctx context.Context, src, dst string) error {
 
 // copyTreeCounting is copyTree adding the bytes of files copied to n, when
 // not nil, as they are copied (for progress lines, progress.go).
+//
+// src is a tenant's: it is read with sitetree.Walk, which never follows a
+// link and checks that each file and directory it opens is the one it
+// listed, so a directory swapped for a symlink mid-copy cannot bring
+// anything from outside the site into the copy. Links are copied as
+// links. dst is written through an os.Root, so nothing is created outside
+// it either.
 func copyTreeCounting(ctx context.Context, src, dst string, n *atomic.Int64) error {
-	return filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+	fi, err := os.Lstat(src)
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 { // copied as the link it is, as filepath.WalkDir did
+		l, err := os.Readlink(src)
 		if err != nil {
 			return err
 		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
+		return os.Symlink(l, dst)
+	}
+	if err := os.Mkdir(dst, fi.Mode().Perm()|0o700); err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(dst)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	return sitetree.Walk(ctx, src, func(e *sitetree.Entry) error {
 		switch {
-		case info.IsDir():
-			return os.Mkdir(target, info.Mode().Perm()|0o700)
-		case info.Mode()&os.ModeSymlink != 0:
-			l, err := os.Readlink(p)
+		case e.Mode.IsDir():
+			return root.Mkdir(e.Rel, e.Mode.Perm()|0o700)
+		case e.Mode&fs.ModeSymlink != 0:
+			l, err := e.Readlink()
 			if err != nil {
 				return err
 			}
-			return os.Symlink(l, target)
-		case info.Mode().IsRegular():
-			return copyFile(p, target, info.Mode().Perm(), n)
+			return root.Symlink(l, e.Rel)
+		case e.Mode.IsRegular():
+			return copyFile(e, root, n)
 		}
 		return nil
 	})
 }
 
-// copyFile copies src to dst, adding the bytes copied to n when not nil.
-// It copies 32 MiB at a time so a large file's copy shows progress; each
-// io.CopyN of an *os.File still goes through copy_file_range.
-func copyFile(src, dst string, mode os.FileMode, n *atomic.Int64) error {
-	in, err := os.Open(src)
+// copyFile copies the file e to the same name under root, adding the
+// bytes copied to n when not nil. It copies 32 MiB at a time so a large
+// file's copy shows progress; each io.CopyN of an *os.File still goes
+// through copy_file_range.
+func copyFile(e *sitetree.Entry, root *os.Root, n *atomic.Int64) error {
+	in, err := e.Open()
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+	out, err := root.OpenFile(e.Rel, os.O_CREATE|os.O_EXCL|os.O_WRONLY, e.Mode.Perm())
 	if err != nil {
 		return err
 	}
