@@ -34,7 +34,7 @@ func (j *job) writeBackup(ctx context.Context, loc siteLoc, db *dbConn, cr DBCre
 	path := j.backupPath(loc.Domain, reason)
 	fail := func(err error) (NewBackup, error) {
 		return NewBackup{}, failf(CodeBackupFailed,
-			fmt.Sprintf("Check the free space and permissions of %s, and the database server; then run the backup again.", j.c.Env.BackupDir), err,
+			filesHint(err, fmt.Sprintf("Check the free space and permissions of %s, and the database server; then run the backup again.", j.c.Env.BackupDir)), err,
 			"The backup of %s could not be written", loc.Domain)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {

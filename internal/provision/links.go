@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"strings"
 
@@ -45,4 +46,15 @@ func (j *job) warnExternalLinks(msg, prefix string, links []archive.ExternalLink
 		}
 		j.log.Warn(msg, "link", strings.TrimPrefix(l.Name, prefix), "target", l.Target)
 	}
+}
+
+// filesHint is the fix hint for a failed read of a site's files: hint,
+// unless the files changed under the walk (sitetree.ErrChanged), which
+// another run usually gets past and which, repeated, means something of
+// the site keeps replacing its entries, perhaps with links.
+func filesHint(err error, hint string) string {
+	if errors.Is(err, sitetree.ErrChanged) {
+		return "The site's files changed while they were read; run the task again. If it keeps failing, look for a process of the site replacing its files or directories (with symlinks, say): aegir never reads through them."
+	}
+	return hint
 }

@@ -208,3 +208,14 @@ func decompressed(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+func TestFilesHintNamesAChange(t *testing.T) {
+	t.Parallel()
+	changed := fmt.Errorf("site files: %w", &sitetree.ChangedError{Path: "/s/d", Reason: "x"})
+	if h := filesHint(changed, "other"); !strings.Contains(h, "run the task again") {
+		t.Errorf("hint for a change: %q", h)
+	}
+	if h := filesHint(errors.New("disk full"), "other"); h != "other" {
+		t.Errorf("hint for another error: %q", h)
+	}
+}
