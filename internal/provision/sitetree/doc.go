@@ -33,6 +33,10 @@
 // task again), as a file that vanished mid-walk always did. Nothing read
 // through a swapped name is ever passed on.
 //
+// Hard links are not links to follow: a hard link is the file itself, and
+// the kernel's fs.protected_hardlinks (1 on Debian and most distributions)
+// stops a tenant from making one to a file they cannot read and write.
+//
 // Descriptors are held only for the directories on the path from the top
 // to the entry being visited, so a walk holds as many as the tree is deep.
 package sitetree
