@@ -34,7 +34,7 @@ func (j *job) writeBackup(ctx context.Context, loc siteLoc, db *dbConn, cr DBCre
 	path := j.backupPath(loc.Domain, reason)
 	fail := func(err error) (NewBackup, error) {
 		return NewBackup{}, failf(CodeBackupFailed,
-			fmt.Sprintf("Check the free space and permissions of %s, and the database server; then run the backup again.", j.c.Env.BackupDir), err,
+			filesHint(err, fmt.Sprintf("Check the free space and permissions of %s, and the database server; then run the backup again.", j.c.Env.BackupDir)), err,
 			"The backup of %s could not be written", loc.Domain)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
@@ -87,7 +87,9 @@ func (j *job) writeBackup(ctx context.Context, loc siteLoc, db *dbConn, cr DBCre
 	}
 	j.log.Info("backup written", append([]any{"path", info.Path, "bytes", info.Size, "sha256", info.SHA256,
 		"entries", len(info.Manifest.Entries), "reason", reason}, m.stop()...)...)
-	return NewBackup{Path: info.Path, Size: info.Size, SHA256: info.SHA256, ServerID: j.c.WebServer.ID, Reason: reason}, nil
+	ext := info.Manifest.ExternalLinks
+	j.warnExternalLinks("symlink points outside the site: backed up as the link, not what it points to; a restore puts the link back", archive.FilesPrefix, ext)
+	return NewBackup{Path: info.Path, Size: info.Size, SHA256: info.SHA256, ServerID: j.c.WebServer.ID, Reason: reason, ExternalLinks: len(ext)}, nil
 }
 
 func (j *job) platformIDFor(loc siteLoc) string {
@@ -127,6 +129,9 @@ func backupTask(ctx context.Context, j *job) error {
 	}
 	j.res.Changes.Backups = append(j.res.Changes.Backups, b)
 	j.res.Summary = fmt.Sprintf("backed up %s: %s (%d bytes)", se.loc.Domain, b.Path, b.Size)
+	if b.ExternalLinks > 0 {
+		j.res.Summary += fmt.Sprintf("; %d symlinks point outside the site (see the log)", b.ExternalLinks)
+	}
 	return nil
 }
 
@@ -163,7 +168,11 @@ func (j *job) unpack(ctx context.Context, archivePath, dest, sha string) (*archi
 	var p archive.Progress
 	meter := j.startMeter("unpack", nil, archiveGauges(&p, size)...)
 	m, err := archive.Extract(ctx, archivePath, dest, sha, &p)
-	return m, meter.stop(), err
+	summary := meter.stop()
+	if err == nil {
+		j.warnExternalLinks("the backup holds a symlink pointing outside the site: restored as the link, never followed", archive.FilesPrefix, m.ExternalLinks)
+	}
+	return m, summary, err
 }
 
 // loadDump replaces the database's contents from a dump file, logging its

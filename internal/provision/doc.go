@@ -111,6 +111,34 @@
 //     database, the secrets backend and the settings file; if the site
 //     stops answering, the old one is put back everywhere.
 //
+// # Reading a tenant's files as root
+//
+// The back end runs as root and a site's files are its tenant's, who can
+// change them while a task reads them. Every walk over a site directory
+// (backup, clone and migrate copies, verify-backup's check, the package
+// scan, disk usage and progress totals) goes through package sitetree:
+// each entry is opened relative to its parent directory's descriptor with
+// O_NOFOLLOW and checked (device, inode, type) to be what was listed, so
+// a directory swapped for a symlink mid-walk fails the task ("changed
+// while it was read; run the task again") instead of reading what the
+// link points to. Copies are written through an os.Root of the new
+// directory, restores through one of the staging directory; removals use
+// os.RemoveAll, which does not follow links either.
+//
+// # Symlinks out of a site
+//
+// A link whose target leaves the site directory (absolute, or climbing
+// out with ".."; judged lexically by archive.LinkLeaves, whether or not
+// the target exists), as Debian's DokuWiki ships, is judged when the
+// backup is taken, not when it is restored: the backup keeps it as a link
+// (never what it points to), logs a warning naming each such link, counts
+// them in NewBackup.ExternalLinks and lists them in the archive's
+// manifest (external_links). A restore, clone or migrate puts them back
+// as links; the archive reader refuses any entry lying under a link, so
+// nothing is ever written through one. Verify warns about the same
+// links. The restored site works only where the targets exist, which is
+// why each is named.
+//
 // # What has not run against real Drupal
 //
 // Drupal core cannot be downloaded here. Tested on testdata's

@@ -112,7 +112,7 @@ func (j *job) cloneSteps(ctx context.Context, se *siteEnvOf, srcCreds DBCreds, l
 	}
 	u.push("remove the clone's directory "+loc.Dir, func(context.Context) error { return os.RemoveAll(loc.Dir) })
 	if err := j.copyFiles(ctx, se.loc.Dir, loc.Dir); err != nil {
-		return failf(CodeFilesFailed, "Check the disk space and permissions of the target platform.", err, "The site's files could not be copied")
+		return failf(CodeFilesFailed, filesHint(err, "Check the disk space and permissions of the target platform."), err, "The site's files could not be copied")
 	}
 	sec, err := j.newSiteSecret(ctx, loc.ID, nil)
 	if err != nil {

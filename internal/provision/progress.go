@@ -4,16 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/aegirhq/aegir/internal/provision/archive"
+	"github.com/aegirhq/aegir/internal/provision/sitetree"
 )
 
 // Progress of long steps. A backup, restore, clone, migrate or
@@ -157,22 +156,14 @@ func archiveGauges(p *archive.Progress, size int64) []gauge {
 
 // treeTotal returns a total that a walk of dir, on a goroutine of its
 // own, fills in: 0 until the walk has finished, or if it failed. The walk
-// stops when ctx ends.
+// stops when ctx ends, and follows no link (sitetree).
 func treeTotal(ctx context.Context, dir string) func() int64 {
 	var total atomic.Int64
 	go func() {
 		var n int64
-		err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if d.Type().IsRegular() {
-				if fi, err := d.Info(); err == nil {
-					n += fi.Size()
-				}
+		err := sitetree.Walk(ctx, dir, func(e *sitetree.Entry) error {
+			if e.Mode.IsRegular() {
+				n += e.Size
 			}
 			return nil
 		})

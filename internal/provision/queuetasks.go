@@ -19,6 +19,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision/platform"
+	"github.com/aegirhq/aegir/internal/provision/sitetree"
 )
 
 // The tasks of the periodic queues (scheduler/queue): cron, stats and
@@ -308,22 +309,12 @@ func (j *job) runStatsHook(ctx context.Context, argv []string, dir string, env m
 }
 
 // diskUsage sums the sizes of the regular files under dir (symlinks are
-// not followed).
+// not followed, nor is a directory swapped for one mid-walk: sitetree).
 func diskUsage(ctx context.Context, dir string) (int64, error) {
 	var n int64
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			n += fi.Size()
+	err := sitetree.Walk(ctx, dir, func(e *sitetree.Entry) error {
+		if e.Mode.IsRegular() {
+			n += e.Size
 		}
 		return nil
 	})

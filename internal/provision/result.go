@@ -71,6 +71,10 @@ type NewBackup struct {
 	SHA256   string `json:"sha256"`
 	ServerID string `json:"server_id"`
 	Reason   string `json:"reason"`
+	// ExternalLinks counts the site's symlinks whose targets leave the
+	// site directory: archived and restored as links (the task log names
+	// them; the archive's manifest lists them).
+	ExternalLinks int `json:"external_links,omitempty"`
 }
 
 // FoundPackage is a package a verify task found.

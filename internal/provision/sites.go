@@ -198,6 +198,12 @@ func verify(ctx context.Context, j *job) error {
 	}
 	j.res.Changes.Packages = pkgs
 	j.res.Summary = fmt.Sprintf("verified %s", se.loc.Domain)
+	if ext, err := externalLinks(ctx, se.loc.Dir); err != nil {
+		j.log.Warn("symlink scan failed", "err", err)
+	} else if len(ext) > 0 {
+		j.warnExternalLinks("symlink points outside the site: backups keep it as the link, not what it points to", "", ext)
+		j.res.Summary += fmt.Sprintf("; %d symlinks point outside the site (see the log)", len(ext))
+	}
 	return nil
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision/archive"
+	"github.com/aegirhq/aegir/internal/provision/sitetree"
 )
 
 // verify-backup restores a site's backup into a throwaway site next to it,
@@ -190,7 +191,8 @@ func manifestTotal(m *archive.Manifest) func() int64 {
 
 // checkAgainstManifest hashes every file under dir and compares it with the
 // manifest's files/ entries: same set of files, same sizes and sha256. The
-// bytes hashed are added to hashed as they are read.
+// bytes hashed are added to hashed as they are read. dir is read with
+// sitetree.Walk: no link in it is followed.
 func checkAgainstManifest(ctx context.Context, dir string, m *archive.Manifest, hashed *atomic.Int64) (int, int64, error) {
 	want := map[string]archive.Entry{}
 	for _, e := range m.Entries {
@@ -199,32 +201,21 @@ func checkAgainstManifest(ctx context.Context, dir string, m *archive.Manifest, 
 		}
 	}
 	n, total := 0, int64(0)
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if !d.Type().IsRegular() {
+	err := sitetree.Walk(ctx, dir, func(e *sitetree.Entry) error {
+		if !e.Mode.IsRegular() {
 			return nil
 		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		e, ok := want[rel]
+		me, ok := want[e.Rel]
 		if !ok {
-			return fmt.Errorf("%s is not in the manifest", rel)
+			return fmt.Errorf("%s is not in the manifest", e.Rel)
 		}
-		delete(want, rel)
-		sum, size, err := fileSHA(p, hashed)
+		delete(want, e.Rel)
+		sum, size, err := fileSHA(e, hashed)
 		if err != nil {
 			return err
 		}
-		if size != e.Size || sum != e.SHA256 {
-			return fmt.Errorf("%s: %d bytes sha256 %s, the manifest says %d bytes sha256 %s", rel, size, sum, e.Size, e.SHA256)
+		if size != me.Size || sum != me.SHA256 {
+			return fmt.Errorf("%s: %d bytes sha256 %s, the manifest says %d bytes sha256 %s", e.Rel, size, sum, me.Size, me.SHA256)
 		}
 		n++
 		total += size
@@ -239,8 +230,8 @@ func checkAgainstManifest(ctx context.Context, dir string, m *archive.Manifest, 
 	return n, total, nil
 }
 
-func fileSHA(p string, hashed *atomic.Int64) (string, int64, error) {
-	f, err := os.Open(p)
+func fileSHA(e *sitetree.Entry, hashed *atomic.Int64) (string, int64, error) {
+	f, err := e.Open()
 	if err != nil {
 		return "", 0, err
 	}

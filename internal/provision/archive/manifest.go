@@ -3,6 +3,8 @@ package archive
 import (
 	"errors"
 	"fmt"
+	"path"
+	"strings"
 	"time"
 )
 
@@ -41,6 +43,32 @@ type Manifest struct {
 	AegirVersion string    `json:"aegir_version,omitempty"`
 	Created      time.Time `json:"created"`
 	Entries      []Entry   `json:"entries"`
+	// ExternalLinks are the site's symlinks whose targets leave the site
+	// directory (LinkLeaves): archived and restored as links, never
+	// followed, and reported so the operator knows the restored site
+	// depends on them. Empty in archives written before it existed.
+	ExternalLinks []ExternalLink `json:"external_links,omitempty"`
+}
+
+// ExternalLink is a symlink of a site whose target leaves the site
+// directory.
+type ExternalLink struct {
+	Name   string `json:"name"`   // the entry, e.g. files/lib/tpl
+	Target string `json:"target"` // the link's target as stored
+}
+
+// LinkLeaves reports whether a symlink at rel (a slash path relative to
+// the site directory) with target link points outside the site directory,
+// judged lexically from the link's own directory: an absolute target
+// always does (a restored or cloned site lives at another path), and so
+// does a relative one whose ".." climb above the site directory. Whether
+// the target exists does not matter.
+func LinkLeaves(rel, link string) bool {
+	if link == "" || path.IsAbs(link) {
+		return true
+	}
+	j := path.Join(path.Dir(rel), link)
+	return j == ".." || strings.HasPrefix(j, "../")
 }
 
 // Entry is one archive member.

@@ -221,7 +221,11 @@ func isDatabase(name string) bool {
 }
 
 // checkName refuses an entry aegir never writes: anything outside files/,
-// absolute or with "..", or a symlink whose target leaves files/.
+// absolute or with "..", or a symlink with an empty target. A symlink may
+// point anywhere, also outside the site (Debian's DokuWiki ships such
+// links; the writer reports them, see LinkLeaves): it is restored as the
+// name it is, and walk refuses every entry that would be written through
+// it (underLink), so nothing is ever written where a link points.
 func checkName(hdr *tar.Header) error {
 	name := strings.TrimSuffix(hdr.Name, "/")
 	if name == ManifestName || isDatabase(name) {
@@ -236,14 +240,27 @@ func checkName(hdr *tar.Header) error {
 	switch hdr.Typeflag {
 	case tar.TypeReg, tar.TypeDir:
 	case tar.TypeSymlink:
-		l := hdr.Linkname
-		if l == "" || path.IsAbs(l) || !strings.HasPrefix(path.Join(path.Dir(name), l), FilesPrefix) {
-			return fmt.Errorf("symlink %q points outside the site (%q)", clipName(name), clipName(l))
+		if l := hdr.Linkname; l == "" || strings.Contains(l, "\x00") {
+			return fmt.Errorf("symlink %q has no valid target", clipName(name))
 		}
 	default:
 		return fmt.Errorf("entry %q has type %q, which aegir never writes", clipName(name), hdr.Typeflag)
 	}
 	return nil
+}
+
+// underLink returns the symlink among links that name lies under
+// (through which it would be written), or "".
+func underLink(links map[string]bool, name string) string {
+	if len(links) == 0 {
+		return ""
+	}
+	for d := path.Dir(name); d != "." && d != "/"; d = path.Dir(d) {
+		if links[d] {
+			return d
+		}
+	}
+	return ""
 }
 
 func clipName(s string) string {
@@ -304,6 +321,7 @@ func walk(ctx context.Context, archivePath, wantSHA string, hashEntries bool, p 
 	defer dec.Close()
 	tr := tar.NewReader(dec)
 	seen := map[string]Entry{}
+	links := map[string]bool{} // symlinks seen: nothing may lie under one
 	var order []string
 	var m *Manifest
 	for {
@@ -327,6 +345,9 @@ func walk(ctx context.Context, archivePath, wantSHA string, hashEntries bool, p 
 		if _, dup := seen[name]; dup {
 			return nil, corrupt(archivePath, "entry %q appears twice", clipName(name))
 		}
+		if l := underLink(links, name); l != "" {
+			return nil, corrupt(archivePath, "entry %q lies under the symlink %q, which aegir never writes", clipName(name), clipName(l))
+		}
 		if name == ManifestName {
 			if hdr.Size > MaxManifestSize {
 				return nil, corrupt(archivePath, "the manifest is %d bytes", hdr.Size)
@@ -348,6 +369,7 @@ func walk(ctx context.Context, archivePath, wantSHA string, hashEntries bool, p 
 			err = fn(hdr, nil)
 		case tar.TypeSymlink:
 			e.Type, e.Link = TypeSymlink, hdr.Linkname
+			links[name] = true
 			err = fn(hdr, nil)
 		default:
 			cr := &hashReader{r: tr, h: io.Discard, mark: true}

@@ -17,9 +17,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/aegirhq/aegir/internal/provision/sitetree"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -54,17 +56,18 @@ func (o Options) withDefaults() Options {
 // the compressed bytes as they pass. Commit appends the manifest, syncs
 // the file while it re-reads it to verify it, and renames it into place.
 type Writer struct {
-	path    string
-	tmp     *os.File
-	buf     *bufio.Writer
-	sum     hash.Hash   // sha256 of the archive: the backup's recorded checksum
-	crc     hash.Hash32 // CRC-32C of the archive, to check the re-read against
-	counter *countWriter
-	zw      *frameEncoder
-	tw      *tar.Writer
-	opts    Options
-	entries []Entry
-	done    bool
+	path     string
+	tmp      *os.File
+	buf      *bufio.Writer
+	sum      hash.Hash   // sha256 of the archive: the backup's recorded checksum
+	crc      hash.Hash32 // CRC-32C of the archive, to check the re-read against
+	counter  *countWriter
+	zw       *frameEncoder
+	tw       *tar.Writer
+	opts     Options
+	entries  []Entry
+	external []ExternalLink
+	done     bool
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -139,54 +142,44 @@ func (w *Writer) AddTree(ctx context.Context, dir, prefix string) error {
 }
 
 // addTree is AddTree; when s is not nil, the parts of s read so far are
-// added before each entry of the tree (stream.go).
+// added before each entry of the tree (stream.go). The tree is read with
+// sitetree.Walk: no entry is opened through a link, so a site's owner
+// swapping a directory for a symlink while the backup runs cannot get
+// anything from outside the site into the archive. A symlink whose target
+// leaves dir is archived as the link it is and recorded (ExternalLinks).
 func (w *Writer) addTree(ctx context.Context, dir, prefix string, s *streamParts) error {
 	bufp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bufp)
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	return sitetree.Walk(ctx, dir, func(e *sitetree.Entry) error {
 		if s != nil {
 			if err := w.addReadyParts(s); err != nil {
 				return err
 			}
 		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		if rel == "." {
-			return nil
-		}
-		name := prefix + filepath.ToSlash(rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
+		name := prefix + e.Rel
 		hdr := &tar.Header{
 			Name:    name,
-			Mode:    int64(info.Mode().Perm()),
-			ModTime: info.ModTime(),
+			Mode:    int64(e.Mode.Perm()),
+			ModTime: e.ModTime,
 			Format:  tar.FormatPAX,
 		}
 		switch {
-		case info.Mode().IsRegular():
+		case e.Mode.IsRegular():
 			hdr.Typeflag = tar.TypeReg
-			hdr.Size = info.Size()
-			return w.addFile(hdr, p, *bufp)
-		case info.IsDir():
+			hdr.Size = e.Size
+			return w.addFile(hdr, e, *bufp)
+		case e.Mode.IsDir():
 			hdr.Typeflag = tar.TypeDir
 			hdr.Name += "/"
 			w.entries = append(w.entries, Entry{Name: name, Type: TypeDir})
 			return w.tw.WriteHeader(hdr)
-		case info.Mode()&fs.ModeSymlink != 0:
-			link, err := os.Readlink(p)
+		case e.Mode&fs.ModeSymlink != 0:
+			link, err := e.Readlink()
 			if err != nil {
 				return err
+			}
+			if LinkLeaves(e.Rel, link) {
+				w.external = append(w.external, ExternalLink{Name: name, Target: link})
 			}
 			hdr.Typeflag = tar.TypeSymlink
 			hdr.Linkname = link
@@ -198,12 +191,18 @@ func (w *Writer) addTree(ctx context.Context, dir, prefix string, s *streamParts
 	})
 }
 
-func (w *Writer) addFile(hdr *tar.Header, p string, buf []byte) error {
-	f, err := os.Open(p)
+// ExternalLinks returns the symlinks added so far whose targets leave the
+// directory added by AddTree (see LinkLeaves), in the order they were
+// added.
+func (w *Writer) ExternalLinks() []ExternalLink { return slices.Clone(w.external) }
+
+func (w *Writer) addFile(hdr *tar.Header, e *sitetree.Entry, buf []byte) error {
+	f, err := e.Open()
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	p := e.Path()
 	if err := w.tw.WriteHeader(hdr); err != nil {
 		return err
 	}
@@ -289,6 +288,7 @@ func (w *Writer) addBytes(name string, b []byte) error {
 func (w *Writer) Commit(m Manifest) (Info, error) {
 	m.Format = FormatVersion
 	m.Entries = w.entries
+	m.ExternalLinks = w.ExternalLinks()
 	if m.Created.IsZero() {
 		m.Created = time.Now().UTC()
 	}

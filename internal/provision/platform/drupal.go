@@ -72,8 +72,8 @@ func (drupalType) SitePackages(p *Platform, siteDir string) ([]Package, error) {
 	var out []Package
 	for _, sub := range []string{"modules", "themes"} {
 		dir := filepath.Join(siteDir, sub)
-		if _, err := os.Lstat(dir); err != nil {
-			continue
+		if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+			continue // none, or a link: not followed
 		}
 		pkgs, err := ScanInfoFiles(dir, p.CoreVersion)
 		if err != nil {

@@ -2,14 +2,17 @@ package platform
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"slices"
 	"strings"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision/sitetree"
 )
 
 // Package is a package found in a platform or site directory.
@@ -28,60 +31,65 @@ const MaxPackages = 2000
 // ScanInfoFiles finds Drupal *.info.yml (8+) and *.info (7) files under
 // dir, skipping tests/, node_modules/, vendor/ and sites/ (sites have
 // their own scans). coreVersion fills "VERSION" releases of core modules.
+// dir is read with sitetree.Walk, as root reads a site's files: no link is
+// followed, so an info file that is a link to a root-only file is not
+// read.
 func ScanInfoFiles(dir, coreVersion string) ([]Package, error) {
 	var out []Package
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == dir {
-				return err
-			}
-			return nil // unreadable subtree: skip it
-		}
-		if d.IsDir() {
-			switch d.Name() {
+	err := sitetree.Walk(context.Background(), dir, func(e *sitetree.Entry) error {
+		name := path.Base(e.Rel)
+		if e.Mode.IsDir() {
+			switch name {
 			case "tests", "node_modules", "vendor", ".git":
-				return filepath.SkipDir
+				return fs.SkipDir
 			case "sites":
-				if p != dir && filepath.Dir(p) == dir {
-					return filepath.SkipDir
+				if e.Rel == name {
+					return fs.SkipDir
 				}
 			}
 			return nil
 		}
 		if len(out) >= MaxPackages {
-			return filepath.SkipAll
+			return errFull
 		}
-		name := d.Name()
+		if !e.Mode.IsRegular() {
+			return nil
+		}
 		var pkg Package
 		var ok bool
 		switch {
 		case strings.HasSuffix(name, ".info.yml"):
-			pkg, ok = readInfo(p, strings.TrimSuffix(name, ".info.yml"), ":")
+			pkg, ok = readInfo(e, strings.TrimSuffix(name, ".info.yml"), ":")
 		case strings.HasSuffix(name, ".info"):
-			pkg, ok = readInfo(p, strings.TrimSuffix(name, ".info"), "=")
+			pkg, ok = readInfo(e, strings.TrimSuffix(name, ".info"), "=")
 		}
 		if !ok {
 			return nil
 		}
-		if pkg.Release == "VERSION" || pkg.Release == "" && strings.HasPrefix(filepath.ToSlash(p), filepath.ToSlash(filepath.Join(dir, "core"))+"/") {
+		if pkg.Release == "VERSION" || pkg.Release == "" && strings.HasPrefix(e.Rel, "core/") {
 			pkg.Release = coreVersion
 		}
-		rel, _ := filepath.Rel(dir, filepath.Dir(p))
-		pkg.Path = filepath.ToSlash(rel)
+		pkg.Path = path.Dir(e.Rel)
 		out = append(out, pkg)
 		return nil
 	})
+	if err == errFull {
+		err = nil
+	}
 	slices.SortFunc(out, func(a, b Package) int { return strings.Compare(a.Name, b.Name) })
 	return out, err
 }
 
+// errFull stops a scan that found MaxPackages.
+var errFull = errors.New("scan full")
+
 // readInfo reads the top-level name, type and version keys of an info
 // file: "key: value" (YAML) or "key = value" (Drupal 7 ini).
-func readInfo(file, machine, sep string) (Package, bool) {
+func readInfo(e *sitetree.Entry, machine, sep string) (Package, bool) {
 	if err := domain.ValidateName("package", machine); err != nil {
 		return Package{}, false
 	}
-	f, err := os.Open(file)
+	f, err := e.Open()
 	if err != nil {
 		return Package{}, false
 	}
