@@ -154,6 +154,10 @@ var timeType = reflect.TypeOf(time.Time{})
 // document does not describe them.
 var apiv1Pkg = reflect.TypeOf(apiv1.SiteCreate{}).PkgPath()
 
+// exportedBefore are the internal/apiv1 types the API declared exported,
+// whose schema names keep their capital.
+var exportedBefore = map[string]bool{"SystemStatus": true, "ComponentStatus": true}
+
 var hiddenFields = map[string]bool{"User.password_hash": true, "Token.hash": true}
 
 func (g *schemaGen) schema(t reflect.Type) map[string]any {
@@ -216,10 +220,11 @@ func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
 
 // schemaName names a struct type's component: Site, List_Site, siteCreate.
 // The request and answer types of internal/apiv1 keep the lower-case
-// names they had when the API declared them itself.
+// names they had when the API declared them itself, and the status view's
+// (status.go) the capitalised ones.
 func schemaName(t reflect.Type) string {
 	n := t.Name()
-	if t.PkgPath() == apiv1Pkg && n != "" {
+	if t.PkgPath() == apiv1Pkg && n != "" && !exportedBefore[n] {
 		n = strings.ToLower(n[:1]) + n[1:]
 	}
 	if i := strings.IndexByte(n, '['); i >= 0 {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/aegirhq/aegir/internal/apiv1"
 )
 
 // The system status. GET /api/v1/status (admins) checks every component
@@ -21,50 +23,24 @@ import (
 // /api/v1/health (public, for load balancers) answers 503 when the store
 // does not answer, and says nothing else.
 
-// ComponentState is how a component is doing.
-type ComponentState string
-
-const (
-	// StateOK: the component works.
-	StateOK ComponentState = "ok"
-	// StateDegraded: aegir runs, but part of what the component does does
-	// not happen (routing refused by Consul, a Vault token no longer
-	// renewed): an operator should look.
-	StateDegraded ComponentState = "degraded"
-	// StateDown: the component does not answer; what depends on it stops
-	// or waits for it. `aegir status` exits 1.
-	StateDown ComponentState = "down"
+// The status view's wire types are internal/apiv1's (the CLI reads them
+// too); these names stay for the API's callers.
+type (
+	// ComponentState is how a component is doing: ok, degraded or down.
+	ComponentState = apiv1.ComponentState
+	// ComponentStatus is one component's state, as GET /api/v1/status
+	// lists it.
+	ComponentStatus = apiv1.ComponentStatus
+	// SystemStatus is the answer of GET /api/v1/status.
+	SystemStatus = apiv1.SystemStatus
 )
 
-// ComponentStatus is one component's state, as GET /api/v1/status lists it.
-type ComponentStatus struct {
-	Name   string         `json:"name"`
-	Status ComponentState `json:"status"`
-	// Message says what the check saw, or what is wrong and what to do.
-	// It may name addresses and errors, never a password or a token.
-	Message   string    `json:"message"`
-	CheckedAt time.Time `json:"checked_at"`
-}
-
-// SystemStatus is the answer of GET /api/v1/status.
-type SystemStatus struct {
-	// Components: the store first, then Config.StatusChecks in order.
-	Components []ComponentStatus `json:"components"`
-	// Leader: this process holds the dispatcher's lease, so it runs tasks,
-	// routing and the periodic queues; the others only serve the API.
-	Leader  bool   `json:"leader"`
-	Version string `json:"version"`
-}
-
-// Down reports whether any component is down.
-func (s *SystemStatus) Down() bool {
-	for _, c := range s.Components {
-		if c.Status == StateDown {
-			return true
-		}
-	}
-	return false
-}
+// A component's states.
+const (
+	StateOK       = apiv1.StateOK
+	StateDegraded = apiv1.StateDegraded
+	StateDown     = apiv1.StateDown
+)
 
 // StatusCheck checks one component for the status view. Check gets a
 // context that ends after Config.StatusTimeout and should return by then

@@ -11,6 +11,7 @@ import (
 	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/control"
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/taskspec"
 )
 
 // Every form posts with a CSRF token (checked in ui.page), changes the
@@ -44,9 +45,19 @@ func confirmed(c *fiber.Ctx, name string) error {
 	return nil
 }
 
-// destructive site tasks ask for the domain to be typed.
-var destructiveSiteTasks = map[domain.TaskType]bool{
-	domain.TaskDelete: true, domain.TaskDisable: true, domain.TaskRestore: true, domain.TaskMigrate: true,
+// taskArgs reads the arguments spec declares from the form, trimmed,
+// leaving out empty ones; nil for a task without arguments (or no spec).
+func taskArgs(c *fiber.Ctx, spec *taskspec.Spec) map[string]string {
+	if spec == nil || len(spec.Args) == 0 {
+		return nil
+	}
+	args := map[string]string{}
+	for _, k := range spec.ArgNames() {
+		if val := strings.TrimSpace(c.FormValue(k)); val != "" {
+			args[k] = val
+		}
+	}
+	return args
 }
 
 func (u *ui) siteCreate(c *fiber.Ctx, v *view) error {
@@ -90,17 +101,15 @@ func (u *ui) siteTaskSubmit(c *fiber.Ctx, v *view) error {
 		return err
 	}
 	typ := domain.TaskType(c.FormValue("type"))
-	if destructiveSiteTasks[typ] {
+	// A type of no site task is refused by the store; its spec says
+	// whether the domain must be typed and which arguments it reads.
+	spec, _ := taskspec.Resolve(domain.TargetSite, string(typ))
+	if spec != nil && spec.Form.Confirm {
 		if err := confirmed(c, site.Domain); err != nil {
 			return err
 		}
 	}
-	args := map[string]string{}
-	for _, k := range []string{"backup_id", "domain", "platform_id", "db_server_id"} {
-		if val := strings.TrimSpace(c.FormValue(k)); val != "" {
-			args[k] = val
-		}
-	}
+	args := taskArgs(c, spec)
 	task, err := u.ctl.Sites.Task(c.UserContext(), actor(c), site.ID, apiv1.TaskRequest{Type: string(typ), Args: args})
 	if err != nil {
 		return err
@@ -138,15 +147,13 @@ func (u *ui) platformTaskSubmit(c *fiber.Ctx, v *view) error {
 	// The API's names too: "delete" is delete-platform, and asks for the
 	// name as well.
 	typ := control.PlatformTaskType(c.FormValue("type"))
-	if typ == domain.TaskDeletePlatform {
+	spec, _ := taskspec.Resolve(domain.TargetPlatform, string(typ))
+	if spec != nil && spec.Form.Confirm {
 		if err := confirmed(c, p.Name); err != nil {
 			return err
 		}
 	}
-	var args map[string]string
-	if typ == domain.TaskImport {
-		args = map[string]string{"client_id": c.FormValue("client_id"), "db_server_id": c.FormValue("db_server_id")}
-	}
+	args := taskArgs(c, spec)
 	task, err := u.ctl.Platforms.Task(c.UserContext(), actor(c), p.ID, apiv1.TaskRequest{Type: string(typ), Args: args})
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/aegirhq/aegir/internal/logbus"
 	"github.com/aegirhq/aegir/internal/provision/platform"
 	"github.com/aegirhq/aegir/internal/store"
+	"github.com/aegirhq/aegir/internal/taskspec"
 	"github.com/aegirhq/aegir/scheduler/queue"
 )
 
@@ -339,11 +340,8 @@ func (u *ui) sitePage(c *fiber.Ctx, v *view) error {
 	if d.Packages, err = u.packageRows(ctx, domain.TargetSite, site.ID); err != nil {
 		return err
 	}
-	for _, t := range domain.TaskTypes(domain.TargetSite) {
-		var te *domain.TransitionError
-		if err := domain.CheckSiteTask(site, t, nil); !errors.As(err, &te) {
-			d.Actions[string(t)] = true
-		}
+	for _, s := range taskspec.Available(taskspec.SiteTarget(site)) {
+		d.Actions[string(s.Type)] = true
 	}
 	d.Platforms = sortedPlatforms(d.L)
 	d.DBServers = u.dbServers(ctx, d.L)
@@ -742,7 +740,7 @@ func (u *ui) tasksPage(c *fiber.Ctx, v *view) error {
 	offset := uiOffset(c)
 	d := tasksView{Status: c.Query("status"), Type: c.Query("type"), Target: c.Query("target_id")}
 	for _, k := range []domain.TargetKind{domain.TargetSite, domain.TargetPlatform, domain.TargetServer} {
-		d.Types = append(d.Types, domain.TaskTypes(k)...)
+		d.Types = append(d.Types, taskspec.Types(k)...)
 	}
 	p, err := u.ctl.Tasks.List(c.UserContext(), actor(c), store.TaskFilter{
 		Status: domain.TaskStatus(d.Status), Type: domain.TaskType(d.Type), TargetID: d.Target,

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/taskspec"
 )
 
 // testToken is the only token fakeAPI accepts.
@@ -183,7 +184,10 @@ func fixtureSite() domain.Site {
 }
 
 func fixtureTask(typ domain.TaskType, status domain.TaskStatus) domain.Task {
-	k, _ := typ.Target()
+	var k domain.TargetKind
+	if s, ok := taskspec.Lookup(typ); ok {
+		k = s.Kind
+	}
 	return domain.Task{ID: taskID, Type: typ, TargetKind: k, TargetID: siteID, TargetName: "example.com",
 		Status: status, RequestedBy: "admin", CreatedAt: t0, Version: 1}
 }

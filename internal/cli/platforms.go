@@ -18,11 +18,11 @@ var platformNoun = &noun{
 			examples: []string{"aegir platform show drupal10"}},
 		{name: "create", args: "NAME -path P -server S -type " + platformTypeAlternatives() + " [-wait]", summary: "Create a platform and queue its verify-platform task.", run: platformCreate,
 			examples: []string{"aegir platform create drupal10 -path /var/aegir/platforms/drupal10 -server web1 -type drupal -wait"}},
-		platformTaskVerb("verify", domain.TaskVerifyPlatform, "Verify a platform: check its code and find its packages.", false),
-		platformTaskVerb("import", domain.TaskImport, "Import the sites a platform already has.", false),
-		platformTaskVerb("lock", domain.TaskLock, "Lock a platform: no new sites on it.", false),
-		platformTaskVerb("unlock", domain.TaskUnlock, "Unlock a platform.", false),
-		platformTaskVerb("delete", domain.TaskDeletePlatform, "Delete a platform that has no sites (asks to type its name, or -yes).", true),
+		platformTaskVerb("verify", domain.TaskVerifyPlatform),
+		platformTaskVerb("import", domain.TaskImport),
+		platformTaskVerb("lock", domain.TaskLock),
+		platformTaskVerb("unlock", domain.TaskUnlock),
+		platformTaskVerb("delete", domain.TaskDeletePlatform),
 	},
 }
 
@@ -89,8 +89,16 @@ func platformCreate(ctx context.Context, a *app, args []string) error {
 	return a.queued(ctx, c, tf, raw, out.Task, done)
 }
 
-// platformTaskVerb is a verb that queues a platform task.
-func platformTaskVerb(name string, typ domain.TaskType, summary string, destructive bool) *verb {
+// platformTaskVerb is a verb that queues a platform task. Its summary is
+// the task's, and it asks to type the platform's name (or -yes) when the
+// task's spec says to confirm it (delete-platform).
+func platformTaskVerb(name string, typ domain.TaskType) *verb {
+	spec := mustSpec(typ)
+	destructive := spec.Form.Confirm
+	summary := spec.Summary
+	if destructive {
+		summary = confirmSummary(spec, "its name")
+	}
 	v := &verb{name: name, args: "NAME|ID [-wait]", summary: summary,
 		examples: []string{"aegir platform " + name + " drupal10"}}
 	if typ == domain.TaskImport {

@@ -31,17 +31,17 @@ var siteNoun = &noun{
 				"aegir site edit example.com -add-alias shop.example.com -redirect-aliases=false",
 				"aegir site edit example.com -no-aliases",
 			}},
-		{name: "delete", args: "ID|DOMAIN [-yes] [-wait]", summary: "Delete a site from its servers (asks to type the domain, or -yes).", run: siteDelete,
+		{name: "delete", args: "ID|DOMAIN [-yes] [-wait]", summary: confirmSummary(mustSpec(domain.TaskDelete), "the domain"), run: siteDelete,
 			examples: []string{"aegir site delete example.com", "aegir site delete example.com -yes -wait"}},
-		siteTaskVerb("backup", "Back up a site's files and database.", "aegir site backup example.com -wait"),
-		{name: "restore", args: "ID|DOMAIN -backup BACKUP_ID [-yes] [-wait]", summary: "Restore a site from one of its backups (asks to type the domain, or -yes).", run: siteRestore,
+		siteTaskVerb(domain.TaskBackup, "aegir site backup example.com -wait"),
+		{name: "restore", args: "ID|DOMAIN -backup BACKUP_ID [-yes] [-wait]", summary: confirmSummary(mustSpec(domain.TaskRestore), "the domain"), run: siteRestore,
 			examples: []string{"aegir site backups example.com", "aegir site restore example.com -backup 01hx2y3z4a5b6c7d8e9f -yes -wait"}},
-		siteTaskVerb("disable", "Disable a site: it answers 503 until enabled.", "aegir site disable example.com"),
-		siteTaskVerb("enable", "Enable a disabled site.", "aegir site enable example.com"),
-		siteTaskVerb("verify", "Verify a site: rewrite its configuration and check it.", "aegir site verify example.com -wait"),
-		{name: "clone", args: "ID|DOMAIN -domain NEW [-platform P] [-db-server S] [-wait]", summary: "Copy a site to a new domain.", run: siteClone,
+		siteTaskVerb(domain.TaskDisable, "aegir site disable example.com"),
+		siteTaskVerb(domain.TaskEnable, "aegir site enable example.com"),
+		siteTaskVerb(domain.TaskVerify, "aegir site verify example.com -wait"),
+		{name: "clone", args: "ID|DOMAIN -domain NEW [-platform P] [-db-server S] [-wait]", summary: mustSpec(domain.TaskClone).Summary, run: siteClone,
 			examples: []string{"aegir site clone example.com -domain staging.example.com", "aegir site clone example.com -domain test.example.com -platform drupal11"}},
-		{name: "migrate", args: "ID|DOMAIN [-domain NEW] [-platform P] [-db-server S] [-wait]", summary: "Move a site to another domain, platform or db server.", run: siteMigrate,
+		{name: "migrate", args: "ID|DOMAIN [-domain NEW] [-platform P] [-db-server S] [-wait]", summary: mustSpec(domain.TaskMigrate).Summary, run: siteMigrate,
 			examples: []string{"aegir site migrate example.com -platform drupal10-2 -wait", "aegir site migrate example.com -domain example.org"}},
 		{name: "backups", args: "ID|DOMAIN", summary: "List a site's backups.", run: siteBackups,
 			examples: []string{"aegir site backups example.com"}},
@@ -232,9 +232,12 @@ func siteEdit(ctx context.Context, a *app, args []string) error {
 	return a.queued(ctx, c, tf, raw, out.Task, done)
 }
 
-// siteTaskVerb is a verb that queues a task of its own name on a site.
-func siteTaskVerb(typ, summary, example string) *verb {
-	return &verb{name: typ, args: "ID|DOMAIN [-wait]", summary: summary, examples: []string{example},
+// siteTaskVerb is a verb that queues a task of its own name, without
+// arguments, on a site; its summary is the task's. It does not ask for
+// confirmation: the CLI asks before the tasks that lose data (delete,
+// restore), whatever the dashboard's form asks (Form.Confirm).
+func siteTaskVerb(typ domain.TaskType, example string) *verb {
+	return &verb{name: string(typ), args: "ID|DOMAIN [-wait]", summary: mustSpec(typ).Summary, examples: []string{example},
 		run: func(ctx context.Context, a *app, args []string) error {
 			fs := a.flags()
 			tf := taskFlags(fs)
@@ -242,7 +245,7 @@ func siteTaskVerb(typ, summary, example string) *verb {
 			if err != nil {
 				return err
 			}
-			return a.queueTask(ctx, c, tf, "sites", pos[0], typ, nil)
+			return a.queueTask(ctx, c, tf, "sites", pos[0], string(typ), nil)
 		}}
 }
 

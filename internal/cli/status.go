@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/aegirhq/aegir/dashboard"
+	"github.com/aegirhq/aegir/internal/apiv1"
 )
 
 // The status noun is a command of its own: `aegir status`.
@@ -29,7 +29,7 @@ func statusShow(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	var st dashboard.SystemStatus
+	var st apiv1.SystemStatus
 	raw, err := c.get(ctx, c.path("status"), nil, &st)
 	if err != nil {
 		return err
@@ -54,7 +54,7 @@ func statusShow(ctx context.Context, a *app, args []string) error {
 	}
 	var down []string
 	for _, comp := range st.Components {
-		if comp.Status == dashboard.StateDown {
+		if comp.Status == apiv1.StateDown {
 			down = append(down, sanitize(comp.Name))
 		}
 	}

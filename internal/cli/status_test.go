@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/aegirhq/aegir/dashboard"
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/internal/store/boltkv"
@@ -41,11 +42,11 @@ func TestStatus(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr, MaxRetries: -1, DialTimeout: time.Second, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = rdb.Close() })
 	srv, err := dashboard.New(&dashboard.Config{Store: st, Logger: quiet, Version: "9.9.9", Leader: func() bool { return true },
-		StatusChecks: []dashboard.StatusCheck{{Name: "redis", Check: func(ctx context.Context) (dashboard.ComponentState, string) {
+		StatusChecks: []dashboard.StatusCheck{{Name: "redis", Check: func(ctx context.Context) (apiv1.ComponentState, string) {
 			if err := rdb.Ping(ctx).Err(); err != nil {
-				return dashboard.StateDown, "redis at " + rs.Addr + ": " + err.Error()
+				return apiv1.StateDown, "redis at " + rs.Addr + ": " + err.Error()
 			}
-			return dashboard.StateOK, "PING answered"
+			return apiv1.StateOK, "PING answered"
 		}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +65,7 @@ func TestStatus(t *testing.T) {
 	if r.stderr != "" {
 		t.Errorf("stderr with everything ok: %q", r.stderr)
 	}
-	var sys dashboard.SystemStatus
+	var sys apiv1.SystemStatus
 	r = b.run("status", "-json").want(t, ExitOK)
 	if err := json.Unmarshal([]byte(r.stdout), &sys); err != nil || len(sys.Components) != 2 || !sys.Leader || sys.Down() {
 		t.Fatalf("status -json: %+v, %v", sys, err)
@@ -75,8 +76,8 @@ func TestStatus(t *testing.T) {
 	contains(t, "stdout", r.stdout, "store", "redis", "down", "redis at "+rs.Addr)
 	contains(t, "stderr", r.stderr, "Error: redis is down")
 	r = b.run("status", "-json").want(t, ExitFailed)
-	sys = dashboard.SystemStatus{}
-	if err := json.Unmarshal([]byte(r.stdout), &sys); err != nil || !sys.Down() || sys.Components[1].Status != dashboard.StateDown {
+	sys = apiv1.SystemStatus{}
+	if err := json.Unmarshal([]byte(r.stdout), &sys); err != nil || !sys.Down() || sys.Components[1].Status != apiv1.StateDown {
 		t.Fatalf("status -json with redis down: %+v, %v", sys, err)
 	}
 

@@ -8,8 +8,10 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/taskspec"
 )
 
 var taskNoun = &noun{
@@ -237,4 +239,20 @@ func (a *app) queued(ctx context.Context, c *api, o taskOpts, raw []byte, t *dom
 		logs = a.stderr // keep stdout one JSON document
 	}
 	return a.watchTask(ctx, c, t.ID, logs)
+}
+
+// mustSpec returns task type typ's spec, for a verb's help; a verb of a
+// type with no spec is a programming error, found when the CLI starts.
+func mustSpec(typ domain.TaskType) *taskspec.Spec {
+	s, ok := taskspec.Lookup(typ)
+	if !ok {
+		panic("cli: no task spec for " + string(typ))
+	}
+	return s
+}
+
+// confirmSummary is the summary of a verb that asks to type what (the
+// target's name) before it queues spec's task.
+func confirmSummary(spec *taskspec.Spec, what string) string {
+	return strings.TrimSuffix(spec.Summary, ".") + " (asks to type " + what + ", or -yes)."
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/internal/store/boltkv"
+	"github.com/aegirhq/aegir/internal/taskspec"
 )
 
 // bundle is a store on bbolt with two clients, a site each, a server and
@@ -159,6 +160,32 @@ func TestPlatformTaskNames(t *testing.T) {
 	task, err := b.ctl.Platforms.Task(ctx, b.admin, b.platform.ID, apiv1.TaskRequest{Type: "verify"})
 	if err != nil || task.Type != domain.TaskVerifyPlatform || task.RequestedBy != "admin" {
 		t.Fatalf("verify: %+v %v", task, err)
+	}
+}
+
+// TestSiteTaskArgsByName: the arguments a site task's spec declares as a
+// platform's or server's id may name it instead; others pass as given.
+func TestSiteTaskArgsByName(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	clone, _ := taskspec.Lookup(domain.TaskClone)
+	args := map[string]string{"domain": "copy.example.com", "platform_id": "p1", "db_server_id": "web1", "other": "web1"}
+	if err := b.ctl.Sites.resolveArgs(ctx, clone, args); err != nil {
+		t.Fatal(err)
+	}
+	if args["platform_id"] != b.platform.ID || args["db_server_id"] != b.server.ID || args["other"] != "web1" || args["domain"] != "copy.example.com" {
+		t.Errorf("clone's arguments resolved to %v", args)
+	}
+	var ve *domain.ValidationError
+	err := b.ctl.Sites.resolveArgs(ctx, clone, map[string]string{"db_server_id": "nope"})
+	if !errors.As(err, &ve) || ve.Field != "args.db_server_id" {
+		t.Errorf("an unknown server's name: %v", err)
+	}
+	backup, _ := taskspec.Lookup(domain.TaskRestore)
+	args = map[string]string{"backup_id": "not-an-id"}
+	if err := b.ctl.Sites.resolveArgs(ctx, backup, args); err != nil || args["backup_id"] != "not-an-id" {
+		t.Errorf("a backup id is not resolved by name: %v %v", args, err)
 	}
 }
 

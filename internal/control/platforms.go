@@ -7,6 +7,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/taskspec"
 )
 
 // Platforms reads platforms (everyone may) and changes them (admins).
@@ -56,18 +57,17 @@ func (p *Platforms) Create(ctx context.Context, a Actor, req apiv1.PlatformCreat
 	return pl, task, nil
 }
 
-// PlatformTaskType names a platform task as requested: "delete" and
-// "verify" (the site tasks' names) mean delete-platform and
-// verify-platform.
+// PlatformTaskType names a platform task as requested, by its type or an
+// alias its spec declares ("delete" and "verify", the site tasks' names,
+// mean delete-platform and verify-platform). A name of no platform task is
+// returned as it is, for the store to refuse once it has found the
+// platform.
 func PlatformTaskType(typ string) domain.TaskType {
-	switch t := domain.TaskType(strings.TrimSpace(typ)); t {
-	case domain.TaskDelete:
-		return domain.TaskDeletePlatform
-	case domain.TaskVerify:
-		return domain.TaskVerifyPlatform
-	default:
-		return t
+	typ = strings.TrimSpace(typ)
+	if s, err := taskspec.Resolve(domain.TargetPlatform, typ); err == nil {
+		return s.Type
 	}
+	return domain.TaskType(typ)
 }
 
 // Task queues a task on platform id (admins); see PlatformTaskType.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/taskspec"
 )
 
 // Servers reads and changes servers; all of it is for admins, and a server
@@ -87,9 +88,9 @@ func (s *Servers) Task(ctx context.Context, a Actor, id string, req apiv1.TaskRe
 	if len(req.Args) > 0 {
 		return nil, domain.Invalid("args", "server tasks take no arguments")
 	}
-	typ := domain.TaskType(req.Type)
-	if k, ok := typ.Target(); !ok || k != domain.TargetServer {
-		return nil, domain.Invalid("type", "%q is not a server task; use one of %v", Clip(req.Type), domain.TaskTypes(domain.TargetServer))
+	spec, err := taskspec.Resolve(domain.TargetServer, req.Type)
+	if err != nil {
+		return nil, err
 	}
-	return s.st.RequestServerTask(ctx, id, typ, a.Name())
+	return s.st.RequestServerTask(ctx, id, spec.Type, a.Name())
 }

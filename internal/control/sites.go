@@ -7,6 +7,7 @@ import (
 	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
+	"github.com/aegirhq/aegir/internal/taskspec"
 )
 
 // Sites reads and changes sites within the actor's client scope.
@@ -102,36 +103,58 @@ func (s *Sites) Update(ctx context.Context, a Actor, ref string, site *domain.Si
 	return s.st.UpdateSite(ctx, site, a.Name())
 }
 
-// Task queues a task on the site named by ref. The platform_id and
-// db_server_id arguments may name their target instead of giving its id.
+// Task queues a task on the site named by ref. An argument its spec
+// declares as the id of a platform or a server (clone's and migrate's
+// platform_id and db_server_id) may name its target instead.
 func (s *Sites) Task(ctx context.Context, a Actor, ref string, req apiv1.TaskRequest) (*domain.Task, error) {
 	site, err := s.Get(ctx, a, ref)
 	if err != nil {
 		return nil, err
 	}
+	typ := domain.TaskType(strings.TrimSpace(req.Type))
 	args := map[string]string{}
 	for k, v := range req.Args {
 		args[k] = v
 	}
-	for _, k := range []string{"platform_id", "db_server_id"} {
-		if v := args[k]; v != "" && !domain.ValidID(v) {
-			field := "args." + k
-			var id string
-			if k == "platform_id" {
-				id, err = s.resolvePlatform(ctx, field, "", v)
-			} else {
-				id, err = s.resolveServer(ctx, field, "", v)
-			}
-			if err != nil {
-				return nil, err
-			}
-			args[k] = id
+	// A type of no site task is the store's to refuse.
+	if spec, ok := taskspec.Lookup(typ); ok && spec.Kind == domain.TargetSite {
+		if err := s.resolveArgs(ctx, spec, args); err != nil {
+			return nil, err
 		}
 	}
 	if len(args) == 0 {
 		args = nil
 	}
-	return s.st.RequestSiteTask(ctx, site.ID, domain.TaskType(strings.TrimSpace(req.Type)), args, a.Name())
+	return s.st.RequestSiteTask(ctx, site.ID, typ, args, a.Name())
+}
+
+// resolveArgs replaces the names given for the platform and server ids
+// spec's arguments take with their ids.
+func (s *Sites) resolveArgs(ctx context.Context, spec *taskspec.Spec, args map[string]string) error {
+	for _, arg := range spec.Args {
+		v := args[arg.Name]
+		if arg.Type != taskspec.ArgID || v == "" || domain.ValidID(v) {
+			continue
+		}
+		field := "args." + arg.Name
+		var (
+			id  string
+			err error
+		)
+		switch arg.Of {
+		case "platform":
+			id, err = s.resolvePlatform(ctx, field, "", v)
+		case "server":
+			id, err = s.resolveServer(ctx, field, "", v)
+		default:
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		args[arg.Name] = id
+	}
+	return nil
 }
 
 // Backups lists the backups of the site named by ref, newest first.

@@ -93,27 +93,3 @@ func TestSiteNormalize(t *testing.T) {
 		}
 	}
 }
-
-func TestCheckSiteTask(t *testing.T) {
-	t.Parallel()
-	site := &Site{Domain: "example.com", Status: SiteEnabled}
-	if err := CheckSiteTask(site, TaskEnable, nil); !errors.Is(err, ErrIllegalTransition) {
-		t.Errorf("enable an enabled site: %v", err)
-	}
-	if err := CheckSiteTask(site, TaskDisable, nil); err != nil {
-		t.Errorf("disable: %v", err)
-	}
-	if err := CheckSiteTask(site, TaskRestore, map[string]string{}); !errors.Is(err, ErrInvalid) {
-		t.Errorf("restore without backup: %v", err)
-	}
-	args := map[string]string{"domain": "New.Example.com"}
-	if err := CheckSiteTask(site, TaskClone, args); err != nil || args["domain"] != "new.example.com" {
-		t.Errorf("clone: %v %v", err, args)
-	}
-	if err := CheckSiteTask(&Site{Status: SitePending}, TaskBackup, nil); !errors.Is(err, ErrIllegalTransition) {
-		t.Errorf("backup of a pending site: %v", err)
-	}
-	if err := CheckSiteTask(site, TaskVerifyPlatform, nil); !errors.Is(err, ErrInvalid) {
-		t.Errorf("platform task on a site: %v", err)
-	}
-}

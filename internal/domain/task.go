@@ -1,9 +1,6 @@
 package domain
 
-import (
-	"slices"
-	"time"
-)
+import "time"
 
 // TaskType names a back-end command.
 type TaskType string
@@ -49,45 +46,6 @@ const (
 	TargetPlatform TargetKind = "platform"
 	TargetServer   TargetKind = "server"
 )
-
-// taskTargets is the target kind of every task type, kept only for
-// Target and TaskTypes until their last callers (dashboard/) read
-// internal/taskspec, which declares each task type. taskspec's tests check
-// the two agree.
-var taskTargets = map[TaskType]TargetKind{
-	TaskInstall: TargetSite, TaskVerify: TargetSite, TaskBackup: TargetSite,
-	TaskRestore: TargetSite, TaskDisable: TargetSite, TaskEnable: TargetSite,
-	TaskClone: TargetSite, TaskMigrate: TargetSite, TaskDelete: TargetSite,
-	TaskRotateCredentials: TargetSite,
-	TaskCron:              TargetSite, TaskStats: TargetSite, TaskDeleteBackup: TargetSite,
-	TaskVerifyBackup:   TargetSite,
-	TaskVerifyPlatform: TargetPlatform, TaskImport: TargetPlatform,
-	TaskLock: TargetPlatform, TaskUnlock: TargetPlatform, TaskDeletePlatform: TargetPlatform,
-	TaskVerifyServer: TargetServer,
-}
-
-// Target returns the kind of entity tasks of type t operate on, and false
-// for an unknown type.
-//
-// Deprecated: use taskspec.Lookup(t), whose Spec.Kind this mirrors.
-func (t TaskType) Target() (TargetKind, bool) {
-	k, ok := taskTargets[t]
-	return k, ok
-}
-
-// TaskTypes returns the task types that operate on kind, sorted.
-//
-// Deprecated: use taskspec.Types(kind).
-func TaskTypes(kind TargetKind) []TaskType {
-	var out []TaskType
-	for t, k := range taskTargets {
-		if k == kind {
-			out = append(out, t)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
 
 // TaskStatus is a task's state.
 type TaskStatus string
