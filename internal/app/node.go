@@ -25,8 +25,11 @@ import (
 	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/internal/store/boltkv"
 	"github.com/aegirhq/aegir/internal/store/consulkv"
-	"github.com/aegirhq/aegir/scheduler"
+	"github.com/aegirhq/aegir/scheduler/dispatch"
+	"github.com/aegirhq/aegir/scheduler/localexec"
+	"github.com/aegirhq/aegir/scheduler/nomadexec"
 	"github.com/aegirhq/aegir/scheduler/queue"
+	"github.com/aegirhq/aegir/scheduler/retention"
 	"github.com/aegirhq/aegir/secrets"
 )
 
@@ -35,13 +38,13 @@ import (
 type node struct {
 	cfg     *config.Config
 	rdb     *redis.Client
-	nomad   *scheduler.NomadExecutor
+	nomad   *nomadexec.NomadExecutor
 	log     *slog.Logger
 	store   *store.Store
 	bus     logbus.Bus
 	locker  locks.Locker
 	secrets secrets.Store
-	disp    *scheduler.Dispatcher
+	disp    *dispatch.Dispatcher
 	queues  *queue.Queues
 	routing *routing.Reconciler
 	elector *locks.Elector // the dispatcher's leadership
@@ -152,17 +155,17 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		return nil, fmt.Errorf("open the %s secrets backend: %w", cfg.Secrets.Backend, err)
 	}
 
-	var exec scheduler.Executor
+	var exec dispatch.Executor
 	switch cfg.Executor.Kind {
 	case "local":
-		exec, err = scheduler.NewLocalExecutor(scheduler.LocalConfig{Bus: n.bus, Env: backendEnv, Logger: log})
+		exec, err = localexec.NewLocalExecutor(localexec.LocalConfig{Bus: n.bus, Env: backendEnv, Logger: log})
 	case "nomad":
 		// Back ends run as dispatched jobs on each server's Nomad node and
 		// report through Redis (config validation requires it).
-		n.nomad, err = scheduler.NewNomadExecutor(scheduler.NomadConfig{
+		n.nomad, err = nomadexec.NewNomadExecutor(nomadexec.NomadConfig{
 			Address: cfg.Nomad.Address, Token: cfg.Nomad.Token, Region: cfg.Nomad.Region, Namespace: cfg.Nomad.Namespace,
 			Datacenters: cfg.Nomad.Datacenters, Binary: cfg.Nomad.Binary, DataDir: cfg.DataDir,
-			RedisAddr: cfg.Redis.Address, Redis: cfg.Redis, Results: scheduler.NewRedisResults(n.rdb, ""),
+			RedisAddr: cfg.Redis.Address, Redis: cfg.Redis, Results: nomadexec.NewRedisResults(n.rdb, ""),
 			APIAddr: cfg.Nomad.APIAddr, MaxInFlight: cfg.Executor.MaxParallel, Logger: log,
 		})
 		exec = n.nomad
@@ -177,7 +180,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		return nil, err
 	}
 	n.closers = append(n.closers, func() error { n.queues.Close(); return nil }) // passes started through the API
-	n.disp, err = scheduler.New(scheduler.Config{
+	n.disp, err = dispatch.New(dispatch.Config{
 		Store: n.store, Executor: n.queues.Observe(exec), Bus: n.bus, Locker: n.locker,
 		MaxParallel: cfg.Executor.MaxParallel, TaskTimeout: cfg.TaskTimeoutDuration(),
 		Env:    env,
@@ -244,7 +247,7 @@ func (n *node) start(ctx context.Context) error {
 					nomadQueues = true
 				}
 			}
-			go scheduler.RunRetention(ctx, n.store, n.disp.Archive(), scheduler.Retention{}, n.log)
+			go retention.RunRetention(ctx, n.store, n.disp.Archive(), retention.Retention{}, n.log)
 			if n.routing != nil {
 				go func() {
 					if err := n.routing.Run(ctx); err != nil && ctx.Err() == nil {
@@ -306,7 +309,7 @@ func (n *node) registerQueueJobs(ctx context.Context) error {
 		return err
 	}
 	n.nomad.SetQueueToken(secret)
-	if err := n.nomad.RegisterQueueJobs(ctx, scheduler.DefaultQueues()); err != nil {
+	if err := n.nomad.RegisterQueueJobs(ctx, nomadexec.DefaultQueues()); err != nil {
 		return err // keep the new token: some variables may hold it already
 	}
 	if err := queue.RevokeJobTokens(ctx, n.store, tokID); err != nil {

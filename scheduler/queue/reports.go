@@ -11,7 +11,8 @@ import (
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/store"
-	"github.com/aegirhq/aegir/scheduler"
+	"github.com/aegirhq/aegir/scheduler/dispatch"
+	"github.com/aegirhq/aegir/scheduler/runner"
 )
 
 // Output is one cron run's output, kept per site (the last KeepOutputs).
@@ -26,18 +27,18 @@ type Output struct {
 // Observe wraps the dispatcher's executor so that the report of every
 // cron and stats task (provision.Result.Report) is kept: cron output per
 // site, stats in the site's series. The lead wires it:
-// scheduler.Config{Executor: queues.Observe(exec)}. Reports are recorded
+// dispatch.Config{Executor: queues.Observe(exec)}. Reports are recorded
 // when the back end ends, whoever queued the task (a pass, or an operator).
-func (q *Queues) Observe(inner scheduler.Executor) scheduler.Executor {
+func (q *Queues) Observe(inner dispatch.Executor) dispatch.Executor {
 	return &observer{Executor: inner, q: q}
 }
 
 type observer struct {
-	scheduler.Executor
+	dispatch.Executor
 	q *Queues
 }
 
-func (o *observer) Start(ctx context.Context, task domain.Task, pctx []byte) (scheduler.Run, error) {
+func (o *observer) Start(ctx context.Context, task domain.Task, pctx []byte) (runner.Run, error) {
 	run, err := o.Executor.Start(ctx, task, pctx)
 	if err != nil || (task.Type != domain.TaskCron && task.Type != domain.TaskStats) {
 		return run, err
@@ -46,7 +47,7 @@ func (o *observer) Start(ctx context.Context, task domain.Task, pctx []byte) (sc
 }
 
 type observedRun struct {
-	scheduler.Run
+	runner.Run
 	task domain.Task
 	q    *Queues
 	once sync.Once

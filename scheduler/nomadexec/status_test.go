@@ -1,0 +1,31 @@
+package nomadexec
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aegirhq/aegir/internal/testharness"
+)
+
+// TestNomadPingUnreachable: Ping of a Nomad that does not listen says
+// where it tried, in time.
+func TestNomadPingUnreachable(t *testing.T) {
+	t.Parallel()
+	addr := fmt.Sprintf("http://127.0.0.1:%d", testharness.FreePort(t))
+	e, err := NewNomadExecutor(NomadConfig{Address: addr, Results: NewRedisResults(nil, ""), MaxInFlight: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err = e.Ping(ctx)
+	if err == nil || !strings.Contains(err.Error(), "list aegir's jobs at "+addr) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("Ping of nothing: %v", err)
+	}
+	if n, max := e.InFlight(); n != 0 || max != 3 {
+		t.Errorf("InFlight = %d, %d; want 0, 3", n, max)
+	}
+}
