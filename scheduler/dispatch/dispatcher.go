@@ -115,6 +115,11 @@ func (d *Dispatcher) Archive() *tasklog.LogArchive { return d.archive }
 // the API.
 func (d *Dispatcher) TaskLogs() *tasklog.TaskLogs { return tasklog.NewTaskLogs(d.st, d.bus, d.archive) }
 
+// CanReattach reports whether this dispatcher hands its running tasks
+// over when it stops and follows their runners again after a restart:
+// whether its executor's runners outlive aegir (Executor.CanReattach).
+func (d *Dispatcher) CanReattach() bool { return d.exec.CanReattach() }
+
 // LockName is the lock a task holds while it runs: one running task per
 // site, platform or server.
 func LockName(t domain.Task) string { return string(t.TargetKind) + "/" + t.TargetID }
@@ -396,17 +401,15 @@ func (d *Dispatcher) waitFor(ctx context.Context, run runner.Run, lease locks.Le
 	case <-lease.Lost():
 		o.lost = true
 	case <-ctx.Done():
-		if _, ok := d.exec.(Reattacher); ok {
+		if d.exec.CanReattach() {
 			// A runner that outlives this process (a Nomad job) keeps
 			// running: the next dispatcher follows it again (Recover), so a
 			// restart or upgrade of aegir does not kill a long backup. The
 			// caller leaves the task running and releases its lock; this
 			// process stops following the runner (a leader that only lost
 			// its leadership keeps running as a follower).
-			if dr, ok := run.(runner.Detacher); ok {
-				dr.Detach()
-				<-done
-			}
+			run.Detach()
+			<-done
 			o.handedOver = true
 			return o
 		}
@@ -453,29 +456,13 @@ func (d *Dispatcher) Cancel(ctx context.Context, taskID, by string) error {
 
 // Recover deals with the running tasks this dispatcher does not run: after
 // a restart of aegir, the tasks its previous process was running. With an
-// Executor that is a Reattacher (Nomad) it follows each task's runner
-// again, finding it first when it was not recorded, and the task ends
-// with the runner's real result; it fails a task whose runner is gone.
+// Executor whose runners outlive aegir (CanReattach: Nomad) it follows
+// each task's runner again, finding it first when it was not recorded,
+// and the task ends with the runner's real result; it fails a task whose
+// runner is gone.
 // Run calls it first; calling it before Run too is harmless. Runs it
 // follows again stop when ctx ends, as Run's do.
 func (d *Dispatcher) Recover(ctx context.Context) error { return d.reap(ctx, true) }
-
-// Reattacher is an Executor whose runners outlive the aegir process that
-// started them: a dispatched Nomad job keeps running on its node and
-// leaves its result behind. Recover and reap follow such a runner again
-// instead of failing its task as "runner gone". (The LocalExecutor is not
-// one: its back ends die with aegir.)
-type Reattacher interface {
-	// FindRunner returns the handle of the runner an earlier process
-	// started for task without recording it (it stopped in between), or
-	// "" when there is none.
-	FindRunner(ctx context.Context, task domain.Task) (string, error)
-	// Attach follows the runner named by handle again. A runner that has
-	// ended already gives a Run whose Wait says how. An error wrapping
-	// runner.ErrForeignRunner means the handle is not this executor's; any other
-	// error means "cannot tell now".
-	Attach(ctx context.Context, task domain.Task, handle string) (runner.Run, error)
-}
 
 // reapGrace is how long a running task without a recorded runner is left
 // alone by the periodic reap: its dispatcher may be between starting it
@@ -483,14 +470,14 @@ type Reattacher interface {
 const reapGrace = time.Minute
 
 // reap fails running tasks this dispatcher does not run whose runner is
-// gone, and follows again those whose runner a Reattacher can follow. At
+// gone, and follows again those whose runner the executor can follow. At
 // startup (all) even tasks with no runner recorded are dealt with at once.
 func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 	tasks, _, err := d.st.ActiveTasks(ctx)
 	if err != nil {
 		return err
 	}
-	ra, _ := d.exec.(Reattacher)
+	reattach := d.exec.CanReattach()
 	for _, t := range tasks {
 		if t.Status != domain.TaskRunning {
 			continue
@@ -504,8 +491,8 @@ func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 		if t.Runner == "" && !all && t.StartedAt != nil && time.Since(*t.StartedAt) < reapGrace {
 			continue
 		}
-		if ra != nil {
-			followed, err := d.reattach(ctx, ra, &t)
+		if reattach {
+			followed, err := d.reattach(ctx, &t)
 			if err != nil {
 				if ctx.Err() == nil {
 					d.log.Warn("cannot follow the runner of a running task again now; will retry", "task", t.ID, "runner", t.Runner, "err", err)
@@ -531,7 +518,7 @@ func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 		e := ending{status: domain.TaskFailed, code: "runner_gone",
 			explanation: "The runner of this task (" + runner + ") is gone — the aegir process or machine restarted while it ran; nothing was applied.",
 			hint:        "Check the site and retry the task."}
-		if ra != nil && t.Runner == "" {
+		if reattach && t.Runner == "" {
 			e.explanation = "The aegir process that started this task stopped before it recorded the back end's runner, and Nomad has no job dispatched for the task: the back end never started (or its job was purged since); nothing was applied."
 		}
 		if _, err := d.finish(ctx, t.ID, e); err != nil {
@@ -549,11 +536,11 @@ func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 
 // reattach finds (when not recorded) and follows again the runner of a
 // running task this dispatcher does not run. followed false, err nil: no
-// runner the Reattacher can follow; the caller asks Alive as for any
+// runner the executor can follow; the caller asks Alive as for any
 // executor. On an error the task is left as it is for the next reap.
-func (d *Dispatcher) reattach(ctx context.Context, ra Reattacher, t *domain.Task) (followed bool, err error) {
+func (d *Dispatcher) reattach(ctx context.Context, t *domain.Task) (followed bool, err error) {
 	if t.Runner == "" {
-		runner, err := ra.FindRunner(ctx, *t)
+		runner, err := d.exec.FindRunner(ctx, *t)
 		if err != nil || runner == "" {
 			return false, err
 		}
@@ -590,7 +577,7 @@ func (d *Dispatcher) reattach(ctx context.Context, ra Reattacher, t *domain.Task
 		}
 		return false, fmt.Errorf("take task lock %s: %w", name, err)
 	}
-	run, err := ra.Attach(ctx, *t, t.Runner)
+	run, err := d.exec.Attach(ctx, *t, t.Runner)
 	if err != nil {
 		_ = lease.Release(context.WithoutCancel(ctx))
 		unclaim()

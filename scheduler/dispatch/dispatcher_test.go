@@ -373,7 +373,9 @@ type FakeReattacher struct {
 	finds, attaches []string // task ids asked about
 }
 
-var _ Reattacher = (*FakeReattacher)(nil)
+var _ Executor = (*FakeReattacher)(nil)
+
+func (f *FakeReattacher) CanReattach() bool { return true }
 
 func (f *FakeReattacher) FindRunner(ctx context.Context, task domain.Task) (string, error) {
 	f.mu.Lock()

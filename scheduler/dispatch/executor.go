@@ -21,4 +21,24 @@ type Executor interface {
 	// it does not own, so a task whose runner is gone does not stay
 	// running. An error means "cannot tell now", not "gone".
 	Alive(ctx context.Context, runner string) (bool, error)
+
+	// CanReattach reports whether the executor's runners outlive the aegir
+	// process that started them: a dispatched Nomad job keeps running on
+	// its node and leaves its result behind; a local back end dies with
+	// aegir. When it does, a stopping dispatcher hands its running tasks
+	// over (Detach) instead of stopping them, and Recover and reap follow
+	// such a runner again (FindRunner, Attach) instead of failing its task
+	// as "runner gone". It is a method of every executor, not an optional
+	// interface, so that a wrapper (queue.Queues.Observe) cannot hide it.
+	CanReattach() bool
+	// FindRunner returns the handle of the runner an earlier process
+	// started for task without recording it (it stopped in between), or
+	// "" when there is none (always, when the executor cannot reattach).
+	FindRunner(ctx context.Context, task domain.Task) (string, error)
+	// Attach follows the runner named by handle again. A runner that has
+	// ended already gives a Run whose Wait says how. An error wrapping
+	// runner.ErrForeignRunner means the handle is not this executor's (or
+	// the executor cannot reattach); any other error means "cannot tell
+	// now".
+	Attach(ctx context.Context, task domain.Task, handle string) (runner.Run, error)
 }

@@ -155,6 +155,8 @@ func (e *LocalExecutor) Start(ctx context.Context, task domain.Task, pctx []byte
 		runner: "local:" + e.host + ":" + strconv.Itoa(pid) + ":" + strconv.FormatUint(start, 10),
 		exited: make(chan struct{}),
 		done:   make(chan struct{}),
+
+		detached: make(chan struct{}),
 	}
 	r.readers.Add(2)
 	go r.readLog(stderr)
@@ -178,6 +180,22 @@ func (e *LocalExecutor) Alive(ctx context.Context, runner string) (bool, error) 
 		return false, nil // no such process (or a zombie)
 	}
 	return got == start, nil
+}
+
+// CanReattach is false: a local back end dies with the aegir process that
+// started it (parent-death signal), so there is nothing to hand over or
+// follow again.
+func (e *LocalExecutor) CanReattach() bool { return false }
+
+// FindRunner finds nothing: a local back end is never followed again.
+func (e *LocalExecutor) FindRunner(ctx context.Context, task domain.Task) (string, error) {
+	return "", nil
+}
+
+// Attach refuses every handle (runner.ErrForeignRunner): a local back end
+// is never followed again; the dispatcher asks Alive instead.
+func (e *LocalExecutor) Attach(ctx context.Context, task domain.Task, handle string) (runner.Run, error) {
+	return nil, fmt.Errorf("the local executor does not follow runner %q of task %s again: %w", handle, task.ID, runner.ErrForeignRunner)
 }
 
 // parseLocalRunner splits "local:<host>:<pid>:<start>".
@@ -244,6 +262,9 @@ type localRun struct {
 	exited  chan struct{} // the group leader exited (not yet reaped)
 	done    chan struct{} // reaped, result decided
 
+	detachOnce sync.Once
+	detached   chan struct{} // closed by Detach
+
 	mu        sync.Mutex
 	reaped    bool // the pid may be reused: never signal it again
 	cancelled bool
@@ -258,9 +279,25 @@ type localRun struct {
 func (r *localRun) Runner() string { return r.runner }
 
 func (r *localRun) Wait() (*provision.Result, error) {
-	<-r.done
+	select {
+	case <-r.done:
+	case <-r.detached:
+		select {
+		case <-r.done:
+		default:
+			return nil, errDetached
+		}
+	}
 	return r.res, r.err
 }
+
+// Detach stops following the back end without stopping it: Wait returns
+// errDetached at once. The dispatcher never detaches a local run (the
+// executor cannot reattach); the back end still dies with aegir.
+func (r *localRun) Detach() { r.detachOnce.Do(func() { close(r.detached) }) }
+
+// errDetached is Wait's error after Detach.
+var errDetached = errors.New("stopped following the back end; it keeps running until aegir stops")
 
 // Cancel sends SIGTERM to the group, and SIGKILL after the grace period.
 func (r *localRun) Cancel() {

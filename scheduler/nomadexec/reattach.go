@@ -18,6 +18,11 @@ import (
 // when the old process stopped before recording it) and follows it again
 // (Attach), so the task ends with the back end's real result.
 
+// CanReattach is true: a dispatched job outlives the aegir process that
+// dispatched it, so a stopping dispatcher hands its tasks over and the
+// next one follows their jobs again.
+func (e *NomadExecutor) CanReattach() bool { return true }
+
 // FindRunner returns the runner handle of the job dispatched for task —
 // the child of any aegir-task job whose idempotency token and task_id meta
 // are the task's id — or "" when Nomad has none (never dispatched, or

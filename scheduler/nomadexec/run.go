@@ -461,7 +461,7 @@ func metricText(m *api.AllocationMetric) string {
 	return "Nomad: " + strings.Join(p, ", ")
 }
 
-var _ runner.Detacher = (*nomadRun)(nil)
+var _ runner.Run = (*nomadRun)(nil)
 
 // shortDuration writes 1h, 90m, 30s rather than 1h0m0s (as the
 // dispatcher writes a task's timeout).

@@ -8,7 +8,12 @@ import (
 	"time"
 
 	"github.com/aegirhq/aegir/internal/testharness"
+	"github.com/aegirhq/aegir/scheduler/dispatch"
 )
+
+// A dispatched job outlives aegir: the dispatcher hands it over and
+// follows it again through the executor's own methods.
+var _ dispatch.Executor = (*NomadExecutor)(nil)
 
 // TestNomadPingUnreachable: Ping of a Nomad that does not listen says
 // where it tried, in time.
@@ -24,6 +29,9 @@ func TestNomadPingUnreachable(t *testing.T) {
 	err = e.Ping(ctx)
 	if err == nil || !strings.Contains(err.Error(), "list aegir's jobs at "+addr) || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("Ping of nothing: %v", err)
+	}
+	if !e.CanReattach() {
+		t.Error("CanReattach = false: Nomad jobs outlive aegir")
 	}
 	if n, max := e.InFlight(); n != 0 || max != 3 {
 		t.Errorf("InFlight = %d, %d; want 0, 3", n, max)

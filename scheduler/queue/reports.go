@@ -38,8 +38,25 @@ type observer struct {
 	q *Queues
 }
 
+// The observer embeds the executor, so everything it does not wrap
+// (Alive, CanReattach, FindRunner) is the inner executor's own.
+var _ dispatch.Executor = (*observer)(nil)
+
 func (o *observer) Start(ctx context.Context, task domain.Task, pctx []byte) (runner.Run, error) {
 	run, err := o.Executor.Start(ctx, task, pctx)
+	return o.observe(task, run, err)
+}
+
+// Attach observes a run followed again after a restart as Start's: its
+// report is recorded when it ends.
+func (o *observer) Attach(ctx context.Context, task domain.Task, handle string) (runner.Run, error) {
+	run, err := o.Executor.Attach(ctx, task, handle)
+	return o.observe(task, run, err)
+}
+
+// observe wraps the run of a cron or stats task so that its report is
+// recorded when it ends.
+func (o *observer) observe(task domain.Task, run runner.Run, err error) (runner.Run, error) {
 	if err != nil || (task.Type != domain.TaskCron && task.Type != domain.TaskStats) {
 		return run, err
 	}

@@ -24,17 +24,17 @@ type Run interface {
 	// period, for the whole process group). It returns at once; Wait says
 	// how it ended. Safe to call more than once and after the end.
 	Cancel()
-}
-
-// Detacher is a Run that can stop being followed without stopping its
-// runner: its Wait returns (with an error) soon after Detach, and the
-// runner goes on for another dispatcher to follow.
-type Detacher interface {
+	// Detach stops following the runner without stopping it: Wait
+	// returns (with an error) soon after, and the runner goes on for
+	// another dispatcher to follow. The dispatcher detaches the runs of an
+	// executor whose runners outlive aegir (CanReattach) when it stops.
+	// Safe to call more than once and after the end.
 	Detach()
 }
 
-// ErrForeignRunner is the Reattacher's "this runner handle is not mine":
-// the dispatcher falls back to asking Alive.
+// ErrForeignRunner is an executor's Attach saying "this runner handle is
+// not mine" (or "I follow no runner again": the local executor): the
+// dispatcher falls back to asking Alive.
 var ErrForeignRunner = errors.New("not a runner this executor can follow")
 
 // Failure is a sentinel error an executor's Start wraps to say how the

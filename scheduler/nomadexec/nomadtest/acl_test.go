@@ -65,7 +65,7 @@ func setupNomadACL(t *testing.T, n *testharness.NomadCluster) string {
 	run := func() string {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, "bash", filepath.Join("..", "..", "ops", "nomad", "setup-acl.sh"), out)
+		cmd := exec.CommandContext(ctx, "bash", filepath.Join("..", "..", "..", "ops", "nomad", "setup-acl.sh"), out)
 		cmd.Env = append(os.Environ(), "NOMAD_ADDR="+n.HTTPAddr, "NOMAD_TOKEN="+n.ManagementToken, "NOMAD_NAMESPACE=",
 			"PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"))
 		b, err := cmd.CombinedOutput()
