@@ -92,7 +92,7 @@ func (q *Queues) Record(ctx context.Context, task domain.Task, res *provision.Re
 	now := q.cfg.Now().UTC()
 	switch task.Type {
 	case domain.TaskCron:
-		return q.update(ctx, outputKey(task.TargetID), func(b []byte) ([]byte, error) {
+		return q.update(ctx, store.CronOutputKey(task.TargetID), func(b []byte) ([]byte, error) {
 			var outs []Output
 			if b != nil {
 				if err := json.Unmarshal(b, &outs); err != nil {
@@ -116,7 +116,7 @@ func (q *Queues) Record(ctx context.Context, task domain.Task, res *provision.Re
 				figs[k] = v
 			}
 		}
-		if err := q.update(ctx, seriesKey(task.TargetID), func(b []byte) ([]byte, error) {
+		if err := q.update(ctx, store.StatsSeriesKey(task.TargetID), func(b []byte) ([]byte, error) {
 			var s Series
 			if b != nil {
 				_ = json.Unmarshal(b, &s)
@@ -130,31 +130,24 @@ func (q *Queues) Record(ctx context.Context, task domain.Task, res *provision.Re
 		if err != nil {
 			return err
 		}
-		_, err = q.kv.Txn(ctx, []store.Op{{Verb: store.OpSet, Key: latestKey(task.TargetID), Value: b}})
-		return err
+		return q.st.SetQueueRecords(ctx, map[store.QueueKey][]byte{store.StatsLatest().Key(task.TargetID): b})
 	}
 	return nil
 }
 
-// update applies fn to a key's value (nil when missing) check-and-set,
+// update applies fn to a record's value (nil when missing) check-and-set,
 // retrying a few times on conflict.
-func (q *Queues) update(ctx context.Context, key string, fn func([]byte) ([]byte, error)) error {
+func (q *Queues) update(ctx context.Context, key store.QueueKey, fn func([]byte) ([]byte, error)) error {
 	for try := 0; ; try++ {
-		var cur []byte
-		var idx uint64
-		p, err := q.kv.Get(ctx, key)
-		switch {
-		case errors.Is(err, store.ErrKeyNotFound):
-		case err != nil:
+		rec, err := q.st.GetQueueRecord(ctx, key)
+		if err != nil && !errors.Is(err, store.ErrKeyNotFound) {
 			return err
-		default:
-			cur, idx = p.Value, p.ModifyIndex
 		}
-		nb, err := fn(cur)
+		nb, err := fn(rec.Value)
 		if err != nil {
 			return err
 		}
-		_, err = q.kv.Txn(ctx, []store.Op{{Verb: store.OpCAS, Key: key, Value: nb, Index: idx}})
+		_, err = q.st.PutQueueRecord(ctx, key, nb, rec.Version)
 		if errors.Is(err, store.ErrCASFailed) && try < 5 {
 			continue
 		}
@@ -165,7 +158,7 @@ func (q *Queues) update(ctx context.Context, key string, fn func([]byte) ([]byte
 // addFleetPoint sums every site's latest figures into the fleet series.
 // Sites no longer enabled are left out.
 func (q *Queues) addFleetPoint(ctx context.Context) error {
-	pairs, _, err := q.kv.List(ctx, latestPrefix)
+	latest, err := q.st.ListQueueRecords(ctx, store.StatsLatest())
 	if err != nil {
 		return err
 	}
@@ -179,12 +172,12 @@ func (q *Queues) addFleetPoint(ctx context.Context) error {
 	}
 	total := map[string]float64{}
 	n := 0
-	for _, p := range pairs {
-		if !live[p.Key[len(latestPrefix):]] {
+	for _, rec := range latest {
+		if !live[rec.ID] {
 			continue
 		}
 		var pt Point
-		if json.Unmarshal(p.Value, &pt) != nil {
+		if json.Unmarshal(rec.Value, &pt) != nil {
 			continue
 		}
 		n++
@@ -194,7 +187,7 @@ func (q *Queues) addFleetPoint(ctx context.Context) error {
 	}
 	total["sites"] = float64(n)
 	now := q.cfg.Now().UTC()
-	return q.update(ctx, fleetKey, func(b []byte) ([]byte, error) {
+	return q.update(ctx, store.FleetStatsKey(), func(b []byte) ([]byte, error) {
 		var s Series
 		if b != nil {
 			_ = json.Unmarshal(b, &s)
@@ -206,14 +199,16 @@ func (q *Queues) addFleetPoint(ctx context.Context) error {
 
 // SiteStats returns a site's stats series, oldest first.
 func (q *Queues) SiteStats(ctx context.Context, siteID string) ([]Point, error) {
-	return q.series(ctx, seriesKey(siteID))
+	return q.series(ctx, store.StatsSeriesKey(siteID))
 }
 
 // FleetStats returns the fleet total series (sums of every live site's
 // latest figures, plus "sites": how many reported), oldest first.
-func (q *Queues) FleetStats(ctx context.Context) ([]Point, error) { return q.series(ctx, fleetKey) }
+func (q *Queues) FleetStats(ctx context.Context) ([]Point, error) {
+	return q.series(ctx, store.FleetStatsKey())
+}
 
-func (q *Queues) series(ctx context.Context, key string) ([]Point, error) {
+func (q *Queues) series(ctx context.Context, key store.QueueKey) ([]Point, error) {
 	var s Series
 	if _, _, err := q.getJSON(ctx, key, &s); err != nil {
 		return nil, err
@@ -224,7 +219,7 @@ func (q *Queues) series(ctx context.Context, key string) ([]Point, error) {
 // CronOutputs returns a site's last cron outputs, oldest first.
 func (q *Queues) CronOutputs(ctx context.Context, siteID string) ([]Output, error) {
 	var outs []Output
-	if _, _, err := q.getJSON(ctx, outputKey(siteID), &outs); err != nil {
+	if _, _, err := q.getJSON(ctx, store.CronOutputKey(siteID), &outs); err != nil {
 		return nil, err
 	}
 	if outs == nil {
@@ -239,7 +234,7 @@ func (q *Queues) SiteRun(ctx context.Context, name, siteID string) (*Run, error)
 		return nil, domain.NotFound("queue", name)
 	}
 	var r Run
-	_, ok, err := q.getJSON(ctx, runKey(name, siteID), &r)
+	_, ok, err := q.getJSON(ctx, store.QueueRuns(name).Key(siteID), &r)
 	if err != nil {
 		return nil, err
 	}
