@@ -77,7 +77,7 @@ func startProduct(t *testing.T) *product {
 	}
 	p.st = store.New(kv, &store.Config{Logger: logger})
 	bus := logbus.NewMemory(nil)
-	exec, err := localexec.NewLocalExecutor(localexec.LocalConfig{Bus: bus, Binary: aegirBin, Logger: logger})
+	exec, err := localexec.New(localexec.Config{Bus: bus, Binary: aegirBin, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ import (
 type node struct {
 	cfg     *config.Config
 	rdb     *redis.Client
-	nomad   *nomadexec.NomadExecutor
+	nomad   *nomadexec.Executor
 	log     *slog.Logger
 	store   *store.Store
 	bus     logbus.Bus
@@ -158,11 +158,11 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	var exec dispatch.Executor
 	switch cfg.Executor.Kind {
 	case "local":
-		exec, err = localexec.NewLocalExecutor(localexec.LocalConfig{Bus: n.bus, Env: backendEnv, Logger: log})
+		exec, err = localexec.New(localexec.Config{Bus: n.bus, Env: backendEnv, Logger: log})
 	case "nomad":
 		// Back ends run as dispatched jobs on each server's Nomad node and
 		// report through Redis (config validation requires it).
-		n.nomad, err = nomadexec.NewNomadExecutor(nomadexec.NomadConfig{
+		n.nomad, err = nomadexec.New(nomadexec.Config{
 			Address: cfg.Nomad.Address, Token: cfg.Nomad.Token, Region: cfg.Nomad.Region, Namespace: cfg.Nomad.Namespace,
 			Datacenters: cfg.Nomad.Datacenters, Binary: cfg.Nomad.Binary, DataDir: cfg.DataDir,
 			RedisAddr: cfg.Redis.Address, Redis: cfg.Redis, Results: nomadexec.NewRedisResults(n.rdb, ""),
@@ -247,7 +247,7 @@ func (n *node) start(ctx context.Context) error {
 					nomadQueues = true
 				}
 			}
-			go retention.RunRetention(ctx, n.store, n.disp.Archive(), retention.Retention{}, n.log)
+			go retention.Run(ctx, n.store, n.disp.Archive(), retention.Policy{}, n.log)
 			if n.routing != nil {
 				go func() {
 					if err := n.routing.Run(ctx); err != nil && ctx.Err() == nil {

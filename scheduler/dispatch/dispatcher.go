@@ -29,8 +29,8 @@ type Config struct {
 	Bus logbus.Bus
 	// Locker gives one running task per target. Required.
 	Locker locks.Locker
-	// Archive keeps finished tasks' logs. Default: tasklog.NewLogArchive(Store.KV(), Bus, Logger).
-	Archive *tasklog.LogArchive
+	// Archive keeps finished tasks' logs. Default: tasklog.NewArchive(Store.KV(), Bus, Logger).
+	Archive *tasklog.Archive
 	// MaxParallel is how many tasks run at once. Default: 4.
 	MaxParallel int
 	// TaskTimeout stops a back end that runs longer; its task fails.
@@ -61,7 +61,7 @@ type Dispatcher struct {
 	exec    Executor
 	bus     logbus.Bus
 	locker  locks.Locker
-	archive *tasklog.LogArchive
+	archive *tasklog.Archive
 	log     *slog.Logger
 
 	mu      sync.Mutex
@@ -98,7 +98,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	cfg.ReapInterval = cmp.Or(cfg.ReapInterval, time.Minute)
 	cfg.RetryInterval = cmp.Or(cfg.RetryInterval, time.Second)
 	if cfg.Archive == nil {
-		cfg.Archive = tasklog.NewLogArchive(cfg.Store.KV(), cfg.Bus, cfg.Logger)
+		cfg.Archive = tasklog.NewArchive(cfg.Store.KV(), cfg.Bus, cfg.Logger)
 	}
 	return &Dispatcher{
 		cfg: cfg, st: cfg.Store, exec: cfg.Executor, bus: cfg.Bus, locker: cfg.Locker,
@@ -109,7 +109,7 @@ func New(cfg Config) (*Dispatcher, error) {
 
 // Archive returns the archive of finished tasks' logs (task retention
 // deletes from it).
-func (d *Dispatcher) Archive() *tasklog.LogArchive { return d.archive }
+func (d *Dispatcher) Archive() *tasklog.Archive { return d.archive }
 
 // TaskLogs returns the reader of task logs (archive, then live bus) for
 // the API.

@@ -325,7 +325,7 @@ func TestShutdownHandsRunningTasksOver(t *testing.T) {
 	t.Parallel()
 	fake := &FakeReattacher{}
 	b := setup(t, fakeGate, func(c *Config) {
-		fake.LocalExecutor = c.Executor.(*localexec.LocalExecutor)
+		fake.Executor = c.Executor.(*localexec.Executor)
 		c.Executor = fake
 	})
 	fake.b = b
@@ -365,7 +365,7 @@ func TestShutdownHandsRunningTasksOver(t *testing.T) {
 // FakeBackend anew as the runner "followed again". Handles that do not
 // start with "fake:" are not its own.
 type FakeReattacher struct {
-	*localexec.LocalExecutor
+	*localexec.Executor
 	b     *bundle
 	found string
 
@@ -399,7 +399,7 @@ func (f *FakeReattacher) Attach(ctx context.Context, task domain.Task, handle st
 	if err != nil {
 		return nil, err
 	}
-	return f.LocalExecutor.Start(ctx, task, pctx)
+	return f.Executor.Start(ctx, task, pctx)
 }
 
 func (f *FakeReattacher) calls() (finds, attaches int) {
@@ -412,7 +412,7 @@ func setupReattacher(t *testing.T, found string) (*bundle, *FakeReattacher) {
 	t.Helper()
 	fake := &FakeReattacher{found: found}
 	b := setup(t, fakeOK, func(c *Config) {
-		fake.LocalExecutor = c.Executor.(*localexec.LocalExecutor)
+		fake.Executor = c.Executor.(*localexec.Executor)
 		c.Executor = fake
 	})
 	fake.b = b

@@ -8,7 +8,8 @@ import (
 )
 
 // Executor runs the back end (`aegir provision run`) for one task
-// somewhere: a local child process (LocalExecutor) or a Nomad dispatch.
+// somewhere: a local child process (localexec) or a Nomad dispatch
+// (nomadexec). The executors implement it; the dispatcher declares it.
 type Executor interface {
 	// Start launches the back end for task with the encoded context pctx
 	// (at most provision.MaxContextSize bytes; an executor whose transport

@@ -22,9 +22,9 @@ import (
 
 // fakeExecutor returns a local executor that runs the fake back end in
 // mode, with dir as its AEGIR_FAKE_DIR.
-func fakeExecutor(t testing.TB, bus logbus.Bus, mode, dir string) *localexec.LocalExecutor {
+func fakeExecutor(t testing.TB, bus logbus.Bus, mode, dir string) *localexec.Executor {
 	t.Helper()
-	e, err := localexec.NewLocalExecutor(localexec.LocalConfig{
+	e, err := localexec.New(localexec.Config{
 		Binary:    os.Args[0],
 		Bus:       bus,
 		Env:       []string{"AEGIR_FAKE_BACKEND=" + mode, "AEGIR_FAKE_DIR=" + dir},

@@ -28,7 +28,7 @@ type bundle struct {
 	st       *store.Store
 	bus      *logbus.Memory
 	locker   *locks.Memory
-	exec     *localexec.LocalExecutor
+	exec     *localexec.Executor
 	d        *Dispatcher
 	dir      string // the FakeBackend's AEGIR_FAKE_DIR
 	client   *domain.Client

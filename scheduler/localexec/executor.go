@@ -25,8 +25,8 @@ import (
 	"github.com/aegirhq/aegir/scheduler/runner"
 )
 
-// LocalConfig configures a LocalExecutor.
-type LocalConfig struct {
+// Config configures an Executor.
+type Config struct {
 	// Binary is the aegir executable to run. Default: os.Executable().
 	Binary string
 	// Args make Binary the back end reading its context on stdin.
@@ -57,7 +57,7 @@ type LocalConfig struct {
 	Logger *slog.Logger
 }
 
-// LocalExecutor runs the back end as a child process of this aegir
+// Executor runs the back end as a child process of this aegir
 // process: the embedded default and the single-machine mode.
 //
 // Each back end runs in its own process group, so Cancel reaches whatever
@@ -72,14 +72,14 @@ type LocalConfig struct {
 // not mistaken for the back end. The local executor is single-machine: a
 // handle naming another host (or this machine under an older host name, as
 // in a recreated container) counts as gone.
-type LocalExecutor struct {
-	cfg  LocalConfig
+type Executor struct {
+	cfg  Config
 	host string
 	log  *slog.Logger
 }
 
-// NewLocalExecutor checks cfg, fills its defaults and returns the executor.
-func NewLocalExecutor(cfg LocalConfig) (*LocalExecutor, error) {
+// New checks cfg, fills its defaults and returns the executor.
+func New(cfg Config) (*Executor, error) {
 	if cfg.Bus == nil {
 		return nil, errors.New("local executor: Bus is required")
 	}
@@ -105,12 +105,12 @@ func NewLocalExecutor(cfg LocalConfig) (*LocalExecutor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local executor: host name: %w", err)
 	}
-	return &LocalExecutor{cfg: cfg, host: host, log: cfg.Logger.With("component", "local-executor")}, nil
+	return &Executor{cfg: cfg, host: host, log: cfg.Logger.With("component", "local-executor")}, nil
 }
 
 // environ is the back end's environment: the allowed variables of ours,
 // every AEGIR_* one, and the configured extras.
-func (e *LocalExecutor) environ() []string {
+func (e *Executor) environ() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
@@ -122,7 +122,7 @@ func (e *LocalExecutor) environ() []string {
 }
 
 // Start runs the back end with pctx on its stdin.
-func (e *LocalExecutor) Start(ctx context.Context, task domain.Task, pctx []byte) (runner.Run, error) {
+func (e *Executor) Start(ctx context.Context, task domain.Task, pctx []byte) (runner.Run, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -167,7 +167,7 @@ func (e *LocalExecutor) Start(ctx context.Context, task domain.Task, pctx []byte
 }
 
 // Alive reports whether the back end named by runner is still running.
-func (e *LocalExecutor) Alive(ctx context.Context, runner string) (bool, error) {
+func (e *Executor) Alive(ctx context.Context, runner string) (bool, error) {
 	host, pid, start, err := parseLocalRunner(runner)
 	if err != nil {
 		return false, nil // not a handle of ours (or none was recorded): nothing to wait for
@@ -185,16 +185,16 @@ func (e *LocalExecutor) Alive(ctx context.Context, runner string) (bool, error) 
 // CanReattach is false: a local back end dies with the aegir process that
 // started it (parent-death signal), so there is nothing to hand over or
 // follow again.
-func (e *LocalExecutor) CanReattach() bool { return false }
+func (e *Executor) CanReattach() bool { return false }
 
 // FindRunner finds nothing: a local back end is never followed again.
-func (e *LocalExecutor) FindRunner(ctx context.Context, task domain.Task) (string, error) {
+func (e *Executor) FindRunner(ctx context.Context, task domain.Task) (string, error) {
 	return "", nil
 }
 
 // Attach refuses every handle (runner.ErrForeignRunner): a local back end
 // is never followed again; the dispatcher asks Alive instead.
-func (e *LocalExecutor) Attach(ctx context.Context, task domain.Task, handle string) (runner.Run, error) {
+func (e *Executor) Attach(ctx context.Context, task domain.Task, handle string) (runner.Run, error) {
 	return nil, fmt.Errorf("the local executor does not follow runner %q of task %s again: %w", handle, task.ID, runner.ErrForeignRunner)
 }
 
@@ -252,7 +252,7 @@ func (e *NoResultError) Error() string {
 }
 
 type localRun struct {
-	e      *LocalExecutor
+	e      *Executor
 	cmd    *exec.Cmd
 	pid    int
 	taskID string

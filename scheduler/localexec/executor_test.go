@@ -19,9 +19,9 @@ import (
 
 // fakeExecutor returns a LocalExecutor that runs the FakeBackend in mode,
 // with dir as its AEGIR_FAKE_DIR.
-func fakeExecutor(t testing.TB, bus logbus.Bus, mode, dir string) *LocalExecutor {
+func fakeExecutor(t testing.TB, bus logbus.Bus, mode, dir string) *Executor {
 	t.Helper()
-	e, err := NewLocalExecutor(LocalConfig{
+	e, err := New(Config{
 		Binary:    os.Args[0],
 		Bus:       bus,
 		Env:       []string{"AEGIR_FAKE_BACKEND=" + mode, "AEGIR_FAKE_DIR=" + dir},

@@ -11,7 +11,7 @@ import (
 	"github.com/aegirhq/aegir/scheduler/runner"
 )
 
-var _ dispatch.Executor = (*LocalExecutor)(nil)
+var _ dispatch.Executor = (*Executor)(nil)
 
 // TestLocalCannotReattach: a local back end dies with aegir, so the
 // executor says it cannot follow one again, and refuses every handle.

@@ -65,7 +65,7 @@ var ErrNomadNamespace = &runner.Failure{Msg: "Nomad namespace does not exist", C
 // nomadErr wraps the error of the Nomad request op: an ACL refusal becomes
 // a *NomadACLError naming needs, a missing namespace an error wrapping
 // ErrNomadNamespace that says how to make it, anything else "op: err".
-func (e *NomadExecutor) nomadErr(err error, op, needs string) error {
+func (e *Executor) nomadErr(err error, op, needs string) error {
 	var already *NomadACLError
 	code, body, ok := responseError(err)
 	if ok && strings.Contains(body, "nonexistent namespace") {
@@ -97,16 +97,16 @@ func responseError(err error) (int, string, bool) {
 }
 
 // namespace is the Nomad namespace aegir's jobs and variables are in.
-func (e *NomadExecutor) namespace() string {
+func (e *Executor) namespace() string {
 	return cmp.Or(e.cfg.Namespace, os.Getenv("NOMAD_NAMESPACE"), "default")
 }
 
 // needsCap is a namespace capability, as Needs.
-func (e *NomadExecutor) needsCap(capability string) string {
+func (e *Executor) needsCap(capability string) string {
 	return fmt.Sprintf("capability %q in namespace %q", capability, e.namespace())
 }
 
 // needsVar is a capability on a variable path, as Needs.
-func (e *NomadExecutor) needsVar(capability, path string) string {
+func (e *Executor) needsVar(capability, path string) string {
 	return fmt.Sprintf("variables capability %q on %s in namespace %q", capability, path, e.namespace())
 }

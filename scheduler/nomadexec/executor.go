@@ -22,8 +22,8 @@ import (
 	"github.com/aegirhq/aegir/scheduler/runner"
 )
 
-// NomadConfig configures a NomadExecutor.
-type NomadConfig struct {
+// Config configures an Executor.
+type Config struct {
 	// Client reaches Nomad. Default: a client for Address, Token, Region
 	// and Namespace.
 	Client *api.Client
@@ -91,18 +91,18 @@ type NomadConfig struct {
 	Logger *slog.Logger
 }
 
-// NomadExecutor runs each task's back end as a dispatched child of the
+// Executor runs each task's back end as a dispatched child of the
 // per-server parameterized job aegir-task-<server>, on that server's Nomad
 // node. See the package doc ("Nomad") for the model and failure modes.
-type NomadExecutor struct {
-	cfg   NomadConfig
+type Executor struct {
+	cfg   Config
 	api   *api.Client
 	log   *slog.Logger
 	slots chan struct{}
 
 	mu         sync.Mutex
 	jobs       map[string]string // aegir-task job id → hash of the spec registered
-	queueToken string            // NomadConfig.QueueToken or SetQueueToken's
+	queueToken string            // Config.QueueToken or SetQueueToken's
 
 	// redisVarsPut holds the aegir-task job ids whose Nomad Variable got
 	// the Redis password from this process.
@@ -116,9 +116,9 @@ const (
 	metaServer   = "aegir_server" // the aegir-task jobspec's
 )
 
-// NewNomadExecutor checks cfg, fills its defaults and returns the executor.
+// New checks cfg, fills its defaults and returns the executor.
 // It talks to Nomad only when used.
-func NewNomadExecutor(cfg NomadConfig) (*NomadExecutor, error) {
+func New(cfg Config) (*Executor, error) {
 	if cfg.Results == nil {
 		return nil, errors.New("nomad executor: Results is required (NewRedisResults)")
 	}
@@ -154,7 +154,7 @@ func NewNomadExecutor(cfg NomadConfig) (*NomadExecutor, error) {
 	cfg.PurgeAfter = cmp.Or(cfg.PurgeAfter, time.Hour)
 	cfg.PurgeInterval = cmp.Or(cfg.PurgeInterval, cfg.PurgeAfter/4)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
-	return &NomadExecutor{
+	return &Executor{
 		cfg: cfg, api: cfg.Client, log: cfg.Logger.With("component", "nomad-executor"),
 		slots: make(chan struct{}, cfg.MaxInFlight), jobs: map[string]string{}, queueToken: cfg.QueueToken,
 	}, nil
@@ -169,7 +169,7 @@ func TaskJobID(serverName string) string { return jobspecs.Task + "-" + serverNa
 // reports whether it registered. Start calls it (once per server and
 // process); call it when a server is verified to find a bad node or
 // jobspec before the first task.
-func (e *NomadExecutor) EnsureServerJob(ctx context.Context, server provision.ServerInfo) (bool, error) {
+func (e *Executor) EnsureServerJob(ctx context.Context, server provision.ServerInfo) (bool, error) {
 	if server.NomadNode == "" {
 		return false, noNodeError(server)
 	}
@@ -187,7 +187,7 @@ func (e *NomadExecutor) EnsureServerJob(ctx context.Context, server provision.Se
 }
 
 // ensureJob renders, parses and registers one job unless Nomad has it.
-func (e *NomadExecutor) ensureJob(ctx context.Context, spec, jobID string, vars map[string]any) (bool, error) {
+func (e *Executor) ensureJob(ctx context.Context, spec, jobID string, vars map[string]any) (bool, error) {
 	for k, v := range e.cfg.JobVars {
 		if _, set := vars[k]; !set && spec == jobspecs.Task {
 			vars[k] = v
@@ -246,7 +246,7 @@ func (e *NomadExecutor) ensureJob(ctx context.Context, spec, jobID string, vars 
 }
 
 // forget drops the cached registration of a job (someone removed it).
-func (e *NomadExecutor) forget(jobID string) {
+func (e *Executor) forget(jobID string) {
 	e.mu.Lock()
 	delete(e.jobs, jobID)
 	e.mu.Unlock()
@@ -275,7 +275,7 @@ func taskServer(task domain.Task, pc *provision.Context) (*provision.ServerInfo,
 // same task id (a dispatcher that crashed after dispatching and retried)
 // follows the one job Nomad already has: the task id is the idempotency
 // token.
-func (e *NomadExecutor) Start(ctx context.Context, task domain.Task, pctx []byte) (runner.Run, error) {
+func (e *Executor) Start(ctx context.Context, task domain.Task, pctx []byte) (runner.Run, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -333,7 +333,7 @@ func (e *NomadExecutor) Start(ctx context.Context, task domain.Task, pctx []byte
 	return r, nil
 }
 
-func (e *NomadExecutor) dispatch(ctx context.Context, jobID, taskID string, payload []byte) (*api.JobDispatchResponse, error) {
+func (e *Executor) dispatch(ctx context.Context, jobID, taskID string, payload []byte) (*api.JobDispatchResponse, error) {
 	resp, _, err := e.api.Jobs().DispatchOpts(&api.DispatchOptions{
 		JobID: jobID, Meta: map[string]string{metaTaskID: taskID}, Payload: payload, IdPrefixTemplate: taskID,
 	}, (&api.WriteOptions{IdempotencyToken: taskID}).WithContext(ctx))
@@ -345,7 +345,7 @@ const nomadRunnerPrefix = "nomad:"
 
 // Alive reports whether the dispatched job named by runner still has an
 // allocation that has not ended, or is still waiting to be placed.
-func (e *NomadExecutor) Alive(ctx context.Context, runner string) (bool, error) {
+func (e *Executor) Alive(ctx context.Context, runner string) (bool, error) {
 	jobID, ok := strings.CutPrefix(runner, nomadRunnerPrefix)
 	if !ok || jobID == "" {
 		return false, nil

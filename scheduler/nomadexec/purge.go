@@ -14,11 +14,11 @@ import (
 // are dead and were submitted more than PurgeAfter ago, so Nomad's state
 // (held in memory on every server) does not grow with every task ever
 // run. It returns how many it purged.
-func (e *NomadExecutor) Purge(ctx context.Context) (int, error) {
+func (e *Executor) Purge(ctx context.Context) (int, error) {
 	return e.purgeOlder(ctx, e.cfg.PurgeAfter)
 }
 
-func (e *NomadExecutor) purgeOlder(ctx context.Context, age time.Duration) (int, error) {
+func (e *Executor) purgeOlder(ctx context.Context, age time.Duration) (int, error) {
 	stubs, _, err := e.api.Jobs().List((&api.QueryOptions{Prefix: jobspecs.Task + "-"}).WithContext(ctx))
 	if err != nil {
 		return 0, e.nomadErr(err, "list the dispatched jobs", e.needsCap("list-jobs"))
@@ -42,7 +42,7 @@ func (e *NomadExecutor) purgeOlder(ctx context.Context, age time.Duration) (int,
 
 // RunPurge purges every PurgeInterval until ctx ends. Run it in one aegir
 // process (the dispatching one).
-func (e *NomadExecutor) RunPurge(ctx context.Context) {
+func (e *Executor) RunPurge(ctx context.Context) {
 	t := time.NewTicker(e.cfg.PurgeInterval)
 	defer t.Stop()
 	for {

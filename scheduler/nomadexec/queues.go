@@ -56,12 +56,12 @@ const queueVarAttempts = 4
 // disabled queues. Call it at start and whenever a queue's settings change.
 //
 // Before registering a queue's job it puts the queue token
-// (NomadConfig.QueueToken or SetQueueToken's) in the
+// (Config.QueueToken or SetQueueToken's) in the
 // job's Nomad Variable (QueueVarPath), where the pass reads it; the token
 // is never in the job itself. A disabled queue's variable is deleted with
 // its job. The Nomad token aegir uses needs variables read, write and
 // destroy on nomad/jobs/aegir-queue-* (ops/nomad/aegir-policy.hcl).
-func (e *NomadExecutor) RegisterQueueJobs(ctx context.Context, queues []QueueSettings) error {
+func (e *Executor) RegisterQueueJobs(ctx context.Context, queues []QueueSettings) error {
 	e.mu.Lock()
 	token := e.queueToken
 	e.mu.Unlock()
@@ -85,7 +85,7 @@ func (e *NomadExecutor) RegisterQueueJobs(ctx context.Context, queues []QueueSet
 			return fmt.Errorf("queue %s has no schedule; give a cron expression such as \"*/5 * * * *\"", q.Name)
 		}
 		if token == "" {
-			return fmt.Errorf("queue %s: no API token for its passes (NomadConfig.QueueToken or SetQueueToken); without one every pass fails unauthorized", q.Name)
+			return fmt.Errorf("queue %s: no API token for its passes (Config.QueueToken or SetQueueToken); without one every pass fails unauthorized", q.Name)
 		}
 		if err := e.putVarItem(ctx, QueueVarPath(q.Name), QueueTokenItem, token); err != nil {
 			return err
@@ -107,7 +107,7 @@ func (e *NomadExecutor) RegisterQueueJobs(ctx context.Context, queues []QueueSet
 // SetQueueToken changes the API token RegisterQueueJobs gives the queue
 // jobs, e.g. one the process created when it became the leader. Call
 // RegisterQueueJobs after it: running passes keep the token they read.
-func (e *NomadExecutor) SetQueueToken(token string) {
+func (e *Executor) SetQueueToken(token string) {
 	e.mu.Lock()
 	e.queueToken = token
 	e.mu.Unlock()
@@ -115,7 +115,7 @@ func (e *NomadExecutor) SetQueueToken(token string) {
 
 // PeriodicForce runs one pass of a queue now, as `nomad job periodic
 // force` does, and returns the id of the child job Nomad launched.
-func (e *NomadExecutor) PeriodicForce(ctx context.Context, name string) (string, error) {
+func (e *Executor) PeriodicForce(ctx context.Context, name string) (string, error) {
 	evalID, _, err := e.api.Jobs().PeriodicForce(QueueJobID(name), (&api.WriteOptions{}).WithContext(ctx))
 	if err != nil {
 		return "", e.nomadErr(err, "force queue "+name, e.needsCap("dispatch-job"))

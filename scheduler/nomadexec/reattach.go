@@ -21,14 +21,14 @@ import (
 // CanReattach is true: a dispatched job outlives the aegir process that
 // dispatched it, so a stopping dispatcher hands its tasks over and the
 // next one follows their jobs again.
-func (e *NomadExecutor) CanReattach() bool { return true }
+func (e *Executor) CanReattach() bool { return true }
 
 // FindRunner returns the runner handle of the job dispatched for task —
 // the child of any aegir-task job whose idempotency token and task_id meta
 // are the task's id — or "" when Nomad has none (never dispatched, or
 // purged since). Nomad filters the jobs itself (a go-bexpr filter on the
 // job list), so this is one request however many children there are.
-func (e *NomadExecutor) FindRunner(ctx context.Context, task domain.Task) (string, error) {
+func (e *Executor) FindRunner(ctx context.Context, task domain.Task) (string, error) {
 	if !domain.ValidID(task.ID) {
 		// The id goes into a filter expression: only ids of NewID's shape.
 		return "", fmt.Errorf("task id %q is not an aegir id; cannot look up its dispatched job", domain.Clip(task.ID))
@@ -67,7 +67,7 @@ func (e *NomadExecutor) FindRunner(ctx context.Context, task domain.Task) (strin
 // Nomad dispatch wraps ErrForeignRunner. An adopted run takes an in-flight
 // slot if one is free, and runs without one otherwise: the job is in Nomad
 // already.
-func (e *NomadExecutor) Attach(ctx context.Context, task domain.Task, handle string) (runner.Run, error) {
+func (e *Executor) Attach(ctx context.Context, task domain.Task, handle string) (runner.Run, error) {
 	jobID, ok := strings.CutPrefix(handle, nomadRunnerPrefix)
 	if !ok || jobID == "" {
 		return nil, fmt.Errorf("runner %q of task %s is not a Nomad dispatched job: %w", handle, task.ID, runner.ErrForeignRunner)

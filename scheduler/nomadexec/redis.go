@@ -20,10 +20,10 @@ const RedisPasswordItem = "redis_password"
 func TaskVarPath(serverName string) string { return "nomad/jobs/" + TaskJobID(serverName) }
 
 // redisJobVars sets the aegir-task jobspec's redis_* variables from
-// NomadConfig.Redis, and before that puts the password in the job's Nomad
+// Config.Redis, and before that puts the password in the job's Nomad
 // Variable (once per job and process, and again after forget). The
 // password itself is never a job variable.
-func (e *NomadExecutor) redisJobVars(ctx context.Context, jobID string, vars map[string]any) error {
+func (e *Executor) redisJobVars(ctx context.Context, jobID string, vars map[string]any) error {
 	r := e.cfg.Redis
 	if r.Username != "" {
 		vars["redis_username"] = r.Username
@@ -62,7 +62,7 @@ func (e *NomadExecutor) redisJobVars(ctx context.Context, jobID string, vars map
 // holds it already, check-and-set on the variable's modify index (0: only
 // if it does not exist), keeping any other items. Errors never carry the
 // value.
-func (e *NomadExecutor) putVarItem(ctx context.Context, path, item, value string) error {
+func (e *Executor) putVarItem(ctx context.Context, path, item, value string) error {
 	for attempt := 1; ; attempt++ {
 		cur, _, err := e.api.Variables().Peek(path, (&api.QueryOptions{}).WithContext(ctx))
 		if err != nil {

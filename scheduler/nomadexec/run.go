@@ -62,7 +62,7 @@ func shortID(id string) string { return id[:min(8, len(id))] }
 // nomadRun is one dispatched back end, followed from Start until its
 // allocation ends.
 type nomadRun struct {
-	e      *NomadExecutor
+	e      *Executor
 	taskID string
 	jobID  string
 	server string

@@ -13,7 +13,7 @@ import (
 // capability list-jobs). Its error says what is wrong as the executor's
 // own errors do: unreachable, an ACL refusal naming the capability, a
 // missing namespace.
-func (e *NomadExecutor) Ping(ctx context.Context) error {
+func (e *Executor) Ping(ctx context.Context) error {
 	_, _, err := e.api.Jobs().List((&api.QueryOptions{Prefix: jobspecs.Task + "-", PerPage: 1}).WithContext(ctx))
 	if err != nil {
 		return e.nomadErr(err, "list aegir's jobs at "+e.api.Address(), e.needsCap("list-jobs"))
@@ -22,8 +22,8 @@ func (e *NomadExecutor) Ping(ctx context.Context) error {
 }
 
 // InFlight is how many dispatched back ends have not finished, and the
-// cap (NomadConfig.MaxInFlight) past which Start waits.
-func (e *NomadExecutor) InFlight() (n, max int) { return len(e.slots), cap(e.slots) }
+// cap (Config.MaxInFlight) past which Start waits.
+func (e *Executor) InFlight() (n, max int) { return len(e.slots), cap(e.slots) }
 
 // Address is the Nomad API address the executor talks to.
-func (e *NomadExecutor) Address() string { return e.api.Address() }
+func (e *Executor) Address() string { return e.api.Address() }

@@ -13,14 +13,14 @@ import (
 
 // A dispatched job outlives aegir: the dispatcher hands it over and
 // follows it again through the executor's own methods.
-var _ dispatch.Executor = (*NomadExecutor)(nil)
+var _ dispatch.Executor = (*Executor)(nil)
 
 // TestNomadPingUnreachable: Ping of a Nomad that does not listen says
 // where it tried, in time.
 func TestNomadPingUnreachable(t *testing.T) {
 	t.Parallel()
 	addr := fmt.Sprintf("http://127.0.0.1:%d", testharness.FreePort(t))
-	e, err := NewNomadExecutor(NomadConfig{Address: addr, Results: NewRedisResults(nil, ""), MaxInFlight: 3})
+	e, err := New(Config{Address: addr, Results: NewRedisResults(nil, ""), MaxInFlight: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func setupPHPPass(t *testing.T, n int) *passBundle {
 
 	bus := logbus.NewMemory(nil)
 	lk := locks.NewMemory()
-	exec, err := localexec.NewLocalExecutor(localexec.LocalConfig{Binary: os.Args[0], Bus: bus,
+	exec, err := localexec.New(localexec.Config{Binary: os.Args[0], Bus: bus,
 		Env: []string{"AEGIR_QUEUE_TEST_BACKEND=1"}, Logger: log})
 	must(t, err)
 	q, err := New(Config{Store: st, Locker: lk, Logger: log, Now: clock.Now, Poll: 20 * time.Millisecond})

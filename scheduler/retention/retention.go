@@ -11,11 +11,11 @@ import (
 	"github.com/aegirhq/aegir/scheduler/tasklog"
 )
 
-// Retention deletes finished tasks, and their archived logs, once they are
+// Policy deletes finished tasks, and their archived logs, once they are
 // older than their type's retention: every change being a task, and every
 // periodic cron or stats run too, the task records would otherwise grow
 // without bound (10,000 sites cronned hourly add 240,000 a day).
-type Retention struct {
+type Policy struct {
 	// Keep is how long a finished task is kept. Default: 30 days.
 	Keep time.Duration
 	// KeepRoutine is how long the routine tasks of the periodic queues
@@ -27,7 +27,7 @@ type Retention struct {
 	Now func() time.Time
 }
 
-func (r Retention) withDefaults() Retention {
+func (r Policy) withDefaults() Policy {
 	if r.Keep == 0 {
 		r.Keep = 30 * 24 * time.Hour
 	}
@@ -48,7 +48,7 @@ var routine = map[domain.TaskType]bool{domain.TaskCron: true, domain.TaskStats: 
 
 // Prune deletes the finished tasks older than their retention and their
 // archived logs, and returns how many tasks it deleted.
-func Prune(ctx context.Context, st *store.Store, archive *tasklog.LogArchive, r Retention) (int, error) {
+func Prune(ctx context.Context, st *store.Store, archive *tasklog.Archive, r Policy) (int, error) {
 	r = r.withDefaults()
 	now := r.Now()
 	old, err := st.FinishedTasks(ctx, func(t *domain.Task) bool {
@@ -74,8 +74,8 @@ func Prune(ctx context.Context, st *store.Store, archive *tasklog.LogArchive, r 
 	return st.DeleteTasks(ctx, old)
 }
 
-// RunRetention prunes every Interval until ctx ends.
-func RunRetention(ctx context.Context, st *store.Store, archive *tasklog.LogArchive, r Retention, log *slog.Logger) {
+// Run prunes every Interval until ctx ends.
+func Run(ctx context.Context, st *store.Store, archive *tasklog.Archive, r Policy, log *slog.Logger) {
 	r = r.withDefaults()
 	t := time.NewTicker(r.Interval)
 	defer t.Stop()

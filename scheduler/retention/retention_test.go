@@ -19,7 +19,7 @@ func TestRetentionPrunesOldTasksAndLogs(t *testing.T) {
 	ctx := context.Background()
 	site, install := b.newSite(t)
 	b.settle(t)
-	archive := tasklog.NewLogArchive(b.st.KV(), b.bus, testLogger(t))
+	archive := tasklog.NewArchive(b.st.KV(), b.bus, testLogger(t))
 	for _, id := range []string{install.ID} {
 		if _, err := b.bus.Append(ctx, id, logbus.Line{Time: time.Now(), Level: "info", Msg: "hello"}); err != nil {
 			t.Fatal(err)
@@ -36,7 +36,7 @@ func TestRetentionPrunesOldTasksAndLogs(t *testing.T) {
 
 	// Three days later: the cron run (routine, 2 days) goes; the install
 	// (30 days) and the queued backup stay.
-	r := Retention{Now: func() time.Time { return time.Now().Add(72 * time.Hour) }}
+	r := Policy{Now: func() time.Time { return time.Now().Add(72 * time.Hour) }}
 	n, err := Prune(ctx, b.st, archive, r)
 	must(t, err)
 	if n != 1 {
@@ -60,7 +60,7 @@ func TestRetentionPrunesOldTasksAndLogs(t *testing.T) {
 	if _, err := b.st.GetTask(ctx, install.ID); err == nil {
 		t.Fatal("the 40-day-old install task is still there")
 	}
-	if _, ok, _ := tasklog.NewLogArchive(b.st.KV(), b.bus, testLogger(t)).Lines(ctx, install.ID); ok {
+	if _, ok, _ := tasklog.NewArchive(b.st.KV(), b.bus, testLogger(t)).Lines(ctx, install.ID); ok {
 		t.Fatal("the install's archived log is still there")
 	}
 	if got, err := b.st.GetTask(ctx, queued.ID); err != nil || got.Status != domain.TaskQueued {

@@ -20,7 +20,7 @@ import (
 	"github.com/aegirhq/aegir/internal/store"
 )
 
-// LogArchive keeps the full log of every finished task in the store, so
+// Archive keeps the full log of every finished task in the store, so
 // reading it never needs the live bus (which may be Redis, flushed or
 // restarted). A log is JSON lines, zstd-compressed, cut into chunks under
 // the store's value and transaction limits:
@@ -32,7 +32,7 @@ import (
 // writing it); it is not read, and the next Archive of the task replaces
 // it. Every key is created check-and-set (index 0), so two archivers of the
 // same task can't interleave their chunks: the loser's transaction fails.
-type LogArchive struct {
+type Archive struct {
 	kv        store.KV
 	bus       logbus.Bus
 	log       *slog.Logger
@@ -67,11 +67,11 @@ type archiveIndex struct {
 	Created  time.Time `json:"created"`
 }
 
-// NewLogArchive returns an archive writing to kv and reading live logs
+// NewArchive returns an archive writing to kv and reading live logs
 // from bus.
-func NewLogArchive(kv store.KV, bus logbus.Bus, logger *slog.Logger) *LogArchive {
+func NewArchive(kv store.KV, bus logbus.Bus, logger *slog.Logger) *Archive {
 	logger = cmp.Or(logger, slog.Default())
-	return &LogArchive{kv: kv, bus: bus, log: logger.With("component", "log-archive"),
+	return &Archive{kv: kv, bus: bus, log: logger.With("component", "log-archive"),
 		chunkSize: archiveChunkSize, cache: map[string][]logbus.Line{}}
 }
 
@@ -84,7 +84,7 @@ func archiveIndexKey(taskID string) string { return archivePrefix + taskID + "/i
 // the bus. A task with no live log gets an empty archive, so readers learn
 // there is nothing more. Archiving an archived task only deletes its live
 // log.
-func (a *LogArchive) Archive(ctx context.Context, taskID string) error {
+func (a *Archive) Archive(ctx context.Context, taskID string) error {
 	if _, err := a.kv.Get(ctx, archiveIndexKey(taskID)); err == nil {
 		return a.bus.Delete(ctx, taskID)
 	} else if !errors.Is(err, store.ErrKeyNotFound) {
@@ -143,7 +143,7 @@ func (a *LogArchive) Archive(ctx context.Context, taskID string) error {
 }
 
 // readLive reads the task's whole live log; none is an empty log.
-func (a *LogArchive) readLive(ctx context.Context, taskID string) ([]logbus.Line, error) {
+func (a *Archive) readLive(ctx context.Context, taskID string) ([]logbus.Line, error) {
 	var out []logbus.Line
 	after := ""
 	for {
@@ -163,7 +163,7 @@ func (a *LogArchive) readLive(ctx context.Context, taskID string) ([]logbus.Line
 }
 
 // Delete removes a task's archived log (task retention).
-func (a *LogArchive) Delete(ctx context.Context, taskID string) error {
+func (a *Archive) Delete(ctx context.Context, taskID string) error {
 	a.mu.Lock()
 	delete(a.cache, taskID)
 	a.mu.Unlock()
@@ -171,7 +171,7 @@ func (a *LogArchive) Delete(ctx context.Context, taskID string) error {
 }
 
 // clearPartial deletes chunks left by an archive cut short.
-func (a *LogArchive) clearPartial(ctx context.Context, taskID string) error {
+func (a *Archive) clearPartial(ctx context.Context, taskID string) error {
 	pairs, _, err := a.kv.List(ctx, archivePrefix+taskID+"/")
 	if err != nil {
 		return err
@@ -192,7 +192,7 @@ func (a *LogArchive) clearPartial(ctx context.Context, taskID string) error {
 
 // Lines returns the archived log of a task, and false when it has none
 // (not finished yet, or archived before this version of aegir).
-func (a *LogArchive) Lines(ctx context.Context, taskID string) ([]logbus.Line, bool, error) {
+func (a *Archive) Lines(ctx context.Context, taskID string) ([]logbus.Line, bool, error) {
 	a.mu.Lock()
 	lines, ok := a.cache[taskID]
 	a.mu.Unlock()
@@ -260,11 +260,11 @@ func (a *LogArchive) Lines(ctx context.Context, taskID string) ([]logbus.Line, b
 type TaskLogs struct {
 	st      *store.Store
 	bus     logbus.Bus
-	archive *LogArchive
+	archive *Archive
 }
 
 // NewTaskLogs returns a reader of task logs.
-func NewTaskLogs(st *store.Store, bus logbus.Bus, archive *LogArchive) *TaskLogs {
+func NewTaskLogs(st *store.Store, bus logbus.Bus, archive *Archive) *TaskLogs {
 	return &TaskLogs{st: st, bus: bus, archive: archive}
 }
 

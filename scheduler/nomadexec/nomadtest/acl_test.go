@@ -99,7 +99,7 @@ func setupNomadACL(t *testing.T, n *testharness.NomadCluster) string {
 // finished children.
 func testACLPolicyIsEnough(t *testing.T, c *cluster, rc config.RedisConfig, token string) {
 	// setup verifies a platform through Nomad and fails unless it succeeded.
-	b := setup(t, c, options{nomad: func(nc *nomadexec.NomadConfig) {
+	b := setup(t, c, options{nomad: func(nc *nomadexec.Config) {
 		nc.Token, nc.Redis, nc.PurgeAfter = token, rc, time.Millisecond
 	}})
 	_, task := b.newSite(t, "aegir-a")
@@ -131,7 +131,7 @@ func testACLQueues(t *testing.T, c *cluster, token string) {
 	apiAddr := "http://" + ln.Addr().String()
 	apiToken, _, err := b.st.EnsureAdmin(ctx)
 	must(t, err)
-	e, err := nomadexec.NewNomadExecutor(nomadexec.NomadConfig{
+	e, err := nomadexec.New(nomadexec.Config{
 		Address: c.nomad.HTTPAddr, Token: token, Binary: aegirBin, DataDir: b.dataDir, RedisAddr: c.redis.Addr,
 		Results: nomadexec.NewRedisResults(c.rdb, ""), APIAddr: apiAddr, QueueToken: apiToken, Logger: testLogger(t),
 	})
@@ -172,8 +172,8 @@ func testACLDenied(t *testing.T, c *cluster) {
 	readOnly := c.nomad.ACLToken(t, "read-only", `namespace "default" { policy = "read" }`)
 	noVars := c.nomad.ACLToken(t, "no-variables", `namespace "default" { capabilities = ["read-job", "parse-job", "submit-job", "dispatch-job", "list-jobs"] }`)
 	const unknown = "7f3e2d1c-0b9a-4c8d-9e7f-6a5b4c3d2e1f"
-	executor := func(token string) *nomadexec.NomadExecutor {
-		e, err := nomadexec.NewNomadExecutor(nomadexec.NomadConfig{
+	executor := func(token string) *nomadexec.Executor {
+		e, err := nomadexec.New(nomadexec.Config{
 			Address: c.nomad.HTTPAddr, Token: token, Binary: aegirBin, DataDir: b.dataDir,
 			RedisAddr: c.redis.Addr, Results: nomadexec.NewRedisResults(c.rdb, ""), Logger: testLogger(t),
 		})
@@ -232,7 +232,7 @@ func testACLDenied(t *testing.T, c *cluster) {
 	// refused) fails at once, and its fix hint is about the token.
 	t.Run("TaskFails", func(t *testing.T) {
 		noDispatch := c.nomad.ACLToken(t, "no-dispatch", `namespace "default" { capabilities = ["read-job", "parse-job", "submit-job", "list-jobs"] }`)
-		b := setup(t, c, options{noVerify: true, nomad: func(nc *nomadexec.NomadConfig) { nc.Token = noDispatch }})
+		b := setup(t, c, options{noVerify: true, nomad: func(nc *nomadexec.Config) { nc.Token = noDispatch }})
 		active, _, err := b.st.ActiveTasks(ctx)
 		must(t, err)
 		if len(active) == 0 {

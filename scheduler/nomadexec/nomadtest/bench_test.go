@@ -139,7 +139,7 @@ func BenchmarkNomadThroughput(b *testing.B) {
 	n := benchCount("AEGIR_BENCH_THROUGHPUT_TASKS", 50)
 	ctx := context.Background()
 	c := newCluster(b, testharness.NomadOptions{})
-	bd := setup(b, c, options{nomad: func(cfg *nomadexec.NomadConfig) { cfg.PurgeAfter = time.Nanosecond }})
+	bd := setup(b, c, options{nomad: func(cfg *nomadexec.Config) { cfg.PurgeAfter = time.Nanosecond }})
 	pid := nomadServerPID(b, c)
 	var servers []domain.Server
 	for _, s := range bd.servers {

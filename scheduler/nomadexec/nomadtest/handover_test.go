@@ -56,7 +56,7 @@ func testHandOverOnShutdown(t *testing.T, c *cluster) {
 		t.Fatalf("the first dispatcher stopped job %s on its way out", *job.ID)
 	}
 
-	exec, err := nomadexec.NewNomadExecutor(b.ncfg)
+	exec, err := nomadexec.New(b.ncfg)
 	must(t, err)
 	next, err := dispatch.New(dispatch.Config{
 		Store: b.st, Executor: exec, Bus: b.bus, Locker: locks.NewMemory(), Logger: testLogger(t),
@@ -96,7 +96,7 @@ func testHandOverOnShutdown(t *testing.T, c *cluster) {
 // fails at once, saying which namespace and how to make it, instead of
 // blaming the aegir binary.
 func testMissingNamespace(t *testing.T, c *cluster) {
-	b := setup(t, c, options{nodes: []string{"aegir-a"}, noVerify: true, nomad: func(nc *nomadexec.NomadConfig) { nc.Namespace = "nobody-made-this" }})
+	b := setup(t, c, options{nodes: []string{"aegir-a"}, noVerify: true, nomad: func(nc *nomadexec.Config) { nc.Namespace = "nobody-made-this" }})
 	task := b.verifyTask(t, "aegir-a")
 	b.start(t)
 	done := b.waitDone(t, task.ID)

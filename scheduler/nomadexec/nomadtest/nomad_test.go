@@ -221,12 +221,12 @@ func testEnsureServerJob(t *testing.T, c *cluster) {
 		t.Error("first EnsureServerJob registered nothing")
 	}
 	// A second executor (another aegir process) finds it registered.
-	other, err := nomadexec.NewNomadExecutor(nomadexec.NomadConfig{Address: c.nomad.HTTPAddr, Binary: aegirBin, DataDir: b.dataDir, RedisAddr: c.redis.Addr, Results: nomadexec.NewRedisResults(c.rdb, "")})
+	other, err := nomadexec.New(nomadexec.Config{Address: c.nomad.HTTPAddr, Binary: aegirBin, DataDir: b.dataDir, RedisAddr: c.redis.Addr, Results: nomadexec.NewRedisResults(c.rdb, "")})
 	must(t, err)
 	if changed, err := other.EnsureServerJob(ctx, info); err != nil || changed {
 		t.Errorf("unchanged job re-registered: %v %v", changed, err)
 	}
-	moved, err := nomadexec.NewNomadExecutor(nomadexec.NomadConfig{Address: c.nomad.HTTPAddr, Binary: "/opt/aegir/bin/aegir", DataDir: b.dataDir, RedisAddr: c.redis.Addr, Results: nomadexec.NewRedisResults(c.rdb, "")})
+	moved, err := nomadexec.New(nomadexec.Config{Address: c.nomad.HTTPAddr, Binary: "/opt/aegir/bin/aegir", DataDir: b.dataDir, RedisAddr: c.redis.Addr, Results: nomadexec.NewRedisResults(c.rdb, "")})
 	must(t, err)
 	if changed, err := moved.EnsureServerJob(ctx, info); err != nil || !changed {
 		t.Errorf("changed job not re-registered: %v %v", changed, err)
@@ -266,7 +266,7 @@ func testQueues(t *testing.T, c *cluster) {
 	}
 	_, token, err := queue.NewJobToken(ctx, b.st)
 	must(t, err)
-	e, err := nomadexec.NewNomadExecutor(nomadexec.NomadConfig{
+	e, err := nomadexec.New(nomadexec.Config{
 		Address: c.nomad.HTTPAddr, Binary: aegirBin, DataDir: b.dataDir, RedisAddr: c.redis.Addr,
 		Results: nomadexec.NewRedisResults(c.rdb, ""), APIAddr: apiAddr, QueueToken: token, Logger: testLogger(t),
 	})

@@ -16,16 +16,16 @@ import (
 // crashedProcess is the Nomad executor of an aegir process that dispatched
 // tasks and then died: a second executor on the same cluster, so the
 // bundle's dispatcher shares nothing with it but Nomad, Redis and the store.
-func (b *bundle) crashedProcess(t testing.TB) *nomadexec.NomadExecutor {
+func (b *bundle) crashedProcess(t testing.TB) *nomadexec.Executor {
 	t.Helper()
-	e, err := nomadexec.NewNomadExecutor(b.ncfg)
+	e, err := nomadexec.New(b.ncfg)
 	must(t, err)
 	return e
 }
 
 // startOn does what the dispatcher does before it records the runner:
 // moves the task to running, then dispatches its back end through e.
-func (b *bundle) startOn(t testing.TB, e *nomadexec.NomadExecutor, task *domain.Task) runner.Run {
+func (b *bundle) startOn(t testing.TB, e *nomadexec.Executor, task *domain.Task) runner.Run {
 	t.Helper()
 	ctx := context.Background()
 	pc, err := dispatch.BuildContext(ctx, b.st, *task, b.env)

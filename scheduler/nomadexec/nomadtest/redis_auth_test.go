@@ -35,7 +35,7 @@ func TestNomadRedisPasswordAndTLS(t *testing.T) {
 
 	// setup verifies a platform through Nomad and fails unless that task
 	// succeeded, which needs the back end's result from Redis.
-	b := setup(t, c, options{nomad: func(nc *nomadexec.NomadConfig) { nc.Redis = rc }})
+	b := setup(t, c, options{nomad: func(nc *nomadexec.Config) { nc.Redis = rc }})
 	_, task := b.newSite(t, "aegir-a")
 	done := b.succeed(t, task, nil)
 

@@ -112,8 +112,8 @@ type bundle struct {
 	c         *cluster
 	st        *store.Store
 	bus       *logbus.BufferedBus
-	exec      *nomadexec.NomadExecutor
-	ncfg      nomadexec.NomadConfig // exec's, for a second executor (a crashed process's)
+	exec      *nomadexec.Executor
+	ncfg      nomadexec.Config // exec's, for a second executor (a crashed process's)
 	d         *dispatch.Dispatcher
 	dataDir   string
 	env       provision.EnvInfo
@@ -129,7 +129,7 @@ type options struct {
 	binary   string   // default the real aegir
 	noVerify bool     // leave the seed tasks queued and don't start the dispatcher
 	local    bool     // the local executor (child processes) instead of Nomad, for comparison
-	nomad    func(*nomadexec.NomadConfig)
+	nomad    func(*nomadexec.Config)
 }
 
 func setup(t testing.TB, c *cluster, o options) *bundle {
@@ -161,7 +161,7 @@ func setup(t testing.TB, c *cluster, o options) *bundle {
 
 	b.bus = logbus.NewBufferedBus(logbus.NewRedis(c.rdb, nil), nil)
 	t.Cleanup(b.bus.Close)
-	ncfg := nomadexec.NomadConfig{
+	ncfg := nomadexec.Config{
 		Address: c.nomad.HTTPAddr, Binary: cmpStr(o.binary, aegirBin), DataDir: b.dataDir,
 		RedisAddr: c.redis.Addr, Results: nomadexec.NewRedisResults(c.rdb, ""),
 		PlacementTimeout: 20 * time.Second, Logger: testLogger(t),
@@ -170,11 +170,11 @@ func setup(t testing.TB, c *cluster, o options) *bundle {
 		o.nomad(&ncfg)
 	}
 	b.ncfg = ncfg
-	b.exec, err = nomadexec.NewNomadExecutor(ncfg)
+	b.exec, err = nomadexec.New(ncfg)
 	must(t, err)
 	var executor dispatch.Executor = b.exec
 	if o.local {
-		executor, err = localexec.NewLocalExecutor(localexec.LocalConfig{Binary: aegirBin, Bus: b.bus, Logger: testLogger(t)})
+		executor, err = localexec.New(localexec.Config{Binary: aegirBin, Bus: b.bus, Logger: testLogger(t)})
 		must(t, err)
 	}
 	b.env = provision.EnvInfo{DataDir: b.dataDir, BackupDir: filepath.Join(b.dataDir, "backups"), SecretsBackend: "file"}
