@@ -1,7 +1,9 @@
-// Package scheduler is aegir's task engine: it takes queued tasks from the
-// store, runs the back end (`aegir provision run`) for each through an
-// Executor, applies the back end's result to the store, and archives the
-// task's log.
+// Package dispatch is the heart of aegir's task engine: the Dispatcher
+// takes queued tasks from the store, runs the back end (`aegir provision
+// run`) for each through an Executor, applies the back end's result to the
+// store (apply.go), and archives the task's log (scheduler/tasklog). It
+// builds each task's context (taskcontext.go) and declares the Executor it
+// needs; the executors live in scheduler/localexec and scheduler/nomadexec.
 //
 // # One task, start to end
 //
@@ -48,11 +50,12 @@
 //     finished successfully, the task succeeds (the work is done).
 //   - The dispatcher stops (aegir shuts down): local back ends are stopped
 //     and their tasks fail "aegir was stopped while the task ran". Runners
-//     that outlive aegir (a Reattacher's: Nomad jobs) are handed over
-//     instead: the job keeps running, the task stays running with its
-//     runner recorded, its lock is released, and the next dispatcher's
-//     Recover follows it to its real result, so restarting or upgrading
-//     aegir does not kill a long backup.
+//     that outlive aegir (Nomad jobs) are handed over
+//     instead (Executor.CanReattach, a method of every executor so that
+//     no wrapper can hide it): the job keeps running (Run.Detach), the
+//     task stays running with its runner recorded, its lock is released,
+//     and the next dispatcher's Recover follows it to its real result, so
+//     restarting or upgrading aegir does not kill a long backup.
 //   - The dispatcher dies (crash, kill -9, machine restart): local back
 //     ends die with it (parent-death signal). On the next start Recover
 //     finds every running task whose runner is not Alive and fails it: "the
@@ -60,59 +63,21 @@
 //     restarted while it ran; nothing was applied. Check the site and retry
 //     the task." Tasks whose runner is alive but not ours (another
 //     dispatcher's, an orphan) are checked again every ReapInterval.
-//     Nomad's dispatched jobs outlive the dispatcher: see "Nomad" below.
-//
-// # Nomad
-//
-// The NomadExecutor dispatches each task as a child of the parameterized
-// job aegir-task-<server>, constrained to the server's node, with the task
-// id as idempotency token and as meta task_id; it follows the child's
-// allocation with blocking queries and reads the result the back end left
-// in Redis (ResultStore) when the allocation ends.
-//
-//   - Failed, killed or lost allocation, or never placed within
-//     PlacementTimeout: the task fails with a NomadRunError naming the node
-//     and Nomad's reason.
-//   - The dispatcher dies while a job runs: the job runs on. The executor
-//     is a Reattacher, so Recover (and every reap) takes the task's lock,
-//     follows the job again (Attach) and finishes the task with its real
-//     result — also when the job ended while no aegir followed it. The
-//     lock is taken first so that a lease the dead process still holds
-//     delays this to the next reap rather than racing it.
-//   - It died between dispatching and recording the runner: FindRunner
-//     asks Nomad for the child whose idempotency token and task_id are the
-//     task's id (one filtered job list), records it check-and-set, and it
-//     is followed as above. Nothing is dispatched again. When Nomad has no
-//     such job the task fails "runner gone", saying Nomad has none.
-//   - The job is no longer in Nomad (purged, garbage-collected): the task
-//     ends with the result its back end left in Redis (kept 24h), or fails
-//     saying the job is gone and left no result — never stuck running.
-//   - Store conflict when applying: FinishTask is check-and-set on the
-//     task and on every entity it changes; on domain.ErrConflict the task
-//     is re-read and the finish retried a few times.
-//   - A change the store refuses (an illegal state transition, a duplicate
-//     domain, a platform that still has sites): the task still finishes,
-//     failed, without the changes, and its explanation says what the back
-//     end reported and why it could not be applied. A task is never left
-//     running because its result was refused.
-//   - A context that can't be built (a record it needs was deleted): the
-//     task fails before anything runs, saying which record is missing.
-//   - The lock is lost (Redis: renewal failed): the back end is stopped
-//     and the task fails "lost the task's lock".
-//   - Nomad's ACLs refuse a request (aegir's token is missing, unknown or
-//     lacks a rule of ops/nomad/aegir-policy.hcl): Nomad says only
-//     "Permission denied", so the executor returns a NomadACLError naming
-//     the request and the capability it needed (ErrNomadPermissionDenied);
-//     a task whose job could not be registered or dispatched fails at once
-//     with error code nomad_permission and a fix hint about the token.
+//     Nomad's dispatched jobs outlive the dispatcher: Recover and every
+//     reap find and follow them again (FindRunner, Attach); see
+//     scheduler/nomadexec.
 //
 // # Logs
 //
-// The back end writes JSON lines on stderr; the LocalExecutor appends each
-// to the log bus as it arrives, and the dispatcher adds its own lines
-// ("aegir: running install on example.com", "aegir: task succeeded: …").
-// When a task finishes, LogArchive moves its log from the bus into the
-// store (zstd, chunked under the store's limits) and deletes the live log.
-// TaskLogs reads the archive first and the live bus otherwise, so the API
-// can follow a running task and read a finished one without the bus.
+// The executors append the back end's log lines to the log bus as they
+// arrive, and the dispatcher adds its own ("aegir: running install on
+// example.com", "aegir: task succeeded: …"). When a task finishes, it
+// moves the log into the store (tasklog.Archive); TaskLogs reads it for
+// the API.
+//
+// # Start failures
+//
+// An executor's Start error that wraps a runner.Failure (Nomad's ACL and
+// namespace errors) fails the task with that failure's error code and fix
+// hint; any other fails it with runner_start.
 package dispatch
