@@ -232,8 +232,12 @@ func (n *node) start(ctx context.Context) error {
 	// One dispatcher in a cluster: whoever holds the "dispatcher" lease runs
 	// it (and recovers tasks whose runner is gone); the others serve the API
 	// and take over within the lease time when the leader dies.
+	leadCtx, stopLeading := context.WithCancel(ctx)
+	defer stopLeading()
+	led := make(chan struct{})
 	go func() {
-		err := n.elector.Run(ctx, func(ctx context.Context) {
+		defer close(led)
+		err := n.elector.Run(leadCtx, func(ctx context.Context) {
 			n.log.Info("leading: this process dispatches tasks")
 			// Under Nomad the queues' periodic jobs start the passes; this
 			// process runs them itself only when it could not register
@@ -282,6 +286,16 @@ func (n *node) start(ctx context.Context) error {
 	defer cancel()
 	_ = n.api.Shutdown(shut)
 	_ = n.web.Shutdown(shut)
+	// The dispatcher hands its running Nomad tasks over and releases their
+	// locks and its leadership through Redis: let it finish before Redis
+	// and the store close, or the next leader waits for those leases to
+	// expire before it follows the tasks again.
+	stopLeading()
+	select {
+	case <-led:
+	case <-shut.Done():
+		n.log.Warn("the dispatcher did not stop in time; closing anyway")
+	}
 	n.close()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
