@@ -76,7 +76,7 @@ func (b *bundle) latencies(tb testing.TB, n int) []time.Duration {
 // a parameterized raw_exec job running /bin/true, to its task start) and
 // next to the local executor, all in the same run.
 //
-//	AEGIR_BENCH_LATENCY_TASKS=100 go test -run '^$' -bench NomadDispatchLatency -benchtime 1x ./scheduler/nomadtest/
+//	AEGIR_BENCH_LATENCY_TASKS=100 go test -run '^$' -bench NomadDispatchLatency -benchtime 1x ./scheduler/nomadexec/nomadtest/
 func BenchmarkNomadDispatchLatency(b *testing.B) {
 	n := benchCount("AEGIR_BENCH_LATENCY_TASKS", 20)
 	c := newCluster(b, testharness.NomadOptions{})
@@ -134,7 +134,7 @@ func bareDispatch(tb testing.TB, c *cluster, n int) []time.Duration {
 // the executor (MaxInFlight 50, the rest queued by aegir), tasks/s, and
 // the Nomad server's RSS before, after, and after purging the children.
 //
-//	AEGIR_BENCH_THROUGHPUT_TASKS=500 go test -run '^$' -bench NomadThroughput -benchtime 1x ./scheduler/nomadtest/
+//	AEGIR_BENCH_THROUGHPUT_TASKS=500 go test -run '^$' -bench NomadThroughput -benchtime 1x ./scheduler/nomadexec/nomadtest/
 func BenchmarkNomadThroughput(b *testing.B) {
 	n := benchCount("AEGIR_BENCH_THROUGHPUT_TASKS", 50)
 	ctx := context.Background()
