@@ -67,7 +67,9 @@
 // queue tasks need the task retention that the store does not have yet.
 //
 // What a cron or stats task reports (provision.Result.Report) reaches the
-// queues through Observe, a wrapper around the dispatcher's Executor: the
+// queues through Observe, a wrapper around the dispatcher's Executor (it
+// observes the runs it starts and those it follows again after a restart,
+// and leaves everything else, such as CanReattach, to the executor): the
 // last KeepOutputs cron outputs per site (each at most 4 KiB), and a
 // bounded, downsampled Series of figures per site (Series: hourly for two
 // days, daily for 30 days, weekly for a year, ≤ 200 points) plus each
