@@ -26,7 +26,8 @@ import (
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/internal/store/boltkv"
-	"github.com/aegirhq/aegir/scheduler"
+	"github.com/aegirhq/aegir/scheduler/dispatch"
+	"github.com/aegirhq/aegir/scheduler/localexec"
 	"github.com/aegirhq/aegir/scheduler/queue"
 )
 
@@ -76,7 +77,7 @@ func startProduct(t *testing.T) *product {
 	}
 	p.st = store.New(kv, &store.Config{Logger: logger})
 	bus := logbus.NewMemory(nil)
-	exec, err := scheduler.NewLocalExecutor(scheduler.LocalConfig{Bus: bus, Binary: aegirBin, Logger: logger})
+	exec, err := localexec.New(localexec.Config{Bus: bus, Binary: aegirBin, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func startProduct(t *testing.T) *product {
 	if err != nil {
 		t.Fatal(err)
 	}
-	disp, err := scheduler.New(scheduler.Config{
+	disp, err := dispatch.New(dispatch.Config{
 		Store: p.st, Executor: queues.Observe(exec), Bus: bus, Locker: locks.NewMemory(), MaxParallel: 4,
 		Env:    provision.EnvInfo{DataDir: p.dataDir, BackupDir: filepath.Join(p.dataDir, "backups"), SecretsBackend: "file"},
 		Logger: logger,

@@ -25,8 +25,11 @@ import (
 	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/internal/store/boltkv"
 	"github.com/aegirhq/aegir/internal/store/consulkv"
-	"github.com/aegirhq/aegir/scheduler"
+	"github.com/aegirhq/aegir/scheduler/dispatch"
+	"github.com/aegirhq/aegir/scheduler/localexec"
+	"github.com/aegirhq/aegir/scheduler/nomadexec"
 	"github.com/aegirhq/aegir/scheduler/queue"
+	"github.com/aegirhq/aegir/scheduler/retention"
 	"github.com/aegirhq/aegir/secrets"
 )
 
@@ -35,13 +38,13 @@ import (
 type node struct {
 	cfg     *config.Config
 	rdb     *redis.Client
-	nomad   *scheduler.NomadExecutor
+	nomad   *nomadexec.Executor
 	log     *slog.Logger
 	store   *store.Store
 	bus     logbus.Bus
 	locker  locks.Locker
 	secrets secrets.Store
-	disp    *scheduler.Dispatcher
+	disp    *dispatch.Dispatcher
 	queues  *queue.Queues
 	routing *routing.Reconciler
 	elector *locks.Elector // the dispatcher's leadership
@@ -152,17 +155,17 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		return nil, fmt.Errorf("open the %s secrets backend: %w", cfg.Secrets.Backend, err)
 	}
 
-	var exec scheduler.Executor
+	var exec dispatch.Executor
 	switch cfg.Executor.Kind {
 	case "local":
-		exec, err = scheduler.NewLocalExecutor(scheduler.LocalConfig{Bus: n.bus, Env: backendEnv, Logger: log})
+		exec, err = localexec.New(localexec.Config{Bus: n.bus, Env: backendEnv, Logger: log})
 	case "nomad":
 		// Back ends run as dispatched jobs on each server's Nomad node and
 		// report through Redis (config validation requires it).
-		n.nomad, err = scheduler.NewNomadExecutor(scheduler.NomadConfig{
+		n.nomad, err = nomadexec.New(nomadexec.Config{
 			Address: cfg.Nomad.Address, Token: cfg.Nomad.Token, Region: cfg.Nomad.Region, Namespace: cfg.Nomad.Namespace,
 			Datacenters: cfg.Nomad.Datacenters, Binary: cfg.Nomad.Binary, DataDir: cfg.DataDir,
-			RedisAddr: cfg.Redis.Address, Redis: cfg.Redis, Results: scheduler.NewRedisResults(n.rdb, ""),
+			RedisAddr: cfg.Redis.Address, Redis: cfg.Redis, Results: nomadexec.NewRedisResults(n.rdb, ""),
 			APIAddr: cfg.Nomad.APIAddr, MaxInFlight: cfg.Executor.MaxParallel, Logger: log,
 		})
 		exec = n.nomad
@@ -177,7 +180,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		return nil, err
 	}
 	n.closers = append(n.closers, func() error { n.queues.Close(); return nil }) // passes started through the API
-	n.disp, err = scheduler.New(scheduler.Config{
+	n.disp, err = dispatch.New(dispatch.Config{
 		Store: n.store, Executor: n.queues.Observe(exec), Bus: n.bus, Locker: n.locker,
 		MaxParallel: cfg.Executor.MaxParallel, TaskTimeout: cfg.TaskTimeoutDuration(),
 		Env:    env,
@@ -229,8 +232,12 @@ func (n *node) start(ctx context.Context) error {
 	// One dispatcher in a cluster: whoever holds the "dispatcher" lease runs
 	// it (and recovers tasks whose runner is gone); the others serve the API
 	// and take over within the lease time when the leader dies.
+	leadCtx, stopLeading := context.WithCancel(ctx)
+	defer stopLeading()
+	led := make(chan struct{})
 	go func() {
-		err := n.elector.Run(ctx, func(ctx context.Context) {
+		defer close(led)
+		err := n.elector.Run(leadCtx, func(ctx context.Context) {
 			n.log.Info("leading: this process dispatches tasks")
 			// Under Nomad the queues' periodic jobs start the passes; this
 			// process runs them itself only when it could not register
@@ -244,7 +251,7 @@ func (n *node) start(ctx context.Context) error {
 					nomadQueues = true
 				}
 			}
-			go scheduler.RunRetention(ctx, n.store, n.disp.Archive(), scheduler.Retention{}, n.log)
+			go retention.Run(ctx, n.store, n.disp.Archive(), retention.Policy{}, n.log)
 			if n.routing != nil {
 				go func() {
 					if err := n.routing.Run(ctx); err != nil && ctx.Err() == nil {
@@ -279,6 +286,16 @@ func (n *node) start(ctx context.Context) error {
 	defer cancel()
 	_ = n.api.Shutdown(shut)
 	_ = n.web.Shutdown(shut)
+	// The dispatcher hands its running Nomad tasks over and releases their
+	// locks and its leadership through Redis: let it finish before Redis
+	// and the store close, or the next leader waits for those leases to
+	// expire before it follows the tasks again.
+	stopLeading()
+	select {
+	case <-led:
+	case <-shut.Done():
+		n.log.Warn("the dispatcher did not stop in time; closing anyway")
+	}
 	n.close()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
@@ -306,7 +323,7 @@ func (n *node) registerQueueJobs(ctx context.Context) error {
 		return err
 	}
 	n.nomad.SetQueueToken(secret)
-	if err := n.nomad.RegisterQueueJobs(ctx, scheduler.DefaultQueues()); err != nil {
+	if err := n.nomad.RegisterQueueJobs(ctx, nomadexec.DefaultQueues()); err != nil {
 		return err // keep the new token: some variables may hold it already
 	}
 	if err := queue.RevokeJobTokens(ctx, n.store, tokID); err != nil {

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -27,6 +28,9 @@ type serverOptions struct {
 	// env is added to a process environment cleared of AEGIR_*, CONSUL_*,
 	// NOMAD_* and VAULT_* variables, so the caller's shell cannot leak in.
 	env []string
+	// dataDir is the data directory; default: a new one. A server started
+	// again on the same one is the same server restarted.
+	dataDir string
 }
 
 // startConfiguredServer runs `aegir server -config <file>` with data_dir in
@@ -35,7 +39,7 @@ type serverOptions struct {
 func startConfiguredServer(t *testing.T, o serverOptions) *serverProcess {
 	t.Helper()
 	root := t.TempDir()
-	d := &devProcess{t: t, dataDir: filepath.Join(root, "data"), http: &http.Client{Timeout: 30 * time.Second}}
+	d := &devProcess{t: t, dataDir: cmp.Or(o.dataDir, filepath.Join(root, "data")), http: &http.Client{Timeout: 30 * time.Second}}
 	d.api = fmt.Sprintf("127.0.0.1:%d", testharness.FreePort(t))
 	d.sites = fmt.Sprintf("127.0.0.1:%d", testharness.FreePort(t))
 	d.logsPath = filepath.Join(root, "server.log")

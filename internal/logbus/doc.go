@@ -51,7 +51,7 @@
 //     longer be reused and the line gets a fresh one; order is kept.
 //  4. End sends whatever is queued, makes the same check, and adds the end
 //     marker. So when End returns the stream is whole, and the dispatcher
-//     archives it into the store (scheduler.LogArchive) right away; from
+//     archives it into the store (scheduler/tasklog) right away; from
 //     then on reading the log never needs Redis.
 //
 // What can still be lost, by design:

@@ -6,7 +6,7 @@
 # Nomad grants jobs per namespace, not per job: give aegir a namespace of
 # its own (nomad.namespace / NOMAD_NAMESPACE; setup-acl.sh writes this
 # policy for it) so this token cannot touch other jobs. Tested against
-# Nomad 1.4 with ACLs on (scheduler/nomadtest/acl_test.go).
+# Nomad 1.4 with ACLs on (scheduler/nomadexec/nomadtest/acl_test.go).
 namespace "default" {
   capabilities = [
     # Find finished dispatched children to purge, and a task's job after a

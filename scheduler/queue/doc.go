@@ -67,7 +67,9 @@
 // queue tasks need the task retention that the store does not have yet.
 //
 // What a cron or stats task reports (provision.Result.Report) reaches the
-// queues through Observe, a wrapper around the dispatcher's Executor: the
+// queues through Observe, a wrapper around the dispatcher's Executor (it
+// observes the runs it starts and those it follows again after a restart,
+// and leaves everything else, such as CanReattach, to the executor): the
 // last KeepOutputs cron outputs per site (each at most 4 KiB), and a
 // bounded, downsampled Series of figures per site (Series: hourly for two
 // days, daily for 30 days, weekly for a year, ≤ 200 points) plus each
@@ -89,15 +91,16 @@
 // of the sites that have one into a throwaway site, checks it and removes
 // it (verify.go).
 //
-// # Keys (Store.KV())
+// # Records
 //
-//	queues/<name>/settings        Settings (check-and-set on Version)
-//	queues/<name>/runs/<siteID>   Run, written only by the lock holder
-//	queues/<name>/passes/<id>     PassReport of a pass (the last KeepPasses)
-//	queues/<name>/last            PassReport of the last ended pass
-//	queues/cron/output/<siteID>   last cron outputs
-//	queues/stats/series/<siteID>  Series
-//	queues/stats/latest/<siteID>  Point, summed into queues/stats/fleet
+// The queues keep their records in the store through its methods
+// (Store.GetQueueRecord, PutQueueRecord, SetQueueRecords,
+// ListQueueRecords; internal/store/queues.go shows where each lives):
+// a queue's Settings (check-and-set on Version), each site's Run (written
+// only by the lock holder), the PassReport of each of the last KeepPasses
+// passes and of the last ended one, each site's last cron outputs, and
+// the stats: each site's Series and latest Point, summed into the fleet's
+// series.
 //
 // # Running on their own
 //

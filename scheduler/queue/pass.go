@@ -155,7 +155,7 @@ func (q *Queues) run(ctx context.Context, p *activePass) (*PassReport, error) {
 	}
 	rep := p.snapshot()
 	if b, jerr := json.Marshal(rep); jerr == nil {
-		if _, werr := q.kv.Txn(rctx, []store.Op{{Verb: store.OpSet, Key: lastPassKey(name), Value: b}}); werr != nil {
+		if werr := q.st.SetQueueRecords(rctx, map[store.QueueKey][]byte{store.QueueLastPassKey(name): b}); werr != nil {
 			q.log.Warn("last pass not recorded", "queue", name, "err", werr)
 		}
 	}

@@ -25,7 +25,8 @@ import (
 	"github.com/aegirhq/aegir/internal/provision/webnginx"
 	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/internal/store/boltkv"
-	"github.com/aegirhq/aegir/scheduler"
+	"github.com/aegirhq/aegir/scheduler/dispatch"
+	"github.com/aegirhq/aegir/scheduler/localexec"
 	"github.com/aegirhq/aegir/secrets"
 )
 
@@ -103,12 +104,12 @@ func setupPass(t testing.TB, n int) *passBundle {
 
 	bus := logbus.NewMemory(nil)
 	lk := locks.NewMemory()
-	exec, err := scheduler.NewLocalExecutor(scheduler.LocalConfig{Binary: os.Args[0], Bus: bus,
+	exec, err := localexec.New(localexec.Config{Binary: os.Args[0], Bus: bus,
 		Env: []string{"AEGIR_QUEUE_TEST_BACKEND=1"}, Logger: log})
 	must(t, err)
 	q, err := New(Config{Store: st, Locker: lk, Logger: log, Now: clock.Now, Poll: 20 * time.Millisecond})
 	must(t, err)
-	d, err := scheduler.New(scheduler.Config{Store: st, Executor: q.Observe(exec), Bus: bus, Locker: lk, Logger: log, MaxParallel: 8,
+	d, err := dispatch.New(dispatch.Config{Store: st, Executor: q.Observe(exec), Bus: bus, Locker: lk, Logger: log, MaxParallel: 8,
 		Env: provision.EnvInfo{DataDir: dataDir, BackupDir: filepath.Join(dataDir, "backups"), SecretsBackend: "file"}})
 	must(t, err)
 	dctx, stop := context.WithCancel(context.Background())

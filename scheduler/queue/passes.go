@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -182,7 +181,7 @@ func (q *Queues) savePass(ctx context.Context, p *activePass) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	pairs, err := q.kv.Txn(wctx, []store.Op{{Verb: store.OpCAS, Key: passKey(name, id), Value: b, Index: idx}})
+	version, err := q.st.PutQueueRecord(wctx, store.QueuePasses(name).Key(id), b, idx)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
@@ -194,7 +193,7 @@ func (q *Queues) savePass(ctx context.Context, p *activePass) error {
 		p.dirty = true
 		return err
 	}
-	p.index = pairs[0].ModifyIndex
+	p.index = version
 	return nil
 }
 
@@ -246,20 +245,20 @@ func (q *Queues) view(r PassReport) PassReport {
 // passRecords returns a queue's pass records, newest first, with their
 // modify indexes.
 func (q *Queues) passRecords(ctx context.Context, name string) ([]PassReport, []uint64, error) {
-	pairs, _, err := q.kv.List(ctx, passesPrefix(name))
+	recs, err := q.st.ListQueueRecords(ctx, store.QueuePasses(name))
 	if err != nil {
 		return nil, nil, err
 	}
-	slices.SortFunc(pairs, func(a, b *store.Pair) int { return strings.Compare(b.Key, a.Key) })
-	out := make([]PassReport, 0, len(pairs))
-	idx := make([]uint64, 0, len(pairs))
-	for _, p := range pairs {
+	slices.Reverse(recs) // by id, newest first
+	out := make([]PassReport, 0, len(recs))
+	idx := make([]uint64, 0, len(recs))
+	for _, rec := range recs {
 		var r PassReport
-		if err := json.Unmarshal(p.Value, &r); err != nil {
-			q.log.Warn("skipping an undecodable pass record", "key", p.Key, "err", err)
+		if err := json.Unmarshal(rec.Value, &r); err != nil {
+			q.log.Warn("skipping an undecodable pass record", "queue", name, "pass", rec.ID, "err", err)
 			continue
 		}
-		out, idx = append(out, r), append(idx, p.ModifyIndex)
+		out, idx = append(out, r), append(idx, rec.Version)
 	}
 	return out, idx, nil
 }
@@ -289,7 +288,7 @@ func (q *Queues) Pass(ctx context.Context, name, id string) (*PassReport, error)
 		return nil, domain.NotFound("pass", id)
 	}
 	var r PassReport
-	_, ok, err := q.getJSON(ctx, passKey(name, id), &r)
+	_, ok, err := q.getJSON(ctx, store.QueuePasses(name).Key(id), &r)
 	if err != nil {
 		return nil, err
 	}
@@ -325,11 +324,12 @@ func (q *Queues) tidyPasses(ctx context.Context, name string) {
 		q.log.Warn("old pass records not tidied", "queue", name, "err", err)
 		return
 	}
+	passes := store.QueuePasses(name)
 	for i, r := range recs {
-		var op store.Op
+		var err error
 		switch {
 		case i >= KeepPasses-1:
-			op = store.Op{Verb: store.OpDeleteCAS, Key: passKey(name, r.ID), Index: idx[i]}
+			err = q.st.DeleteQueueRecord(ctx, passes.Key(r.ID), idx[i])
 		case r.State == PassRunning:
 			r.State = PassLost
 			r.Error = fmt.Sprintf("a later pass took the queue's lock while this one still showed running (last report %s): its aegir process stopped or lost the lock",
@@ -338,11 +338,11 @@ func (q *Queues) tidyPasses(ctx context.Context, name string) {
 			if err != nil {
 				continue
 			}
-			op = store.Op{Verb: store.OpCAS, Key: passKey(name, r.ID), Value: b, Index: idx[i]}
+			_, err = q.st.PutQueueRecord(ctx, passes.Key(r.ID), b, idx[i])
 		default:
 			continue
 		}
-		if _, err := q.kv.Txn(ctx, []store.Op{op}); err != nil {
+		if err != nil {
 			q.log.Warn("an old pass record not tidied", "queue", name, "pass", r.ID, "err", err)
 		}
 	}

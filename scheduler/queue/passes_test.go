@@ -279,7 +279,7 @@ func TestLostPassesAndPruning(t *testing.T) {
 	rep, err := b.q.RunPass(ctx, Cron)
 	must(t, err)
 	var rec PassReport
-	_, ok, err := b.q.getJSON(ctx, passKey(Cron, p.rep.ID), &rec)
+	_, ok, err := b.q.getJSON(ctx, store.QueuePasses(Cron).Key(p.rep.ID), &rec)
 	if err != nil || !ok || rec.State != PassLost {
 		t.Fatalf("dead pass after the next one: %+v %v %v", rec, ok, err)
 	}

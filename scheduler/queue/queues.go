@@ -18,8 +18,8 @@ import (
 
 // Config configures the queues.
 type Config struct {
-	// Store holds the sites, tasks and backups, and the queues' own keys
-	// (Store.KV()). Required.
+	// Store holds the sites, tasks and backups, and the queues' own
+	// records (Store.GetQueueRecord and the like). Required.
 	Store *store.Store
 	// Locker keeps a queue's passes from overlapping ("queue/<name>").
 	// Required.
@@ -47,7 +47,6 @@ type Config struct {
 type Queues struct {
 	cfg Config
 	st  *store.Store
-	kv  store.KV
 	log *slog.Logger
 
 	// base ends the passes StartPass runs in the background; Close
@@ -72,26 +71,10 @@ func New(cfg Config) (*Queues, error) {
 	cfg.LockTTL = cmp.Or(cfg.LockTTL, time.Minute)
 	cfg.KeepOutputs = cmp.Or(cfg.KeepOutputs, 5)
 	cfg.Progress = cmp.Or(cfg.Progress, time.Second)
-	q := &Queues{cfg: cfg, st: cfg.Store, kv: cfg.Store.KV(), log: cfg.Logger.With("component", "queues")}
+	q := &Queues{cfg: cfg, st: cfg.Store, log: cfg.Logger.With("component", "queues")}
 	q.base, q.stop = context.WithCancel(context.Background())
 	return q, nil
 }
-
-// Keys of the queues in the store's KV.
-func settingsKey(name string) string    { return "queues/" + name + "/settings" }
-func lastPassKey(name string) string    { return "queues/" + name + "/last" }
-func runsPrefix(name string) string     { return "queues/" + name + "/runs/" }
-func outputKey(siteID string) string    { return "queues/cron/output/" + siteID }
-func seriesKey(siteID string) string    { return "queues/stats/series/" + siteID }
-func latestKey(siteID string) string    { return "queues/stats/latest/" + siteID }
-func runKey(name, siteID string) string { return runsPrefix(name) + siteID }
-func passesPrefix(name string) string   { return "queues/" + name + "/passes/" }
-func passKey(name, id string) string    { return passesPrefix(name) + id }
-
-const (
-	latestPrefix = "queues/stats/latest/"
-	fleetKey     = "queues/stats/fleet"
-)
 
 // ErrPassRunning means a pass of the queue is already running somewhere.
 var ErrPassRunning = fmt.Errorf("a pass of this queue is already running; wait for it to end: %w", domain.ErrConflict)
@@ -102,18 +85,15 @@ func (q *Queues) Settings(ctx context.Context, name string) (Settings, error) {
 	if !Known(name) {
 		return Settings{}, domain.NotFound("queue", name)
 	}
-	p, err := q.kv.Get(ctx, settingsKey(name))
-	if errors.Is(err, store.ErrKeyNotFound) {
-		return Defaults(name), nil
-	}
+	var s Settings
+	version, ok, err := q.getJSON(ctx, store.QueueSettingsKey(name), &s)
 	if err != nil {
 		return Settings{}, err
 	}
-	var s Settings
-	if err := json.Unmarshal(p.Value, &s); err != nil {
-		return Settings{}, fmt.Errorf("decode %s: %w", p.Key, err)
+	if !ok {
+		return Defaults(name), nil
 	}
-	s.Version = p.ModifyIndex
+	s.Version = version
 	return s, nil
 }
 
@@ -128,77 +108,64 @@ func (q *Queues) PutSettings(ctx context.Context, name string, s Settings) (Sett
 	if err != nil {
 		return Settings{}, err
 	}
-	pairs, err := q.kv.Txn(ctx, []store.Op{{Verb: store.OpCAS, Key: settingsKey(name), Value: b, Index: s.Version}})
+	version, err := q.st.PutQueueRecord(ctx, store.QueueSettingsKey(name), b, s.Version)
 	if errors.Is(err, store.ErrCASFailed) {
 		return Settings{}, fmt.Errorf("the %s queue's settings changed since version %d; read them again: %w", name, s.Version, domain.ErrConflict)
 	}
 	if err != nil {
 		return Settings{}, err
 	}
-	s.Version = pairs[0].ModifyIndex
+	s.Version = version
 	return s, nil
 }
 
-// getJSON reads and decodes one key; ok is false when it does not exist.
-func (q *Queues) getJSON(ctx context.Context, key string, v any) (uint64, bool, error) {
-	p, err := q.kv.Get(ctx, key)
+// getJSON reads and decodes one record and returns its version; ok is
+// false when it does not exist.
+func (q *Queues) getJSON(ctx context.Context, key store.QueueKey, v any) (uint64, bool, error) {
+	rec, err := q.st.GetQueueRecord(ctx, key)
 	if errors.Is(err, store.ErrKeyNotFound) {
 		return 0, false, nil
 	}
 	if err != nil {
 		return 0, false, err
 	}
-	if err := json.Unmarshal(p.Value, v); err != nil {
-		return 0, false, fmt.Errorf("decode %s: %w", key, err)
+	if err := json.Unmarshal(rec.Value, v); err != nil {
+		return 0, false, fmt.Errorf("decode the queues' record %s: %w", key, err)
 	}
-	return p.ModifyIndex, true, nil
+	return rec.Version, true, nil
 }
 
 // Runs returns every site's run record of a queue, by site id.
 func (q *Queues) Runs(ctx context.Context, name string) (map[string]Run, error) {
-	prefix := runsPrefix(name)
-	pairs, _, err := q.kv.List(ctx, prefix)
+	recs, err := q.st.ListQueueRecords(ctx, store.QueueRuns(name))
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]Run, len(pairs))
-	for _, p := range pairs {
+	out := make(map[string]Run, len(recs))
+	for _, rec := range recs {
 		var r Run
-		if err := json.Unmarshal(p.Value, &r); err != nil {
-			q.log.Warn("skipping an undecodable run record", "key", p.Key, "err", err)
+		if err := json.Unmarshal(rec.Value, &r); err != nil {
+			q.log.Warn("skipping an undecodable run record", "queue", name, "site", rec.ID, "err", err)
 			continue
 		}
-		out[strings.TrimPrefix(p.Key, prefix)] = r
+		out[rec.ID] = r
 	}
 	return out, nil
 }
 
-// putRuns writes run records in transactions of at most store.MaxTxnOps
-// operations. Only the holder of the queue's lock writes them, so they are
-// plain sets.
+// putRuns writes run records. Only the holder of the queue's lock writes
+// them, so they are plain sets.
 func (q *Queues) putRuns(ctx context.Context, name string, runs map[string]Run) error {
-	ops := make([]store.Op, 0, store.MaxTxnOps)
-	flush := func() error {
-		if len(ops) == 0 {
-			return nil
-		}
-		_, err := q.kv.Txn(ctx, ops)
-		ops = ops[:0]
-		return err
-	}
+	recs := make(map[store.QueueKey][]byte, len(runs))
+	set := store.QueueRuns(name)
 	for id, r := range runs {
 		b, err := json.Marshal(r)
 		if err != nil {
 			return err
 		}
-		ops = append(ops, store.Op{Verb: store.OpSet, Key: runKey(name, id), Value: b})
-		if len(ops) == store.MaxTxnOps {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
+		recs[set.Key(id)] = b
 	}
-	return flush()
+	return q.st.SetQueueRecords(ctx, recs)
 }
 
 // siteStates reads every site and whether its platform is locked.
@@ -267,7 +234,7 @@ func (q *Queues) Status(ctx context.Context, name string) (*Status, error) {
 	}
 	st := &Status{Name: name, Settings: s, Failing: []FailingSite{}}
 	var last PassReport
-	if _, ok, err := q.getJSON(ctx, lastPassKey(name), &last); err != nil {
+	if _, ok, err := q.getJSON(ctx, store.QueueLastPassKey(name), &last); err != nil {
 		return nil, err
 	} else if ok {
 		if last.State == "" {

@@ -12,7 +12,8 @@ import (
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/internal/taskspec"
-	"github.com/aegirhq/aegir/scheduler"
+	"github.com/aegirhq/aegir/scheduler/dispatch"
+	"github.com/aegirhq/aegir/scheduler/runner"
 )
 
 // Output is one cron run's output, kept per site (the last KeepOutputs).
@@ -27,19 +28,36 @@ type Output struct {
 // Observe wraps the dispatcher's executor so that the report of every
 // cron and stats task (provision.Result.Report) is kept: cron output per
 // site, stats in the site's series. The lead wires it:
-// scheduler.Config{Executor: queues.Observe(exec)}. Reports are recorded
+// dispatch.Config{Executor: queues.Observe(exec)}. Reports are recorded
 // when the back end ends, whoever queued the task (a pass, or an operator).
-func (q *Queues) Observe(inner scheduler.Executor) scheduler.Executor {
+func (q *Queues) Observe(inner dispatch.Executor) dispatch.Executor {
 	return &observer{Executor: inner, q: q}
 }
 
 type observer struct {
-	scheduler.Executor
+	dispatch.Executor
 	q *Queues
 }
 
-func (o *observer) Start(ctx context.Context, task domain.Task, pctx []byte) (scheduler.Run, error) {
+// The observer embeds the executor, so everything it does not wrap
+// (Alive, CanReattach, FindRunner) is the inner executor's own.
+var _ dispatch.Executor = (*observer)(nil)
+
+func (o *observer) Start(ctx context.Context, task domain.Task, pctx []byte) (runner.Run, error) {
 	run, err := o.Executor.Start(ctx, task, pctx)
+	return o.observe(task, run, err)
+}
+
+// Attach observes a run followed again after a restart as Start's: its
+// report is recorded when it ends.
+func (o *observer) Attach(ctx context.Context, task domain.Task, handle string) (runner.Run, error) {
+	run, err := o.Executor.Attach(ctx, task, handle)
+	return o.observe(task, run, err)
+}
+
+// observe wraps the run of a cron or stats task so that its report is
+// recorded when it ends.
+func (o *observer) observe(task domain.Task, run runner.Run, err error) (runner.Run, error) {
 	if err != nil || reportOf(task) == taskspec.NoReport {
 		return run, err
 	}
@@ -47,7 +65,7 @@ func (o *observer) Start(ctx context.Context, task domain.Task, pctx []byte) (sc
 }
 
 type observedRun struct {
-	scheduler.Run
+	runner.Run
 	task domain.Task
 	q    *Queues
 	once sync.Once
@@ -76,14 +94,14 @@ func reportOf(task domain.Task) taskspec.Report {
 	return taskspec.NoReport
 }
 
-// Record keeps what a cron or stats task reported (taskspec.Spec.Report).
-// It is check-and-set on the site's key, retried on conflict.
+// Record keeps what a cron or stats task reported. It is check-and-set
+// on the site's key, retried on conflict.
 func (q *Queues) Record(ctx context.Context, task domain.Task, res *provision.Result) error {
 	rep := res.Report
 	now := q.cfg.Now().UTC()
 	switch reportOf(task) {
 	case taskspec.CronOutput:
-		return q.update(ctx, outputKey(task.TargetID), func(b []byte) ([]byte, error) {
+		return q.update(ctx, store.CronOutputKey(task.TargetID), func(b []byte) ([]byte, error) {
 			var outs []Output
 			if b != nil {
 				if err := json.Unmarshal(b, &outs); err != nil {
@@ -107,7 +125,7 @@ func (q *Queues) Record(ctx context.Context, task domain.Task, res *provision.Re
 				figs[k] = v
 			}
 		}
-		if err := q.update(ctx, seriesKey(task.TargetID), func(b []byte) ([]byte, error) {
+		if err := q.update(ctx, store.StatsSeriesKey(task.TargetID), func(b []byte) ([]byte, error) {
 			var s Series
 			if b != nil {
 				_ = json.Unmarshal(b, &s)
@@ -121,31 +139,24 @@ func (q *Queues) Record(ctx context.Context, task domain.Task, res *provision.Re
 		if err != nil {
 			return err
 		}
-		_, err = q.kv.Txn(ctx, []store.Op{{Verb: store.OpSet, Key: latestKey(task.TargetID), Value: b}})
-		return err
+		return q.st.SetQueueRecords(ctx, map[store.QueueKey][]byte{store.StatsLatest().Key(task.TargetID): b})
 	}
 	return nil
 }
 
-// update applies fn to a key's value (nil when missing) check-and-set,
+// update applies fn to a record's value (nil when missing) check-and-set,
 // retrying a few times on conflict.
-func (q *Queues) update(ctx context.Context, key string, fn func([]byte) ([]byte, error)) error {
+func (q *Queues) update(ctx context.Context, key store.QueueKey, fn func([]byte) ([]byte, error)) error {
 	for try := 0; ; try++ {
-		var cur []byte
-		var idx uint64
-		p, err := q.kv.Get(ctx, key)
-		switch {
-		case errors.Is(err, store.ErrKeyNotFound):
-		case err != nil:
+		rec, err := q.st.GetQueueRecord(ctx, key)
+		if err != nil && !errors.Is(err, store.ErrKeyNotFound) {
 			return err
-		default:
-			cur, idx = p.Value, p.ModifyIndex
 		}
-		nb, err := fn(cur)
+		nb, err := fn(rec.Value)
 		if err != nil {
 			return err
 		}
-		_, err = q.kv.Txn(ctx, []store.Op{{Verb: store.OpCAS, Key: key, Value: nb, Index: idx}})
+		_, err = q.st.PutQueueRecord(ctx, key, nb, rec.Version)
 		if errors.Is(err, store.ErrCASFailed) && try < 5 {
 			continue
 		}
@@ -156,7 +167,7 @@ func (q *Queues) update(ctx context.Context, key string, fn func([]byte) ([]byte
 // addFleetPoint sums every site's latest figures into the fleet series.
 // Sites no longer enabled are left out.
 func (q *Queues) addFleetPoint(ctx context.Context) error {
-	pairs, _, err := q.kv.List(ctx, latestPrefix)
+	latest, err := q.st.ListQueueRecords(ctx, store.StatsLatest())
 	if err != nil {
 		return err
 	}
@@ -170,12 +181,12 @@ func (q *Queues) addFleetPoint(ctx context.Context) error {
 	}
 	total := map[string]float64{}
 	n := 0
-	for _, p := range pairs {
-		if !live[p.Key[len(latestPrefix):]] {
+	for _, rec := range latest {
+		if !live[rec.ID] {
 			continue
 		}
 		var pt Point
-		if json.Unmarshal(p.Value, &pt) != nil {
+		if json.Unmarshal(rec.Value, &pt) != nil {
 			continue
 		}
 		n++
@@ -185,7 +196,7 @@ func (q *Queues) addFleetPoint(ctx context.Context) error {
 	}
 	total["sites"] = float64(n)
 	now := q.cfg.Now().UTC()
-	return q.update(ctx, fleetKey, func(b []byte) ([]byte, error) {
+	return q.update(ctx, store.FleetStatsKey(), func(b []byte) ([]byte, error) {
 		var s Series
 		if b != nil {
 			_ = json.Unmarshal(b, &s)
@@ -197,14 +208,16 @@ func (q *Queues) addFleetPoint(ctx context.Context) error {
 
 // SiteStats returns a site's stats series, oldest first.
 func (q *Queues) SiteStats(ctx context.Context, siteID string) ([]Point, error) {
-	return q.series(ctx, seriesKey(siteID))
+	return q.series(ctx, store.StatsSeriesKey(siteID))
 }
 
 // FleetStats returns the fleet total series (sums of every live site's
 // latest figures, plus "sites": how many reported), oldest first.
-func (q *Queues) FleetStats(ctx context.Context) ([]Point, error) { return q.series(ctx, fleetKey) }
+func (q *Queues) FleetStats(ctx context.Context) ([]Point, error) {
+	return q.series(ctx, store.FleetStatsKey())
+}
 
-func (q *Queues) series(ctx context.Context, key string) ([]Point, error) {
+func (q *Queues) series(ctx context.Context, key store.QueueKey) ([]Point, error) {
 	var s Series
 	if _, _, err := q.getJSON(ctx, key, &s); err != nil {
 		return nil, err
@@ -215,7 +228,7 @@ func (q *Queues) series(ctx context.Context, key string) ([]Point, error) {
 // CronOutputs returns a site's last cron outputs, oldest first.
 func (q *Queues) CronOutputs(ctx context.Context, siteID string) ([]Output, error) {
 	var outs []Output
-	if _, _, err := q.getJSON(ctx, outputKey(siteID), &outs); err != nil {
+	if _, _, err := q.getJSON(ctx, store.CronOutputKey(siteID), &outs); err != nil {
 		return nil, err
 	}
 	if outs == nil {
@@ -230,7 +243,7 @@ func (q *Queues) SiteRun(ctx context.Context, name, siteID string) (*Run, error)
 		return nil, domain.NotFound("queue", name)
 	}
 	var r Run
-	_, ok, err := q.getJSON(ctx, runKey(name, siteID), &r)
+	_, ok, err := q.getJSON(ctx, store.QueueRuns(name).Key(siteID), &r)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,83 @@
+// Package dispatch is the heart of aegir's task engine: the Dispatcher
+// takes queued tasks from the store, runs the back end (`aegir provision
+// run`) for each through an Executor, applies the back end's result to the
+// store (apply.go), and archives the task's log (scheduler/tasklog). It
+// builds each task's context (taskcontext.go) and declares the Executor it
+// needs; the executors live in scheduler/localexec and scheduler/nomadexec.
+//
+// # One task, start to end
+//
+//	           Cancel (queued)                         Cancel / timeout / shutdown
+//	        ┌──────────────────► cancelled   ┌──────────► back end stopped (SIGTERM,
+//	        │                                │             then SIGKILL) ──┐
+//	queued ─┼─ lock ─ context ─ StartTask ─► running ─ Wait ─► result ─────┴─► FinishTask
+//	        │  "site/<id>"  │      (CAS)       │                              (CAS: status +
+//	        │  fence token  │                  │ runner handle stored         changes, one txn)
+//	        │               ▼                  ▼                                   │
+//	        │     context can't be built    runner gone (Recover/reap)             ▼
+//	        │       → failed, never ran       → failed "runner … is gone"    archive log,
+//	        │                                                                release lock
+//	        └─ lock held elsewhere → stays queued, tried again
+//
+// Run watches the queue (store.WatchQueue, a blocking query, no polling)
+// and on every change takes the queued tasks oldest first. A task holds
+// the lock of its target ("site/<id>", "platform/<id>", "server/<id>")
+// from before it starts until its log is archived, so one target never has
+// two tasks running; the oldest queued task of a target claims it, so a
+// newer one never overtakes it. Tasks of different targets run in
+// parallel up to MaxParallel.
+//
+// The lock's fencing token is stored on the task (Task.Fence) when it
+// starts, for the store to refuse writes from a holder that lost its lock
+// (Redis locks, issue 4). A clone or migrate locks only its source site;
+// the target platform is not locked.
+//
+// # Failure modes and what aegir does
+//
+//   - The back end fails: its result says so (status failed, error code,
+//     explanation, fix hint) and its changes are still applied (a safety
+//     backup it took is recorded).
+//   - The runner dies (crash, OOM kill, SIGKILL): Wait returns no result;
+//     the task fails with "the back end was killed by signal … without a
+//     result; last log lines: …". Nothing is applied.
+//   - The back end prints garbage or nothing: as above, "exited with status
+//     N and printed no valid result".
+//   - Timeout (TaskTimeout, default 1h): the back end is stopped and the
+//     task fails "took longer than the timeout (1h); the back end was
+//     stopped". A result it still managed to print is applied.
+//   - Cancel of a running task: the back end's whole process group is
+//     stopped; the task ends cancelled. If the back end had already
+//     finished successfully, the task succeeds (the work is done).
+//   - The dispatcher stops (aegir shuts down): local back ends are stopped
+//     and their tasks fail "aegir was stopped while the task ran". Runners
+//     that outlive aegir (Nomad jobs) are handed over
+//     instead (Executor.CanReattach, a method of every executor so that
+//     no wrapper can hide it): the job keeps running (Run.Detach), the
+//     task stays running with its runner recorded, its lock is released,
+//     and the next dispatcher's Recover follows it to its real result, so
+//     restarting or upgrading aegir does not kill a long backup.
+//   - The dispatcher dies (crash, kill -9, machine restart): local back
+//     ends die with it (parent-death signal). On the next start Recover
+//     finds every running task whose runner is not Alive and fails it: "the
+//     runner of this task (…) is gone — the aegir process or machine
+//     restarted while it ran; nothing was applied. Check the site and retry
+//     the task." Tasks whose runner is alive but not ours (another
+//     dispatcher's, an orphan) are checked again every ReapInterval.
+//     Nomad's dispatched jobs outlive the dispatcher: Recover and every
+//     reap find and follow them again (FindRunner, Attach); see
+//     scheduler/nomadexec.
+//
+// # Logs
+//
+// The executors append the back end's log lines to the log bus as they
+// arrive, and the dispatcher adds its own ("aegir: running install on
+// example.com", "aegir: task succeeded: …"). When a task finishes, it
+// moves the log into the store (tasklog.Archive); TaskLogs reads it for
+// the API.
+//
+// # Start failures
+//
+// An executor's Start error that wraps a runner.Failure (Nomad's ACL and
+// namespace errors) fails the task with that failure's error code and fix
+// hint; any other fails it with runner_start.
+package dispatch

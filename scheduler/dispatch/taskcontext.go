@@ -1,0 +1,274 @@
+package dispatch
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/store"
+	"github.com/aegirhq/aegir/internal/taskspec"
+	"github.com/aegirhq/aegir/secrets"
+)
+
+// ContextError says why a task's context could not be built: a record it
+// needs is missing or in a state the task cannot use. The task fails with
+// Explanation and FixHint; nothing ran.
+type ContextError struct {
+	Code        string
+	Explanation string
+	FixHint     string
+	Err         error
+}
+
+func (e *ContextError) Error() string { return e.Explanation }
+func (e *ContextError) Unwrap() error { return e.Err }
+
+func contextErr(code string, err error, hint, format string, args ...any) *ContextError {
+	return &ContextError{Code: code, Explanation: fmt.Sprintf(format, args...), FixHint: hint, Err: err}
+}
+
+// BuildContext resolves everything task needs into one provision.Context:
+// the target, its platform, web and database servers and services, its
+// client, the backup to restore, the target of a clone or migrate, and the
+// secret references (never values). env is copied in as is. It returns a
+// *ContextError when a relationship is missing; any other error is the
+// store's.
+func BuildContext(ctx context.Context, st *store.Store, task domain.Task, env provision.EnvInfo) (*provision.Context, error) {
+	pc := &provision.Context{
+		Version: provision.ContextVersion,
+		Task:    provision.TaskInfo{ID: task.ID, Type: task.Type, Args: maps.Clone(task.Args), RequestedBy: task.RequestedBy},
+		Secrets: map[string]string{},
+		Env:     env,
+	}
+	var err error
+	switch task.TargetKind {
+	case domain.TargetSite:
+		err = siteContext(ctx, st, task, pc)
+	case domain.TargetPlatform:
+		err = platformContext(ctx, st, task.TargetID, pc)
+	case domain.TargetServer:
+		err = serverContext(ctx, st, task.TargetID, pc)
+	default:
+		err = contextErr("bad_task", nil, "", "task %s has an unknown target kind %q", task.ID, task.TargetKind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(pc.Secrets) == 0 {
+		pc.Secrets = nil
+	}
+	return pc, nil
+}
+
+// EncodeContext encodes pc and checks it fits what a back end accepts.
+func EncodeContext(pc *provision.Context) ([]byte, error) {
+	b, err := json.Marshal(pc)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > provision.MaxContextSize {
+		return nil, contextErr("context_too_large", domain.ErrTooLarge,
+			"Remove aliases or service settings, or long task arguments, and retry.",
+			"The task's context is %d bytes, more than the %d a back end accepts.", len(b), provision.MaxContextSize)
+	}
+	return b, nil
+}
+
+// missing turns a not-found error into a ContextError; other errors pass.
+func missing(err error, what, hint string) error {
+	if errors.Is(err, domain.ErrNotFound) {
+		return contextErr("missing_record", err, hint, "%s does not exist (it was deleted after the task was queued?).", what)
+	}
+	return err
+}
+
+func siteContext(ctx context.Context, st *store.Store, task domain.Task, pc *provision.Context) error {
+	site, err := st.GetSite(ctx, task.TargetID)
+	if err != nil {
+		return missing(err, "The task's site "+task.TargetName, "Nothing to do for a deleted site; cancel or ignore this task.")
+	}
+	pc.Site = &provision.SiteInfo{ID: site.ID, Domain: site.Domain, Aliases: site.Aliases,
+		RedirectAliases: site.RedirectAliases, Status: site.Status, Profile: site.Profile}
+	client, err := st.GetClient(ctx, site.ClientID)
+	if err != nil {
+		return missing(err, fmt.Sprintf("Client %s of site %s", site.ClientID, site.Domain), "Give the site an existing client (edit the site) and retry.")
+	}
+	pc.Client = &provision.ClientInfo{ID: client.ID, Name: client.Name}
+	where, err := resolvePlacement(ctx, st, site.Domain, site.PlatformID, site.DBServerID)
+	if err != nil {
+		return err
+	}
+	pc.Platform, pc.WebServer, pc.WebService = where.platform, where.webServer, where.webService
+	pc.DBServer, pc.DBService = where.dbServer, where.dbService
+	pc.Secrets["db_admin"] = secrets.ServiceAdminRef(where.dbService.ID)
+	pc.Secrets["site_db"] = secrets.SiteDBRef(site.ID)
+
+	spec, ok := taskspec.Lookup(task.Type)
+	if !ok {
+		return contextErr("bad_task", nil, "", "task %s has an unknown type %q", task.ID, task.Type)
+	}
+	if spec.Backup != taskspec.NoBackup {
+		b, err := st.GetBackup(ctx, task.Args["backup_id"])
+		if err != nil {
+			return missing(err, "Backup "+task.Args["backup_id"], "Pick another backup of the site and request the restore again.")
+		}
+		if b.SiteID != site.ID {
+			return contextErr("bad_backup", nil, "Pick a backup of this site.", "Backup %s belongs to site %s, not %s.", b.ID, b.Domain, site.Domain)
+		}
+		pc.Backup = &provision.BackupInfo{ID: b.ID, Path: b.Path, SHA256: b.SHA256, Size: b.Size}
+	}
+	if spec.Destination != taskspec.NoDestination {
+		return targetContext(ctx, st, task, spec.Destination, site, pc)
+	}
+	return nil
+}
+
+// targetContext resolves where a clone or migrate goes. Defaults: the same
+// platform and database server; a copy (clone) needs a new domain, a move
+// (migrate) keeps the site's domain and aliases unless given a new domain.
+func targetContext(ctx context.Context, st *store.Store, task domain.Task, dest taskspec.Destination, site *domain.Site, pc *provision.Context) error {
+	args := task.Args
+	tgt := &provision.TargetInfo{Domain: args["domain"]}
+	if dest == taskspec.NewSite {
+		if tgt.Domain == "" {
+			return contextErr("bad_args", nil, "Request the clone again with a domain.", "A clone needs the new site's domain.")
+		}
+		tgt.SiteID = domain.NewID()
+	} else {
+		if tgt.Domain == "" || tgt.Domain == site.Domain {
+			tgt.Domain, tgt.Aliases = site.Domain, site.Aliases
+		}
+	}
+	if tgt.Domain != site.Domain {
+		other, err := st.SiteByDomain(ctx, tgt.Domain)
+		if err == nil && other.ID != site.ID {
+			return contextErr("domain_taken", domain.ErrDuplicate, "Choose another domain, or delete the other site first.",
+				"Domain %s is already used by site %s.", tgt.Domain, other.Domain)
+		}
+		if err != nil && !errors.Is(err, domain.ErrNotFound) {
+			return err
+		}
+	}
+	platformID := cmp.Or(args["platform_id"], site.PlatformID)
+	dbServerID := cmp.Or(args["db_server_id"], site.DBServerID)
+	where, err := resolvePlacement(ctx, st, tgt.Domain, platformID, dbServerID)
+	if err != nil {
+		return err
+	}
+	if platformID != site.PlatformID {
+		if where.platform.Locked {
+			return contextErr("platform_locked", domain.ErrConflict, "Unlock the platform or choose another.",
+				"Platform %s is locked and takes no new sites.", where.platform.Name)
+		}
+		if where.platform.Type != pc.Platform.Type {
+			return contextErr("platform_type", domain.ErrInvalid, "Choose a platform of the same type.",
+				"Platform %s is of type %s; site %s runs on a %s platform.", where.platform.Name, where.platform.Type, site.Domain, pc.Platform.Type)
+		}
+	}
+	tgt.Platform, tgt.WebServer, tgt.WebService = where.platform, where.webServer, where.webService
+	tgt.DBServer, tgt.DBService = where.dbServer, where.dbService
+	pc.Target = tgt
+	pc.Secrets["target_db_admin"] = secrets.ServiceAdminRef(where.dbService.ID)
+	if dest == taskspec.NewSite {
+		pc.Secrets["target_site_db"] = secrets.SiteDBRef(tgt.SiteID)
+	} else {
+		pc.Secrets["target_site_db"] = secrets.SiteDBRef(site.ID)
+	}
+	return nil
+}
+
+type placement struct {
+	platform   *provision.PlatformInfo
+	webServer  *provision.ServerInfo
+	webService *provision.ServiceInfo
+	dbServer   *provision.ServerInfo
+	dbService  *provision.ServiceInfo
+}
+
+// resolvePlacement resolves a platform, its web server and http service,
+// and a database server and its db service.
+func resolvePlacement(ctx context.Context, st *store.Store, siteDomain, platformID, dbServerID string) (*placement, error) {
+	var out placement
+	p, err := st.GetPlatform(ctx, platformID)
+	if err != nil {
+		return nil, missing(err, fmt.Sprintf("Platform %s of site %s", platformID, siteDomain), "Migrate the site to an existing platform, or delete it.")
+	}
+	if p.Status == domain.PlatformDeleted {
+		return nil, contextErr("platform_deleted", nil, "Choose another platform.", "Platform %s is deleted.", p.Name)
+	}
+	out.platform = platformInfo(p)
+	web, webSvc, err := serverAndService(ctx, st, p.WebServerID, domain.ServiceHTTP, "web server of platform "+p.Name)
+	if err != nil {
+		return nil, err
+	}
+	out.webServer, out.webService = web, webSvc
+	db, dbSvc, err := serverAndService(ctx, st, dbServerID, domain.ServiceDB, "database server of site "+siteDomain)
+	if err != nil {
+		return nil, err
+	}
+	out.dbServer, out.dbService = db, dbSvc
+	return &out, nil
+}
+
+func serverAndService(ctx context.Context, st *store.Store, serverID string, typ domain.ServiceType, role string) (*provision.ServerInfo, *provision.ServiceInfo, error) {
+	srv, err := st.GetServer(ctx, serverID)
+	if err != nil {
+		return nil, nil, missing(err, fmt.Sprintf("Server %s, the %s,", serverID, role), "Create the server again or move the site elsewhere.")
+	}
+	svc, err := st.ServiceOf(ctx, srv.ID, typ)
+	if err != nil {
+		return nil, nil, missing(err, fmt.Sprintf("The %s service of server %s, the %s,", typ, srv.Name, role),
+			fmt.Sprintf("Add a %s service to server %s and retry.", typ, srv.Name))
+	}
+	return serverInfo(srv), serviceInfo(svc), nil
+}
+
+func platformContext(ctx context.Context, st *store.Store, id string, pc *provision.Context) error {
+	p, err := st.GetPlatform(ctx, id)
+	if err != nil {
+		return missing(err, "The task's platform "+id, "Nothing to do for a deleted platform; ignore this task.")
+	}
+	pc.Platform = platformInfo(p)
+	web, webSvc, err := serverAndService(ctx, st, p.WebServerID, domain.ServiceHTTP, "web server of platform "+p.Name)
+	if err != nil {
+		return err
+	}
+	pc.WebServer, pc.WebService = web, webSvc
+	return nil
+}
+
+func serverContext(ctx context.Context, st *store.Store, id string, pc *provision.Context) error {
+	srv, err := st.GetServer(ctx, id)
+	if err != nil {
+		return missing(err, "The task's server "+id, "Nothing to do for a deleted server; ignore this task.")
+	}
+	pc.Server = serverInfo(srv)
+	svcs, err := st.ServicesOf(ctx, srv.ID)
+	if err != nil {
+		return err
+	}
+	for i := range svcs {
+		pc.Services = append(pc.Services, *serviceInfo(&svcs[i]))
+		if svcs[i].Type == domain.ServiceDB {
+			pc.Secrets["db_admin"] = secrets.ServiceAdminRef(svcs[i].ID)
+		}
+	}
+	return nil
+}
+
+func platformInfo(p *domain.Platform) *provision.PlatformInfo {
+	return &provision.PlatformInfo{ID: p.ID, Name: p.Name, Path: p.Path, Type: p.Type, Locked: p.Locked}
+}
+
+func serverInfo(s *domain.Server) *provision.ServerInfo {
+	return &provision.ServerInfo{ID: s.ID, Name: s.Name, Address: s.Address, NomadNode: s.NomadNode}
+}
+
+func serviceInfo(s *domain.Service) *provision.ServiceInfo {
+	return &provision.ServiceInfo{ID: s.ID, ServerID: s.ServerID, Type: s.Type, Kind: s.Kind, Port: s.Port, Settings: maps.Clone(s.Settings)}
+}

@@ -1,0 +1,52 @@
+// Package nomadexec is the executor that runs each task's back end on
+// Nomad. The Executor dispatches each task as a child of the parameterized
+// job aegir-task-<server>, constrained to the server's node, with the task
+// id as idempotency token and as meta task_id; it follows the child's
+// allocation with blocking queries and reads the result the back end left
+// in Redis (ResultStore) when the allocation ends.
+//
+//   - Failed, killed or lost allocation, or never placed within
+//     PlacementTimeout: the task fails with a NomadRunError naming the node
+//     and Nomad's reason.
+//   - The dispatcher dies while a job runs: the job runs on. The executor
+//     can reattach (CanReattach), so the dispatcher's Recover (and every
+//     reap) takes the task's lock, follows the job again (Attach) and
+//     finishes the task with its real result — also when the job ended
+//     while no aegir followed it. The
+//     lock is taken first so that a lease the dead process still holds
+//     delays this to the next reap rather than racing it.
+//   - It died between dispatching and recording the runner: FindRunner
+//     asks Nomad for the child whose idempotency token and task_id are the
+//     task's id (one filtered job list), records it check-and-set, and it
+//     is followed as above. Nothing is dispatched again. When Nomad has no
+//     such job the task fails "runner gone", saying Nomad has none.
+//   - The job is no longer in Nomad (purged, garbage-collected): the task
+//     ends with the result its back end left in Redis (kept 24h), or fails
+//     saying the job is gone and left no result — never stuck running.
+//   - Store conflict when applying: FinishTask is check-and-set on the
+//     task and on every entity it changes; on domain.ErrConflict the task
+//     is re-read and the finish retried a few times.
+//   - A change the store refuses (an illegal state transition, a duplicate
+//     domain, a platform that still has sites): the task still finishes,
+//     failed, without the changes, and its explanation says what the back
+//     end reported and why it could not be applied. A task is never left
+//     running because its result was refused.
+//   - A context that can't be built (a record it needs was deleted): the
+//     task fails before anything runs, saying which record is missing.
+//   - The lock is lost (Redis: renewal failed): the back end is stopped
+//     and the task fails "lost the task's lock".
+//   - Nomad's ACLs refuse a request (aegir's token is missing, unknown or
+//     lacks a rule of ops/nomad/aegir-policy.hcl): Nomad says only
+//     "Permission denied", so the executor returns a NomadACLError naming
+//     the request and the capability it needed (ErrNomadPermissionDenied);
+//     a task whose job could not be registered or dispatched fails at once
+//     with error code nomad_permission and a fix hint about the token.
+//
+// # Also here
+//
+// The periodic queue jobs aegir-queue-<name> and their token
+// (queues.go), the Redis password and queue token in Nomad Variables
+// (redis.go), the purge of old dispatched jobs (purge.go), the results
+// the back ends leave in Redis (results.go) and the executor's status
+// (status.go). The tests that need a Nomad cluster are in nomadtest.
+package nomadexec

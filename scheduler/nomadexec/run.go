@@ -1,0 +1,478 @@
+package nomadexec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/scheduler/runner"
+)
+
+// NomadRunError says how a dispatched back end ended without a result, in
+// words for the task's explanation.
+type NomadRunError struct {
+	// JobID is the dispatched job, AllocID its allocation ("" when never
+	// placed), Node the node it ran on or was meant for.
+	JobID, AllocID, Node string
+	// Status is the allocation's client status ("failed", "lost",
+	// "complete"), or "unplaced", "cancelled" or "gone".
+	Status string
+	// Reason is what Nomad said.
+	Reason string
+}
+
+func (e *NomadRunError) Error() string {
+	where := "on Nomad node " + e.Node
+	if e.AllocID != "" {
+		where += " (allocation " + shortID(e.AllocID) + ")"
+	}
+	switch e.Status {
+	case "unplaced":
+		return fmt.Sprintf("Nomad did not place the back end on node %s: %s; the dispatched job %s was stopped", e.Node, e.Reason, e.JobID)
+	case api.AllocClientStatusLost:
+		return fmt.Sprintf("Nomad lost the back end %s: %s; it may have done part of its work, nothing was recorded", where, e.Reason)
+	case api.AllocClientStatusComplete:
+		return fmt.Sprintf("the back end exited %s without leaving a result%s", where, suffix(e.Reason))
+	case "cancelled":
+		return "the dispatched job " + e.JobID + " was stopped before Nomad placed it"
+	case "gone":
+		return fmt.Sprintf("the dispatched job %s is no longer in Nomad (stopped and purged by someone, or garbage-collected by Nomad after it ended) and its back end left no result%s; it may have done part or all of its work, nothing was recorded", e.JobID, suffix(e.Reason))
+	}
+	return fmt.Sprintf("the back end failed %s without a result: %s", where, e.Reason)
+}
+
+func suffix(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
+}
+
+func shortID(id string) string { return id[:min(8, len(id))] }
+
+// nomadRun is one dispatched back end, followed from Start until its
+// allocation ends.
+type nomadRun struct {
+	e      *Executor
+	taskID string
+	jobID  string
+	server string
+	node   string
+	// slot: the run holds one of the executor's in-flight slots, freed
+	// when it ends. adopted: Attach follows a job an earlier aegir process
+	// dispatched.
+	slot, adopted bool
+
+	cancelOnce sync.Once
+	cancelCh   chan struct{}
+	done       chan struct{}
+	// detachCh, closed by Detach: stop following, leave the job running.
+	detachOnce sync.Once
+	detachCh   chan struct{}
+
+	mu      sync.Mutex
+	allocID string // the allocation followed, once placed
+	res     *provision.Result
+	err     error
+}
+
+func (r *nomadRun) Runner() string { return nomadRunnerPrefix + r.jobID }
+
+func (r *nomadRun) Wait() (*provision.Result, error) {
+	<-r.done
+	return r.res, r.err
+}
+
+// Cancel stops the dispatched job: Nomad sends the back end its kill
+// signal, and SIGKILL after the job's kill_timeout.
+func (r *nomadRun) Cancel() {
+	r.cancelOnce.Do(func() {
+		close(r.cancelCh)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if _, _, err := r.e.api.Jobs().Deregister(r.jobID, false, (&api.WriteOptions{}).WithContext(ctx)); err != nil && !isNotFound(err) {
+				r.e.log.Warn("stop dispatched job", "task", r.taskID, "job", r.jobID, "err", err)
+			}
+		}()
+	})
+}
+
+// Detach stops following the job without stopping it: Wait returns
+// errDetached at once (the dispatcher handed the task over to the next
+// one, which follows the job again).
+func (r *nomadRun) Detach() { r.detachOnce.Do(func() { close(r.detachCh) }) }
+
+// errDetached is Wait's error after Detach.
+var errDetached = errors.New("stopped following the job (handed over); it keeps running")
+
+func (r *nomadRun) cancelled() bool {
+	select {
+	case <-r.cancelCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// follow watches the job's allocations with blocking queries until one
+// ends, then decides the result, and frees the in-flight slot.
+func (r *nomadRun) follow() {
+	defer close(r.done)
+	defer func() {
+		if r.slot {
+			<-r.e.slots
+		}
+	}()
+	res, err := r.watch()
+	r.mu.Lock()
+	r.res, r.err = res, err
+	r.mu.Unlock()
+}
+
+// maxBlock bounds one blocking query; Nomad adds up to 1/16 jitter.
+const maxBlock = 5 * time.Minute
+
+func (r *nomadRun) watch() (*provision.Result, error) {
+	jobs := r.e.api.Jobs()
+	deadline := time.Now().Add(r.e.cfg.PlacementTimeout)
+	var index uint64
+	backoff := time.Duration(0)
+	sawCancel := false
+	for {
+		wait := maxBlock
+		if r.allocID == "" {
+			wait = max(min(wait, time.Until(deadline)), time.Millisecond)
+		}
+		// A cancel wakes a query that waits for a placement that will
+		// never come (the job is stopped); once seen, queries just block.
+		ctx, stop := context.WithCancel(context.Background())
+		if !sawCancel {
+			go func() {
+				select {
+				case <-r.cancelCh:
+					stop()
+				case <-r.detachCh:
+					stop()
+				case <-ctx.Done():
+				}
+			}()
+		}
+		allocs, meta, err := jobs.Allocations(r.jobID, true, (&api.QueryOptions{WaitIndex: index, WaitTime: wait}).WithContext(ctx))
+		stop()
+		select {
+		case <-r.detachCh:
+			return nil, errDetached
+		default:
+		}
+		if r.cancelled() && !sawCancel {
+			sawCancel = true
+			if err != nil {
+				continue
+			}
+		}
+		if err != nil {
+			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+			r.e.log.Warn("follow dispatched job; retrying", "task", r.taskID, "job", r.jobID, "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-r.detachCh:
+				return nil, errDetached
+			}
+			continue
+		}
+		backoff = 0
+		first := index == 0
+		if meta.LastIndex < index { // the index went backwards (new leader): start over
+			index = 0
+		} else {
+			index = meta.LastIndex
+		}
+		a := latest(allocs)
+		if a == nil {
+			// Nomad answers an empty list, not 404, for a job it no longer
+			// has: look at the job itself when an allocation vanished, when
+			// an adopted job has none, and before calling it unplaced.
+			if r.allocID != "" || (r.adopted && first) || time.Now().After(deadline) {
+				if status := r.jobEnded(); status != "" {
+					return r.endedWithout(status)
+				}
+			}
+			switch {
+			case sawCancel:
+				return nil, &NomadRunError{JobID: r.jobID, Node: r.node, Status: "cancelled"}
+			case r.allocID == "" && time.Now().After(deadline):
+				reason := r.unplacedReason()
+				r.Cancel()
+				return nil, &NomadRunError{JobID: r.jobID, Node: r.node, Status: "unplaced", Reason: reason}
+			}
+			continue
+		}
+		r.mu.Lock()
+		r.allocID = a.ID
+		r.mu.Unlock()
+		switch a.ClientStatus {
+		case api.AllocClientStatusComplete, api.AllocClientStatusFailed:
+			return r.finish(a)
+		case api.AllocClientStatusLost:
+			return nil, &NomadRunError{JobID: r.jobID, AllocID: a.ID, Node: cmpNode(a, r.node), Status: a.ClientStatus, Reason: r.lostReason(a)}
+		}
+	}
+}
+
+func cmpNode(a *api.AllocationListStub, node string) string {
+	if a.NodeName != "" {
+		return a.NodeName
+	}
+	return node
+}
+
+// latest is the newest allocation (a batch job without reschedules has
+// one; a lost node's replacement would be newer).
+func latest(allocs []*api.AllocationListStub) *api.AllocationListStub {
+	var out *api.AllocationListStub
+	for _, a := range allocs {
+		if out == nil || a.CreateIndex > out.CreateIndex {
+			out = a
+		}
+	}
+	return out
+}
+
+// finish reads the result the back end left once its allocation ended.
+func (r *nomadRun) finish(a *api.AllocationListStub) (*provision.Result, error) {
+	fail := &NomadRunError{JobID: r.jobID, AllocID: a.ID, Node: cmpNode(a, r.node), Status: a.ClientStatus, Reason: taskReason(a)}
+	return r.result(fail)
+}
+
+// endedWithout decides how a run ended whose job has no allocation and
+// will get none (status "gone" or "cancelled", from jobEnded): by the
+// result its back end may have left before the job went, or with fail.
+func (r *nomadRun) endedWithout(status string) (*provision.Result, error) {
+	return r.result(&NomadRunError{JobID: r.jobID, AllocID: r.allocID, Node: r.node, Status: status})
+}
+
+// result reads the result the back end left, or returns fail (its Reason
+// saying why when there is a result aegir cannot use).
+func (r *nomadRun) result(fail *NomadRunError) (*provision.Result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := r.e.cfg.Results.Result(ctx, r.taskID)
+	if err != nil {
+		fail.Reason = "its result could not be read: " + err.Error()
+		return nil, fail
+	}
+	if res == nil {
+		return nil, fail
+	}
+	if res.Status != domain.TaskSucceeded && res.Status != domain.TaskFailed {
+		fail.Reason = fmt.Sprintf("its result has unknown status %q", res.Status)
+		return nil, fail
+	}
+	if res.TaskID != "" && res.TaskID != r.taskID {
+		fail.Reason = "its result is the result of task " + res.TaskID
+		return nil, fail
+	}
+	return res, nil
+}
+
+// jobEnded says whether a job without allocations will never get one:
+// "gone" (Nomad no longer has it), "cancelled" (stopped), or "" (it may
+// still be placed, or Nomad cannot be asked now).
+func (r *nomadRun) jobEnded() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	job, _, err := r.e.api.Jobs().Info(r.jobID, (&api.QueryOptions{}).WithContext(ctx))
+	switch {
+	case isNotFound(err):
+		return "gone"
+	case err != nil:
+		return ""
+	case boolOf(job.Stop):
+		return "cancelled"
+	}
+	return ""
+}
+
+// taskReason is what Nomad's task events say about how the back end ended:
+// "Exit Code: 137, Signal: 9", "Driver Failure: ...".
+func taskReason(a *api.AllocationListStub) string {
+	var parts []string
+	for _, name := range sortedKeys(a.TaskStates) {
+		st := a.TaskStates[name]
+		for _, ev := range st.Events {
+			var p string
+			switch ev.Type {
+			case api.TaskTerminated:
+				p = fmt.Sprintf("Exit Code: %d", ev.ExitCode)
+				if ev.Signal != 0 {
+					p += fmt.Sprintf(", Signal: %d", ev.Signal)
+				}
+				if ev.Message != "" && ev.Message != "Docker container exited with non-zero exit code: "+fmt.Sprint(ev.ExitCode) {
+					p += ", " + ev.Message
+				}
+			case api.TaskDriverFailure:
+				p = "Driver Failure: " + cmpStr(ev.DriverError, ev.DisplayMessage)
+			case api.TaskSetupFailure:
+				p = "Setup Failure: " + cmpStr(ev.SetupError, ev.DisplayMessage)
+			case api.TaskKilled:
+				p = "Killed: " + cmpStr(ev.KillError, ev.DisplayMessage, "by Nomad")
+			case api.TaskNotRestarting: // says only that restarts are off, as configured
+			default:
+				if ev.FailsTask {
+					p = ev.Type + ": " + ev.DisplayMessage
+				}
+			}
+			if p != "" && !slices.Contains(parts, p) {
+				parts = append(parts, p)
+			}
+		}
+	}
+	if len(parts) == 0 && a.ClientDescription != "" && a.ClientStatus != api.AllocClientStatusComplete {
+		parts = append(parts, a.ClientDescription)
+	}
+	if len(parts) == 0 {
+		return a.ClientStatus
+	}
+	return strings.Join(parts, "; ")
+}
+
+func cmpStr(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// lostReason is Nomad's word for a lost allocation plus its node's state.
+func (r *nomadRun) lostReason(a *api.AllocationListStub) string {
+	reason := cmpStr(a.DesiredDescription, "the allocation is lost")
+	if st := r.nodeState(a.NodeID); st != "" {
+		reason += "; " + st
+	}
+	return reason
+}
+
+// nodeState says why a node cannot run tasks, or "" when it can.
+func (r *nomadRun) nodeState(nodeID string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	q := (&api.QueryOptions{}).WithContext(ctx)
+	var n *api.Node
+	if nodeID != "" {
+		n, _, _ = r.e.api.Nodes().Info(nodeID, q)
+	} else {
+		stubs, _, err := r.e.api.Nodes().List(q)
+		if err != nil {
+			return ""
+		}
+		for _, s := range stubs {
+			if s.Name == r.node {
+				n = &api.Node{Name: s.Name, Status: s.Status, SchedulingEligibility: s.SchedulingEligibility, Drain: s.Drain}
+			}
+		}
+		if n == nil {
+			return fmt.Sprintf("no Nomad client named %s has joined the cluster", r.node)
+		}
+	}
+	if n == nil {
+		return ""
+	}
+	switch {
+	case n.Status != "ready":
+		return fmt.Sprintf("node %s is %s", n.Name, n.Status)
+	case n.Drain:
+		return fmt.Sprintf("node %s is draining", n.Name)
+	case n.SchedulingEligibility != "" && n.SchedulingEligibility != "eligible":
+		return fmt.Sprintf("node %s is %s for scheduling", n.Name, n.SchedulingEligibility)
+	}
+	return ""
+}
+
+// unplacedReason says why Nomad placed nothing: the node's state and the
+// evaluations' placement metrics.
+func (r *nomadRun) unplacedReason() string {
+	parts := []string{fmt.Sprintf("nothing placed within %s", shortDuration(r.e.cfg.PlacementTimeout))}
+	if st := r.nodeState(""); st != "" {
+		parts = append(parts, st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	evals, _, err := r.e.api.Jobs().Evaluations(r.jobID, (&api.QueryOptions{}).WithContext(ctx))
+	if err == nil {
+		for _, ev := range evals {
+			for _, tg := range sortedKeys(ev.FailedTGAllocs) {
+				if m := metricText(ev.FailedTGAllocs[tg]); m != "" && !slices.Contains(parts, m) {
+					parts = append(parts, m)
+				}
+			}
+		}
+	}
+	if len(parts) == 1 {
+		parts = append(parts, "Nomad gave no reason (is the scheduler overloaded?)")
+	}
+	return strings.Join(parts, "; ")
+}
+
+// metricText renders Nomad's placement metrics as `nomad job status` does.
+func metricText(m *api.AllocationMetric) string {
+	if m == nil {
+		return ""
+	}
+	var p []string
+	p = append(p, fmt.Sprintf("%d nodes evaluated", m.NodesEvaluated))
+	for _, k := range sortedKeys(m.ConstraintFiltered) {
+		p = append(p, fmt.Sprintf("%d filtered by constraint %s", m.ConstraintFiltered[k], k))
+	}
+	for _, k := range sortedKeys(m.ClassFiltered) {
+		p = append(p, fmt.Sprintf("%d filtered by class %s", m.ClassFiltered[k], k))
+	}
+	if m.NodesExhausted > 0 {
+		p = append(p, fmt.Sprintf("%d exhausted", m.NodesExhausted))
+	}
+	for _, k := range sortedKeys(m.DimensionExhausted) {
+		p = append(p, fmt.Sprintf("%d out of %s", m.DimensionExhausted[k], k))
+	}
+	for _, k := range sortedKeys(m.NodesAvailable) {
+		if m.NodesAvailable[k] == 0 {
+			p = append(p, "no node available in datacenter "+k)
+		}
+	}
+	return "Nomad: " + strings.Join(p, ", ")
+}
+
+var _ runner.Run = (*nomadRun)(nil)
+
+// shortDuration writes 1h, 90m, 30s rather than 1h0m0s (as the
+// dispatcher writes a task's timeout).
+func shortDuration(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	case d%time.Second == 0:
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	return d.String()
+}
