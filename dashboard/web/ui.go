@@ -293,12 +293,6 @@ func (u *ui) backTo(c *fiber.Ctx) string {
 	return "/"
 }
 
-// localPath accepts only paths on this site ("/x", never "//host" or a URL).
-func localPath(p string) bool {
-	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.HasPrefix(p, "/\\") &&
-		!strings.ContainsAny(p, "\r\n")
-}
-
 // render executes the page template into a pooled buffer and sends it.
 func (u *ui) render(c *fiber.Ctx, name string, v *view, data any) error {
 	t, ok := u.pages[name]
