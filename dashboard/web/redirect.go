@@ -18,7 +18,8 @@ import (
 //
 //   - control characters, raw or percent-encoded (%09 %0a %0d and any
 //     other %00-%1f, %7f), and spaces or other Unicode spaces;
-//   - backslashes, raw or as %5c;
+//   - backslashes, raw or as %5c; and %25, an encoded "%" (double
+//     encoding such as %252f), so a path with a literal "%" goes to "/";
 //   - a start other than exactly one "/" followed by a character that is
 //     neither "/" nor "\" (or "/" alone), including an encoded slash (%2f)
 //     anywhere in the first segment, and look-alike slashes (U+FF0F,
@@ -54,15 +55,12 @@ func localPath(p string) bool {
 			return false
 		}
 	}
-	if dec, err := url.PathUnescape(p); err != nil {
+	dec, err := url.PathUnescape(p)
+	if err != nil || len(dec) < 2 || dec[1] == '/' || dec[1] == '\\' {
 		return false
-	} else {
-		for _, r := range dec {
-			if r < 0x20 || r == 0x7f || unicode.IsSpace(r) || lookalikeSlash(r) {
-				return false
-			}
-		}
-		if len(dec) < 2 || dec[1] == '/' || dec[1] == '\\' {
+	}
+	for _, r := range dec {
+		if r < 0x20 || r == 0x7f || unicode.IsSpace(r) || lookalikeSlash(r) {
 			return false
 		}
 	}
