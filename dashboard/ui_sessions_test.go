@@ -256,3 +256,23 @@ func TestUILoginSlowsDownButLetsTheOwnerIn(t *testing.T) {
 		t.Errorf("the login after 6 failures took %v, want at least the 8× delay", d)
 	}
 }
+
+// The login's next= goes only to a path on this host.
+func TestUILoginNextStaysOnThisHost(t *testing.T) {
+	t.Parallel()
+	b := uiSetup(t)
+	for next, want := range map[string]string{
+		"/sites": "/sites", "/%09/evil.example": "/", "//evil.example": "/", "/\\evil.example": "/",
+		"https://evil.example": "/", "/%2f%2fevil.example": "/", "/%5cevil.example": "/", "javascript:alert(1)": "/",
+	} {
+		w := b.browser()
+		_, body := w.get("/login?next=" + url.QueryEscape(next))
+		if strings.Contains(body, "evil") {
+			t.Errorf("the login page kept next=%q", next)
+		}
+		res, _ := w.post("/login", url.Values{"name": {"alice"}, "password": {testPassword}, "next": {next}})
+		if got := res.Header.Get("Location"); got != want {
+			t.Errorf("next=%q: redirected to %q, want %q", next, got, want)
+		}
+	}
+}
