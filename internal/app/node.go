@@ -317,7 +317,7 @@ func (n *node) registerQueueJobs(ctx context.Context) error {
 }
 
 // loadOrCreateKey returns the 32-byte key in path, creating it (mode 0600)
-// on first use, so dashboard sessions survive a restart. Several aegir
+// on first use, so open dashboard forms (CSRF tokens) survive a restart. Several aegir
 // servers share one key by sharing the file.
 func loadOrCreateKey(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
