@@ -29,7 +29,7 @@ type Config struct {
 	Bus logbus.Bus
 	// Locker gives one running task per target. Required.
 	Locker locks.Locker
-	// Archive keeps finished tasks' logs. Default: tasklog.NewArchive(Store.KV(), Bus, Logger).
+	// Archive keeps finished tasks' logs. Default: tasklog.NewArchive(Store, Bus, Logger).
 	Archive *tasklog.Archive
 	// MaxParallel is how many tasks run at once. Default: 4.
 	MaxParallel int
@@ -98,7 +98,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	cfg.ReapInterval = cmp.Or(cfg.ReapInterval, time.Minute)
 	cfg.RetryInterval = cmp.Or(cfg.RetryInterval, time.Second)
 	if cfg.Archive == nil {
-		cfg.Archive = tasklog.NewArchive(cfg.Store.KV(), cfg.Bus, cfg.Logger)
+		cfg.Archive = tasklog.NewArchive(cfg.Store, cfg.Bus, cfg.Logger)
 	}
 	return &Dispatcher{
 		cfg: cfg, st: cfg.Store, exec: cfg.Executor, bus: cfg.Bus, locker: cfg.Locker,
