@@ -11,6 +11,7 @@ import (
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/logbus"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/store"
 )
 
 // What the tests of the executors and of the dispatcher need around a run
@@ -51,4 +52,33 @@ func WaitForLine(t testing.TB, bus logbus.Bus, taskID, s string) logbus.Line {
 	}
 	t.Fatalf("no log line containing %q", s)
 	return logbus.Line{}
+}
+
+// Settle finishes every active task in st as the fake back end would have
+// (ok), without running anything: a server verified is ready, a platform
+// verified is ready, a site installed is enabled.
+func Settle(t testing.TB, st *store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	tasks, _, err := st.ActiveTasks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		if err := st.StartTask(ctx, &task, "test", 1); err != nil {
+			t.Fatal(err)
+		}
+		var changes []store.Change
+		switch task.Type {
+		case domain.TaskVerifyServer:
+			changes = append(changes, store.SetServerStatusChange(task.TargetID, domain.ServerReady))
+		case domain.TaskVerifyPlatform:
+			changes = append(changes, store.UpdatePlatform(task.TargetID, func(p *domain.Platform) error { return p.Transition(domain.PlatformReady) }))
+		case domain.TaskInstall:
+			changes = append(changes, store.SetSiteStatus(task.TargetID, domain.SiteEnabled))
+		}
+		if err := st.FinishTask(ctx, &task, domain.TaskSucceeded, changes...); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
