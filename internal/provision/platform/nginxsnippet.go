@@ -226,8 +226,8 @@ func snippetTokens(src string) ([]snippetToken, error) {
 			for i < len(src) {
 				c := src[i]
 				if c == '\\' && i+1 < len(src) {
-					if src[i+1] == '\n' {
-						return nil, fmt.Errorf("line %d: a backslash may not end a line", line)
+					if strings.IndexByte(" \t\r\n;{}\"'", src[i+1]) >= 0 {
+						return nil, fmt.Errorf("line %d: outside quotes a backslash may not escape a space, quote, ';', '{' or '}'", line)
 					}
 					b.WriteByte(c)
 					b.WriteByte(src[i+1])
