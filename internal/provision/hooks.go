@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/aegirhq/aegir/internal/domain"
 )
@@ -53,6 +54,18 @@ func hookProgramInside(platformDir, prog string) error {
 		return fmt.Errorf("%s resolves to %s, outside the platform %s", prog, domain.Clip(p), root)
 	}
 	return nil
+}
+
+// procAttr is how every platform command starts: in its own process group
+// (a cancel kills it all) and, when cred is set, as the site's user and
+// group.
+func procAttr(cred *syscall.Credential) *syscall.SysProcAttr {
+	a := &syscall.SysProcAttr{Setpgid: true}
+	if cred != nil {
+		c := *cred
+		a.Credential = &c
+	}
+	return a
 }
 
 // withoutDatabase is d for a site whose platform declares database =

@@ -411,11 +411,7 @@ func (j *job) runCommandAs(ctx context.Context, what string, argv []string, dir 
 	}
 	out := &lineWriter{log: j.log, level: slog.LevelInfo, attrs: []any{"command", what}}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if cred != nil {
-		c := *cred
-		cmd.SysProcAttr.Credential = &c
-	}
+	cmd.SysProcAttr = procAttr(cred)
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	j.log.Info("running", "command", what, "argv", argv)
