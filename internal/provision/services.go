@@ -320,7 +320,7 @@ func (j *job) waitAnswer(ctx context.Context, w *webConn, domainName string, dis
 	}
 	var last string
 	var body []byte
-	var wrongSince time.Time // an answer without the text; a second of them fails
+	var wrongSince time.Time // an answer without the text; two seconds of them fail
 	for {
 		code, b, err := j.getBody(ctx, w.URL(), domainName, path)
 		switch {
@@ -341,7 +341,7 @@ func (j *job) waitAnswer(ctx context.Context, w *webConn, domainName string, dis
 		default:
 			last, body, wrongSince = fmt.Sprintf("HTTP %d", code), nil, time.Time{}
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil || body != nil && time.Since(wrongSince) > time.Second {
+		if time.Now().After(deadline) || ctx.Err() != nil || body != nil && time.Since(wrongSince) > 2*time.Second {
 			if body != nil {
 				return failf(CodeSiteWrongAnswer,
 					"The application answered with something else than the page the platform's expect check names: read its answer above and the application's log, fix the site, then run verify.", nil,

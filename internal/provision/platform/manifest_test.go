@@ -316,3 +316,38 @@ func FuzzManifest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNginxSnippet feeds the snippet check arbitrary text, seeded with
+// attempts to hide a directive: it must not panic, and what it accepts
+// must not hold a forbidden directive at the start of a statement.
+func FuzzNginxSnippet(f *testing.F) {
+	for _, s := range []string{
+		"location / { deny all; }",
+		"include /etc/passwd;",
+		"add_header X a\\;include /etc/x;",
+		"add_header X \"a;\ninclude /etc/x;\"",
+		"#\ninclude x;",
+		"deny all;#}\n}",
+		"location /x { root /srv/p/../../etc; }",
+		"location '/x' { 'include' x; }",
+		"return 200 ${x};",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		if CheckNginxSnippet(src, "/srv/p") != nil {
+			return
+		}
+		toks, err := snippetTokens(src)
+		if err != nil {
+			t.Fatalf("accepted %q that does not tokenise: %v", src, err)
+		}
+		start := true
+		for _, tk := range toks {
+			if start && !tk.special && !snippetDirectives[tk.text] {
+				t.Fatalf("accepted %q with directive %q", src, tk.text)
+			}
+			start = tk.special
+		}
+	})
+}
