@@ -390,6 +390,63 @@ func TestNginxFailures(t *testing.T) {
 		}
 	})
 
+	t.Run("failing post-clone hook", func(t *testing.T) {
+		// bin/hook.php fails when the platform holds fail-<hook>: the
+		// clone is removed (vhost, database, files), the source serves.
+		marker := filepath.Join(s.platform["php2"].Path, "fail-post-clone")
+		if err := os.WriteFile(marker, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(marker)
+		cc := s.ctx(domain.TaskClone, good, "php1")
+		cc.Target = &provision.TargetInfo{SiteID: domain.NewID(), Domain: "hookclone.example.com", Platform: s.platform["php2"],
+			WebServer: &s.webSrv, WebService: &s.webSvc, DBServer: &s.dbSrv, DBService: &s.dbSvc}
+		res := s.runner.Run(context.Background(), cc)
+		if res.Status != domain.TaskFailed || res.ErrorCode != provision.CodeHookFailed || !strings.Contains(res.Explanation, "post-clone") {
+			t.Fatalf("clone with a failing post-clone hook: %s %s: %s", res.Status, res.ErrorCode, res.Explanation)
+		}
+		if _, err := os.Stat(filepath.Join(s.nginx.ConfDir, "hookclone.example.com.conf")); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("the failed clone's vhost is left: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(s.platform["php2"].Path, "sites", "hookclone.example.com")); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("the failed clone's directory is left: %v", err)
+		}
+		if !s.dbGone(provision.NameFor(cc.Target.SiteID)) {
+			t.Fatal("the failed clone's database is left")
+		}
+		s.hits("good.example.com")
+	})
+
+	t.Run("expect text missing", func(t *testing.T) {
+		// A platform whose expect text the application never prints: the
+		// install fails with site_wrong_answer and the page's start, and
+		// is rolled back.
+		dir := filepath.Join(filepath.Dir(s.platform["php1"].Path), "php-expect")
+		copyDir(t, fixture(t, "php-app"), dir)
+		hcl, err := os.ReadFile(filepath.Join(dir, "aegir.hcl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hcl = []byte(strings.Replace(string(hcl), `text = "php-app site"`, `text = "Welcome to the wiki"`, 1))
+		if err := os.WriteFile(filepath.Join(dir, "aegir.hcl"), hcl, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.platform["expect"] = &provision.PlatformInfo{ID: domain.NewID(), Name: "expect", Path: dir, Type: domain.PlatformPHP}
+		defer delete(s.platform, "expect")
+		site := &provision.SiteInfo{ID: domain.NewID(), Domain: "expect.example.com", Status: domain.SitePending}
+		res := s.runner.Run(context.Background(), s.ctx(domain.TaskInstall, site, "expect"))
+		if res.Status != domain.TaskFailed || res.ErrorCode != provision.CodeSiteWrongAnswer ||
+			!strings.Contains(res.Explanation, "Welcome to the wiki") || !strings.Contains(res.Explanation, "php-app site") {
+			t.Fatalf("install whose page lacks the expect text: %s %s: %s", res.Status, res.ErrorCode, res.Explanation)
+		}
+		if _, err := os.Stat(filepath.Join(s.nginx.ConfDir, "expect.example.com.conf")); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("the failed install's vhost is left: %v", err)
+		}
+		if !s.dbGone(provision.NameFor(site.ID)) {
+			t.Fatal("the failed install's database is left")
+		}
+	})
+
 	t.Run("database down", func(t *testing.T) {
 		s.stopDB()
 		site := &provision.SiteInfo{ID: domain.NewID(), Domain: "nodb.example.com", Status: domain.SitePending}
