@@ -111,9 +111,9 @@ type UserUpdate struct {
 	Version   uint64   `json:"version"`
 }
 
-// TokenCreate is the body of POST /tokens. TTL is a Go duration ("720h");
-// empty means the token does not expire. UserID is for admins creating a
-// token for someone else.
+// TokenCreate is the body of POST /tokens. TTL is a Go duration ("720h")
+// of at most the server's max_token_ttl (default a year); empty means that
+// maximum. UserID is for admins creating a token for someone else.
 type TokenCreate struct {
 	Name   string `json:"name,omitempty"`
 	UserID string `json:"user_id,omitempty"`

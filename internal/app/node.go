@@ -209,6 +209,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		Store:      n.store, Logger: log, Logs: n.disp.TaskLogs(),
 		Secrets: credentialWriter{n.secrets}, Canceller: n.disp, Queues: n.queues, LoginLimiter: limiter,
 		StatusChecks: n.statusChecks(), Leader: n.elector.IsLeader, Version: Version,
+		MaxTokenTTL: cfg.MaxTokenTTLDuration(),
 	})
 	if err != nil {
 		return nil, err
