@@ -145,6 +145,11 @@ func TestServersAndServices(t *testing.T) {
 			body:   `{"settings":{"workers":"4"},"version":{v}}`, wantStatus: 400, wantCode: api.CodeInvalid, wantField: "settings.workers", unchanged: true,
 		},
 		{
+			name: "add a service with a setting key that is not a name", method: "POST", url: "/api/v1/services", token: "admin",
+			body:       `{"server_id":"{server}","kind":"builtin","port":8080,"settings":{"` + strings.Repeat("x", 200) + `; rm":"1"}}`,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantField: "settings", unchanged: true, notContains: []string{strings.Repeat("x", 100)},
+		},
+		{
 			name: "add a service with a bad setting", method: "POST", url: "/api/v1/services", token: "admin",
 			body:       `{"server_id":"{server}","kind":"builtin","port":8080,"settings":{"php_fastcgi":"127.0.0.1;9000"}}`,
 			wantStatus: 400, wantCode: api.CodeInvalid, wantField: "settings.php_fastcgi", unchanged: true,

@@ -146,8 +146,13 @@ func checkSettings(field string, kind domain.ServiceKind, settings map[string]st
 	}
 	keys := slices.Sorted(maps.Keys(settings))
 	for _, k := range keys {
+		// Every key a driver reads is a name; anything else is refused
+		// before it is quoted back.
+		if err := domain.ValidateName(field, k); err != nil {
+			return err
+		}
 		if err := d.CheckValue(k, settings[k]); err != nil {
-			return domain.Invalid(field+"."+k, "%v", err)
+			return domain.Invalid(field+"."+domain.Clip(k), "%v", err)
 		}
 	}
 	return nil
