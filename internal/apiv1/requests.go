@@ -51,7 +51,10 @@ type PlatformCreated struct {
 }
 
 // ServerCreate is the body of POST /servers: the server and the services
-// it provides, created together.
+// it provides, created together. Address is an IP address or a host name,
+// stored normalised (lowercase, punycode); a name mixing scripts is
+// refused. Each service's settings are checked against its kind's
+// (internal/servicekind): unknown keys and bad values are refused.
 type ServerCreate struct {
 	Name      string          `json:"name"`
 	Address   string          `json:"address"`
