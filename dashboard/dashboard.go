@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/aegirhq/aegir/dashboard/api"
@@ -43,18 +44,27 @@ type Config struct {
 	// LogPoll is how long one read of the log bus waits for new lines while
 	// following a log, and how often a keep-alive comment is sent. Default: 15s.
 	LogPoll time.Duration
-	// SessionKey signs the dashboard's session, CSRF and flash cookies; at
-	// least 32 bytes. Default: a random key per process, so a restart logs
-	// everyone out of the dashboard (API tokens are unaffected).
+	// SessionKey signs the dashboard's CSRF tokens and flash cookies; at
+	// least 32 bytes (sessions themselves are store records). Default: a
+	// random key per process, so after a restart open forms must be
+	// reloaded.
 	SessionKey []byte
 	// SecureCookies marks the dashboard's cookies Secure even when the
 	// request did not arrive over TLS (a TLS proxy in front). Default:
 	// false; requests over TLS get Secure cookies regardless.
 	SecureCookies bool
-	// LoginLimiter limits dashboard logins per account and per address.
-	// Default: an in-memory limiter (5 failures per account, 20 per address,
-	// per 15 minutes).
+	// LoginLimiter counts failed dashboard logins (web.Config). Default:
+	// an in-memory limiter.
 	LoginLimiter LoginLimiter
+	// LoginDelay is the first delay of a login to an account with recent
+	// failures, doubling up to 16 times itself. Default: 1s.
+	LoginDelay time.Duration
+	// SessionIdle and SessionMax end a dashboard session after that long
+	// without a request, and that long after login. Default: 2h, 12h.
+	SessionIdle, SessionMax time.Duration
+	// TrustedProxies are the proxies whose X-Forwarded-For gives the
+	// client's address. Default: none.
+	TrustedProxies []netip.Prefix
 	// StatusChecks are the components GET /api/v1/status and the
 	// overview's System panel check besides the store, which is always
 	// first. Default: none.
@@ -88,7 +98,8 @@ func New(cfg *Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	ui := web.Config{SessionKey: cfg.SessionKey, SecureCookies: cfg.SecureCookies, LoginLimiter: cfg.LoginLimiter}
+	ui := web.Config{SessionKey: cfg.SessionKey, SecureCookies: cfg.SecureCookies, LoginLimiter: cfg.LoginLimiter,
+		LoginDelay: cfg.LoginDelay, SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, TrustedProxies: cfg.TrustedProxies}
 	return api.New(&api.Config{
 		Store: cfg.Store, Logger: cfg.Logger, Logs: cfg.Logs, Secrets: cfg.Secrets, Canceller: cfg.Canceller,
 		Queues: cfg.Queues, BodyLimit: cfg.BodyLimit, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout,

@@ -154,9 +154,15 @@ var timeType = reflect.TypeOf(time.Time{})
 // document does not describe them.
 var apiv1Pkg = reflect.TypeOf(apiv1.SiteCreate{}).PkgPath()
 
-// exportedBefore are the internal/apiv1 types the API declared exported,
-// whose schema names keep their capital.
-var exportedBefore = map[string]bool{"SystemStatus": true, "ComponentStatus": true}
+// earlierNames are the schema names internal/apiv1 types had before they
+// moved there, so the document keeps them: the status view's types, which
+// the API declared exported, and the queue types of scheduler/queue.
+var earlierNames = map[string]string{
+	"SystemStatus": "SystemStatus", "ComponentStatus": "ComponentStatus",
+	"QueueStatus": "Status", "QueueSettings": "Settings", "QueueRetention": "Retention",
+	"QueueFailingSite": "FailingSite", "QueueRun": "Run", "PassReport": "PassReport",
+	"StatsPoint": "Point", "CronOutput": "Output",
+}
 
 var hiddenFields = map[string]bool{"User.password_hash": true, "Token.hash": true}
 
@@ -234,12 +240,16 @@ func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
 
 // schemaName names a struct type's component: Site, List_Site, siteCreate.
 // The request and answer types of internal/apiv1 keep the lower-case
-// names they had when the API declared them itself, and the status view's
-// (status.go) the capitalised ones.
+// names they had when the API declared them itself, and those in
+// earlierNames the names they had before.
 func schemaName(t reflect.Type) string {
 	n := t.Name()
-	if t.PkgPath() == apiv1Pkg && n != "" && !exportedBefore[n] {
-		n = strings.ToLower(n[:1]) + n[1:]
+	if t.PkgPath() == apiv1Pkg && n != "" {
+		if earlier, ok := earlierNames[n]; ok {
+			n = earlier
+		} else {
+			n = strings.ToLower(n[:1]) + n[1:]
+		}
 	}
 	if i := strings.IndexByte(n, '['); i >= 0 {
 		// List[github.com/.../domain.Site] → List_Site

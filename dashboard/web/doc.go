@@ -34,23 +34,36 @@
 //
 // # Sessions, CSRF, logins
 //
-// Sessions are signed cookies (HMAC-SHA256 under Config.SessionKey, or a
-// random per-process key), not store records: {user id, expiry (12h),
-// nonce, stamp of the password hash}. The user is loaded on each request,
-// so deleting a user or changing their password (the stamp) ends their
-// sessions. Cookies are HttpOnly, SameSite=Lax, and Secure over TLS or with
-// Config.SecureCookies. Every POST carries a CSRF token, an HMAC of the
-// session's nonce (before login: of a random pre-session cookie), and a
-// POST whose Origin is another site is refused too.
+// Sessions are store records (store.Session, sessions/<SHA-256 of the
+// secret>): the cookie carries only a random 256-bit secret. Logout, a
+// password or role change (store.UpdateUser, in the same transaction), an
+// admin's "End all sessions" on /users/<id>/sessions, "Log out everywhere"
+// on /account/sessions and the user's deletion end them at once on every
+// server. A session ends after Config.SessionIdle without a request (2h)
+// and Config.SessionMax after login (12h); last-seen is written at most
+// once a minute; expired records go when presented and by a sweep at most
+// every 5 minutes. Each record also holds a stamp of the password hash and
+// role, checked per request. Cookies are HttpOnly, SameSite=Lax, and Secure
+// over TLS or with Config.SecureCookies. Every POST carries a CSRF token,
+// an HMAC (under Config.SessionKey) of the session's id (before login: of
+// a random pre-session cookie), and a POST whose Origin is another site is
+// refused too. Redirect targets (next=, back=) are paths on this host
+// checked as a browser would read them (redirect.go).
 //
 // Passwords are argon2id (m=19 MiB, t=2, p=1, 16-byte salt per hash, PHC
 // string). A login by an unknown name verifies against a dummy hash, so it
 // costs the same as a wrong password, and gets the same message. Failures
-// are counted per account name and per client address by a LoginLimiter
-// (5 per account, 20 per address per 15 minutes): in memory by default,
-// in Redis (RedisLimiter) when aegir server has Redis, so every server
-// behind a load balancer counts the same failures; if Redis fails, each
-// server falls back to counting in its memory.
+// are counted by a LoginLimiter per (address, account) pair, per account
+// and per address, per 15 minutes: 5 failures of a pair refuse that
+// account from that address; an account's failures beyond 3 and an
+// address's beyond 20 delay each further try (1s doubling to 16s) but
+// never refuse the right password, so nobody can lock an account's owner
+// out from elsewhere. The address is the TCP peer, or, from a trusted
+// proxy (Config.TrustedProxies), the right-most untrusted address of
+// X-Forwarded-For (clientaddr.go). Counts live in memory by default, in
+// Redis (RedisLimiter) when aegir server has Redis, so every server behind
+// a load balancer counts the same failures; if Redis fails, each server
+// falls back to counting in its memory.
 //
 // Headers on every dashboard response: a Content-Security-Policy allowing
 // only this origin's script, style, images and connections, no inline

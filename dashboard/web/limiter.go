@@ -6,15 +6,18 @@ import (
 	"time"
 )
 
-// LoginLimiter decides whether a login may be tried: per account (the name
-// typed) and per client address. The in-memory one below serves a single
-// node; RedisLimiter (ui_limiter_redis.go) is shared by every node, and
-// aegir server uses it when Redis is configured.
+// LoginLimiter counts failed logins per key in a window: per account (the
+// name typed), per client address, and per (address, account) pair. The
+// login decides what the counts do (login.go): a pair over PairMax is
+// refused, an account or an address with failures is slowed down, never
+// refused. The in-memory one below serves a single node; RedisLimiter
+// (limiter_redis.go) is shared by every node, and aegir server uses it
+// when Redis is configured.
 //
-// An attempt is counted as a failure before the password is checked (Try)
-// and given back if it succeeds (Refund, Succeeded): checking first and
-// counting after would let many guesses sent at once all pass the check
-// before any of them is counted.
+// An attempt is counted as a failure before the password is checked (Try,
+// Count) and given back if it succeeds (Refund, Succeeded): checking first
+// and counting after would let many guesses sent at once all pass the
+// check before any of them is counted.
 type LoginLimiter interface {
 	// Wait returns how long the key must wait before its next attempt
 	// (0: it may try now), without counting anything.
@@ -28,6 +31,9 @@ type LoginLimiter interface {
 	Refund(ctx context.Context, kind LimitKind, key string) error
 	// Succeeded forgets the key's failures.
 	Succeeded(ctx context.Context, kind LimitKind, key string) error
+	// Count counts one attempt as a failure, whatever the key's limit, and
+	// returns how many the key had in its window before this one.
+	Count(ctx context.Context, kind LimitKind, key string) (int, error)
 }
 
 // LimitKind says what a limiter key names.
@@ -36,15 +42,26 @@ type LimitKind string
 const (
 	LimitAccount LimitKind = "account"
 	LimitAddress LimitKind = "address"
+	// LimitPair keys are PairKey(address, account).
+	LimitPair LimitKind = "pair"
 )
+
+// PairKey is the LimitPair key of an address and an account name.
+func PairKey(addr, account string) string { return addr + "\x00" + account }
 
 // MemoryLimiterConfig configures NewMemoryLimiter.
 type MemoryLimiterConfig struct {
-	// AccountMax failures per Window lock an account out until the window
-	// ends. Default: 5.
+	// AccountMax is the most failures per Window Try allows an account
+	// key. Default: 5. (The login counts accounts with Count, never
+	// refusing them.)
 	AccountMax int
-	// AddressMax failures per Window lock an address out. Default: 20.
+	// AddressMax is the most failures per Window Try allows an address
+	// key. Default: 20. (The login counts addresses with Count.)
 	AddressMax int
+	// PairMax is the most failures per Window of one account from one
+	// address; then that address may not try that account until the
+	// window ends. Default: 5.
+	PairMax int
 	// Window is how long failures are counted. Default: 15m.
 	Window time.Duration
 	// Now is the clock. Default: time.Now.
@@ -78,6 +95,9 @@ func NewMemoryLimiter(cfg MemoryLimiterConfig) *MemoryLimiter {
 	if cfg.AddressMax <= 0 {
 		cfg.AddressMax = 20
 	}
+	if cfg.PairMax <= 0 {
+		cfg.PairMax = 5
+	}
 	if cfg.Window <= 0 {
 		cfg.Window = 15 * time.Minute
 	}
@@ -88,8 +108,11 @@ func NewMemoryLimiter(cfg MemoryLimiterConfig) *MemoryLimiter {
 }
 
 func (l *MemoryLimiter) max(kind LimitKind) int {
-	if kind == LimitAccount {
+	switch kind {
+	case LimitAccount:
 		return l.cfg.AccountMax
+	case LimitPair:
+		return l.cfg.PairMax
 	}
 	return l.cfg.AddressMax
 }
@@ -126,6 +149,34 @@ func (l *MemoryLimiter) Try(_ context.Context, kind LimitKind, key string) (time
 	}
 	e.failures++
 	return 0, nil
+}
+
+func (l *MemoryLimiter) Count(_ context.Context, kind LimitKind, key string) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.cfg.Now()
+	k := string(kind) + "\x00" + key
+	e := l.m[k]
+	if e == nil || now.Sub(e.start) >= l.cfg.Window {
+		if len(l.m) >= memoryLimiterMaxKeys {
+			l.prune(now)
+		}
+		e = &limitEntry{start: now}
+		l.m[k] = e
+	}
+	e.failures++
+	return e.failures - 1, nil
+}
+
+// failures is how many failures key has in its window.
+func (l *MemoryLimiter) failures(kind LimitKind, key string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.m[string(kind)+"\x00"+key]
+	if e == nil || l.cfg.Now().Sub(e.start) >= l.cfg.Window {
+		return 0
+	}
+	return e.failures
 }
 
 func (l *MemoryLimiter) Refund(_ context.Context, kind LimitKind, key string) error {

@@ -26,11 +26,12 @@ type RedisLimiterConfig struct {
 	// Prefix starts every key. Default "aegir:", the prefix of aegir's
 	// other keys; the limiter's are <prefix>login:<kind>:<hash of name>.
 	Prefix string
-	// AccountMax failures per Window lock an account out until the window
-	// ends. Default: 5.
+	// AccountMax, AddressMax and PairMax are the most failures per Window
+	// Try allows a key of each kind, as in MemoryLimiterConfig. Defaults:
+	// 5, 20, 5.
 	AccountMax int
-	// AddressMax failures per Window lock an address out. Default: 20.
 	AddressMax int
+	PairMax    int
 	// Window is how long failures are counted, from the first one. Default:
 	// 15m.
 	Window time.Duration
@@ -83,6 +84,17 @@ if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then
 end
 return 0`)
 
+// limiterCountScript counts one attempt whatever the limit, starting the
+// key's window at its first (or repairing a key left without an expiry).
+// KEYS[1] the key, ARGV[1] the window in milliseconds. Returns the count
+// before this attempt.
+var limiterCountScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return n - 1`)
+
 // limiterRefundScript takes back one counted attempt, never going below 0.
 var limiterRefundScript = redis.NewScript(`
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -110,8 +122,8 @@ return ttl`)
 // Redis until used.
 func NewRedisLimiter(cfg RedisLimiterConfig) *RedisLimiter {
 	// The in-memory limiter fills in the same defaults for the limits.
-	fallback := NewMemoryLimiter(MemoryLimiterConfig{AccountMax: cfg.AccountMax, AddressMax: cfg.AddressMax, Window: cfg.Window})
-	cfg.AccountMax, cfg.AddressMax, cfg.Window = fallback.cfg.AccountMax, fallback.cfg.AddressMax, fallback.cfg.Window
+	fallback := NewMemoryLimiter(MemoryLimiterConfig{AccountMax: cfg.AccountMax, AddressMax: cfg.AddressMax, PairMax: cfg.PairMax, Window: cfg.Window})
+	cfg.AccountMax, cfg.AddressMax, cfg.PairMax, cfg.Window = fallback.cfg.AccountMax, fallback.cfg.AddressMax, fallback.cfg.PairMax, fallback.cfg.Window
 	cfg.Prefix = cmp.Or(cfg.Prefix, "aegir:")
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = time.Second
@@ -127,12 +139,7 @@ func (l *RedisLimiter) key(kind LimitKind, key string) string {
 	return l.cfg.Prefix + "login:" + string(kind) + ":" + hex.EncodeToString(sum[:16])
 }
 
-func (l *RedisLimiter) max(kind LimitKind) int {
-	if kind == LimitAccount {
-		return l.cfg.AccountMax
-	}
-	return l.cfg.AddressMax
-}
+func (l *RedisLimiter) max(kind LimitKind) int { return l.fallback.max(kind) }
 
 // Wait answers from Redis, or from the in-memory limiter when Redis
 // fails; the longer wait of the two wins, so failures counted in memory
@@ -164,6 +171,21 @@ func (l *RedisLimiter) Try(ctx context.Context, kind LimitKind, key string) (tim
 		return l.fallback.Try(ctx, kind, key)
 	}
 	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// Count counts the attempt in Redis, or in memory when Redis fails. The
+// count returned is the larger of Redis's and memory's, so failures
+// counted in memory during an outage still count.
+func (l *RedisLimiter) Count(ctx context.Context, kind LimitKind, key string) (int, error) {
+	local := l.fallback.failures(kind, key)
+	rctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+	defer cancel()
+	n, err := limiterCountScript.Run(rctx, l.cfg.Client, []string{l.key(kind, key)}, l.cfg.Window.Milliseconds()).Int()
+	if err != nil {
+		l.warn("count an attempt", err)
+		return l.fallback.Count(ctx, kind, key)
+	}
+	return max(n, local), nil
 }
 
 // Refund takes back an attempt in Redis and in memory (where Try may have

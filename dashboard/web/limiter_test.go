@@ -70,3 +70,39 @@ func TestLimiterRefund(t *testing.T) {
 		}
 	}
 }
+
+// Count counts whatever the limit and says how many came before, on the
+// in-memory limiter and on Redis shared by two servers; pairs have their
+// own limit.
+func TestLimiterCountAndPairs(t *testing.T) {
+	t.Parallel()
+	s := setupRedisLimiter(t)
+	for name, ls := range map[string][]LoginLimiter{
+		"memory":             {NewMemoryLimiter(MemoryLimiterConfig{AccountMax: 2, PairMax: 3})},
+		"redis, two servers": {s.limiter(RedisLimiterConfig{AccountMax: 2, PairMax: 3}), s.limiter(RedisLimiterConfig{AccountMax: 2, PairMax: 3})},
+	} {
+		ctx := context.Background()
+		for i := range 6 {
+			n, err := ls[i%len(ls)].Count(ctx, LimitAccount, "admin")
+			if err != nil || n != i {
+				t.Fatalf("%s: count %d = %d, %v", name, i, n, err)
+			}
+		}
+		_ = ls[0].Succeeded(ctx, LimitAccount, "admin")
+		if n, _ := ls[len(ls)-1].Count(ctx, LimitAccount, "admin"); n != 0 {
+			t.Fatalf("%s: after success the count is %d", name, n)
+		}
+		pair := PairKey("192.0.2.1", "admin")
+		for i := range 3 {
+			if wait, _ := ls[i%len(ls)].Try(ctx, LimitPair, pair); wait != 0 {
+				t.Fatalf("%s: pair failure %d refused", name, i+1)
+			}
+		}
+		if wait, _ := ls[0].Try(ctx, LimitPair, pair); wait == 0 {
+			t.Errorf("%s: a fourth failure of the pair was allowed", name)
+		}
+		if wait, _ := ls[len(ls)-1].Try(ctx, LimitPair, PairKey("192.0.2.2", "admin")); wait != 0 {
+			t.Errorf("%s: another address was refused the account", name)
+		}
+	}
+}

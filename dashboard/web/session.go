@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -16,21 +17,31 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/store"
 )
 
-// Sessions live in signed cookies, not in the store: the cookie carries the
-// user id, an expiry, a random nonce and a stamp of the user's password
-// hash, under an HMAC-SHA256 with the server's session key. Changing a
-// password changes the stamp and so ends every session of that user;
-// deleting the user ends them too (the user is loaded on every request).
-// The key is Config.SessionKey, or a random one per process, in which case
-// a restart logs everyone out. See doc.go.
+// Sessions live in the store (store.Session under sessions/<hash>): the
+// cookie carries only a random 256-bit secret, which the store keeps as
+// its SHA-256. So logout, a password or role change, an admin's "end all
+// sessions" and the user's deletion end a session at once, on every
+// server. A session ends after Config.SessionIdle without a request and
+// Config.SessionMax after login. Its record also holds a stamp of the
+// user's password hash and role, checked on every request, so a session
+// created while either changed is refused even if its record survived.
+// Last-seen is written at most once a minute per session. Expired records
+// are removed when presented and by a sweep at most every few minutes
+// (started by a login). CSRF and flash cookies stay HMAC-signed with
+// Config.SessionKey. See doc.go.
 const (
 	sessionCookie = "aegir_session"
 	preCookie     = "aegir_pre" // CSRF seed before login
 	flashCookie   = "aegir_flash"
-	sessionTTL    = 12 * time.Hour
 	csrfField     = "_csrf"
+	// touchEvery is how stale a session's last-seen may get before a
+	// request writes it.
+	touchEvery = time.Minute
+	// sweepEvery is how often a login starts a sweep of expired sessions.
+	sweepEvery = 5 * time.Minute
 )
 
 type sessionKeys struct{ mac []byte }
@@ -73,16 +84,10 @@ func (k *sessionKeys) open(purpose, v string) ([]byte, bool) {
 	return payload, true
 }
 
-// session is the signed content of the session cookie.
-type session struct {
-	UserID  string `json:"u"`
-	Expires int64  `json:"e"`
-	Stamp   string `json:"s"`
-	Nonce   string `json:"n"`
-}
-
-func passwordStamp(hash string) string {
-	sum := sha256.Sum256([]byte("stamp\x00" + hash))
+// sessionStamp is the digest of what a session was granted on: the
+// user's password hash and role.
+func sessionStamp(u *domain.User) string {
+	sum := sha256.Sum256([]byte("stamp\x00" + u.PasswordHash + "\x00" + string(u.Role)))
 	return hex.EncodeToString(sum[:8])
 }
 
@@ -92,25 +97,39 @@ func randomToken(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// loadSession returns the valid session and its user, or nils.
-func (u *ui) loadSession(c *fiber.Ctx) (*session, *domain.User) {
+// loadSession returns the valid session and its user, or nils. It ends
+// an expired session, and records the time of use at most once a minute.
+func (u *ui) loadSession(c *fiber.Ctx) (*store.Session, *domain.User) {
 	raw := c.Cookies(sessionCookie)
 	if raw == "" {
 		return nil, nil
 	}
-	payload, ok := u.keys.open("session", raw)
-	if !ok {
+	ctx := c.UserContext()
+	sess, err := u.st.SessionBySecret(ctx, raw)
+	if err != nil {
+		if !errors.Is(err, domain.ErrUnauthorized) {
+			u.log.Warn("read a session", "err", err)
+		}
 		return nil, nil
 	}
-	var s session
-	if json.Unmarshal(payload, &s) != nil || time.Now().Unix() > s.Expires || !domain.ValidID(s.UserID) {
+	now := time.Now()
+	if sess.Expired(now, u.sessionIdle, u.sessionMax) {
+		_ = u.st.DeleteSession(ctx, sess.ID)
 		return nil, nil
 	}
-	user, err := u.st.GetUser(c.UserContext(), s.UserID)
-	if err != nil || user.PasswordHash == "" || passwordStamp(user.PasswordHash) != s.Stamp {
+	user, err := u.st.GetUser(ctx, sess.UserID)
+	if err != nil || user.PasswordHash == "" || subtle.ConstantTimeCompare([]byte(sessionStamp(user)), []byte(sess.Stamp)) != 1 {
+		if errors.Is(err, domain.ErrNotFound) || err == nil {
+			_ = u.st.DeleteSession(ctx, sess.ID)
+		}
 		return nil, nil
 	}
-	return &s, user
+	if now.Sub(sess.LastSeen) >= touchEvery {
+		if err := u.st.TouchSession(ctx, sess, now); err != nil {
+			u.log.Warn("record a session's use", "err", err)
+		}
+	}
+	return sess, user
 }
 
 func (u *ui) cookie(c *fiber.Ctx, name, value string, expires time.Time) {
@@ -121,23 +140,69 @@ func (u *ui) cookie(c *fiber.Ctx, name, value string, expires time.Time) {
 	})
 }
 
+// startSession logs user in: a new session record and its cookie. The
+// session the browser had before, if any, ends (a new id at every login).
+// When the store fails the browser is left logged out, and the error
+// logged.
 func (u *ui) startSession(c *fiber.Ctx, user *domain.User) {
-	s := session{UserID: user.ID, Expires: time.Now().Add(sessionTTL).Unix(), Stamp: passwordStamp(user.PasswordHash), Nonce: randomToken(16)}
-	b, _ := json.Marshal(s)
-	u.cookie(c, sessionCookie, u.keys.sign("session", b), time.Unix(s.Expires, 0))
+	ctx := c.UserContext()
+	if old := c.Cookies(sessionCookie); old != "" {
+		if s, err := u.st.SessionBySecret(ctx, old); err == nil {
+			_ = u.st.DeleteSession(ctx, s.ID)
+		}
+	}
+	sess, secret, err := u.st.CreateSession(ctx, store.Session{UserID: user.ID, Stamp: sessionStamp(user),
+		Address: u.clientAddr(c), UserAgent: c.Get(fiber.HeaderUserAgent)})
+	if err != nil {
+		u.log.Error("start a session", "user", user.Name, "err", err)
+		u.endSession(c)
+		return
+	}
+	u.cookie(c, sessionCookie, secret, sess.CreatedAt.Add(u.sessionMax))
 	u.cookie(c, preCookie, "", time.Unix(1, 0))
+	u.maybeSweep()
 }
 
+// endSession ends the browser's session, in the store and its cookie.
 func (u *ui) endSession(c *fiber.Ctx) {
+	if raw := c.Cookies(sessionCookie); raw != "" {
+		if s, err := u.st.SessionBySecret(c.UserContext(), raw); err == nil {
+			if err := u.st.DeleteSession(c.UserContext(), s.ID); err != nil {
+				u.log.Error("end a session", "err", err)
+			}
+		}
+	}
 	u.cookie(c, sessionCookie, "", time.Unix(1, 0))
 }
 
-// csrfToken is the token forms carry: an HMAC of the session's nonce, or,
+// maybeSweep removes expired sessions in the background, at most once per
+// sweepEvery per process.
+func (u *ui) maybeSweep() {
+	now := time.Now().UnixNano()
+	last := u.swept.Load()
+	if now-last < int64(sweepEvery) || !u.swept.CompareAndSwap(last, now) {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		n, err := u.st.SweepSessions(ctx, u.sessionIdle, u.sessionMax)
+		if err != nil {
+			u.log.Warn("sweep expired sessions", "err", err)
+			return
+		}
+		if n > 0 {
+			u.log.Debug("swept expired sessions", "count", n)
+		}
+	}()
+}
+
+// csrfToken is the token forms carry: an HMAC of the session's id, or,
 // before login, of a random pre-session cookie (set here when missing).
-func (u *ui) csrfToken(c *fiber.Ctx, s *session) string {
+func (u *ui) csrfToken(c *fiber.Ctx, s *store.Session) string {
 	seed := ""
 	if s != nil {
-		seed = "s:" + s.Nonce
+		seed = "s:" + s.ID
 	} else {
 		pre := c.Cookies(preCookie)
 		if len(pre) < 16 || len(pre) > 64 {
@@ -153,7 +218,7 @@ func (u *ui) csrfToken(c *fiber.Ctx, s *session) string {
 
 // checkCSRF checks a POST's token (form field _csrf or header X-CSRF-Token)
 // and, when the browser sent one, that the Origin is this site.
-func (u *ui) checkCSRF(c *fiber.Ctx, s *session) bool {
+func (u *ui) checkCSRF(c *fiber.Ctx, s *store.Session) bool {
 	if o := c.Get(fiber.HeaderOrigin); o != "" && o != "null" {
 		ou, err := url.Parse(o)
 		if err != nil || ou.Host != string(c.Request().Host()) {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"embed"
 	"errors"
 	"fmt"
@@ -9,10 +10,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -31,18 +34,31 @@ var staticFS embed.FS
 
 // Config configures the HTML dashboard.
 type Config struct {
-	// SessionKey signs the dashboard's session, CSRF and flash cookies; at
-	// least 32 bytes. Default: a random key per process, so a restart logs
-	// everyone out of the dashboard (API tokens are unaffected).
+	// SessionKey signs the dashboard's CSRF tokens and flash cookies; at
+	// least 32 bytes (sessions themselves are store records). Default: a
+	// random key per process, so after a restart open forms must be
+	// reloaded.
 	SessionKey []byte
 	// SecureCookies marks the dashboard's cookies Secure even when the
 	// request did not arrive over TLS (a TLS proxy in front). Default:
 	// false; requests over TLS get Secure cookies regardless.
 	SecureCookies bool
-	// LoginLimiter limits dashboard logins per account and per address.
-	// Default: an in-memory limiter (5 failures per account, 20 per address,
-	// per 15 minutes).
+	// LoginLimiter counts failed dashboard logins per account, per client
+	// address and per (address, account) pair (login.go says what each
+	// does). Default: an in-memory limiter with its defaults.
 	LoginLimiter LoginLimiter
+	// LoginDelay is the first delay of a login to an account with recent
+	// failures; it doubles with each further failure, up to 16 times
+	// itself (login.go). Default: 1s.
+	LoginDelay time.Duration
+	// SessionIdle ends a session after this long without a request.
+	// Default: 2h.
+	SessionIdle time.Duration
+	// SessionMax ends a session this long after login. Default: 12h.
+	SessionMax time.Duration
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed
+	// (clientaddr.go). Default: none; the client address is the peer's.
+	TrustedProxies []netip.Prefix
 }
 
 // ui is the HTML dashboard: server-rendered pages on the same service
@@ -58,6 +74,11 @@ type ui struct {
 	limiter LoginLimiter
 	secure  bool // cookies get Secure (TLS in front)
 	bufs    sync.Pool
+
+	loginDelay              time.Duration
+	sessionIdle, sessionMax time.Duration
+	trusted                 []netip.Prefix
+	swept                   atomic.Int64 // unix nanoseconds of the last session sweep
 }
 
 // uiSecurityHeaders are sent with every HTML page and asset.
@@ -76,7 +97,9 @@ var uiSecurityHeaders = map[string]string{
 // api.Config.Mount.
 func Mount(s *api.Server, cfg Config) error {
 	u := &ui{api: s, ctl: s.Control(), st: s.Store(), logs: s.Config().Logs, log: s.Logger(),
-		limiter: cfg.LoginLimiter, secure: cfg.SecureCookies}
+		limiter: cfg.LoginLimiter, secure: cfg.SecureCookies, trusted: cfg.TrustedProxies,
+		loginDelay: cmp.Or(cfg.LoginDelay, time.Second), sessionIdle: cmp.Or(cfg.SessionIdle, 2*time.Hour),
+		sessionMax: cmp.Or(cfg.SessionMax, 12*time.Hour)}
 	if u.limiter == nil {
 		u.limiter = NewMemoryLimiter(MemoryLimiterConfig{})
 	}
@@ -148,6 +171,10 @@ func Mount(s *api.Server, cfg Config) error {
 	app.Get("/backups/:id/download", u.headers, u.backupDownload())
 	get("/account", u.accountPage)
 	post("/account/password", u.passwordChange)
+	get("/account/sessions", u.ownSessionsPage)
+	post("/account/sessions/end", u.ownSessionsEnd)
+	get("/users/:id/sessions", u.adminOnly(u.userSessionsPage))
+	post("/users/:id/sessions/end", u.adminOnly(u.userSessionsEnd))
 
 	// The page script's live data: the API's own handlers behind the
 	// session instead of a bearer token, so the access rules are the same.
@@ -291,12 +318,6 @@ func (u *ui) backTo(c *fiber.Ctx) string {
 		return ref.RequestURI()
 	}
 	return "/"
-}
-
-// localPath accepts only paths on this site ("/x", never "//host" or a URL).
-func localPath(p string) bool {
-	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.HasPrefix(p, "/\\") &&
-		!strings.ContainsAny(p, "\r\n")
 }
 
 // render executes the page template into a pooled buffer and sends it.

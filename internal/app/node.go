@@ -209,6 +209,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		Store:      n.store, Logger: log, Logs: n.disp.TaskLogs(),
 		Secrets: credentialWriter{n.secrets}, Canceller: n.disp, Queues: n.queues, LoginLimiter: limiter,
 		StatusChecks: n.statusChecks(), Leader: n.elector.IsLeader, Version: Version,
+		SessionIdle: cfg.SessionIdleDuration(), SessionMax: cfg.SessionMaxDuration(), TrustedProxies: cfg.TrustedProxyPrefixes(),
 		MaxTokenTTL: cfg.MaxTokenTTLDuration(),
 	})
 	if err != nil {
@@ -334,7 +335,7 @@ func (n *node) registerQueueJobs(ctx context.Context) error {
 }
 
 // loadOrCreateKey returns the 32-byte key in path, creating it (mode 0600)
-// on first use, so dashboard sessions survive a restart. Several aegir
+// on first use, so open dashboard forms (CSRF tokens) survive a restart. Several aegir
 // servers share one key by sharing the file.
 func loadOrCreateKey(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)

@@ -46,7 +46,8 @@
 // are not files (front controller), to their FastCGI upstream
 // ("unix:/path.sock" or "host:port", e.g. php-fpm) with WebSite.Env as
 // extra params. Without an upstream such requests get a 502 page saying
-// that PHP needs nginx+php-fpm or a FastCGI upstream.
+// that PHP needs nginx+php-fpm or a FastCGI upstream. A platform's nginx
+// snippet (WebSite.NginxSnippet) is nginx's only: this server ignores it.
 //
 // # Driver
 //

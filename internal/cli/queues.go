@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
-	"github.com/aegirhq/aegir/scheduler/queue"
 )
 
 // The queue and backup nouns and "site stats" live here; they join the
@@ -63,7 +63,7 @@ func queueList(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	var l []queue.Status
+	var l []apiv1.QueueStatus
 	raw, err := c.get(ctx, c.path("queues"), nil, &l)
 	if err != nil {
 		return err
@@ -89,10 +89,10 @@ func queueList(ctx context.Context, a *app, args []string) error {
 	return t.flush()
 }
 
-var queueResource = &resource[queue.Status]{noun: "queue", collection: "queues", byPath: true, details: queueDetails}
+var queueResource = &resource[apiv1.QueueStatus]{noun: "queue", collection: "queues", byPath: true, details: queueDetails}
 
 // queueDetails shows a queue's settings and state, and its failing sites.
-func queueDetails(_ context.Context, a *app, _ *api, s *queue.Status) error {
+func queueDetails(_ context.Context, a *app, _ *api, s *apiv1.QueueStatus) error {
 	st := s.Settings
 	kv := []string{"queue", s.Name, "enabled", yesNo(st.Enabled), "frequency", st.Frequency.D().String(),
 		"interval", st.Interval.D().String(), "concurrency", strconv.Itoa(st.Concurrency), "timeout", st.Timeout.D().String(),
@@ -145,18 +145,18 @@ func queueSet(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	var s queue.Settings
+	var s apiv1.QueueSettings
 	if _, err := c.get(ctx, c.path("queues", pos[0]), nil, &struct {
-		Settings *queue.Settings `json:"settings"`
+		Settings *apiv1.QueueSettings `json:"settings"`
 	}{&s}); err != nil {
 		return err
 	}
 	if enabled.set {
 		s.Enabled = enabled.val
 	}
-	set := func(d *queue.Duration, v time.Duration) {
+	set := func(d *apiv1.Duration, v time.Duration) {
 		if v != 0 {
-			*d = queue.Duration(v)
+			*d = apiv1.Duration(v)
 		}
 	}
 	set(&s.Frequency, *freq)
@@ -175,7 +175,7 @@ func queueSet(ctx context.Context, a *app, args []string) error {
 	}
 	if *keep >= 0 || *daily >= 0 || *weekly >= 0 || *monthly >= 0 {
 		if s.Retention == nil {
-			s.Retention = &queue.Retention{}
+			s.Retention = &apiv1.QueueRetention{}
 		}
 		for _, f := range []struct {
 			dst *int
@@ -186,7 +186,7 @@ func queueSet(ctx context.Context, a *app, args []string) error {
 			}
 		}
 	}
-	var out queue.Settings
+	var out apiv1.QueueSettings
 	if _, err := c.do(ctx, http.MethodPut, c.path("queues", pos[0]), nil, s, &out); err != nil {
 		return err
 	}
@@ -215,7 +215,7 @@ func queueRun(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	var p queue.PassReport
+	var p apiv1.PassReport
 	if err := json.Unmarshal(raw, &p); err != nil || p.ID == "" {
 		return fmt.Errorf("the API answered POST /queues/%s/run with JSON this client does not understand (%v); is it an older aegir? Upgrade the client and the server together", name, err)
 	}
@@ -289,12 +289,12 @@ func passFromLocation(loc string) string {
 // followPass polls a pass until it ends, printing its progress on stderr
 // when it moved (at most every five polls), and returns the ended pass
 // and its JSON. Failed polls are retried (maxReconnects in a row).
-func (a *app) followPass(ctx context.Context, c *api, name, id string) (*queue.PassReport, []byte, error) {
+func (a *app) followPass(ctx context.Context, c *api, name, id string) (*apiv1.PassReport, []byte, error) {
 	every := cmpDur(a.pollEvery, 2*time.Second)
 	failures, shown := 0, -1
 	var printed time.Time
 	for {
-		var p queue.PassReport
+		var p apiv1.PassReport
 		raw, err := c.get(ctx, c.path("queues", name, "passes", id), nil, &p)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -317,7 +317,7 @@ func (a *app) followPass(ctx context.Context, c *api, name, id string) (*queue.P
 			continue
 		}
 		failures = 0
-		if p.State != queue.PassRunning {
+		if p.State != apiv1.PassRunning {
 			return &p, raw, nil
 		}
 		if p.Done != shown && (shown < 0 || time.Since(printed) >= 5*every) {
@@ -332,14 +332,14 @@ func (a *app) followPass(ctx context.Context, c *api, name, id string) (*queue.P
 }
 
 // passProgress is "40/100 sites (38 succeeded, 2 failed, 0 skipped)".
-func passProgress(p *queue.PassReport) string {
-	if p.State == queue.PassRunning && p.Due == 0 && p.Eligible == 0 {
+func passProgress(p *apiv1.PassReport) string {
+	if p.State == apiv1.PassRunning && p.Due == 0 && p.Eligible == 0 {
 		return "planning"
 	}
 	return fmt.Sprintf("%d/%d sites (%d succeeded, %d failed, %d skipped)", p.Done, p.Due, p.Succeeded, p.Failed, p.Skipped)
 }
 
-func printPassSummary(w io.Writer, p *queue.PassReport) {
+func printPassSummary(w io.Writer, p *apiv1.PassReport) {
 	took := "unfinished"
 	if !p.Finished.IsZero() {
 		took = p.Finished.Sub(p.Started).Round(time.Millisecond).String()
@@ -349,8 +349,8 @@ func printPassSummary(w io.Writer, p *queue.PassReport) {
 }
 
 // passOutcome is nil for a pass that ended done with no failed site.
-func passOutcome(p *queue.PassReport) error {
-	if p.State != queue.PassDone {
+func passOutcome(p *apiv1.PassReport) error {
+	if p.State != apiv1.PassDone {
 		return fmt.Errorf("pass %s of the %s queue ended %s: %s", p.ID, p.Queue, p.State, sanitize(p.Error))
 	}
 	if p.Failed > 0 {
@@ -373,7 +373,7 @@ func queuePass(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	var p queue.PassReport
+	var p apiv1.PassReport
 	var raw []byte
 	if len(pos) == 2 {
 		if raw, err = c.get(ctx, c.path("queues", name, "passes", pos[1]), nil, &p); err != nil {
@@ -392,7 +392,7 @@ func queuePass(ctx context.Context, a *app, args []string) error {
 			return fmt.Errorf("the API answered with JSON this client does not understand: %w", err)
 		}
 	}
-	if *wait && p.State == queue.PassRunning {
+	if *wait && p.State == apiv1.PassRunning {
 		end, endRaw, err := a.followPass(ctx, c, name, p.ID)
 		if err != nil {
 			return err
@@ -433,8 +433,8 @@ func siteStats(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	var st struct {
-		Points []queue.Point  `json:"points"`
-		Cron   []queue.Output `json:"cron"`
+		Points []apiv1.StatsPoint `json:"points"`
+		Cron   []apiv1.CronOutput `json:"cron"`
 	}
 	raw, err := c.get(ctx, c.path("sites", pos[0], "stats"), nil, &st)
 	if err != nil {

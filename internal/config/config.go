@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,11 +44,12 @@ type Config struct {
 	// long. Default "8760h" (a year). Env AEGIR_MAX_TOKEN_TTL.
 	MaxTokenTTL string
 
-	Store    StoreConfig
-	Executor ExecutorConfig
-	Nomad    NomadConfig
-	Secrets  SecretsConfig
-	Redis    RedisConfig
+	Store     StoreConfig
+	Executor  ExecutorConfig
+	Dashboard DashboardConfig
+	Nomad     NomadConfig
+	Secrets   SecretsConfig
+	Redis     RedisConfig
 }
 
 // fileConfig is the HCL shape of Config: blocks are optional, so they are
@@ -69,7 +71,8 @@ type fileConfig struct {
 		Backend string       `hcl:"backend,optional"`
 		Vault   *VaultConfig `hcl:"vault,block"`
 	} `hcl:"secrets,block"`
-	Redis *redisFile `hcl:"redis,block"`
+	Redis     *redisFile       `hcl:"redis,block"`
+	Dashboard *DashboardConfig `hcl:"dashboard,block"`
 }
 
 func (f *fileConfig) into(c *Config) {
@@ -96,6 +99,66 @@ func (f *fileConfig) into(c *Config) {
 	if f.Redis != nil {
 		f.Redis.into(&c.Redis)
 	}
+	if f.Dashboard != nil {
+		c.Dashboard = *f.Dashboard
+	}
+}
+
+// DashboardConfig configures the HTML dashboard's logins.
+type DashboardConfig struct {
+	// SessionIdle ends a dashboard session after this long without a
+	// request. Default "2h". Env AEGIR_SESSION_IDLE.
+	SessionIdle string `hcl:"session_idle,optional"`
+	// SessionMax ends a dashboard session this long after login, however
+	// busy. Default "12h". Env AEGIR_SESSION_MAX.
+	SessionMax string `hcl:"session_max,optional"`
+	// TrustedProxies are the addresses (CIDRs, or single addresses) of the
+	// load balancers or TLS terminators in front of aegir. Only a request
+	// from one of them has its client address taken from
+	// X-Forwarded-For (the right-most address that is not itself a
+	// trusted proxy); from anyone else the header is ignored. The address
+	// counts for login limits and is shown with sessions. Default: none.
+	// Env AEGIR_TRUSTED_PROXIES (comma list).
+	TrustedProxies []string `hcl:"trusted_proxies,optional"`
+}
+
+// SessionIdleDuration returns Dashboard.SessionIdle parsed.
+func (c *Config) SessionIdleDuration() time.Duration {
+	d, _ := time.ParseDuration(c.Dashboard.SessionIdle)
+	return d
+}
+
+// SessionMaxDuration returns Dashboard.SessionMax parsed.
+func (c *Config) SessionMaxDuration() time.Duration {
+	d, _ := time.ParseDuration(c.Dashboard.SessionMax)
+	return d
+}
+
+// TrustedProxyPrefixes returns Dashboard.TrustedProxies parsed (validate
+// has refused any that do not parse).
+func (c *Config) TrustedProxyPrefixes() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(c.Dashboard.TrustedProxies))
+	for _, s := range c.Dashboard.TrustedProxies {
+		if p, err := parseProxy(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseProxy reads a CIDR or a single address as a prefix.
+func parseProxy(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // StoreConfig selects the entity store.
@@ -273,6 +336,16 @@ func (c *Config) applyEnv(env func(string) string) error {
 	set(&c.Secrets.Vault.Address, "VAULT_ADDR")
 	set(&c.Secrets.Vault.RoleIDFile, "AEGIR_VAULT_ROLE_ID_FILE")
 	set(&c.Secrets.Vault.SecretIDFile, "AEGIR_VAULT_SECRET_ID_FILE")
+	set(&c.Dashboard.SessionIdle, "AEGIR_SESSION_IDLE")
+	set(&c.Dashboard.SessionMax, "AEGIR_SESSION_MAX")
+	if v := env("AEGIR_TRUSTED_PROXIES"); v != "" {
+		c.Dashboard.TrustedProxies = nil
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				c.Dashboard.TrustedProxies = append(c.Dashboard.TrustedProxies, p)
+			}
+		}
+	}
 	return c.Redis.applyEnv(env)
 }
 
@@ -307,6 +380,8 @@ func (c *Config) applyDefaults(mode Mode) {
 	c.Secrets.Vault.Address = cmp.Or(c.Secrets.Vault.Address, "http://127.0.0.1:8200")
 	c.Secrets.Vault.Mount = cmp.Or(c.Secrets.Vault.Mount, "secret")
 	c.Secrets.Vault.Prefix = cmp.Or(c.Secrets.Vault.Prefix, "aegir")
+	c.Dashboard.SessionIdle = cmp.Or(c.Dashboard.SessionIdle, "2h")
+	c.Dashboard.SessionMax = cmp.Or(c.Dashboard.SessionMax, "12h")
 }
 
 // LeaderTTLDuration returns Executor.LeaderTTL parsed.
@@ -369,6 +444,18 @@ func (c *Config) validate() error {
 	}
 	if c.Executor.MaxParallel < 1 || c.Executor.MaxParallel > 1000 {
 		errs = append(errs, fmt.Errorf("executor max_parallel %d must be between 1 and 1000", c.Executor.MaxParallel))
+	}
+	idle, errIdle := time.ParseDuration(c.Dashboard.SessionIdle)
+	if errIdle != nil || idle < time.Minute {
+		errs = append(errs, fmt.Errorf("dashboard session_idle %q is not a duration of at least 1m like 2h", c.Dashboard.SessionIdle))
+	}
+	if maxd, err := time.ParseDuration(c.Dashboard.SessionMax); err != nil || maxd < time.Minute || (errIdle == nil && maxd < idle) {
+		errs = append(errs, fmt.Errorf("dashboard session_max %q is not a duration of at least 1m and at least session_idle, like 12h", c.Dashboard.SessionMax))
+	}
+	for _, p := range c.Dashboard.TrustedProxies {
+		if _, err := parseProxy(p); err != nil {
+			errs = append(errs, fmt.Errorf("dashboard trusted_proxies: %q is neither an address nor a CIDR like 10.0.0.0/8", p))
+		}
 	}
 	for _, r := range c.PlatformRoots {
 		if err := domain.ValidatePath("platform_roots", r, nil); err != nil {

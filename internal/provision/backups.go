@@ -12,6 +12,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision/archive"
+	"github.com/aegirhq/aegir/internal/provision/platform"
 )
 
 // BackupReasons are the reasons a backup can be recorded with.
@@ -315,6 +316,9 @@ func (j *job) restoreSteps(ctx context.Context, se *siteEnvOf, cr DBCreds, sec s
 	}
 	j.log.Info("database loaded", append([]any{"name", cr.Name}, summary...)...)
 	if err := j.writeSettings(loc, cr, sec); err != nil {
+		return err
+	}
+	if err := j.runSiteHook(ctx, platform.HookPostRestore, loc, cr); err != nil {
 		return err
 	}
 	disabled := j.c.Site.Status == domain.SiteDisabled

@@ -38,8 +38,24 @@
 // known secret value (raw and JSON-escaped) with "[redacted]". stdout
 // holds exactly one Result; the exit status is 0 whenever a result was
 // written. Hooks and drush run with exec (argv, never a shell) and an
-// environment built from scratch (PATH, HOME, LANG and the AEGIR_* site
-// variables), so tokens in aegir's own environment never reach them.
+// environment built from scratch (PATH, HOME, LANG, the platform
+// manifest's env block and the AEGIR_* site variables), so tokens in
+// aegir's own environment never reach them; when a site location carries
+// a Unix credential (siteLoc.Cred) they run as that user and group
+// (procAttr, hooks.go).
+//
+// # Lifecycle hooks
+//
+// A php platform's manifest may declare hooks run at fixed points
+// (runSiteHook, hooks.go): post-restore, post-clone and post-migrate once
+// files, database and settings are in place and before the site is
+// published, so a failing one rolls the task back with its undo list;
+// verify once the site answers; pre-delete before delete's final backup
+// and before anything is removed. Publishing records the platform's
+// expect check, and waitAnswer then wants its text in the body
+// (site_wrong_answer otherwise). A platform with database = false gets a
+// driver that does nothing (withoutDatabase), so the tasks' database steps
+// need no special case.
 //
 // # The result contract
 //

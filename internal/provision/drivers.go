@@ -40,8 +40,14 @@ type WebSite struct {
 	FastCGI string
 	// Upstream, when set, proxies every request to this HTTP address.
 	Upstream string
-	// Env is passed to PHP as FastCGI params (site's DB settings path ...).
+	// Env is passed to PHP as FastCGI params (site's DB settings path,
+	// the platform manifest's env block).
 	Env map[string]string
+	// NginxSnippet is the platform's nginx snippet, checked by
+	// platform.CheckNginxSnippet against PlatformDir; nginx includes it in
+	// the site's server block. The builtin web server ignores it.
+	NginxSnippet string
+	PlatformDir  string
 }
 
 // DBDriver manages databases and users on one db service (the db kinds of

@@ -24,6 +24,8 @@ const (
 	CodeWebPublishFailed   = "web_publish_failed"  // the web server refused the site's config
 	CodeSiteNotAnswering   = "site_not_answering"  // the site did not answer as expected
 	CodeInstallHookFailed  = "install_hook_failed" // the platform's install command failed
+	CodeHookFailed         = "hook_failed"         // a platform hook (post-restore, post-clone, post-migrate, verify, pre-delete) failed
+	CodeSiteWrongAnswer    = "site_wrong_answer"   // the site answered, without the text the platform's expect check wants
 	CodeDrushMissing       = "drush_not_found"     // a drupal task needs drush
 	CodeFilesFailed        = "files_failed"        // reading or writing the site's files failed
 	CodeBackupFailed       = "backup_failed"       // writing the archive failed

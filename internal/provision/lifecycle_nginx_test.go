@@ -176,6 +176,16 @@ func (s *stack) get(host, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// hookRan fails the test unless the php-app's hook log in siteDir holds
+// line (bin/hook.php writes one per run).
+func (s *stack) hookRan(siteDir, line string) {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(siteDir, "files", "hooks.log"))
+	if err != nil || !strings.Contains(string(b), line+"\n") {
+		s.t.Fatalf("hook log of %s lacks %q: %q, %v", siteDir, line, b, err)
+	}
+}
+
 var hitsRe = regexp.MustCompile(`path hits: (\d+)`)
 
 // hits requests /probe from the php-app, which records one hit in the
@@ -222,6 +232,17 @@ func testNginxLifecycle(t *testing.T, s *stack) {
 	if code, body := s.get("shop.example.com", "/hello.txt"); code != 200 || !strings.Contains(body, "php-app platform") {
 		t.Fatalf("static file: %d %q", code, body)
 	}
+	// The manifest's env reaches PHP, its nginx snippet is in the vhost.
+	if _, body := s.get("shop.example.com", "/greeting"); !strings.Contains(body, "greeting: hello-from-aegir.hcl") {
+		t.Fatalf("the manifest's env did not reach PHP: %q", body)
+	}
+	if code, body := s.get("shop.example.com", "/snippet"); code != 200 || body != "php-app nginx snippet\n" {
+		t.Fatalf("the platform's nginx snippet is not in the vhost: %d %q", code, body)
+	}
+	if code, _ := s.get("shop.example.com", "/private/secret.txt"); code != 403 {
+		t.Fatalf("the snippet's deny rule: /private/ answered %d", code)
+	}
+	siteDir := func(plat, d string) string { return filepath.Join(s.platform[plat].Path, "sites", d) }
 
 	// stats: the database's size comes from the driver (DBSizer).
 	res = s.mustRun(s.ctx(domain.TaskStats, site, "php1"))
@@ -242,6 +263,7 @@ func testNginxLifecycle(t *testing.T, s *stack) {
 	rc := s.ctx(domain.TaskRestore, site, "php1")
 	rc.Backup = &provision.BackupInfo{ID: domain.NewID(), Path: bk.Path, SHA256: bk.SHA256, Size: bk.Size}
 	s.mustRun(rc)
+	s.hookRan(siteDir("php1", "shop.example.com"), "post-restore shop.example.com hello-from-aegir.hcl")
 	if got := s.hits("shop.example.com"); got != atBackup+1 {
 		t.Fatalf("after restore the site counted %d, want %d (the backup's %d plus this request)", got, atBackup+1, atBackup)
 	}
@@ -254,6 +276,8 @@ func testNginxLifecycle(t *testing.T, s *stack) {
 	}
 	s.mustRun(s.ctx(domain.TaskEnable, site, "php1"))
 	site.Status = domain.SiteEnabled
+	s.mustRun(s.ctx(domain.TaskVerify, site, "php1"))
+	s.hookRan(siteDir("php1", "shop.example.com"), "verify shop.example.com hello-from-aegir.hcl")
 	before := s.hits("shop.example.com")
 
 	// clone to php2: the clone has the data, in its own database.
@@ -262,6 +286,7 @@ func testNginxLifecycle(t *testing.T, s *stack) {
 		WebServer: &s.webSrv, WebService: &s.webSvc, DBServer: &s.dbSrv, DBService: &s.dbSvc}
 	s.mustRun(cc)
 	clone := &provision.SiteInfo{ID: cc.Target.SiteID, Domain: "copy.example.com", Status: domain.SiteEnabled}
+	s.hookRan(siteDir("php2", "copy.example.com"), "post-clone copy.example.com hello-from-aegir.hcl")
 	if got := s.hits("copy.example.com"); got != before+1 {
 		t.Fatalf("clone counted %d, want %d", got, before+1)
 	}
@@ -280,6 +305,7 @@ func testNginxLifecycle(t *testing.T, s *stack) {
 	if got := s.hits("shop2.example.com"); got != before+2 {
 		t.Fatalf("migrated site counted %d, want %d", got, before+2)
 	}
+	s.hookRan(siteDir("php2", "shop2.example.com"), "post-migrate shop2.example.com hello-from-aegir.hcl")
 	if code, _ := s.get("shop.example.com", "/"); code != 404 {
 		t.Fatalf("old domain still answers %d", code)
 	}
@@ -293,6 +319,9 @@ func testNginxLifecycle(t *testing.T, s *stack) {
 		}
 	}
 	for _, st := range []*provision.SiteInfo{site, clone} {
+		if !strings.Contains(s.logs.String(), "php-app hook pre-delete ran for "+st.Domain) {
+			t.Errorf("pre-delete hook did not run for %s", st.Domain)
+		}
 		if !s.dbGone(provision.NameFor(st.ID)) {
 			t.Errorf("database or user of %s left behind", st.Domain)
 		}
@@ -358,6 +387,63 @@ func TestNginxFailures(t *testing.T) {
 			if e.Name() != "good.example.com.conf" && e.Name() != ".aegir.lock" {
 				t.Errorf("config dir holds %s", e.Name())
 			}
+		}
+	})
+
+	t.Run("failing post-clone hook", func(t *testing.T) {
+		// bin/hook.php fails when the platform holds fail-<hook>: the
+		// clone is removed (vhost, database, files), the source serves.
+		marker := filepath.Join(s.platform["php2"].Path, "fail-post-clone")
+		if err := os.WriteFile(marker, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(marker)
+		cc := s.ctx(domain.TaskClone, good, "php1")
+		cc.Target = &provision.TargetInfo{SiteID: domain.NewID(), Domain: "hookclone.example.com", Platform: s.platform["php2"],
+			WebServer: &s.webSrv, WebService: &s.webSvc, DBServer: &s.dbSrv, DBService: &s.dbSvc}
+		res := s.runner.Run(context.Background(), cc)
+		if res.Status != domain.TaskFailed || res.ErrorCode != provision.CodeHookFailed || !strings.Contains(res.Explanation, "post-clone") {
+			t.Fatalf("clone with a failing post-clone hook: %s %s: %s", res.Status, res.ErrorCode, res.Explanation)
+		}
+		if _, err := os.Stat(filepath.Join(s.nginx.ConfDir, "hookclone.example.com.conf")); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("the failed clone's vhost is left: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(s.platform["php2"].Path, "sites", "hookclone.example.com")); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("the failed clone's directory is left: %v", err)
+		}
+		if !s.dbGone(provision.NameFor(cc.Target.SiteID)) {
+			t.Fatal("the failed clone's database is left")
+		}
+		s.hits("good.example.com")
+	})
+
+	t.Run("expect text missing", func(t *testing.T) {
+		// A platform whose expect text the application never prints: the
+		// install fails with site_wrong_answer and the page's start, and
+		// is rolled back.
+		dir := filepath.Join(filepath.Dir(s.platform["php1"].Path), "php-expect")
+		copyDir(t, fixture(t, "php-app"), dir)
+		hcl, err := os.ReadFile(filepath.Join(dir, "aegir.hcl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hcl = []byte(strings.Replace(string(hcl), `text = "php-app site"`, `text = "Welcome to the wiki"`, 1))
+		if err := os.WriteFile(filepath.Join(dir, "aegir.hcl"), hcl, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.platform["expect"] = &provision.PlatformInfo{ID: domain.NewID(), Name: "expect", Path: dir, Type: domain.PlatformPHP}
+		defer delete(s.platform, "expect")
+		site := &provision.SiteInfo{ID: domain.NewID(), Domain: "expect.example.com", Status: domain.SitePending}
+		res := s.runner.Run(context.Background(), s.ctx(domain.TaskInstall, site, "expect"))
+		if res.Status != domain.TaskFailed || res.ErrorCode != provision.CodeSiteWrongAnswer ||
+			!strings.Contains(res.Explanation, "Welcome to the wiki") || !strings.Contains(res.Explanation, "php-app site") {
+			t.Fatalf("install whose page lacks the expect text: %s %s: %s", res.Status, res.ErrorCode, res.Explanation)
+		}
+		if _, err := os.Stat(filepath.Join(s.nginx.ConfDir, "expect.example.com.conf")); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("the failed install's vhost is left: %v", err)
+		}
+		if !s.dbGone(provision.NameFor(site.ID)) {
+			t.Fatal("the failed install's database is left")
 		}
 	})
 

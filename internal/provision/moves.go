@@ -11,6 +11,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision/archive"
+	"github.com/aegirhq/aegir/internal/provision/platform"
 )
 
 // target opens the destination of a clone or migrate: its platform (same
@@ -52,7 +53,11 @@ func (j *job) openTarget(ctx context.Context, se *siteEnvOf) (siteLoc, *webConn,
 	}
 	loc := siteLoc{ID: j.c.Site.ID, Domain: t.Domain, Aliases: t.Aliases, Redirect: j.c.Site.RedirectAliases,
 		Profile: j.c.Site.Profile, Plat: plat, Dir: plat.SiteDir(t.Domain)}
-	return loc, web, db, nil
+	if hasDatabase(loc) != hasDatabase(se.loc) { // aegir.hcl's database = false on one side only
+		return siteLoc{}, nil, nil, failf(CodePlatformType, "Choose a target platform that, like the site's, declares a database (or, like it, database = false).", nil,
+			"The site cannot move between a platform with a database and one without (%s)", t.Platform.Name)
+	}
+	return loc, web, siteDB(loc, db), nil
 }
 
 // cloneSite copies a site to a new domain with a new database (same
@@ -137,6 +142,9 @@ func (j *job) cloneSteps(ctx context.Context, se *siteEnvOf, srcCreds DBCreds, l
 	}
 	j.log.Info("database copied", append([]any{"from", srcCreds.Name, "to", cr.Name}, summary...)...)
 	if err := j.writeSettings(loc, cr, sec); err != nil {
+		return err
+	}
+	if err := j.runSiteHook(ctx, platform.HookPostClone, loc, cr); err != nil {
 		return err
 	}
 	if err := j.publish(ctx, web, loc, false); err != nil {
@@ -301,6 +309,9 @@ func (j *job) migrateSteps(ctx context.Context, se *siteEnvOf, oldCreds DBCreds,
 	}
 	if loc.Dir == old.Dir {
 		u.push("put the old settings back", func(context.Context) error { return j.writeSettings(old, oldCreds, sec) })
+	}
+	if err := j.runSiteHook(ctx, platform.HookPostMigrate, loc, cr); err != nil {
+		return cr, err
 	}
 	if err := j.publish(ctx, web, loc, disabled); err != nil {
 		return cr, err

@@ -105,7 +105,7 @@ func cronTask(ctx context.Context, j *job) error {
 			return err
 		}
 		env := siteEnv(se.loc, creds(se.db, se.loc.ID, sec))
-		if err := j.runCaptured(ctx, "cron", argv, se.loc.Plat.Path, env, out); err != nil {
+		if err := j.runCaptured(ctx, "cron", argv, se.loc.Plat.Path, env, se.loc.Cred, out); err != nil {
 			j.res.Report = &QueueReport{Output: j.red.String(out.String()), Seconds: time.Since(start).Seconds()}
 			if ctx.Err() != nil {
 				return failf(CodeCronFailed, fmt.Sprintf("Make the cron finish within %s, or raise the cron queue's timeout.", timeout), err,
@@ -164,7 +164,7 @@ func (j *job) getPath(ctx context.Context, base, host, path string, out *tailBuf
 // runCaptured runs argv like runCommand (no shell, only PATH/HOME/LANG
 // passed on, its process group killed on cancel) and also keeps the tail
 // of its output in out.
-func (j *job) runCaptured(ctx context.Context, what string, argv []string, dir string, env map[string]string, out *tailBuffer) error {
+func (j *job) runCaptured(ctx context.Context, what string, argv []string, dir string, env map[string]string, cred *syscall.Credential, out *tailBuffer) error {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + envOr("PATH", "/usr/local/bin:/usr/bin:/bin"), "HOME=" + envOr("HOME", "/"), "LANG=C.UTF-8"}
@@ -174,7 +174,7 @@ func (j *job) runCaptured(ctx context.Context, what string, argv []string, dir s
 	lw := &lineWriter{log: j.log, level: slog.LevelInfo, attrs: []any{"command", what}}
 	w := &teeWriter{a: lw, b: out}
 	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = procAttr(cred)
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	j.log.Info("running", "command", what, "argv", argv)
@@ -242,7 +242,7 @@ func statsTask(ctx context.Context, j *job) error {
 	if argv := probe.Hook; argv != nil {
 		out := &tailBuffer{max: 64 << 10}
 		var stdout bytes.Buffer
-		if err := j.runStatsHook(ctx, argv, se.loc.Plat.Path, siteEnv(se.loc, cr), &stdout, out); err != nil {
+		if err := j.runStatsHook(ctx, argv, se.loc.Plat.Path, siteEnv(se.loc, cr), se.loc.Cred, &stdout, out); err != nil {
 			return failf(CodeStatsFailed, "Read the hook's output in the task log and fix the platform.", err,
 				"The stats hook %q of %s failed", argv, se.loc.Domain)
 		}
@@ -290,7 +290,7 @@ func statsTask(ctx context.Context, j *job) error {
 	return nil
 }
 
-func (j *job) runStatsHook(ctx context.Context, argv []string, dir string, env map[string]string, stdout *bytes.Buffer, stderr *tailBuffer) error {
+func (j *job) runStatsHook(ctx context.Context, argv []string, dir string, env map[string]string, cred *syscall.Credential, stdout *bytes.Buffer, stderr *tailBuffer) error {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + envOr("PATH", "/usr/local/bin:/usr/bin:/bin"), "HOME=" + envOr("HOME", "/"), "LANG=C.UTF-8"}
@@ -300,7 +300,7 @@ func (j *job) runStatsHook(ctx context.Context, argv []string, dir string, env m
 	cmd.Stdout = &limitedBuffer{buf: stdout, max: 64 << 10}
 	lw := &lineWriter{log: j.log, level: slog.LevelInfo, attrs: []any{"command", "stats"}}
 	cmd.Stderr = &teeWriter{a: lw, b: stderr}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = procAttr(cred)
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision/platform"
 	"github.com/aegirhq/aegir/secrets"
 )
 
@@ -48,6 +49,9 @@ type job struct {
 	res     *Result
 	http    *http.Client
 	started time.Time
+	// expect is the expect check of each domain this job published, for
+	// waitAnswer (services.go).
+	expect map[string]*platform.Expect
 }
 
 // Run runs the task in c and returns its result; it never panics and

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -40,8 +41,9 @@ func (w *webConn) String() string {
 // dbConn is a database driver with what messages need to name it.
 type dbConn struct {
 	DBDriver
-	svc *ServiceInfo
-	srv *ServerInfo
+	svc  *ServiceInfo
+	srv  *ServerInfo
+	none bool // the site has no database (withoutDatabase)
 }
 
 func (d *dbConn) String() string {
@@ -236,11 +238,14 @@ type siteLoc struct {
 	Profile  string
 	Plat     *platform.Platform
 	Dir      string
+	// Cred, when set, is the site's Unix user and group: its hooks run
+	// as them (SysProcAttr.Credential). Nil runs them as aegir.
+	Cred *syscall.Credential
 }
 
 func (j *job) writeSettings(loc siteLoc, c DBCreds, s siteSecret) error {
 	file := loc.Plat.SettingsFile(loc.Dir)
-	if file == "" {
+	if file == "" || !hasDatabase(loc) { // a php site's settings are its database connection
 		return nil
 	}
 	b, err := loc.Plat.RenderSettings(platform.Settings{
@@ -268,17 +273,29 @@ func (j *job) webSite(loc siteLoc, w *webConn, disabled bool) WebSite {
 		Disabled:        disabled,
 		PHP:             loc.Plat.PHP(),
 	}
+	spec := loc.Plat.Site()
 	if ws.PHP {
 		ws.FastCGI = w.svc.Settings["php_fastcgi"]
 		ws.Env = map[string]string{"AEGIR_SITE_DIR": loc.Dir, "AEGIR_SITE_DOMAIN": loc.Domain}
-		if f := loc.Plat.SettingsFile(loc.Dir); f != "" {
+		if f := loc.Plat.SettingsFile(loc.Dir); f != "" && spec.Database {
 			ws.Env["AEGIR_SETTINGS"] = f
 		}
+		for k, v := range spec.Env { // names checked by the manifest: never AEGIR_*
+			ws.Env[k] = v
+		}
+	}
+	if spec.NginxSnippet != "" {
+		ws.NginxSnippet = spec.NginxSnippet
+		ws.PlatformDir = loc.Plat.Path
 	}
 	return ws
 }
 
 func (j *job) publish(ctx context.Context, w *webConn, loc siteLoc, disabled bool) error {
+	if j.expect == nil {
+		j.expect = map[string]*platform.Expect{}
+	}
+	j.expect[loc.Domain] = loc.Plat.Site().Expect // what waitAnswer checks
 	if err := w.Publish(ctx, j.webSite(loc, w, disabled)); err != nil {
 		return failf(cmp.Or(weberr.Code(err), CodeWebPublishFailed),
 			"Read the web server's error above; its previous config for the site was kept, and the other sites are unaffected.",
@@ -289,23 +306,47 @@ func (j *job) publish(ctx context.Context, w *webConn, loc siteLoc, disabled boo
 }
 
 // waitAnswer polls the site through the web server with its domain as Host
-// until it answers as expected: 503 when disabled, else 2xx or 3xx.
+// until it answers as expected: 503 when disabled, else 2xx or 3xx, and
+// when the platform declares an expect check (published by publish), the
+// answer to its path must contain its text: an application's error page
+// served with status 200 fails with CodeSiteWrongAnswer and the start of
+// the body.
 func (j *job) waitAnswer(ctx context.Context, w *webConn, domainName string, disabled bool) error {
 	deadline := time.Now().Add(cmp.Or(j.runner.CheckTimeout, 20*time.Second))
+	exp := j.expect[domainName]
+	path := "/"
+	if exp != nil && !disabled {
+		path = exp.Path
+	}
 	var last string
+	var body []byte
+	var wrongSince time.Time // an answer without the text; two seconds of them fail
 	for {
-		code, err := j.get(ctx, w.URL(), domainName)
+		code, b, err := j.getBody(ctx, w.URL(), domainName, path)
 		switch {
 		case err != nil:
 			last = err.Error()
-		case disabled && code == http.StatusServiceUnavailable,
-			!disabled && code >= 200 && code < 400:
+		case disabled && code == http.StatusServiceUnavailable:
 			j.log.Info("site answers", "domain", domainName, "status", code)
 			return nil
+		case !disabled && code >= 200 && code < 400:
+			if exp == nil || bytes.Contains(b, []byte(exp.Text)) {
+				j.log.Info("site answers", "domain", domainName, "status", code, "path", path)
+				return nil
+			}
+			last, body = fmt.Sprintf("HTTP %d without the text %q", code, exp.Text), b
+			if wrongSince.IsZero() {
+				wrongSince = time.Now()
+			}
 		default:
-			last = fmt.Sprintf("HTTP %d", code)
+			last, body, wrongSince = fmt.Sprintf("HTTP %d", code), nil, time.Time{}
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if time.Now().After(deadline) || ctx.Err() != nil || body != nil && time.Since(wrongSince) > 2*time.Second {
+			if body != nil {
+				return failf(CodeSiteWrongAnswer,
+					"The application answered with something else than the page the platform's expect check names: read its answer above and the application's log, fix the site, then run verify.", nil,
+					"%s answered %s at %s through %s; the answer begins: %s", domainName, last, path, w.String(), bodyStart(body))
+			}
 			want := "a 2xx or 3xx answer"
 			if disabled {
 				want = "503 (site disabled)"
@@ -322,18 +363,34 @@ func (j *job) waitAnswer(ctx context.Context, w *webConn, domainName string, dis
 }
 
 func (j *job) get(ctx context.Context, base, host string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/", nil)
+	code, _, err := j.getBody(ctx, base, host, "/")
+	return code, err
+}
+
+// getBody asks for path on the site and returns the status and the first
+// MiB of the body.
+func (j *job) getBody(ctx context.Context, base, host, path string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	req.Host = host
 	resp, err := j.http.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	_ = resp.Body.Close()
-	return resp.StatusCode, nil
+	return resp.StatusCode, b, nil
+}
+
+// bodyStart is the first 300 bytes of an answer, quoted, for a failure.
+func bodyStart(b []byte) string {
+	if len(b) > 300 {
+		return strconv.Quote(string(b[:300])) + " ..."
+	}
+	return strconv.Quote(string(b))
 }
 
 // runCommand runs argv (never through a shell) in dir with the site's
@@ -341,6 +398,11 @@ func (j *job) get(ctx context.Context, base, host string) (int, error) {
 // HOME and LANG are passed on from aegir's own environment, so tokens such
 // as VAULT_TOKEN never reach platform code.
 func (j *job) runCommand(ctx context.Context, what string, argv []string, dir string, env map[string]string) error {
+	return j.runCommandAs(ctx, what, argv, dir, env, nil)
+}
+
+// runCommandAs is runCommand as the user and group of cred when it is set.
+func (j *job) runCommandAs(ctx context.Context, what string, argv []string, dir string, env map[string]string, cred *syscall.Credential) error {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + cmp.Or(os.Getenv("PATH"), "/usr/local/bin:/usr/bin:/bin"), "HOME=" + cmp.Or(os.Getenv("HOME"), "/"), "LANG=C.UTF-8"}
@@ -349,7 +411,7 @@ func (j *job) runCommand(ctx context.Context, what string, argv []string, dir st
 	}
 	out := &lineWriter{log: j.log, level: slog.LevelInfo, attrs: []any{"command", what}}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = procAttr(cred)
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	j.log.Info("running", "command", what, "argv", argv)
@@ -358,21 +420,29 @@ func (j *job) runCommand(ctx context.Context, what string, argv []string, dir st
 	return err
 }
 
-// siteEnv is the environment of a platform hook for a site.
+// siteEnv is the environment of a platform hook for a site: the variables
+// of the platform's env block, then aegir's AEGIR_* variables (the
+// database's only when the site has one).
 func siteEnv(loc siteLoc, c DBCreds) map[string]string {
-	env := map[string]string{
-		"AEGIR_SITE_ID":      loc.ID,
-		"AEGIR_SITE_DOMAIN":  loc.Domain,
-		"AEGIR_SITE_DIR":     loc.Dir,
-		"AEGIR_PLATFORM_DIR": loc.Plat.Path,
-		"AEGIR_DB_DRIVER":    c.Kind,
-		"AEGIR_DB_HOST":      c.Host,
-		"AEGIR_DB_SOCKET":    c.Socket,
-		"AEGIR_DB_PATH":      c.Path,
-		"AEGIR_DB_NAME":      c.Name,
-		"AEGIR_DB_USER":      c.User,
-		"AEGIR_DB_PASSWORD":  c.Password,
+	spec := loc.Plat.Site()
+	env := map[string]string{}
+	for k, v := range spec.Env { // names checked by the manifest: never AEGIR_*
+		env[k] = v
 	}
+	env["AEGIR_SITE_ID"] = loc.ID
+	env["AEGIR_SITE_DOMAIN"] = loc.Domain
+	env["AEGIR_SITE_DIR"] = loc.Dir
+	env["AEGIR_PLATFORM_DIR"] = loc.Plat.Path
+	if !spec.Database {
+		return env
+	}
+	env["AEGIR_DB_DRIVER"] = c.Kind
+	env["AEGIR_DB_HOST"] = c.Host
+	env["AEGIR_DB_SOCKET"] = c.Socket
+	env["AEGIR_DB_PATH"] = c.Path
+	env["AEGIR_DB_NAME"] = c.Name
+	env["AEGIR_DB_USER"] = c.User
+	env["AEGIR_DB_PASSWORD"] = c.Password
 	if c.Port > 0 {
 		env["AEGIR_DB_PORT"] = strconv.Itoa(c.Port)
 	}

@@ -36,7 +36,7 @@ func (j *job) openSite(ctx context.Context) (*siteEnvOf, error) {
 	s := c.Site
 	loc := siteLoc{ID: s.ID, Domain: s.Domain, Aliases: s.Aliases, Redirect: s.RedirectAliases, Profile: s.Profile,
 		Plat: plat, Dir: plat.SiteDir(s.Domain)}
-	return &siteEnvOf{loc: loc, web: web, db: db}, nil
+	return &siteEnvOf{loc: loc, web: web, db: siteDB(loc, db)}, nil
 }
 
 // proposeStatus sets the site status change unless the site is already in it.
@@ -157,7 +157,7 @@ func (j *job) runInstallStep(ctx context.Context, loc siteLoc, cr DBCreds) error
 	if argv == nil {
 		return nil
 	}
-	if err := j.runCommand(ctx, "install", argv, loc.Plat.Path, siteEnv(loc, cr)); err != nil {
+	if err := j.runCommandAs(ctx, "install", argv, loc.Plat.Path, siteEnv(loc, cr), loc.Cred); err != nil {
 		return failf(CodeInstallHookFailed,
 			"Read the command's output in the task log above, fix the platform or the database, and retry the install.", err,
 			"The platform's install command %q failed", argv)
@@ -187,6 +187,9 @@ func verify(ctx context.Context, j *job) error {
 		return err
 	}
 	if err := j.waitAnswer(ctx, se.web, se.loc.Domain, disabled); err != nil {
+		return err
+	}
+	if err := j.runSiteHook(ctx, platform.HookVerify, se.loc, creds(se.db, se.loc.ID, sec)); err != nil {
 		return err
 	}
 	if j.c.Site.Status == domain.SiteFailed {
@@ -254,6 +257,9 @@ func deleteSite(ctx context.Context, j *job) error {
 	}
 	cr := creds(se.db, se.loc.ID, sec)
 	if exists(se.loc.Dir) {
+		if err := j.runSiteHook(ctx, platform.HookPreDelete, se.loc, cr); err != nil { // before anything is removed
+			return err
+		}
 		b, err := j.writeBackup(ctx, se.loc, se.db, cr, "pre-delete")
 		if err != nil {
 			return err

@@ -45,6 +45,9 @@ const DefaultLeaseTTL = 2 * time.Hour
 // no-op.
 func (j *job) dumpConn(ctx context.Context, d *dbConn, siteID string) (*dbConn, func(), error) {
 	noop := func() {}
+	if d.none { // the site has no database to dump
+		return d, noop, nil
+	}
 	if desc, ok := servicekind.Lookup(d.svc.Kind); !ok || !desc.Has(servicekind.DynamicCredentials) {
 		return d, noop, nil
 	}

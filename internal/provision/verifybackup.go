@@ -272,7 +272,7 @@ func (j *job) verifyHookFigures(ctx context.Context, argv []string, loc siteLoc,
 	defer cancel()
 	var stdout bytes.Buffer
 	errs := &tailBuffer{max: 4 << 10}
-	if err := j.runStatsHook(ctx, argv, loc.Plat.Path, siteEnv(loc, cr), &stdout, errs); err != nil {
+	if err := j.runStatsHook(ctx, argv, loc.Plat.Path, siteEnv(loc, cr), loc.Cred, &stdout, errs); err != nil {
 		return failf(CodeVerifyFailed, "The restored database does not serve the application; take a new backup and restore it into a clone to investigate.", err,
 			"The stats hook %q failed on the site restored from the backup: %s", argv, j.red.String(errs.String()))
 	}

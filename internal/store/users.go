@@ -66,7 +66,10 @@ func (s *Store) ListUsers(ctx context.Context) ([]domain.User, error) {
 	return list(ctx, s.kv, prefixUsers, setUserVersion)
 }
 
-// UpdateUser stores u if nobody changed it since u.Version was read.
+// UpdateUser stores u if nobody changed it since u.Version was read. A
+// change of password or role ends the user's dashboard sessions in the
+// same transaction (the caller starts a new one for the user who changed
+// their own password).
 func (s *Store) UpdateUser(ctx context.Context, u *domain.User) error {
 	if err := u.Validate(); err != nil {
 		return err
@@ -84,16 +87,22 @@ func (s *Store) UpdateUser(ctx context.Context, u *domain.User) error {
 		t.release("user", old.Name)
 		t.claim("user", u.Name, u.ID)
 	}
+	var rest []Session
+	if old.PasswordHash != u.PasswordHash || old.Role != u.Role {
+		if rest, err = s.endSessionsIn(ctx, t, u.ID); err != nil {
+			return err
+		}
+	}
 	pairs, err := s.commit(ctx, t)
 	s.auth.clear()
 	if err != nil {
 		return err
 	}
 	u.Version = versionOf(pairs, 0)
-	return nil
+	return s.deleteSessions(ctx, rest)
 }
 
-// DeleteUser removes a user and all their tokens.
+// DeleteUser removes a user, all their tokens and their sessions.
 func (s *Store) DeleteUser(ctx context.Context, id string, version uint64) error {
 	u, err := s.GetUser(ctx, id)
 	if err != nil {
@@ -109,9 +118,16 @@ func (s *Store) DeleteUser(ctx context.Context, id string, version uint64) error
 	for _, tok := range tokens {
 		t.add(Op{Verb: OpDelete, Key: prefixTokens + tok.ID}, nil)
 	}
+	rest, err := s.endSessionsIn(ctx, t, id)
+	if err != nil {
+		return err
+	}
 	_, err = s.commit(ctx, t)
 	s.auth.clear()
-	return err
+	if err != nil {
+		return err
+	}
+	return s.deleteSessions(ctx, rest)
 }
 
 // tokenPrefix starts every API token, so a leaked one is easy to recognise

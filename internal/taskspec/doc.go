@@ -17,12 +17,12 @@
 //     the task with NewTask (internal/store/tasks.go), and checks the
 //     backup a task names belongs to the site (Spec.Backup);
 //   - the scheduler's context builder resolves what Backup and
-//     Destination say (scheduler/taskcontext.go);
+//     Destination say (scheduler/dispatch/taskcontext.go);
 //   - the back end checks the context it gets the same way
 //     (internal/provision/validate.go) and runs the type's handler from
 //     its one table (internal/provision/handlers.go);
 //   - the scheduler applies a result only if the spec allows its changes
-//     (scheduler/apply.go), and the queues keep what Report says
+//     (scheduler/dispatch/apply.go), and the queues keep what Report says
 //     (scheduler/queue/reports.go);
 //   - the API and the dashboard resolve a requested name (Resolve maps
 //     "delete" on a platform to delete-platform), render and read a form

@@ -12,6 +12,7 @@ import (
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/internal/taskspec"
+	"github.com/aegirhq/aegir/scheduler/runner"
 )
 
 // ResultChanges turns the changes a back end proposes into store changes
@@ -162,7 +163,7 @@ func endingOf(task domain.Task, o outcome, timeout time.Duration) ending {
 	case o.cancelledBy != "":
 		stopped = "Cancelled by " + o.cancelledBy + " while it ran."
 	case o.timedOut:
-		stopped = "The task took longer than the timeout (" + shortDuration(timeout) + "); the back end was stopped."
+		stopped = "The task took longer than the timeout (" + runner.ShortDuration(timeout) + "); the back end was stopped."
 	case o.shutdown:
 		stopped = "aegir was stopped while the task ran, and stopped the back end."
 	case o.lost:
@@ -280,17 +281,4 @@ func sentence(s string) string {
 		s += "."
 	}
 	return s
-}
-
-// shortDuration writes 1h, 90m, 30s rather than 1h0m0s.
-func shortDuration(d time.Duration) string {
-	switch {
-	case d%time.Hour == 0:
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d%time.Minute == 0:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	case d%time.Second == 0:
-		return fmt.Sprintf("%ds", d/time.Second)
-	}
-	return d.String()
 }

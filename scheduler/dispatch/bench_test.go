@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/aegirhq/aegir/scheduler/internal/fakebackend"
 )
 
 // stampOf reads when the FakeBackend of task id started.
@@ -55,7 +57,7 @@ func BenchmarkDispatchLatency(b *testing.B) {
 			dispatch = append(dispatch, stampOf(b, bd.dir, task.ID).Sub(t0))
 		}
 		for range tasks {
-			task, pctx := testContext(b)
+			task, pctx := fakebackend.TaskContext(b)
 			t0 := time.Now()
 			run, err := bd.exec.Start(ctx, task, pctx)
 			if err != nil {

@@ -29,7 +29,7 @@ type Config struct {
 	Bus logbus.Bus
 	// Locker gives one running task per target. Required.
 	Locker locks.Locker
-	// Archive keeps finished tasks' logs. Default: tasklog.NewArchive(Store.KV(), Bus, Logger).
+	// Archive keeps finished tasks' logs. Default: tasklog.NewArchive(Store, Bus, Logger).
 	Archive *tasklog.Archive
 	// MaxParallel is how many tasks run at once. Default: 4.
 	MaxParallel int
@@ -98,7 +98,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	cfg.ReapInterval = cmp.Or(cfg.ReapInterval, time.Minute)
 	cfg.RetryInterval = cmp.Or(cfg.RetryInterval, time.Second)
 	if cfg.Archive == nil {
-		cfg.Archive = tasklog.NewArchive(cfg.Store.KV(), cfg.Bus, cfg.Logger)
+		cfg.Archive = tasklog.NewArchive(cfg.Store, cfg.Bus, cfg.Logger)
 	}
 	return &Dispatcher{
 		cfg: cfg, st: cfg.Store, exec: cfg.Executor, bus: cfg.Bus, locker: cfg.Locker,
@@ -249,15 +249,7 @@ func (d *Dispatcher) pass(ctx context.Context) (retry bool) {
 // runJob runs one task start to finish, holding its lock.
 func (d *Dispatcher) runJob(ctx context.Context, task domain.Task, lease locks.Lease, j *job) {
 	defer d.wg.Done()
-	name := LockName(task)
-	defer func() {
-		_ = lease.Release(context.WithoutCancel(ctx))
-		d.mu.Lock()
-		delete(d.running, task.ID)
-		delete(d.busy, name)
-		d.mu.Unlock()
-		d.poke()
-	}()
+	defer d.endJob(ctx, task, lease)
 	e, started := d.execute(ctx, task, lease, j)
 	if !started && e == nil {
 		// Left queued (store trouble) or taken by someone else: hold the
@@ -268,24 +260,40 @@ func (d *Dispatcher) runJob(ctx context.Context, task domain.Task, lease locks.L
 		}
 		return
 	}
+	d.conclude(ctx, task.ID, *e)
+}
+
+// endJob releases a job's lock, forgets the job and pokes the loop, once
+// its task is finished (or left queued).
+func (d *Dispatcher) endJob(ctx context.Context, task domain.Task, lease locks.Lease) {
+	_ = lease.Release(context.WithoutCancel(ctx))
+	d.mu.Lock()
+	delete(d.running, task.ID)
+	delete(d.busy, LockName(task))
+	d.mu.Unlock()
+	d.poke()
+}
+
+// conclude finishes a task whose run ended as e and archives its log.
+func (d *Dispatcher) conclude(ctx context.Context, taskID string, e ending) {
 	// Finishing must happen even when the dispatcher is stopping; its
 	// minute starts now, not when the task started (a back end that ran
 	// longer left a task that could never be finished).
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	final, err := d.finish(bg, task.ID, *e)
+	final, err := d.finish(bg, taskID, e)
 	if err != nil {
-		d.log.Error("finish task; it stays running until the next reap", "task", task.ID, "err", err)
+		d.log.Error("finish task; it stays running until the next reap", "task", taskID, "err", err)
 	} else {
-		d.note(task.ID, "info", "task "+string(final.status)+finishNote(&final))
+		d.note(taskID, "info", "task "+string(final.status)+finishNote(&final))
 	}
 	// Finished: Cancel and reap treat it as any finished task now, while
 	// the target stays locked until its log is archived.
 	d.mu.Lock()
-	delete(d.running, task.ID)
+	delete(d.running, taskID)
 	d.mu.Unlock()
-	if err := d.archive.Archive(bg, task.ID); err != nil {
-		d.log.Error("archive task log; it stays on the live bus", "task", task.ID, "err", err)
+	if err := d.archive.Archive(bg, taskID); err != nil {
+		d.log.Error("archive task log; it stays on the live bus", "task", taskID, "err", err)
 	}
 }
 
@@ -597,15 +605,7 @@ func (d *Dispatcher) reattach(ctx context.Context, t *domain.Task) (followed boo
 // the run gets at least a minute to report.
 func (d *Dispatcher) followAgain(ctx context.Context, task domain.Task, lease locks.Lease, j *job, run runner.Run) {
 	defer d.wg.Done()
-	name := LockName(task)
-	defer func() {
-		_ = lease.Release(context.WithoutCancel(ctx))
-		d.mu.Lock()
-		delete(d.running, task.ID)
-		delete(d.busy, name)
-		d.mu.Unlock()
-		d.poke()
-	}()
+	defer d.endJob(ctx, task, lease)
 	timeout := d.cfg.TaskTimeout
 	if task.StartedAt != nil {
 		timeout = max(timeout-time.Since(*task.StartedAt), time.Minute)
@@ -615,19 +615,5 @@ func (d *Dispatcher) followAgain(ctx context.Context, task domain.Task, lease lo
 		d.handOver(task, run)
 		return
 	}
-	e := endingOf(task, o, d.cfg.TaskTimeout)
-	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	final, err := d.finish(bg, task.ID, e)
-	if err != nil {
-		d.log.Error("finish task; it stays running until the next reap", "task", task.ID, "err", err)
-	} else {
-		d.note(task.ID, "info", "task "+string(final.status)+finishNote(&final))
-	}
-	d.mu.Lock()
-	delete(d.running, task.ID)
-	d.mu.Unlock()
-	if err := d.archive.Archive(bg, task.ID); err != nil {
-		d.log.Error("archive task log; it stays on the live bus", "task", task.ID, "err", err)
-	}
+	d.conclude(ctx, task.ID, endingOf(task, o, d.cfg.TaskTimeout))
 }

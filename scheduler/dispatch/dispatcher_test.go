@@ -16,6 +16,7 @@ import (
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/logbus"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/scheduler/internal/fakebackend"
 	"github.com/aegirhq/aegir/scheduler/localexec"
 	"github.com/aegirhq/aegir/scheduler/runner"
 )
@@ -56,7 +57,7 @@ func TestDispatchStreamsLogWhileRunning(t *testing.T) {
 	b := setup(t, fakeGate)
 	_, task := b.newSite(t)
 	b.start(t)
-	waitForLine(t, b.bus, task.ID, "waiting for release")
+	fakebackend.WaitForLine(t, b.bus, task.ID, "waiting for release")
 	running := b.waitTask(t, task.ID, func(t *domain.Task) bool { return t.Runner != "" })
 	if running.Status != domain.TaskRunning {
 		t.Fatalf("task is %s while its back end waits", running.Status)
@@ -134,7 +135,7 @@ func TestCancelRunningTaskKillsProcessGroup(t *testing.T) {
 	b := setup(t, fakeSpawn)
 	site, task := b.newSite(t)
 	b.start(t)
-	l := waitForLine(t, b.bus, task.ID, "child pid ")
+	l := fakebackend.WaitForLine(t, b.bus, task.ID, "child pid ")
 	var child int
 	_, err := fmt.Sscanf(l.Msg, "child pid %d", &child)
 	must(t, err)
@@ -196,7 +197,7 @@ func TestRunnerKilledFailsTask(t *testing.T) {
 	b := setup(t, fakeGate)
 	_, task := b.newSite(t)
 	b.start(t)
-	waitForLine(t, b.bus, task.ID, "waiting for release")
+	fakebackend.WaitForLine(t, b.bus, task.ID, "waiting for release")
 	running := b.waitTask(t, task.ID, func(t *domain.Task) bool { return t.Runner != "" })
 	pid := localRunnerPID(t, running.Runner)
 	must(t, syscall.Kill(pid, syscall.SIGKILL)) // fault injection: the runner dies

@@ -2,18 +2,13 @@ package dispatch
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
-	"errors"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/logbus"
-	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/scheduler/localexec"
 )
 
@@ -35,40 +30,6 @@ func fakeExecutor(t testing.TB, bus logbus.Bus, mode, dir string) *localexec.Exe
 		t.Fatal(err)
 	}
 	return e
-}
-
-func testContext(t testing.TB) (domain.Task, []byte) {
-	t.Helper()
-	task := domain.Task{ID: domain.NewID(), Type: domain.TaskVerify, TargetKind: domain.TargetSite, Status: domain.TaskRunning}
-	b, err := json.Marshal(provision.Context{Version: provision.ContextVersion, Task: provision.TaskInfo{ID: task.ID, Type: task.Type}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return task, b
-}
-
-// waitForLine follows the task's log until a line containing s appears.
-func waitForLine(t *testing.T, bus logbus.Bus, taskID, s string) logbus.Line {
-	t.Helper()
-	after := ""
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		lines, done, err := bus.Read(context.Background(), taskID, after, 0, time.Second)
-		if err != nil && !errors.Is(err, logbus.ErrNoLog) {
-			t.Fatal(err)
-		}
-		for _, l := range lines {
-			if strings.Contains(l.Msg, s) {
-				return l
-			}
-			after = l.ID
-		}
-		if done {
-			break
-		}
-	}
-	t.Fatalf("no log line containing %q", s)
-	return logbus.Line{}
 }
 
 // localRunnerPID is the pid in a local runner handle

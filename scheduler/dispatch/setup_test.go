@@ -18,6 +18,7 @@ import (
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/internal/store/boltkv"
+	"github.com/aegirhq/aegir/scheduler/internal/fakebackend"
 	"github.com/aegirhq/aegir/scheduler/localexec"
 )
 
@@ -102,23 +103,8 @@ func must(t testing.TB, err error) {
 // running anything.
 func (b *bundle) settle(t testing.TB) {
 	t.Helper()
-	ctx := context.Background()
-	tasks, _, err := b.st.ActiveTasks(ctx)
-	must(t, err)
-	for _, task := range tasks {
-		must(t, b.st.StartTask(ctx, &task, "test", 1))
-		var changes []store.Change
-		switch task.Type {
-		case domain.TaskVerifyServer:
-			changes = append(changes, store.SetServerStatusChange(task.TargetID, domain.ServerReady))
-		case domain.TaskVerifyPlatform:
-			changes = append(changes, store.UpdatePlatform(task.TargetID, func(p *domain.Platform) error { return p.Transition(domain.PlatformReady) }))
-		case domain.TaskInstall:
-			changes = append(changes, store.SetSiteStatus(task.TargetID, domain.SiteEnabled))
-		}
-		must(t, b.st.FinishTask(ctx, &task, domain.TaskSucceeded, changes...))
-	}
-	p, err := b.st.GetPlatform(ctx, b.platform.ID)
+	fakebackend.Settle(t, b.st)
+	p, err := b.st.GetPlatform(context.Background(), b.platform.ID)
 	must(t, err)
 	b.platform = p
 }

@@ -2,7 +2,6 @@ package localexec
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/logbus"
-	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/scheduler/internal/fakebackend"
 )
 
 // fakeExecutor returns a LocalExecutor that runs the FakeBackend in mode,
@@ -34,40 +33,6 @@ func fakeExecutor(t testing.TB, bus logbus.Bus, mode, dir string) *Executor {
 	return e
 }
 
-func testContext(t testing.TB) (domain.Task, []byte) {
-	t.Helper()
-	task := domain.Task{ID: domain.NewID(), Type: domain.TaskVerify, TargetKind: domain.TargetSite, Status: domain.TaskRunning}
-	b, err := json.Marshal(provision.Context{Version: provision.ContextVersion, Task: provision.TaskInfo{ID: task.ID, Type: task.Type}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return task, b
-}
-
-// waitForLine follows the task's log until a line containing s appears.
-func waitForLine(t *testing.T, bus logbus.Bus, taskID, s string) logbus.Line {
-	t.Helper()
-	after := ""
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		lines, done, err := bus.Read(context.Background(), taskID, after, 0, time.Second)
-		if err != nil && !errors.Is(err, logbus.ErrNoLog) {
-			t.Fatal(err)
-		}
-		for _, l := range lines {
-			if strings.Contains(l.Msg, s) {
-				return l
-			}
-			after = l.ID
-		}
-		if done {
-			break
-		}
-	}
-	t.Fatalf("no log line containing %q", s)
-	return logbus.Line{}
-}
-
 func allLines(t *testing.T, bus logbus.Bus, taskID string) []logbus.Line {
 	t.Helper()
 	lines, _, err := bus.Read(context.Background(), taskID, "", 100000, 0)
@@ -81,7 +46,7 @@ func TestLocalResultAndLog(t *testing.T) {
 	t.Parallel()
 	bus := logbus.NewMemory(nil)
 	e := fakeExecutor(t, bus, fakeOK, t.TempDir())
-	task, pctx := testContext(t)
+	task, pctx := fakebackend.TaskContext(t)
 	run, err := e.Start(context.Background(), task, pctx)
 	if err != nil {
 		t.Fatal(err)
@@ -119,12 +84,12 @@ func TestLocalAlive(t *testing.T) {
 	bus := logbus.NewMemory(nil)
 	dir := t.TempDir()
 	e := fakeExecutor(t, bus, fakeGate, dir)
-	task, pctx := testContext(t)
+	task, pctx := fakebackend.TaskContext(t)
 	run, err := e.Start(context.Background(), task, pctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitForLine(t, bus, task.ID, "waiting for release")
+	fakebackend.WaitForLine(t, bus, task.ID, "waiting for release")
 	ctx := context.Background()
 	if alive, err := e.Alive(ctx, run.Runner()); !alive || err != nil {
 		t.Fatalf("Alive while running = %v, %v", alive, err)
@@ -166,7 +131,7 @@ func TestLocalNoResult(t *testing.T) {
 			t.Parallel()
 			bus := logbus.NewMemory(nil)
 			e := fakeExecutor(t, bus, tc.mode, t.TempDir())
-			task, pctx := testContext(t)
+			task, pctx := fakebackend.TaskContext(t)
 			run, err := e.Start(context.Background(), task, pctx)
 			if err != nil {
 				t.Fatal(err)
@@ -195,12 +160,12 @@ func TestLocalCancelKillsProcessGroup(t *testing.T) {
 	t.Parallel()
 	bus := logbus.NewMemory(nil)
 	e := fakeExecutor(t, bus, fakeSpawn, t.TempDir())
-	task, pctx := testContext(t)
+	task, pctx := fakebackend.TaskContext(t)
 	run, err := e.Start(context.Background(), task, pctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := waitForLine(t, bus, task.ID, "child pid ")
+	l := fakebackend.WaitForLine(t, bus, task.ID, "child pid ")
 	var child int
 	if _, err := fmt.Sscanf(l.Msg, "child pid %d", &child); err != nil {
 		t.Fatal(err)
@@ -230,12 +195,12 @@ func TestLocalCancelEscalatesToSIGKILL(t *testing.T) {
 	t.Parallel()
 	bus := logbus.NewMemory(nil)
 	e := fakeExecutor(t, bus, fakeStubborn, t.TempDir())
-	task, pctx := testContext(t)
+	task, pctx := fakebackend.TaskContext(t)
 	run, err := e.Start(context.Background(), task, pctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitForLine(t, bus, task.ID, "ignoring SIGTERM")
+	fakebackend.WaitForLine(t, bus, task.ID, "ignoring SIGTERM")
 	run.Cancel()
 	run.Cancel()
 	_, err = run.Wait()
@@ -253,7 +218,7 @@ func TestLocalEnvironmentIsFiltered(t *testing.T) {
 	t.Setenv("SOME_SECRET_TOKEN", "hunter2")
 	bus := logbus.NewMemory(nil)
 	e := fakeExecutor(t, bus, fakeEnv, t.TempDir())
-	task, pctx := testContext(t)
+	task, pctx := fakebackend.TaskContext(t)
 	run, err := e.Start(context.Background(), task, pctx)
 	if err != nil {
 		t.Fatal(err)

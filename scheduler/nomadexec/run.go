@@ -412,7 +412,7 @@ func (r *nomadRun) nodeState(nodeID string) string {
 // unplacedReason says why Nomad placed nothing: the node's state and the
 // evaluations' placement metrics.
 func (r *nomadRun) unplacedReason() string {
-	parts := []string{fmt.Sprintf("nothing placed within %s", shortDuration(r.e.cfg.PlacementTimeout))}
+	parts := []string{fmt.Sprintf("nothing placed within %s", runner.ShortDuration(r.e.cfg.PlacementTimeout))}
 	if st := r.nodeState(""); st != "" {
 		parts = append(parts, st)
 	}
@@ -462,17 +462,3 @@ func metricText(m *api.AllocationMetric) string {
 }
 
 var _ runner.Run = (*nomadRun)(nil)
-
-// shortDuration writes 1h, 90m, 30s rather than 1h0m0s (as the
-// dispatcher writes a task's timeout).
-func shortDuration(d time.Duration) string {
-	switch {
-	case d%time.Hour == 0:
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d%time.Minute == 0:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	case d%time.Second == 0:
-		return fmt.Sprintf("%ds", d/time.Second)
-	}
-	return d.String()
-}

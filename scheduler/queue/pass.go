@@ -10,47 +10,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
 )
 
 // PassReport is one pass: its progress while it runs, what it did once it
-// ended. Each pass's is kept at queues/<name>/passes/<id> (the last
-// KeepPasses), the last ended one also at queues/<name>/last.
-type PassReport struct {
-	// ID names the pass; ids sort in the order passes started.
-	ID    string `json:"id"`
-	Queue string `json:"queue"`
-	// State is running until the pass ends (passes.go).
-	State PassState `json:"state"`
-	// Error says why a pass failed, was interrupted or was lost.
-	Error   string    `json:"error,omitempty"`
-	Started time.Time `json:"started"`
-	// Finished is when the pass ended; absent while it runs.
-	Finished time.Time `json:"finished,omitzero"`
-	// Updated is when the pass last wrote this record: on progress, and at
-	// least every LockTTL/4 while it runs.
-	Updated time.Time `json:"updated,omitzero"`
-	// Eligible, Backlog, Due: from the plan. Due is the pass's total.
-	Eligible int `json:"eligible"`
-	Backlog  int `json:"backlog"`
-	Due      int `json:"due"`
-	// Done counts the due sites the pass is through with (succeeded,
-	// failed or skipped): its progress is Done of Due.
-	Done int `json:"done"`
-	// Succeeded, Failed: sites whose work ended so.
-	Succeeded int `json:"succeeded"`
-	Failed    int `json:"failed"`
-	// Skipped: due sites left alone (a task of this queue already active,
-	// the site changed state, or its task did not end in time). The due
-	// sites a stopped pass did not get to (Due − Done) are in none of
-	// these.
-	Skipped int `json:"skipped"`
-	// BackupsDeleted: archives removed by retention (backup queue).
-	BackupsDeleted int `json:"backups_deleted,omitempty"`
-	// Failing counts sites with FailingAfter or more consecutive failures.
-	Failing int `json:"failing"`
-}
+// ended (internal/apiv1). Each pass's is kept at queues/<name>/passes/<id>
+// (the last KeepPasses), the last ended one also at queues/<name>/last.
+type PassReport = apiv1.PassReport
 
 // taskType is the task a queue runs per site.
 func taskType(name string) domain.TaskType {

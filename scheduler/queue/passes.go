@@ -9,31 +9,23 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/locks"
 	"github.com/aegirhq/aegir/internal/store"
 )
 
-// PassState is where a pass is in its life.
-type PassState string
+// PassState is where a pass is in its life (internal/apiv1 documents
+// each state).
+type PassState = apiv1.PassState
 
+// The states of a pass.
 const (
-	// PassRunning: the pass holds its queue's lock and works.
-	PassRunning PassState = "running"
-	// PassDone: the pass ran to its end; some sites may have failed
-	// (Failed).
-	PassDone PassState = "done"
-	// PassFailed: the pass could not go on (Error says why); the runs of
-	// the sites it finished are recorded.
-	PassFailed PassState = "failed"
-	// PassInterrupted: the pass stopped early (aegir shut down, or the
-	// lock was lost); what ran is recorded and the next pass takes the
-	// rest.
-	PassInterrupted PassState = "interrupted"
-	// PassLost: the process running the pass stopped reporting before it
-	// ended (it died). Its lock expires after LockTTL, so the next pass
-	// takes over; tasks it had queued finish under the dispatcher.
-	PassLost PassState = "lost"
+	PassRunning     = apiv1.PassRunning
+	PassDone        = apiv1.PassDone
+	PassFailed      = apiv1.PassFailed
+	PassInterrupted = apiv1.PassInterrupted
+	PassLost        = apiv1.PassLost
 )
 
 // KeepPasses is how many pass records each queue keeps.

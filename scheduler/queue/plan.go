@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 )
 
@@ -20,19 +21,8 @@ type SiteState struct {
 }
 
 // Run is a site's record in one queue (queues/<name>/runs/<siteID>): its
-// last run and how it went. Kept small: one per site per queue.
-type Run struct {
-	// Last is when the last run finished.
-	Last time.Time `json:"last"`
-	// OK says whether it succeeded.
-	OK bool `json:"ok"`
-	// Failures counts the consecutive failed runs (0 after a success).
-	Failures int `json:"failures,omitempty"`
-	// TaskID is the task of the last run.
-	TaskID string `json:"task_id,omitempty"`
-	// Error is the last failure's explanation, clipped.
-	Error string `json:"error,omitempty"`
-}
+// last run and how it went (internal/apiv1).
+type Run = apiv1.QueueRun
 
 // FailingAfter is how many consecutive failures make a site "failing":
 // it is backed off and listed on the queue's overview.

@@ -237,7 +237,7 @@ func TestSettingsValidate(t *testing.T) {
 		{"cron path", Cron, Settings{CronPath: "/cron.php?key=abc"}, ""},
 	}
 	for _, c := range cases {
-		err := c.s.Validate(c.queue)
+		err := ValidateSettings(&c.s, c.queue)
 		switch {
 		case c.field == "" && err != nil:
 			t.Errorf("%s: %v", c.name, err)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/locks"
 	"github.com/aegirhq/aegir/internal/store"
@@ -101,7 +102,7 @@ func (q *Queues) Settings(ctx context.Context, name string) (Settings, error) {
 // s.Version (0: the queue still has its defaults). It returns the stored
 // settings with their new version.
 func (q *Queues) PutSettings(ctx context.Context, name string, s Settings) (Settings, error) {
-	if err := s.Validate(name); err != nil {
+	if err := ValidateSettings(&s, name); err != nil {
 		return Settings{}, err
 	}
 	b, err := json.Marshal(s)
@@ -197,33 +198,12 @@ func (q *Queues) siteStates(ctx context.Context) ([]SiteState, map[string]*domai
 	}
 }
 
-// Status is a queue's overview.
-type Status struct {
-	Name     string   `json:"name"`
-	Settings Settings `json:"settings"`
-	// LastPass is the last pass's report, nil before the first.
-	LastPass *PassReport `json:"last_pass,omitempty"`
-	// Current is the pass running now with its progress, if any.
-	Current *PassReport `json:"current,omitempty"`
-	// NextPass is when the next pass is expected (last start + interval).
-	NextPass *time.Time `json:"next_pass,omitempty"`
-	// Eligible, Backlog: as planned now.
-	Eligible int `json:"eligible"`
-	Backlog  int `json:"backlog"`
-	// Failing are the sites with FailingAfter or more consecutive failures,
-	// at most 100, with their last run.
-	Failing []FailingSite `json:"failing"`
-	// FailingTotal counts them all.
-	FailingTotal int `json:"failing_total"`
-}
-
-// FailingSite is a site that keeps failing in a queue.
-type FailingSite struct {
-	SiteID string    `json:"site_id"`
-	Domain string    `json:"domain"`
-	Run    Run       `json:"run"`
-	Retry  time.Time `json:"retry_at"`
-}
+// Status is a queue's overview; FailingSite a site that keeps failing in
+// it (internal/apiv1).
+type (
+	Status      = apiv1.QueueStatus
+	FailingSite = apiv1.QueueFailingSite
+)
 
 // Status returns a queue's overview: settings, last and next pass,
 // backlog and failing sites.

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/store"
@@ -16,14 +17,9 @@ import (
 	"github.com/aegirhq/aegir/scheduler/runner"
 )
 
-// Output is one cron run's output, kept per site (the last KeepOutputs).
-type Output struct {
-	At      time.Time `json:"at"`
-	TaskID  string    `json:"task_id"`
-	OK      bool      `json:"ok"`
-	Seconds float64   `json:"seconds"`
-	Output  string    `json:"output"`
-}
+// Output is one cron run's output, kept per site (the last KeepOutputs;
+// internal/apiv1).
+type Output = apiv1.CronOutput
 
 // Observe wraps the dispatcher's executor so that the report of every
 // cron and stats task (provision.Result.Report) is kept: cron output per

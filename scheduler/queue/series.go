@@ -3,6 +3,8 @@ package queue
 import (
 	"slices"
 	"time"
+
+	"github.com/aegirhq/aegir/internal/apiv1"
 )
 
 // Series is a bounded time series of figures, compact in JSON: the figure
@@ -125,11 +127,8 @@ func (s *Series) figures(p []float64) map[string]float64 {
 	return m
 }
 
-// Point is one point of a series as the API serves it.
-type Point struct {
-	At      time.Time          `json:"at"`
-	Figures map[string]float64 `json:"figures"`
-}
+// Point is one point of a series as the API serves it (internal/apiv1).
+type Point = apiv1.StatsPoint
 
 // View returns the series as points with named figures, oldest first.
 func (s *Series) View() []Point {

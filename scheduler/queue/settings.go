@@ -1,11 +1,10 @@
 package queue
 
 import (
-	"encoding/json"
-	"fmt"
 	"slices"
 	"time"
 
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
 )
 
@@ -25,78 +24,17 @@ var Names = []string{Cron, Backup, Stats, VerifyBackup}
 // Known reports whether name is a queue.
 func Known(name string) bool { return slices.Contains(Names, name) }
 
-// Duration is a time.Duration written as "1h30m" in JSON.
-type Duration time.Duration
-
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("a duration is a string such as \"1h\" or \"15m\"")
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("duration %q: use a form such as \"1h\" or \"15m\"", s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// D returns d as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// Settings configure one queue. Stored at queues/<name>/settings,
-// check-and-set on Version.
-type Settings struct {
-	// Enabled queues run on their own (dev ticker, Nomad periodic job); a
-	// pass can still be started by hand. Default: true.
-	Enabled bool `json:"enabled"`
-	// Frequency: every eligible site gets its turn within this. Default:
-	// cron 1h, backup 24h, stats 6h.
-	Frequency Duration `json:"frequency"`
-	// Interval is how often a pass runs. Default: cron 5m, backup 1h,
-	// stats 30m. A pass takes ceil(sites × Interval / Frequency) sites.
-	Interval Duration `json:"interval"`
-	// Concurrency is how many sites one pass works on at once. Default:
-	// cron 8, backup 2, stats 4.
-	Concurrency int `json:"concurrency"`
-	// Timeout bounds one site's work (the cron command, the stats hook).
-	// Default: 5m (backup: 1h, the dispatcher's task timeout applies).
-	Timeout Duration `json:"timeout"`
-	// MaxBackoff caps how long a site that keeps failing waits before its
-	// next try. Default: 8 × Frequency.
-	MaxBackoff Duration `json:"max_backoff"`
-	// CronPath, for cron: a path requested through the site's web server
-	// on every run ("/cron.php?key=..."), besides the platform's own cron.
-	// Default: none.
-	CronPath string `json:"cron_path,omitempty"`
-	// Retention, for backup: which scheduled backups to keep.
-	Retention *Retention `json:"retention,omitempty"`
-	// SamplePercent, for verify-backup: a pass verifies at most this
-	// percentage of the sites that have a backup (at least one site), on
-	// top of the frequency's share. Default: 1.
-	SamplePercent int `json:"sample_percent,omitempty"`
-	// Version is the stored version; a PUT must carry the one it read.
-	Version uint64 `json:"version"`
-}
-
-// Retention says which scheduled backups of a site are kept; every other
-// scheduled backup is deleted (archive and record together). Backups taken
-// for another reason (manual, pre-restore, pre-delete ...) are never
-// deleted by retention.
-type Retention struct {
-	// KeepLast keeps the newest N. Default: 3.
-	KeepLast int `json:"keep_last"`
-	// Daily keeps the newest backup of each of the last N days. Default: 7.
-	Daily int `json:"daily"`
-	// Weekly keeps the newest backup of each of the last N ISO weeks.
-	// Default: 4.
-	Weekly int `json:"weekly"`
-	// Monthly keeps the newest backup of each of the last N months.
-	// Default: 6.
-	Monthly int `json:"monthly"`
-}
+// The queues' settings are the API's (internal/apiv1): aliases, so the
+// queue package and its callers keep their names.
+type (
+	// Duration is a time.Duration written as "1h30m" in JSON.
+	Duration = apiv1.Duration
+	// Settings configure one queue. Stored at queues/<name>/settings,
+	// check-and-set on Version; ValidateSettings fills the defaults.
+	Settings = apiv1.QueueSettings
+	// Retention says which scheduled backups of a site are kept.
+	Retention = apiv1.QueueRetention
+)
 
 // DefaultRetention is the backup queue's default retention.
 var DefaultRetention = Retention{KeepLast: 3, Daily: 7, Weekly: 4, Monthly: 6}
@@ -122,8 +60,9 @@ func Defaults(name string) Settings {
 	return s
 }
 
-// Validate checks s for queue name and fills zero values from the defaults.
-func (s *Settings) Validate(name string) error {
+// ValidateSettings checks s for queue name and fills zero values from the
+// defaults.
+func ValidateSettings(s *Settings, name string) error {
 	if !Known(name) {
 		return domain.NotFound("queue", name)
 	}

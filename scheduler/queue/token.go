@@ -13,7 +13,7 @@ import (
 
 // The Nomad aegir-queue jobs call the API with a token of JobUser, a
 // user with role queue: it may start and follow queue passes and nothing
-// else (dashboard/auth.go), so a token read out of a Nomad Variable or a
+// else (dashboard/api/auth.go), so a token read out of a Nomad Variable or a
 // job's environment cannot manage users, delete anything or read secrets.
 const (
 	// JobUser names the queue jobs' user (role queue). It is aegir's:

@@ -35,16 +35,16 @@ func TestSampleSize(t *testing.T) {
 func TestVerifyBackupSettings(t *testing.T) {
 	t.Parallel()
 	s := Defaults(VerifyBackup)
-	if err := s.Validate(VerifyBackup); err != nil || s.SamplePercent != 1 || s.Frequency.D() != 7*24*time.Hour {
+	if err := ValidateSettings(&s, VerifyBackup); err != nil || s.SamplePercent != 1 || s.Frequency.D() != 7*24*time.Hour {
 		t.Fatalf("defaults %+v: %v", s, err)
 	}
 	s.SamplePercent = 101
-	if err := s.Validate(VerifyBackup); err == nil {
+	if err := ValidateSettings(&s, VerifyBackup); err == nil {
 		t.Fatal("101% accepted")
 	}
 	c := Defaults(Cron)
 	c.SamplePercent = 5
-	if err := c.Validate(Cron); err == nil {
+	if err := ValidateSettings(&c, Cron); err == nil {
 		t.Fatal("a sample accepted on the cron queue")
 	}
 }

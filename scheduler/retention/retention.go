@@ -8,6 +8,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
+	"github.com/aegirhq/aegir/internal/taskspec"
 	"github.com/aegirhq/aegir/scheduler/tasklog"
 )
 
@@ -43,8 +44,12 @@ func (r Policy) withDefaults() Policy {
 	return r
 }
 
-// routine task types are kept for KeepRoutine.
-var routine = map[domain.TaskType]bool{domain.TaskCron: true, domain.TaskStats: true}
+// routine reports whether tasks of type t are kept for KeepRoutine: their
+// spec says the periodic queues run them (taskspec.Spec.Routine).
+func routine(t domain.TaskType) bool {
+	spec, ok := taskspec.Lookup(t)
+	return ok && spec.Routine
+}
 
 // Prune deletes the finished tasks older than their retention and their
 // archived logs, and returns how many tasks it deleted.
@@ -56,7 +61,7 @@ func Prune(ctx context.Context, st *store.Store, archive *tasklog.Archive, r Pol
 			return false
 		}
 		keep := r.Keep
-		if routine[t.Type] {
+		if routine(t.Type) {
 			keep = r.KeepRoutine
 		}
 		return now.Sub(*t.FinishedAt) > keep

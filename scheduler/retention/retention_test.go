@@ -19,7 +19,7 @@ func TestRetentionPrunesOldTasksAndLogs(t *testing.T) {
 	ctx := context.Background()
 	site, install := b.newSite(t)
 	b.settle(t)
-	archive := tasklog.NewArchive(b.st.KV(), b.bus, testLogger(t))
+	archive := tasklog.NewArchive(b.st, b.bus, testLogger(t))
 	for _, id := range []string{install.ID} {
 		if _, err := b.bus.Append(ctx, id, logbus.Line{Time: time.Now(), Level: "info", Msg: "hello"}); err != nil {
 			t.Fatal(err)
@@ -60,7 +60,7 @@ func TestRetentionPrunesOldTasksAndLogs(t *testing.T) {
 	if _, err := b.st.GetTask(ctx, install.ID); err == nil {
 		t.Fatal("the 40-day-old install task is still there")
 	}
-	if _, ok, _ := tasklog.NewArchive(b.st.KV(), b.bus, testLogger(t)).Lines(ctx, install.ID); ok {
+	if _, ok, _ := tasklog.NewArchive(b.st, b.bus, testLogger(t)).Lines(ctx, install.ID); ok {
 		t.Fatal("the install's archived log is still there")
 	}
 	if got, err := b.st.GetTask(ctx, queued.ID); err != nil || got.Status != domain.TaskQueued {

@@ -11,6 +11,7 @@ import (
 	"github.com/aegirhq/aegir/internal/logbus"
 	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/internal/store/boltkv"
+	"github.com/aegirhq/aegir/scheduler/internal/fakebackend"
 )
 
 // bundle is what a retention test needs: a real store on bbolt with the
@@ -66,22 +67,7 @@ func setup(t testing.TB) *bundle {
 // settle finishes every active task as a back end would have.
 func (b *bundle) settle(t testing.TB) {
 	t.Helper()
-	ctx := context.Background()
-	tasks, _, err := b.st.ActiveTasks(ctx)
-	must(t, err)
-	for _, task := range tasks {
-		must(t, b.st.StartTask(ctx, &task, "test", 1))
-		var changes []store.Change
-		switch task.Type {
-		case domain.TaskVerifyServer:
-			changes = append(changes, store.SetServerStatusChange(task.TargetID, domain.ServerReady))
-		case domain.TaskVerifyPlatform:
-			changes = append(changes, store.UpdatePlatform(task.TargetID, func(p *domain.Platform) error { return p.Transition(domain.PlatformReady) }))
-		case domain.TaskInstall:
-			changes = append(changes, store.SetSiteStatus(task.TargetID, domain.SiteEnabled))
-		}
-		must(t, b.st.FinishTask(ctx, &task, domain.TaskSucceeded, changes...))
-	}
+	fakebackend.Settle(t, b.st)
 }
 
 // newSite creates a site (queueing its install) and returns it and the task.

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -23,17 +22,16 @@ import (
 // Archive keeps the full log of every finished task in the store, so
 // reading it never needs the live bus (which may be Redis, flushed or
 // restarted). A log is JSON lines, zstd-compressed, cut into chunks under
-// the store's value and transaction limits:
-//
-//	logs/<task id>/0000, 0001, ...   the compressed bytes, in order
-//	logs/<task id>/index             written last: chunk count, lines, sha256
+// the store's value and transaction limits, and stored with an index
+// written last (chunk count, lines, sha256) through the store's log
+// archive methods (internal/store/logs.go says where they live).
 //
 // A log without its index is an archive cut short (the process died while
 // writing it); it is not read, and the next Archive of the task replaces
-// it. Every key is created check-and-set (index 0), so two archivers of the
-// same task can't interleave their chunks: the loser's transaction fails.
+// it. Every record is created check-and-set, so two archivers of the same
+// task can't interleave their chunks: the loser's transaction fails.
 type Archive struct {
-	kv        store.KV
+	st        *store.Store
 	bus       logbus.Bus
 	log       *slog.Logger
 	chunkSize int
@@ -44,7 +42,6 @@ type Archive struct {
 }
 
 const (
-	archivePrefix = "logs/"
 	// archiveChunkSize keeps one chunk, base64-encoded in a Consul
 	// transaction, well under the transaction size limit.
 	archiveChunkSize = 256 * 1024
@@ -67,28 +64,23 @@ type archiveIndex struct {
 	Created  time.Time `json:"created"`
 }
 
-// NewArchive returns an archive writing to kv and reading live logs
+// NewArchive returns an archive writing to st and reading live logs
 // from bus.
-func NewArchive(kv store.KV, bus logbus.Bus, logger *slog.Logger) *Archive {
+func NewArchive(st *store.Store, bus logbus.Bus, logger *slog.Logger) *Archive {
 	logger = cmp.Or(logger, slog.Default())
-	return &Archive{kv: kv, bus: bus, log: logger.With("component", "log-archive"),
+	return &Archive{st: st, bus: bus, log: logger.With("component", "log-archive"),
 		chunkSize: archiveChunkSize, cache: map[string][]logbus.Line{}}
 }
-
-func archiveKey(taskID string, n int) string {
-	return fmt.Sprintf("%s%s/%04d", archivePrefix, taskID, n)
-}
-func archiveIndexKey(taskID string) string { return archivePrefix + taskID + "/index" }
 
 // Archive ends the task's live log, stores all of it, and deletes it from
 // the bus. A task with no live log gets an empty archive, so readers learn
 // there is nothing more. Archiving an archived task only deletes its live
 // log.
 func (a *Archive) Archive(ctx context.Context, taskID string) error {
-	if _, err := a.kv.Get(ctx, archiveIndexKey(taskID)); err == nil {
-		return a.bus.Delete(ctx, taskID)
-	} else if !errors.Is(err, store.ErrKeyNotFound) {
+	if archived, err := a.st.HasLogIndex(ctx, taskID); err != nil {
 		return err
+	} else if archived {
+		return a.bus.Delete(ctx, taskID)
 	}
 	if err := a.bus.End(ctx, taskID); err != nil {
 		return fmt.Errorf("end live log: %w", err)
@@ -111,32 +103,14 @@ func (a *Archive) Archive(ctx context.Context, taskID string) error {
 	if err := a.clearPartial(ctx, taskID); err != nil {
 		return err
 	}
-	var ops []store.Op
-	flush := func() error {
-		if len(ops) == 0 {
-			return nil
-		}
-		_, err := a.kv.Txn(ctx, ops)
-		ops = ops[:0]
-		return err
-	}
+	var chunks [][]byte
 	for off := 0; off < len(data); off += a.chunkSize {
-		chunk := data[off:min(off+a.chunkSize, len(data))]
-		op := store.Op{Verb: store.OpCAS, Key: archiveKey(taskID, idx.Chunks), Value: chunk}
-		if len(ops) == store.MaxTxnOps || store.TxnSize(append(ops, op)) > store.MaxTxnSize*3/4 {
-			if err := flush(); err != nil {
-				return fmt.Errorf("store log chunks of task %s: %w", taskID, err)
-			}
-		}
-		ops = append(ops, op)
-		idx.Chunks++
+		chunks = append(chunks, data[off:min(off+a.chunkSize, len(data))])
 	}
-	if err := flush(); err != nil {
-		return fmt.Errorf("store log chunks of task %s: %w", taskID, err)
-	}
+	idx.Chunks = len(chunks)
 	b, _ := json.Marshal(idx)
-	if _, err := a.kv.Txn(ctx, []store.Op{{Verb: store.OpCAS, Key: archiveIndexKey(taskID), Value: b}}); err != nil {
-		return fmt.Errorf("store log index of task %s: %w", taskID, err)
+	if err := a.st.PutLogArchive(ctx, taskID, chunks, b); err != nil {
+		return err
 	}
 	a.log.Debug("task log archived", "task", taskID, "lines", idx.Lines, "bytes", idx.Size, "chunks", idx.Chunks)
 	return a.bus.Delete(ctx, taskID)
@@ -172,20 +146,8 @@ func (a *Archive) Delete(ctx context.Context, taskID string) error {
 
 // clearPartial deletes chunks left by an archive cut short.
 func (a *Archive) clearPartial(ctx context.Context, taskID string) error {
-	pairs, _, err := a.kv.List(ctx, archivePrefix+taskID+"/")
-	if err != nil {
-		return err
-	}
-	for len(pairs) > 0 {
-		n := min(len(pairs), store.MaxTxnOps)
-		ops := make([]store.Op, n)
-		for i, p := range pairs[:n] {
-			ops[i] = store.Op{Verb: store.OpDeleteCAS, Key: p.Key, Index: p.ModifyIndex}
-		}
-		if _, err := a.kv.Txn(ctx, ops); err != nil {
-			return fmt.Errorf("clear a partial log archive of task %s: %w", taskID, err)
-		}
-		pairs = pairs[n:]
+	if err := a.st.DeleteLogArchive(ctx, taskID); err != nil {
+		return fmt.Errorf("clear a partial log archive of task %s: %w", taskID, err)
 	}
 	return nil
 }
@@ -199,28 +161,20 @@ func (a *Archive) Lines(ctx context.Context, taskID string) ([]logbus.Line, bool
 	if ok {
 		return lines, true, nil
 	}
-	pairs, _, err := a.kv.List(ctx, archivePrefix+taskID+"/")
+	recs, err := a.st.GetLogArchive(ctx, taskID)
 	if err != nil {
 		return nil, false, err
 	}
-	var idx *archiveIndex
-	chunks := map[string][]byte{}
-	for _, p := range pairs {
-		if strings.HasSuffix(p.Key, "/index") {
-			idx = &archiveIndex{}
-			if err := json.Unmarshal(p.Value, idx); err != nil {
-				return nil, false, fmt.Errorf("log archive index of task %s: %w", taskID, err)
-			}
-			continue
-		}
-		chunks[p.Key] = p.Value
-	}
-	if idx == nil {
+	if recs.Index == nil {
 		return nil, false, nil
+	}
+	var idx archiveIndex
+	if err := json.Unmarshal(recs.Index, &idx); err != nil {
+		return nil, false, fmt.Errorf("log archive index of task %s: %w", taskID, err)
 	}
 	var data []byte
 	for n := range idx.Chunks {
-		c, ok := chunks[archiveKey(taskID, n)]
+		c, ok := recs.Chunks[n]
 		if !ok {
 			return nil, false, fmt.Errorf("log archive of task %s lacks chunk %d of %d", taskID, n, idx.Chunks)
 		}

@@ -17,7 +17,7 @@ func TestLogArchiveRoundTrip(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
 	bus := logbus.NewMemory(nil)
-	a := NewArchive(st.KV(), bus, testLogger(t))
+	a := NewArchive(st, bus, testLogger(t))
 	a.chunkSize = 1024 // many chunks, more than one transaction's worth
 	rnd := rand.New(rand.NewPCG(1, 2))
 	const n = 6000
@@ -40,7 +40,7 @@ func TestLogArchiveRoundTrip(t *testing.T) {
 	}
 
 	// A fresh archive reader (no cache) on a bus that never saw the task.
-	fresh := NewArchive(st.KV(), logbus.NewMemory(nil), nil)
+	fresh := NewArchive(st, logbus.NewMemory(nil), nil)
 	got, ok, err := fresh.Lines(ctx, "t1")
 	must(t, err)
 	if !ok || len(got) != n {
@@ -84,7 +84,7 @@ func TestLogArchiveReplacesPartialArchive(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
 	bus := logbus.NewMemory(nil)
-	a := NewArchive(st.KV(), bus, nil)
+	a := NewArchive(st, bus, nil)
 	// An archiver died after writing a chunk but before the index.
 	_, err := st.KV().Txn(ctx, []store.Op{{Verb: store.OpCAS, Key: "logs/t2/0000", Value: []byte("junk")}})
 	must(t, err)
@@ -110,7 +110,7 @@ func TestLogArchiveDetectsCorruption(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
 	bus := logbus.NewMemory(nil)
-	a := NewArchive(st.KV(), bus, nil)
+	a := NewArchive(st, bus, nil)
 	_, _ = bus.Append(ctx, "t4", logbus.Line{Msg: strings.Repeat("x", 100)})
 	must(t, a.Archive(ctx, "t4"))
 	p, err := st.KV().Get(ctx, "logs/t4/0000")
@@ -118,7 +118,7 @@ func TestLogArchiveDetectsCorruption(t *testing.T) {
 	p.Value[len(p.Value)-1] ^= 0xff
 	_, err = st.KV().Txn(ctx, []store.Op{{Verb: store.OpCAS, Key: p.Key, Value: p.Value, Index: p.ModifyIndex}})
 	must(t, err)
-	fresh := NewArchive(st.KV(), bus, nil)
+	fresh := NewArchive(st, bus, nil)
 	if _, _, err := fresh.Lines(ctx, "t4"); err == nil || !strings.Contains(err.Error(), "corrupt") {
 		t.Fatalf("corrupt archive: %v", err)
 	}

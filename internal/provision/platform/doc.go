@@ -10,7 +10,9 @@
 // registry.go:
 //
 //	static  static.go  P/public/ is the template docroot; each site gets its own copy in S/public.
-//	php     php.go     P/aegir.hcl declares docroot and hooks; docroot P/<docroot>, settings S/settings.json.
+//	php     php.go     P/aegir.hcl (manifest.go) declares docroot, hooks, env, an nginx snippet
+//	                   (nginxsnippet.go), database = false and an expect check; docroot
+//	                   P/<docroot>, settings S/settings.json.
 //	drupal  drupal.go  P/index.php and P/core/lib/Drupal.php (8+) or P/includes/bootstrap.inc (7);
 //	                   docroot P, settings S/settings.php, drush for install and cron.
 //

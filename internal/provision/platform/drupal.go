@@ -254,3 +254,5 @@ if (file_exists(__DIR__ . '/settings.local.php')) {
   include __DIR__ . '/settings.local.php';
 }
 `))
+
+func (drupalType) Site(*Platform) SiteSpec { return NoSpec() }

@@ -2,6 +2,8 @@ package platform
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -31,6 +33,11 @@ func (phpType) Load(p *Platform) error {
 	m, err := LoadManifest(filepath.Join(p.Path, ManifestFile))
 	if err != nil {
 		return err
+	}
+	if m.NginxSnippet != "" {
+		if m.snippet, err = readSnippet(p.Path, m.NginxSnippet); err != nil {
+			return fmt.Errorf("%w: %v", ErrManifest, err)
+		}
 	}
 	p.Manifest = m
 	return nil
@@ -79,21 +86,19 @@ func (phpType) Hook(p *Platform, name string) []string {
 	if p.Manifest == nil || p.Manifest.Hooks == nil {
 		return nil
 	}
-	var argv []string
-	switch name {
-	case HookInstall:
-		argv = p.Manifest.Hooks.Install
-	case HookCron:
-		argv = p.Manifest.Hooks.Cron
-	case HookStats:
-		argv = p.Manifest.Hooks.Stats
-	case HookPackages:
-		argv = p.Manifest.Hooks.Packages
-	}
+	argv := p.Manifest.Hooks.byName()[name]
 	if argv == nil {
 		return nil
 	}
 	return resolve(p, argv)
+}
+
+func (phpType) Site(p *Platform) SiteSpec {
+	m := p.Manifest
+	if m == nil {
+		return NoSpec()
+	}
+	return SiteSpec{Database: m.HasDatabase(), Env: maps.Clone(m.Env), NginxSnippet: m.snippet, Expect: m.Expect}
 }
 
 func (t phpType) InstallArgv(p *Platform, _, _ string) ([]string, error) {

@@ -113,9 +113,12 @@ func (p *Platform) CronArgv(domainName string) ([]string, error) {
 	return p.Kind().CronArgv(p, domainName)
 }
 
-// HookArgv returns the platform's hook command (HookInstall, HookCron,
-// HookStats, HookPackages), or nil when not declared.
+// HookArgv returns the platform's hook command (one of HookNames), or nil
+// when not declared.
 func (p *Platform) HookArgv(hook string) []string { return p.Kind().Hook(p, hook) }
+
+// Site is what the platform declares for each of its sites besides hooks.
+func (p *Platform) Site() SiteSpec { return p.Kind().Site(p) }
 
 // Stats says how the stats task measures a site.
 func (p *Platform) Stats() Probe { return p.Kind().Stats(p) }

@@ -52,3 +52,5 @@ func (staticType) CronArgv(*Platform, string) ([]string, error) { return nil, ni
 func (staticType) Stats(*Platform) Probe { return Probe{} }
 
 func (staticType) RestoreCheck(*Platform) Probe { return Probe{} }
+
+func (staticType) Site(*Platform) SiteSpec { return NoSpec() }

@@ -53,9 +53,13 @@ type Type interface {
 	// language.
 	RenderSettings(p *Platform, s Settings) ([]byte, error)
 
-	// Hook is the command the platform declares for the hook name
-	// (HookInstall, HookCron, HookStats, HookPackages), or nil.
+	// Hook is the command the platform declares for the hook name (one
+	// of HookNames), or nil.
 	Hook(p *Platform, name string) []string
+	// Site is what the platform declares for each of its sites besides
+	// hooks: whether it has a database, its environment, an nginx
+	// snippet and a health check.
+	Site(p *Platform) SiteSpec
 	// InstallArgv is the command that installs a site, or nil when the
 	// type needs none.
 	InstallArgv(p *Platform, domainName, profile string) ([]string, error)
@@ -76,7 +80,46 @@ const (
 	HookCron     = "cron"
 	HookStats    = "stats"
 	HookPackages = "packages"
+	// HookPostRestore runs after a restore put the files, database and
+	// settings back, before the site is published; failing, it rolls the
+	// restore back.
+	HookPostRestore = "post-restore"
+	// HookPostClone runs on the new site of a clone, before it is
+	// published; failing, it removes the clone.
+	HookPostClone = "post-clone"
+	// HookPostMigrate runs on the site at its new place, before it is
+	// published there; failing, it rolls the migrate back.
+	HookPostMigrate = "post-migrate"
+	// HookVerify runs after verify found the site answering; failing, it
+	// fails verify.
+	HookVerify = "verify"
+	// HookPreDelete runs before delete removes anything; failing, it
+	// stops the delete.
+	HookPreDelete = "pre-delete"
 )
+
+// HookNames lists every hook name.
+var HookNames = []string{HookInstall, HookCron, HookStats, HookPackages, HookPostRestore, HookPostClone, HookPostMigrate, HookVerify, HookPreDelete}
+
+// SiteSpec is what a platform declares for each of its sites besides its
+// hooks. The zero value is "nothing declared" except Database, which
+// NoSpec sets.
+type SiteSpec struct {
+	// Database is false for applications without one: install, backup,
+	// restore, clone, migrate and delete leave databases alone.
+	Database bool
+	// Env is passed to PHP as FastCGI params and to hooks.
+	Env map[string]string
+	// NginxSnippet is the content of the platform's nginx snippet,
+	// checked by CheckNginxSnippet, or "".
+	NginxSnippet string
+	// Expect, when set, is the health check a published site must pass.
+	Expect *Expect
+}
+
+// NoSpec is the SiteSpec of a type that declares nothing: sites have a
+// database, and nothing else.
+func NoSpec() SiteSpec { return SiteSpec{Database: true} }
 
 // Probe says how to ask a site's database what it holds.
 type Probe struct {

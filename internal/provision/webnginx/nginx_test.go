@@ -394,3 +394,44 @@ func TestReloadRefusedIsRolledBack(t *testing.T) {
 	}
 	b.expect(t, "next.example.com", "/", 200, "next site")
 }
+
+// TestSnippetCheckedAndRolledBack: a platform's nginx snippet is served
+// from the vhost; one that passes aegir's check but that nginx refuses (a
+// second `location /`) is rolled back like any refused vhost, and the site
+// keeps its previous config.
+func TestSnippetCheckedAndRolledBack(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	ctx := context.Background()
+	site := b.staticSite(t, "snip.example.com", "snippet site")
+	site.PlatformDir = filepath.Dir(site.Docroot)
+	site.NginxSnippet = "location = /short {\n    return 200 \"from the snippet\\n\";\n}\nlocation ^~ /private/ {\n    deny all;\n}\n"
+	if err := b.driver.Publish(ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	b.expect(t, "snip.example.com", "/short", 200, "from the snippet")
+	b.expect(t, "snip.example.com", "/private/x", 403, "")
+	before, err := os.ReadFile(b.driver.VhostPath("snip.example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dup := site
+	dup.NginxSnippet = "location / {\n    deny all;\n}\n"
+	err = b.driver.Publish(ctx, dup)
+	if !errors.Is(err, weberr.ErrRejected) || !strings.Contains(err.Error(), "duplicate location") {
+		t.Fatalf("Publish of a snippet nginx refuses = %v", err)
+	}
+	after, _ := os.ReadFile(b.driver.VhostPath("snip.example.com"))
+	if string(after) != string(before) {
+		t.Fatalf("previous vhost not restored:\n%s", after)
+	}
+	b.expect(t, "snip.example.com", "/short", 200, "from the snippet")
+
+	bad := site
+	bad.NginxSnippet = "include /etc/nginx/nginx.conf;"
+	if err := b.driver.Publish(ctx, bad); !errors.Is(err, domain.ErrInvalid) {
+		t.Fatalf("Publish of a snippet with include = %v, want domain.ErrInvalid", err)
+	}
+	assertNoTempFiles(t, b.nginx.ConfDir)
+}

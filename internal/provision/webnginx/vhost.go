@@ -12,6 +12,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/provision/platform"
 )
 
 //go:embed vhost.conf.tmpl
@@ -34,6 +35,12 @@ type vhost struct {
 	FastCGI   string // "unix:/run/php.sock" or "127.0.0.1:9000"
 	Upstream  string // "http://127.0.0.1:8081"
 	Params    []param
+	// Snippet is the platform's nginx snippet, placed verbatim in the
+	// server block: it is the one field not held to the allow-list above,
+	// and passes platform.CheckNginxSnippet (allowed directives only,
+	// balanced blocks, root and alias inside the platform) instead.
+	Snippet     string
+	SnippetFrom string // the platform directory, for the comment above it
 }
 
 type param struct{ Name, Value string }
@@ -135,6 +142,19 @@ func buildVhost(s provision.WebSite, listen listenSpec, defaultFastCGI string) (
 	}
 	if len(v.Params) > 0 && !v.PHP {
 		return nil, domain.Invalid("env", "is only passed to PHP (FastCGI params); this site is not a PHP site")
+	}
+	if s.NginxSnippet != "" {
+		if s.Upstream != "" {
+			return nil, domain.Invalid("nginx_snippet", "cannot go with a proxied site")
+		}
+		if err := domain.ValidatePath("platform dir", s.PlatformDir, nil); err != nil {
+			return nil, err
+		}
+		if err := platform.CheckNginxSnippet(s.NginxSnippet, s.PlatformDir); err != nil {
+			return nil, domain.Invalid("nginx_snippet", "of %s: %v", s.PlatformDir, err)
+		}
+		v.Snippet = strings.TrimRight(s.NginxSnippet, "\n")
+		v.SnippetFrom = s.PlatformDir
 	}
 	return v, nil
 }

@@ -78,6 +78,14 @@ func TestRenderGolden(t *testing.T) {
 			Domain:   "app.example.com",
 			Upstream: "http://127.0.0.1:8081",
 		}},
+		{"snippet", provision.WebSite{
+			Domain:       "wiki.example.com",
+			Docroot:      "/var/aegir/platforms/wiki1/public",
+			PHP:          true,
+			Env:          map[string]string{"AEGIR_SITE_DIR": "/var/aegir/platforms/wiki1/sites/wiki.example.com", "APP_ENV": "production"},
+			PlatformDir:  "/var/aegir/platforms/wiki1",
+			NginxSnippet: "# short URLs and the deny rules of the app's .htaccess\nlocation ^~ /cache/ {\n    deny all;\n}\nlocation = /wiki {\n    return 301 /wiki/;\n}\nlocation /wiki/ {\n    rewrite ^/wiki/(.*)$ /index.php?title=$1 last;\n}\n",
+		}},
 		{"idn", provision.WebSite{
 			Domain:  "bücher.example",
 			Docroot: "/srv/www/buecher",
@@ -144,6 +152,19 @@ func TestRenderRefusesCrafted(t *testing.T) {
 		{"env name", func(s *provision.WebSite) { s.Env = map[string]string{"A B": "x"} }},
 		{"env name lowercase", func(s *provision.WebSite) { s.Env = map[string]string{"path;x": "x"} }},
 		{"env on static", func(s *provision.WebSite) { s.PHP = false }},
+		{"snippet include", func(s *provision.WebSite) {
+			s.PlatformDir, s.NginxSnippet = "/srv/ok", "include /etc/nginx/secret.conf;"
+		}},
+		{"snippet closes server", func(s *provision.WebSite) {
+			s.PlatformDir, s.NginxSnippet = "/srv/ok", "}\nserver { listen 81; root /; }"
+		}},
+		{"snippet root outside", func(s *provision.WebSite) {
+			s.PlatformDir, s.NginxSnippet = "/srv/ok", "location /x { root /etc; }"
+		}},
+		{"snippet lua", func(s *provision.WebSite) {
+			s.PlatformDir, s.NginxSnippet = "/srv/ok", "location /x { content_by_lua_block { os.execute('id') } }"
+		}},
+		{"snippet no platform dir", func(s *provision.WebSite) { s.NginxSnippet = "deny all;" }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ try {
     echo "php-app site " . basename(aegir_site_dir()) . "\n";
     echo "hits: $n\n";
     echo "path hits: " . (int)$st->fetchColumn() . "\n";
+    echo "greeting: " . (string)($_SERVER['APP_GREETING'] ?? '') . "\n";
 } catch (Throwable $e) {
     http_response_code(500);
     echo "php-app error: " . $e->getMessage() . "\n";
