@@ -29,7 +29,7 @@ func nginx() Descriptor {
 		Settings: []Setting{
 			{Key: "config_dir", Meaning: "the directory of the vhost files, included by main_config as <config_dir>/*.conf", Required: true, Validate: AbsPath},
 			{Key: "main_config", Meaning: "the nginx.conf passed to nginx -t and nginx -s reload", Required: true, Validate: AbsPath},
-			{Key: "binary", Meaning: "the nginx executable", Default: "nginx, on PATH or in /usr/sbin", Validate: Program},
+			{Key: "binary", Meaning: "the nginx executable (named nginx)", Default: "nginx, on PATH or in /usr/sbin", Validate: ProgramNamed("nginx")},
 			{Key: "pid_file", Meaning: "the master's pid file; reloads then wait for the new workers", Validate: AbsPath},
 			{Key: "php_fastcgi", Meaning: "the PHP FastCGI upstream, unix:/path.sock or host:port", Validate: FastCGIAddr},
 		},
@@ -46,8 +46,8 @@ func mariadb() Descriptor {
 			{Key: "host", Meaning: "where aegir and sites reach the server", Default: "the server's address", Validate: Host},
 			{Key: "socket", Meaning: "a unix socket aegir connects through instead of TCP", Validate: AbsPath},
 			{Key: "user_hosts", Meaning: "comma-separated host parts of each site's account", Default: "%,localhost"},
-			{Key: "dump_binary", Meaning: "the dump program", Default: "mariadb-dump, else mysqldump", Validate: Program},
-			{Key: "client_binary", Meaning: "the client program that loads dumps", Default: "mariadb, else mysql", Validate: Program},
+			{Key: "dump_binary", Meaning: "the dump program (named mariadb-dump or mysqldump)", Default: "mariadb-dump, else mysqldump", Validate: ProgramNamed("mariadb-dump", "mysqldump")},
+			{Key: "client_binary", Meaning: "the client program that loads dumps (named mariadb or mysql)", Default: "mariadb, else mysql", Validate: ProgramNamed("mariadb", "mysql")},
 		},
 		// A throwaway user at '%' with SELECT, SHOW VIEW, TRIGGER, LOCK
 		// TABLES and EVENT on the site's database: what mariadb-dump

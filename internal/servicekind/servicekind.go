@@ -123,6 +123,29 @@ func (d Descriptor) CheckSettings(settings map[string]string) error {
 	return nil
 }
 
+// CheckValue checks one setting as a person sets it, before it is
+// stored: a key the driver does not read is refused (it would be ignored,
+// hiding a typo), and a non-empty value must pass the setting's Validate.
+// Whether required keys are set is CheckSettings', which verify-server
+// runs: a service may be created first and configured after.
+func (d Descriptor) CheckValue(key, value string) error {
+	s, ok := d.Setting(key)
+	if !ok {
+		keys := make([]string, len(d.Settings))
+		for i, s := range d.Settings {
+			keys[i] = s.Key
+		}
+		if len(keys) == 0 {
+			return fmt.Errorf("%s services take no settings", d.Kind)
+		}
+		return fmt.Errorf("%s services have no setting %q; use %s", d.Kind, key, strings.Join(keys, ", "))
+	}
+	if value == "" || s.Validate == nil {
+		return nil
+	}
+	return s.Validate(value)
+}
+
 // All returns the descriptors of every kind, sorted by kind. The slice is
 // a copy; the caller may change it.
 func All() []Descriptor {

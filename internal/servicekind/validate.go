@@ -47,6 +47,22 @@ func Program(p string) error {
 	return nil
 }
 
+// ProgramNamed accepts one of names, looked up on PATH, or an absolute
+// path whose last element is one of them: a setting that names a
+// program aegir runs as root (nginx's binary) may say where it is, not
+// which program it is, so "/bin/sh" is refused.
+func ProgramNamed(names ...string) func(string) error {
+	return func(p string) error {
+		if err := Program(p); err != nil {
+			return err
+		}
+		if !slices.Contains(names, path.Base(p)) {
+			return fmt.Errorf("%q must be %s, or an absolute path ending in /%s", p, strings.Join(names, " or "), strings.Join(names, " or /"))
+		}
+		return nil
+	}
+}
+
 // FastCGIAddr accepts "unix:/abs/path.sock" or "host:port".
 func FastCGIAddr(a string) error {
 	if s, ok := strings.CutPrefix(a, "unix:"); ok {
