@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aegirhq/aegir/internal/atomicfile"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision/dberr"
 	"github.com/aegirhq/aegir/internal/provision/platform"
@@ -236,6 +235,9 @@ type siteLoc struct {
 	Profile  string
 	Plat     *platform.Platform
 	Dir      string
+	// Owner is who owns the site's files (siteuser.go); nil when aegir
+	// changes no owners or the task did not look it up.
+	Owner *owner
 }
 
 func (j *job) writeSettings(loc siteLoc, c DBCreds, s siteSecret) error {
@@ -251,7 +253,7 @@ func (j *job) writeSettings(loc siteLoc, c DBCreds, s siteSecret) error {
 		return failf(CodeContextInvalid, "Fix the database service's settings (host, port, socket).", err,
 			"The settings file for %s was not written because a value is unsafe", loc.Domain)
 	}
-	if err := atomicfile.Write(file, b, 0o640); err != nil {
+	if err := writeOwned(file, b, loc.Owner); err != nil {
 		return failf(CodeFilesFailed, "Check that aegir can write to the platform's sites directory.", err,
 			"The settings file %s could not be written", file)
 	}

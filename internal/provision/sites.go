@@ -64,6 +64,9 @@ func install(ctx context.Context, j *job) error {
 	if err := j.preflightInstallStep(se.loc); err != nil {
 		return j.installFailed(err)
 	}
+	if err := j.checkSiteUser(se.web, se.loc.Domain); err != nil {
+		return j.installFailed(err)
+	}
 	if exists(se.loc.Dir) {
 		return j.installFailed(failf(CodeSiteExists,
 			fmt.Sprintf("If it belongs to a site aegir does not know, import the platform's sites; otherwise move %s away and retry.", se.loc.Dir), nil,
@@ -104,6 +107,15 @@ func (j *job) installAt(ctx context.Context, loc siteLoc, web *webConn, db *dbCo
 				"The platform's pages could not be copied into the site")
 		}
 	}
+	o, err := j.siteOwner(ctx, web, loc.Dir, loc.Domain, u)
+	if err != nil {
+		return err
+	}
+	loc.Owner = o
+	if err := j.ownSite(ctx, o, loc.Dir, true); err != nil {
+		return ownFailed(err, loc.Dir)
+	}
+	j.reportSiteUser(o)
 	sec, err := j.newSiteSecret(ctx, loc.ID, reuse)
 	if err != nil {
 		return err
@@ -177,6 +189,9 @@ func verify(ctx context.Context, j *job) error {
 	}
 	sec, err := j.siteSecret(ctx, se.loc.ID, "site_db")
 	if err != nil {
+		return err
+	}
+	if err := j.keepOwner(ctx, se.web, &se.loc, false); err != nil {
 		return err
 	}
 	if err := j.writeSettings(se.loc, creds(se.db, se.loc.ID, sec), sec); err != nil {
@@ -274,12 +289,18 @@ func deleteSite(ctx context.Context, j *job) error {
 		return failf(CodeFilesFailed, "Fix the permissions, then run delete again; the final backup is kept.", err,
 			"The site directory %s could not be removed", se.loc.Dir)
 	}
+	if j.siteUsers(se.web) {
+		if err := j.removeSiteUser(ctx, se.loc.Domain); err != nil {
+			return failf(CodeSiteUserFailed, "Remove the user by hand (userdel) if aegir made it, then run delete again; the final backup is kept.", err,
+				"The Unix user of %s could not be removed", se.loc.Domain)
+		}
+	}
 	if err := j.deleteSiteSecret(ctx, se.loc.ID); err != nil {
 		return failf(CodeSecretsUnavailable, "Fix the secrets backend, then run delete again.", err, "The site's stored password could not be deleted")
 	}
 	j.forgetSiteRole(ctx, se.loc.ID) // vaultcreds.go
 	j.res.Changes.RemoveSite = true
-	j.res.Summary = fmt.Sprintf("deleted %s (web config, database %s, files, password); final backup kept", se.loc.Domain, cr.Name)
+	j.res.Summary = fmt.Sprintf("deleted %s (web config, database %s, files, Unix user, password); final backup kept", se.loc.Domain, cr.Name)
 	return nil
 }
 

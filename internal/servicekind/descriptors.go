@@ -25,13 +25,14 @@ func nginx() Descriptor {
 		Kind: Nginx, Type: HTTP,
 		Summary:      "nginx with php-fpm; one vhost file per site, tested with nginx -t before each reload",
 		DefaultPort:  80,
-		Capabilities: []Capability{PHPFastCGI},
+		Capabilities: []Capability{PHPFastCGI, SiteUsers},
 		Settings: []Setting{
 			{Key: "config_dir", Meaning: "the directory of the vhost files, included by main_config as <config_dir>/*.conf", Required: true, Validate: AbsPath},
 			{Key: "main_config", Meaning: "the nginx.conf passed to nginx -t and nginx -s reload", Required: true, Validate: AbsPath},
 			{Key: "binary", Meaning: "the nginx executable", Default: "nginx, on PATH or in /usr/sbin", Validate: Program},
 			{Key: "pid_file", Meaning: "the master's pid file; reloads then wait for the new workers", Validate: AbsPath},
 			{Key: "php_fastcgi", Meaning: "the PHP FastCGI upstream, unix:/path.sock or host:port", Validate: FastCGIAddr},
+			{Key: "web_group", Meaning: "the group nginx's workers and php-fpm's pool run as; sites' files are readable through it", Default: "www-data", Validate: UnixName},
 		},
 	}
 }

@@ -83,3 +83,13 @@ func only(s, extra string) bool {
 	}
 	return true
 }
+
+// UnixName accepts a Unix user or group name as useradd takes it by
+// default: a lower-case letter or '_' first, then lower-case letters,
+// digits, '_' and '-', at most 32 bytes.
+func UnixName(n string) error {
+	if len(n) > 32 || !only(n, "_-") || !(n[0] >= 'a' && n[0] <= 'z' || n[0] == '_') || strings.ToLower(n) != n {
+		return fmt.Errorf("%q is not a Unix user or group name (a-z or _ first, then a-z, 0-9, _ and -, at most 32)", n)
+	}
+	return nil
+}
