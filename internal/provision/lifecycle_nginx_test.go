@@ -53,6 +53,7 @@ func setupStack(t *testing.T, kind domain.ServiceKind) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(root) })
+	testharness.WebReachable(t, root) // nginx and php-fpm workers run as www-data
 	s := &stack{t: t, nginx: testharness.Nginx(t), dataDir: filepath.Join(root, "data"), logs: &syncBuffer{},
 		platform: map[string]*provision.PlatformInfo{}}
 	fpm := testharness.PHPFPM(t)

@@ -37,6 +37,7 @@ import (
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/provision/weberr"
 	"github.com/aegirhq/aegir/internal/servicekind"
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 // Harness is one web driver under test with its server running.
@@ -127,6 +128,7 @@ func Docroot(t *testing.T, body string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(base) })
+	testharness.WebReachable(t, base) // nginx's workers run as www-data
 	dir := filepath.Join(base, "public")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
