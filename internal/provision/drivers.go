@@ -42,6 +42,11 @@ type WebSite struct {
 	Upstream string
 	// Env is passed to PHP as FastCGI params (site's DB settings path ...).
 	Env map[string]string
+	// Deny lists files that must never be served (the site's settings
+	// file): absolute clean paths. One under Docroot (a platform whose
+	// docroot is its root, as WordPress's) answers 403 or 404 however it
+	// is asked for; one outside it is unreachable anyway.
+	Deny []string
 }
 
 // DBDriver manages databases and users on one db service (the db kinds of

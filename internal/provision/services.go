@@ -277,6 +277,9 @@ func (j *job) webSite(loc siteLoc, w *webConn, disabled bool) WebSite {
 			ws.Env["AEGIR_SETTINGS"] = f
 		}
 	}
+	if f := loc.Plat.SettingsFile(loc.Dir); f != "" {
+		ws.Deny = []string{f} // never served, even when the docroot holds it
+	}
 	return ws
 }
 

@@ -34,6 +34,7 @@ type vhost struct {
 	FastCGI   string // "unix:/run/php.sock" or "127.0.0.1:9000"
 	Upstream  string // "http://127.0.0.1:8081"
 	Params    []param
+	Deny      []string // URL paths (from the docroot) answering 403: the site's settings
 }
 
 type param struct{ Name, Value string }
@@ -103,6 +104,11 @@ func buildVhost(s provision.WebSite, listen listenSpec, defaultFastCGI string) (
 			return nil, err
 		}
 		v.Docroot = s.Docroot
+		deny, err := denyLocations(s.Docroot, s.Deny)
+		if err != nil {
+			return nil, err
+		}
+		v.Deny = deny
 	}
 	if s.PHP {
 		up := s.FastCGI
@@ -205,4 +211,26 @@ func validParamValue(k, v string) error {
 		}
 	}
 	return nil
+}
+
+// denyLocations turns the files of WebSite.Deny that lie under docroot
+// into the URL paths of exact-match locations that answer 403. An exact
+// location wins over every prefix and regex location (the .php one too),
+// and nginx matches the decoded, merged-slash URI, so "%73ettings.json"
+// or "//sites/..." are refused as well. Files outside the docroot need no
+// rule.
+func denyLocations(docroot string, files []string) ([]string, error) {
+	var out []string
+	for _, f := range files {
+		if err := domain.ValidatePath("deny", f, nil); err != nil {
+			return nil, err
+		}
+		rel, ok := strings.CutPrefix(f, strings.TrimSuffix(docroot, "/")+"/")
+		if !ok {
+			continue
+		}
+		out = append(out, "/"+rel)
+	}
+	sort.Strings(out)
+	return out, nil
 }
