@@ -97,6 +97,13 @@ type DBCreds struct {
 	Socket string
 	Path   string
 	Kind   string // mariadb, postgresql, sqlite
+	// ClientHosts are where the site's web server connects from, as the
+	// database server sees it: the host parts of the site's account on
+	// servers that have them (mariadb). "localhost", "127.0.0.1" and
+	// "::1" when the web server is the database server or reaches it over
+	// loopback, else the web server's address; never a wildcard. Empty:
+	// the driver's own setting or default (loopback only).
+	ClientHosts []string
 }
 
 // NameFor returns the database (and user) name for a site id: "s_" and the

@@ -43,9 +43,12 @@ func (j *job) openTarget(ctx context.Context, se *siteEnvOf) (siteLoc, *webConn,
 		web = w
 	}
 	db := se.db
-	if t.DBService.ID != j.c.DBService.ID {
+	if t.DBService.ID != j.c.DBService.ID || t.WebServer.ID != j.c.WebServer.ID {
 		d, err := j.db(ctx, t.DBService, t.DBServer, "target_db_admin")
 		if err != nil {
+			return siteLoc{}, nil, nil, err
+		}
+		if d.clientHosts, err = clientHosts(t.WebServer, d); err != nil {
 			return siteLoc{}, nil, nil, err
 		}
 		db = d

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -41,6 +42,9 @@ type dbConn struct {
 	DBDriver
 	svc *ServiceInfo
 	srv *ServerInfo
+	// clientHosts is where the sites' web server connects from
+	// (DBCreds.ClientHosts); set by openSite and openTarget.
+	clientHosts []string
 }
 
 func (d *dbConn) String() string {
@@ -223,6 +227,7 @@ func (j *job) deleteSiteSecret(ctx context.Context, siteID string) error {
 func creds(d *dbConn, siteID string, s siteSecret) DBCreds {
 	c := d.Locate(NameFor(siteID))
 	c.Password = s.Password
+	c.ClientHosts = d.clientHosts
 	return c
 }
 
@@ -390,4 +395,39 @@ func siteEnv(loc siteLoc, c DBCreds) map[string]string {
 func exists(p string) bool {
 	_, err := os.Lstat(p)
 	return err == nil
+}
+
+// loopbackHosts are the host parts of a site's database account when its
+// web server reaches the database server on the same machine: through
+// the socket ('localhost'), or over TCP to 127.0.0.1 or ::1, which a
+// server running with skip-name-resolve sees as those addresses.
+var loopbackHosts = []string{"localhost", "127.0.0.1", "::1"}
+
+// clientHosts says where the site's web server web connects to d from, as
+// d's server sees it (DBCreds.ClientHosts): loopback when they are the
+// same server or d is reached over loopback or a socket, else the web
+// server's address. nil for databases without accounts (sqlite) or
+// without a web server in the context.
+func clientHosts(web *ServerInfo, d *dbConn) ([]string, error) {
+	if web == nil || !describe(d.svc.Kind).Has(servicekind.AdminCredentials) {
+		return nil, nil
+	}
+	dbHost := cmp.Or(d.svc.Settings["host"], d.srv.Address)
+	if web.ID == d.srv.ID || isLoopback(dbHost) || isLoopback(web.Address) ||
+		d.svc.Settings["socket"] != "" || d.svc.Settings["socket_dir"] != "" {
+		return loopbackHosts, nil
+	}
+	if err := servicekind.HostList(web.Address); err != nil || web.Address == "" || strings.Contains(web.Address, ",") {
+		return nil, failf(CodeContextInvalid, "Set the web server's address to the IP address or name its database server sees it connect from.", err,
+			"The address %q of the web server %s cannot be a database account's host", web.Address, web.Name)
+	}
+	return []string{web.Address}, nil
+}
+
+func isLoopback(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(h, "[]"))
+	return ip != nil && ip.IsLoopback()
 }

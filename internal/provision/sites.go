@@ -33,6 +33,9 @@ func (j *job) openSite(ctx context.Context) (*siteEnvOf, error) {
 	if err != nil {
 		return nil, err
 	}
+	if db.clientHosts, err = clientHosts(c.WebServer, db); err != nil {
+		return nil, err
+	}
 	s := c.Site
 	loc := siteLoc{ID: s.ID, Domain: s.Domain, Aliases: s.Aliases, Redirect: s.RedirectAliases, Profile: s.Profile,
 		Plat: plat, Dir: plat.SiteDir(s.Domain)}

@@ -46,20 +46,22 @@ func mariadb() Descriptor {
 		Settings: []Setting{
 			{Key: "host", Meaning: "where aegir and sites reach the server", Default: "the server's address", Validate: Host},
 			{Key: "socket", Meaning: "a unix socket aegir connects through instead of TCP", Validate: AbsPath},
-			{Key: "user_hosts", Meaning: "comma-separated host parts of each site's account", Default: "%,localhost"},
+			{Key: "user_hosts", Meaning: "comma-separated host parts of each site's account, where its web server connects from as the database server sees it; never a wildcard",
+				Default: "localhost, 127.0.0.1 and ::1 when the web server is the database server or reaches it over loopback, else the web server's address", Validate: HostList},
 			{Key: "dump_binary", Meaning: "the dump program", Default: "mariadb-dump, else mysqldump", Validate: Program},
 			{Key: "client_binary", Meaning: "the client program that loads dumps", Default: "mariadb, else mysql", Validate: Program},
 		},
-		// A throwaway user at '%' with SELECT, SHOW VIEW, TRIGGER, LOCK
+		// A throwaway user, only from where the back end (on the site's
+		// web server) connects, with SELECT, SHOW VIEW, TRIGGER, LOCK
 		// TABLES and EVENT on the site's database: what mariadb-dump
 		// needs, no writes. Revocation drops the user.
 		Vault: &VaultDB{
 			Plugin: "mysql-database-plugin",
 			Creation: []string{
-				`CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';`,
-				"GRANT SELECT, SHOW VIEW, TRIGGER, LOCK TABLES, EVENT ON `{{database}}`.* TO '{{name}}'@'%';",
+				`CREATE USER '{{name}}'@'{{client_host}}' IDENTIFIED BY '{{password}}';`,
+				"GRANT SELECT, SHOW VIEW, TRIGGER, LOCK TABLES, EVENT ON `{{database}}`.* TO '{{name}}'@'{{client_host}}';",
 			},
-			Revocation: []string{`DROP USER IF EXISTS '{{name}}'@'%';`},
+			Revocation: []string{`DROP USER IF EXISTS '{{name}}'@'{{client_host}}';`},
 		},
 		DrupalDriver: "mysql",
 	}

@@ -71,8 +71,10 @@ type VaultDB struct {
 	Plugin string
 	// Creation and Revocation are the statements of a site's role. They
 	// name the site's database as {{database}}, which the caller replaces
-	// with the allow-listed name ([a-z0-9_]); Vault fills in {{name}},
-	// {{password}} and {{expiration}}.
+	// with the allow-listed name ([a-z0-9_]), and the host the user may
+	// connect from as {{client_host}}: the caller writes one copy of such
+	// a statement per allow-listed host (never a wildcard). Vault fills
+	// in {{name}}, {{password}} and {{expiration}}.
 	Creation, Revocation []string
 }
 

@@ -93,3 +93,16 @@ func UnixName(n string) error {
 	}
 	return nil
 }
+
+// HostList accepts a comma-separated list of host names or IP addresses
+// (no wildcards: '%' and '_' are refused, so a database account is never
+// open to every host).
+func HostList(v string) error {
+	for _, h := range strings.Split(v, ",") {
+		h = strings.TrimSpace(h)
+		if len(h) > 255 || !only(h, ".-:") {
+			return fmt.Errorf("%q is not a host name or IP address (letters, digits, '.', '-', ':'; no wildcards)", h)
+		}
+	}
+	return nil
+}
