@@ -121,7 +121,9 @@
 // read sites' files (package sitetree, below) and give restored, cloned
 // and migrated files to their site. nginx's workers and php-fpm's pool run
 // as the web service's web_group (default www-data), their masters as
-// root; platform hooks and PHP run with what that group may read.
+// root; PHP runs with what that group may read. Platform hooks and drush
+// still run as root (running them as the site's user is issue 12 item
+// 6); what the install step writes is given to the site afterwards.
 //
 // Site users (siteuser.go). When the back end runs as root and the web
 // kind declares servicekind.SiteUsers (nginx), each site has its own user

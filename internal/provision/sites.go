@@ -137,6 +137,11 @@ func (j *job) installAt(ctx context.Context, loc siteLoc, web *webConn, db *dbCo
 	if err := j.runInstallStep(ctx, loc, cr); err != nil {
 		return err
 	}
+	if o != nil { // the install step still runs as root: what it wrote is the site's too
+		if err := j.ownSite(ctx, o, loc.Dir, true); err != nil {
+			return ownFailed(err, loc.Dir)
+		}
+	}
 	if err := j.publish(ctx, web, loc, false); err != nil {
 		return err
 	}
