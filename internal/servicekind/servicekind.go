@@ -44,6 +44,11 @@ const (
 	// throwaway users on the server (Descriptor.Vault is set), so dumps
 	// run as a user that exists only for the task.
 	DynamicCredentials Capability = "dynamic-credentials"
+	// SiteUsers: when the back end runs as root, each site gets its own
+	// Unix user and group on the web server, owning the site's files,
+	// and the web server reads them through its group (the service's
+	// web_group setting). See package provision's privilege model.
+	SiteUsers Capability = "site-users"
 )
 
 // Setting is one key of a service's settings map that the driver reads.
@@ -66,8 +71,10 @@ type VaultDB struct {
 	Plugin string
 	// Creation and Revocation are the statements of a site's role. They
 	// name the site's database as {{database}}, which the caller replaces
-	// with the allow-listed name ([a-z0-9_]); Vault fills in {{name}},
-	// {{password}} and {{expiration}}.
+	// with the allow-listed name ([a-z0-9_]), and the host the user may
+	// connect from as {{client_host}}: the caller writes one copy of such
+	// a statement per allow-listed host (never a wildcard). Vault fills
+	// in {{name}}, {{password}} and {{expiration}}.
 	Creation, Revocation []string
 }
 
