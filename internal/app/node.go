@@ -51,6 +51,10 @@ type node struct {
 	api     *dashboard.Server
 	web     *builtinweb.Server
 	closers []func() error
+
+	// queueChanged wakes the leader's followQueueSettings when this
+	// process stored a queue's settings.
+	queueChanged chan struct{}
 }
 
 // openNode builds every component from cfg; start runs them.
@@ -175,7 +179,9 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	}
 	// The periodic queues (cron, backup, stats) queue their work as tasks;
 	// wrapping the executor lets them keep each run's output and figures.
-	n.queues, err = queue.New(queue.Config{Store: n.store, Locker: n.locker, Logger: log})
+	n.queueChanged = make(chan struct{}, 1)
+	n.queues, err = queue.New(queue.Config{Store: n.store, Locker: n.locker, Logger: log,
+		OnSettings: func(string, queue.Settings) { n.queueSettingsChanged() }})
 	if err != nil {
 		return nil, err
 	}
@@ -245,10 +251,11 @@ func (n *node) start(ctx context.Context) error {
 			nomadQueues := false
 			if n.nomad != nil {
 				go n.nomad.RunPurge(ctx)
-				if err := n.registerQueueJobs(ctx); err != nil {
+				if jobs, err := n.registerQueueJobs(ctx); err != nil {
 					n.log.Error("register the periodic queue jobs in Nomad; this process runs the queue passes itself meanwhile", "err", err)
 				} else {
 					nomadQueues = true
+					go n.followQueueSettings(ctx, jobs)
 				}
 			}
 			go retention.Run(ctx, n.store, n.disp.Archive(), retention.Policy{}, n.log)
@@ -317,19 +324,25 @@ func (n *node) close() {
 // follow queue passes), kept in Nomad Variables rather than the job spec,
 // and revokes the tokens earlier leaders made. Only the leader calls it,
 // so no process revokes a token the current leader's variables still hold.
-func (n *node) registerQueueJobs(ctx context.Context) error {
+//
+// It returns the jobs it registered, for followQueueSettings.
+func (n *node) registerQueueJobs(ctx context.Context) ([]nomadexec.QueueSettings, error) {
+	jobs, err := n.queueJobs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	tokID, secret, err := queue.NewJobToken(ctx, n.store)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	n.nomad.SetQueueToken(secret)
-	if err := n.nomad.RegisterQueueJobs(ctx, nomadexec.DefaultQueues()); err != nil {
-		return err // keep the new token: some variables may hold it already
+	if err := n.nomad.RegisterQueueJobs(ctx, jobs); err != nil {
+		return nil, err // keep the new token: some variables may hold it already
 	}
 	if err := queue.RevokeJobTokens(ctx, n.store, tokID); err != nil {
 		n.log.Warn("revoke the queue jobs' old tokens", "err", err)
 	}
-	return nil
+	return jobs, nil
 }
 
 // loadOrCreateKey returns the 32-byte key in path, creating it (mode 0600)

@@ -40,6 +40,10 @@ type Config struct {
 	// so a record that stops changing for 2 × LockTTL is reported lost.
 	// Default: 1s.
 	Progress time.Duration
+	// OnSettings is called after PutSettings stored a queue's new
+	// settings, e.g. to re-register its Nomad periodic job when its
+	// interval changed. It must not block. Default: none.
+	OnSettings func(name string, s Settings)
 }
 
 // Queues runs the periodic queues: passes (RunPass), their settings and
@@ -116,6 +120,9 @@ func (q *Queues) PutSettings(ctx context.Context, name string, s Settings) (Sett
 		return Settings{}, err
 	}
 	s.Version = version
+	if q.cfg.OnSettings != nil {
+		q.cfg.OnSettings(name, s)
+	}
 	return s, nil
 }
 
