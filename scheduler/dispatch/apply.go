@@ -207,6 +207,10 @@ func endingOf(task domain.Task, o outcome, timeout time.Duration) ending {
 			e.status = domain.TaskCancelled
 		case o.timedOut:
 			e.code = "timeout"
+		case o.shutdown:
+			// The back end's own code says it was cancelled (and rolled
+			// back); the task's says why.
+			e.code = "aegir_stopped"
 		}
 	}
 	return e

@@ -71,6 +71,9 @@ func TestEndingOf(t *testing.T) {
 		{"cancelled, failed result", outcome{cancelledBy: "ann", res: bad}, domain.TaskCancelled, "db_unreachable", "Cancelled by ann while it ran. The database did not answer.", ""},
 		{"timeout", outcome{timedOut: true, err: errors.New("x")}, domain.TaskFailed, "timeout", "The task took longer than the timeout (1h); the back end was stopped. Nothing it did was recorded.", ""},
 		{"shutdown", outcome{shutdown: true, err: errors.New("x")}, domain.TaskFailed, "aegir_stopped", "aegir was stopped while the task ran, and stopped the back end. Nothing it did was recorded.", ""},
+		{"shutdown, rolled back", outcome{shutdown: true, res: &provision.Result{Status: domain.TaskFailed, ErrorCode: provision.CodeCancelled, Explanation: "The steps it had taken were rolled back."}},
+			domain.TaskFailed, "aegir_stopped", "aegir was stopped while the task ran, and stopped the back end. The steps it had taken were rolled back.", ""},
+		{"shutdown after success", outcome{shutdown: true, res: ok}, domain.TaskSucceeded, "", "", "verified (it had finished before it could be stopped)"},
 	} {
 		e := endingOf(task, tc.o, time.Hour)
 		if e.status != tc.status || e.code != tc.code || e.explanation != tc.expl || e.summary != tc.summary {
