@@ -49,7 +49,11 @@
 //     stopped; the task ends cancelled. If the back end had already
 //     finished successfully, the task succeeds (the work is done).
 //   - The dispatcher stops (aegir shuts down): local back ends are stopped
-//     and their tasks fail "aegir was stopped while the task ran". Runners
+//     (Run.Cancel: SIGTERM, the executor's grace period to roll back —
+//     aegir's executor stop_timeout —, then SIGKILL), Run returns once
+//     their tasks are recorded, and they fail aegir_stopped ("aegir was
+//     stopped while the task ran", followed by what the back end reported,
+//     e.g. that it rolled back). Runners
 //     that outlive aegir (Nomad jobs) are handed over
 //     instead (Executor.CanReattach, a method of every executor so that
 //     no wrapper can hide it): the job keeps running (Run.Detach), the
