@@ -45,6 +45,11 @@ type Config struct {
 	// RetryInterval is how soon a task that could not start (its lock held
 	// elsewhere, the store unreachable) is tried again. Default: 1s.
 	RetryInterval time.Duration
+	// StoreRetry is how long a task's start or result that the store did
+	// not take (a Consul restart, a leader election) is retried, with
+	// backoff from RetryInterval up to 30s, before the task is left to
+	// the next pass or reap (storeretry.go). Default: 5m.
+	StoreRetry time.Duration
 	// Env is copied into every context. Default: zero.
 	Env provision.EnvInfo
 	// Logger receives the dispatcher's logs. Default: slog.Default().
@@ -97,6 +102,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	cfg.LockTTL = cmp.Or(cfg.LockTTL, 30*time.Second)
 	cfg.ReapInterval = cmp.Or(cfg.ReapInterval, time.Minute)
 	cfg.RetryInterval = cmp.Or(cfg.RetryInterval, time.Second)
+	cfg.StoreRetry = cmp.Or(cfg.StoreRetry, 5*time.Minute)
 	if cfg.Archive == nil {
 		cfg.Archive = tasklog.NewArchive(cfg.Store.KV(), cfg.Bus, cfg.Logger)
 	}
@@ -269,11 +275,12 @@ func (d *Dispatcher) runJob(ctx context.Context, task domain.Task, lease locks.L
 		return
 	}
 	// Finishing must happen even when the dispatcher is stopping; its
-	// minute starts now, not when the task started (a back end that ran
-	// longer left a task that could never be finished).
-	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	// time starts now, not when the task started (a back end that ran
+	// longer left a task that could never be finished). A store that does
+	// not answer is retried for StoreRetry.
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.StoreRetry+time.Minute)
 	defer cancel()
-	final, err := d.finish(bg, task.ID, *e)
+	final, err := d.finishRetrying(bg, task.ID, *e)
 	if err != nil {
 		d.log.Error("finish task; it stays running until the next reap", "task", task.ID, "err", err)
 	} else {
@@ -336,10 +343,14 @@ func (d *Dispatcher) execute(ctx context.Context, task domain.Task, lease locks.
 		return nil, false
 	}
 	if err := d.st.StartTask(ctx, &task, "", lease.Fence()); err != nil {
-		if !errors.Is(err, domain.ErrConflict) && !errors.Is(err, domain.ErrIllegalTransition) && ctx.Err() == nil {
-			d.log.Error("start task; will retry", "task", task.ID, "err", err)
+		if !transient(err) || ctx.Err() != nil {
+			return nil, false
 		}
-		return nil, false
+		// The store may have applied the start it answered an error for.
+		if !d.settleStart(ctx, &task, lease, err) {
+			d.log.Error("start task; will retry", "task", task.ID, "err", err)
+			return nil, false
+		}
 	}
 	d.note(task.ID, "info", fmt.Sprintf("running %s on %s", task.Type, task.TargetName))
 	run, err := d.exec.Start(ctx, task, pctx)
