@@ -246,7 +246,7 @@ func (n *node) start(ctx context.Context) error {
 	led := make(chan struct{})
 	go func() {
 		defer close(led)
-		errc <- n.elector.Run(leadCtx, n.lead)
+		errc <- n.elector.Run(leadCtx, func(ctx context.Context) { n.lead(ctx, leadCtx) })
 	}()
 	go func() { errc <- n.api.Serve(ln) }()
 	go func() { errc <- n.web.Serve(sites) }()
@@ -291,9 +291,22 @@ const stopRecordTime = 15 * time.Second
 // Nomad's periodic jobs) the queues' passes. It is their one owner: it
 // returns only when all of them have returned after ctx ended, so nothing
 // of the leader's outlives the store and Redis it writes to.
-func (n *node) lead(ctx context.Context) {
+//
+// ctx ends when the process stops (running is done then too) or when the
+// leadership is lost (Redis did not renew its lease): the dispatcher is
+// told which (dispatch.ErrLeadershipLost), so the tasks it stops say why.
+func (n *node) lead(ctx, running context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	dispCtx, stopDispatching := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopDispatching(nil)
+	defer context.AfterFunc(ctx, func() {
+		if running.Err() == nil {
+			stopDispatching(dispatch.ErrLeadershipLost)
+		} else {
+			stopDispatching(context.Canceled)
+		}
+	})()
 	n.log.Info("leading: this process dispatches tasks")
 	// Under Nomad the queues' periodic jobs start the passes; this
 	// process runs them itself only when it could not register those
@@ -326,7 +339,7 @@ func (n *node) lead(ctx context.Context) {
 			}
 		})
 	}
-	if err := n.disp.Run(ctx); err != nil {
+	if err := n.disp.Run(dispCtx); err != nil {
 		n.log.Error("dispatcher stopped", "err", err)
 	}
 	n.log.Info("no longer leading: another process dispatches")

@@ -137,6 +137,12 @@ func (d *Dispatcher) poke() {
 	}
 }
 
+// ErrLeadershipLost is the cause (context.WithCancelCause) with which the
+// caller ends Run's context when this process lost the dispatcher's
+// leadership rather than stopping: local back ends it stops then fail
+// leadership_lost, not aegir_stopped.
+var ErrLeadershipLost = errors.New("this aegir process lost the dispatcher's leadership")
+
 // Run dispatches until ctx ends, then stops the back ends still running
 // (their tasks fail with an explanation) and returns nil. It starts with
 // a Recover pass, and repeats it every ReapInterval for running tasks it
@@ -424,7 +430,11 @@ func (d *Dispatcher) waitFor(ctx context.Context, run runner.Run, lease locks.Le
 			o.handedOver = true
 			return o
 		}
-		o.shutdown = true
+		if errors.Is(context.Cause(ctx), ErrLeadershipLost) {
+			o.leaderLost = true
+		} else {
+			o.shutdown = true
+		}
 	}
 	run.Cancel()
 	w := <-done
