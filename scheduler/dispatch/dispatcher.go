@@ -72,9 +72,12 @@ type Dispatcher struct {
 	mu      sync.Mutex
 	running map[string]*job   // by task id: tasks this dispatcher has taken
 	busy    map[string]string // lock name → task id, for the tasks in running
-	last    passStatus        // what the last pass read, for Status
-	wake    chan struct{}
-	wg      sync.WaitGroup
+	// unrecorded are the endings of tasks whose result the store did not
+	// take within StoreRetry, by task id; reap records them.
+	unrecorded map[string]ending
+	last       passStatus // what the last pass read, for Status
+	wake       chan struct{}
+	wg         sync.WaitGroup
 }
 
 // job is a task this dispatcher has taken.
@@ -109,7 +112,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	return &Dispatcher{
 		cfg: cfg, st: cfg.Store, exec: cfg.Executor, bus: cfg.Bus, locker: cfg.Locker,
 		archive: cfg.Archive, log: cfg.Logger.With("component", "dispatcher"),
-		running: map[string]*job{}, busy: map[string]string{}, wake: make(chan struct{}, 1),
+		running: map[string]*job{}, busy: map[string]string{}, unrecorded: map[string]ending{}, wake: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -287,6 +290,16 @@ func (d *Dispatcher) runJob(ctx context.Context, task domain.Task, lease locks.L
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.StoreRetry+time.Minute)
 	defer cancel()
 	final, err := d.finishRetrying(bg, task.ID, *e)
+	if transient(err) {
+		// The store is still away: the reap records the result when it
+		// is back (while this process leads), and archives the log then.
+		d.log.Error("finish task; its result is kept for the next reap", "task", task.ID, "err", err)
+		d.mu.Lock()
+		delete(d.running, task.ID)
+		d.unrecorded[task.ID] = *e
+		d.mu.Unlock()
+		return
+	}
 	if err != nil {
 		d.log.Error("finish task; it stays running until the next reap", "task", task.ID, "err", err)
 	} else {
@@ -505,8 +518,13 @@ func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 		}
 		d.mu.Lock()
 		mine := d.running[t.ID] != nil
+		kept, isKept := d.unrecorded[t.ID]
 		d.mu.Unlock()
 		if mine {
+			continue
+		}
+		if isKept {
+			d.recordKept(ctx, t.ID, kept)
 			continue
 		}
 		if t.Runner == "" && !all && t.StartedAt != nil && time.Since(*t.StartedAt) < reapGrace {
@@ -553,6 +571,27 @@ func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 		}
 	}
 	return nil
+}
+
+// recordKept records the result of a task that the store did not take
+// when its back end ended (runJob kept it in unrecorded).
+func (d *Dispatcher) recordKept(ctx context.Context, taskID string, e ending) {
+	final, err := d.finish(ctx, taskID, e)
+	if transient(err) {
+		d.log.Warn("the store still does not take a task's result; will retry", "task", taskID, "err", err)
+		return
+	}
+	d.mu.Lock()
+	delete(d.unrecorded, taskID)
+	d.mu.Unlock()
+	if err != nil {
+		d.log.Error("finish task; it stays running", "task", taskID, "err", err)
+		return
+	}
+	d.note(taskID, "info", "task "+string(final.status)+finishNote(&final)+" (recorded once the store answered again)")
+	if err := d.archive.Archive(ctx, taskID); err != nil {
+		d.log.Error("archive task log", "task", taskID, "err", err)
+	}
 }
 
 // reattach finds (when not recorded) and follows again the runner of a

@@ -25,6 +25,9 @@ type flakyKV struct {
 
 var errFlaky = errors.New("Unexpected response code: 500 (rpc error making call: raft apply failed: leadership lost while committing log)")
 
+// Close leaves the bundle's KV open: the bundle's store closes it.
+func (f *flakyKV) Close() error { return nil }
+
 func (f *flakyKV) Get(ctx context.Context, key string) (*store.Pair, error) {
 	if f.down.Load() {
 		f.failed.Add(1)
@@ -49,14 +52,15 @@ func (f *flakyKV) Txn(ctx context.Context, ops []store.Op) ([]*store.Pair, error
 
 // setupFlaky is setup with the dispatcher's store on a flakyKV over the
 // bundle's (the bundle's own store still reads and writes directly).
-func setupFlaky(t *testing.T, mode string) (*bundle, *flakyKV) {
+func setupFlaky(t *testing.T, mode string, configure ...func(*Config)) (*bundle, *flakyKV) {
 	t.Helper()
 	var f *flakyKV
-	b := setup(t, mode, func(c *Config) {
+	b := setup(t, mode, append([]func(*Config){func(c *Config) {
 		f = &flakyKV{KV: c.Store.KV()}
 		c.Store = store.New(f, &store.Config{Logger: testLogger(t)})
+		t.Cleanup(func() { _ = c.Store.Close() }) // its mirrors; the bundle's store closes the KV
 		c.RetryInterval = 10 * time.Millisecond
-	})
+	}}, configure...)...)
 	return b, f
 }
 
@@ -110,5 +114,43 @@ func TestDispatchRunsTaskWhoseStartTheStoreApplied(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("task started %d times:\n%s", n, strings.Join(b.logText(t, task.ID), "\n"))
+	}
+}
+
+// TestDispatchRecordsResultAfterLongStoreOutage: the store stays away
+// longer than StoreRetry; the result is kept and the reap records it
+// once the store is back, so the task still ends with its real result.
+func TestDispatchRecordsResultAfterLongStoreOutage(t *testing.T) {
+	t.Parallel()
+	b, f := setupFlaky(t, fakeGate, func(c *Config) {
+		c.StoreRetry, c.ReapInterval = 50*time.Millisecond, 50*time.Millisecond
+	})
+	site, task := b.newSite(t)
+	b.start(t)
+	b.waitStarted(t, task.ID)
+	b.waitTask(t, task.ID, func(t *domain.Task) bool { return t.Runner != "" })
+	f.down.Store(true)
+	b.release(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b.d.mu.Lock()
+		_, kept := b.d.unrecorded[task.ID]
+		b.d.mu.Unlock()
+		if kept {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the result was never kept for the reap")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // a few reaps while the store is away
+	f.down.Store(false)
+	done := b.waitDone(t, task.ID)
+	if done.Status != domain.TaskSucceeded || done.Summary != "fake install" {
+		t.Fatalf("task = %s %s %q", done.Status, done.ErrorCode, done.Explanation)
+	}
+	if s := b.site(t, site.ID); s.Status != domain.SiteEnabled {
+		t.Errorf("site is %s, want enabled", s.Status)
 	}
 }
