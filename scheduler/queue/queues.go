@@ -44,6 +44,10 @@ type Config struct {
 	// settings, e.g. to re-register its Nomad periodic job when its
 	// interval changed. It must not block. Default: none.
 	OnSettings func(name string, s Settings)
+	// StartRetry is how long a pass that cannot start because the store
+	// or Redis does not answer is retried (with backoff) before StartPass
+	// or RunPass gives up (startretry.go). Default: 30s.
+	StartRetry time.Duration
 }
 
 // Queues runs the periodic queues: passes (RunPass), their settings and
@@ -75,6 +79,7 @@ func New(cfg Config) (*Queues, error) {
 	cfg.LockTTL = cmp.Or(cfg.LockTTL, time.Minute)
 	cfg.KeepOutputs = cmp.Or(cfg.KeepOutputs, 5)
 	cfg.Progress = cmp.Or(cfg.Progress, time.Second)
+	cfg.StartRetry = cmp.Or(cfg.StartRetry, 30*time.Second)
 	q := &Queues{cfg: cfg, st: cfg.Store, log: cfg.Logger.With("component", "queues")}
 	q.base, q.stop = context.WithCancel(context.Background())
 	return q, nil
