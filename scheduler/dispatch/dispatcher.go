@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -151,6 +152,7 @@ var ErrLeadershipLost = errors.New("this aegir process lost the dispatcher's lea
 // a Recover pass, and repeats it every ReapInterval for running tasks it
 // does not run itself. It waits for changes of the queue (no polling).
 func (d *Dispatcher) Run(ctx context.Context) error {
+	defer d.recordKeptOnStop()
 	defer d.wg.Wait()
 	if err := d.Recover(ctx); err != nil && ctx.Err() == nil {
 		d.log.Error("recover running tasks", "err", err)
@@ -571,6 +573,29 @@ func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 		}
 	}
 	return nil
+}
+
+// recordKeptOnStop tries once more, for a few seconds, to record the
+// results the store did not take, before the dispatcher stops; those it
+// still cannot record are lost, and their tasks fail runner_gone at the
+// next leader's reap.
+func (d *Dispatcher) recordKeptOnStop() {
+	d.mu.Lock()
+	kept := maps.Clone(d.unrecorded)
+	d.mu.Unlock()
+	if len(kept) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for id, e := range kept {
+		d.recordKept(ctx, id, e)
+	}
+	d.mu.Lock()
+	if n := len(d.unrecorded); n > 0 {
+		d.log.Error("stopping with task results the store did not take; the next leader fails those tasks runner_gone", "tasks", n)
+	}
+	d.mu.Unlock()
 }
 
 // recordKept records the result of a task that the store did not take

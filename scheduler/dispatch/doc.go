@@ -70,6 +70,14 @@
 //     Nomad's dispatched jobs outlive the dispatcher: Recover and every
 //     reap find and follow them again (FindRunner, Attach); see
 //     scheduler/nomadexec.
+//   - The leadership is lost (Redis did not renew its lease): the caller
+//     ends Run's context with ErrLeadershipLost as its cause; local back
+//     ends are stopped as on a stop, and their tasks fail leadership_lost.
+//   - The store does not answer (a Consul restart; storeretry.go): a start
+//     the store applied though it answered an error is found by reading
+//     the task again, and the task runs; a result it does not take is
+//     retried with backoff for StoreRetry holding the lock, then kept in
+//     memory and recorded by the reap once the store is back.
 //
 // # Logs
 //
