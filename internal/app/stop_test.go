@@ -68,12 +68,21 @@ func devOn(t *testing.T, d *devProcess, logName string) (*exec.Cmd, <-chan struc
 	return cmd, exited
 }
 
-// TestDevStopDuringInstall: SIGTERM to `aegir dev` while a site installs
-// stops the back end with SIGTERM and waits for it to roll back; the task
-// ends aegir_stopped (not runner_gone after the restart) and the site's
-// directory is gone.
+// TestDevStopDuringInstall: SIGTERM or SIGINT to `aegir dev` while a site
+// installs stops the back end with SIGTERM and waits for it to roll back;
+// the task ends aegir_stopped (not runner_gone after the restart) and the
+// site's directory is gone.
 func TestDevStopDuringInstall(t *testing.T) {
 	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			testDevStopDuringInstall(t, sig)
+		})
+	}
+}
+
+func testDevStopDuringInstall(t *testing.T, sig syscall.Signal) {
 	root := t.TempDir()
 	d := &devProcess{t: t, dataDir: filepath.Join(root, "data"), http: &http.Client{Timeout: 30 * time.Second},
 		logsPath: filepath.Join(root, "dev.log")}
@@ -120,13 +129,13 @@ func TestDevStopDuringInstall(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // into the hook
 
 	stopped := time.Now()
-	must(t, cmd.Process.Signal(syscall.SIGTERM)) // aegir only, not its back end's group
+	must(t, cmd.Process.Signal(sig)) // aegir only, not its back end's group
 	select {
 	case <-exited:
 	case <-time.After(60 * time.Second):
-		t.Fatal("aegir dev did not stop within 60s of SIGTERM")
+		t.Fatalf("aegir dev did not stop within 60s of %s", sig)
 	}
-	t.Logf("aegir dev stopped %s after SIGTERM", time.Since(stopped).Round(time.Millisecond))
+	t.Logf("aegir dev stopped %s after %s", time.Since(stopped).Round(time.Millisecond), sig)
 	if _, err := os.Stat(siteDir); !os.IsNotExist(err) {
 		t.Errorf("site directory %s after the stop: %v, want it removed by the rollback", siteDir, err)
 	}
