@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -28,67 +29,121 @@ func TestQueueScheduleOnNomad(t *testing.T) {
 		args:   []string{"-store", "consul", "-consul-addr", consul.Addr, "-redis-addr", redis.Addr, "-executor", "nomad"},
 		env:    []string{"NOMAD_ADDR=" + cluster.HTTPAddr, "AEGIR_CONSUL_PREFIX=" + prefix},
 	})
-	ac := nomadapi.DefaultConfig()
-	ac.Address = cluster.HTTPAddr
-	nomad, err := nomadapi.NewClient(ac)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	// cronOf waits until the queue's job has the cron line want ("" for
-	// no job, or a stopped one) and fails the test after a while.
-	cronOf := func(queue, want string) {
-		t.Helper()
-		got := "(not read)"
-		for ctx.Err() == nil {
-			job, _, err := nomad.Jobs().Info("aegir-queue-"+queue, (&nomadapi.QueryOptions{}).WithContext(ctx))
-			switch {
-			case err != nil:
-				got = "(" + err.Error() + ")"
-			case job.Stop != nil && *job.Stop:
-				got = "(stopped)"
-			case job.Periodic == nil || job.Periodic.Spec == nil:
-				got = "(not periodic)"
-			default:
-				got = *job.Periodic.Spec
-			}
-			if got == want || (want == "" && got[0] == '(' && got != "(not read)") {
-				return
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		t.Fatalf("job aegir-queue-%s has cron %q, want %q", queue, got, want)
-	}
-	set := func(queue string, change func(map[string]any)) {
-		t.Helper()
-		var st struct {
-			Settings map[string]any `json:"settings"`
-		}
-		if code := s.call("GET", "/queues/"+queue, nil, &st); code != 200 {
-			t.Fatalf("GET /queues/%s: %d", queue, code)
-		}
-		change(st.Settings)
-		if code := s.call("PUT", "/queues/"+queue, st.Settings, nil); code != 200 {
-			t.Fatalf("PUT /queues/%s %v: %d", queue, st.Settings, code)
-		}
-	}
+	q := newQueueJobs(t, cluster.HTTPAddr, time.Minute)
 
 	// The defaults: backup every hour (each site daily), stats every 30m.
 	hourly, _ := nomadexec.QueueSchedule("backup", time.Hour)
-	cronOf("backup", hourly)
-	cronOf("stats", "*/30 * * * *")
-	cronOf("cron", "*/5 * * * *")
+	q.cronOf("backup", hourly)
+	q.cronOf("stats", "*/30 * * * *")
+	q.cronOf("cron", "*/5 * * * *")
 
-	set("backup", func(m map[string]any) { m["interval"] = "6h" })
+	q.set(s.devProcess, "backup", func(m map[string]any) { m["interval"] = "6h" })
 	every6h, exact := nomadexec.QueueSchedule("backup", 6*time.Hour)
 	if !exact {
 		t.Fatalf("6h has no exact cron line: %q", every6h)
 	}
-	cronOf("backup", every6h)
+	q.cronOf("backup", every6h)
 
-	set("stats", func(m map[string]any) { m["enabled"] = false })
-	cronOf("stats", "")
-	set("stats", func(m map[string]any) { m["enabled"], m["interval"] = true, "15m" })
-	cronOf("stats", "*/15 * * * *")
+	// Nomad takes a cron line with seconds (7 fields) for short intervals.
+	q.set(s.devProcess, "verify-backup", func(m map[string]any) { m["interval"] = "30s" })
+	q.cronOf("verify-backup", "*/30 * * * * * *")
+	q.set(s.devProcess, "verify-backup", func(m map[string]any) { m["interval"] = "24h" })
+	daily, _ := nomadexec.QueueSchedule("verify-backup", 24*time.Hour)
+	q.cronOf("verify-backup", daily)
+
+	q.set(s.devProcess, "stats", func(m map[string]any) { m["enabled"] = false })
+	q.cronOf("stats", "")
+	q.set(s.devProcess, "stats", func(m map[string]any) { m["enabled"], m["interval"] = true, "15m" })
+	q.cronOf("stats", "*/15 * * * *")
+}
+
+// TestQueueScheduleOnNomadTwoServers: a queue's settings changed through
+// the aegir server that does not lead still reach its Nomad job: the
+// leader polls the settings.
+func TestQueueScheduleOnNomadTwoServers(t *testing.T) {
+	t.Parallel()
+	cluster := testharness.Nomad(t, testharness.NomadOptions{})
+	consul := testharness.SharedConsul(t)
+	redis := testharness.Redis(t)
+	prefix := testharness.UniquePrefix(t)
+	o := serverOptions{
+		config:  "nomad {\n  binary = " + strconv.Quote(aegirBin) + "\n}\n",
+		args:    []string{"-store", "consul", "-consul-addr", consul.Addr, "-redis-addr", redis.Addr, "-executor", "nomad"},
+		env:     []string{"NOMAD_ADDR=" + cluster.HTTPAddr, "AEGIR_CONSUL_PREFIX=" + prefix},
+		dataDir: filepath.Join(t.TempDir(), "data"), // shared: one admin token, one session key
+	}
+	a := startConfiguredServer(t, o)
+	b := startConfiguredServer(t, o)
+	q := newQueueJobs(t, cluster.HTTPAddr, 2*time.Minute)
+	q.cronOf("stats", "*/30 * * * *")
+	follower := a
+	if !b.leading() {
+		follower = b
+	}
+	if follower.leading() {
+		t.Fatal("both servers lead")
+	}
+	q.set(follower.devProcess, "stats", func(m map[string]any) { m["interval"] = "20m" })
+	start := time.Now()
+	q.cronOf("stats", "*/20 * * * *")
+	t.Logf("a change through the follower reached Nomad after %s", time.Since(start).Round(time.Second))
+}
+
+// queueJobs reads the queues' periodic jobs back from Nomad.
+type queueJobs struct {
+	t     *testing.T
+	nomad *nomadapi.Client
+	ctx   context.Context
+}
+
+func newQueueJobs(t *testing.T, nomadAddr string, limit time.Duration) *queueJobs {
+	ac := nomadapi.DefaultConfig()
+	ac.Address = nomadAddr
+	nomad, err := nomadapi.NewClient(ac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	t.Cleanup(cancel)
+	return &queueJobs{t: t, nomad: nomad, ctx: ctx}
+}
+
+// cronOf waits until the queue's job has the cron line want ("" for no
+// job, or a stopped one) and fails the test when the time is up.
+func (q *queueJobs) cronOf(queue, want string) {
+	q.t.Helper()
+	got := "(not read)"
+	for q.ctx.Err() == nil {
+		job, _, err := q.nomad.Jobs().Info("aegir-queue-"+queue, (&nomadapi.QueryOptions{}).WithContext(q.ctx))
+		switch {
+		case err != nil:
+			got = "(" + err.Error() + ")"
+		case job.Stop != nil && *job.Stop:
+			got = "(stopped)"
+		case job.Periodic == nil || job.Periodic.Spec == nil:
+			got = "(not periodic)"
+		default:
+			got = *job.Periodic.Spec
+		}
+		if got == want || (want == "" && got[0] == '(' && got != "(not read)") {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	q.t.Fatalf("job aegir-queue-%s has cron %q, want %q", queue, got, want)
+}
+
+// set changes a queue's settings through the API of d.
+func (q *queueJobs) set(d *devProcess, queue string, change func(map[string]any)) {
+	q.t.Helper()
+	var st struct {
+		Settings map[string]any `json:"settings"`
+	}
+	if code := d.call("GET", "/queues/"+queue, nil, &st); code != 200 {
+		q.t.Fatalf("GET /queues/%s: %d", queue, code)
+	}
+	change(st.Settings)
+	if code := d.call("PUT", "/queues/"+queue, st.Settings, nil); code != 200 {
+		q.t.Fatalf("PUT /queues/%s %v: %d", queue, st.Settings, code)
+	}
 }
