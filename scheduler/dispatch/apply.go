@@ -12,6 +12,7 @@ import (
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/internal/taskspec"
+	"github.com/aegirhq/aegir/scheduler/runner"
 )
 
 // ResultChanges turns the changes a back end proposes into store changes
@@ -192,6 +193,11 @@ func endingOf(task domain.Task, o outcome, timeout time.Duration) ending {
 			e.code = "runner_failed"
 			e.explanation = sentence(o.err.Error())
 			e.hint = "Look at the task's log for the cause, fix it, then retry the task."
+			// An executor that knows what went wrong says so (e.g.
+			// bus_unavailable: the result could not be read from Redis).
+			if f := (*runner.Failure)(nil); errors.As(o.err, &f) && f.Code != "" {
+				e.code, e.hint = f.Code, cmp.Or(f.Hint, e.hint)
+			}
 		}
 		return e
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/scheduler/runner"
 )
 
 func TestResultChangesRefusesOtherTargets(t *testing.T) {
@@ -77,6 +78,8 @@ func TestEndingOf(t *testing.T) {
 			domain.TaskFailed, "leadership_lost", "This aegir process lost the dispatcher's leadership (its lease in Redis could not be renewed in time: Redis did not answer, or the process paused) and stopped the back end. The steps it had taken were rolled back.", ""},
 		{"leadership lost, no result", outcome{leaderLost: true, err: errors.New("x")}, domain.TaskFailed, "leadership_lost",
 			"This aegir process lost the dispatcher's leadership (its lease in Redis could not be renewed in time: Redis did not answer, or the process paused) and stopped the back end. Nothing it did was recorded.", ""},
+		{"executor's own code", outcome{err: &runner.Failure{Msg: "the back end exited without leaving a result: its result could not be read: redis down", Code: "bus_unavailable", Hint: "Check Redis."}},
+			domain.TaskFailed, "bus_unavailable", "The back end exited without leaving a result: its result could not be read: redis down.", ""},
 		{"shutdown after success", outcome{shutdown: true, res: ok}, domain.TaskSucceeded, "", "", "verified (it had finished before it could be stopped)"},
 	} {
 		e := endingOf(task, tc.o, time.Hour)
