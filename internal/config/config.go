@@ -195,6 +195,11 @@ type ExecutorConfig struct {
 	// aegir servers, one dispatches and another takes over within this
 	// time after it dies. Default "15s". Env AEGIR_LEADER_TTL.
 	LeaderTTL string `hcl:"leader_ttl,optional"`
+	// StopTimeout bounds a clean stop (SIGINT, SIGTERM): the local back
+	// ends still running get SIGTERM and this long to roll back before
+	// SIGKILL, and aegir waits for their tasks to be recorded before it
+	// exits. Nomad back ends are handed over instead. Default "30s".
+	StopTimeout string `hcl:"stop_timeout,optional"`
 }
 
 // NomadConfig reaches Nomad.
@@ -370,6 +375,7 @@ func (c *Config) applyDefaults(mode Mode) {
 	c.Executor.MaxParallel = cmp.Or(c.Executor.MaxParallel, 4)
 	c.Executor.TaskTimeout = cmp.Or(c.Executor.TaskTimeout, "1h")
 	c.Executor.LeaderTTL = cmp.Or(c.Executor.LeaderTTL, "15s")
+	c.Executor.StopTimeout = cmp.Or(c.Executor.StopTimeout, "30s")
 	c.Nomad.Address = cmp.Or(c.Nomad.Address, "http://127.0.0.1:4646")
 	c.Nomad.Binary = cmp.Or(c.Nomad.Binary, "/usr/local/bin/aegir")
 	c.Nomad.APIAddr = cmp.Or(c.Nomad.APIAddr, "http://"+c.HTTPAddr)
@@ -393,6 +399,12 @@ func (c *Config) LeaderTTLDuration() time.Duration {
 // MaxTokenTTLDuration returns MaxTokenTTL parsed.
 func (c *Config) MaxTokenTTLDuration() time.Duration {
 	d, _ := time.ParseDuration(c.MaxTokenTTL)
+	return d
+}
+
+// StopTimeoutDuration returns Executor.StopTimeout parsed.
+func (c *Config) StopTimeoutDuration() time.Duration {
+	d, _ := time.ParseDuration(c.Executor.StopTimeout)
 	return d
 }
 
@@ -441,6 +453,9 @@ func (c *Config) validate() error {
 	}
 	if d, err := time.ParseDuration(c.Executor.LeaderTTL); err != nil || d < 500*time.Millisecond {
 		errs = append(errs, fmt.Errorf("executor leader_ttl %q is not a duration of at least 500ms like 15s", c.Executor.LeaderTTL))
+	}
+	if d, err := time.ParseDuration(c.Executor.StopTimeout); err != nil || d < time.Second || d > time.Hour {
+		errs = append(errs, fmt.Errorf("executor stop_timeout %q is not a duration between 1s and 1h like 30s", c.Executor.StopTimeout))
 	}
 	if c.Executor.MaxParallel < 1 || c.Executor.MaxParallel > 1000 {
 		errs = append(errs, fmt.Errorf("executor max_parallel %d must be between 1 and 1000", c.Executor.MaxParallel))

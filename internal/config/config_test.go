@@ -20,7 +20,10 @@ store {
   backend = "consul"
   consul { prefix = "custom/" }
 }
-executor { max_parallel = 8 }
+executor {
+  max_parallel = 8
+  stop_timeout = "2m"
+}
 `), 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +47,9 @@ executor { max_parallel = 8 }
 	if c.DataDir != "/var/lib/aegir-test" || c.Executor.MaxParallel != 8 || c.SitesAddr != "127.0.0.1:8481" {
 		t.Errorf("config = %+v", c)
 	}
+	if c.StopTimeoutDuration() != 2*time.Minute {
+		t.Errorf("stop_timeout = %s", c.StopTimeoutDuration())
+	}
 }
 
 func TestLoadDefaultsAndErrors(t *testing.T) {
@@ -55,6 +61,9 @@ func TestLoadDefaultsAndErrors(t *testing.T) {
 	}
 	if c.Store.Backend != "bolt" || c.Executor.Kind != "local" || !filepath.IsAbs(c.DataDir) {
 		t.Errorf("dev defaults = %+v", c)
+	}
+	if c.StopTimeoutDuration() != 30*time.Second {
+		t.Errorf("default stop_timeout = %s, want 30s", c.StopTimeoutDuration())
 	}
 	bad := map[string]string{"AEGIR_STORE": "mysql", "AEGIR_HTTP_ADDR": "nope"}
 	_, err = Load(ModeDev, "", func(k string) string { return bad[k] }, nil)

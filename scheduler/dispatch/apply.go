@@ -156,6 +156,7 @@ type outcome struct {
 	cancelledBy string // Cancel was called
 	timedOut    bool
 	shutdown    bool // the dispatcher was stopped
+	leaderLost  bool // the dispatcher's leadership was lost (ErrLeadershipLost)
 	handedOver  bool // the dispatcher stopped and left the runner running for the next one
 	lost        bool // the task's lock was lost
 }
@@ -171,6 +172,8 @@ func endingOf(task domain.Task, o outcome, timeout time.Duration) ending {
 		stopped = "The task took longer than the timeout (" + runner.ShortDuration(timeout) + "); the back end was stopped."
 	case o.shutdown:
 		stopped = "aegir was stopped while the task ran, and stopped the back end."
+	case o.leaderLost:
+		stopped = "This aegir process lost the dispatcher's leadership (its lease in Redis could not be renewed in time: Redis did not answer, or the process paused) and stopped the back end."
 	case o.lost:
 		stopped = "The dispatcher lost the task's lock (another dispatcher may own the target now) and stopped the back end."
 	}
@@ -186,12 +189,20 @@ func endingOf(task domain.Task, o outcome, timeout time.Duration) ending {
 			e.hint = "Look at the task's log for the step that hung (a database or server not answering?), fix it and retry; raise the task timeout if the task is only slow."
 		case o.shutdown:
 			e.code, e.explanation = "aegir_stopped", stopped+" Nothing it did was recorded."
+		case o.leaderLost:
+			e.code, e.explanation = "leadership_lost", stopped+" Nothing it did was recorded."
+			e.hint = "Check that Redis answers the aegir servers, then retry the task."
 		case o.lost:
 			e.code, e.explanation = "lock_lost", stopped+" Nothing it did was recorded."
 		default:
 			e.code = "runner_failed"
 			e.explanation = sentence(o.err.Error())
 			e.hint = "Look at the task's log for the cause, fix it, then retry the task."
+			// An executor that knows what went wrong says so (e.g.
+			// bus_unavailable: the result could not be read from Redis).
+			if f := (*runner.Failure)(nil); errors.As(o.err, &f) && f.Code != "" {
+				e.code, e.hint = f.Code, cmp.Or(f.Hint, e.hint)
+			}
 		}
 		return e
 	}
@@ -213,6 +224,12 @@ func endingOf(task domain.Task, o outcome, timeout time.Duration) ending {
 			e.status = domain.TaskCancelled
 		case o.timedOut:
 			e.code = "timeout"
+		case o.shutdown:
+			// The back end's own code says it was cancelled (and rolled
+			// back); the task's says why.
+			e.code = "aegir_stopped"
+		case o.leaderLost:
+			e.code = "leadership_lost"
 		}
 	}
 	return e

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/scheduler/runner"
 )
 
 func TestResultChangesRefusesOtherTargets(t *testing.T) {
@@ -73,6 +74,15 @@ func TestEndingOf(t *testing.T) {
 		{"cancelled, failed result", outcome{cancelledBy: "ann", res: bad}, domain.TaskCancelled, "db_unreachable", "Cancelled by ann while it ran. The database did not answer.", ""},
 		{"timeout", outcome{timedOut: true, err: errors.New("x")}, domain.TaskFailed, "timeout", "The task took longer than the timeout (1h); the back end was stopped. Nothing it did was recorded.", ""},
 		{"shutdown", outcome{shutdown: true, err: errors.New("x")}, domain.TaskFailed, "aegir_stopped", "aegir was stopped while the task ran, and stopped the back end. Nothing it did was recorded.", ""},
+		{"shutdown, rolled back", outcome{shutdown: true, res: &provision.Result{Status: domain.TaskFailed, ErrorCode: provision.CodeCancelled, Explanation: "The steps it had taken were rolled back."}},
+			domain.TaskFailed, "aegir_stopped", "aegir was stopped while the task ran, and stopped the back end. The steps it had taken were rolled back.", ""},
+		{"leadership lost, rolled back", outcome{leaderLost: true, res: &provision.Result{Status: domain.TaskFailed, ErrorCode: provision.CodeCancelled, Explanation: "The steps it had taken were rolled back."}},
+			domain.TaskFailed, "leadership_lost", "This aegir process lost the dispatcher's leadership (its lease in Redis could not be renewed in time: Redis did not answer, or the process paused) and stopped the back end. The steps it had taken were rolled back.", ""},
+		{"leadership lost, no result", outcome{leaderLost: true, err: errors.New("x")}, domain.TaskFailed, "leadership_lost",
+			"This aegir process lost the dispatcher's leadership (its lease in Redis could not be renewed in time: Redis did not answer, or the process paused) and stopped the back end. Nothing it did was recorded.", ""},
+		{"executor's own code", outcome{err: &runner.Failure{Msg: "the back end exited without leaving a result: its result could not be read: redis down", Code: "bus_unavailable", Hint: "Check Redis."}},
+			domain.TaskFailed, "bus_unavailable", "The back end exited without leaving a result: its result could not be read: redis down.", ""},
+		{"shutdown after success", outcome{shutdown: true, res: ok}, domain.TaskSucceeded, "", "", "verified (it had finished before it could be stopped)"},
 	} {
 		e := endingOf(task, tc.o, time.Hour)
 		if e.status != tc.status || e.code != tc.code || e.explanation != tc.expl || e.summary != tc.summary {
