@@ -95,6 +95,9 @@ func cronTask(ctx context.Context, j *job) error {
 		return failf(CodeDrushMissing, "Install drush in the platform (vendor/bin/drush) or on the PATH of the user running aegir.", err,
 			"drush not found, so cron cannot run for %s", se.loc.Domain)
 	}
+	if errors.Is(err, platform.ErrPHPMissing) {
+		return failf(CodePHPMissing, phpMissingHint, err, "Neither drush nor php for aegir's own Drupal cron runner was found, so cron cannot run for %s", se.loc.Domain)
+	}
 	if err != nil {
 		return failf(CodePlatformType, "Fix the platform, then run verify-platform.", err, "The cron command of %s could not be built", se.loc.Domain)
 	}

@@ -143,6 +143,9 @@ func (j *job) installArgv(loc siteLoc) ([]string, error) {
 			"Install drush in the platform (composer require drush/drush, giving vendor/bin/drush) or on the PATH of the user running aegir, then retry.", nil,
 			"drush not found: a Drupal site is installed with drush site:install, and neither %s/vendor/bin/drush nor drush on the PATH exists", loc.Plat.Path)
 	}
+	if errors.Is(err, platform.ErrPHPMissing) {
+		return nil, failf(CodePHPMissing, phpMissingHint, err, "Neither drush nor php for aegir's own Drupal installer was found")
+	}
 	if err != nil {
 		return nil, failf(CodeContextInvalid, "Fix the site's install profile.", err, "The install command could not be built")
 	}

@@ -1,0 +1,196 @@
+package platform
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aegirhq/aegir/internal/domain"
+)
+
+// pathWith sets PATH to a fresh directory holding links to the named
+// programs of the current PATH and the given scripts.
+func pathWith(t *testing.T, programs []string, scripts map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range programs {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			t.Skipf("%s is not installed: %v", name, err)
+		}
+		if err := os.Symlink(p, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, body := range scripts {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", dir)
+	return dir
+}
+
+// installerInput decodes the JSON an installer argv passes to the script.
+func installerInput(t *testing.T, argv []string) drupalInstall {
+	t.Helper()
+	if len(argv) != 5 || filepath.Base(argv[0]) != "php" || argv[1] != "-r" || argv[3] != "--" {
+		t.Fatalf("not the installer: %q", argv)
+	}
+	if strings.Contains(argv[2], "<?php") || strings.Contains(argv[2], "example.com") {
+		t.Fatalf("the script has its tag or a value pasted in: %q", argv[2])
+	}
+	var in drupalInstall
+	if err := json.Unmarshal([]byte(argv[4]), &in); err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+func TestDrupalArgvWithoutDrush(t *testing.T) { // not parallel: sets PATH
+	pathWith(t, []string{"php"}, nil)
+	for _, tc := range []struct {
+		fixture string
+		d7      bool
+	}{{"drupal-fixture", false}, {"drupal7-fixture", true}} {
+		p, err := Open(fixture(t, tc.fixture), domain.PlatformDrupal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := installerInput(t, must(p.InstallArgv("example.com", "")))
+		want := drupalInstall{Mode: "install", Root: p.Path, Domain: "example.com", D7: tc.d7, Profile: "standard", Langcode: "en",
+			SiteName: "example.com", SiteMail: "admin@example.com", AccountName: "admin", AccountMail: "admin@example.com"}
+		if in != want {
+			t.Errorf("%s install: %+v, want %+v", tc.fixture, in, want)
+		}
+		in = installerInput(t, must(p.CronArgv("example.com")))
+		if want := (drupalInstall{Mode: "cron", Root: p.Path, Domain: "example.com", D7: tc.d7}); in != want {
+			t.Errorf("%s cron: %+v, want %+v", tc.fixture, in, want)
+		}
+		if _, err := p.InstallArgv("example.com", "x;rm -rf /"); err == nil {
+			t.Errorf("%s: a crafted profile was accepted", tc.fixture)
+		}
+	}
+}
+
+func TestDrupalArgvWithDrush(t *testing.T) { // not parallel: sets PATH
+	dir := pathWith(t, []string{"php"}, map[string]string{"drush": "#!/bin/sh\nexit 0\n"})
+	p, err := Open(fixture(t, "drupal-fixture"), domain.PlatformDrupal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := must(p.InstallArgv("example.com", "minimal"))
+	if argv[0] != filepath.Join(dir, "drush") || !strings.Contains(strings.Join(argv, " "), "site:install minimal") {
+		t.Fatalf("install with drush on the PATH: %q", argv)
+	}
+	if argv := must(p.CronArgv("example.com")); argv[0] != filepath.Join(dir, "drush") || argv[len(argv)-1] != "cron" {
+		t.Fatalf("cron with drush on the PATH: %q", argv)
+	}
+}
+
+// TestDrupalInstallerOnFixtures runs the installer and cron runner on the
+// Drupal 10 and 7 shaped fixtures, whose install_drupal() and cron record
+// what they were given.
+func TestDrupalInstallerOnFixtures(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("php"); err != nil {
+		t.Skip("php is not installed")
+	}
+	for _, tc := range []struct {
+		fixture string
+		d7      bool
+	}{{"drupal-fixture", false}, {"drupal7-fixture", true}} {
+		t.Run(tc.fixture, func(t *testing.T) {
+			t.Parallel()
+			root := filepath.Join(t.TempDir(), "p")
+			copyTree(t, fixture(t, tc.fixture), root)
+			db := filepath.Join(t.TempDir(), "site.sqlite")
+			site := filepath.Join(root, "sites", "example.com")
+			if err := os.MkdirAll(site, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			p, err := Open(root, domain.PlatformDrupal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := Settings{Domain: "example.com", SiteDir: site, HashSalt: strings.Repeat("s", 43),
+				DB: DB{Driver: "sqlite", Path: db, Name: "s_site", User: "s_site"}}
+			b, err := p.RenderSettings(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(site, "settings.php"), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			env := []string{"PATH=" + os.Getenv("PATH"), "AEGIR_DB_DRIVER=sqlite", "AEGIR_DB_PATH=" + db}
+			run := func(argv []string) {
+				cmd := exec.Command(argv[0], argv[1:]...)
+				cmd.Dir, cmd.Env = root, env
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("%s: %v\n%s", argv[4], err, out)
+				}
+			}
+			run(must(drupalInstallerInstall(p, "example.com", "standard")))
+			run(must(drupalInstallerCron(p, "example.com")))
+			var got struct {
+				SitePath, Profile, Langcode, SiteName, AccountName, AccountMail, AccountPass string
+				SettingsForm                                                                 map[string]any
+			}
+			raw, err := os.ReadFile(filepath.Join(site, "aegir-fixture-install.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]any
+			if err := json.Unmarshal(raw, &m); err != nil {
+				t.Fatal(err)
+			}
+			str := func(k string) string { s, _ := m[k].(string); return s }
+			got.SitePath, got.Profile, got.Langcode, got.SiteName = str("site_path"), str("profile"), str("langcode"), str("site_name")
+			got.AccountName, got.AccountMail, got.AccountPass = str("account_name"), str("account_mail"), str("account_pass")
+			if got.SitePath != "sites/example.com" || got.Profile != "standard" || got.Langcode != "en" || got.SiteName != "example.com" ||
+				got.AccountName != "admin" || got.AccountMail != "admin@example.com" || got.AccountPass != "set" {
+				t.Fatalf("install_drupal got %s", raw)
+			}
+			form, _ := m["settings_form"].(map[string]any)
+			sq, _ := form["sqlite"].(map[string]any)
+			if form["driver"] != "sqlite" || sq["database"] != db {
+				t.Fatalf("install_settings_form: %s", raw)
+			}
+			cron, err := os.ReadFile(filepath.Join(site, "aegir-fixture-cron.log"))
+			if err != nil || !strings.Contains(string(cron), `"site_path":"sites\/example.com"`) {
+				t.Fatalf("cron: %s %v", cron, err)
+			}
+		})
+	}
+}
+
+func must(argv []string, err error) []string {
+	if err != nil {
+		panic(err)
+	}
+	return argv
+}
+
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
