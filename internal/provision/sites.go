@@ -163,7 +163,7 @@ func (j *job) runInstallStep(ctx context.Context, loc siteLoc, cr DBCreds) error
 	if err := j.runCommandAs(ctx, "install", argv, loc.Plat.Path, siteEnv(loc, cr), loc.Cred); err != nil {
 		return failf(CodeInstallHookFailed,
 			"Read the command's output in the task log above, fix the platform or the database, and retry the install.", err,
-			"The platform's install command %q failed", argv)
+			"The platform's install command %q failed", platform.ShowArgv(argv))
 	}
 	return nil
 }

@@ -3,7 +3,9 @@ package platform
 import (
 	_ "embed"
 	"encoding/json"
+	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 )
 
@@ -82,4 +84,17 @@ func drupalInstallerInstall(p *Platform, domainName, profile string) ([]string, 
 // site domainName.
 func drupalInstallerCron(p *Platform, domainName string) ([]string, error) {
 	return installerArgv(drupalInstall{Mode: "cron", Root: p.Path, Domain: domainName, D7: d7(p)})
+}
+
+// ShowArgv is argv as logs and failure messages show it: an inline PHP
+// script (the argument after -r, such as aegir's Drupal installer) longer
+// than a line is replaced by "<script of N bytes>".
+func ShowArgv(argv []string) []string {
+	out := slices.Clone(argv)
+	for i := 1; i < len(out); i++ {
+		if out[i-1] == "-r" && len(out[i]) > 120 {
+			out[i] = fmt.Sprintf("<script of %d bytes>", len(out[i]))
+		}
+	}
+	return out
 }

@@ -60,7 +60,11 @@ func TestDrupalArgvWithoutDrush(t *testing.T) { // not parallel: sets PATH
 		if err != nil {
 			t.Fatal(err)
 		}
-		in := installerInput(t, must(p.InstallArgv("example.com", "")))
+		argv := must(p.InstallArgv("example.com", ""))
+		if shown := ShowArgv(argv); !strings.HasPrefix(shown[2], "<script of ") || shown[4] != argv[4] || argv[2] != drupalInstallerCode {
+			t.Errorf("shown as %q", shown)
+		}
+		in := installerInput(t, argv)
 		want := drupalInstall{Mode: "install", Root: p.Path, Domain: "example.com", D7: tc.d7, Profile: "standard", Langcode: "en",
 			SiteName: "example.com", SiteMail: "admin@example.com", AccountName: "admin", AccountMail: "admin@example.com"}
 		if in != want {
