@@ -14,16 +14,18 @@
 // for cron drupal_bootstrap(DRUPAL_BOOTSTRAP_FULL) + drupal_cron_run()
 // (7) or DrupalKernel::createFromRequest + the cron service (8+).
 
-function aegir_fail(string $msg) {
+// Closures, not functions: a named function could collide with a module's
+// (or, for a module called aegir, be taken for one of its hooks).
+$aegir_fail = static function (string $msg) {
   fwrite(STDERR, "aegir drupal installer: " . $msg . "\n");
   exit(1);
-}
+};
 
-function aegir_database(): array {
+$aegir_database = static function () use ($aegir_fail): array {
   $kind = getenv('AEGIR_DB_DRIVER');
   $drivers = ['mariadb' => 'mysql', 'postgresql' => 'pgsql', 'sqlite' => 'sqlite'];
   if (!isset($drivers[$kind])) {
-    aegir_fail('no database for Drupal in AEGIR_DB_DRIVER (' . var_export($kind, TRUE) . ')');
+    $aegir_fail('no database for Drupal in AEGIR_DB_DRIVER (' . var_export($kind, TRUE) . ')');
   }
   $driver = $drivers[$kind];
   if ($driver === 'sqlite') {
@@ -41,20 +43,20 @@ function aegir_database(): array {
     $db['unix_socket'] = (string) getenv('AEGIR_DB_SOCKET');
   }
   return [$driver, $db];
-}
+};
 
 $in = json_decode($argv[1] ?? '', TRUE);
 if (!is_array($in)) {
-  aegir_fail('expected the settings as JSON in the first argument');
+  $aegir_fail('expected the settings as JSON in the first argument');
 }
 foreach (['mode', 'root', 'domain', 'd7'] as $key) {
   if (!isset($in[$key])) {
-    aegir_fail('missing setting ' . $key);
+    $aegir_fail('missing setting ' . $key);
   }
 }
 $root = (string) $in['root'];
 if (!@chdir($root)) {
-  aegir_fail('cannot enter the platform ' . $root);
+  $aegir_fail('cannot enter the platform ' . $root);
 }
 // Drupal finds the site's directory, sites/<domain>, by the request's host.
 $server = [
@@ -74,10 +76,10 @@ $_SERVER = $server + $_SERVER;
 if ($in['mode'] === 'install') {
   foreach (['profile', 'langcode', 'site_name', 'site_mail', 'account_name', 'account_mail'] as $key) {
     if (!isset($in[$key]) || !is_string($in[$key]) || $in[$key] === '') {
-      aegir_fail('missing install setting ' . $key);
+      $aegir_fail('missing install setting ' . $key);
     }
   }
-  [$driver, $db] = aegir_database();
+  [$driver, $db] = $aegir_database();
   $pass = bin2hex(random_bytes(16));
   $account = ['name' => $in['account_name'], 'mail' => $in['account_mail'], 'pass' => ['pass1' => $pass, 'pass2' => $pass]];
   $forms = [
@@ -123,7 +125,7 @@ if ($in['mode'] === 'cron') {
     require_once DRUPAL_ROOT . '/includes/bootstrap.inc';
     drupal_bootstrap(DRUPAL_BOOTSTRAP_FULL);
     if (!drupal_cron_run()) {
-      aegir_fail('cron did not run: another run holds its lock, or a cron hook failed (see the site\'s log)');
+      $aegir_fail('cron did not run: another run holds its lock, or a cron hook failed (see the site\'s log)');
     }
   }
   else {
@@ -133,11 +135,11 @@ if ($in['mode'] === 'cron') {
     $kernel->boot();
     $kernel->preHandle($request);
     if (!\Drupal::service('cron')->run()) {
-      aegir_fail('cron did not run: another run holds its lock (see the site\'s log)');
+      $aegir_fail('cron did not run: another run holds its lock (see the site\'s log)');
     }
   }
   echo 'cron of ', $in['domain'], " ran\n";
   exit(0);
 }
 
-aegir_fail('unknown mode ' . var_export($in['mode'], TRUE));
+$aegir_fail('unknown mode ' . var_export($in['mode'], TRUE));
