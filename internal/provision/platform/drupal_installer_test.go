@@ -95,6 +95,52 @@ func TestDrupalArgvWithDrush(t *testing.T) { // not parallel: sets PATH
 	}
 }
 
+// installOnFixture copies a fixture, writes the site example.com's
+// settings.php for db, and runs the installer and then the cron runner
+// with env, as the back end would. It returns the site's directory.
+func installOnFixture(t *testing.T, fx string, db DB, env []string) string {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), "p")
+	copyTree(t, fixture(t, fx), root)
+	site := filepath.Join(root, "sites", "example.com")
+	if err := os.MkdirAll(site, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Open(root, domain.PlatformDrupal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.RenderSettings(Settings{Domain: "example.com", SiteDir: site, HashSalt: strings.Repeat("s", 43), DB: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(site, "settings.php"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, argv := range [][]string{must(drupalInstallerInstall(p, "example.com", "standard")), must(drupalInstallerCron(p, "example.com"))} {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Dir, cmd.Env = root, append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", argv[4], err, out)
+		}
+	}
+	return site
+}
+
+// installRecord is what the fixtures' install_drupal() records.
+func installRecord(t *testing.T, site string) ([]byte, map[string]any) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(site, "aegir-fixture-install.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	return raw, m
+}
+
 // TestDrupalInstallerOnFixtures runs the installer and cron runner on the
 // Drupal 10 and 7 shaped fixtures, whose install_drupal() and cron record
 // what they were given.
@@ -103,60 +149,19 @@ func TestDrupalInstallerOnFixtures(t *testing.T) {
 	if _, err := exec.LookPath("php"); err != nil {
 		t.Skip("php is not installed")
 	}
-	for _, tc := range []struct {
-		fixture string
-		d7      bool
-	}{{"drupal-fixture", false}, {"drupal7-fixture", true}} {
-		t.Run(tc.fixture, func(t *testing.T) {
+	for _, fx := range []string{"drupal-fixture", "drupal7-fixture"} {
+		t.Run(fx, func(t *testing.T) {
 			t.Parallel()
-			root := filepath.Join(t.TempDir(), "p")
-			copyTree(t, fixture(t, tc.fixture), root)
 			db := filepath.Join(t.TempDir(), "site.sqlite")
-			site := filepath.Join(root, "sites", "example.com")
-			if err := os.MkdirAll(site, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			p, err := Open(root, domain.PlatformDrupal)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := Settings{Domain: "example.com", SiteDir: site, HashSalt: strings.Repeat("s", 43),
-				DB: DB{Driver: "sqlite", Path: db, Name: "s_site", User: "s_site"}}
-			b, err := p.RenderSettings(s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(site, "settings.php"), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			env := []string{"PATH=" + os.Getenv("PATH"), "AEGIR_DB_DRIVER=sqlite", "AEGIR_DB_PATH=" + db}
-			run := func(argv []string) {
-				cmd := exec.Command(argv[0], argv[1:]...)
-				cmd.Dir, cmd.Env = root, env
-				if out, err := cmd.CombinedOutput(); err != nil {
-					t.Fatalf("%s: %v\n%s", argv[4], err, out)
+			site := installOnFixture(t, fx, DB{Driver: "sqlite", Path: db, Name: "s_site", User: "s_site"},
+				[]string{"AEGIR_DB_DRIVER=sqlite", "AEGIR_DB_PATH=" + db})
+			raw, m := installRecord(t, site)
+			want := map[string]string{"site_path": "sites/example.com", "profile": "standard", "langcode": "en", "site_name": "example.com",
+				"account_name": "admin", "account_mail": "admin@example.com", "account_pass": "set"}
+			for k, v := range want {
+				if m[k] != v {
+					t.Fatalf("install_drupal got %s = %v, want %q:\n%s", k, m[k], v, raw)
 				}
-			}
-			run(must(drupalInstallerInstall(p, "example.com", "standard")))
-			run(must(drupalInstallerCron(p, "example.com")))
-			var got struct {
-				SitePath, Profile, Langcode, SiteName, AccountName, AccountMail, AccountPass string
-				SettingsForm                                                                 map[string]any
-			}
-			raw, err := os.ReadFile(filepath.Join(site, "aegir-fixture-install.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var m map[string]any
-			if err := json.Unmarshal(raw, &m); err != nil {
-				t.Fatal(err)
-			}
-			str := func(k string) string { s, _ := m[k].(string); return s }
-			got.SitePath, got.Profile, got.Langcode, got.SiteName = str("site_path"), str("profile"), str("langcode"), str("site_name")
-			got.AccountName, got.AccountMail, got.AccountPass = str("account_name"), str("account_mail"), str("account_pass")
-			if got.SitePath != "sites/example.com" || got.Profile != "standard" || got.Langcode != "en" || got.SiteName != "example.com" ||
-				got.AccountName != "admin" || got.AccountMail != "admin@example.com" || got.AccountPass != "set" {
-				t.Fatalf("install_drupal got %s", raw)
 			}
 			form, _ := m["settings_form"].(map[string]any)
 			sq, _ := form["sqlite"].(map[string]any)
@@ -164,10 +169,41 @@ func TestDrupalInstallerOnFixtures(t *testing.T) {
 				t.Fatalf("install_settings_form: %s", raw)
 			}
 			cron, err := os.ReadFile(filepath.Join(site, "aegir-fixture-cron.log"))
-			if err != nil || !strings.Contains(string(cron), `"site_path":"sites\/example.com"`) {
+			if err != nil || !strings.Contains(string(cron), `"site_path":"sites\/example.com"`) || !strings.Contains(string(cron), `"driver":"sqlite"`) {
 				t.Fatalf("cron: %s %v", cron, err)
 			}
 		})
+	}
+}
+
+// TestDrupalInstallerMariaDBForm: for MariaDB the installer fills
+// install_settings_form's mysql values from the environment, the
+// password included, which is never on the command line.
+func TestDrupalInstallerMariaDBForm(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("php"); err != nil {
+		t.Skip("php is not installed")
+	}
+	pass := `p'w"$x\y`
+	db := DB{Driver: "mariadb", Host: "db.internal", Socket: "/run/mysqld/mysqld.sock", Name: "s_site", User: "s_site", Password: pass}
+	site := installOnFixture(t, "drupal-fixture", db, []string{"AEGIR_DB_DRIVER=mariadb", "AEGIR_DB_HOST=db.internal",
+		"AEGIR_DB_SOCKET=/run/mysqld/mysqld.sock", "AEGIR_DB_NAME=s_site", "AEGIR_DB_USER=s_site", "AEGIR_DB_PASSWORD=" + pass})
+	raw, m := installRecord(t, site)
+	form, _ := m["settings_form"].(map[string]any)
+	my, _ := form["mysql"].(map[string]any)
+	want := map[string]string{"database": "s_site", "username": "s_site", "password": "set", "host": "db.internal", "port": "3306",
+		"unix_socket": "/run/mysqld/mysqld.sock"}
+	for k, v := range want {
+		if my[k] != v {
+			t.Fatalf("install_settings_form mysql %s = %v, want %q:\n%s", k, my[k], v, raw)
+		}
+	}
+	if form["driver"] != "mysql" {
+		t.Fatalf("driver: %s", raw)
+	}
+	settings, _ := m["settings_php_database"].(map[string]any)
+	if settings["password"] != pass {
+		t.Fatalf("settings.php password %v", settings["password"])
 	}
 }
 
