@@ -39,6 +39,10 @@ type Config struct {
 	// BackupDir is where backups are written. Default DataDir/backups.
 	// Env AEGIR_BACKUP_DIR.
 	BackupDir string
+	// MaxTokenTTL bounds the lifetime of the API tokens people create: a
+	// longer ttl is refused, and a token asked for without one lasts this
+	// long. Default "8760h" (a year). Env AEGIR_MAX_TOKEN_TTL.
+	MaxTokenTTL string
 
 	Store     StoreConfig
 	Executor  ExecutorConfig
@@ -56,6 +60,7 @@ type fileConfig struct {
 	SitesAddr     string   `hcl:"sites_addr,optional"`
 	PlatformRoots []string `hcl:"platform_roots,optional"`
 	BackupDir     string   `hcl:"backup_dir,optional"`
+	MaxTokenTTL   string   `hcl:"max_token_ttl,optional"`
 	Store         *struct {
 		Backend string        `hcl:"backend,optional"`
 		Consul  *ConsulConfig `hcl:"consul,block"`
@@ -72,6 +77,7 @@ type fileConfig struct {
 
 func (f *fileConfig) into(c *Config) {
 	c.DataDir, c.HTTPAddr, c.SitesAddr, c.PlatformRoots, c.BackupDir = f.DataDir, f.HTTPAddr, f.SitesAddr, f.PlatformRoots, f.BackupDir
+	c.MaxTokenTTL = f.MaxTokenTTL
 	if f.Store != nil {
 		c.Store.Backend = f.Store.Backend
 		if f.Store.Consul != nil {
@@ -311,6 +317,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 	set(&c.HTTPAddr, "AEGIR_HTTP_ADDR")
 	set(&c.SitesAddr, "AEGIR_SITES_ADDR")
 	set(&c.BackupDir, "AEGIR_BACKUP_DIR")
+	set(&c.MaxTokenTTL, "AEGIR_MAX_TOKEN_TTL")
 	if v := env("AEGIR_PLATFORM_ROOTS"); v != "" {
 		c.PlatformRoots = strings.Split(v, ":")
 	}
@@ -356,6 +363,7 @@ func (c *Config) applyDefaults(mode Mode) {
 	c.HTTPAddr = cmp.Or(c.HTTPAddr, "127.0.0.1:8480")
 	c.SitesAddr = cmp.Or(c.SitesAddr, "127.0.0.1:8481")
 	c.BackupDir = cmp.Or(c.BackupDir, filepath.Join(c.DataDir, "backups"))
+	c.MaxTokenTTL = cmp.Or(c.MaxTokenTTL, "8760h")
 	c.Store.Consul.Address = cmp.Or(c.Store.Consul.Address, "127.0.0.1:8500")
 	c.Store.Consul.Prefix = cmp.Or(c.Store.Consul.Prefix, "aegir/v1/")
 	c.Executor.Kind = cmp.Or(c.Executor.Kind, "local")
@@ -379,6 +387,12 @@ func (c *Config) applyDefaults(mode Mode) {
 // LeaderTTLDuration returns Executor.LeaderTTL parsed.
 func (c *Config) LeaderTTLDuration() time.Duration {
 	d, _ := time.ParseDuration(c.Executor.LeaderTTL)
+	return d
+}
+
+// MaxTokenTTLDuration returns MaxTokenTTL parsed.
+func (c *Config) MaxTokenTTLDuration() time.Duration {
+	d, _ := time.ParseDuration(c.MaxTokenTTL)
 	return d
 }
 
@@ -412,6 +426,9 @@ func (c *Config) validate() error {
 	}
 	if d, err := time.ParseDuration(c.Executor.TaskTimeout); err != nil || d <= 0 {
 		errs = append(errs, fmt.Errorf("executor task_timeout %q is not a positive duration like 1h", c.Executor.TaskTimeout))
+	}
+	if d, err := time.ParseDuration(c.MaxTokenTTL); err != nil || d < time.Minute {
+		errs = append(errs, fmt.Errorf("max_token_ttl %q is not a duration of at least 1m like 8760h", c.MaxTokenTTL))
 	}
 	if c.Redis.Address == "" && c.Redis != (RedisConfig{}) {
 		errs = append(errs, errors.New("redis: credentials or tls are set but address is empty, so aegir would not use Redis; set redis address (AEGIR_REDIS_ADDR) or remove them"))

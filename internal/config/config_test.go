@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadLayers(t *testing.T) {
@@ -62,5 +63,34 @@ func TestLoadDefaultsAndErrors(t *testing.T) {
 	}
 	if _, err := Load(ModeDev, filepath.Join(t.TempDir(), "missing.hcl"), none, nil); err == nil {
 		t.Error("missing config file accepted")
+	}
+}
+
+func TestMaxTokenTTL(t *testing.T) {
+	t.Parallel()
+	none := func(string) string { return "" }
+	c, err := Load(ModeDev, "", none, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxTokenTTL != "8760h" || c.MaxTokenTTLDuration() != 365*24*time.Hour {
+		t.Errorf("default max_token_ttl = %q", c.MaxTokenTTL)
+	}
+	file := filepath.Join(t.TempDir(), "aegir.hcl")
+	if err := os.WriteFile(file, []byte("max_token_ttl = \"720h\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = Load(ModeDev, file, none, nil); err != nil || c.MaxTokenTTLDuration() != 720*time.Hour {
+		t.Errorf("max_token_ttl from the file: %v, %v", c, err)
+	}
+	env := map[string]string{"AEGIR_MAX_TOKEN_TTL": "24h"}
+	if c, err = Load(ModeDev, file, func(k string) string { return env[k] }, nil); err != nil || c.MaxTokenTTLDuration() != 24*time.Hour {
+		t.Errorf("max_token_ttl from the environment: %v, %v", c, err)
+	}
+	for _, v := range []string{"forever", "-1h", "0", "30s"} {
+		bad := map[string]string{"AEGIR_MAX_TOKEN_TTL": v}
+		if _, err := Load(ModeDev, "", func(k string) string { return bad[k] }, nil); err == nil || !strings.Contains(err.Error(), "max_token_ttl") {
+			t.Errorf("max_token_ttl %q: %v", v, err)
+		}
 	}
 }

@@ -26,6 +26,7 @@ func drupalBundle(t *testing.T, programs []string, scripts map[string]string) (*
 	for name, fx := range map[string]string{"d10": "drupal-fixture", "d7": "drupal7-fixture"} {
 		b.platform[name] = &provision.PlatformInfo{ID: domain.NewID(), Name: name, Path: filepath.Join(t.TempDir(), name), Type: domain.PlatformDrupal}
 		copyDir(t, fixture(t, fx), b.platform[name].Path)
+		testharness.WebReachable(t, b.platform[name].Path) // php-fpm's workers run as www-data
 	}
 	bin := t.TempDir()
 	for _, name := range programs {

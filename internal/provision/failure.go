@@ -39,6 +39,7 @@ const (
 	CodeInvalidInput       = "invalid_input"       // task arguments are wrong
 	CodeNothingToDo        = "nothing_to_do"       // e.g. migrate to where the site already is
 	CodeRollbackIncomplete = "rollback_incomplete" // a step failed and undoing it failed too
+	CodeSiteUserFailed     = "site_user_failed"    // the site's Unix user cannot be made, found or removed
 )
 
 // phpMissingHint is the fix for CodePHPMissing.

@@ -49,13 +49,16 @@ func ResultChanges(task domain.Task, res *provision.Result) ([]store.Change, err
 	switch {
 	case c.RemoveSite:
 		out = append(out, store.RemoveSite(task.TargetID))
-	case c.Move != nil || c.SiteStatus != "":
+	case c.Move != nil || c.SiteStatus != "" || c.SiteUser != nil:
 		var edits []store.SiteEdit
 		if m := c.Move; m != nil {
 			edits = append(edits, store.MoveEdit(m.Domain, m.Aliases, m.PlatformID, m.DBServerID))
 		}
 		if c.SiteStatus != "" {
 			edits = append(edits, store.StatusEdit(c.SiteStatus))
+		}
+		if c.SiteUser != nil {
+			edits = append(edits, store.UnixUserEdit(c.SiteUser))
 		}
 		out = append(out, store.EditSite(task.TargetID, edits...))
 	}
@@ -102,6 +105,7 @@ func proposed(c provision.Changes) taskspec.Change {
 		{c.PlatformRel != "", taskspec.ChangePlatformRelease},
 		{c.RemovePlatform, taskspec.ChangeRemovePlatform},
 		{c.ServerStatus != "", taskspec.ChangeServerStatus},
+		{c.SiteUser != nil, taskspec.ChangeSiteUser},
 	} {
 		if p.set {
 			out |= p.c
@@ -126,6 +130,7 @@ func newSite(task domain.Task, spec *taskspec.Spec, ns provision.NewSite) store.
 		ID: ns.ID, Domain: ns.Domain, Aliases: ns.Aliases, RedirectAliases: ns.RedirectAliases,
 		PlatformID: platformID, DBServerID: cmp.Or(ns.DBServerID, task.Args["db_server_id"]),
 		ClientID: cmp.Or(ns.ClientID, task.ClientID, task.Args["client_id"]), Status: status,
+		UnixUser: ns.UnixUser,
 	}
 	if spec.ImportsSites {
 		return store.ImportSite(site)

@@ -35,6 +35,8 @@ func TestResultChangesRefusesOtherTargets(t *testing.T) {
 		{"cron sets site status", cronTask, provision.Changes{SiteStatus: domain.SiteDisabled}, 0, "a cron task cannot change a site"},
 		{"cron removes backups", cronTask, provision.Changes{RemoveBackups: []string{domain.NewID()}}, 0, "a cron task cannot remove backups"},
 		{"import finds sites", importTask, provision.Changes{NewSites: []provision.NewSite{{Domain: "a.example.com"}, {Domain: "b.example.com"}}}, 2, ""},
+		{"verify records the site's user", siteTask, provision.Changes{SiteUser: &domain.UnixUser{Name: "ae-a-1234abcd", UID: 998, GID: 998}}, 1, ""},
+		{"cron sets the site's user", cronTask, provision.Changes{SiteUser: &domain.UnixUser{Name: "ae-a-1234abcd"}}, 0, "a cron task cannot change a site"},
 		{"import sets site status", importTask, provision.Changes{SiteStatus: domain.SiteEnabled}, 0, "import task cannot change a site"},
 		{"unknown type", domain.Task{ID: domain.NewID(), Type: "no-such"}, provision.Changes{}, 0, "unknown type"},
 	} {
