@@ -138,9 +138,13 @@
 // read sites' files (package sitetree, below) and give restored, cloned
 // and migrated files to their site. nginx's workers and php-fpm's pool run
 // as the web service's web_group (default www-data), their masters as
-// root; PHP runs with what that group may read. Platform hooks and drush
-// still run as root (running them as the site's user is issue 12 item
-// 6); what the install step writes is given to the site afterwards.
+// root; PHP runs with what that group may read. The platform's install
+// command and the hooks of tasks that look the site's user up (install,
+// post-restore, post-clone, post-migrate, verify) run as the site's user
+// and group, with the web group as a supplementary group so platform code
+// the operator gave the web server stays readable (siteLoc.setOwner);
+// pre-delete, cron, stats, packages and drush still run as root, and what
+// any of them writes in the site is given to the site afterwards.
 //
 // Site users (siteuser.go). When the back end runs as root and the web
 // kind declares servicekind.SiteUsers (nginx), each site has its own user

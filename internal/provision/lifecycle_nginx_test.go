@@ -252,13 +252,13 @@ func testNginxLifecycle(t *testing.T, s *stack, kind domain.ServiceKind) {
 		t.Fatalf("static file: %d %q", code, body)
 	}
 	// The manifest's env reaches PHP, its nginx snippet is in the vhost.
-	if _, body := s.get("shop.example.com", "/greeting"); !strings.Contains(body, "greeting: hello-from-aegir.hcl") {
+	if _, body := s.get(shop, "/greeting"); !strings.Contains(body, "greeting: hello-from-aegir.hcl") {
 		t.Fatalf("the manifest's env did not reach PHP: %q", body)
 	}
-	if code, body := s.get("shop.example.com", "/snippet"); code != 200 || body != "php-app nginx snippet\n" {
+	if code, body := s.get(shop, "/snippet"); code != 200 || body != "php-app nginx snippet\n" {
 		t.Fatalf("the platform's nginx snippet is not in the vhost: %d %q", code, body)
 	}
-	if code, _ := s.get("shop.example.com", "/private/secret.txt"); code != 403 {
+	if code, _ := s.get(shop, "/private/secret.txt"); code != 403 {
 		t.Fatalf("the snippet's deny rule: /private/ answered %d", code)
 	}
 	siteDir := func(plat, d string) string { return filepath.Join(s.platform[plat].Path, "sites", d) }

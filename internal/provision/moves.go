@@ -131,7 +131,7 @@ func (j *job) cloneSteps(ctx context.Context, se *siteEnvOf, srcCreds DBCreds, l
 	if err != nil {
 		return err
 	}
-	loc.Owner = o
+	loc.setOwner(o)
 	if err := j.ownSite(ctx, o, loc.Dir, true); err != nil {
 		return ownFailed(err, loc.Dir)
 	}
@@ -313,7 +313,7 @@ func (j *job) migrateSteps(ctx context.Context, se *siteEnvOf, oldCreds DBCreds,
 	if err != nil {
 		return DBCreds{}, err
 	}
-	loc.Owner = o
+	loc.setOwner(o)
 	if err := j.ownSite(ctx, o, loc.Dir, loc.Dir != old.Dir); err != nil {
 		return DBCreds{}, ownFailed(err, loc.Dir)
 	}

@@ -114,7 +114,7 @@ func (j *job) installAt(ctx context.Context, loc siteLoc, web *webConn, db *dbCo
 	if err != nil {
 		return err
 	}
-	loc.Owner = o
+	loc.setOwner(o)
 	if err := j.ownSite(ctx, o, loc.Dir, true); err != nil {
 		return ownFailed(err, loc.Dir)
 	}

@@ -81,6 +81,19 @@ type owner struct {
 	webGID   int
 }
 
+// setOwner records o as who owns the site's files and, with it, who the
+// platform's commands for the site (install, hooks, cron, stats) run as:
+// the site's user and group, with the web group as a supplementary group
+// so that platform code the operator gave the web server stays readable.
+// A nil o (no site users) leaves them running as aegir.
+func (loc *siteLoc) setOwner(o *owner) {
+	loc.Owner = o
+	loc.Cred = nil
+	if o != nil {
+		loc.Cred = &syscall.Credential{Uid: uint32(o.user.UID), Gid: uint32(o.user.GID), Groups: []uint32{uint32(o.webGID)}}
+	}
+}
+
 // siteUsers reports whether sites on w get their own Unix users: the back
 // end runs as root and w's kind declares servicekind.SiteUsers.
 func (j *job) siteUsers(w *webConn) bool {
@@ -312,7 +325,7 @@ func (j *job) keepOwner(ctx context.Context, w *webConn, loc *siteLoc, whole boo
 	if err != nil {
 		return err
 	}
-	loc.Owner = o
+	loc.setOwner(o)
 	if err := j.ownSite(ctx, o, loc.Dir, whole); err != nil {
 		return ownFailed(err, loc.Dir)
 	}

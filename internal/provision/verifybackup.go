@@ -163,7 +163,7 @@ func (j *job) verifySteps(ctx context.Context, se *siteEnvOf, b *BackupInfo, loc
 	if err != nil {
 		return nil, err
 	}
-	loc.Owner = o
+	loc.setOwner(o)
 	if err := j.ownSite(ctx, o, loc.Dir, true); err != nil {
 		return nil, ownFailed(err, loc.Dir)
 	}
