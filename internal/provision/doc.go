@@ -86,7 +86,8 @@
 // what is left.
 //
 //   - install: checks the db and web servers, the platform (type, lock) and
-//     that drush exists (drupal) before creating anything. Then site dir →
+//     that drush, or php for aegir's own installer, exists (drupal) before
+//     creating anything. Then site dir →
 //     password in secrets → database and user → settings → install hook or
 //     drush → web config → answer check. Failure undoes all of it and
 //     proposes SiteStatus failed; nothing of the site is left.
@@ -213,9 +214,13 @@
 // # What has not run against real Drupal
 //
 // Drupal core cannot be downloaded here. Tested on testdata's
-// drupal-fixture: type detection, the core version, package scanning of
-// *.info.yml, *.info and composer.lock, settings.php rendering (golden
-// file, escaping), and the drush-not-found failure with its rollback.
-// Never run: drush site:install itself, a generated settings.php being
-// loaded by Drupal, and Drupal cron.
+// drupal-fixture (10) and drupal7-fixture: type detection, the core
+// version, package scanning of *.info.yml, *.info and composer.lock,
+// settings.php rendering (golden file, escaping), install and cron with a
+// fake drush on the PATH, aegir's own installer and cron runner against
+// the fixtures' install_drupal(), DrupalKernel, cron service,
+// drupal_bootstrap() and drupal_cron_run() (which record what they were
+// given), the installer's failure with its rollback, and php missing.
+// Never run: drush site:install itself, aegir's installer on real core, a
+// generated settings.php being loaded by Drupal, and Drupal cron.
 package provision

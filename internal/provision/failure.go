@@ -27,6 +27,7 @@ const (
 	CodeHookFailed         = "hook_failed"         // a platform hook (post-restore, post-clone, post-migrate, verify, pre-delete) failed
 	CodeSiteWrongAnswer    = "site_wrong_answer"   // the site answered, without the text the platform's expect check wants
 	CodeDrushMissing       = "drush_not_found"     // a drupal task needs drush
+	CodePHPMissing         = "php_not_found"       // a drupal task without drush needs php for aegir's installer
 	CodeFilesFailed        = "files_failed"        // reading or writing the site's files failed
 	CodeBackupFailed       = "backup_failed"       // writing the archive failed
 	CodeBackupCorrupt      = "backup_corrupt"      // the archive to restore does not verify
@@ -40,6 +41,9 @@ const (
 	CodeRollbackIncomplete = "rollback_incomplete" // a step failed and undoing it failed too
 	CodeSiteUserFailed     = "site_user_failed"    // the site's Unix user cannot be made, found or removed
 )
+
+// phpMissingHint is the fix for CodePHPMissing.
+const phpMissingHint = "Install the PHP command-line interpreter on the server (Debian: apt-get install php-cli php-mysql php-pgsql php-sqlite3) so that php is on the PATH of the user running aegir, or install drush in the platform (composer require drush/drush), then retry."
 
 // Failure is a task failure an operator can act on: a stable code, one
 // paragraph saying what went wrong, and what to do about it. Err is the

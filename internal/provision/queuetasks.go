@@ -95,6 +95,9 @@ func cronTask(ctx context.Context, j *job) error {
 		return failf(CodeDrushMissing, "Install drush in the platform (vendor/bin/drush) or on the PATH of the user running aegir.", err,
 			"drush not found, so cron cannot run for %s", se.loc.Domain)
 	}
+	if errors.Is(err, platform.ErrPHPMissing) {
+		return failf(CodePHPMissing, phpMissingHint, err, "Neither drush nor php for aegir's own Drupal cron runner was found, so cron cannot run for %s", se.loc.Domain)
+	}
 	if err != nil {
 		return failf(CodePlatformType, "Fix the platform, then run verify-platform.", err, "The cron command of %s could not be built", se.loc.Domain)
 	}
@@ -112,7 +115,7 @@ func cronTask(ctx context.Context, j *job) error {
 					"The cron of %s did not finish within %s and was stopped", se.loc.Domain, timeout)
 			}
 			return failf(CodeCronFailed, "Read the cron's output (aegir queue show cron, or the task log), fix the site or platform; the next pass runs it again.", err,
-				"The cron command %q of %s failed", argv, se.loc.Domain)
+				"The cron command %q of %s failed", platform.ShowArgv(argv), se.loc.Domain)
 		}
 		ran = true
 	}
@@ -177,7 +180,7 @@ func (j *job) runCaptured(ctx context.Context, what string, argv []string, dir s
 	cmd.SysProcAttr = procAttr(cred)
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	j.log.Info("running", "command", what, "argv", argv)
+	j.log.Info("running", "command", what, "argv", platform.ShowArgv(argv))
 	err := cmd.Run()
 	lw.Flush()
 	return err

@@ -424,7 +424,7 @@ func (j *job) runCommandAs(ctx context.Context, what string, argv []string, dir 
 	cmd.SysProcAttr = procAttr(cred)
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	j.log.Info("running", "command", what, "argv", argv)
+	j.log.Info("running", "command", what, "argv", platform.ShowArgv(argv))
 	err := cmd.Run()
 	out.Flush()
 	return err

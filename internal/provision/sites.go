@@ -163,6 +163,9 @@ func (j *job) installArgv(loc siteLoc) ([]string, error) {
 			"Install drush in the platform (composer require drush/drush, giving vendor/bin/drush) or on the PATH of the user running aegir, then retry.", nil,
 			"drush not found: a Drupal site is installed with drush site:install, and neither %s/vendor/bin/drush nor drush on the PATH exists", loc.Plat.Path)
 	}
+	if errors.Is(err, platform.ErrPHPMissing) {
+		return nil, failf(CodePHPMissing, phpMissingHint, err, "Neither drush nor php for aegir's own Drupal installer was found")
+	}
 	if err != nil {
 		return nil, failf(CodeContextInvalid, "Fix the site's install profile.", err, "The install command could not be built")
 	}
@@ -180,7 +183,7 @@ func (j *job) runInstallStep(ctx context.Context, loc siteLoc, cr DBCreds) error
 	if err := j.runCommandAs(ctx, "install", argv, loc.Plat.Path, siteEnv(loc, cr), loc.Cred); err != nil {
 		return failf(CodeInstallHookFailed,
 			"Read the command's output in the task log above, fix the platform or the database, and retry the install.", err,
-			"The platform's install command %q failed", argv)
+			"The platform's install command %q failed", platform.ShowArgv(argv))
 	}
 	return nil
 }

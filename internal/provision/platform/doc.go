@@ -14,7 +14,10 @@
 //	                   (nginxsnippet.go), database = false and an expect check; docroot
 //	                   P/<docroot>, settings S/settings.json.
 //	drupal  drupal.go  P/index.php and P/core/lib/Drupal.php (8+) or P/includes/bootstrap.inc (7);
-//	                   docroot P, settings S/settings.php, drush for install and cron.
+//	                   docroot P, settings S/settings.php, drush for install and cron, or,
+//	                   without drush, aegir's own installer (drupal_installer.go): an
+//	                   embedded PHP script run with php -r calling install_drupal() and
+//	                   Drupal's cron API, its settings JSON data after --, never code.
 //
 // (platform path P, site domain D, site dir S = P/sites/D.) Lookup finds a
 // type by name, Types lists them for forms and help, Detect recognises a

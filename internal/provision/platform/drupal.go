@@ -2,6 +2,7 @@ package platform
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,8 +17,9 @@ import (
 // drupalType is a Drupal codebase, 7 or 8+: P/index.php with
 // P/core/lib/Drupal.php (8+) or P/includes/bootstrap.inc (7). The platform
 // root is the docroot, a site's settings are S/settings.php, drush
-// installs a site and runs its cron, and packages are read from info files
-// and composer.lock.
+// installs a site and runs its cron (aegir's own installer, calling
+// Drupal's API through php, where the platform has no drush), and packages
+// are read from info files and composer.lock.
 type drupalType struct{}
 
 var _ Type = drupalType{}
@@ -25,7 +27,7 @@ var _ Type = drupalType{}
 func (drupalType) Name() domain.PlatformType { return domain.PlatformDrupal }
 
 func (drupalType) Description() string {
-	return "a Drupal 7 or 8+ codebase; sites are installed with drush"
+	return "a Drupal 7 or 8+ codebase; sites are installed with drush, or with aegir's own installer where the platform has none"
 }
 
 func (drupalType) Marker() string { return "index.php with core/lib/Drupal.php" }
@@ -106,24 +108,35 @@ func (drupalType) RenderSettings(p *Platform, s Settings) ([]byte, error) {
 func (drupalType) Hook(*Platform, string) []string { return nil }
 
 // InstallArgv is drush site:install with the database taken from the
-// already written settings.php (no password on the command line).
+// already written settings.php (no password on the command line), or,
+// without drush, aegir's own installer (drupal_installer.go) with the
+// same settings: profile, site name, account, database (from the
+// command's AEGIR_DB_* environment).
 func (drupalType) InstallArgv(p *Platform, domainName, profile string) ([]string, error) {
-	drush, err := p.drush()
-	if err != nil {
-		return nil, err
-	}
 	if profile == "" {
 		profile = "standard"
 	}
 	if err := domain.ValidateName("profile", profile); err != nil {
 		return nil, err
 	}
+	drush, err := p.drush()
+	if errors.Is(err, ErrDrushMissing) {
+		return drupalInstallerInstall(p, domainName, profile)
+	}
+	if err != nil {
+		return nil, err
+	}
 	return []string{drush, "--root=" + p.Path, "--uri=http://" + domainName, "site:install", profile,
 		"--yes", "--sites-subdir=" + domainName, "--site-name=" + domainName}, nil
 }
 
+// CronArgv is drush cron, or, without drush, aegir's installer running
+// Drupal's cron through its API.
 func (drupalType) CronArgv(p *Platform, domainName string) ([]string, error) {
 	drush, err := p.drush()
+	if errors.Is(err, ErrDrushMissing) {
+		return drupalInstallerCron(p, domainName)
+	}
 	if err != nil {
 		return nil, err
 	}

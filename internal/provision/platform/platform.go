@@ -24,6 +24,11 @@ var ErrManifest = errors.New("invalid aegir.hcl manifest")
 // ErrDrushMissing means a drupal task needs drush and none was found.
 var ErrDrushMissing = errors.New("drush not found")
 
+// ErrPHPMissing means a drupal task without drush needs php, the PHP
+// command-line interpreter, for aegir's own installer, and none is on the
+// PATH.
+var ErrPHPMissing = errors.New("php not found on the PATH")
+
 // Platform is an opened, recognised platform directory.
 type Platform struct {
 	Path string

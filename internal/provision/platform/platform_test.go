@@ -32,6 +32,7 @@ func TestOpenDetectsEachType(t *testing.T) {
 		{"static", domain.PlatformStatic, "static"},
 		{"php-app", domain.PlatformPHP, "php"},
 		{"drupal-fixture", domain.PlatformDrupal, "drupal 10.2.3"},
+		{"drupal7-fixture", domain.PlatformDrupal, "drupal 7.99"},
 	} {
 		t.Run(tc.fixture, func(t *testing.T) {
 			t.Parallel()
@@ -185,8 +186,11 @@ func TestInstallArgv(t *testing.T) { // not parallel: sets PATH
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", t.TempDir())
-	if _, err := dr.InstallArgv("example.com", ""); !errors.Is(err, ErrDrushMissing) {
-		t.Fatalf("drupal without drush: %v", err)
+	if _, err := dr.InstallArgv("example.com", ""); !errors.Is(err, ErrPHPMissing) {
+		t.Fatalf("drupal without drush or php: %v", err)
+	}
+	if _, err := dr.CronArgv("example.com"); !errors.Is(err, ErrPHPMissing) {
+		t.Fatalf("drupal cron without drush or php: %v", err)
 	}
 }
 

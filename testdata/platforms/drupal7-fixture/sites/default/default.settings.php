@@ -1,0 +1,2 @@
+<?php
+// Fixture: Drupal ships this file; aegir never reads it.
