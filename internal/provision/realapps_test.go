@@ -183,7 +183,8 @@ func (s *stack) lacks(host, path, text string) {
 }
 
 // TestRealApps drives WordPress and MediaWiki from Debian's packages
-// through a site's whole life on nginx + php-fpm + MariaDB.
+// through a site's whole life on nginx + php-fpm as www-data + MariaDB,
+// and MediaWiki on PostgreSQL too.
 func TestRealApps(t *testing.T) {
 	t.Parallel()
 	t.Run("wordpress", func(t *testing.T) {
@@ -195,6 +196,11 @@ func TestRealApps(t *testing.T) {
 		t.Parallel()
 		needPackage(t, mediawiki)
 		testRealApp(t, setupStack(t, domain.KindMariaDB), mediawiki, "mw")
+	})
+	t.Run("mediawiki-postgresql", func(t *testing.T) {
+		t.Parallel()
+		needPackage(t, mediawiki)
+		testRealApp(t, setupStack(t, domain.KindPostgreSQL), mediawiki, "mwpg")
 	})
 }
 
