@@ -235,6 +235,13 @@ func testRealApp(t *testing.T, s *stack, app realApp, z string) {
 	s.shows(blog, app.page("first"), "Written through the application")
 	s.lacks(blog, app.page("first"), "Changed after the backup")
 
+	// verify rewrites the settings (same owner and mode), cron runs the
+	// application's own.
+	s.mustRun(s.ctx(domain.TaskVerify, site, p1))
+	s.owned(blog, p1)
+	s.mustRun(s.ctx(domain.TaskCron, site, p1))
+	s.shows(blog, app.page("first"), "Written through the application")
+
 	// clone to the second platform: same content; writes to the clone
 	// leave the source alone.
 	cc := s.ctx(domain.TaskClone, site, p1)
