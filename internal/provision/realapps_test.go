@@ -218,6 +218,10 @@ func testRealApp(t *testing.T, s *stack, app realApp, z string) {
 	s.owned(blog, p1)
 	s.settingsNotServed(blog, p1)
 	s.shows(blog, app.front, app.title(blog))
+	// The glue is not a web page: the manifest's snippet denies it.
+	if code, _ := s.get(blog, "/aegir/install.php"); code != 403 {
+		t.Fatalf("GET /aegir/install.php answered %d, want 403", code)
+	}
 
 	// content written through the application.
 	app.write(s, p1, blog, "first", "Written through the application")
@@ -250,6 +254,7 @@ func testRealApp(t *testing.T, s *stack, app realApp, z string) {
 	s.mustRun(cc)
 	clone := &provision.SiteInfo{ID: cc.Target.SiteID, Domain: cp, Status: domain.SiteEnabled}
 	s.owned(cp, p2)
+	s.settingsNotServed(cp, p2)
 	s.shows(cp, app.front, app.title(blog)) // the title is the content's: the source's
 	s.shows(cp, app.page("first"), "Written through the application")
 	app.write(s, p2, cp, "first", "Written on the clone")
@@ -274,6 +279,7 @@ func testRealApp(t *testing.T, s *stack, app realApp, z string) {
 	s.mustRun(mc)
 	site.Domain = moved
 	s.owned(moved, p2)
+	s.settingsNotServed(moved, p2)
 	s.shows(moved, app.front, app.title(blog))
 	s.shows(moved, app.page("first"), "Written through the application")
 	if code, _ := s.get(blog, "/"); code != 404 {
