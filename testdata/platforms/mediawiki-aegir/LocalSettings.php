@@ -28,7 +28,7 @@ switch ($aegirDB['driver'] ?? '') {
     case 'postgres':
     case 'postgresql':
         $wgDBtype = 'postgres';
-        $wgDBserver = (string)($aegirDB['socket'] ?: ($aegirDB['host'] ?? '127.0.0.1'));
+        $wgDBserver = (string)(($aegirDB['socket'] ?? '') ?: ($aegirDB['host'] ?? '127.0.0.1'));
         $wgDBport = (int)($aegirDB['port'] ?? 5432);
         $wgDBmwschema = 'mediawiki';
         break;

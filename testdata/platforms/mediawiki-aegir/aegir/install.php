@@ -43,7 +43,7 @@ switch ($db['driver'] ?? '') {
     case 'pgsql':
     case 'postgres':
     case 'postgresql':
-        array_push($args, '--dbtype', 'postgres', '--dbserver', (string)($db['socket'] ?: ($db['host'] ?? '127.0.0.1')),
+        array_push($args, '--dbtype', 'postgres', '--dbserver', (string)(($db['socket'] ?? '') ?: ($db['host'] ?? '127.0.0.1')),
             '--dbport', (string)(int)($db['port'] ?? 5432), '--dbschema', 'mediawiki');
         break;
     default:
