@@ -92,6 +92,11 @@ func cloneSite(ctx context.Context, j *job) error {
 		return err
 	}
 	srcCreds := creds(se.db, se.loc.ID, srcSec)
+	done, err := j.markPartial(loc.Dir) // a janitor removes the clone if this task dies (janitor.go)
+	if err != nil {
+		return failf(CodeFilesFailed, "Check that aegir can write to the target platform.", err, "The target sites directory could not be written")
+	}
+	defer done()
 	u := &undo{}
 	if err := j.cloneSteps(ctx, se, srcCreds, loc, web, db, u); err != nil {
 		return j.rollback(ctx, u, err)
@@ -239,11 +244,19 @@ func migrate(ctx context.Context, j *job) error {
 	}
 	j.res.Changes.Backups = append(j.res.Changes.Backups, b)
 
+	done := func() {}
+	if !sameDir { // a janitor removes the new place if this task dies before the commit (janitor.go)
+		if done, err = j.markPartial(loc.Dir); err != nil {
+			return failf(CodeFilesFailed, "Check that aegir can write to the target platform.", err, "The target sites directory could not be written")
+		}
+	}
+	defer done()
 	u := &undo{}
 	_, err = j.migrateSteps(ctx, se, oldCreds, sec, loc, web, db, b, u)
 	if err != nil {
 		return j.rollback(ctx, u, err)
 	}
+	done() // committed: the new place is the site's now
 	// Committed: the site answers at its new place. Remove the old one.
 	if loc.Domain != old.Domain || web.svc.ID != se.web.svc.ID {
 		if err := se.web.Remove(ctx, old.Domain); err != nil {

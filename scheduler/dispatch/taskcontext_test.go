@@ -3,8 +3,10 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
@@ -39,6 +41,11 @@ func TestBuildContextSiteTask(t *testing.T) {
 	must(t, err)
 	if back.Site.Domain != site.Domain {
 		t.Error("context does not survive the back end's decoder")
+	}
+	// The janitor's list of live tasks holds every active task, this one
+	// included, taken just now.
+	if back.Live == nil || !slices.Contains(back.Live.IDs, install.ID) || time.Since(back.Live.AsOf) > time.Minute {
+		t.Errorf("live tasks %+v", back.Live)
 	}
 }
 

@@ -1,0 +1,291 @@
+package provision
+
+import (
+	"cmp"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision/archive"
+)
+
+// LiveTasks is the dispatcher's list of the tasks that may be running
+// (queued or running, on any server) when it built the context, taken at
+// AsOf. The janitor removes only what belongs to a task not in it.
+type LiveTasks struct {
+	AsOf time.Time `json:"as_of"`
+	IDs  []string  `json:"ids"`
+}
+
+// JanitorReport counts what the janitor did before the task ran.
+type JanitorReport struct {
+	// Removed is the number of leftovers removed, Bytes their size.
+	Removed int   `json:"removed"`
+	Bytes   int64 `json:"bytes"`
+	// Kept counts the leftovers of dead tasks left for an operator: a
+	// restore's moved-aside site directory (.aegir-old-<task>) may be the
+	// only copy of a site's files.
+	Kept int `json:"kept,omitempty"`
+	// Failed counts the leftovers that could not be removed (logged).
+	Failed int `json:"failed,omitempty"`
+}
+
+// Names of what a task leaves beside the sites it works on, each ending
+// in the owning task's id.
+const (
+	stagingPrefix = ".aegir-staging-" // restore, migrate, verify-backup: an unpacked archive
+	oldPrefix     = ".aegir-old-"     // restore: the live site moved aside during the swap
+	partialPrefix = ".aegir-partial-" // clone, migrate: a file naming the site directory being built
+	janitorStamp  = ".aegir-janitor"  // in the backup directory: when it was last swept
+)
+
+// Defaults of the Runner's janitor settings.
+const (
+	DefaultJanitorInterval = 10 * time.Minute
+	DefaultClockSkew       = 2 * time.Minute
+	// legacyTempAge is how old an archive temp file without an owner in
+	// its name (written by an older back end) must be to be removed.
+	legacyTempAge = 24 * time.Hour
+)
+
+// sweep is the janitor: before each task it removes what dead tasks left
+// on this server (see doc.go). It never fails the task; what it cannot
+// remove is logged.
+func (j *job) sweep() {
+	l := j.c.Live
+	if l == nil || l.AsOf.IsZero() {
+		return
+	}
+	skew := cmp.Or(j.runner.ClockSkew, DefaultClockSkew)
+	if skew < 0 {
+		skew = 0
+	}
+	s := &sweeper{j: j, live: map[string]bool{j.c.Task.ID: true}, cutoff: l.AsOf.Add(-skew)}
+	for _, id := range l.IDs {
+		s.live[id] = true
+	}
+	for _, dir := range j.sitesParents() {
+		s.sites(dir)
+	}
+	if j.janitorDue() {
+		s.backups(j.c.Env.BackupDir)
+	}
+	if s.rep != (JanitorReport{}) {
+		r := s.rep
+		j.res.Janitor = &r
+		j.log.Info("janitor: leftovers of dead tasks", "removed", r.Removed, "bytes", r.Bytes, "kept", r.Kept, "failed", r.Failed)
+	}
+}
+
+// sitesParents are the P/sites directories of the platforms the context
+// names: where staging directories and clones are made.
+func (j *job) sitesParents() []string {
+	var out []string
+	add := func(p *PlatformInfo) {
+		if p == nil || p.Path == "" {
+			return
+		}
+		d := filepath.Join(p.Path, "sites")
+		for _, o := range out {
+			if o == d {
+				return
+			}
+		}
+		out = append(out, d)
+	}
+	add(j.c.Platform)
+	if j.c.Target != nil {
+		add(j.c.Target.Platform)
+	}
+	return out
+}
+
+// janitorDue reports whether the backup directory is due a sweep (its
+// stamp file is older than Runner.JanitorInterval), and restamps it.
+func (j *job) janitorDue() bool {
+	dir := j.c.Env.BackupDir
+	if dir == "" {
+		return false
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return false
+	}
+	every := cmp.Or(j.runner.JanitorInterval, DefaultJanitorInterval)
+	stamp := filepath.Join(dir, janitorStamp)
+	now := time.Now()
+	if fi, err := os.Stat(stamp); err == nil && every > 0 && now.Sub(fi.ModTime()) < every {
+		return false
+	}
+	if err := os.WriteFile(stamp, nil, 0o600); err != nil {
+		j.log.Warn("janitor: the stamp file could not be written", "path", stamp, "err", err)
+	}
+	_ = os.Chtimes(stamp, now, now)
+	return true
+}
+
+type sweeper struct {
+	j      *job
+	live   map[string]bool
+	cutoff time.Time
+	rep    JanitorReport
+}
+
+// dead reports whether owner is a task id not live and fi is older than
+// the live list (a task started after the list was taken is not in it,
+// but everything it made is newer).
+func (s *sweeper) dead(owner string, fi fs.FileInfo) bool {
+	return domain.ValidID(owner) && !s.live[owner] && fi.ModTime().Before(s.cutoff)
+}
+
+// sites sweeps one P/sites directory.
+func (s *sweeper) sites(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if !os.IsNotExist(err) {
+			s.j.log.Warn("janitor: the sites directory could not be listed", "dir", dir, "err", err)
+		}
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, ".aegir-") {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		switch {
+		case strings.HasPrefix(name, stagingPrefix):
+			owner := strings.TrimPrefix(name, stagingPrefix)
+			if e.IsDir() && s.dead(owner, fi) {
+				s.remove(path, owner, "staging directory")
+			}
+		case strings.HasPrefix(name, partialPrefix):
+			owner := strings.TrimPrefix(name, partialPrefix)
+			if e.Type().IsRegular() && s.dead(owner, fi) {
+				s.partial(dir, path, owner)
+			}
+		case strings.HasPrefix(name, oldPrefix):
+			owner := strings.TrimPrefix(name, oldPrefix)
+			if s.dead(owner, fi) {
+				s.rep.Kept++
+				s.j.log.Warn("janitor: a restore that did not finish left a site directory aside; kept, as it may be the only copy of the site's files: compare it with the site and remove it by hand",
+					"path", path, "task", owner)
+			}
+		}
+	}
+}
+
+// partial removes the site directory a dead clone or migrate was building
+// (named in its marker), then the marker.
+func (s *sweeper) partial(dir, marker, owner string) {
+	b, err := os.ReadFile(marker)
+	if err != nil {
+		s.failed(marker, owner, err)
+		return
+	}
+	name := strings.TrimSpace(string(b))
+	if d, err := domain.NormalizeDomain(name); err != nil || d != name {
+		s.j.log.Warn("janitor: a partial-site marker names no site directory; kept", "path", marker, "task", owner, "names", domain.Clip(name))
+		s.rep.Kept++
+		return
+	}
+	if target := filepath.Join(dir, name); exists(target) {
+		if !s.remove(target, owner, "site directory of an unfinished clone or migrate") {
+			return
+		}
+	}
+	if err := os.Remove(marker); err != nil && !os.IsNotExist(err) {
+		s.failed(marker, owner, err)
+	}
+}
+
+// backups sweeps BackupDir/<domain>/ for archive temp files.
+func (s *sweeper) backups(dir string) {
+	subs, err := os.ReadDir(dir)
+	if err != nil {
+		s.j.log.Warn("janitor: the backup directory could not be listed", "dir", dir, "err", err)
+		return
+	}
+	for _, sub := range subs {
+		if !sub.IsDir() {
+			continue
+		}
+		entries, err := os.ReadDir(filepath.Join(dir, sub.Name()))
+		if err != nil {
+			s.j.log.Warn("janitor: a backup directory could not be listed", "dir", filepath.Join(dir, sub.Name()), "err", err)
+			continue
+		}
+		for _, e := range entries {
+			owner, ok := archive.ParseTempName(e.Name())
+			if !ok || !e.Type().IsRegular() {
+				continue
+			}
+			fi, err := e.Info()
+			if err != nil {
+				continue
+			}
+			path := filepath.Join(dir, sub.Name(), e.Name())
+			switch {
+			case owner == "" && fi.ModTime().Before(s.cutoff.Add(-legacyTempAge)):
+				s.remove(path, "(unknown: named by an older aegir)", "archive temp file")
+			case owner != "" && s.dead(owner, fi):
+				s.remove(path, owner, "archive temp file")
+			}
+		}
+	}
+}
+
+// remove removes path (without following links) and logs it.
+func (s *sweeper) remove(path, owner, what string) bool {
+	n := diskBytes(path)
+	if err := os.RemoveAll(path); err != nil {
+		s.failed(path, owner, err)
+		return false
+	}
+	s.rep.Removed++
+	s.rep.Bytes += n
+	s.j.log.Info("janitor: removed the leftover of a dead task", "path", path, "task", owner, "bytes", n, "what", what)
+	return true
+}
+
+func (s *sweeper) failed(path, owner string, err error) {
+	s.rep.Failed++
+	s.j.log.Warn("janitor: a dead task's leftover could not be removed", "path", path, "task", owner, "err", err)
+}
+
+// diskBytes is the size of path's regular files, links not followed.
+func diskBytes(path string) int64 {
+	var n int64
+	_ = filepath.WalkDir(path, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// markPartial writes a marker beside dir, a site directory this task is
+// about to build (clone, migrate), naming it: if the task dies before it
+// calls done, the janitor removes dir. done is idempotent.
+func (j *job) markPartial(dir string) (done func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, err
+	}
+	marker := filepath.Join(filepath.Dir(dir), partialPrefix+j.c.Task.ID)
+	if err := os.WriteFile(marker, []byte(filepath.Base(dir)+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return func() { _ = os.Remove(marker) }, nil
+}
