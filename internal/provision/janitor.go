@@ -175,7 +175,7 @@ func (s *sweeper) sites(dir string) {
 			if s.dead(owner, fi) {
 				s.rep.Kept++
 				s.j.log.Warn("janitor: a restore that did not finish left a site directory aside; kept, as it may be the only copy of the site's files: compare it with the site and remove it by hand",
-					"path", path, "task", owner)
+					"path", path, "owner_task", owner)
 			}
 		}
 	}
@@ -191,7 +191,7 @@ func (s *sweeper) partial(dir, marker, owner string) {
 	}
 	name := strings.TrimSpace(string(b))
 	if d, err := domain.NormalizeDomain(name); err != nil || d != name {
-		s.j.log.Warn("janitor: a partial-site marker names no site directory; kept", "path", marker, "task", owner, "names", domain.Clip(name))
+		s.j.log.Warn("janitor: a partial-site marker names no site directory; kept", "path", marker, "owner_task", owner, "names", domain.Clip(name))
 		s.rep.Kept++
 		return
 	}
@@ -250,13 +250,13 @@ func (s *sweeper) remove(path, owner, what string) bool {
 	}
 	s.rep.Removed++
 	s.rep.Bytes += n
-	s.j.log.Info("janitor: removed the leftover of a dead task", "path", path, "task", owner, "bytes", n, "what", what)
+	s.j.log.Info("janitor: removed the leftover of a dead task", "path", path, "owner_task", owner, "bytes", n, "what", what)
 	return true
 }
 
 func (s *sweeper) failed(path, owner string, err error) {
 	s.rep.Failed++
-	s.j.log.Warn("janitor: a dead task's leftover could not be removed", "path", path, "task", owner, "err", err)
+	s.j.log.Warn("janitor: a dead task's leftover could not be removed", "path", path, "owner_task", owner, "err", err)
 }
 
 // diskBytes is the size of path's regular files, links not followed.
