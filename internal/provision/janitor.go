@@ -2,6 +2,10 @@ package provision
 
 import (
 	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -54,7 +58,7 @@ const (
 // sweep is the janitor: before each task it removes what dead tasks left
 // on this server (see doc.go). It never fails the task; what it cannot
 // remove is logged.
-func (j *job) sweep() {
+func (j *job) sweep(ctx context.Context) {
 	l := j.c.Live
 	if l == nil || l.AsOf.IsZero() {
 		return
@@ -68,7 +72,7 @@ func (j *job) sweep() {
 		s.live[id] = true
 	}
 	for _, dir := range j.sitesParents() {
-		s.sites(dir)
+		s.sites(ctx, dir)
 	}
 	if j.janitorDue() {
 		s.backups(j.c.Env.BackupDir)
@@ -141,7 +145,7 @@ func (s *sweeper) dead(owner string, fi fs.FileInfo) bool {
 }
 
 // sites sweeps one P/sites directory.
-func (s *sweeper) sites(dir string) {
+func (s *sweeper) sites(ctx context.Context, dir string) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		if !os.IsNotExist(err) {
@@ -168,7 +172,7 @@ func (s *sweeper) sites(dir string) {
 		case strings.HasPrefix(name, partialPrefix):
 			owner := strings.TrimPrefix(name, partialPrefix)
 			if e.Type().IsRegular() && s.dead(owner, fi) {
-				s.partial(dir, path, owner)
+				s.partial(ctx, dir, path, owner)
 			}
 		case strings.HasPrefix(name, oldPrefix):
 			owner := strings.TrimPrefix(name, oldPrefix)
@@ -181,28 +185,122 @@ func (s *sweeper) sites(dir string) {
 	}
 }
 
-// partial removes the site directory a dead clone or migrate was building
-// (named in its marker), then the marker.
-func (s *sweeper) partial(dir, marker, owner string) {
+// partialSite is what a clone, migrate or verify-backup writes in its
+// marker (.aegir-partial-<task>) before it builds a site directory: the
+// directory and, for a site id no record can own yet (a clone's new site,
+// verify-backup's throwaway), the database, stored password and web
+// config that go with it. A migrate names only the directory: its site id
+// and domain are the live site's.
+type partialSite struct {
+	Dir        string `json:"dir"`                   // base name under the sites directory
+	SiteID     string `json:"site_id,omitempty"`     // database and user NameFor(SiteID) on DBService
+	DBService  string `json:"db_service,omitempty"`  // "" when the task made no database
+	Secret     bool   `json:"secret,omitempty"`      // the password stored as SiteDBRef(SiteID)
+	Domain     string `json:"domain,omitempty"`      // web config on WebService
+	WebService string `json:"web_service,omitempty"` // "" when the domain is not the task's alone
+}
+
+// partial undoes what a dead clone, migrate or verify-backup built, as
+// its marker names it, then removes the marker. A marker whose services
+// this task's context does not name is left for a task that does.
+func (s *sweeper) partial(ctx context.Context, dir, marker, owner string) {
 	b, err := os.ReadFile(marker)
 	if err != nil {
 		s.failed(marker, owner, err)
 		return
 	}
-	name := strings.TrimSpace(string(b))
-	if d, err := domain.NormalizeDomain(name); err != nil || d != name {
-		s.j.log.Warn("janitor: a partial-site marker names no site directory; kept", "path", marker, "owner_task", owner, "names", domain.Clip(name))
+	var p partialSite
+	if err := json.Unmarshal(b, &p); err != nil || !normalDomain(p.Dir) || p.SiteID != "" && !domain.ValidID(p.SiteID) ||
+		p.Domain != "" && !normalDomain(p.Domain) || (p.DBService != "" || p.Secret) && p.SiteID == "" {
+		s.j.log.Warn("janitor: a partial-site marker is not understood; kept", "path", marker, "owner_task", owner)
 		s.rep.Kept++
 		return
 	}
-	if target := filepath.Join(dir, name); exists(target) {
-		if !s.remove(target, owner, "site directory of an unfinished clone or migrate") {
+	j := s.j
+	var web *webConn
+	var db *dbConn
+	if p.WebService != "" && p.Domain != "" {
+		svc, srv := j.serviceByID(p.WebService)
+		if svc == nil {
+			return
+		}
+		if web, err = j.web(svc, srv); err != nil {
+			s.failed(marker, owner, err)
+			return
+		}
+	}
+	if p.DBService != "" {
+		svc, srv := j.serviceByID(p.DBService)
+		if svc == nil {
+			return
+		}
+		if db, err = j.db(ctx, svc, srv, j.adminPurposeOf(svc)); err != nil {
+			s.failed(marker, owner, err)
+			return
+		}
+	}
+	if web != nil {
+		if err := web.Remove(ctx, p.Domain); err != nil {
+			s.failed(marker, owner, fmt.Errorf("remove the web config of %s: %w", p.Domain, err))
+			return
+		}
+		j.log.Info("janitor: removed the web config of a dead task's unfinished site", "domain", p.Domain, "owner_task", owner)
+	}
+	if db != nil {
+		cr := db.Locate(NameFor(p.SiteID))
+		if err := db.Drop(ctx, cr); err != nil {
+			s.failed(marker, owner, fmt.Errorf("drop the database %s: %w", cr.Name, err))
+			return
+		}
+		j.log.Info("janitor: dropped the database of a dead task's unfinished site", "name", cr.Name, "owner_task", owner)
+	}
+	if p.Secret {
+		if err := j.deleteSiteSecret(ctx, p.SiteID); err != nil {
+			s.failed(marker, owner, fmt.Errorf("delete the stored password of %s: %w", p.SiteID, err))
+			return
+		}
+	}
+	if target := filepath.Join(dir, p.Dir); exists(target) {
+		if !s.remove(target, owner, "site directory of an unfinished clone, migrate or verify-backup") {
 			return
 		}
 	}
 	if err := os.Remove(marker); err != nil && !os.IsNotExist(err) {
 		s.failed(marker, owner, err)
 	}
+}
+
+func normalDomain(name string) bool {
+	d, err := domain.NormalizeDomain(name)
+	return err == nil && d == name
+}
+
+// serviceByID finds a service the context names, with its server.
+func (j *job) serviceByID(id string) (*ServiceInfo, *ServerInfo) {
+	type on struct {
+		svc *ServiceInfo
+		srv *ServerInfo
+	}
+	c := j.c
+	all := []on{{c.WebService, c.WebServer}, {c.DBService, c.DBServer}}
+	if t := c.Target; t != nil {
+		all = append(all, on{t.WebService, t.WebServer}, on{t.DBService, t.DBServer})
+	}
+	for _, p := range all {
+		if p.svc != nil && p.srv != nil && p.svc.ID == id {
+			return p.svc, p.srv
+		}
+	}
+	return nil, nil
+}
+
+// adminPurposeOf is the Secrets purpose of svc's admin credentials: a
+// clone's or migrate's target database service has its own.
+func (j *job) adminPurposeOf(svc *ServiceInfo) string {
+	if t := j.c.Target; t != nil && t.DBService == svc && (j.c.DBService == nil || j.c.DBService.ID != svc.ID) {
+		return "target_db_admin"
+	}
+	return "db_admin"
 }
 
 // backups sweeps BackupDir/<domain>/ for archive temp files.
@@ -277,15 +375,32 @@ func diskBytes(path string) int64 {
 }
 
 // markPartial writes a marker beside dir, a site directory this task is
-// about to build (clone, migrate), naming it: if the task dies before it
-// calls done, the janitor removes dir. done is idempotent.
-func (j *job) markPartial(dir string) (done func(), err error) {
+// about to build (clone, migrate, verify-backup), naming it and what goes
+// with it (p; Dir is set from dir): if the task dies before it calls
+// done, the janitor removes them. done is idempotent.
+func (j *job) markPartial(dir string, p partialSite) (done func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, err
 	}
+	p.Dir = filepath.Base(dir)
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
 	marker := filepath.Join(filepath.Dir(dir), partialPrefix+j.c.Task.ID)
-	if err := os.WriteFile(marker, []byte(filepath.Base(dir)+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(marker, b, 0o600); err != nil {
 		return nil, err
 	}
 	return func() { _ = os.Remove(marker) }, nil
+}
+
+// doneUnlessIncomplete removes a partial-site marker unless err says the
+// rollback did not finish: then the marker stays, and the janitor finishes
+// the job before a later task.
+func doneUnlessIncomplete(done func(), err error) {
+	var f *Failure
+	if errors.As(err, &f) && f.Code == CodeRollbackIncomplete {
+		return
+	}
+	done()
 }

@@ -3,6 +3,7 @@ package provision_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -148,11 +149,15 @@ func TestJanitorAfterKill(t *testing.T) {
 		return exists(staging) && len(glob(t, filepath.Join(backupDir, "*-pre-restore.tar.zst.tmp-"+rc.Task.ID+"-*"))) == 1
 	})
 
-	// A clone killed while it copies the database, its files copied.
+	// A clone killed while it copies the database, its files copied and
+	// its database created.
 	cc := b.ctx(domain.TaskClone, site, "static1")
 	b.target(cc, "copy.example.com", "static2")
 	cloneDir := filepath.Join(sites2, "copy.example.com")
-	b.killMidTask(cc, func() bool { return exists(filepath.Join(cloneDir, "public", "index.html")) })
+	cloneDB := filepath.Join(b.dataDir, "*", provision.NameFor(cc.Target.SiteID)+".db")
+	b.killMidTask(cc, func() bool {
+		return exists(filepath.Join(cloneDir, "public", "index.html")) && len(glob(t, cloneDB)) == 1
+	})
 	if !exists(filepath.Join(sites2, ".aegir-partial-"+cc.Task.ID)) {
 		t.Fatal("the clone left no marker for its unfinished site directory")
 	}
@@ -181,6 +186,7 @@ func TestJanitorAfterKill(t *testing.T) {
 		filepath.Join(sites2, ".aegir-partial-"+cc.Task.ID),
 		filepath.Join(backupDir, "legacy.tar.zst.tmp-00aa00aa00aa"),
 	}
+	dead = append(dead, cloneDB)
 	for _, p := range append(dead, kept...) {
 		if len(glob(t, p)) != 1 {
 			t.Fatalf("%s: not there before the janitor", p)
@@ -197,13 +203,21 @@ func TestJanitorAfterKill(t *testing.T) {
 	if res.Status != domain.TaskSucceeded {
 		t.Fatalf("clone after the janitor: %s: %s", res.ErrorCode, res.Explanation)
 	}
-	for _, p := range dead[:len(dead)-2] { // the new clone made its own copy.example.com
-		if p != cloneDir && len(glob(t, p)) != 0 {
+	for _, p := range dead {
+		if p != cloneDir && len(glob(t, p)) != 0 { // the new clone made its own copy.example.com
 			t.Errorf("%s: left by a dead task, not removed", p)
 		}
 	}
 	if exists(filepath.Join(sites2, ".aegir-partial-"+cc.Task.ID)) || exists(filepath.Join(sites2, ".aegir-partial-"+again.Task.ID)) {
 		t.Error("a partial-site marker is left")
+	}
+	if dbs := glob(t, cloneDB); len(dbs) != 0 {
+		t.Errorf("the dead clone's database is left: %v", dbs)
+	}
+	if st, err := secrets.OpenFile(filepath.Join(b.dataDir, "secrets")); err != nil {
+		t.Fatal(err)
+	} else if _, err := st.Get(context.Background(), secrets.SiteDBRef(cc.Target.SiteID)); !errors.Is(err, secrets.ErrNotFound) {
+		t.Errorf("the dead clone's stored password: %v, want not found", err)
 	}
 	if exists(filepath.Join(backupDir, "legacy.tar.zst.tmp-00aa00aa00aa")) {
 		t.Error("an owner-less temp file two days old was not removed")

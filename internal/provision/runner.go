@@ -125,7 +125,7 @@ func (j *job) run(ctx context.Context) error {
 	if j.c.Env.BackupDir == "" {
 		j.c.Env.BackupDir = j.c.Env.DataDir + "/backups"
 	}
-	j.sweep()
+	j.sweep(ctx)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
