@@ -248,3 +248,63 @@ func exists(p string) bool {
 	_, err := os.Lstat(p)
 	return err == nil
 }
+
+// TestJanitorVerifyBackupLeftover: a verify-backup that died left its
+// throwaway site (directory, database, web config) and its marker; the
+// next task on the site's platform and services removes all of it.
+func TestJanitorVerifyBackupLeftover(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	site := b.newSite("vb.example.com")
+	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
+	site.Status = domain.SiteEnabled
+	sites1 := filepath.Join(b.platform["static1"].Path, "sites")
+
+	dead := domain.NewID()
+	vdomain := provision.VerifyDomain(dead)
+	dir := filepath.Join(sites1, vdomain)
+	if err := os.MkdirAll(filepath.Join(dir, "public"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b.exec(dead, "CREATE TABLE t (n INTEGER)")
+	web, err := builtinweb.NewDriverFactory(b.webSvc, b.webSrv, provision.EnvInfo{DataDir: b.dataDir}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := web.Publish(context.Background(), provision.WebSite{Domain: vdomain, Docroot: filepath.Join(dir, "public")}); err != nil {
+		t.Fatal(err)
+	}
+	route := glob(t, filepath.Join(builtinweb.RoutesDir(b.dataDir), vdomain+"*"))
+	if len(route) != 1 {
+		t.Fatalf("routes %v", route)
+	}
+	marker := filepath.Join(sites1, ".aegir-partial-"+dead)
+	js, _ := json.Marshal(map[string]any{"dir": vdomain, "site_id": dead, "db_service": b.dbSvc.ID, "domain": vdomain, "web_service": b.webSvc.ID})
+	if err := os.WriteFile(marker, js, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	_ = os.Chtimes(marker, old, old)
+
+	c := b.ctx(domain.TaskVerify, site, "static1")
+	c.Live = &provision.LiveTasks{AsOf: time.Now(), IDs: []string{domain.NewID()}}
+	b.runner.ClockSkew = -1
+	res := b.mustRun(c)
+	for _, p := range []string{dir, marker, b.sqlitePath(dead), route[0]} {
+		if exists(p) {
+			t.Errorf("%s: left by a dead verify-backup", p)
+		}
+	}
+	if r := res.Janitor; r == nil || r.Removed != 1 || r.Failed != 0 {
+		t.Errorf("janitor report %+v", r)
+	}
+
+	// A verify-backup that finishes leaves no marker.
+	bk := b.mustRun(b.ctx(domain.TaskBackup, site, "static1")).Changes.Backups[0]
+	vc := b.ctx(domain.TaskVerifyBackup, site, "static1")
+	vc.Backup = &provision.BackupInfo{ID: domain.NewID(), Path: bk.Path, SHA256: bk.SHA256, Size: bk.Size}
+	b.mustRun(vc)
+	if m := glob(t, filepath.Join(sites1, ".aegir-*")); len(m) != 0 {
+		t.Errorf("left after a verify-backup: %v", m)
+	}
+}
