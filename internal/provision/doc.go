@@ -165,12 +165,22 @@
 // older than the list. Each removal logs a line (path, owner_task,
 // bytes); Result.Janitor counts them. The janitor never fails a task.
 //
-// Not covered: an archive that was committed (renamed) but whose task
-// died before its result was applied has no backup record; it looks like
-// any other archive here, and only the store can tell (the leader's
-// side). Vault's throwaway dump users need no janitor: their lease
-// expires by itself. A clone killed after publishing its web config
-// leaves that config (another site may have taken the domain since).
+// Orphan archives: an archive committed by a task whose result was never
+// applied (a back end that finished after its task was failed, a killed
+// leader) has no backup record. Only the store can tell, so for a site
+// task the dispatcher adds to the list the site's recent tasks that could
+// write backups, ended failed or cancelled and recorded none
+// (LiveTasks.Unrecorded: the newest 10 tasks of the site, finished within
+// 48 h); the janitor removes the archives named with one of them in
+// BackupDir/<site domain>/ (archive names carry their task id).
+//
+// Not covered: Vault's throwaway dump users need no janitor (their lease
+// expires by itself). A clone killed after publishing its web config
+// leaves that config (another site may have taken the domain since); a
+// migrate leaves the database it created on a new database server (the
+// same name is the site's own once a later migrate succeeds), and only its
+// directory is removed. An orphan archive of a site that was deleted
+// since, or of a task older than the bounds above, stays.
 //
 // # Reading a tenant's files as root
 //

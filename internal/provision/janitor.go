@@ -22,6 +22,10 @@ import (
 type LiveTasks struct {
 	AsOf time.Time `json:"as_of"`
 	IDs  []string  `json:"ids"`
+	// Unrecorded are finished tasks of the context's site that have no
+	// backup record: an archive in the site's backup directory named
+	// with one of them (<time>-<task>[-reason].tar.zst) is an orphan.
+	Unrecorded []string `json:"unrecorded,omitempty"`
 }
 
 // JanitorReport counts what the janitor did before the task ran.
@@ -73,6 +77,9 @@ func (j *job) sweep(ctx context.Context) {
 	}
 	for _, dir := range j.sitesParents() {
 		s.sites(ctx, dir)
+	}
+	if len(l.Unrecorded) > 0 && j.c.Site != nil {
+		s.orphans(filepath.Join(j.c.Env.BackupDir, j.c.Site.Domain), l.Unrecorded)
 	}
 	if j.janitorDue() {
 		s.backups(j.c.Env.BackupDir)
@@ -337,6 +344,44 @@ func (s *sweeper) backups(dir string) {
 			}
 		}
 	}
+}
+
+// orphans removes the archives in dir written by the given finished
+// tasks, which have no backup record.
+func (s *sweeper) orphans(dir string, tasks []string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if !os.IsNotExist(err) {
+			s.j.log.Warn("janitor: the site's backup directory could not be listed", "dir", dir, "err", err)
+		}
+		return
+	}
+	for _, e := range entries {
+		owner := archiveTask(e.Name())
+		if owner == "" || !e.Type().IsRegular() || s.live[owner] {
+			continue
+		}
+		for _, t := range tasks {
+			if t == owner {
+				s.remove(filepath.Join(dir, e.Name()), owner, "archive with no backup record (its task ended without recording it)")
+				break
+			}
+		}
+	}
+}
+
+// archiveTask is the task id in a committed archive's name
+// (<UTC time>-<task id>[-reason].tar.zst, backupPath), or "".
+func archiveTask(name string) string {
+	const stamp = len("20060102T150405Z-")
+	if !strings.HasSuffix(name, ".tar.zst") || len(name) < stamp+domain.IDLen || name[stamp-1] != '-' {
+		return ""
+	}
+	id := name[stamp : stamp+domain.IDLen]
+	if rest := name[stamp+domain.IDLen:]; !strings.HasPrefix(rest, "-") && rest != ".tar.zst" || !domain.ValidID(id) {
+		return ""
+	}
+	return id
 }
 
 // remove removes path (without following links) and logs it.

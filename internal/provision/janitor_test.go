@@ -308,3 +308,30 @@ func TestJanitorVerifyBackupLeftover(t *testing.T) {
 		t.Errorf("left after a verify-backup: %v", m)
 	}
 }
+
+// TestJanitorOrphanArchive: an archive written by a task the dispatcher
+// says ended without a backup record is removed before the site's next
+// task; the site's recorded archives stay.
+func TestJanitorOrphanArchive(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	site := b.newSite("orphan.example.com")
+	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
+	site.Status = domain.SiteEnabled
+	bc := b.ctx(domain.TaskBackup, site, "static1")
+	orphan := b.mustRun(bc).Changes.Backups[0] // its result "never applied"
+	kept := b.mustRun(b.ctx(domain.TaskBackup, site, "static1")).Changes.Backups[0]
+
+	c := b.ctx(domain.TaskVerify, site, "static1")
+	c.Live = &provision.LiveTasks{AsOf: time.Now(), IDs: []string{}, Unrecorded: []string{bc.Task.ID}}
+	res := b.mustRun(c)
+	if exists(orphan.Path) {
+		t.Errorf("%s: the archive of a task with no backup record was kept", orphan.Path)
+	}
+	if !exists(kept.Path) {
+		t.Errorf("%s: a recorded archive was removed", kept.Path)
+	}
+	if r := res.Janitor; r == nil || r.Removed != 1 || r.Bytes != orphan.Size {
+		t.Errorf("janitor report %+v, want 1 removed of %d bytes", r, orphan.Size)
+	}
+}

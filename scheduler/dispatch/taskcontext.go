@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
@@ -64,7 +65,50 @@ func BuildContext(ctx context.Context, st *store.Store, task domain.Task, env pr
 		pc.Secrets = nil
 	}
 	pc.Live = liveTasks(ctx, st)
+	if pc.Live != nil && task.TargetKind == domain.TargetSite {
+		pc.Live.Unrecorded = unrecordedTasks(ctx, st, task.TargetID)
+	}
 	return pc, nil
+}
+
+// Bounds of the search for a site's unrecorded tasks: its newest
+// unrecordedLookback tasks, finished within unrecordedWindow.
+const (
+	unrecordedLookback = 10
+	unrecordedWindow   = 48 * time.Hour
+)
+
+// unrecordedTasks lists the site's recent tasks that could write backups
+// (their spec allows ChangeBackups), ended failed or cancelled, and have
+// no backup record: an archive one of them wrote (a back end that
+// finished after its task was failed, a result that was never applied)
+// is an orphan, which the back end's janitor removes. The site's backups
+// are read only when there is such a task; nil when there is none or the
+// store cannot say.
+func unrecordedTasks(ctx context.Context, st *store.Store, siteID string) []string {
+	tasks, _, err := st.TasksOf(ctx, domain.TargetSite, siteID, unrecordedLookback)
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for _, t := range tasks {
+		spec, ok := taskspec.Lookup(t.Type)
+		if !ok || !spec.Allows(taskspec.ChangeBackups) || t.FinishedAt == nil || time.Since(*t.FinishedAt) > unrecordedWindow ||
+			t.Status != domain.TaskFailed && t.Status != domain.TaskCancelled {
+			continue
+		}
+		ids = append(ids, t.ID)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	backups, err := st.ListBackups(ctx, siteID, nil)
+	if err != nil {
+		return nil
+	}
+	return slices.DeleteFunc(ids, func(id string) bool {
+		return slices.ContainsFunc(backups, func(b domain.Backup) bool { return b.TaskID == id })
+	})
 }
 
 // MaxLiveTasks bounds the live-task list a context carries (about 23
