@@ -449,3 +449,22 @@ func doneUnlessIncomplete(done func(), err error) {
 	}
 	done()
 }
+
+// partialDirs are the site directories the partial-site markers in
+// sitesDir name: being built, or left by a task that died. Import skips
+// them.
+func partialDirs(sitesDir string) map[string]bool {
+	out := map[string]bool{}
+	markers, _ := filepath.Glob(filepath.Join(sitesDir, partialPrefix+"*"))
+	for _, m := range markers {
+		b, err := os.ReadFile(m)
+		if err != nil {
+			continue
+		}
+		var p partialSite
+		if json.Unmarshal(b, &p) == nil && p.Dir != "" {
+			out[p.Dir] = true
+		}
+	}
+	return out
+}

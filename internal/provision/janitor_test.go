@@ -161,6 +161,10 @@ func TestJanitorAfterKill(t *testing.T) {
 	if !exists(filepath.Join(sites2, ".aegir-partial-"+cc.Task.ID)) {
 		t.Fatal("the clone left no marker for its unfinished site directory")
 	}
+	// Import does not take the unfinished clone for a site.
+	if res := b.run(b.platformCtx(domain.TaskImport, "static2")); res.Status != domain.TaskSucceeded || len(res.Changes.NewSites) != 0 {
+		t.Errorf("import on the platform of an unfinished clone: %s %+v", res.Status, res.Changes.NewSites)
+	}
 
 	// What a live task is using, what a task newer than the live list
 	// made, and an owner-less temp file of an older aegir (old: removed;
