@@ -212,6 +212,9 @@ type partialSite struct {
 // this task's context does not name is left for a task that does.
 func (s *sweeper) partial(ctx context.Context, dir, marker, owner string) {
 	b, err := os.ReadFile(marker)
+	if os.IsNotExist(err) {
+		return // another task's janitor got there first
+	}
 	if err != nil {
 		s.failed(marker, owner, err)
 		return
