@@ -77,6 +77,9 @@ type Config struct {
 	Leader func() bool
 	// Version is aegir's version, for the status view. Default: "".
 	Version string
+	// MaxTokenTTL bounds the lifetime of the API tokens people create.
+	// Default: control.DefaultMaxTokenTTL (a year).
+	MaxTokenTTL time.Duration
 }
 
 // New builds the service layer, the REST API on it and the HTML dashboard
@@ -90,6 +93,7 @@ func New(cfg *Config) (*Server, error) {
 		var err error
 		if ctl, err = control.New(&control.Config{
 			Store: cfg.Store, Secrets: cfg.Secrets, Canceller: cfg.Canceller, Queues: cfg.Queues, Logger: cfg.Logger,
+			MaxTokenTTL: cfg.MaxTokenTTL,
 		}); err != nil {
 			return nil, err
 		}

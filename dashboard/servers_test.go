@@ -8,6 +8,7 @@ import (
 
 	"github.com/aegirhq/aegir/dashboard/api"
 	"github.com/aegirhq/aegir/internal/apiv1"
+	"github.com/aegirhq/aegir/internal/domain"
 )
 
 func TestServersAndServices(t *testing.T) {
@@ -19,8 +20,8 @@ func TestServersAndServices(t *testing.T) {
 		},
 		{
 			name: "create a server queues verify-server", method: "POST", url: "/api/v1/servers", token: "admin",
-			body:       `{"name":"db2","address":"10.0.0.2","nomad_node":"node-2","services":[{"kind":"postgresql","port":5432,"settings":{"max_connections":"100"}}]}`,
-			wantStatus: 201, wantContains: []string{`"server":{`, `"name":"db2"`, `"type":"verify-server"`, `"status":"queued"`, `"kind":"postgresql"`, `"type":"db"`},
+			body:       `{"name":"db2","address":"10.0.0.2","nomad_node":"node-2","services":[{"kind":"postgresql","port":5432,"settings":{"sslmode":"require"}}]}`,
+			wantStatus: 201, wantContains: []string{`"server":{`, `"name":"db2"`, `"sslmode":"require"`, `"type":"verify-server"`, `"status":"queued"`, `"kind":"postgresql"`, `"type":"db"`},
 			after: func(t *testing.T, b *bundle, body []byte) {
 				var out apiv1.ServerCreated
 				decodeJSON(t, body, &out)
@@ -37,6 +38,23 @@ func TestServersAndServices(t *testing.T) {
 		{
 			name: "create a server with a bad address", method: "POST", url: "/api/v1/servers", token: "admin",
 			body: `{"name":"x","address":"1.2.3.4; rm -rf /"}`, wantStatus: 400, wantCode: api.CodeInvalid, unchanged: true,
+		},
+		{
+			name: "create a server with a homograph address", method: "POST", url: "/api/v1/servers", token: "admin",
+			body: `{"name":"x","address":"аpple.com"}`, wantStatus: 400, wantCode: api.CodeInvalid, wantField: "address", unchanged: true,
+		},
+		{
+			name: "create a server normalises its address", method: "POST", url: "/api/v1/servers", token: "admin",
+			body: `{"name":"x","address":"DB2.Bücher.Example."}`, wantStatus: 201, wantContains: []string{`"address":"db2.xn--bcher-kva.example"`},
+		},
+		{
+			name: "create a server with an IPv6 address", method: "POST", url: "/api/v1/servers", token: "admin",
+			body: `{"name":"x","address":"2001:DB8:0::1"}`, wantStatus: 201, wantContains: []string{`"address":"2001:db8::1"`},
+		},
+		{
+			name: "create a server whose nginx binary is a shell", method: "POST", url: "/api/v1/servers", token: "admin",
+			body:       `{"name":"x","address":"10.0.0.4","services":[{"kind":"nginx","settings":{"binary":"/bin/sh"}}]}`,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantField: "services[0].settings.binary", unchanged: true,
 		},
 		{
 			name: "create a server with an unknown service kind", method: "POST", url: "/api/v1/servers", token: "admin",
@@ -103,7 +121,38 @@ func TestServersAndServices(t *testing.T) {
 				}
 				b.ids["svc"], b.ids["v"] = svcs[0].ID, itoa(svcs[0].Version)
 			},
-			body: `{"port":8081,"settings":{"workers":"4"},"version":{v}}`, wantStatus: 200, wantContains: []string{`"port":8081`, `"workers":"4"`},
+			body: `{"port":8081,"version":{v}}`, wantStatus: 200, wantContains: []string{`"port":8081`},
+		},
+		{
+			name: "update nginx's settings", method: "PUT", url: "/api/v1/services/{svc}", token: "admin",
+			before:     func(b *bundle) { b.ids["svc"], b.ids["v"] = b.service("http") },
+			body:       `{"settings":{"binary":"/usr/sbin/nginx","pid_file":"/run/nginx.pid"},"version":{v}}`,
+			wantStatus: 200, wantContains: []string{`"binary":"/usr/sbin/nginx"`, `"pid_file":"/run/nginx.pid"`},
+		},
+		{
+			name: "update nginx's binary to a shell", method: "PUT", url: "/api/v1/services/{svc}", token: "admin",
+			before: func(b *bundle) { b.ids["svc"], b.ids["v"] = b.service("http") },
+			body:   `{"settings":{"binary":"/bin/sh"},"version":{v}}`, wantStatus: 400, wantCode: api.CodeInvalid, wantField: "settings.binary", unchanged: true,
+		},
+		{
+			name: "update a service with a relative path", method: "PUT", url: "/api/v1/services/{svc}", token: "admin",
+			before: func(b *bundle) { b.ids["svc"], b.ids["v"] = b.service("http") },
+			body:   `{"settings":{"config_dir":"etc/nginx"},"version":{v}}`, wantStatus: 400, wantCode: api.CodeInvalid, wantField: "settings.config_dir", unchanged: true,
+		},
+		{
+			name: "update a service with a setting its driver does not read", method: "PUT", url: "/api/v1/services/{svc}", token: "admin",
+			before: func(b *bundle) { b.ids["svc"], b.ids["v"] = b.service("db") },
+			body:   `{"settings":{"workers":"4"},"version":{v}}`, wantStatus: 400, wantCode: api.CodeInvalid, wantField: "settings.workers", unchanged: true,
+		},
+		{
+			name: "add a service with a setting key that is not a name", method: "POST", url: "/api/v1/services", token: "admin",
+			body:       `{"server_id":"{server}","kind":"builtin","port":8080,"settings":{"` + strings.Repeat("x", 200) + `; rm":"1"}}`,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantField: "settings", unchanged: true, notContains: []string{strings.Repeat("x", 100)},
+		},
+		{
+			name: "add a service with a bad setting", method: "POST", url: "/api/v1/services", token: "admin",
+			body:       `{"server_id":"{server}","kind":"builtin","port":8080,"settings":{"php_fastcgi":"127.0.0.1;9000"}}`,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantField: "settings.php_fastcgi", unchanged: true,
 		},
 		{
 			name: "credentials go to the secrets backend and are not echoed", method: "PUT", url: "/api/v1/services/{db}/credentials", token: "admin",
@@ -206,4 +255,15 @@ func TestPlatforms(t *testing.T) {
 			wantStatus: 403, wantCode: api.CodeForbidden, unchanged: true,
 		},
 	})
+}
+
+// service returns the id and version of the web server's service of type
+// typ ("http" or "db").
+func (b *bundle) service(typ string) (string, string) {
+	b.t.Helper()
+	svc, err := b.st.ServiceOf(context.Background(), b.ids["server"], domain.ServiceType(typ))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return svc.ID, itoa(svc.Version)
 }

@@ -239,6 +239,7 @@ type scenario struct {
 
 	wantStatus   int
 	wantCode     string   // error.code
+	wantField    string   // error.field
 	wantContains []string // substrings of the body
 	notContains  []string
 	unchanged    bool // the store holds exactly the same keys and values after
@@ -277,6 +278,12 @@ func runScenarios(t *testing.T, scenarios []scenario) {
 				}
 				if eb.Error.Message == "" {
 					t.Fatalf("error without a message: %s", body)
+				}
+			}
+			if sc.wantField != "" {
+				var eb api.ErrorBody
+				if err := json.Unmarshal(body, &eb); err != nil || eb.Error.Field != sc.wantField {
+					t.Fatalf("error field %q, want %q; body %s", eb.Error.Field, sc.wantField, body)
 				}
 			}
 			for _, s := range sc.wantContains {

@@ -217,6 +217,21 @@ func TestSites(t *testing.T) {
 			wantStatus: 409, wantCode: api.CodeDuplicate, unchanged: true,
 		},
 		{
+			name: "update that changes the platform names platform_id", method: "PUT", url: "/api/v1/sites/{siteA}", token: "admin",
+			before: func(b *bundle) { b.ids["versionA"], b.ids["other"] = itoa(b.siteA.Version), domain.NewID() },
+			body:   `{"platform_id":"{other}","version":{versionA}}`, wantStatus: 400, wantCode: api.CodeInvalid, wantField: "platform_id", unchanged: true,
+		},
+		{
+			name: "update that changes the database server names db_server_id", method: "PUT", url: "/api/v1/sites/{siteA}", token: "admin",
+			before: func(b *bundle) { b.ids["versionA"], b.ids["other"] = itoa(b.siteA.Version), domain.NewID() },
+			body:   `{"db_server_id":"{other}","version":{versionA}}`, wantStatus: 400, wantCode: api.CodeInvalid, wantField: "db_server_id", unchanged: true,
+		},
+		{
+			name: "update that changes the domain names domain", method: "PUT", url: "/api/v1/sites/{siteA}", token: "admin",
+			before: func(b *bundle) { b.ids["versionA"] = itoa(b.siteA.Version) },
+			body:   `{"domain":"new.example.com","version":{versionA}}`, wantStatus: 400, wantCode: api.CodeInvalid, wantField: "domain", unchanged: true,
+		},
+		{
 			name: "client user cannot update another client's site", method: "PUT", url: "/api/v1/sites/{siteB}", token: "alice",
 			body: `{"aliases":[],"version":1}`, wantStatus: 404, wantCode: api.CodeNotFound, unchanged: true,
 		},
@@ -244,6 +259,38 @@ func TestSites(t *testing.T) {
 			name: "clone with a bad domain", method: "POST", url: "/api/v1/sites/{siteA}/tasks", token: "admin",
 			before: func(b *bundle) { b.enable(b.siteA.ID) },
 			body:   `{"type":"clone","args":{"domain":"a.com; include /etc/passwd;"}}`, wantStatus: 400, wantCode: api.CodeInvalid, unchanged: true,
+		},
+		{
+			name: "clone onto another client's domain is a conflict at once", method: "POST", url: "/api/v1/sites/{siteA}/tasks", token: "alice",
+			before: func(b *bundle) { b.enable(b.siteA.ID) },
+			body:   `{"type":"clone","args":{"domain":"B.example.com"}}`, wantStatus: 409, wantCode: api.CodeDuplicate, wantField: "domain", unchanged: true,
+			wantContains: []string{`domain \"b.example.com\" is already used`}, notContains: []string{"{siteB}"},
+		},
+		{
+			name: "clone onto another site's alias is a conflict at once", method: "POST", url: "/api/v1/sites/{siteA}/tasks", token: "admin",
+			before: func(b *bundle) { b.enable(b.siteA.ID) },
+			body:   `{"type":"clone","args":{"domain":"www.b.example.com"}}`, wantStatus: 409, wantCode: api.CodeDuplicate, wantField: "domain", unchanged: true,
+			wantContains: []string{"{siteB}"},
+		},
+		{
+			name: "clone onto its own domain is a conflict at once", method: "POST", url: "/api/v1/sites/{siteA}/tasks", token: "alice",
+			before: func(b *bundle) { b.enable(b.siteA.ID) },
+			body:   `{"type":"clone","args":{"domain":"a.example.com"}}`, wantStatus: 409, wantCode: api.CodeDuplicate, unchanged: true,
+		},
+		{
+			name: "clone onto a free domain", method: "POST", url: "/api/v1/sites/{siteA}/tasks", token: "alice",
+			before: func(b *bundle) { b.enable(b.siteA.ID) },
+			body:   `{"type":"clone","args":{"domain":"c.example.com"}}`, wantStatus: 202, wantContains: []string{`"type":"clone"`},
+		},
+		{
+			name: "migrate onto a taken domain is a conflict at once", method: "POST", url: "/api/v1/sites/{siteA}/tasks", token: "admin",
+			before: func(b *bundle) { b.enable(b.siteA.ID) },
+			body:   `{"type":"migrate","args":{"domain":"b.example.com"}}`, wantStatus: 409, wantCode: api.CodeDuplicate, wantField: "domain", unchanged: true,
+		},
+		{
+			name: "migrate keeping its own domain", method: "POST", url: "/api/v1/sites/{siteA}/tasks", token: "admin",
+			before: func(b *bundle) { b.enable(b.siteA.ID) },
+			body:   `{"type":"migrate","args":{"domain":"a.example.com","platform_id":"p1"}}`, wantStatus: 202, wantContains: []string{`"type":"migrate"`},
 		},
 		{
 			name: "migrate by platform name", method: "POST", url: "/api/v1/sites/{siteA}/tasks", token: "admin",

@@ -164,6 +164,28 @@ func TestTasks(t *testing.T) {
 			wantStatus: 200, wantContains: []string{`"msg":"line 2"`, `"msg":"line 3"`, `"done":false`, `"next":"3-0"`}, notContains: []string{`"line 1"`},
 		},
 		{
+			name: "log page after a malformed position", method: "GET", url: "/api/v1/tasks/{taskA}/log?after=abc", token: "alice",
+			before: func(b *bundle) {
+				b.ids["taskA"] = b.taskOf(b.siteA.ID, domain.TaskInstall).ID
+				b.logs.feed(b.ids["taskA"], 3, false)
+			},
+			wantStatus: 400, wantCode: api.CodeInvalid, wantField: "after", unchanged: true, notContains: []string{`"line 1"`},
+		},
+		{
+			name: "log page after a position with a bad sequence", method: "GET", url: "/api/v1/tasks/{taskA}/log?after=1-x", token: "alice",
+			before:     func(b *bundle) { b.ids["taskA"] = b.taskOf(b.siteA.ID, domain.TaskInstall).ID },
+			wantStatus: 400, wantCode: api.CodeInvalid, wantField: "after", unchanged: true,
+		},
+		{
+			name: "log stream after a malformed Last-Event-ID", method: "GET", url: "/api/v1/tasks/{taskA}/log", token: "alice",
+			header: map[string]string{"Accept": "text/event-stream", "Last-Event-ID": "+2-0"},
+			before: func(b *bundle) {
+				b.ids["taskA"] = b.taskOf(b.siteA.ID, domain.TaskInstall).ID
+				b.logs.feed(b.ids["taskA"], 3, true)
+			},
+			wantStatus: 400, wantCode: api.CodeInvalid, wantField: "Last-Event-ID", unchanged: true, notContains: []string{"id: 1-0"},
+		},
+		{
 			name: "log of a task that has not started", method: "GET", url: "/api/v1/tasks/{taskA}/log", token: "admin",
 			before:     func(b *bundle) { b.ids["taskA"] = b.taskOf(b.siteA.ID, domain.TaskInstall).ID },
 			wantStatus: 200, wantContains: []string{`"lines":[]`, `"done":false`},

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aegirhq/aegir/dashboard/api"
 	"github.com/aegirhq/aegir/internal/apiv1"
@@ -47,6 +48,29 @@ func TestUsersAndTokens(t *testing.T) {
 			after: func(t *testing.T, b *bundle, _ []byte) {
 				if res, _ := b.do("GET", "/api/v1/whoami", "bob", "", nil); res.StatusCode != 401 {
 					t.Fatalf("bob's token still works: %d", res.StatusCode)
+				}
+			},
+		},
+		{
+			name: "a token's ttl is bounded by the server's maximum", method: "POST", url: "/api/v1/tokens", token: "alice",
+			body: `{"name":"ci","ttl":"1000000h"}`, wantStatus: 400, wantCode: api.CodeInvalid, wantField: "ttl", unchanged: true,
+			wantContains: []string{"at most 8760h"},
+		},
+		{
+			name: "a token's ttl is bounded by the configured maximum", method: "POST", url: "/api/v1/tokens", token: "alice",
+			mod:  func(c *Config) { c.MaxTokenTTL = 48 * time.Hour },
+			body: `{"name":"ci","ttl":"49h"}`, wantStatus: 400, wantCode: api.CodeInvalid, wantField: "ttl", unchanged: true,
+			wantContains: []string{"at most 48h"},
+		},
+		{
+			name: "a token asked for without a ttl lasts the maximum", method: "POST", url: "/api/v1/tokens", token: "alice",
+			mod:  func(c *Config) { c.MaxTokenTTL = 48 * time.Hour },
+			body: `{"name":"ci"}`, wantStatus: 201, wantContains: []string{`"expires_at"`},
+			after: func(t *testing.T, b *bundle, body []byte) {
+				var out apiv1.TokenCreated
+				decodeJSON(t, body, &out)
+				if out.Token.ExpiresAt == nil || time.Until(*out.Token.ExpiresAt) > 48*time.Hour || time.Until(*out.Token.ExpiresAt) < 47*time.Hour {
+					t.Fatalf("expires_at = %v, want in 48h", out.Token.ExpiresAt)
 				}
 			},
 		},

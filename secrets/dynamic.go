@@ -80,6 +80,12 @@ type SiteRole struct {
 	// ("s_<id>"); on postgresql also the site's own role, which the user
 	// becomes a member of.
 	Database string
+	// ClientHosts are where the leased user may connect from, as the
+	// database server sees the back end (the site's web server): each
+	// statement naming {{client_host}} is written once per host. Names
+	// and IP addresses only, never a wildcard. Default loopback only:
+	// "localhost", "127.0.0.1" and "::1".
+	ClientHosts []string
 	// DefaultTTL and MaxTTL bound the leases. Defaults 1h and 24h.
 	DefaultTTL, MaxTTL time.Duration
 }
@@ -87,6 +93,9 @@ type SiteRole struct {
 var (
 	identRe = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
 	hostRe  = regexp.MustCompile(`^[A-Za-z0-9.\-:\[\]]{1,253}$`)
+	// clientHostRe is a host part of a database account: a name or an
+	// IP address, no '%' or '_' wildcard.
+	clientHostRe = regexp.MustCompile(`^[A-Za-z0-9.\-:]{1,253}$`)
 )
 
 // The Vault database plugins whose connection URL ConfigureDatabase knows
@@ -184,8 +193,17 @@ func (v *VaultStore) ConfigureSiteRole(ctx context.Context, r SiteRole) error {
 	if !identRe.MatchString(r.Database) {
 		return fmt.Errorf("%w: database name %q is not [a-z0-9_]", ErrInvalidRef, r.Database)
 	}
-	create := withDatabase(r.Vault.Creation, r.Database)
-	revoke := withDatabase(r.Vault.Revocation, r.Database)
+	hosts := r.ClientHosts
+	if len(hosts) == 0 {
+		hosts = []string{"localhost", "127.0.0.1", "::1"} // loopback only
+	}
+	for _, h := range hosts {
+		if !clientHostRe.MatchString(h) {
+			return fmt.Errorf("%w: client host %q is not a host name or IP address", ErrInvalidRef, h)
+		}
+	}
+	create := withClientHosts(withDatabase(r.Vault.Creation, r.Database), hosts)
+	revoke := withClientHosts(withDatabase(r.Vault.Revocation, r.Database), hosts)
 	ttl, maxTTL := r.DefaultTTL, r.MaxTTL
 	if ttl <= 0 {
 		ttl = time.Hour
@@ -213,6 +231,23 @@ func withDatabase(stmts []string, db string) []string {
 	out := make([]string, len(stmts))
 	for i, s := range stmts {
 		out[i] = strings.ReplaceAll(s, "{{database}}", db)
+	}
+	return out
+}
+
+// withClientHosts writes each statement naming {{client_host}} once per
+// host (which the caller has allow-listed), in order, so every CREATE
+// USER comes before the GRANTs that follow it.
+func withClientHosts(stmts, hosts []string) []string {
+	var out []string
+	for _, s := range stmts {
+		if !strings.Contains(s, "{{client_host}}") {
+			out = append(out, s)
+			continue
+		}
+		for _, h := range hosts {
+			out = append(out, strings.ReplaceAll(s, "{{client_host}}", h))
+		}
 	}
 	return out
 }

@@ -166,6 +166,16 @@ var earlierNames = map[string]string{
 
 var hiddenFields = map[string]bool{"User.password_hash": true, "Token.hash": true}
 
+// adminOnlyFields are the fields only admins are given, with what the
+// document says about them; internal/control leaves them out of what
+// other users are shown (a platform's path), or shows their entity only
+// to admins (servers and services).
+var adminOnlyFields = map[string]string{
+	"Platform.path":    "Admin only: the platform's directory on its web server; left out for client users.",
+	"Server.address":   "Admin only (servers are admins'): the IP address or host name, normalised (lowercase, punycode).",
+	"Service.settings": "Admin only (services are admins'): the driver's settings, as internal/servicekind declares them for the kind.",
+}
+
 func (g *schemaGen) schema(t reflect.Type) map[string]any {
 	if t.Kind() == reflect.Pointer {
 		return g.schema(t.Elem())
@@ -217,7 +227,11 @@ func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
 		if hiddenFields[t.Name()+"."+name] {
 			continue
 		}
-		props[name] = g.schema(f.Type)
+		prop := g.schema(f.Type)
+		if d, ok := adminOnlyFields[t.Name()+"."+name]; ok {
+			prop["description"] = d
+		}
+		props[name] = prop
 	}
 	// No "required": the same types serve as request bodies (where the
 	// server fills in what is missing) and as responses.

@@ -87,3 +87,35 @@ func refs(doc []byte) []string {
 		out = append(out, s[:strings.IndexByte(s, '"')])
 	}
 }
+
+// TestOpenAPISaysWhichFieldsAreAdminOnly: the schema tells a client which
+// fields a client user's answers leave out.
+func TestOpenAPISaysWhichFieldsAreAdminOnly(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, body := b.do("GET", "/api/v1/openapi.json", "", "", nil)
+	var doc struct {
+		Comps struct {
+			Schemas map[string]struct {
+				Properties map[string]struct {
+					Description string `json:"description"`
+				} `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	decodeJSON(t, body, &doc)
+	for _, f := range []string{"Platform.path", "Server.address", "Service.settings"} {
+		schema, field, _ := strings.Cut(f, ".")
+		p, ok := doc.Comps.Schemas[schema].Properties[field]
+		if !ok {
+			t.Errorf("%s is not in the document", f)
+			continue
+		}
+		if !strings.HasPrefix(p.Description, "Admin only") {
+			t.Errorf("%s: description %q does not say it is admin only", f, p.Description)
+		}
+	}
+	if d := doc.Comps.Schemas["Platform"].Properties["name"].Description; d != "" {
+		t.Errorf("Platform.name has description %q", d)
+	}
+}

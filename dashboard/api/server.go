@@ -78,8 +78,11 @@ type Config struct {
 	Leader func() bool
 	// Version is aegir's version, for the status view. Default: "".
 	Version string
+	// MaxTokenTTL bounds API tokens' lifetimes, for the service layer New
+	// builds when Control is nil. Default: control.DefaultMaxTokenTTL.
+	MaxTokenTTL time.Duration
 	// Control is the service layer the handlers call. Default: one built
-	// on Store, Secrets and Canceller.
+	// on Store, Secrets, Canceller, Queues and MaxTokenTTL.
 	Control *control.Control
 	// Mount registers another transport on the app after the API's routes
 	// (package dashboard mounts the HTML dashboard). Default: nil, the API
@@ -140,7 +143,7 @@ func New(cfg *Config) (*Server, error) {
 	ctl := c.Control
 	if ctl == nil {
 		var err error
-		if ctl, err = control.New(&control.Config{Store: c.Store, Secrets: c.Secrets, Canceller: c.Canceller, Queues: c.Queues, Logger: c.Logger}); err != nil {
+		if ctl, err = control.New(&control.Config{Store: c.Store, Secrets: c.Secrets, Canceller: c.Canceller, Queues: c.Queues, Logger: c.Logger, MaxTokenTTL: c.MaxTokenTTL}); err != nil {
 			return nil, err
 		}
 	}

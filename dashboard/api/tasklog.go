@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/logbus"
 	"github.com/aegirhq/aegir/internal/store"
 )
@@ -37,12 +38,15 @@ func (s *Server) TaskLog(c *fiber.Ctx) error {
 	if s.cfg.Logs == nil {
 		return errUnavailable("the task log bus")
 	}
-	after := c.Query("after")
+	// A position that is not a line id is refused: read as "from the
+	// start", it would replay the whole log to a client that meant to
+	// resume.
+	after, field := c.Query("after"), "after"
 	if id := c.Get("Last-Event-ID"); id != "" {
-		after = id
+		after, field = id, "Last-Event-ID"
 	}
-	if len(after) > 64 {
-		return newAPIError(fiber.StatusBadRequest, CodeInvalid, "after", "is not a log line id")
+	if len(after) > 64 || !logbus.ValidID(after) {
+		return newAPIError(fiber.StatusBadRequest, CodeInvalid, field, "%q is not a log line id: use the id of the last line you have (\"<n>-<seq>\"), or leave it out to read from the start", domain.Clip(after))
 	}
 	after = strings.Clone(after)
 	follow := c.Query("follow") == "1" || c.Query("follow") == "true" ||

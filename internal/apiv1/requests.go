@@ -51,7 +51,10 @@ type PlatformCreated struct {
 }
 
 // ServerCreate is the body of POST /servers: the server and the services
-// it provides, created together.
+// it provides, created together. Address is an IP address or a host name,
+// stored normalised (lowercase, punycode); a name mixing scripts is
+// refused. Each service's settings are checked against its kind's
+// (internal/servicekind): unknown keys and bad values are refused.
 type ServerCreate struct {
 	Name      string          `json:"name"`
 	Address   string          `json:"address"`
@@ -111,9 +114,9 @@ type UserUpdate struct {
 	Version   uint64   `json:"version"`
 }
 
-// TokenCreate is the body of POST /tokens. TTL is a Go duration ("720h");
-// empty means the token does not expire. UserID is for admins creating a
-// token for someone else.
+// TokenCreate is the body of POST /tokens. TTL is a Go duration ("720h")
+// of at most the server's max_token_ttl (default a year); empty means that
+// maximum. UserID is for admins creating a token for someone else.
 type TokenCreate struct {
 	Name   string `json:"name,omitempty"`
 	UserID string `json:"user_id,omitempty"`

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
@@ -51,6 +52,10 @@ type node struct {
 	api     *dashboard.Server
 	web     *builtinweb.Server
 	closers []func() error
+
+	// queueChanged wakes the leader's followQueueSettings when this
+	// process stored a queue's settings.
+	queueChanged chan struct{}
 }
 
 // openNode builds every component from cfg; start runs them.
@@ -158,7 +163,9 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	var exec dispatch.Executor
 	switch cfg.Executor.Kind {
 	case "local":
-		exec, err = localexec.New(localexec.Config{Bus: n.bus, Env: backendEnv, Logger: log})
+		// On a clean stop each back end gets SIGTERM and stop_timeout to
+		// roll back before SIGKILL.
+		exec, err = localexec.New(localexec.Config{Bus: n.bus, Env: backendEnv, KillGrace: cfg.StopTimeoutDuration(), Logger: log})
 	case "nomad":
 		// Back ends run as dispatched jobs on each server's Nomad node and
 		// report through Redis (config validation requires it).
@@ -175,7 +182,9 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	}
 	// The periodic queues (cron, backup, stats) queue their work as tasks;
 	// wrapping the executor lets them keep each run's output and figures.
-	n.queues, err = queue.New(queue.Config{Store: n.store, Locker: n.locker, Logger: log})
+	n.queueChanged = make(chan struct{}, 1)
+	n.queues, err = queue.New(queue.Config{Store: n.store, Locker: n.locker, Logger: log,
+		OnSettings: func(string, queue.Settings) { n.queueSettingsChanged() }})
 	if err != nil {
 		return nil, err
 	}
@@ -210,6 +219,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		Secrets: credentialWriter{n.secrets}, Canceller: n.disp, Queues: n.queues, LoginLimiter: limiter,
 		StatusChecks: n.statusChecks(), Leader: n.elector.IsLeader, Version: Version,
 		SessionIdle: cfg.SessionIdleDuration(), SessionMax: cfg.SessionMaxDuration(), TrustedProxies: cfg.TrustedProxyPrefixes(),
+		MaxTokenTTL: cfg.MaxTokenTTLDuration(),
 	})
 	if err != nil {
 		return nil, err
@@ -238,44 +248,7 @@ func (n *node) start(ctx context.Context) error {
 	led := make(chan struct{})
 	go func() {
 		defer close(led)
-		err := n.elector.Run(leadCtx, func(ctx context.Context) {
-			n.log.Info("leading: this process dispatches tasks")
-			// Under Nomad the queues' periodic jobs start the passes; this
-			// process runs them itself only when it could not register
-			// those jobs (else every pass would run twice per interval).
-			nomadQueues := false
-			if n.nomad != nil {
-				go n.nomad.RunPurge(ctx)
-				if err := n.registerQueueJobs(ctx); err != nil {
-					n.log.Error("register the periodic queue jobs in Nomad; this process runs the queue passes itself meanwhile", "err", err)
-				} else {
-					nomadQueues = true
-				}
-			}
-			go retention.Run(ctx, n.store, n.disp.Archive(), retention.Policy{}, n.log)
-			if n.routing != nil {
-				go func() {
-					if err := n.routing.Run(ctx); err != nil && ctx.Err() == nil {
-						n.log.Error("routing reconciler stopped", "err", err)
-					}
-				}()
-			}
-			// Without Nomad's periodic jobs the leader runs the queues'
-			// passes on their intervals. A pass holds its queue's lock, so
-			// one started by hand (aegir queue run) never overlaps it.
-			if !nomadQueues {
-				go func() {
-					if err := n.queues.Run(ctx); err != nil && ctx.Err() == nil {
-						n.log.Error("periodic queues stopped", "err", err)
-					}
-				}()
-			}
-			if err := n.disp.Run(ctx); err != nil {
-				n.log.Error("dispatcher stopped", "err", err)
-			}
-			n.log.Info("no longer leading: another process dispatches")
-		})
-		errc <- err
+		errc <- n.elector.Run(leadCtx, func(ctx context.Context) { n.lead(ctx, leadCtx) })
 	}()
 	go func() { errc <- n.api.Serve(ln) }()
 	go func() { errc <- n.web.Serve(sites) }()
@@ -283,25 +256,95 @@ func (n *node) start(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	// The leader's work stops first, while the API drains: the dispatcher
+	// hands its running Nomad tasks over, or stops its local back ends
+	// (SIGTERM, stop_timeout to roll back, then SIGKILL) and records how
+	// their tasks ended; it releases their locks and its leadership
+	// through Redis. All of that needs the store and Redis, so they close
+	// only after lead has returned (or after stopTimeout + stopRecordTime,
+	// when a task stays running for the next leader to find).
+	stopLeading()
 	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = n.api.Shutdown(shut)
 	_ = n.web.Shutdown(shut)
-	// The dispatcher hands its running Nomad tasks over and releases their
-	// locks and its leadership through Redis: let it finish before Redis
-	// and the store close, or the next leader waits for those leases to
-	// expire before it follows the tasks again.
-	stopLeading()
+	wait := time.NewTimer(n.cfg.StopTimeoutDuration() + stopRecordTime)
+	defer wait.Stop()
 	select {
 	case <-led:
-	case <-shut.Done():
-		n.log.Warn("the dispatcher did not stop in time; closing anyway")
+	case <-wait.C:
+		n.log.Warn("the leader's work did not stop in time; closing anyway (its tasks are recovered by the next leader)",
+			"stop_timeout", n.cfg.StopTimeoutDuration())
 	}
 	n.close()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
+}
+
+// stopRecordTime is how long a clean stop waits, after stop_timeout, for
+// the stopped tasks' results to be recorded and their logs archived.
+const stopRecordTime = 15 * time.Second
+
+// lead is the leader's work, while this process holds the dispatcher's
+// leadership: the dispatcher, and beside it Nomad's purge and the queue
+// jobs' registration, task retention, the routing reconciler and (without
+// Nomad's periodic jobs) the queues' passes. It is their one owner: it
+// returns only when all of them have returned after ctx ended, so nothing
+// of the leader's outlives the store and Redis it writes to.
+//
+// ctx ends when the process stops (running is done then too) or when the
+// leadership is lost (Redis did not renew its lease): the dispatcher is
+// told which (dispatch.ErrLeadershipLost), so the tasks it stops say why.
+func (n *node) lead(ctx, running context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	dispCtx, stopDispatching := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopDispatching(nil)
+	defer context.AfterFunc(ctx, func() {
+		if running.Err() == nil {
+			stopDispatching(dispatch.ErrLeadershipLost)
+		} else {
+			stopDispatching(context.Canceled)
+		}
+	})()
+	n.log.Info("leading: this process dispatches tasks")
+	// Under Nomad the queues' periodic jobs start the passes; this
+	// process runs them itself only when it could not register those
+	// jobs (else every pass would run twice per interval).
+	nomadQueues := false
+	if n.nomad != nil {
+		wg.Go(func() { n.nomad.RunPurge(ctx) })
+		if jobs, err := n.registerQueueJobs(ctx); err != nil {
+			n.log.Error("register the periodic queue jobs in Nomad; this process runs the queue passes itself meanwhile", "err", err)
+		} else {
+			nomadQueues = true
+			wg.Go(func() { n.followQueueSettings(ctx, jobs) })
+		}
+	}
+	wg.Go(func() { retention.Run(ctx, n.store, n.disp.Archive(), retention.Policy{}, n.log) })
+	if n.routing != nil {
+		wg.Go(func() {
+			if err := n.routing.Run(ctx); err != nil && ctx.Err() == nil {
+				n.log.Error("routing reconciler stopped", "err", err)
+			}
+		})
+	}
+	// Without Nomad's periodic jobs the leader runs the queues' passes on
+	// their intervals. A pass holds its queue's lock, so one started by
+	// hand (aegir queue run) never overlaps it.
+	if !nomadQueues {
+		wg.Go(func() {
+			if err := n.queues.Run(ctx); err != nil && ctx.Err() == nil {
+				n.log.Error("periodic queues stopped", "err", err)
+			}
+		})
+	}
+	if err := n.disp.Run(dispCtx); err != nil {
+		n.log.Error("dispatcher stopped", "err", err)
+	}
+	n.log.Info("no longer leading: another process dispatches")
 }
 
 func (n *node) close() {
@@ -318,19 +361,25 @@ func (n *node) close() {
 // follow queue passes), kept in Nomad Variables rather than the job spec,
 // and revokes the tokens earlier leaders made. Only the leader calls it,
 // so no process revokes a token the current leader's variables still hold.
-func (n *node) registerQueueJobs(ctx context.Context) error {
+//
+// It returns the jobs it registered, for followQueueSettings.
+func (n *node) registerQueueJobs(ctx context.Context) ([]nomadexec.QueueSettings, error) {
+	jobs, err := n.queueJobs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	tokID, secret, err := queue.NewJobToken(ctx, n.store)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	n.nomad.SetQueueToken(secret)
-	if err := n.nomad.RegisterQueueJobs(ctx, nomadexec.DefaultQueues()); err != nil {
-		return err // keep the new token: some variables may hold it already
+	if err := n.nomad.RegisterQueueJobs(ctx, jobs); err != nil {
+		return nil, err // keep the new token: some variables may hold it already
 	}
 	if err := queue.RevokeJobTokens(ctx, n.store, tokID); err != nil {
 		n.log.Warn("revoke the queue jobs' old tokens", "err", err)
 	}
-	return nil
+	return jobs, nil
 }
 
 // loadOrCreateKey returns the 32-byte key in path, creating it (mode 0600)

@@ -14,6 +14,13 @@ import (
 // directory is synced so the rename survives a crash. On error the
 // temporary file is removed and path is unchanged.
 func Write(path string, data []byte, mode os.FileMode) error {
+	return WriteOwned(path, data, mode, -1, -1)
+}
+
+// WriteOwned is Write giving the file the owner uid and group gid before
+// it is renamed over path, so no reader ever sees it with another owner
+// (-1 leaves either as the creating process's).
+func WriteOwned(path string, data []byte, mode os.FileMode, uid, gid int) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -27,6 +34,11 @@ func Write(path string, data []byte, mode os.FileMode) error {
 			os.Remove(tmp)
 		}
 	}()
+	if uid != -1 || gid != -1 {
+		if err := f.Chown(uid, gid); err != nil {
+			return err
+		}
+	}
 	if err := f.Chmod(mode); err != nil {
 		return err
 	}

@@ -173,6 +173,7 @@ header("X-Php: yes");
 http_response_code(202);
 echo $_SERVER["AEGIR_SITE_DIR"], "|", $_SERVER["REQUEST_URI"], "|", $_SERVER["SCRIPT_NAME"], "|", file_get_contents("php://input");
 `)
+	testharness.WebReachable(t, phpRoot) // php-fpm's pool runs as www-data
 	b.publish(t, provision.WebSite{Domain: "fpm.test", Docroot: phpRoot, PHP: true, FastCGI: "unix:" + fpm.Socket,
 		Env: map[string]string{"AEGIR_SITE_DIR": "/srv/sites/fpm.test"}})
 	res := b.raw(t, "GET", "/some/page?q=1", "fpm.test")

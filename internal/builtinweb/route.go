@@ -66,6 +66,11 @@ func ValidateSite(s provision.WebSite) (provision.WebSite, error) {
 			return s, err
 		}
 	}
+	for _, d := range s.Deny {
+		if err := domain.ValidatePath("deny", d, nil); err != nil {
+			return s, err
+		}
+	}
 	for k, v := range s.Env {
 		if !validEnvName(k) {
 			return s, domain.Invalid("env", "name %q must be 1 to 64 of A-Z, 0-9 and '_', starting with a letter or '_'", domain.Clip(k))

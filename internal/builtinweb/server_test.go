@@ -547,3 +547,30 @@ func TestDocrootSwappedIsServedAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestSettingsNotServedThroughLink: a link inside the docroot to the
+// site's settings file (a tenant's, in its own files/) is refused like
+// the file's own name.
+func TestSettingsNotServedThroughLink(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	site := filepath.Join(b.docroot, "sites", "s.test")
+	settings := filepath.Join(site, "settings.json")
+	writeFile(t, settings, `{"password":"`+secretText+`"}`)
+	writeFile(t, filepath.Join(site, "files", "ok.txt"), "a tenant's file")
+	if err := os.Symlink("../settings.json", filepath.Join(site, "files", "s.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(settings, filepath.Join(site, "files", "hard.txt")); err != nil {
+		t.Fatal(err)
+	}
+	b.publish(t, provision.WebSite{Domain: "s.test", Docroot: b.docroot, Deny: []string{settings}})
+	if res := b.get(t, "/sites/s.test/files/ok.txt", "s.test"); res.code != 200 {
+		t.Fatalf("ok.txt: %d %q", res.code, res.body)
+	}
+	for _, p := range []string{"/sites/s.test/settings.json", "/sites/s.test/files/s.txt", "/sites/s.test/files/hard.txt"} {
+		if res := b.get(t, p, "s.test"); res.code != 404 || strings.Contains(res.body, secretText) {
+			t.Errorf("GET %s = %d %q, want 404", p, res.code, res.body)
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -18,7 +20,9 @@ import (
 // (and absolute symlinks altogether). Directories are never listed: a
 // directory answers its index.html (or index.php on PHP sites) or 404.
 // Dot files are hidden except under /.well-known/. A .php file is never
-// sent as a static file.
+// sent as a static file. The site's never-served files (WebSite.Deny, its
+// settings) answer 404 by name, and by identity when reached through a
+// link.
 func (s *Server) serveDocroot(w http.ResponseWriter, r *http.Request, st *site) {
 	if strings.IndexByte(r.URL.Path, 0) >= 0 {
 		s.page(w, r, http.StatusBadRequest, pageBadRequest)
@@ -30,6 +34,10 @@ func (s *Server) serveDocroot(w http.ResponseWriter, r *http.Request, st *site) 
 			s.page(w, r, http.StatusNotFound, pageNotFound)
 			return
 		}
+	}
+	if denied(st, p) {
+		s.page(w, r, http.StatusNotFound, pageNotFound)
+		return
 	}
 	if strings.HasSuffix(p, ".php") {
 		s.servePHP(w, r, st, p, p)
@@ -84,8 +92,32 @@ func (s *Server) serveDocroot(w http.ResponseWriter, r *http.Request, st *site) 
 		s.page(w, r, http.StatusMethodNotAllowed, pageMethod)
 		return
 	}
+	if deniedFile(st, fi) { // the same file reached by another name (a link inside the docroot)
+		s.page(w, r, http.StatusNotFound, pageNotFound)
+		return
+	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+}
+
+// denied reports whether the cleaned request path p names one of the
+// site's never-served files (WebSite.Deny: its settings) in its docroot.
+func denied(st *site, p string) bool {
+	if len(st.Deny) == 0 {
+		return false
+	}
+	return slices.Contains(st.Deny, filepath.Join(st.Docroot, filepath.FromSlash(p)))
+}
+
+// deniedFile reports whether fi, a file about to be sent, is one of the
+// site's never-served files under any name.
+func deniedFile(st *site, fi fs.FileInfo) bool {
+	for _, d := range st.Deny {
+		if di, err := os.Stat(d); err == nil && os.SameFile(fi, di) {
+			return true
+		}
+	}
+	return false
 }
 
 var errDocroot = errors.New("docroot cannot be opened")

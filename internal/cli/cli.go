@@ -20,6 +20,7 @@ const (
 	ExitFailed      = 1 // the API refused the operation, or the task failed
 	ExitUsage       = 2 // unknown command or flag, bad arguments
 	ExitUnreachable = 3 // cannot reach the API, or authentication failed
+	ExitForbidden   = 4 // authenticated, but the user may not do this (403)
 )
 
 // DefaultAddr is the API address used when AEGIR_ADDR is not set.
@@ -241,8 +242,13 @@ func (a *app) exit(err error) int {
 		return ExitUnreachable
 	case errors.As(err, &ae):
 		fmt.Fprintf(a.stderr, "Error: %s\n", ae.Error())
-		if ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden {
+		switch ae.Status {
+		case http.StatusUnauthorized:
 			return ExitUnreachable
+		case http.StatusForbidden:
+			// The token works; it is the wrong one for this. Scripts
+			// told "not authenticated" would renew a token that is fine.
+			return ExitForbidden
 		}
 		return ExitFailed
 	case errors.As(err, &te):
@@ -281,6 +287,7 @@ Exit codes:
      ('status': a component is down)
   2  usage error: unknown command or flag, bad arguments, missing -yes
   3  cannot reach the API, or the token is missing or not accepted
+  4  forbidden: the token is accepted but its user may not do this
 
 Examples:
   aegir site list -status enabled

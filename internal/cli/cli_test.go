@@ -114,11 +114,13 @@ func TestBadToken(t *testing.T) {
 	contains(t, "stderr", r.stderr, "Error: missing or unknown token (unauthorized)")
 }
 
-func TestForbiddenIsAnAuthProblem(t *testing.T) {
+// TestForbiddenHasItsOwnExitCode: a 403 is not "not authenticated" (3),
+// which scripts answer by renewing the token; it is 4, as the README says.
+func TestForbiddenHasItsOwnExitCode(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.api.on("GET", "/servers", 403, apiErr("forbidden", "servers are for admins"))
-	r := b.run("server", "list").want(t, ExitUnreachable)
+	r := b.run("server", "list").want(t, ExitForbidden)
 	contains(t, "stderr", r.stderr, "Error: servers are for admins (forbidden)")
 }
 

@@ -160,7 +160,7 @@ func TestQueueRunWaitsForThePass(t *testing.T) {
 	mine := &bundle{t: t, env: map[string]string{"AEGIR_ADDR": qa.env["AEGIR_ADDR"], "AEGIR_TOKEN": strings.TrimSpace(r.stdout)}}
 	r = mine.run("queue", "pass", "stats", id).want(t, ExitOK)
 	contains(t, "stdout", r.stdout, "running")
-	mine.run("token", "list").want(t, ExitUnreachable)
+	mine.run("token", "list").want(t, ExitForbidden)
 	// A failed site fails the command, once the pass has ended.
 	stop = qa.finishTasks(t, domain.TaskStats, domain.TaskFailed)
 	r = b.run("queue", "pass", "stats", id, "-wait").want(t, ExitFailed)
@@ -168,8 +168,8 @@ func TestQueueRunWaitsForThePass(t *testing.T) {
 	contains(t, "stdout", r.stdout, "state", "done", "2/2 sites (0 succeeded, 2 failed, 0 skipped)")
 	contains(t, "stderr", r.stderr, "2 sites failed in the stats pass")
 	// The queue token reads nothing else.
-	r = b.run("queue", "pass", "stats").want(t, ExitUnreachable) // the pass list is admins'
-	r = b.run("site", "list").want(t, ExitUnreachable)
+	r = b.run("queue", "pass", "stats").want(t, ExitForbidden) // the pass list is admins'
+	r = b.run("site", "list").want(t, ExitForbidden)
 	contains(t, "stderr", r.stderr, "forbidden")
 }
 

@@ -90,7 +90,7 @@ func TestStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.env["AEGIR_TOKEN"] = secret
-	r = b.run("status").want(t, ExitUnreachable)
+	r = b.run("status").want(t, ExitForbidden)
 	contains(t, "stderr", r.stderr, "only admins can see the system status")
 }
 

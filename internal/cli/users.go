@@ -121,7 +121,7 @@ func tokenCreate(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	name := fs.String("name", "", "what the token is for (laptop, ci ...)")
 	user := fs.String("user", "", "create it for this user (name or id; admins only; default: yourself)")
-	ttl := fs.String("ttl", "", "the token expires after this long (e.g. 720h; default: never)")
+	ttl := fs.String("ttl", "", "the token expires after this long (e.g. 720h; default and maximum: the server's max_token_ttl, a year unless set)")
 	quiet := fs.Bool("q", false, "print only the secret")
 	asJSON := jsonFlag(fs)
 	_, c, err := a.connect(fs, args, 0, 0)

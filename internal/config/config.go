@@ -39,6 +39,10 @@ type Config struct {
 	// BackupDir is where backups are written. Default DataDir/backups.
 	// Env AEGIR_BACKUP_DIR.
 	BackupDir string
+	// MaxTokenTTL bounds the lifetime of the API tokens people create: a
+	// longer ttl is refused, and a token asked for without one lasts this
+	// long. Default "8760h" (a year). Env AEGIR_MAX_TOKEN_TTL.
+	MaxTokenTTL string
 
 	Store     StoreConfig
 	Executor  ExecutorConfig
@@ -56,6 +60,7 @@ type fileConfig struct {
 	SitesAddr     string   `hcl:"sites_addr,optional"`
 	PlatformRoots []string `hcl:"platform_roots,optional"`
 	BackupDir     string   `hcl:"backup_dir,optional"`
+	MaxTokenTTL   string   `hcl:"max_token_ttl,optional"`
 	Store         *struct {
 		Backend string        `hcl:"backend,optional"`
 		Consul  *ConsulConfig `hcl:"consul,block"`
@@ -72,6 +77,7 @@ type fileConfig struct {
 
 func (f *fileConfig) into(c *Config) {
 	c.DataDir, c.HTTPAddr, c.SitesAddr, c.PlatformRoots, c.BackupDir = f.DataDir, f.HTTPAddr, f.SitesAddr, f.PlatformRoots, f.BackupDir
+	c.MaxTokenTTL = f.MaxTokenTTL
 	if f.Store != nil {
 		c.Store.Backend = f.Store.Backend
 		if f.Store.Consul != nil {
@@ -189,6 +195,11 @@ type ExecutorConfig struct {
 	// aegir servers, one dispatches and another takes over within this
 	// time after it dies. Default "15s". Env AEGIR_LEADER_TTL.
 	LeaderTTL string `hcl:"leader_ttl,optional"`
+	// StopTimeout bounds a clean stop (SIGINT, SIGTERM): the local back
+	// ends still running get SIGTERM and this long to roll back before
+	// SIGKILL, and aegir waits for their tasks to be recorded before it
+	// exits. Nomad back ends are handed over instead. Default "30s".
+	StopTimeout string `hcl:"stop_timeout,optional"`
 }
 
 // NomadConfig reaches Nomad.
@@ -311,6 +322,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 	set(&c.HTTPAddr, "AEGIR_HTTP_ADDR")
 	set(&c.SitesAddr, "AEGIR_SITES_ADDR")
 	set(&c.BackupDir, "AEGIR_BACKUP_DIR")
+	set(&c.MaxTokenTTL, "AEGIR_MAX_TOKEN_TTL")
 	if v := env("AEGIR_PLATFORM_ROOTS"); v != "" {
 		c.PlatformRoots = strings.Split(v, ":")
 	}
@@ -356,12 +368,14 @@ func (c *Config) applyDefaults(mode Mode) {
 	c.HTTPAddr = cmp.Or(c.HTTPAddr, "127.0.0.1:8480")
 	c.SitesAddr = cmp.Or(c.SitesAddr, "127.0.0.1:8481")
 	c.BackupDir = cmp.Or(c.BackupDir, filepath.Join(c.DataDir, "backups"))
+	c.MaxTokenTTL = cmp.Or(c.MaxTokenTTL, "8760h")
 	c.Store.Consul.Address = cmp.Or(c.Store.Consul.Address, "127.0.0.1:8500")
 	c.Store.Consul.Prefix = cmp.Or(c.Store.Consul.Prefix, "aegir/v1/")
 	c.Executor.Kind = cmp.Or(c.Executor.Kind, "local")
 	c.Executor.MaxParallel = cmp.Or(c.Executor.MaxParallel, 4)
 	c.Executor.TaskTimeout = cmp.Or(c.Executor.TaskTimeout, "1h")
 	c.Executor.LeaderTTL = cmp.Or(c.Executor.LeaderTTL, "15s")
+	c.Executor.StopTimeout = cmp.Or(c.Executor.StopTimeout, "30s")
 	c.Nomad.Address = cmp.Or(c.Nomad.Address, "http://127.0.0.1:4646")
 	c.Nomad.Binary = cmp.Or(c.Nomad.Binary, "/usr/local/bin/aegir")
 	c.Nomad.APIAddr = cmp.Or(c.Nomad.APIAddr, "http://"+c.HTTPAddr)
@@ -379,6 +393,18 @@ func (c *Config) applyDefaults(mode Mode) {
 // LeaderTTLDuration returns Executor.LeaderTTL parsed.
 func (c *Config) LeaderTTLDuration() time.Duration {
 	d, _ := time.ParseDuration(c.Executor.LeaderTTL)
+	return d
+}
+
+// MaxTokenTTLDuration returns MaxTokenTTL parsed.
+func (c *Config) MaxTokenTTLDuration() time.Duration {
+	d, _ := time.ParseDuration(c.MaxTokenTTL)
+	return d
+}
+
+// StopTimeoutDuration returns Executor.StopTimeout parsed.
+func (c *Config) StopTimeoutDuration() time.Duration {
+	d, _ := time.ParseDuration(c.Executor.StopTimeout)
 	return d
 }
 
@@ -413,6 +439,9 @@ func (c *Config) validate() error {
 	if d, err := time.ParseDuration(c.Executor.TaskTimeout); err != nil || d <= 0 {
 		errs = append(errs, fmt.Errorf("executor task_timeout %q is not a positive duration like 1h", c.Executor.TaskTimeout))
 	}
+	if d, err := time.ParseDuration(c.MaxTokenTTL); err != nil || d < time.Minute {
+		errs = append(errs, fmt.Errorf("max_token_ttl %q is not a duration of at least 1m like 8760h", c.MaxTokenTTL))
+	}
 	if c.Redis.Address == "" && c.Redis != (RedisConfig{}) {
 		errs = append(errs, errors.New("redis: credentials or tls are set but address is empty, so aegir would not use Redis; set redis address (AEGIR_REDIS_ADDR) or remove them"))
 	}
@@ -424,6 +453,9 @@ func (c *Config) validate() error {
 	}
 	if d, err := time.ParseDuration(c.Executor.LeaderTTL); err != nil || d < 500*time.Millisecond {
 		errs = append(errs, fmt.Errorf("executor leader_ttl %q is not a duration of at least 500ms like 15s", c.Executor.LeaderTTL))
+	}
+	if d, err := time.ParseDuration(c.Executor.StopTimeout); err != nil || d < time.Second || d > time.Hour {
+		errs = append(errs, fmt.Errorf("executor stop_timeout %q is not a duration between 1s and 1h like 30s", c.Executor.StopTimeout))
 	}
 	if c.Executor.MaxParallel < 1 || c.Executor.MaxParallel > 1000 {
 		errs = append(errs, fmt.Errorf("executor max_parallel %d must be between 1 and 1000", c.Executor.MaxParallel))

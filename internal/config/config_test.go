@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadLayers(t *testing.T) {
@@ -19,7 +20,10 @@ store {
   backend = "consul"
   consul { prefix = "custom/" }
 }
-executor { max_parallel = 8 }
+executor {
+  max_parallel = 8
+  stop_timeout = "2m"
+}
 `), 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +47,9 @@ executor { max_parallel = 8 }
 	if c.DataDir != "/var/lib/aegir-test" || c.Executor.MaxParallel != 8 || c.SitesAddr != "127.0.0.1:8481" {
 		t.Errorf("config = %+v", c)
 	}
+	if c.StopTimeoutDuration() != 2*time.Minute {
+		t.Errorf("stop_timeout = %s", c.StopTimeoutDuration())
+	}
 }
 
 func TestLoadDefaultsAndErrors(t *testing.T) {
@@ -55,6 +62,9 @@ func TestLoadDefaultsAndErrors(t *testing.T) {
 	if c.Store.Backend != "bolt" || c.Executor.Kind != "local" || !filepath.IsAbs(c.DataDir) {
 		t.Errorf("dev defaults = %+v", c)
 	}
+	if c.StopTimeoutDuration() != 30*time.Second {
+		t.Errorf("default stop_timeout = %s, want 30s", c.StopTimeoutDuration())
+	}
 	bad := map[string]string{"AEGIR_STORE": "mysql", "AEGIR_HTTP_ADDR": "nope"}
 	_, err = Load(ModeDev, "", func(k string) string { return bad[k] }, nil)
 	if err == nil || !strings.Contains(err.Error(), "store backend") || !strings.Contains(err.Error(), "http_addr") {
@@ -62,5 +72,34 @@ func TestLoadDefaultsAndErrors(t *testing.T) {
 	}
 	if _, err := Load(ModeDev, filepath.Join(t.TempDir(), "missing.hcl"), none, nil); err == nil {
 		t.Error("missing config file accepted")
+	}
+}
+
+func TestMaxTokenTTL(t *testing.T) {
+	t.Parallel()
+	none := func(string) string { return "" }
+	c, err := Load(ModeDev, "", none, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxTokenTTL != "8760h" || c.MaxTokenTTLDuration() != 365*24*time.Hour {
+		t.Errorf("default max_token_ttl = %q", c.MaxTokenTTL)
+	}
+	file := filepath.Join(t.TempDir(), "aegir.hcl")
+	if err := os.WriteFile(file, []byte("max_token_ttl = \"720h\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = Load(ModeDev, file, none, nil); err != nil || c.MaxTokenTTLDuration() != 720*time.Hour {
+		t.Errorf("max_token_ttl from the file: %v, %v", c, err)
+	}
+	env := map[string]string{"AEGIR_MAX_TOKEN_TTL": "24h"}
+	if c, err = Load(ModeDev, file, func(k string) string { return env[k] }, nil); err != nil || c.MaxTokenTTLDuration() != 24*time.Hour {
+		t.Errorf("max_token_ttl from the environment: %v, %v", c, err)
+	}
+	for _, v := range []string{"forever", "-1h", "0", "30s"} {
+		bad := map[string]string{"AEGIR_MAX_TOKEN_TTL": v}
+		if _, err := Load(ModeDev, "", func(k string) string { return bad[k] }, nil); err == nil || !strings.Contains(err.Error(), "max_token_ttl") {
+			t.Errorf("max_token_ttl %q: %v", v, err)
+		}
 	}
 }

@@ -10,18 +10,24 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsimple"
 )
 
-// TestREADMEConfigParses decodes every HCL block of the README as an aegir
-// config file, the way Load does: an operator who copies the example must
-// not be told that a setting it shows is "not expected here".
+// TestREADMEConfigParses decodes every HCL block of the README's
+// Configuration section as an aegir config file, the way Load does: an
+// operator who copies the example must not be told that a setting it shows
+// is "not expected here". (Other sections show other HCL files, such as a
+// platform's aegir.hcl manifest.)
 func TestREADMEConfigParses(t *testing.T) {
 	t.Parallel()
 	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocks := regexp.MustCompile("(?s)```hcl\n(.*?)```").FindAllSubmatch(readme, -1)
+	section := regexp.MustCompile("(?s)\n## Configuration\n(.*?)\n## ").FindSubmatch(readme)
+	if section == nil {
+		t.Fatal("README.md has no \"## Configuration\" section")
+	}
+	blocks := regexp.MustCompile("(?s)```hcl\n(.*?)```").FindAllSubmatch(section[1], -1)
 	if len(blocks) == 0 {
-		t.Fatal("README.md has no ```hcl block; the configuration example is gone")
+		t.Fatal("README.md's Configuration section has no ```hcl block; the configuration example is gone")
 	}
 	for i, b := range blocks {
 		var f fileConfig

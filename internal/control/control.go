@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/aegirhq/aegir/internal/store"
 )
@@ -39,7 +40,14 @@ type Config struct {
 	// Logger receives a line for each change of the queues. Default:
 	// slog.Default().
 	Logger *slog.Logger
+	// MaxTokenTTL bounds the lifetime of the API tokens people create: a
+	// longer ttl is refused, and a token asked for without one lasts this
+	// long. Default: DefaultMaxTokenTTL.
+	MaxTokenTTL time.Duration
 }
+
+// DefaultMaxTokenTTL is Config.MaxTokenTTL's default: a year.
+const DefaultMaxTokenTTL = 365 * 24 * time.Hour
 
 // Control holds one service per resource, all on the same store.
 type Control struct {
@@ -61,8 +69,12 @@ func New(cfg *Config) (*Control, error) {
 	if cfg == nil || cfg.Store == nil {
 		return nil, errors.New("control: Config.Store is required")
 	}
+	if cfg.MaxTokenTTL < 0 {
+		return nil, errors.New("control: Config.MaxTokenTTL must not be negative")
+	}
 	b := &base{st: cfg.Store, secrets: cfg.Secrets, canceller: cfg.Canceller, queues: cfg.Queues,
-		log: cmp.Or(cfg.Logger, slog.Default()).With("component", "control")}
+		log:         cmp.Or(cfg.Logger, slog.Default()).With("component", "control"),
+		maxTokenTTL: cmp.Or(cfg.MaxTokenTTL, DefaultMaxTokenTTL)}
 	return &Control{
 		Sites: &Sites{b}, Platforms: &Platforms{b}, Servers: &Servers{b}, Services: &Services{b},
 		Clients: &Clients{b}, Users: &Users{b}, Tokens: &Tokens{b}, Tasks: &Tasks{b},
@@ -77,6 +89,8 @@ type base struct {
 	canceller Canceller
 	queues    QueueRunner
 	log       *slog.Logger
+	// maxTokenTTL bounds tokens' lifetimes (Config.MaxTokenTTL).
+	maxTokenTTL time.Duration
 }
 
 // ErrUnavailable says a part of the server a request needs is not

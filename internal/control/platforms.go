@@ -24,12 +24,32 @@ func (p *Platforms) List(ctx context.Context, a Actor, ws, status string) ([]dom
 		return ws != "" && p.WebServerID != ws || status != "" && string(p.Status) != status
 	})
 	slices.SortFunc(all, func(a, b domain.Platform) int { return strings.Compare(a.Name, b.Name) })
+	for i := range all {
+		shapePlatform(a, &all[i])
+	}
 	return all, nil
 }
 
 // Get loads a platform.
 func (p *Platforms) Get(ctx context.Context, a Actor, id string) (*domain.Platform, error) {
-	return p.st.GetPlatform(ctx, id)
+	pl, err := p.st.GetPlatform(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	shapePlatform(a, pl)
+	return pl, nil
+}
+
+// shapePlatform leaves in a platform what the actor's role may see. A
+// client user chooses platforms for their sites by name, type, status
+// and release; where a platform lives on the web server (its path) is
+// the operator's, and tells a tenant about the machine they share, so it
+// is cleared. Servers and services, with their addresses and settings,
+// are admins' altogether (Servers, Services).
+func shapePlatform(a Actor, p *domain.Platform) {
+	if !a.Admin() {
+		p.Path = ""
+	}
 }
 
 // Create creates a platform and queues verify-platform (admins).

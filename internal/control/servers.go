@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -46,7 +47,11 @@ func (s *Servers) Create(ctx context.Context, a Actor, req apiv1.ServerCreate) (
 		if sc.ServerID != "" || sc.Server != "" {
 			return nil, domain.Invalid("services", "service %d: leave out server_id and server; the services belong to the new server", i)
 		}
-		services = append(services, serviceOf(sc))
+		svc := serviceOf(sc)
+		if err := checkSettings(fmt.Sprintf("services[%d].settings", i), svc.Kind, svc.Settings); err != nil {
+			return nil, err
+		}
+		services = append(services, svc)
 	}
 	task, err := s.st.CreateServer(ctx, srv, services, a.Name())
 	if err != nil {

@@ -3,11 +3,13 @@ package control
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/servicekind"
 )
 
 // Services reads and changes the services of servers; like servers, all
@@ -59,6 +61,9 @@ func (s *Services) Create(ctx context.Context, a Actor, req apiv1.ServiceCreate)
 	}
 	svc := serviceOf(req)
 	svc.ServerID = sid
+	if err := checkSettings("settings", svc.Kind, svc.Settings); err != nil {
+		return nil, err
+	}
 	if err := s.st.CreateService(ctx, &svc); err != nil {
 		return nil, err
 	}
@@ -75,6 +80,15 @@ func (s *Services) Update(ctx context.Context, a Actor, id string, svc *domain.S
 		return domain.Invalid("id", "does not match the service in the URL")
 	}
 	if err := needVersion(svc.Version); err != nil {
+		return err
+	}
+	old, err := s.st.GetService(ctx, id)
+	if err != nil {
+		return err
+	}
+	// The kind cannot change (the store keeps the stored one), so the
+	// settings are checked against the stored kind's.
+	if err := checkSettings("settings", old.Kind, svc.Settings); err != nil {
 		return err
 	}
 	svc.ID = id
@@ -115,6 +129,33 @@ func (s *Services) PutCredentials(ctx context.Context, a Actor, id string, req a
 		return domain.Invalid("password", "must not contain control characters")
 	}
 	return s.secrets.PutServiceCredentials(ctx, svc.ID, req.Username, req.Password)
+}
+
+// checkSettings checks the settings a person sets on a service of kind,
+// as its descriptor in internal/servicekind declares them: a key the
+// driver does not read is refused, and each value set must pass the
+// setting's check (absolute paths; a program named as the kind expects,
+// so nginx's binary cannot be /bin/sh). Required keys left unset are
+// verify-server's to report, so a service can be added before it is
+// configured. An unknown kind is left to domain validation, which names
+// the kinds there are. Errors are on field "<field>.<key>".
+func checkSettings(field string, kind domain.ServiceKind, settings map[string]string) error {
+	d, ok := servicekind.Lookup(kind)
+	if !ok {
+		return nil
+	}
+	keys := slices.Sorted(maps.Keys(settings))
+	for _, k := range keys {
+		// Every key a driver reads is a name; anything else is refused
+		// before it is quoted back.
+		if err := domain.ValidateName(field, k); err != nil {
+			return err
+		}
+		if err := d.CheckValue(k, settings[k]); err != nil {
+			return domain.Invalid(field+"."+domain.Clip(k), "%v", err)
+		}
+	}
+	return nil
 }
 
 // serviceOf is the service a request describes.

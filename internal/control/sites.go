@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/aegirhq/aegir/internal/apiv1"
@@ -121,6 +122,9 @@ func (s *Sites) Task(ctx context.Context, a Actor, ref string, req apiv1.TaskReq
 		if err := s.resolveArgs(ctx, spec, args); err != nil {
 			return nil, err
 		}
+		if err := s.domainsFree(ctx, spec, site, args); err != nil {
+			return nil, err
+		}
 	}
 	if len(args) == 0 {
 		args = nil
@@ -153,6 +157,39 @@ func (s *Sites) resolveArgs(ctx context.Context, spec *taskspec.Spec, args map[s
 			return err
 		}
 		args[arg.Name] = id
+	}
+	return nil
+}
+
+// domainsFree fails fast, with a *domain.DuplicateError (409), when a
+// domain argument of spec (clone's and migrate's domain) is already a
+// site's name, so the request is refused at once rather than queued to
+// fail. It is a read before the write, not the guarantee: the task's
+// result claims the name in the store's uniqueness index in the same
+// transaction that applies it. A migrate may keep its own domain or
+// take one of its own aliases; a clone needs a name no site has. A value
+// that is not a domain is left to the spec's validation in the store.
+func (s *Sites) domainsFree(ctx context.Context, spec *taskspec.Spec, site *domain.Site, args map[string]string) error {
+	for _, arg := range spec.Args {
+		v := args[arg.Name]
+		if arg.Type != taskspec.ArgDomain || v == "" {
+			continue
+		}
+		n, err := domain.NormalizeDomain(v)
+		if err != nil {
+			continue
+		}
+		owner, err := s.st.SiteByDomain(ctx, n)
+		if errors.Is(err, domain.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if spec.Type == domain.TaskMigrate && owner.ID == site.ID {
+			continue
+		}
+		return &domain.DuplicateError{Kind: "domain", Value: n, OwnerID: owner.ID}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -131,7 +132,9 @@ func (s *Tokens) List(ctx context.Context, a Actor, userID string) ([]domain.Tok
 }
 
 // Create creates a token, for the actor or (admins) for req.UserID, and
-// returns it with its secret, which is never shown again.
+// returns it with its secret, which is never shown again. Its ttl may be
+// at most Config.MaxTokenTTL, which is also what a token asked for
+// without one gets: no token a person creates lasts for ever.
 func (s *Tokens) Create(ctx context.Context, a Actor, req apiv1.TokenCreate) (*domain.Token, string, error) {
 	uid := a.User().ID
 	if req.UserID != "" && req.UserID != uid {
@@ -140,11 +143,14 @@ func (s *Tokens) Create(ctx context.Context, a Actor, req apiv1.TokenCreate) (*d
 		}
 		uid = req.UserID
 	}
-	var ttl time.Duration
+	ttl := s.maxTokenTTL
 	if req.TTL != "" {
-		d, err := time.ParseDuration(req.TTL)
+		d, err := time.ParseDuration(strings.TrimSpace(req.TTL))
 		if err != nil || d <= 0 {
 			return nil, "", domain.Invalid("ttl", "must be a positive duration such as 720h")
+		}
+		if d > s.maxTokenTTL {
+			return nil, "", domain.Invalid("ttl", "must be at most %s, this server's max_token_ttl", fmtDuration(s.maxTokenTTL))
 		}
 		ttl = d
 	}
@@ -168,4 +174,13 @@ func (s *Tokens) Delete(ctx context.Context, a Actor, id string) (*domain.Token,
 		return nil, err
 	}
 	return PublicToken(tok), nil
+}
+
+// fmtDuration prints d in hours, the unit tokens' ttls are given in
+// ("8760h", not "8760h0m0s").
+func fmtDuration(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return fmt.Sprintf("%dh", d/time.Hour)
+	}
+	return d.String()
 }

@@ -61,7 +61,7 @@ var platformMachine = machine[PlatformStatus]{entity: "platform", next: map[Plat
 type Platform struct {
 	ID          string         `json:"id"`
 	Name        string         `json:"name"`
-	Path        string         `json:"path"`
+	Path        string         `json:"path,omitempty"` // empty in what client users are shown
 	WebServerID string         `json:"web_server_id"`
 	Type        PlatformType   `json:"type"`
 	Status      PlatformStatus `json:"status"`

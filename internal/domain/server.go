@@ -2,7 +2,12 @@ package domain
 
 import (
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
+	"unicode"
+
+	"golang.org/x/net/idna"
 )
 
 // ServerStatus is a server's state.
@@ -34,19 +39,17 @@ type Server struct {
 	Version   uint64       `json:"version"`
 }
 
-// Validate checks the server's fields.
+// Validate checks the server's fields and rewrites Address to its normal
+// form (NormalizeServerAddress).
 func (s *Server) Validate() error {
 	if err := ValidateName("name", s.Name); err != nil {
 		return err
 	}
-	if s.Address == "" {
-		return Invalid("address", "is empty; use an IP address or a host name")
+	addr, err := NormalizeServerAddress(s.Address)
+	if err != nil {
+		return err
 	}
-	if _, err := netip.ParseAddr(s.Address); err != nil {
-		if _, err := NormalizeDomain(s.Address); err != nil && s.Address != "localhost" {
-			return Invalid("address", "%q is neither an IP address nor a host name", Clip(s.Address))
-		}
-	}
+	s.Address = addr
 	if s.NomadNode != "" {
 		if err := ValidateName("nomad_node", s.NomadNode); err != nil {
 			return err
@@ -65,4 +68,76 @@ func (s *Server) Transition(to ServerStatus) error {
 	}
 	s.Status = to
 	return nil
+}
+
+// NormalizeServerAddress checks a server's address and returns its normal
+// form: an IP address as netip prints it (IPv6 compressed, lowercase), a
+// host name as NormalizeDomain returns it (lowercase, punycode), or
+// "localhost". Host names whose letters mix scripts ("аpple.com" with a
+// Cyrillic а, "раураl.com" under a Latin top-level domain) are refused: an
+// operator reading the server list could not tell them from the name they
+// imitate. Errors are on field "address".
+func NormalizeServerAddress(a string) (string, error) {
+	const field = "address"
+	a = strings.TrimSpace(a)
+	if a == "" {
+		return "", Invalid(field, "is empty; use an IP address or a host name")
+	}
+	if ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")); err == nil {
+		if ip.Zone() != "" {
+			return "", Invalid(field, "%q has an IPv6 zone; use an address without %%zone", Clip(a))
+		}
+		return ip.String(), nil
+	}
+	if strings.EqualFold(strings.TrimSuffix(a, "."), "localhost") {
+		return "localhost", nil
+	}
+	n, err := NormalizeDomain(a)
+	if err != nil {
+		return "", Invalid(field, "%q is neither an IP address nor a host name", Clip(a))
+	}
+	u, err := idna.ToUnicode(n)
+	if err != nil {
+		return "", Invalid(field, "%q is not a valid host name: %v", Clip(a), err)
+	}
+	if scripts := scriptsOf(u); len(scripts) > 1 && !(len(scripts) == 2 && slices.Contains(scripts, "Latin") && slices.Contains(scripts, "Han")) {
+		return "", Invalid(field, "%q mixes the scripts %s, which makes it look like another name; use a name in one script (or its punycode only if it is really meant)", Clip(a), strings.Join(scripts, " and "))
+	}
+	return n, nil
+}
+
+// scriptGroups are the scripts a name's letters may come from together:
+// Japanese writes Han, Hiragana and Katakana side by side, Korean Han and
+// Hangul, Chinese Han and Bopomofo. These may also sit beside Latin (a
+// Latin top-level domain), whose letters they do not resemble; any other
+// script stands alone.
+var scriptGroups = map[string]string{
+	"Han": "Han", "Hiragana": "Han", "Katakana": "Han", "Hangul": "Han", "Bopomofo": "Han",
+}
+
+// scriptsOf lists the scripts (or script groups) of the letters in s, in
+// the order they first appear; digits, hyphens and dots belong to none.
+func scriptsOf(s string) []string {
+	var out []string
+	for _, r := range s {
+		if r < 0x80 {
+			if unicode.IsLetter(r) && !slices.Contains(out, "Latin") {
+				out = append(out, "Latin")
+			}
+			continue
+		}
+		for name, table := range unicode.Scripts {
+			if name == "Common" || name == "Inherited" || !unicode.Is(table, r) {
+				continue
+			}
+			if g, ok := scriptGroups[name]; ok {
+				name = g
+			}
+			if !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+			break
+		}
+	}
+	return out
 }

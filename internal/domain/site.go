@@ -36,9 +36,13 @@ type Site struct {
 	ClientID        string     `json:"client_id"`
 	Status          SiteStatus `json:"status"`
 	Profile         string     `json:"profile,omitempty"` // install profile (drupal)
-	CreatedAt       time.Time  `json:"created_at"`
-	UpdatedAt       time.Time  `json:"updated_at"`
-	Version         uint64     `json:"version"`
+	// UnixUser is the site's own Unix user on its web server, as the last
+	// task that made or checked it reported; nil where sites have none
+	// (builtin web server, back end not root).
+	UnixUser  *UnixUser `json:"unix_user,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Version   uint64    `json:"version"`
 }
 
 // Normalize validates the site and rewrites Domain and Aliases to their
@@ -108,3 +112,12 @@ func (s *Site) Transition(to SiteStatus) error {
 
 // CanTransition reports whether the site may move to status to.
 func (s *Site) CanTransition(to SiteStatus) bool { return siteMachine.check(s.Status, to) == nil }
+
+// UnixUser is a site's own Unix user and group (of the same name) on its
+// web server. A migrate to another server maps the files to the new
+// server's user by name; UID and GID say what they were.
+type UnixUser struct {
+	Name string `json:"name"`
+	UID  int    `json:"uid"`
+	GID  int    `json:"gid"`
+}

@@ -35,3 +35,33 @@ func parseID(id string) (uint64, uint64) {
 	}
 	return m, s
 }
+
+// ValidID reports whether id is a line id a reader may resume after:
+// "" (from the start), "<n>" or "<n>-<seq>" in decimal. Less sorts any
+// other string as the zero id, so a reader that passed one on would
+// silently start again from the first line.
+func ValidID(id string) bool {
+	if id == "" {
+		return true
+	}
+	ms, seq, hasSeq := strings.Cut(id, "-")
+	if _, err := strconv.ParseUint(ms, 10, 64); err != nil || !digits(ms) {
+		return false
+	}
+	if !hasSeq {
+		return true
+	}
+	_, err := strconv.ParseUint(seq, 10, 64)
+	return err == nil && digits(seq)
+}
+
+// digits reports whether s is made of ASCII digits only (ParseUint also
+// accepts a leading '+').
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}

@@ -263,6 +263,19 @@ func TestLess(t *testing.T) {
 	}
 }
 
+func TestValidID(t *testing.T) {
+	t.Parallel()
+	for id, want := range map[string]bool{
+		"": true, "0": true, "0-0": true, "3-0": true, "1700000000000-12": true,
+		"abc": false, "1-": false, "-1": false, "1-x": false, "+1-0": false, "1-+0": false,
+		"1-0-0": false, " 1-0": false, "99999999999999999999-0": false,
+	} {
+		if got := logbus.ValidID(id); got != want {
+			t.Errorf("ValidID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}
+
 func BenchmarkMemoryAppendRead(b *testing.B) {
 	bus := logbus.NewMemory(nil)
 	ctx := context.Background()

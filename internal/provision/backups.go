@@ -305,6 +305,9 @@ func (j *job) restoreSteps(ctx context.Context, se *siteEnvOf, cr DBCreds, sec s
 	if err := os.Rename(filepath.Join(staging, "files"), loc.Dir); err != nil {
 		return failf(CodeFilesFailed, "Check the permissions of the platform's sites directory.", err, "The restored files could not be moved into place")
 	}
+	if err := j.keepOwner(ctx, se.web, &loc, true); err != nil {
+		return err
+	}
 	u.push("reload the database from the safety backup", func(ctx context.Context) error {
 		_, err := j.loadFromArchive(ctx, se.db, cr, safety.Path, safety.SHA256)
 		return err

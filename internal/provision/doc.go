@@ -73,9 +73,10 @@
 // See package platform for the platform types. A site lives in
 // S = P/sites/<domain>; a static site's docroot is S/public (its own copy
 // of P/public); php and drupal sites share the platform's docroot and get
-// S/settings.json or S/settings.php (0640). Its database and user are both
-// NameFor(site id). Backups are BackupDir/<domain>/<UTC time>-<task
-// id>[-reason].tar.zst (see package archive for the format).
+// S/settings.json or S/settings.php (0640, see "Who runs as what"). Its
+// database and user are both NameFor(site id). Backups are
+// BackupDir/<domain>/<UTC time>-<task id>[-reason].tar.zst (see package
+// archive for the format).
 //
 // # Rollback, task by task
 //
@@ -127,6 +128,60 @@
 //   - rotate-credentials (rotate.go): the new password goes into the
 //     database, the secrets backend and the settings file; if the site
 //     stops answering, the old one is put back everywhere.
+//
+// # Who runs as what
+//
+// The back end runs as root on a production web server; what it does as
+// root is: create and remove sites' Unix users and groups (useradd,
+// groupadd, userdel, groupdel as argument lists, never a shell), write
+// vhosts and reload the web server, create databases and their users,
+// read sites' files (package sitetree, below) and give restored, cloned
+// and migrated files to their site. nginx's workers and php-fpm's pool run
+// as the web service's web_group (default www-data), their masters as
+// root; PHP runs with what that group may read. The platform's install
+// command and the hooks of tasks that look the site's user up (install,
+// post-restore, post-clone, post-migrate, verify) run as the site's user
+// and group, with the web group as a supplementary group so platform code
+// the operator gave the web server stays readable (siteLoc.setOwner);
+// pre-delete, cron, stats, packages and drush still run as root, and what
+// any of them writes in the site is given to the site afterwards.
+//
+// Site users (siteuser.go). When the back end runs as root and the web
+// kind declares servicekind.SiteUsers (nginx), each site has its own user
+// and group, SiteUserName(domain): "ae-", 20 bytes of the domain, "-", 8
+// hex digits of its sha256 (≤ 32 bytes, distinct for domains that read
+// alike), --system, no home, /usr/sbin/nologin, comment "aegir site
+// <domain>". A user or group of that name without that comment is
+// someone else's: install, clone and migrate fail with site_user_failed
+// before changing anything. install creates it (undone on failure),
+// verify, restore and migrate keep it (making it again if it is gone),
+// clone makes one for the clone, delete removes it after the final
+// backup, migrate to another domain removes the old one once the site
+// answers at its new place. Result.Changes.SiteUser (and
+// NewSite.UnixUser for a clone) reports name, uid and gid.
+//
+// Ownership (ownSite, writeOwned). The site directory and, after
+// install, restore, clone, migrate and verify-backup, everything in it
+// are lchowned to the site's user and the web group through an os.Root
+// while sitetree lists them (no link followed); the directory is 0750,
+// files/ 2770 (the shared pool writes uploads through the group until
+// php-fpm pools per site exist), the settings file 0640, owner and mode
+// set before the rename that puts it in place, on every write. A task
+// that does not look the user up (rotate-credentials) keeps the owner of
+// the file it replaces. Without site users (builtin web server, aegir
+// dev, a back end that is not root) nothing is chowned and the site
+// directory keeps install's 0755.
+//
+// Settings never served: WebSite.Deny lists the settings file; web
+// drivers refuse it when the docroot holds it (nginx: exact-match deny
+// locations; builtin: by name and by identity).
+//
+// Database accounts only from the web server: DBCreds.ClientHosts comes
+// from the context (clientHosts): loopback ("localhost", "127.0.0.1",
+// "::1") when the web server is the database server or reaches it over
+// loopback or a socket, else the web server's address; never a
+// wildcard. Vault's throwaway dump users get the same hosts
+// ({{client_host}} in servicekind's statements).
 //
 // # Leftovers of dead tasks: the janitor
 //

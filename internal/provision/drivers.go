@@ -48,6 +48,11 @@ type WebSite struct {
 	// the site's server block. The builtin web server ignores it.
 	NginxSnippet string
 	PlatformDir  string
+	// Deny lists files that must never be served (the site's settings
+	// file): absolute clean paths. One under Docroot (a platform whose
+	// docroot is its root, as WordPress's) answers 403 or 404 however it
+	// is asked for; one outside it is unreachable anyway.
+	Deny []string
 }
 
 // DBDriver manages databases and users on one db service (the db kinds of
@@ -98,6 +103,13 @@ type DBCreds struct {
 	Socket string
 	Path   string
 	Kind   string // mariadb, postgresql, sqlite
+	// ClientHosts are where the site's web server connects from, as the
+	// database server sees it: the host parts of the site's account on
+	// servers that have them (mariadb). "localhost", "127.0.0.1" and
+	// "::1" when the web server is the database server or reaches it over
+	// loopback, else the web server's address; never a wildcard. Empty:
+	// the driver's own setting or default (loopback only).
+	ClientHosts []string
 }
 
 // NameFor returns the database (and user) name for a site id: "s_" and the

@@ -38,6 +38,7 @@ const (
 	CodeInvalidInput       = "invalid_input"       // task arguments are wrong
 	CodeNothingToDo        = "nothing_to_do"       // e.g. migrate to where the site already is
 	CodeRollbackIncomplete = "rollback_incomplete" // a step failed and undoing it failed too
+	CodeSiteUserFailed     = "site_user_failed"    // the site's Unix user cannot be made, found or removed
 )
 
 // Failure is a task failure an operator can act on: a stable code, one

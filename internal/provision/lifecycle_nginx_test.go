@@ -9,10 +9,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,6 +44,7 @@ type stack struct {
 	dbGone   func(name string) bool // the database and its user are gone
 	stopDB   func()
 	startDB  func()
+	domains  map[string]bool // every domain a task named: their Unix users are removed at cleanup
 }
 
 // setupStack starts nginx, php-fpm and the database server of kind, stores
@@ -53,8 +57,10 @@ func setupStack(t *testing.T, kind domain.ServiceKind) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(root) })
+	testharness.WebReachable(t, root) // nginx and php-fpm workers run as www-data
 	s := &stack{t: t, nginx: testharness.Nginx(t), dataDir: filepath.Join(root, "data"), logs: &syncBuffer{},
-		platform: map[string]*provision.PlatformInfo{}}
+		platform: map[string]*provision.PlatformInfo{}, domains: map[string]bool{}}
+	t.Cleanup(s.removeSiteUsers)
 	fpm := testharness.PHPFPM(t)
 
 	s.webSrv = provision.ServerInfo{ID: domain.NewID(), Name: "web1", Address: "127.0.0.1"}
@@ -136,6 +142,7 @@ func portOf(t *testing.T, addr string) int {
 }
 
 func (s *stack) ctx(typ domain.TaskType, site *provision.SiteInfo, plat string) *provision.Context {
+	s.domains[site.Domain] = true
 	return &provision.Context{
 		Version:    provision.ContextVersion,
 		Task:       provision.TaskInfo{ID: domain.NewID(), Type: typ},
@@ -153,6 +160,9 @@ func (s *stack) ctx(typ domain.TaskType, site *provision.SiteInfo, plat string) 
 
 func (s *stack) mustRun(c *provision.Context) provision.Result {
 	s.t.Helper()
+	if c.Target != nil {
+		s.domains[c.Target.Domain] = true
+	}
 	res := s.runner.Run(context.Background(), c)
 	if res.Status != domain.TaskSucceeded {
 		s.t.Fatalf("%s %s: %s: %s (%s)", c.Task.Type, c.Site.Domain, res.ErrorCode, res.Explanation, res.FixHint)
@@ -212,34 +222,43 @@ func TestNginxLifecycle(t *testing.T) {
 	for _, kind := range []domain.ServiceKind{domain.KindMariaDB, domain.KindPostgreSQL} {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
-			testNginxLifecycle(t, setupStack(t, kind))
+			testNginxLifecycle(t, setupStack(t, kind), kind)
 		})
 	}
 }
 
-func testNginxLifecycle(t *testing.T, s *stack) {
-	site := &provision.SiteInfo{ID: domain.NewID(), Domain: "shop.example.com", Aliases: []string{"www.shop.example.com"}, Status: domain.SitePending}
+func testNginxLifecycle(t *testing.T, s *stack, kind domain.ServiceKind) {
+	// Domains of their own per database kind: the runs are parallel on one
+	// machine, and a site's Unix user is named after its domain.
+	z := string(kind) + ".example.com"
+	shop, www, cp, shop2 := "shop."+z, "www.shop."+z, "copy."+z, "shop2."+z
+	site := &provision.SiteInfo{ID: domain.NewID(), Domain: shop, Aliases: []string{www}, Status: domain.SitePending}
 
 	res := s.mustRun(s.ctx(domain.TaskInstall, site, "php1"))
 	if res.Changes.SiteStatus != domain.SiteEnabled {
 		t.Fatalf("install proposed %q", res.Changes.SiteStatus)
 	}
 	site.Status = domain.SiteEnabled
-	first := s.hits("shop.example.com")
-	if got := s.hits("www.shop.example.com"); got != first+1 {
+	if os.Geteuid() == 0 && (res.Changes.SiteUser == nil || res.Changes.SiteUser.UID == 0) {
+		t.Fatalf("install reported site user %+v", res.Changes.SiteUser)
+	}
+	s.owned(shop, "php1")
+	s.settingsNotServed(shop, "php1")
+	first := s.hits(shop)
+	if got := s.hits(www); got != first+1 {
 		t.Fatalf("alias counted %d after %d", got, first)
 	}
-	if code, body := s.get("shop.example.com", "/hello.txt"); code != 200 || !strings.Contains(body, "php-app platform") {
+	if code, body := s.get(shop, "/hello.txt"); code != 200 || !strings.Contains(body, "php-app platform") {
 		t.Fatalf("static file: %d %q", code, body)
 	}
 	// The manifest's env reaches PHP, its nginx snippet is in the vhost.
-	if _, body := s.get("shop.example.com", "/greeting"); !strings.Contains(body, "greeting: hello-from-aegir.hcl") {
+	if _, body := s.get(shop, "/greeting"); !strings.Contains(body, "greeting: hello-from-aegir.hcl") {
 		t.Fatalf("the manifest's env did not reach PHP: %q", body)
 	}
-	if code, body := s.get("shop.example.com", "/snippet"); code != 200 || body != "php-app nginx snippet\n" {
+	if code, body := s.get(shop, "/snippet"); code != 200 || body != "php-app nginx snippet\n" {
 		t.Fatalf("the platform's nginx snippet is not in the vhost: %d %q", code, body)
 	}
-	if code, _ := s.get("shop.example.com", "/private/secret.txt"); code != 403 {
+	if code, _ := s.get(shop, "/private/secret.txt"); code != 403 {
 		t.Fatalf("the snippet's deny rule: /private/ answered %d", code)
 	}
 	siteDir := func(plat, d string) string { return filepath.Join(s.platform[plat].Path, "sites", d) }
@@ -258,58 +277,77 @@ func testNginxLifecycle(t *testing.T, s *stack) {
 	bk := res.Changes.Backups[0]
 	atBackup := first + 1
 	for range 3 {
-		s.hits("shop.example.com")
+		s.hits(shop)
 	}
 	rc := s.ctx(domain.TaskRestore, site, "php1")
 	rc.Backup = &provision.BackupInfo{ID: domain.NewID(), Path: bk.Path, SHA256: bk.SHA256, Size: bk.Size}
 	s.mustRun(rc)
-	s.hookRan(siteDir("php1", "shop.example.com"), "post-restore shop.example.com hello-from-aegir.hcl")
-	if got := s.hits("shop.example.com"); got != atBackup+1 {
+	s.hookRan(siteDir("php1", shop), "post-restore "+shop+" hello-from-aegir.hcl")
+	s.owned(shop, "php1")
+	if got := s.hits(shop); got != atBackup+1 {
 		t.Fatalf("after restore the site counted %d, want %d (the backup's %d plus this request)", got, atBackup+1, atBackup)
 	}
+	// verify rewrites the settings: same owner and mode, the site answers.
+	s.mustRun(s.ctx(domain.TaskVerify, site, "php1"))
+	s.owned(shop, "php1")
+	s.hits(shop)
 
 	// disable, enable
 	s.mustRun(s.ctx(domain.TaskDisable, site, "php1"))
 	site.Status = domain.SiteDisabled
-	if code, body := s.get("shop.example.com", "/"); code != 503 || !strings.Contains(body, "disabled") {
+	if code, body := s.get(shop, "/"); code != 503 || !strings.Contains(body, "disabled") {
 		t.Fatalf("disabled site answered %d %q", code, body)
 	}
 	s.mustRun(s.ctx(domain.TaskEnable, site, "php1"))
 	site.Status = domain.SiteEnabled
 	s.mustRun(s.ctx(domain.TaskVerify, site, "php1"))
-	s.hookRan(siteDir("php1", "shop.example.com"), "verify shop.example.com hello-from-aegir.hcl")
-	before := s.hits("shop.example.com")
+	s.hookRan(siteDir("php1", shop), "verify "+shop+" hello-from-aegir.hcl")
+	s.owned(shop, "php1")
+	before := s.hits(shop)
 
 	// clone to php2: the clone has the data, in its own database.
 	cc := s.ctx(domain.TaskClone, site, "php1")
-	cc.Target = &provision.TargetInfo{SiteID: domain.NewID(), Domain: "copy.example.com", Platform: s.platform["php2"],
+	cc.Target = &provision.TargetInfo{SiteID: domain.NewID(), Domain: cp, Platform: s.platform["php2"],
 		WebServer: &s.webSrv, WebService: &s.webSvc, DBServer: &s.dbSrv, DBService: &s.dbSvc}
-	s.mustRun(cc)
-	clone := &provision.SiteInfo{ID: cc.Target.SiteID, Domain: "copy.example.com", Status: domain.SiteEnabled}
-	s.hookRan(siteDir("php2", "copy.example.com"), "post-clone copy.example.com hello-from-aegir.hcl")
-	if got := s.hits("copy.example.com"); got != before+1 {
+	res = s.mustRun(cc)
+	s.owned(cp, "php2")
+	if os.Geteuid() == 0 {
+		if len(res.Changes.NewSites) != 1 || res.Changes.NewSites[0].UnixUser == nil {
+			t.Fatalf("clone reported %+v", res.Changes.NewSites)
+		}
+		if src, _ := provision.SiteUserName(shop); res.Changes.NewSites[0].UnixUser.Name == src {
+			t.Fatalf("the clone runs as its source's user %s", src)
+		}
+	}
+	clone := &provision.SiteInfo{ID: cc.Target.SiteID, Domain: cp, Status: domain.SiteEnabled}
+	s.hookRan(siteDir("php2", cp), "post-clone "+cp+" hello-from-aegir.hcl")
+	if got := s.hits(cp); got != before+1 {
 		t.Fatalf("clone counted %d, want %d", got, before+1)
 	}
-	if got := s.hits("shop.example.com"); got != before+1 {
+	if got := s.hits(shop); got != before+1 {
 		t.Fatalf("the clone's hit reached the original: %d", got)
 	}
 
 	// migrate the original to php2 under a new domain: data moves along.
 	mc := s.ctx(domain.TaskMigrate, site, "php1")
-	mc.Target = &provision.TargetInfo{Domain: "shop2.example.com", Platform: s.platform["php2"],
+	mc.Target = &provision.TargetInfo{Domain: shop2, Platform: s.platform["php2"],
 		WebServer: &s.webSrv, WebService: &s.webSvc, DBServer: &s.dbSrv, DBService: &s.dbSvc}
 	res = s.mustRun(mc)
-	if res.Changes.Move == nil || res.Changes.Move.Domain != "shop2.example.com" {
+	if res.Changes.Move == nil || res.Changes.Move.Domain != shop2 {
 		t.Fatalf("migrate proposed %+v", res.Changes.Move)
 	}
-	if got := s.hits("shop2.example.com"); got != before+2 {
+	if got := s.hits(shop2); got != before+2 {
 		t.Fatalf("migrated site counted %d, want %d", got, before+2)
 	}
-	s.hookRan(siteDir("php2", "shop2.example.com"), "post-migrate shop2.example.com hello-from-aegir.hcl")
-	if code, _ := s.get("shop.example.com", "/"); code != 404 {
+	s.hookRan(siteDir("php2", shop2), "post-migrate "+shop2+" hello-from-aegir.hcl")
+	s.owned(shop2, "php2")
+	if old, _ := provision.SiteUserName(shop); userExists(old) {
+		t.Errorf("the old domain's Unix user %s is left after migrate", old)
+	}
+	if code, _ := s.get(shop, "/"); code != 404 {
 		t.Fatalf("old domain still answers %d", code)
 	}
-	site.Domain, site.Aliases = "shop2.example.com", nil
+	site.Domain, site.Aliases = shop2, nil
 
 	// delete both: no vhost, no database, no user, no site dir.
 	for _, st := range []*provision.SiteInfo{site, clone} {
@@ -338,8 +376,13 @@ func testNginxLifecycle(t *testing.T, s *stack) {
 			t.Errorf("left in %s/sites: %s", p.Name, e.Name())
 		}
 	}
-	if code, _ := s.get("shop2.example.com", "/"); code != 404 {
+	if code, _ := s.get(shop2, "/"); code != 404 {
 		t.Errorf("deleted site answers %d", code)
+	}
+	for _, d := range []string{shop2, cp} {
+		if name, _ := provision.SiteUserName(d); userExists(name) {
+			t.Errorf("Unix user %s of %s left after delete", name, d)
+		}
 	}
 }
 
@@ -447,6 +490,37 @@ func TestNginxFailures(t *testing.T) {
 		}
 	})
 
+	t.Run("foreign unix user", func(t *testing.T) {
+		// A user of the name derived from the domain that aegir did not
+		// make: install refuses to take it over and changes nothing.
+		if os.Geteuid() != 0 {
+			t.Skip("site users are made only when the back end runs as root")
+		}
+		dom := "taken.example.com"
+		name, err := provision.SiteUserName(dom)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group", "--comment", "someone else", name).CombinedOutput(); err != nil {
+			t.Fatalf("useradd: %v\n%s", err, out)
+		}
+		t.Cleanup(func() { _ = exec.Command("userdel", name).Run(); _ = exec.Command("groupdel", name).Run() })
+		site := &provision.SiteInfo{ID: domain.NewID(), Domain: dom, Status: domain.SitePending}
+		res := s.runner.Run(context.Background(), s.ctx(domain.TaskInstall, site, "php1"))
+		if res.Status != domain.TaskFailed || res.ErrorCode != provision.CodeSiteUserFailed || !strings.Contains(res.Explanation, name) {
+			t.Fatalf("install over a foreign user: %s %s: %s", res.Status, res.ErrorCode, res.Explanation)
+		}
+		if u, err := user.Lookup(name); err != nil || u.Name != "someone else" {
+			t.Fatalf("the foreign user was changed: %+v %v", u, err)
+		}
+		if _, err := os.Stat(filepath.Join(s.platform["php1"].Path, "sites", dom)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("refused install left its site dir: %v", err)
+		}
+		if !s.dbGone(provision.NameFor(site.ID)) {
+			t.Fatal("refused install left a database")
+		}
+	})
+
 	t.Run("database down", func(t *testing.T) {
 		s.stopDB()
 		site := &provision.SiteInfo{ID: domain.NewID(), Domain: "nodb.example.com", Status: domain.SitePending}
@@ -469,4 +543,78 @@ func TestNginxFailures(t *testing.T) {
 		}
 		s.hits("good.example.com")
 	})
+}
+
+// removeSiteUsers removes the Unix users aegir made for the stack's
+// domains that a failed test left behind.
+func (s *stack) removeSiteUsers() {
+	for d := range s.domains {
+		name, err := provision.SiteUserName(d)
+		if err != nil {
+			continue
+		}
+		if u, err := user.Lookup(name); err == nil && u.Name == "aegir site "+d {
+			_ = exec.Command("userdel", name).Run()
+			_ = exec.Command("groupdel", name).Run()
+		}
+	}
+}
+
+// owned checks, when the test runs as root, that the site's own Unix user
+// owns its directory and settings file, that the web group (www-data) is
+// their group, and that the settings are 0640: after every task.
+func (s *stack) owned(dom, plat string) {
+	s.t.Helper()
+	if os.Geteuid() != 0 {
+		return
+	}
+	name, err := provision.SiteUserName(dom)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		s.t.Fatalf("%s has no Unix user %s: %v", dom, name, err)
+	}
+	g, err := user.LookupGroup(testharness.WebUser)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	dir := filepath.Join(s.platform[plat].Path, "sites", dom)
+	for _, p := range []string{dir, filepath.Join(dir, "files"), filepath.Join(dir, "settings.json")} {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if strconv.Itoa(int(st.Uid)) != u.Uid || strconv.Itoa(int(st.Gid)) != g.Gid {
+			s.t.Errorf("%s is %d:%d, want %s:%s (%s:%s)", p, st.Uid, st.Gid, u.Uid, g.Gid, name, testharness.WebUser)
+		}
+		if filepath.Base(p) == "settings.json" && fi.Mode().Perm() != 0o640 {
+			s.t.Errorf("%s has mode %v, want 0640", p, fi.Mode().Perm())
+		}
+	}
+}
+
+// settingsNotServed asks nginx for the site's settings file every way a
+// client might and checks no answer holds its content.
+func (s *stack) settingsNotServed(dom, plat string) {
+	s.t.Helper()
+	file := filepath.Join(s.platform[plat].Path, "sites", dom, "settings.json")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	rel := "sites/" + dom + "/settings.json"
+	for _, p := range []string{"/" + rel, "/../" + rel, "//" + rel, "/public/../" + rel, "/index.php/../../" + rel, "/%2e%2e/" + rel} {
+		code, body := s.get(dom, p)
+		if strings.Contains(body, strings.TrimSpace(string(b))) || strings.Contains(body, `"password"`) {
+			s.t.Errorf("GET %s answered %d with the settings", p, code)
+		}
+	}
+}
+
+func userExists(name string) bool {
+	_, err := user.Lookup(name)
+	return err == nil
 }

@@ -44,9 +44,12 @@ func (j *job) openTarget(ctx context.Context, se *siteEnvOf) (siteLoc, *webConn,
 		web = w
 	}
 	db := se.db
-	if t.DBService.ID != j.c.DBService.ID {
+	if t.DBService.ID != j.c.DBService.ID || t.WebServer.ID != j.c.WebServer.ID {
 		d, err := j.db(ctx, t.DBService, t.DBServer, "target_db_admin")
 		if err != nil {
+			return siteLoc{}, nil, nil, err
+		}
+		if d.clientHosts, err = clientHosts(t.WebServer, d); err != nil {
 			return siteLoc{}, nil, nil, err
 		}
 		db = d
@@ -87,6 +90,9 @@ func cloneSite(ctx context.Context, j *job) error {
 		return failf(CodeSiteExists, fmt.Sprintf("Choose another domain, or move %s away.", loc.Dir), nil,
 			"The directory %s for the clone already exists", loc.Dir)
 	}
+	if err := j.checkSiteUser(web, loc.Domain); err != nil {
+		return err
+	}
 	srcSec, err := j.siteSecret(ctx, se.loc.ID, "site_db")
 	if err != nil {
 		return err
@@ -108,7 +114,9 @@ func cloneSite(ctx context.Context, j *job) error {
 	j.res.Changes.NewSites = append(j.res.Changes.NewSites, NewSite{
 		ID: loc.ID, Domain: loc.Domain, Aliases: loc.Aliases, RedirectAliases: loc.Redirect,
 		PlatformID: j.c.Target.Platform.ID, DBServerID: j.c.Target.DBServer.ID, ClientID: clientID(j.c), Status: domain.SiteEnabled,
+		UnixUser: j.res.Changes.SiteUser,
 	})
+	j.res.Changes.SiteUser = nil // the clone's, not the source's
 	j.res.Summary = fmt.Sprintf("cloned %s to %s on %s", se.loc.Domain, loc.Domain, j.c.Target.Platform.Name)
 	return nil
 }
@@ -128,6 +136,15 @@ func (j *job) cloneSteps(ctx context.Context, se *siteEnvOf, srcCreds DBCreds, l
 	if err := j.copyFiles(ctx, se.loc.Dir, loc.Dir); err != nil {
 		return failf(CodeFilesFailed, filesHint(err, "Check the disk space and permissions of the target platform."), err, "The site's files could not be copied")
 	}
+	o, err := j.siteOwner(ctx, web, loc.Dir, loc.Domain, u) // a new user of its own
+	if err != nil {
+		return err
+	}
+	loc.setOwner(o)
+	if err := j.ownSite(ctx, o, loc.Dir, true); err != nil {
+		return ownFailed(err, loc.Dir)
+	}
+	j.reportSiteUser(o)
 	sec, err := j.newSiteSecret(ctx, loc.ID, nil)
 	if err != nil {
 		return err
@@ -237,6 +254,9 @@ func migrate(ctx context.Context, j *job) error {
 		return failf(CodeSiteExists, fmt.Sprintf("Move %s away or choose another domain.", loc.Dir), nil,
 			"The directory %s at the migration target already exists", loc.Dir)
 	}
+	if err := j.checkSiteUser(web, loc.Domain); err != nil {
+		return err
+	}
 	sec, err := j.siteSecret(ctx, old.ID, "site_db")
 	if err != nil {
 		return err
@@ -277,6 +297,11 @@ func migrate(ctx context.Context, j *job) error {
 			j.log.Warn("the old database could not be dropped; drop it by hand", "name", oldCreds.Name, "err", err)
 		}
 	}
+	if loc.Domain != old.Domain && j.siteUsers(se.web) {
+		if err := j.removeSiteUser(ctx, old.Domain); err != nil {
+			j.log.Warn("the old Unix user could not be removed; remove it by hand", "domain", old.Domain, "err", err)
+		}
+	}
 	j.res.Changes.Move = &SiteMove{Domain: loc.Domain, Aliases: loc.Aliases, PlatformID: j.c.Target.Platform.ID, DBServerID: j.c.Target.DBServer.ID}
 	j.res.Summary = fmt.Sprintf("migrated %s to %s on %s", old.Domain, loc.Domain, j.c.Target.Platform.Name)
 	return nil
@@ -301,6 +326,15 @@ func (j *job) migrateSteps(ctx context.Context, se *siteEnvOf, oldCreds DBCreds,
 		u.push("remove the new site directory "+loc.Dir, func(context.Context) error { return os.RemoveAll(loc.Dir) })
 		dump = filepath.Join(staging, archive.DatabaseName)
 	}
+	o, err := j.siteOwner(ctx, web, loc.Dir, loc.Domain, u) // kept when the domain is; made (and undone on failure) when not
+	if err != nil {
+		return DBCreds{}, err
+	}
+	loc.setOwner(o)
+	if err := j.ownSite(ctx, o, loc.Dir, loc.Dir != old.Dir); err != nil {
+		return DBCreds{}, ownFailed(err, loc.Dir)
+	}
+	j.reportSiteUser(o)
 	cr := creds(db, loc.ID, sec)
 	if db.svc.ID != se.db.svc.ID {
 		if err := db.Create(ctx, cr); err != nil {

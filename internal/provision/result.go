@@ -45,6 +45,10 @@ type Changes struct {
 	RemovePlatform bool                  `json:"remove_platform,omitempty"`
 	ServerStatus   domain.ServerStatus   `json:"server_status,omitempty"`
 	Packages       []FoundPackage        `json:"packages,omitempty"`
+	// SiteUser is the site's Unix user on its web server, as install,
+	// verify, restore or migrate made or found it (the dispatcher may
+	// keep it on domain.Site.UnixUser); nil where sites have none.
+	SiteUser *domain.UnixUser `json:"site_user,omitempty"`
 }
 
 // SiteMove is a migrate's outcome: where the site lives now.
@@ -65,6 +69,8 @@ type NewSite struct {
 	DBServerID      string            `json:"db_server_id"`
 	ClientID        string            `json:"client_id,omitempty"`
 	Status          domain.SiteStatus `json:"status"`
+	// UnixUser is the clone's own Unix user, when sites have them.
+	UnixUser *domain.UnixUser `json:"unix_user,omitempty"`
 }
 
 // NewBackup is an archive a task wrote.

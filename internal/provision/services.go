@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aegirhq/aegir/internal/atomicfile"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision/dberr"
 	"github.com/aegirhq/aegir/internal/provision/platform"
@@ -44,6 +44,9 @@ type dbConn struct {
 	svc  *ServiceInfo
 	srv  *ServerInfo
 	none bool // the site has no database (withoutDatabase)
+	// clientHosts is where the sites' web server connects from
+	// (DBCreds.ClientHosts); set by openSite and openTarget.
+	clientHosts []string
 }
 
 func (d *dbConn) String() string {
@@ -226,6 +229,7 @@ func (j *job) deleteSiteSecret(ctx context.Context, siteID string) error {
 func creds(d *dbConn, siteID string, s siteSecret) DBCreds {
 	c := d.Locate(NameFor(siteID))
 	c.Password = s.Password
+	c.ClientHosts = d.clientHosts
 	return c
 }
 
@@ -241,6 +245,9 @@ type siteLoc struct {
 	// Cred, when set, is the site's Unix user and group: its hooks run
 	// as them (SysProcAttr.Credential). Nil runs them as aegir.
 	Cred *syscall.Credential
+	// Owner is who owns the site's files (siteuser.go); nil when aegir
+	// changes no owners or the task did not look it up.
+	Owner *owner
 }
 
 func (j *job) writeSettings(loc siteLoc, c DBCreds, s siteSecret) error {
@@ -256,7 +263,7 @@ func (j *job) writeSettings(loc siteLoc, c DBCreds, s siteSecret) error {
 		return failf(CodeContextInvalid, "Fix the database service's settings (host, port, socket).", err,
 			"The settings file for %s was not written because a value is unsafe", loc.Domain)
 	}
-	if err := atomicfile.Write(file, b, 0o640); err != nil {
+	if err := writeOwned(file, b, loc.Owner); err != nil {
 		return failf(CodeFilesFailed, "Check that aegir can write to the platform's sites directory.", err,
 			"The settings file %s could not be written", file)
 	}
@@ -287,6 +294,9 @@ func (j *job) webSite(loc siteLoc, w *webConn, disabled bool) WebSite {
 	if spec.NginxSnippet != "" {
 		ws.NginxSnippet = spec.NginxSnippet
 		ws.PlatformDir = loc.Plat.Path
+	}
+	if f := loc.Plat.SettingsFile(loc.Dir); f != "" {
+		ws.Deny = []string{f} // never served, even when the docroot holds it
 	}
 	return ws
 }
@@ -455,4 +465,39 @@ func siteEnv(loc siteLoc, c DBCreds) map[string]string {
 func exists(p string) bool {
 	_, err := os.Lstat(p)
 	return err == nil
+}
+
+// loopbackHosts are the host parts of a site's database account when its
+// web server reaches the database server on the same machine: through
+// the socket ('localhost'), or over TCP to 127.0.0.1 or ::1, which a
+// server running with skip-name-resolve sees as those addresses.
+var loopbackHosts = []string{"localhost", "127.0.0.1", "::1"}
+
+// clientHosts says where the site's web server web connects to d from, as
+// d's server sees it (DBCreds.ClientHosts): loopback when they are the
+// same server or d is reached over loopback or a socket, else the web
+// server's address. nil for databases without accounts (sqlite) or
+// without a web server in the context.
+func clientHosts(web *ServerInfo, d *dbConn) ([]string, error) {
+	if web == nil || !describe(d.svc.Kind).Has(servicekind.AdminCredentials) {
+		return nil, nil
+	}
+	dbHost := cmp.Or(d.svc.Settings["host"], d.srv.Address)
+	if web.ID == d.srv.ID || isLoopback(dbHost) || isLoopback(web.Address) ||
+		d.svc.Settings["socket"] != "" || d.svc.Settings["socket_dir"] != "" {
+		return loopbackHosts, nil
+	}
+	if err := servicekind.HostList(web.Address); err != nil || web.Address == "" || strings.Contains(web.Address, ",") {
+		return nil, failf(CodeContextInvalid, "Set the web server's address to the IP address or name its database server sees it connect from.", err,
+			"The address %q of the web server %s cannot be a database account's host", web.Address, web.Name)
+	}
+	return []string{web.Address}, nil
+}
+
+func isLoopback(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(h, "[]"))
+	return ip != nil && ip.IsLoopback()
 }

@@ -33,6 +33,9 @@ func (j *job) openSite(ctx context.Context) (*siteEnvOf, error) {
 	if err != nil {
 		return nil, err
 	}
+	if db.clientHosts, err = clientHosts(c.WebServer, db); err != nil {
+		return nil, err
+	}
 	s := c.Site
 	loc := siteLoc{ID: s.ID, Domain: s.Domain, Aliases: s.Aliases, Redirect: s.RedirectAliases, Profile: s.Profile,
 		Plat: plat, Dir: plat.SiteDir(s.Domain)}
@@ -62,6 +65,9 @@ func install(ctx context.Context, j *job) error {
 		return j.installFailed(err)
 	}
 	if err := j.preflightInstallStep(se.loc); err != nil {
+		return j.installFailed(err)
+	}
+	if err := j.checkSiteUser(se.web, se.loc.Domain); err != nil {
 		return j.installFailed(err)
 	}
 	if exists(se.loc.Dir) {
@@ -104,6 +110,15 @@ func (j *job) installAt(ctx context.Context, loc siteLoc, web *webConn, db *dbCo
 				"The platform's pages could not be copied into the site")
 		}
 	}
+	o, err := j.siteOwner(ctx, web, loc.Dir, loc.Domain, u)
+	if err != nil {
+		return err
+	}
+	loc.setOwner(o)
+	if err := j.ownSite(ctx, o, loc.Dir, true); err != nil {
+		return ownFailed(err, loc.Dir)
+	}
+	j.reportSiteUser(o)
 	sec, err := j.newSiteSecret(ctx, loc.ID, reuse)
 	if err != nil {
 		return err
@@ -121,6 +136,11 @@ func (j *job) installAt(ctx context.Context, loc siteLoc, web *webConn, db *dbCo
 	}
 	if err := j.runInstallStep(ctx, loc, cr); err != nil {
 		return err
+	}
+	if o != nil { // the install step still runs as root: what it wrote is the site's too
+		if err := j.ownSite(ctx, o, loc.Dir, true); err != nil {
+			return ownFailed(err, loc.Dir)
+		}
 	}
 	if err := j.publish(ctx, web, loc, false); err != nil {
 		return err
@@ -177,6 +197,9 @@ func verify(ctx context.Context, j *job) error {
 	}
 	sec, err := j.siteSecret(ctx, se.loc.ID, "site_db")
 	if err != nil {
+		return err
+	}
+	if err := j.keepOwner(ctx, se.web, &se.loc, false); err != nil {
 		return err
 	}
 	if err := j.writeSettings(se.loc, creds(se.db, se.loc.ID, sec), sec); err != nil {
@@ -280,12 +303,18 @@ func deleteSite(ctx context.Context, j *job) error {
 		return failf(CodeFilesFailed, "Fix the permissions, then run delete again; the final backup is kept.", err,
 			"The site directory %s could not be removed", se.loc.Dir)
 	}
+	if j.siteUsers(se.web) {
+		if err := j.removeSiteUser(ctx, se.loc.Domain); err != nil {
+			return failf(CodeSiteUserFailed, "Remove the user by hand (userdel) if aegir made it, then run delete again; the final backup is kept.", err,
+				"The Unix user of %s could not be removed", se.loc.Domain)
+		}
+	}
 	if err := j.deleteSiteSecret(ctx, se.loc.ID); err != nil {
 		return failf(CodeSecretsUnavailable, "Fix the secrets backend, then run delete again.", err, "The site's stored password could not be deleted")
 	}
 	j.forgetSiteRole(ctx, se.loc.ID) // vaultcreds.go
 	j.res.Changes.RemoveSite = true
-	j.res.Summary = fmt.Sprintf("deleted %s (web config, database %s, files, password); final backup kept", se.loc.Domain, cr.Name)
+	j.res.Summary = fmt.Sprintf("deleted %s (web config, database %s, files, Unix user, password); final backup kept", se.loc.Domain, cr.Name)
 	return nil
 }
 

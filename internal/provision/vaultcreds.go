@@ -138,7 +138,7 @@ func (j *job) ensureSiteRole(ctx context.Context, issuer secrets.DynamicIssuer, 
 	}); err != nil {
 		return err
 	}
-	if err := issuer.ConfigureSiteRole(ctx, secrets.SiteRole{SiteID: siteID, ServiceID: d.svc.ID, Vault: desc.Vault, Database: NameFor(siteID)}); err != nil {
+	if err := issuer.ConfigureSiteRole(ctx, secrets.SiteRole{SiteID: siteID, ServiceID: d.svc.ID, Vault: desc.Vault, Database: NameFor(siteID), ClientHosts: d.clientHosts}); err != nil {
 		return err
 	}
 	j.log.Info("Vault database role configured", "role", secrets.SiteRoleName(siteID), "connection", d.svc.ID)

@@ -166,6 +166,16 @@ func (j *job) verifySteps(ctx context.Context, se *siteEnvOf, b *BackupInfo, loc
 			"%s could not load the database dump of %s", capital(se.db.String()), b.Path)
 	}
 	j.log.Info("database dump loaded", append([]any{"name", cr.Name, "bytes", fi.Size()}, loaded...)...)
+	// The throwaway copy is the tenant's data: it belongs to the site's
+	// own user (found, or made again), not to a new one.
+	o, err := j.siteOwner(ctx, se.web, se.loc.Dir, se.loc.Domain, nil)
+	if err != nil {
+		return nil, err
+	}
+	loc.setOwner(o)
+	if err := j.ownSite(ctx, o, loc.Dir, true); err != nil {
+		return nil, ownFailed(err, loc.Dir)
+	}
 	if err := j.writeSettings(loc, cr, sec); err != nil {
 		return nil, err
 	}

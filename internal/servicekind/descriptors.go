@@ -25,13 +25,14 @@ func nginx() Descriptor {
 		Kind: Nginx, Type: HTTP,
 		Summary:      "nginx with php-fpm; one vhost file per site, tested with nginx -t before each reload",
 		DefaultPort:  80,
-		Capabilities: []Capability{PHPFastCGI},
+		Capabilities: []Capability{PHPFastCGI, SiteUsers},
 		Settings: []Setting{
 			{Key: "config_dir", Meaning: "the directory of the vhost files, included by main_config as <config_dir>/*.conf", Required: true, Validate: AbsPath},
 			{Key: "main_config", Meaning: "the nginx.conf passed to nginx -t and nginx -s reload", Required: true, Validate: AbsPath},
-			{Key: "binary", Meaning: "the nginx executable", Default: "nginx, on PATH or in /usr/sbin", Validate: Program},
+			{Key: "binary", Meaning: "the nginx executable (named nginx)", Default: "nginx, on PATH or in /usr/sbin", Validate: ProgramNamed("nginx")},
 			{Key: "pid_file", Meaning: "the master's pid file; reloads then wait for the new workers", Validate: AbsPath},
 			{Key: "php_fastcgi", Meaning: "the PHP FastCGI upstream, unix:/path.sock or host:port", Validate: FastCGIAddr},
+			{Key: "web_group", Meaning: "the group nginx's workers and php-fpm's pool run as; sites' files are readable through it", Default: "www-data", Validate: UnixName},
 		},
 	}
 }
@@ -45,20 +46,22 @@ func mariadb() Descriptor {
 		Settings: []Setting{
 			{Key: "host", Meaning: "where aegir and sites reach the server", Default: "the server's address", Validate: Host},
 			{Key: "socket", Meaning: "a unix socket aegir connects through instead of TCP", Validate: AbsPath},
-			{Key: "user_hosts", Meaning: "comma-separated host parts of each site's account", Default: "%,localhost"},
-			{Key: "dump_binary", Meaning: "the dump program", Default: "mariadb-dump, else mysqldump", Validate: Program},
-			{Key: "client_binary", Meaning: "the client program that loads dumps", Default: "mariadb, else mysql", Validate: Program},
+			{Key: "user_hosts", Meaning: "comma-separated host parts of each site's account, where its web server connects from as the database server sees it; never a wildcard",
+				Default: "localhost, 127.0.0.1 and ::1 when the web server is the database server or reaches it over loopback, else the web server's address", Validate: HostList},
+			{Key: "dump_binary", Meaning: "the dump program (named mariadb-dump or mysqldump)", Default: "mariadb-dump, else mysqldump", Validate: ProgramNamed("mariadb-dump", "mysqldump")},
+			{Key: "client_binary", Meaning: "the client program that loads dumps (named mariadb or mysql)", Default: "mariadb, else mysql", Validate: ProgramNamed("mariadb", "mysql")},
 		},
-		// A throwaway user at '%' with SELECT, SHOW VIEW, TRIGGER, LOCK
+		// A throwaway user, only from where the back end (on the site's
+		// web server) connects, with SELECT, SHOW VIEW, TRIGGER, LOCK
 		// TABLES and EVENT on the site's database: what mariadb-dump
 		// needs, no writes. Revocation drops the user.
 		Vault: &VaultDB{
 			Plugin: "mysql-database-plugin",
 			Creation: []string{
-				`CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';`,
-				"GRANT SELECT, SHOW VIEW, TRIGGER, LOCK TABLES, EVENT ON `{{database}}`.* TO '{{name}}'@'%';",
+				`CREATE USER '{{name}}'@'{{client_host}}' IDENTIFIED BY '{{password}}';`,
+				"GRANT SELECT, SHOW VIEW, TRIGGER, LOCK TABLES, EVENT ON `{{database}}`.* TO '{{name}}'@'{{client_host}}';",
 			},
-			Revocation: []string{`DROP USER IF EXISTS '{{name}}'@'%';`},
+			Revocation: []string{`DROP USER IF EXISTS '{{name}}'@'{{client_host}}';`},
 		},
 		DrupalDriver: "mysql",
 	}

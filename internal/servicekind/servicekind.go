@@ -44,6 +44,11 @@ const (
 	// throwaway users on the server (Descriptor.Vault is set), so dumps
 	// run as a user that exists only for the task.
 	DynamicCredentials Capability = "dynamic-credentials"
+	// SiteUsers: when the back end runs as root, each site gets its own
+	// Unix user and group on the web server, owning the site's files,
+	// and the web server reads them through its group (the service's
+	// web_group setting). See package provision's privilege model.
+	SiteUsers Capability = "site-users"
 )
 
 // Setting is one key of a service's settings map that the driver reads.
@@ -66,8 +71,10 @@ type VaultDB struct {
 	Plugin string
 	// Creation and Revocation are the statements of a site's role. They
 	// name the site's database as {{database}}, which the caller replaces
-	// with the allow-listed name ([a-z0-9_]); Vault fills in {{name}},
-	// {{password}} and {{expiration}}.
+	// with the allow-listed name ([a-z0-9_]), and the host the user may
+	// connect from as {{client_host}}: the caller writes one copy of such
+	// a statement per allow-listed host (never a wildcard). Vault fills
+	// in {{name}}, {{password}} and {{expiration}}.
 	Creation, Revocation []string
 }
 
@@ -121,6 +128,29 @@ func (d Descriptor) CheckSettings(settings map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// CheckValue checks one setting as a person sets it, before it is
+// stored: a key the driver does not read is refused (it would be ignored,
+// hiding a typo), and a non-empty value must pass the setting's Validate.
+// Whether required keys are set is CheckSettings', which verify-server
+// runs: a service may be created first and configured after.
+func (d Descriptor) CheckValue(key, value string) error {
+	s, ok := d.Setting(key)
+	if !ok {
+		keys := make([]string, len(d.Settings))
+		for i, s := range d.Settings {
+			keys[i] = s.Key
+		}
+		if len(keys) == 0 {
+			return fmt.Errorf("%s services take no settings", d.Kind)
+		}
+		return fmt.Errorf("%s services have no setting %q; use %s", d.Kind, key, strings.Join(keys, ", "))
+	}
+	if value == "" || s.Validate == nil {
+		return nil
+	}
+	return s.Validate(value)
 }
 
 // All returns the descriptors of every kind, sorted by kind. The slice is

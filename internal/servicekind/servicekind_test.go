@@ -100,3 +100,32 @@ func TestCheckSettings(t *testing.T) {
 		t.Error("a b accepted as a host")
 	}
 }
+
+func TestCheckValue(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		kind       servicekind.Kind
+		key, value string
+		wantErr    string
+	}{
+		{servicekind.Nginx, "binary", "nginx", ""},
+		{servicekind.Nginx, "binary", "/usr/sbin/nginx", ""},
+		{servicekind.Nginx, "binary", "/bin/sh", "must be nginx"},
+		{servicekind.Nginx, "binary", "sh", "must be nginx"},
+		{servicekind.Nginx, "binary", "/usr/sbin/../../bin/nginx", "clean"},
+		{servicekind.Nginx, "config_dir", "etc/nginx", "absolute"},
+		{servicekind.Nginx, "config_dir", "", ""}, // unset; required is verify-server's
+		{servicekind.Nginx, "workers", "4", `no setting "workers"; use config_dir`},
+		{servicekind.MariaDB, "dump_binary", "/usr/bin/mysqldump", ""},
+		{servicekind.MariaDB, "client_binary", "/usr/bin/python3", "must be mariadb or mysql"},
+		{servicekind.PostgreSQL, "sslmode", "sometimes", "not one of"},
+		{servicekind.PostgreSQL, "user_hosts", "%", "no setting"},
+		{servicekind.SQLite, "dir", "/var/lib/aegir/sqlite", ""},
+	} {
+		d, _ := servicekind.Lookup(tc.kind)
+		err := d.CheckValue(tc.key, tc.value)
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%s CheckValue(%q, %q) = %v, want %q", tc.kind, tc.key, tc.value, err, tc.wantErr)
+		}
+	}
+}

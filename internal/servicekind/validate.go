@@ -47,6 +47,22 @@ func Program(p string) error {
 	return nil
 }
 
+// ProgramNamed accepts one of names, looked up on PATH, or an absolute
+// path whose last element is one of them: a setting that names a
+// program aegir runs as root (nginx's binary) may say where it is, not
+// which program it is, so "/bin/sh" is refused.
+func ProgramNamed(names ...string) func(string) error {
+	return func(p string) error {
+		if err := Program(p); err != nil {
+			return err
+		}
+		if !slices.Contains(names, path.Base(p)) {
+			return fmt.Errorf("%q must be %s, or an absolute path ending in /%s", p, strings.Join(names, " or "), strings.Join(names, " or /"))
+		}
+		return nil
+	}
+}
+
 // FastCGIAddr accepts "unix:/abs/path.sock" or "host:port".
 func FastCGIAddr(a string) error {
 	if s, ok := strings.CutPrefix(a, "unix:"); ok {
@@ -82,4 +98,27 @@ func only(s, extra string) bool {
 		}
 	}
 	return true
+}
+
+// UnixName accepts a Unix user or group name as useradd takes it by
+// default: a lower-case letter or '_' first, then lower-case letters,
+// digits, '_' and '-', at most 32 bytes.
+func UnixName(n string) error {
+	if len(n) > 32 || !only(n, "_-") || !(n[0] >= 'a' && n[0] <= 'z' || n[0] == '_') || strings.ToLower(n) != n {
+		return fmt.Errorf("%q is not a Unix user or group name (a-z or _ first, then a-z, 0-9, _ and -, at most 32)", n)
+	}
+	return nil
+}
+
+// HostList accepts a comma-separated list of host names or IP addresses
+// (no wildcards: '%' and '_' are refused, so a database account is never
+// open to every host).
+func HostList(v string) error {
+	for _, h := range strings.Split(v, ",") {
+		h = strings.TrimSpace(h)
+		if len(h) > 255 || !only(h, ".-:") {
+			return fmt.Errorf("%q is not a host name or IP address (letters, digits, '.', '-', ':'; no wildcards)", h)
+		}
+	}
+	return nil
 }

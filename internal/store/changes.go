@@ -66,6 +66,16 @@ func MoveEdit(newDomain string, aliases []string, platformID, dbServerID string)
 	}
 }
 
+// UnixUserEdit records the site's Unix user on its web server, as the back
+// end reported it (install, verify, restore, migrate keep or make it).
+func UnixUserEdit(u *domain.UnixUser) SiteEdit {
+	return func(site *domain.Site) error {
+		c := *u
+		site.UnixUser = &c
+		return nil
+	}
+}
+
 // SetSiteStatus moves a site through its state machine.
 func SetSiteStatus(id string, to domain.SiteStatus) Change { return EditSite(id, StatusEdit(to)) }
 

@@ -132,8 +132,14 @@ func (s *Store) UpdateSite(ctx context.Context, site *domain.Site, by string) (*
 	if err := site.Normalize(); err != nil {
 		return nil, err
 	}
-	if site.Domain != old.Domain || site.PlatformID != old.PlatformID || site.DBServerID != old.DBServerID {
-		return nil, domain.Invalid("domain", "domain, platform and database server change through a migrate task")
+	// Name the field that differs: a client that sent the site back with
+	// a new platform_id must be told about platform_id, not domain.
+	for _, f := range []struct{ field, was, is string }{
+		{"domain", old.Domain, site.Domain}, {"platform_id", old.PlatformID, site.PlatformID}, {"db_server_id", old.DBServerID, site.DBServerID},
+	} {
+		if f.is != f.was {
+			return nil, domain.Invalid(f.field, "domain, platform and database server change through a migrate task")
+		}
 	}
 	if site.ClientID != old.ClientID {
 		if _, err := s.GetClient(ctx, site.ClientID); err != nil {

@@ -21,10 +21,11 @@ const (
 	ChangePlatformRelease                    // the target platform's release
 	ChangeRemovePlatform                     // the target platform is gone
 	ChangeServerStatus                       // the target server's status
+	ChangeSiteUser                           // the target site's Unix user on its web server
 )
 
 // SiteChanges are every change a site task can make.
-const SiteChanges = ChangeSiteStatus | ChangeRemoveSite | ChangeMoveSite | ChangeBackups | ChangeRemoveBackups | ChangeNewSites
+const SiteChanges = ChangeSiteStatus | ChangeRemoveSite | ChangeMoveSite | ChangeBackups | ChangeRemoveBackups | ChangeNewSites | ChangeSiteUser
 
 // PlatformChanges are every change a platform task can make.
 const PlatformChanges = ChangeNewSites | ChangePlatformStatus | ChangePlatformLock | ChangePlatformRelease | ChangeRemovePlatform
@@ -38,7 +39,7 @@ var changeGroups = []struct {
 	c    Change
 	what string
 }{
-	{ChangeSiteStatus | ChangeMoveSite | ChangeRemoveSite | ChangeBackups, "change a site"},
+	{ChangeSiteStatus | ChangeMoveSite | ChangeRemoveSite | ChangeBackups | ChangeSiteUser, "change a site"},
 	{ChangeRemoveBackups, "remove backups"},
 	{ChangeNewSites, "create sites"},
 	{ChangePlatformStatus | ChangePlatformLock | ChangePlatformRelease | ChangeRemovePlatform, "change a platform"},

@@ -70,7 +70,10 @@
 // CI and the dev machines run tests as root. PostgreSQL refuses root, so
 // initdb and postgres run as the `postgres` OS user in a directory under
 // os.TempDir handed to that user (t.TempDir's parents are 0700 root and
-// cannot be traversed by it). mariadbd is given --user=root. Directories
+// cannot be traversed by it). mariadbd is given --user=root. nginx and
+// php-fpm run their masters as root and their workers as WebUser
+// (www-data), as Debian's packages do; tests make their docroots
+// reachable with WebReachable. Directories
 // with unix sockets live under os.TempDir with short names, since socket
 // paths are limited to 107 bytes.
 //

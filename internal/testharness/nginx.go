@@ -33,14 +33,15 @@ type NginxServer struct {
 	// ErrorLog and AccessLog are the log files.
 	ErrorLog, AccessLog string
 
-	dir  string
-	proc *process
+	dir         string
+	user, group string
+	proc        *process
 }
 
 var nginxConfTmpl = template.Must(template.New("nginx.conf").Parse(`# testharness nginx
 daemon off;
 master_process on;
-{{if .Root}}user root root;
+{{if .User}}user {{.User}} {{.Group}};
 {{end}}worker_processes 1;
 pid {{.Dir}}/nginx.pid;
 error_log {{.Dir}}/error.log warn;
@@ -80,16 +81,20 @@ http {
 
 // Nginx writes a main config in a temp dir, starts nginx on a free
 // 127.0.0.1 port with it, waits until the port answers, and stops it when the
-// test ends. As root, workers run as root too (`user root root;`), so they
-// can read docroots under temp dirs and connect to a root-owned php-fpm
-// socket.
+// test ends. As root, the master runs as root and the workers as WebUser
+// (`user www-data www-data;`, Debian's default), never as root: docroots
+// under temp dirs must be made reachable with WebReachable.
 //
 // Skips the test when nginx is missing, or fails it when CI=true;
 // ops/install-deps.sh installs it.
 func Nginx(t testing.TB) *NginxServer {
 	t.Helper()
 	n := &NginxServer{Bin: requireBinary(t, "nginx")}
+	n.user, n.group = webUser(t)
 	n.dir = shortTempDir(t, "nginx")
+	if err := os.Chmod(n.dir, 0o755); err != nil {
+		t.Fatalf("testharness: nginx: %v", err)
+	}
 	n.ConfDir = filepath.Join(n.dir, "sites")
 	n.MainConfig = filepath.Join(n.dir, "nginx.conf")
 	n.PidFile = filepath.Join(n.dir, "nginx.pid")
@@ -124,7 +129,8 @@ func Nginx(t testing.TB) *NginxServer {
 func (n *NginxServer) writeConfig() error {
 	var b bytes.Buffer
 	err := nginxConfTmpl.Execute(&b, map[string]any{
-		"Root":    os.Geteuid() == 0,
+		"User":    n.user,
+		"Group":   n.group,
 		"Dir":     n.dir,
 		"Port":    n.Port,
 		"ConfDir": n.ConfDir,

@@ -18,6 +18,7 @@ func TestNginxWithPHPFPM(t *testing.T) {
 	f := PHPFPM(t)
 
 	root := t.TempDir()
+	WebReachable(t, root) // workers run as www-data
 	if err := os.WriteFile(filepath.Join(root, "index.php"), []byte(`<?php echo "php says ", $_SERVER["AEGIR_SITE_DIR"] ?? "-", "\n";`), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -47,11 +47,14 @@ func phpFPMBinary() (string, error) {
 	return found[0], nil
 }
 
-// PHPFPM starts php-fpm (-F foreground, -R allowed to run as root) with a
+// PHPFPM starts php-fpm (-F foreground) with a
 // static pool of a few workers on a unix socket in a temp dir, waits until
-// the socket accepts connections, and stops it when the test ends. The pool
-// runs as root when the test does, so it can read temp dirs that nginx
-// serves; it keeps the system php.ini and its conf.d, so the PDO drivers
+// the socket accepts connections, and stops it when the test ends. When the
+// test runs as root the master runs as root and the pool as WebUser
+// (`user = www-data`, `group = www-data`, as Debian's www.conf), with its
+// socket owned by that user and mode 0660 so nginx's workers (the same
+// user) reach it; the scripts it runs must be made reachable with
+// WebReachable. It keeps the system php.ini and its conf.d, so the PDO drivers
 // Debian's php-mysql, php-pgsql and php-sqlite3 install are loaded.
 //
 // Skips the test when php-fpm is missing, or fails it when CI=true;
@@ -66,9 +69,14 @@ func PHPFPM(t testing.TB) *PHPFPMServer {
 	f.Socket = filepath.Join(f.dir, "php.sock")
 	f.ErrorLog = filepath.Join(f.dir, "php-fpm.log")
 	f.config = filepath.Join(f.dir, "php-fpm.conf")
+	if err := os.Chmod(f.dir, 0o755); err != nil {
+		t.Fatalf("testharness: php-fpm: %v", err)
+	}
 	user := ""
-	if os.Geteuid() == 0 {
-		user = "user = root\ngroup = root\n"
+	if u, g := webUser(t); u != "" {
+		user = fmt.Sprintf("user = %[1]s\ngroup = %[2]s\nlisten.owner = %[1]s\nlisten.group = %[2]s\nlisten.mode = 0660\n", u, g)
+	} else {
+		user = "listen.mode = 0666\n"
 	}
 	conf := fmt.Sprintf(`[global]
 pid = %[1]s/php-fpm.pid
@@ -78,7 +86,6 @@ log_level = notice
 
 [aegir]
 %[3]slisten = %[4]s
-listen.mode = 0666
 pm = static
 pm.max_children = 4
 catch_workers_output = yes
@@ -101,10 +108,7 @@ php_flag[display_errors] = on
 
 func (f *PHPFPMServer) start() error {
 	os.Remove(f.Socket)
-	argv := []string{f.Bin, "-F", "-y", f.config, "-p", f.dir}
-	if os.Geteuid() == 0 {
-		argv = append(argv, "-R")
-	}
+	argv := []string{f.Bin, "-F", "-y", f.config, "-p", f.dir} // no -R: no pool runs as root
 	var err error
 	f.proc, err = startProcess("php-fpm", filepath.Join(f.dir, "php-fpm.out"), argv, procOptions{Dir: f.dir})
 	if err != nil {

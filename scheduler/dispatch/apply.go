@@ -49,13 +49,16 @@ func ResultChanges(task domain.Task, res *provision.Result) ([]store.Change, err
 	switch {
 	case c.RemoveSite:
 		out = append(out, store.RemoveSite(task.TargetID))
-	case c.Move != nil || c.SiteStatus != "":
+	case c.Move != nil || c.SiteStatus != "" || c.SiteUser != nil:
 		var edits []store.SiteEdit
 		if m := c.Move; m != nil {
 			edits = append(edits, store.MoveEdit(m.Domain, m.Aliases, m.PlatformID, m.DBServerID))
 		}
 		if c.SiteStatus != "" {
 			edits = append(edits, store.StatusEdit(c.SiteStatus))
+		}
+		if c.SiteUser != nil {
+			edits = append(edits, store.UnixUserEdit(c.SiteUser))
 		}
 		out = append(out, store.EditSite(task.TargetID, edits...))
 	}
@@ -102,6 +105,7 @@ func proposed(c provision.Changes) taskspec.Change {
 		{c.PlatformRel != "", taskspec.ChangePlatformRelease},
 		{c.RemovePlatform, taskspec.ChangeRemovePlatform},
 		{c.ServerStatus != "", taskspec.ChangeServerStatus},
+		{c.SiteUser != nil, taskspec.ChangeSiteUser},
 	} {
 		if p.set {
 			out |= p.c
@@ -126,6 +130,7 @@ func newSite(task domain.Task, spec *taskspec.Spec, ns provision.NewSite) store.
 		ID: ns.ID, Domain: ns.Domain, Aliases: ns.Aliases, RedirectAliases: ns.RedirectAliases,
 		PlatformID: platformID, DBServerID: cmp.Or(ns.DBServerID, task.Args["db_server_id"]),
 		ClientID: cmp.Or(ns.ClientID, task.ClientID, task.Args["client_id"]), Status: status,
+		UnixUser: ns.UnixUser,
 	}
 	if spec.ImportsSites {
 		return store.ImportSite(site)
@@ -151,6 +156,7 @@ type outcome struct {
 	cancelledBy string // Cancel was called
 	timedOut    bool
 	shutdown    bool // the dispatcher was stopped
+	leaderLost  bool // the dispatcher's leadership was lost (ErrLeadershipLost)
 	handedOver  bool // the dispatcher stopped and left the runner running for the next one
 	lost        bool // the task's lock was lost
 }
@@ -166,6 +172,8 @@ func endingOf(task domain.Task, o outcome, timeout time.Duration) ending {
 		stopped = "The task took longer than the timeout (" + runner.ShortDuration(timeout) + "); the back end was stopped."
 	case o.shutdown:
 		stopped = "aegir was stopped while the task ran, and stopped the back end."
+	case o.leaderLost:
+		stopped = "This aegir process lost the dispatcher's leadership (its lease in Redis could not be renewed in time: Redis did not answer, or the process paused) and stopped the back end."
 	case o.lost:
 		stopped = "The dispatcher lost the task's lock (another dispatcher may own the target now) and stopped the back end."
 	}
@@ -181,12 +189,20 @@ func endingOf(task domain.Task, o outcome, timeout time.Duration) ending {
 			e.hint = "Look at the task's log for the step that hung (a database or server not answering?), fix it and retry; raise the task timeout if the task is only slow."
 		case o.shutdown:
 			e.code, e.explanation = "aegir_stopped", stopped+" Nothing it did was recorded."
+		case o.leaderLost:
+			e.code, e.explanation = "leadership_lost", stopped+" Nothing it did was recorded."
+			e.hint = "Check that Redis answers the aegir servers, then retry the task."
 		case o.lost:
 			e.code, e.explanation = "lock_lost", stopped+" Nothing it did was recorded."
 		default:
 			e.code = "runner_failed"
 			e.explanation = sentence(o.err.Error())
 			e.hint = "Look at the task's log for the cause, fix it, then retry the task."
+			// An executor that knows what went wrong says so (e.g.
+			// bus_unavailable: the result could not be read from Redis).
+			if f := (*runner.Failure)(nil); errors.As(o.err, &f) && f.Code != "" {
+				e.code, e.hint = f.Code, cmp.Or(f.Hint, e.hint)
+			}
 		}
 		return e
 	}
@@ -208,6 +224,12 @@ func endingOf(task domain.Task, o outcome, timeout time.Duration) ending {
 			e.status = domain.TaskCancelled
 		case o.timedOut:
 			e.code = "timeout"
+		case o.shutdown:
+			// The back end's own code says it was cancelled (and rolled
+			// back); the task's says why.
+			e.code = "aegir_stopped"
+		case o.leaderLost:
+			e.code = "leadership_lost"
 		}
 	}
 	return e

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/scheduler/runner"
 )
 
 func TestResultChangesRefusesOtherTargets(t *testing.T) {
@@ -35,6 +36,8 @@ func TestResultChangesRefusesOtherTargets(t *testing.T) {
 		{"cron sets site status", cronTask, provision.Changes{SiteStatus: domain.SiteDisabled}, 0, "a cron task cannot change a site"},
 		{"cron removes backups", cronTask, provision.Changes{RemoveBackups: []string{domain.NewID()}}, 0, "a cron task cannot remove backups"},
 		{"import finds sites", importTask, provision.Changes{NewSites: []provision.NewSite{{Domain: "a.example.com"}, {Domain: "b.example.com"}}}, 2, ""},
+		{"verify records the site's user", siteTask, provision.Changes{SiteUser: &domain.UnixUser{Name: "ae-a-1234abcd", UID: 998, GID: 998}}, 1, ""},
+		{"cron sets the site's user", cronTask, provision.Changes{SiteUser: &domain.UnixUser{Name: "ae-a-1234abcd"}}, 0, "a cron task cannot change a site"},
 		{"import sets site status", importTask, provision.Changes{SiteStatus: domain.SiteEnabled}, 0, "import task cannot change a site"},
 		{"unknown type", domain.Task{ID: domain.NewID(), Type: "no-such"}, provision.Changes{}, 0, "unknown type"},
 	} {
@@ -71,6 +74,15 @@ func TestEndingOf(t *testing.T) {
 		{"cancelled, failed result", outcome{cancelledBy: "ann", res: bad}, domain.TaskCancelled, "db_unreachable", "Cancelled by ann while it ran. The database did not answer.", ""},
 		{"timeout", outcome{timedOut: true, err: errors.New("x")}, domain.TaskFailed, "timeout", "The task took longer than the timeout (1h); the back end was stopped. Nothing it did was recorded.", ""},
 		{"shutdown", outcome{shutdown: true, err: errors.New("x")}, domain.TaskFailed, "aegir_stopped", "aegir was stopped while the task ran, and stopped the back end. Nothing it did was recorded.", ""},
+		{"shutdown, rolled back", outcome{shutdown: true, res: &provision.Result{Status: domain.TaskFailed, ErrorCode: provision.CodeCancelled, Explanation: "The steps it had taken were rolled back."}},
+			domain.TaskFailed, "aegir_stopped", "aegir was stopped while the task ran, and stopped the back end. The steps it had taken were rolled back.", ""},
+		{"leadership lost, rolled back", outcome{leaderLost: true, res: &provision.Result{Status: domain.TaskFailed, ErrorCode: provision.CodeCancelled, Explanation: "The steps it had taken were rolled back."}},
+			domain.TaskFailed, "leadership_lost", "This aegir process lost the dispatcher's leadership (its lease in Redis could not be renewed in time: Redis did not answer, or the process paused) and stopped the back end. The steps it had taken were rolled back.", ""},
+		{"leadership lost, no result", outcome{leaderLost: true, err: errors.New("x")}, domain.TaskFailed, "leadership_lost",
+			"This aegir process lost the dispatcher's leadership (its lease in Redis could not be renewed in time: Redis did not answer, or the process paused) and stopped the back end. Nothing it did was recorded.", ""},
+		{"executor's own code", outcome{err: &runner.Failure{Msg: "the back end exited without leaving a result: its result could not be read: redis down", Code: "bus_unavailable", Hint: "Check Redis."}},
+			domain.TaskFailed, "bus_unavailable", "The back end exited without leaving a result: its result could not be read: redis down.", ""},
+		{"shutdown after success", outcome{shutdown: true, res: ok}, domain.TaskSucceeded, "", "", "verified (it had finished before it could be stopped)"},
 	} {
 		e := endingOf(task, tc.o, time.Hour)
 		if e.status != tc.status || e.code != tc.code || e.explanation != tc.expl || e.summary != tc.summary {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -45,6 +46,11 @@ type Config struct {
 	// RetryInterval is how soon a task that could not start (its lock held
 	// elsewhere, the store unreachable) is tried again. Default: 1s.
 	RetryInterval time.Duration
+	// StoreRetry is how long a task's start or result that the store did
+	// not take (a Consul restart, a leader election) is retried, with
+	// backoff from RetryInterval up to 30s, before the task is left to
+	// the next pass or reap (storeretry.go). Default: 5m.
+	StoreRetry time.Duration
 	// Env is copied into every context. Default: zero.
 	Env provision.EnvInfo
 	// Logger receives the dispatcher's logs. Default: slog.Default().
@@ -67,9 +73,12 @@ type Dispatcher struct {
 	mu      sync.Mutex
 	running map[string]*job   // by task id: tasks this dispatcher has taken
 	busy    map[string]string // lock name → task id, for the tasks in running
-	last    passStatus        // what the last pass read, for Status
-	wake    chan struct{}
-	wg      sync.WaitGroup
+	// unrecorded are the endings of tasks whose result the store did not
+	// take within StoreRetry, by task id; reap records them.
+	unrecorded map[string]ending
+	last       passStatus // what the last pass read, for Status
+	wake       chan struct{}
+	wg         sync.WaitGroup
 }
 
 // job is a task this dispatcher has taken.
@@ -97,13 +106,14 @@ func New(cfg Config) (*Dispatcher, error) {
 	cfg.LockTTL = cmp.Or(cfg.LockTTL, 30*time.Second)
 	cfg.ReapInterval = cmp.Or(cfg.ReapInterval, time.Minute)
 	cfg.RetryInterval = cmp.Or(cfg.RetryInterval, time.Second)
+	cfg.StoreRetry = cmp.Or(cfg.StoreRetry, 5*time.Minute)
 	if cfg.Archive == nil {
 		cfg.Archive = tasklog.NewArchive(cfg.Store, cfg.Bus, cfg.Logger)
 	}
 	return &Dispatcher{
 		cfg: cfg, st: cfg.Store, exec: cfg.Executor, bus: cfg.Bus, locker: cfg.Locker,
 		archive: cfg.Archive, log: cfg.Logger.With("component", "dispatcher"),
-		running: map[string]*job{}, busy: map[string]string{}, wake: make(chan struct{}, 1),
+		running: map[string]*job{}, busy: map[string]string{}, unrecorded: map[string]ending{}, wake: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -131,11 +141,18 @@ func (d *Dispatcher) poke() {
 	}
 }
 
+// ErrLeadershipLost is the cause (context.WithCancelCause) with which the
+// caller ends Run's context when this process lost the dispatcher's
+// leadership rather than stopping: local back ends it stops then fail
+// leadership_lost, not aegir_stopped.
+var ErrLeadershipLost = errors.New("this aegir process lost the dispatcher's leadership")
+
 // Run dispatches until ctx ends, then stops the back ends still running
 // (their tasks fail with an explanation) and returns nil. It starts with
 // a Recover pass, and repeats it every ReapInterval for running tasks it
 // does not run itself. It waits for changes of the queue (no polling).
 func (d *Dispatcher) Run(ctx context.Context) error {
+	defer d.recordKeptOnStop()
 	defer d.wg.Wait()
 	if err := d.Recover(ctx); err != nil && ctx.Err() == nil {
 		d.log.Error("recover running tasks", "err", err)
@@ -277,11 +294,22 @@ func (d *Dispatcher) endJob(ctx context.Context, task domain.Task, lease locks.L
 // conclude finishes a task whose run ended as e and archives its log.
 func (d *Dispatcher) conclude(ctx context.Context, taskID string, e ending) {
 	// Finishing must happen even when the dispatcher is stopping; its
-	// minute starts now, not when the task started (a back end that ran
-	// longer left a task that could never be finished).
-	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	// time starts now, not when the task started (a back end that ran
+	// longer left a task that could never be finished). A store that does
+	// not answer is retried for StoreRetry.
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.StoreRetry+time.Minute)
 	defer cancel()
-	final, err := d.finish(bg, taskID, e)
+	final, err := d.finishRetrying(bg, taskID, e)
+	if transient(err) {
+		// The store is still away: the reap records the result when it
+		// is back (while this process leads), and archives the log then.
+		d.log.Error("finish task; its result is kept for the next reap", "task", taskID, "err", err)
+		d.mu.Lock()
+		delete(d.running, taskID)
+		d.unrecorded[taskID] = e
+		d.mu.Unlock()
+		return
+	}
 	if err != nil {
 		d.log.Error("finish task; it stays running until the next reap", "task", taskID, "err", err)
 	} else {
@@ -344,10 +372,14 @@ func (d *Dispatcher) execute(ctx context.Context, task domain.Task, lease locks.
 		return nil, false
 	}
 	if err := d.st.StartTask(ctx, &task, "", lease.Fence()); err != nil {
-		if !errors.Is(err, domain.ErrConflict) && !errors.Is(err, domain.ErrIllegalTransition) && ctx.Err() == nil {
-			d.log.Error("start task; will retry", "task", task.ID, "err", err)
+		if !transient(err) || ctx.Err() != nil {
+			return nil, false
 		}
-		return nil, false
+		// The store may have applied the start it answered an error for.
+		if !d.settleStart(ctx, &task, lease, err) {
+			d.log.Error("start task; will retry", "task", task.ID, "err", err)
+			return nil, false
+		}
 	}
 	d.note(task.ID, "info", fmt.Sprintf("running %s on %s", task.Type, task.TargetName))
 	run, err := d.exec.Start(ctx, task, pctx)
@@ -422,7 +454,11 @@ func (d *Dispatcher) waitFor(ctx context.Context, run runner.Run, lease locks.Le
 			o.handedOver = true
 			return o
 		}
-		o.shutdown = true
+		if errors.Is(context.Cause(ctx), ErrLeadershipLost) {
+			o.leaderLost = true
+		} else {
+			o.shutdown = true
+		}
 	}
 	run.Cancel()
 	w := <-done
@@ -493,8 +529,13 @@ func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 		}
 		d.mu.Lock()
 		mine := d.running[t.ID] != nil
+		kept, isKept := d.unrecorded[t.ID]
 		d.mu.Unlock()
 		if mine {
+			continue
+		}
+		if isKept {
+			d.recordKept(ctx, t.ID, kept)
 			continue
 		}
 		if t.Runner == "" && !all && t.StartedAt != nil && time.Since(*t.StartedAt) < reapGrace {
@@ -541,6 +582,50 @@ func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 		}
 	}
 	return nil
+}
+
+// recordKeptOnStop tries once more, for a few seconds, to record the
+// results the store did not take, before the dispatcher stops; those it
+// still cannot record are lost, and their tasks fail runner_gone at the
+// next leader's reap.
+func (d *Dispatcher) recordKeptOnStop() {
+	d.mu.Lock()
+	kept := maps.Clone(d.unrecorded)
+	d.mu.Unlock()
+	if len(kept) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for id, e := range kept {
+		d.recordKept(ctx, id, e)
+	}
+	d.mu.Lock()
+	if n := len(d.unrecorded); n > 0 {
+		d.log.Error("stopping with task results the store did not take; the next leader fails those tasks runner_gone", "tasks", n)
+	}
+	d.mu.Unlock()
+}
+
+// recordKept records the result of a task that the store did not take
+// when its back end ended (runJob kept it in unrecorded).
+func (d *Dispatcher) recordKept(ctx context.Context, taskID string, e ending) {
+	final, err := d.finish(ctx, taskID, e)
+	if transient(err) {
+		d.log.Warn("the store still does not take a task's result; will retry", "task", taskID, "err", err)
+		return
+	}
+	d.mu.Lock()
+	delete(d.unrecorded, taskID)
+	d.mu.Unlock()
+	if err != nil {
+		d.log.Error("finish task; it stays running", "task", taskID, "err", err)
+		return
+	}
+	d.note(taskID, "info", "task "+string(final.status)+finishNote(&final)+" (recorded once the store answered again)")
+	if err := d.archive.Archive(ctx, taskID); err != nil {
+		d.log.Error("archive task log", "task", taskID, "err", err)
+	}
 }
 
 // reattach finds (when not recorded) and follows again the runner of a

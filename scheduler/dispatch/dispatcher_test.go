@@ -317,6 +317,30 @@ func TestShutdownStopsRunningTasks(t *testing.T) {
 	}
 }
 
+// A dispatcher that loses its leadership (Redis down) stops its local back
+// ends too, and their tasks say so: leadership_lost, not aegir_stopped.
+func TestLeadershipLossStopsRunningTasks(t *testing.T) {
+	t.Parallel()
+	b := setup(t, fakeGate)
+	_, task := b.newSite(t)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	stopped := make(chan error)
+	go func() { stopped <- b.d.Run(ctx) }()
+	b.waitStarted(t, task.ID)
+	cancel(ErrLeadershipLost)
+	select {
+	case err := <-stopped:
+		must(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	got, err := b.st.GetTask(context.Background(), task.ID)
+	must(t, err)
+	if got.Status != domain.TaskFailed || got.ErrorCode != "leadership_lost" || !strings.Contains(got.Explanation, "Redis") {
+		t.Fatalf("task %s %s: %s", got.Status, got.ErrorCode, got.Explanation)
+	}
+}
+
 // With an executor whose runners outlive aegir (Nomad's dispatched jobs),
 // stopping the dispatcher does not stop a running back end: the task stays
 // running with its runner recorded and its lock released, for the next

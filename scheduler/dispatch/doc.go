@@ -49,7 +49,11 @@
 //     stopped; the task ends cancelled. If the back end had already
 //     finished successfully, the task succeeds (the work is done).
 //   - The dispatcher stops (aegir shuts down): local back ends are stopped
-//     and their tasks fail "aegir was stopped while the task ran". Runners
+//     (Run.Cancel: SIGTERM, the executor's grace period to roll back —
+//     aegir's executor stop_timeout —, then SIGKILL), Run returns once
+//     their tasks are recorded, and they fail aegir_stopped ("aegir was
+//     stopped while the task ran", followed by what the back end reported,
+//     e.g. that it rolled back). Runners
 //     that outlive aegir (Nomad jobs) are handed over
 //     instead (Executor.CanReattach, a method of every executor so that
 //     no wrapper can hide it): the job keeps running (Run.Detach), the
@@ -66,6 +70,14 @@
 //     Nomad's dispatched jobs outlive the dispatcher: Recover and every
 //     reap find and follow them again (FindRunner, Attach); see
 //     scheduler/nomadexec.
+//   - The leadership is lost (Redis did not renew its lease): the caller
+//     ends Run's context with ErrLeadershipLost as its cause; local back
+//     ends are stopped as on a stop, and their tasks fail leadership_lost.
+//   - The store does not answer (a Consul restart; storeretry.go): a start
+//     the store applied though it answered an error is found by reading
+//     the task again, and the task runs; a result it does not take is
+//     retried with backoff for StoreRetry holding the lock, then kept in
+//     memory and recorded by the reap once the store is back.
 //
 // # Logs
 //

@@ -23,6 +23,10 @@
 //   - The job is no longer in Nomad (purged, garbage-collected): the task
 //     ends with the result its back end left in Redis (kept 24h), or fails
 //     saying the job is gone and left no result — never stuck running.
+//   - Redis does not answer when the back end has ended: its result is
+//     read again with backoff for ResultRetry (default 2m); past that the
+//     task fails bus_unavailable (a runner.Failure), saying the back end
+//     may have done its work.
 //   - Store conflict when applying: FinishTask is check-and-set on the
 //     task and on every entity it changes; on domain.ErrConflict the task
 //     is re-read and the finish retried a few times.

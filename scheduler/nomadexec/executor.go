@@ -87,6 +87,10 @@ type Config struct {
 	PurgeAfter time.Duration
 	// PurgeInterval is how often RunPurge looks. Default PurgeAfter/4.
 	PurgeInterval time.Duration
+	// ResultRetry is how long the result of an ended back end is read
+	// again (with backoff) while Redis does not answer, before its task
+	// fails bus_unavailable. Default 2m.
+	ResultRetry time.Duration
 	// Logger receives the executor's logs. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -153,6 +157,7 @@ func New(cfg Config) (*Executor, error) {
 	cfg.PlacementTimeout = cmp.Or(cfg.PlacementTimeout, 2*time.Minute)
 	cfg.PurgeAfter = cmp.Or(cfg.PurgeAfter, time.Hour)
 	cfg.PurgeInterval = cmp.Or(cfg.PurgeInterval, cfg.PurgeAfter/4)
+	cfg.ResultRetry = cmp.Or(cfg.ResultRetry, 2*time.Minute)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	return &Executor{
 		cfg: cfg, api: cfg.Client, log: cfg.Logger.With("component", "nomad-executor"),

@@ -21,7 +21,9 @@ type QueueSettings struct {
 	Disabled bool
 }
 
-// DefaultQueues are the queues and schedules aegir starts with.
+// DefaultQueues are fixed queues and schedules for tests and hand-made
+// setups; `aegir server` derives each queue's schedule from its settings
+// instead (QueueSchedule of its interval).
 func DefaultQueues() []QueueSettings {
 	return []QueueSettings{
 		{Name: "cron", Schedule: "*/5 * * * *"},

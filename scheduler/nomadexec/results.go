@@ -20,6 +20,10 @@ type ResultStore interface {
 	Result(ctx context.Context, taskID string) (*provision.Result, error)
 }
 
+// ErrBadResult means a result record is there but is not a result: a
+// retry cannot help.
+var ErrBadResult = errors.New("not a result record")
+
 // RedisResults reads the result records back ends write with ResultSink
 // "redis": key provision.ResultKey(prefix, task id), JSON, 24h TTL.
 type RedisResults struct {
@@ -46,7 +50,7 @@ func (r *RedisResults) Result(ctx context.Context, taskID string) (*provision.Re
 	}
 	var res provision.Result
 	if err := json.Unmarshal(b, &res); err != nil {
-		return nil, fmt.Errorf("the result record of task %s is not a result: %w", taskID, err)
+		return nil, fmt.Errorf("the result record of task %s is not a result (%v): %w", taskID, err, ErrBadResult)
 	}
 	return &res, nil
 }

@@ -264,12 +264,11 @@ func (r *nomadRun) endedWithout(status string) (*provision.Result, error) {
 // result reads the result the back end left, or returns fail (its Reason
 // saying why when there is a result aegir cannot use).
 func (r *nomadRun) result(fail *NomadRunError) (*provision.Result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := r.e.cfg.Results.Result(ctx, r.taskID)
+	res, err := r.readResult()
 	if err != nil {
 		fail.Reason = "its result could not be read: " + err.Error()
-		return nil, fail
+		return nil, &runner.Failure{Msg: fail.Error(), Code: "bus_unavailable",
+			Hint: "Check that Redis answers aegir (the back end keeps its result there for 24h), then look at the target: the back end may have done its work, which was not recorded."}
 	}
 	if res == nil {
 		return nil, fail
@@ -283,6 +282,29 @@ func (r *nomadRun) result(fail *NomadRunError) (*provision.Result, error) {
 		return nil, fail
 	}
 	return res, nil
+}
+
+// readResult reads the result the back end left, retrying with backoff
+// for up to ResultRetry while the result store (Redis) fails, unless
+// the run is detached meanwhile.
+func (r *nomadRun) readResult() (*provision.Result, error) {
+	deadline := time.Now().Add(r.e.cfg.ResultRetry)
+	wait := min(time.Second, r.e.cfg.ResultRetry/8)
+	for try := 1; ; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		res, err := r.e.cfg.Results.Result(ctx, r.taskID)
+		cancel()
+		if err == nil || errors.Is(err, ErrBadResult) || time.Now().Add(wait).After(deadline) {
+			return res, err
+		}
+		r.e.log.Warn("read a back end's result; retrying", "task", r.taskID, "job", r.jobID, "try", try, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-r.detachCh:
+			return nil, err
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
 }
 
 // jobEnded says whether a job without allocations will never get one:

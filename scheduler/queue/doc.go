@@ -109,7 +109,11 @@
 // aegir-queue-<name> periodic job runs `aegir queue run NAME`, which asks
 // the API (POST /api/v1/queues/<name>/run) to start one pass in the server
 // process and polls the pass until it ends, so the job lasts as long as
-// the pass and prohibit_overlap holds. The job's API token is a queue
+// the pass and prohibit_overlap holds. The job runs a pass every
+// Settings.Interval (its cron line is nomadexec.QueueSchedule's), and the
+// leader re-registers it when the settings change (Config.OnSettings
+// wakes it; it also polls for changes made through another server). The
+// job's API token is a queue
 // user's (JobUser, role queue; token.go): it may start and follow passes
 // and nothing else.
 package queue

@@ -42,7 +42,7 @@ func taskType(name string) domain.TaskType {
 // the queue is enabled (Enabled governs only the automatic passes). The
 // report comes back also with an error, saying how far the pass got.
 func (q *Queues) RunPass(ctx context.Context, name string) (*PassReport, error) {
-	p, err := q.begin(ctx, name)
+	p, err := q.beginRetrying(ctx, name)
 	if err != nil {
 		return nil, err
 	}

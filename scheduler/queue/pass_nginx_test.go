@@ -32,6 +32,7 @@ func setupPHPPass(t *testing.T, n int) *passBundle {
 	root, err := os.MkdirTemp("", "aegir-qphp-") // t.TempDir paths hold the test name; nginx and php-fpm want plain ones
 	must(t, err)
 	t.Cleanup(func() { os.RemoveAll(root) })
+	testharness.WebReachable(t, root) // nginx and php-fpm workers run as www-data
 	ngx := testharness.Nginx(t)
 	fpm := testharness.PHPFPM(t)
 	maria := testharness.MariaDB(t)

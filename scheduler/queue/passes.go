@@ -128,7 +128,7 @@ func (q *Queues) StartPass(ctx context.Context, name string) (*PassReport, error
 	}
 	q.wg.Add(1)
 	q.mu.Unlock()
-	p, err := q.begin(ctx, name)
+	p, err := q.beginRetrying(ctx, name)
 	if err != nil {
 		q.wg.Done()
 		return nil, err

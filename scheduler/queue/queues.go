@@ -41,6 +41,14 @@ type Config struct {
 	// so a record that stops changing for 2 × LockTTL is reported lost.
 	// Default: 1s.
 	Progress time.Duration
+	// OnSettings is called after PutSettings stored a queue's new
+	// settings, e.g. to re-register its Nomad periodic job when its
+	// interval changed. It must not block. Default: none.
+	OnSettings func(name string, s Settings)
+	// StartRetry is how long a pass that cannot start because the store
+	// or Redis does not answer is retried (with backoff) before StartPass
+	// or RunPass gives up (startretry.go). Default: 30s.
+	StartRetry time.Duration
 }
 
 // Queues runs the periodic queues: passes (RunPass), their settings and
@@ -72,6 +80,7 @@ func New(cfg Config) (*Queues, error) {
 	cfg.LockTTL = cmp.Or(cfg.LockTTL, time.Minute)
 	cfg.KeepOutputs = cmp.Or(cfg.KeepOutputs, 5)
 	cfg.Progress = cmp.Or(cfg.Progress, time.Second)
+	cfg.StartRetry = cmp.Or(cfg.StartRetry, 30*time.Second)
 	q := &Queues{cfg: cfg, st: cfg.Store, log: cfg.Logger.With("component", "queues")}
 	q.base, q.stop = context.WithCancel(context.Background())
 	return q, nil
@@ -117,6 +126,9 @@ func (q *Queues) PutSettings(ctx context.Context, name string, s Settings) (Sett
 		return Settings{}, err
 	}
 	s.Version = version
+	if q.cfg.OnSettings != nil {
+		q.cfg.OnSettings(name, s)
+	}
 	return s, nil
 }
 

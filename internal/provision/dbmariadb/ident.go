@@ -71,6 +71,18 @@ func validHost(s string) error {
 	return nil
 }
 
+// validClientHost allows the host part of a site's account: a name or an
+// IP address, never a '%' or '_' wildcard.
+func validClientHost(field, s string) error {
+	if err := validHost(s); err != nil {
+		return err
+	}
+	if strings.ContainsAny(s, "%_/") {
+		return domain.Invalid(field, "host %q is a wildcard or netmask: a site's account is only for where its web server connects from", domain.Clip(s))
+	}
+	return nil
+}
+
 // account is 'user'@'host', both allow-listed.
 func account(user, host string) string {
 	return quoteString(user) + "@" + quoteString(host)

@@ -36,9 +36,13 @@ type Config struct {
 	// AdminUser and AdminPassword are an account with ALL PRIVILEGES ...
 	// WITH GRANT OPTION. Required.
 	AdminUser, AdminPassword string
-	// UserHosts are the host parts a site's account is created with.
-	// Default "%" and "localhost" (a socket connection matches 'localhost'
-	// before '%', and an anonymous ''@'localhost' would win otherwise).
+	// UserHosts, when set, are the host parts a site's account is
+	// created with, whatever the context says (an operator who knows how
+	// the server sees its web servers, e.g. behind NAT). Names and IP
+	// addresses only: a wildcard ('%', '_') is refused, so no site's
+	// account is open to every host. Default: DBCreds.ClientHosts, where
+	// the site's web server connects from, else loopback only
+	// ("localhost", "127.0.0.1", "::1").
 	UserHosts []string
 	// DumpBinary and ClientBinary default to mariadb-dump and mariadb
 	// (mysqldump and mysql when those are missing).
@@ -61,7 +65,8 @@ var (
 
 // Factory is the provision.DBFactory for mariadb services. Settings:
 // "host" (default the server's address), "socket", "user_hosts"
-// (comma-separated, default "%,localhost"), "dump_binary",
+// (comma-separated; default where the site's web server connects from),
+// "dump_binary",
 // "client_binary"; port = the service's port (default 3306); admin holds
 // "username" and "password".
 var Factory provision.DBFactory = func(svc provision.ServiceInfo, srv provision.ServerInfo, admin map[string]string, _ provision.EnvInfo, log *slog.Logger) (provision.DBDriver, error) {
@@ -90,9 +95,6 @@ func New(cfg Config, log *slog.Logger) (*Driver, error) {
 	cfg.Host = cmp.Or(cfg.Host, "127.0.0.1")
 	cfg.Port = cmp.Or(cfg.Port, 3306)
 	cfg.ConnectTimeout = cmp.Or(cfg.ConnectTimeout, 5*time.Second)
-	if len(cfg.UserHosts) == 0 {
-		cfg.UserHosts = []string{"%", "localhost"}
-	}
 	if cfg.AdminUser == "" {
 		return nil, domain.Invalid("admin", "mariadb admin credentials have no username: store them with `aegir server credentials`")
 	}
@@ -108,7 +110,7 @@ func New(cfg Config, log *slog.Logger) (*Driver, error) {
 		}
 	}
 	for _, h := range cfg.UserHosts {
-		if err := validHost(h); err != nil {
+		if err := validClientHost("user_hosts", h); err != nil {
 			return nil, err
 		}
 	}
@@ -193,8 +195,9 @@ func checkCreds(db provision.DBCreds) error {
 	return validIdent("database user", db.User)
 }
 
-// Create creates the database and an account per UserHosts that holds ALL
-// on that database only. The password is sent as its hash. An existing
+// Create creates the database and an account per host the site connects
+// from (Config.UserHosts, else db.ClientHosts, else loopback; never a
+// wildcard) that holds ALL on that database only. The password is sent as its hash. An existing
 // database is refused with dberr.ErrExists and left alone; on any other
 // failure whatever was created is dropped again.
 func (d *Driver) Create(ctx context.Context, db provision.DBCreds) error {
@@ -216,9 +219,21 @@ func (d *Driver) Create(ctx context.Context, db provision.DBCreds) error {
 	if n > 0 {
 		return &dberr.Error{Kind: dberr.ErrExists, Engine: "mariadb", Addr: d.addr(), Op: "create " + db.Name, Err: errors.New("database exists")}
 	}
+	hosts := d.cfg.UserHosts
+	if len(hosts) == 0 {
+		hosts = db.ClientHosts
+	}
+	if len(hosts) == 0 {
+		hosts = []string{"localhost", "127.0.0.1", "::1"} // loopback only
+	}
+	for _, h := range hosts {
+		if err := validClientHost("client_hosts", h); err != nil {
+			return err
+		}
+	}
 	hash := nativePasswordHash(db.Password)
 	stmts := []string{"CREATE DATABASE " + quoteIdent(db.Name) + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"}
-	for _, h := range d.cfg.UserHosts {
+	for _, h := range hosts {
 		acct := account(db.User, h)
 		stmts = append(stmts,
 			"CREATE OR REPLACE USER "+acct+" IDENTIFIED BY PASSWORD "+quoteString(hash),

@@ -205,3 +205,48 @@ func newBenchDriver(b *testing.B, srv *testharness.MariaDBServer) *Driver {
 	b.Cleanup(func() { d.Close() })
 	return d
 }
+
+// TestAccountHosts: a site's account exists only for the hosts its web
+// server connects from (the context's ClientHosts, else loopback), never
+// for '%'; a wildcard in user_hosts or the context is refused.
+func TestAccountHosts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	hosts := func(user string) string {
+		return b.srv.Query(t, "SELECT GROUP_CONCAT(Host ORDER BY Host SEPARATOR ',') FROM mysql.user WHERE User = '"+user+"'")
+	}
+	remote := b.driver.Locate("s_remoteweb00000000000")
+	remote.Password, remote.ClientHosts = "pw-remote", []string{"10.20.30.40"}
+	if err := b.driver.Create(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.driver.Drop(ctx, remote) })
+	if got := hosts(remote.User); got != "10.20.30.40" {
+		t.Errorf("web server at 10.20.30.40: account hosts %q, want only 10.20.30.40", got)
+	}
+	local := b.driver.Locate("s_localweb000000000000")
+	local.Password = "pw-local"
+	if err := b.driver.Create(ctx, local); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.driver.Drop(ctx, local) })
+	if got := hosts(local.User); got != "127.0.0.1,::1,localhost" {
+		t.Errorf("no context: account hosts %q, want loopback only", got)
+	}
+	bad := b.driver.Locate("s_wildcard000000000000")
+	bad.Password, bad.ClientHosts = "pw", []string{"%"}
+	if err := b.driver.Create(ctx, bad); err == nil {
+		_ = b.driver.Drop(ctx, bad)
+		t.Errorf("Create with client host '%%' succeeded")
+	}
+	if got := hosts(bad.User); got != "" && got != "NULL" {
+		t.Errorf("refused create left accounts %q", got)
+	}
+	host, port := splitAddr(t, b.srv.Addr)
+	_, err := Factory(provision.ServiceInfo{ID: "db1", Type: "db", Kind: "mariadb", Port: port, Settings: map[string]string{"user_hosts": "%,localhost"}},
+		provision.ServerInfo{ID: "srv1", Name: "db1", Address: host}, map[string]string{"username": "root", "password": "x"}, provision.EnvInfo{}, nil)
+	if err == nil {
+		t.Errorf("user_hosts %%,localhost accepted")
+	}
+}

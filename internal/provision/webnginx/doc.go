@@ -14,6 +14,17 @@
 // expand an nginx variable. Bad input is refused with domain.ErrInvalid
 // before any file is written. FuzzRender checks the property.
 //
+// # Settings never served
+//
+// WebSite.Deny names the site's settings file. When the docroot holds it
+// (a platform served from its root, as WordPress is), the vhost gets an
+// exact-match `location = /sites/<domain>/settings.json { deny all; }`:
+// an exact location wins over every prefix and regex one (the .php one
+// too), and nginx matches the decoded URI with "." and ".." segments and
+// double slashes resolved, so no spelling of the path reaches the file.
+// The workers run as the web service's web_group (www-data), which reads
+// sites' files through the group (see package provision).
+//
 // # One broken site never takes nginx down
 //
 // Publish, under an flock on <config_dir>/.aegir.lock (so concurrent back

@@ -21,6 +21,7 @@ import (
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/provision/weberr"
+	"github.com/aegirhq/aegir/internal/servicekind"
 )
 
 // Errors are the weberr taxonomy, which the back end maps to result codes
@@ -65,6 +66,10 @@ type Config struct {
 	// FastCGI is the default PHP upstream for PHP sites ("unix:/path" or
 	// "127.0.0.1:9000").
 	FastCGI string
+	// WebGroup is the group nginx's workers and php-fpm's pool run as;
+	// the back end gives sites' files to it (package provision's
+	// privilege model). Default "www-data".
+	WebGroup string
 	// Listen is where vhosts listen. Port default 80; an invalid Addr
 	// means all addresses.
 	ListenAddr netip.Addr
@@ -89,7 +94,7 @@ var _ provision.WebDriver = (*Driver)(nil)
 
 // Factory is the provision.WebFactory for nginx services. Service settings:
 // "config_dir" and "main_config" (required), "binary", "pid_file",
-// "php_fastcgi"; the port is the service's port and vhosts listen on the
+// "php_fastcgi", "web_group"; the port is the service's port and vhosts listen on the
 // server's address when it is an IP literal, else on every address.
 var Factory provision.WebFactory = func(svc provision.ServiceInfo, srv provision.ServerInfo, _ provision.EnvInfo, log *slog.Logger) (provision.WebDriver, error) {
 	cfg := Config{
@@ -98,6 +103,7 @@ var Factory provision.WebFactory = func(svc provision.ServiceInfo, srv provision
 		Binary:     svc.Settings["binary"],
 		PidFile:    svc.Settings["pid_file"],
 		FastCGI:    svc.Settings["php_fastcgi"],
+		WebGroup:   svc.Settings["web_group"],
 		Port:       svc.Port,
 		Host:       srv.Address,
 	}
@@ -146,6 +152,10 @@ func New(cfg Config, log *slog.Logger) (*Driver, error) {
 			return nil, fmt.Errorf("nginx service php_fastcgi: %w", err)
 		}
 		cfg.FastCGI = fc
+	}
+	cfg.WebGroup = cmp.Or(cfg.WebGroup, "www-data")
+	if err := servicekind.UnixName(cfg.WebGroup); err != nil {
+		return nil, fmt.Errorf("nginx service web_group: %w", err)
 	}
 	if cfg.Port < 1 || cfg.Port > 65535 {
 		return nil, fmt.Errorf("nginx service: %w", domain.Invalid("port", "%d is not a TCP port", cfg.Port))

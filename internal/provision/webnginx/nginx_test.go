@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -74,6 +76,7 @@ func shortDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(d) })
+	testharness.WebReachable(t, d) // nginx's workers run as www-data
 	return d
 }
 
@@ -176,6 +179,7 @@ func TestPublishPHPSite(t *testing.T) {
 	if err := os.CopyFS(platform, os.DirFS("../../../testdata/platforms/php-app")); err != nil {
 		t.Fatal(err)
 	}
+	testharness.WebReachable(t, platform)
 	if err := domain.ValidatePath("platform", platform, nil); err != nil {
 		t.Fatalf("temp dir path is not usable as a docroot: %v", err)
 	}
@@ -197,6 +201,7 @@ func TestPublishPHPSite(t *testing.T) {
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("install hook: %v\n%s", err, out)
 	}
+	webGroupOwns(t, siteDir) // as the back end leaves it: PHP runs as www-data
 	if err := b.driver.Publish(ctx, site); err != nil {
 		t.Fatal(err)
 	}
@@ -434,4 +439,39 @@ func TestSnippetCheckedAndRolledBack(t *testing.T) {
 		t.Fatalf("Publish of a snippet with include = %v, want domain.ErrInvalid", err)
 	}
 	assertNoTempFiles(t, b.nginx.ConfDir)
+}
+
+// webGroupOwns gives dir and what is in it to the web workers' group, as
+// the back end does for a site (settings 0640, the rest group-writable so
+// PHP in the shared www-data pool can write its database), when the test
+// runs as root.
+func webGroupOwns(t *testing.T, dir string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return
+	}
+	g, err := user.LookupGroup(testharness.WebUser)
+	if err != nil {
+		t.Skipf("no %s group: %v", testharness.WebUser, err)
+	}
+	gid, _ := strconv.Atoi(g.Gid)
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := os.Lchown(p, 0, gid); err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return os.Chmod(p, 0o2770)
+		case filepath.Base(p) == "settings.json":
+			return os.Chmod(p, 0o640)
+		default:
+			return os.Chmod(p, 0o660)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

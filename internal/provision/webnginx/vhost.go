@@ -40,7 +40,8 @@ type vhost struct {
 	// and passes platform.CheckNginxSnippet (allowed directives only,
 	// balanced blocks, root and alias inside the platform) instead.
 	Snippet     string
-	SnippetFrom string // the platform directory, for the comment above it
+	SnippetFrom string   // the platform directory, for the comment above it
+	Deny        []string // URL paths (from the docroot) answering 403: the site's settings
 }
 
 type param struct{ Name, Value string }
@@ -110,6 +111,11 @@ func buildVhost(s provision.WebSite, listen listenSpec, defaultFastCGI string) (
 			return nil, err
 		}
 		v.Docroot = s.Docroot
+		deny, err := denyLocations(s.Docroot, s.Deny)
+		if err != nil {
+			return nil, err
+		}
+		v.Deny = deny
 	}
 	if s.PHP {
 		up := s.FastCGI
@@ -225,4 +231,26 @@ func validParamValue(k, v string) error {
 		}
 	}
 	return nil
+}
+
+// denyLocations turns the files of WebSite.Deny that lie under docroot
+// into the URL paths of exact-match locations that answer 403. An exact
+// location wins over every prefix and regex location (the .php one too),
+// and nginx matches the decoded, merged-slash URI, so "%73ettings.json"
+// or "//sites/..." are refused as well. Files outside the docroot need no
+// rule.
+func denyLocations(docroot string, files []string) ([]string, error) {
+	var out []string
+	for _, f := range files {
+		if err := domain.ValidatePath("deny", f, nil); err != nil {
+			return nil, err
+		}
+		rel, ok := strings.CutPrefix(f, strings.TrimSuffix(docroot, "/")+"/")
+		if !ok {
+			continue
+		}
+		out = append(out, "/"+rel)
+	}
+	sort.Strings(out)
+	return out, nil
 }

@@ -46,6 +46,14 @@ func TestRenderGolden(t *testing.T) {
 			Docroot: "/var/aegir/platforms/php1/public",
 			PHP:     true,
 			Env:     map[string]string{"AEGIR_SITE_DIR": "/var/aegir/platforms/php1/sites/shop.example.com"},
+			Deny:    []string{"/var/aegir/platforms/php1/sites/shop.example.com/settings.json"}, // outside the docroot: no rule
+		}},
+		{"php-docroot-platform-root", provision.WebSite{
+			Domain:  "blog.example.com",
+			Docroot: "/var/aegir/platforms/wordpress",
+			PHP:     true,
+			Env:     map[string]string{"AEGIR_SITE_DIR": "/var/aegir/platforms/wordpress/sites/blog.example.com"},
+			Deny:    []string{"/var/aegir/platforms/wordpress/sites/blog.example.com/settings.json"},
 		}},
 		{"php-own-upstream", provision.WebSite{
 			Domain:  "tcp.example.com",

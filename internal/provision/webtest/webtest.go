@@ -37,6 +37,7 @@ import (
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/provision/weberr"
 	"github.com/aegirhq/aegir/internal/servicekind"
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 // Harness is one web driver under test with its server running.
@@ -82,6 +83,7 @@ func Run(t *testing.T, h *Harness) {
 	t.Run("unusable", func(t *testing.T) { t.Parallel(); testUnusable(t, h) })
 	t.Run("lifecycle", func(t *testing.T) { t.Parallel(); testLifecycle(t, h) })
 	t.Run("concurrent publish", func(t *testing.T) { t.Parallel(); testConcurrent(t, h) })
+	t.Run("settings never served", func(t *testing.T) { t.Parallel(); testDeny(t, h) })
 	// Last and alone: it checks that StateDir does not change.
 	t.Run("bad sites", func(t *testing.T) { testBadSites(t, h) })
 }
@@ -127,6 +129,7 @@ func Docroot(t *testing.T, body string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(base) })
+	testharness.WebReachable(t, base) // nginx's workers run as www-data
 	dir := filepath.Join(base, "public")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -334,6 +337,42 @@ func testSettings(t *testing.T, kind servicekind.Kind, build func(t *testing.T, 
 		}
 		if err := build(t, map[string]string{s.Key: badSetting}); err == nil {
 			t.Errorf("%s: the descriptor refuses %q but the driver takes it", s.Key, badSetting)
+		}
+	}
+}
+
+// testDeny: a site whose docroot holds its settings file (a platform
+// served from its root, as WordPress is) lists it in WebSite.Deny; every
+// way of asking for it answers 403 or 404 without its content, while the
+// file beside it is served.
+func testDeny(t *testing.T, h *Harness) {
+	docroot := Docroot(t, "deny home")
+	dir := filepath.Join(docroot, "sites", "deny.example.com")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "db-password-never-served"
+	settings := filepath.Join(dir, "settings.json")
+	for name, body := range map[string]string{"settings.json": `{"password":"` + secret + `"}`, "other.txt": "beside the settings"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(t, h, provision.WebSite{Domain: "deny.example.com", Docroot: docroot, Deny: []string{settings}})
+	expect(t, h, "deny.example.com", "/sites/deny.example.com/other.txt", 200, "beside the settings")
+	for _, p := range []string{
+		"/sites/deny.example.com/settings.json",
+		"//sites/deny.example.com/settings.json",
+		"/sites//deny.example.com/settings.json",
+		"/sites/deny.example.com/./settings.json",
+		"/sites/x/../deny.example.com/settings.json",
+		"/sites/deny.example.com/%73ettings.json",
+		"/sites/deny.example.com/settings%2Ejson",
+		"/sites/deny.example.com/settings.json?x=1",
+	} {
+		a := get(t, h, "deny.example.com", p)
+		if a.code != http.StatusForbidden && a.code != http.StatusNotFound || strings.Contains(a.body, secret) {
+			t.Errorf("GET %s = %d %q, want 403 or 404 without the settings", p, a.code, a.body)
 		}
 	}
 }

@@ -1,0 +1,341 @@
+package provision
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/aegirhq/aegir/internal/atomicfile"
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision/sitetree"
+	"github.com/aegirhq/aegir/internal/servicekind"
+)
+
+// Site users: the privilege model is in doc.go ("Who runs as what").
+
+// SiteUser is a site's own Unix user and group on its web server, as a
+// task created or found it (domain.UnixUser, reported in the result).
+type SiteUser = domain.UnixUser
+
+// ErrSiteUser is wrapped by every error about a site's Unix user: a name
+// that cannot be derived, or a user of that name that aegir did not make.
+var ErrSiteUser = errors.New("site user")
+
+const (
+	siteUserPrefix = "ae-"
+	siteUserDomain = 20 // bytes of the domain kept in the name
+	siteUserHash   = 8  // hex digits of sha256(domain)
+	defaultWebGrp  = "www-data"
+	nologin        = "/usr/sbin/nologin"
+)
+
+// SiteUserName derives the Unix user (and group) name of the site at
+// domain: "ae-", the domain's first 20 bytes with every byte outside
+// [a-z0-9] made '-', '-', and the first 8 hex digits of the domain's
+// sha256. At most 32 bytes; two domains that read alike ("a.b" and "a-b",
+// or two long ones sharing their first 20 bytes) still get different
+// names from the hash.
+func SiteUserName(domainName string) (string, error) {
+	if domainName == "" {
+		return "", fmt.Errorf("%w: no domain to derive a user name from", ErrSiteUser)
+	}
+	var b strings.Builder
+	b.WriteString(siteUserPrefix)
+	for i := 0; i < len(domainName) && i < siteUserDomain; i++ {
+		c := domainName[i]
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' {
+			b.WriteByte(c)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	sum := sha256.Sum256([]byte(domainName))
+	b.WriteByte('-')
+	b.WriteString(hex.EncodeToString(sum[:])[:siteUserHash])
+	name := b.String()
+	if err := servicekind.UnixName(name); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrSiteUser, err)
+	}
+	return name, nil
+}
+
+// siteUserComment is the GECOS field aegir gives a site's user: how it
+// recognises its own users and refuses to take over anyone else's.
+func siteUserComment(domainName string) string { return "aegir site " + domainName }
+
+// owner is who a site's files belong to on its web server: nil when
+// aegir changes no owners (the back end is not root, or the web service
+// has no site users, e.g. builtin under aegir dev).
+type owner struct {
+	user     SiteUser
+	webGroup string
+	webGID   int
+}
+
+// setOwner records o as who owns the site's files and, with it, who the
+// platform's commands for the site (install, hooks, cron, stats) run as:
+// the site's user and group, with the web group as a supplementary group
+// so that platform code the operator gave the web server stays readable.
+// A nil o (no site users) leaves them running as aegir.
+func (loc *siteLoc) setOwner(o *owner) {
+	loc.Owner = o
+	loc.Cred = nil
+	if o != nil {
+		loc.Cred = &syscall.Credential{Uid: uint32(o.user.UID), Gid: uint32(o.user.GID), Groups: []uint32{uint32(o.webGID)}}
+	}
+}
+
+// siteUsers reports whether sites on w get their own Unix users: the back
+// end runs as root and w's kind declares servicekind.SiteUsers.
+func (j *job) siteUsers(w *webConn) bool {
+	return os.Geteuid() == 0 && describe(w.svc.Kind).Has(servicekind.SiteUsers)
+}
+
+// webGroup resolves the web service's web_group setting (default
+// www-data).
+func (j *job) webGroup(w *webConn) (string, int, error) {
+	name := cmp.Or(w.svc.Settings["web_group"], defaultWebGrp)
+	if err := servicekind.UnixName(name); err != nil {
+		return "", 0, failf(CodeContextInvalid, "Set the web service's web_group to the group its workers run as.", err,
+			"The web group of %s is not a valid group name", w.String())
+	}
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return "", 0, failf(CodeSiteUserFailed,
+			fmt.Sprintf("Set the web service's web_group to the group nginx and php-fpm run as (%s is missing on %s).", name, w.srv.Name), err,
+			"The web group %s of %s does not exist", name, w.String())
+	}
+	gid, _ := strconv.Atoi(g.Gid)
+	return name, gid, nil
+}
+
+// lookupSiteUser finds the site's user. It returns (nil, nil) when there
+// is none, and an error wrapping ErrSiteUser when a user or group of that
+// name exists that aegir did not make for this domain.
+func lookupSiteUser(domainName string) (*SiteUser, error) {
+	name, err := SiteUserName(domainName)
+	if err != nil {
+		return nil, err
+	}
+	u, uerr := user.Lookup(name)
+	g, gerr := user.LookupGroup(name)
+	var unknownUser user.UnknownUserError
+	var unknownGroup user.UnknownGroupError
+	switch {
+	case uerr != nil && !errors.As(uerr, &unknownUser):
+		return nil, uerr
+	case gerr != nil && !errors.As(gerr, &unknownGroup):
+		return nil, gerr
+	case uerr != nil && gerr != nil:
+		return nil, nil
+	case uerr != nil:
+		return nil, fmt.Errorf("%w: a group %s exists without its user; aegir did not make it and will not take it over", ErrSiteUser, name)
+	case u.Name != siteUserComment(domainName):
+		return nil, fmt.Errorf("%w: a user %s exists (%q) that aegir did not make for %s; it will not take it over", ErrSiteUser, name, u.Name, domainName)
+	case gerr != nil || u.Gid != g.Gid:
+		return nil, fmt.Errorf("%w: the user %s has no group of its own name", ErrSiteUser, name)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(g.Gid)
+	return &SiteUser{Name: name, UID: uid, GID: gid}, nil
+}
+
+func siteUserFailure(err error, domainName string) error {
+	name, _ := SiteUserName(domainName)
+	return failf(CodeSiteUserFailed,
+		fmt.Sprintf("Remove or rename the user or group %s if nothing needs it (userdel, groupdel), or use another domain; nothing was changed for the site.", cmp.Or(name, "derived from the domain")),
+		err, "The Unix user of %s cannot be used", domainName)
+}
+
+// checkSiteUser fails, before anything is created, when the site's user
+// name cannot be derived or belongs to someone else.
+func (j *job) checkSiteUser(w *webConn, domainName string) error {
+	if !j.siteUsers(w) {
+		return nil
+	}
+	if _, _, err := j.webGroup(w); err != nil {
+		return err
+	}
+	if _, err := lookupSiteUser(domainName); err != nil {
+		return siteUserFailure(err, domainName)
+	}
+	return nil
+}
+
+// siteOwner returns who owns the site at domainName on w, creating its
+// user and group (useradd/groupadd, argv, never a shell) when they do not
+// exist; nil when aegir changes no owners on w. When it created them and
+// u is not nil, an undo step removes them; created users are reported
+// in the result.
+func (j *job) siteOwner(ctx context.Context, w *webConn, dir, domainName string, u *undo) (*owner, error) {
+	if !j.siteUsers(w) {
+		return nil, nil
+	}
+	grp, gid, err := j.webGroup(w)
+	if err != nil {
+		return nil, err
+	}
+	su, err := lookupSiteUser(domainName)
+	if err != nil {
+		return nil, siteUserFailure(err, domainName)
+	}
+	if su == nil {
+		name, _ := SiteUserName(domainName)
+		if err := j.runIDCommand(ctx, "groupadd", "--system", name); err != nil {
+			return nil, err
+		}
+		if err := j.runIDCommand(ctx, "useradd", "--system", "--no-create-home", "--shell", nologin,
+			"--gid", name, "--home-dir", dir, "--comment", siteUserComment(domainName), name); err != nil {
+			_ = j.runIDCommand(context.WithoutCancel(ctx), "groupdel", name)
+			return nil, err
+		}
+		if u != nil {
+			u.push("remove Unix user "+name, func(ctx context.Context) error { return j.removeSiteUser(ctx, domainName) })
+		}
+		if su, err = lookupSiteUser(domainName); err != nil || su == nil {
+			return nil, siteUserFailure(cmp.Or(err, errors.New("useradd succeeded but the user is not there")), domainName)
+		}
+		j.log.Info("site user created", "user", su.Name, "uid", su.UID, "gid", su.GID)
+	}
+	return &owner{user: *su, webGroup: grp, webGID: gid}, nil
+}
+
+// removeSiteUser removes the site's user and group; already gone is done,
+// and a user aegir did not make is left alone (with an error).
+func (j *job) removeSiteUser(ctx context.Context, domainName string) error {
+	su, err := lookupSiteUser(domainName)
+	if err != nil {
+		return err
+	}
+	if su == nil {
+		return nil
+	}
+	if err := j.runIDCommand(ctx, "userdel", su.Name); err != nil {
+		return err
+	}
+	if _, err := user.LookupGroup(su.Name); err == nil { // userdel removes it only under USERGROUPS_ENAB
+		if err := j.runIDCommand(ctx, "groupdel", su.Name); err != nil {
+			return err
+		}
+	}
+	j.log.Info("site user removed", "user", su.Name)
+	return nil
+}
+
+func (j *job) runIDCommand(ctx context.Context, argv ...string) error {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin", "LANG=C"}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return failf(CodeSiteUserFailed, "Check that the shadow tools (useradd, groupadd) are installed and /etc/passwd is writable.",
+			fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out))), "%s failed", strings.Join(argv, " "))
+	}
+	return nil
+}
+
+// Modes of what aegir makes in a site directory when it owns it for a
+// site user: the directory and files/ are the site's, the web group may
+// enter and read; files/ is writable by the group too, because PHP still
+// runs in the web group's shared pool (until per-site pools), and setgid
+// so what PHP writes keeps the group.
+const (
+	siteDirMode   = 0o750
+	filesDirMode  = 0o2770
+	settingsMode  = 0o640
+	plainSiteMode = 0o755 // the site directory when aegir owns nothing
+)
+
+// ownSite gives the site directory (and, when whole, everything under
+// it) to the site's user and the web group, and the directory its mode:
+// after install, restore, clone and migrate (whole), and verify. Entries
+// are changed with lchown through an os.Root of dir while sitetree lists
+// them, so no link is followed. With o nil (no site users) only the
+// directory's mode is put back to what install gave it.
+func (j *job) ownSite(ctx context.Context, o *owner, dir string, whole bool) error {
+	if o == nil {
+		return os.Chmod(dir, plainSiteMode)
+	}
+	uid, gid := o.user.UID, o.webGID
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if whole {
+		err = sitetree.Walk(ctx, dir, func(e *sitetree.Entry) error { return root.Lchown(e.Rel, uid, gid) })
+		if err != nil {
+			return fmt.Errorf("give %s to %s: %w", dir, o.user.Name, err)
+		}
+	}
+	if err := root.Lchown(".", uid, gid); err != nil {
+		return err
+	}
+	if err := root.Chmod(".", siteDirMode); err != nil {
+		return err
+	}
+	if fi, err := root.Lstat("files"); err == nil && fi.IsDir() {
+		if err := root.Lchown("files", uid, gid); err != nil {
+			return err
+		}
+		if err := root.Chmod("files", filesDirMode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeOwned writes a site's settings file, 0640 on every write: owned
+// by the site's user and the web group when o is set; otherwise, as root,
+// by whoever owned the file it replaces (a task that does not look up
+// the site's user, such as rotate-credentials, changes no owner).
+func writeOwned(file string, b []byte, o *owner) error {
+	uid, gid := -1, -1
+	switch {
+	case o != nil:
+		uid, gid = o.user.UID, o.webGID
+	case os.Geteuid() == 0:
+		if fi, err := os.Lstat(file); err == nil && fi.Mode().IsRegular() {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				uid, gid = int(st.Uid), int(st.Gid)
+			}
+		}
+	}
+	return atomicfile.WriteOwned(file, b, settingsMode, uid, gid)
+}
+
+func ownFailed(err error, dir string) error {
+	return failf(CodeFilesFailed, "Check the disk and that aegir runs as root on the web server.", err,
+		"The owner of the site directory %s could not be set", dir)
+}
+
+// keepOwner finds (or makes again) the site's user and gives it the site
+// directory back, all of it when whole (restore, migrate), and records it
+// in loc and the result: verify, restore and migrate keep a site's user.
+func (j *job) keepOwner(ctx context.Context, w *webConn, loc *siteLoc, whole bool) error {
+	o, err := j.siteOwner(ctx, w, loc.Dir, loc.Domain, nil)
+	if err != nil {
+		return err
+	}
+	loc.setOwner(o)
+	if err := j.ownSite(ctx, o, loc.Dir, whole); err != nil {
+		return ownFailed(err, loc.Dir)
+	}
+	j.reportSiteUser(o)
+	return nil
+}
+
+func (j *job) reportSiteUser(o *owner) {
+	if o != nil {
+		su := o.user
+		j.res.Changes.SiteUser = &su
+	}
+}
