@@ -13,12 +13,12 @@ import (
 
 // A real application from Debian's packages run as a php platform the way
 // an operator would: the package's tree copied with its links resolved,
-// the operator's manifest and glue (testdata/platforms/<app>-aegir) laid
+// the operator's manifest and glue (internal/testharness/testdata/platforms/<app>-aegir) laid
 // over it, on nginx + php-fpm as www-data + a database server.
 type realApp struct {
 	pkg     string // Debian package
 	tree    string // where the package puts the application
-	overlay string // testdata/platforms/<overlay>: aegir.hcl and glue
+	overlay string // testharness.PlatformFixture(overlay): aegir.hcl and glue
 	// title is a text of the front page naming the site installed as dom
 	// (its clones and its migrated self keep that name: it is content).
 	title func(dom string) string
