@@ -29,11 +29,17 @@ packages=(
 	zstd
 	jq
 	chromium
+	# Real applications the tests run as php platforms (Debian's trees under
+	# /usr/share/wordpress and /usr/share/mediawiki are copied, never served
+	# in place). --no-install-recommends keeps apache2 out: nginx provides
+	# the httpd their dependency names; the theme is a recommends of
+	# wordpress that its front page needs.
+	wordpress wordpress-theme-twentytwentythree mediawiki
 )
 
 # Services that the packages above may start on install (Debian's init
 # scripts); the tests never use the system instances.
-services=(redis-server mariadb mysql postgresql nginx php8.2-fpm)
+services=(redis-server mariadb mysql postgresql nginx php8.2-fpm apache2)
 
 installed() {
 	[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
