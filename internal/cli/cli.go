@@ -45,7 +45,7 @@ type verb struct {
 }
 
 // nouns is the command table, in the order help lists it.
-var nouns = []*noun{siteNoun, platformNoun, serverNoun, clientNoun, taskNoun, userNoun, tokenNoun}
+var nouns = []*noun{siteNoun, platformNoun, serverNoun, serviceNoun, clientNoun, taskNoun, userNoun, tokenNoun}
 
 // Nouns returns the nouns Run handles, so the root command can route and
 // print help.

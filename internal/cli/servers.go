@@ -14,7 +14,7 @@ import (
 
 var serverNoun = &noun{
 	name:    "server",
-	summary: "Manage servers: machines with a web service and/or a database service. (Without a verb, 'aegir server' runs the production server.)",
+	summary: "Manage servers: machines with a web service and/or a database service. (With flags and no verb, 'aegir server -config FILE' runs the production server.)",
 	verbs: []*verb{
 		{name: "list", args: "[flags]", summary: "List servers.", run: serverResource.list,
 			examples: []string{"aegir server list"}},
@@ -25,6 +25,8 @@ var serverNoun = &noun{
 				"aegir server create web1 -address 10.0.0.5 -nomad-node web1 -http nginx -db mariadb",
 				"aegir server create local -address 127.0.0.1 -http builtin -http-port 8481 -db sqlite",
 			}},
+		{name: "edit", args: "NAME|ID [-address A] [-nomad-node N] [-name NEW]", summary: "Change a server's address, Nomad node or name and queue its verify-server task (services: 'aegir service set').", run: serverEdit,
+			examples: []string{"aegir server edit web1 -address 10.0.0.6", "aegir server edit web1 -nomad-node ''"}},
 		{name: "verify", args: "NAME|ID [-wait]", summary: "Verify a server: check that its services answer.", run: serverVerify,
 			examples: []string{"aegir server verify web1 -wait"}},
 		{name: "delete", args: "NAME|ID [-yes]", summary: "Delete a server that nothing uses (asks to type its name, or -yes).", run: serverResource.remove("delete the server %s from aegir"),
