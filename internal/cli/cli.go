@@ -144,8 +144,8 @@ func (a *app) main(ctx context.Context, args []string) int {
 	}
 	n := findNoun(args[0])
 	if n == nil {
-		fmt.Fprintf(a.stderr, "Error: unknown command %q; the client commands are: %s\nRun 'aegir help' for usage.\n",
-			args[0], strings.Join(Nouns(), ", "))
+		fmt.Fprintf(a.stderr, "Error: unknown command %q%s; the client commands are: %s\nRun 'aegir help' for usage.\n",
+			args[0], didYouMean(args[0], Nouns()), strings.Join(Nouns(), ", "))
 		return ExitUsage
 	}
 	a.noun = n
@@ -163,7 +163,7 @@ func (a *app) main(ctx context.Context, args []string) int {
 	}
 	v := n.findVerb(args[1])
 	if v == nil {
-		fmt.Fprintf(a.stderr, "Error: unknown command \"%s %s\"\n", n.name, args[1])
+		fmt.Fprintf(a.stderr, "Error: unknown command \"%s %s\"%s\n", n.name, args[1], didYouMean(args[1], n.verbNames()))
 		n.usage(a.stderr)
 		return ExitUsage
 	}
@@ -175,7 +175,7 @@ func (a *app) main(ctx context.Context, args []string) int {
 func (a *app) helpFor(args []string) int {
 	n := findNoun(args[0])
 	if n == nil {
-		fmt.Fprintf(a.stderr, "Error: no help for %q; the client commands are: %s\n", args[0], strings.Join(Nouns(), ", "))
+		fmt.Fprintf(a.stderr, "Error: no help for %q%s; the client commands are: %s\n", args[0], didYouMean(args[0], Nouns()), strings.Join(Nouns(), ", "))
 		return ExitUsage
 	}
 	if n.run != nil {
@@ -188,7 +188,7 @@ func (a *app) helpFor(args []string) int {
 	}
 	v := n.findVerb(args[1])
 	if v == nil {
-		fmt.Fprintf(a.stderr, "Error: unknown command \"%s %s\"\n", n.name, args[1])
+		fmt.Fprintf(a.stderr, "Error: unknown command \"%s %s\"%s\n", n.name, args[1], didYouMean(args[1], n.verbNames()))
 		n.usage(a.stderr)
 		return ExitUsage
 	}

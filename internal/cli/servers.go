@@ -14,7 +14,7 @@ import (
 
 var serverNoun = &noun{
 	name:    "server",
-	summary: "Manage servers: machines with a web service and/or a database service. (With flags and no verb, 'aegir server -config FILE' runs the production server.)",
+	summary: "Manage servers: machines with a web service and/or a database service. (The production server itself runs with 'aegir server run [flags]' or 'aegir server -config FILE'.)",
 	verbs: []*verb{
 		{name: "list", args: "[flags]", summary: "List servers.", run: serverResource.list,
 			examples: []string{"aegir server list"}},

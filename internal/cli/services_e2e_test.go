@@ -131,6 +131,9 @@ func TestRestoreLatestEndToEnd(t *testing.T) {
 	b.run("server", "create", "local", "-address", "127.0.0.1", "-http", "builtin", "-db", "sqlite").want(t, ExitOK)
 	b.run("platform", "create", "static1", "-path", "/srv/platforms/static1", "-server", "local", "-type", "static").want(t, ExitOK)
 	b.run("site", "create", "example.com", "-platform", "static1", "-db-server", "local", "-client", "acme").want(t, ExitOK)
+	// A near platform name is a typo: exit 2 with the name meant.
+	r := b.run("site", "create", "other.example.com", "-platform", "statc1", "-db-server", "local", "-client", "acme").want(t, ExitUsage)
+	contains(t, "stderr", r.stderr, `no platform named "statc1"; did you mean "static1"?`)
 	site, err := st.SiteByDomain(ctx, "example.com")
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +154,7 @@ func TestRestoreLatestEndToEnd(t *testing.T) {
 	}
 	finish(domain.TaskInstall, store.SetSiteStatus(site.ID, domain.SiteEnabled))
 
-	r := b.run("site", "restore", "example.com", "-backup", "latest", "-yes").want(t, ExitFailed)
+	r = b.run("site", "restore", "example.com", "-backup", "latest", "-yes").want(t, ExitFailed)
 	contains(t, "stderr", r.stderr, "example.com has no backups", "aegir site backup example.com")
 
 	t0 := time.Now().Add(-time.Hour).UTC()

@@ -160,7 +160,8 @@ func siteCreate(ctx context.Context, a *app, args []string) error {
 	var out siteAnswer
 	raw, err := c.post(ctx, c.path("sites"), body, &out)
 	if err != nil {
-		return err
+		return refTypo(ctx, c, err, refFlag{"platform", *platform, platformResource},
+			refFlag{"db_server", *dbServer, serverResource}, refFlag{"client", *client, clientResource})
 	}
 	done := "Site created."
 	if out.Site != nil {
