@@ -115,16 +115,9 @@ func (a *app) serviceDetails(svc *domain.Service, server string) error {
 		fmt.Fprintf(a.stdout, "  %s services take no settings.\n", svc.Kind)
 		return nil
 	}
-	t := newTable(a.stdout, "KEY", "VALUE", "DEFAULT", "MEANING")
 	for _, s := range d.Settings {
 		v, ok := svc.Settings[s.Key]
-		if !ok {
-			v = "-"
-			if s.Required {
-				v = "(required, not set)"
-			}
-		}
-		t.row(s.Key, v, orDash(s.Default), s.Meaning)
+		writeSetting(a.stdout, s, v, ok, true)
 	}
 	extra := make([]string, 0, len(svc.Settings))
 	for k := range svc.Settings {
@@ -134,10 +127,7 @@ func (a *app) serviceDetails(svc *domain.Service, server string) error {
 	}
 	sort.Strings(extra)
 	for _, k := range extra {
-		t.row(k, svc.Settings[k], "-", "(not read by "+string(svc.Kind)+" services)")
-	}
-	if err := t.flush(); err != nil {
-		return err
+		writeSetting(a.stdout, servicekind.Setting{Key: k, Meaning: "(not read by " + string(svc.Kind) + " services)"}, svc.Settings[k], true, true)
 	}
 	fmt.Fprintf(a.stdout, "\nChange with 'aegir service set %s %s KEY=VALUE' and 'aegir service unset %s %s KEY'.\n", server, svc.Type, server, svc.Type)
 	return nil
@@ -276,9 +266,30 @@ func writeKind(w io.Writer, d servicekind.Descriptor) {
 		fmt.Fprintln(w, "  no settings")
 		return
 	}
-	t := newTable(w, "  KEY", "REQUIRED", "DEFAULT", "MEANING")
 	for _, s := range d.Settings {
-		t.row("  "+s.Key, yesNo(s.Required), orDash(s.Default), s.Meaning)
+		writeSetting(w, s, "", false, false)
 	}
-	_ = t.flush()
+}
+
+// writeSetting prints one setting as two lines: the key with its value
+// (when withValue), whether it is required and its default, then its
+// meaning, indented.
+func writeSetting(w io.Writer, s servicekind.Setting, value string, set, withValue bool) {
+	line := "  " + s.Key
+	switch {
+	case withValue && set:
+		line += " = " + value
+	case s.Required:
+		line += " (required"
+		if withValue {
+			line += ", not set"
+		}
+		line += ")"
+	case s.Default != "":
+		line += " (default: " + s.Default + ")"
+	case withValue:
+		line += " (not set)"
+	}
+	fmt.Fprintln(w, sanitize(line))
+	fmt.Fprintf(w, "      %s\n", sanitize(s.Meaning))
 }

@@ -64,7 +64,7 @@ func TestServiceSettingsEndToEnd(t *testing.T) {
 	r = b.run("service", "set", "web1", "http", "config_dir=/etc/nginx/sites-enabled", "main_config=/etc/nginx/nginx.conf", "-port", "8080").want(t, ExitOK)
 	contains(t, "stdout", r.stdout, "Set config_dir, main_config, port of the http service (nginx) on web1.", "aegir server verify web1")
 	r = b.run("service", "show", "web1", "nginx").want(t, ExitOK)
-	contains(t, "stdout", r.stdout, "/etc/nginx/sites-enabled", "/etc/nginx/nginx.conf", "8080")
+	contains(t, "stdout", r.stdout, "config_dir = /etc/nginx/sites-enabled", "main_config = /etc/nginx/nginx.conf", "8080")
 	if strings.Contains(r.stdout, "(required, not set)") {
 		t.Errorf("required settings still unset:\n%s", r.stdout)
 	}
@@ -103,7 +103,7 @@ func TestServiceSettingsEndToEnd(t *testing.T) {
 	}
 
 	r = b.run("service", "kinds", "nginx").want(t, ExitOK)
-	contains(t, "stdout", r.stdout, "nginx (http, default port 80)", "config_dir", "yes")
+	contains(t, "stdout", r.stdout, "nginx (http, default port 80)", "  config_dir (required)\n", "  web_group (default: www-data)")
 	b.run("service", "kinds", "apache").want(t, ExitUsage)
 
 	// server edit changes what the flags name and queues verify-server.
