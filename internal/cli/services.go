@@ -293,3 +293,19 @@ func writeSetting(w io.Writer, s servicekind.Setting, value string, set, withVal
 	fmt.Fprintln(w, sanitize(line))
 	fmt.Fprintf(w, "      %s\n", sanitize(s.Meaning))
 }
+
+// settingList is a repeatable KEY=VALUE flag: -http-set config_dir=/etc/nginx.
+// Unlike stringList it never splits on commas, which values may hold
+// (mariadb's user_hosts).
+type settingList map[string]string
+
+func (l settingList) String() string { return "" }
+
+func (l settingList) Set(kv string) error {
+	k, v, ok := strings.Cut(kv, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("%q is not KEY=VALUE", kv)
+	}
+	l[k] = v
+	return nil
+}

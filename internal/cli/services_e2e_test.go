@@ -106,6 +106,16 @@ func TestServiceSettingsEndToEnd(t *testing.T) {
 	contains(t, "stdout", r.stdout, "nginx (http, default port 80)", "  config_dir (required)\n", "  web_group (default: www-data)")
 	b.run("service", "kinds", "apache").want(t, ExitUsage)
 
+	// server create takes the services' settings, checked as set does.
+	r = b.run("server", "create", "web2", "-address", "127.0.0.1", "-http", "nginx", "-http-set", "config_dir=/etc/nginx/sites-enabled",
+		"-http-set", "main_config=/etc/nginx/nginx.conf", "-db", "mariadb", "-db-set", "user_hosts=localhost,127.0.0.1").want(t, ExitOK)
+	r = b.run("service", "show", "web2", "db").want(t, ExitOK)
+	contains(t, "stdout", r.stdout, "user_hosts = localhost,127.0.0.1")
+	r = b.run("server", "create", "web3", "-address", "127.0.0.1", "-http", "nginx", "-http-set", "main_config=nginx.conf").want(t, ExitFailed)
+	contains(t, "stderr", r.stderr, "main_config")
+	b.run("server", "create", "web3", "-address", "127.0.0.1", "-db-set", "host=x").want(t, ExitUsage)
+	b.run("server", "create", "web3", "-address", "127.0.0.1", "-http", "nginx", "-http-set", "novalue").want(t, ExitUsage)
+
 	// server edit changes what the flags name and queues verify-server.
 	r = b.run("server", "edit", "web1", "-address", "10.0.0.6", "-nomad-node", "node1").want(t, ExitOK)
 	contains(t, "stdout", r.stdout, "Server web1 updated.", "(verify-server on server web1) queued")
