@@ -244,6 +244,9 @@ func (a *app) exit(err error) int {
 		fmt.Fprintf(a.stderr, "Error: %s\n", ae.Error())
 		switch ae.Status {
 		case http.StatusUnauthorized:
+			// The API's words are for any client; say what this one does
+			// about it (a new token needs a working one).
+			fmt.Fprintln(a.stderr, unauthorizedHint)
 			return ExitUnreachable
 		case http.StatusForbidden:
 			// The token works; it is the wrong one for this. Scripts

@@ -112,6 +112,8 @@ func TestBadToken(t *testing.T) {
 	b.env["AEGIR_TOKEN"] = "aegir_nope"
 	r := b.run("client", "list").want(t, ExitUnreachable)
 	contains(t, "stderr", r.stderr, "Error: missing or unknown token (unauthorized)")
+	// What to do about it, in this client's commands.
+	contains(t, "stderr", r.stderr, "<data-dir>/admin-token", "'aegir token create -user NAME'")
 }
 
 // TestForbiddenHasItsOwnExitCode: a 403 is not "not authenticated" (3),
