@@ -3,6 +3,8 @@ package app
 import (
 	"bytes"
 	"context"
+	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -45,5 +47,34 @@ func TestHelpAndTypos(t *testing.T) {
 				t.Errorf("aegir %s: stderr lacks %q:\n%s", strings.Join(tc.args, " "), want, &stderr)
 			}
 		}
+	}
+}
+
+// TestDevBusyPort: "aegir dev" on a port in use fails saying so, and never
+// first says it is running.
+func TestDevBusyPort(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	sites, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sitesAddr := sites.Addr().String()
+	sites.Close()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"dev", "-data-dir", filepath.Join(t.TempDir(), "data"),
+		"-http-addr", busy.Addr().String(), "-sites-addr", sitesAddr, "-log-level", "error"}, strings.NewReader(""), &stdout, &stderr)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, &stdout, &stderr)
+	}
+	if strings.Contains(stdout.String(), "is running") {
+		t.Errorf("said it is running on a busy port:\n%s", &stdout)
+	}
+	if !strings.Contains(stderr.String(), "is another aegir running?") {
+		t.Errorf("stderr does not say the port is busy:\n%s", &stderr)
 	}
 }
