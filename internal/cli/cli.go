@@ -60,7 +60,9 @@ func Nouns() []string {
 // Handles reports whether args (without the program name) are a client
 // command for Run. It exists for "server", which is also the production
 // entry point: `aegir server list` is a client command, `aegir server
-// -config x.hcl` is not.
+// -config x.hcl` and `aegir server run` are not. A bare `aegir server` is
+// not either: the root command passes it to Run for the noun's help, so
+// that it never starts production by accident.
 func Handles(args []string) bool {
 	if len(args) == 0 {
 		return false
