@@ -105,7 +105,8 @@ func New(cfg *Config) (*Server, error) {
 		Queues: cfg.Queues, BodyLimit: cfg.BodyLimit, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout,
 		IdleTimeout: cfg.IdleTimeout, LogPoll: cfg.LogPoll, StatusChecks: cfg.StatusChecks,
 		StatusTimeout: cfg.StatusTimeout, Leader: cfg.Leader, Version: cfg.Version, Control: ctl,
-		Mount: func(s *api.Server) error { return web.Mount(s, ui) },
+		HashPassword: web.HashPassword,
+		Mount:        func(s *api.Server) error { return web.Mount(s, ui) },
 	})
 }
 

@@ -61,6 +61,7 @@ func (s *Server) routes() []route {
 		{"GET", "/services/:id", RequireAdminEntity("service", s.getService), operation{tag: "services", summary: "Get a service (admin)", status: 200, resp: domain.Service{}}},
 		{"PUT", "/services/:id", RequireAdminEntity("service", s.updateService), operation{tag: "services", summary: "Update a service's port and settings (admin)", body: domain.Service{}, status: 200, resp: domain.Service{}}},
 		{"DELETE", "/services/:id", RequireAdminEntity("service", s.deleteService), operation{tag: "services", summary: "Delete a service (admin)", query: []string{"version"}, status: 204}},
+		{"GET", "/service-kinds", s.serviceKinds, operation{tag: "services", summary: "The service kinds this build has drivers for, with every setting each reads: meaning, default, required", query: listQuery, status: 200, resp: List[apiv1.ServiceKind]{}}},
 		{"PUT", "/services/:id/credentials", RequireAdminEntity("service", s.putCredentials), operation{tag: "services", summary: "Store a database service's admin credentials in the secrets backend (never echoed)", body: apiv1.Credentials{}, status: 204}},
 
 		{"GET", "/platforms", s.listPlatforms, operation{tag: "platforms", summary: "List platforms", query: withPaging("web_server_id", "status"), status: 200, resp: List[domain.Platform]{}}},

@@ -84,6 +84,11 @@ type Config struct {
 	// Control is the service layer the handlers call. Default: one built
 	// on Store, Secrets, Canceller, Queues and MaxTokenTTL.
 	Control *control.Control
+	// HashPassword hashes the password of a user created through the API
+	// (package dashboard passes the dashboard's, so the user can log in).
+	// Default: nil, and a user create with a password answers 503
+	// unavailable.
+	HashPassword func(password string) (string, error)
 	// Mount registers another transport on the app after the API's routes
 	// (package dashboard mounts the HTML dashboard). Default: nil, the API
 	// alone.

@@ -24,7 +24,11 @@ func (s *Server) createUser(c *fiber.Ctx) error {
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}
-	u, err := s.ctl.Users.Create(c.UserContext(), actor(c), req, "")
+	hash, err := s.passwordHash(&req)
+	if err != nil {
+		return err
+	}
+	u, err := s.ctl.Users.Create(c.UserContext(), actor(c), req, hash)
 	if err != nil {
 		return err
 	}
@@ -64,4 +68,18 @@ func (s *Server) deleteUser(c *fiber.Ctx) error {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// passwordHash hashes the password of a user create, if it has one, and
+// clears it from the request.
+func (s *Server) passwordHash(req *apiv1.UserCreate) (string, error) {
+	if req.Password == "" {
+		return "", nil
+	}
+	pw := req.Password
+	req.Password = ""
+	if s.cfg.HashPassword == nil {
+		return "", control.Unavailable("setting passwords (this server has no dashboard)")
+	}
+	return s.cfg.HashPassword(pw)
 }

@@ -523,6 +523,7 @@ func (u *ui) serversPage(c *fiber.Ctx, v *view) error {
 type serviceRow struct {
 	domain.Service
 	SettingsText string
+	Doc          []settingDoc // every setting of the kind (service_settings.go)
 }
 
 type serverView struct {
@@ -530,6 +531,7 @@ type serverView struct {
 	Services []serviceRow
 	Tasks    []domain.Task
 	Kinds    []domain.ServiceKind
+	KindDocs []kindDoc // every kind's settings, for "Add a service"
 	Sites    int
 }
 
@@ -539,13 +541,13 @@ func (u *ui) serverPage(c *fiber.Ctx, v *view) error {
 	if err != nil {
 		return err
 	}
-	d := serverView{Server: srv, Kinds: domain.ServiceKinds()}
+	d := serverView{Server: srv, Kinds: domain.ServiceKinds(), KindDocs: kindDocs()}
 	svcs, err := u.ctl.Services.Of(ctx, actor(c), srv.ID)
 	if err != nil {
 		return err
 	}
 	for _, s := range svcs {
-		d.Services = append(d.Services, serviceRow{s, settingsText(s.Settings)})
+		d.Services = append(d.Services, serviceRow{s, settingsText(s.Settings), settingDocs(s)})
 	}
 	if d.Tasks, _, err = u.ctl.Tasks.Of(ctx, actor(c), domain.TargetServer, srv.ID, 15); err != nil {
 		return err

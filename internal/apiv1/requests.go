@@ -100,6 +100,9 @@ type UserCreate struct {
 	Email     string   `json:"email,omitempty"`
 	Role      string   `json:"role"`
 	ClientIDs []string `json:"client_ids,omitempty"`
+	// Password, when set, lets the user log in to the dashboard. The
+	// server keeps only its hash and never answers with it.
+	Password string `json:"password,omitempty"`
 }
 
 // UserUpdate is the body of PUT /users/{id}: a user as GET returns it.

@@ -32,7 +32,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		usage(stderr)
 		return 2
 	}
-	// "aegir server list" is the CLI; "aegir server [-config F]" is the role.
+	// "aegir server list" is the CLI; "aegir server run" and "aegir server
+	// -config F" are the role; a bare "aegir server" is the noun's help.
 	if cli.Handles(args) {
 		return cli.Run(ctx, args, os.Getenv, stdout, stderr)
 	}
@@ -40,6 +41,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "dev":
 		return runDev(ctx, args[1:], stdout, stderr)
 	case "server":
+		switch {
+		case len(args) == 1:
+			// A bare "aegir server" is someone looking for the server
+			// noun's verbs, not starting production (the daemon's
+			// configuration comes with flags, or "aegir server run").
+			return cli.Run(ctx, args, os.Getenv, stdout, stderr)
+		case args[1] == "run":
+			return runServer(ctx, args[2:], stdout, stderr)
+		}
 		return runServer(ctx, args[1:], stdout, stderr)
 	case "provision":
 		return runProvision(ctx, args[1:], stdin, stdout, stderr)
@@ -54,15 +64,32 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if len(args) > 1 && slices.Contains(cli.Nouns(), args[1]) {
 			return cli.Run(ctx, args, os.Getenv, stdout, stderr)
 		}
+		if len(args) > 1 && !slices.Contains(roles, args[1]) {
+			fmt.Fprintf(stderr, "aegir: no help for %q%s\n\n", args[1], suggestion(args[1]))
+			usage(stderr)
+			return 2
+		}
 		usage(stdout)
 		return 0
 	}
 	if slices.Contains(cli.Nouns(), args[0]) {
 		return cli.Run(ctx, args, os.Getenv, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "aegir: unknown command %q\n\n", args[0])
+	fmt.Fprintf(stderr, "aegir: unknown command %q%s\n\n", args[0], suggestion(args[0]))
 	usage(stderr)
 	return 2
+}
+
+// roles are the commands run routes to a process role rather than to the
+// CLI client.
+var roles = []string{"dev", "server", "provision", "queue", "jobspec", "version", "help"}
+
+// suggestion is ` (did you mean "x"?)` for a mistyped command, or "".
+func suggestion(word string) string {
+	if s := cli.Suggest(word, append(slices.Clone(roles), cli.Nouns()...)); s != "" {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return ""
 }
 
 func usage(w io.Writer) {
@@ -74,6 +101,7 @@ Process roles:
   dev         all in one process on embedded defaults (bbolt store, local tasks,
               builtin web server, SQLite); nothing to install
   server      production: API + dispatcher, configured by -config FILE, env, flags
+              ("aegir server run [flags]"; a bare "aegir server" lists its verbs)
   provision   the back end: "aegir provision run --context FILE|-" runs one task
   jobspec     print a Nomad jobspec with variables set, for "nomad job run -"
 

@@ -62,7 +62,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		n.close()
 		return 1
 	}
-	fmt.Fprintf(stdout, `aegir dev is running.
+	n.listening = func() {
+		fmt.Fprintf(stdout, `aegir dev is running.
   dashboard          http://%s  (log in as admin; the password is in %s)
   API                http://%[1]s/api/v1  (OpenAPI: /api/v1/openapi.json)
   sites              http://%[3]s  (send the site's domain as Host)
@@ -73,6 +74,7 @@ Try:
   aegir site create hello.localhost -platform example -db-server local -client default -wait
   curl -H 'Host: hello.localhost' http://%s/
 `, cfg.HTTPAddr, filepath.Join(cfg.DataDir, "admin-password"), cfg.SitesAddr, cfg.DataDir, tokenFile, cfg.HTTPAddr, tokenFile, cfg.SitesAddr)
+	}
 	if err := n.start(ctx); err != nil {
 		fmt.Fprintln(stderr, "aegir dev:", err)
 		return 1

@@ -56,6 +56,10 @@ type node struct {
 	// queueChanged wakes the leader's followQueueSettings when this
 	// process stored a queue's settings.
 	queueChanged chan struct{}
+	// listening, when set, is called once start listens on both
+	// addresses, before it serves: the place for "is running", which a
+	// busy port must not precede.
+	listening func()
 }
 
 // openNode builds every component from cfg; start runs them.
@@ -232,12 +236,17 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 func (n *node) start(ctx context.Context) error {
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {
+		n.close()
 		return fmt.Errorf("listen for the API on %s: %w (is another aegir running? use -http-addr)", n.cfg.HTTPAddr, err)
 	}
 	sites, err := net.Listen("tcp", n.cfg.SitesAddr)
 	if err != nil {
 		ln.Close()
+		n.close()
 		return fmt.Errorf("listen for sites on %s: %w (is another aegir running? use -sites-addr)", n.cfg.SitesAddr, err)
+	}
+	if n.listening != nil {
+		n.listening()
 	}
 	errc := make(chan error, 3)
 	// One dispatcher in a cluster: whoever holds the "dispatcher" lease runs

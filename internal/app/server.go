@@ -46,7 +46,9 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		n.close()
 		return 1
 	}
-	log.Info("aegir server is running", "api", "http://"+cfg.HTTPAddr, "store", cfg.Store.Backend, "executor", cfg.Executor.Kind, "admin_token_file", tokenFile)
+	n.listening = func() {
+		log.Info("aegir server is running", "api", "http://"+cfg.HTTPAddr, "store", cfg.Store.Backend, "executor", cfg.Executor.Kind, "admin_token_file", tokenFile)
+	}
 	if err := n.start(ctx); err != nil {
 		fmt.Fprintln(stderr, "aegir server:", err)
 		return 1

@@ -85,6 +85,12 @@ func (a *app) client() (*api, error) {
 	return a.api, nil
 }
 
+// unauthorizedHint follows the API's 401: where a working token comes
+// from when AEGIR_TOKEN's is unknown, revoked or expired.
+const unauthorizedHint = "Check AEGIR_TOKEN. The admin's token is in <data-dir>/admin-token (export AEGIR_TOKEN=$(cat <data-dir>/admin-token));\n" +
+	"an admin gives anyone else one with 'aegir token create -user NAME', and you can make yourself a new one with\n" +
+	"'aegir token create' while your current token still works."
+
 func noTokenMessage(dataDir string) string {
 	file := "<data-dir>/admin-token"
 	where := " (<data-dir> is ./aegir-data for aegir dev, /var/lib/aegir for aegir server, or -data-dir / AEGIR_DATA_DIR; aegir prints the path when it starts)"

@@ -45,7 +45,7 @@ type verb struct {
 }
 
 // nouns is the command table, in the order help lists it.
-var nouns = []*noun{siteNoun, platformNoun, serverNoun, clientNoun, taskNoun, userNoun, tokenNoun}
+var nouns = []*noun{siteNoun, platformNoun, serverNoun, serviceNoun, clientNoun, taskNoun, userNoun, tokenNoun}
 
 // Nouns returns the nouns Run handles, so the root command can route and
 // print help.
@@ -60,7 +60,9 @@ func Nouns() []string {
 // Handles reports whether args (without the program name) are a client
 // command for Run. It exists for "server", which is also the production
 // entry point: `aegir server list` is a client command, `aegir server
-// -config x.hcl` is not.
+// -config x.hcl` and `aegir server run` are not. A bare `aegir server` is
+// not either: the root command passes it to Run for the noun's help, so
+// that it never starts production by accident.
 func Handles(args []string) bool {
 	if len(args) == 0 {
 		return false
@@ -144,8 +146,8 @@ func (a *app) main(ctx context.Context, args []string) int {
 	}
 	n := findNoun(args[0])
 	if n == nil {
-		fmt.Fprintf(a.stderr, "Error: unknown command %q; the client commands are: %s\nRun 'aegir help' for usage.\n",
-			args[0], strings.Join(Nouns(), ", "))
+		fmt.Fprintf(a.stderr, "Error: unknown command %q%s; the client commands are: %s\nRun 'aegir help' for usage.\n",
+			args[0], didYouMean(args[0], Nouns()), strings.Join(Nouns(), ", "))
 		return ExitUsage
 	}
 	a.noun = n
@@ -163,7 +165,7 @@ func (a *app) main(ctx context.Context, args []string) int {
 	}
 	v := n.findVerb(args[1])
 	if v == nil {
-		fmt.Fprintf(a.stderr, "Error: unknown command \"%s %s\"\n", n.name, args[1])
+		fmt.Fprintf(a.stderr, "Error: unknown command \"%s %s\"%s\n", n.name, args[1], didYouMean(args[1], n.verbNames()))
 		n.usage(a.stderr)
 		return ExitUsage
 	}
@@ -175,7 +177,7 @@ func (a *app) main(ctx context.Context, args []string) int {
 func (a *app) helpFor(args []string) int {
 	n := findNoun(args[0])
 	if n == nil {
-		fmt.Fprintf(a.stderr, "Error: no help for %q; the client commands are: %s\n", args[0], strings.Join(Nouns(), ", "))
+		fmt.Fprintf(a.stderr, "Error: no help for %q%s; the client commands are: %s\n", args[0], didYouMean(args[0], Nouns()), strings.Join(Nouns(), ", "))
 		return ExitUsage
 	}
 	if n.run != nil {
@@ -188,7 +190,7 @@ func (a *app) helpFor(args []string) int {
 	}
 	v := n.findVerb(args[1])
 	if v == nil {
-		fmt.Fprintf(a.stderr, "Error: unknown command \"%s %s\"\n", n.name, args[1])
+		fmt.Fprintf(a.stderr, "Error: unknown command \"%s %s\"%s\n", n.name, args[1], didYouMean(args[1], n.verbNames()))
 		n.usage(a.stderr)
 		return ExitUsage
 	}
@@ -244,6 +246,9 @@ func (a *app) exit(err error) int {
 		fmt.Fprintf(a.stderr, "Error: %s\n", ae.Error())
 		switch ae.Status {
 		case http.StatusUnauthorized:
+			// The API's words are for any client; say what this one does
+			// about it (a new token needs a working one).
+			fmt.Fprintln(a.stderr, unauthorizedHint)
 			return ExitUnreachable
 		case http.StatusForbidden:
 			// The token works; it is the wrong one for this. Scripts

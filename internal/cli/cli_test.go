@@ -112,6 +112,8 @@ func TestBadToken(t *testing.T) {
 	b.env["AEGIR_TOKEN"] = "aegir_nope"
 	r := b.run("client", "list").want(t, ExitUnreachable)
 	contains(t, "stderr", r.stderr, "Error: missing or unknown token (unauthorized)")
+	// What to do about it, in this client's commands.
+	contains(t, "stderr", r.stderr, "<data-dir>/admin-token", "'aegir token create -user NAME'")
 }
 
 // TestForbiddenHasItsOwnExitCode: a 403 is not "not authenticated" (3),
@@ -213,7 +215,7 @@ func TestHandles(t *testing.T) {
 			t.Errorf("Handles(%q) = %v, want %v", tt.args, got, tt.want)
 		}
 	}
-	if !slices.Equal(Nouns(), []string{"site", "platform", "server", "client", "task", "user", "token", "queue", "backup", "status"}) {
+	if !slices.Equal(Nouns(), []string{"site", "platform", "server", "service", "client", "task", "user", "token", "queue", "backup", "status"}) {
 		t.Errorf("Nouns() = %v", Nouns())
 	}
 }

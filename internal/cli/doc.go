@@ -26,13 +26,25 @@
 // commands turn a -platform or -client flag into an id through the same
 // value (find, idOf, idsOf).
 //
+// # Service settings
+//
+// `aegir service show|set|unset` read and change the settings of a
+// server's web or database service; `aegir service kinds` lists what each
+// kind reads. The help text and listings come from internal/servicekind's
+// descriptors, compiled in (a standard-library leaf); the values are
+// checked by the API, which refuses a key the kind does not read and a
+// value its descriptor's Validate rejects, so this client never decides
+// what is valid.
+//
 // # Exit codes
 //
 //	0  success (with -wait or `task logs -f`: the task succeeded)
 //	1  the operation failed: the API refused it, or the task failed or was
 //	   cancelled; `aegir status`: a component is down
-//	2  usage error: unknown command or flag, wrong arguments, or a
-//	   destructive command run without -yes where nobody can confirm it
+//	2  usage error: unknown command or flag, wrong arguments, a name
+//	   close to an existing one (a typo: the message names the one
+//	   meant, suggest.go), or a destructive command run without -yes
+//	   where nobody can confirm it
 //	3  cannot reach the API, or the token is missing or not accepted
 //
 // API errors are printed on stderr as `Error: <message> (<code>)`, where

@@ -97,6 +97,7 @@ func (r *resource[T]) find(ctx context.Context, c *api, ref string) (*T, []byte,
 	if err != nil {
 		return nil, nil, err
 	}
+	names := make([]string, 0, len(raws))
 	for _, raw := range raws {
 		var v T
 		if err := json.Unmarshal(raw, &v); err != nil {
@@ -105,6 +106,11 @@ func (r *resource[T]) find(ctx context.Context, c *api, ref string) (*T, []byte,
 		if r.ref(&v).name == ref {
 			return &v, raw, nil
 		}
+		names = append(names, r.ref(&v).name)
+	}
+	// A near name is a typo: a usage error that says what was meant.
+	if s := Suggest(ref, names); s != "" {
+		return nil, nil, usagef("no %s named %q; did you mean %q? (see 'aegir %s list')", r.noun, ref, s, r.noun)
 	}
 	return nil, nil, notFound(r.noun, ref)
 }

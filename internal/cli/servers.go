@@ -14,7 +14,7 @@ import (
 
 var serverNoun = &noun{
 	name:    "server",
-	summary: "Manage servers: machines with a web service and/or a database service. (Without a verb, 'aegir server' runs the production server.)",
+	summary: "Manage servers: machines with a web service and/or a database service. (The production server itself runs with 'aegir server run [flags]' or 'aegir server -config FILE'.)",
 	verbs: []*verb{
 		{name: "list", args: "[flags]", summary: "List servers.", run: serverResource.list,
 			examples: []string{"aegir server list"}},
@@ -23,8 +23,11 @@ var serverNoun = &noun{
 		{name: "create", args: "NAME -address A [flags]", summary: "Create a server with its services and queue its verify-server task.", run: serverCreate,
 			examples: []string{
 				"aegir server create web1 -address 10.0.0.5 -nomad-node web1 -http nginx -db mariadb",
+				"aegir server create web1 -address 127.0.0.1 -http nginx -http-set config_dir=/etc/nginx/sites-enabled -http-set main_config=/etc/nginx/nginx.conf -http-set php_fastcgi=unix:/run/php/php-fpm.sock -db mariadb -db-set socket=/run/mysqld/mysqld.sock",
 				"aegir server create local -address 127.0.0.1 -http builtin -http-port 8481 -db sqlite",
 			}},
+		{name: "edit", args: "NAME|ID [-address A] [-nomad-node N] [-name NEW]", summary: "Change a server's address, Nomad node or name and queue its verify-server task (services: 'aegir service set').", run: serverEdit,
+			examples: []string{"aegir server edit web1 -address 10.0.0.6", "aegir server edit web1 -nomad-node ''"}},
 		{name: "verify", args: "NAME|ID [-wait]", summary: "Verify a server: check that its services answer.", run: serverVerify,
 			examples: []string{"aegir server verify web1 -wait"}},
 		{name: "delete", args: "NAME|ID [-yes]", summary: "Delete a server that nothing uses (asks to type its name, or -yes).", run: serverResource.remove("delete the server %s from aegir"),
@@ -112,6 +115,9 @@ func serverCreate(ctx context.Context, a *app, args []string) error {
 	httpPort := fs.Int("http-port", 0, "port of the web service (default: the service's usual port)")
 	dbKind := fs.String("db", "", "database service: "+strings.Join(dbKinds, ", ")+" (default: none)")
 	dbPort := fs.Int("db-port", 0, "port of the database service (default: the service's usual port)")
+	httpSet, dbSet := settingList{}, settingList{}
+	fs.Var(httpSet, "http-set", "a setting of the web service, KEY=VALUE; repeat for more ('aegir service kinds' lists them)")
+	fs.Var(dbSet, "db-set", "a setting of the database service, KEY=VALUE; repeat for more")
 	tf := taskFlags(fs)
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
@@ -138,16 +144,22 @@ func serverCreate(ctx context.Context, a *app, args []string) error {
 			return usagef("%s needs %s", p.name, strings.TrimSuffix(p.name, "-port"))
 		}
 	}
+	if len(httpSet) > 0 && *httpKind == "" {
+		return usagef("-http-set needs -http")
+	}
+	if len(dbSet) > 0 && *dbKind == "" {
+		return usagef("-db-set needs -db")
+	}
 	c, err := a.client()
 	if err != nil {
 		return err
 	}
 	services := []map[string]any{}
 	if *httpKind != "" {
-		services = append(services, service(*httpKind, *httpPort))
+		services = append(services, service(*httpKind, *httpPort, httpSet))
 	}
 	if *dbKind != "" {
-		services = append(services, service(*dbKind, *dbPort))
+		services = append(services, service(*dbKind, *dbPort, dbSet))
 	}
 	body := map[string]any{"name": pos[0], "address": *address, "services": services}
 	if *nomadNode != "" {
@@ -168,10 +180,13 @@ func serverCreate(ctx context.Context, a *app, args []string) error {
 	return a.queued(ctx, c, tf, raw, out.Task, done)
 }
 
-func service(kind string, port int) map[string]any {
+func service(kind string, port int, settings map[string]string) map[string]any {
 	s := map[string]any{"kind": kind}
 	if port != 0 {
 		s["port"] = port
+	}
+	if len(settings) > 0 {
+		s["settings"] = settings
 	}
 	return s
 }

@@ -34,8 +34,8 @@ var siteNoun = &noun{
 		{name: "delete", args: "ID|DOMAIN [-yes] [-wait]", summary: confirmSummary(mustSpec(domain.TaskDelete), "the domain"), run: siteDelete,
 			examples: []string{"aegir site delete example.com", "aegir site delete example.com -yes -wait"}},
 		siteTaskVerb(domain.TaskBackup, "aegir site backup example.com -wait"),
-		{name: "restore", args: "ID|DOMAIN -backup BACKUP_ID [-yes] [-wait]", summary: confirmSummary(mustSpec(domain.TaskRestore), "the domain"), run: siteRestore,
-			examples: []string{"aegir site backups example.com", "aegir site restore example.com -backup 01hx2y3z4a5b6c7d8e9f -yes -wait"}},
+		{name: "restore", args: "ID|DOMAIN -backup BACKUP_ID|latest [-yes] [-wait]", summary: confirmSummary(mustSpec(domain.TaskRestore), "the domain"), run: siteRestore,
+			examples: []string{"aegir site backups example.com", "aegir site restore example.com -backup 01hx2y3z4a5b6c7d8e9f -yes -wait", "aegir site restore example.com -backup latest -yes"}},
 		siteTaskVerb(domain.TaskDisable, "aegir site disable example.com"),
 		siteTaskVerb(domain.TaskEnable, "aegir site enable example.com"),
 		siteTaskVerb(domain.TaskVerify, "aegir site verify example.com -wait"),
@@ -160,7 +160,8 @@ func siteCreate(ctx context.Context, a *app, args []string) error {
 	var out siteAnswer
 	raw, err := c.post(ctx, c.path("sites"), body, &out)
 	if err != nil {
-		return err
+		return refTypo(ctx, c, err, refFlag{"platform", *platform, platformResource},
+			refFlag{"db_server", *dbServer, serverResource}, refFlag{"client", *client, clientResource})
 	}
 	done := "Site created."
 	if out.Site != nil {
@@ -269,7 +270,7 @@ func siteDelete(ctx context.Context, a *app, args []string) error {
 
 func siteRestore(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	backup := fs.String("backup", "", "id of the backup to restore (see 'aegir site backups'; required)")
+	backup := fs.String("backup", "", "id of the backup to restore (see 'aegir site backups'), or latest for the site's newest (required)")
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
 	tf := taskFlags(fs)
 	pos, err := a.parse(fs, args, 1, 1)
@@ -286,6 +287,14 @@ func siteRestore(ctx context.Context, a *app, args []string) error {
 	s, _, err := siteResource.find(ctx, c, pos[0])
 	if err != nil {
 		return err
+	}
+	if *backup == latestBackup {
+		b, err := newestBackup(ctx, c, s)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stderr, "The latest backup of %s is %s (%s, %s, %s).\n", s.Domain, b.ID, when(b.CreatedAt), humanSize(b.Size), orDash(b.Reason))
+		*backup = b.ID
 	}
 	if err := a.confirm(*yes, "replace the files and database of "+s.Domain+" with backup "+*backup, s.Domain); err != nil {
 		return err

@@ -16,8 +16,8 @@ var userNoun = &noun{
 	verbs: []*verb{
 		{name: "list", args: "[flags]", summary: "List users.", run: userResource.list,
 			examples: []string{"aegir user list"}},
-		{name: "create", args: "NAME -role admin|client|queue [-client C]... [-email E]", summary: "Create a user; give them a token with 'aegir token create -user NAME'. A queue user's tokens may only start and follow queue passes (for queue jobs run by hand).", run: userCreate,
-			examples: []string{"aegir user create alice -role admin", "aegir user create bob -role client -client acme -client globex", "aegir user create my-queues -role queue"}},
+		{name: "create", args: "NAME -role admin|client|queue [-client C]... [-email E] [-password-stdin]", summary: "Create a user; give them a token with 'aegir token create -user NAME'. A queue user's tokens may only start and follow queue passes (for queue jobs run by hand).", run: userCreate,
+			examples: []string{"aegir user create alice -role admin", "aegir user create bob -role client -client acme -client globex", "aegir user create my-queues -role queue", "printf '%s' \"$PASS\" | aegir user create carol -role admin -password-stdin"}},
 		{name: "delete", args: "NAME|ID [-yes]", summary: "Delete a user and their tokens (asks to type the name, or -yes).", run: userResource.remove("delete the user %s"),
 			examples: []string{"aegir user delete bob -yes"}},
 	},
@@ -58,6 +58,7 @@ func userCreate(ctx context.Context, a *app, args []string) error {
 	var clientRefs stringList
 	fs.Var(&clientRefs, "client", "a client the user belongs to (name or id); repeatable; for -role client")
 	email := fs.String("email", "", "the user's email address")
+	passwordStdin := fs.Bool("password-stdin", false, "read a dashboard password for the user from stdin (prompted for without echo on a terminal); without it the user logs in only once an admin sets one")
 	asJSON := jsonFlag(fs)
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
@@ -85,6 +86,12 @@ func userCreate(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	password := ""
+	if *passwordStdin {
+		if password, err = a.readSecret(fmt.Sprintf("Dashboard password of %s: ", pos[0])); err != nil {
+			return err
+		}
+	}
 	ids := []string{}
 	for _, ref := range clientRefs {
 		id, err := clientResource.idOf(ctx, c, ref)
@@ -97,6 +104,9 @@ func userCreate(ctx context.Context, a *app, args []string) error {
 	if *email != "" {
 		body["email"] = *email
 	}
+	if password != "" {
+		body["password"] = password
+	}
 	var u domain.User
 	raw, err := c.post(ctx, c.path("users"), body, &u)
 	if err != nil {
@@ -106,6 +116,9 @@ func userCreate(ctx context.Context, a *app, args []string) error {
 		return a.printJSON(raw)
 	}
 	fmt.Fprintf(a.stdout, "User %s created (id %s). Give them a token with: aegir token create -user %s\n", sanitize(u.Name), u.ID, sanitize(u.Name))
+	if password != "" {
+		fmt.Fprintln(a.stdout, "They can log in to the dashboard with the password given.")
+	}
 	return nil
 }
 

@@ -79,7 +79,8 @@ func (j *job) web(svc *ServiceInfo, srv *ServerInfo) (*webConn, error) {
 	}
 	d, err := f(*svc, *srv, j.c.Env, j.log.With("service", string(svc.Kind)))
 	if err != nil {
-		return nil, failf(CodeDriverFailed, "Check the web service's settings (aegir service show) against the documentation of its kind.", err,
+		hint := fmt.Sprintf("Check the web service's settings ('aegir service show %[1]s http') against what its kind reads ('aegir service kinds %[2]s'), and change them with 'aegir service set %[1]s http KEY=VALUE'.", srv.Name, svc.Kind)
+		return nil, failf(CodeDriverFailed, hint, err,
 			"The %s web service on %s could not be set up", svc.Kind, srv.Name)
 	}
 	return &webConn{WebDriver: d, svc: svc, srv: srv}, nil
