@@ -43,6 +43,10 @@ type Config struct {
 	// longer ttl is refused, and a token asked for without one lasts this
 	// long. Default "8760h" (a year). Env AEGIR_MAX_TOKEN_TTL.
 	MaxTokenTTL string
+	// AuditRetention is how long audit log entries are kept; the hourly
+	// task retention pass drops older days. Default "2160h" (90 days).
+	// Env AEGIR_AUDIT_RETENTION.
+	AuditRetention string
 
 	Store     StoreConfig
 	Executor  ExecutorConfig
@@ -55,13 +59,14 @@ type Config struct {
 // fileConfig is the HCL shape of Config: blocks are optional, so they are
 // pointers here and copied into Config after decoding.
 type fileConfig struct {
-	DataDir       string   `hcl:"data_dir,optional"`
-	HTTPAddr      string   `hcl:"http_addr,optional"`
-	SitesAddr     string   `hcl:"sites_addr,optional"`
-	PlatformRoots []string `hcl:"platform_roots,optional"`
-	BackupDir     string   `hcl:"backup_dir,optional"`
-	MaxTokenTTL   string   `hcl:"max_token_ttl,optional"`
-	Store         *struct {
+	DataDir        string   `hcl:"data_dir,optional"`
+	HTTPAddr       string   `hcl:"http_addr,optional"`
+	SitesAddr      string   `hcl:"sites_addr,optional"`
+	PlatformRoots  []string `hcl:"platform_roots,optional"`
+	BackupDir      string   `hcl:"backup_dir,optional"`
+	MaxTokenTTL    string   `hcl:"max_token_ttl,optional"`
+	AuditRetention string   `hcl:"audit_retention,optional"`
+	Store          *struct {
 		Backend string        `hcl:"backend,optional"`
 		Consul  *ConsulConfig `hcl:"consul,block"`
 	} `hcl:"store,block"`
@@ -77,7 +82,7 @@ type fileConfig struct {
 
 func (f *fileConfig) into(c *Config) {
 	c.DataDir, c.HTTPAddr, c.SitesAddr, c.PlatformRoots, c.BackupDir = f.DataDir, f.HTTPAddr, f.SitesAddr, f.PlatformRoots, f.BackupDir
-	c.MaxTokenTTL = f.MaxTokenTTL
+	c.MaxTokenTTL, c.AuditRetention = f.MaxTokenTTL, f.AuditRetention
 	if f.Store != nil {
 		c.Store.Backend = f.Store.Backend
 		if f.Store.Consul != nil {
@@ -323,6 +328,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 	set(&c.SitesAddr, "AEGIR_SITES_ADDR")
 	set(&c.BackupDir, "AEGIR_BACKUP_DIR")
 	set(&c.MaxTokenTTL, "AEGIR_MAX_TOKEN_TTL")
+	set(&c.AuditRetention, "AEGIR_AUDIT_RETENTION")
 	if v := env("AEGIR_PLATFORM_ROOTS"); v != "" {
 		c.PlatformRoots = strings.Split(v, ":")
 	}
@@ -369,6 +375,7 @@ func (c *Config) applyDefaults(mode Mode) {
 	c.SitesAddr = cmp.Or(c.SitesAddr, "127.0.0.1:8481")
 	c.BackupDir = cmp.Or(c.BackupDir, filepath.Join(c.DataDir, "backups"))
 	c.MaxTokenTTL = cmp.Or(c.MaxTokenTTL, "8760h")
+	c.AuditRetention = cmp.Or(c.AuditRetention, "2160h")
 	c.Store.Consul.Address = cmp.Or(c.Store.Consul.Address, "127.0.0.1:8500")
 	c.Store.Consul.Prefix = cmp.Or(c.Store.Consul.Prefix, "aegir/v1/")
 	c.Executor.Kind = cmp.Or(c.Executor.Kind, "local")
@@ -393,6 +400,12 @@ func (c *Config) applyDefaults(mode Mode) {
 // LeaderTTLDuration returns Executor.LeaderTTL parsed.
 func (c *Config) LeaderTTLDuration() time.Duration {
 	d, _ := time.ParseDuration(c.Executor.LeaderTTL)
+	return d
+}
+
+// AuditRetentionDuration returns AuditRetention parsed.
+func (c *Config) AuditRetentionDuration() time.Duration {
+	d, _ := time.ParseDuration(c.AuditRetention)
 	return d
 }
 
@@ -441,6 +454,9 @@ func (c *Config) validate() error {
 	}
 	if d, err := time.ParseDuration(c.MaxTokenTTL); err != nil || d < time.Minute {
 		errs = append(errs, fmt.Errorf("max_token_ttl %q is not a duration of at least 1m like 8760h", c.MaxTokenTTL))
+	}
+	if d, err := time.ParseDuration(c.AuditRetention); err != nil || d < 24*time.Hour {
+		errs = append(errs, fmt.Errorf("audit_retention %q is not a duration of at least 24h like 2160h", c.AuditRetention))
 	}
 	if c.Redis.Address == "" && c.Redis != (RedisConfig{}) {
 		errs = append(errs, errors.New("redis: credentials or tls are set but address is empty, so aegir would not use Redis; set redis address (AEGIR_REDIS_ADDR) or remove them"))
