@@ -243,11 +243,12 @@ type scenario struct {
 	wantContains []string // substrings of the body
 	notContains  []string
 	unchanged    bool // the store holds exactly the same keys and values after
+	listen       bool // send over a real listener rather than app.Test
+	after        func(t *testing.T, b *bundle, body []byte)
+
 	// audited, with unchanged: but for new audit entries (audit/,
 	// auditdays/), and there must be one, which holds none of notContains.
 	audited bool
-	listen       bool // send over a real listener rather than app.Test
-	after        func(t *testing.T, b *bundle, body []byte)
 }
 
 func runScenarios(t *testing.T, scenarios []scenario) {
