@@ -211,3 +211,31 @@ func TestAuditLogins(t *testing.T) {
 		t.Errorf("entries %q, want %q", strings.Join(got, " "), want)
 	}
 }
+
+func TestAuditPage(t *testing.T) {
+	t.Parallel()
+	b := uiSetup(t)
+	b.enable(b.siteA.ID)
+	b.enable(b.siteB.ID)
+	for _, c := range []struct{ tok, site string }{{"alice", "siteA"}, {"bob", "siteB"}} {
+		if res, body := b.do("POST", "/api/v1/sites/{"+c.site+"}/tasks", c.tok, `{"type":"backup"}`, nil); res.StatusCode != 202 {
+			t.Fatalf("%s backup: %d %s", c.tok, res.StatusCode, body)
+		}
+	}
+	_, body := loggedIn(t, b, "admin").get("/audit")
+	for _, want := range []string{"Audit log", "request_task", "alice", "bob", "type=backup"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("admin's audit page lacks %q", want)
+		}
+	}
+	res, body := loggedIn(t, b, "alice").get("/audit")
+	if res.StatusCode != 200 || !strings.Contains(body, b.siteA.ID) || strings.Contains(body, b.siteB.ID) {
+		t.Errorf("alice's audit page: %d, shows her site %v, bob's %v", res.StatusCode, strings.Contains(body, b.siteA.ID), strings.Contains(body, b.siteB.ID))
+	}
+	if _, body := loggedIn(t, b, "admin").get("/audit?user=bob"); strings.Contains(body, b.siteA.ID) || !strings.Contains(body, b.siteB.ID) {
+		t.Error("the user filter does not filter")
+	}
+	if res, _ := loggedIn(t, b, "admin").get("/audit?since=someday"); res.StatusCode != 400 {
+		t.Errorf("a bad since: %d", res.StatusCode)
+	}
+}

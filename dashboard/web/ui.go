@@ -153,6 +153,7 @@ func Mount(s *api.Server, cfg Config) error {
 	post("/clients/:id/delete", u.adminOnly(u.clientDelete))
 	get("/packages", u.packagesPage)
 	get("/tasks", u.tasksPage)
+	get("/audit", u.auditPage)
 	get("/tasks/:id", u.taskPage)
 	post("/tasks/:id/cancel", u.taskCancel)
 	post("/tasks/:id/retry", u.taskRetry)

@@ -40,7 +40,7 @@ type AuditEntry struct {
 var auditSecretWords = []string{"password", "secret", "token", "hash", "credential", "key"}
 
 // auditIgnored are bookkeeping fields every write changes.
-var auditIgnored = map[string]bool{"version": true, "created_at": true, "updated_at": true}
+var auditIgnored = map[string]bool{"id": true, "version": true, "created_at": true, "updated_at": true}
 
 // AuditSecret reports whether a field's name marks a secret value.
 func AuditSecret(name string) bool {

@@ -97,7 +97,9 @@ func (s *Store) entryOps(e *domain.AuditEntry) ([]Op, error) {
 	}
 	e.Time = e.Time.UTC()
 	if e.ID == "" {
-		e.ID = domain.NewIDAt(e.Time)
+		// NewID, not NewIDAt: ids made in one millisecond must keep their
+		// order, which is the log's.
+		e.ID = domain.NewID()
 	}
 	b, err := json.Marshal(e)
 	if err != nil {
