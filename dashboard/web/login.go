@@ -11,7 +11,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/aegirhq/aegir/internal/domain"
-	"github.com/aegirhq/aegir/internal/store"
 )
 
 type loginView struct {
@@ -164,9 +163,7 @@ func (u *ui) passwordChange(c *fiber.Ctx, v *view) error {
 	if c.FormValue("password") != c.FormValue("confirm") {
 		return domain.Invalid("confirm", "the two new passwords differ")
 	}
-	actx := store.WithAudit(ctx, &domain.AuditEntry{Action: "update", Kind: "user", ObjectID: cur.ID,
-		UserID: cur.ID, UserName: cur.Name, Address: u.clientAddr(c), Fields: map[string]string{"password": "(secret)"}}, nil)
-	if err := SetPassword(actx, u.st, cur, c.FormValue("password")); err != nil {
+	if err := SetPassword(u.ctl.Audit.PasswordChange(ctx, actor(c), cur), u.st, cur, c.FormValue("password")); err != nil {
 		return err
 	}
 	// The stamp changed: every other session of this user has ended; keep

@@ -58,6 +58,22 @@ func (a Actor) recordTask(ctx context.Context, kind, id, clientID string, typ do
 	return a.record(ctx, "request_task", kind, id, clientID, func(e *domain.AuditEntry) { e.Fields = fields })
 }
 
+// PasswordChange returns ctx carrying the audit entry of a's setting
+// user's password (the value is never recorded), for the write that
+// stores the new hash. Passwords are set by the dashboard, which hashes
+// them.
+func (s *Audit) PasswordChange(ctx context.Context, a Actor, user *domain.User) context.Context {
+	return a.record(ctx, "update", "user", user.ID, "", func(e *domain.AuditEntry) {
+		e.Fields = map[string]string{"password": "(secret)"}
+	})
+}
+
+// EndSessions returns ctx carrying the audit entry of a's ending every
+// dashboard session of user, for the write that deletes them.
+func (s *Audit) EndSessions(ctx context.Context, a Actor, user *domain.User) context.Context {
+	return a.record(ctx, "end_sessions", "user", user.ID, "", nil)
+}
+
 // Login records a login of user (nil: a name nobody has) from addr:
 // success is written in the transaction that starts the session (use the
 // returned context for it); a failure is written alone at once.
