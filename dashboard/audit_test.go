@@ -239,3 +239,23 @@ func TestAuditPage(t *testing.T) {
 		t.Errorf("a bad since: %d", res.StatusCode)
 	}
 }
+
+// TestAuditSiteUpdateFields: a site's update records the fields that
+// changed, not those the request left for the store to keep.
+func TestAuditSiteUpdateFields(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.enable(b.siteA.ID)
+	v := b.version("sites", b.siteA.ID)
+	res, body := b.do("PUT", "/api/v1/sites/{siteA}", "alice", `{"domain":"a.example.com","aliases":["www.a.example.com"],"version":`+v+`}`, nil)
+	if res.StatusCode >= 300 {
+		t.Fatalf("update: %d %s", res.StatusCode, body)
+	}
+	es := b.auditList("alice", "kind=site")
+	if len(es) != 1 || es[0].Action != "update" || es[0].UserName != "alice" {
+		t.Fatalf("entries: %+v", es)
+	}
+	if es[0].Fields["aliases"] != `["www.a.example.com"]` || len(es[0].Fields) != 1 {
+		t.Errorf("fields %v, want aliases alone", es[0].Fields)
+	}
+}
