@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -194,7 +195,24 @@ func TestAuditLogins(t *testing.T) {
 	w.login("alice", "wrong password!")
 	w.login("nobody", "whatever-123")
 	w = loggedIn(t, b, "alice")
+	w.get("/account")
+	const newPassword = "another-Secret-42"
+	if res, body := w.post("/account/password", url.Values{"current": {testPassword}, "password": {newPassword}, "confirm": {newPassword}}); res.StatusCode != 303 {
+		t.Fatalf("password change: %d %s", res.StatusCode, body)
+	}
+	w.get("/account") // the new session's CSRF token
 	w.post("/logout", nil)
+	pairs, _, err := b.st.KV().List(context.Background(), "audit/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pairs {
+		for _, bad := range []string{testPassword, newPassword, "wrong password!", "whatever-123", "$argon2"} {
+			if strings.Contains(string(p.Value), bad) {
+				t.Errorf("audit entry %s holds %q", p.Key, bad)
+			}
+		}
+	}
 	page, err := b.st.ListAudit(context.Background(), store.AuditFilter{Kind: "user"})
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +224,7 @@ func TestAuditLogins(t *testing.T) {
 		}
 		got = append(got, e.Action+":"+e.UserName)
 	}
-	want := "logout:alice login:alice login_failed:nobody login_failed:alice"
+	want := "logout:alice update:alice login:alice login_failed:nobody login_failed:alice"
 	if strings.Join(got, " ") != want {
 		t.Errorf("entries %q, want %q", strings.Join(got, " "), want)
 	}
