@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -275,5 +276,31 @@ func TestAuditSiteUpdateFields(t *testing.T) {
 	}
 	if es[0].Fields["aliases"] != `["www.a.example.com"]` || len(es[0].Fields) != 1 {
 		t.Errorf("fields %v, want aliases alone", es[0].Fields)
+	}
+}
+
+// TestAuditAddress: the API records the client address as the dashboard
+// resolves it: X-Forwarded-For only through a trusted proxy.
+func TestAuditAddress(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name    string
+		trusted []netip.Prefix
+		want    string
+	}{
+		{"a spoofed header is ignored", nil, "127.0.0.1"},
+		{"through a trusted proxy", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, "203.0.113.9"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, func(cfg *Config) { cfg.TrustedProxies = c.trusted })
+			b.listen()
+			if res, body := b.do("POST", "/api/v1/clients", "admin", `{"name":"initech"}`, map[string]string{"X-Forwarded-For": "203.0.113.9"}); res.StatusCode != 201 {
+				t.Fatalf("create: %d %s", res.StatusCode, body)
+			}
+			if es := b.auditList("admin", ""); len(es) != 1 || es[0].Address != c.want {
+				t.Errorf("entries %+v, want address %s", es, c.want)
+			}
+		})
 	}
 }

@@ -33,6 +33,9 @@ func (s *Server) authenticated(h fiber.Handler, queueOK bool) fiber.Handler {
 		}
 		c.Locals(localUser, u)
 		c.Locals(localToken, tok)
+		if s.cfg.ClientAddr != nil {
+			SetClientAddr(c, s.cfg.ClientAddr(c))
+		}
 		if u.Role == domain.RoleQueue && !queueOK {
 			return errQueueToken
 		}
