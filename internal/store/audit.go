@@ -30,6 +30,10 @@ const (
 	auditDayLayout  = "20060102"
 )
 
+// auditOpsMax is how many ops an audit entry adds to a transaction: a
+// batch that fills transactions to MaxTxnOps leaves room for them.
+const auditOpsMax = 2
+
 type auditCtxKey struct{}
 
 // pendingAudit is an entry waiting for its transaction: the first commit

@@ -77,3 +77,25 @@ func TestAuditRidesTheChange(t *testing.T) {
 		}
 	})
 }
+
+// TestAuditFitsBatches: ending more sessions than one transaction holds,
+// with an audit entry on the context, still fits the transaction limit.
+func TestAuditFitsBatches(t *testing.T) {
+	backends(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u := &domain.User{Name: "many", Role: domain.RoleAdmin}
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		for range store.MaxTxnOps + 3 {
+			if _, _, err := s.CreateSession(ctx, store.Session{UserID: u.ID}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		actx := store.WithAudit(ctx, &domain.AuditEntry{Action: "end_sessions", Kind: "user", ObjectID: u.ID}, nil)
+		n, err := s.DeleteUserSessions(actx, u.ID)
+		if err != nil || n != store.MaxTxnOps+3 || !store.AuditWritten(actx) {
+			t.Fatalf("DeleteUserSessions = %d, %v; audit written %v", n, err, store.AuditWritten(actx))
+		}
+	})
+}
