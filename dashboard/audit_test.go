@@ -304,3 +304,31 @@ func TestAuditAddress(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditFitsTheLargestSiteEdit: replacing every alias of a site, the
+// largest single change a person makes, still fits one transaction with
+// its audit entry.
+func TestAuditFitsTheLargestSiteEdit(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.enable(b.siteA.ID)
+	aliases := func(prefix string) string {
+		var as []string
+		for i := range domain.MaxAliases {
+			as = append(as, `"`+prefix+itoa(uint64(i))+`.a.example.com"`)
+		}
+		return "[" + strings.Join(as, ",") + "]"
+	}
+	v := b.version("sites", b.siteA.ID)
+	if res, body := b.do("PUT", "/api/v1/sites/{siteA}", "admin", `{"domain":"a.example.com","aliases":`+aliases("x")+`,"version":`+v+`}`, nil); res.StatusCode >= 300 {
+		t.Fatalf("first: %d %s", res.StatusCode, body)
+	}
+	b.finish(b.taskOf(b.siteA.ID, domain.TaskVerify), domain.TaskSucceeded, store.SetSiteStatus(b.siteA.ID, domain.SiteEnabled))
+	v = b.version("sites", b.siteA.ID)
+	if res, body := b.do("PUT", "/api/v1/sites/{siteA}", "admin", `{"domain":"a.example.com","aliases":`+aliases("y")+`,"version":`+v+`}`, nil); res.StatusCode >= 300 {
+		t.Fatalf("replace all: %d %s", res.StatusCode, body)
+	}
+	if es := b.auditList("admin", "kind=site"); len(es) != 2 {
+		t.Errorf("%d entries, want 2", len(es))
+	}
+}
