@@ -59,14 +59,13 @@ type Config struct {
 // fileConfig is the HCL shape of Config: blocks are optional, so they are
 // pointers here and copied into Config after decoding.
 type fileConfig struct {
-	DataDir        string   `hcl:"data_dir,optional"`
-	HTTPAddr       string   `hcl:"http_addr,optional"`
-	SitesAddr      string   `hcl:"sites_addr,optional"`
-	PlatformRoots  []string `hcl:"platform_roots,optional"`
-	BackupDir      string   `hcl:"backup_dir,optional"`
-	MaxTokenTTL    string   `hcl:"max_token_ttl,optional"`
-	AuditRetention string   `hcl:"audit_retention,optional"`
-	Store          *struct {
+	DataDir       string   `hcl:"data_dir,optional"`
+	HTTPAddr      string   `hcl:"http_addr,optional"`
+	SitesAddr     string   `hcl:"sites_addr,optional"`
+	PlatformRoots []string `hcl:"platform_roots,optional"`
+	BackupDir     string   `hcl:"backup_dir,optional"`
+	MaxTokenTTL   string   `hcl:"max_token_ttl,optional"`
+	Store         *struct {
 		Backend string        `hcl:"backend,optional"`
 		Consul  *ConsulConfig `hcl:"consul,block"`
 	} `hcl:"store,block"`
@@ -78,6 +77,8 @@ type fileConfig struct {
 	} `hcl:"secrets,block"`
 	Redis     *redisFile       `hcl:"redis,block"`
 	Dashboard *DashboardConfig `hcl:"dashboard,block"`
+
+	AuditRetention string `hcl:"audit_retention,optional"`
 }
 
 func (f *fileConfig) into(c *Config) {
