@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
+
 	"github.com/aegirhq/aegir/dashboard/api"
 	"github.com/aegirhq/aegir/dashboard/web"
 	"github.com/aegirhq/aegir/internal/control"
@@ -106,6 +108,7 @@ func New(cfg *Config) (*Server, error) {
 		IdleTimeout: cfg.IdleTimeout, LogPoll: cfg.LogPoll, StatusChecks: cfg.StatusChecks,
 		StatusTimeout: cfg.StatusTimeout, Leader: cfg.Leader, Version: cfg.Version, Control: ctl,
 		HashPassword: web.HashPassword,
+		ClientAddr:   func(c *fiber.Ctx) string { return web.ClientAddr(c, cfg.TrustedProxies) },
 		Mount:        func(s *api.Server) error { return web.Mount(s, ui) },
 	})
 }

@@ -164,7 +164,7 @@ func TestServersAndServices(t *testing.T) {
 				}
 				b.ids["db"] = svc.ID
 			},
-			body: `{"username":"root","password":"s3cret-P@ss"}`, wantStatus: 204, unchanged: true, notContains: []string{"s3cret"},
+			body: `{"username":"root","password":"s3cret-P@ss"}`, wantStatus: 204, unchanged: true, audited: true, notContains: []string{"s3cret"},
 			after: func(t *testing.T, b *bundle, _ []byte) {
 				fw := b.cfg.Secrets.(*FakeCredentialWriter)
 				if fw.got != b.ids["db"]+" root s3cret-P@ss" {

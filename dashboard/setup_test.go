@@ -245,6 +245,10 @@ type scenario struct {
 	unchanged    bool // the store holds exactly the same keys and values after
 	listen       bool // send over a real listener rather than app.Test
 	after        func(t *testing.T, b *bundle, body []byte)
+
+	// audited, with unchanged: but for new audit entries (audit/,
+	// auditdays/), and there must be one, which holds none of notContains.
+	audited bool
 }
 
 func runScenarios(t *testing.T, scenarios []scenario) {
@@ -297,7 +301,26 @@ func runScenarios(t *testing.T, scenarios []scenario) {
 				}
 			}
 			if sc.unchanged {
-				if after := b.dump(); !maps.Equal(before, after) {
+				after := b.dump()
+				if sc.audited {
+					n := 0
+					for k, v := range after {
+						if _, had := before[k]; had || !(strings.HasPrefix(k, "audit/") || strings.HasPrefix(k, "auditdays/")) {
+							continue
+						}
+						n++
+						for _, s := range sc.notContains {
+							if strings.Contains(v, b.expand(s)) {
+								t.Errorf("audit entry %s holds %q", k, s)
+							}
+						}
+						delete(after, k)
+					}
+					if n == 0 {
+						t.Errorf("no audit entry was written")
+					}
+				}
+				if !maps.Equal(before, after) {
 					t.Errorf("the store changed: %d keys before, %d after", len(before), len(after))
 					for k, v := range after {
 						if before[k] != v {

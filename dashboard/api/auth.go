@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -32,6 +33,9 @@ func (s *Server) authenticated(h fiber.Handler, queueOK bool) fiber.Handler {
 		}
 		c.Locals(localUser, u)
 		c.Locals(localToken, tok)
+		if s.cfg.ClientAddr != nil {
+			SetClientAddr(c, s.cfg.ClientAddr(c))
+		}
 		if u.Role == domain.RoleQueue && !queueOK {
 			return errQueueToken
 		}
@@ -51,7 +55,27 @@ func CurrentUser(c *fiber.Ctx) *domain.User {
 }
 
 // actor is the acting user of the request for the service layer.
-func actor(c *fiber.Ctx) control.Actor { return control.As(CurrentUser(c)) }
+func actor(c *fiber.Ctx) control.Actor { return Actor(c) }
+
+// Actor is the acting user of the request and its client address (for the
+// audit log), for the service layer.
+func Actor(c *fiber.Ctx) control.Actor { return control.As(CurrentUser(c)).From(ClientAddr(c)) }
+
+const localAddr = "aegir.clientaddr"
+
+// SetClientAddr records the request's client address as a transport
+// resolved it (the dashboard's, through its trusted proxies).
+func SetClientAddr(c *fiber.Ctx, addr string) { c.Locals(localAddr, addr) }
+
+// ClientAddr is the request's client address: SetClientAddr's, or the TCP
+// peer (the API believes no forwarding header).
+func ClientAddr(c *fiber.Ctx) string {
+	if a, ok := c.Locals(localAddr).(string); ok && a != "" {
+		return a
+	}
+	ip, _ := netip.AddrFromSlice(c.Context().RemoteIP())
+	return ip.Unmap().String()
+}
 
 func isAdmin(c *fiber.Ctx) bool { return actor(c).Admin() }
 

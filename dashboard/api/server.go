@@ -81,6 +81,9 @@ type Config struct {
 	// MaxTokenTTL bounds API tokens' lifetimes, for the service layer New
 	// builds when Control is nil. Default: control.DefaultMaxTokenTTL.
 	MaxTokenTTL time.Duration
+	// ClientAddr resolves a request's client address, for the audit log.
+	// Default: nil, the TCP peer (no forwarding header is believed).
+	ClientAddr func(c *fiber.Ctx) string
 	// Control is the service layer the handlers call. Default: one built
 	// on Store, Secrets, Canceller, Queues and MaxTokenTTL.
 	Control *control.Control

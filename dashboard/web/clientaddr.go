@@ -18,7 +18,11 @@ import (
 // Anything to its left was written by the client and could say anything.
 // A malformed entry stops the walk at the last address known good (the
 // proxy that sent it), so garbage cannot choose the address either.
-func (u *ui) clientAddr(c *fiber.Ctx) string {
+func (u *ui) clientAddr(c *fiber.Ctx) string { return ClientAddr(c, u.trusted) }
+
+// ClientAddr is a request's client address given the trusted proxies (see
+// clientAddr), for other transports: the API's audit entries.
+func ClientAddr(c *fiber.Ctx, trusted []netip.Prefix) string {
 	peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
 	var headers []string
 	c.Request().Header.VisitAll(func(k, v []byte) {
@@ -26,7 +30,7 @@ func (u *ui) clientAddr(c *fiber.Ctx) string {
 			headers = append(headers, string(v))
 		}
 	})
-	return forwardedClient(peer.Unmap(), headers, u.trusted).String()
+	return forwardedClient(peer.Unmap(), headers, trusted).String()
 }
 
 // forwardedClient returns the client's address given the TCP peer, the

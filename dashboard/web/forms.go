@@ -457,7 +457,7 @@ func (u *ui) userUpdate(c *fiber.Ctx, v *view) error {
 	usr := *old
 	usr.Version = ver
 	if c.FormValue("form") == "password" {
-		if err := SetPassword(ctx, u.st, &usr, c.FormValue("password")); err != nil {
+		if err := SetPassword(u.ctl.Audit.PasswordChange(ctx, actor(c), &usr), u.st, &usr, c.FormValue("password")); err != nil {
 			return err
 		}
 		if usr.ID == v.User.ID {

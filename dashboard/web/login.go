@@ -101,6 +101,12 @@ func (u *ui) loginSubmit(c *fiber.Ctx, v *view) error {
 	} else {
 		VerifyPassword(dummyHash, password)
 	}
+	// The audit log: a failure is written now, alone; a success with
+	// the session it starts.
+	actx, err := u.ctl.Audit.Login(ctx, user, name, addr, ok)
+	if err != nil {
+		u.log.Error("audit a login", "name", name, "err", err)
+	}
 	if !ok {
 		u.log.Info("login failed", "name", name, "addr", addr)
 		u.setFlash(c, "error", "Wrong name or password.")
@@ -109,6 +115,7 @@ func (u *ui) loginSubmit(c *fiber.Ctx, v *view) error {
 	_ = u.limiter.Succeeded(ctx, LimitAccount, account)
 	_ = u.limiter.Succeeded(ctx, LimitPair, pair)
 	_ = u.limiter.Refund(ctx, LimitAddress, addr)
+	c.SetUserContext(actx)
 	u.startSession(c, user)
 	u.log.Info("login", "user", user.Name, "addr", addr)
 	return c.Redirect(next, fiber.StatusSeeOther)
@@ -134,6 +141,7 @@ func loginDelay(base time.Duration, account, address int) time.Duration {
 }
 
 func (u *ui) logout(c *fiber.Ctx, v *view) error {
+	c.SetUserContext(u.ctl.Audit.Logout(c.UserContext(), actor(c)))
 	u.endSession(c)
 	return u.done(c, "/login", "You are logged out.")
 }
@@ -155,7 +163,7 @@ func (u *ui) passwordChange(c *fiber.Ctx, v *view) error {
 	if c.FormValue("password") != c.FormValue("confirm") {
 		return domain.Invalid("confirm", "the two new passwords differ")
 	}
-	if err := SetPassword(ctx, u.st, cur, c.FormValue("password")); err != nil {
+	if err := SetPassword(u.ctl.Audit.PasswordChange(ctx, actor(c), cur), u.st, cur, c.FormValue("password")); err != nil {
 		return err
 	}
 	// The stamp changed: every other session of this user has ended; keep

@@ -62,7 +62,7 @@ func (u *ui) userSessionsEnd(c *fiber.Ctx, v *view) error {
 	if err != nil {
 		return err
 	}
-	n, err := u.st.DeleteUserSessions(c.UserContext(), owner.ID)
+	n, err := u.st.DeleteUserSessions(u.ctl.Audit.EndSessions(c.UserContext(), actor(c), owner), owner.ID)
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func (u *ui) ownSessionsPage(c *fiber.Ctx, v *view) error {
 
 // ownSessionsEnd logs the viewer out everywhere, here too.
 func (u *ui) ownSessionsEnd(c *fiber.Ctx, v *view) error {
-	if _, err := u.st.DeleteUserSessions(c.UserContext(), v.User.ID); err != nil {
+	if _, err := u.st.DeleteUserSessions(u.ctl.Audit.EndSessions(c.UserContext(), actor(c), v.User), v.User.ID); err != nil {
 		return err
 	}
 	u.endSession(c)

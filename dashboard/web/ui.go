@@ -153,6 +153,7 @@ func Mount(s *api.Server, cfg Config) error {
 	post("/clients/:id/delete", u.adminOnly(u.clientDelete))
 	get("/packages", u.packagesPage)
 	get("/tasks", u.tasksPage)
+	get("/audit", u.auditPage)
 	get("/tasks/:id", u.taskPage)
 	post("/tasks/:id/cancel", u.taskCancel)
 	post("/tasks/:id/retry", u.taskRetry)
@@ -253,6 +254,7 @@ func (u *ui) page(h pageHandler, auth bool) fiber.Handler {
 		sess, user := u.loadSession(c)
 		if user != nil {
 			api.SetUser(c, user)
+			api.SetClientAddr(c, u.clientAddr(c))
 			v.User, v.Admin = user, user.Role == domain.RoleAdmin
 		}
 		if auth && user == nil {
@@ -364,6 +366,7 @@ func (u *ui) sessionJSON(h fiber.Handler) fiber.Handler {
 			return api.Unauthorized("your session ended; log in again")
 		}
 		api.SetUser(c, user)
+		api.SetClientAddr(c, u.clientAddr(c))
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		return h(c)
 	}
@@ -372,7 +375,7 @@ func (u *ui) sessionJSON(h fiber.Handler) fiber.Handler {
 var errBadForm = errors.New("bad form")
 
 // actor is the acting user of the request for the service layer.
-func actor(c *fiber.Ctx) control.Actor { return control.As(api.CurrentUser(c)) }
+func actor(c *fiber.Ctx) control.Actor { return api.Actor(c) }
 
 // idParam returns the :id route parameter, copied out of Fiber's buffer.
 func idParam(c *fiber.Ctx) string {

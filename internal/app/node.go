@@ -332,7 +332,9 @@ func (n *node) lead(ctx, running context.Context) {
 			wg.Go(func() { n.followQueueSettings(ctx, jobs) })
 		}
 	}
-	wg.Go(func() { retention.Run(ctx, n.store, n.disp.Archive(), retention.Policy{}, n.log) })
+	wg.Go(func() {
+		retention.Run(ctx, n.store, n.disp.Archive(), retention.Policy{KeepAudit: n.cfg.AuditRetentionDuration()}, n.log)
+	})
 	if n.routing != nil {
 		wg.Go(func() {
 			if err := n.routing.Run(ctx); err != nil && ctx.Err() == nil {

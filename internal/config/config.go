@@ -43,6 +43,10 @@ type Config struct {
 	// longer ttl is refused, and a token asked for without one lasts this
 	// long. Default "8760h" (a year). Env AEGIR_MAX_TOKEN_TTL.
 	MaxTokenTTL string
+	// AuditRetention is how long audit log entries are kept; the hourly
+	// task retention pass drops older days. Default "2160h" (90 days).
+	// Env AEGIR_AUDIT_RETENTION.
+	AuditRetention string
 
 	Store     StoreConfig
 	Executor  ExecutorConfig
@@ -73,11 +77,13 @@ type fileConfig struct {
 	} `hcl:"secrets,block"`
 	Redis     *redisFile       `hcl:"redis,block"`
 	Dashboard *DashboardConfig `hcl:"dashboard,block"`
+
+	AuditRetention string `hcl:"audit_retention,optional"`
 }
 
 func (f *fileConfig) into(c *Config) {
 	c.DataDir, c.HTTPAddr, c.SitesAddr, c.PlatformRoots, c.BackupDir = f.DataDir, f.HTTPAddr, f.SitesAddr, f.PlatformRoots, f.BackupDir
-	c.MaxTokenTTL = f.MaxTokenTTL
+	c.MaxTokenTTL, c.AuditRetention = f.MaxTokenTTL, f.AuditRetention
 	if f.Store != nil {
 		c.Store.Backend = f.Store.Backend
 		if f.Store.Consul != nil {
@@ -323,6 +329,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 	set(&c.SitesAddr, "AEGIR_SITES_ADDR")
 	set(&c.BackupDir, "AEGIR_BACKUP_DIR")
 	set(&c.MaxTokenTTL, "AEGIR_MAX_TOKEN_TTL")
+	set(&c.AuditRetention, "AEGIR_AUDIT_RETENTION")
 	if v := env("AEGIR_PLATFORM_ROOTS"); v != "" {
 		c.PlatformRoots = strings.Split(v, ":")
 	}
@@ -369,6 +376,7 @@ func (c *Config) applyDefaults(mode Mode) {
 	c.SitesAddr = cmp.Or(c.SitesAddr, "127.0.0.1:8481")
 	c.BackupDir = cmp.Or(c.BackupDir, filepath.Join(c.DataDir, "backups"))
 	c.MaxTokenTTL = cmp.Or(c.MaxTokenTTL, "8760h")
+	c.AuditRetention = cmp.Or(c.AuditRetention, "2160h")
 	c.Store.Consul.Address = cmp.Or(c.Store.Consul.Address, "127.0.0.1:8500")
 	c.Store.Consul.Prefix = cmp.Or(c.Store.Consul.Prefix, "aegir/v1/")
 	c.Executor.Kind = cmp.Or(c.Executor.Kind, "local")
@@ -393,6 +401,12 @@ func (c *Config) applyDefaults(mode Mode) {
 // LeaderTTLDuration returns Executor.LeaderTTL parsed.
 func (c *Config) LeaderTTLDuration() time.Duration {
 	d, _ := time.ParseDuration(c.Executor.LeaderTTL)
+	return d
+}
+
+// AuditRetentionDuration returns AuditRetention parsed.
+func (c *Config) AuditRetentionDuration() time.Duration {
+	d, _ := time.ParseDuration(c.AuditRetention)
 	return d
 }
 
@@ -441,6 +455,9 @@ func (c *Config) validate() error {
 	}
 	if d, err := time.ParseDuration(c.MaxTokenTTL); err != nil || d < time.Minute {
 		errs = append(errs, fmt.Errorf("max_token_ttl %q is not a duration of at least 1m like 8760h", c.MaxTokenTTL))
+	}
+	if d, err := time.ParseDuration(c.AuditRetention); err != nil || d < 24*time.Hour {
+		errs = append(errs, fmt.Errorf("audit_retention %q is not a duration of at least 24h like 2160h", c.AuditRetention))
 	}
 	if c.Redis.Address == "" && c.Redis != (RedisConfig{}) {
 		errs = append(errs, errors.New("redis: credentials or tls are set but address is empty, so aegir would not use Redis; set redis address (AEGIR_REDIS_ADDR) or remove them"))

@@ -103,3 +103,32 @@ func TestMaxTokenTTL(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditRetention(t *testing.T) {
+	t.Parallel()
+	none := func(string) string { return "" }
+	c, err := Load(ModeDev, "", none, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AuditRetentionDuration() != 90*24*time.Hour {
+		t.Errorf("default audit_retention = %q", c.AuditRetention)
+	}
+	file := filepath.Join(t.TempDir(), "aegir.hcl")
+	if err := os.WriteFile(file, []byte("audit_retention = \"720h\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = Load(ModeDev, file, none, nil); err != nil || c.AuditRetentionDuration() != 720*time.Hour {
+		t.Errorf("audit_retention from the file: %v, %v", c, err)
+	}
+	env := map[string]string{"AEGIR_AUDIT_RETENTION": "48h"}
+	if c, err = Load(ModeDev, file, func(k string) string { return env[k] }, nil); err != nil || c.AuditRetentionDuration() != 48*time.Hour {
+		t.Errorf("audit_retention from the environment: %v, %v", c, err)
+	}
+	for _, v := range []string{"forever", "-1h", "1h"} {
+		bad := map[string]string{"AEGIR_AUDIT_RETENTION": v}
+		if _, err := Load(ModeDev, "", func(k string) string { return bad[k] }, nil); err == nil || !strings.Contains(err.Error(), "audit_retention") {
+			t.Errorf("audit_retention %q: %v", v, err)
+		}
+	}
+}

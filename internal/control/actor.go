@@ -8,10 +8,22 @@ import (
 // zero Actor) on public routes, who may see nothing scoped.
 type Actor struct {
 	user *domain.User
+	// addr is where the request came from, for the audit log.
+	addr string
 }
 
 // As returns the Actor for u (nil: nobody).
 func As(u *domain.User) Actor { return Actor{user: u} }
+
+// From returns the actor acting from the client address addr, as the
+// transport resolved it (the audit log records it).
+func (a Actor) From(addr string) Actor {
+	a.addr = addr
+	return a
+}
+
+// Addr is the actor's client address, or "".
+func (a Actor) Addr() string { return a.addr }
 
 // User is the acting user, or nil.
 func (a Actor) User() *domain.User { return a.user }

@@ -47,6 +47,9 @@ func (s *Clients) Create(ctx context.Context, a Actor, req apiv1.ClientCreate) (
 		return nil, err
 	}
 	cl := &domain.Client{Name: req.Name, Title: req.Title, Email: req.Email}
+	ctx = a.record(ctx, "create", "client", "", "", func(e *domain.AuditEntry) {
+		e.ObjectID, e.ClientID, e.Fields = cl.ID, cl.ID, domain.AuditFields(nil, cl)
+	})
 	if err := s.st.CreateClient(ctx, cl); err != nil {
 		return nil, err
 	}
@@ -69,6 +72,7 @@ func (s *Clients) Update(ctx context.Context, a Actor, id string, cl *domain.Cli
 		return err
 	}
 	cl.ID = old.ID
+	ctx = a.recordChange(ctx, "client", cl.ID, cl.ID, old, cl)
 	return s.st.UpdateClient(ctx, cl)
 }
 
@@ -82,5 +86,6 @@ func (s *Clients) Delete(ctx context.Context, a Actor, id string, version uint64
 	if err != nil {
 		return err
 	}
+	ctx = a.record(ctx, "delete", "client", cl.ID, cl.ID, nil)
 	return s.st.DeleteClient(ctx, cl.ID, version)
 }

@@ -62,6 +62,7 @@ type Control struct {
 	Backups   *Backups
 	Packages  *Packages
 	Queues    *Queues
+	Audit     *Audit
 }
 
 // New builds the services.
@@ -78,7 +79,7 @@ func New(cfg *Config) (*Control, error) {
 	return &Control{
 		Sites: &Sites{b}, Platforms: &Platforms{b}, Servers: &Servers{b}, Services: &Services{b},
 		Clients: &Clients{b}, Users: &Users{b}, Tokens: &Tokens{b}, Tasks: &Tasks{b},
-		Backups: &Backups{b}, Packages: &Packages{b}, Queues: &Queues{b},
+		Backups: &Backups{b}, Packages: &Packages{b}, Queues: &Queues{b}, Audit: &Audit{b},
 	}, nil
 }
 

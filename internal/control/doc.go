@@ -29,7 +29,14 @@
 // Every write is one method here and one store call, which writes the
 // entity and queues its task in one transaction (site → install, platform
 // → verify-platform, server → verify-server, site edit → verify). That
-// method is the place for an audit entry and for quotas when they come.
+// method is the place for quotas when they come, and where its audit entry
+// is made (audit.go): Actor.record puts the entry on the context just
+// before the store call (store.WithAudit), and the store writes it as one
+// more op of that call's transaction, so a change has an entry exactly
+// when it happened. What is not a store transaction (service credentials
+// in the secrets backend, queue settings, a failed login) writes its entry
+// alone (store.AppendAudit). An Actor carries the client address its
+// transport resolved (Actor.From).
 // The periodic queues (Queues, over scheduler/queue) are not in the store;
 // their settings changes and started passes are logged here instead.
 // Creates validate what needs no lookup first (a copy with placeholder

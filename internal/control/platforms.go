@@ -70,6 +70,9 @@ func (p *Platforms) Create(ctx context.Context, a Actor, req apiv1.PlatformCreat
 	if pl.WebServerID, err = p.resolveServer(ctx, "web_server", req.WebServerID, req.WebServer); err != nil {
 		return nil, nil, err
 	}
+	ctx = a.record(ctx, "create", "platform", "", "", func(e *domain.AuditEntry) {
+		e.ObjectID, e.Fields = pl.ID, domain.AuditFields(nil, pl)
+	})
 	task, err := p.st.CreatePlatform(ctx, pl, a.Name())
 	if err != nil {
 		return nil, nil, err
@@ -95,5 +98,6 @@ func (p *Platforms) Task(ctx context.Context, a Actor, id string, req apiv1.Task
 	if err := a.admin("run platform tasks"); err != nil {
 		return nil, err
 	}
+	ctx = a.recordTask(ctx, "platform", id, "", PlatformTaskType(req.Type), req.Args)
 	return p.st.RequestPlatformTask(ctx, id, PlatformTaskType(req.Type), req.Args, a.Name())
 }

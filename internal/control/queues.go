@@ -115,6 +115,13 @@ func (q *Queues) PutSettings(ctx context.Context, a Actor, name string, set queu
 		return queue.Settings{}, err
 	}
 	q.log.Info("queue settings changed", "queue", name, "by", a.Name())
+	// Queue settings are the queues' own keys, not a store transaction:
+	// the entry follows the change, alone.
+	e := a.entry("update", "queue", name, "")
+	e.Fields = domain.AuditFields(nil, out)
+	if err := q.st.AppendAudit(ctx, e); err != nil {
+		q.log.Error("audit a queue settings change", "queue", name, "err", err)
+	}
 	return out, nil
 }
 

@@ -53,6 +53,9 @@ func (s *Servers) Create(ctx context.Context, a Actor, req apiv1.ServerCreate) (
 		}
 		services = append(services, svc)
 	}
+	ctx = a.record(ctx, "create", "server", "", "", func(e *domain.AuditEntry) {
+		e.ObjectID, e.Fields = srv.ID, domain.AuditFields(nil, srv)
+	})
 	task, err := s.st.CreateServer(ctx, srv, services, a.Name())
 	if err != nil {
 		return nil, err
@@ -73,6 +76,9 @@ func (s *Servers) Update(ctx context.Context, a Actor, id string, srv *domain.Se
 		return nil, err
 	}
 	srv.ID = id
+	if old, err := s.st.GetServer(ctx, id); err == nil {
+		ctx = a.recordChange(ctx, "server", id, "", old, srv)
+	}
 	return s.st.UpdateServer(ctx, srv, a.Name())
 }
 
@@ -82,6 +88,7 @@ func (s *Servers) Delete(ctx context.Context, a Actor, id string, version uint64
 	if err := a.adminEntity("server", id); err != nil {
 		return err
 	}
+	ctx = a.record(ctx, "delete", "server", id, "", nil)
 	return s.st.DeleteServer(ctx, id, version)
 }
 
@@ -97,5 +104,6 @@ func (s *Servers) Task(ctx context.Context, a Actor, id string, req apiv1.TaskRe
 	if err != nil {
 		return nil, err
 	}
+	ctx = a.recordTask(ctx, "server", id, "", spec.Type, nil)
 	return s.st.RequestServerTask(ctx, id, spec.Type, a.Name())
 }

@@ -64,6 +64,9 @@ func (s *Services) Create(ctx context.Context, a Actor, req apiv1.ServiceCreate)
 	if err := checkSettings("settings", svc.Kind, svc.Settings); err != nil {
 		return nil, err
 	}
+	ctx = a.record(ctx, "create", "service", "", "", func(e *domain.AuditEntry) {
+		e.ObjectID, e.Fields = svc.ID, domain.AuditFields(nil, svc)
+	})
 	if err := s.st.CreateService(ctx, &svc); err != nil {
 		return nil, err
 	}
@@ -92,6 +95,7 @@ func (s *Services) Update(ctx context.Context, a Actor, id string, svc *domain.S
 		return err
 	}
 	svc.ID = id
+	ctx = a.recordChange(ctx, "service", id, "", old, svc)
 	return s.st.UpdateService(ctx, svc)
 }
 
@@ -100,6 +104,7 @@ func (s *Services) Delete(ctx context.Context, a Actor, id string, version uint6
 	if err := a.adminEntity("service", id); err != nil {
 		return err
 	}
+	ctx = a.record(ctx, "delete", "service", id, "", nil)
 	return s.st.DeleteService(ctx, id, version)
 }
 
@@ -128,7 +133,14 @@ func (s *Services) PutCredentials(ctx context.Context, a Actor, id string, req a
 	if strings.ContainsFunc(req.Password, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return domain.Invalid("password", "must not contain control characters")
 	}
-	return s.secrets.PutServiceCredentials(ctx, svc.ID, req.Username, req.Password)
+	if err := s.secrets.PutServiceCredentials(ctx, svc.ID, req.Username, req.Password); err != nil {
+		return err
+	}
+	// The credentials live in the secrets backend, not the store: the
+	// entry is written after them, alone.
+	e := a.entry("set_credentials", "service", svc.ID, "")
+	e.Fields = map[string]string{"username": req.Username, "password": "(secret)"}
+	return s.st.AppendAudit(ctx, e)
 }
 
 // checkSettings checks the settings a person sets on a service of kind,

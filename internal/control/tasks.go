@@ -46,6 +46,7 @@ func (s *Tasks) Cancel(ctx context.Context, a Actor, id string) (t *domain.Task,
 		return nil, false, err
 	}
 	if t.Status == domain.TaskQueued {
+		ctx := a.record(ctx, "cancel_task", "task", t.ID, t.ClientID, nil)
 		err := s.st.CancelQueued(ctx, t, a.Name())
 		if err == nil {
 			return t, false, nil
@@ -88,6 +89,7 @@ func (s *Tasks) Retry(ctx context.Context, a Actor, id string) (*domain.Task, er
 			return nil, err
 		}
 	}
+	ctx = a.record(ctx, "retry_task", "task", t.ID, t.ClientID, nil)
 	return s.st.RetryTask(ctx, t.ID, a.Name())
 }
 

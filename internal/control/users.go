@@ -55,6 +55,9 @@ func (s *Users) Create(ctx context.Context, a Actor, req apiv1.UserCreate, passw
 		return nil, err
 	}
 	u := &domain.User{Name: req.Name, Email: req.Email, Role: domain.Role(req.Role), ClientIDs: req.ClientIDs, PasswordHash: passwordHash}
+	ctx = a.record(ctx, "create", "user", "", "", func(e *domain.AuditEntry) {
+		e.ObjectID, e.Fields = u.ID, domain.AuditFields(nil, u)
+	})
 	if err := s.st.CreateUser(ctx, u); err != nil {
 		return nil, err
 	}
@@ -83,6 +86,7 @@ func (s *Users) Update(ctx context.Context, a Actor, id string, req apiv1.UserUp
 		ID: old.ID, Name: req.Name, Email: req.Email, Role: domain.Role(req.Role), ClientIDs: req.ClientIDs,
 		PasswordHash: old.PasswordHash, Version: req.Version,
 	}
+	ctx = a.recordChange(ctx, "user", u.ID, "", old, u)
 	if err := s.st.UpdateUser(ctx, u); err != nil {
 		return nil, err
 	}
@@ -98,6 +102,7 @@ func (s *Users) Delete(ctx context.Context, a Actor, id string, version uint64) 
 	if a.User().ID == id {
 		return refuse(domain.ErrConflict, "you cannot delete yourself; ask another admin")
 	}
+	ctx = a.record(ctx, "delete", "user", id, "", nil)
 	return s.st.DeleteUser(ctx, id, version)
 }
 
@@ -154,6 +159,9 @@ func (s *Tokens) Create(ctx context.Context, a Actor, req apiv1.TokenCreate) (*d
 		}
 		ttl = d
 	}
+	ctx = a.record(ctx, "create_token", "token", "", "", func(e *domain.AuditEntry) {
+		e.Fields = map[string]string{"name": req.Name, "user_id": uid, "ttl": fmtDuration(ttl)}
+	})
 	tok, secret, err := s.st.CreateToken(ctx, uid, req.Name, ttl)
 	if err != nil {
 		return nil, "", err
@@ -170,6 +178,9 @@ func (s *Tokens) Delete(ctx context.Context, a Actor, id string) (*domain.Token,
 	if !a.Admin() && tok.UserID != a.User().ID {
 		return nil, domain.NotFound("token", id)
 	}
+	ctx = a.record(ctx, "revoke_token", "token", id, "", func(e *domain.AuditEntry) {
+		e.Fields = map[string]string{"name": tok.Name, "user_id": tok.UserID}
+	})
 	if err := s.st.DeleteToken(ctx, id); err != nil {
 		return nil, err
 	}

@@ -10,8 +10,8 @@ import (
 
 // MaxAliases bounds how many aliases one site may have. An edit that
 // replaces every alias deletes and creates one index key per name in a single
-// store transaction, and 2×(25+1) keys plus the site and its task stay under
-// Consul's limit of 64 operations.
+// store transaction, and 2×(25+1) keys plus the site, its task and its
+// audit entry (two keys) stay under Consul's limit of 64 operations.
 const MaxAliases = 25
 
 var idnaProfile = idna.New(

@@ -241,7 +241,7 @@ func (s *Store) SweepSessions(ctx context.Context, idle, max time.Duration) (int
 
 func (s *Store) deleteSessions(ctx context.Context, all []Session) error {
 	for len(all) > 0 {
-		n := min(len(all), MaxTxnOps-1)
+		n := min(len(all), MaxTxnOps-1-auditOpsMax)
 		t := newTx()
 		for _, sess := range all[:n] {
 			t.add(Op{Verb: OpDelete, Key: prefixSessions + sess.ID}, nil)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -185,7 +186,13 @@ func (t *tx) deleteCAS(key string, version uint64, onFail error) {
 func (s *Store) commit(ctx context.Context, t *tx) ([]*Pair, error) {
 	// A fresh value every time: a write of the value a key already holds
 	// keeps its index, and this key exists to learn the transaction's index.
-	ops := append(t.ops, Op{Verb: OpSet, Key: keyWrites, Value: []byte(domain.NewID())})
+	// The audit entry the context carries (audit.go) rides along.
+	audit, audited, err := s.auditOps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ops := append(slices.Clip(t.ops), audit...)
+	ops = append(ops, Op{Verb: OpSet, Key: keyWrites, Value: []byte(domain.NewID())})
 	if len(ops) > MaxTxnOps {
 		return nil, fmt.Errorf("change needs %d store operations, more than the %d allowed: %w", len(ops), MaxTxnOps, domain.ErrTooLarge)
 	}
@@ -203,6 +210,7 @@ func (s *Store) commit(ctx context.Context, t *tx) ([]*Pair, error) {
 		}
 		return nil, err
 	}
+	audited()
 	for _, st := range t.stamps {
 		st.set(versionOf(pairs, st.op))
 	}

@@ -22,6 +22,9 @@ type Policy struct {
 	// KeepRoutine is how long the routine tasks of the periodic queues
 	// (cron, stats) are kept. Default: 2 days.
 	KeepRoutine time.Duration
+	// KeepAudit is how long audit log entries are kept (whole days: a
+	// day's entries go once all of them are older). Default: 90 days.
+	KeepAudit time.Duration
 	// Interval is how often Run prunes. Default: 1h.
 	Interval time.Duration
 	// Now is the clock. Default: time.Now.
@@ -34,6 +37,9 @@ func (r Policy) withDefaults() Policy {
 	}
 	if r.KeepRoutine == 0 {
 		r.KeepRoutine = 48 * time.Hour
+	}
+	if r.KeepAudit == 0 {
+		r.KeepAudit = 90 * 24 * time.Hour
 	}
 	if r.Interval == 0 {
 		r.Interval = time.Hour
@@ -86,6 +92,11 @@ func Run(ctx context.Context, st *store.Store, archive *tasklog.Archive, r Polic
 	defer t.Stop()
 	for {
 		n, err := Prune(ctx, st, archive, r)
+		if na, errA := st.PruneAudit(ctx, r.Now().Add(-r.KeepAudit)); errA != nil && ctx.Err() == nil {
+			log.Error("audit log retention", "err", errA)
+		} else if na > 0 {
+			log.Info("audit log retention deleted old entries", "entries", na)
+		}
 		switch {
 		case err != nil && ctx.Err() == nil:
 			log.Error("task retention", "err", err)
