@@ -110,6 +110,6 @@ Client commands (talk to the API at $AEGIR_ADDR with $AEGIR_TOKEN):
 
 Run "aegir <command> -h" for a command's flags, "aegir help <noun>" for its verbs.
 Exit codes: 0 ok, 1 the operation or its task failed, 2 usage error,
-3 cannot reach the API or not authenticated.
+3 cannot reach the API or not authenticated, 4 forbidden.
 `, strings.Join(cli.Nouns(), " "))
 }
