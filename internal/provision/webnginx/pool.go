@@ -365,7 +365,11 @@ func (cfg *Config) poolDefaults() error {
 	if err := servicekind.ProgramPrefixed("php-fpm")(cfg.FPMBinary); err != nil {
 		return domain.Invalid("php_fpm_binary", "%v", err)
 	}
-	for _, p := range []struct{ key, v string }{{"php_run_dir", cfg.RunDir}, {"php_tmp_dir", cfg.TmpDir}} {
+	for _, p := range []struct{ key, v string }{{"php_run_dir", cfg.RunDir}, {"php_tmp_dir", cfg.TmpDir},
+		{"php_pool_dir", cfg.PoolDir}, {"php_fpm_config", cfg.FPMConfig}, {"php_fpm_pid_file", cfg.FPMPidFile}} {
+		if p.v == "" && p.key != "php_run_dir" && p.key != "php_tmp_dir" {
+			continue
+		}
 		if err := domain.ValidatePath(p.key, p.v, nil); err != nil {
 			return err
 		}
