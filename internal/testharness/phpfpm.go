@@ -94,6 +94,7 @@ pid = %[1]s/php-fpm.pid
 error_log = %[2]s
 daemonize = no
 log_level = notice
+process_control_timeout = 10s
 include = %[5]s/*.conf
 
 [aegir]
