@@ -8,6 +8,7 @@ import (
 
 	"github.com/aegirhq/aegir/dashboard"
 	"github.com/aegirhq/aegir/internal/logbus"
+	"github.com/aegirhq/aegir/scheduler/dispatch"
 	"github.com/aegirhq/aegir/secrets"
 )
 
@@ -18,7 +19,7 @@ import (
 // errors, which name addresses, settings and policies, never a password
 // or a token.
 func (n *node) statusChecks() []dashboard.StatusCheck {
-	checks := []dashboard.StatusCheck{{Name: "dispatcher", Check: n.checkDispatcher}}
+	checks := []dashboard.StatusCheck{{Name: "dispatcher", Check: n.checkDispatcher}, {Name: "janitor", Check: n.checkJanitor}}
 	if n.nomad != nil {
 		checks = append(checks, dashboard.StatusCheck{Name: "nomad", Check: n.checkNomad})
 	}
@@ -48,6 +49,29 @@ func (n *node) checkDispatcher(context.Context) (dashboard.ComponentState, strin
 		msg += ", queue read " + ago(st.LastPass)
 	}
 	return dashboard.StateOK, msg
+}
+
+// checkJanitor reports what the back ends' janitors removed (the
+// leftovers of dead tasks, provision/janitor.go), from the results this
+// process's dispatcher received while it leads.
+func (n *node) checkJanitor(context.Context) (dashboard.ComponentState, string) {
+	if !n.elector.IsLeader() {
+		return dashboard.StateOK, "standby: the leading aegir server receives the janitors' reports"
+	}
+	return janitorState(n.disp.Status().Janitor)
+}
+
+func janitorState(j dispatch.JanitorStatus) (dashboard.ComponentState, string) {
+	if j.LastAt.IsZero() {
+		return dashboard.StateOK, "no leftovers of dead tasks found since this server leads"
+	}
+	msg := fmt.Sprintf("%d leftovers of dead tasks removed (%d bytes) since this server leads; last report %s by task %s: %d removed",
+		j.Removed, j.Bytes, ago(j.LastAt), j.LastTask, j.Last.Removed)
+	if j.Last.Kept == 0 && j.Last.Failed == 0 {
+		return dashboard.StateOK, msg
+	}
+	return dashboard.StateDegraded, msg + fmt.Sprintf(", %d kept for an operator, %d could not be removed: see that task's log (aegir task logs %s)",
+		j.Last.Kept, j.Last.Failed, j.LastTask)
 }
 
 func (n *node) checkNomad(ctx context.Context) (dashboard.ComponentState, string) {

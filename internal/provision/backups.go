@@ -42,7 +42,7 @@ func (j *job) writeBackup(ctx context.Context, loc siteLoc, db *dbConn, cr DBCre
 		return fail(err)
 	}
 	var p archive.Progress
-	w, err := archive.Create(path, archive.Options{Progress: &p})
+	w, err := archive.Create(path, archive.Options{Progress: &p, Owner: j.c.Task.ID})
 	if err != nil {
 		return fail(err)
 	}

@@ -50,6 +50,10 @@ type Context struct {
 
 	// Env is how the back end reaches shared services.
 	Env EnvInfo `json:"env"`
+
+	// Live lists the tasks that may be running, for the janitor that runs
+	// before the task (janitor.go); nil skips the janitor.
+	Live *LiveTasks `json:"live,omitempty"`
 }
 
 // TaskInfo identifies the task.

@@ -94,8 +94,9 @@
 //   - verify, enable, disable: re-render settings / web config and check
 //     the answer (503 when disabled). enable/disable put the previous web
 //     config back if the site does not answer as expected.
-//   - backup: the archive is written to a temp name and renamed; a failed
-//     backup leaves no file. The whole-archive sha256 is computed while
+//   - backup: the archive is written to a temp name that carries the task
+//     id (<final>.tmp-<task>-<random>) and renamed; a failed backup leaves
+//     no file, a killed one leaves the temp file to the janitor. The whole-archive sha256 is computed while
 //     writing; the file is re-read while it is synced and checked against
 //     the bytes written (CRC-32C and size).
 //   - restore: the archive is unpacked into a staging dir beside the site
@@ -187,6 +188,60 @@
 // loopback or a socket, else the web server's address; never a
 // wildcard. Vault's throwaway dump users get the same hosts
 // ({{client_host}} in servicekind's statements).
+//
+// # Leftovers of dead tasks: the janitor
+//
+// A back end killed with SIGKILL (or whose machine stopped) runs no
+// rollback. Everything temporary a task makes therefore names its task:
+//
+//   - BackupDir/<domain>/<final>.tmp-<task>-<random>: an archive being
+//     written (backup, and the safety and final backups of restore,
+//     migrate and delete);
+//   - P/sites/.aegir-staging-<task>: an archive unpacked for restore,
+//     migrate or verify-backup;
+//   - P/sites/.aegir-partial-<task>: a small JSON marker a clone, migrate
+//     or verify-backup writes before it builds a site directory, naming
+//     the directory and, when no record can own them (a clone's new site
+//     id, verify-backup's throwaway), the database, stored password and
+//     web config that go with it. It is removed when the task ends, or
+//     kept when its rollback did not finish;
+//   - P/sites/.aegir-old-<task>: a restore's live site moved aside
+//     during the swap.
+//
+// Before each task the Runner runs the janitor (janitor.go). The
+// dispatcher puts in the context the ids of every active (queued or
+// running) task and when it listed them (Context.Live, at most
+// dispatch.MaxLiveTasks; without it the janitor does nothing). A leftover
+// is removed only when its task is not in that list and it is older than
+// the list by Runner.ClockSkew (2 min), so neither a running task nor one
+// that started after the list was taken loses its files. The sites
+// directories of the platforms the context names are swept before every
+// task (a directory listing each); the backup directory (one listing per
+// domain) at most every Runner.JanitorInterval (10 min, a stamp file
+// .aegir-janitor in it). A dead partial marker is undone only when the
+// context names the services it lists (a later task on the same platform
+// and servers does); .aegir-old-* is never removed, since it may be the
+// only copy of a site's files: it is logged and counted as kept. Archive
+// temp files named by an older aegir (no task id) are removed when a day
+// older than the list. Each removal logs a line (path, owner_task,
+// bytes); Result.Janitor counts them. The janitor never fails a task.
+//
+// Orphan archives: an archive committed by a task whose result was never
+// applied (a back end that finished after its task was failed, a killed
+// leader) has no backup record. Only the store can tell, so for a site
+// task the dispatcher adds to the list the site's recent tasks that could
+// write backups, ended failed or cancelled and recorded none
+// (LiveTasks.Unrecorded: the newest 10 tasks of the site, finished within
+// 48 h); the janitor removes the archives named with one of them in
+// BackupDir/<site domain>/ (archive names carry their task id).
+//
+// Not covered: Vault's throwaway dump users need no janitor (their lease
+// expires by itself). A clone killed after publishing its web config
+// leaves that config (another site may have taken the domain since); a
+// migrate leaves the database it created on a new database server (the
+// same name is the site's own once a later migrate succeeds), and only its
+// directory is removed. An orphan archive of a site that was deleted
+// since, or of a task older than the bounds above, stays.
 //
 // # Reading a tenant's files as root
 //

@@ -98,10 +98,19 @@ func cloneSite(ctx context.Context, j *job) error {
 		return err
 	}
 	srcCreds := creds(se.db, se.loc.ID, srcSec)
+	// If this task dies, a janitor removes the clone (janitor.go). Its web
+	// config is not named: by then another site may hold the domain.
+	done, err := j.markPartial(loc.Dir, partialSite{SiteID: loc.ID, DBService: db.svc.ID, Secret: true})
+	if err != nil {
+		return failf(CodeFilesFailed, "Check that aegir can write to the target platform.", err, "The target sites directory could not be written")
+	}
 	u := &undo{}
 	if err := j.cloneSteps(ctx, se, srcCreds, loc, web, db, u); err != nil {
-		return j.rollback(ctx, u, err)
+		err = j.rollback(ctx, u, err)
+		doneUnlessIncomplete(done, err)
+		return err
 	}
+	done()
 	j.res.Changes.NewSites = append(j.res.Changes.NewSites, NewSite{
 		ID: loc.ID, Domain: loc.Domain, Aliases: loc.Aliases, RedirectAliases: loc.Redirect,
 		PlatformID: j.c.Target.Platform.ID, DBServerID: j.c.Target.DBServer.ID, ClientID: clientID(j.c), Status: domain.SiteEnabled,
@@ -259,11 +268,19 @@ func migrate(ctx context.Context, j *job) error {
 	}
 	j.res.Changes.Backups = append(j.res.Changes.Backups, b)
 
+	done := func() {}
+	if !sameDir { // a janitor removes the new place if this task dies before the commit (janitor.go)
+		if done, err = j.markPartial(loc.Dir, partialSite{}); err != nil {
+			return failf(CodeFilesFailed, "Check that aegir can write to the target platform.", err, "The target sites directory could not be written")
+		}
+	}
+	defer done()
 	u := &undo{}
 	_, err = j.migrateSteps(ctx, se, oldCreds, sec, loc, web, db, b, u)
 	if err != nil {
 		return j.rollback(ctx, u, err)
 	}
+	done() // committed: the new place is the site's now
 	// Committed: the site answers at its new place. Remove the old one.
 	if loc.Domain != old.Domain || web.svc.ID != se.web.svc.ID {
 		if err := se.web.Remove(ctx, old.Domain); err != nil {

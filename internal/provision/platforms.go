@@ -149,8 +149,13 @@ func importSites(_ context.Context, j *job) error {
 	if j.c.DBServer != nil {
 		dbServer = j.c.DBServer.ID
 	}
+	building := partialDirs(filepath.Join(p.Path, "sites"))
 	for _, name := range names {
 		dir := p.SiteDir(name)
+		if building[name] {
+			j.log.Info("skipping a directory a clone, migrate or verify-backup is building (or left unfinished)", "dir", dir)
+			continue
+		}
 		marker := p.SettingsFile(dir)
 		if marker == "" {
 			marker = filepath.Join(dir, "public")

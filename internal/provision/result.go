@@ -25,6 +25,9 @@ type Result struct {
 	// Report is what a periodic task (cron, stats) measured or printed,
 	// for the queues to keep (queuetasks.go); nil for other tasks.
 	Report *QueueReport `json:"report,omitempty"`
+	// Janitor counts the leftovers of dead tasks removed before this task
+	// ran (janitor.go); nil when there were none.
+	Janitor *JanitorReport `json:"janitor,omitempty"`
 }
 
 // Changes are state changes proposed by the back end. The front end applies

@@ -36,6 +36,17 @@ type Runner struct {
 	// load, file copy) logs how far it has got (progress.go). Default
 	// DefaultProgressInterval, 5 s.
 	ProgressInterval time.Duration
+	// JanitorInterval is how often the backup directory is swept for the
+	// archive temp files of dead tasks (janitor.go), tracked by a stamp
+	// file in it; the sites directories a task names are swept before
+	// every task. Default DefaultJanitorInterval, 10 min; negative: before
+	// every task.
+	JanitorInterval time.Duration
+	// ClockSkew is how much older than the context's live-task list a
+	// leftover must be before the janitor removes it, for a dispatcher and
+	// a server whose clocks differ. Default DefaultClockSkew, 2 min;
+	// negative: none.
+	ClockSkew time.Duration
 }
 
 // job is the state of one running task.
@@ -114,6 +125,7 @@ func (j *job) run(ctx context.Context) error {
 	if j.c.Env.BackupDir == "" {
 		j.c.Env.BackupDir = j.c.Env.DataDir + "/backups"
 	}
+	j.sweep(ctx)
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package provision_test
 import (
 	"context"
 	"database/sql"
+	"github.com/aegirhq/aegir/internal/testharness"
 	"io"
 	"log/slog"
 	"net"
@@ -104,7 +105,7 @@ func setup(t testing.TB) *bundle {
 
 func fixture(t testing.TB, name string) string {
 	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "..", "testdata", "platforms", name))
+	p, err := filepath.Abs(testharness.PlatformFixture(name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,18 +81,27 @@ func verifyBackupTask(ctx context.Context, j *job) error {
 		return failf(CodeSiteExists, fmt.Sprintf("Remove %s (a leftover of an earlier run of this task) and run it again.", loc.Dir), nil,
 			"The throwaway site directory %s already exists", loc.Dir)
 	}
+	// If this task dies or cannot remove the throwaway site, a janitor
+	// removes it (janitor.go).
+	done, err := j.markPartial(loc.Dir, partialSite{SiteID: taskID, DBService: se.db.svc.ID, Domain: vdomain, WebService: se.web.svc.ID})
+	if err != nil {
+		return failf(CodeFilesFailed, "Check that aegir can write to the platform's directory.", err, "The sites directory of %s could not be written", loc.Plat.Path)
+	}
 	start := time.Now()
 	u := &undo{}
 	rep, err := j.verifySteps(ctx, se, b, loc, u)
 	if err != nil {
-		return j.rollback(ctx, u, err) // the throwaway site goes whether the checks passed or not
+		err = j.rollback(ctx, u, err) // the throwaway site goes whether the checks passed or not
+		doneUnlessIncomplete(done, err)
+		return err
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(j.runner.RollbackTimeout, 2*time.Minute))
 	defer cancel()
 	if err := u.run(rctx, j.log); err != nil {
-		return failf(CodeRollbackIncomplete, "Remove what is named above by hand; the backup itself restored and answered.", err,
+		return failf(CodeRollbackIncomplete, "Remove what is named above by hand, or let aegir's janitor do it before a later task on this site; the backup itself restored and answered.", err,
 			"The backup %s verified, but the throwaway site %s could not be removed completely: %v", b.Path, vdomain, err)
 	}
+	done()
 	rep.Seconds = time.Since(start).Seconds()
 	j.res.Report = rep
 	j.res.Summary = fmt.Sprintf("backup %s of %s restores: %d files match the manifest, the database loaded, %s answered; throwaway site removed",

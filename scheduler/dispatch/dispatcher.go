@@ -395,6 +395,7 @@ func (d *Dispatcher) execute(ctx context.Context, task domain.Task, lease locks.
 		d.log.Warn("record task runner", "task", task.ID, "runner", run.Runner(), "err", err)
 	}
 	o := d.wait(ctx, run, lease, j)
+	d.janitorSeen(task.ID, o.res)
 	if o.handedOver {
 		d.handOver(task, run)
 		return nil, false

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
@@ -62,7 +64,75 @@ func BuildContext(ctx context.Context, st *store.Store, task domain.Task, env pr
 	if len(pc.Secrets) == 0 {
 		pc.Secrets = nil
 	}
+	pc.Live = liveTasks(ctx, st)
+	if pc.Live != nil && task.TargetKind == domain.TargetSite {
+		pc.Live.Unrecorded = unrecordedTasks(ctx, st, task.TargetID)
+	}
 	return pc, nil
+}
+
+// Bounds of the search for a site's unrecorded tasks: its newest
+// unrecordedLookback tasks, finished within unrecordedWindow.
+const (
+	unrecordedLookback = 10
+	unrecordedWindow   = 48 * time.Hour
+)
+
+// unrecordedTasks lists the site's recent tasks that could write backups
+// (their spec allows ChangeBackups), ended failed or cancelled, and have
+// no backup record: an archive one of them wrote (a back end that
+// finished after its task was failed, a result that was never applied)
+// is an orphan, which the back end's janitor removes. The site's backups
+// are read only when there is such a task; nil when there is none or the
+// store cannot say.
+func unrecordedTasks(ctx context.Context, st *store.Store, siteID string) []string {
+	tasks, _, err := st.TasksOf(ctx, domain.TargetSite, siteID, unrecordedLookback)
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for _, t := range tasks {
+		spec, ok := taskspec.Lookup(t.Type)
+		if !ok || !spec.Allows(taskspec.ChangeBackups) || t.FinishedAt == nil || time.Since(*t.FinishedAt) > unrecordedWindow ||
+			t.Status != domain.TaskFailed && t.Status != domain.TaskCancelled {
+			continue
+		}
+		ids = append(ids, t.ID)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	backups, err := st.ListBackups(ctx, siteID, nil)
+	if err != nil {
+		return nil
+	}
+	return slices.DeleteFunc(ids, func(id string) bool {
+		return slices.ContainsFunc(backups, func(b domain.Backup) bool { return b.TaskID == id })
+	})
+}
+
+// MaxLiveTasks bounds the live-task list a context carries (about 23
+// bytes an id), so it fits a Nomad dispatch payload. With more active
+// tasks the list is left out, and the back end's janitor skips that run.
+const MaxLiveTasks = 100
+
+// liveTasks lists every active (queued or running) task, for the janitor
+// the back end runs before the task (provision/janitor.go): it removes
+// only what belongs to a task not in the list and older than AsOf. AsOf
+// is taken before the list, so a task that starts after it is either in
+// the list or made its files after AsOf. nil (no janitor) when the store
+// cannot say or there are too many.
+func liveTasks(ctx context.Context, st *store.Store) *provision.LiveTasks {
+	asOf := time.Now().UTC()
+	tasks, _, err := st.ActiveTasks(ctx)
+	if err != nil || len(tasks) > MaxLiveTasks {
+		return nil
+	}
+	l := &provision.LiveTasks{AsOf: asOf, IDs: make([]string, 0, len(tasks))}
+	for _, t := range tasks {
+		l.IDs = append(l.IDs, t.ID)
+	}
+	return l
 }
 
 // EncodeContext encodes pc and checks it fits what a back end accepts.
@@ -70,6 +140,14 @@ func EncodeContext(pc *provision.Context) ([]byte, error) {
 	b, err := json.Marshal(pc)
 	if err != nil {
 		return nil, err
+	}
+	if len(b) > provision.MaxContextSize && pc.Live != nil {
+		// The live-task list only feeds the janitor: without it the
+		// context may fit, and the janitor waits for another task.
+		pc.Live = nil
+		if b, err = json.Marshal(pc); err != nil {
+			return nil, err
+		}
 	}
 	if len(b) > provision.MaxContextSize {
 		return nil, contextErr("context_too_large", domain.ErrTooLarge,

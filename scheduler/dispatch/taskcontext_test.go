@@ -3,11 +3,14 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/secrets"
 )
 
@@ -39,6 +42,11 @@ func TestBuildContextSiteTask(t *testing.T) {
 	must(t, err)
 	if back.Site.Domain != site.Domain {
 		t.Error("context does not survive the back end's decoder")
+	}
+	// The janitor's list of live tasks holds every active task, this one
+	// included, taken just now.
+	if back.Live == nil || !slices.Contains(back.Live.IDs, install.ID) || time.Since(back.Live.AsOf) > time.Minute {
+		t.Errorf("live tasks %+v", back.Live)
 	}
 }
 
@@ -120,5 +128,43 @@ func TestBuildContextMissingSiteAndTooLarge(t *testing.T) {
 	must(t, err)
 	if _, err := EncodeContext(pc); !errors.As(err, &ce) || ce.Code != "context_too_large" || !errors.Is(err, domain.ErrTooLarge) {
 		t.Errorf("oversized context: %v", err)
+	}
+}
+
+// TestBuildContextUnrecorded: a site task's context names the site's
+// recent backup-writing tasks that ended failed with no backup record, so
+// the back end's janitor removes the archives they left; not one that
+// recorded a backup, nor a task that cannot write backups.
+func TestBuildContextUnrecorded(t *testing.T) {
+	t.Parallel()
+	b := setup(t, fakeOK)
+	ctx := context.Background()
+	site, _ := b.newSite(t)
+	b.settle(t)
+	finish := func(typ domain.TaskType, status domain.TaskStatus, backup *domain.Backup) *domain.Task {
+		task, err := b.st.RequestSiteTask(ctx, site.ID, typ, nil, "test")
+		must(t, err)
+		must(t, b.st.StartTask(ctx, task, "test", 1))
+		var changes []store.Change
+		if backup != nil {
+			backup.TaskID = task.ID
+			changes = append(changes, store.AddBackup(backup))
+		}
+		must(t, b.st.FinishTask(ctx, task, status, changes...))
+		return task
+	}
+	orphaned := finish(domain.TaskBackup, domain.TaskFailed, nil)
+	// A failed task that recorded a backup (as a restore records its
+	// safety backup).
+	recorded := finish(domain.TaskBackup, domain.TaskFailed, &domain.Backup{SiteID: site.ID, ClientID: site.ClientID,
+		Domain: site.Domain, ServerID: b.server.ID, Path: "/srv/aegir/backups/x.tar.zst", Size: 1, SHA256: strings.Repeat("0", 64), Reason: "pre-restore"})
+	cron := finish(domain.TaskCron, domain.TaskFailed, nil)
+	ok := finish(domain.TaskBackup, domain.TaskSucceeded, nil)
+	verify, err := b.st.RequestSiteTask(ctx, site.ID, domain.TaskVerify, nil, "test")
+	must(t, err)
+	pc, err := BuildContext(ctx, b.st, *verify, b.d.cfg.Env)
+	must(t, err)
+	if pc.Live == nil || !slices.Equal(pc.Live.Unrecorded, []string{orphaned.ID}) {
+		t.Errorf("unrecorded %+v; want only %s (not recorded %s, cron %s, succeeded %s)", pc.Live, orphaned.ID, recorded.ID, cron.ID, ok.ID)
 	}
 }

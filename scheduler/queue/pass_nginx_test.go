@@ -84,7 +84,7 @@ func setupPHPPass(t *testing.T, n int) *passBundle {
 	t.Cleanup(func() { stop(); <-done })
 
 	pdir := filepath.Join(root, "platforms", "php")
-	copyTree(t, filepath.Join("..", "..", "testdata", "platforms", "php-app"), pdir)
+	copyTree(t, testharness.PlatformFixture("php-app"), pdir)
 	p := &domain.Platform{Name: "php", Path: pdir, WebServerID: web.ID, Type: domain.PlatformPHP}
 	_, err = st.CreatePlatform(ctx, p, "test")
 	must(t, err)

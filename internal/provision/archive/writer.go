@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,6 +43,11 @@ type Options struct {
 	// Progress, when not nil, counts the bytes of files, stream and
 	// archive as they are written (see Progress). Default nil.
 	Progress *Progress
+	// Owner is the id of the task writing the archive. It is part of the
+	// temp file's name (TempName), so what a killed task left can be told
+	// from what a running one is writing. Default "" (no owner in the
+	// name). It must not contain '-' or '/'.
+	Owner string
 }
 
 func (o Options) withDefaults() Options {
@@ -109,13 +115,51 @@ func (c *countWriter) Write(p []byte) (int, error) {
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
+// tempInfix separates an archive's final name from its temp suffix.
+const tempInfix = ".tmp-"
+
+// TempName is the name an archive is written under before Commit renames
+// it to final: final.tmp-<owner>-<random>, or final.tmp-<random> without
+// an owner (archives written before owners were named).
+func TempName(final, owner, random string) string {
+	if owner == "" {
+		return final + tempInfix + random
+	}
+	return final + tempInfix + owner + "-" + random
+}
+
+// ParseTempName reports whether name (a base name or a path) is an
+// archive's temp file, and the owner its name carries ("" for a temp file
+// named without one).
+func ParseTempName(name string) (owner string, ok bool) {
+	i := strings.LastIndex(name, tempInfix)
+	if i < 0 || !strings.HasSuffix(name[:i], ".tar.zst") {
+		return "", false
+	}
+	rest := name[i+len(tempInfix):]
+	if rest == "" || strings.Contains(rest, "/") {
+		return "", false
+	}
+	owner, random, found := strings.Cut(rest, "-")
+	if !found {
+		return "", true
+	}
+	if owner == "" || random == "" || strings.Contains(random, "-") {
+		return "", false
+	}
+	return owner, true
+}
+
 // Create starts an archive that will be written at path. The directory must
 // exist. Call Commit or Abort.
 func Create(path string, opts Options) (*Writer, error) {
 	opts = opts.withDefaults()
+	if strings.ContainsAny(opts.Owner, "-/") {
+		return nil, fmt.Errorf("create backup archive: owner %q has a '-' or '/'", opts.Owner)
+	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
-	tmp, err := os.OpenFile(path+".tmp-"+hex.EncodeToString(rnd[:]), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	tmp, err := os.OpenFile(TempName(path, opts.Owner, hex.EncodeToString(rnd[:])), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create backup archive: %w", err)
 	}

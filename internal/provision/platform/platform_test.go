@@ -3,6 +3,7 @@ package platform
 import (
 	"errors"
 	"flag"
+	"github.com/aegirhq/aegir/internal/testharness"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 func fixture(t *testing.T, name string) string {
 	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "..", "..", "testdata", "platforms", name))
+	p, err := filepath.Abs(testharness.PlatformFixture(name))
 	if err != nil {
 		t.Fatal(err)
 	}

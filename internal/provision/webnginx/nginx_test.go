@@ -176,7 +176,7 @@ func TestPublishPHPSite(t *testing.T) {
 	// A copy under the temp dir: the checkout's own path may hold
 	// characters a docroot may not (a space, say).
 	platform := filepath.Join(t.TempDir(), "php-app")
-	if err := os.CopyFS(platform, os.DirFS("../../../testdata/platforms/php-app")); err != nil {
+	if err := os.CopyFS(platform, os.DirFS(testharness.PlatformFixture("php-app"))); err != nil {
 		t.Fatal(err)
 	}
 	testharness.WebReachable(t, platform)

@@ -196,7 +196,7 @@ func setup(t testing.TB, c *cluster, o options) *bundle {
 		must(t, err)
 		b.servers[node] = srv
 		path := filepath.Join(root, "platforms", node)
-		copyDir(t, "../../../testdata/platforms/static", path)
+		copyDir(t, testharness.PlatformFixture("static"), path)
 		p := &domain.Platform{Name: "static-" + node, Path: path, WebServerID: srv.ID, Type: domain.PlatformStatic}
 		_, err = b.st.CreatePlatform(ctx, p, "test")
 		must(t, err)

@@ -1,0 +1,341 @@
+package provision_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aegirhq/aegir/internal/builtinweb"
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/provision/dbsqlite"
+	"github.com/aegirhq/aegir/secrets"
+)
+
+// childContextEnv names the context file of a back end run by the test
+// binary re-executed as `aegir provision run --context FILE`.
+const childContextEnv = "AEGIR_TEST_PROVISION_CONTEXT"
+
+// TestMain doubles as the real back end (provision.Main) for the tests
+// that kill one mid-task. Its database dumps never end, so a backup (or a
+// restore's safety backup, or a clone's database copy) is caught with its
+// temporaries on disk.
+func TestMain(m *testing.M) {
+	if path := os.Getenv(childContextEnv); path != "" {
+		deps := provision.Deps{
+			Web: map[domain.ServiceKind]provision.WebFactory{domain.KindBuiltin: builtinweb.NewDriverFactory},
+			DB: map[domain.ServiceKind]provision.DBFactory{domain.KindSQLite: func(svc provision.ServiceInfo, srv provision.ServerInfo, admin map[string]string, env provision.EnvInfo, log *slog.Logger) (provision.DBDriver, error) {
+				d, err := dbsqlite.New(svc, srv, admin, env, log)
+				return endlessDumps{d}, err
+			}},
+			OpenSecrets: func(env provision.EnvInfo) (secrets.Store, error) {
+				return secrets.OpenFile(filepath.Join(env.DataDir, "secrets"))
+			},
+			Version: "test",
+		}
+		os.Exit(provision.Main(context.Background(), []string{"run", "--context", path}, os.Stdin, os.Stdout, os.Stderr, deps))
+	}
+	os.Exit(m.Run())
+}
+
+type endlessDumps struct{ provision.DBDriver }
+
+func (endlessDumps) Dump(ctx context.Context, _ provision.DBCreds, _ io.Writer) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// killMidTask runs c in a child back end, waits until ready says it is
+// mid-task, and kills it with SIGKILL.
+func (b *bundle) killMidTask(c *provision.Context, ready func() bool) {
+	t := b.t
+	t.Helper()
+	js, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "context.json")
+	if err := os.WriteFile(path, js, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), childContextEnv+"="+path)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.After(30 * time.Second)
+	for !ready() {
+		select {
+		case err := <-exited:
+			t.Fatalf("%s ended before it was killed (%v):\n%s", c.Task.Type, err, out.String())
+		case <-deadline:
+			_ = cmd.Process.Kill()
+			t.Fatalf("%s never reached the point to kill it at:\n%s", c.Task.Type, out.String())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+}
+
+// glob returns the paths matching pattern.
+func glob(t testing.TB, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func touch(t testing.TB, path string, mtime time.Time, dir bool) {
+	t.Helper()
+	var err error
+	if dir {
+		err = os.MkdirAll(filepath.Join(path, "files"), 0o755)
+	} else {
+		err = os.WriteFile(path, []byte("partial"), 0o600)
+	}
+	if err == nil {
+		err = os.Chtimes(path, mtime, mtime)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestJanitorAfterKill kills real back ends (the test binary as `aegir
+// provision run`) with SIGKILL during a backup, a restore and a clone,
+// and checks that the next task on the server removes what they left,
+// and keeps what a live task (or one too new to judge) is using.
+func TestJanitorAfterKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs back ends as child processes")
+	}
+	t.Parallel()
+	b := setup(t)
+	site := b.newSite("kill.example.com")
+	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
+	site.Status = domain.SiteEnabled
+	bk := b.mustRun(b.ctx(domain.TaskBackup, site, "static1")).Changes.Backups[0]
+	backupDir := filepath.Join(b.dataDir, "backups", site.Domain)
+	sites1 := filepath.Join(b.platform["static1"].Path, "sites")
+	sites2 := filepath.Join(b.platform["static2"].Path, "sites")
+
+	// A backup killed while it writes its archive.
+	bc := b.ctx(domain.TaskBackup, site, "static1")
+	b.killMidTask(bc, func() bool { return len(glob(t, filepath.Join(backupDir, "*.tmp-"+bc.Task.ID+"-*"))) == 1 })
+
+	// A restore killed while its archive is staged and its safety backup
+	// is written.
+	rc := b.ctx(domain.TaskRestore, site, "static1")
+	rc.Backup = &provision.BackupInfo{ID: domain.NewID(), Path: bk.Path, SHA256: bk.SHA256, Size: bk.Size}
+	staging := filepath.Join(sites1, ".aegir-staging-"+rc.Task.ID)
+	b.killMidTask(rc, func() bool {
+		return exists(staging) && len(glob(t, filepath.Join(backupDir, "*-pre-restore.tar.zst.tmp-"+rc.Task.ID+"-*"))) == 1
+	})
+
+	// A clone killed while it copies the database, its files copied and
+	// its database created.
+	cc := b.ctx(domain.TaskClone, site, "static1")
+	b.target(cc, "copy.example.com", "static2")
+	cloneDir := filepath.Join(sites2, "copy.example.com")
+	cloneDB := filepath.Join(b.dataDir, "*", provision.NameFor(cc.Target.SiteID)+".db")
+	b.killMidTask(cc, func() bool {
+		return exists(filepath.Join(cloneDir, "public", "index.html")) && len(glob(t, cloneDB)) == 1
+	})
+	if !exists(filepath.Join(sites2, ".aegir-partial-"+cc.Task.ID)) {
+		t.Fatal("the clone left no marker for its unfinished site directory")
+	}
+	// Import does not take the unfinished clone for a site.
+	if res := b.run(b.platformCtx(domain.TaskImport, "static2")); res.Status != domain.TaskSucceeded || len(res.Changes.NewSites) != 0 {
+		t.Errorf("import on the platform of an unfinished clone: %s %+v", res.Status, res.Changes.NewSites)
+	}
+
+	// What a live task is using, what a task newer than the live list
+	// made, and an owner-less temp file of an older aegir (old: removed;
+	// recent: kept).
+	long := time.Now().Add(-time.Hour)
+	live, newer := domain.NewID(), domain.NewID()
+	touch(t, filepath.Join(sites1, ".aegir-staging-"+live), long, true)
+	touch(t, filepath.Join(backupDir, "x.tar.zst.tmp-"+live+"-00aa00aa00aa"), long, false)
+	touch(t, filepath.Join(sites1, ".aegir-staging-"+newer), time.Now().Add(time.Hour), true)
+	touch(t, filepath.Join(backupDir, "legacy.tar.zst.tmp-00aa00aa00aa"), time.Now().Add(-48*time.Hour), false)
+	touch(t, filepath.Join(backupDir, "recent.tar.zst.tmp-00bb00bb00bb"), long, false)
+	kept := []string{
+		filepath.Join(sites1, ".aegir-staging-"+live),
+		filepath.Join(backupDir, "x.tar.zst.tmp-"+live+"-00aa00aa00aa"),
+		filepath.Join(sites1, ".aegir-staging-"+newer),
+		filepath.Join(backupDir, "recent.tar.zst.tmp-00bb00bb00bb"),
+	}
+	dead := []string{
+		filepath.Join(backupDir, "*.tmp-"+bc.Task.ID+"-*"),
+		filepath.Join(backupDir, "*.tmp-"+rc.Task.ID+"-*"),
+		staging,
+		cloneDir,
+		filepath.Join(sites2, ".aegir-partial-"+cc.Task.ID),
+		filepath.Join(backupDir, "legacy.tar.zst.tmp-00aa00aa00aa"),
+	}
+	dead = append(dead, cloneDB)
+	for _, p := range append(dead, kept...) {
+		if len(glob(t, p)) != 1 {
+			t.Fatalf("%s: not there before the janitor", p)
+		}
+	}
+
+	// The same clone asked again: the janitor runs first (it is told the
+	// live tasks), so the dead clone's directory no longer blocks it.
+	b.runner.JanitorInterval, b.runner.ClockSkew = -1, -1
+	again := b.ctx(domain.TaskClone, site, "static1")
+	b.target(again, "copy.example.com", "static2")
+	again.Live = &provision.LiveTasks{AsOf: time.Now(), IDs: []string{live, newer}}
+	res := b.run(again)
+	if res.Status != domain.TaskSucceeded {
+		t.Fatalf("clone after the janitor: %s: %s", res.ErrorCode, res.Explanation)
+	}
+	for _, p := range dead {
+		if p != cloneDir && len(glob(t, p)) != 0 { // the new clone made its own copy.example.com
+			t.Errorf("%s: left by a dead task, not removed", p)
+		}
+	}
+	if exists(filepath.Join(sites2, ".aegir-partial-"+cc.Task.ID)) || exists(filepath.Join(sites2, ".aegir-partial-"+again.Task.ID)) {
+		t.Error("a partial-site marker is left")
+	}
+	if dbs := glob(t, cloneDB); len(dbs) != 0 {
+		t.Errorf("the dead clone's database is left: %v", dbs)
+	}
+	if st, err := secrets.OpenFile(filepath.Join(b.dataDir, "secrets")); err != nil {
+		t.Fatal(err)
+	} else if _, err := st.Get(context.Background(), secrets.SiteDBRef(cc.Target.SiteID)); !errors.Is(err, secrets.ErrNotFound) {
+		t.Errorf("the dead clone's stored password: %v, want not found", err)
+	}
+	if exists(filepath.Join(backupDir, "legacy.tar.zst.tmp-00aa00aa00aa")) {
+		t.Error("an owner-less temp file two days old was not removed")
+	}
+	for _, p := range kept {
+		if !exists(p) {
+			t.Errorf("%s: removed, though its task is live or newer than the list", p)
+		}
+	}
+	if r := res.Janitor; r == nil || r.Removed != 5 || r.Bytes <= 0 || r.Kept != 0 || r.Failed != 0 {
+		t.Errorf("janitor report %+v, want 5 removed", r)
+	}
+	logs := b.logs.String()
+	for _, id := range []string{bc.Task.ID, rc.Task.ID, cc.Task.ID} {
+		if !strings.Contains(logs, `"owner_task":"`+id+`"`) || !strings.Contains(logs, "janitor: removed the leftover of a dead task") {
+			t.Errorf("no janitor line for task %s", id)
+		}
+	}
+
+	// Without a live list (an older dispatcher) the janitor does nothing.
+	touch(t, filepath.Join(sites1, ".aegir-staging-"+bc.Task.ID), long, true)
+	if res := b.mustRun(b.ctx(domain.TaskVerify, site, "static1")); res.Janitor != nil || !exists(filepath.Join(sites1, ".aegir-staging-"+bc.Task.ID)) {
+		t.Errorf("the janitor ran without a live list: %+v", res.Janitor)
+	}
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+// TestJanitorVerifyBackupLeftover: a verify-backup that died left its
+// throwaway site (directory, database, web config) and its marker; the
+// next task on the site's platform and services removes all of it.
+func TestJanitorVerifyBackupLeftover(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	site := b.newSite("vb.example.com")
+	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
+	site.Status = domain.SiteEnabled
+	sites1 := filepath.Join(b.platform["static1"].Path, "sites")
+
+	dead := domain.NewID()
+	vdomain := provision.VerifyDomain(dead)
+	dir := filepath.Join(sites1, vdomain)
+	if err := os.MkdirAll(filepath.Join(dir, "public"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b.exec(dead, "CREATE TABLE t (n INTEGER)")
+	web, err := builtinweb.NewDriverFactory(b.webSvc, b.webSrv, provision.EnvInfo{DataDir: b.dataDir}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := web.Publish(context.Background(), provision.WebSite{Domain: vdomain, Docroot: filepath.Join(dir, "public")}); err != nil {
+		t.Fatal(err)
+	}
+	route := glob(t, filepath.Join(builtinweb.RoutesDir(b.dataDir), vdomain+"*"))
+	if len(route) != 1 {
+		t.Fatalf("routes %v", route)
+	}
+	marker := filepath.Join(sites1, ".aegir-partial-"+dead)
+	js, _ := json.Marshal(map[string]any{"dir": vdomain, "site_id": dead, "db_service": b.dbSvc.ID, "domain": vdomain, "web_service": b.webSvc.ID})
+	if err := os.WriteFile(marker, js, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	_ = os.Chtimes(marker, old, old)
+
+	c := b.ctx(domain.TaskVerify, site, "static1")
+	c.Live = &provision.LiveTasks{AsOf: time.Now(), IDs: []string{domain.NewID()}}
+	b.runner.ClockSkew = -1
+	res := b.mustRun(c)
+	for _, p := range []string{dir, marker, b.sqlitePath(dead), route[0]} {
+		if exists(p) {
+			t.Errorf("%s: left by a dead verify-backup", p)
+		}
+	}
+	if r := res.Janitor; r == nil || r.Removed != 1 || r.Failed != 0 {
+		t.Errorf("janitor report %+v", r)
+	}
+
+	// A verify-backup that finishes leaves no marker.
+	bk := b.mustRun(b.ctx(domain.TaskBackup, site, "static1")).Changes.Backups[0]
+	vc := b.ctx(domain.TaskVerifyBackup, site, "static1")
+	vc.Backup = &provision.BackupInfo{ID: domain.NewID(), Path: bk.Path, SHA256: bk.SHA256, Size: bk.Size}
+	b.mustRun(vc)
+	if m := glob(t, filepath.Join(sites1, ".aegir-*")); len(m) != 0 {
+		t.Errorf("left after a verify-backup: %v", m)
+	}
+}
+
+// TestJanitorOrphanArchive: an archive written by a task the dispatcher
+// says ended without a backup record is removed before the site's next
+// task; the site's recorded archives stay.
+func TestJanitorOrphanArchive(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	site := b.newSite("orphan.example.com")
+	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
+	site.Status = domain.SiteEnabled
+	bc := b.ctx(domain.TaskBackup, site, "static1")
+	orphan := b.mustRun(bc).Changes.Backups[0] // its result "never applied"
+	kept := b.mustRun(b.ctx(domain.TaskBackup, site, "static1")).Changes.Backups[0]
+
+	c := b.ctx(domain.TaskVerify, site, "static1")
+	c.Live = &provision.LiveTasks{AsOf: time.Now(), IDs: []string{}, Unrecorded: []string{bc.Task.ID}}
+	res := b.mustRun(c)
+	if exists(orphan.Path) {
+		t.Errorf("%s: the archive of a task with no backup record was kept", orphan.Path)
+	}
+	if !exists(kept.Path) {
+		t.Errorf("%s: a recorded archive was removed", kept.Path)
+	}
+	if r := res.Janitor; r == nil || r.Removed != 1 || r.Bytes != orphan.Size {
+		t.Errorf("janitor report %+v, want 1 removed of %d bytes", r, orphan.Size)
+	}
+}
