@@ -137,9 +137,14 @@
 // groupadd, userdel, groupdel as argument lists, never a shell), write
 // vhosts and reload the web server, create databases and their users,
 // read sites' files (package sitetree, below) and give restored, cloned
-// and migrated files to their site. nginx's workers and php-fpm's pool run
-// as the web service's web_group (default www-data), their masters as
-// root; PHP runs with what that group may read. The platform's install
+// and migrated files to their site, write sites' php-fpm pools and reload
+// php-fpm. nginx's workers run as the web service's web_group (default
+// www-data), their masters as root. With site users and the nginx
+// service's php_pool_dir, each PHP site's PHP runs in its own php-fpm
+// pool as the site's user (WebSite.Pool, from sitePool; written, tested
+// and reloaded by webnginx), with open_basedir limited to the platform,
+// the site's directory and its own temporary directory; otherwise PHP
+// runs in the shared php_fastcgi pool with what the web group may read. The platform's install
 // command and the hooks of tasks that look the site's user up (install,
 // post-restore, post-clone, post-migrate, verify) run as the site's user
 // and group, with the web group as a supplementary group so platform code
@@ -165,8 +170,8 @@
 // install, restore, clone, migrate and verify-backup, everything in it
 // are lchowned to the site's user and the web group through an os.Root
 // while sitetree lists them (no link followed); the directory is 0750,
-// files/ 2770 (the shared pool writes uploads through the group until
-// php-fpm pools per site exist), the settings file 0640, owner and mode
+// files/ 2770 (the shared pool, without php_pool_dir, writes uploads
+// through the group; per-site pools write as the owner), the settings file 0640, owner and mode
 // set before the rename that puts it in place, on every write. A task
 // that does not look the user up (rotate-credentials) keeps the owner of
 // the file it replaces. Without site users (builtin web server, aegir

@@ -53,6 +53,19 @@ type WebSite struct {
 	// docroot is its root, as WordPress's) answers 403 or 404 however it
 	// is asked for; one outside it is unreachable anyway.
 	Deny []string
+	// Pool, when set, asks for a PHP site's own php-fpm pool running as
+	// its Unix user: drivers that can (nginx with a php_pool_dir) write
+	// one and pass the site's PHP to its socket instead of FastCGI; the
+	// others ignore it. Set only when the site has its own user.
+	Pool *SitePool
+}
+
+// SitePool is who a site's own php-fpm pool runs as and what it may read.
+type SitePool struct {
+	User, Group string // the site's Unix user and group
+	UID, GID    int
+	SiteDir     string // the site's directory (open_basedir)
+	PlatformDir string // the platform's code (open_basedir, read-only to the site)
 }
 
 // DBDriver manages databases and users on one db service (the db kinds of

@@ -33,6 +33,8 @@ import (
 type stack struct {
 	t        *testing.T
 	nginx    *testharness.NginxServer
+	fpm      *testharness.PHPFPMServer
+	root     string // the temp dir of the stack: platforms, data, pool sockets and temp dirs
 	dataDir  string
 	runner   *provision.Runner
 	logs     *syncBuffer
@@ -62,6 +64,12 @@ func setupStack(t *testing.T, kind domain.ServiceKind) *stack {
 		platform: map[string]*provision.PlatformInfo{}, domains: map[string]bool{}}
 	t.Cleanup(s.removeSiteUsers)
 	fpm := testharness.PHPFPM(t)
+	s.fpm, s.root = fpm, root
+	for _, d := range []string{"run", "tmp"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	s.webSrv = provision.ServerInfo{ID: domain.NewID(), Name: "web1", Address: "127.0.0.1"}
 	s.webSvc = provision.ServiceInfo{ID: domain.NewID(), ServerID: s.webSrv.ID, Type: domain.ServiceHTTP, Kind: domain.KindNginx,
@@ -70,7 +78,14 @@ func setupStack(t *testing.T, kind domain.ServiceKind) *stack {
 			"main_config": s.nginx.MainConfig,
 			"pid_file":    s.nginx.PidFile,
 			"binary":      s.nginx.Bin,
-			"php_fastcgi": "unix:" + fpm.Socket,
+			"php_fastcgi": "unix:" + fpm.Socket, // sites without their own user (not root)
+			// Each PHP site its own pool when the back end runs as root.
+			"php_pool_dir":     fpm.PoolDir,
+			"php_fpm_config":   fpm.Config,
+			"php_fpm_binary":   fpm.Bin,
+			"php_fpm_pid_file": fpm.PidFile,
+			"php_run_dir":      filepath.Join(root, "run"),
+			"php_tmp_dir":      filepath.Join(root, "tmp"),
 		}}
 	s.dbSrv = provision.ServerInfo{ID: domain.NewID(), Name: "db1", Address: "127.0.0.1"}
 	var admin map[string]string
@@ -369,6 +384,10 @@ func testNginxLifecycle(t *testing.T, s *stack, kind domain.ServiceKind) {
 		if strings.HasSuffix(e.Name(), ".conf") {
 			t.Errorf("vhost left: %s", e.Name())
 		}
+	}
+	pools, _ := os.ReadDir(s.fpm.PoolDir)
+	for _, e := range pools {
+		t.Errorf("php-fpm pool left: %s", e.Name())
 	}
 	for _, p := range s.platform {
 		sites, _ := os.ReadDir(filepath.Join(p.Path, "sites"))

@@ -291,6 +291,7 @@ func (j *job) webSite(loc siteLoc, w *webConn, disabled bool) WebSite {
 		for k, v := range spec.Env { // names checked by the manifest: never AEGIR_*
 			ws.Env[k] = v
 		}
+		ws.Pool = j.sitePool(loc, w)
 	}
 	if spec.NginxSnippet != "" {
 		ws.NginxSnippet = spec.NginxSnippet

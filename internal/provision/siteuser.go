@@ -245,7 +245,7 @@ func (j *job) runIDCommand(ctx context.Context, argv ...string) error {
 // Modes of what aegir makes in a site directory when it owns it for a
 // site user: the directory and files/ are the site's, the web group may
 // enter and read; files/ is writable by the group too, because PHP still
-// runs in the web group's shared pool (until per-site pools), and setgid
+// runs in the web group's shared pool without php_pool_dir, and setgid
 // so what PHP writes keeps the group.
 const (
 	siteDirMode   = 0o750

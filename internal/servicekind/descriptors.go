@@ -33,6 +33,15 @@ func nginx() Descriptor {
 			{Key: "pid_file", Meaning: "the master's pid file; reloads then wait for the new workers", Validate: AbsPath},
 			{Key: "php_fastcgi", Meaning: "the PHP FastCGI upstream, unix:/path.sock or host:port", Validate: FastCGIAddr},
 			{Key: "web_group", Meaning: "the group nginx's workers and php-fpm's pool run as; sites' files are readable through it", Default: "www-data", Validate: UnixName},
+			{Key: "php_pool_dir", Meaning: "the directory of php-fpm's pool files (included by php_fpm_config); when set and sites have their own users, each PHP site gets its own pool, running as the site's user", Default: "none: every site uses php_fastcgi", Validate: AbsPath},
+			{Key: "php_fpm_config", Meaning: "php-fpm's main config, which includes <php_pool_dir>/*.conf; passed to php-fpm -t before each reload (required with php_pool_dir)", Validate: AbsPath},
+			{Key: "php_fpm_binary", Meaning: "the php-fpm executable (named php-fpm or php-fpmX.Y)", Default: "php-fpm, else the newest php-fpmX.Y in /usr/sbin", Validate: ProgramPrefixed("php-fpm")},
+			{Key: "php_fpm_pid_file", Meaning: "php-fpm's master pid file; pools are reloaded with SIGUSR2 to it (required with php_pool_dir)", Validate: AbsPath},
+			{Key: "php_run_dir", Meaning: "where the sites' pool sockets are made (<dir>/aegir-<domain>.sock); nginx's workers must be able to enter it", Default: "/run/php", Validate: AbsPath},
+			{Key: "php_tmp_dir", Meaning: "the parent of each site's own temporary directory (<dir>/<domain>, the site's, 0700): uploads, sessions, sys_temp_dir", Default: "/var/tmp/aegir-php", Validate: AbsPath},
+			{Key: "php_memory_limit", Meaning: "memory_limit of each site's pool, in MiB (16 to 4096)", Default: "256", Validate: IntRange(16, 4096)},
+			{Key: "php_upload_max", Meaning: "upload_max_filesize and post_max_size of each site's pool, in MiB (1 to 2048)", Default: "64", Validate: IntRange(1, 2048)},
+			{Key: "php_max_children", Meaning: "pm.max_children of each site's pool (ondemand: idle sites run no worker), 1 to 64", Default: "5", Validate: IntRange(1, 64)},
 		},
 	}
 }

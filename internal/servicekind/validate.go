@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -58,6 +59,36 @@ func ProgramNamed(names ...string) func(string) error {
 		}
 		if !slices.Contains(names, path.Base(p)) {
 			return fmt.Errorf("%q must be %s, or an absolute path ending in /%s", p, strings.Join(names, " or "), strings.Join(names, " or /"))
+		}
+		return nil
+	}
+}
+
+// ProgramPrefixed accepts a program named prefix or prefix followed by
+// a version of digits and dots ("php-fpm", "php-fpm8.2"), on PATH or as
+// an absolute path ending in such a name.
+func ProgramPrefixed(prefix string) func(string) error {
+	return func(p string) error {
+		if err := Program(p); err != nil {
+			return err
+		}
+		rest, ok := strings.CutPrefix(path.Base(p), prefix)
+		if !ok || rest != "" && (!only(rest, ".") || strings.Trim(rest, "0123456789.") != "" || rest[0] == '.') {
+			return fmt.Errorf("%q must be %s or %sX.Y, or an absolute path ending in one of them", p, prefix, prefix)
+		}
+		return nil
+	}
+}
+
+// IntRange accepts a decimal integer from min to max.
+func IntRange(min, max int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || !only(v, "") {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		if n < min || n > max {
+			return fmt.Errorf("%d is out of bounds: it must be from %d to %d", n, min, max)
 		}
 		return nil
 	}

@@ -20,6 +20,10 @@ type PHPFPMServer struct {
 	Bin string
 	// ErrorLog is php-fpm's log, with the workers' output.
 	ErrorLog string
+	// Config is the main config (php-fpm -t -y Config); it includes
+	// PoolDir/*.conf, so a back end can add pools and reload php-fpm by
+	// sending SIGUSR2 to the pid in PidFile.
+	Config, PoolDir, PidFile string
 
 	dir, config string
 	proc        *process
@@ -47,7 +51,8 @@ func phpFPMBinary() (string, error) {
 	return found[0], nil
 }
 
-// PHPFPM starts php-fpm (-F foreground) with a
+// PHPFPM starts php-fpm (-F foreground) with a main config that includes
+// the pool files of PoolDir (none at first) and a
 // static pool of a few workers on a unix socket in a temp dir, waits until
 // the socket accepts connections, and stops it when the test ends. When the
 // test runs as root the master runs as root and the pool as WebUser
@@ -69,6 +74,12 @@ func PHPFPM(t testing.TB) *PHPFPMServer {
 	f.Socket = filepath.Join(f.dir, "php.sock")
 	f.ErrorLog = filepath.Join(f.dir, "php-fpm.log")
 	f.config = filepath.Join(f.dir, "php-fpm.conf")
+	f.PoolDir = filepath.Join(f.dir, "pool.d")
+	f.PidFile = filepath.Join(f.dir, "php-fpm.pid")
+	f.Config = f.config
+	if err := os.Mkdir(f.PoolDir, 0o755); err != nil {
+		t.Fatalf("testharness: php-fpm: %v", err)
+	}
 	if err := os.Chmod(f.dir, 0o755); err != nil {
 		t.Fatalf("testharness: php-fpm: %v", err)
 	}
@@ -83,6 +94,8 @@ pid = %[1]s/php-fpm.pid
 error_log = %[2]s
 daemonize = no
 log_level = notice
+process_control_timeout = 10s
+include = %[5]s/*.conf
 
 [aegir]
 %[3]slisten = %[4]s
@@ -94,7 +107,7 @@ clear_env = yes
 php_admin_value[error_log] = %[2]s
 php_admin_flag[log_errors] = on
 php_flag[display_errors] = on
-`, f.dir, f.ErrorLog, user, f.Socket)
+`, f.dir, f.ErrorLog, user, f.Socket, f.PoolDir)
 	if err := os.WriteFile(f.config, []byte(conf), 0o644); err != nil {
 		t.Fatalf("testharness: php-fpm: %v", err)
 	}

@@ -52,12 +52,34 @@
 //     reloads that, and returns a *weberr.ConfigError; without pid_file this case
 //     goes unnoticed until the next reload.
 //
-// Remove deletes the file, tests (restoring on failure) and reloads.
+// Remove deletes the file, tests (restoring on failure) and reloads, then
+// removes the site's pool.
+//
+// # A php-fpm pool per site
+//
+// With php_pool_dir set and a WebSite.Pool (the site has its own Unix
+// user), Publish first writes <php_pool_dir>/aegir-<domain>.conf from
+// pool.conf.tmpl (user and group the site's, listen
+// <php_run_dir>/aegir-<domain>.sock owned by the site and the web group,
+// 0660; open_basedir the platform, the site and <php_tmp_dir>/<domain>,
+// which it creates, the site's and 0700; memory, upload and children
+// limits from the service, bounded), under the same lock and the same
+// way as a vhost: atomic write, `php-fpm -t -y <php_fpm_config>`, rollback
+// with a *weberr.ConfigError (Server "php-fpm") when refused, SIGUSR2 to
+// the pid in php_fpm_pid_file and a wait until the site's socket accepts
+// connections (rollback and reload when it does not). Only then is the
+// vhost written, passing PHP to that socket; a vhost nginx refuses puts
+// the previous pool back too. Every value in the pool is a Unix name, a
+// clean absolute path of [A-Za-z0-9/._-], a normalized domain or a
+// bounded number, so none can end a line or open a section. A disabled
+// site's pool is left as it is (ondemand: no worker runs for it).
 //
 // # Service settings
 //
 // config_dir, main_config (required), binary (default nginx), pid_file,
-// php_fastcgi; the service's port; vhosts listen on the server's address when
+// php_fastcgi, web_group; for per-site pools php_pool_dir, php_fpm_config
+// and php_fpm_pid_file (required together), php_fpm_binary, php_run_dir,
+// php_tmp_dir, php_memory_limit, php_upload_max, php_max_children; the service's port; vhosts listen on the server's address when
 // it is an IP literal, else on every address. internal/servicekind's nginx
 // descriptor lists them with their meaning, default and validation, and
 // webtest checks that the driver refuses what the descriptor refuses.

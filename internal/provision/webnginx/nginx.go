@@ -79,9 +79,34 @@ type Config struct {
 	Host string
 	// CommandTimeout bounds each nginx command. Default 30s.
 	CommandTimeout time.Duration
-	// ReloadWait bounds how long a pid-file reload waits for new workers.
-	// Default 10s.
+	// ReloadWait bounds how long a pid-file reload waits for new workers
+	// (and a php-fpm reload for the site's socket). Default 10s.
 	ReloadWait time.Duration
+
+	// PoolDir, when set, turns on per-site php-fpm pools: a PHP site
+	// published with a provision.SitePool gets its own pool file here,
+	// and its vhost passes PHP to that pool's socket. Default: none, every
+	// PHP site uses FastCGI.
+	PoolDir string
+	// FPMConfig is php-fpm's main config, which includes <PoolDir>/*.conf,
+	// for php-fpm -t. Required with PoolDir.
+	FPMConfig string
+	// FPMBinary is the php-fpm executable. Default "php-fpm", else the
+	// newest php-fpmX.Y in /usr/sbin.
+	FPMBinary string
+	// FPMPidFile is php-fpm's master pid file; pools are reloaded with
+	// SIGUSR2. Required with PoolDir.
+	FPMPidFile string
+	// RunDir holds the pools' sockets. Default /run/php.
+	RunDir string
+	// TmpDir holds each site's own temporary directory. Default
+	// /var/tmp/aegir-php.
+	TmpDir string
+	// MemoryLimitMB, UploadMaxMB and MaxChildren are each pool's
+	// memory_limit, upload_max_filesize/post_max_size and
+	// pm.max_children. Defaults 256, 64 and 5; bounds 16-4096, 1-2048,
+	// 1-64 (servicekind's nginx settings).
+	MemoryLimitMB, UploadMaxMB, MaxChildren int
 }
 
 // Driver is the nginx + php-fpm provision.WebDriver.
@@ -106,6 +131,23 @@ var Factory provision.WebFactory = func(svc provision.ServiceInfo, srv provision
 		WebGroup:   svc.Settings["web_group"],
 		Port:       svc.Port,
 		Host:       srv.Address,
+		PoolDir:    svc.Settings["php_pool_dir"],
+		FPMConfig:  svc.Settings["php_fpm_config"],
+		FPMBinary:  svc.Settings["php_fpm_binary"],
+		FPMPidFile: svc.Settings["php_fpm_pid_file"],
+		RunDir:     svc.Settings["php_run_dir"],
+		TmpDir:     svc.Settings["php_tmp_dir"],
+	}
+	desc, _ := servicekind.Lookup(servicekind.Nginx)
+	for key, dst := range map[string]*int{"php_memory_limit": &cfg.MemoryLimitMB, "php_upload_max": &cfg.UploadMaxMB, "php_max_children": &cfg.MaxChildren} {
+		v := svc.Settings[key]
+		if v == "" {
+			continue
+		}
+		if err := desc.CheckValue(key, v); err != nil {
+			return nil, fmt.Errorf("nginx service: %w", domain.Invalid(key, "%v", err))
+		}
+		*dst, _ = strconv.Atoi(v)
 	}
 	if a, err := netip.ParseAddr(srv.Address); err == nil {
 		cfg.ListenAddr = a
@@ -157,6 +199,9 @@ func New(cfg Config, log *slog.Logger) (*Driver, error) {
 	if err := servicekind.UnixName(cfg.WebGroup); err != nil {
 		return nil, fmt.Errorf("nginx service web_group: %w", err)
 	}
+	if err := cfg.poolDefaults(); err != nil {
+		return nil, fmt.Errorf("nginx service: %w", err)
+	}
 	if cfg.Port < 1 || cfg.Port > 65535 {
 		return nil, fmt.Errorf("nginx service: %w", domain.Invalid("port", "%d is not a TCP port", cfg.Port))
 	}
@@ -179,7 +224,14 @@ func (d *Driver) VhostPath(domainName string) string {
 }
 
 // Render validates site and returns its vhost file, without touching disk.
+// A PHP site with its own pool (a provision.SitePool and the service's
+// php_pool_dir) passes PHP to its pool's socket.
 func (d *Driver) Render(site provision.WebSite) ([]byte, error) {
+	if d.poolsOn() && site.Pool != nil && site.PHP && site.Upstream == "" {
+		if name, err := domain.NormalizeDomain(site.Domain); err == nil {
+			site.FastCGI = "unix:" + d.PoolSocket(name)
+		}
+	}
 	v, err := buildVhost(site, listenSpec{Addr: d.cfg.ListenAddr, Port: d.cfg.Port}, d.cfg.FastCGI)
 	if err != nil {
 		return nil, err
@@ -214,15 +266,28 @@ func (d *Driver) Publish(ctx context.Context, site provision.WebSite) error {
 		return err
 	}
 	name, _ := domain.NormalizeDomain(site.Domain) // validated by Render
+	var poolContent []byte
+	if !site.Disabled { // a disabled site keeps its pool: ondemand, it runs no worker
+		if poolContent, err = d.RenderPool(site); err != nil {
+			return err
+		}
+	}
 	unlock, err := d.lock()
 	if err != nil {
 		return err
 	}
 	defer unlock()
 
+	var pc *poolChange
+	if poolContent != nil {
+		if pc, err = d.publishPool(ctx, name, site, poolContent); err != nil {
+			return err
+		}
+	}
 	path := d.VhostPath(name)
 	prev, hadPrev, err := readPrevious(path)
 	if err != nil {
+		d.undoPool(ctx, name, pc)
 		return err
 	}
 	if hadPrev && bytes.Equal(prev, content) {
@@ -230,15 +295,19 @@ func (d *Driver) Publish(ctx context.Context, site provision.WebSite) error {
 		return nil
 	}
 	if err := atomicfile.Write(path, content, 0o644); err != nil {
+		d.undoPool(ctx, name, pc)
 		return fmt.Errorf("write vhost for %s: %w", name, err)
 	}
 	if out, err := d.test(ctx); err != nil {
-		return d.rollback(ctx, name, path, prev, hadPrev, out)
+		cerr := d.rollback(ctx, name, path, prev, hadPrev, out)
+		d.undoPool(ctx, name, pc)
+		return cerr
 	}
 	if err := d.reload(ctx); err != nil {
 		if !errors.Is(err, errNotLoaded) {
 			return err
 		}
+		defer d.undoPool(ctx, name, pc)
 		// nginx -t passed but the master refused the configuration when
 		// applying it (a listen address it cannot bind, say). Leaving the
 		// file would make every later reload fail too: put the previous
@@ -271,17 +340,20 @@ func (d *Driver) Remove(ctx context.Context, domainName string) error {
 	if err != nil {
 		return err
 	}
-	if !hadPrev {
-		return nil
+	if hadPrev {
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("remove vhost for %s: %w", name, err)
+		}
+		if out, err := d.test(ctx); err != nil {
+			return d.rollback(ctx, name, path, prev, true, out)
+		}
+		d.log.Info("vhost removed", "domain", name)
+		if err := d.reload(ctx); err != nil {
+			return err
+		}
 	}
-	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("remove vhost for %s: %w", name, err)
-	}
-	if out, err := d.test(ctx); err != nil {
-		return d.rollback(ctx, name, path, prev, true, out)
-	}
-	d.log.Info("vhost removed", "domain", name)
-	return d.reload(ctx)
+	// The pool goes after the vhost: nginx no longer passes to its socket.
+	return d.removePool(ctx, name)
 }
 
 // rollback puts the previous vhost back (or removes the new one) after
@@ -351,9 +423,14 @@ var errNotLoaded = errors.New("the nginx master did not load the new configurati
 // run executes the nginx binary with argv (never a shell) and returns its
 // combined output, trimmed.
 func (d *Driver) run(ctx context.Context, args ...string) (string, error) {
+	return d.runBin(ctx, d.cfg.Binary, args...)
+}
+
+// runBin executes bin with argv (never a shell) and returns its combined
+// output, trimmed.
+func (d *Driver) runBin(ctx context.Context, bin string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.CommandTimeout)
 	defer cancel()
-	bin := d.cfg.Binary
 	if !strings.Contains(bin, "/") {
 		p, err := lookPath(bin)
 		if err != nil {
