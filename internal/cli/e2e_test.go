@@ -3,18 +3,11 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/aegirhq/aegir/dashboard"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/logbus"
-	"github.com/aegirhq/aegir/internal/store"
-	"github.com/aegirhq/aegir/internal/store/boltkv"
 )
 
 // TestEndToEnd drives the real API (dashboard on a bbolt store, in this
@@ -24,30 +17,7 @@ import (
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	kv, err := boltkv.Open(filepath.Join(t.TempDir(), "aegir.db"), &boltkv.Config{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st := store.New(kv, &store.Config{Logger: quiet})
-	t.Cleanup(func() { _ = st.Close() })
-	token, _, err := st.EnsureAdmin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := logbus.NewMemory(nil)
-	srv, err := dashboard.New(&dashboard.Config{Store: st, Logger: quiet, Logs: logs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-
-	b := &bundle{t: t, env: map[string]string{"AEGIR_ADDR": ln.Addr().String(), "AEGIR_TOKEN": token}}
+	b, st, logs := realAPIBus(t)
 
 	b.run("client", "create", "acme", "-title", "Acme Inc.").want(t, ExitOK)
 	r := b.run("server", "create", "local", "-address", "127.0.0.1", "-http", "builtin", "-db", "sqlite").want(t, ExitOK)

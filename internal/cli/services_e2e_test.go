@@ -21,6 +21,14 @@ import (
 // returns a bundle whose commands talk to it as the admin, and the store.
 func realAPI(t *testing.T) (*bundle, *store.Store) {
 	t.Helper()
+	b, st, _ := realAPIBus(t)
+	return b, st
+}
+
+// realAPIBus is realAPI that also returns the in-memory log bus the API
+// serves task logs from, for tests that write a task's log lines.
+func realAPIBus(t *testing.T) (*bundle, *store.Store, *logbus.Memory) {
+	t.Helper()
 	ctx := context.Background()
 	kv, err := boltkv.Open(filepath.Join(t.TempDir(), "aegir.db"), &boltkv.Config{NoSync: true})
 	if err != nil {
@@ -33,7 +41,8 @@ func realAPI(t *testing.T) (*bundle, *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := dashboard.New(&dashboard.Config{Store: st, Logger: quiet, Logs: logbus.NewMemory(nil)})
+	logs := logbus.NewMemory(nil)
+	srv, err := dashboard.New(&dashboard.Config{Store: st, Logger: quiet, Logs: logs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +52,7 @@ func realAPI(t *testing.T) (*bundle, *store.Store) {
 	}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-	return &bundle{t: t, env: map[string]string{"AEGIR_ADDR": ln.Addr().String(), "AEGIR_TOKEN": token}}, st
+	return &bundle{t: t, env: map[string]string{"AEGIR_ADDR": ln.Addr().String(), "AEGIR_TOKEN": token}}, st, logs
 }
 
 // TestServiceSettingsEndToEnd sets up a one-machine nginx + MariaDB server
