@@ -260,16 +260,17 @@ func CheckEnvName(k string) error {
 }
 
 // CheckEnvValue checks an env value: at most 1024 characters of letters,
-// digits and / . _ - : @ + = , (what nginx passes as a quoted FastCGI
-// param without interpretation).
+// digits, spaces and / . _ - : @ + = , (what nginx passes as a quoted
+// FastCGI param without interpretation: a site name such as "Aegir Wiki"
+// fits, a quote, backslash or '$' does not).
 func CheckEnvValue(k, v string) error {
 	if len(v) > 1024 {
 		return fmt.Errorf("env %s is longer than 1024 characters", k)
 	}
 	for i := 0; i < len(v); i++ {
 		c := v[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("/._-:@+=,", c) >= 0) {
-			return fmt.Errorf("env %s may contain only letters, digits and / . _ - : @ + = , (no spaces, quotes, '$' or control characters)", k)
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(" /._-:@+=,", c) >= 0) {
+			return fmt.Errorf("env %s may contain only letters, digits, spaces and / . _ - : @ + = , (no quotes, backslashes, '$' or control characters)", k)
 		}
 	}
 	return nil

@@ -25,6 +25,7 @@ hooks {
 env {
   APP_ENV = "production"
   WIKI_CACHE = "/var/cache/wiki"
+  SITE_NAME = "Aegir Wiki"
 }
 expect {
   path = "/index.php?title=Main_Page"
@@ -38,7 +39,7 @@ func TestParseManifestFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.HasDatabase() || m.NginxSnippet != "aegir/nginx.conf" || m.Env["APP_ENV"] != "production" || len(m.Env) != 2 {
+	if m.HasDatabase() || m.NginxSnippet != "aegir/nginx.conf" || m.Env["APP_ENV"] != "production" || m.Env["SITE_NAME"] != "Aegir Wiki" || len(m.Env) != 3 {
 		t.Fatalf("manifest %+v env %v", m, m.Env)
 	}
 	if m.Expect == nil || m.Expect.Path != "/index.php?title=Main_Page" || m.Expect.Text != "Main Page" {
@@ -79,7 +80,6 @@ func TestParseManifestRefuses(t *testing.T) {
 		"env reserved PHP_VALUE": `env { PHP_VALUE = "auto_prepend_file=/tmp/x" }`,
 		"env reserved HTTP":      `env { HTTP_HOST = "x" }`,
 		"env value quote":        `env { APP = "a\"b" }`,
-		"env value space":        `env { APP = "a b" }`,
 		"env value dollar":       `env { APP = "$x" }`,
 		"env value newline":      `env { APP = "a\nb" }`,
 		"env not a string":       `env { APP = 3 }`,

@@ -226,8 +226,9 @@ func validParamValue(k, v string) error {
 	}
 	for i := 0; i < len(v); i++ {
 		c := v[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("/._-:@+=,", c) >= 0) {
-			return domain.Invalid("env", "value of %s (%q) may contain only letters, digits and / . _ - : @ + = ,", k, domain.Clip(v))
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(" /._-:@+=,", c) >= 0) {
+			// Rendered inside double quotes, so a space is data.
+			return domain.Invalid("env", "value of %s (%q) may contain only letters, digits, spaces and / . _ - : @ + = ,", k, domain.Clip(v))
 		}
 	}
 	return nil
