@@ -84,11 +84,19 @@ func (m *meter) run(every time.Duration) {
 	defer close(m.done)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	logged := false
 	for {
 		select {
 		case <-t.C:
 			m.log.LogAttrs(context.Background(), slog.LevelInfo, m.step+" progress", m.line()...)
+			logged = true
 		case <-m.stopc:
+			// A step that ran for an interval shows at least one line,
+			// even when a loaded machine ran this goroutine only after
+			// the step had ended.
+			if !logged && time.Since(m.start) >= every {
+				m.log.LogAttrs(context.Background(), slog.LevelInfo, m.step+" progress", m.line()...)
+			}
 			return
 		}
 	}

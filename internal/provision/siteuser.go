@@ -10,9 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/aegirhq/aegir/internal/atomicfile"
 	"github.com/aegirhq/aegir/internal/domain"
@@ -219,8 +221,17 @@ func (j *job) removeSiteUser(ctx context.Context, domainName string) error {
 	if su == nil {
 		return nil
 	}
+	// The site's php-fpm pool is gone by now, but a graceful reload lets
+	// its workers finish their requests, and userdel refuses a user who
+	// still runs a process. Those processes are the deleted site's own:
+	// they get SIGTERM, then SIGKILL, before userdel is tried again.
 	if err := j.runIDCommand(ctx, "userdel", su.Name); err != nil {
-		return err
+		if n := endUserProcesses(ctx, su.UID, userProcessGrace); n > 0 {
+			j.log.Info("ended the site user's remaining processes", "user", su.Name, "processes", n)
+		}
+		if err := j.runIDCommand(ctx, "userdel", su.Name); err != nil {
+			return err
+		}
 	}
 	if _, err := user.LookupGroup(su.Name); err == nil { // userdel removes it only under USERGROUPS_ENAB
 		if err := j.runIDCommand(ctx, "groupdel", su.Name); err != nil {
@@ -229,6 +240,70 @@ func (j *job) removeSiteUser(ctx context.Context, domainName string) error {
 	}
 	j.log.Info("site user removed", "user", su.Name)
 	return nil
+}
+
+// userProcessGrace is how long a deleted site's remaining processes get
+// between SIGTERM and SIGKILL.
+const userProcessGrace = 5 * time.Second
+
+// endUserProcesses ends every process whose real or effective uid is uid
+// (never root's): SIGTERM, up to grace for them to exit, then SIGKILL. It
+// returns how many it signalled.
+func endUserProcesses(ctx context.Context, uid int, grace time.Duration) int {
+	if uid <= 0 {
+		return 0
+	}
+	pids := userProcesses(uid)
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+	}
+	deadline := time.Now().Add(grace)
+	for len(userProcesses(uid)) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, pid := range userProcesses(uid) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	deadline = time.Now().Add(time.Second)
+	for len(userProcesses(uid)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return len(pids)
+}
+
+// userProcesses lists the live (not zombie) pids whose real or effective
+// uid is uid, from /proc/<pid>/status ("Uid: real effective saved fs").
+func userProcesses(uid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	want := strconv.Itoa(uid)
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid <= 1 {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		var zombie, mine bool
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			switch {
+			case len(f) >= 2 && f[0] == "State:":
+				zombie = f[1] == "Z" || f[1] == "X" // exited, waiting for its parent
+			case len(f) >= 3 && f[0] == "Uid:":
+				mine = f[1] == want || f[2] == want
+			}
+		}
+		if mine && !zombie {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 func (j *job) runIDCommand(ctx context.Context, argv ...string) error {

@@ -1,68 +1,49 @@
 package provision
 
 import (
-	"errors"
-	"slices"
-	"strings"
+	"context"
+	"os"
+	"os/exec"
+	"syscall"
 	"testing"
-
-	"github.com/aegirhq/aegir/internal/domain"
-	"github.com/aegirhq/aegir/internal/servicekind"
+	"time"
 )
 
-// TestSiteUserName: names are valid Unix names of at most 32 bytes, stable,
-// and different for domains that read alike.
-func TestSiteUserName(t *testing.T) {
-	seen := map[string]string{}
-	for _, d := range []string{"example.com", "example-com", "a.b", "a-b", "xn--bcher-kva.example",
-		"a-very-long-subdomain-name.of.an.example.com", "a-very-long-subdomain-name.of.another.example.com", "1.example"} {
-		n, err := SiteUserName(d)
-		if err != nil {
-			t.Fatalf("%s: %v", d, err)
-		}
-		if err := servicekind.UnixName(n); err != nil || len(n) > 32 || !strings.HasPrefix(n, "ae-") {
-			t.Errorf("%s: name %q (%v)", d, n, err)
-		}
-		if o, ok := seen[n]; ok {
-			t.Errorf("%s and %s share the user %s", d, o, n)
-		}
-		seen[n] = d
-		if again, _ := SiteUserName(d); again != n {
-			t.Errorf("%s: %q then %q", d, n, again)
-		}
+// TestEndUserProcesses: what a deleted site's user still runs (a pool
+// worker finishing its request after a graceful reload) is ended, so
+// userdel can remove the user; SIGTERM first, SIGKILL for what ignores it.
+func TestEndUserProcesses(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("running a process as another user needs root (CI runs as root)")
 	}
-	if _, err := SiteUserName(""); !errors.Is(err, ErrSiteUser) {
-		t.Errorf("empty domain: %v", err)
-	}
-}
-
-// TestClientHosts: loopback for the same server, a socket or a loopback
-// address; the web server's address otherwise; never a wildcard.
-func TestClientHosts(t *testing.T) {
-	web := &ServerInfo{ID: "w", Name: "web1", Address: "10.0.0.5"}
-	conn := func(srvID, addr string, settings map[string]string) *dbConn {
-		return &dbConn{svc: &ServiceInfo{Kind: domain.KindMariaDB, Settings: settings}, srv: &ServerInfo{ID: srvID, Name: "db1", Address: addr}}
-	}
-	for _, c := range []struct {
-		name string
-		web  *ServerInfo
-		db   *dbConn
-		want []string
-	}{
-		{"same server", &ServerInfo{ID: "s", Address: "10.0.0.5"}, conn("s", "10.0.0.5", nil), loopbackHosts},
-		{"loopback db", web, conn("d", "127.0.0.1", nil), loopbackHosts},
-		{"socket", web, conn("d", "10.0.0.9", map[string]string{"socket": "/run/mysqld/mysqld.sock"}), loopbackHosts},
-		{"remote", web, conn("d", "10.0.0.9", nil), []string{"10.0.0.5"}},
-		{"sqlite", web, &dbConn{svc: &ServiceInfo{Kind: domain.KindSQLite}, srv: &ServerInfo{ID: "d"}}, nil},
-	} {
-		got, err := clientHosts(c.web, c.db)
-		if err != nil || !slices.Equal(got, c.want) {
-			t.Errorf("%s: %q, %v; want %q", c.name, got, err, c.want)
+	const uid = 64999 // no user of aegir's or the system's
+	start := func(script string) *exec.Cmd {
+		cmd := exec.Command("sh", "-c", script)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
 		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		go func() { _ = cmd.Wait() }()
+		return cmd
 	}
-	for _, addr := range []string{"%", "10.0.0.%", "a_b", ""} {
-		if got, err := clientHosts(&ServerInfo{ID: "w", Address: addr}, conn("d", "10.0.0.9", nil)); err == nil {
-			t.Errorf("web address %q: %q, want an error", addr, got)
-		}
+	start("sleep 30")
+	start("trap '' TERM; sleep 30 & wait") // ignores SIGTERM: SIGKILL ends it
+	deadline := time.Now().Add(5 * time.Second)
+	for len(userProcesses(uid)) < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(userProcesses(uid)); n < 2 {
+		t.Fatalf("found %d processes of uid %d, want at least 2", n, uid)
+	}
+	if n := endUserProcesses(context.Background(), uid, 300*time.Millisecond); n < 2 {
+		t.Errorf("signalled %d processes, want at least 2", n)
+	}
+	if left := userProcesses(uid); len(left) != 0 {
+		t.Fatalf("processes of uid %d left: %v", uid, left)
+	}
+	if endUserProcesses(context.Background(), 0, time.Millisecond) != 0 {
+		t.Fatal("root's processes must never be signalled")
 	}
 }
