@@ -3,7 +3,6 @@ package provision_test
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,10 +29,7 @@ func drupalBundle(t *testing.T, programs []string, scripts map[string]string) (*
 	}
 	bin := t.TempDir()
 	for _, name := range programs {
-		p, err := exec.LookPath(name)
-		if err != nil {
-			t.Skipf("%s is not installed: %v", name, err)
-		}
+		p := testharness.RequireProgram(t, name)
 		if err := os.Symlink(p, filepath.Join(bin, name)); err != nil {
 			t.Fatal(err)
 		}

@@ -174,3 +174,15 @@ func sanitize(s string) string {
 	}
 	return out
 }
+
+// RequireProgram returns the path of a program on the PATH (php, drush,
+// zstd, ...), or ends the test: t.Skip normally, t.Fatal when CI=true,
+// where ops/install-deps.sh installs everything the tests use.
+func RequireProgram(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		missing(t, name, err)
+	}
+	return p
+}

@@ -2,6 +2,7 @@ package platform
 
 import (
 	"encoding/json"
+	"github.com/aegirhq/aegir/internal/testharness"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,10 +18,7 @@ func pathWith(t *testing.T, programs []string, scripts map[string]string) string
 	t.Helper()
 	dir := t.TempDir()
 	for _, name := range programs {
-		p, err := exec.LookPath(name)
-		if err != nil {
-			t.Skipf("%s is not installed: %v", name, err)
-		}
+		p := testharness.RequireProgram(t, name)
 		if err := os.Symlink(p, filepath.Join(dir, name)); err != nil {
 			t.Fatal(err)
 		}
@@ -146,9 +144,7 @@ func installRecord(t *testing.T, site string) ([]byte, map[string]any) {
 // what they were given.
 func TestDrupalInstallerOnFixtures(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("php"); err != nil {
-		t.Skip("php is not installed")
-	}
+	testharness.RequireProgram(t, "php")
 	for _, fx := range []string{"drupal-fixture", "drupal7-fixture"} {
 		t.Run(fx, func(t *testing.T) {
 			t.Parallel()
@@ -181,9 +177,7 @@ func TestDrupalInstallerOnFixtures(t *testing.T) {
 // password included, which is never on the command line.
 func TestDrupalInstallerMariaDBForm(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("php"); err != nil {
-		t.Skip("php is not installed")
-	}
+	testharness.RequireProgram(t, "php")
 	pass := `p'w"$x\y`
 	db := DB{Driver: "mariadb", Host: "db.internal", Socket: "/run/mysqld/mysqld.sock", Name: "s_site", User: "s_site", Password: pass}
 	site := installOnFixture(t, "drupal-fixture", db, []string{"AEGIR_DB_DRIVER=mariadb", "AEGIR_DB_HOST=db.internal",
