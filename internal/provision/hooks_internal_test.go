@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/aegirhq/aegir/internal/testharness"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,9 +21,7 @@ import (
 // as aegir. Needs root to switch users.
 func TestHookRunsAsSiteUser(t *testing.T) {
 	t.Parallel()
-	if os.Getuid() != 0 {
-		t.Skip("switching to another user needs root")
-	}
+	testharness.RequireRoot(t, "switching to another user")
 	dir, err := os.MkdirTemp("", "aegir-hookuser-")
 	if err != nil {
 		t.Fatal(err)

@@ -512,9 +512,7 @@ func TestNginxFailures(t *testing.T) {
 	t.Run("foreign unix user", func(t *testing.T) {
 		// A user of the name derived from the domain that aegir did not
 		// make: install refuses to take it over and changes nothing.
-		if os.Geteuid() != 0 {
-			t.Skip("site users are made only when the back end runs as root")
-		}
+		testharness.RequireRoot(t, "making site users (the back end does so only as root)")
 		dom := "taken.example.com"
 		name, err := provision.SiteUserName(dom)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/aegirhq/aegir/internal/testharness"
 	"io/fs"
 	"net/url"
 	"os"
@@ -31,9 +32,7 @@ echo $s === false ? "DENIED\n" : "READ " . strlen($s) . "\n";
 // other sites keep serving.
 func TestNginxPoolsIsolate(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Skip("per-site pools run as the sites' users: only when the back end runs as root")
-	}
+	testharness.RequireRoot(t, "per-site pools (they run as the sites' users)")
 	s := setupStack(t, domain.KindMariaDB)
 	a := &provision.SiteInfo{ID: domain.NewID(), Domain: "a.example.com", Status: domain.SitePending}
 	b := &provision.SiteInfo{ID: domain.NewID(), Domain: "b.example.com", Status: domain.SitePending}

@@ -2,7 +2,7 @@ package provision
 
 import (
 	"context"
-	"os"
+	"github.com/aegirhq/aegir/internal/testharness"
 	"os/exec"
 	"syscall"
 	"testing"
@@ -14,9 +14,7 @@ import (
 // userdel can remove the user; SIGTERM first, SIGKILL for what ignores it.
 func TestEndUserProcesses(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Skip("running a process as another user needs root (CI runs as root)")
-	}
+	testharness.RequireRoot(t, "running a process as another user")
 	const uid = 64999 // no user of aegir's or the system's
 	start := func(script string) *exec.Cmd {
 		cmd := exec.Command("sh", "-c", script)

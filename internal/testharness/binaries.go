@@ -186,3 +186,18 @@ func RequireProgram(t testing.TB, name string) string {
 	}
 	return p
 }
+
+// RequireRoot ends the test unless it runs as root, which why needs (site
+// users, switching users): t.Skip normally, t.Fatal when CI=true, where the
+// suite runs as root as the back end does on a production web server.
+func RequireRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	msg := "testharness: " + why + " needs root; run the suite as root (CI does)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
