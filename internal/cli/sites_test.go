@@ -136,6 +136,44 @@ func TestSiteEdit(t *testing.T) {
 	}
 }
 
+// TestSiteEditPHP: -php sets a site's own php-fpm limits (sizes in MiB,
+// with M or G), keeps the ones it does not name, and default gives one
+// back to the web service; the API's refusal names the field.
+func TestSiteEditPHP(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		had  *domain.SitePHP
+		args []string
+		want string
+	}{
+		{"set", nil, []string{"-php", "memory_limit=512M,upload_max=1G", "-php", "max_children=8"}, `{"memory_limit":512,"upload_max":1024,"max_children":8}`},
+		{"keep the others", &domain.SitePHP{MemoryLimit: 512, MaxChildren: 8}, []string{"-php", "upload_max=100"}, `{"memory_limit":512,"upload_max":100,"max_children":8}`},
+		{"one back to the service", &domain.SitePHP{MemoryLimit: 512, MaxChildren: 8}, []string{"-php", "memory_limit=default"}, `{"max_children":8}`},
+		{"all back to the service", &domain.SitePHP{MemoryLimit: 512}, []string{"-php", "memory_limit="}, `null`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.api.withFixtures()
+			site := fixtureSite()
+			site.PHP = tt.had
+			b.api.on("GET", "/sites/example.com", 200, site)
+			b.api.on("PUT", "/sites/"+siteID, 200, map[string]any{"site": site, "task": fixtureTask(domain.TaskVerify, domain.TaskQueued)})
+			b.run(append([]string{"site", "edit", "example.com"}, tt.args...)...).want(t, ExitOK)
+			body := jsonBody(t, b.api.only("PUT", "/sites/"+siteID))
+			jsonEqual(t, mustJSON(body["php"]), tt.want)
+		})
+	}
+	b := setup(t)
+	b.api.withFixtures()
+	b.api.on("PUT", "/sites/"+siteID, 400, map[string]any{"error": map[string]any{"code": "invalid", "field": "php.max_children",
+		"message": "php.max_children: 65 is out of bounds: it must be from 1 to 64 (or 0 for the web service's php_max_children)"}})
+	r := b.run("site", "edit", "example.com", "-php", "max_children=65").want(t, ExitFailed)
+	contains(t, "stderr", r.stderr, "php.max_children", "1 to 64")
+}
+
 func TestSiteEditStaleVersion(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

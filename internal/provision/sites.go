@@ -38,7 +38,7 @@ func (j *job) openSite(ctx context.Context) (*siteEnvOf, error) {
 	}
 	s := c.Site
 	loc := siteLoc{ID: s.ID, Domain: s.Domain, Aliases: s.Aliases, Redirect: s.RedirectAliases, Profile: s.Profile,
-		Plat: plat, Dir: plat.SiteDir(s.Domain)}
+		PHP: s.PHP, Plat: plat, Dir: plat.SiteDir(s.Domain)}
 	return &siteEnvOf{loc: loc, web: web, db: siteDB(loc, db)}, nil
 }
 
