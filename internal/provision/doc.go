@@ -145,12 +145,16 @@
 // and reloaded by webnginx), with open_basedir limited to the platform,
 // the site's directory and its own temporary directory; otherwise PHP
 // runs in the shared php_fastcgi pool with what the web group may read. The platform's install
-// command and the hooks of tasks that look the site's user up (install,
-// post-restore, post-clone, post-migrate, verify) run as the site's user
-// and group, with the web group as a supplementary group so platform code
-// the operator gave the web server stays readable (siteLoc.setOwner);
-// pre-delete, cron, stats, packages and drush still run as root, and what
-// any of them writes in the site is given to the site afterwards.
+// command and every hook of a site (post-restore, post-clone,
+// post-migrate, verify, pre-delete, cron with drush's or aegir's own
+// Drupal cron, stats) run as the site's user and group, with the web
+// group as a supplementary group so platform code the operator gave the
+// web server stays readable (siteLoc.setOwner; cron, stats and delete
+// look the user up with asSite and never make it: a missing user fails
+// cron and stats, and delete skips pre-delete with a warning). The
+// packages hook of verify-platform belongs to no site and runs as nobody
+// with the web group (platformUser). No platform code runs as root where
+// sites have users.
 //
 // Site users (siteuser.go). When the back end runs as root and the web
 // kind declares servicekind.SiteUsers (nginx), each site has its own user
