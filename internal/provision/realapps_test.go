@@ -59,7 +59,7 @@ var mediawiki = realApp{
 
 // needPackage skips the test when pkg's tree is missing, or fails it when
 // CI=true (ops/install-deps.sh installs it).
-func needPackage(t *testing.T, app realApp) {
+func needPackage(t testing.TB, app realApp) {
 	t.Helper()
 	if _, err := os.Stat(app.tree); err == nil {
 		return
@@ -105,7 +105,7 @@ func (s *stack) addRealPlatform(app realApp, name string) {
 
 // overlay copies the files of src over dst, replacing (never writing
 // into) what is there: dst's files may be hard links to Debian's.
-func overlay(t *testing.T, src, dst string) {
+func overlay(t testing.TB, src, dst string) {
 	t.Helper()
 	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
