@@ -76,7 +76,8 @@ func TestSiteCreate(t *testing.T) {
 	task := fixtureTask(domain.TaskInstall, domain.TaskQueued)
 	b.api.on("POST", "/sites", 201, map[string]any{"site": s, "task": task})
 	r := b.run("site", "create", "example.com", "-platform", "drupal10", "-db-server", dbID, "-client", "acme",
-		"-alias", "www.example.com", "-alias", "a.example.com,b.example.com", "-redirect-aliases", "-profile", "minimal").want(t, ExitOK)
+		"-alias", "www.example.com", "-alias", "a.example.com,b.example.com", "-redirect-aliases", "-profile", "minimal",
+		"-php", "memory_limit=1G,max_children=4").want(t, ExitOK)
 	body := jsonBody(t, b.api.only("POST", "/sites"))
 	want := map[string]any{
 		"domain":           "example.com",
@@ -86,6 +87,7 @@ func TestSiteCreate(t *testing.T) {
 		"db_server_id":     dbID,       // an id
 		"client":           "acme",
 		"profile":          "minimal",
+		"php":              map[string]any{"memory_limit": 1024, "max_children": 4},
 	}
 	jsonEqual(t, mustJSON(body), mustJSON(want))
 	contains(t, "stdout", r.stdout, "Site example.com created (id "+siteID+")", "Task "+taskID+" (install on site example.com) queued", "aegir task logs -f "+taskID)
