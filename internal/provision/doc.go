@@ -174,8 +174,9 @@
 // install, restore, clone, migrate and verify-backup, everything in it
 // are lchowned to the site's user and the web group through an os.Root
 // while sitetree lists them (no link followed); the directory is 0750,
-// files/ 2770 (the shared pool, without php_pool_dir, writes uploads
-// through the group; per-site pools write as the owner), the settings file 0640, owner and mode
+// files/ 2750 with per-site pools (PHP writes as the owner) or 2770
+// without php_pool_dir (the shared pool writes uploads through the
+// group), the settings file 0640, owner and mode
 // set before the rename that puts it in place, on every write. A task
 // that does not look the user up (rotate-credentials) keeps the owner of
 // the file it replaces. Without site users (builtin web server, aegir

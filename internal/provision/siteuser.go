@@ -81,7 +81,16 @@ type owner struct {
 	user     SiteUser
 	webGroup string
 	webGID   int
+	// ownPool: PHP sites on this web service run in pools of their own,
+	// as their users (php_pool_dir is set), so nothing of the web
+	// group's writes into a site and files/ is not group-writable.
+	ownPool bool
 }
+
+// ownPools reports whether PHP sites on w get their own php-fpm pools
+// where they have users (the nginx driver writes one when php_pool_dir
+// is set).
+func ownPools(w *webConn) bool { return w.svc.Settings["php_pool_dir"] != "" }
 
 // setOwner records o as who owns the site's files and, with it, who the
 // platform's commands for the site (install, hooks, cron, stats) run as:
@@ -208,7 +217,7 @@ func (j *job) siteOwner(ctx context.Context, w *webConn, dir, domainName string,
 		}
 		j.log.Info("site user created", "user", su.Name, "uid", su.UID, "gid", su.GID)
 	}
-	return &owner{user: *su, webGroup: grp, webGID: gid}, nil
+	return &owner{user: *su, webGroup: grp, webGID: gid, ownPool: ownPools(w)}, nil
 }
 
 // removeSiteUser removes the site's user and group; already gone is done,
@@ -319,14 +328,17 @@ func (j *job) runIDCommand(ctx context.Context, argv ...string) error {
 
 // Modes of what aegir makes in a site directory when it owns it for a
 // site user: the directory and files/ are the site's, the web group may
-// enter and read; files/ is writable by the group too, because PHP still
-// runs in the web group's shared pool without php_pool_dir, and setgid
-// so what PHP writes keeps the group.
+// enter and read; files/ is setgid, so what PHP writes keeps the group.
+// With per-site pools (owner.ownPool) PHP writes as the site's user and
+// files/ is 2750; without them PHP runs in the web group's shared pool
+// and files/ is writable by the group too (2770). Go's setgid bit is
+// os.ModeSetgid, not 02000 (which os.Chmod drops).
 const (
-	siteDirMode   = 0o750
-	filesDirMode  = 0o2770
-	settingsMode  = 0o640
-	plainSiteMode = 0o755 // the site directory when aegir owns nothing
+	siteDirMode     = 0o750
+	filesDirMode    = os.ModeSetgid | 0o750
+	sharedFilesMode = os.ModeSetgid | 0o770
+	settingsMode    = 0o640
+	plainSiteMode   = 0o755 // the site directory when aegir owns nothing
 )
 
 // ownSite gives the site directory (and, when whole, everything under
@@ -361,7 +373,11 @@ func (j *job) ownSite(ctx context.Context, o *owner, dir string, whole bool) err
 		if err := root.Lchown("files", uid, gid); err != nil {
 			return err
 		}
-		if err := root.Chmod("files", filesDirMode); err != nil {
+		mode := filesDirMode
+		if !o.ownPool {
+			mode = sharedFilesMode
+		}
+		if err := root.Chmod("files", mode); err != nil {
 			return err
 		}
 	}
@@ -432,7 +448,7 @@ func (j *job) asSite(w *webConn, loc *siteLoc) error {
 		return failf(CodeSiteUserFailed, "Run verify on the site, which makes its user again, then run this task again.", ErrSiteUserGone,
 			"The Unix user %s of %s is missing, and a platform's commands for a site never run as root", name, loc.Domain)
 	}
-	loc.setOwner(&owner{user: *su, webGroup: grp, webGID: gid})
+	loc.setOwner(&owner{user: *su, webGroup: grp, webGID: gid, ownPool: ownPools(w)})
 	return nil
 }
 
