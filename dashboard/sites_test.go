@@ -190,6 +190,40 @@ func TestSites(t *testing.T) {
 			body: `{"domain":"c.example.com","profile":"` + strings.Repeat("x", 1<<20) + `"}`, listen: true, header: expectContinue, wantStatus: 413, wantCode: api.CodeTooLarge, unchanged: true,
 		},
 		{
+			name: "create with php-fpm limits of its own", method: "POST", url: "/api/v1/sites", token: "admin",
+			body:       `{"domain":"php.example.com","platform":"p1","db_server":"web1","client":"acme","php":{"memory_limit":512,"max_children":8}}`,
+			wantStatus: 201, wantContains: []string{`"php":{"memory_limit":512,"max_children":8}`},
+		},
+		{
+			name: "php memory limit out of bounds", method: "POST", url: "/api/v1/sites", token: "admin",
+			body:       `{"domain":"php.example.com","platform":"p1","db_server":"web1","client":"acme","php":{"memory_limit":8}}`,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantField: "php.memory_limit", wantContains: []string{"16 to 4096"}, unchanged: true,
+		},
+		{
+			name: "php max children out of bounds on update", method: "PUT", url: "/api/v1/sites/{siteA}", token: "admin",
+			before:     func(b *bundle) { b.ids["versionA"] = itoa(b.siteA.Version) },
+			body:       `{"php":{"max_children":65},"version":{versionA}}`,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantField: "php.max_children", unchanged: true,
+		},
+		{
+			name: "php upload size as text", method: "PUT", url: "/api/v1/sites/{siteA}", token: "admin",
+			before:     func(b *bundle) { b.ids["versionA"] = itoa(b.siteA.Version) },
+			body:       `{"php":{"upload_max":"64M"},"version":{versionA}}`,
+			wantStatus: 400, wantCode: api.CodeInvalid, wantField: "php.upload_max", unchanged: true,
+		},
+		{
+			name: "php unknown limit", method: "PUT", url: "/api/v1/sites/{siteA}", token: "admin",
+			before:     func(b *bundle) { b.ids["versionA"] = itoa(b.siteA.Version) },
+			body:       `{"php":{"max_execution_time":30},"version":{versionA}}`,
+			wantStatus: 400, wantCode: api.CodeUnknownField, unchanged: true,
+		},
+		{
+			name: "php limits set on update queue verify", method: "PUT", url: "/api/v1/sites/{siteA}", token: "admin",
+			before:     func(b *bundle) { b.ids["versionA"] = itoa(b.siteA.Version) },
+			body:       `{"php":{"memory_limit":1024,"upload_max":128},"version":{versionA}}`,
+			wantStatus: 200, wantContains: []string{`"php":{"memory_limit":1024,"upload_max":128}`, `"type":"verify"`},
+		},
+		{
 			name: "update aliases queues verify", method: "PUT", url: "/api/v1/sites/{siteA}", token: "alice",
 			before: func(b *bundle) {
 				b.ids["versionA"] = itoa(b.siteA.Version)

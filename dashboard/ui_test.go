@@ -129,7 +129,12 @@ func TestUIPagesRenderForAdmin(t *testing.T) {
 	failed.ErrorCode, failed.Explanation, failed.FixHint = "db_unreachable", "the database server did not answer", "start mariadb on web1"
 	b.finish(failed, domain.TaskFailed, store.SetSiteStatus(b.siteB.ID, domain.SiteFailed))
 	b.ids["failed"] = failed.ID
+	b.ids["versionA"] = itoa(b.siteA.Version)
+	if res, body := b.do("PUT", "/api/v1/sites/{siteA}", "admin", `{"php":{"memory_limit":512,"max_children":3},"version":{versionA}}`, nil); res.StatusCode != http.StatusOK {
+		t.Fatalf("set the site's php limits: %d %s", res.StatusCode, body)
+	}
 	pages := []struct{ path, want string }{
+		{"/sites/{siteA}", "memory_limit 512M max_children 3"},
 		{"/", "Tasks per hour"},
 		{"/sites", "a.example.com"},
 		{"/sites?q=www.b&status=failed", "b.example.com"},

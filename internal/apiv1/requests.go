@@ -21,6 +21,9 @@ type SiteCreate struct {
 	ClientID        string   `json:"client_id,omitempty"`
 	Client          string   `json:"client,omitempty"`
 	Profile         string   `json:"profile,omitempty"`
+	// PHP is the site's own php-fpm pool limits (domain.SitePHP); unset
+	// keeps the web service's.
+	PHP *domain.SitePHP `json:"php,omitempty"`
 }
 
 // SiteCreated is the answer to POST /sites and PUT /sites/{id}.

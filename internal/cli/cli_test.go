@@ -75,6 +75,10 @@ func TestUsageErrors(t *testing.T) {
 		{"restore without backup", []string{"site", "restore", "a.com", "-yes"}, "needs -backup"},
 		{"migrate nothing", []string{"site", "migrate", "a.com"}, "at least one of"},
 		{"edit nothing", []string{"site", "edit", "a.com"}, "nothing to change"},
+		{"php unknown key", []string{"site", "edit", "a.com", "-php", "max_execution_time=30"}, `unknown php setting "max_execution_time"`},
+		{"php not key=value", []string{"site", "edit", "a.com", "-php", "512M"}, "is not KEY=VALUE"},
+		{"php bad size", []string{"site", "edit", "a.com", "-php", "memory_limit=lots"}, "give a size in MiB"},
+		{"php bad children", []string{"site", "edit", "a.com", "-php", "max_children=8M"}, "whole number of workers"},
 		{"client user without client", []string{"user", "create", "bob", "-role", "client"}, "at least one -client"},
 		{"bad role", []string{"user", "create", "bob", "-role", "root"}, `unknown -role "root"`},
 	}

@@ -25,11 +25,13 @@ var siteNoun = &noun{
 				"aegir site create example.com -platform drupal10 -db-server db1 -client acme",
 				"aegir site create example.com -platform drupal10 -db-server db1 -client acme -alias www.example.com -redirect-aliases -wait",
 			}},
-		{name: "edit", args: "ID|DOMAIN [flags]", summary: "Change a site's aliases or alias redirection; queues a verify task.", run: siteEdit,
+		{name: "edit", args: "ID|DOMAIN [flags]", summary: "Change a site's aliases, alias redirection or php-fpm limits; queues a verify task.", run: siteEdit,
 			examples: []string{
 				"aegir site edit example.com -alias www.example.com -alias example.org",
 				"aegir site edit example.com -add-alias shop.example.com -redirect-aliases=false",
 				"aegir site edit example.com -no-aliases",
+				"aegir site edit example.com -php memory_limit=512M,upload_max=128M -php max_children=10",
+				"aegir site edit example.com -php memory_limit=default",
 			}},
 		{name: "delete", args: "ID|DOMAIN [-yes] [-wait]", summary: confirmSummary(mustSpec(domain.TaskDelete), "the domain"), run: siteDelete,
 			examples: []string{"aegir site delete example.com", "aegir site delete example.com -yes -wait"}},
@@ -96,6 +98,7 @@ func siteDetails(ctx context.Context, a *app, c *api, s *domain.Site) error {
 		"DB server", serverResource.label(ctx, c, s.DBServerID),
 		"Client", clientResource.label(ctx, c, s.ClientID),
 		"Profile", s.Profile,
+		"PHP limits", phpSummary(s.PHP),
 		"Created", when(s.CreatedAt),
 		"Updated", when(s.UpdatedAt),
 		"Version", strconv.FormatUint(s.Version, 10),
@@ -128,6 +131,8 @@ func siteCreate(ctx context.Context, a *app, args []string) error {
 	fs.Var(&aliases, "alias", "another host name for the site; repeat or separate with commas")
 	redirect := fs.Bool("redirect-aliases", false, "aliases answer with a redirect to the main domain")
 	profile := fs.String("profile", "", "install profile (drupal platforms)")
+	var php phpFlag
+	fs.Var(&php, "php", phpFlagUsage)
 	tf := taskFlags(fs)
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
@@ -157,6 +162,9 @@ func siteCreate(ctx context.Context, a *app, args []string) error {
 	if *profile != "" {
 		body["profile"] = *profile
 	}
+	if p := php.apply(nil); p != nil {
+		body["php"] = p
+	}
 	var out siteAnswer
 	raw, err := c.post(ctx, c.path("sites"), body, &out)
 	if err != nil {
@@ -179,13 +187,15 @@ func siteEdit(ctx context.Context, a *app, args []string) error {
 	none := fs.Bool("no-aliases", false, "remove every alias")
 	var redirect optBool
 	fs.Var(&redirect, "redirect-aliases", "aliases answer with a redirect to the main domain (-redirect-aliases=false to stop)")
+	var php phpFlag
+	fs.Var(&php, "php", phpFlagUsage)
 	tf := taskFlags(fs)
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	if len(set) == 0 && len(add) == 0 && len(remove) == 0 && !*none && !redirect.set {
-		return usagef("nothing to change: give -alias, -add-alias, -remove-alias, -no-aliases or -redirect-aliases")
+	if len(set) == 0 && len(add) == 0 && len(remove) == 0 && !*none && !redirect.set && len(php.set) == 0 {
+		return usagef("nothing to change: give -alias, -add-alias, -remove-alias, -no-aliases, -redirect-aliases or -php")
 	}
 	if *none && len(set) > 0 {
 		return usagef("-no-aliases and -alias contradict each other")
@@ -223,6 +233,9 @@ func siteEdit(ctx context.Context, a *app, args []string) error {
 	doc["aliases"], _ = json.Marshal(aliases)
 	if redirect.set {
 		doc["redirect_aliases"], _ = json.Marshal(redirect.val)
+	}
+	if len(php.set) > 0 {
+		doc["php"], _ = json.Marshal(php.apply(s.PHP)) // null: the service's again
 	}
 	var out siteAnswer
 	raw, err = c.do(ctx, "PUT", c.path("sites", s.ID), nil, doc, &out)

@@ -76,7 +76,8 @@ func TestSiteCreate(t *testing.T) {
 	task := fixtureTask(domain.TaskInstall, domain.TaskQueued)
 	b.api.on("POST", "/sites", 201, map[string]any{"site": s, "task": task})
 	r := b.run("site", "create", "example.com", "-platform", "drupal10", "-db-server", dbID, "-client", "acme",
-		"-alias", "www.example.com", "-alias", "a.example.com,b.example.com", "-redirect-aliases", "-profile", "minimal").want(t, ExitOK)
+		"-alias", "www.example.com", "-alias", "a.example.com,b.example.com", "-redirect-aliases", "-profile", "minimal",
+		"-php", "memory_limit=1G,max_children=4").want(t, ExitOK)
 	body := jsonBody(t, b.api.only("POST", "/sites"))
 	want := map[string]any{
 		"domain":           "example.com",
@@ -86,6 +87,7 @@ func TestSiteCreate(t *testing.T) {
 		"db_server_id":     dbID,       // an id
 		"client":           "acme",
 		"profile":          "minimal",
+		"php":              map[string]any{"memory_limit": 1024, "max_children": 4},
 	}
 	jsonEqual(t, mustJSON(body), mustJSON(want))
 	contains(t, "stdout", r.stdout, "Site example.com created (id "+siteID+")", "Task "+taskID+" (install on site example.com) queued", "aegir task logs -f "+taskID)
@@ -134,6 +136,44 @@ func TestSiteEdit(t *testing.T) {
 			contains(t, "stdout", r.stdout, "Site example.com updated.", "Task "+taskID+" (verify")
 		})
 	}
+}
+
+// TestSiteEditPHP: -php sets a site's own php-fpm limits (sizes in MiB,
+// with M or G), keeps the ones it does not name, and default gives one
+// back to the web service; the API's refusal names the field.
+func TestSiteEditPHP(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		had  *domain.SitePHP
+		args []string
+		want string
+	}{
+		{"set", nil, []string{"-php", "memory_limit=512M,upload_max=1G", "-php", "max_children=8"}, `{"memory_limit":512,"upload_max":1024,"max_children":8}`},
+		{"keep the others", &domain.SitePHP{MemoryLimit: 512, MaxChildren: 8}, []string{"-php", "upload_max=100"}, `{"memory_limit":512,"upload_max":100,"max_children":8}`},
+		{"one back to the service", &domain.SitePHP{MemoryLimit: 512, MaxChildren: 8}, []string{"-php", "memory_limit=default"}, `{"max_children":8}`},
+		{"all back to the service", &domain.SitePHP{MemoryLimit: 512}, []string{"-php", "memory_limit="}, `null`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.api.withFixtures()
+			site := fixtureSite()
+			site.PHP = tt.had
+			b.api.on("GET", "/sites/example.com", 200, site)
+			b.api.on("PUT", "/sites/"+siteID, 200, map[string]any{"site": site, "task": fixtureTask(domain.TaskVerify, domain.TaskQueued)})
+			b.run(append([]string{"site", "edit", "example.com"}, tt.args...)...).want(t, ExitOK)
+			body := jsonBody(t, b.api.only("PUT", "/sites/"+siteID))
+			jsonEqual(t, mustJSON(body["php"]), tt.want)
+		})
+	}
+	b := setup(t)
+	b.api.withFixtures()
+	b.api.on("PUT", "/sites/"+siteID, 400, map[string]any{"error": map[string]any{"code": "invalid", "field": "php.max_children",
+		"message": "php.max_children: 65 is out of bounds: it must be from 1 to 64 (or 0 for the web service's php_max_children)"}})
+	r := b.run("site", "edit", "example.com", "-php", "max_children=65").want(t, ExitFailed)
+	contains(t, "stderr", r.stderr, "php.max_children", "1 to 64")
 }
 
 func TestSiteEditStaleVersion(t *testing.T) {

@@ -3,6 +3,8 @@ package domain
 import (
 	"slices"
 	"time"
+
+	"github.com/aegirhq/aegir/internal/servicekind"
 )
 
 // SiteStatus is a site's state.
@@ -36,6 +38,9 @@ type Site struct {
 	ClientID        string     `json:"client_id"`
 	Status          SiteStatus `json:"status"`
 	Profile         string     `json:"profile,omitempty"` // install profile (drupal)
+	// PHP is the site's own php-fpm pool limits, where its web service
+	// writes a pool per site; nil keeps the service's.
+	PHP *SitePHP `json:"php,omitempty"`
 	// UnixUser is the site's own Unix user on its web server, as the last
 	// task that made or checked it reported; nil where sites have none
 	// (builtin web server, back end not root).
@@ -89,6 +94,14 @@ func (s *Site) Normalize() error {
 			return err
 		}
 	}
+	if s.PHP != nil {
+		if err := s.PHP.Validate(); err != nil {
+			return err
+		}
+		if *s.PHP == (SitePHP{}) {
+			s.PHP = nil
+		}
+	}
 	if s.Status != "" && !siteMachine.known(s.Status) {
 		return Invalid("status", "unknown status %q", s.Status)
 	}
@@ -120,4 +133,38 @@ type UnixUser struct {
 	Name string `json:"name"`
 	UID  int    `json:"uid"`
 	GID  int    `json:"gid"`
+}
+
+// SitePHP is a PHP site's own php-fpm pool limits, set per site by an
+// operator. Each overrides the web service's setting of the same meaning
+// (php_memory_limit, php_upload_max, php_max_children); zero keeps the
+// service's. Bounds are servicekind's, the same as the service's. Sites
+// on web services without per-site pools (php_pool_dir unset, or no site
+// users) keep them on record until they get a pool.
+type SitePHP struct {
+	MemoryLimit int `json:"memory_limit,omitempty"` // memory_limit, MiB (16 to 4096)
+	UploadMax   int `json:"upload_max,omitempty"`   // upload_max_filesize and post_max_size, MiB (1 to 2048)
+	MaxChildren int `json:"max_children,omitempty"` // pm.max_children (1 to 64)
+}
+
+// Validate checks each limit that is set against its bounds; the error
+// names the field (php.memory_limit, php.upload_max, php.max_children).
+func (p *SitePHP) Validate() error {
+	for _, b := range []struct {
+		field         string
+		v, min, max   int
+		unit, setting string
+	}{
+		{"php.memory_limit", p.MemoryLimit, servicekind.PHPMemoryMinMB, servicekind.PHPMemoryMaxMB, " MiB", "php_memory_limit"},
+		{"php.upload_max", p.UploadMax, servicekind.PHPUploadMinMB, servicekind.PHPUploadMaxMB, " MiB", "php_upload_max"},
+		{"php.max_children", p.MaxChildren, servicekind.PHPChildrenMin, servicekind.PHPChildrenMax, "", "php_max_children"},
+	} {
+		if b.v == 0 {
+			continue
+		}
+		if b.v < b.min || b.v > b.max {
+			return Invalid(b.field, "%d is out of bounds: it must be from %d to %d%s (or 0 for the web service's %s)", b.v, b.min, b.max, b.unit, b.setting)
+		}
+	}
+	return nil
 }

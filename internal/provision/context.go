@@ -72,6 +72,9 @@ type SiteInfo struct {
 	RedirectAliases bool              `json:"redirect_aliases,omitempty"`
 	Status          domain.SiteStatus `json:"status"`
 	Profile         string            `json:"profile,omitempty"`
+	// PHP is the site's own php-fpm pool limits; nil keeps the web
+	// service's.
+	PHP *domain.SitePHP `json:"php,omitempty"`
 }
 
 // ClientInfo is the site's owner.

@@ -145,12 +145,16 @@
 // and reloaded by webnginx), with open_basedir limited to the platform,
 // the site's directory and its own temporary directory; otherwise PHP
 // runs in the shared php_fastcgi pool with what the web group may read. The platform's install
-// command and the hooks of tasks that look the site's user up (install,
-// post-restore, post-clone, post-migrate, verify) run as the site's user
-// and group, with the web group as a supplementary group so platform code
-// the operator gave the web server stays readable (siteLoc.setOwner);
-// pre-delete, cron, stats, packages and drush still run as root, and what
-// any of them writes in the site is given to the site afterwards.
+// command and every hook of a site (post-restore, post-clone,
+// post-migrate, verify, pre-delete, cron with drush's or aegir's own
+// Drupal cron, stats) run as the site's user and group, with the web
+// group as a supplementary group so platform code the operator gave the
+// web server stays readable (siteLoc.setOwner; cron, stats and delete
+// look the user up with asSite and never make it: a missing user fails
+// cron and stats, and delete skips pre-delete with a warning). The
+// packages hook of verify-platform belongs to no site and runs as nobody
+// with the web group (platformUser). No platform code runs as root where
+// sites have users.
 //
 // Site users (siteuser.go). When the back end runs as root and the web
 // kind declares servicekind.SiteUsers (nginx), each site has its own user
@@ -170,8 +174,9 @@
 // install, restore, clone, migrate and verify-backup, everything in it
 // are lchowned to the site's user and the web group through an os.Root
 // while sitetree lists them (no link followed); the directory is 0750,
-// files/ 2770 (the shared pool, without php_pool_dir, writes uploads
-// through the group; per-site pools write as the owner), the settings file 0640, owner and mode
+// files/ 2750 with per-site pools (PHP writes as the owner) or 2770
+// without php_pool_dir (the shared pool writes uploads through the
+// group), the settings file 0640, owner and mode
 // set before the rename that puts it in place, on every write. A task
 // that does not look the user up (rotate-credentials) keeps the owner of
 // the file it replaces. Without site users (builtin web server, aegir

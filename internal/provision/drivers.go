@@ -66,6 +66,10 @@ type SitePool struct {
 	UID, GID    int
 	SiteDir     string // the site's directory (open_basedir)
 	PlatformDir string // the platform's code (open_basedir, read-only to the site)
+	// The site's own limits (domain.SitePHP): memory_limit and
+	// upload_max_filesize/post_max_size in MiB, pm.max_children; zero
+	// takes the service's setting.
+	MemoryLimitMB, UploadMaxMB, MaxChildren int
 }
 
 // DBDriver manages databases and users on one db service (the db kinds of

@@ -31,7 +31,7 @@ import (
 // stack is the real production stack for one lifecycle: nginx with
 // php-fpm, and a MariaDB or PostgreSQL server, driven through the Runner.
 type stack struct {
-	t        *testing.T
+	t        testing.TB
 	nginx    *testharness.NginxServer
 	fpm      *testharness.PHPFPMServer
 	root     string // the temp dir of the stack: platforms, data, pool sockets and temp dirs
@@ -46,13 +46,14 @@ type stack struct {
 	dbGone   func(name string) bool // the database and its user are gone
 	stopDB   func()
 	startDB  func()
-	domains  map[string]bool // every domain a task named: their Unix users are removed at cleanup
+	domains  map[string]bool            // every domain a task named: their Unix users are removed at cleanup
+	maria    *testharness.MariaDBServer // the database server of a MariaDB stack
 }
 
 // setupStack starts nginx, php-fpm and the database server of kind, stores
 // the database admin credentials in the file secrets store, and copies the
 // php-app platform twice.
-func setupStack(t *testing.T, kind domain.ServiceKind) *stack {
+func setupStack(t testing.TB, kind domain.ServiceKind) *stack {
 	t.Helper()
 	root, err := os.MkdirTemp("", "aegir-stack-") // t.TempDir paths hold the test name
 	if err != nil {
@@ -92,6 +93,7 @@ func setupStack(t *testing.T, kind domain.ServiceKind) *stack {
 	switch kind {
 	case domain.KindMariaDB:
 		m := testharness.MariaDB(t)
+		s.maria = m
 		admin = map[string]string{"username": m.AdminUser, "password": m.AdminPassword}
 		s.dbSvc = provision.ServiceInfo{Port: portOf(t, m.Addr)}
 		s.stopDB, s.startDB = func() { m.Stop(t) }, func() { m.Start(t) }
@@ -146,7 +148,7 @@ func setupStack(t *testing.T, kind domain.ServiceKind) *stack {
 	return s
 }
 
-func portOf(t *testing.T, addr string) int {
+func portOf(t testing.TB, addr string) int {
 	t.Helper()
 	_, p, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -607,8 +609,11 @@ func (s *stack) owned(dom, plat string) {
 		if strconv.Itoa(int(st.Uid)) != u.Uid || strconv.Itoa(int(st.Gid)) != g.Gid {
 			s.t.Errorf("%s is %d:%d, want %s:%s (%s:%s)", p, st.Uid, st.Gid, u.Uid, g.Gid, name, testharness.WebUser)
 		}
-		if filepath.Base(p) == "settings.json" && fi.Mode().Perm() != 0o640 {
-			s.t.Errorf("%s has mode %v, want 0640", p, fi.Mode().Perm())
+		// The stack's sites have their own pools: nothing of the web
+		// group's writes into a site, so files/ is not group-writable.
+		want := map[string]os.FileMode{"settings.json": 0o640, "files": 0o750 | os.ModeSetgid, dom: 0o750}[filepath.Base(p)]
+		if got := fi.Mode() & (os.ModePerm | os.ModeSetgid); got != want {
+			s.t.Errorf("%s has mode %v, want %v", p, got, want)
 		}
 	}
 }

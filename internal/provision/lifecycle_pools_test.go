@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,9 +18,10 @@ import (
 )
 
 // peekPHP reads the file named by ?f= and says whether PHP could; ?t=1
-// prints PHP's temporary directory.
+// prints PHP's temporary directory, ?i=NAME an ini setting.
 const peekPHP = `<?php
 if (isset($_GET['t'])) { echo "tmp:" . sys_get_temp_dir() . "\n"; exit; }
+if (isset($_GET['i'])) { echo "ini:" . ini_get((string)$_GET['i']) . "\n"; exit; }
 $s = @file_get_contents((string)($_GET['f'] ?? ''));
 echo $s === false ? "DENIED\n" : "READ " . strlen($s) . "\n";
 `
@@ -100,6 +102,44 @@ func TestNginxPoolsIsolate(t *testing.T) {
 			t.Fatalf("a refused pool setting changed the pool:\n%s", after)
 		}
 		s.hits("a.example.com")
+	})
+
+	t.Run("the site's own limits", func(t *testing.T) {
+		// An operator's per-site limits reach the pool at verify;
+		// php-fpm -t accepts it and the site's PHP runs with them.
+		poolFile := filepath.Join(s.fpm.PoolDir, "aegir-a.example.com.conf")
+		a.PHP = &domain.SitePHP{MemoryLimit: 512, UploadMax: 100, MaxChildren: 9}
+		defer func() { a.PHP = nil }()
+		s.mustRun(s.ctx(domain.TaskVerify, a, "php1"))
+		pool, _ := os.ReadFile(poolFile)
+		for _, line := range []string{"\nphp_admin_value[memory_limit] = 512M\n", "\nphp_admin_value[upload_max_filesize] = 100M\n", "\npm.max_children = 9\n"} {
+			if !strings.Contains(string(pool), line) {
+				t.Errorf("pool lacks %q:\n%s", line, pool)
+			}
+		}
+		if out, err := exec.Command(s.fpm.Bin, "-t", "-y", s.fpm.Config).CombinedOutput(); err != nil {
+			t.Fatalf("php-fpm -t refuses the pool: %v\n%s", err, out)
+		}
+		for k, want := range map[string]string{"memory_limit": "512M", "post_max_size": "100M"} {
+			if _, body := s.get("a.example.com", "/peek.php?i="+k); strings.TrimSpace(body) != "ini:"+want {
+				t.Errorf("site A's %s: %q, want %s", k, body, want)
+			}
+		}
+		// Out of bounds (a context no front end would build): refused
+		// with the field named, the pool unchanged.
+		a.PHP = &domain.SitePHP{MaxChildren: 65}
+		res := s.runner.Run(context.Background(), s.ctx(domain.TaskVerify, a, "php1"))
+		if res.Status != domain.TaskFailed || !strings.Contains(res.Explanation+res.FixHint, "php.max_children") {
+			t.Fatalf("verify with max_children 65: %s %s: %s (%s)", res.Status, res.ErrorCode, res.Explanation, res.FixHint)
+		}
+		if after, _ := os.ReadFile(poolFile); !bytes.Equal(pool, after) {
+			t.Fatalf("a refused limit changed the pool:\n%s", after)
+		}
+		a.PHP = nil
+		s.mustRun(s.ctx(domain.TaskVerify, a, "php1"))
+		if _, body := s.get("a.example.com", "/peek.php?i=memory_limit"); strings.TrimSpace(body) != "ini:256M" {
+			t.Errorf("site A's memory_limit back to the service's: %q", body)
+		}
 	})
 
 	t.Run("pool refused", func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
@@ -33,7 +34,12 @@ func verifyPlatform(ctx context.Context, j *job) error {
 	}
 	found := toFound(pkgs, false)
 	if argv := p.HookArgv("packages"); argv != nil {
-		hook, err := j.runPackagesHook(ctx, p, argv)
+		cred, err := j.platformUser(j.c.WebService)
+		if err != nil {
+			j.res.Changes.PlatformStatus = domain.PlatformFailed
+			return err
+		}
+		hook, err := j.runPackagesHook(ctx, p, argv, cred)
 		if err != nil {
 			j.res.Changes.PlatformStatus = domain.PlatformFailed
 			return err
@@ -56,13 +62,25 @@ func toFound(pkgs []platform.Package, onSite bool) []FoundPackage {
 }
 
 // runPackagesHook runs a php platform's packages hook, which prints a JSON
-// array of {name, type, title, release}.
-func (j *job) runPackagesHook(ctx context.Context, p *platform.Platform, argv []string) ([]FoundPackage, error) {
+// array of {name, type, title, release}: in the platform root, with the
+// manifest's env and AEGIR_PLATFORM_DIR, as cred (platformUser) when set.
+func (j *job) runPackagesHook(ctx context.Context, p *platform.Platform, argv []string, cred *syscall.Credential) ([]FoundPackage, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	if err := hookProgramInside(p.Path, argv[0]); err != nil {
+		return nil, failf(CodeInstallHookFailed, "Fix the hook in the platform's aegir.hcl: its program must be on the PATH or inside the platform.", err,
+			"The platform's packages hook was refused")
+	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = p.Path
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8", "AEGIR_PLATFORM_DIR=" + p.Path}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8"}
+	for k, v := range p.Site().Env { // names checked by the manifest: never AEGIR_*
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Env = append(cmd.Env, "AEGIR_PLATFORM_DIR="+p.Path)
+	cmd.SysProcAttr = procAttr(cred)
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
 	var stdout bytes.Buffer
 	cmd.Stdout = &limitedBuffer{buf: &stdout, max: 1 << 20}
 	cmd.Stderr = &lineWriter{log: j.log, attrs: []any{"command", "packages"}}

@@ -103,6 +103,9 @@ func cronTask(ctx context.Context, j *job) error {
 	}
 	ran := false
 	if argv != nil {
+		if err := j.asSite(se.web, &se.loc); err != nil {
+			return err
+		}
 		sec, err := j.siteSecret(ctx, se.loc.ID, "site_db")
 		if err != nil {
 			return err
@@ -243,6 +246,9 @@ func statsTask(ctx context.Context, j *job) error {
 	figures := map[string]float64{}
 	probe := se.loc.Plat.Stats()
 	if argv := probe.Hook; argv != nil {
+		if err := j.asSite(se.web, &se.loc); err != nil {
+			return err
+		}
 		out := &tailBuffer{max: 64 << 10}
 		var stdout bytes.Buffer
 		if err := j.runStatsHook(ctx, argv, se.loc.Plat.Path, siteEnv(se.loc, cr), se.loc.Cred, &stdout, out); err != nil {

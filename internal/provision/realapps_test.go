@@ -9,6 +9,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 // A real application from Debian's packages run as a php platform the way
@@ -59,75 +60,19 @@ var mediawiki = realApp{
 
 // needPackage skips the test when pkg's tree is missing, or fails it when
 // CI=true (ops/install-deps.sh installs it).
-func needPackage(t *testing.T, app realApp) {
+func needPackage(t testing.TB, app realApp) {
 	t.Helper()
-	if _, err := os.Stat(app.tree); err == nil {
-		return
-	}
-	msg := "Debian package " + app.pkg + " is not installed (" + app.tree + "): run ops/install-deps.sh as root"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	testharness.RequireTree(t, app.pkg, app.tree)
 }
 
-// addRealPlatform copies app's tree with its links resolved into the
-// stack's platforms directory as name, lays the overlay over it and
-// registers it as a php platform.
+// addRealPlatform makes app's platform (testharness.DebianAppPlatform) in
+// the stack's platforms directory as name and registers it as a php
+// platform.
 func (s *stack) addRealPlatform(app realApp, name string) {
 	s.t.Helper()
 	dir := filepath.Join(filepath.Dir(s.platform["php1"].Path), name)
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		s.t.Fatal(err)
-	}
-	ents, err := os.ReadDir(app.tree)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	for _, e := range ents {
-		src := filepath.Join(app.tree, e.Name())
-		if _, err := os.Stat(src); err != nil {
-			continue // a dangling link into /etc: the overlay provides it
-		}
-		// Hard links where the tree is on the same file system (the code
-		// is read-only to sites: fast, and Debian's files stay intact as
-		// long as nothing writes into them), else a copy.
-		if out, err := exec.Command("cp", "-rlL", src, dir).CombinedOutput(); err != nil {
-			os.RemoveAll(filepath.Join(dir, e.Name()))
-			if out2, err := exec.Command("cp", "-rL", src, dir).CombinedOutput(); err != nil {
-				s.t.Fatalf("copying %s: %v\n%s%s", src, err, out, out2)
-			}
-		}
-	}
-	overlay(s.t, fixture(s.t, app.overlay), dir)
+	testharness.DebianAppPlatform(s.t, app.tree, app.overlay, dir)
 	s.platform[name] = &provision.PlatformInfo{ID: domain.NewID(), Name: name, Path: dir, Type: domain.PlatformPHP}
-}
-
-// overlay copies the files of src over dst, replacing (never writing
-// into) what is there: dst's files may be hard links to Debian's.
-func overlay(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if err := os.Remove(target); err != nil && !os.IsNotExist(err) {
-			return err
-		}
-		return os.WriteFile(target, b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // sitePHP runs code with php-cli from the platform root with the site's

@@ -71,6 +71,8 @@ type NewSite struct {
 	Status          domain.SiteStatus `json:"status"`
 	// UnixUser is the clone's own Unix user, when sites have them.
 	UnixUser *domain.UnixUser `json:"unix_user,omitempty"`
+	// PHP is the clone's php-fpm pool limits: the source's.
+	PHP *domain.SitePHP `json:"php,omitempty"`
 }
 
 // NewBackup is an archive a task wrote.

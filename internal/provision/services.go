@@ -243,6 +243,7 @@ type siteLoc struct {
 	Profile  string
 	Plat     *platform.Platform
 	Dir      string
+	PHP      *domain.SitePHP // the site's own pool limits; nil: the service's
 	// Cred, when set, is the site's Unix user and group: its hooks run
 	// as them (SysProcAttr.Credential). Nil runs them as aegir.
 	Cred *syscall.Credential

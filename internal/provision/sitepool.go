@@ -27,5 +27,9 @@ func (j *job) sitePool(loc siteLoc, w *webConn) *SitePool {
 	if su == nil {
 		return nil
 	}
-	return &SitePool{User: su.Name, Group: su.Name, UID: su.UID, GID: su.GID, SiteDir: loc.Dir, PlatformDir: loc.Plat.Path}
+	sp := &SitePool{User: su.Name, Group: su.Name, UID: su.UID, GID: su.GID, SiteDir: loc.Dir, PlatformDir: loc.Plat.Path}
+	if loc.PHP != nil {
+		sp.MemoryLimitMB, sp.UploadMaxMB, sp.MaxChildren = loc.PHP.MemoryLimit, loc.PHP.UploadMax, loc.PHP.MaxChildren
+	}
+	return sp
 }

@@ -38,7 +38,7 @@ func (j *job) openSite(ctx context.Context) (*siteEnvOf, error) {
 	}
 	s := c.Site
 	loc := siteLoc{ID: s.ID, Domain: s.Domain, Aliases: s.Aliases, Redirect: s.RedirectAliases, Profile: s.Profile,
-		Plat: plat, Dir: plat.SiteDir(s.Domain)}
+		PHP: s.PHP, Plat: plat, Dir: plat.SiteDir(s.Domain)}
 	return &siteEnvOf{loc: loc, web: web, db: siteDB(loc, db)}, nil
 }
 
@@ -283,7 +283,7 @@ func deleteSite(ctx context.Context, j *job) error {
 	}
 	cr := creds(se.db, se.loc.ID, sec)
 	if exists(se.loc.Dir) {
-		if err := j.runSiteHook(ctx, platform.HookPreDelete, se.loc, cr); err != nil { // before anything is removed
+		if err := j.preDeleteHook(ctx, se, cr); err != nil { // before anything is removed
 			return err
 		}
 		b, err := j.writeBackup(ctx, se.loc, se.db, cr, "pre-delete")
@@ -319,6 +319,24 @@ func deleteSite(ctx context.Context, j *job) error {
 	j.res.Changes.RemoveSite = true
 	j.res.Summary = fmt.Sprintf("deleted %s (web config, database %s, files, Unix user, password); final backup kept", se.loc.Domain, cr.Name)
 	return nil
+}
+
+// preDeleteHook runs the platform's pre-delete hook as the site's user.
+// A site whose user is already gone (a delete retried after it removed
+// the user, an install that failed half way) skips the hook with a
+// warning instead of running it as root or refusing the delete.
+func (j *job) preDeleteHook(ctx context.Context, se *siteEnvOf, cr DBCreds) error {
+	if se.loc.Plat.HookArgv(platform.HookPreDelete) == nil {
+		return nil
+	}
+	if err := j.asSite(se.web, &se.loc); err != nil {
+		if errors.Is(err, ErrSiteUserGone) {
+			j.log.Warn("pre-delete hook not run: the site's Unix user is gone, and a site's hook never runs as root", "domain", se.loc.Domain)
+			return nil
+		}
+		return err
+	}
+	return j.runSiteHook(ctx, platform.HookPreDelete, se.loc, cr)
 }
 
 func rotateCredentials(context.Context, *job) error {

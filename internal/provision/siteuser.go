@@ -81,7 +81,16 @@ type owner struct {
 	user     SiteUser
 	webGroup string
 	webGID   int
+	// ownPool: PHP sites on this web service run in pools of their own,
+	// as their users (php_pool_dir is set), so nothing of the web
+	// group's writes into a site and files/ is not group-writable.
+	ownPool bool
 }
+
+// ownPools reports whether PHP sites on w get their own php-fpm pools
+// where they have users (the nginx driver writes one when php_pool_dir
+// is set).
+func ownPools(w *webConn) bool { return w.svc.Settings["php_pool_dir"] != "" }
 
 // setOwner records o as who owns the site's files and, with it, who the
 // platform's commands for the site (install, hooks, cron, stats) run as:
@@ -208,7 +217,7 @@ func (j *job) siteOwner(ctx context.Context, w *webConn, dir, domainName string,
 		}
 		j.log.Info("site user created", "user", su.Name, "uid", su.UID, "gid", su.GID)
 	}
-	return &owner{user: *su, webGroup: grp, webGID: gid}, nil
+	return &owner{user: *su, webGroup: grp, webGID: gid, ownPool: ownPools(w)}, nil
 }
 
 // removeSiteUser removes the site's user and group; already gone is done,
@@ -319,14 +328,17 @@ func (j *job) runIDCommand(ctx context.Context, argv ...string) error {
 
 // Modes of what aegir makes in a site directory when it owns it for a
 // site user: the directory and files/ are the site's, the web group may
-// enter and read; files/ is writable by the group too, because PHP still
-// runs in the web group's shared pool without php_pool_dir, and setgid
-// so what PHP writes keeps the group.
+// enter and read; files/ is setgid, so what PHP writes keeps the group.
+// With per-site pools (owner.ownPool) PHP writes as the site's user and
+// files/ is 2750; without them PHP runs in the web group's shared pool
+// and files/ is writable by the group too (2770). Go's setgid bit is
+// os.ModeSetgid, not 02000 (which os.Chmod drops).
 const (
-	siteDirMode   = 0o750
-	filesDirMode  = 0o2770
-	settingsMode  = 0o640
-	plainSiteMode = 0o755 // the site directory when aegir owns nothing
+	siteDirMode     = 0o750
+	filesDirMode    = os.ModeSetgid | 0o750
+	sharedFilesMode = os.ModeSetgid | 0o770
+	settingsMode    = 0o640
+	plainSiteMode   = 0o755 // the site directory when aegir owns nothing
 )
 
 // ownSite gives the site directory (and, when whole, everything under
@@ -361,7 +373,11 @@ func (j *job) ownSite(ctx context.Context, o *owner, dir string, whole bool) err
 		if err := root.Lchown("files", uid, gid); err != nil {
 			return err
 		}
-		if err := root.Chmod("files", filesDirMode); err != nil {
+		mode := filesDirMode
+		if !o.ownPool {
+			mode = sharedFilesMode
+		}
+		if err := root.Chmod("files", mode); err != nil {
 			return err
 		}
 	}
@@ -407,6 +423,69 @@ func (j *job) keepOwner(ctx context.Context, w *webConn, loc *siteLoc, whole boo
 	j.reportSiteUser(o)
 	return nil
 }
+
+// asSite makes the commands of a task that leaves the site's owner as it
+// is (cron, stats, delete's pre-delete hook) run as the site's user and
+// group, with the web group as a supplementary group, like install's: it
+// looks the user up, never creates it, and records it on loc. Where sites
+// have no users it does nothing. A user that is gone is ErrSiteUserGone
+// (a site_user_failed failure): a platform's command for a site never
+// runs as root where sites have users of their own.
+func (j *job) asSite(w *webConn, loc *siteLoc) error {
+	if !j.siteUsers(w) {
+		return nil
+	}
+	grp, gid, err := j.webGroup(w)
+	if err != nil {
+		return err
+	}
+	su, err := lookupSiteUser(loc.Domain)
+	if err != nil {
+		return siteUserFailure(err, loc.Domain)
+	}
+	if su == nil {
+		name, _ := SiteUserName(loc.Domain)
+		return failf(CodeSiteUserFailed, "Run verify on the site, which makes its user again, then run this task again.", ErrSiteUserGone,
+			"The Unix user %s of %s is missing, and a platform's commands for a site never run as root", name, loc.Domain)
+	}
+	loc.setOwner(&owner{user: *su, webGroup: grp, webGID: gid, ownPool: ownPools(w)})
+	return nil
+}
+
+// ErrSiteUserGone: the site's Unix user is missing where sites have them.
+var ErrSiteUserGone = errors.New("the site's Unix user is missing")
+
+// platformUser is who a platform's own command (the packages hook of
+// verify-platform, which belongs to no site) runs as when the back end is
+// root and sites on the platform's web service (svc) have users: nobody,
+// with the web group as its group, so it reads what the web server reads,
+// writes nothing of anyone's and is never root. nil where sites have no
+// users, or no web service is named (it then runs as aegir, as before).
+func (j *job) platformUser(svc *ServiceInfo) (*syscall.Credential, error) {
+	if os.Geteuid() != 0 || svc == nil || !describe(svc.Kind).Has(servicekind.SiteUsers) {
+		return nil, nil
+	}
+	u, err := user.Lookup(platformUserName)
+	if err != nil {
+		return nil, failf(CodeSiteUserFailed, "Create the user nobody (Debian's base system has it), or run aegir's back end as a user other than root.", err,
+			"A platform's own commands run as %s, which is missing", platformUserName)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	if uid <= 0 {
+		return nil, failf(CodeSiteUserFailed, "Give the user nobody its own uid, never 0.", nil, "The user %s is root", platformUserName)
+	}
+	name := cmp.Or(svc.Settings["web_group"], defaultWebGrp)
+	g, err := user.LookupGroup(name)
+	if err != nil || servicekind.UnixName(name) != nil {
+		return nil, failf(CodeSiteUserFailed, "Set the web service's web_group to the group nginx and php-fpm run as.", err,
+			"The web group %q of the platform's web service is not a group", domain.Clip(name))
+	}
+	gid, _ := strconv.Atoi(g.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// platformUserName is the user of platformUser.
+const platformUserName = "nobody"
 
 func (j *job) reportSiteUser(o *owner) {
 	if o != nil {

@@ -131,6 +131,11 @@ func checkSite(s *SiteInfo) error {
 			return err
 		}
 	}
+	if s.PHP != nil {
+		if err := s.PHP.Validate(); err != nil {
+			return fmt.Errorf("site.%w", err)
+		}
+	}
 	return nil
 }
 

@@ -39,9 +39,9 @@ func nginx() Descriptor {
 			{Key: "php_fpm_pid_file", Meaning: "php-fpm's master pid file; pools are reloaded with SIGUSR2 to it (required with php_pool_dir)", Validate: AbsPath},
 			{Key: "php_run_dir", Meaning: "where the sites' pool sockets are made (<dir>/aegir-<domain>.sock); nginx's workers must be able to enter it", Default: "/run/php", Validate: AbsPath},
 			{Key: "php_tmp_dir", Meaning: "the parent of each site's own temporary directory (<dir>/<domain>, the site's, 0700): uploads, sessions, sys_temp_dir", Default: "/var/tmp/aegir-php", Validate: AbsPath},
-			{Key: "php_memory_limit", Meaning: "memory_limit of each site's pool, in MiB (16 to 4096)", Default: "256", Validate: IntRange(16, 4096)},
-			{Key: "php_upload_max", Meaning: "upload_max_filesize and post_max_size of each site's pool, in MiB (1 to 2048)", Default: "64", Validate: IntRange(1, 2048)},
-			{Key: "php_max_children", Meaning: "pm.max_children of each site's pool (ondemand: idle sites run no worker), 1 to 64", Default: "5", Validate: IntRange(1, 64)},
+			{Key: "php_memory_limit", Meaning: "memory_limit of each site's pool, in MiB (16 to 4096)", Default: "256", Validate: IntRange(PHPMemoryMinMB, PHPMemoryMaxMB)},
+			{Key: "php_upload_max", Meaning: "upload_max_filesize and post_max_size of each site's pool, in MiB (1 to 2048)", Default: "64", Validate: IntRange(PHPUploadMinMB, PHPUploadMaxMB)},
+			{Key: "php_max_children", Meaning: "pm.max_children of each site's pool (ondemand: idle sites run no worker), 1 to 64", Default: "5", Validate: IntRange(PHPChildrenMin, PHPChildrenMax)},
 		},
 	}
 }

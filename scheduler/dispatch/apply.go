@@ -130,7 +130,7 @@ func newSite(task domain.Task, spec *taskspec.Spec, ns provision.NewSite) store.
 		ID: ns.ID, Domain: ns.Domain, Aliases: ns.Aliases, RedirectAliases: ns.RedirectAliases,
 		PlatformID: platformID, DBServerID: cmp.Or(ns.DBServerID, task.Args["db_server_id"]),
 		ClientID: cmp.Or(ns.ClientID, task.ClientID, task.Args["client_id"]), Status: status,
-		UnixUser: ns.UnixUser,
+		UnixUser: ns.UnixUser, PHP: ns.PHP,
 	}
 	if spec.ImportsSites {
 		return store.ImportSite(site)

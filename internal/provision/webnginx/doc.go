@@ -63,7 +63,8 @@
 // <php_run_dir>/aegir-<domain>.sock owned by the site and the web group,
 // 0660; open_basedir the platform, the site and <php_tmp_dir>/<domain>,
 // which it creates, the site's and 0700; memory, upload and children
-// limits from the service, bounded), under the same lock and the same
+// limits the site's own (SitePool, from domain.SitePHP) or else the
+// service's, bounded), under the same lock and the same
 // way as a vhost: atomic write, `php-fpm -t -y <php_fpm_config>`, rollback
 // with a *weberr.ConfigError (Server "php-fpm") when refused, SIGUSR2 to
 // the pid in php_fpm_pid_file and a wait until the site's socket accepts

@@ -36,9 +36,9 @@ var poolTmpl = template.Must(template.New("pool").Parse(poolTmplText))
 
 // Bounds of the pool limits, as servicekind's validators state them.
 const (
-	minMemoryMB, maxMemoryMB             = 16, 4096
-	minUploadMB, maxUploadMB             = 1, 2048
-	minChildren, maxChildren             = 1, 64
+	minMemoryMB, maxMemoryMB             = servicekind.PHPMemoryMinMB, servicekind.PHPMemoryMaxMB
+	minUploadMB, maxUploadMB             = servicekind.PHPUploadMinMB, servicekind.PHPUploadMaxMB
+	minChildren, maxChildren             = servicekind.PHPChildrenMin, servicekind.PHPChildrenMax
 	defMemoryMB, defUploadMB             = 256, 64
 	defChildren                          = 5
 	defRunDir, defTmpDir                 = "/run/php", "/var/tmp/aegir-php"
@@ -95,7 +95,13 @@ func (d *Driver) buildPool(name string, sp *provision.SitePool) (*pool, error) {
 		Domain: name, Name: sp.User, User: sp.User, Group: sp.Group, WebGroup: d.cfg.WebGroup,
 		UID: sp.UID, GID: sp.GID,
 		Socket: d.PoolSocket(name), TmpDir: d.PoolTmpDir(name),
-		MemoryLimit: d.cfg.MemoryLimitMB, UploadMax: d.cfg.UploadMaxMB, MaxChildren: d.cfg.MaxChildren,
+		MemoryLimit: cmp.Or(sp.MemoryLimitMB, d.cfg.MemoryLimitMB), UploadMax: cmp.Or(sp.UploadMaxMB, d.cfg.UploadMaxMB),
+		MaxChildren: cmp.Or(sp.MaxChildren, d.cfg.MaxChildren),
+	}
+	// The site's own limits were checked by the front end and the back
+	// end's context check; a driver never writes one out of bounds.
+	if err := (&domain.SitePHP{MemoryLimit: p.MemoryLimit, UploadMax: p.UploadMax, MaxChildren: p.MaxChildren}).Validate(); err != nil {
+		return nil, err
 	}
 	p.OpenBasedir = strings.Join([]string{sp.PlatformDir + "/", sp.SiteDir + "/", p.TmpDir + "/"}, ":")
 	for _, v := range []string{p.Socket, p.TmpDir} {

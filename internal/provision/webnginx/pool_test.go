@@ -76,6 +76,25 @@ func TestRenderPoolGolden(t *testing.T) {
 	}
 }
 
+// TestRenderPoolSiteLimits: a site's own limits replace the service's in
+// its pool; those it leaves at zero keep the service's.
+func TestRenderPoolSiteLimits(t *testing.T) {
+	t.Parallel()
+	d := poolDriver(t)
+	s := poolSite()
+	s.Pool.MemoryLimitMB, s.Pool.MaxChildren = 1024, 9
+	got, err := d.RenderPool(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"\nphp_admin_value[memory_limit] = 1024M\n", "\npm.max_children = 9\n",
+		"\nphp_admin_value[upload_max_filesize] = 64M\n", "\nphp_admin_value[post_max_size] = 64M\n"} {
+		if !strings.Contains(string(got), line) {
+			t.Errorf("pool lacks %q:\n%s", line, got)
+		}
+	}
+}
+
 // TestRenderPoolRefusesCrafted: values that could break out of a line
 // of the pool file, or a pool as root, are refused.
 func TestRenderPoolRefusesCrafted(t *testing.T) {
@@ -89,6 +108,9 @@ func TestRenderPoolRefusesCrafted(t *testing.T) {
 		"site dir inject": func(p *provision.SitePool) { p.SiteDir = "/srv/a\nphp_admin_value[open_basedir] = /" },
 		"platform colon":  func(p *provision.SitePool) { p.PlatformDir = "/srv/a:/etc" },
 		"relative":        func(p *provision.SitePool) { p.SiteDir = "srv/a" },
+		"children high":   func(p *provision.SitePool) { p.MaxChildren = 65 },
+		"memory low":      func(p *provision.SitePool) { p.MemoryLimitMB = 8 },
+		"upload negative": func(p *provision.SitePool) { p.UploadMaxMB = -1 },
 	}
 	for name, mod := range cases {
 		t.Run(name, func(t *testing.T) {
