@@ -1,0 +1,420 @@
+package notify
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/store"
+)
+
+// SecretReader reads a webhook subscription's signing secret from the
+// secrets backend.
+type SecretReader interface {
+	WebhookSecret(ctx context.Context, subscriptionID string) (string, error)
+}
+
+// Config configures a Notifier.
+type Config struct {
+	// Store holds the subscriptions, the outbox and the delivery logs.
+	// Required.
+	Store *store.Store
+	// Secrets reads webhooks' signing secrets. Default: none, and webhook
+	// deliveries fail saying so.
+	Secrets SecretReader
+	// Mail is the SMTP server. Default: none, and email deliveries fail
+	// saying so.
+	Mail *Mail
+	// DigestThreshold is how many messages a subscription gets one by one
+	// within DigestWindow; later events wait for the window's end and go
+	// as one digest. Default: 10.
+	DigestThreshold int
+	// DigestWindow is that window. Default: 1m.
+	DigestWindow time.Duration
+	// AllowPrivate lets webhooks reach loopback, private and link-local
+	// addresses. Default: false.
+	AllowPrivate bool
+	// MaxAttempts is how many times a delivery is tried. Default: 6.
+	MaxAttempts int
+	// RetryBase is the wait after the first failed attempt, doubling after
+	// each further one up to RetryMax. Defaults: 2s, 5m.
+	RetryBase, RetryMax time.Duration
+	// AttemptTimeout bounds one attempt. Default: 15s.
+	AttemptTimeout time.Duration
+	// Logger receives the notifier's logs. Default: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	c.DigestThreshold = cmp.Or(c.DigestThreshold, 10)
+	c.DigestWindow = cmp.Or(c.DigestWindow, time.Minute)
+	c.MaxAttempts = cmp.Or(c.MaxAttempts, 6)
+	c.RetryBase = cmp.Or(c.RetryBase, 2*time.Second)
+	c.RetryMax = cmp.Or(c.RetryMax, 5*time.Minute)
+	c.AttemptTimeout = cmp.Or(c.AttemptTimeout, 15*time.Second)
+	c.Logger = cmp.Or(c.Logger, slog.Default())
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Notifier delivers the outbox's events to the subscriptions that want
+// them. Only the leader runs it (Run); see the package doc.
+type Notifier struct {
+	cfg    Config
+	st     *store.Store
+	log    *slog.Logger
+	client *http.Client
+
+	mu sync.Mutex
+	// pending counts, per event id, the deliveries still to end; at 0 the
+	// event leaves the outbox.
+	pending map[string]int
+	subs    map[string]*subState
+	wg      sync.WaitGroup
+}
+
+// subState is one subscription's recent sends and its open digest.
+type subState struct {
+	sent   []time.Time
+	digest []domain.Event
+}
+
+// New checks cfg and returns a Notifier.
+func New(cfg Config) (*Notifier, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("notify: Config.Store is required")
+	}
+	cfg = cfg.withDefaults()
+	if cfg.DigestThreshold < 1 || cfg.DigestWindow <= 0 || cfg.MaxAttempts < 1 {
+		return nil, errors.New("notify: DigestThreshold, DigestWindow and MaxAttempts must be positive")
+	}
+	return &Notifier{cfg: cfg, st: cfg.Store, log: cfg.Logger.With("component", "notify"),
+		client: newHTTPClient(cfg.AttemptTimeout, cfg.AllowPrivate), pending: map[string]int{}, subs: map[string]*subState{}}, nil
+}
+
+// Run delivers events until ctx ends, then waits for the deliveries under
+// way to stop (an interrupted one is not recorded and its events stay in
+// the outbox for the next leader) and returns nil.
+func (n *Notifier) Run(ctx context.Context) error {
+	defer n.wg.Wait()
+	seen := map[string]bool{} // events routed, until they leave the outbox
+	var idx uint64
+	for {
+		events, next, err := n.st.WatchEvents(ctx, idx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			n.log.Warn("watch the notification outbox", "err", err)
+			select {
+			case <-time.After(2 * time.Second):
+			case <-ctx.Done():
+				return nil
+			}
+			continue
+		}
+		idx = next
+		now := map[string]bool{}
+		var fresh []domain.Event
+		for _, e := range events {
+			now[e.ID] = true
+			if !seen[e.ID] {
+				seen[e.ID] = true
+				fresh = append(fresh, e)
+			}
+		}
+		for id := range seen {
+			if !now[id] {
+				delete(seen, id)
+			}
+		}
+		if len(fresh) > 0 {
+			if err := n.route(ctx, fresh); err != nil {
+				n.log.Warn("route notification events; retrying", "err", err)
+				for _, e := range fresh {
+					delete(seen, e.ID)
+				}
+				idx = 0
+				select {
+				case <-time.After(2 * time.Second):
+				case <-ctx.Done():
+					return nil
+				}
+			}
+		}
+	}
+}
+
+// route hands each event to the subscriptions that want it and may see
+// it, and drops the events no one wants.
+func (n *Notifier) route(ctx context.Context, events []domain.Event) error {
+	subs, err := n.st.ListSubscriptions(ctx, "")
+	if err != nil {
+		return err
+	}
+	users, err := n.st.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]*domain.User, len(users))
+	for i := range users {
+		byID[users[i].ID] = &users[i]
+	}
+	for _, e := range events {
+		var to []domain.Subscription
+		for _, sub := range subs {
+			if Matches(sub, byID[sub.UserID], e) {
+				to = append(to, sub)
+			}
+		}
+		if len(to) == 0 {
+			if err := n.st.DeleteEvent(ctx, e.ID); err != nil {
+				n.log.Warn("drop an event no one wants", "event", e.ID, "err", err)
+			}
+			continue
+		}
+		n.mu.Lock()
+		n.pending[e.ID] = len(to)
+		n.mu.Unlock()
+		for _, sub := range to {
+			n.offer(ctx, sub, e)
+		}
+	}
+	return nil
+}
+
+// Matches reports whether sub, owned by owner, is to hear of e: it asked
+// for e's kind and, unless it is this subscription's test, e belongs to a
+// client its owner may see (and to its client, when it names one). Events
+// of no client (a server's) reach admins only.
+func Matches(sub domain.Subscription, owner *domain.User, e domain.Event) bool {
+	if owner == nil || owner.ID != sub.UserID {
+		return false
+	}
+	if e.SubscriptionID != "" || e.Kind == domain.EventTest {
+		return e.SubscriptionID == sub.ID
+	}
+	if !sub.Wants(e.Kind) {
+		return false
+	}
+	if sub.ClientID != "" && e.ClientID != sub.ClientID {
+		return false
+	}
+	return owner.CanSeeClient(e.ClientID)
+}
+
+// offer sends e to sub now, or adds it to sub's digest when sub already
+// had DigestThreshold messages within the window.
+func (n *Notifier) offer(ctx context.Context, sub domain.Subscription, e domain.Event) {
+	if e.Kind == domain.EventTest {
+		n.wg.Go(func() { n.deliver(ctx, sub, []domain.Event{e}) })
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	st := n.subs[sub.ID]
+	if st == nil {
+		st = &subState{}
+		n.subs[sub.ID] = st
+	}
+	if st.digest != nil {
+		st.digest = append(st.digest, e)
+		return
+	}
+	now := n.cfg.Now()
+	kept := st.sent[:0]
+	for _, t := range st.sent {
+		if now.Sub(t) < n.cfg.DigestWindow {
+			kept = append(kept, t)
+		}
+	}
+	st.sent = kept
+	if len(st.sent) < n.cfg.DigestThreshold {
+		st.sent = append(st.sent, now)
+		n.wg.Go(func() { n.deliver(ctx, sub, []domain.Event{e}) })
+		return
+	}
+	st.digest = []domain.Event{e}
+	n.wg.Go(func() {
+		select {
+		case <-time.After(n.cfg.DigestWindow):
+		case <-ctx.Done():
+			return // its events stay in the outbox
+		}
+		n.mu.Lock()
+		evs := st.digest
+		st.digest = nil
+		st.sent = append(st.sent, n.cfg.Now())
+		n.mu.Unlock()
+		n.deliver(ctx, sub, evs)
+	})
+}
+
+// Payload is a webhook's JSON body: one event, or a digest of several.
+type Payload struct {
+	DeliveryID     string `json:"delivery_id"`
+	SubscriptionID string `json:"subscription_id"`
+	// Kind is the event's kind, or "digest" for several.
+	Kind    string         `json:"kind"`
+	Subject string         `json:"subject"`
+	SentAt  time.Time      `json:"sent_at"`
+	Events  []domain.Event `json:"events"`
+}
+
+// deliver sends evs to sub as one message, with retries, records the
+// delivery in sub's log and then lets the events leave the outbox. When
+// ctx ends first nothing is recorded and the events stay.
+func (n *Notifier) deliver(ctx context.Context, sub domain.Subscription, evs []domain.Event) {
+	d := &domain.Delivery{ID: domain.NewID(), SubscriptionID: sub.ID, Kind: evs[0].Kind, Events: len(evs)}
+	for _, e := range evs {
+		d.EventIDs = append(d.EventIDs, e.ID)
+	}
+	kind := string(evs[0].Kind)
+	d.Subject = evs[0].Subject
+	if len(evs) > 1 {
+		kind = "digest"
+		d.Subject = fmt.Sprintf("%d events: %s, and %d more", len(evs), evs[0].Subject, len(evs)-1)
+	}
+	for i := range evs {
+		evs[i].SubscriptionID = "" // routing, not for the receiver
+	}
+	send, err := n.sender(ctx, sub, d, kind, evs)
+	for try := 1; err == nil; try++ {
+		a := send(n.cfg.Now())
+		d.Attempts, d.Code = try, a.code
+		if a.err == nil {
+			d.Status, d.Error = domain.DeliverySent, ""
+			break
+		}
+		d.Error = clip(a.err.Error(), 500)
+		if !a.retry || try >= n.cfg.MaxAttempts {
+			d.Status = domain.DeliveryFailed
+			break
+		}
+		wait := min(n.cfg.RetryBase<<(try-1), n.cfg.RetryMax)
+		n.log.Debug("delivery attempt failed; retrying", "subscription", sub.ID, "delivery", d.ID, "attempt", try, "wait", wait, "err", a.err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return
+		}
+	}
+	if err != nil {
+		d.Status, d.Error = domain.DeliveryFailed, clip(err.Error(), 500)
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	d.At = n.cfg.Now().UTC()
+	if err := n.st.AddDelivery(ctx, d); err != nil && !errors.Is(err, domain.ErrNotFound) {
+		n.log.Warn("record a delivery", "subscription", sub.ID, "delivery", d.ID, "err", err)
+	}
+	if d.Status == domain.DeliveryFailed {
+		n.log.Warn("notification not delivered", "subscription", sub.ID, "channel", sub.Channel, "delivery", d.ID, "attempts", d.Attempts, "err", d.Error)
+	} else {
+		n.log.Info("notification delivered", "subscription", sub.ID, "channel", sub.Channel, "delivery", d.ID, "events", d.Events)
+	}
+	for _, e := range evs {
+		n.done(ctx, e.ID)
+	}
+}
+
+// sender prepares one message for sub and returns the function that tries
+// it once; an error means it cannot be sent at all.
+func (n *Notifier) sender(ctx context.Context, sub domain.Subscription, d *domain.Delivery, kind string, evs []domain.Event) (func(time.Time) attempt, error) {
+	switch sub.Channel {
+	case domain.ChannelWebhook:
+		if n.cfg.Secrets == nil {
+			return nil, errors.New("no secrets backend to read the webhook's signing secret from")
+		}
+		secret, err := n.cfg.Secrets.WebhookSecret(ctx, sub.ID)
+		if err == nil && secret == "" {
+			err = errors.New("it is empty")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read the webhook's signing secret: %w (remove the subscription and add it again)", err)
+		}
+		body, err := json.Marshal(Payload{DeliveryID: d.ID, SubscriptionID: sub.ID, Kind: kind, Subject: d.Subject, SentAt: n.cfg.Now().UTC(), Events: evs})
+		if err != nil {
+			return nil, err
+		}
+		return func(now time.Time) attempt {
+			return postWebhook(ctx, n.client, sub.Target, secret, d.ID, kind, body, now)
+		}, nil
+	case domain.ChannelEmail:
+		subject := "[aegir] " + d.Subject
+		text := mailText(evs)
+		return func(now time.Time) attempt {
+			return sendMail(ctx, n.cfg.Mail, sub.Target, subject, text, d.ID, now, n.cfg.AttemptTimeout)
+		}, nil
+	}
+	return nil, fmt.Errorf("unknown channel %q", sub.Channel)
+}
+
+// mailText is the body of a notification mail.
+func mailText(evs []domain.Event) string {
+	var b strings.Builder
+	if len(evs) > 1 {
+		fmt.Fprintf(&b, "%d events arrived together; one message for all of them.\n\n", len(evs))
+	}
+	for i, e := range evs {
+		if i > 0 {
+			b.WriteString("\n----\n\n")
+		}
+		fmt.Fprintf(&b, "%s\n", e.Subject)
+		fmt.Fprintf(&b, "When: %s\n", e.At.UTC().Format(time.RFC3339))
+		if e.Target != "" {
+			fmt.Fprintf(&b, "What: %s %s\n", e.TargetKind, e.Target)
+		}
+		if e.TaskID != "" {
+			fmt.Fprintf(&b, "Task: %s %s (aegir task show %s)\n", e.TaskType, e.TaskID, e.TaskID)
+		}
+		if e.ErrorCode != "" {
+			fmt.Fprintf(&b, "Error: %s\n", e.ErrorCode)
+		}
+		if e.Explanation != "" {
+			fmt.Fprintf(&b, "\n%s\n", e.Explanation)
+		}
+		if e.FixHint != "" {
+			fmt.Fprintf(&b, "\nWhat to do: %s\n", e.FixHint)
+		}
+	}
+	b.WriteString("\n-- \naegir notifications: aegir notify list shows your subscriptions; aegir notify remove ID stops one.\n")
+	return b.String()
+}
+
+// done counts one delivery of an event as ended; the last one removes the
+// event from the outbox.
+func (n *Notifier) done(ctx context.Context, eventID string) {
+	n.mu.Lock()
+	n.pending[eventID]--
+	last := n.pending[eventID] <= 0
+	if last {
+		delete(n.pending, eventID)
+	}
+	n.mu.Unlock()
+	if last {
+		if err := n.st.DeleteEvent(ctx, eventID); err != nil {
+			n.log.Warn("remove a delivered event from the outbox", "event", eventID, "err", err)
+		}
+	}
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return strings.ToValidUTF8(s, "")
+}
