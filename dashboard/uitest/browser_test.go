@@ -464,6 +464,7 @@ func TestBrowserFlow(t *testing.T) {
 		{"overview", "/"}, {"sites", "/sites"}, {"site", "/sites/" + site.ID}, {"site-new", "/sites/new"},
 		{"platforms", "/platforms"}, {"servers", "/servers"}, {"server", "/servers/" + p.localID},
 		{"tasks", "/tasks"}, {"clients", "/clients"}, {"users", "/users"}, {"queues", "/queues"},
+		{"notifications", "/notifications"},
 	}
 	for _, size := range []struct {
 		name   string
