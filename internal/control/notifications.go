@@ -174,3 +174,26 @@ func (s *Notifications) Deliveries(ctx context.Context, a Actor, id string) ([]d
 	}
 	return s.st.ListDeliveries(ctx, id)
 }
+
+// removeAllOf removes a deleted user's subscriptions and their secrets,
+// logging what it could not remove (the notifier ignores subscriptions
+// whose owner is gone anyway).
+func (s *Notifications) removeAllOf(ctx context.Context, userID string) {
+	subs, err := s.st.ListSubscriptions(ctx, userID)
+	if err != nil {
+		s.log.Warn("list a deleted user's subscriptions", "user", userID, "err", err)
+		return
+	}
+	ws, _ := s.secrets.(WebhookSecrets)
+	for _, sub := range subs {
+		if err := s.st.DeleteSubscription(ctx, sub.ID, sub.Version); err != nil {
+			s.log.Warn("remove a deleted user's subscription", "subscription", sub.ID, "err", err)
+			continue
+		}
+		if ws != nil && sub.Channel == domain.ChannelWebhook {
+			if err := ws.DeleteWebhookSecret(ctx, sub.ID); err != nil {
+				s.log.Warn("delete a removed webhook's signing secret", "subscription", sub.ID, "err", err)
+			}
+		}
+	}
+}

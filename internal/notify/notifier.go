@@ -108,6 +108,11 @@ func New(cfg Config) (*Notifier, error) {
 // way to stop (an interrupted one is not recorded and its events stay in
 // the outbox for the next leader) and returns nil.
 func (n *Notifier) Run(ctx context.Context) error {
+	// A leader that lost and regained the lead starts afresh: what it
+	// held back last time is still in the outbox.
+	n.mu.Lock()
+	n.pending, n.subs = map[string]int{}, map[string]*subState{}
+	n.mu.Unlock()
 	defer n.wg.Wait()
 	seen := map[string]bool{} // events routed, until they leave the outbox
 	var idx uint64
