@@ -303,6 +303,9 @@ func (n *Notifier) deliver(ctx context.Context, sub domain.Subscription, evs []d
 			d.Status, d.Error = domain.DeliverySent, ""
 			break
 		}
+		if ctx.Err() != nil {
+			return // interrupted, not refused: the next leader sends it
+		}
 		d.Error = clip(a.err.Error(), 500)
 		if !a.retry || try >= n.cfg.MaxAttempts {
 			d.Status = domain.DeliveryFailed
@@ -319,9 +322,11 @@ func (n *Notifier) deliver(ctx context.Context, sub domain.Subscription, evs []d
 	if err != nil {
 		d.Status, d.Error = domain.DeliveryFailed, clip(err.Error(), 500)
 	}
-	if ctx.Err() != nil {
-		return
-	}
+	// The message went (or was refused for good): record it and let its
+	// events go even when the leader is stopping meanwhile, so the next
+	// one does not send it again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	d.At = n.cfg.Now().UTC()
 	if err := n.st.AddDelivery(ctx, d); err != nil && !errors.Is(err, domain.ErrNotFound) {
 		n.log.Warn("record a delivery", "subscription", sub.ID, "delivery", d.ID, "err", err)
