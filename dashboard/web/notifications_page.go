@@ -155,10 +155,11 @@ func eventName(k domain.EventKind) string {
 
 func eventList(ks []domain.EventKind) string {
 	out := make([]string, 0, len(ks))
-	for _, k := range ks {
-		out = append(out, eventName(k))
+	for _, k := range domain.EventKinds { // the form's order
+		if slices.Contains(ks, k) {
+			out = append(out, eventName(k))
+		}
 	}
-	slices.Sort(out)
 	return strings.Join(out, ", ")
 }
 
