@@ -106,3 +106,19 @@ func FuzzValidateWebhookURL(f *testing.F) {
 		}
 	})
 }
+
+// FuzzValidateEmailAddress: whatever passes is one bare address that can
+// go into a mail header as it is.
+func FuzzValidateEmailAddress(f *testing.F) {
+	for _, s := range []string{"ops@example.com", "a@b", "x@y.z\r\nBcc: q@r.s", "\"a b\"@c.d", "<a@b.c>"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if ValidateEmailAddress(s) != nil {
+			return
+		}
+		if strings.ContainsAny(s, "\r\n<>,;\" ") || strings.Count(s, "@") < 1 || len(s) > 254 {
+			t.Fatalf("accepted %q", s)
+		}
+	})
+}
