@@ -3,16 +3,19 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aegirhq/aegir/dashboard"
 	"github.com/aegirhq/aegir/internal/config"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/notify"
@@ -106,6 +109,9 @@ func TestLeaderNotifiesFailedTasks(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the leader's work did not stop")
 	}
+	if st := n.notifier.Status(); st.Running || st.Sent != 1 || st.Failed != 0 {
+		t.Errorf("notifier status after the lead: %+v", st)
+	}
 	// Delivered before the leader stopped: recorded, and gone from the outbox.
 	if evs, _, err := n.store.WatchEvents(ctx, 0); err != nil || len(evs) != 0 {
 		t.Errorf("outbox after the delivery: %d events, %v", len(evs), err)
@@ -117,5 +123,22 @@ func TestLeaderNotifiesFailedTasks(t *testing.T) {
 	defer mu.Unlock()
 	if e := got[0].Events[0]; got[0].Kind != string(domain.EventTaskFailed) || e.TaskID != task.ID || e.Explanation == "" {
 		t.Errorf("notification %+v", got[0])
+	}
+}
+
+// TestNotificationsState: ok with counts and the last failure named;
+// degraded while the outbox cannot be read.
+func TestNotificationsState(t *testing.T) {
+	t.Parallel()
+	if st, msg := notificationsState(notify.Status{Sent: 2}); st != dashboard.StateOK || !strings.Contains(msg, "2 delivered, 0 failed") {
+		t.Errorf("ok: %s %q", st, msg)
+	}
+	s := notify.Status{Sent: 1, Failed: 1, LastFailure: "email to subscription x: no SMTP server is configured", LastFailureAt: time.Now()}
+	if st, msg := notificationsState(s); st != dashboard.StateOK || !strings.Contains(msg, "no SMTP server") {
+		t.Errorf("a failure: %s %q", st, msg)
+	}
+	s.OutboxErr = errors.New("consul: no leader")
+	if st, msg := notificationsState(s); st != dashboard.StateDegraded || !strings.Contains(msg, "no leader") {
+		t.Errorf("outbox: %s %q", st, msg)
 	}
 }

@@ -82,7 +82,33 @@ type Notifier struct {
 	// event leaves the outbox.
 	pending map[string]int
 	subs    map[string]*subState
+	status  Status
 	wg      sync.WaitGroup
+}
+
+// Status is what the notifier did since it last took the lead, for the
+// status view.
+type Status struct {
+	Running bool
+	// Sent and Failed count deliveries that ended.
+	Sent, Failed int
+	// Waiting counts the events routed and not yet delivered.
+	Waiting int
+	// LastFailure says why the last failed delivery failed, and when.
+	LastFailure   string
+	LastFailureAt time.Time
+	// OutboxErr is the last error reading the outbox, nil once it reads
+	// again.
+	OutboxErr error
+}
+
+// Status returns what the notifier did since it last took the lead.
+func (n *Notifier) Status() Status {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	st := n.status
+	st.Waiting = len(n.pending)
+	return st
 }
 
 // subState is one subscription's recent sends and its open digest.
@@ -111,9 +137,14 @@ func (n *Notifier) Run(ctx context.Context) error {
 	// A leader that lost and regained the lead starts afresh: what it
 	// held back last time is still in the outbox.
 	n.mu.Lock()
-	n.pending, n.subs = map[string]int{}, map[string]*subState{}
+	n.pending, n.subs, n.status = map[string]int{}, map[string]*subState{}, Status{Running: true}
 	n.mu.Unlock()
-	defer n.wg.Wait()
+	defer func() {
+		n.wg.Wait()
+		n.mu.Lock()
+		n.status.Running = false
+		n.mu.Unlock()
+	}()
 	seen := map[string]bool{} // events routed, until they leave the outbox
 	var idx uint64
 	for {
@@ -121,6 +152,9 @@ func (n *Notifier) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		n.mu.Lock()
+		n.status.OutboxErr = err
+		n.mu.Unlock()
 		if err != nil {
 			n.log.Warn("watch the notification outbox", "err", err)
 			select {
@@ -331,6 +365,14 @@ func (n *Notifier) deliver(ctx context.Context, sub domain.Subscription, evs []d
 	if err := n.st.AddDelivery(ctx, d); err != nil && !errors.Is(err, domain.ErrNotFound) {
 		n.log.Warn("record a delivery", "subscription", sub.ID, "delivery", d.ID, "err", err)
 	}
+	n.mu.Lock()
+	if d.Status == domain.DeliveryFailed {
+		n.status.Failed++
+		n.status.LastFailure, n.status.LastFailureAt = fmt.Sprintf("%s to subscription %s: %s", sub.Channel, sub.ID, d.Error), d.At
+	} else {
+		n.status.Sent++
+	}
+	n.mu.Unlock()
 	if d.Status == domain.DeliveryFailed {
 		n.log.Warn("notification not delivered", "subscription", sub.ID, "channel", sub.Channel, "delivery", d.ID, "attempts", d.Attempts, "err", d.Error)
 	} else {
