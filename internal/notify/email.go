@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/smtp"
 	"net/textproto"
+	"os"
 	"strings"
 	"time"
 )
@@ -57,7 +58,7 @@ func sendMail(ctx context.Context, m *Mail, to, subject, text, messageID string,
 		return smtpAttempt("greeting", err)
 	}
 	defer c.Close()
-	if err := c.Hello("localhost"); err != nil {
+	if err := c.Hello(helloName()); err != nil {
 		return smtpAttempt("EHLO", err)
 	}
 	if ok, _ := c.Extension("STARTTLS"); !ok {
@@ -71,7 +72,9 @@ func sendMail(ctx context.Context, m *Mail, to, subject, text, messageID string,
 		return attempt{err: fmt.Errorf("STARTTLS with %s: %w (check notifications smtp ca_file and server_name)", m.Address, err)}
 	}
 	if m.Username != "" {
-		if err := c.Auth(smtp.PlainAuth("", m.Username, m.Password, tc.ServerName)); err != nil {
+		// PlainAuth checks the name the client was made with, not the
+		// certificate's (server_name may differ from the address's host).
+		if err := c.Auth(smtp.PlainAuth("", m.Username, m.Password, host)); err != nil {
 			return smtpAttempt("login", err)
 		}
 	}
@@ -121,4 +124,14 @@ func message(from, to, subject, text, messageID string, now time.Time) []byte {
 	_, _ = qp.Write([]byte(strings.ReplaceAll(text, "\n", "\r\n")))
 	_ = qp.Close()
 	return b.Bytes()
+}
+
+// helloName is this machine's name for EHLO ("localhost" when it has
+// none that fits).
+func helloName() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" || strings.ContainsAny(h, " \r\n") {
+		return "localhost"
+	}
+	return h
 }

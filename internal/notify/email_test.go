@@ -140,7 +140,7 @@ func TestEmailOverSTARTTLS(t *testing.T) {
 	b := setup(t)
 	sub, _ := b.subscribe(t, b.alice, "", "alice@example.com")
 	b.run(t, Config{Mail: &Mail{Address: box.addr, From: "aegir@example.com", Username: "aegir", Password: "mail-pass",
-		TLS: &tls.Config{ServerName: "127.0.0.1", RootCAs: pool}}})
+		TLS: &tls.Config{ServerName: "localhost", RootCAs: pool}}}) // a server_name other than the address's host
 	b.failTask(t, b.acme.ID, "a.example.com")
 
 	waitFor(t, "a recorded delivery", func() bool { return len(deliveries(t, b.st, sub.ID)) == 1 })
