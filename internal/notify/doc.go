@@ -36,7 +36,9 @@
 //
 // Each subscription gets at most DigestThreshold messages one by one in a
 // DigestWindow; the events after that are held until the window ends and
-// go as one message listing them all (webhook kind "digest").
+// go as one message listing them all (webhook kind "digest"). Test
+// notifications count like any other, so asking for tests in a loop
+// cannot make aegir flood an address.
 //
 // # Webhooks
 //

@@ -381,3 +381,25 @@ func TestQueueSiteFailing(t *testing.T) {
 func queueRun(failures int) apiv1.QueueRun {
 	return apiv1.QueueRun{Last: time.Now().UTC(), Failures: failures, TaskID: domain.NewID(), Error: "The backup could not be written."}
 }
+
+// TestTestsCannotFlood: test notifications asked for in a burst go like
+// any events, a few one by one and then one digest, so nobody can make
+// aegir flood an address.
+func TestTestsCannotFlood(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rcv := newReceiver(t, "", 0)
+	sub, secret := b.subscribe(t, b.alice, "", rcv.srv.URL)
+	rcv.secret = secret
+	b.run(t, Config{AllowPrivate: true, DigestThreshold: 2, DigestWindow: 300 * time.Millisecond})
+	for range 6 {
+		if err := b.st.AddEvent(context.Background(), &domain.Event{Kind: domain.EventTest, SubscriptionID: sub.ID, Subject: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "3 deliveries logged", func() bool { return len(deliveries(t, b.st, sub.ID)) == 3 })
+	got, requests, _ := rcv.payloads()
+	if requests != 3 || len(got) != 3 || got[2].Kind != "digest" || len(got[2].Events) != 4 {
+		t.Errorf("%d requests; payloads %+v", requests, got)
+	}
+}
