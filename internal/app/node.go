@@ -309,10 +309,10 @@ const stopRecordTime = 15 * time.Second
 // lead is the leader's work, while this process holds the dispatcher's
 // leadership: the dispatcher, and beside it Nomad's purge and the queue
 // jobs' registration, task retention, the notifications' delivery, the
-// routing reconciler and (without
-// Nomad's periodic jobs) the queues' passes. It is their one owner: it
-// returns only when all of them have returned after ctx ended, so nothing
-// of the leader's outlives the store and Redis it writes to.
+// routing reconciler and (without Nomad's periodic jobs) the queues'
+// passes. It is their one owner: it returns only when all of them have
+// returned after ctx ended, so nothing of the leader's outlives the store
+// and Redis it writes to.
 //
 // ctx ends when the process stops (running is done then too) or when the
 // leadership is lost (Redis did not renew its lease): the dispatcher is
