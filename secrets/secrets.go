@@ -24,3 +24,9 @@ var ErrNotFound = errors.New("secret not found")
 // Reference builders, so every component names a secret the same way.
 func ServiceAdminRef(serviceID string) string { return "services/" + serviceID + "/admin" }
 func SiteDBRef(siteID string) string          { return "sites/" + siteID + "/db" }
+
+// WebhookSecretRef names a webhook subscription's signing secret (key
+// "secret").
+func WebhookSecretRef(subscriptionID string) string {
+	return "notifications/" + subscriptionID + "/webhook"
+}

@@ -316,3 +316,28 @@ func TestVaultAppRoleLogsInAgain(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// TestVaultWebhookSecrets: the server's token (aegir-dashboard) writes a
+// webhook's signing secret, reads it back to sign deliveries and deletes
+// it with its subscription; back ends cannot read it.
+func TestVaultWebhookSecrets(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupVault(t)
+	ref := secrets.WebhookSecretRef(domain.NewID())
+	if err := b.dashboard.Put(ctx, ref, map[string]string{"secret": "whsec"}); err != nil {
+		t.Fatalf("dashboard writes a webhook secret: %v", err)
+	}
+	if got, err := b.dashboard.Get(ctx, ref); err != nil || got["secret"] != "whsec" {
+		t.Fatalf("dashboard reads a webhook secret: %v %v", got, err)
+	}
+	if _, err := b.backend.Get(ctx, ref); !errors.Is(err, secrets.ErrVaultDenied) {
+		t.Errorf("backend reads a webhook secret: %v, want ErrVaultDenied", err)
+	}
+	if err := b.dashboard.Delete(ctx, ref); err != nil {
+		t.Fatalf("dashboard deletes a webhook secret: %v", err)
+	}
+	if _, err := b.dashboard.Get(ctx, ref); !errors.Is(err, secrets.ErrNotFound) {
+		t.Errorf("after delete: %v, want ErrNotFound", err)
+	}
+}

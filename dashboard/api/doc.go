@@ -32,8 +32,8 @@
 // Every route but /health and /openapi.json needs "Authorization: Bearer
 // <token>". The token is checked with store.Authenticate (hashes compared
 // in constant time) and the user is put in the request's Locals; tokens are
-// never logged or echoed, and POST /tokens is the only answer that carries
-// a secret. The rules below are internal/control's, checked there once
+// never logged or echoed, and POST /tokens and POST /notifications (a
+// webhook's signing secret) are the only answers that carry a secret. The rules below are internal/control's, checked there once
 // for the API and the dashboard alike; the route table also refuses
 // admin-only routes to others before a body is read (requireAdmin*), with
 // the same answer. Three roles:
@@ -41,7 +41,8 @@
 //   - admin: everything.
 //   - client user: the sites, tasks and backups of the clients listed in
 //     their user (and GET of those clients), read access to platforms,
-//     packages and releases, and their own tokens. Anything else that
+//     packages and releases, their own tokens and their own notification
+//     subscriptions (to their clients' events only). Anything else that
 //     exists answers 404 not_found exactly as if it did not, so nothing
 //     leaks — a site of another client, its tasks, a server, a user. The
 //     lists of admin-only collections (servers, services, users) answer 403

@@ -97,7 +97,7 @@ func (s *Server) routes() []route {
 		{"GET", "/tokens", s.listTokens, operation{tag: "tokens", summary: "List your tokens (an admin: everyone's, or ?user_id=)", query: withPaging("user_id"), status: 200, resp: List[domain.Token]{}}},
 		{"POST", "/tokens", s.createToken, operation{tag: "tokens", summary: "Create a token; the secret is shown only in this answer", body: apiv1.TokenCreate{}, status: 201, resp: apiv1.TokenCreated{}}},
 		{"DELETE", "/tokens/:id", s.deleteToken, operation{tag: "tokens", summary: "Revoke a token", status: 204}},
-	}, s.queueRoutes()...)
+	}, append(s.queueRoutes(), s.notificationRoutes()...)...)
 }
 
 // RouteInfo describes one API route: its method, its path under Prefix in

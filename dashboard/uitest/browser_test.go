@@ -459,11 +459,29 @@ func TestBrowserFlow(t *testing.T) {
 		t.Errorf("the disabled site answers %d, want 503", code)
 	}
 
+	// Subscribe to notifications through the form, and open the
+	// subscription's delivery log (deliveries are tested in internal/notify).
+	run(t, ctx, "subscribe to notifications",
+		chromedp.Navigate(p.url+"/notifications"),
+		chromedp.WaitVisible("#subscription-form", chromedp.ByQuery),
+		chromedp.SetValue("#sub-channel", "email", chromedp.ByQuery),
+		chromedp.SendKeys("#sub-target", "ops@example.com", chromedp.ByQuery),
+		chromedp.Click("#subscription-form button[type=submit]", chromedp.ByQuery),
+		chromedp.WaitVisible("#subscriptions a[href^='/notifications/']", chromedp.ByQuery),
+	)
+	screenshot(t, ctx, shots, "notifications-subscribed")
+	run(t, ctx, "open the delivery log",
+		chromedp.Click("#subscriptions a[href^='/notifications/']", chromedp.ByQuery),
+		chromedp.WaitVisible("#deliveries", chromedp.ByQuery),
+	)
+	screenshot(t, ctx, shots, "notification-deliveries")
+
 	// Screenshots of the main pages at both sizes.
 	pages := []struct{ name, path string }{
 		{"overview", "/"}, {"sites", "/sites"}, {"site", "/sites/" + site.ID}, {"site-new", "/sites/new"},
 		{"platforms", "/platforms"}, {"servers", "/servers"}, {"server", "/servers/" + p.localID},
 		{"tasks", "/tasks"}, {"clients", "/clients"}, {"users", "/users"}, {"queues", "/queues"},
+		{"notifications", "/notifications"},
 	}
 	for _, size := range []struct {
 		name   string

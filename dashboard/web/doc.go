@@ -14,7 +14,7 @@
 // start. Assets (one CSS file, one small script, the logo) are embedded.
 // Routes live outside /api/v1: pages at the root (/, /sites, /sites/{id},
 // /platforms, /servers, /clients, /packages, /tasks, /users, /tokens,
-// /account, /login), assets under /static, and under /live the JSON and SSE
+// /notifications, /account, /login), assets under /static, and under /live the JSON and SSE
 // the page script reads: /live/tasks/{id}, /live/tasks/{id}/log (the API's
 // SSE log handler), /live/sites/{id} and /live/queues/{id}/passes/{pass}
 // (admins: a running pass's progress). The /live routes run the API's own
@@ -74,8 +74,8 @@
 // # Access
 //
 // An admin sees everything. A client user sees their clients' sites, tasks
-// and backups, the platforms and packages lists, their own tokens and
-// account; admin-only pages and other clients' entities answer 404 (the
+// and backups, the platforms and packages lists, their own tokens,
+// notification subscriptions and account; admin-only pages and other clients' entities answer 404 (the
 // API's rule: nothing about them leaks), and so do forms posted to them.
 // The client-scope rule itself is internal/control's; the pages only
 // choose 404 where the API says 403 (admin-only pages, retrying a platform

@@ -21,6 +21,7 @@ import (
 	"github.com/aegirhq/aegir/internal/config"
 	"github.com/aegirhq/aegir/internal/locks"
 	"github.com/aegirhq/aegir/internal/logbus"
+	"github.com/aegirhq/aegir/internal/notify"
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/routing"
 	"github.com/aegirhq/aegir/internal/store"
@@ -51,7 +52,9 @@ type node struct {
 	elector *locks.Elector // the dispatcher's leadership
 	api     *dashboard.Server
 	web     *builtinweb.Server
-	closers []func() error
+	// notifier delivers notifications; the leader runs it (lead).
+	notifier *notify.Notifier
+	closers  []func() error
 
 	// queueChanged wakes the leader's followQueueSettings when this
 	// process stored a queue's settings.
@@ -187,7 +190,13 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	// The periodic queues (cron, backup, stats) queue their work as tasks;
 	// wrapping the executor lets them keep each run's output and figures.
 	n.queueChanged = make(chan struct{}, 1)
-	n.queues, err = queue.New(queue.Config{Store: n.store, Locker: n.locker, Logger: log,
+	// Failed tasks and failing queue sites go to the notifications'
+	// outbox; the leader's notifier delivers them.
+	events := notify.Emitter{Store: n.store}
+	if n.notifier, err = newNotifier(cfg, n.store, n.secrets, log); err != nil {
+		return nil, err
+	}
+	n.queues, err = queue.New(queue.Config{Store: n.store, Locker: n.locker, Logger: log, Events: events,
 		OnSettings: func(string, queue.Settings) { n.queueSettingsChanged() }})
 	if err != nil {
 		return nil, err
@@ -198,6 +207,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		MaxParallel: cfg.Executor.MaxParallel, TaskTimeout: cfg.TaskTimeoutDuration(),
 		Env:    env,
 		Logger: log,
+		Events: events,
 	})
 	if err != nil {
 		return nil, err
@@ -298,10 +308,11 @@ const stopRecordTime = 15 * time.Second
 
 // lead is the leader's work, while this process holds the dispatcher's
 // leadership: the dispatcher, and beside it Nomad's purge and the queue
-// jobs' registration, task retention, the routing reconciler and (without
-// Nomad's periodic jobs) the queues' passes. It is their one owner: it
-// returns only when all of them have returned after ctx ended, so nothing
-// of the leader's outlives the store and Redis it writes to.
+// jobs' registration, task retention, the notifications' delivery, the
+// routing reconciler and (without Nomad's periodic jobs) the queues'
+// passes. It is their one owner: it returns only when all of them have
+// returned after ctx ended, so nothing of the leader's outlives the store
+// and Redis it writes to.
 //
 // ctx ends when the process stops (running is done then too) or when the
 // leadership is lost (Redis did not renew its lease): the dispatcher is
@@ -334,6 +345,11 @@ func (n *node) lead(ctx, running context.Context) {
 	}
 	wg.Go(func() {
 		retention.Run(ctx, n.store, n.disp.Archive(), retention.Policy{KeepAudit: n.cfg.AuditRetentionDuration()}, n.log)
+	})
+	wg.Go(func() {
+		if err := n.notifier.Run(ctx); err != nil && ctx.Err() == nil {
+			n.log.Error("notifications stopped", "err", err)
+		}
 	})
 	if n.routing != nil {
 		wg.Go(func() {
@@ -420,4 +436,37 @@ type credentialWriter struct{ s secrets.Store }
 
 func (w credentialWriter) PutServiceCredentials(ctx context.Context, serviceID, username, password string) error {
 	return w.s.Put(ctx, secrets.ServiceAdminRef(serviceID), map[string]string{"username": username, "password": password})
+}
+
+func (w credentialWriter) PutWebhookSecret(ctx context.Context, subscriptionID, secret string) error {
+	return w.s.Put(ctx, secrets.WebhookSecretRef(subscriptionID), map[string]string{"secret": secret})
+}
+
+func (w credentialWriter) DeleteWebhookSecret(ctx context.Context, subscriptionID string) error {
+	err := w.s.Delete(ctx, secrets.WebhookSecretRef(subscriptionID))
+	if errors.Is(err, secrets.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// newNotifier builds the notifications' notifier from the config's
+// notifications block.
+func newNotifier(cfg *config.Config, st *store.Store, sec secrets.Store, log *slog.Logger) (*notify.Notifier, error) {
+	nc := cfg.Notifications
+	var mail *notify.Mail
+	if s := nc.SMTP; s != nil {
+		tlsConf, err := s.TLSConfig()
+		if err != nil {
+			return nil, err
+		}
+		password, err := s.Password()
+		if err != nil {
+			return nil, err
+		}
+		mail = &notify.Mail{Address: s.Address, From: s.From, Username: s.Username, Password: password, TLS: tlsConf}
+	}
+	return notify.New(notify.Config{Store: st, Secrets: notify.StoredSecrets{Store: sec}, Mail: mail,
+		DigestThreshold: nc.DigestThreshold, DigestWindow: cfg.DigestWindowDuration(),
+		AllowPrivate: nc.WebhookPrivateAddresses, Logger: log})
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aegirhq/aegir/dashboard"
 	"github.com/aegirhq/aegir/internal/logbus"
+	"github.com/aegirhq/aegir/internal/notify"
 	"github.com/aegirhq/aegir/scheduler/dispatch"
 	"github.com/aegirhq/aegir/secrets"
 )
@@ -19,7 +20,8 @@ import (
 // errors, which name addresses, settings and policies, never a password
 // or a token.
 func (n *node) statusChecks() []dashboard.StatusCheck {
-	checks := []dashboard.StatusCheck{{Name: "dispatcher", Check: n.checkDispatcher}, {Name: "janitor", Check: n.checkJanitor}}
+	checks := []dashboard.StatusCheck{{Name: "dispatcher", Check: n.checkDispatcher}, {Name: "janitor", Check: n.checkJanitor},
+		{Name: "notify", Check: n.checkNotifications}}
 	if n.nomad != nil {
 		checks = append(checks, dashboard.StatusCheck{Name: "nomad", Check: n.checkNomad})
 	}
@@ -154,4 +156,25 @@ func plural(n int, what string) string {
 // ago says how long ago t was, to the second.
 func ago(t time.Time) string {
 	return time.Since(t).Round(time.Second).String() + " ago"
+}
+
+// checkNotifications reports the leader's deliveries of notifications
+// (internal/notify): degraded while it cannot read the outbox; a failed
+// delivery is a receiver's trouble, named but not degrading.
+func (n *node) checkNotifications(context.Context) (dashboard.ComponentState, string) {
+	if !n.elector.IsLeader() {
+		return dashboard.StateOK, "standby: the leading aegir server delivers notifications"
+	}
+	return notificationsState(n.notifier.Status())
+}
+
+func notificationsState(st notify.Status) (dashboard.ComponentState, string) {
+	if st.OutboxErr != nil {
+		return dashboard.StateDegraded, "cannot read the notifications' outbox: " + st.OutboxErr.Error() + "; events wait in the store until it can"
+	}
+	msg := fmt.Sprintf("%d delivered, %d failed since this server took the lead, %d events being delivered", st.Sent, st.Failed, st.Waiting)
+	if st.LastFailure != "" {
+		msg += "; last failure " + ago(st.LastFailureAt) + ": " + st.LastFailure
+	}
+	return dashboard.StateOK, msg
 }

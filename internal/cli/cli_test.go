@@ -219,7 +219,7 @@ func TestHandles(t *testing.T) {
 			t.Errorf("Handles(%q) = %v, want %v", tt.args, got, tt.want)
 		}
 	}
-	if !slices.Equal(Nouns(), []string{"site", "platform", "server", "service", "client", "task", "user", "token", "audit", "queue", "backup", "status"}) {
+	if !slices.Equal(Nouns(), []string{"site", "platform", "server", "service", "client", "task", "user", "token", "audit", "notify", "queue", "backup", "status"}) {
 		t.Errorf("Nouns() = %v", Nouns())
 	}
 }

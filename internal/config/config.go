@@ -54,6 +54,8 @@ type Config struct {
 	Nomad     NomadConfig
 	Secrets   SecretsConfig
 	Redis     RedisConfig
+
+	Notifications NotificationsConfig
 }
 
 // fileConfig is the HCL shape of Config: blocks are optional, so they are
@@ -79,6 +81,8 @@ type fileConfig struct {
 	Dashboard *DashboardConfig `hcl:"dashboard,block"`
 
 	AuditRetention string `hcl:"audit_retention,optional"`
+
+	Notifications *NotificationsConfig `hcl:"notifications,block"`
 }
 
 func (f *fileConfig) into(c *Config) {
@@ -107,6 +111,9 @@ func (f *fileConfig) into(c *Config) {
 	}
 	if f.Dashboard != nil {
 		c.Dashboard = *f.Dashboard
+	}
+	if f.Notifications != nil {
+		c.Notifications = *f.Notifications
 	}
 }
 
@@ -396,6 +403,7 @@ func (c *Config) applyDefaults(mode Mode) {
 	c.Secrets.Vault.Prefix = cmp.Or(c.Secrets.Vault.Prefix, "aegir")
 	c.Dashboard.SessionIdle = cmp.Or(c.Dashboard.SessionIdle, "2h")
 	c.Dashboard.SessionMax = cmp.Or(c.Dashboard.SessionMax, "12h")
+	c.Notifications.applyDefaults()
 }
 
 // LeaderTTLDuration returns Executor.LeaderTTL parsed.
@@ -463,6 +471,9 @@ func (c *Config) validate() error {
 		errs = append(errs, errors.New("redis: credentials or tls are set but address is empty, so aegir would not use Redis; set redis address (AEGIR_REDIS_ADDR) or remove them"))
 	}
 	if err := c.Redis.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Notifications.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Executor.Kind == "nomad" && c.Redis.Address == "" {

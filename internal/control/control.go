@@ -63,6 +63,8 @@ type Control struct {
 	Packages  *Packages
 	Queues    *Queues
 	Audit     *Audit
+
+	Notifications *Notifications
 }
 
 // New builds the services.
@@ -80,6 +82,7 @@ func New(cfg *Config) (*Control, error) {
 		Sites: &Sites{b}, Platforms: &Platforms{b}, Servers: &Servers{b}, Services: &Services{b},
 		Clients: &Clients{b}, Users: &Users{b}, Tokens: &Tokens{b}, Tasks: &Tasks{b},
 		Backups: &Backups{b}, Packages: &Packages{b}, Queues: &Queues{b}, Audit: &Audit{b},
+		Notifications: &Notifications{b},
 	}, nil
 }
 

@@ -103,7 +103,12 @@ func (s *Users) Delete(ctx context.Context, a Actor, id string, version uint64) 
 		return refuse(domain.ErrConflict, "you cannot delete yourself; ask another admin")
 	}
 	ctx = a.record(ctx, "delete", "user", id, "", nil)
-	return s.st.DeleteUser(ctx, id, version)
+	if err := s.st.DeleteUser(ctx, id, version); err != nil {
+		return err
+	}
+	// Their notification subscriptions go with them (notifications.go).
+	(&Notifications{s.base}).removeAllOf(context.WithoutCancel(ctx), id)
+	return nil
 }
 
 // Tokens lists, creates and revokes API tokens: a user's own, or anyone's

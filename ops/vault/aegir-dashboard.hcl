@@ -23,3 +23,13 @@ path "secret/metadata/aegir/sites/*" {
 path "database/config/*" {
   capabilities = ["create", "update"]
 }
+
+# Webhook subscriptions' signing secrets (internal/notify): the API writes
+# one when a webhook is added and deletes it with the subscription; the
+# leader reads it to sign each delivery.
+path "secret/data/aegir/notifications/*" {
+  capabilities = ["create", "update", "read"]
+}
+path "secret/metadata/aegir/notifications/*" {
+  capabilities = ["delete"]
+}

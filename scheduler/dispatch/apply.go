@@ -274,6 +274,12 @@ func (d *Dispatcher) finish(ctx context.Context, taskID string, e ending) (endin
 		err = d.st.FinishTask(ctx, task, e.status, e.changes...)
 		if err == nil {
 			d.log.Info("task finished", "task", taskID, "type", task.Type, "target", task.TargetName, "status", e.status, "code", e.code)
+			if e.status == domain.TaskFailed && d.cfg.Events != nil {
+				task.Status = e.status
+				if err := d.cfg.Events.TaskFailed(ctx, *task); err != nil {
+					d.log.Warn("could not queue the notification of a failed task", "task", taskID, "err", err)
+				}
+			}
 			return e, nil
 		}
 		if errors.Is(err, domain.ErrConflict) && try < attempts {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,5 +116,50 @@ func TestFinishRetriesConflictsAndFallsBack(t *testing.T) {
 	}
 	if again, _ := b.st.GetTask(ctx, install.ID); again.Status != domain.TaskSucceeded {
 		t.Fatal("finished task finished twice")
+	}
+}
+
+// recordedEvents keeps the tasks the dispatcher reported failed.
+type recordedEvents struct {
+	mu     sync.Mutex
+	failed []domain.Task
+}
+
+func (r *recordedEvents) TaskFailed(_ context.Context, t domain.Task) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failed = append(r.failed, t)
+	return nil
+}
+
+// TestFinishReportsFailures: a task that ends failed is reported once,
+// after its ending is stored, with its explanation; a success is not.
+func TestFinishReportsFailures(t *testing.T) {
+	t.Parallel()
+	events := &recordedEvents{}
+	b := setup(t, fakeOK, func(c *Config) { c.Events = events })
+	ctx := context.Background()
+	_, ok := b.newSite(t)
+	must(t, b.st.StartTask(ctx, ok, "test", 1))
+	if _, err := b.d.finish(ctx, ok.ID, ending{status: domain.TaskSucceeded}); err != nil {
+		t.Fatal(err)
+	}
+	_, bad := b.newSite(t)
+	must(t, b.st.StartTask(ctx, bad, "test", 1))
+	if _, err := b.d.finish(ctx, bad.ID, ending{status: domain.TaskFailed, code: "boom", explanation: "It broke."}); err != nil {
+		t.Fatal(err)
+	}
+	// Finishing it again reports nothing more.
+	if _, err := b.d.finish(ctx, bad.ID, ending{status: domain.TaskFailed}); err != nil {
+		t.Fatal(err)
+	}
+	events.mu.Lock()
+	defer events.mu.Unlock()
+	if len(events.failed) != 1 {
+		t.Fatalf("%d failures reported, want 1", len(events.failed))
+	}
+	got := events.failed[0]
+	if got.ID != bad.ID || got.Status != domain.TaskFailed || got.ErrorCode != "boom" || got.Explanation != "It broke." || got.TargetName == "" {
+		t.Errorf("reported %+v", got)
 	}
 }

@@ -55,6 +55,15 @@ type Config struct {
 	Env provision.EnvInfo
 	// Logger receives the dispatcher's logs. Default: slog.Default().
 	Logger *slog.Logger
+	// Events hears of every task that ends failed, once its ending is
+	// stored (the notifications' outbox, internal/notify). Default: none.
+	Events TaskEvents
+}
+
+// TaskEvents is told of tasks that ended failed. The dispatcher logs its
+// errors; they never change how a task ended.
+type TaskEvents interface {
+	TaskFailed(ctx context.Context, task domain.Task) error
 }
 
 // Dispatcher takes queued tasks oldest first and runs them through the

@@ -185,7 +185,13 @@ func (q *Queues) work(ctx context.Context, p *activePass, sitesOut *[]SiteState,
 				default:
 					done[id] = Run{Last: q.cfg.Now().UTC(), Failures: runs[id].Failures + 1, TaskID: o.taskID, Error: clipText(o.err, 300)}
 				}
+				run := done[id]
 				mu.Unlock()
+				if !o.ok && !o.skipped && run.Failures == FailingAfter && q.cfg.Events != nil && byID[id] != nil {
+					if err := q.cfg.Events.SiteFailing(ctx, name, *byID[id], run); err != nil {
+						q.log.Warn("could not queue the notification of a failing site", "queue", name, "site", byID[id].Domain, "err", err)
+					}
+				}
 				if o.stopped {
 					continue // left to the next pass: not done
 				}

@@ -45,6 +45,9 @@ type Config struct {
 	// settings, e.g. to re-register its Nomad periodic job when its
 	// interval changed. It must not block. Default: none.
 	OnSettings func(name string, s Settings)
+	// Events hears of a site that has just failed FailingAfter passes in
+	// a row (once per streak), for notifications. Default: none.
+	Events SiteEvents
 	// StartRetry is how long a pass that cannot start because the store
 	// or Redis does not answer is retried (with backoff) before StartPass
 	// or RunPass gives up (startretry.go). Default: 30s.
@@ -84,6 +87,12 @@ func New(cfg Config) (*Queues, error) {
 	q := &Queues{cfg: cfg, st: cfg.Store, log: cfg.Logger.With("component", "queues")}
 	q.base, q.stop = context.WithCancel(context.Background())
 	return q, nil
+}
+
+// SiteEvents is told of sites that keep failing in a queue. The queues
+// log its errors; they never change a pass.
+type SiteEvents interface {
+	SiteFailing(ctx context.Context, queue string, site domain.Site, run Run) error
 }
 
 // ErrPassRunning means a pass of the queue is already running somewhere.
