@@ -1,0 +1,155 @@
+package lifecycle
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aegirhq/aegir/internal/testharness"
+)
+
+// pkgVersion is the version the test builds the package with.
+const pkgVersion = "0.0.0~lifecycletest"
+
+// run runs argv and returns its combined output; it fails the test when
+// the command fails.
+func run(t *testing.T, argv ...string) string {
+	t.Helper()
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+	}
+	return string(out)
+}
+
+// buildPackage runs `just package`'s script into a temporary directory
+// and returns the .deb's path.
+func buildPackage(t *testing.T) string {
+	t.Helper()
+	testharness.RequireProgram(t, "go")
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	cmd := exec.Command("bash", filepath.Join(root, "ops/package/build.sh"))
+	cmd.Env = append(os.Environ(), "OUT="+out, "VERSION="+pkgVersion)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ops/package/build.sh: %v\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(string(stdout)), "\n")
+	deb := lines[len(lines)-1]
+	if filepath.Dir(deb) != out || !strings.HasSuffix(deb, ".deb") {
+		t.Fatalf("build.sh printed %q, not a .deb in %s", deb, out)
+	}
+	return deb
+}
+
+// The Debian package on this machine, from install to purge.
+func TestDebianPackage(t *testing.T) {
+	testharness.RequireRoot(t, "installing the Debian package")
+	for _, p := range []string{"dpkg", "dpkg-deb", "dpkg-query", "runuser", "systemd-analyze"} {
+		testharness.RequireProgram(t, p)
+	}
+	if exec.Command("dpkg-query", "-W", "aegir").Run() == nil {
+		t.Fatal("a package named aegir is installed on this machine: the test would replace and purge it; remove it first")
+	}
+	if exec.Command("getent", "passwd", "aegir").Run() == nil {
+		t.Fatal("a user aegir exists on this machine: the test's purge would delete it; remove it first")
+	}
+	if _, err := os.Stat("/var/lib/aegir"); err == nil {
+		t.Fatal("/var/lib/aegir exists on this machine: the test's purge would delete it; move it away first")
+	}
+
+	deb := buildPackage(t)
+	info := run(t, "dpkg-deb", "--info", deb)
+	for _, want := range []string{"Package: aegir", "Version: " + pkgVersion, "postinst", "postrm", "conffiles"} {
+		if !strings.Contains(info, want) {
+			t.Errorf("dpkg-deb --info lacks %q:\n%s", want, info)
+		}
+	}
+
+	run(t, "dpkg", "-i", deb)
+	t.Cleanup(func() {
+		if out, err := exec.Command("dpkg", "-P", "aegir").CombinedOutput(); err != nil {
+			t.Errorf("cleanup: dpkg -P aegir: %v\n%s", err, out)
+		}
+	})
+
+	if got := run(t, "/usr/bin/aegir", "version"); strings.TrimSpace(got) != "aegir "+pkgVersion {
+		t.Errorf("aegir version = %q", got)
+	}
+	run(t, "getent", "passwd", "aegir")
+	st := run(t, "stat", "-c", "%U:%G %a", "/var/lib/aegir", "/etc/aegir", "/etc/aegir/aegir.hcl")
+	if want := "aegir:aegir 750\nroot:aegir 750\nroot:aegir 640\n"; st != want {
+		t.Errorf("owners and modes:\n%s\nwant:\n%s", st, want)
+	}
+	if conf := run(t, "dpkg-query", "-W", "-f=${Conffiles}", "aegir"); !strings.Contains(conf, "/etc/aegir/aegir.hcl") {
+		t.Errorf("/etc/aegir/aegir.hcl is not a conffile: %q", conf)
+	}
+
+	// The unit passes systemd's own checks (a parse warning about it, which
+	// systemd-analyze only prints, fails the test too).
+	out, err := exec.Command("systemd-analyze", "verify", "/lib/systemd/system/aegir.service").CombinedOutput()
+	if err != nil || strings.Contains(string(out), "aegir") {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+
+	// What the unit runs, as the unit's user: the packaged default refuses
+	// to start (exit 2, which the unit does not restart) and says what to set.
+	cmd := exec.Command("runuser", "-u", "aegir", "--", "/usr/bin/aegir", "server", "run", "-config", "/etc/aegir/aegir.hcl")
+	out, err = cmd.CombinedOutput()
+	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 2 {
+		t.Errorf("aegir server on the packaged config: %v (want exit 2)\n%s", err, out)
+	}
+	for _, want := range []string{"not configured yet", "set store, redis, executor and secrets", "unconfigured"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("refusal does not say %q:\n%s", want, out)
+		}
+	}
+
+	// The operator's data and edits survive removal.
+	marker := "/var/lib/aegir/aegir.db"
+	if err := os.WriteFile(marker, []byte("the store"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile("/etc/aegir/aegir.hcl", os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("# edited by the operator\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	run(t, "dpkg", "-r", "aegir")
+	if _, err := os.Stat("/usr/bin/aegir"); !os.IsNotExist(err) {
+		t.Errorf("/usr/bin/aegir after dpkg -r: %v", err)
+	}
+	if _, err := os.Stat("/lib/systemd/system/aegir.service"); !os.IsNotExist(err) {
+		t.Errorf("the unit after dpkg -r: %v", err)
+	}
+	if b, err := os.ReadFile(marker); err != nil || string(b) != "the store" {
+		t.Errorf("data after dpkg -r: %q, %v", b, err)
+	}
+	if b, err := os.ReadFile("/etc/aegir/aegir.hcl"); err != nil || !strings.Contains(string(b), "edited by the operator") {
+		t.Errorf("config after dpkg -r: %v", err)
+	}
+	run(t, "getent", "passwd", "aegir")
+
+	run(t, "dpkg", "-P", "aegir")
+	for _, p := range []string{"/var/lib/aegir", "/etc/aegir"} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s after dpkg -P: %v", p, err)
+		}
+	}
+	if exec.Command("getent", "passwd", "aegir").Run() == nil {
+		t.Error("user aegir after dpkg -P")
+	}
+}
