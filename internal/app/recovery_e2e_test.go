@@ -1,0 +1,157 @@
+package app_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aegirhq/aegir/internal/builtinweb"
+	"github.com/aegirhq/aegir/internal/testharness"
+)
+
+// admin runs `aegir admin args...` with env added and returns its exit
+// code, stdout and stderr.
+func admin(t *testing.T, env []string, stdin []byte, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(aegirBin, append([]string{"admin"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("aegir admin %s: %v", strings.Join(args, " "), err)
+		}
+		code = ee.ExitCode()
+	}
+	return code, stdout.String(), stderr.String()
+}
+
+// TestDisasterRecovery loses a running cluster's Consul and gets every
+// site back: export from the running cluster, a fresh Consul with no data,
+// import, a server on it, rebuild from the newest backups.
+func TestDisasterRecovery(t *testing.T) {
+	t.Parallel()
+	consul := testharness.Consul(t)
+	redis := testharness.Redis(t)
+	prefix := testharness.UniquePrefix(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	a := startServerAt(t, dataDir, "", consul.Addr, redis.Addr, prefix, "", 2*time.Second)
+
+	// One machine: builtin web server and SQLite, a static platform, two
+	// sites with content of their own, each backed up; then the content
+	// changes after the backup.
+	var srv struct {
+		Task task `json:"task"`
+	}
+	sitesPort, _ := strconv.Atoi(strings.Split(a.sites, ":")[1])
+	if code := a.call("POST", "/servers", map[string]any{"name": "local", "address": "127.0.0.1",
+		"services": []map[string]any{{"kind": "builtin", "port": sitesPort}, {"kind": "sqlite"}}}, &srv); code != 201 {
+		t.Fatalf("create server: %d", code)
+	}
+	a.waitTask(srv.Task.ID)
+	if code := a.call("POST", "/clients", map[string]any{"name": "acme"}, nil); code != 201 {
+		t.Fatalf("create client: %d", code)
+	}
+	plat := filepath.Join(t.TempDir(), "static")
+	if err := os.MkdirAll(filepath.Join(plat, "public"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(plat, "public", "index.html"), []byte("platform page\n"), 0o644)
+	var p struct {
+		Task task `json:"task"`
+	}
+	if code := a.call("POST", "/platforms", map[string]any{"name": "static", "path": plat, "web_server": "local", "type": "static"}, &p); code != 201 {
+		t.Fatalf("create platform: %d", code)
+	}
+	a.waitTask(p.Task.ID)
+	domains := []string{"one.example.test", "two.example.test"}
+	for _, dom := range domains {
+		var site struct {
+			Site struct{ ID string } `json:"site"`
+			Task task                `json:"task"`
+		}
+		if code := a.call("POST", "/sites", map[string]any{"domain": dom, "platform": "static", "db_server": "local", "client": "acme"}, &site); code != 201 {
+			t.Fatalf("create %s: %d", dom, code)
+		}
+		a.waitTask(site.Task.ID)
+		index := filepath.Join(plat, "sites", dom, "public", "index.html")
+		if err := os.WriteFile(index, []byte("the content of "+dom+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		a.siteTask(site.Site.ID, "backup", nil)
+		if err := os.WriteFile(index, []byte("changed after the backup\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Export from the running cluster: sealed credentials with the key;
+	// without it, none.
+	keyFile := filepath.Join(t.TempDir(), "export.key")
+	if err := os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef-operator-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	storeEnv := func(addr string) []string {
+		return []string{"AEGIR_STORE=consul", "CONSUL_HTTP_ADDR=" + addr, "AEGIR_CONSUL_PREFIX=" + prefix, "AEGIR_DATA_DIR=" + dataDir}
+	}
+	export := filepath.Join(t.TempDir(), "aegir.export")
+	if code, _, stderr := admin(t, storeEnv(consul.Addr), nil, "export", "-key-file", keyFile, "-o", export); code != 0 || !strings.Contains(stderr, "sealed with the key") {
+		t.Fatalf("export: %d %s", code, stderr)
+	}
+	code, plain, stderr := admin(t, storeEnv(consul.Addr), nil, "export")
+	if code != 0 || !strings.Contains(plain, `"end":true`) || strings.Contains(plain, `{"k":"tokens/`) || strings.Contains(plain, `"password_hash":`) {
+		t.Fatalf("export without a key: %d %s\n%.2000s", code, stderr, plain)
+	}
+
+	// The disaster: the server dies, Consul's data is gone, and so are
+	// the web server's routes.
+	_ = syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
+	_ = a.cmd.Wait()
+	consul.Stop()
+	if err := os.RemoveAll(builtinweb.RoutesDir(dataDir)); err != nil {
+		t.Fatal(err)
+	}
+	fresh := testharness.Consul(t)
+
+	// Import into the empty store; a second import is refused.
+	code, out, stderr := admin(t, storeEnv(fresh.Addr), nil, "import", "-key-file", keyFile, "-i", export)
+	if code != 0 || !strings.Contains(out, "Imported") {
+		t.Fatalf("import: %d %s %s", code, out, stderr)
+	}
+	if code, _, stderr := admin(t, storeEnv(fresh.Addr), nil, "import", "-key-file", keyFile, "-i", export); code != 1 || !strings.Contains(stderr, "not empty") {
+		t.Fatalf("second import: %d %s", code, stderr)
+	}
+	if code, _, stderr := admin(t, storeEnv(fresh.Addr), nil, "import", "-i", export); code != 2 || !strings.Contains(stderr, "key") {
+		t.Fatalf("import of a sealed export without the key: %d %s", code, stderr)
+	}
+
+	// A server on the fresh Consul, with the admin's old token (the export
+	// sealed it). Its sites do not answer until they are rebuilt.
+	b := startServerAt(t, dataDir, a.sites, fresh.Addr, redis.Addr, prefix, a.token, 2*time.Second)
+	env := []string{"AEGIR_ADDR=http://" + b.api, "AEGIR_TOKEN=" + b.token}
+	code, out, stderr = admin(t, env, nil, "rebuild")
+	if code != 0 {
+		t.Fatalf("rebuild: %d\n%s\n%s", code, out, stderr)
+	}
+	for _, dom := range domains {
+		if !strings.Contains(out, dom) || strings.Count(out, "restored") != len(domains) {
+			t.Errorf("rebuild report lacks %s restored:\n%s", dom, out)
+		}
+		// b serves on the sites address the server's record names.
+		c, body := b.get(dom, "/")
+		if c != 200 || body != "the content of "+dom+"\n" {
+			t.Errorf("%s after rebuild: %d %q", dom, c, body)
+		}
+	}
+}
