@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aegirhq/aegir/internal/builtinweb"
+	"github.com/aegirhq/aegir/internal/lifecycle"
 	"github.com/aegirhq/aegir/internal/testharness"
 )
 
@@ -36,6 +38,30 @@ func admin(t *testing.T, env []string, stdin []byte, args ...string) (int, strin
 		code = ee.ExitCode()
 	}
 	return code, stdout.String(), stderr.String()
+}
+
+// runbookStep runs the runnable block name of docs/recovery.md in dir with
+// env added and aegir on the PATH, and returns its output; it fails the
+// test when the block fails.
+func runbookStep(t *testing.T, dir string, env []string, name string) string {
+	t.Helper()
+	blocks, err := lifecycle.Runbook("../../docs/recovery.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, ok := blocks[name]
+	if !ok {
+		t.Fatalf("docs/recovery.md has no runnable block %q", name)
+	}
+	cmd := b.Command(context.Background())
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(cmd.Env, "PATH="+filepath.Dir(aegirBin)+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("docs/recovery.md block %q (line %d): %v\n%s", name, b.Line, err, out)
+	}
+	return string(out)
 }
 
 // TestDisasterRecovery loses a running cluster's Consul and gets every
@@ -96,19 +122,22 @@ func TestDisasterRecovery(t *testing.T) {
 		}
 	}
 
-	// Export from the running cluster: sealed credentials with the key;
-	// without it, none.
+	// The runbook's export from the running cluster: credentials sealed
+	// with the operator key. Without the key, none are in it.
+	work := t.TempDir()
 	keyFile := filepath.Join(t.TempDir(), "export.key")
-	if err := os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef-operator-key\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	storeEnv := func(addr string) []string {
 		return []string{"AEGIR_STORE=consul", "CONSUL_HTTP_ADDR=" + addr, "AEGIR_CONSUL_PREFIX=" + prefix, "AEGIR_DATA_DIR=" + dataDir}
 	}
-	export := filepath.Join(t.TempDir(), "aegir.export")
-	if code, _, stderr := admin(t, storeEnv(consul.Addr), nil, "export", "-key-file", keyFile, "-o", export); code != 0 || !strings.Contains(stderr, "sealed with the key") {
-		t.Fatalf("export: %d %s", code, stderr)
+	runbookStep(t, work, []string{"AEGIR_EXPORT_KEY_FILE=" + keyFile}, "key")
+	if out := runbookStep(t, work, append(storeEnv(consul.Addr), "AEGIR_EXPORT_KEY_FILE="+keyFile), "export"); !strings.Contains(out, "sealed with the key") {
+		t.Fatalf("export: %s", out)
 	}
+	exports, _ := filepath.Glob(filepath.Join(work, "aegir-*.export"))
+	if len(exports) != 1 {
+		t.Fatalf("exports: %v", exports)
+	}
+	export := exports[0]
 	code, plain, stderr := admin(t, storeEnv(consul.Addr), nil, "export")
 	if code != 0 || !strings.Contains(plain, `"end":true`) || strings.Contains(plain, `{"k":"tokens/`) || strings.Contains(plain, `"password_hash":`) {
 		t.Fatalf("export without a key: %d %s\n%.2000s", code, stderr, plain)
@@ -124,10 +153,9 @@ func TestDisasterRecovery(t *testing.T) {
 	}
 	fresh := testharness.Consul(t)
 
-	// Import into the empty store; a second import is refused.
-	code, out, stderr := admin(t, storeEnv(fresh.Addr), nil, "import", "-key-file", keyFile, "-i", export)
-	if code != 0 || !strings.Contains(out, "Imported") {
-		t.Fatalf("import: %d %s %s", code, out, stderr)
+	// The runbook's import into the empty store; a second import is refused.
+	if out := runbookStep(t, work, append(storeEnv(fresh.Addr), "AEGIR_EXPORT_KEY_FILE="+keyFile), "import"); !strings.Contains(out, "Imported") {
+		t.Fatalf("import: %s", out)
 	}
 	if code, _, stderr := admin(t, storeEnv(fresh.Addr), nil, "import", "-key-file", keyFile, "-i", export); code != 1 || !strings.Contains(stderr, "not empty") {
 		t.Fatalf("second import: %d %s", code, stderr)
@@ -140,10 +168,7 @@ func TestDisasterRecovery(t *testing.T) {
 	// sealed it). Its sites do not answer until they are rebuilt.
 	b := startServerAt(t, dataDir, a.sites, fresh.Addr, redis.Addr, prefix, a.token, 2*time.Second)
 	env := []string{"AEGIR_ADDR=http://" + b.api, "AEGIR_TOKEN=" + b.token}
-	code, out, stderr = admin(t, env, nil, "rebuild")
-	if code != 0 {
-		t.Fatalf("rebuild: %d\n%s\n%s", code, out, stderr)
-	}
+	out := runbookStep(t, work, env, "rebuild")
 	for _, dom := range domains {
 		if !strings.Contains(out, dom) || strings.Count(out, "restored") != len(domains) {
 			t.Errorf("rebuild report lacks %s restored:\n%s", dom, out)
