@@ -2,11 +2,16 @@ package lifecycle
 
 import (
 	"bytes"
+	"context"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aegirhq/aegir/internal/testharness"
 )
@@ -25,16 +30,15 @@ func run(t *testing.T, argv ...string) string {
 	return string(out)
 }
 
-// buildPackage runs `just package`'s script into a temporary directory
-// and returns the .deb's path.
-func buildPackage(t *testing.T) string {
+// buildPackage runs `just package`'s script into out and returns the
+// .deb's path.
+func buildPackage(t *testing.T, out string) string {
 	t.Helper()
 	testharness.RequireProgram(t, "go")
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := t.TempDir()
 	cmd := exec.Command("bash", filepath.Join(root, "ops/package/build.sh"))
 	cmd.Env = append(os.Environ(), "OUT="+out, "VERSION="+pkgVersion)
 	var stderr bytes.Buffer
@@ -67,7 +71,35 @@ func TestDebianPackage(t *testing.T) {
 		t.Fatal("/var/lib/aegir exists on this machine: the test's purge would delete it; move it away first")
 	}
 
-	deb := buildPackage(t)
+	for _, addr := range []string{"127.0.0.1:8480", "127.0.0.1:8481"} {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("the packaged config's %s is taken (%v): stop what listens there", addr, err)
+		}
+		l.Close()
+	}
+	install, err := Runbook("../../docs/install.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// step runs a block of docs/install.md in work, where dist/ holds the
+	// package, as the runbook is run from the repository's root.
+	work := t.TempDir()
+	step := func(name string) string {
+		t.Helper()
+		b, ok := install[name]
+		if !ok {
+			t.Fatalf("docs/install.md has no runnable block %q", name)
+		}
+		cmd := b.Command(context.Background())
+		cmd.Dir = work
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("docs/install.md block %q (line %d): %v\n%s", name, b.Line, err, out)
+		}
+		return string(out)
+	}
+	deb := buildPackage(t, filepath.Join(work, "dist"))
 	info := run(t, "dpkg-deb", "--info", deb)
 	for _, want := range []string{"Package: aegir", "Version: " + pkgVersion, "postinst", "postrm", "conffiles"} {
 		if !strings.Contains(info, want) {
@@ -75,12 +107,12 @@ func TestDebianPackage(t *testing.T) {
 		}
 	}
 
-	run(t, "dpkg", "-i", deb)
 	t.Cleanup(func() {
 		if out, err := exec.Command("dpkg", "-P", "aegir").CombinedOutput(); err != nil {
 			t.Errorf("cleanup: dpkg -P aegir: %v\n%s", err, out)
 		}
 	})
+	step("install")
 
 	if got := run(t, "/usr/bin/aegir", "version"); strings.TrimSpace(got) != "aegir "+pkgVersion {
 		t.Errorf("aegir version = %q", got)
@@ -114,9 +146,68 @@ func TestDebianPackage(t *testing.T) {
 		}
 	}
 
+	// Configured for one machine by the runbook, it starts as the unit
+	// starts it and answers the runbook's check.
+	step("configure")
+	srv := exec.Command("runuser", "-u", "aegir", "--", "/usr/bin/aegir", "server", "run", "-config", "/etc/aegir/aegir.hcl")
+	var srvOut bytes.Buffer
+	srv.Stdout, srv.Stderr = &srvOut, &srvOut
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		_ = srv.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- srv.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = srv.Process.Kill()
+			<-done
+			t.Errorf("aegir server did not stop on SIGTERM")
+		}
+	}
+	t.Cleanup(stop)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://127.0.0.1:8480/api/v1/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("the configured aegir did not answer:\n%s", srvOut.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if out := step("check"); !strings.Contains(out, "ok") {
+		t.Errorf("aegir status: %s", out)
+	}
+	stop()
+	if _, err := os.Stat("/var/lib/aegir/aegir.db"); err != nil {
+		t.Errorf("the configured bolt store: %v", err)
+	}
+
+	// The runbook's upgrade keeps the operator's config.
+	if out := step("upgrade"); !strings.Contains(out, "aegir "+pkgVersion) {
+		t.Errorf("upgrade: %s", out)
+	}
+	if b, err := os.ReadFile("/etc/aegir/aegir.hcl"); err != nil || strings.Contains(string(b), "unconfigured =") || !strings.Contains(string(b), `backend = "bolt"`) {
+		t.Errorf("config after the upgrade: %v\n%s", err, b)
+	}
+
 	// The operator's data and edits survive removal.
 	marker := "/var/lib/aegir/aegir.db"
-	if err := os.WriteFile(marker, []byte("the store"), 0o600); err != nil {
+	before, err := os.ReadFile(marker)
+	if err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.OpenFile("/etc/aegir/aegir.hcl", os.O_APPEND|os.O_WRONLY, 0)
@@ -135,7 +226,7 @@ func TestDebianPackage(t *testing.T) {
 	if _, err := os.Stat("/lib/systemd/system/aegir.service"); !os.IsNotExist(err) {
 		t.Errorf("the unit after dpkg -r: %v", err)
 	}
-	if b, err := os.ReadFile(marker); err != nil || string(b) != "the store" {
+	if b, err := os.ReadFile(marker); err != nil || !bytes.Equal(b, before) {
 		t.Errorf("data after dpkg -r: %q, %v", b, err)
 	}
 	if b, err := os.ReadFile("/etc/aegir/aegir.hcl"); err != nil || !strings.Contains(string(b), "edited by the operator") {

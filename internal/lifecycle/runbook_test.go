@@ -32,6 +32,7 @@ func TestBlocks(t *testing.T) {
 func TestRunbooksHaveTheirBlocks(t *testing.T) {
 	t.Parallel()
 	for doc, names := range map[string][]string{
+		"../../docs/install.md":  {"install", "configure", "check", "upgrade"},
 		"../../docs/recovery.md": {"key", "export", "import", "rebuild"},
 	} {
 		blocks, err := Runbook(doc)
