@@ -33,6 +33,7 @@ func TestRunbooksHaveTheirBlocks(t *testing.T) {
 	t.Parallel()
 	for doc, names := range map[string][]string{
 		"../../docs/install.md":  {"install", "configure", "check", "upgrade"},
+		"../../docs/upgrade.md":  {"export-dev", "import-consul", "check"},
 		"../../docs/recovery.md": {"key", "export", "import", "rebuild"},
 	} {
 		blocks, err := Runbook(doc)
