@@ -133,6 +133,24 @@ func TestDebianPackage(t *testing.T) {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 
+	// The runbook's drop-in for the local executor as root passes too.
+	units := t.TempDir()
+	run(t, "cp", "/lib/systemd/system/aegir.service", units)
+	dropIn := localRootDropIn(t)
+	if err := os.MkdirAll(filepath.Join(units, "aegir.service.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(units, "aegir.service.d", "local-root.conf"), []byte(dropIn), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	verify := exec.Command("systemd-analyze", "verify", "aegir.service")
+	verify.Dir = units
+	verify.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+units+":")
+	out, err = verify.CombinedOutput()
+	if err != nil || strings.Contains(string(out), "aegir") {
+		t.Errorf("systemd-analyze verify with the local-root drop-in: %v\n%s", err, out)
+	}
+
 	// What the unit runs, as the unit's user: the packaged default refuses
 	// to start (exit 2, which the unit does not restart) and says what to set.
 	cmd := exec.Command("runuser", "-u", "aegir", "--", "/usr/bin/aegir", "server", "run", "-config", "/etc/aegir/aegir.hcl")
@@ -243,4 +261,24 @@ func TestDebianPackage(t *testing.T) {
 	if exec.Command("getent", "passwd", "aegir").Run() == nil {
 		t.Error("user aegir after dpkg -P")
 	}
+}
+
+// localRootDropIn returns the drop-in docs/install.md gives for the local
+// executor as root: the fenced block that starts with its path.
+func localRootDropIn(t *testing.T) string {
+	t.Helper()
+	md, err := os.ReadFile("../../docs/install.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const head = "```\n# /etc/systemd/system/aegir.service.d/local-root.conf\n"
+	_, rest, ok := strings.Cut(string(md), head)
+	if !ok {
+		t.Fatal("docs/install.md has no local-root.conf block")
+	}
+	body, _, ok := strings.Cut(rest, "```")
+	if !ok || !strings.Contains(body, "User=root") {
+		t.Fatalf("docs/install.md's local-root.conf block: %q", body)
+	}
+	return body
 }
