@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -394,6 +395,27 @@ func TestMainUsage(t *testing.T) {
 	var res provision.Result
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.ErrorCode != provision.CodeContextInvalid {
 		t.Fatalf("bad context result: %q", out.String())
+	}
+
+	// A context of another release (another schema version, fields this
+	// one cannot even decode) fails version_mismatch, naming both versions.
+	for _, doc := range []string{
+		fmt.Sprintf(`{"version":%d,"task":{"id":"01j00000000000000000","type":"verify"}}`, provision.ContextVersion+1),
+		fmt.Sprintf(`{"version":%d,"task":"a shape of the future"}`, provision.ContextVersion+1),
+		`{"task":{"id":"01j00000000000000000","type":"verify"}}`,
+	} {
+		if _, err := provision.DecodeContext(strings.NewReader(doc)); !errors.Is(err, provision.ErrVersionMismatch) {
+			t.Errorf("DecodeContext(%s) = %v, want ErrVersionMismatch", doc, err)
+		}
+		out.Reset()
+		if code := provision.Main(context.Background(), []string{"run", "--context", "-"}, strings.NewReader(doc), &out, &errOut, provision.Deps{}); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+		res = provision.Result{}
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.ErrorCode != provision.CodeVersionMismatch || res.Version != provision.ContextVersion ||
+			!strings.Contains(res.Explanation, fmt.Sprintf("this back end reads %d", provision.ContextVersion)) || res.FixHint == "" {
+			t.Errorf("result of %s: %q", doc, out.String())
+		}
 	}
 }
 

@@ -278,6 +278,16 @@ func Import(ctx context.Context, kv KV, r io.Reader, opts ImportOptions) (Snapsh
 		default:
 			return st, fmt.Errorf("%w: %s has no value", ErrBadExport, rec.Key)
 		}
+		if p.Key == keySchema {
+			var sc Schema
+			if err := json.Unmarshal(p.Value, &sc); err != nil {
+				return st, fmt.Errorf("%w: meta/schema: %v", ErrBadExport, err)
+			}
+			if sc.Version > SchemaVersion {
+				return st, fmt.Errorf("%w: %w: its records are schema %d (written by aegir %s) and this aegir reads schema %d: import it with that release or a newer one",
+					ErrBadExport, ErrSchemaTooNew, sc.Version, sc.WrittenBy, SchemaVersion)
+			}
+		}
 		if len(p.Value) > MaxValueSize {
 			return st, fmt.Errorf("%w: %s: %w", ErrBadExport, rec.Key, ErrValueTooLarge)
 		}
