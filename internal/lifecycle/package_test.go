@@ -61,8 +61,14 @@ func TestDebianPackage(t *testing.T) {
 	for _, p := range []string{"dpkg", "dpkg-deb", "dpkg-query", "runuser", "systemd-analyze"} {
 		testharness.RequireProgram(t, p)
 	}
-	if exec.Command("dpkg-query", "-W", "aegir").Run() == nil {
-		t.Fatal("a package named aegir is installed on this machine: the test would replace and purge it; remove it first")
+	// A run of this test that died part-way leaves its own package behind
+	// (its version says so): purge it. Any other aegir is someone's.
+	if v, err := exec.Command("dpkg-query", "-W", "-f=${Version}", "aegir").Output(); err == nil {
+		if string(v) != pkgVersion {
+			t.Fatalf("aegir %s is installed on this machine: the test would replace and purge it; remove it first", v)
+		}
+		t.Logf("purging aegir %s left by an earlier run of this test", v)
+		run(t, "dpkg", "-P", "aegir")
 	}
 	if exec.Command("getent", "passwd", "aegir").Run() == nil {
 		t.Fatal("a user aegir exists on this machine: the test's purge would delete it; remove it first")

@@ -170,3 +170,25 @@ func TestImportRefusesBadExports(t *testing.T) {
 		t.Errorf("short key: %v", err)
 	}
 }
+
+// FuzzImport feeds arbitrary files to Import: it never panics, and what it
+// refuses leaves the store as it was.
+func FuzzImport(f *testing.F) {
+	f.Add([]byte(`{"aegir_export":1,"index":3,"sealed":false}` + "\n" + `{"k":"sites/a","v":{"id":"a"}}` + "\n" + `{"end":true,"keys":1}` + "\n"))
+	f.Add([]byte(`{"aegir_export":1,"sealed":true}` + "\n" + `{"k":"users/a","sealed":"AAAAAAAAAAAAAAAAAAAAAAAAAAAA"}` + "\n" + `{"end":true,"keys":1}` + "\n"))
+	f.Add([]byte(`{"aegir_export":1}` + "\n" + `{"k":"meta/schema","v":{"version":7}}` + "\n" + `{"end":true,"keys":1}` + "\n"))
+	f.Add([]byte(`{"aegir_export":1}` + "\n" + `{"k":"logs/x","b64":"KLUv/QA="}` + "\n" + `{"end":true,"keys":1}` + "\n"))
+	key := bytes.Repeat([]byte("k"), store.MinExportKeyLen)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		kv := emptyBolt(t)
+		ctx := context.Background()
+		_, err := store.Import(ctx, kv, bytes.NewReader(in), store.ImportOptions{Key: key})
+		pairs, _, lerr := kv.List(ctx, "")
+		if lerr != nil {
+			t.Fatal(lerr)
+		}
+		if err != nil && len(pairs) != 0 {
+			t.Fatalf("refused (%v) but wrote %d keys", err, len(pairs))
+		}
+	})
+}
