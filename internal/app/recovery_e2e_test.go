@@ -103,6 +103,7 @@ func TestDisasterRecovery(t *testing.T) {
 	}
 	a.waitTask(p.Task.ID)
 	domains := []string{"one.example.test", "two.example.test"}
+	siteIDs := map[string]string{}
 	for _, dom := range domains {
 		var site struct {
 			Site struct{ ID string } `json:"site"`
@@ -112,6 +113,7 @@ func TestDisasterRecovery(t *testing.T) {
 			t.Fatalf("create %s: %d", dom, code)
 		}
 		a.waitTask(site.Task.ID)
+		siteIDs[dom] = site.Site.ID
 		index := filepath.Join(plat, "sites", dom, "public", "index.html")
 		if err := os.WriteFile(index, []byte("the content of "+dom+"\n"), 0o644); err != nil {
 			t.Fatal(err)
@@ -144,12 +146,20 @@ func TestDisasterRecovery(t *testing.T) {
 	}
 
 	// The disaster: the server dies, Consul's data is gone, and so are
-	// the web server's routes.
+	// the web server's routes, and the second site's directory and its
+	// database with it.
 	_ = syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
 	_ = a.cmd.Wait()
 	consul.Stop()
-	if err := os.RemoveAll(builtinweb.RoutesDir(dataDir)); err != nil {
-		t.Fatal(err)
+	lost := []string{builtinweb.RoutesDir(dataDir), filepath.Join(plat, "sites", domains[1]),
+		filepath.Join(dataDir, "sqlite", "s_"+siteIDs[domains[1]]+".db")}
+	for _, p := range lost {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("nothing to lose at %s: %v", p, err)
+		}
+		if err := os.RemoveAll(p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	fresh := testharness.Consul(t)
 
@@ -177,6 +187,9 @@ func TestDisasterRecovery(t *testing.T) {
 		c, body := b.get(dom, "/")
 		if c != 200 || body != "the content of "+dom+"\n" {
 			t.Errorf("%s after rebuild: %d %q", dom, c, body)
+		}
+		if _, err := os.Stat(filepath.Join(dataDir, "sqlite", "s_"+siteIDs[dom]+".db")); err != nil {
+			t.Errorf("%s's database after rebuild: %v", dom, err)
 		}
 	}
 }

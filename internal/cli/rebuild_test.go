@@ -30,7 +30,7 @@ func TestRebuild(t *testing.T) {
 		f.on("POST", "/sites/"+s.site+"/tasks", 202, domain.Task{ID: s.task, Type: domain.TaskRestore, Status: domain.TaskQueued})
 	}
 	f.on("GET", "/tasks/t1", 200, domain.Task{ID: "t1", Type: domain.TaskRestore, Status: domain.TaskSucceeded})
-	f.on("GET", "/tasks/t2", 200, domain.Task{ID: "t2", Type: domain.TaskRestore, Status: domain.TaskFailed, ErrorCode: "site_missing", Explanation: "The site directory is missing"})
+	f.on("GET", "/tasks/t2", 200, domain.Task{ID: "t2", Type: domain.TaskRestore, Status: domain.TaskFailed, ErrorCode: "backup_corrupt", Explanation: "The archive does not verify"})
 
 	env := map[string]string{"AEGIR_ADDR": f.srv.URL, "AEGIR_TOKEN": testToken}
 	var stdout, stderr bytes.Buffer
@@ -44,7 +44,7 @@ func TestRebuild(t *testing.T) {
 	}
 	want := []RebuildReport{
 		{Site: "ok.example.com", Backup: "b1", Task: "t1", Outcome: "restored"},
-		{Site: "broken.example.com", Backup: "b2", Task: "t2", Outcome: "failed", Explanation: "failed: The site directory is missing (site_missing)"},
+		{Site: "broken.example.com", Backup: "b2", Task: "t2", Outcome: "failed", Explanation: "failed: The archive does not verify (backup_corrupt)"},
 		{Site: "nobackup.example.com", Outcome: "skipped", Explanation: "no backup"},
 		{Site: "pending.example.com", Outcome: "skipped", Explanation: "the site is pending, not installed"},
 	}

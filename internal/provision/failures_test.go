@@ -442,3 +442,56 @@ func FuzzContext(f *testing.F) {
 		}
 	})
 }
+
+// A site whose directory and database are gone (its server was rebuilt) is
+// restored into a new directory and a new database; a damaged archive
+// leaves nothing behind.
+func TestRestoreIntoMissingSite(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	site := b.newSite("lost.example.com")
+	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
+	site.Status = domain.SiteEnabled
+	b.exec(site.ID, "CREATE TABLE t (n INTEGER)", "INSERT INTO t VALUES (1), (2)")
+	bk := b.mustRun(b.ctx(domain.TaskBackup, site, "static1")).Changes.Backups[0]
+	siteDir := filepath.Join(b.platform["static1"].Path, "sites", site.Domain)
+	if err := os.RemoveAll(siteDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(b.sqlitePath(site.ID)); err != nil {
+		t.Fatal(err)
+	}
+
+	// A damaged archive: refused, and no directory is left.
+	raw, err := os.ReadFile(bk.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.tar.zst")
+	raw[len(raw)/2] ^= 0x55
+	if err := os.WriteFile(bad, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rc := b.ctx(domain.TaskRestore, site, "static1")
+	rc.Backup = &provision.BackupInfo{ID: domain.NewID(), Path: bad, SHA256: bk.SHA256, Size: bk.Size}
+	wantFailure(t, b.run(rc), provision.CodeBackupCorrupt)
+	if _, err := os.Stat(siteDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a failed restore left %s: %v", siteDir, err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(siteDir)); len(entries) != 0 {
+		t.Fatalf("a failed restore left %v in the sites directory", entries)
+	}
+
+	rc = b.ctx(domain.TaskRestore, site, "static1")
+	rc.Backup = &provision.BackupInfo{ID: domain.NewID(), Path: bk.Path, SHA256: bk.SHA256, Size: bk.Size}
+	res := b.mustRun(rc)
+	if len(res.Changes.Backups) != 0 || !strings.Contains(res.Summary, "it was missing") {
+		t.Errorf("restore into a missing site: %+v", res)
+	}
+	if n := b.count(site.ID, "t"); n != 2 {
+		t.Errorf("restored database has %d rows, want 2", n)
+	}
+	if code, _ := b.get(site.Domain, "/"); code != 200 {
+		t.Errorf("restored site answers %d", code)
+	}
+}
