@@ -66,6 +66,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if len(args) > 1 && slices.Contains(cli.Nouns(), args[1]) {
 			return cli.Run(ctx, args, os.Getenv, stdout, stderr)
 		}
+		if len(args) > 1 && args[1] == "admin" {
+			fmt.Fprint(stdout, adminUsage)
+			return 0
+		}
 		if len(args) > 1 && !slices.Contains(roles, args[1]) {
 			fmt.Fprintf(stderr, "aegir: no help for %q%s\n\n", args[1], suggestion(args[1]))
 			usage(stderr)
