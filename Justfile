@@ -28,3 +28,7 @@ fuzz target pkg time='30s':
 check:
     gofmt -l . | (! grep .)
     go vet ./...
+
+# Build aegir and its Debian package with nfpm into ./dist (VERSION=x.y.z to name a release).
+package:
+    bash ops/package/build.sh

@@ -57,12 +57,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runQueue(ctx, args[1:], stdout, stderr)
 	case "jobspec":
 		return runJobspec(args[1:], stdout, stderr)
+	case "admin":
+		return runAdmin(ctx, args[1:], stdin, stdout, stderr)
 	case "version", "-version", "--version", "-v":
 		fmt.Fprintln(stdout, "aegir", Version)
 		return 0
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && slices.Contains(cli.Nouns(), args[1]) {
 			return cli.Run(ctx, args, os.Getenv, stdout, stderr)
+		}
+		if len(args) > 1 && args[1] == "admin" {
+			fmt.Fprint(stdout, adminUsage)
+			return 0
 		}
 		if len(args) > 1 && !slices.Contains(roles, args[1]) {
 			fmt.Fprintf(stderr, "aegir: no help for %q%s\n\n", args[1], suggestion(args[1]))
@@ -82,7 +88,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // roles are the commands run routes to a process role rather than to the
 // CLI client.
-var roles = []string{"dev", "server", "provision", "queue", "jobspec", "version", "help"}
+var roles = []string{"dev", "server", "provision", "queue", "jobspec", "version", "help", "admin"}
 
 // suggestion is ` (did you mean "x"?)` for a mistyped command, or "".
 func suggestion(word string) string {
@@ -104,6 +110,7 @@ Process roles:
               ("aegir server run [flags]"; a bare "aegir server" lists its verbs)
   provision   the back end: "aegir provision run --context FILE|-" runs one task
   jobspec     print a Nomad jobspec with variables set, for "nomad job run -"
+  admin       disaster recovery: export | import the whole store, rebuild every site
 
 Client commands (talk to the API at $AEGIR_ADDR with $AEGIR_TOKEN):
   %s

@@ -28,6 +28,10 @@ func TestHelpAndTypos(t *testing.T) {
 		{args: []string{"help", "dev"}, code: 0, out: []string{"Process roles"}},
 		{args: []string{"help", "server"}, code: 0, out: []string{"Usage: aegir server <verb>"}},
 		{args: []string{"sites", "list"}, code: 2, errs: []string{`unknown command "sites" (did you mean "site"?)`}},
+		{args: []string{"help", "admin"}, code: 0, out: []string{"Usage: aegir admin <command>", "export", "import", "rebuild"}},
+		{args: []string{"admin"}, code: 2, errs: []string{"Usage: aegir admin <command>"}},
+		{args: []string{"admin", "exprot"}, code: 2, errs: []string{`aegir admin: unknown command "exprot"`}},
+		{args: []string{"admin", "import", "-key-file", "/nonexistent/key"}, code: 2, errs: []string{"read the key file"}},
 		{args: []string{"servr", "list"}, code: 2, errs: []string{`(did you mean "server"?)`}},
 		{args: []string{"provison"}, code: 2, errs: []string{`(did you mean "provision"?)`}},
 	} {

@@ -91,6 +91,10 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	}
 	n.store = store.New(kv, &store.Config{Logger: log, PlatformRoots: cfg.PlatformRoots})
 	n.closers = append(n.closers, n.store.Close)
+	// A store written by a newer aegir is refused, not misread.
+	if _, err := n.store.EnsureSchema(context.Background(), Version); err != nil {
+		return nil, err
+	}
 	if cfg.Store.Backend == "consul" {
 		// Publish enabled sites in Consul's catalog for a router in front
 		// (Traefik's Consul Catalog conventions); see internal/routing.

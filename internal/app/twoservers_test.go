@@ -25,9 +25,19 @@ type serverProcess struct {
 // and Redis, with a short leadership lease.
 func startServer(t *testing.T, consulAddr, redisAddr, prefix, token string, ttl time.Duration) *serverProcess {
 	t.Helper()
-	d := &devProcess{t: t, dataDir: filepath.Join(t.TempDir(), "data"), http: &http.Client{Timeout: 30 * time.Second}}
+	return startServerAt(t, filepath.Join(t.TempDir(), "data"), "", consulAddr, redisAddr, prefix, token, ttl)
+}
+
+// startServerAt is startServer on the data directory dataDir, its builtin
+// web server on sitesAddr ("": a free port).
+func startServerAt(t *testing.T, dataDir, sitesAddr, consulAddr, redisAddr, prefix, token string, ttl time.Duration) *serverProcess {
+	t.Helper()
+	d := &devProcess{t: t, dataDir: dataDir, http: &http.Client{Timeout: 30 * time.Second}}
 	d.api = fmt.Sprintf("127.0.0.1:%d", testharness.FreePort(t))
-	d.sites = fmt.Sprintf("127.0.0.1:%d", testharness.FreePort(t))
+	d.sites = sitesAddr
+	if d.sites == "" {
+		d.sites = fmt.Sprintf("127.0.0.1:%d", testharness.FreePort(t))
+	}
 	d.logsPath = filepath.Join(t.TempDir(), "server.log")
 	logf, err := os.Create(d.logsPath)
 	if err != nil {

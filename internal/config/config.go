@@ -83,6 +83,10 @@ type fileConfig struct {
 	AuditRetention string `hcl:"audit_retention,optional"`
 
 	Notifications *NotificationsConfig `hcl:"notifications,block"`
+	// Unconfigured, when set, refuses the file with its text: the Debian
+	// package's default /etc/aegir/aegir.hcl carries it until the
+	// operator has filled the file in (ops/package/aegir.hcl).
+	Unconfigured string `hcl:"unconfigured,optional"`
 }
 
 func (f *fileConfig) into(c *Config) {
@@ -265,6 +269,10 @@ type VaultConfig struct {
 	BackendSecretIDFile string `hcl:"backend_secret_id_file,optional"`
 }
 
+// ErrUnconfigured means the config file still says it is not configured
+// (its `unconfigured` attribute, which the packaged default carries).
+var ErrUnconfigured = errors.New("not configured yet")
+
 // Mode is the role the process runs in; it decides the defaults.
 type Mode int
 
@@ -282,6 +290,9 @@ func Load(mode Mode, path string, env func(string) string, fs *flag.FlagSet) (*C
 		var f fileConfig
 		if err := hclsimple.DecodeFile(path, nil, &f); err != nil {
 			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		if f.Unconfigured != "" {
+			return nil, fmt.Errorf("config file %s: %w: %s", path, ErrUnconfigured, f.Unconfigured)
 		}
 		f.into(&c)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision/archive"
+	"github.com/aegirhq/aegir/internal/provision/dberr"
 	"github.com/aegirhq/aegir/internal/provision/platform"
 )
 
@@ -241,15 +242,14 @@ func restore(ctx context.Context, j *job) error {
 	if err := j.checkDB(ctx, se.db); err != nil {
 		return err
 	}
-	if !exists(loc.Dir) {
-		return failf(CodeSiteMissing, "Install the site first (or clone from the backup's site).", nil,
-			"The site directory %s is missing", loc.Dir)
-	}
 	sec, err := j.siteSecret(ctx, loc.ID, "site_db")
 	if err != nil {
 		return err
 	}
 	cr := creds(se.db, loc.ID, sec)
+	if !exists(loc.Dir) {
+		return j.restoreMissing(ctx, se, cr, sec)
+	}
 
 	// Unpack-and-verify and the safety backup only read the live site, so
 	// they run at the same time (one decompresses, the other compresses).
@@ -300,6 +300,41 @@ func restore(ctx context.Context, j *job) error {
 	return nil
 }
 
+// restoreMissing restores a site whose directory is gone (its web server
+// was rebuilt, its disk lost: aegir admin rebuild after a disaster): there
+// is nothing to back up first, so the archive is verified and put in
+// place, the site's database is created if it is missing too (the site's
+// password comes from the secrets backend, as for any task) and loaded,
+// and the site is published. A failure removes the directory again; a
+// database it created is left, empty or loaded, for the next try.
+func (j *job) restoreMissing(ctx context.Context, se *siteEnvOf, cr DBCreds, sec siteSecret) error {
+	loc := se.loc
+	j.log.Info("the site directory is missing: restoring into a new one", "dir", loc.Dir)
+	if err := os.MkdirAll(filepath.Dir(loc.Dir), 0o755); err != nil {
+		return failf(CodeFilesFailed, "Check that aegir can write to the platform's directory.", err, "The sites directory of %s could not be created", loc.Plat.Path)
+	}
+	staging, err := j.stage(ctx, loc, j.c.Backup.Path, j.c.Backup.SHA256, loc.ID)
+	if staging != "" {
+		defer os.RemoveAll(staging)
+	}
+	if err != nil {
+		return err
+	}
+	if !se.db.none {
+		if err := se.db.Create(ctx, cr); err != nil && !errors.Is(err, dberr.ErrExists) {
+			return failf(CodeDBFailed, "Check the database server's log and that aegir's admin user may create databases and users.", err,
+				"%s could not create the database and user %s", capital(se.db.String()), cr.Name)
+		}
+	}
+	u := &undo{}
+	u.push("remove the restored site directory", func(context.Context) error { return os.RemoveAll(loc.Dir) })
+	if err := j.restoreSteps(ctx, se, cr, sec, staging, NewBackup{}, u); err != nil {
+		return j.rollback(ctx, u, err)
+	}
+	j.res.Summary = fmt.Sprintf("restored %s from %s into a new site directory (it was missing)", loc.Domain, j.c.Backup.Path)
+	return nil
+}
+
 func (j *job) restoreSteps(ctx context.Context, se *siteEnvOf, cr DBCreds, sec siteSecret, staging string, safety NewBackup, u *undo) error {
 	loc := se.loc
 	if err := os.Rename(filepath.Join(staging, "files"), loc.Dir); err != nil {
@@ -308,10 +343,12 @@ func (j *job) restoreSteps(ctx context.Context, se *siteEnvOf, cr DBCreds, sec s
 	if err := j.keepOwner(ctx, se.web, &loc, true); err != nil {
 		return err
 	}
-	u.push("reload the database from the safety backup", func(ctx context.Context) error {
-		_, err := j.loadFromArchive(ctx, se.db, cr, safety.Path, safety.SHA256)
-		return err
-	})
+	if safety.Path != "" { // none when the site directory was missing
+		u.push("reload the database from the safety backup", func(ctx context.Context) error {
+			_, err := j.loadFromArchive(ctx, se.db, cr, safety.Path, safety.SHA256)
+			return err
+		})
+	}
 	summary, err := j.loadDump(ctx, se.db, cr, filepath.Join(staging, archive.DatabaseName))
 	if err != nil {
 		return failf(CodeDBFailed, "Check the database server; the site was put back as it was.", err,

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -9,10 +10,18 @@ import (
 	"github.com/aegirhq/aegir/internal/taskspec"
 )
 
-// ContextVersion is the version of the context schema. The back end refuses
-// a context of another major version with a clear error, so a front end and
-// back end of different releases fail loudly instead of misreading fields.
+// ContextVersion is the version of the context and result schemas. The
+// back end refuses a context of another version (ErrVersionMismatch, the
+// task fails version_mismatch) and the dispatcher refuses a result of
+// another version the same way, so a front end and a back end of
+// different releases — one node not yet upgraded in a rolling upgrade —
+// fail the task loudly instead of misreading fields. Change it with any
+// change to Context or Result that the other side could misread.
 const ContextVersion = 1
+
+// ErrVersionMismatch means a context's schema version is not this back
+// end's ContextVersion.
+var ErrVersionMismatch = errors.New("version mismatch")
 
 // MaxContextSize bounds a context document: it travels as a Nomad dispatch
 // payload, whose limit is 16 KiB.
@@ -167,12 +176,20 @@ func DecodeContext(r io.Reader) (*Context, error) {
 	if len(b) > MaxContextSize*4 {
 		return nil, fmt.Errorf("context is larger than %d bytes", MaxContextSize*4)
 	}
+	// The version first: a context of another schema may not even decode
+	// into this one's fields, and it must fail as a mismatch, not as bad JSON.
+	var v struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("context is not valid JSON: %w", err)
+	}
+	if v.Version != ContextVersion {
+		return nil, fmt.Errorf("%w: the context's schema version is %d and this back end reads %d: run a back end of the same aegir release as the front end", ErrVersionMismatch, v.Version, ContextVersion)
+	}
 	var c Context
 	if err := json.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("context is not valid JSON: %w", err)
-	}
-	if c.Version != ContextVersion {
-		return nil, fmt.Errorf("context schema version %d is not %d: run a back end of the same aegir release as the front end", c.Version, ContextVersion)
 	}
 	if !domain.ValidID(c.Task.ID) {
 		return nil, fmt.Errorf("context has no valid task id")

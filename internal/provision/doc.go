@@ -12,7 +12,10 @@
 //     or a query (validateContext): domains must already be normalised,
 //     paths absolute and clean with safe characters, ids aegir ids, service
 //     settings free of control characters. A crafted value fails the task
-//     with context_invalid before anything is written;
+//     with context_invalid before anything is written (a context of
+//     another schema version, ContextVersion, fails version_mismatch: the
+//     dispatcher is another aegir release; the dispatcher refuses a result
+//     of another version the same way);
 //  2. opens the secrets backend (Deps.OpenSecrets) and, per task, reads
 //     the database admin credentials (Context.Secrets["db_admin"], default
 //     secrets.ServiceAdminRef) and the site's own password

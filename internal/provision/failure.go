@@ -9,6 +9,7 @@ import (
 // scripts match on these; the words around them may change.
 const (
 	CodeContextInvalid     = "context_invalid"     // the context document is malformed or unsafe
+	CodeVersionMismatch    = "version_mismatch"    // the context or result is of another schema version: front end and back end are different releases
 	CodeSecretsUnavailable = "secrets_unavailable" // the secrets backend cannot be opened or read
 	CodeDriverMissing      = "driver_missing"      // no driver for a service kind in this build
 	CodeDriverFailed       = "driver_failed"       // a driver could not be built from its settings

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -395,6 +396,27 @@ func TestMainUsage(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.ErrorCode != provision.CodeContextInvalid {
 		t.Fatalf("bad context result: %q", out.String())
 	}
+
+	// A context of another release (another schema version, fields this
+	// one cannot even decode) fails version_mismatch, naming both versions.
+	for _, doc := range []string{
+		fmt.Sprintf(`{"version":%d,"task":{"id":"01j00000000000000000","type":"verify"}}`, provision.ContextVersion+1),
+		fmt.Sprintf(`{"version":%d,"task":"a shape of the future"}`, provision.ContextVersion+1),
+		`{"task":{"id":"01j00000000000000000","type":"verify"}}`,
+	} {
+		if _, err := provision.DecodeContext(strings.NewReader(doc)); !errors.Is(err, provision.ErrVersionMismatch) {
+			t.Errorf("DecodeContext(%s) = %v, want ErrVersionMismatch", doc, err)
+		}
+		out.Reset()
+		if code := provision.Main(context.Background(), []string{"run", "--context", "-"}, strings.NewReader(doc), &out, &errOut, provision.Deps{}); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+		res = provision.Result{}
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.ErrorCode != provision.CodeVersionMismatch || res.Version != provision.ContextVersion ||
+			!strings.Contains(res.Explanation, fmt.Sprintf("this back end reads %d", provision.ContextVersion)) || res.FixHint == "" {
+			t.Errorf("result of %s: %q", doc, out.String())
+		}
+	}
 }
 
 // FuzzContext feeds arbitrary documents through decoding and the Runner:
@@ -419,4 +441,57 @@ func FuzzContext(f *testing.F) {
 			t.Fatalf("internal error: %s", res.Explanation)
 		}
 	})
+}
+
+// A site whose directory and database are gone (its server was rebuilt) is
+// restored into a new directory and a new database; a damaged archive
+// leaves nothing behind.
+func TestRestoreIntoMissingSite(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	site := b.newSite("lost.example.com")
+	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
+	site.Status = domain.SiteEnabled
+	b.exec(site.ID, "CREATE TABLE t (n INTEGER)", "INSERT INTO t VALUES (1), (2)")
+	bk := b.mustRun(b.ctx(domain.TaskBackup, site, "static1")).Changes.Backups[0]
+	siteDir := filepath.Join(b.platform["static1"].Path, "sites", site.Domain)
+	if err := os.RemoveAll(siteDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(b.sqlitePath(site.ID)); err != nil {
+		t.Fatal(err)
+	}
+
+	// A damaged archive: refused, and no directory is left.
+	raw, err := os.ReadFile(bk.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.tar.zst")
+	raw[len(raw)/2] ^= 0x55
+	if err := os.WriteFile(bad, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rc := b.ctx(domain.TaskRestore, site, "static1")
+	rc.Backup = &provision.BackupInfo{ID: domain.NewID(), Path: bad, SHA256: bk.SHA256, Size: bk.Size}
+	wantFailure(t, b.run(rc), provision.CodeBackupCorrupt)
+	if _, err := os.Stat(siteDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a failed restore left %s: %v", siteDir, err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(siteDir)); len(entries) != 0 {
+		t.Fatalf("a failed restore left %v in the sites directory", entries)
+	}
+
+	rc = b.ctx(domain.TaskRestore, site, "static1")
+	rc.Backup = &provision.BackupInfo{ID: domain.NewID(), Path: bk.Path, SHA256: bk.SHA256, Size: bk.Size}
+	res := b.mustRun(rc)
+	if len(res.Changes.Backups) != 0 || !strings.Contains(res.Summary, "it was missing") {
+		t.Errorf("restore into a missing site: %+v", res)
+	}
+	if n := b.count(site.ID, "t"); n != 2 {
+		t.Errorf("restored database has %d rows, want 2", n)
+	}
+	if code, _ := b.get(site.Domain, "/"); code != 200 {
+		t.Errorf("restored site answers %d", code)
+	}
 }

@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -126,6 +127,12 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		in = f
 	}
 	c, err := DecodeContext(in)
+	if errors.Is(err, ErrVersionMismatch) {
+		log.Error("context of another aegir release", "err", err)
+		return writeResult(stdout, red, Result{Version: ContextVersion, Status: domain.TaskFailed,
+			ErrorCode: CodeVersionMismatch, Explanation: "The back end cannot run this task: " + err.Error() + ".",
+			FixHint: "Install the aegir release the servers run on this node (nomad.binary, or the binary the local executor runs), then retry the task."})
+	}
 	if err != nil {
 		log.Error("invalid context", "err", err)
 		return writeResult(stdout, red, Result{Version: ContextVersion, Status: domain.TaskFailed,

@@ -96,6 +96,12 @@ func consulForTest(t testing.TB, managementToken string) *ConsulAgent {
 	return a
 }
 
+// Stop stops an agent started by Consul or ConsulACL before its test ends,
+// as losing the cluster's Consul would: a -dev agent keeps its data in
+// memory, so it is gone. Never call it on SharedConsul's agent. Safe to
+// call twice.
+func (a *ConsulAgent) Stop() { a.proc.stop() }
+
 // ACLToken creates an ACL policy with rules (Consul's policy HCL, e.g. the
 // contents of ops/consul/aegir-policy.hcl) under a unique name starting
 // with name, and a token holding only that policy, and returns the token's

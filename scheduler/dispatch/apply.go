@@ -207,6 +207,9 @@ func endingOf(task domain.Task, o outcome, timeout time.Duration) ending {
 		return e
 	}
 	res := o.res
+	if res.Version != provision.ContextVersion {
+		return versionMismatch(res)
+	}
 	e = ending{status: res.Status, code: res.ErrorCode, explanation: res.Explanation, hint: res.FixHint, summary: res.Summary}
 	changes, err := ResultChanges(task, res)
 	if err != nil {
@@ -233,6 +236,20 @@ func endingOf(task domain.Task, o outcome, timeout time.Duration) ending {
 		}
 	}
 	return e
+}
+
+// versionMismatch is the ending of a task whose back end answered in
+// another result schema than this dispatcher reads: an aegir of another
+// release ran it (a node not yet upgraded, or upgraded first). Nothing it
+// reported is applied.
+func versionMismatch(res *provision.Result) ending {
+	return ending{
+		status: domain.TaskFailed,
+		code:   provision.CodeVersionMismatch,
+		explanation: fmt.Sprintf("The back end answered in result schema %d and this aegir server reads schema %d: the back end is another aegir release. Nothing it reported (%s) was applied.",
+			res.Version, provision.ContextVersion, res.Status),
+		hint: "Run the same aegir release on the back end's nodes (nomad.binary, or the binary the local executor runs) as on the servers, verify the task's target, then retry the task.",
+	}
 }
 
 // notApplied is the ending of a task whose result could not be applied:

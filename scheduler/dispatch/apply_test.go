@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -58,8 +59,10 @@ func TestResultChangesRefusesOtherTargets(t *testing.T) {
 func TestEndingOf(t *testing.T) {
 	t.Parallel()
 	task := domain.Task{ID: domain.NewID(), Type: domain.TaskVerify, TargetKind: domain.TargetSite, TargetID: domain.NewID()}
-	ok := &provision.Result{Status: domain.TaskSucceeded, Summary: "verified"}
-	bad := &provision.Result{Status: domain.TaskFailed, ErrorCode: "db_unreachable", Explanation: "The database did not answer.", FixHint: "Start it."}
+	ok := &provision.Result{Version: provision.ContextVersion, Status: domain.TaskSucceeded, Summary: "verified"}
+	bad := &provision.Result{Version: provision.ContextVersion, Status: domain.TaskFailed, ErrorCode: "db_unreachable", Explanation: "The database did not answer.", FixHint: "Start it."}
+	older := &provision.Result{Version: provision.ContextVersion - 1, Status: domain.TaskSucceeded, Summary: "verified",
+		Changes: provision.Changes{SiteStatus: domain.SiteDisabled}}
 	for _, tc := range []struct {
 		name       string
 		o          outcome
@@ -75,22 +78,27 @@ func TestEndingOf(t *testing.T) {
 		{"cancelled, failed result", outcome{cancelledBy: "ann", res: bad}, domain.TaskCancelled, "db_unreachable", "Cancelled by ann while it ran. The database did not answer.", ""},
 		{"timeout", outcome{timedOut: true, err: errors.New("x")}, domain.TaskFailed, "timeout", "The task took longer than the timeout (1h); the back end was stopped. Nothing it did was recorded.", ""},
 		{"shutdown", outcome{shutdown: true, err: errors.New("x")}, domain.TaskFailed, "aegir_stopped", "aegir was stopped while the task ran, and stopped the back end. Nothing it did was recorded.", ""},
-		{"shutdown, rolled back", outcome{shutdown: true, res: &provision.Result{Status: domain.TaskFailed, ErrorCode: provision.CodeCancelled, Explanation: "The steps it had taken were rolled back."}},
+		{"shutdown, rolled back", outcome{shutdown: true, res: &provision.Result{Version: provision.ContextVersion, Status: domain.TaskFailed, ErrorCode: provision.CodeCancelled, Explanation: "The steps it had taken were rolled back."}},
 			domain.TaskFailed, "aegir_stopped", "aegir was stopped while the task ran, and stopped the back end. The steps it had taken were rolled back.", ""},
-		{"leadership lost, rolled back", outcome{leaderLost: true, res: &provision.Result{Status: domain.TaskFailed, ErrorCode: provision.CodeCancelled, Explanation: "The steps it had taken were rolled back."}},
+		{"leadership lost, rolled back", outcome{leaderLost: true, res: &provision.Result{Version: provision.ContextVersion, Status: domain.TaskFailed, ErrorCode: provision.CodeCancelled, Explanation: "The steps it had taken were rolled back."}},
 			domain.TaskFailed, "leadership_lost", "This aegir process lost the dispatcher's leadership (its lease in Redis could not be renewed in time: Redis did not answer, or the process paused) and stopped the back end. The steps it had taken were rolled back.", ""},
 		{"leadership lost, no result", outcome{leaderLost: true, err: errors.New("x")}, domain.TaskFailed, "leadership_lost",
 			"This aegir process lost the dispatcher's leadership (its lease in Redis could not be renewed in time: Redis did not answer, or the process paused) and stopped the back end. Nothing it did was recorded.", ""},
 		{"executor's own code", outcome{err: &runner.Failure{Msg: "the back end exited without leaving a result: its result could not be read: redis down", Code: "bus_unavailable", Hint: "Check Redis."}},
 			domain.TaskFailed, "bus_unavailable", "The back end exited without leaving a result: its result could not be read: redis down.", ""},
 		{"shutdown after success", outcome{shutdown: true, res: ok}, domain.TaskSucceeded, "", "", "verified (it had finished before it could be stopped)"},
+		{"another release's result", outcome{res: older}, domain.TaskFailed, provision.CodeVersionMismatch,
+			fmt.Sprintf("The back end answered in result schema %d and this aegir server reads schema %d: the back end is another aegir release. Nothing it reported (succeeded) was applied.", provision.ContextVersion-1, provision.ContextVersion), ""},
 	} {
 		e := endingOf(task, tc.o, time.Hour)
 		if e.status != tc.status || e.code != tc.code || e.explanation != tc.expl || e.summary != tc.summary {
 			t.Errorf("%s: got %s %q %q %q", tc.name, e.status, e.code, e.explanation, e.summary)
 		}
-		if e.status != domain.TaskSucceeded && e.hint == "" && tc.o.res == nil {
+		if e.status != domain.TaskSucceeded && e.hint == "" && (tc.o.res == nil || tc.code == provision.CodeVersionMismatch) {
 			t.Errorf("%s: no fix hint", tc.name)
+		}
+		if tc.code == provision.CodeVersionMismatch && len(e.changes) > 0 {
+			t.Errorf("%s: changes applied: %v", tc.name, e.changes)
 		}
 	}
 }
