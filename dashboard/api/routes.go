@@ -70,7 +70,8 @@ func (s *Server) routes() []route {
 		{"POST", "/platforms/:id/tasks", requireAdminWrite("run platform tasks", s.platformTask), operation{tag: "platforms", summary: "Queue a platform task: verify-platform, import, lock, unlock, delete (admin)", body: apiv1.TaskRequest{}, status: 202, resp: domain.Task{}}},
 
 		{"GET", "/sites", s.listSites, operation{tag: "sites", summary: "List sites, sorted by domain", query: withPaging("q", "status", "platform_id", "client_id", "server_id"), status: 200, resp: List[domain.Site]{}}},
-		{"POST", "/sites", s.createSite, operation{tag: "sites", summary: "Create a site; queues install", body: apiv1.SiteCreate{}, status: 201, resp: apiv1.SiteCreated{}}},
+		{"POST", "/sites", s.createSite, operation{tag: "sites", summary: "Create a site; queues install (with from_backup: bring a deleted site back from one of its backups)", body: apiv1.SiteCreate{}, status: 201, resp: apiv1.SiteCreated{}}},
+		{"POST", "/sites/import", s.importSite, operation{tag: "sites", summary: "Make a site from a backup archive sent as the body (application/octet-stream, streamed to disk, at most max_import_mb); checked entry by entry before anything is written; queues install from it", query: []string{"domain", "platform", "platform_id", "db_server", "db_server_id", "client", "client_id"}, status: 201, resp: apiv1.SiteCreated{}}},
 		{"GET", "/sites/:id", s.GetSite, operation{tag: "sites", summary: "Get a site by id or by domain", status: 200, resp: domain.Site{}}},
 		{"PUT", "/sites/:id", s.updateSite, operation{tag: "sites", summary: "Update a site's aliases, redirect flag, client or profile; queues verify", body: domain.Site{}, status: 200, resp: apiv1.SiteCreated{}}},
 		{"POST", "/sites/:id/tasks", s.siteTask, operation{tag: "sites", summary: "Queue a site task: backup, restore, disable, enable, verify, clone, migrate, delete, install, rotate-credentials", body: apiv1.TaskRequest{}, status: 202, resp: domain.Task{}}},

@@ -21,6 +21,24 @@ type SiteCreate struct {
 	ClientID        string   `json:"client_id,omitempty"`
 	Client          string   `json:"client,omitempty"`
 	Profile         string   `json:"profile,omitempty"`
+	// FromBackup brings a deleted site back from one of its backups (its
+	// final one, usually): the site gets its old id back, and its install
+	// restores the backup. Domain defaults to the backup's, Client to the
+	// backup's client.
+	FromBackup string `json:"from_backup,omitempty"`
+}
+
+// SiteImport is the query of POST /sites/import, whose body is a site
+// backup archive (.tar.zst, as aegir writes them). Domain defaults to the
+// archive's; the platform and database server are required.
+type SiteImport struct {
+	Domain     string `query:"domain"`
+	PlatformID string `query:"platform_id"`
+	Platform   string `query:"platform"`
+	DBServerID string `query:"db_server_id"`
+	DBServer   string `query:"db_server"`
+	ClientID   string `query:"client_id"`
+	Client     string `query:"client"`
 }
 
 // SiteCreated is the answer to POST /sites and PUT /sites/{id}.

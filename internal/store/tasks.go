@@ -63,7 +63,7 @@ func (s *Store) requestSiteTask(ctx context.Context, siteID string, typ domain.T
 	if err := taskspec.CheckSite(site, typ, args); err != nil {
 		return nil, err
 	}
-	if spec, _ := taskspec.Lookup(typ); spec.Backup != taskspec.NoBackup {
+	if spec, _ := taskspec.Lookup(typ); spec.Backup.Needs(args) {
 		b, err := s.GetBackup(ctx, args["backup_id"])
 		if err != nil || b.SiteID != site.ID {
 			return nil, domain.Invalid("args.backup_id", "no backup %q of site %s", args["backup_id"], site.Domain)

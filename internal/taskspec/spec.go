@@ -143,7 +143,22 @@ const (
 	// BackupArchive: the task reads the backup's archive, which must be a
 	// .tar.zst file (restore, verify-backup).
 	BackupArchive
+	// BackupArchiveIfGiven: as BackupArchive when args.backup_id is given,
+	// else no backup (install: a fresh site, or one brought back from a
+	// deleted site's final backup or an imported archive).
+	BackupArchiveIfGiven
 )
+
+// Needs reports whether a task of this use with args works on a backup.
+func (u BackupUse) Needs(args map[string]string) bool {
+	return u == BackupRecord || u == BackupArchive || u == BackupArchiveIfGiven && args["backup_id"] != ""
+}
+
+// Archive reports whether a task of this use with args reads a backup's
+// archive.
+func (u BackupUse) Archive(args map[string]string) bool {
+	return u == BackupArchive || u == BackupArchiveIfGiven && args["backup_id"] != ""
+}
 
 // Destination says where a site task puts the site.
 type Destination int

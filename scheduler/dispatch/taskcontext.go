@@ -190,7 +190,7 @@ func siteContext(ctx context.Context, st *store.Store, task domain.Task, pc *pro
 	if !ok {
 		return contextErr("bad_task", nil, "", "task %s has an unknown type %q", task.ID, task.Type)
 	}
-	if spec.Backup != taskspec.NoBackup {
+	if spec.Backup.Needs(task.Args) {
 		b, err := st.GetBackup(ctx, task.Args["backup_id"])
 		if err != nil {
 			return missing(err, "Backup "+task.Args["backup_id"], "Pick another backup of the site and request the restore again.")
