@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -18,6 +19,9 @@ const ImportPath = Prefix + "/sites/import"
 // importSite makes a site from the backup archive in the request's body,
 // streamed to disk (control.Sites.Import); the query says where it goes.
 func (s *Server) importSite(c *fiber.Ctx) error {
+	if err := RawBody(c); err != nil {
+		return err
+	}
 	var req apiv1.SiteImport
 	if err := c.QueryParser(&req); err != nil {
 		return newAPIError(fiber.StatusBadRequest, CodeInvalid, "", "bad query: %v", err)
@@ -63,11 +67,11 @@ func (m *movingReader) Read(p []byte) (int, error) {
 func (s *Server) boundBody(c *fiber.Ctx) error {
 	req := &c.Context().Request
 	if s.StreamsBody(c) {
-		// A refusal (bad token, bad archive) leaves the rest of the
-		// upload unread: the connection cannot carry another request.
+		// A refusal (bad token, an archive over the limit) may leave the
+		// rest of the upload unread.
 		err := c.Next()
-		if err != nil || c.Response().StatusCode() >= 400 {
-			c.Context().SetConnectionClose()
+		if err != nil || c.Response().StatusCode() >= 300 {
+			drainOrClose(c, uploadDrainMax)
 		}
 		return err
 	}
@@ -75,7 +79,7 @@ func (s *Server) boundBody(c *fiber.Ctx) error {
 		return c.Next()
 	}
 	tooLarge := func() error {
-		c.Context().SetConnectionClose() // the rest of the body is never read
+		drainOrClose(c, 8*int64(s.cfg.BodyLimit))
 		return newAPIError(fiber.StatusRequestEntityTooLarge, CodeTooLarge, "", "request body is larger than %d bytes", s.cfg.BodyLimit)
 	}
 	if req.Header.ContentLength() > s.cfg.BodyLimit {
@@ -115,3 +119,35 @@ func (s *Server) StreamsBody(c *fiber.Ctx) bool {
 // the HTML dashboard) read their body as a stream (UploadBody). Call it
 // from Config.Mount.
 func (s *Server) AddStreamingPath(path string) { s.streaming = append(s.streaming, path) }
+
+// RawBody refuses an upload that is not sent as the file itself
+// (Content-Type application/octet-stream), with 415: nothing may parse an
+// upload as a form, which would read a multipart body whole, past every
+// limit. A route that takes an upload calls it before anything that could
+// read a form value.
+func RawBody(c *fiber.Ctx) error {
+	if ct := c.Get(fiber.HeaderContentType); !strings.HasPrefix(ct, "application/octet-stream") {
+		return newAPIError(fiber.StatusUnsupportedMediaType, CodeInvalid, "",
+			"send the archive itself as the body, with Content-Type application/octet-stream (not %q)", ct)
+	}
+	return nil
+}
+
+// uploadDrainMax is how much of a refused upload's unread rest is read and
+// discarded so that its client gets the answer (see drainOrClose).
+const uploadDrainMax = 64 << 20
+
+// drainOrClose reads and discards the unread rest of a refused request's
+// streamed body, up to max bytes, so that the client, still sending, reads
+// the answer instead of a connection reset, and the connection can carry
+// the next request. A longer rest closes the connection after the answer.
+func drainOrClose(c *fiber.Ctx, max int64) {
+	req := &c.Context().Request
+	if !req.IsBodyStream() {
+		return
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(req.BodyStream(), max+1))
+	if err != nil || n > max {
+		c.Context().SetConnectionClose()
+	}
+}
