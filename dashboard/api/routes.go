@@ -78,7 +78,7 @@ func (s *Server) routes() []route {
 		{"GET", "/sites/:id/backups", s.siteBackups, operation{tag: "sites", summary: "List a site's backups, newest first", query: listQuery, status: 200, resp: List[domain.Backup]{}}},
 
 		{"GET", "/audit", s.listAudit, operation{tag: "audit", summary: "List the audit log, newest first: everything for an admin, the entries about their own clients' objects for a client user", query: withPaging("user", "client", "kind", "object", "action", "since", "until"), status: 200, resp: List[domain.AuditEntry]{}}},
-		{"GET", "/tasks", s.listTasks, operation{tag: "tasks", summary: "List tasks, newest first", query: withPaging("status", "type", "target_kind", "target_id"), status: 200, resp: List[domain.Task]{}}},
+		{"GET", "/tasks", s.listTasks, operation{tag: "tasks", summary: "List tasks, newest first (parent: the child tasks of a batch such as migrate-sites)", query: withPaging("status", "type", "target_kind", "target_id", "parent"), status: 200, resp: List[domain.Task]{}}},
 		{"GET", "/tasks/:id", s.GetTask, operation{tag: "tasks", summary: "Get a task", status: 200, resp: domain.Task{}}},
 		{"POST", "/tasks/:id/cancel", s.cancelTask, operation{tag: "tasks", summary: "Cancel a task: 200 with the cancelled task if it was queued, 202 if a running task is being stopped", status: 200, resp: domain.Task{}}},
 		{"POST", "/tasks/:id/retry", s.retryTask, operation{tag: "tasks", summary: "Queue a new task like a failed or cancelled one", status: 202, resp: domain.Task{}}},

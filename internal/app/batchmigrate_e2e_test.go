@@ -103,6 +103,13 @@ func TestBatchMigrate(t *testing.T) {
 	if len(batches) != 2 || children != 4 {
 		t.Errorf("%d batches, %d children; want 2, 4", len(batches), children)
 	}
+	for id := range batches {
+		var kids struct{ Total int }
+		d.call("GET", "/tasks?parent="+id, nil, &kids)
+		if kids.Total != 2 {
+			t.Errorf("GET /tasks?parent=%s: %d children, want 2", id, kids.Total)
+		}
+	}
 
 	// The cause gone, the rest moves.
 	if err := os.Remove(blocker); err != nil {

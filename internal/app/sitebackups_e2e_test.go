@@ -237,6 +237,11 @@ func TestSitesBackFromBackups(t *testing.T) {
 	if gone.ID == "" {
 		t.Fatal("no final backup of the imported site")
 	}
+	// Its domain taken since: refused at the request.
+	_, errOut = d.mustCLI(1, "site", "create", "back.example.test", "-from-backup", gone.ID, "-platform", "example", "-db-server", "local")
+	if !strings.Contains(errOut, "back.example.test") || !strings.Contains(errOut, "duplicate") {
+		t.Errorf("create -from-backup onto a taken domain: %q", errOut)
+	}
 	if err := os.Remove(gone.Path); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
@@ -77,5 +78,70 @@ func TestRecoverFailsBatchWhoseAegirDied(t *testing.T) {
 	if got.Status != domain.TaskFailed || got.ErrorCode != "runner_gone" ||
 		!strings.Contains(got.Explanation, "stopped while it ran") || !strings.Contains(got.FixHint, "still on p1") {
 		t.Fatalf("batch %s %s: %s (%s)", got.Status, got.ErrorCode, got.Explanation, got.FixHint)
+	}
+}
+
+// firstChild waits until the batch has queued a child whose back end
+// started, and returns it.
+func (b *bundle) firstChild(t *testing.T, batchID string) domain.Task {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		page, err := b.st.ListTasks(context.Background(), store.TaskFilter{Parent: batchID})
+		must(t, err)
+		for _, c := range page.Items {
+			if b.started(c.ID) {
+				return c
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no child of batch %s started", batchID)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestBatchCancel: cancelling a batch cancels the child under way and
+// queues no more; the batch ends cancelled saying what was left.
+func TestBatchCancel(t *testing.T) {
+	t.Parallel()
+	b := setup(t, fakeGate)
+	b.newSite(t)
+	b.newSite(t)
+	b.settle(t)
+	batch := b.queueBatch(t, nil)
+	b.start(t)
+	child := b.firstChild(t, batch.ID)
+	must(t, b.d.Cancel(context.Background(), batch.ID, "tester"))
+	got := b.waitDone(t, batch.ID)
+	if got.Status != domain.TaskCancelled || !strings.Contains(got.Explanation, "Cancelled by tester") || !strings.Contains(got.Explanation, "1 not started") {
+		t.Fatalf("batch %s: %s", got.Status, got.Explanation)
+	}
+	if c := b.waitDone(t, child.ID); c.Status != domain.TaskCancelled {
+		t.Errorf("child under way: %s", c.Status)
+	}
+	if page, _ := b.st.ListTasks(context.Background(), store.TaskFilter{Parent: batch.ID}); page.Total != 1 {
+		t.Errorf("%d children, want the one under way only", page.Total)
+	}
+}
+
+// TestBatchStoppedWithAegir: when the dispatcher stops, the batch ends at
+// once (failed aegir_stopped), never left running.
+func TestBatchStoppedWithAegir(t *testing.T) {
+	t.Parallel()
+	b := setup(t, fakeGate)
+	b.newSite(t)
+	b.settle(t)
+	batch := b.queueBatch(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- b.d.Run(ctx) }()
+	b.firstChild(t, batch.ID)
+	cancel()
+	must(t, <-done)
+	got, err := b.st.GetTask(context.Background(), batch.ID)
+	must(t, err)
+	if got.Status != domain.TaskFailed || got.ErrorCode != "aegir_stopped" || !strings.Contains(got.Explanation, "0 of 1 sites migrated") {
+		t.Fatalf("batch %s %s: %s", got.Status, got.ErrorCode, got.Explanation)
 	}
 }
