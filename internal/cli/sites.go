@@ -139,8 +139,12 @@ func siteCreate(ctx context.Context, a *app, args []string) error {
 	profile := fs.String("profile", "", "install profile (drupal platforms)")
 	fromBackup := fs.String("from-backup", "", "bring a deleted site back from this backup (its id; aegir backup list): its domain and client unless given")
 	tf := taskFlags(fs)
+	// With -from-backup the domain is the backup's unless given.
 	least := 1
-	if slices.Contains(args, "-from-backup") || slices.ContainsFunc(args, func(s string) bool { return strings.HasPrefix(s, "-from-backup=") }) {
+	if slices.ContainsFunc(args, func(s string) bool {
+		name, _, _ := strings.Cut(strings.TrimLeft(s, "-"), "=")
+		return strings.HasPrefix(s, "-") && name == "from-backup"
+	}) {
 		least = 0
 	}
 	pos, err := a.parse(fs, args, least, 1)
@@ -172,7 +176,9 @@ func siteCreate(ctx context.Context, a *app, args []string) error {
 	}
 	refField(body, "platform", *platform)
 	refField(body, "db_server", *dbServer)
-	refField(body, "client", *client)
+	if *client != "" { // else the backup's client (-from-backup)
+		refField(body, "client", *client)
+	}
 	if *profile != "" {
 		body["profile"] = *profile
 	}
