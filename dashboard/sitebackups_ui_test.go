@@ -68,8 +68,22 @@ func TestUISitesFromBackupsAndBatch(t *testing.T) {
 	if err != nil || site.ID != goneID || site.ClientID != b.ids["clientA"] {
 		t.Fatalf("site back: %+v %v", site, err)
 	}
-	if install := b.taskOf(goneID, domain.TaskInstall); install.Args["backup_id"] != backups[0].ID {
+	install := b.taskOf(goneID, domain.TaskInstall)
+	if install.Args["backup_id"] != backups[0].ID {
 		t.Errorf("its install restores %q, want %s", install.Args["backup_id"], backups[0].ID)
+	}
+	// Its install failed: retrying from the site's page restores the
+	// backup again.
+	b.finish(install, domain.TaskFailed, store.SetSiteStatus(goneID, domain.SiteFailed))
+	if _, body := w.get("/sites/" + goneID); !strings.Contains(body, "Retry install from the backup") || !strings.Contains(body, `name="backup_id" value="`+backups[0].ID+`"`) {
+		t.Fatalf("the failed site's page does not retry from the backup")
+	}
+	res, _ = w.post("/sites/"+goneID+"/tasks", url.Values{"type": {"install"}, "backup_id": {backups[0].ID}, "follow": {"1"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("retry install: %d", res.StatusCode)
+	}
+	if p, _ := b.st.ListTasks(ctx, store.TaskFilter{TargetID: goneID, Type: domain.TaskInstall, Status: domain.TaskQueued}); p.Total != 1 || p.Items[0].Args["backup_id"] != backups[0].ID {
+		t.Errorf("retried install: %+v", p.Items)
 	}
 
 	// The archive upload.

@@ -306,6 +306,9 @@ type siteView struct {
 	Clients    []domain.Client
 	StatsChart any
 	Cron       []queue.Output
+	// InstallFrom is the backup the site's newest install restored (a site
+	// brought back from a backup): retrying the install restores it again.
+	InstallFrom string
 }
 
 func (u *ui) loadSite(c *fiber.Ctx) (*domain.Site, error) {
@@ -325,6 +328,12 @@ func (u *ui) sitePage(c *fiber.Ctx, v *view) error {
 	d.Platform = d.L.Platforms[site.PlatformID]
 	if d.Tasks, d.TaskTotal, err = u.ctl.Tasks.Of(ctx, actor(c), domain.TargetSite, site.ID, 15); err != nil {
 		return err
+	}
+	for _, t := range d.Tasks { // newest first
+		if t.Type == domain.TaskInstall {
+			d.InstallFrom = t.Args["backup_id"]
+			break
+		}
 	}
 	for i := range d.Tasks {
 		if !d.Tasks[i].Status.Done() {
