@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/aegirhq/aegir/internal/apiv1"
+	"github.com/aegirhq/aegir/internal/domain"
 )
 
 // ImportPath is the route of POST /sites/import under Prefix: the one API
@@ -20,6 +22,9 @@ const ImportPath = Prefix + "/sites/import"
 // streamed to disk (control.Sites.Import); the query says where it goes.
 func (s *Server) importSite(c *fiber.Ctx) error {
 	if err := RawBody(c); err != nil {
+		return err
+	}
+	if err := s.ImportTooLarge(c); err != nil {
 		return err
 	}
 	var req apiv1.SiteImport
@@ -119,6 +124,15 @@ func (s *Server) StreamsBody(c *fiber.Ctx) bool {
 // the HTML dashboard) read their body as a stream (UploadBody). Call it
 // from Config.Mount.
 func (s *Server) AddStreamingPath(path string) { s.streaming = append(s.streaming, path) }
+
+// ImportTooLarge refuses, before any of it is read, an upload whose
+// declared length is over the import limit.
+func (s *Server) ImportTooLarge(c *fiber.Ctx) error {
+	if n := int64(c.Request().Header.ContentLength()); n > s.ctl.Sites.ImportLimit() {
+		return fmt.Errorf("the archive is %d bytes, more than the %d an import may be (max_import_mb): %w", n, s.ctl.Sites.ImportLimit(), domain.ErrTooLarge)
+	}
+	return nil
+}
 
 // RawBody refuses an upload that is not sent as the file itself
 // (Content-Type application/octet-stream), with 415: nothing may parse an

@@ -83,6 +83,9 @@ func (u *ui) siteCreate(c *fiber.Ctx, v *view) error {
 const siteImportPath = "/sites/import"
 
 func (u *ui) siteImportSubmit(c *fiber.Ctx, v *view) error {
+	if err := u.api.ImportTooLarge(c); err != nil {
+		return err
+	}
 	req := apiv1.SiteImport{Domain: strings.TrimSpace(c.Query("domain")), PlatformID: c.Query("platform_id"),
 		DBServerID: c.Query("db_server_id"), ClientID: c.Query("client_id")}
 	site, task, err := u.ctl.Sites.Import(c.UserContext(), actor(c), req, u.api.UploadBody(c))

@@ -74,6 +74,11 @@ func (s *Sites) Import(ctx context.Context, a Actor, req apiv1.SiteImport, body 
 	if err != nil {
 		return nil, nil, err
 	}
+	if req.Domain != "" {
+		if owner, err := s.st.SiteByDomain(ctx, site.Domain); err == nil {
+			return nil, nil, &domain.DuplicateError{Kind: "domain", Value: site.Domain, OwnerID: owner.ID}
+		}
+	}
 	p, err := s.st.GetPlatform(ctx, site.PlatformID)
 	if err != nil {
 		return nil, nil, err
@@ -135,6 +140,11 @@ func (s *Sites) Import(ctx context.Context, a Actor, req apiv1.SiteImport, body 
 	keep = true
 	return site, task, nil
 }
+
+// ImportLimit is the largest archive Import takes, in bytes
+// (Config.MaxImportSize): a transport refuses a request that declares a
+// longer body before reading it.
+func (s *Sites) ImportLimit() int64 { return s.maxImportSize }
 
 // receive streams body into a new file of the import directory, hashing
 // it, and returns the file, its sha256 and size. A body larger than
