@@ -196,6 +196,18 @@ func TestSitesBackFromBackups(t *testing.T) {
 	if d.siteCount() != sites+1 || len(d.backups()) != nBackups+1 {
 		t.Errorf("after import: %d sites, %d backups; want %d, %d", d.siteCount(), len(d.backups()), sites+1, nBackups+1)
 	}
+	// The imported archive is the new site's backup: it verifies and
+	// restores, though its manifest names the site it was taken of.
+	var imported backupRecord
+	for _, b := range d.backups() {
+		if b.Domain == "copy.example.test" && b.Reason == "import" {
+			imported = b
+		}
+	}
+	var copySite struct{ ID string }
+	d.call("GET", "/sites/copy.example.test", nil, &copySite)
+	d.siteTask(copySite.ID, "verify-backup", map[string]string{"backup_id": imported.ID})
+	d.mustCLI(0, "site", "restore", "copy.example.test", "-backup", imported.ID, "-yes", "-wait")
 
 	// Refusals that change nothing.
 	sites, nBackups = d.siteCount(), len(d.backups())

@@ -121,7 +121,7 @@ func (s *Sites) Import(ctx context.Context, a Actor, req apiv1.SiteImport, body 
 	if owner, err := s.st.SiteByDomain(ctx, site.Domain); err == nil {
 		return nil, nil, &domain.DuplicateError{Kind: "domain", Value: site.Domain, OwnerID: owner.ID}
 	}
-	b := &domain.Backup{ID: domain.NewID(), SiteID: domain.NewID(), ServerID: p.WebServerID, Size: size, SHA256: sum, Reason: "import"}
+	b := &domain.Backup{ID: domain.NewID(), SiteID: domain.NewID(), ServerID: p.WebServerID, Size: size, SHA256: sum, Reason: domain.BackupImported}
 	b.Path = filepath.Join(s.importDir, b.ID+".tar.zst")
 	if err := os.Rename(tmp, b.Path); err != nil {
 		return nil, nil, fmt.Errorf("import directory: %w", err)

@@ -143,7 +143,7 @@ func (j *job) stage(ctx context.Context, loc siteLoc, archivePath, sha, siteID s
 	if err != nil {
 		return "", err
 	}
-	if m.SiteID != siteID {
+	if !j.c.Backup.ownedBy(m.SiteID, siteID) {
 		_ = os.RemoveAll(staging)
 		return "", failf(CodeInvalidInput, "Restore one of this site's own backups; use clone to copy another site.", nil,
 			"The backup %s belongs to site %s (%s), not to this site", archivePath, m.SiteID, m.Domain)
