@@ -82,6 +82,11 @@ type Config struct {
 	// MaxTokenTTL bounds the lifetime of the API tokens people create.
 	// Default: control.DefaultMaxTokenTTL (a year).
 	MaxTokenTTL time.Duration
+	// ImportDir and MaxImportSize: where uploaded site archives are
+	// written and how large one may be (control.Config). Default: "" (no
+	// imports) and control.DefaultMaxImportSize.
+	ImportDir     string
+	MaxImportSize int64
 }
 
 // New builds the service layer, the REST API on it and the HTML dashboard
@@ -95,7 +100,7 @@ func New(cfg *Config) (*Server, error) {
 		var err error
 		if ctl, err = control.New(&control.Config{
 			Store: cfg.Store, Secrets: cfg.Secrets, Canceller: cfg.Canceller, Queues: cfg.Queues, Logger: cfg.Logger,
-			MaxTokenTTL: cfg.MaxTokenTTL,
+			MaxTokenTTL: cfg.MaxTokenTTL, ImportDir: cfg.ImportDir, MaxImportSize: cfg.MaxImportSize,
 		}); err != nil {
 			return nil, err
 		}

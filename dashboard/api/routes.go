@@ -70,14 +70,15 @@ func (s *Server) routes() []route {
 		{"POST", "/platforms/:id/tasks", requireAdminWrite("run platform tasks", s.platformTask), operation{tag: "platforms", summary: "Queue a platform task: verify-platform, import, lock, unlock, delete (admin)", body: apiv1.TaskRequest{}, status: 202, resp: domain.Task{}}},
 
 		{"GET", "/sites", s.listSites, operation{tag: "sites", summary: "List sites, sorted by domain", query: withPaging("q", "status", "platform_id", "client_id", "server_id"), status: 200, resp: List[domain.Site]{}}},
-		{"POST", "/sites", s.createSite, operation{tag: "sites", summary: "Create a site; queues install", body: apiv1.SiteCreate{}, status: 201, resp: apiv1.SiteCreated{}}},
+		{"POST", "/sites", s.createSite, operation{tag: "sites", summary: "Create a site; queues install (with from_backup: bring a deleted site back from one of its backups)", body: apiv1.SiteCreate{}, status: 201, resp: apiv1.SiteCreated{}}},
+		{"POST", "/sites/import", s.importSite, operation{tag: "sites", summary: "Make a site from a backup archive sent as the body (application/octet-stream, streamed to disk, at most max_import_mb); checked entry by entry before anything is written; queues install from it", query: []string{"domain", "platform", "platform_id", "db_server", "db_server_id", "client", "client_id"}, status: 201, resp: apiv1.SiteCreated{}}},
 		{"GET", "/sites/:id", s.GetSite, operation{tag: "sites", summary: "Get a site by id or by domain", status: 200, resp: domain.Site{}}},
 		{"PUT", "/sites/:id", s.updateSite, operation{tag: "sites", summary: "Update a site's aliases, redirect flag, client or profile; queues verify", body: domain.Site{}, status: 200, resp: apiv1.SiteCreated{}}},
 		{"POST", "/sites/:id/tasks", s.siteTask, operation{tag: "sites", summary: "Queue a site task: backup, restore, disable, enable, verify, clone, migrate, delete, install, rotate-credentials", body: apiv1.TaskRequest{}, status: 202, resp: domain.Task{}}},
 		{"GET", "/sites/:id/backups", s.siteBackups, operation{tag: "sites", summary: "List a site's backups, newest first", query: listQuery, status: 200, resp: List[domain.Backup]{}}},
 
 		{"GET", "/audit", s.listAudit, operation{tag: "audit", summary: "List the audit log, newest first: everything for an admin, the entries about their own clients' objects for a client user", query: withPaging("user", "client", "kind", "object", "action", "since", "until"), status: 200, resp: List[domain.AuditEntry]{}}},
-		{"GET", "/tasks", s.listTasks, operation{tag: "tasks", summary: "List tasks, newest first", query: withPaging("status", "type", "target_kind", "target_id"), status: 200, resp: List[domain.Task]{}}},
+		{"GET", "/tasks", s.listTasks, operation{tag: "tasks", summary: "List tasks, newest first (parent: the child tasks of a batch such as migrate-sites)", query: withPaging("status", "type", "target_kind", "target_id", "parent"), status: 200, resp: List[domain.Task]{}}},
 		{"GET", "/tasks/:id", s.GetTask, operation{tag: "tasks", summary: "Get a task", status: 200, resp: domain.Task{}}},
 		{"POST", "/tasks/:id/cancel", s.cancelTask, operation{tag: "tasks", summary: "Cancel a task: 200 with the cancelled task if it was queued, 202 if a running task is being stopped", status: 200, resp: domain.Task{}}},
 		{"POST", "/tasks/:id/retry", s.retryTask, operation{tag: "tasks", summary: "Queue a new task like a failed or cancelled one", status: 202, resp: domain.Task{}}},

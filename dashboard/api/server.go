@@ -137,6 +137,7 @@ type Server struct {
 
 	status      *statusChecker // GET /status and the overview (status.go)
 	healthCheck *healthCheck   // GET /health
+	streaming   []string       // paths whose POST body is streamed (siteimport.go)
 }
 
 // New builds the server and registers every route.
@@ -168,9 +169,16 @@ func New(cfg *Config) (*Server, error) {
 		ErrorHandler:          s.errorHandler,
 		DisableStartupMessage: true,
 		CaseSensitive:         true,
+		// Bodies are streamed, so an uploaded archive is never held in
+		// memory; boundBody reads every other route's body, at most
+		// BodyLimit. Multipart forms are parsed by the handlers that take
+		// them, never before.
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
 	})
 	s.app.Use(recover.New())
 	s.app.Use(s.requestID)
+	s.app.Use(s.boundBody)
 	for _, r := range s.routes() {
 		h := r.handler
 		if !r.op.public {

@@ -17,6 +17,7 @@ func (s *Server) listTasks(c *fiber.Ctx) error {
 		Type:       domain.TaskType(c.Query("type")),
 		TargetKind: domain.TargetKind(c.Query("target_kind")),
 		TargetID:   c.Query("target_id"),
+		Parent:     c.Query("parent"),
 		Offset:     offset,
 		Limit:      limit,
 	}

@@ -97,7 +97,8 @@ func startProduct(t *testing.T) *product {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := dashboard.New(&dashboard.Config{Store: p.st, Logger: logger, Logs: disp.TaskLogs(), Canceller: disp, Queues: queues})
+	api, err := dashboard.New(&dashboard.Config{Store: p.st, Logger: logger, Logs: disp.TaskLogs(), Canceller: disp, Queues: queues,
+		ImportDir: filepath.Join(p.dataDir, "backups", "imports")})
 	if err != nil {
 		t.Fatal(err)
 	}

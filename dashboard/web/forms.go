@@ -65,11 +65,34 @@ func (u *ui) siteCreate(c *fiber.Ctx, v *view) error {
 		Domain: strings.TrimSpace(c.FormValue("domain")), Aliases: lines(c.FormValue("aliases")),
 		RedirectAliases: c.FormValue("redirect_aliases") == "on", Profile: strings.TrimSpace(c.FormValue("profile")),
 		PlatformID: c.FormValue("platform_id"), DBServerID: c.FormValue("db_server_id"), ClientID: c.FormValue("client_id"),
+		FromBackup: strings.TrimSpace(c.FormValue("from_backup")),
 	})
 	if err != nil {
 		return err
 	}
+	if c.FormValue("from_backup") != "" {
+		return u.done(c, "/tasks/"+task.ID, "Site %s is coming back from its backup; its install is queued.", site.Domain)
+	}
 	return u.done(c, "/tasks/"+task.ID, "Site %s created; its install is queued.", site.Domain)
+}
+
+// siteImportPath takes an uploaded backup archive: the body is the file
+// itself, streamed (the API server's UploadBody), and the query says
+// where the site goes. app.js sends it with the form's CSRF token in the
+// X-CSRF-Token header, so the body is never parsed as a form.
+const siteImportPath = "/sites/import"
+
+func (u *ui) siteImportSubmit(c *fiber.Ctx, v *view) error {
+	if err := u.api.ImportTooLarge(c); err != nil {
+		return err
+	}
+	req := apiv1.SiteImport{Domain: strings.TrimSpace(c.Query("domain")), PlatformID: c.Query("platform_id"),
+		DBServerID: c.Query("db_server_id"), ClientID: c.Query("client_id")}
+	site, task, err := u.ctl.Sites.Import(c.UserContext(), actor(c), req, u.api.UploadBody(c))
+	if err != nil {
+		return err
+	}
+	return u.done(c, "/tasks/"+task.ID, "Site %s imported; its install from the archive is queued.", site.Domain)
 }
 
 func (u *ui) siteUpdate(c *fiber.Ctx, v *view) error {
@@ -158,7 +181,11 @@ func (u *ui) platformTaskSubmit(c *fiber.Ctx, v *view) error {
 	if err != nil {
 		return err
 	}
-	return u.done(c, "/platforms/"+p.ID, "%s of platform %s is queued (task %s).", capitalize(string(typ)), p.Name, task.ID)
+	back := "/platforms/" + p.ID
+	if spec != nil && spec.Form.Follow {
+		back = "/tasks/" + task.ID
+	}
+	return u.done(c, back, "%s of platform %s is queued (task %s).", capitalize(string(typ)), p.Name, task.ID)
 }
 
 // servicesFromForm reads the new-server form's service checkboxes: kind_<k>

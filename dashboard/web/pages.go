@@ -306,6 +306,9 @@ type siteView struct {
 	Clients    []domain.Client
 	StatsChart any
 	Cron       []queue.Output
+	// InstallFrom is the backup the site's newest install restored (a site
+	// brought back from a backup): retrying the install restores it again.
+	InstallFrom string
 }
 
 func (u *ui) loadSite(c *fiber.Ctx) (*domain.Site, error) {
@@ -325,6 +328,12 @@ func (u *ui) sitePage(c *fiber.Ctx, v *view) error {
 	d.Platform = d.L.Platforms[site.PlatformID]
 	if d.Tasks, d.TaskTotal, err = u.ctl.Tasks.Of(ctx, actor(c), domain.TargetSite, site.ID, 15); err != nil {
 		return err
+	}
+	for _, t := range d.Tasks { // newest first
+		if t.Type == domain.TaskInstall {
+			d.InstallFrom = t.Args["backup_id"]
+			break
+		}
 	}
 	for i := range d.Tasks {
 		if !d.Tasks[i].Status.Done() {
@@ -381,6 +390,9 @@ type siteFormView struct {
 	DBServers []domain.Server
 	Clients   []domain.Client
 	Aliases   string
+	// Gone are backups of deleted sites (newest first, at most
+	// uiPageSize): a site can come back from one.
+	Gone []domain.Backup
 }
 
 func (u *ui) siteNewPage(c *fiber.Ctx, v *view) error {
@@ -391,8 +403,34 @@ func (u *ui) siteNewPage(c *fiber.Ctx, v *view) error {
 	}
 	d := siteFormView{Site: &domain.Site{PlatformID: c.Query("platform_id"), ClientID: c.Query("client_id")}, Platforms: sortedPlatforms(l), Clients: visibleClients(l, actor(c))}
 	d.DBServers = u.dbServers(ctx, l)
+	if d.Gone, err = u.deletedSitesBackups(ctx, actor(c)); err != nil {
+		return err
+	}
 	v.Title, v.Nav = "New site", "sites"
 	return u.render(c, "site_new", v, d)
+}
+
+// deletedSitesBackups lists the backups a of sites that no longer exist,
+// newest first, at most uiPageSize.
+func (u *ui) deletedSitesBackups(ctx context.Context, a control.Actor) ([]domain.Backup, error) {
+	all, err := u.ctl.Backups.List(ctx, a, "")
+	if err != nil {
+		return nil, err
+	}
+	gone := map[string]bool{}
+	var out []domain.Backup
+	for _, b := range all {
+		g, seen := gone[b.SiteID]
+		if !seen {
+			_, err := u.st.GetSite(ctx, b.SiteID)
+			g = errors.Is(err, domain.ErrNotFound)
+			gone[b.SiteID] = g
+		}
+		if g && len(out) < uiPageSize {
+			out = append(out, b)
+		}
+	}
+	return out, nil
 }
 
 func (u *ui) siteEditPage(c *fiber.Ctx, v *view) error {
@@ -449,6 +487,9 @@ type platformView struct {
 	Packages  []packageRow
 	Clients   []domain.Client
 	DBServers []domain.Server
+	// MoveTo are the platforms its sites may migrate to (same type, not
+	// locked, not itself).
+	MoveTo []domain.Platform
 }
 
 func (u *ui) platformPage(c *fiber.Ctx, v *view) error {
@@ -472,6 +513,12 @@ func (u *ui) platformPage(c *fiber.Ctx, v *view) error {
 		}
 		d.Clients = visibleClients(d.L, actor(c))
 		d.DBServers = u.dbServers(ctx, d.L)
+		for _, o := range d.L.Platforms {
+			if o.ID != p.ID && o.Type == p.Type && !o.Locked && o.Status != domain.PlatformDeleted {
+				d.MoveTo = append(d.MoveTo, o)
+			}
+		}
+		slices.SortFunc(d.MoveTo, func(a, b domain.Platform) int { return strings.Compare(a.Name, b.Name) })
 	}
 	if d.Packages, err = u.packageRows(ctx, domain.TargetPlatform, p.ID); err != nil {
 		return err
@@ -766,6 +813,10 @@ type taskView struct {
 	Retry   bool
 	Cancel  bool
 	LogDone bool
+	// Children are a batch's child tasks (migrate-sites), newest first;
+	// Done counts those that succeeded.
+	Children []domain.Task
+	Done     int
 }
 
 func (u *ui) taskPage(c *fiber.Ctx, v *view) error {
@@ -774,6 +825,18 @@ func (u *ui) taskPage(c *fiber.Ctx, v *view) error {
 		return err
 	}
 	d := taskView{Task: t}
+	if spec, ok := taskspec.Lookup(t.Type); ok && spec.Coordinates {
+		page, err := u.ctl.Tasks.List(c.UserContext(), actor(c), store.TaskFilter{Parent: t.ID, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		d.Children = page.Items
+		for _, ch := range d.Children {
+			if ch.Status == domain.TaskSucceeded {
+				d.Done++
+			}
+		}
+	}
 	switch t.TargetKind {
 	case domain.TargetSite:
 		d.Target = "/sites/" + t.TargetID

@@ -126,6 +126,15 @@ func Mount(s *api.Server, cfg Config) error {
 	get("/sites", u.sitesPage)
 	get("/sites/new", u.siteNewPage)
 	post("/sites", u.siteCreate)
+	// The upload's body is never parsed as a form: RawBody refuses
+	// anything but the file itself before the page reads its CSRF token.
+	app.Post(siteImportPath, u.headers, func(c *fiber.Ctx) error {
+		if err := api.RawBody(c); err != nil {
+			return err
+		}
+		return c.Next()
+	}, u.page(u.siteImportSubmit, true))
+	s.AddStreamingPath(siteImportPath)
 	get("/sites/:id", u.sitePage)
 	get("/sites/:id/edit", u.siteEditPage)
 	post("/sites/:id", u.siteUpdate)

@@ -24,6 +24,24 @@ type SiteCreate struct {
 	// PHP is the site's own php-fpm pool limits (domain.SitePHP); unset
 	// keeps the web service's.
 	PHP *domain.SitePHP `json:"php,omitempty"`
+	// FromBackup brings a deleted site back from one of its backups (its
+	// final one, usually): the site gets its old id back, and its install
+	// restores the backup. Domain defaults to the backup's, Client to the
+	// backup's client.
+	FromBackup string `json:"from_backup,omitempty"`
+}
+
+// SiteImport is the query of POST /sites/import, whose body is a site
+// backup archive (.tar.zst, as aegir writes them). Domain defaults to the
+// archive's; the platform and database server are required.
+type SiteImport struct {
+	Domain     string `query:"domain"`
+	PlatformID string `query:"platform_id"`
+	Platform   string `query:"platform"`
+	DBServerID string `query:"db_server_id"`
+	DBServer   string `query:"db_server"`
+	ClientID   string `query:"client_id"`
+	Client     string `query:"client"`
 }
 
 // SiteCreated is the answer to POST /sites and PUT /sites/{id}.

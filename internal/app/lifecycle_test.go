@@ -53,7 +53,9 @@ type devProcess struct {
 	logsPath string
 }
 
-func startDev(t *testing.T) *devProcess {
+// startDev starts `aegir dev` on free ports in a new data directory; env
+// adds to the environment it inherits (AEGIR_MAX_IMPORT_MB=1).
+func startDev(t *testing.T, env ...string) *devProcess {
 	t.Helper()
 	d := &devProcess{t: t, dataDir: filepath.Join(t.TempDir(), "data"), http: &http.Client{Timeout: 30 * time.Second}}
 	d.api = fmt.Sprintf("127.0.0.1:%d", testharness.FreePort(t))
@@ -65,6 +67,9 @@ func startDev(t *testing.T) *devProcess {
 	}
 	cmd := exec.Command(aegirBin, "dev", "-data-dir", d.dataDir, "-http-addr", d.api, "-sites-addr", d.sites)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

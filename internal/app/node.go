@@ -237,7 +237,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		Secrets: credentialWriter{n.secrets}, Canceller: n.disp, Queues: n.queues, LoginLimiter: limiter,
 		StatusChecks: n.statusChecks(), Leader: n.elector.IsLeader, Version: Version,
 		SessionIdle: cfg.SessionIdleDuration(), SessionMax: cfg.SessionMaxDuration(), TrustedProxies: cfg.TrustedProxyPrefixes(),
-		MaxTokenTTL: cfg.MaxTokenTTLDuration(),
+		MaxTokenTTL: cfg.MaxTokenTTLDuration(), ImportDir: cfg.ImportDir(), MaxImportSize: cfg.MaxImportSize(),
 	})
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
@@ -260,4 +261,50 @@ func listAll[T any](ctx context.Context, c *api, u string, q url.Values) ([]T, e
 func notFound(kind, ref string) *APIError {
 	return &APIError{Status: http.StatusNotFound, Code: "not_found",
 		Message: fmt.Sprintf("no %s with id or name %q; see 'aegir %s list'", kind, ref, kind)}
+}
+
+// upload POSTs the file at path as the request's body (streamed, not read
+// into memory) with query q and decodes a 2xx answer into out. It has no
+// overall timeout: a large archive takes as long as it takes, and ctx (an
+// interrupt) stops it.
+func (c *api) upload(ctx context.Context, u string, q url.Values, path string, out any) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, f)
+	if err != nil {
+		return nil, err
+	}
+	req.ContentLength = fi.Size()
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "aegir-cli")
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := c.send(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return nil, &connError{msg: fmt.Sprintf("reading the answer of POST %s: %v", req.URL.Path, err)}
+	}
+	if resp.StatusCode >= 300 {
+		return nil, decodeError(resp.StatusCode, raw)
+	}
+	if out != nil && len(bytes.TrimSpace(raw)) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return nil, fmt.Errorf("the API answered POST %s with JSON this client does not understand: %w", req.URL.Path, err)
+		}
+	}
+	return raw, nil
 }

@@ -23,6 +23,7 @@ var platformNoun = &noun{
 		platformTaskVerb("lock", domain.TaskLock),
 		platformTaskVerb("unlock", domain.TaskUnlock),
 		platformTaskVerb("delete", domain.TaskDeletePlatform),
+		platformMigrateVerb,
 	},
 }
 

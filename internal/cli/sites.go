@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,10 +22,17 @@ var siteNoun = &noun{
 			examples: []string{"aegir site list", "aegir site list -q example -status enabled", "aegir site list -platform drupal10 -json"}},
 		{name: "show", args: "ID|DOMAIN", summary: "Show a site.", run: siteResource.show,
 			examples: []string{"aegir site show example.com"}},
-		{name: "create", args: "DOMAIN -platform P -db-server S -client C [flags]", summary: "Create a site and queue its install task.", run: siteCreate,
+		{name: "create", args: "DOMAIN -platform P -db-server S -client C [flags] | [DOMAIN] -from-backup ID -platform P -db-server S", summary: "Create a site and queue its install task; with -from-backup, bring a deleted site back from one of its backups.", run: siteCreate,
 			examples: []string{
 				"aegir site create example.com -platform drupal10 -db-server db1 -client acme",
 				"aegir site create example.com -platform drupal10 -db-server db1 -client acme -alias www.example.com -redirect-aliases -wait",
+				"aegir backup list -site example.com",
+				"aegir site create -from-backup 01hx2y3z4a5b6c7d8e9f -platform drupal10 -db-server db1 -wait",
+			}},
+		{name: "import", args: "FILE -platform P -db-server S [-domain D] [-client C] [-wait]", summary: "Make a site from a backup archive (a .tar.zst aegir wrote, here or elsewhere): uploaded, checked, then installed from it.", run: siteImport,
+			examples: []string{
+				"aegir site import example.com.tar.zst -platform drupal10 -db-server db1 -client acme -wait",
+				"aegir site import backup.tar.zst -domain copy.example.com -platform drupal10 -db-server db1",
 			}},
 		{name: "edit", args: "ID|DOMAIN [flags]", summary: "Change a site's aliases, alias redirection or php-fpm limits; queues a verify task.", run: siteEdit,
 			examples: []string{
@@ -133,14 +142,23 @@ func siteCreate(ctx context.Context, a *app, args []string) error {
 	profile := fs.String("profile", "", "install profile (drupal platforms)")
 	var php phpFlag
 	fs.Var(&php, "php", phpFlagUsage)
+	fromBackup := fs.String("from-backup", "", "bring a deleted site back from this backup (its id; aegir backup list): its domain and client unless given")
 	tf := taskFlags(fs)
-	pos, err := a.parse(fs, args, 1, 1)
+	// With -from-backup the domain is the backup's unless given.
+	least := 1
+	if slices.ContainsFunc(args, func(s string) bool {
+		name, _, _ := strings.Cut(strings.TrimLeft(s, "-"), "=")
+		return strings.HasPrefix(s, "-") && name == "from-backup"
+	}) {
+		least = 0
+	}
+	pos, err := a.parse(fs, args, least, 1)
 	if err != nil {
 		return err
 	}
 	var missing []string
 	for _, f := range []struct{ name, v string }{{"-platform", *platform}, {"-db-server", *dbServer}, {"-client", *client}} {
-		if f.v == "" {
+		if f.v == "" && (f.name != "-client" || *fromBackup == "") {
 			missing = append(missing, f.name)
 		}
 	}
@@ -152,13 +170,20 @@ func siteCreate(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	body := map[string]any{
-		"domain":           pos[0],
 		"aliases":          []string(append(stringList{}, aliases...)),
 		"redirect_aliases": *redirect,
 	}
+	if len(pos) > 0 {
+		body["domain"] = pos[0]
+	}
+	if *fromBackup != "" {
+		body["from_backup"] = *fromBackup
+	}
 	refField(body, "platform", *platform)
 	refField(body, "db_server", *dbServer)
-	refField(body, "client", *client)
+	if *client != "" { // else the backup's client (-from-backup)
+		refField(body, "client", *client)
+	}
 	if *profile != "" {
 		body["profile"] = *profile
 	}
@@ -174,6 +199,54 @@ func siteCreate(ctx context.Context, a *app, args []string) error {
 	done := "Site created."
 	if out.Site != nil {
 		done = fmt.Sprintf("Site %s created (id %s).", out.Site.Domain, out.Site.ID)
+	}
+	return a.queued(ctx, c, tf, raw, out.Task, done)
+}
+
+// siteImport uploads a backup archive to POST /sites/import.
+func siteImport(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	platform := fs.String("platform", "", "the platform that serves the site (name or id; required)")
+	dbServer := fs.String("db-server", "", "the server whose database service holds its data (name or id; required)")
+	client := fs.String("client", "", "the client that owns the site (name or id)")
+	domainName := fs.String("domain", "", "the site's domain; the archive's if empty")
+	tf := taskFlags(fs)
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *platform == "" || *dbServer == "" {
+		return usagef("site import needs -platform and -db-server")
+	}
+	if _, err := os.Stat(pos[0]); err != nil {
+		return usagef("site import: %v", err)
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	for _, f := range []struct{ key, v string }{{"platform", *platform}, {"db_server", *dbServer}, {"client", *client}} {
+		if f.v != "" {
+			key := f.key
+			if domain.ValidID(f.v) {
+				key += "_id"
+			}
+			q.Set(key, f.v)
+		}
+	}
+	if *domainName != "" {
+		q.Set("domain", *domainName)
+	}
+	var out siteAnswer
+	raw, err := c.upload(ctx, c.path("sites", "import"), q, pos[0], &out)
+	if err != nil {
+		return refTypo(ctx, c, err, refFlag{"platform", *platform, platformResource},
+			refFlag{"db_server", *dbServer, serverResource}, refFlag{"client", *client, clientResource})
+	}
+	done := "Site imported."
+	if out.Site != nil {
+		done = fmt.Sprintf("Site %s imported from %s (id %s).", out.Site.Domain, pos[0], out.Site.ID)
 	}
 	return a.queued(ctx, c, tf, raw, out.Task, done)
 }

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +48,10 @@ type Config struct {
 	// task retention pass drops older days. Default "2160h" (90 days).
 	// Env AEGIR_AUDIT_RETENTION.
 	AuditRetention string
+	// MaxImportMB bounds a site archive uploaded to POST
+	// /api/v1/sites/import (aegir site import), in MiB. Uploads are
+	// written to BackupDir/imports. Default 1024. Env AEGIR_MAX_IMPORT_MB.
+	MaxImportMB int
 
 	Store     StoreConfig
 	Executor  ExecutorConfig
@@ -67,6 +72,7 @@ type fileConfig struct {
 	PlatformRoots []string `hcl:"platform_roots,optional"`
 	BackupDir     string   `hcl:"backup_dir,optional"`
 	MaxTokenTTL   string   `hcl:"max_token_ttl,optional"`
+	MaxImportMB   int      `hcl:"max_import_mb,optional"`
 	Store         *struct {
 		Backend string        `hcl:"backend,optional"`
 		Consul  *ConsulConfig `hcl:"consul,block"`
@@ -92,6 +98,7 @@ type fileConfig struct {
 func (f *fileConfig) into(c *Config) {
 	c.DataDir, c.HTTPAddr, c.SitesAddr, c.PlatformRoots, c.BackupDir = f.DataDir, f.HTTPAddr, f.SitesAddr, f.PlatformRoots, f.BackupDir
 	c.MaxTokenTTL, c.AuditRetention = f.MaxTokenTTL, f.AuditRetention
+	c.MaxImportMB = f.MaxImportMB
 	if f.Store != nil {
 		c.Store.Backend = f.Store.Backend
 		if f.Store.Consul != nil {
@@ -348,6 +355,14 @@ func (c *Config) applyEnv(env func(string) string) error {
 	set(&c.BackupDir, "AEGIR_BACKUP_DIR")
 	set(&c.MaxTokenTTL, "AEGIR_MAX_TOKEN_TTL")
 	set(&c.AuditRetention, "AEGIR_AUDIT_RETENTION")
+	var envErr error
+	if v := env("AEGIR_MAX_IMPORT_MB"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			envErr = fmt.Errorf("AEGIR_MAX_IMPORT_MB %q is not a whole number of MiB", v)
+		}
+		c.MaxImportMB = n
+	}
 	if v := env("AEGIR_PLATFORM_ROOTS"); v != "" {
 		c.PlatformRoots = strings.Split(v, ":")
 	}
@@ -376,7 +391,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 			}
 		}
 	}
-	return c.Redis.applyEnv(env)
+	return errors.Join(envErr, c.Redis.applyEnv(env))
 }
 
 func (c *Config) applyDefaults(mode Mode) {
@@ -394,6 +409,7 @@ func (c *Config) applyDefaults(mode Mode) {
 	c.SitesAddr = cmp.Or(c.SitesAddr, "127.0.0.1:8481")
 	c.BackupDir = cmp.Or(c.BackupDir, filepath.Join(c.DataDir, "backups"))
 	c.MaxTokenTTL = cmp.Or(c.MaxTokenTTL, "8760h")
+	c.MaxImportMB = cmp.Or(c.MaxImportMB, 1024)
 	c.AuditRetention = cmp.Or(c.AuditRetention, "2160h")
 	c.Store.Consul.Address = cmp.Or(c.Store.Consul.Address, "127.0.0.1:8500")
 	c.Store.Consul.Prefix = cmp.Or(c.Store.Consul.Prefix, "aegir/v1/")
@@ -428,6 +444,12 @@ func (c *Config) AuditRetentionDuration() time.Duration {
 	d, _ := time.ParseDuration(c.AuditRetention)
 	return d
 }
+
+// ImportDir is where uploaded site archives are written: BackupDir/imports.
+func (c *Config) ImportDir() string { return filepath.Join(c.BackupDir, "imports") }
+
+// MaxImportSize is MaxImportMB in bytes.
+func (c *Config) MaxImportSize() int64 { return int64(c.MaxImportMB) << 20 }
 
 // MaxTokenTTLDuration returns MaxTokenTTL parsed.
 func (c *Config) MaxTokenTTLDuration() time.Duration {
@@ -471,6 +493,9 @@ func (c *Config) validate() error {
 	}
 	if d, err := time.ParseDuration(c.Executor.TaskTimeout); err != nil || d <= 0 {
 		errs = append(errs, fmt.Errorf("executor task_timeout %q is not a positive duration like 1h", c.Executor.TaskTimeout))
+	}
+	if c.MaxImportMB < 1 {
+		errs = append(errs, fmt.Errorf("max_import_mb %d must be at least 1", c.MaxImportMB))
 	}
 	if d, err := time.ParseDuration(c.MaxTokenTTL); err != nil || d < time.Minute {
 		errs = append(errs, fmt.Errorf("max_token_ttl %q is not a duration of at least 1m like 8760h", c.MaxTokenTTL))

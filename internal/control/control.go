@@ -44,7 +44,18 @@ type Config struct {
 	// longer ttl is refused, and a token asked for without one lasts this
 	// long. Default: DefaultMaxTokenTTL.
 	MaxTokenTTL time.Duration
+	// ImportDir is where uploaded site archives are written (POST
+	// /sites/import); the back end reads them there, so it must be a
+	// directory the web servers' back ends see (one machine, or shared
+	// storage). Default: "", and importing fails with ErrUnavailable.
+	ImportDir string
+	// MaxImportSize bounds an uploaded site archive, in bytes. Default:
+	// DefaultMaxImportSize.
+	MaxImportSize int64
 }
+
+// DefaultMaxImportSize is Config.MaxImportSize's default: 1 GiB.
+const DefaultMaxImportSize = 1 << 30
 
 // DefaultMaxTokenTTL is Config.MaxTokenTTL's default: a year.
 const DefaultMaxTokenTTL = 365 * 24 * time.Hour
@@ -72,12 +83,16 @@ func New(cfg *Config) (*Control, error) {
 	if cfg == nil || cfg.Store == nil {
 		return nil, errors.New("control: Config.Store is required")
 	}
+	if cfg.MaxImportSize < 0 {
+		return nil, errors.New("control: Config.MaxImportSize must not be negative")
+	}
 	if cfg.MaxTokenTTL < 0 {
 		return nil, errors.New("control: Config.MaxTokenTTL must not be negative")
 	}
 	b := &base{st: cfg.Store, secrets: cfg.Secrets, canceller: cfg.Canceller, queues: cfg.Queues,
 		log:         cmp.Or(cfg.Logger, slog.Default()).With("component", "control"),
-		maxTokenTTL: cmp.Or(cfg.MaxTokenTTL, DefaultMaxTokenTTL)}
+		maxTokenTTL: cmp.Or(cfg.MaxTokenTTL, DefaultMaxTokenTTL),
+		importDir:   cfg.ImportDir, maxImportSize: cmp.Or(cfg.MaxImportSize, DefaultMaxImportSize)}
 	return &Control{
 		Sites: &Sites{b}, Platforms: &Platforms{b}, Servers: &Servers{b}, Services: &Services{b},
 		Clients: &Clients{b}, Users: &Users{b}, Tokens: &Tokens{b}, Tasks: &Tasks{b},
@@ -95,6 +110,9 @@ type base struct {
 	log       *slog.Logger
 	// maxTokenTTL bounds tokens' lifetimes (Config.MaxTokenTTL).
 	maxTokenTTL time.Duration
+	// importDir and maxImportSize: Config.ImportDir and MaxImportSize.
+	importDir     string
+	maxImportSize int64
 }
 
 // ErrUnavailable says a part of the server a request needs is not

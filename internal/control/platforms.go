@@ -2,11 +2,14 @@ package control
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/internal/taskspec"
 )
 
@@ -98,6 +101,87 @@ func (p *Platforms) Task(ctx context.Context, a Actor, id string, req apiv1.Task
 	if err := a.admin("run platform tasks"); err != nil {
 		return nil, err
 	}
-	ctx = a.recordTask(ctx, "platform", id, "", PlatformTaskType(req.Type), req.Args)
-	return p.st.RequestPlatformTask(ctx, id, PlatformTaskType(req.Type), req.Args, a.Name())
+	typ := PlatformTaskType(req.Type)
+	if typ == domain.TaskMigrateSites {
+		args := maps.Clone(req.Args)
+		if args == nil {
+			args = map[string]string{}
+		}
+		if err := p.checkMigrateSites(ctx, id, args); err != nil {
+			return nil, err
+		}
+		req.Args = args
+	}
+	ctx = a.recordTask(ctx, "platform", id, "", typ, req.Args)
+	return p.st.RequestPlatformTask(ctx, id, typ, req.Args, a.Name())
+}
+
+// checkMigrateSites refuses at the request what would make a batch migrate
+// fail at once: a target platform that is the source, deleted, locked or
+// of another type; a named site that is not on the source; a source with
+// no installed site. It resolves a target platform given by name, and
+// normalises the named domains.
+func (p *Platforms) checkMigrateSites(ctx context.Context, id string, args map[string]string) error {
+	from, err := p.st.GetPlatform(ctx, id)
+	if err != nil {
+		return err
+	}
+	to := strings.TrimSpace(args["to_platform_id"])
+	if to == "" {
+		return domain.Invalid("args.to_platform_id", "migrate-sites needs the platform to move the sites to")
+	}
+	if !domain.ValidID(to) {
+		if to, err = p.resolvePlatform(ctx, "args.to_platform", "", to); err != nil {
+			return err
+		}
+	}
+	args["to_platform_id"] = to
+	dest, err := p.st.GetPlatform(ctx, to)
+	if err != nil {
+		return refError("args.to_platform_id", err)
+	}
+	switch {
+	case dest.ID == from.ID:
+		return domain.Invalid("args.to_platform_id", "platform %s is the one the sites are on; name another", dest.Name)
+	case dest.Status == domain.PlatformDeleted:
+		return domain.Invalid("args.to_platform_id", "platform %s is deleted", dest.Name)
+	case dest.Type != from.Type:
+		return domain.Invalid("args.to_platform_id", "platform %s is of type %s; the sites of %s need a %s platform", dest.Name, dest.Type, from.Name, from.Type)
+	case dest.Locked:
+		return fmt.Errorf("platform %s is locked and takes no new sites; unlock it first: %w", dest.Name, domain.ErrConflict)
+	}
+	if list := strings.TrimSpace(args["sites"]); list != "" {
+		var names []string
+		for _, d := range strings.Split(list, ",") {
+			if d = strings.TrimSpace(d); d == "" {
+				continue
+			}
+			site, err := p.st.SiteByDomain(ctx, d)
+			if err != nil {
+				return domain.Invalid("args.sites", "no site %q", Clip(d))
+			}
+			if site.PlatformID != from.ID {
+				return domain.Invalid("args.sites", "site %s is not on platform %s", site.Domain, from.Name)
+			}
+			if !slices.Contains(names, site.Domain) {
+				names = append(names, site.Domain)
+			}
+		}
+		if len(names) == 0 {
+			return domain.Invalid("args.sites", "names no site; leave it empty to migrate every site of %s", from.Name)
+		}
+		args["sites"] = strings.Join(names, ",")
+		return nil
+	}
+	delete(args, "sites")
+	for _, st := range []domain.SiteStatus{domain.SiteEnabled, domain.SiteDisabled} {
+		page, err := p.st.ListSites(ctx, store.SiteFilter{PlatformID: from.ID, Status: st, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if page.Total > 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("platform %s has no installed site to migrate: %w", from.Name, domain.ErrConflict)
 }

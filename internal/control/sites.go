@@ -42,27 +42,14 @@ func (s *Sites) Get(ctx context.Context, a Actor, ref string) (*domain.Site, err
 	return site, nil
 }
 
-// Create creates a site and queues its install.
+// Create creates a site and queues its install; with req.FromBackup, the
+// site comes back from that backup (CreateFromBackup).
 func (s *Sites) Create(ctx context.Context, a Actor, req apiv1.SiteCreate) (*domain.Site, *domain.Task, error) {
-	site := &domain.Site{
-		Domain: req.Domain, Aliases: req.Aliases, RedirectAliases: req.RedirectAliases, Profile: req.Profile,
-		PHP: req.PHP,
+	if req.FromBackup != "" {
+		return s.CreateFromBackup(ctx, a, req)
 	}
-	// Validate the names first: a bad domain is the likeliest mistake and
-	// says the most.
-	probe := *site
-	probe.PlatformID, probe.DBServerID, probe.ClientID = domain.NewID(), domain.NewID(), domain.NewID()
-	if err := probe.Normalize(); err != nil {
-		return nil, nil, err
-	}
-	var err error
-	if site.PlatformID, err = s.resolvePlatform(ctx, "platform", req.PlatformID, req.Platform); err != nil {
-		return nil, nil, err
-	}
-	if site.DBServerID, err = s.resolveServer(ctx, "db_server", req.DBServerID, req.DBServer); err != nil {
-		return nil, nil, err
-	}
-	if site.ClientID, err = s.resolveClient(ctx, a, req.ClientID, req.Client); err != nil {
+	site, err := s.newSite(ctx, a, req)
+	if err != nil {
 		return nil, nil, err
 	}
 	ctx = a.record(ctx, "create", "site", "", site.ClientID, func(e *domain.AuditEntry) {
@@ -73,6 +60,33 @@ func (s *Sites) Create(ctx context.Context, a Actor, req apiv1.SiteCreate) (*dom
 		return nil, nil, err
 	}
 	return site, task, nil
+}
+
+// newSite checks req's names and resolves where the site goes and who
+// owns it, for a store write.
+func (s *Sites) newSite(ctx context.Context, a Actor, req apiv1.SiteCreate) (*domain.Site, error) {
+	site := &domain.Site{
+		Domain: req.Domain, Aliases: req.Aliases, RedirectAliases: req.RedirectAliases, Profile: req.Profile,
+		PHP: req.PHP,
+	}
+	// Validate the names first: a bad domain is the likeliest mistake and
+	// says the most.
+	probe := *site
+	probe.PlatformID, probe.DBServerID, probe.ClientID = domain.NewID(), domain.NewID(), domain.NewID()
+	if err := probe.Normalize(); err != nil {
+		return nil, err
+	}
+	var err error
+	if site.PlatformID, err = s.resolvePlatform(ctx, "platform", req.PlatformID, req.Platform); err != nil {
+		return nil, err
+	}
+	if site.DBServerID, err = s.resolveServer(ctx, "db_server", req.DBServerID, req.DBServer); err != nil {
+		return nil, err
+	}
+	if site.ClientID, err = s.resolveClient(ctx, a, req.ClientID, req.Client); err != nil {
+		return nil, err
+	}
+	return site, nil
 }
 
 // Update changes the site named by ref to site (check-and-set on

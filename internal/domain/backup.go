@@ -14,7 +14,12 @@ type Backup struct {
 	Path      string    `json:"path"`
 	Size      int64     `json:"size"`
 	SHA256    string    `json:"sha256"`
-	Reason    string    `json:"reason,omitempty"` // manual, scheduled, pre-restore, pre-delete, pre-migrate
+	Reason    string    `json:"reason,omitempty"` // manual, scheduled, pre-restore, pre-delete, pre-migrate, import
 	CreatedAt time.Time `json:"created_at"`
 	Version   uint64    `json:"version"`
 }
+
+// BackupImported is the Reason of a backup record made for an uploaded
+// archive (POST /sites/import): its archive's manifest names the site it
+// was taken of, elsewhere, not the site it now belongs to.
+const BackupImported = "import"

@@ -35,6 +35,7 @@ const (
 	TaskLock           TaskType = "lock"
 	TaskUnlock         TaskType = "unlock"
 	TaskDeletePlatform TaskType = "delete-platform"
+	TaskMigrateSites   TaskType = "migrate-sites" // a parent task: one migrate child task per site
 	TaskVerifyServer   TaskType = "verify-server"
 )
 
@@ -87,6 +88,7 @@ type Task struct {
 	Status      TaskStatus        `json:"status"`
 	RequestedBy string            `json:"requested_by,omitempty"`
 	RetryOf     string            `json:"retry_of,omitempty"`
+	Parent      string            `json:"parent,omitempty"` // the batch task that queued this one (migrate-sites)
 	CreatedAt   time.Time         `json:"created_at"`
 	StartedAt   *time.Time        `json:"started_at,omitempty"`
 	FinishedAt  *time.Time        `json:"finished_at,omitempty"`

@@ -140,24 +140,40 @@ func backupTask(ctx context.Context, j *job) error {
 // stage extracts and verifies an archive into a new directory beside the
 // site (same filesystem, so the files can be renamed into place).
 func (j *job) stage(ctx context.Context, loc siteLoc, archivePath, sha, siteID string) (string, error) {
-	staging := filepath.Join(filepath.Dir(loc.Dir), ".aegir-staging-"+j.c.Task.ID)
-	_ = os.RemoveAll(staging) // left by an earlier run of this task
-	m, summary, err := j.unpack(ctx, archivePath, staging, sha)
-	if errors.Is(err, archive.ErrCorrupt) {
-		return "", failf(CodeBackupCorrupt, "Restore from another backup; this archive cannot be trusted.", err,
-			"The backup %s does not verify, so nothing was changed", archivePath)
-	}
+	staging, m, err := j.stageArchive(ctx, loc, archivePath, sha)
 	if err != nil {
-		return "", failf(CodeFilesFailed, "Check that the backup exists and that the platform's sites directory has room.", err,
-			"The backup %s could not be unpacked, so nothing was changed", archivePath)
+		return "", err
 	}
-	if m.SiteID != siteID {
+	if !j.c.Backup.ownedBy(m.SiteID, siteID) {
 		_ = os.RemoveAll(staging)
 		return "", failf(CodeInvalidInput, "Restore one of this site's own backups; use clone to copy another site.", nil,
 			"The backup %s belongs to site %s (%s), not to this site", archivePath, m.SiteID, m.Domain)
 	}
-	j.log.Info("backup unpacked and verified", append([]any{"path", archivePath, "entries", len(m.Entries)}, summary...)...)
 	return staging, nil
+}
+
+// stageArchive extracts and verifies an archive into a new directory
+// beside loc's (same filesystem, so the files can be renamed into place)
+// and returns it with the archive's manifest. A missing or corrupt
+// archive fails before anything of a site is touched.
+func (j *job) stageArchive(ctx context.Context, loc siteLoc, archivePath, sha string) (string, *archive.Manifest, error) {
+	if _, err := os.Stat(archivePath); errors.Is(err, os.ErrNotExist) {
+		return "", nil, failf(CodeBackupMissing, "Use another backup, or put the archive back where its record says and retry.", err,
+			"The backup archive %s is gone from its server (deleted from disk?), so nothing was changed", archivePath)
+	}
+	staging := filepath.Join(filepath.Dir(loc.Dir), ".aegir-staging-"+j.c.Task.ID)
+	_ = os.RemoveAll(staging) // left by an earlier run of this task
+	m, summary, err := j.unpack(ctx, archivePath, staging, sha)
+	if errors.Is(err, archive.ErrCorrupt) {
+		return "", nil, failf(CodeBackupCorrupt, "Restore from another backup; this archive cannot be trusted.", err,
+			"The backup %s does not verify, so nothing was changed", archivePath)
+	}
+	if err != nil {
+		return "", nil, failf(CodeFilesFailed, "Check that the backup exists and that the platform's sites directory has room.", err,
+			"The backup %s could not be unpacked, so nothing was changed", archivePath)
+	}
+	j.log.Info("backup unpacked and verified", append([]any{"path", archivePath, "entries", len(m.Entries)}, summary...)...)
+	return staging, m, nil
 }
 
 // unpack is archive.Extract with its progress logged, against the

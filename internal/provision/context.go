@@ -125,6 +125,17 @@ type BackupInfo struct {
 	Path   string `json:"path"`
 	SHA256 string `json:"sha256"`
 	Size   int64  `json:"size"`
+	// Reason is the record's reason; an imported archive's
+	// (domain.BackupImported) manifest names the site it was taken of
+	// elsewhere, so it is not checked against this site's id.
+	Reason string `json:"reason,omitempty"`
+}
+
+// ownedBy reports whether the archive's manifest may name siteID: any
+// site for an imported archive (the record, checked to be this site's by
+// the dispatcher, and the sha256 are the authority), else only siteID.
+func (b *BackupInfo) ownedBy(manifestSiteID, siteID string) bool {
+	return manifestSiteID == siteID || b != nil && b.Reason == domain.BackupImported
 }
 
 // TargetInfo is the destination of a clone or migrate.

@@ -32,6 +32,7 @@ const (
 	CodeFilesFailed        = "files_failed"        // reading or writing the site's files failed
 	CodeBackupFailed       = "backup_failed"       // writing the archive failed
 	CodeBackupCorrupt      = "backup_corrupt"      // the archive to restore does not verify
+	CodeBackupMissing      = "backup_missing"      // the archive a backup record names is not on disk
 	CodeSitesRemain        = "sites_remain"        // a platform still has sites
 	CodeNotSupported       = "not_supported"       // the task is not implemented yet
 	CodeCancelled          = "cancelled"           // the task was cancelled or timed out

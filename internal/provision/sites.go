@@ -76,6 +76,15 @@ func install(ctx context.Context, j *job) error {
 			"The site directory %s already exists; aegir will not overwrite it", se.loc.Dir))
 	}
 	u := &undo{}
+	if j.c.Backup != nil {
+		from, err := j.installFromBackup(ctx, se.loc, se.web, se.db, u)
+		if err != nil {
+			return j.installFailed(j.rollback(ctx, u, err))
+		}
+		j.proposeStatus(domain.SiteEnabled)
+		j.res.Summary = fmt.Sprintf("installed %s on %s from backup %s (%s)", se.loc.Domain, j.c.Platform.Name, j.c.Backup.ID, from)
+		return nil
+	}
 	if err := j.installAt(ctx, se.loc, se.web, se.db, u, nil); err != nil {
 		return j.installFailed(j.rollback(ctx, u, err))
 	}

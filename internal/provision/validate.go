@@ -37,7 +37,7 @@ func checkContext(c *Context) error {
 	if err := checkTarget(c, spec.Kind); err != nil {
 		return err
 	}
-	if spec.Backup == taskspec.BackupArchive {
+	if spec.Backup.Archive(c.Task.Args) {
 		if err := checkBackupArchive(c); err != nil {
 			return err
 		}

@@ -129,7 +129,7 @@ func (j *job) verifySteps(ctx context.Context, se *siteEnvOf, b *BackupInfo, loc
 	}
 	defer os.RemoveAll(staging)
 	j.log.Info("backup unpacked and verified", append([]any{"path", b.Path, "entries", len(m.Entries)}, unpacked...)...)
-	if m.SiteID != se.loc.ID {
+	if !b.ownedBy(m.SiteID, se.loc.ID) {
 		return nil, failf(CodeInvalidInput, "Verify one of this site's own backups.", nil,
 			"The backup %s belongs to site %s (%s), not to %s", b.Path, m.SiteID, m.Domain, se.loc.Domain)
 	}

@@ -21,14 +21,41 @@ var decodeSite = decodeInto(setSiteVersion)
 // locked at the same moment takes no new site.
 func (s *Store) CreateSite(ctx context.Context, site *domain.Site, by string) (task *domain.Task, err error) {
 	err = withRefRetry(func() error {
-		task, err = s.createSite(ctx, site, by)
+		task, err = s.createSite(ctx, site, nil, by)
 		return err
 	})
 	return task, err
 }
 
-func (s *Store) createSite(ctx context.Context, site *domain.Site, by string) (*domain.Task, error) {
+// CreateSiteFromBackup is CreateSite for a site brought back from backup
+// b: its install task restores b (install with backup_id). The site takes
+// b's site id, so a deleted site comes back as itself, with its older
+// backups and tasks; a site of that id that exists is a conflict. A b not
+// stored yet (Version 0: an imported archive) is recorded in the same
+// transaction; a stored one must be unchanged.
+func (s *Store) CreateSiteFromBackup(ctx context.Context, site *domain.Site, b *domain.Backup, by string) (task *domain.Task, err error) {
+	if !domain.ValidID(b.SiteID) {
+		return nil, domain.Invalid("from_backup", "the backup names no site id")
+	}
+	err = withRefRetry(func() error {
+		if old, err := s.GetSite(ctx, b.SiteID); err == nil {
+			return fmt.Errorf("the site of backup %s, %s, still exists: restore it instead (aegir site restore %s -backup %s): %w",
+				b.ID, old.Domain, old.Domain, b.ID, domain.ErrConflict)
+		} else if !errors.Is(err, domain.ErrNotFound) {
+			return err
+		}
+		task, err = s.createSite(ctx, site, b, by)
+		return err
+	})
+	return task, err
+}
+
+func (s *Store) createSite(ctx context.Context, site *domain.Site, from *domain.Backup, by string) (*domain.Task, error) {
 	site.ID = domain.NewID()
+	var args map[string]string
+	if from != nil {
+		site.ID, args = from.SiteID, map[string]string{"backup_id": from.ID}
+	}
 	site.Status = domain.SitePending
 	if err := site.Normalize(); err != nil {
 		return nil, err
@@ -47,7 +74,20 @@ func (s *Store) createSite(ctx context.Context, site *domain.Site, by string) (*
 		claimDomain(t, n, site.ID)
 	}
 	t.add(Op{Verb: OpCheckIndex, Key: prefixPlatforms + p.ID, Index: p.Version}, errRefChanged)
-	task, err := s.enqueue(t, domain.TaskInstall, domain.TargetSite, site.ID, site.Domain, site.ClientID, nil, by)
+	if from != nil {
+		if from.Version == 0 {
+			from.ClientID, from.Domain = site.ClientID, site.Domain
+			if from.CreatedAt.IsZero() {
+				from.CreatedAt = s.now()
+			}
+			if err := t.create(prefixBackups+from.ID, from, nil); err != nil {
+				return nil, err
+			}
+		} else {
+			t.add(Op{Verb: OpCheckIndex, Key: prefixBackups + from.ID, Index: from.Version}, errRefChanged)
+		}
+	}
+	task, err := s.enqueue(t, domain.TaskInstall, domain.TargetSite, site.ID, site.Domain, site.ClientID, args, by)
 	if err != nil {
 		return nil, err
 	}

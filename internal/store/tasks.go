@@ -18,11 +18,16 @@ var decodeTask = decodeInto(setTaskVersion)
 
 // enqueue adds a queued task (tasks/<id> and queue/<id>) to a transaction.
 func (s *Store) enqueue(t *tx, typ domain.TaskType, kind domain.TargetKind, targetID, targetName, clientID string, args map[string]string, by string) (*domain.Task, error) {
+	return s.enqueueChild(t, typ, kind, targetID, targetName, clientID, args, by, "")
+}
+
+// enqueueChild is enqueue for a child task of parent ("" for none).
+func (s *Store) enqueueChild(t *tx, typ domain.TaskType, kind domain.TargetKind, targetID, targetName, clientID string, args map[string]string, by, parent string) (*domain.Task, error) {
 	task, err := taskspec.NewTask(typ, kind, targetID, args)
 	if err != nil {
 		return nil, err
 	}
-	task.TargetName, task.ClientID, task.RequestedBy = targetName, clientID, by
+	task.TargetName, task.ClientID, task.RequestedBy, task.Parent = targetName, clientID, by, parent
 	task.CreatedAt = s.now()
 	if err := s.addTaskOps(t, task); err != nil {
 		return nil, err
@@ -49,13 +54,24 @@ func (s *Store) GetTask(ctx context.Context, id string) (*domain.Task, error) {
 // the site's state allows it. The transaction checks the site is unchanged.
 func (s *Store) RequestSiteTask(ctx context.Context, siteID string, typ domain.TaskType, args map[string]string, by string) (task *domain.Task, err error) {
 	err = withRefRetry(func() error {
-		task, err = s.requestSiteTask(ctx, siteID, typ, args, by)
+		task, err = s.requestSiteTask(ctx, siteID, typ, args, by, "")
 		return err
 	})
 	return task, err
 }
 
-func (s *Store) requestSiteTask(ctx context.Context, siteID string, typ domain.TaskType, args map[string]string, by string) (*domain.Task, error) {
+// RequestChildTask is RequestSiteTask for a child of the batch task
+// parent (migrate-sites): the child points back to it (Task.Parent) and is
+// requested by whoever requested the parent.
+func (s *Store) RequestChildTask(ctx context.Context, parent *domain.Task, siteID string, typ domain.TaskType, args map[string]string) (task *domain.Task, err error) {
+	err = withRefRetry(func() error {
+		task, err = s.requestSiteTask(ctx, siteID, typ, args, parent.RequestedBy, parent.ID)
+		return err
+	})
+	return task, err
+}
+
+func (s *Store) requestSiteTask(ctx context.Context, siteID string, typ domain.TaskType, args map[string]string, by, parent string) (*domain.Task, error) {
 	site, err := s.GetSite(ctx, siteID)
 	if err != nil {
 		return nil, err
@@ -63,7 +79,7 @@ func (s *Store) requestSiteTask(ctx context.Context, siteID string, typ domain.T
 	if err := taskspec.CheckSite(site, typ, args); err != nil {
 		return nil, err
 	}
-	if spec, _ := taskspec.Lookup(typ); spec.Backup != taskspec.NoBackup {
+	if spec, _ := taskspec.Lookup(typ); spec.Backup.Needs(args) {
 		b, err := s.GetBackup(ctx, args["backup_id"])
 		if err != nil || b.SiteID != site.ID {
 			return nil, domain.Invalid("args.backup_id", "no backup %q of site %s", args["backup_id"], site.Domain)
@@ -71,7 +87,7 @@ func (s *Store) requestSiteTask(ctx context.Context, siteID string, typ domain.T
 	}
 	t := newTx()
 	t.add(Op{Verb: OpCheckIndex, Key: prefixSites + site.ID, Index: site.Version}, errRefChanged)
-	task, err := s.enqueue(t, typ, domain.TargetSite, site.ID, site.Domain, site.ClientID, args, by)
+	task, err := s.enqueueChild(t, typ, domain.TargetSite, site.ID, site.Domain, site.ClientID, args, by, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +162,7 @@ type TaskFilter struct {
 	TargetKind domain.TargetKind
 	TargetID   string
 	ClientIDs  []string // restrict to these clients (access control); nil: no restriction
+	Parent     string   // only the children of this batch task
 	Offset     int
 	Limit      int // default 50, at most 1000
 }
@@ -178,7 +195,7 @@ func (s *Store) ListTasks(ctx context.Context, f TaskFilter) (*TaskPage, error) 
 	}
 	limit = min(limit, 1000)
 	page := &TaskPage{Items: []domain.Task{}}
-	if f.Status == "" && f.Type == "" && f.TargetKind == "" && f.TargetID == "" && f.ClientIDs == nil {
+	if f.Status == "" && f.Type == "" && f.TargetKind == "" && f.TargetID == "" && f.ClientIDs == nil && f.Parent == "" {
 		// No filter: the page is a slice of the sorted list.
 		page.Total = len(all)
 		off := min(max(f.Offset, 0), len(all))
@@ -192,6 +209,7 @@ func (s *Store) ListTasks(ctx context.Context, f TaskFilter) (*TaskPage, error) 
 			f.Type != "" && t.Type != f.Type ||
 			f.TargetKind != "" && t.TargetKind != f.TargetKind ||
 			f.TargetID != "" && t.TargetID != f.TargetID ||
+			f.Parent != "" && t.Parent != f.Parent ||
 			f.ClientIDs != nil && !slices.Contains(f.ClientIDs, t.ClientID) {
 			continue
 		}

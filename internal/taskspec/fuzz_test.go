@@ -30,3 +30,25 @@ func FuzzCheckArgs(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBatchArgs: migrate-sites' count and flag arguments are either
+// refused or stored in their one normal form (1 to MaxBatchParallel,
+// true or false).
+func FuzzBatchArgs(f *testing.F) {
+	f.Add("2", "true")
+	f.Add(" 8 ", "YES")
+	f.Add("0", "maybe")
+	f.Add("99999999999999999999", "off")
+	f.Fuzz(func(t *testing.T, parallel, cont string) {
+		args := map[string]string{"to_platform_id": "01j00000000000000000", "parallel": parallel, "continue": cont}
+		if migrateSites.CheckArgs(args) != nil {
+			return
+		}
+		if p := args["parallel"]; p != "" && (len(p) != 1 || p < "1" || p > "8") {
+			t.Fatalf("parallel %q accepted as %q", parallel, p)
+		}
+		if c := args["continue"]; c != "" && c != "true" && c != "false" {
+			t.Fatalf("continue %q accepted as %q", cont, c)
+		}
+	})
+}

@@ -17,6 +17,7 @@ var specs = []*Spec{
 	&cron, &stats, &deleteBackup, &verifyBackup,
 	// Platform tasks.
 	&verifyPlatform, &importSites, &lock, &unlock, &deletePlatform,
+	&migrateSites,
 	// Server tasks.
 	&verifyServer,
 }

@@ -46,8 +46,8 @@ func TestSpecsAreWellFormed(t *testing.T) {
 		if s.Form.Label == "" {
 			t.Errorf("%s: no form label", s.Type)
 		}
-		if s.Backup != NoBackup && (s.Arg("backup_id") == nil || !s.Arg("backup_id").Required) {
-			t.Errorf("%s: uses a backup but takes no backup_id", s.Type)
+		if s.Backup != NoBackup && (s.Arg("backup_id") == nil || s.Arg("backup_id").Required != (s.Backup != BackupArchiveIfGiven)) {
+			t.Errorf("%s: uses a backup but takes no backup_id (required unless BackupArchiveIfGiven)", s.Type)
 		}
 		if (s.Report != NoReport || s.Backup != NoBackup || s.Destination != NoDestination) && s.Kind != domain.TargetSite {
 			t.Errorf("%s: only site tasks have backups, destinations and reports", s.Type)

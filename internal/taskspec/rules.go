@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/aegirhq/aegir/internal/domain"
 )
@@ -118,6 +120,21 @@ func (a *Arg) check(args map[string]string) error {
 			return domain.Invalid(field, "%s: %v", a.Need, err)
 		}
 		return domain.Invalid(field, "%v", err)
+	case ArgCount:
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 || n > a.Max {
+			return domain.Invalid(field, "%q is not a whole number from 1 to %d", domain.Clip(v), a.Max)
+		}
+		args[a.Name] = strconv.Itoa(n)
+	case ArgBool:
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "true", "1", "yes", "on":
+			args[a.Name] = "true"
+		case "false", "0", "no", "off":
+			args[a.Name] = "false"
+		default:
+			return domain.Invalid(field, "%q is not true or false", domain.Clip(v))
+		}
 	default:
 		if v == "" {
 			return domain.Invalid(field, "%s", a.Need)

@@ -84,7 +84,7 @@ func TestAvailable(t *testing.T) {
 		{SiteTarget(&domain.Site{Status: domain.SiteFailed}), []domain.TaskType{domain.TaskDelete, domain.TaskInstall}},
 		{SiteTarget(&domain.Site{Status: domain.SiteDeleted}), nil},
 		{SiteTarget(&domain.Site{Status: domain.SiteDisabled}), []domain.TaskType{"backup", "clone", "cron", "delete", "delete-backup", "enable", "migrate", "restore", "rotate-credentials", "stats", "verify", "verify-backup"}},
-		{PlatformTarget(&domain.Platform{Status: domain.PlatformReady, Locked: true}), []domain.TaskType{"delete-platform", "import", "unlock", "verify-platform"}},
+		{PlatformTarget(&domain.Platform{Status: domain.PlatformReady, Locked: true}), []domain.TaskType{"delete-platform", "import", "migrate-sites", "unlock", "verify-platform"}},
 		{PlatformTarget(&domain.Platform{Status: domain.PlatformPending}), []domain.TaskType{"delete-platform", "lock", "verify-platform"}},
 	} {
 		if got := names(Available(tc.t)); !slices.Equal(got, tc.want) {

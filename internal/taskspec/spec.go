@@ -65,6 +65,11 @@ type Spec struct {
 	// Report is what the task reports besides its status, for the queues
 	// to keep (scheduler/queue).
 	Report Report
+	// Coordinates says the task is a parent that the dispatcher runs
+	// itself, with no back end: it queues child tasks (Task.Parent) and
+	// waits for them through the store (scheduler/dispatch/batch.go).
+	// Its result proposes no change; its children's do.
+	Coordinates bool
 	// Routine says the task is queued by the periodic queues, many times
 	// a day, so its record is kept for a shorter time (scheduler
 	// retention).
@@ -114,6 +119,11 @@ const (
 	// ArgDomain is a domain name, normalised (lower case, no trailing
 	// dot) before the task is queued.
 	ArgDomain
+	// ArgCount is a whole number from 1 to Arg.Max.
+	ArgCount
+	// ArgBool is "true" or "false" (also 1/0, yes/no, on/off, normalised
+	// to true/false).
+	ArgBool
 )
 
 // Arg declares one argument of a task type.
@@ -122,6 +132,8 @@ type Arg struct {
 	Type ArgType
 	// Of is what an ArgID names: "backup", "platform", "client", "server".
 	Of string
+	// Max bounds an ArgCount.
+	Max int
 	// Required arguments must be given (and valid); Need says why the
 	// task is refused without one.
 	Required bool
@@ -143,7 +155,22 @@ const (
 	// BackupArchive: the task reads the backup's archive, which must be a
 	// .tar.zst file (restore, verify-backup).
 	BackupArchive
+	// BackupArchiveIfGiven: as BackupArchive when args.backup_id is given,
+	// else no backup (install: a fresh site, or one brought back from a
+	// deleted site's final backup or an imported archive).
+	BackupArchiveIfGiven
 )
+
+// Needs reports whether a task of this use with args works on a backup.
+func (u BackupUse) Needs(args map[string]string) bool {
+	return u == BackupRecord || u == BackupArchive || u == BackupArchiveIfGiven && args["backup_id"] != ""
+}
+
+// Archive reports whether a task of this use with args reads a backup's
+// archive.
+func (u BackupUse) Archive(args map[string]string) bool {
+	return u == BackupArchive || u == BackupArchiveIfGiven && args["backup_id"] != ""
+}
 
 // Destination says where a site task puts the site.
 type Destination int

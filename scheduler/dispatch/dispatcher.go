@@ -94,6 +94,7 @@ type Dispatcher struct {
 type job struct {
 	cancelOnce sync.Once
 	cancel     chan string // who cancelled
+	batch      bool        // a batch parent (batch.go): it takes no MaxParallel slot
 }
 
 // New checks cfg, fills its defaults and returns a Dispatcher. Start it
@@ -253,8 +254,11 @@ func (d *Dispatcher) pass(ctx context.Context) (retry bool) {
 		// The oldest queued task of a target claims it for this pass, so a
 		// newer one never overtakes it.
 		taken[name] = true
-		if len(d.running) >= d.cfg.MaxParallel {
-			break
+		batch := isBatch(t)
+		// A batch parent only waits for its children: it takes no slot,
+		// or a batch with as many children as slots would wait forever.
+		if !batch && d.runners() >= d.cfg.MaxParallel {
+			continue
 		}
 		lease, err := d.locker.TryAcquire(ctx, name, d.cfg.LockTTL)
 		if err != nil {
@@ -264,12 +268,24 @@ func (d *Dispatcher) pass(ctx context.Context) (retry bool) {
 			retry = true
 			continue
 		}
-		j := &job{cancel: make(chan string, 1)}
+		j := &job{cancel: make(chan string, 1), batch: batch}
 		d.running[t.ID], d.busy[name] = j, t.ID
 		d.wg.Add(1)
 		go d.runJob(ctx, t, lease, j)
 	}
 	return retry
+}
+
+// runners counts the running tasks that take a MaxParallel slot (all but
+// batch parents). d.mu must be held.
+func (d *Dispatcher) runners() int {
+	n := 0
+	for _, j := range d.running {
+		if !j.batch {
+			n++
+		}
+	}
+	return n
 }
 
 // runJob runs one task start to finish, holding its lock.
@@ -364,6 +380,9 @@ func (d *Dispatcher) execute(ctx context.Context, task domain.Task, lease locks.
 	case by := <-j.cancel:
 		return &ending{status: domain.TaskCancelled, code: "cancelled", explanation: "Cancelled by " + by + " before it started."}, false
 	default:
+	}
+	if j.batch {
+		return d.coordinate(ctx, task, lease, j)
 	}
 	pc, err := BuildContext(ctx, d.st, task, d.cfg.Env)
 	var pctx []byte
@@ -550,6 +569,14 @@ func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 		if t.Runner == "" && !all && t.StartedAt != nil && time.Since(*t.StartedAt) < reapGrace {
 			continue
 		}
+		if isBatch(t) {
+			// A batch runs in the dispatcher that started it; not in this
+			// one, so that process is gone.
+			d.failGone(ctx, t, ending{status: domain.TaskFailed, code: "runner_gone",
+				explanation: "The aegir process that ran this batch stopped while it ran. The child tasks it had queued ran on their own (see their tasks); the sites it had not queued were not started.",
+				hint:        "Run the batch again for the sites still on " + t.TargetName + ": those already migrated are no longer on it."})
+			continue
+		}
 		if reattach {
 			followed, err := d.reattach(ctx, &t)
 			if err != nil {
@@ -580,17 +607,23 @@ func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 		if reattach && t.Runner == "" {
 			e.explanation = "The aegir process that started this task stopped before it recorded the back end's runner, and Nomad has no job dispatched for the task: the back end never started (or its job was purged since); nothing was applied."
 		}
-		if _, err := d.finish(ctx, t.ID, e); err != nil {
-			d.log.Error("fail task whose runner is gone", "task", t.ID, "err", err)
-			continue
-		}
-		d.log.Warn("failed a task whose runner is gone", "task", t.ID, "runner", runner)
-		d.note(t.ID, "error", e.explanation)
-		if err := d.archive.Archive(ctx, t.ID); err != nil {
-			d.log.Error("archive task log", "task", t.ID, "err", err)
-		}
+		d.failGone(ctx, t, e)
 	}
 	return nil
+}
+
+// failGone ends a running task whose runner is gone with e, and archives
+// its log.
+func (d *Dispatcher) failGone(ctx context.Context, t domain.Task, e ending) {
+	if _, err := d.finish(ctx, t.ID, e); err != nil {
+		d.log.Error("fail task whose runner is gone", "task", t.ID, "err", err)
+		return
+	}
+	d.log.Warn("failed a task whose runner is gone", "task", t.ID, "runner", t.Runner)
+	d.note(t.ID, "error", e.explanation)
+	if err := d.archive.Archive(ctx, t.ID); err != nil {
+		d.log.Error("archive task log", "task", t.ID, "err", err)
+	}
 }
 
 // recordKeptOnStop tries once more, for a few seconds, to record the

@@ -87,6 +87,17 @@
 // moves the log into the store (tasklog.Archive); TaskLogs reads it for
 // the API.
 //
+// # Batches
+//
+// A task whose spec Coordinates (migrate-sites) has no back end: the
+// dispatcher runs it itself, holding its platform's lock, queuing one
+// child task per site (Task.Parent) and waiting for them through the
+// store, at most its parallel argument at once. It takes no MaxParallel
+// slot, so its children can always run. batch.go names its failure modes:
+// a child that fails (stop or go on), a cancel (its children under way are
+// cancelled), a stop of aegir (it ends aegir_stopped), and the death of
+// the process running it (the next reap fails it runner_gone).
+//
 // # Start failures
 //
 // An executor's Start error that wraps a runner.Failure (Nomad's ACL and

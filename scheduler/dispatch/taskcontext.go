@@ -190,7 +190,7 @@ func siteContext(ctx context.Context, st *store.Store, task domain.Task, pc *pro
 	if !ok {
 		return contextErr("bad_task", nil, "", "task %s has an unknown type %q", task.ID, task.Type)
 	}
-	if spec.Backup != taskspec.NoBackup {
+	if spec.Backup.Needs(task.Args) {
 		b, err := st.GetBackup(ctx, task.Args["backup_id"])
 		if err != nil {
 			return missing(err, "Backup "+task.Args["backup_id"], "Pick another backup of the site and request the restore again.")
@@ -198,7 +198,7 @@ func siteContext(ctx context.Context, st *store.Store, task domain.Task, pc *pro
 		if b.SiteID != site.ID {
 			return contextErr("bad_backup", nil, "Pick a backup of this site.", "Backup %s belongs to site %s, not %s.", b.ID, b.Domain, site.Domain)
 		}
-		pc.Backup = &provision.BackupInfo{ID: b.ID, Path: b.Path, SHA256: b.SHA256, Size: b.Size}
+		pc.Backup = &provision.BackupInfo{ID: b.ID, Path: b.Path, SHA256: b.SHA256, Size: b.Size, Reason: b.Reason}
 	}
 	if spec.Destination != taskspec.NoDestination {
 		return targetContext(ctx, st, task, spec.Destination, site, pc)

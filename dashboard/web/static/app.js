@@ -120,6 +120,38 @@
     });
   }
 
+  // The import form sends the archive itself as the body (the server
+  // streams it to disk; a multipart form would be parsed in memory), with
+  // the other fields in the query and the CSRF token in a header. The
+  // server answers with a redirect to the task, or back here with the
+  // reason in a flash.
+  function importArchive() {
+    var form = document.getElementById("site-import");
+    if (!form || !window.fetch) return;
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var file = form.querySelector("input[type=file]").files[0];
+      if (!file) return;
+      var q = new URLSearchParams();
+      ["domain", "platform_id", "db_server_id", "client_id"].forEach(function (n) {
+        var el = form.elements[n];
+        if (el && el.value) q.set(n, el.value.trim());
+      });
+      q.set("back", "/sites/new");
+      var btn = form.querySelector("button[type=submit]");
+      var note = document.getElementById("import-progress");
+      btn.disabled = true;
+      if (note) note.hidden = false;
+      fetch(form.getAttribute("action") + "?" + q.toString(), {
+        method: "POST", credentials: "same-origin", body: file,
+        headers: { "X-CSRF-Token": form.getAttribute("data-csrf"), "Content-Type": "application/octet-stream" }
+      }).then(function (r) { window.location = r.url; }, function (err) {
+        btn.disabled = false;
+        if (note) note.textContent = "upload failed: " + err;
+      });
+    });
+  }
+
   function selectSecret() {
     var s = document.getElementById("token-secret");
     if (s) { s.addEventListener("focus", function () { s.select(); }); }
@@ -130,6 +162,7 @@
     followLog();
     followPasses();
     confirmFields();
+    importArchive();
     selectSecret();
   });
 })();
