@@ -92,6 +92,18 @@ type ClientCreate struct {
 	Name  string `json:"name"`
 	Title string `json:"title,omitempty"`
 	Email string `json:"email,omitempty"`
+	// Quotas are the client's own limits; see domain.QuotaNames.
+	Quotas domain.Quotas `json:"quotas,omitempty"`
+}
+
+// ClientQuota is the answer of GET /clients/{id}/quota: the server's
+// defaults, the client's overrides, the limits that apply (0: no limit)
+// and what the client holds of each (disk in bytes).
+type ClientQuota struct {
+	Defaults  domain.Quotas `json:"defaults"`
+	Overrides domain.Quotas `json:"overrides"`
+	Limits    domain.Quotas `json:"limits"`
+	Usage     domain.Quotas `json:"usage"`
 }
 
 // UserCreate is the body of POST /users.

@@ -35,6 +35,9 @@ func (s *Backups) Delete(ctx context.Context, a Actor, id string) (*domain.Task,
 	if err != nil {
 		return nil, err
 	}
+	if ctx, err = s.guard(ctx, a, b.ClientID); err != nil {
+		return nil, err
+	}
 	ctx = a.recordTask(ctx, "backup", b.ID, b.ClientID, domain.TaskDeleteBackup, nil)
 	return s.st.RequestSiteTask(ctx, b.SiteID, domain.TaskDeleteBackup, map[string]string{"backup_id": b.ID}, a.Name())
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
+	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
 )
 
@@ -44,6 +46,9 @@ type Config struct {
 	// longer ttl is refused, and a token asked for without one lasts this
 	// long. Default: DefaultMaxTokenTTL.
 	MaxTokenTTL time.Duration
+	// Quotas are the default quotas of every client (domain.QuotaNames; a
+	// client's own override them; 0 or missing: no limit). Default: none.
+	Quotas domain.Quotas
 }
 
 // DefaultMaxTokenTTL is Config.MaxTokenTTL's default: a year.
@@ -70,12 +75,15 @@ func New(cfg *Config) (*Control, error) {
 	if cfg == nil || cfg.Store == nil {
 		return nil, errors.New("control: Config.Store is required")
 	}
+	if err := cfg.Quotas.Validate("quotas"); err != nil {
+		return nil, err
+	}
 	if cfg.MaxTokenTTL < 0 {
 		return nil, errors.New("control: Config.MaxTokenTTL must not be negative")
 	}
 	b := &base{st: cfg.Store, secrets: cfg.Secrets, canceller: cfg.Canceller, queues: cfg.Queues,
 		log:         cmp.Or(cfg.Logger, slog.Default()).With("component", "control"),
-		maxTokenTTL: cmp.Or(cfg.MaxTokenTTL, DefaultMaxTokenTTL)}
+		maxTokenTTL: cmp.Or(cfg.MaxTokenTTL, DefaultMaxTokenTTL), quotas: maps.Clone(cfg.Quotas)}
 	return &Control{
 		Sites: &Sites{b}, Platforms: &Platforms{b}, Servers: &Servers{b}, Services: &Services{b},
 		Clients: &Clients{b}, Users: &Users{b}, Tokens: &Tokens{b}, Tasks: &Tasks{b},
@@ -92,6 +100,8 @@ type base struct {
 	log       *slog.Logger
 	// maxTokenTTL bounds tokens' lifetimes (Config.MaxTokenTTL).
 	maxTokenTTL time.Duration
+	// quotas are the clients' default quotas (Config.Quotas).
+	quotas domain.Quotas
 }
 
 // ErrUnavailable says a part of the server a request needs is not

@@ -89,6 +89,11 @@ func (s *Tasks) Retry(ctx context.Context, a Actor, id string) (*domain.Task, er
 			return nil, err
 		}
 	}
+	if t.TargetKind == domain.TargetSite {
+		if ctx, err = s.guard(ctx, a, t.ClientID); err != nil {
+			return nil, err
+		}
+	}
 	ctx = a.record(ctx, "retry_task", "task", t.ID, t.ClientID, nil)
 	return s.st.RetryTask(ctx, t.ID, a.Name())
 }

@@ -40,6 +40,7 @@ func (s *Store) createSite(ctx context.Context, site *domain.Site, by string) (*
 	site.CreatedAt, site.UpdatedAt = s.now(), s.now()
 	t := newTx()
 	t.touches[&s.sites.mirrorBase] = true
+	t.newSites = map[string]int{site.ClientID: 1}
 	if err := t.create(prefixSites+site.ID, site, nil); err != nil {
 		return nil, err
 	}

@@ -31,6 +31,7 @@ func (s *Store) enqueue(t *tx, typ domain.TaskType, kind domain.TargetKind, targ
 }
 
 func (s *Store) addTaskOps(t *tx, task *domain.Task) error {
+	t.tasks = append(t.tasks, task)
 	t.touchTask(s, task.ID)
 	if err := t.create(TaskKey(task.ID), task, nil); err != nil {
 		return err
