@@ -10,6 +10,7 @@ import (
 	"github.com/aegirhq/aegir/dashboard/api"
 	"github.com/aegirhq/aegir/dashboard/web"
 	"github.com/aegirhq/aegir/internal/control"
+	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
 )
 
@@ -82,6 +83,9 @@ type Config struct {
 	// MaxTokenTTL bounds the lifetime of the API tokens people create.
 	// Default: control.DefaultMaxTokenTTL (a year).
 	MaxTokenTTL time.Duration
+	// Quotas are every client's default quotas (control.Config.Quotas).
+	// Default: none.
+	Quotas domain.Quotas
 }
 
 // New builds the service layer, the REST API on it and the HTML dashboard
@@ -95,7 +99,7 @@ func New(cfg *Config) (*Server, error) {
 		var err error
 		if ctl, err = control.New(&control.Config{
 			Store: cfg.Store, Secrets: cfg.Secrets, Canceller: cfg.Canceller, Queues: cfg.Queues, Logger: cfg.Logger,
-			MaxTokenTTL: cfg.MaxTokenTTL,
+			MaxTokenTTL: cfg.MaxTokenTTL, Quotas: cfg.Quotas,
 		}); err != nil {
 			return nil, err
 		}
