@@ -3,6 +3,9 @@ package dashboard
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 
@@ -119,5 +122,56 @@ func TestQuotaParallelBackupsAPI(t *testing.T) {
 	p, err := b.st.ListTasks(context.Background(), store.TaskFilter{TargetID: b.siteA.ID, Type: domain.TaskBackup})
 	if err != nil || p.Total != 3 {
 		t.Fatalf("backup tasks stored: %v, %v", p, err)
+	}
+}
+
+// TestQuotaUI: the client's page shows its quotas and usage to its user
+// and to the admin; the admin sets and resets them with the client form,
+// which a client user cannot post.
+func TestQuotaUI(t *testing.T) {
+	t.Parallel()
+	b := uiSetup(t)
+	admin := loggedIn(t, b, "admin")
+	_, page := admin.get(b.expand("/clients/{clientA}"))
+	for _, s := range []string{`id="quotas"`, `name="quota_tasks"`, `name="quota_disk"`, "no limit"} {
+		if !strings.Contains(page, s) {
+			t.Fatalf("admin's client page lacks %q", s)
+		}
+	}
+	form := url.Values{"name": {"acme"}, "version": {b.version("clients", b.ids["clientA"])},
+		"quota_tasks": {"3"}, "quota_disk": {"10G"}, "quota_sites": {""}, "quota_backups": {""}}
+	res, _ := admin.post(b.expand("/clients/{clientA}"), form)
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("saving quotas: %d", res.StatusCode)
+	}
+	cl, err := b.st.GetClient(context.Background(), b.ids["clientA"])
+	if err != nil || cl.Quotas[domain.QuotaTasks] != 3 || cl.Quotas[domain.QuotaDisk] != 10<<30 || len(cl.Quotas) != 2 {
+		t.Fatalf("quotas stored: %v, %v", cl.Quotas, err)
+	}
+	form.Set("version", b.version("clients", b.ids["clientA"]))
+	form.Set("quota_tasks", "lots")
+	res, _ = admin.post(b.expand("/clients/{clientA}"), form)
+	if _, page = admin.follow(res); !strings.Contains(page, "not a whole number") {
+		t.Fatalf("a bad quota is not explained:\n%s", page)
+	}
+
+	alice := loggedIn(t, b, "alice")
+	_, page = alice.get(b.expand("/clients/{clientA}"))
+	for _, s := range []string{`id="quotas"`, "10G", "(own)", "(default)"} {
+		if !strings.Contains(page, s) {
+			t.Fatalf("alice's client page lacks %q", s)
+		}
+	}
+	if strings.Contains(page, `name="quota_tasks"`) {
+		t.Fatal("alice is offered the quota form")
+	}
+	form.Set("version", b.version("clients", b.ids["clientA"]))
+	form.Set("quota_tasks", "1000")
+	form.Del("_csrf") // alice's own
+	if res, _ := alice.post(b.expand("/clients/{clientA}"), form); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("alice posting the client form: %d", res.StatusCode)
+	}
+	if cl, _ := b.st.GetClient(context.Background(), b.ids["clientA"]); cl.Quotas[domain.QuotaTasks] != 3 {
+		t.Fatalf("alice changed the quota: %v", cl.Quotas)
 	}
 }

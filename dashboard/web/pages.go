@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/aegirhq/aegir/dashboard/api"
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/control"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/logbus"
@@ -609,6 +610,32 @@ type clientView struct {
 	Sites  []domain.Site
 	Total  int
 	L      *lookups
+	Quotas []quotaRow
+}
+
+// quotaRow is one quota on the client's page: what the client holds, the
+// limit that applies ("no limit" for 0), whether it is the client's own
+// or the default, and the override as the admin's form shows it.
+type quotaRow struct {
+	Name, Used, Limit, Default, Own string
+}
+
+func quotaRows(q *apiv1.ClientQuota) []quotaRow {
+	show := func(n string, v int64) string {
+		if v == 0 {
+			return "no limit"
+		}
+		return domain.FormatQuota(n, v)
+	}
+	rows := make([]quotaRow, 0, len(domain.QuotaNames))
+	for _, n := range domain.QuotaNames {
+		r := quotaRow{Name: n, Used: domain.FormatQuota(n, q.Usage[n]), Limit: show(n, q.Limits[n]), Default: show(n, q.Defaults[n])}
+		if v, ok := q.Overrides[n]; ok {
+			r.Own = domain.FormatQuota(n, v)
+		}
+		rows = append(rows, r)
+	}
+	return rows
 }
 
 func (u *ui) clientPage(c *fiber.Ctx, v *view) error {
@@ -626,6 +653,11 @@ func (u *ui) clientPage(c *fiber.Ctx, v *view) error {
 	if d.L, err = u.lookups(ctx); err != nil {
 		return err
 	}
+	q, err := u.ctl.Clients.Quota(ctx, actor(c), cl.ID)
+	if err != nil {
+		return err
+	}
+	d.Quotas = quotaRows(q)
 	v.Title, v.Nav = "Client "+cl.Name, "clients"
 	return u.render(c, "client", v, d)
 }
