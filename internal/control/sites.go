@@ -217,5 +217,9 @@ func (s *Sites) Backups(ctx context.Context, a Actor, ref string) ([]domain.Back
 	if err != nil {
 		return nil, err
 	}
-	return s.st.ListBackups(ctx, site.ID, a.Scope())
+	bs, err := s.st.ListBackups(ctx, site.ID, a.Scope())
+	for i := range bs {
+		shapeBackup(a, &bs[i])
+	}
+	return bs, err
 }
