@@ -8,6 +8,7 @@ import (
 
 	"github.com/aegirhq/aegir/dashboard/api"
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/logbus"
 	"github.com/aegirhq/aegir/internal/store"
 )
 
@@ -116,5 +117,27 @@ func TestClientUsersSeeNoBackupPaths(t *testing.T) {
 	}
 	if res, body := w.get(b.expand("/backups/{backup}/download")); res.StatusCode != 200 || body != "zstd archive bytes" {
 		t.Errorf("alice's download from the dashboard: %d", res.StatusCode)
+	}
+}
+
+// TestClientUsersTaskLogsRedacted (issue 14 item 7): a task's log lines,
+// as JSON and as a stream, hide paths and server addresses from a client
+// user; an admin reads them as written.
+func TestClientUsersTaskLogsRedacted(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	task := b.taskOf(b.siteA.ID, domain.TaskInstall)
+	b.ids["task"] = task.ID
+	b.logs.taskID, b.logs.ended = task.ID, true
+	b.logs.lines = append(b.logs.lines, logbus.Line{ID: "1-0", Level: "info", Msg: "backup written path=/var/lib/aegir/backups/a.example.com/x.tar.zst on web1 at 127.0.0.1"})
+	for _, u := range []string{"/api/v1/tasks/{task}/log", "/api/v1/tasks/{task}/log?follow=1"} {
+		_, body := b.do("GET", u, "alice", "", nil)
+		if strings.Contains(string(body), "/var/lib/aegir") || strings.Contains(string(body), "127.0.0.1") || !strings.Contains(string(body), "backup written path=(path hidden) on web1 at (address hidden)") {
+			t.Errorf("alice's %s: %s", u, body)
+		}
+		_, body = b.do("GET", u, "admin", "", nil)
+		if !strings.Contains(string(body), "/var/lib/aegir/backups/a.example.com/x.tar.zst on web1 at 127.0.0.1") {
+			t.Errorf("the admin's %s: %s", u, body)
+		}
 	}
 }

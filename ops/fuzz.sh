@@ -5,7 +5,7 @@
 # internal/testharness/hostile.go). ops/test.sh runs it after the suite.
 #
 #   AEGIR_FUZZ_BUDGET  seconds of fuzzing in all, shared by the targets
-#                      (default 100; building each package for fuzzing
+#                      (default 60; building each package for fuzzing
 #                      comes on top)
 #   AEGIR_FUZZ_TIME    time per target instead (go test -fuzztime: 5s,
 #                      1000x); 0 skips fuzzing
@@ -33,7 +33,7 @@ if [ "${#targets[@]}" -eq 0 ]; then
 fi
 per="${AEGIR_FUZZ_TIME:-}"
 if [ -z "$per" ]; then
-	budget="${AEGIR_FUZZ_BUDGET:-100}"
+	budget="${AEGIR_FUZZ_BUDGET:-60}"
 	secs=$(( budget / ${#targets[@]} ))
 	per="$(( secs < 2 ? 2 : secs ))s"
 fi
