@@ -253,3 +253,23 @@ func TestQuotaOnlyAdmins(t *testing.T) {
 		t.Fatalf("no audit entry with the quotas change: %+v", page.Items)
 	}
 }
+
+// TestQuotaSiteMove: a client user with two clients moves a site into
+// the one at its sites quota: refused, the site stays where it was.
+func TestQuotaSiteMove(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	both := As(&domain.User{ID: domain.NewID(), Name: "carol", Role: domain.RoleClient, ClientIDs: []string{b.siteA.ClientID, b.siteB.ClientID}})
+	b.setQuotas(t, domain.Quotas{domain.QuotaSites: 1})
+	site, err := b.ctl.Sites.Get(ctx, both, b.siteB.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site.ClientID = b.siteA.ClientID
+	_, err = b.ctl.Sites.Update(ctx, both, site.ID, site)
+	quotaErr(t, err, domain.QuotaSites)
+	if got, _ := b.st.GetSite(ctx, b.siteB.ID); got.ClientID != b.siteB.ClientID {
+		t.Fatalf("the site moved: %s", got.ClientID)
+	}
+}

@@ -149,6 +149,11 @@ func (s *Store) UpdateSite(ctx context.Context, site *domain.Site, by string) (*
 	}
 	site.Status, site.CreatedAt, site.UpdatedAt = old.Status, old.CreatedAt, s.now()
 	t := newTx()
+	if site.ClientID != old.ClientID {
+		// A site moved to another client counts as a new site of that
+		// client's (quotas.go).
+		t.newSites = map[string]int{site.ClientID: 1}
+	}
 	if err := s.putSiteOps(t, old, site); err != nil {
 		return nil, err
 	}
