@@ -74,6 +74,33 @@ func TestClientQuotaAPI(t *testing.T) {
 			wantContains: []string{"client acme is at its sites quota: 1 of 1 sites"}, unchanged: true,
 		},
 		{
+			name: "the quota defaults", method: "GET", url: "/api/v1/quota-defaults", token: "admin",
+			wantStatus: 200, wantContains: []string{`"config":{"backups":0,"disk":0,"sites":0,"tasks":0}`, `"version":0`},
+		},
+		{
+			name: "set the quota defaults", method: "PUT", url: "/api/v1/quota-defaults", token: "admin",
+			body:       `{"overrides":{"tasks":5},"version":0}`,
+			wantStatus: 200, wantContains: []string{`"overrides":{"tasks":5}`, `"defaults":{"backups":0,"disk":0,"sites":0,"tasks":5}`},
+			audited: true,
+		},
+		{
+			name: "set the quota defaults at a stale version", method: "PUT", url: "/api/v1/quota-defaults", token: "admin",
+			before: func(b *bundle) {
+				b.do("PUT", "/api/v1/quota-defaults", "admin", `{"overrides":{"tasks":5},"version":0}`, nil)
+			},
+			body:       `{"overrides":{"tasks":6},"version":0}`,
+			wantStatus: 409, wantCode: api.CodeConflict, unchanged: true,
+		},
+		{
+			name: "a client user cannot read the quota defaults", method: "GET", url: "/api/v1/quota-defaults", token: "alice",
+			wantStatus: 403, wantCode: api.CodeForbidden,
+		},
+		{
+			name: "a client user cannot set the quota defaults", method: "PUT", url: "/api/v1/quota-defaults", token: "alice",
+			body:       `{"overrides":{"tasks":500},"version":0}`,
+			wantStatus: 403, wantCode: api.CodeForbidden, unchanged: true,
+		},
+		{
 			name: "an admin is not held to the client's quota", method: "POST", url: "/api/v1/sites", token: "admin",
 			before:     func(b *bundle) { b.setQuotas(`{"sites":1}`) },
 			body:       `{"domain":"a2.example.com","platform_id":"{platform}","db_server_id":"{server}","client_id":"{clientA}"}`,
@@ -173,5 +200,41 @@ func TestQuotaUI(t *testing.T) {
 	}
 	if cl, _ := b.st.GetClient(context.Background(), b.ids["clientA"]); cl.Quotas[domain.QuotaTasks] != 3 {
 		t.Fatalf("alice changed the quota: %v", cl.Quotas)
+	}
+}
+
+// TestQuotaDefaultsUI: the admin sets the default quotas on the clients
+// page; a client user is offered no form and cannot post one.
+func TestQuotaDefaultsUI(t *testing.T) {
+	t.Parallel()
+	b := uiSetup(t)
+	admin := loggedIn(t, b, "admin")
+	_, page := admin.get("/clients")
+	if !strings.Contains(page, `id="quota-defaults"`) || !strings.Contains(page, `name="quota_tasks"`) {
+		t.Fatal("the admin's clients page has no default quotas form")
+	}
+	res, _ := admin.post("/quota-defaults", url.Values{"version": {"0"}, "quota_tasks": {"4"}, "quota_disk": {"50G"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("saving the defaults: %d", res.StatusCode)
+	}
+	q, _, err := b.st.QuotaDefaults(context.Background())
+	if err != nil || q[domain.QuotaTasks] != 4 || q[domain.QuotaDisk] != 50<<30 {
+		t.Fatalf("stored defaults: %v, %v", q, err)
+	}
+	_, page = admin.get("/clients")
+	if !strings.Contains(page, "now 4") || !strings.Contains(page, "now 50G") {
+		t.Fatal("the clients page does not show the new defaults")
+	}
+	alice := loggedIn(t, b, "alice")
+	_, page = alice.get("/clients")
+	if strings.Contains(page, `id="quota-defaults"`) {
+		t.Fatal("alice is offered the default quotas form")
+	}
+	if res, _ := alice.post("/quota-defaults", url.Values{"version": {"0"}, "quota_tasks": {"1000"}}); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("alice posting the defaults: %d", res.StatusCode)
+	}
+	_, page = alice.get(b.expand("/clients/{clientA}"))
+	if !strings.Contains(page, "50G") {
+		t.Fatal("alice's client page does not show the default disk quota")
 	}
 }

@@ -566,3 +566,23 @@ func formQuotas(c *fiber.Ctx, old domain.Quotas) (domain.Quotas, error) {
 	}
 	return q, nil
 }
+
+// quotaDefaultsUpdate stores the default quotas from the clients page.
+func (u *ui) quotaDefaultsUpdate(c *fiber.Ctx, v *view) error {
+	ver, err := strconv.ParseUint(c.FormValue("version"), 10, 64)
+	if err != nil {
+		return domain.Invalid("version", "is not a version")
+	}
+	old, err := u.ctl.Clients.Defaults(c.UserContext(), actor(c))
+	if err != nil {
+		return err
+	}
+	q, err := formQuotas(c, old.Overrides)
+	if err != nil {
+		return err
+	}
+	if _, err := u.ctl.Clients.SetDefaults(c.UserContext(), actor(c), apiv1.QuotaDefaultsUpdate{Overrides: q, Version: ver}); err != nil {
+		return err
+	}
+	return u.done(c, "/clients", "Saved the default quotas.")
+}

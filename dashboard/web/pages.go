@@ -601,8 +601,26 @@ func (u *ui) clientsPage(c *fiber.Ctx, v *view) error {
 		}
 		rows = append(rows, clientRow{cl, p.Total})
 	}
+	d := clientsView{Rows: rows}
+	if v.Admin {
+		qd, err := u.ctl.Clients.Defaults(ctx, actor(c))
+		if err != nil {
+			return err
+		}
+		d.DefaultsVersion = qd.Version
+		d.Defaults = quotaRows(&apiv1.ClientQuota{Defaults: qd.Config, Overrides: qd.Overrides, Limits: qd.Defaults})
+	}
 	v.Title, v.Nav = "Clients", "clients"
-	return u.render(c, "clients", v, rows)
+	return u.render(c, "clients", v, d)
+}
+
+// clientsView is the clients page: the clients and, for admins, the
+// default quotas (Default: the configuration's, Own: the admin's, Limit:
+// the result).
+type clientsView struct {
+	Rows            []clientRow
+	Defaults        []quotaRow
+	DefaultsVersion uint64
 }
 
 type clientView struct {

@@ -26,6 +26,8 @@ var clientNoun = &noun{
 			examples: []string{"aegir client create acme -title 'Acme Inc.' -email ops@acme.example"}},
 		{name: "edit", args: "NAME|ID [-title T] [-email E] [-name NEW] [-quota NAME=LIMIT ...]", summary: "Change a client; -quota sets one of its quotas (tasks, backups, sites, disk; 0 or unlimited: no limit; default: the server's default again). Admins.", run: clientEdit,
 			examples: []string{"aegir client edit acme -quota sites=10 -quota disk=20G", "aegir client edit acme -quota tasks=default"}},
+		{name: "defaults", args: "[-quota NAME=LIMIT ...]", summary: "Show every client's default quotas or, with -quota, set them over the configuration's (default: the configuration's again). Admins.", run: clientDefaults,
+			examples: []string{"aegir client defaults", "aegir client defaults -quota tasks=10 -quota disk=50G"}},
 		{name: "delete", args: "NAME|ID [-yes]", summary: "Delete a client that owns no sites (asks to type its name, or -yes).", run: clientResource.remove("delete the client %s"),
 			examples: []string{"aegir client delete acme -yes"}},
 	},
@@ -94,25 +96,9 @@ func clientEdit(ctx context.Context, a *app, args []string) error {
 			change[f.Name] = f.Value.String()
 		}
 	})
-	set, unset := domain.Quotas{}, map[string]bool{}
-	for _, kv := range quotas {
-		k, v, ok := strings.Cut(kv, "=")
-		k = strings.TrimSpace(k)
-		if !ok {
-			return usagef("-quota %q: give NAME=LIMIT, such as sites=10", kv)
-		}
-		if strings.TrimSpace(v) == "default" {
-			if !slices.Contains(domain.QuotaNames, k) {
-				return usagef("-quota %q: %s is not a quota; use one of %s", kv, k, strings.Join(domain.QuotaNames, ", "))
-			}
-			unset[k] = true
-			continue
-		}
-		n, err := domain.ParseQuota(k, v)
-		if err != nil {
-			return usagef("-quota %q: %v", kv, err)
-		}
-		set[k] = n
+	set, unset, err := parseQuotaFlags(quotas)
+	if err != nil {
+		return err
 	}
 	if len(change) == 0 && len(set) == 0 && len(unset) == 0 {
 		return usagef("nothing to change: give -title, -email, -name or -quota NAME=LIMIT")
@@ -137,16 +123,7 @@ func clientEdit(ctx context.Context, a *app, args []string) error {
 	for k, v := range change {
 		body[k] = v
 	}
-	q := domain.Quotas{}
-	for k, v := range cl.Quotas {
-		if !unset[k] {
-			q[k] = v
-		}
-	}
-	for k, v := range set {
-		q[k] = v
-	}
-	body["quotas"] = q
+	body["quotas"] = mergeQuotas(cl.Quotas, set, unset)
 	var out domain.Client
 	raw, err = c.do(ctx, http.MethodPut, c.path("clients", cl.ID), nil, body, &out)
 	if err != nil {
@@ -185,4 +162,90 @@ func clientCreate(ctx context.Context, a *app, args []string) error {
 	}
 	fmt.Fprintf(a.stdout, "Client %s created (id %s).\n", sanitize(x.Name), x.ID)
 	return nil
+}
+
+// parseQuotaFlags reads -quota NAME=LIMIT flags: the limits to set, and
+// the quotas given as "default" (to take the default again).
+func parseQuotaFlags(quotas []string) (set domain.Quotas, unset map[string]bool, err error) {
+	set, unset = domain.Quotas{}, map[string]bool{}
+	for _, kv := range quotas {
+		k, v, ok := strings.Cut(kv, "=")
+		k = strings.TrimSpace(k)
+		if !ok {
+			return nil, nil, usagef("-quota %q: give NAME=LIMIT, such as sites=10", kv)
+		}
+		if strings.TrimSpace(v) == "default" {
+			if !slices.Contains(domain.QuotaNames, k) {
+				return nil, nil, usagef("-quota %q: %s is not a quota; use one of %s", kv, k, strings.Join(domain.QuotaNames, ", "))
+			}
+			unset[k] = true
+			continue
+		}
+		n, err := domain.ParseQuota(k, v)
+		if err != nil {
+			return nil, nil, usagef("-quota %q: %v", kv, err)
+		}
+		set[k] = n
+	}
+	return set, unset, nil
+}
+
+// mergeQuotas returns old with set laid over it and unset removed.
+func mergeQuotas(old, set domain.Quotas, unset map[string]bool) domain.Quotas {
+	q := domain.Quotas{}
+	for k, v := range old {
+		if !unset[k] {
+			q[k] = v
+		}
+	}
+	for k, v := range set {
+		q[k] = v
+	}
+	return q
+}
+
+// clientDefaults shows the quota defaults or, with -quota, changes them.
+func clientDefaults(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	var quotas stringList
+	fs.Var(&quotas, "quota", "NAME=LIMIT: tasks, backups, sites or disk (a size such as 10G); 0 or unlimited for no limit, default for the configuration's (repeatable)")
+	asJSON := jsonFlag(fs)
+	if _, err := a.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	set, unset, err := parseQuotaFlags(quotas)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var d apiv1.QuotaDefaults
+	raw, err := c.get(ctx, c.path("quota-defaults"), nil, &d)
+	if err != nil {
+		return err
+	}
+	if len(set) > 0 || len(unset) > 0 {
+		body := apiv1.QuotaDefaultsUpdate{Overrides: mergeQuotas(d.Overrides, set, unset), Version: d.Version}
+		if raw, err = c.do(ctx, http.MethodPut, c.path("quota-defaults"), nil, body, &d); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		return a.printJSON(raw)
+	}
+	var kv []string
+	for _, n := range domain.QuotaNames {
+		from := "configuration"
+		if _, ok := d.Overrides[n]; ok {
+			from = "set by an admin"
+		}
+		lim := "no limit"
+		if d.Defaults[n] != 0 {
+			lim = domain.FormatQuota(n, d.Defaults[n])
+		}
+		kv = append(kv, "Quota "+n, lim+" ("+from+")")
+	}
+	return a.fields(kv...)
 }

@@ -22,9 +22,57 @@ func (b *base) guard(ctx context.Context, a Actor, clientID string) (context.Con
 	if err != nil {
 		return nil, err
 	}
+	defaults, err := b.quotaDefaults(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return store.WithQuota(ctx, store.QuotaGuard{
-		ClientID: cl.ID, ClientName: cl.Name, Limits: b.quotas.Over(cl.Quotas),
+		ClientID: cl.ID, ClientName: cl.Name, Limits: defaults.Over(cl.Quotas),
 	}), nil
+}
+
+// quotaDefaults are every client's default quotas: the configuration's
+// (Config.Quotas) with those an admin stored over them.
+func (b *base) quotaDefaults(ctx context.Context) (domain.Quotas, error) {
+	stored, _, err := b.st.QuotaDefaults(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return b.quotas.Over(stored), nil
+}
+
+// Defaults returns the quota defaults (admins).
+func (s *Clients) Defaults(ctx context.Context, a Actor) (*apiv1.QuotaDefaults, error) {
+	if err := a.admin("read the quota defaults"); err != nil {
+		return nil, err
+	}
+	stored, version, err := s.st.QuotaDefaults(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &apiv1.QuotaDefaults{Config: s.quotas.Over(nil), Overrides: cmpOr(stored, domain.Quotas{}),
+		Defaults: s.quotas.Over(stored), Version: version}, nil
+}
+
+// SetDefaults stores the quota defaults that override the configuration's
+// (admins; check-and-set on req.Version, 0 when never set). The change is
+// on the audit log.
+func (s *Clients) SetDefaults(ctx context.Context, a Actor, req apiv1.QuotaDefaultsUpdate) (*apiv1.QuotaDefaults, error) {
+	if err := a.admin("change the quota defaults"); err != nil {
+		return nil, err
+	}
+	old, _, err := s.st.QuotaDefaults(ctx)
+	if err != nil {
+		return nil, err
+	}
+	type defaults struct {
+		Quotas domain.Quotas `json:"quotas"`
+	}
+	ctx = a.recordChange(ctx, "quota_defaults", "", "", defaults{old}, defaults{req.Overrides})
+	if _, err := s.st.SetQuotaDefaults(ctx, req.Overrides, req.Version); err != nil {
+		return nil, err
+	}
+	return s.Defaults(ctx, a)
 }
 
 // Quota returns client id's quotas and what it holds of them.
@@ -37,10 +85,14 @@ func (s *Clients) Quota(ctx context.Context, a Actor, id string) (*apiv1.ClientQ
 	if err != nil {
 		return nil, err
 	}
+	defaults, err := s.quotaDefaults(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return &apiv1.ClientQuota{
-		Defaults:  s.quotas.Over(nil),
+		Defaults:  defaults,
 		Overrides: cmpOr(maps.Clone(cl.Quotas), domain.Quotas{}),
-		Limits:    s.quotas.Over(cl.Quotas),
+		Limits:    defaults.Over(cl.Quotas),
 		Usage:     usage,
 	}, nil
 }

@@ -113,16 +113,27 @@ func TestQuotaParallelBackups(t *testing.T) {
 	if queued != 3 || refused != 17 || len(unwanted) > 0 {
 		t.Fatalf("queued %d, refused %d, other errors %v; want 3 and 17", queued, refused, unwanted)
 	}
-	p, err := b.st.ListTasks(ctx, store.TaskFilter{TargetID: b.siteA.ID, Type: domain.TaskBackup, Limit: 100})
-	if err != nil || p.Total != 3 {
-		t.Fatalf("backup tasks in the store: %v, %v", p, err)
+	// Read the store itself: this store's task mirror may not have seen
+	// the second store's writes yet.
+	active, _, err := b.st.ActiveTasks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var backups []domain.Task
+	for _, task := range active {
+		if task.Type == domain.TaskBackup && task.TargetID == b.siteA.ID {
+			backups = append(backups, task)
+		}
+	}
+	if len(backups) != 3 {
+		t.Fatalf("backup tasks in the store: %d, want 3", len(backups))
 	}
 	q, err := b.ctl.Clients.Quota(ctx, b.alice, b.siteA.ClientID)
 	if err != nil || q.Usage[domain.QuotaTasks] != 3 || q.Limits[domain.QuotaTasks] != 3 {
 		t.Fatalf("quota view: %+v, %v", q, err)
 	}
 	// One finishes: there is room for one more, not two.
-	b.finish(t, &p.Items[0], domain.TaskFailed)
+	b.finish(t, &backups[0], domain.TaskFailed)
 	if _, err := b.ctl.Sites.Task(ctx, b.alice, b.siteA.ID, apiv1.TaskRequest{Type: string(domain.TaskBackup)}); err != nil {
 		t.Fatalf("after one finished: %v", err)
 	}
@@ -271,5 +282,56 @@ func TestQuotaSiteMove(t *testing.T) {
 	quotaErr(t, err, domain.QuotaSites)
 	if got, _ := b.st.GetSite(ctx, b.siteB.ID); got.ClientID != b.siteB.ClientID {
 		t.Fatalf("the site moved: %s", got.ClientID)
+	}
+}
+
+// TestQuotaDefaults: the configuration's defaults, overridden by those an
+// admin stores (check-and-set, on the audit log), under each client's
+// own; a client user may neither read nor set them.
+func TestQuotaDefaults(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	ctl, err := New(&Config{Store: b.st, Quotas: domain.Quotas{domain.QuotaTasks: 20, domain.QuotaBackups: 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := ctl.Clients.Defaults(ctx, b.admin)
+	if err != nil || d.Version != 0 || d.Defaults[domain.QuotaTasks] != 20 || len(d.Overrides) != 0 {
+		t.Fatalf("defaults before any are stored: %+v, %v", d, err)
+	}
+	if _, err := ctl.Clients.SetDefaults(ctx, b.alice, apiv1.QuotaDefaultsUpdate{Overrides: domain.Quotas{domain.QuotaTasks: 1000}}); !errors.Is(err, domain.ErrForbidden) {
+		t.Fatalf("a client user setting the defaults: %v", err)
+	}
+	if _, err := ctl.Clients.Defaults(ctx, b.alice); !errors.Is(err, domain.ErrForbidden) {
+		t.Fatalf("a client user reading the defaults: %v", err)
+	}
+	d, err = ctl.Clients.SetDefaults(ctx, b.admin, apiv1.QuotaDefaultsUpdate{Overrides: domain.Quotas{domain.QuotaTasks: 2, domain.QuotaSites: 7}})
+	if err != nil || d.Version == 0 || d.Defaults[domain.QuotaTasks] != 2 || d.Defaults[domain.QuotaBackups] != 20 || d.Config[domain.QuotaTasks] != 20 {
+		t.Fatalf("after setting: %+v, %v", d, err)
+	}
+	if _, err := ctl.Clients.SetDefaults(ctx, b.admin, apiv1.QuotaDefaultsUpdate{Overrides: domain.Quotas{}, Version: d.Version - 1}); !errors.Is(err, domain.ErrConflict) {
+		t.Fatalf("a stale version: %v", err)
+	}
+	if _, err := ctl.Clients.SetDefaults(ctx, b.admin, apiv1.QuotaDefaultsUpdate{Overrides: domain.Quotas{"x": 1}, Version: d.Version}); err == nil {
+		t.Fatal("an unknown quota was stored")
+	}
+	// Acme's own sites quota over the stored default; its tasks from it.
+	b.setQuotas(t, domain.Quotas{domain.QuotaSites: 3})
+	q, err := ctl.Clients.Quota(ctx, b.alice, b.siteA.ClientID)
+	if err != nil || q.Limits[domain.QuotaTasks] != 2 || q.Limits[domain.QuotaSites] != 3 || q.Defaults[domain.QuotaSites] != 7 {
+		t.Fatalf("acme's quotas: %+v, %v", q, err)
+	}
+	b.enable(t, b.siteA)
+	for range 2 {
+		if _, err := ctl.Sites.Task(ctx, b.alice, b.siteA.ID, apiv1.TaskRequest{Type: string(domain.TaskVerify)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = ctl.Sites.Task(ctx, b.alice, b.siteA.ID, apiv1.TaskRequest{Type: string(domain.TaskVerify)})
+	quotaErr(t, err, domain.QuotaTasks)
+	page, err := ctl.Audit.List(ctx, b.admin, store.AuditFilter{Kind: "quota_defaults"})
+	if err != nil || len(page.Items) != 1 || page.Items[0].Fields["quotas"] != `{"sites":7,"tasks":2}` {
+		t.Fatalf("audit of the defaults: %+v, %v", page, err)
 	}
 }

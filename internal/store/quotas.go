@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -299,4 +300,46 @@ func (s *Store) QuotaUsage(ctx context.Context, clientID string) (domain.Quotas,
 		all[n] = true
 	}
 	return s.quotaUsage(ctx, clientID, active, all)
+}
+
+// keyQuotaDefaults holds the quota defaults an admin set (domain.Quotas):
+// they override the configuration's, on every server at once.
+const keyQuotaDefaults = "settings/quotas"
+
+// QuotaDefaults returns the quota defaults an admin set (nil when none)
+// and the version to write them back at (0: never set).
+func (s *Store) QuotaDefaults(ctx context.Context) (domain.Quotas, uint64, error) {
+	p, err := s.kv.Get(ctx, keyQuotaDefaults)
+	if errors.Is(err, ErrKeyNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	var q domain.Quotas
+	if err := json.Unmarshal(p.Value, &q); err != nil {
+		return nil, 0, fmt.Errorf("decode %s: %w", keyQuotaDefaults, err)
+	}
+	return q, p.ModifyIndex, nil
+}
+
+// SetQuotaDefaults stores q as the quota defaults if nobody changed them
+// since version was read (0: never set), and returns the new version.
+func (s *Store) SetQuotaDefaults(ctx context.Context, q domain.Quotas, version uint64) (uint64, error) {
+	if err := q.Validate("quotas"); err != nil {
+		return 0, err
+	}
+	if q == nil {
+		q = domain.Quotas{}
+	}
+	t := newTx()
+	if err := t.create(keyQuotaDefaults, q, nil); err != nil {
+		return 0, err
+	}
+	t.ops[0].Index = version
+	pairs, err := s.commit(ctx, t)
+	if err != nil {
+		return 0, err
+	}
+	return versionOf(pairs, 0), nil
 }
