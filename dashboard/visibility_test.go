@@ -141,3 +141,21 @@ func TestClientUsersTaskLogsRedacted(t *testing.T) {
 		}
 	}
 }
+
+// TestClientUsersTaskPageRedacted: the dashboard's task page, which
+// renders the log itself, hides paths and addresses from a client user.
+func TestClientUsersTaskPageRedacted(t *testing.T) {
+	t.Parallel()
+	b := uiSetup(t)
+	task := b.taskOf(b.siteA.ID, domain.TaskInstall)
+	b.logs.taskID, b.logs.ended = task.ID, true
+	b.logs.lines = append(b.logs.lines, logbus.Line{ID: "1-0", Level: "info", Msg: "backup written path=/var/lib/aegir/backups/x.tar.zst at 127.0.0.1"})
+	_, page := loggedIn(t, b, "alice").get("/tasks/" + task.ID)
+	if strings.Contains(page, "/var/lib/aegir") || strings.Contains(page, "127.0.0.1") || !strings.Contains(page, "path=(path hidden) at (address hidden)") {
+		t.Errorf("alice's task page shows the path or address")
+	}
+	_, page = loggedIn(t, b, "admin").get("/tasks/" + task.ID)
+	if !strings.Contains(page, "/var/lib/aegir/backups/x.tar.zst at 127.0.0.1") {
+		t.Errorf("the admin's task page lacks the log line")
+	}
+}

@@ -72,7 +72,7 @@ func (s *Server) TaskLog(c *fiber.Ctx) error {
 		if lines == nil {
 			lines = []logbus.Line{}
 		}
-		lines = redactLines(redact, lines)
+		lines = RedactLines(redact, lines)
 		return c.JSON(LogPage{Lines: lines, Done: done, Next: next})
 	}
 
@@ -138,7 +138,7 @@ func (l *logStream) run(w *bufio.Writer) {
 			}
 			return
 		}
-		lines = redactLines(l.redact, lines)
+		lines = RedactLines(l.redact, lines)
 		for _, line := range lines {
 			if err := writeEvent(w, "", line.ID, line); err != nil {
 				return
@@ -155,9 +155,9 @@ func (l *logStream) run(w *bufio.Writer) {
 	}
 }
 
-// redactLines returns lines with their text passed through redact (nil:
+// RedactLines returns lines with their text passed through redact (nil:
 // lines as they are). It copies: the bus may share its lines.
-func redactLines(redact func(string) string, lines []logbus.Line) []logbus.Line {
+func RedactLines(redact func(string) string, lines []logbus.Line) []logbus.Line {
 	if redact == nil || len(lines) == 0 {
 		return lines
 	}

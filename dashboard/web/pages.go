@@ -844,7 +844,11 @@ func (u *ui) taskPage(c *fiber.Ctx, v *view) error {
 		case err != nil:
 			return err
 		default:
-			d.Lines, d.LogDone = lines, done
+			redact, err := u.ctl.Tasks.Redactor(c.UserContext(), actor(c))
+			if err != nil {
+				return err
+			}
+			d.Lines, d.LogDone = api.RedactLines(redact, lines), done
 		}
 		if n := len(d.Lines); n > 0 {
 			d.LastID = d.Lines[n-1].ID
