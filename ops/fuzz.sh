@@ -53,6 +53,6 @@ done
 rm -f /tmp/aegir-fuzz.$$
 echo "fuzz.sh: done in $(( SECONDS - start ))s" >&2
 if [ "${#failed[@]}" -gt 0 ]; then
-	printf 'fuzz.sh: failing input found by %s; see testdata/fuzz/ in its package\n' "${failed[@]}" >&2
+	printf 'fuzz.sh: %s failed: a failing input (written under testdata/fuzz/ in its package) or the build; its output is above\n' "${failed[@]}" >&2
 	exit 1
 fi
