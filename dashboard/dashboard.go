@@ -10,6 +10,7 @@ import (
 	"github.com/aegirhq/aegir/dashboard/api"
 	"github.com/aegirhq/aegir/dashboard/web"
 	"github.com/aegirhq/aegir/internal/control"
+	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
 )
 
@@ -87,6 +88,9 @@ type Config struct {
 	// imports) and control.DefaultMaxImportSize.
 	ImportDir     string
 	MaxImportSize int64
+	// Quotas are every client's default quotas (control.Config.Quotas).
+	// Default: none.
+	Quotas domain.Quotas
 }
 
 // New builds the service layer, the REST API on it and the HTML dashboard
@@ -101,6 +105,7 @@ func New(cfg *Config) (*Server, error) {
 		if ctl, err = control.New(&control.Config{
 			Store: cfg.Store, Secrets: cfg.Secrets, Canceller: cfg.Canceller, Queues: cfg.Queues, Logger: cfg.Logger,
 			MaxTokenTTL: cfg.MaxTokenTTL, ImportDir: cfg.ImportDir, MaxImportSize: cfg.MaxImportSize,
+			Quotas: cfg.Quotas,
 		}); err != nil {
 			return nil, err
 		}

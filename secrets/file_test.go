@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 func setupFile(t *testing.T) *FileStore {
@@ -252,6 +254,9 @@ func TestFileStoreHelperProcess(t *testing.T) {
 }
 
 func FuzzValidateRef(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add(s)
+	}
 	for _, s := range []string{"sites/abc/db", "services/x/admin", "..", "a/../b", "a//b", "/a", "a/", ".", "a/./b", "a\\b", "ü", "a.b/c-d_e"} {
 		f.Add(s)
 	}

@@ -35,6 +35,34 @@ func (s *Server) getClient(c *fiber.Ctx) error {
 	return c.JSON(cl)
 }
 
+func (s *Server) getClientQuota(c *fiber.Ctx) error {
+	q, err := s.ctl.Clients.Quota(c.UserContext(), actor(c), idParam(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(q)
+}
+
+func (s *Server) getQuotaDefaults(c *fiber.Ctx) error {
+	d, err := s.ctl.Clients.Defaults(c.UserContext(), actor(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(d)
+}
+
+func (s *Server) setQuotaDefaults(c *fiber.Ctx) error {
+	var req apiv1.QuotaDefaultsUpdate
+	if err := s.decode(c, &req); err != nil {
+		return err
+	}
+	d, err := s.ctl.Clients.SetDefaults(c.UserContext(), actor(c), req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(d)
+}
+
 func (s *Server) updateClient(c *fiber.Ctx) error {
 	// Look first, so a client the user may not see is 404 whatever the body.
 	if _, err := s.ctl.Clients.Get(c.UserContext(), actor(c), idParam(c)); err != nil {

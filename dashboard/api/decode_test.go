@@ -4,17 +4,23 @@ import (
 	"errors"
 	"io"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/aegirhq/aegir/internal/apiv1"
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 // FuzzDecode feeds arbitrary bodies to the strict decoder: it must never
 // panic, and every refusal must map to a 4xx with a stable code.
 func FuzzDecode(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add(s)
+		f.Add(`{"domain":` + strconv.Quote(s) + `,"aliases":[` + strconv.Quote(s) + `]}`)
+	}
 	for _, seed := range []string{
 		`{"domain":"new.example.com","aliases":["www.new.example.com"],"platform":"p1","db_server":"web1","client":"acme"}`, `{}`, `[]`, `null`, `{"domain":1}`, `{"x":1}`, `{"domain":"a"}{}`, `{"aliases":[null]}`,
 		`{"domain":"\u0000"}`, `{`, ``, ` `, `"str"`, `{"domain":"a","domain":"b"}`,

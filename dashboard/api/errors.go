@@ -27,6 +27,10 @@ const (
 	CodeTooLarge          = "too_large"
 	CodeInternal          = "internal"
 	CodeUnavailable       = "unavailable"
+	// CodeQuotaExceeded refuses a client user's request that would take
+	// their client over a quota; the field is "quotas.<name>" (tasks,
+	// backups, sites, disk) and the message says what to do.
+	CodeQuotaExceeded = "quota_exceeded"
 )
 
 // ErrorBody is the JSON of every error response: {"error": {...}}.
@@ -74,6 +78,7 @@ func MapError(err error, requestID string) (int, ErrorDetail) {
 		ae  *apiError
 		ve  *domain.ValidationError
 		de  *domain.DuplicateError
+		qe  *domain.QuotaError
 		fe  *fiber.Error
 		msg = err.Error()
 	)
@@ -84,6 +89,8 @@ func MapError(err error, requestID string) (int, ErrorDetail) {
 		return fiber.StatusBadRequest, ErrorDetail{Code: CodeInvalid, Message: msg, Field: ve.Field}
 	case errors.As(err, &de):
 		return fiber.StatusConflict, ErrorDetail{Code: CodeDuplicate, Message: msg, Field: de.Kind}
+	case errors.As(err, &qe):
+		return fiber.StatusConflict, ErrorDetail{Code: CodeQuotaExceeded, Message: msg, Field: "quotas." + qe.Quota}
 	case errors.Is(err, domain.ErrInvalid):
 		return fiber.StatusBadRequest, ErrorDetail{Code: CodeInvalid, Message: msg}
 	case errors.Is(err, domain.ErrUnauthorized):

@@ -172,6 +172,7 @@ var hiddenFields = map[string]bool{"User.password_hash": true, "Token.hash": tru
 // to admins (servers and services).
 var adminOnlyFields = map[string]string{
 	"Platform.path":    "Admin only: the platform's directory on its web server; left out for client users.",
+	"Backup.path":      "Admin only: where the archive lies on its server; left out for client users (they download it: GET /backups/{id}/download).",
 	"Server.address":   "Admin only (servers are admins'): the IP address or host name, normalised (lowercase, punycode).",
 	"Service.settings": "Admin only (services are admins'): the driver's settings, as internal/servicekind declares them for the kind.",
 }

@@ -171,7 +171,7 @@ func (s *Server) getBackup(c *fiber.Ctx) error {
 // downloadBackup streams the archive when this process can read it (the
 // embedded default, or a server that mounts the backup directory).
 func (s *Server) DownloadBackup(c *fiber.Ctx) error {
-	b, err := s.backupParam(c)
+	b, err := s.ctl.Backups.Open(c.UserContext(), actor(c), idParam(c))
 	if err != nil {
 		return err
 	}

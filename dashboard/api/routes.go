@@ -45,6 +45,9 @@ func (s *Server) routes() []route {
 
 		{"GET", "/clients", s.listClients, operation{tag: "clients", summary: "List clients (a client user sees their own)", query: listQuery, status: 200, resp: List[domain.Client]{}}},
 		{"POST", "/clients", requireAdminWrite("create clients", s.createClient), operation{tag: "clients", summary: "Create a client (admin)", body: apiv1.ClientCreate{}, status: 201, resp: domain.Client{}}},
+		{"GET", "/quota-defaults", requireAdminWrite("read the quota defaults", s.getQuotaDefaults), operation{tag: "clients", summary: "Every client's default quotas: the configuration's, those an admin set over them, and the result (admin)", status: 200, resp: apiv1.QuotaDefaults{}}},
+		{"PUT", "/quota-defaults", requireAdminWrite("change the quota defaults", s.setQuotaDefaults), operation{tag: "clients", summary: "Set the default quotas over the configuration's (admin; check-and-set on version, 0 when never set)", body: apiv1.QuotaDefaultsUpdate{}, status: 200, resp: apiv1.QuotaDefaults{}}},
+		{"GET", "/clients/:id/quota", s.getClientQuota, operation{tag: "clients", summary: "A client's quotas (defaults, its overrides, the limits that apply; 0 is no limit) and what it holds of each", status: 200, resp: apiv1.ClientQuota{}}},
 		{"GET", "/clients/:id", s.getClient, operation{tag: "clients", summary: "Get a client", status: 200, resp: domain.Client{}}},
 		{"PUT", "/clients/:id", requireAdminWrite("change clients", s.updateClient), operation{tag: "clients", summary: "Update a client (admin; check-and-set on version)", body: domain.Client{}, status: 200, resp: domain.Client{}}},
 		{"DELETE", "/clients/:id", requireAdminWrite("delete clients", s.deleteClient), operation{tag: "clients", summary: "Delete a client that owns no sites (admin)", query: []string{"version"}, status: 204}},

@@ -49,6 +49,12 @@ func (s *Server) TaskLog(c *fiber.Ctx) error {
 		return newAPIError(fiber.StatusBadRequest, CodeInvalid, field, "%q is not a log line id: use the id of the last line you have (\"<n>-<seq>\"), or leave it out to read from the start", domain.Clip(after))
 	}
 	after = strings.Clone(after)
+	// A client user's lines go through the redactor that hides paths and
+	// server addresses (control.Tasks.Redactor); an admin's are as written.
+	redact, err := s.ctl.Tasks.Redactor(c.UserContext(), actor(c))
+	if err != nil {
+		return err
+	}
 	follow := c.Query("follow") == "1" || c.Query("follow") == "true" ||
 		strings.Contains(c.Get(fiber.HeaderAccept), "text/event-stream")
 	if !follow {
@@ -66,6 +72,7 @@ func (s *Server) TaskLog(c *fiber.Ctx) error {
 		if lines == nil {
 			lines = []logbus.Line{}
 		}
+		lines = RedactLines(redact, lines)
 		return c.JSON(LogPage{Lines: lines, Done: done, Next: next})
 	}
 
@@ -76,7 +83,7 @@ func (s *Server) TaskLog(c *fiber.Ctx) error {
 	// context once this handler returns, while the writer runs later.
 	st := &logStream{
 		logs: s.cfg.Logs, store: s.st, taskID: t.ID, after: after,
-		poll: s.cfg.LogPoll, base: s.base, log: s.log,
+		poll: s.cfg.LogPoll, base: s.base, log: s.log, redact: redact,
 	}
 	c.Context().SetBodyStreamWriter(st.run)
 	return nil
@@ -89,6 +96,7 @@ type logStream struct {
 	after  string
 	poll   time.Duration
 	base   context.Context
+	redact func(string) string // nil: lines as written
 	log    interface {
 		Debug(string, ...any)
 		Warn(string, ...any)
@@ -130,6 +138,7 @@ func (l *logStream) run(w *bufio.Writer) {
 			}
 			return
 		}
+		lines = RedactLines(l.redact, lines)
 		for _, line := range lines {
 			if err := writeEvent(w, "", line.ID, line); err != nil {
 				return
@@ -144,6 +153,20 @@ func (l *logStream) run(w *bufio.Writer) {
 			return
 		}
 	}
+}
+
+// RedactLines returns lines with their text passed through redact (nil:
+// lines as they are). It copies: the bus may share its lines.
+func RedactLines(redact func(string) string, lines []logbus.Line) []logbus.Line {
+	if redact == nil || len(lines) == 0 {
+		return lines
+	}
+	out := make([]logbus.Line, len(lines))
+	for i, l := range lines {
+		l.Msg = redact(l.Msg)
+		out[i] = l
+	}
+	return out
 }
 
 func writeEvent(w *bufio.Writer, event, id string, v any) error {

@@ -374,6 +374,9 @@ func (u *ui) clientUpdate(c *fiber.Ctx, v *view) error {
 	cl := *old
 	cl.Version = ver
 	cl.Name, cl.Title, cl.Email = strings.TrimSpace(c.FormValue("name")), strings.TrimSpace(c.FormValue("title")), strings.TrimSpace(c.FormValue("email"))
+	if cl.Quotas, err = formQuotas(c, old.Quotas); err != nil {
+		return err
+	}
 	if err := u.ctl.Clients.Update(c.UserContext(), actor(c), cl.ID, &cl); err != nil {
 		return err
 	}
@@ -559,4 +562,54 @@ func (u *ui) tokenDelete(c *fiber.Ctx, v *view) error {
 		return err
 	}
 	return u.done(c, "/tokens", "Token %s revoked.", firstOf(tok.Name, tok.ID))
+}
+
+// formQuotas reads the client form's quota_<name> fields over old: an
+// empty field is the server's default, "0" or "unlimited" no limit. A form
+// without a quota's field leaves it as it was.
+func formQuotas(c *fiber.Ctx, old domain.Quotas) (domain.Quotas, error) {
+	q := domain.Quotas{}
+	for k, v := range old {
+		q[k] = v
+	}
+	for _, n := range domain.QuotaNames {
+		field := "quota_" + n
+		if c.Request().PostArgs().Peek(field) == nil {
+			continue
+		}
+		v := strings.TrimSpace(c.FormValue(field))
+		if v == "" {
+			delete(q, n)
+			continue
+		}
+		lim, err := domain.ParseQuota(n, v)
+		if err != nil {
+			return nil, err
+		}
+		q[n] = lim
+	}
+	if len(q) == 0 {
+		return nil, nil
+	}
+	return q, nil
+}
+
+// quotaDefaultsUpdate stores the default quotas from the clients page.
+func (u *ui) quotaDefaultsUpdate(c *fiber.Ctx, v *view) error {
+	ver, err := strconv.ParseUint(c.FormValue("version"), 10, 64)
+	if err != nil {
+		return domain.Invalid("version", "is not a version")
+	}
+	old, err := u.ctl.Clients.Defaults(c.UserContext(), actor(c))
+	if err != nil {
+		return err
+	}
+	q, err := formQuotas(c, old.Overrides)
+	if err != nil {
+		return err
+	}
+	if _, err := u.ctl.Clients.SetDefaults(c.UserContext(), actor(c), apiv1.QuotaDefaultsUpdate{Overrides: q, Version: ver}); err != nil {
+		return err
+	}
+	return u.done(c, "/clients", "Saved the default quotas.")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/aegirhq/aegir/dashboard/api"
+	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/control"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/logbus"
@@ -647,8 +648,26 @@ func (u *ui) clientsPage(c *fiber.Ctx, v *view) error {
 		}
 		rows = append(rows, clientRow{cl, p.Total})
 	}
+	d := clientsView{Rows: rows}
+	if v.Admin {
+		qd, err := u.ctl.Clients.Defaults(ctx, actor(c))
+		if err != nil {
+			return err
+		}
+		d.DefaultsVersion = qd.Version
+		d.Defaults = quotaRows(&apiv1.ClientQuota{Defaults: qd.Config, Overrides: qd.Overrides, Limits: qd.Defaults})
+	}
 	v.Title, v.Nav = "Clients", "clients"
-	return u.render(c, "clients", v, rows)
+	return u.render(c, "clients", v, d)
+}
+
+// clientsView is the clients page: the clients and, for admins, the
+// default quotas (Default: the configuration's, Own: the admin's, Limit:
+// the result).
+type clientsView struct {
+	Rows            []clientRow
+	Defaults        []quotaRow
+	DefaultsVersion uint64
 }
 
 type clientView struct {
@@ -656,6 +675,32 @@ type clientView struct {
 	Sites  []domain.Site
 	Total  int
 	L      *lookups
+	Quotas []quotaRow
+}
+
+// quotaRow is one quota on the client's page: what the client holds, the
+// limit that applies ("no limit" for 0), whether it is the client's own
+// or the default, and the override as the admin's form shows it.
+type quotaRow struct {
+	Name, Used, Limit, Default, Own string
+}
+
+func quotaRows(q *apiv1.ClientQuota) []quotaRow {
+	show := func(n string, v int64) string {
+		if v == 0 {
+			return "no limit"
+		}
+		return domain.FormatQuota(n, v)
+	}
+	rows := make([]quotaRow, 0, len(domain.QuotaNames))
+	for _, n := range domain.QuotaNames {
+		r := quotaRow{Name: n, Used: domain.FormatQuota(n, q.Usage[n]), Limit: show(n, q.Limits[n]), Default: show(n, q.Defaults[n])}
+		if v, ok := q.Overrides[n]; ok {
+			r.Own = domain.FormatQuota(n, v)
+		}
+		rows = append(rows, r)
+	}
+	return rows
 }
 
 func (u *ui) clientPage(c *fiber.Ctx, v *view) error {
@@ -673,6 +718,11 @@ func (u *ui) clientPage(c *fiber.Ctx, v *view) error {
 	if d.L, err = u.lookups(ctx); err != nil {
 		return err
 	}
+	q, err := u.ctl.Clients.Quota(ctx, actor(c), cl.ID)
+	if err != nil {
+		return err
+	}
+	d.Quotas = quotaRows(q)
 	v.Title, v.Nav = "Client "+cl.Name, "clients"
 	return u.render(c, "client", v, d)
 }
@@ -857,7 +907,11 @@ func (u *ui) taskPage(c *fiber.Ctx, v *view) error {
 		case err != nil:
 			return err
 		default:
-			d.Lines, d.LogDone = lines, done
+			redact, err := u.ctl.Tasks.Redactor(c.UserContext(), actor(c))
+			if err != nil {
+				return err
+			}
+			d.Lines, d.LogDone = api.RedactLines(redact, lines), done
 		}
 		if n := len(d.Lines); n > 0 {
 			d.LastID = d.Lines[n-1].ID

@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 // openRedirectPayloads are known ways to make a "local" redirect leave
@@ -40,6 +42,9 @@ func TestRedirectTarget(t *testing.T) {
 }
 
 func FuzzRedirectTarget(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add(s)
+	}
 	for _, s := range append(openRedirectPayloads, goodRedirectTargets...) {
 		f.Add(s)
 	}

@@ -160,6 +160,7 @@ func Mount(s *api.Server, cfg Config) error {
 	get("/clients/:id", u.clientPage)
 	post("/clients/:id", u.adminOnly(u.clientUpdate))
 	post("/clients/:id/delete", u.adminOnly(u.clientDelete))
+	post("/quota-defaults", u.adminOnly(u.quotaDefaultsUpdate))
 	get("/packages", u.packagesPage)
 	get("/tasks", u.tasksPage)
 	get("/audit", u.auditPage)

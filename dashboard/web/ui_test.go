@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aegirhq/aegir/internal/testharness"
 	"github.com/aegirhq/aegir/scheduler/queue"
 )
 
@@ -49,6 +50,9 @@ func TestSeriesCharts(t *testing.T) {
 }
 
 func FuzzLocalPath(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add(s)
+	}
 	for _, s := range []string{"/", "/sites", "//evil", "/\\evil", "http://x", "/a\r\nb", ""} {
 		f.Add(s)
 	}

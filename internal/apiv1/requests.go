@@ -113,6 +113,37 @@ type ClientCreate struct {
 	Name  string `json:"name"`
 	Title string `json:"title,omitempty"`
 	Email string `json:"email,omitempty"`
+	// Quotas are the client's own limits; see domain.QuotaNames.
+	Quotas domain.Quotas `json:"quotas,omitempty"`
+}
+
+// QuotaDefaults is the answer of GET and PUT /quota-defaults: the
+// defaults of the configuration (the quotas block), those an admin set
+// over them (Overrides, stored, the same on every server), the defaults
+// that result, and the version a PUT names (0: never set).
+type QuotaDefaults struct {
+	Config    domain.Quotas `json:"config"`
+	Overrides domain.Quotas `json:"overrides"`
+	Defaults  domain.Quotas `json:"defaults"`
+	Version   uint64        `json:"version"`
+}
+
+// QuotaDefaultsUpdate is the body of PUT /quota-defaults: every override
+// (a quota left out takes the configuration's default again), at the
+// version read.
+type QuotaDefaultsUpdate struct {
+	Overrides domain.Quotas `json:"overrides"`
+	Version   uint64        `json:"version"`
+}
+
+// ClientQuota is the answer of GET /clients/{id}/quota: the server's
+// defaults, the client's overrides, the limits that apply (0: no limit)
+// and what the client holds of each (disk in bytes).
+type ClientQuota struct {
+	Defaults  domain.Quotas `json:"defaults"`
+	Overrides domain.Quotas `json:"overrides"`
+	Limits    domain.Quotas `json:"limits"`
+	Usage     domain.Quotas `json:"usage"`
 }
 
 // UserCreate is the body of POST /users.

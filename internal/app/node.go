@@ -227,6 +227,10 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	// One dispatcher in a cluster: whoever holds the "dispatcher" lease
 	// runs it (start); the status view says whether this process does.
 	n.elector = locks.NewElector(n.locker, "dispatcher", cfg.LeaderTTLDuration(), log)
+	quotas, err := cfg.Quotas.Limits()
+	if err != nil {
+		return nil, err
+	}
 	var limiter dashboard.LoginLimiter // in memory unless Redis is shared
 	if n.rdb != nil {
 		limiter = dashboard.NewRedisLimiter(dashboard.RedisLimiterConfig{Client: n.rdb, Logger: log})
@@ -238,6 +242,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		StatusChecks: n.statusChecks(), Leader: n.elector.IsLeader, Version: Version,
 		SessionIdle: cfg.SessionIdleDuration(), SessionMax: cfg.SessionMaxDuration(), TrustedProxies: cfg.TrustedProxyPrefixes(),
 		MaxTokenTTL: cfg.MaxTokenTTLDuration(), ImportDir: cfg.ImportDir(), MaxImportSize: cfg.MaxImportSize(),
+		Quotas: quotas,
 	})
 	if err != nil {
 		return nil, err

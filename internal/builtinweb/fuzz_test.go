@@ -9,6 +9,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 // FuzzHostRouting checks that host normalisation and route lookup only
@@ -16,6 +17,10 @@ import (
 // host, and that no Host or path makes the handler panic or leave the
 // docroot.
 func FuzzHostRouting(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add(s, "/")
+		f.Add("a.test", s)
+	}
 	for _, s := range []string{"a.test", "A.TEST.", "a.test:80", "www.a.test:65535", "a.test:65536", "xn--bcher-kva.test",
 		"bücher.test", "a..test", "[::1]:80", "a.test@b.test", "a.test/x", "", ":", "a.test:", "\x00", "ａ.test", "-a.test", "a-.test"} {
 		f.Add(s, "/")

@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 func line(n int, msg string) logLine {
@@ -331,6 +333,10 @@ func TestIDLess(t *testing.T) {
 // FuzzReadEvents feeds arbitrary streams to the SSE parser: it must never
 // panic, and must print nothing with a raw control character.
 func FuzzReadEvents(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add(s)
+		f.Add("id: " + s + "\ndata: {\"msg\":" + strconv.Quote(s) + "}\n\n")
+	}
 	f.Add("id: 1-0\ndata: {\"id\":\"1-0\",\"msg\":\"hi\"}\n\nevent: end\ndata: {}\n\n")
 	f.Add(": ping\n\nid: 2-0\ndata: not json\ndata: second line\n\n")
 	f.Add("event: error\ndata: {\"error\":{\"code\":\"not_found\",\"message\":\"gone\"}}\n\n")

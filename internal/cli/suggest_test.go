@@ -1,6 +1,10 @@
 package cli
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/aegirhq/aegir/internal/testharness"
+)
 
 func TestSuggest(t *testing.T) {
 	t.Parallel()
@@ -29,6 +33,9 @@ func TestSuggest(t *testing.T) {
 }
 
 func FuzzEditDistance(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add(s, "site")
+	}
 	f.Add("kitten", "sitting")
 	f.Add("", "abc")
 	f.Fuzz(func(t *testing.T, a, b string) {

@@ -52,6 +52,9 @@ type Config struct {
 	// /api/v1/sites/import (aegir site import), in MiB. Uploads are
 	// written to BackupDir/imports. Default 1024. Env AEGIR_MAX_IMPORT_MB.
 	MaxImportMB int
+	// Quotas are every client's default quotas; a client's own (set by an
+	// admin) override them.
+	Quotas QuotaConfig
 
 	Store     StoreConfig
 	Executor  ExecutorConfig
@@ -92,13 +95,50 @@ type fileConfig struct {
 	// Unconfigured, when set, refuses the file with its text: the Debian
 	// package's default /etc/aegir/aegir.hcl carries it until the
 	// operator has filled the file in (ops/package/aegir.hcl).
-	Unconfigured string `hcl:"unconfigured,optional"`
+	Unconfigured string       `hcl:"unconfigured,optional"`
+	Quotas       *QuotaConfig `hcl:"quotas,block"`
+}
+
+// QuotaConfig are the default quotas of every client (see
+// domain.QuotaNames). Each is a whole number, disk a size such as "10G";
+// "0" or "unlimited" is no limit. A client user's request beyond one is
+// refused with quota_exceeded; admins are not held to them.
+type QuotaConfig struct {
+	// Tasks is how many tasks a client's users may have queued or running
+	// at once. Default "20". Env AEGIR_QUOTA_TASKS.
+	Tasks string `hcl:"tasks,optional"`
+	// Backups is how many manual backups a client may keep. Default
+	// "20". Env AEGIR_QUOTA_BACKUPS.
+	Backups string `hcl:"backups,optional"`
+	// Sites is how many sites a client may own. Default "0" (no limit).
+	// Env AEGIR_QUOTA_SITES.
+	Sites string `hcl:"sites,optional"`
+	// Disk is how much disk a client's sites and backups may use. Default
+	// "0" (no limit). Env AEGIR_QUOTA_DISK.
+	Disk string `hcl:"disk,optional"`
+}
+
+// Limits returns the quotas parsed (domain.Quotas), or the first that is
+// not a number.
+func (q *QuotaConfig) Limits() (domain.Quotas, error) {
+	out := domain.Quotas{}
+	for name, v := range map[string]string{domain.QuotaTasks: q.Tasks, domain.QuotaBackups: q.Backups, domain.QuotaSites: q.Sites, domain.QuotaDisk: q.Disk} {
+		n, err := domain.ParseQuota(name, v)
+		if err != nil {
+			return nil, fmt.Errorf("quotas %s %q: %w", name, v, err)
+		}
+		out[name] = n
+	}
+	return out, nil
 }
 
 func (f *fileConfig) into(c *Config) {
 	c.DataDir, c.HTTPAddr, c.SitesAddr, c.PlatformRoots, c.BackupDir = f.DataDir, f.HTTPAddr, f.SitesAddr, f.PlatformRoots, f.BackupDir
 	c.MaxTokenTTL, c.AuditRetention = f.MaxTokenTTL, f.AuditRetention
 	c.MaxImportMB = f.MaxImportMB
+	if f.Quotas != nil {
+		c.Quotas = *f.Quotas
+	}
 	if f.Store != nil {
 		c.Store.Backend = f.Store.Backend
 		if f.Store.Consul != nil {
@@ -363,6 +403,10 @@ func (c *Config) applyEnv(env func(string) string) error {
 		}
 		c.MaxImportMB = n
 	}
+	set(&c.Quotas.Tasks, "AEGIR_QUOTA_TASKS")
+	set(&c.Quotas.Backups, "AEGIR_QUOTA_BACKUPS")
+	set(&c.Quotas.Sites, "AEGIR_QUOTA_SITES")
+	set(&c.Quotas.Disk, "AEGIR_QUOTA_DISK")
 	if v := env("AEGIR_PLATFORM_ROOTS"); v != "" {
 		c.PlatformRoots = strings.Split(v, ":")
 	}
@@ -411,6 +455,10 @@ func (c *Config) applyDefaults(mode Mode) {
 	c.MaxTokenTTL = cmp.Or(c.MaxTokenTTL, "8760h")
 	c.MaxImportMB = cmp.Or(c.MaxImportMB, 1024)
 	c.AuditRetention = cmp.Or(c.AuditRetention, "2160h")
+	c.Quotas.Tasks = cmp.Or(c.Quotas.Tasks, "20")
+	c.Quotas.Backups = cmp.Or(c.Quotas.Backups, "20")
+	c.Quotas.Sites = cmp.Or(c.Quotas.Sites, "0")
+	c.Quotas.Disk = cmp.Or(c.Quotas.Disk, "0")
 	c.Store.Consul.Address = cmp.Or(c.Store.Consul.Address, "127.0.0.1:8500")
 	c.Store.Consul.Prefix = cmp.Or(c.Store.Consul.Prefix, "aegir/v1/")
 	c.Executor.Kind = cmp.Or(c.Executor.Kind, "local")
@@ -499,6 +547,9 @@ func (c *Config) validate() error {
 	}
 	if d, err := time.ParseDuration(c.MaxTokenTTL); err != nil || d < time.Minute {
 		errs = append(errs, fmt.Errorf("max_token_ttl %q is not a duration of at least 1m like 8760h", c.MaxTokenTTL))
+	}
+	if _, err := c.Quotas.Limits(); err != nil {
+		errs = append(errs, err)
 	}
 	if d, err := time.ParseDuration(c.AuditRetention); err != nil || d < 24*time.Hour {
 		errs = append(errs, fmt.Errorf("audit_retention %q is not a duration of at least 24h like 2160h", c.AuditRetention))

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aegirhq/aegir/internal/domain"
 )
 
 func TestLoadLayers(t *testing.T) {
@@ -129,6 +131,44 @@ func TestAuditRetention(t *testing.T) {
 		bad := map[string]string{"AEGIR_AUDIT_RETENTION": v}
 		if _, err := Load(ModeDev, "", func(k string) string { return bad[k] }, nil); err == nil || !strings.Contains(err.Error(), "audit_retention") {
 			t.Errorf("audit_retention %q: %v", v, err)
+		}
+	}
+}
+
+func TestQuotas(t *testing.T) {
+	t.Parallel()
+	none := func(string) string { return "" }
+	c, err := Load(ModeDev, "", none, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := c.Quotas.Limits()
+	if err != nil || q[domain.QuotaTasks] != 20 || q[domain.QuotaBackups] != 20 || q[domain.QuotaSites] != 0 || q[domain.QuotaDisk] != 0 {
+		t.Errorf("default quotas = %v, %v", q, err)
+	}
+	file := filepath.Join(t.TempDir(), "aegir.hcl")
+	if err := os.WriteFile(file, []byte("quotas {\n  tasks = 5\n  sites = \"10\"\n  disk = \"10G\"\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Load(ModeDev, file, none, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q, err = c.Quotas.Limits(); err != nil || q[domain.QuotaTasks] != 5 || q[domain.QuotaSites] != 10 || q[domain.QuotaDisk] != 10<<30 || q[domain.QuotaBackups] != 20 {
+		t.Errorf("quotas from the file = %v, %v", q, err)
+	}
+	env := map[string]string{"AEGIR_QUOTA_BACKUPS": "unlimited", "AEGIR_QUOTA_TASKS": "3"}
+	c, err = Load(ModeDev, file, func(k string) string { return env[k] }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q, err = c.Quotas.Limits(); err != nil || q[domain.QuotaTasks] != 3 || q[domain.QuotaBackups] != 0 {
+		t.Errorf("quotas from the environment = %v, %v", q, err)
+	}
+	for _, v := range [][2]string{{"AEGIR_QUOTA_TASKS", "-1"}, {"AEGIR_QUOTA_SITES", "ten"}, {"AEGIR_QUOTA_DISK", "10X"}} {
+		bad := map[string]string{v[0]: v[1]}
+		if _, err := Load(ModeDev, "", func(k string) string { return bad[k] }, nil); err == nil || !strings.Contains(err.Error(), "quotas") {
+			t.Errorf("%s=%s: %v", v[0], v[1], err)
 		}
 	}
 }

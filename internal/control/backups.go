@@ -14,11 +14,28 @@ type Backups struct{ *base }
 // List lists the backups the actor may see, of site siteID when it is not
 // "", newest first.
 func (s *Backups) List(ctx context.Context, a Actor, siteID string) ([]domain.Backup, error) {
-	return s.st.ListBackups(ctx, siteID, a.Scope())
+	bs, err := s.st.ListBackups(ctx, siteID, a.Scope())
+	for i := range bs {
+		shapeBackup(a, &bs[i])
+	}
+	return bs, err
 }
 
-// Get loads a backup of a site the actor may see.
+// Get loads a backup of a site the actor may see, as their role may see
+// it (shapeBackup).
 func (s *Backups) Get(ctx context.Context, a Actor, id string) (*domain.Backup, error) {
+	b, err := s.Open(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	shapeBackup(a, b)
+	return b, nil
+}
+
+// Open loads a backup of a site the actor may see with where its archive
+// is, for a transport that streams the archive to them. The path is for
+// opening the file, never to be shown to a client user.
+func (s *Backups) Open(ctx context.Context, a Actor, id string) (*domain.Backup, error) {
 	b, err := s.st.GetBackup(ctx, id)
 	if err != nil {
 		return nil, err
@@ -29,10 +46,23 @@ func (s *Backups) Get(ctx context.Context, a Actor, id string) (*domain.Backup, 
 	return b, nil
 }
 
+// shapeBackup leaves in a backup what the actor's role may see: where the
+// archive lies on the server's disk (its path) is the operator's, as a
+// platform's path is (shapePlatform), and is cleared for client users;
+// they download it through the API.
+func shapeBackup(a Actor, b *domain.Backup) {
+	if !a.Admin() {
+		b.Path = ""
+	}
+}
+
 // Delete queues delete-backup on the backup's site.
 func (s *Backups) Delete(ctx context.Context, a Actor, id string) (*domain.Task, error) {
 	b, err := s.Get(ctx, a, id)
 	if err != nil {
+		return nil, err
+	}
+	if ctx, err = s.guard(ctx, a, b.ClientID); err != nil {
 		return nil, err
 	}
 	ctx = a.recordTask(ctx, "backup", b.ID, b.ClientID, domain.TaskDeleteBackup, nil)

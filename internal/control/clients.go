@@ -46,7 +46,7 @@ func (s *Clients) Create(ctx context.Context, a Actor, req apiv1.ClientCreate) (
 	if err := a.admin("create clients"); err != nil {
 		return nil, err
 	}
-	cl := &domain.Client{Name: req.Name, Title: req.Title, Email: req.Email}
+	cl := &domain.Client{Name: req.Name, Title: req.Title, Email: req.Email, Quotas: req.Quotas}
 	ctx = a.record(ctx, "create", "client", "", "", func(e *domain.AuditEntry) {
 		e.ObjectID, e.ClientID, e.Fields = cl.ID, cl.ID, domain.AuditFields(nil, cl)
 	})

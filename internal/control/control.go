@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
+	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
 )
 
@@ -52,6 +54,9 @@ type Config struct {
 	// MaxImportSize bounds an uploaded site archive, in bytes. Default:
 	// DefaultMaxImportSize.
 	MaxImportSize int64
+	// Quotas are the default quotas of every client (domain.QuotaNames; a
+	// client's own override them; 0 or missing: no limit). Default: none.
+	Quotas domain.Quotas
 }
 
 // DefaultMaxImportSize is Config.MaxImportSize's default: 1 GiB.
@@ -86,13 +91,17 @@ func New(cfg *Config) (*Control, error) {
 	if cfg.MaxImportSize < 0 {
 		return nil, errors.New("control: Config.MaxImportSize must not be negative")
 	}
+	if err := cfg.Quotas.Validate("quotas"); err != nil {
+		return nil, err
+	}
 	if cfg.MaxTokenTTL < 0 {
 		return nil, errors.New("control: Config.MaxTokenTTL must not be negative")
 	}
 	b := &base{st: cfg.Store, secrets: cfg.Secrets, canceller: cfg.Canceller, queues: cfg.Queues,
 		log:         cmp.Or(cfg.Logger, slog.Default()).With("component", "control"),
 		maxTokenTTL: cmp.Or(cfg.MaxTokenTTL, DefaultMaxTokenTTL),
-		importDir:   cfg.ImportDir, maxImportSize: cmp.Or(cfg.MaxImportSize, DefaultMaxImportSize)}
+		importDir:   cfg.ImportDir, maxImportSize: cmp.Or(cfg.MaxImportSize, DefaultMaxImportSize),
+		quotas: maps.Clone(cfg.Quotas)}
 	return &Control{
 		Sites: &Sites{b}, Platforms: &Platforms{b}, Servers: &Servers{b}, Services: &Services{b},
 		Clients: &Clients{b}, Users: &Users{b}, Tokens: &Tokens{b}, Tasks: &Tasks{b},
@@ -113,6 +122,8 @@ type base struct {
 	// importDir and maxImportSize: Config.ImportDir and MaxImportSize.
 	importDir     string
 	maxImportSize int64
+	// quotas are the clients' default quotas (Config.Quotas).
+	quotas domain.Quotas
 }
 
 // ErrUnavailable says a part of the server a request needs is not

@@ -29,8 +29,10 @@
 // Every write is one method here and one store call, which writes the
 // entity and queues its task in one transaction (site → install, platform
 // → verify-platform, server → verify-server, site edit → verify). That
-// method is the place for quotas when they come, and where its audit entry
-// is made (audit.go): Actor.record puts the entry on the context just
+// method is where a client user's quotas are enforced (quotas.go: the
+// guard put on the context, checked by the store in that same transaction
+// check-and-set, so parallel requests cannot together exceed a quota), and
+// where its audit entry is made (audit.go): Actor.record puts the entry on the context just
 // before the store call (store.WithAudit), and the store writes it as one
 // more op of that call's transaction, so a change has an entry exactly
 // when it happened. What is not a store transaction (service credentials

@@ -52,6 +52,9 @@ func (s *Sites) Create(ctx context.Context, a Actor, req apiv1.SiteCreate) (*dom
 	if err != nil {
 		return nil, nil, err
 	}
+	if ctx, err = s.guard(ctx, a, site.ClientID); err != nil {
+		return nil, nil, err
+	}
 	ctx = a.record(ctx, "create", "site", "", site.ClientID, func(e *domain.AuditEntry) {
 		e.ObjectID, e.Fields = site.ID, domain.AuditFields(nil, site)
 	})
@@ -119,6 +122,9 @@ func (s *Sites) Update(ctx context.Context, a Actor, ref string, site *domain.Si
 	if err := a.ownClient("client_id", site.ClientID); err != nil {
 		return nil, err
 	}
+	if ctx, err = s.guard(ctx, a, site.ClientID); err != nil {
+		return nil, err
+	}
 	ctx = a.recordChange(ctx, "site", site.ID, site.ClientID, old, site)
 	return s.st.UpdateSite(ctx, site, a.Name())
 }
@@ -145,8 +151,14 @@ func (s *Sites) Task(ctx context.Context, a Actor, ref string, req apiv1.TaskReq
 			return nil, err
 		}
 	}
+	if err := checkBackupReason(a, typ, args); err != nil {
+		return nil, err
+	}
 	if len(args) == 0 {
 		args = nil
+	}
+	if ctx, err = s.guard(ctx, a, site.ClientID); err != nil {
+		return nil, err
 	}
 	ctx = a.recordTask(ctx, "site", site.ID, site.ClientID, typ, args)
 	return s.st.RequestSiteTask(ctx, site.ID, typ, args, a.Name())
@@ -220,5 +232,9 @@ func (s *Sites) Backups(ctx context.Context, a Actor, ref string) ([]domain.Back
 	if err != nil {
 		return nil, err
 	}
-	return s.st.ListBackups(ctx, site.ID, a.Scope())
+	bs, err := s.st.ListBackups(ctx, site.ID, a.Scope())
+	for i := range bs {
+		shapeBackup(a, &bs[i])
+	}
+	return bs, err
 }

@@ -18,16 +18,34 @@ type Tasks struct{ *base }
 // (f.ClientIDs is replaced by the actor's scope).
 func (s *Tasks) List(ctx context.Context, a Actor, f store.TaskFilter) (*store.TaskPage, error) {
 	f.ClientIDs = a.Scope()
-	return s.st.ListTasks(ctx, f)
+	p, err := s.st.ListTasks(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return p, s.redactTasks(ctx, a, p.Items)
 }
 
 // Since lists the tasks the actor may see created since t.
 func (s *Tasks) Since(ctx context.Context, a Actor, t time.Time) ([]domain.Task, error) {
-	return s.st.TasksSince(ctx, t, a.Scope())
+	tasks, err := s.st.TasksSince(ctx, t, a.Scope())
+	if err != nil {
+		return nil, err
+	}
+	return tasks, s.redactTasks(ctx, a, tasks)
 }
 
-// Get loads a task the actor may see.
+// Get loads a task the actor may see, its text redacted for a client
+// user (Redactor).
 func (s *Tasks) Get(ctx context.Context, a Actor, id string) (*domain.Task, error) {
+	t, err := s.get(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	return t, s.redactOne(ctx, a, t)
+}
+
+// get loads a task the actor may see, as stored.
+func (s *Tasks) get(ctx context.Context, a Actor, id string) (*domain.Task, error) {
 	t, err := s.st.GetTask(ctx, id)
 	if err != nil {
 		return nil, err
@@ -42,14 +60,14 @@ func (s *Tasks) Get(ctx context.Context, a Actor, id string) (*domain.Task, erro
 // task) or asks the dispatcher to stop a running one (running true, the
 // task as it is now; it turns cancelled when the runner is gone).
 func (s *Tasks) Cancel(ctx context.Context, a Actor, id string) (t *domain.Task, running bool, err error) {
-	if t, err = s.Get(ctx, a, id); err != nil {
+	if t, err = s.get(ctx, a, id); err != nil {
 		return nil, false, err
 	}
 	if t.Status == domain.TaskQueued {
 		ctx := a.record(ctx, "cancel_task", "task", t.ID, t.ClientID, nil)
 		err := s.st.CancelQueued(ctx, t, a.Name())
 		if err == nil {
-			return t, false, nil
+			return t, false, s.redactOne(ctx, a, t)
 		}
 		if !errors.Is(err, domain.ErrConflict) {
 			return nil, false, err
@@ -74,18 +92,23 @@ func (s *Tasks) Cancel(ctx context.Context, a Actor, id string) (t *domain.Task,
 	if t, err = s.st.GetTask(ctx, t.ID); err != nil {
 		return nil, false, err
 	}
-	return t, true, nil
+	return t, true, s.redactOne(ctx, a, t)
 }
 
 // Retry queues a new task like a failed or cancelled one. Only admins
 // retry platform and server tasks.
 func (s *Tasks) Retry(ctx context.Context, a Actor, id string) (*domain.Task, error) {
-	t, err := s.Get(ctx, a, id)
+	t, err := s.get(ctx, a, id)
 	if err != nil {
 		return nil, err
 	}
 	if t.TargetKind != domain.TargetSite {
 		if err := a.admin("retry platform and server tasks"); err != nil {
+			return nil, err
+		}
+	}
+	if t.TargetKind == domain.TargetSite {
+		if ctx, err = s.guard(ctx, a, t.ClientID); err != nil {
 			return nil, err
 		}
 	}
@@ -108,5 +131,9 @@ func (s *Tasks) Of(ctx context.Context, a Actor, kind domain.TargetKind, id stri
 	} else if err := a.adminEntity(string(kind), id); err != nil {
 		return nil, 0, err
 	}
-	return s.st.TasksOf(ctx, kind, id, limit)
+	tasks, n, err := s.st.TasksOf(ctx, kind, id, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	return tasks, n, s.redactTasks(ctx, a, tasks)
 }

@@ -10,8 +10,8 @@ type Backup struct {
 	ClientID  string    `json:"client_id,omitempty"`
 	Domain    string    `json:"domain"`
 	TaskID    string    `json:"task_id"`
-	ServerID  string    `json:"server_id"` // where the archive is stored
-	Path      string    `json:"path"`
+	ServerID  string    `json:"server_id"`      // where the archive is stored
+	Path      string    `json:"path,omitempty"` // admins only (control.shapeBackup)
 	Size      int64     `json:"size"`
 	SHA256    string    `json:"sha256"`
 	Reason    string    `json:"reason,omitempty"` // manual, scheduled, pre-restore, pre-delete, pre-migrate, import

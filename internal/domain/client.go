@@ -5,10 +5,13 @@ import "time"
 // Client is the person or group that runs sites: the unit of billing and of
 // access for client users.
 type Client struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Title     string    `json:"title,omitempty"`
-	Email     string    `json:"email,omitempty"`
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Title string `json:"title,omitempty"`
+	Email string `json:"email,omitempty"`
+	// Quotas are this client's own limits (admins set them); a quota not
+	// named here takes the server's default (domain.QuotaNames).
+	Quotas    Quotas    `json:"quotas,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	Version   uint64    `json:"version"`
@@ -22,7 +25,10 @@ func (c *Client) Validate() error {
 	if err := validateText("title", c.Title, 200); err != nil {
 		return err
 	}
-	return validateText("email", c.Email, 254)
+	if err := validateText("email", c.Email, 254); err != nil {
+		return err
+	}
+	return c.Quotas.Validate("quotas")
 }
 
 // validateText accepts printable text up to max bytes, with no control

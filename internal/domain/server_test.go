@@ -2,7 +2,10 @@ package domain
 
 import (
 	"errors"
+	"net/netip"
 	"testing"
+
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 func TestNormalizeServerAddress(t *testing.T) {
@@ -53,4 +56,39 @@ func TestServerValidateNormalisesAddress(t *testing.T) {
 	if s.Address != "web1.example.com" {
 		t.Fatalf("address = %q", s.Address)
 	}
+}
+
+// FuzzNormalizeServerAddress checks that an accepted server address is an
+// IP address, localhost or a normalised host name of one script group,
+// made only of safe characters, and stable under renormalisation.
+func FuzzNormalizeServerAddress(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add(s)
+	}
+	f.Add("DB1.Example.COM.")
+	f.Add("fe80::1%eth0")
+	f.Add("раураl.com")
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := NormalizeServerAddress(s)
+		if err != nil {
+			var ve *ValidationError
+			if !errors.As(err, &ve) || ve.Field != "address" {
+				t.Fatalf("error not on field address: %v", err)
+			}
+			return
+		}
+		if _, err := netip.ParseAddr(got); err != nil && got != "localhost" {
+			if n, err := NormalizeDomain(got); err != nil || n != got {
+				t.Fatalf("accepted %q as %q, neither an address nor a normalised name (%v)", s, got, err)
+			}
+			for _, c := range []byte(got) {
+				if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+					t.Fatalf("accepted %q as %q with byte %q", s, got, c)
+				}
+			}
+		}
+		if again, err := NormalizeServerAddress(got); err != nil || again != got {
+			t.Fatalf("not stable: %q → %q → %q, %v", s, got, again, err)
+		}
+	})
 }

@@ -3,9 +3,12 @@ package domain
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 func TestNormalizeDomain(t *testing.T) {
@@ -59,6 +62,9 @@ func TestNormalizeDomain(t *testing.T) {
 // FuzzNormalizeDomain checks that whatever NormalizeDomain accepts is made
 // only of safe characters and is stable under renormalisation.
 func FuzzNormalizeDomain(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add(s)
+	}
 	for _, s := range []string{"example.com", "bücher.example", "a.com; x", "../../x", "A.B.C.", "xn--.com", "a\u200d.com", "127.0.0.1", "0x7f.0.0.1", "[::1]", "１２７.０.０.１"} {
 		f.Add(s)
 	}
@@ -85,6 +91,44 @@ func FuzzNormalizeDomain(f *testing.F) {
 	})
 }
 
+// FuzzSiteAliases checks a site's alias normalisation: what Normalize
+// accepts is a normalised domain and distinct, sorted normalised aliases,
+// none of them the domain, and normalising again changes nothing.
+func FuzzSiteAliases(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add("example.com", s, "www.example.com")
+		f.Add(s, "example.com", s)
+	}
+	f.Add("example.com", "WWW.Example.com.", "www.example.com")
+	f.Add("bücher.example", "xn--bcher-kva.example", "b.example")
+	f.Fuzz(func(t *testing.T, d, a1, a2 string) {
+		site := Site{Domain: d, Aliases: []string{a1, a2}, PlatformID: NewID(), DBServerID: NewID(), ClientID: NewID()}
+		if err := site.Normalize(); err != nil {
+			var ve *ValidationError
+			if !errors.As(err, &ve) || ve.Field == "" {
+				t.Fatalf("error without a field: %v", err)
+			}
+			return
+		}
+		for i, n := range site.Names() {
+			if got, err := NormalizeDomain(n); err != nil || got != n {
+				t.Fatalf("name %d %q is not normalised (%q, %v)", i, n, got, err)
+			}
+			if i > 0 && n == site.Domain {
+				t.Fatalf("alias %q is the domain", n)
+			}
+			if i > 1 && site.Names()[i-1] >= n {
+				t.Fatalf("aliases not sorted and distinct: %q", site.Aliases)
+			}
+		}
+		again := site
+		again.Aliases = slices.Clone(site.Aliases)
+		if err := again.Normalize(); err != nil || again.Domain != site.Domain || !slices.Equal(again.Aliases, site.Aliases) {
+			t.Fatalf("not stable: %v → %v, %v", site.Names(), again.Names(), err)
+		}
+	})
+}
+
 func TestValidateName(t *testing.T) {
 	t.Parallel()
 	good := []string{"a", "web1", "my-client", "db_2", "0abc"}
@@ -102,6 +146,9 @@ func TestValidateName(t *testing.T) {
 }
 
 func FuzzValidateName(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add(s)
+	}
 	f.Add("web1")
 	f.Add("a;b")
 	f.Fuzz(func(t *testing.T, s string) {
@@ -148,6 +195,10 @@ func TestValidatePath(t *testing.T) {
 }
 
 func FuzzValidatePath(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add(s)
+		f.Add("/var/aegir/" + s)
+	}
 	f.Add("/var/aegir/platforms/d10")
 	f.Add("/var/aegir/platforms/../../etc")
 	f.Fuzz(func(t *testing.T, p string) {

@@ -1,6 +1,11 @@
 package logbus
 
-import "testing"
+import (
+	"strconv"
+	"testing"
+
+	"github.com/aegirhq/aegir/internal/testharness"
+)
 
 func TestParseLineKeepsFields(t *testing.T) {
 	t.Parallel()
@@ -21,6 +26,10 @@ func TestParseLineKeepsFields(t *testing.T) {
 }
 
 func FuzzParseLine(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add([]byte(s))
+		f.Add([]byte(`{"msg":` + strconv.Quote(s) + `}`))
+	}
 	f.Add([]byte(`{"msg":"x","a":"b c"}`))
 	f.Add([]byte("plain"))
 	f.Fuzz(func(t *testing.T, b []byte) {

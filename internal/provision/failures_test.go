@@ -10,11 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/testharness"
 	"github.com/aegirhq/aegir/secrets"
 )
 
@@ -422,6 +424,9 @@ func TestMainUsage(t *testing.T) {
 // FuzzContext feeds arbitrary documents through decoding and the Runner:
 // it must never panic, and with no drivers it must never write a file.
 func FuzzContext(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add([]byte(`{"version":1,"task":{"id":"01j00000000000000000","type":"install"},"site":{"id":"01j00000000000000001","domain":` + strconv.Quote(s) + `},"platform":{"id":"01j00000000000000003","name":"p","path":` + strconv.Quote(s) + `,"type":"static"}}`))
+	}
 	ex, _ := json.Marshal(provision.ExampleContext())
 	f.Add(ex)
 	f.Add([]byte(`{"version":1,"task":{"id":"01j00000000000000000","type":"lock"},"platform":{"id":"01j00000000000000003","name":"p","path":"/nonexistent/p","type":"static"},"env":{"data_dir":"/nonexistent/d"}}`))

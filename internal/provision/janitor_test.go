@@ -339,3 +339,102 @@ func TestJanitorOrphanArchive(t *testing.T) {
 		t.Errorf("janitor report %+v, want 1 removed of %d bytes", r, orphan.Size)
 	}
 }
+
+// runChild runs c to its end in a child back end (the test binary as
+// `aegir provision run`, with the Runner's default janitor interval and
+// clock skew) and returns its result.
+func (b *bundle) runChild(c *provision.Context) provision.Result {
+	t := b.t
+	t.Helper()
+	js, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "context.json")
+	if err := os.WriteFile(path, js, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), childContextEnv+"="+path)
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s in a child back end: %v\n%s", c.Task.Type, err, stderr.String())
+	}
+	var res provision.Result
+	if err := json.Unmarshal([]byte(stdout.String()), &res); err != nil {
+		t.Fatalf("%s: the child's result: %v\n%s", c.Task.Type, err, stdout.String())
+	}
+	if res.Status != domain.TaskSucceeded {
+		t.Fatalf("%s in a child back end: %s: %s\n%s", c.Task.Type, res.ErrorCode, res.Explanation, stderr.String())
+	}
+	return res
+}
+
+// TestJanitorAtNextStart: back ends killed with SIGKILL during a backup
+// and a restore leave a temp archive, a staging directory and a partial
+// pre-restore archive; the next back end started on the server (a fresh
+// process with the default janitor settings, once the dispatcher's list
+// of live tasks is later than the leftovers by the clock skew) removes
+// all of them before its own task. Staging directories are swept at every
+// start; the backup directory at most every JanitorInterval, so a temp
+// archive left just after a sweep waits for the next one.
+func TestJanitorAtNextStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs back ends as child processes")
+	}
+	t.Parallel()
+	b := setup(t)
+	site := b.newSite("next.example.com")
+	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
+	site.Status = domain.SiteEnabled
+	bk := b.mustRun(b.ctx(domain.TaskBackup, site, "static1")).Changes.Backups[0]
+	backupDir := filepath.Join(b.dataDir, "backups", site.Domain)
+	sites1 := filepath.Join(b.platform["static1"].Path, "sites")
+
+	bc := b.ctx(domain.TaskBackup, site, "static1")
+	b.killMidTask(bc, func() bool { return len(glob(t, filepath.Join(backupDir, "*.tmp-"+bc.Task.ID+"-*"))) == 1 })
+	rc := b.ctx(domain.TaskRestore, site, "static1")
+	rc.Backup = &provision.BackupInfo{ID: domain.NewID(), Path: bk.Path, SHA256: bk.SHA256, Size: bk.Size}
+	staging := filepath.Join(sites1, ".aegir-staging-"+rc.Task.ID)
+	preRestore := filepath.Join(backupDir, "*-pre-restore.tar.zst.tmp-"+rc.Task.ID+"-*")
+	b.killMidTask(rc, func() bool { return exists(staging) && len(glob(t, preRestore)) == 1 })
+	left := []string{filepath.Join(backupDir, "*.tmp-"+bc.Task.ID+"-*"), preRestore, staging}
+	for _, p := range left {
+		if len(glob(t, p)) != 1 {
+			t.Fatalf("%s: the killed back end left nothing to remove", p)
+		}
+	}
+
+	// The next start: the dispatcher's list, taken later than the
+	// leftovers by more than the clock skew, names neither dead task.
+	later := time.Now().Add(provision.DefaultClockSkew + time.Minute)
+	next := b.ctx(domain.TaskVerify, site, "static1")
+	next.Live = &provision.LiveTasks{AsOf: later}
+	res := b.runChild(next)
+	for _, p := range left {
+		if m := glob(t, p); len(m) != 0 {
+			t.Errorf("%v: left by a dead task, not removed at the next start", m)
+		}
+	}
+	if r := res.Janitor; r == nil || r.Removed != 3 || r.Failed != 0 {
+		t.Errorf("janitor report %+v, want 3 removed", r)
+	}
+
+	// Right after that sweep: a staging directory goes at the next start,
+	// a temp archive waits for the backup directory's next sweep.
+	dead := domain.NewID()
+	long := time.Now().Add(-time.Hour)
+	touch(t, filepath.Join(sites1, ".aegir-staging-"+dead), long, true)
+	tmp := filepath.Join(backupDir, "x.tar.zst.tmp-"+dead+"-00aa00aa00aa")
+	touch(t, tmp, long, false)
+	again := b.ctx(domain.TaskVerify, site, "static1")
+	again.Live = &provision.LiveTasks{AsOf: later}
+	b.runChild(again)
+	if exists(filepath.Join(sites1, ".aegir-staging-"+dead)) {
+		t.Error("a dead task's staging directory survived the next start")
+	}
+	if !exists(tmp) {
+		t.Errorf("the backup directory was swept again within %s", provision.DefaultJanitorInterval)
+	}
+}

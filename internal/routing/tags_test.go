@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 func TestTags(t *testing.T) {
@@ -103,6 +104,10 @@ func TestNodeIDStable(t *testing.T) {
 // FuzzTags: whatever the domain and aliases, Tags either refuses them or
 // builds rules that hold nothing but Host(`name`) terms of plain names.
 func FuzzTags(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add(s, s, false)
+		f.Add("example.com", s, true)
+	}
 	id := domain.NewID()
 	for _, s := range []string{"example.com", "www.example.com", "a`) || Host(`b", "xn--bcher-kva.example", "EXAMPLE.com", "é.com", "a..b", "-a.com", "a.com\n"} {
 		f.Add(s, "alias."+s, false)

@@ -94,6 +94,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string, version uint64) err
 	t := newTx()
 	t.deleteCAS(prefixClients+id, version, nil)
 	t.release("client", c.Name)
+	t.add(Op{Verb: OpDelete, Key: prefixQuotaGuards + id}, nil)
 	_, err = s.commit(ctx, t)
 	return err
 }

@@ -13,6 +13,8 @@
 //	unique/<kind>/<name>       id owning a client, server, platform or user name
 //	unique/service/<srv>/<t>   the one service of type t on server srv
 //	queue/<task id>            a task that is queued or running
+//	quotaguards/<client id>    a client's quota guard: its users' unfinished tasks (quotas.go)
+//	settings/quotas            the quota defaults an admin set (quotas.go)
 //
 // # Check-and-set everywhere
 //

@@ -67,6 +67,7 @@ func (s *Store) createSite(ctx context.Context, site *domain.Site, from *domain.
 	site.CreatedAt, site.UpdatedAt = s.now(), s.now()
 	t := newTx()
 	t.touches[&s.sites.mirrorBase] = true
+	t.newSites = map[string]int{site.ClientID: 1}
 	if err := t.create(prefixSites+site.ID, site, nil); err != nil {
 		return nil, err
 	}
@@ -188,6 +189,11 @@ func (s *Store) UpdateSite(ctx context.Context, site *domain.Site, by string) (*
 	}
 	site.Status, site.CreatedAt, site.UpdatedAt = old.Status, old.CreatedAt, s.now()
 	t := newTx()
+	if site.ClientID != old.ClientID {
+		// A site moved to another client counts as a new site of that
+		// client's (quotas.go).
+		t.newSites = map[string]int{site.ClientID: 1}
+	}
 	if err := s.putSiteOps(t, old, site); err != nil {
 		return nil, err
 	}

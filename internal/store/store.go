@@ -50,9 +50,11 @@ type Store struct {
 	// siteSort caches the mirrored sites sorted by domain.
 	siteSort sortedSites
 	// auth caches recent authentications for a moment.
-	auth   authCache
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	auth authCache
+	// quotaLocks are the per-client mutexes of guarded changes (quotas.go).
+	quotaLocks sync.Map
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 }
 
 // New returns a Store on kv and starts the mirrors that serve lists. Close
@@ -133,6 +135,10 @@ type tx struct {
 	// stamps set an entity's Version from its op's new ModifyIndex after a
 	// successful commit.
 	stamps []stamp
+	// tasks are the tasks the transaction queues and newSites the sites
+	// it creates, by client: what a quota guard counts (quotas.go).
+	tasks    []*domain.Task
+	newSites map[string]int
 }
 
 type stamp struct {
@@ -182,8 +188,17 @@ func (t *tx) deleteCAS(key string, version uint64, onFail error) {
 
 // commit runs the transaction. It maps a failed check to the meaning
 // registered for that op (ErrConflict by default) and records the write's
-// index with every mirror the transaction touched.
+// index with every mirror the transaction touched. With a quota guard on
+// ctx (WithQuota), the transaction is checked against it (quotas.go).
 func (s *Store) commit(ctx context.Context, t *tx) ([]*Pair, error) {
+	if g, _ := ctx.Value(quotaCtxKey{}).(*QuotaGuard); g != nil {
+		return s.commitGuarded(ctx, t, g)
+	}
+	return s.commitTx(ctx, t)
+}
+
+// commitTx is commit without the quota guard.
+func (s *Store) commitTx(ctx context.Context, t *tx) ([]*Pair, error) {
 	// A fresh value every time: a write of the value a key already holds
 	// keeps its index, and this key exists to learn the transaction's index.
 	// The audit entry the context carries (audit.go) rides along.

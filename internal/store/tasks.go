@@ -36,6 +36,7 @@ func (s *Store) enqueueChild(t *tx, typ domain.TaskType, kind domain.TargetKind,
 }
 
 func (s *Store) addTaskOps(t *tx, task *domain.Task) error {
+	t.tasks = append(t.tasks, task)
 	t.touchTask(s, task.ID)
 	if err := t.create(TaskKey(task.ID), task, nil); err != nil {
 		return err

@@ -4,11 +4,16 @@ import (
 	"testing"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 // FuzzCheckArgs: whatever a request carries, the checks do not panic, and
 // an accepted domain argument is stored in normalised form.
 func FuzzCheckArgs(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add("clone", s, s, s)
+		f.Add("restore", "", "", s)
+	}
 	f.Add("clone", "New.Example.com.", "", "")
 	f.Add("migrate", "", "01j00000000000000000", "x")
 	f.Add("import", "", "", "01j00000000000000000")

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 func TestNativePasswordHash(t *testing.T) {
@@ -43,6 +44,9 @@ func TestQuoting(t *testing.T) {
 // FuzzIdent checks that every name validIdent accepts is a plain
 // identifier that needs no quoting and cannot be taken for an option.
 func FuzzIdent(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add(s)
+	}
 	for _, s := range []string{"s_0123456789abcdefghij", "s_x`; DROP", "-x", "a", "", "S_A", "s_é"} {
 		f.Add(s)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 func TestSCRAMVerifier(t *testing.T) {
@@ -35,6 +36,9 @@ func TestQuoting(t *testing.T) {
 }
 
 func FuzzIdent(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add(s)
+	}
 	for _, s := range []string{"s_0123456789abcdefghij", `s_x"; DROP`, "-x", "a", "", "S_A", "s_é"} {
 		f.Add(s)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/provision/dbtest"
 	"github.com/aegirhq/aegir/internal/servicekind"
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 type bundle struct {
@@ -303,6 +304,9 @@ func TestDumpWithConcurrentWriters(t *testing.T) {
 }
 
 func FuzzValidateName(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add(s)
+	}
 	for _, s := range []string{"s_0123456789abcdefghij", "../x", "a", "A", "a-b_c", "a\"b", "a.db"} {
 		f.Add(s)
 	}

@@ -221,6 +221,9 @@ func checkHook(name string, argv []string) error {
 	if path.IsAbs(p) {
 		return fmt.Errorf("hook %s program %q is an absolute path: name a program on the PATH (\"php\") or a path relative to the platform (\"bin/tool\")", name, domain.Clip(p))
 	}
+	if p == "." || p == ".." {
+		return fmt.Errorf("hook %s program %q is a directory, not a program: name a program on the PATH (\"php\") or a path relative to the platform (\"bin/tool\")", name, p)
+	}
 	if strings.Contains(p, "/") {
 		if err := checkRelPath("hook "+name+" program", p); err != nil {
 			return fmt.Errorf("hook %s program %q leaves the platform directory or is not a clean relative path", name, domain.Clip(p))

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 const fullManifest = `
@@ -269,6 +272,10 @@ func TestCheckNginxSnippet(t *testing.T) {
 // hook program a name on the PATH or a relative path inside it, and every
 // env entry allow-listed.
 func FuzzManifest(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add([]byte("docroot = " + strconv.Quote(s)))
+		f.Add([]byte("docroot = \"public\"\nhooks {\n verify = [" + strconv.Quote(s) + "]\n}\nenv {\n A = " + strconv.Quote(s) + "\n}"))
+	}
 	f.Add([]byte(fullManifest))
 	for _, s := range []string{
 		`docroot = "public"`,
@@ -321,6 +328,10 @@ func FuzzManifest(f *testing.F) {
 // attempts to hide a directive: it must not panic, and what it accepts
 // must not hold a forbidden directive at the start of a statement.
 func FuzzNginxSnippet(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add(s)
+		f.Add("location / { root " + s + "; }")
+	}
 	for _, s := range []string{
 		"location / { deny all; }",
 		"include /etc/passwd;",

@@ -3,13 +3,14 @@ package platform
 import (
 	"errors"
 	"flag"
-	"github.com/aegirhq/aegir/internal/testharness"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -196,6 +197,10 @@ func TestInstallArgv(t *testing.T) { // not parallel: sets PATH
 }
 
 func FuzzParseManifest(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add([]byte("docroot = " + strconv.Quote(s)))
+		f.Add([]byte("docroot = \"public\"\nhooks {\n install = [\"php\", " + strconv.Quote(s) + "]\n}\n"))
+	}
 	f.Add([]byte(`docroot = "public"`))
 	f.Add([]byte("docroot = \"public\"\nhooks {\n install = [\"php\", \"bin/i.php\"]\n}\n"))
 	f.Add([]byte(`docroot = "../x"`))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -231,6 +232,10 @@ func TestNewRefusesBadSettings(t *testing.T) {
 // carries a character that could end a directive or open a block: the
 // rendered file has exactly the structure of the template.
 func FuzzRender(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add(s, "www.example.com", "/srv/www", "unix:/run/php.sock", s, true, false)
+		f.Add("example.com", s, s, s, "", true, true)
+	}
 	f.Add("example.com", "www.example.com", "/srv/www", "unix:/run/php.sock", "/srv/www/sites/example.com", true, false)
 	f.Add("a.com;x", "b.com}", "/srv/a b", "127.0.0.1:9000;", "x\"y", true, true)
 	f.Add("bücher.example", "", "/srv/$x", "[::1]:9000", "/a/b", false, false)
