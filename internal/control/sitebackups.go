@@ -38,6 +38,9 @@ func (s *Sites) CreateFromBackup(ctx context.Context, a Actor, req apiv1.SiteCre
 	if err != nil {
 		return nil, nil, err
 	}
+	if ctx, err = s.guard(ctx, a, site.ClientID); err != nil {
+		return nil, nil, err
+	}
 	ctx = a.record(ctx, "create", "site", b.SiteID, site.ClientID, func(e *domain.AuditEntry) {
 		if e.Fields = domain.AuditFields(nil, site); e.Fields == nil {
 			e.Fields = map[string]string{}
@@ -127,6 +130,9 @@ func (s *Sites) Import(ctx context.Context, a Actor, req apiv1.SiteImport, body 
 		return nil, nil, fmt.Errorf("import directory: %w", err)
 	}
 	tmp = b.Path
+	if ctx, err = s.guard(ctx, a, site.ClientID); err != nil {
+		return nil, nil, err
+	}
 	ctx = a.record(ctx, "import", "site", b.SiteID, site.ClientID, func(e *domain.AuditEntry) {
 		if e.Fields = domain.AuditFields(nil, site); e.Fields == nil {
 			e.Fields = map[string]string{}
