@@ -34,9 +34,6 @@ import (
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
-	"github.com/aegirhq/aegir/internal/provision/dbmariadb"
-	"github.com/aegirhq/aegir/internal/testharness"
-	"github.com/aegirhq/aegir/secrets"
 )
 
 func benchSetup(b *testing.B) *bundle {
@@ -191,8 +188,7 @@ func benchBackupRestoreSQLite(b *testing.B) {
 func benchBackupRestoreMariaDB(b *testing.B) {
 	needBinaries(b, "tar", "zstd", "mariadb-dump", "mariadb")
 	bb := benchSetup(b)
-	m := testharness.MariaDB(b)
-	useMariaDB(b, bb, m)
+	m := useDBServer(b, bb, domain.KindMariaDB).mariadb
 	x := installBenchSite(b, bb)
 	name := provision.NameFor(x.site.ID)
 	db, err := sql.Open("mysql", m.DSN(name))
@@ -234,28 +230,6 @@ func benchBackupRestoreMariaDB(b *testing.B) {
 			[]string{"mariadb", "--defaults-file=" + cnf, "--database=" + baseDB})
 	}
 	x.run(b)
-}
-
-// useMariaDB points the bundle's database service at m, with its admin
-// credentials in the file secrets store.
-func useMariaDB(b *testing.B, bb *bundle, m *testharness.MariaDBServer) {
-	b.Helper()
-	_, port, err := net.SplitHostPort(m.Addr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, _ := strconv.Atoi(port)
-	bb.dbSvc = provision.ServiceInfo{ID: domain.NewID(), ServerID: bb.dbSrv.ID, Type: domain.ServiceDB, Kind: domain.KindMariaDB, Port: p}
-	st, err := secrets.OpenFile(filepath.Join(bb.dataDir, "secrets"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := st.Put(context.Background(), secrets.ServiceAdminRef(bb.dbSvc.ID),
-		map[string]string{"username": m.AdminUser, "password": m.AdminPassword}); err != nil {
-		b.Fatal(err)
-	}
-	bb.deps.DB[domain.KindMariaDB] = dbmariadb.Factory
-	bb.runner.Deps = bb.deps
 }
 
 // backupBench is one site to back up and restore, and its baseline.

@@ -37,10 +37,19 @@ const MaxManifestSize = 256 << 20
 // p, when not nil, counts the archive's bytes read and the files' and
 // dump's bytes written.
 func Extract(ctx context.Context, archivePath, dest, wantSHA string, p *Progress) (*Manifest, error) {
+	return ExtractWith(ctx, archivePath, dest, wantSHA, p, nil)
+}
+
+// ExtractWith is Extract, but when db is not nil the database dump is
+// written to db as it is read (dest then has no database.sql), so a
+// database load can run while the files unpack. db sees the dump before
+// the archive is verified: whoever reads what db received must wait for
+// ExtractWith's result before trusting it.
+func ExtractWith(ctx context.Context, archivePath, dest, wantSHA string, p *Progress, db io.Writer) (*Manifest, error) {
 	if err := os.Mkdir(dest, 0o750); err != nil {
 		return nil, fmt.Errorf("create staging directory: %w", err)
 	}
-	m, err := extract(ctx, archivePath, dest, wantSHA, p)
+	m, err := extract(ctx, archivePath, dest, wantSHA, p, db)
 	if err != nil {
 		_ = os.RemoveAll(dest)
 		return nil, err
@@ -48,7 +57,7 @@ func Extract(ctx context.Context, archivePath, dest, wantSHA string, p *Progress
 	return m, nil
 }
 
-func extract(ctx context.Context, archivePath, dest, wantSHA string, p *Progress) (*Manifest, error) {
+func extract(ctx context.Context, archivePath, dest, wantSHA string, p *Progress, dbw io.Writer) (*Manifest, error) {
 	root, err := os.OpenRoot(dest)
 	if err != nil {
 		return nil, err
@@ -90,6 +99,8 @@ func extract(ctx context.Context, archivePath, dest, wantSHA string, p *Progress
 		name := strings.TrimSuffix(hdr.Name, "/")
 		mode := os.FileMode(hdr.Mode) & 0o777
 		switch {
+		case isDatabase(name) && dbw != nil:
+			return copyFull(dbw, r, *bufp, dbN)
 		case isDatabase(name):
 			if db == nil {
 				f, err := root.OpenFile(DatabaseName, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
@@ -119,6 +130,11 @@ func extract(ctx context.Context, archivePath, dest, wantSHA string, p *Progress
 				return err
 			}
 			err = copyFull(f, r, *bufp, filesN)
+			if err == nil && hdr.Size > 0 {
+				// Start writing it to disk now, so the sync that ends a
+				// restore finds little left to write.
+				startWriteback(f, 0, hdr.Size)
+			}
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
@@ -140,8 +156,10 @@ func extract(ctx context.Context, archivePath, dest, wantSHA string, p *Progress
 			return nil, err
 		}
 		db = nil
-	} else if f, err := root.OpenFile(DatabaseName, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
-		_ = f.Close() // an archive without a database: an empty dump
+	} else if dbw == nil { // else the dump went to dbw
+		if f, err := root.OpenFile(DatabaseName, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
+			_ = f.Close() // an archive without a database: an empty dump
+		}
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
 		_ = root.Chmod(dirs[i].name, dirs[i].mode|0o700)

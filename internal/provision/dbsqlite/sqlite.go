@@ -298,7 +298,26 @@ func (d *Driver) Load(ctx context.Context, db provision.DBCreds, r io.Reader) er
 // restoreInto copies src's pages over the live database at dst in one
 // write transaction, retrying while another connection holds the lock.
 func restoreInto(ctx context.Context, dst, src string) error {
-	pool, err := sql.Open("sqlite", dsn(dst, false))
+	return copyPages(ctx, dst, func(c pager) (*sqlite.Backup, error) { return c.NewRestore(dsn(src, true)) })
+}
+
+// backupTo copies the live database at src's pages into a new file dst
+// (a consistent copy: one read transaction), retrying while another
+// connection holds the lock.
+func backupTo(ctx context.Context, src, dst string) error {
+	return copyPages(ctx, src, func(c pager) (*sqlite.Backup, error) { return c.NewBackup(dsn(dst, false)) })
+}
+
+// pager is the backup API of a modernc connection.
+type pager interface {
+	NewRestore(string) (*sqlite.Backup, error)
+	NewBackup(string) (*sqlite.Backup, error)
+}
+
+// copyPages opens path and runs the backup that start makes on its
+// connection to the end, retrying while another connection holds a lock.
+func copyPages(ctx context.Context, path string, start func(pager) (*sqlite.Backup, error)) error {
+	pool, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return err
 	}
@@ -308,15 +327,12 @@ func restoreInto(ctx context.Context, dst, src string) error {
 		return err
 	}
 	defer conn.Close()
-	type restorer interface {
-		NewRestore(string) (*sqlite.Backup, error)
-	}
 	return conn.Raw(func(dc any) error {
-		rc, ok := dc.(restorer)
+		rc, ok := dc.(pager)
 		if !ok {
 			return fmt.Errorf("sqlite driver has no backup API")
 		}
-		bk, err := rc.NewRestore(dsn(src, true))
+		bk, err := start(rc)
 		if err != nil {
 			return err
 		}

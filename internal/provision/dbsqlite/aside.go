@@ -1,0 +1,86 @@
+package dbsqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/aegirhq/aegir/internal/provision"
+)
+
+var _ provision.DBSetAside = (*Driver)(nil)
+
+// asidePath is the file db's contents are held in for key:
+// .<name>.aside-<key>.db beside the database (see provision.ValidAsideKey).
+func (d *Driver) asidePath(db provision.DBCreds, key string) (live, hold string, err error) {
+	live, err = d.path(db)
+	if err != nil {
+		return "", "", err
+	}
+	if err := provision.ValidAsideKey(key); err != nil {
+		return "", "", err
+	}
+	return live, filepath.Join(d.dir, "."+db.Name+".aside-"+key+".db"), nil
+}
+
+// SetAside copies the database's pages into the holding file with
+// SQLite's backup API (a consistent copy, taken in one read transaction,
+// so the site's connections may stay open); the database itself is left
+// as it is, for Load to replace. An existing holding file (left by a
+// killed run of the same task) is refused: it may be the only copy.
+func (d *Driver) SetAside(ctx context.Context, db provision.DBCreds, key string) error {
+	live, hold, err := d.asidePath(db, key)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(live); err != nil {
+		return fmt.Errorf("set aside database %s: %w", db.Name, notFound(err))
+	}
+	if _, err := os.Lstat(hold); !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("set aside database %s: %s exists (left by an earlier run?): %w", db.Name, hold, fs.ErrExist)
+	}
+	if err := backupTo(ctx, live, hold); err != nil {
+		removeDB(hold)
+		return fmt.Errorf("set aside database %s: %w", db.Name, err)
+	}
+	d.log.InfoContext(ctx, "sqlite database set aside", "name", db.Name, "held_as", hold)
+	return nil
+}
+
+// PutBack copies the held pages over the database in one write
+// transaction, as Load does, and removes the holding file.
+func (d *Driver) PutBack(ctx context.Context, db provision.DBCreds, key string) error {
+	live, hold, err := d.asidePath(db, key)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(hold); err != nil {
+		return fmt.Errorf("put back database %s: %w", db.Name, err)
+	}
+	if _, err := os.Stat(live); errors.Is(err, fs.ErrNotExist) {
+		err = os.Rename(hold, live)
+		if err != nil {
+			return fmt.Errorf("put back database %s: %w", db.Name, err)
+		}
+		return nil
+	}
+	if err := restoreInto(ctx, live, hold); err != nil {
+		return fmt.Errorf("put back database %s: %w", db.Name, err)
+	}
+	removeDB(hold)
+	d.log.InfoContext(ctx, "sqlite database put back", "name", db.Name)
+	return nil
+}
+
+// DropAside removes the holding file.
+func (d *Driver) DropAside(_ context.Context, db provision.DBCreds, key string) error {
+	_, hold, err := d.asidePath(db, key)
+	if err != nil {
+		return err
+	}
+	removeDB(hold)
+	return nil
+}
