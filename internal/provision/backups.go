@@ -268,31 +268,30 @@ func restore(ctx context.Context, j *job) error {
 	}
 	cr := creds(se.db, loc.ID, sec)
 	if sa, ok := se.db.DBDriver.(DBSetAside); ok {
-		err := sa.SetAside(ctx, cr, j.c.Task.ID)
-		if err == nil {
-			return j.restoreAside(ctx, se, cr, sec, sa)
-		}
+		err := j.restoreAside(ctx, se, cr, sec, sa)
 		if !errors.Is(err, ErrSetAsideUnsupported) {
-			return failf(CodeDBFailed, "Check the database server; then run the restore again.", err,
-				"%s could not set the site's database aside, so nothing was changed", capital(se.db.String()))
+			return err
 		}
 		j.log.Info("the database cannot be set aside: taking a safety backup first", "err", err)
 	}
 	return j.restoreWithSafetyBackup(ctx, se, cr, sec)
 }
 
-// restoreAside is restore once the live database is set aside.
+// restoreAside is restore with the live database set aside. It returns an
+// error wrapping ErrSetAsideUnsupported, with nothing changed, when the
+// driver cannot set this database aside.
 func (j *job) restoreAside(ctx context.Context, se *siteEnvOf, cr DBCreds, sec siteSecret, sa DBSetAside) error {
 	loc := se.loc
 	key := j.c.Task.ID
 	u := &undo{}
-	u.push("put the database back as it was", func(ctx context.Context) error { return sa.PutBack(ctx, cr, key) })
 
-	// The load reads the dump as the unpack writes it into the staging
-	// directory; it sees the end of it only once the whole archive has
+	// The database is set aside, then loaded from the dump as the unpack
+	// writes it into the staging directory, while the unpack runs; the
+	// load sees the end of the dump only once the whole archive has
 	// verified (a corrupt archive ends it with an error instead).
 	sp := newSpool(filepath.Join(j.stagingDir(loc), archive.DatabaseName))
 	type loadResult struct {
+		aside   error // from SetAside: nothing was loaded
 		summary []any
 		err     error
 	}
@@ -300,11 +299,14 @@ func (j *job) restoreAside(ctx context.Context, se *siteEnvOf, cr DBCreds, sec s
 	go func() {
 		r := sp.reader()
 		defer r.Close()
+		defer func() { _, _ = io.Copy(io.Discard, r) }() // a load that stopped early must not hold the spool
+		if err := sa.SetAside(ctx, cr, key); err != nil {
+			loaded <- loadResult{aside: err}
+			return
+		}
 		m := j.startMeter("database load", nil, gauge{name: "dump", get: sp.read.Load, data: true})
 		err := se.db.Load(ctx, cr, r)
-		summary := m.stop()
-		_, _ = io.Copy(io.Discard, r) // a load that stopped early must not hold the spool
-		loaded <- loadResult{summary, err}
+		loaded <- loadResult{summary: m.stop(), err: err}
 	}()
 	staging, err := j.stageWith(ctx, loc, j.c.Backup.Path, j.c.Backup.SHA256, loc.ID, sp)
 	sp.closeWrite(err)
@@ -312,6 +314,14 @@ func (j *job) restoreAside(ctx context.Context, se *siteEnvOf, cr DBCreds, sec s
 	if staging != "" {
 		defer os.RemoveAll(staging)
 	}
+	if lr.aside != nil {
+		if errors.Is(lr.aside, ErrSetAsideUnsupported) {
+			return lr.aside
+		}
+		return failf(CodeDBFailed, "Check the database server; then run the restore again.", lr.aside,
+			"%s could not set the site's database aside, so nothing was changed", capital(se.db.String()))
+	}
+	u.push("put the database back as it was", func(ctx context.Context) error { return sa.PutBack(ctx, cr, key) })
 	if err != nil {
 		return j.rollback(ctx, u, err)
 	}
