@@ -26,10 +26,11 @@ func (d *Driver) asidePath(db provision.DBCreds, key string) (live, hold string,
 	return live, filepath.Join(d.dir, "."+db.Name+".aside-"+key+".db"), nil
 }
 
-// SetAside copies the database's pages into the holding file with
-// SQLite's backup API (a consistent copy, taken in one read transaction,
-// so the site's connections may stay open); the database itself is left
-// as it is, for Load to replace. An existing holding file (left by a
+// SetAside copies the database's pages into the holding file (a
+// consistent copy, taken in one read transaction, so the site's
+// connections may stay open), synced to disk before Load may replace the
+// database: through memory up to maxSerialize, else with SQLite's backup
+// API. The database itself is left as it is, for Load to replace. An existing holding file (left by a
 // killed run of the same task) is refused: it may be the only copy.
 func (d *Driver) SetAside(ctx context.Context, db provision.DBCreds, key string) error {
 	live, hold, err := d.asidePath(db, key)
@@ -42,7 +43,7 @@ func (d *Driver) SetAside(ctx context.Context, db provision.DBCreds, key string)
 	if _, err := os.Lstat(hold); !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("set aside database %s: %s exists (left by an earlier run?): %w", db.Name, hold, fs.ErrExist)
 	}
-	if err := backupTo(ctx, live, hold); err != nil {
+	if err := copyAside(ctx, live, hold); err != nil {
 		removeDB(hold)
 		return fmt.Errorf("set aside database %s: %w", db.Name, err)
 	}
@@ -83,4 +84,36 @@ func (d *Driver) DropAside(_ context.Context, db provision.DBCreds, key string) 
 	}
 	removeDB(hold)
 	return nil
+}
+
+// copyAside writes a consistent copy of live to the new file hold and
+// syncs it.
+func copyAside(ctx context.Context, live, hold string) error {
+	fi, err := os.Stat(live)
+	if err != nil {
+		return err
+	}
+	var walSize int64
+	if wi, err := os.Stat(live + "-wal"); err == nil {
+		walSize = wi.Size()
+	}
+	if fi.Size()+walSize > maxSerialize {
+		return backupTo(ctx, live, hold)
+	}
+	image, err := serialize(ctx, live)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(hold, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(image)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

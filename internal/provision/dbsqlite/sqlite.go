@@ -258,14 +258,28 @@ const maxSerialize = 64 << 20
 // file and no rebuild, which VACUUM INTO costs (its time and I/O were most
 // of a small site's backup).
 func (d *Driver) dumpSerialized(ctx context.Context, db provision.DBCreds, p string, w io.Writer) error {
+	image, err := serialize(ctx, p)
+	if err != nil {
+		return fmt.Errorf("snapshot database %s: %w", db.Name, err)
+	}
+	if _, err := w.Write(image); err != nil {
+		return fmt.Errorf("write dump of %s: %w", db.Name, err)
+	}
+	d.log.InfoContext(ctx, "dumped sqlite database", "name", db.Name, "bytes", len(image))
+	return nil
+}
+
+// serialize returns a consistent copy of the database file at p, read in
+// one read transaction (sqlite3_serialize).
+func serialize(ctx context.Context, p string) ([]byte, error) {
 	pool, err := sql.Open("sqlite", dsn(p, true))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer pool.Close()
 	conn, err := pool.Conn(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer conn.Close()
 	type serializer interface{ Serialize() ([]byte, error) }
@@ -279,14 +293,7 @@ func (d *Driver) dumpSerialized(ctx context.Context, db provision.DBCreds, p str
 		image, err = s.Serialize()
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("snapshot database %s: %w", db.Name, err)
-	}
-	if _, err := w.Write(image); err != nil {
-		return fmt.Errorf("write dump of %s: %w", db.Name, err)
-	}
-	d.log.InfoContext(ctx, "dumped sqlite database", "name", db.Name, "bytes", len(image))
-	return nil
+	return image, err
 }
 
 // Load replaces the database's contents with a dump made by Dump (see the
