@@ -356,8 +356,8 @@ func (j *job) restoreAside(ctx context.Context, se *siteEnvOf, cr DBCreds, sec s
 			j.log.Warn("the database's held copy could not be dropped", "name", cr.Name, "err", err)
 		}
 	})
-	wg.Go(func() { _ = os.RemoveAll(staging) })
-	if err := os.RemoveAll(old); err != nil {
+	wg.Go(func() { _ = removeTree(staging) })
+	if err := removeTree(old); err != nil {
 		j.log.Warn("the old site directory could not be removed", "dir", old, "err", err)
 	}
 	wg.Wait()
@@ -373,7 +373,7 @@ func (j *job) swapIn(loc siteLoc, staging string, u *undo) (string, error) {
 		return "", failf(CodeFilesFailed, "Check the permissions of the platform's sites directory.", err, "The site directory could not be moved aside")
 	}
 	u.push("put the old site directory back", func(context.Context) error {
-		if err := os.RemoveAll(loc.Dir); err != nil {
+		if err := removeTree(loc.Dir); err != nil {
 			return err
 		}
 		return os.Rename(old, loc.Dir)
@@ -466,7 +466,7 @@ func (j *job) restoreWithSafetyBackup(ctx context.Context, se *siteEnvOf, cr DBC
 	if err != nil {
 		return j.rollback(ctx, u, err)
 	}
-	if err := os.RemoveAll(old); err != nil {
+	if err := removeTree(old); err != nil {
 		j.log.Warn("the old site directory could not be removed", "dir", old, "err", err)
 	}
 	j.res.Summary = fmt.Sprintf("restored %s from %s (safety backup %s)", loc.Domain, j.c.Backup.Path, safety.Path)
