@@ -178,8 +178,9 @@ func extract(ctx context.Context, archivePath, dest, wantSHA string, p *Progress
 }
 
 // smallFile is the largest file extract hands to its file writers; a
-// larger one is written by the reading goroutine itself.
-const smallFile = 1 << 20
+// larger one is written by the reading goroutine itself (its write is
+// mostly copying, which a writer would only add a copy to).
+const smallFile = 128 << 10
 
 // fileWriters create small files for extract on goroutines of their own:
 // creating a file mostly waits on the filesystem's journal, not on the
@@ -460,13 +461,17 @@ func walk(ctx context.Context, archivePath, wantSHA string, hashEntries bool, p 
 	// Synchronous decoding: the concurrent decoder pipelines the stages of
 	// one block over goroutines, which measured a third slower and uses
 	// more CPU (zstd decodes ~1.2 GB/s on one core, well ahead of the
-	// file writes and sha256 of an extract).
+	// file writes and sha256 of an extract). The decoded stream is read a
+	// few MiB ahead on a goroutine of its own (readAhead), so reading,
+	// hashing and decoding overlap with writing the files.
 	dec, err := zstd.NewReader(hr, zstd.WithDecoderConcurrency(1))
 	if err != nil {
 		return nil, err
 	}
 	defer dec.Close()
-	tr := tar.NewReader(dec)
+	ra := newReadAhead(dec, 4, 1<<20)
+	defer ra.Close()
+	tr := tar.NewReader(ra)
 	seen := map[string]Entry{}
 	links := map[string]bool{} // symlinks seen: nothing may lie under one
 	var order []string
@@ -544,7 +549,7 @@ func walk(ctx context.Context, archivePath, wantSHA string, hashEntries bool, p 
 		seen[name] = e
 		order = append(order, name)
 	}
-	if _, err := io.Copy(io.Discard, dec); err != nil {
+	if _, err := io.Copy(io.Discard, ra); err != nil {
 		return nil, corrupt(archivePath, "trailing data is not valid zstd: %v", err)
 	}
 	if _, err := io.Copy(io.Discard, hr); err != nil {
