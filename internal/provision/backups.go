@@ -234,7 +234,7 @@ func (j *job) loadFromArchive(ctx context.Context, db *dbConn, cr DBCreds, archi
 
 // restore puts a site back as one of its backups has it. The live
 // database is set aside first (DBSetAside: renamed into a holding place
-// on a server, a page copy of an SQLite file), then the backup's database
+// on a server, a synced copy of an SQLite file), then the backup's database
 // loads in its place while the archive unpacks and verifies beside the
 // site (its dump goes to the load through a spool file as it is read).
 // Once both are done, the site directory is swapped with the unpacked one
@@ -244,9 +244,9 @@ func (j *job) loadFromArchive(ctx context.Context, db *dbConn, cr DBCreds, archi
 // put back from its holding place, so the site is as it was; on success
 // the held database and the old directory are removed.
 //
-// Its time is about max(unpack, load) plus a rename or two, where the
-// baseline `zstd -d | tar -x` then a load takes unpack + load
-// (BenchmarkBackupRestore). A database the driver cannot set aside
+// Its time is about max(unpack, load), the final sync and removing the
+// old files, where the baseline `zstd -d | tar -x` into an empty
+// directory then a load takes unpack + load (BenchmarkBackupRestore). A database the driver cannot set aside
 // (MariaDB views, triggers, routines), or a driver without DBSetAside,
 // gets the slower path: a full, verified safety backup first
 // (restoreWithSafetyBackup).
