@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
@@ -137,10 +138,23 @@ func backupTask(ctx context.Context, j *job) error {
 	return nil
 }
 
+// stagingDir is where a task unpacks an archive: beside the site (same
+// filesystem, so the files can be renamed into place).
+func (j *job) stagingDir(loc siteLoc) string {
+	return filepath.Join(filepath.Dir(loc.Dir), stagingPrefix+j.c.Task.ID)
+}
+
 // stage extracts and verifies an archive into a new directory beside the
-// site (same filesystem, so the files can be renamed into place).
+// site (stagingDir).
 func (j *job) stage(ctx context.Context, loc siteLoc, archivePath, sha, siteID string) (string, error) {
-	staging, m, err := j.stageArchive(ctx, loc, archivePath, sha)
+	return j.stageWith(ctx, loc, archivePath, sha, siteID, nil)
+}
+
+// stageWith is stage; when db is not nil the database dump goes to db as
+// it is read instead of into the staging directory
+// (archive.ExtractWith).
+func (j *job) stageWith(ctx context.Context, loc siteLoc, archivePath, sha, siteID string, db io.Writer) (string, error) {
+	staging, m, err := j.stageArchive(ctx, loc, archivePath, sha, db)
 	if err != nil {
 		return "", err
 	}
@@ -156,14 +170,14 @@ func (j *job) stage(ctx context.Context, loc siteLoc, archivePath, sha, siteID s
 // beside loc's (same filesystem, so the files can be renamed into place)
 // and returns it with the archive's manifest. A missing or corrupt
 // archive fails before anything of a site is touched.
-func (j *job) stageArchive(ctx context.Context, loc siteLoc, archivePath, sha string) (string, *archive.Manifest, error) {
+func (j *job) stageArchive(ctx context.Context, loc siteLoc, archivePath, sha string, db io.Writer) (string, *archive.Manifest, error) {
 	if _, err := os.Stat(archivePath); errors.Is(err, os.ErrNotExist) {
 		return "", nil, failf(CodeBackupMissing, "Use another backup, or put the archive back where its record says and retry.", err,
 			"The backup archive %s is gone from its server (deleted from disk?), so nothing was changed", archivePath)
 	}
-	staging := filepath.Join(filepath.Dir(loc.Dir), ".aegir-staging-"+j.c.Task.ID)
+	staging := j.stagingDir(loc)
 	_ = os.RemoveAll(staging) // left by an earlier run of this task
-	m, summary, err := j.unpack(ctx, archivePath, staging, sha)
+	m, summary, err := j.unpack(ctx, archivePath, staging, sha, db)
 	if errors.Is(err, archive.ErrCorrupt) {
 		return "", nil, failf(CodeBackupCorrupt, "Restore from another backup; this archive cannot be trusted.", err,
 			"The backup %s does not verify, so nothing was changed", archivePath)
@@ -178,14 +192,14 @@ func (j *job) stageArchive(ctx context.Context, loc siteLoc, archivePath, sha st
 
 // unpack is archive.Extract with its progress logged, against the
 // archive's size; it returns the fields of the step's final line.
-func (j *job) unpack(ctx context.Context, archivePath, dest, sha string) (*archive.Manifest, []any, error) {
+func (j *job) unpack(ctx context.Context, archivePath, dest, sha string, db io.Writer) (*archive.Manifest, []any, error) {
 	var size int64
 	if fi, err := os.Stat(archivePath); err == nil {
 		size = fi.Size()
 	}
 	var p archive.Progress
 	meter := j.startMeter("unpack", nil, archiveGauges(&p, size)...)
-	m, err := archive.Extract(ctx, archivePath, dest, sha, &p)
+	m, err := archive.ExtractWith(ctx, archivePath, dest, sha, &p, db)
 	summary := meter.stop()
 	if err == nil {
 		j.warnExternalLinks("the backup holds a symlink pointing outside the site: restored as the link, never followed", archive.FilesPrefix, m.ExternalLinks)
@@ -235,20 +249,24 @@ func (j *job) loadFromArchive(ctx context.Context, db *dbConn, cr DBCreds, archi
 	return m.stop(), err
 }
 
-// restore verifies and unpacks the backup first (nothing is touched if it
-// is corrupt), takes a safety backup, swaps the site directory with the
-// unpacked one by rename, loads the database, re-renders settings and web
-// config, and checks the site answers. If any step after the swap fails,
-// the old directory is renamed back and the database reloaded from the
-// safety backup.
+// restore puts a site back as one of its backups has it. The live
+// database is set aside first (DBSetAside: renamed into a holding place
+// on a server, a synced copy of an SQLite file), then the backup's database
+// loads in its place while the archive unpacks and verifies beside the
+// site (its dump goes to the load through a spool file as it is read).
+// Once both are done, the site directory is swapped with the unpacked one
+// by rename, settings and web config are re-rendered, everything is
+// synced to disk, and the site must answer. If any step fails (a corrupt
+// archive included) the old directory is renamed back and the database
+// put back from its holding place, so the site is as it was; on success
+// the held database and the old directory are removed.
 //
-// Its time is max(unpack, safety backup) + database load, where a plain
-// `zstd -d | tar -x` then a load takes unpack + load: the safety backup
-// compresses the whole live site, which costs more than unpacking it, so
-// on a machine without spare cores a restore is slower than that baseline
-// (BenchmarkBackupRestore). Loading the database while the safety
-// backup's files are still being written would hide that, but a crash
-// then would leave no complete safety backup.
+// Its time is about max(unpack, load), the final sync and removing the
+// old files, where the baseline `zstd -d | tar -x` into an empty
+// directory then a load takes unpack + load (BenchmarkBackupRestore). A database the driver cannot set aside
+// (MariaDB views, triggers, routines), or a driver without DBSetAside,
+// gets the slower path: a full, verified safety backup first
+// (restoreWithSafetyBackup).
 func restore(ctx context.Context, j *job) error {
 	se, err := j.openSite(ctx)
 	if err != nil {
@@ -266,7 +284,169 @@ func restore(ctx context.Context, j *job) error {
 	if !exists(loc.Dir) {
 		return j.restoreMissing(ctx, se, cr, sec)
 	}
+	if sa, ok := se.db.DBDriver.(DBSetAside); ok {
+		err := j.restoreAside(ctx, se, cr, sec, sa)
+		if !errors.Is(err, ErrSetAsideUnsupported) {
+			return err
+		}
+		j.log.Info("the database cannot be set aside: taking a safety backup first", "err", err)
+	}
+	return j.restoreWithSafetyBackup(ctx, se, cr, sec)
+}
 
+// restoreAside is restore with the live database set aside. It returns an
+// error wrapping ErrSetAsideUnsupported, with nothing changed, when the
+// driver cannot set this database aside.
+func (j *job) restoreAside(ctx context.Context, se *siteEnvOf, cr DBCreds, sec siteSecret, sa DBSetAside) error {
+	loc := se.loc
+	key := j.c.Task.ID
+	u := &undo{}
+
+	// The database is set aside, then loaded from the dump as the unpack
+	// writes it into the staging directory, while the unpack runs; the
+	// load sees the end of the dump only once the whole archive has
+	// verified (a corrupt archive ends it with an error instead).
+	sp := newSpool(filepath.Join(j.stagingDir(loc), archive.DatabaseName))
+	type loadResult struct {
+		aside   error // from SetAside: nothing was loaded
+		summary []any
+		err     error
+	}
+	loaded := make(chan loadResult, 1)
+	go func() {
+		r := sp.reader()
+		defer r.Close()
+		defer func() { _, _ = io.Copy(io.Discard, r) }() // a load that stopped early must not hold the spool
+		if err := sa.SetAside(ctx, cr, key); err != nil {
+			loaded <- loadResult{aside: err}
+			return
+		}
+		m := j.startMeter("database load", nil, gauge{name: "dump", get: sp.read.Load, data: true})
+		err := se.db.Load(ctx, cr, r)
+		loaded <- loadResult{summary: m.stop(), err: err}
+	}()
+	staging, err := j.stageWith(ctx, loc, j.c.Backup.Path, j.c.Backup.SHA256, loc.ID, sp)
+	sp.closeWrite(err)
+	if err == nil {
+		// Start flushing the unpacked files while the load finishes and
+		// the site is swapped in: the sync before success (syncSite) then
+		// finds little left to write.
+		early := make(chan struct{})
+		go func() { defer close(early); _ = syncFS(staging) }()
+		defer func() { <-early }()
+	}
+	lr := <-loaded
+	if staging != "" {
+		defer os.RemoveAll(staging) // on failure; gone already on success
+	}
+	if lr.aside != nil {
+		if errors.Is(lr.aside, ErrSetAsideUnsupported) {
+			return lr.aside
+		}
+		return failf(CodeDBFailed, "Check the database server; then run the restore again.", lr.aside,
+			"%s could not set the site's database aside, so nothing was changed", capital(se.db.String()))
+	}
+	u.push("put the database back as it was", func(ctx context.Context) error { return sa.PutBack(ctx, cr, key) })
+	if err != nil {
+		return j.rollback(ctx, u, err)
+	}
+	if lr.err != nil {
+		return j.rollback(ctx, u, failf(CodeDBFailed, "Check the database server; the site was put back as it was.", lr.err,
+			"%s could not load the backup's database dump", capital(se.db.String())))
+	}
+	j.log.Info("database loaded", append([]any{"name", cr.Name}, lr.summary...)...)
+
+	old, err := j.swapIn(loc, staging, u)
+	if err != nil {
+		return j.rollback(ctx, u, err)
+	}
+	if err := j.finishRestore(ctx, se, cr, sec); err != nil {
+		return j.rollback(ctx, u, err)
+	}
+	// The held database, the old directory and what is left of the
+	// staging directory go at the same time: each is mostly waiting on
+	// the disk or the database server.
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := sa.DropAside(context.WithoutCancel(ctx), cr, key); err != nil {
+			j.log.Warn("the database's held copy could not be dropped", "name", cr.Name, "err", err)
+		}
+	})
+	wg.Go(func() { _ = removeTree(staging) })
+	if err := removeTree(old); err != nil {
+		j.log.Warn("the old site directory could not be removed", "dir", old, "err", err)
+	}
+	wg.Wait()
+	j.res.Summary = fmt.Sprintf("restored %s from %s", loc.Domain, j.c.Backup.Path)
+	return nil
+}
+
+// swapIn moves the site directory aside and the unpacked one into its
+// place, pushing the undo of both; it returns where the old one went.
+func (j *job) swapIn(loc siteLoc, staging string, u *undo) (string, error) {
+	old := filepath.Join(filepath.Dir(loc.Dir), oldPrefix+j.c.Task.ID)
+	if err := os.Rename(loc.Dir, old); err != nil {
+		return "", failf(CodeFilesFailed, "Check the permissions of the platform's sites directory.", err, "The site directory could not be moved aside")
+	}
+	u.push("put the old site directory back", func(context.Context) error {
+		if err := removeTree(loc.Dir); err != nil {
+			return err
+		}
+		return os.Rename(old, loc.Dir)
+	})
+	if err := os.Rename(filepath.Join(staging, "files"), loc.Dir); err != nil {
+		return old, failf(CodeFilesFailed, "Check the permissions of the platform's sites directory.", err, "The restored files could not be moved into place")
+	}
+	return old, nil
+}
+
+// finishRestore is what follows the database load and the swap: the
+// files' owner, settings, the post-restore hook, the web config, a sync
+// of the files (and an SQLite database) to disk, and the answer check.
+func (j *job) finishRestore(ctx context.Context, se *siteEnvOf, cr DBCreds, sec siteSecret) error {
+	loc := se.loc
+	if err := j.keepOwner(ctx, se.web, &loc, true); err != nil {
+		return err
+	}
+	if err := j.writeSettings(loc, cr, sec); err != nil {
+		return err
+	}
+	if err := j.runSiteHook(ctx, platform.HookPostRestore, loc, cr); err != nil {
+		return err
+	}
+	disabled := j.c.Site.Status == domain.SiteDisabled
+	if err := j.publish(ctx, se.web, loc, disabled); err != nil {
+		return err
+	}
+	if err := j.syncSite(loc, cr); err != nil {
+		return err
+	}
+	return j.waitAnswer(ctx, se.web, loc.Domain, disabled)
+}
+
+// syncSite flushes the site's files, and its database when it is an
+// SQLite file, to disk (syncFS), logging how long it took.
+func (j *job) syncSite(loc siteLoc, cr DBCreds) error {
+	t0 := time.Now()
+	if err := syncFS(loc.Dir, cr.Path); err != nil {
+		return failf(CodeFilesFailed, "Check the disk holding the site.", err, "The site's files could not be synced to disk")
+	}
+	j.log.Info("synced to disk", "dir", loc.Dir, "ms", time.Since(t0).Milliseconds())
+	return nil
+}
+
+// restoreWithSafetyBackup verifies and unpacks the backup first (nothing
+// is touched if it is corrupt), takes a safety backup, swaps the site
+// directory with the unpacked one by rename, loads the database,
+// re-renders settings and web config, and checks the site answers. If any
+// step after the swap fails, the old directory is renamed back and the
+// database reloaded from the safety backup.
+//
+// Its time is max(unpack, safety backup) + database load: the safety
+// backup compresses the whole live site, which costs more than unpacking
+// it. It is the path for a database that cannot be set aside.
+func (j *job) restoreWithSafetyBackup(ctx context.Context, se *siteEnvOf, cr DBCreds, sec siteSecret) error {
+	loc := se.loc
 	// Unpack-and-verify and the safety backup only read the live site, so
 	// they run at the same time (one decompresses, the other compresses).
 	// If the archive does not verify, the safety backup is discarded and
@@ -295,21 +475,14 @@ func restore(ctx context.Context, j *job) error {
 	j.res.Changes.Backups = append(j.res.Changes.Backups, safety)
 
 	u := &undo{}
-	old := filepath.Join(filepath.Dir(loc.Dir), ".aegir-old-"+j.c.Task.ID)
-	if err := os.Rename(loc.Dir, old); err != nil {
-		return failf(CodeFilesFailed, "Check the permissions of the platform's sites directory.", err, "The site directory could not be moved aside")
+	old, err := j.swapIn(loc, staging, u)
+	if err == nil {
+		err = j.restoreSteps(ctx, se, cr, sec, staging, safety, u)
 	}
-	u.push("put the old site directory back", func(context.Context) error {
-		if err := os.RemoveAll(loc.Dir); err != nil {
-			return err
-		}
-		return os.Rename(old, loc.Dir)
-	})
-	err = j.restoreSteps(ctx, se, cr, sec, staging, safety, u)
 	if err != nil {
 		return j.rollback(ctx, u, err)
 	}
-	if err := os.RemoveAll(old); err != nil {
+	if err := removeTree(old); err != nil {
 		j.log.Warn("the old site directory could not be removed", "dir", old, "err", err)
 	}
 	j.res.Summary = fmt.Sprintf("restored %s from %s (safety backup %s)", loc.Domain, j.c.Backup.Path, safety.Path)
@@ -342,6 +515,9 @@ func (j *job) restoreMissing(ctx context.Context, se *siteEnvOf, cr DBCreds, sec
 				"%s could not create the database and user %s", capital(se.db.String()), cr.Name)
 		}
 	}
+	if err := os.Rename(filepath.Join(staging, "files"), loc.Dir); err != nil {
+		return failf(CodeFilesFailed, "Check the permissions of the platform's sites directory.", err, "The restored files could not be moved into place")
+	}
 	u := &undo{}
 	u.push("remove the restored site directory", func(context.Context) error { return os.RemoveAll(loc.Dir) })
 	if err := j.restoreSteps(ctx, se, cr, sec, staging, NewBackup{}, u); err != nil {
@@ -352,13 +528,6 @@ func (j *job) restoreMissing(ctx context.Context, se *siteEnvOf, cr DBCreds, sec
 }
 
 func (j *job) restoreSteps(ctx context.Context, se *siteEnvOf, cr DBCreds, sec siteSecret, staging string, safety NewBackup, u *undo) error {
-	loc := se.loc
-	if err := os.Rename(filepath.Join(staging, "files"), loc.Dir); err != nil {
-		return failf(CodeFilesFailed, "Check the permissions of the platform's sites directory.", err, "The restored files could not be moved into place")
-	}
-	if err := j.keepOwner(ctx, se.web, &loc, true); err != nil {
-		return err
-	}
 	if safety.Path != "" { // none when the site directory was missing
 		u.push("reload the database from the safety backup", func(ctx context.Context) error {
 			_, err := j.loadFromArchive(ctx, se.db, cr, safety.Path, safety.SHA256)
@@ -371,15 +540,5 @@ func (j *job) restoreSteps(ctx context.Context, se *siteEnvOf, cr DBCreds, sec s
 			"%s could not load the backup's database dump", capital(se.db.String()))
 	}
 	j.log.Info("database loaded", append([]any{"name", cr.Name}, summary...)...)
-	if err := j.writeSettings(loc, cr, sec); err != nil {
-		return err
-	}
-	if err := j.runSiteHook(ctx, platform.HookPostRestore, loc, cr); err != nil {
-		return err
-	}
-	disabled := j.c.Site.Status == domain.SiteDisabled
-	if err := j.publish(ctx, se.web, loc, disabled); err != nil {
-		return err
-	}
-	return j.waitAnswer(ctx, se.web, loc.Domain, disabled)
+	return j.finishRestore(ctx, se, cr, sec)
 }

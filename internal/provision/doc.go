@@ -67,7 +67,7 @@
 // the context's status, since the state machines refuse a same-state
 // transition), NewSites (clone, import), Move (migrate), RemoveSite,
 // Backups (every archive a task wrote and kept, with its reason, even on
-// a failed task: delete's final backup and restore's safety backup exist
+// a failed task: delete's final backup and restore's safety backup, when it takes one, exist
 // on disk whatever happens next), PlatformStatus/PlatformRel/Packages
 // (verify-platform), PlatformLocked, RemovePlatform, ServerStatus.
 //
@@ -102,14 +102,22 @@
 //     no file, a killed one leaves the temp file to the janitor. The whole-archive sha256 is computed while
 //     writing; the file is re-read while it is synced and checked against
 //     the bytes written (CRC-32C and size).
-//   - restore: the archive is unpacked into a staging dir beside the site
-//     and verified against its recorded sha256 and its manifest, while a
-//     safety backup of the live site is written. A corrupt archive fails
-//     here (backup_corrupt) with the site untouched and the safety backup
-//     discarded. Then: site dir renamed aside, staged files renamed in,
-//     database loaded, settings and web config rendered, answer checked. Any
-//     failure after the swap renames the old dir back and reloads the
-//     database from the safety backup, so the site is as it was.
+//   - restore: the live database is set aside (DBSetAside: PostgreSQL
+//     ALTER DATABASE ... RENAME, MariaDB RENAME TABLE into a holding
+//     schema <db>_a<task>, an SQLite page copy .<db>.aside-<task>.db) and
+//     the backup's dump loaded in its place while the archive is unpacked
+//     into a staging dir beside the site and verified against its recorded
+//     sha256 and its manifest; the load sees the end of the dump only once
+//     the archive verified. A corrupt archive fails (backup_corrupt) with
+//     the database put back and the files untouched. Then: site dir
+//     renamed aside, staged files renamed in, settings and web config
+//     rendered, the filesystem synced (syncfs), answer checked; on success
+//     the held database and the old dir are removed. Any failure renames
+//     the old dir back and puts the held database back, so the site is as
+//     it was. A database that cannot be set aside (MariaDB views,
+//     triggers, routines, events) gets the older path: a verified safety
+//     backup (pre-restore) first, reloaded from on failure. Restore, clone
+//     and migrate report success only after the syncfs.
 //   - clone: never modifies the source. Files copied, new password, new
 //     database loaded from a streamed dump of the source, settings, web
 //     config, answer check; any failure removes everything of the clone.
@@ -214,7 +222,10 @@
 //     web config that go with it. It is removed when the task ends, or
 //     kept when its rollback did not finish;
 //   - P/sites/.aegir-old-<task>: a restore's live site moved aside
-//     during the swap.
+//     during the swap;
+//   - a restore's held database (<db>_a<task> on a server,
+//     .<db>.aside-<task>.db beside an SQLite file): like .aegir-old-*, it
+//     may be the only copy of the site's data, so no janitor removes it.
 //
 // Before each task the Runner runs the janitor (janitor.go). The
 // dispatcher puts in the context the ids of every active (queued or

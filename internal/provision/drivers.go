@@ -2,8 +2,11 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+
+	"github.com/aegirhq/aegir/internal/domain"
 )
 
 // WebDriver manages the web server side of sites for one http service
@@ -133,3 +136,43 @@ type DBCreds struct {
 // id, which is 20 characters of [0-9a-z]: a valid, unquoted-safe identifier
 // in MariaDB, PostgreSQL and SQLite, 22 characters (MariaDB users allow 80).
 func NameFor(siteID string) string { return "s_" + siteID }
+
+// DBSetAside is implemented by database drivers that can keep a
+// database's contents aside cheaply (renames on a server, a page copy of
+// an SQLite file) instead of a compressed dump. Restore sets the live
+// database aside, loads the backup in its place while the files unpack,
+// and puts it back if any later step fails (backups.go); drivers without
+// it get a full safety backup instead.
+type DBSetAside interface {
+	// SetAside keeps db's current contents under a holding name made of
+	// db's and key (a task id, [0-9a-z]) and leaves db to be filled by
+	// Load: missing, empty or as it was, by driver. On error db is as it
+	// was. An error wrapping ErrSetAsideUnsupported means db holds what
+	// the driver cannot move (MariaDB views, triggers, routines, events):
+	// the caller falls back to a dump.
+	SetAside(ctx context.Context, db DBCreds, key string) error
+	// PutBack replaces db (whatever Load left) with the contents held
+	// under key, which then no longer exist.
+	PutBack(ctx context.Context, db DBCreds, key string) error
+	// DropAside removes the contents held under key; missing ones are
+	// not an error.
+	DropAside(ctx context.Context, db DBCreds, key string) error
+}
+
+// ErrSetAsideUnsupported is wrapped by DBSetAside.SetAside when the
+// database holds objects the driver cannot move aside.
+var ErrSetAsideUnsupported = errors.New("the database cannot be set aside by renaming")
+
+// ValidAsideKey checks a DBSetAside key: 1 to 24 characters of [0-9a-z]
+// (a task id is 20), so a driver can append it to a database's name.
+func ValidAsideKey(key string) error {
+	if key == "" || len(key) > 24 {
+		return domain.Invalid("set-aside key", "%q must be 1 to 24 characters", domain.Clip(key))
+	}
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return domain.Invalid("set-aside key", "%q may contain only a-z and 0-9", domain.Clip(key))
+		}
+	}
+	return nil
+}

@@ -140,6 +140,9 @@ func TestRestoreOfCorruptArchiveLeavesSiteUnchanged(t *testing.T) {
 	if len(res.Changes.Backups) != 0 {
 		t.Fatalf("no safety backup should be taken for an archive that does not verify: %+v", res.Changes.Backups)
 	}
+	if held := glob(t, filepath.Join(filepath.Dir(b.sqlitePath(site.ID)), ".*.aside-*")); len(held) != 0 {
+		t.Fatalf("the database's held copy is left: %v", held)
+	}
 	entries, _ := os.ReadDir(filepath.Join(b.platform["static1"].Path, "sites"))
 	if len(entries) != 1 {
 		t.Fatalf("staging left behind: %v", entries)

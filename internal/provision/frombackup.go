@@ -28,7 +28,7 @@ func (j *job) installFromBackup(ctx context.Context, loc siteLoc, web *webConn, 
 	if err := os.MkdirAll(filepath.Dir(loc.Dir), 0o755); err != nil {
 		return "", failf(CodeFilesFailed, "Check that aegir can write to the platform's directory.", err, "The sites directory of %s could not be created", loc.Plat.Path)
 	}
-	staging, m, err := j.stageArchive(ctx, loc, b.Path, b.SHA256)
+	staging, m, err := j.stageArchive(ctx, loc, b.Path, b.SHA256, nil)
 	if err != nil {
 		return "", err
 	}

@@ -109,3 +109,8 @@ func siteDB(loc siteLoc, d *dbConn) *dbConn {
 	}
 	return d
 }
+
+// A site without a database has nothing to set aside.
+func (noDatabase) SetAside(context.Context, DBCreds, string) error  { return nil }
+func (noDatabase) PutBack(context.Context, DBCreds, string) error   { return nil }
+func (noDatabase) DropAside(context.Context, DBCreds, string) error { return nil }

@@ -25,9 +25,9 @@ import (
 const childContextEnv = "AEGIR_TEST_PROVISION_CONTEXT"
 
 // TestMain doubles as the real back end (provision.Main) for the tests
-// that kill one mid-task. Its database dumps never end, so a backup (or a
-// restore's safety backup, or a clone's database copy) is caught with its
-// temporaries on disk.
+// that kill one mid-task. Its database dumps and loads never end, so a
+// backup (or a restore's load, or a clone's database copy) is caught with
+// its temporaries on disk.
 func TestMain(m *testing.M) {
 	if path := os.Getenv(childContextEnv); path != "" {
 		deps := provision.Deps{
@@ -51,6 +51,25 @@ type endlessDumps struct{ provision.DBDriver }
 func (endlessDumps) Dump(ctx context.Context, _ provision.DBCreds, _ io.Writer) error {
 	<-ctx.Done()
 	return ctx.Err()
+}
+
+// Load never ends either, so a restore is caught with its database set
+// aside and its archive staged.
+func (endlessDumps) Load(ctx context.Context, _ provision.DBCreds, _ io.Reader) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (e endlessDumps) SetAside(ctx context.Context, db provision.DBCreds, key string) error {
+	return e.DBDriver.(provision.DBSetAside).SetAside(ctx, db, key)
+}
+
+func (e endlessDumps) PutBack(ctx context.Context, db provision.DBCreds, key string) error {
+	return e.DBDriver.(provision.DBSetAside).PutBack(ctx, db, key)
+}
+
+func (e endlessDumps) DropAside(ctx context.Context, db provision.DBCreds, key string) error {
+	return e.DBDriver.(provision.DBSetAside).DropAside(ctx, db, key)
 }
 
 // killMidTask runs c in a child back end, waits until ready says it is
@@ -140,14 +159,13 @@ func TestJanitorAfterKill(t *testing.T) {
 	bc := b.ctx(domain.TaskBackup, site, "static1")
 	b.killMidTask(bc, func() bool { return len(glob(t, filepath.Join(backupDir, "*.tmp-"+bc.Task.ID+"-*"))) == 1 })
 
-	// A restore killed while its archive is staged and its safety backup
-	// is written.
+	// A restore killed while its archive is staged, its database set
+	// aside (sqlite: a copy, the live file untouched).
 	rc := b.ctx(domain.TaskRestore, site, "static1")
 	rc.Backup = &provision.BackupInfo{ID: domain.NewID(), Path: bk.Path, SHA256: bk.SHA256, Size: bk.Size}
 	staging := filepath.Join(sites1, ".aegir-staging-"+rc.Task.ID)
-	b.killMidTask(rc, func() bool {
-		return exists(staging) && len(glob(t, filepath.Join(backupDir, "*-pre-restore.tar.zst.tmp-"+rc.Task.ID+"-*"))) == 1
-	})
+	held := filepath.Join(filepath.Dir(b.sqlitePath(site.ID)), ".*.aside-"+rc.Task.ID+".db")
+	b.killMidTask(rc, func() bool { return exists(staging) && len(glob(t, held)) == 1 })
 
 	// A clone killed while it copies the database, its files copied and
 	// its database created.
@@ -184,7 +202,6 @@ func TestJanitorAfterKill(t *testing.T) {
 	}
 	dead := []string{
 		filepath.Join(backupDir, "*.tmp-"+bc.Task.ID+"-*"),
-		filepath.Join(backupDir, "*.tmp-"+rc.Task.ID+"-*"),
 		staging,
 		cloneDir,
 		filepath.Join(sites2, ".aegir-partial-"+cc.Task.ID),
@@ -231,8 +248,13 @@ func TestJanitorAfterKill(t *testing.T) {
 			t.Errorf("%s: removed, though its task is live or newer than the list", p)
 		}
 	}
-	if r := res.Janitor; r == nil || r.Removed != 5 || r.Bytes <= 0 || r.Kept != 0 || r.Failed != 0 {
-		t.Errorf("janitor report %+v, want 5 removed", r)
+	if r := res.Janitor; r == nil || r.Removed != 4 || r.Bytes <= 0 || r.Kept != 0 || r.Failed != 0 {
+		t.Errorf("janitor report %+v, want 4 removed", r)
+	}
+	// The killed restore's held database may be the only copy of the
+	// site's data (on a server it was renamed away): it stays.
+	if len(glob(t, held)) != 1 {
+		t.Error("the killed restore's held database was removed")
 	}
 	logs := b.logs.String()
 	for _, id := range []string{bc.Task.ID, rc.Task.ID, cc.Task.ID} {
@@ -372,8 +394,7 @@ func (b *bundle) runChild(c *provision.Context) provision.Result {
 }
 
 // TestJanitorAtNextStart: back ends killed with SIGKILL during a backup
-// and a restore leave a temp archive, a staging directory and a partial
-// pre-restore archive; the next back end started on the server (a fresh
+// and a restore leave a temp archive and a staging directory; the next back end started on the server (a fresh
 // process with the default janitor settings, once the dispatcher's list
 // of live tasks is later than the leftovers by the clock skew) removes
 // all of them before its own task. Staging directories are swept at every
@@ -397,9 +418,12 @@ func TestJanitorAtNextStart(t *testing.T) {
 	rc := b.ctx(domain.TaskRestore, site, "static1")
 	rc.Backup = &provision.BackupInfo{ID: domain.NewID(), Path: bk.Path, SHA256: bk.SHA256, Size: bk.Size}
 	staging := filepath.Join(sites1, ".aegir-staging-"+rc.Task.ID)
-	preRestore := filepath.Join(backupDir, "*-pre-restore.tar.zst.tmp-"+rc.Task.ID+"-*")
-	b.killMidTask(rc, func() bool { return exists(staging) && len(glob(t, preRestore)) == 1 })
-	left := []string{filepath.Join(backupDir, "*.tmp-"+bc.Task.ID+"-*"), preRestore, staging}
+	// A restore sets the live database aside instead of writing a
+	// pre-restore archive; what it leaves when killed while unpacking is
+	// its staging directory (the database held aside is kept for the
+	// operator: it may be the only copy, see the package doc).
+	b.killMidTask(rc, func() bool { return exists(staging) })
+	left := []string{filepath.Join(backupDir, "*.tmp-"+bc.Task.ID+"-*"), staging}
 	for _, p := range left {
 		if len(glob(t, p)) != 1 {
 			t.Fatalf("%s: the killed back end left nothing to remove", p)
@@ -417,8 +441,8 @@ func TestJanitorAtNextStart(t *testing.T) {
 			t.Errorf("%v: left by a dead task, not removed at the next start", m)
 		}
 	}
-	if r := res.Janitor; r == nil || r.Removed != 3 || r.Failed != 0 {
-		t.Errorf("janitor report %+v, want 3 removed", r)
+	if r := res.Janitor; r == nil || r.Removed != len(left) || r.Failed != 0 {
+		t.Errorf("janitor report %+v, want %d removed", r, len(left))
 	}
 
 	// Right after that sweep: a staging directory goes at the next start,

@@ -66,8 +66,13 @@ func TestStaticLifecycle(t *testing.T) {
 	rc := b.ctx(domain.TaskRestore, site, "static1")
 	rc.Backup = &provision.BackupInfo{ID: domain.NewID(), Path: bk.Path, SHA256: bk.SHA256, Size: bk.Size}
 	res = b.mustRun(rc)
-	if len(res.Changes.Backups) != 1 || res.Changes.Backups[0].Reason != "pre-restore" {
-		t.Fatalf("restore must record its safety backup: %+v", res.Changes.Backups)
+	// The live database was set aside, not backed up: no safety backup,
+	// and its held copy is gone once the restore succeeded.
+	if len(res.Changes.Backups) != 0 {
+		t.Fatalf("restore recorded backups: %+v", res.Changes.Backups)
+	}
+	if held := glob(t, filepath.Join(filepath.Dir(b.sqlitePath(site.ID)), ".*.aside-*")); len(held) != 0 {
+		t.Fatalf("the database's held copy is left: %v", held)
 	}
 	if _, body := b.get("shop.example.com", "/"); !strings.Contains(body, homeMarker) {
 		t.Fatalf("restore did not bring the content back: %q", body)

@@ -177,6 +177,9 @@ func (j *job) cloneSteps(ctx context.Context, se *siteEnvOf, srcCreds DBCreds, l
 		return err
 	}
 	u.push("remove the clone's web config", func(ctx context.Context) error { return web.Remove(ctx, loc.Domain) })
+	if err := j.syncSite(loc, cr); err != nil {
+		return err
+	}
 	return j.waitAnswer(ctx, web, loc.Domain, false)
 }
 
@@ -371,6 +374,9 @@ func (j *job) migrateSteps(ctx context.Context, se *siteEnvOf, oldCreds DBCreds,
 		u.push("put the old web config back", func(ctx context.Context) error { return j.publish(ctx, se.web, old, disabled) })
 	} else {
 		u.push("remove the new web config", func(ctx context.Context) error { return web.Remove(ctx, loc.Domain) })
+	}
+	if err := j.syncSite(loc, cr); err != nil {
+		return cr, err
 	}
 	return cr, j.waitAnswer(ctx, web, loc.Domain, disabled)
 }

@@ -164,22 +164,29 @@ func archiveGauges(p *archive.Progress, size int64) []gauge {
 
 // treeTotal returns a total that a walk of dir, on a goroutine of its
 // own, fills in: 0 until the walk has finished, or if it failed. The walk
-// stops when ctx ends, and follows no link (sitetree).
+// starts when the total is first asked for (the first progress line), so
+// a backup shorter than the progress interval reads the tree's metadata
+// once, not twice (which counts on a site of many small files). It stops when ctx ends, and follows no link (sitetree).
 func treeTotal(ctx context.Context, dir string) func() int64 {
 	var total atomic.Int64
-	go func() {
-		var n int64
-		err := sitetree.Walk(ctx, dir, func(e *sitetree.Entry) error {
-			if e.Mode.IsRegular() {
-				n += e.Size
-			}
-			return nil
+	var once sync.Once
+	return func() int64 {
+		once.Do(func() {
+			go func() {
+				var n int64
+				err := sitetree.Walk(ctx, dir, func(e *sitetree.Entry) error {
+					if e.Mode.IsRegular() {
+						n += e.Size
+					}
+					return nil
+				})
+				if err == nil {
+					total.Store(n)
+				}
+			}()
 		})
-		if err == nil {
-			total.Store(n)
-		}
-	}()
-	return total.Load
+		return total.Load()
+	}
 }
 
 // fileOffset returns how far f has been read: a database client given f

@@ -118,7 +118,7 @@ func (j *job) verifySteps(ctx context.Context, se *siteEnvOf, b *BackupInfo, loc
 	// checkAgainstManifest then hashes the unpacked files.
 	staging := filepath.Join(filepath.Dir(loc.Dir), ".aegir-staging-"+j.c.Task.ID)
 	_ = os.RemoveAll(staging)
-	m, unpacked, err := j.unpack(ctx, b.Path, staging, b.SHA256)
+	m, unpacked, err := j.unpack(ctx, b.Path, staging, b.SHA256, nil)
 	if errors.Is(err, archive.ErrCorrupt) {
 		return nil, failf(CodeBackupCorrupt, "Take a new backup now; this archive cannot be trusted for a restore.", err,
 			"The backup %s does not verify", b.Path)

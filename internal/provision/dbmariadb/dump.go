@@ -57,7 +57,7 @@ func (d *Driver) Load(ctx context.Context, db provision.DBCreds, r io.Reader) er
 	}
 	for _, s := range []string{
 		"DROP DATABASE IF EXISTS " + quoteIdent(db.Name),
-		"CREATE DATABASE " + quoteIdent(db.Name) + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+		"CREATE DATABASE " + quoteIdent(db.Name) + createDB,
 	} {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
 			conn.Close()

@@ -2,6 +2,7 @@ package dbmariadb
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -248,5 +249,36 @@ func TestAccountHosts(t *testing.T) {
 		provision.ServerInfo{ID: "srv1", Name: "db1", Address: host}, map[string]string{"username": "root", "password": "x"}, provision.EnvInfo{}, nil)
 	if err == nil {
 		t.Errorf("user_hosts %%,localhost accepted")
+	}
+}
+
+// TestSetAsideRefusesViews: a database with a view (or trigger, routine,
+// event) cannot be moved by RENAME TABLE; SetAside says so with
+// provision.ErrSetAsideUnsupported and changes nothing, so restore takes
+// a safety backup instead.
+func TestSetAsideRefusesViews(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	c := b.driver.Locate("s_asideview0000000000")
+	c.Password = "pw-aside-view"
+	if err := b.driver.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.driver.Drop(ctx, c) })
+	site := siteConn(t, c, "")
+	for _, q := range []string{"CREATE TABLE t (n INT)", "INSERT INTO t VALUES (1)", "CREATE VIEW v AS SELECT n FROM t"} {
+		if _, err := site.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := b.driver.SetAside(ctx, c, "k1"); !errors.Is(err, provision.ErrSetAsideUnsupported) {
+		t.Fatalf("SetAside of a database with a view = %v, want ErrSetAsideUnsupported", err)
+	}
+	if n, err := b.driver.Count(ctx, c, "t"); err != nil || n != 1 {
+		t.Fatalf("after a refused SetAside: %d rows, %v", n, err)
+	}
+	if got := b.srv.Query(t, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '"+c.Name+"_ak1'"); got != "0" {
+		t.Fatalf("a refused SetAside left its holding schema (%s)", got)
 	}
 }

@@ -9,7 +9,7 @@
 // It checks the behaviour the back end relies on whatever the engine: a
 // site's database and user are created, hold binary data, dump and load
 // (replacing what was there, and into another site's database for a
-// clone), change password, and drop leaving nothing, twice; names that are
+// clone), are set aside and put back (DBSetAside), change password, and drop leaving nothing, twice; names that are
 // not NameFor's are refused with domain.ErrInvalid before the server sees
 // them; a database that exists is never taken over; the failures the back
 // end reports by code are dberr's; and the driver agrees with its kind's
@@ -131,6 +131,9 @@ func Run(t *testing.T, h *Harness) {
 	}
 	if _, ok := h.Driver.(provision.DBSizer); ok {
 		t.Run("size", func(t *testing.T) { t.Parallel(); testSize(t, h) })
+	}
+	if _, ok := h.Driver.(provision.DBSetAside); ok {
+		t.Run("set aside", func(t *testing.T) { t.Parallel(); testSetAside(t, h) })
 	}
 	if h.WithAdminPassword != nil {
 		t.Run("wrong admin password", func(t *testing.T) { t.Parallel(); testWrongAdmin(t, h) })

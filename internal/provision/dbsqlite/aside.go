@@ -1,0 +1,119 @@
+package dbsqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/aegirhq/aegir/internal/provision"
+)
+
+var _ provision.DBSetAside = (*Driver)(nil)
+
+// asidePath is the file db's contents are held in for key:
+// .<name>.aside-<key>.db beside the database (see provision.ValidAsideKey).
+func (d *Driver) asidePath(db provision.DBCreds, key string) (live, hold string, err error) {
+	live, err = d.path(db)
+	if err != nil {
+		return "", "", err
+	}
+	if err := provision.ValidAsideKey(key); err != nil {
+		return "", "", err
+	}
+	return live, filepath.Join(d.dir, "."+db.Name+".aside-"+key+".db"), nil
+}
+
+// SetAside copies the database's pages into the holding file (a
+// consistent copy, taken in one read transaction, so the site's
+// connections may stay open), synced to disk before Load may replace the
+// database: through memory up to maxSerialize, else with SQLite's backup
+// API. The database itself is left as it is, for Load to replace. An existing holding file (left by a
+// killed run of the same task) is refused: it may be the only copy.
+func (d *Driver) SetAside(ctx context.Context, db provision.DBCreds, key string) error {
+	live, hold, err := d.asidePath(db, key)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(live); err != nil {
+		return fmt.Errorf("set aside database %s: %w", db.Name, notFound(err))
+	}
+	if _, err := os.Lstat(hold); !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("set aside database %s: %s exists (left by an earlier run?): %w", db.Name, hold, fs.ErrExist)
+	}
+	if err := copyAside(ctx, live, hold); err != nil {
+		removeDB(hold)
+		return fmt.Errorf("set aside database %s: %w", db.Name, err)
+	}
+	d.log.InfoContext(ctx, "sqlite database set aside", "name", db.Name, "held_as", hold)
+	return nil
+}
+
+// PutBack copies the held pages over the database in one write
+// transaction, as Load does, and removes the holding file.
+func (d *Driver) PutBack(ctx context.Context, db provision.DBCreds, key string) error {
+	live, hold, err := d.asidePath(db, key)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(hold); err != nil {
+		return fmt.Errorf("put back database %s: %w", db.Name, err)
+	}
+	if _, err := os.Stat(live); errors.Is(err, fs.ErrNotExist) {
+		err = os.Rename(hold, live)
+		if err != nil {
+			return fmt.Errorf("put back database %s: %w", db.Name, err)
+		}
+		return nil
+	}
+	if err := restoreInto(ctx, live, hold); err != nil {
+		return fmt.Errorf("put back database %s: %w", db.Name, err)
+	}
+	removeDB(hold)
+	d.log.InfoContext(ctx, "sqlite database put back", "name", db.Name)
+	return nil
+}
+
+// DropAside removes the holding file.
+func (d *Driver) DropAside(_ context.Context, db provision.DBCreds, key string) error {
+	_, hold, err := d.asidePath(db, key)
+	if err != nil {
+		return err
+	}
+	removeDB(hold)
+	return nil
+}
+
+// copyAside writes a consistent copy of live to the new file hold and
+// syncs it.
+func copyAside(ctx context.Context, live, hold string) error {
+	fi, err := os.Stat(live)
+	if err != nil {
+		return err
+	}
+	var walSize int64
+	if wi, err := os.Stat(live + "-wal"); err == nil {
+		walSize = wi.Size()
+	}
+	if fi.Size()+walSize > maxSerialize {
+		return backupTo(ctx, live, hold)
+	}
+	image, err := serialize(ctx, live)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(hold, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(image)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
