@@ -21,6 +21,9 @@ type SiteCreate struct {
 	ClientID        string   `json:"client_id,omitempty"`
 	Client          string   `json:"client,omitempty"`
 	Profile         string   `json:"profile,omitempty"`
+	// HTTPS is off (default), on or redirect; HSTS needs on or redirect.
+	HTTPS domain.HTTPSMode `json:"https,omitempty"`
+	HSTS  bool             `json:"hsts,omitempty"`
 }
 
 // SiteCreated is the answer to POST /sites and PUT /sites/{id}.

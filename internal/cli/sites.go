@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
 )
@@ -25,11 +27,12 @@ var siteNoun = &noun{
 				"aegir site create example.com -platform drupal10 -db-server db1 -client acme",
 				"aegir site create example.com -platform drupal10 -db-server db1 -client acme -alias www.example.com -redirect-aliases -wait",
 			}},
-		{name: "edit", args: "ID|DOMAIN [flags]", summary: "Change a site's aliases or alias redirection; queues a verify task.", run: siteEdit,
+		{name: "edit", args: "ID|DOMAIN [flags]", summary: "Change a site's aliases, alias redirection or HTTPS; queues a verify task.", run: siteEdit,
 			examples: []string{
 				"aegir site edit example.com -alias www.example.com -alias example.org",
 				"aegir site edit example.com -add-alias shop.example.com -redirect-aliases=false",
 				"aegir site edit example.com -no-aliases",
+				"aegir site edit example.com -https redirect -hsts",
 			}},
 		{name: "delete", args: "ID|DOMAIN [-yes] [-wait]", summary: confirmSummary(mustSpec(domain.TaskDelete), "the domain"), run: siteDelete,
 			examples: []string{"aegir site delete example.com", "aegir site delete example.com -yes -wait"}},
@@ -96,6 +99,8 @@ func siteDetails(ctx context.Context, a *app, c *api, s *domain.Site) error {
 		"DB server", serverResource.label(ctx, c, s.DBServerID),
 		"Client", clientResource.label(ctx, c, s.ClientID),
 		"Profile", s.Profile,
+		"HTTPS", httpsLabel(s),
+		"Certificate", certLabel(s.Certificate),
 		"Created", when(s.CreatedAt),
 		"Updated", when(s.UpdatedAt),
 		"Version", strconv.FormatUint(s.Version, 10),
@@ -128,6 +133,8 @@ func siteCreate(ctx context.Context, a *app, args []string) error {
 	fs.Var(&aliases, "alias", "another host name for the site; repeat or separate with commas")
 	redirect := fs.Bool("redirect-aliases", false, "aliases answer with a redirect to the main domain")
 	profile := fs.String("profile", "", "install profile (drupal platforms)")
+	https := fs.String("https", "", "off, on (HTTP and HTTPS) or redirect (HTTP answers 301 to HTTPS)")
+	hsts := fs.Bool("hsts", false, "send Strict-Transport-Security on HTTPS answers (needs -https on or redirect)")
 	tf := taskFlags(fs)
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
@@ -157,6 +164,12 @@ func siteCreate(ctx context.Context, a *app, args []string) error {
 	if *profile != "" {
 		body["profile"] = *profile
 	}
+	if *https != "" {
+		body["https"] = *https
+	}
+	if *hsts {
+		body["hsts"] = true
+	}
 	var out siteAnswer
 	raw, err := c.post(ctx, c.path("sites"), body, &out)
 	if err != nil {
@@ -179,13 +192,19 @@ func siteEdit(ctx context.Context, a *app, args []string) error {
 	none := fs.Bool("no-aliases", false, "remove every alias")
 	var redirect optBool
 	fs.Var(&redirect, "redirect-aliases", "aliases answer with a redirect to the main domain (-redirect-aliases=false to stop)")
+	https := fs.String("https", "", "off, on (HTTP and HTTPS) or redirect (HTTP answers 301 to HTTPS)")
+	var hsts optBool
+	fs.Var(&hsts, "hsts", "send Strict-Transport-Security on HTTPS answers (-hsts=false to stop)")
 	tf := taskFlags(fs)
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	if len(set) == 0 && len(add) == 0 && len(remove) == 0 && !*none && !redirect.set {
-		return usagef("nothing to change: give -alias, -add-alias, -remove-alias, -no-aliases or -redirect-aliases")
+	if len(set) == 0 && len(add) == 0 && len(remove) == 0 && !*none && !redirect.set && *https == "" && !hsts.set {
+		return usagef("nothing to change: give -alias, -add-alias, -remove-alias, -no-aliases, -redirect-aliases, -https or -hsts")
+	}
+	if err := domain.HTTPSMode(*https).Validate(); err != nil {
+		return usagef("-https must be off, on or redirect, not %q", *https)
 	}
 	if *none && len(set) > 0 {
 		return usagef("-no-aliases and -alias contradict each other")
@@ -223,6 +242,15 @@ func siteEdit(ctx context.Context, a *app, args []string) error {
 	doc["aliases"], _ = json.Marshal(aliases)
 	if redirect.set {
 		doc["redirect_aliases"], _ = json.Marshal(redirect.val)
+	}
+	if *https != "" {
+		doc["https"], _ = json.Marshal(*https)
+		if domain.HTTPSMode(*https) == domain.HTTPSOff && !hsts.set {
+			doc["hsts"] = json.RawMessage("false") // HSTS needs HTTPS
+		}
+	}
+	if hsts.set {
+		doc["hsts"], _ = json.Marshal(hsts.val)
 	}
 	var out siteAnswer
 	raw, err = c.do(ctx, "PUT", c.path("sites", s.ID), nil, doc, &out)
@@ -403,4 +431,35 @@ func humanSize(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// httpsLabel says how a site answers over HTTPS.
+func httpsLabel(s *domain.Site) string {
+	m := cmp.Or(s.HTTPS, domain.HTTPSOff)
+	if s.HSTS {
+		return string(m) + " (HSTS)"
+	}
+	return string(m)
+}
+
+// certLabel summarizes a site's certificate: issuer, expiry and the last
+// failure with its hint.
+func certLabel(c *domain.Certificate) string {
+	if c == nil {
+		return "none"
+	}
+	var parts []string
+	if !c.NotAfter.IsZero() {
+		parts = append(parts, fmt.Sprintf("%s, expires %s", c.Issuer, c.NotAfter.UTC().Format(time.RFC3339)))
+	}
+	if c.Error != "" {
+		parts = append(parts, "last attempt failed: "+c.Error)
+		if c.Hint != "" {
+			parts = append(parts, c.Hint)
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "; ")
 }

@@ -136,6 +136,36 @@ func TestSiteEdit(t *testing.T) {
 	}
 }
 
+func TestSiteEditHTTPS(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		args  []string
+		https any
+		hsts  any
+	}{
+		{"redirect with hsts", []string{"-https", "redirect", "-hsts"}, "redirect", true},
+		{"on", []string{"-https", "on"}, "on", nil},
+		{"off drops hsts", []string{"-https", "off"}, "off", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.api.withFixtures()
+			b.api.on("PUT", "/sites/"+siteID, 200, map[string]any{"site": fixtureSite(), "task": fixtureTask(domain.TaskVerify, domain.TaskQueued)})
+			b.run(append([]string{"site", "edit", "example.com"}, tt.args...)...).want(t, ExitOK)
+			body := jsonBody(t, b.api.only("PUT", "/sites/"+siteID))
+			if body["https"] != tt.https || body["hsts"] != tt.hsts {
+				t.Errorf("https %v hsts %v, want %v %v", body["https"], body["hsts"], tt.https, tt.hsts)
+			}
+		})
+	}
+	b := setup(t)
+	r := b.run("site", "edit", "example.com", "-https", "yes").want(t, ExitUsage)
+	contains(t, "stderr", r.stderr, "-https must be off, on or redirect")
+}
+
 func TestSiteEditStaleVersion(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

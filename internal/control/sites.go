@@ -46,6 +46,7 @@ func (s *Sites) Get(ctx context.Context, a Actor, ref string) (*domain.Site, err
 func (s *Sites) Create(ctx context.Context, a Actor, req apiv1.SiteCreate) (*domain.Site, *domain.Task, error) {
 	site := &domain.Site{
 		Domain: req.Domain, Aliases: req.Aliases, RedirectAliases: req.RedirectAliases, Profile: req.Profile,
+		HTTPS: req.HTTPS, HSTS: req.HSTS,
 	}
 	// Validate the names first: a bad domain is the likeliest mistake and
 	// says the most.

@@ -72,6 +72,11 @@ type SiteInfo struct {
 	RedirectAliases bool              `json:"redirect_aliases,omitempty"`
 	Status          domain.SiteStatus `json:"status"`
 	Profile         string            `json:"profile,omitempty"`
+	// HTTPS and HSTS are the site's HTTPS setting; Certificate what the
+	// store knows of its certificate (the certificate itself is a secret).
+	HTTPS       domain.HTTPSMode    `json:"https,omitempty"`
+	HSTS        bool                `json:"hsts,omitempty"`
+	Certificate *domain.Certificate `json:"certificate,omitempty"`
 }
 
 // ClientInfo is the site's owner.

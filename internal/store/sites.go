@@ -147,6 +147,7 @@ func (s *Store) UpdateSite(ctx context.Context, site *domain.Site, by string) (*
 		}
 	}
 	site.Status, site.CreatedAt, site.UpdatedAt = old.Status, old.CreatedAt, s.now()
+	site.Certificate = old.Certificate // reported by tasks, never edited
 	t := newTx()
 	if err := s.putSiteOps(t, old, site); err != nil {
 		return nil, err
