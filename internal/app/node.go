@@ -141,6 +141,8 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		DataDir:        cfg.DataDir,
 		BackupDir:      cfg.BackupDir,
 		SecretsBackend: cfg.Secrets.Backend,
+		TLS: provision.TLSInfo{Issuer: cfg.TLS.Issuer, ACMEDirectory: cfg.TLS.ACMEDirectory, ACMEEmail: cfg.TLS.ACMEEmail,
+			ACMERootsFile: cfg.TLS.ACMERootsFile, RenewWindow: cfg.TLS.RenewWindow},
 	}
 	var backendEnv []string
 	switch cfg.Secrets.Backend {

@@ -54,6 +54,42 @@ type Config struct {
 	Nomad     NomadConfig
 	Secrets   SecretsConfig
 	Redis     RedisConfig
+	TLS       TLSConfig
+}
+
+// TLSConfig configures the certificates of sites with HTTPS.
+type TLSConfig struct {
+	// Issuer is "local" (aegir's own CA, whose root the dashboard offers
+	// for download) or "acme". Default "local" for dev, "acme" for
+	// server. Env AEGIR_TLS_ISSUER.
+	Issuer string `hcl:"issuer,optional"`
+	// ACMEDirectory is the ACME directory URL. Default Let's Encrypt's
+	// (https://acme-v02.api.letsencrypt.org/directory). Env
+	// AEGIR_ACME_DIRECTORY.
+	ACMEDirectory string `hcl:"acme_directory,optional"`
+	// ACMEEmail is the ACME account's contact. Default: none. Env
+	// AEGIR_ACME_EMAIL.
+	ACMEEmail string `hcl:"acme_email,optional"`
+	// ACMERootsFile holds PEM roots to trust for the ACME server's own
+	// HTTPS (a private ACME CA). Default: the system roots. Env
+	// AEGIR_ACME_ROOTS_FILE.
+	ACMERootsFile string `hcl:"acme_roots_file,optional"`
+	// RenewWindow renews a certificate this long before it expires.
+	// Default "720h" (30 days). Env AEGIR_TLS_RENEW_WINDOW.
+	RenewWindow string `hcl:"renew_window,optional"`
+	// SitesAddr is where the builtin web server serves HTTPS. Default
+	// "127.0.0.1:8482" for dev, ":443" for server. Env
+	// AEGIR_SITES_TLS_ADDR.
+	SitesAddr string `hcl:"sites_addr,optional"`
+}
+
+// LetsEncryptDirectory is the default ACME directory.
+const LetsEncryptDirectory = "https://acme-v02.api.letsencrypt.org/directory"
+
+// RenewWindowDuration returns TLS.RenewWindow parsed.
+func (c *Config) RenewWindowDuration() time.Duration {
+	d, _ := time.ParseDuration(c.TLS.RenewWindow)
+	return d
 }
 
 // fileConfig is the HCL shape of Config: blocks are optional, so they are
@@ -77,6 +113,7 @@ type fileConfig struct {
 	} `hcl:"secrets,block"`
 	Redis     *redisFile       `hcl:"redis,block"`
 	Dashboard *DashboardConfig `hcl:"dashboard,block"`
+	TLS       *TLSConfig       `hcl:"tls,block"`
 
 	AuditRetention string `hcl:"audit_retention,optional"`
 }
@@ -107,6 +144,9 @@ func (f *fileConfig) into(c *Config) {
 	}
 	if f.Dashboard != nil {
 		c.Dashboard = *f.Dashboard
+	}
+	if f.TLS != nil {
+		c.TLS = *f.TLS
 	}
 }
 
@@ -348,6 +388,12 @@ func (c *Config) applyEnv(env func(string) string) error {
 	set(&c.Secrets.Vault.Address, "VAULT_ADDR")
 	set(&c.Secrets.Vault.RoleIDFile, "AEGIR_VAULT_ROLE_ID_FILE")
 	set(&c.Secrets.Vault.SecretIDFile, "AEGIR_VAULT_SECRET_ID_FILE")
+	set(&c.TLS.Issuer, "AEGIR_TLS_ISSUER")
+	set(&c.TLS.ACMEDirectory, "AEGIR_ACME_DIRECTORY")
+	set(&c.TLS.ACMEEmail, "AEGIR_ACME_EMAIL")
+	set(&c.TLS.ACMERootsFile, "AEGIR_ACME_ROOTS_FILE")
+	set(&c.TLS.RenewWindow, "AEGIR_TLS_RENEW_WINDOW")
+	set(&c.TLS.SitesAddr, "AEGIR_SITES_TLS_ADDR")
 	set(&c.Dashboard.SessionIdle, "AEGIR_SESSION_IDLE")
 	set(&c.Dashboard.SessionMax, "AEGIR_SESSION_MAX")
 	if v := env("AEGIR_TRUSTED_PROXIES"); v != "" {
@@ -365,10 +411,16 @@ func (c *Config) applyDefaults(mode Mode) {
 	if mode == ModeDev {
 		c.DataDir = cmp.Or(c.DataDir, "aegir-data")
 		c.Store.Backend = cmp.Or(c.Store.Backend, "bolt")
+		c.TLS.Issuer = cmp.Or(c.TLS.Issuer, "local")
+		c.TLS.SitesAddr = cmp.Or(c.TLS.SitesAddr, "127.0.0.1:8482")
 	} else {
 		c.DataDir = cmp.Or(c.DataDir, "/var/lib/aegir")
 		c.Store.Backend = cmp.Or(c.Store.Backend, "consul")
+		c.TLS.Issuer = cmp.Or(c.TLS.Issuer, "acme")
+		c.TLS.SitesAddr = cmp.Or(c.TLS.SitesAddr, ":443")
 	}
+	c.TLS.ACMEDirectory = cmp.Or(c.TLS.ACMEDirectory, LetsEncryptDirectory)
+	c.TLS.RenewWindow = cmp.Or(c.TLS.RenewWindow, "720h")
 	if abs, err := filepath.Abs(c.DataDir); err == nil {
 		c.DataDir = abs
 	}
@@ -430,7 +482,15 @@ func (c *Config) TaskTimeoutDuration() time.Duration {
 
 func (c *Config) validate() error {
 	var errs []error
-	for name, addr := range map[string]string{"http_addr": c.HTTPAddr, "sites_addr": c.SitesAddr} {
+	switch c.TLS.Issuer {
+	case "local", "acme":
+	default:
+		errs = append(errs, fmt.Errorf("tls issuer %q: use local or acme", c.TLS.Issuer))
+	}
+	if d, err := time.ParseDuration(c.TLS.RenewWindow); err != nil || d < time.Minute {
+		errs = append(errs, fmt.Errorf("tls renew_window %q is not a duration of at least 1m like 720h", c.TLS.RenewWindow))
+	}
+	for name, addr := range map[string]string{"http_addr": c.HTTPAddr, "sites_addr": c.SitesAddr, "tls sites_addr": c.TLS.SitesAddr} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q is not host:port", name, addr))
 		}
