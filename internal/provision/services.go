@@ -245,8 +245,8 @@ type siteLoc struct {
 	// site, which starts on HTTP).
 	HTTPS domain.HTTPSMode
 	HSTS  bool
-	Plat     *platform.Platform
-	Dir      string
+	Plat  *platform.Platform
+	Dir   string
 	// Cred, when set, is the site's Unix user and group: its hooks run
 	// as them (SysProcAttr.Credential). Nil runs them as aegir.
 	Cred *syscall.Credential
