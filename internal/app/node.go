@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -204,9 +205,21 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.web, err = builtinweb.New(builtinweb.Config{RoutesDir: builtinweb.RoutesDir(cfg.DataDir), Logger: log})
+	httpsPort := 0
+	if cfg.TLS.SitesAddr != "" {
+		_, p, _ := net.SplitHostPort(cfg.TLS.SitesAddr)
+		httpsPort, _ = strconv.Atoi(p)
+	}
+	n.web, err = builtinweb.New(builtinweb.Config{RoutesDir: builtinweb.RoutesDir(cfg.DataDir), HTTPSPort: httpsPort, Logger: log})
 	if err != nil {
 		return nil, err
+	}
+	if cfg.TLS.Issuer == "local" {
+		// Made now, so back ends find it and the dashboard can offer
+		// its root for download.
+		if _, err := provision.EnsureLocalCA(context.Background(), n.secrets, time.Now()); err != nil {
+			return nil, fmt.Errorf("local CA: %w", err)
+		}
 	}
 	sessionKey, err := loadOrCreateKey(filepath.Join(cfg.DataDir, "session-key"))
 	if err != nil {
@@ -247,10 +260,19 @@ func (n *node) start(ctx context.Context) error {
 		n.close()
 		return fmt.Errorf("listen for sites on %s: %w (is another aegir running? use -sites-addr)", n.cfg.SitesAddr, err)
 	}
+	var sitesTLS net.Listener
+	if n.cfg.TLS.SitesAddr != "" {
+		if sitesTLS, err = net.Listen("tcp", n.cfg.TLS.SitesAddr); err != nil {
+			ln.Close()
+			sites.Close()
+			n.close()
+			return fmt.Errorf("listen for HTTPS sites on %s: %w (is another aegir running? use -sites-tls-addr)", n.cfg.TLS.SitesAddr, err)
+		}
+	}
 	if n.listening != nil {
 		n.listening()
 	}
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	// One dispatcher in a cluster: whoever holds the "dispatcher" lease runs
 	// it (and recovers tasks whose runner is gone); the others serve the API
 	// and take over within the lease time when the leader dies.
@@ -263,6 +285,9 @@ func (n *node) start(ctx context.Context) error {
 	}()
 	go func() { errc <- n.api.Serve(ln) }()
 	go func() { errc <- n.web.Serve(sites) }()
+	if sitesTLS != nil {
+		go func() { errc <- n.web.ServeTLS(sitesTLS) }()
+	}
 	select {
 	case <-ctx.Done():
 	case err = <-errc:

@@ -78,8 +78,9 @@ type TLSConfig struct {
 	// Default "720h" (30 days). Env AEGIR_TLS_RENEW_WINDOW.
 	RenewWindow string `hcl:"renew_window,optional"`
 	// SitesAddr is where the builtin web server serves HTTPS. Default
-	// "127.0.0.1:8482" for dev, ":443" for server. Env
-	// AEGIR_SITES_TLS_ADDR.
+	// "127.0.0.1:8482" for dev with the default sites_addr; otherwise
+	// none (no HTTPS listener) unless set. Env AEGIR_SITES_TLS_ADDR,
+	// flag -sites-tls-addr.
 	SitesAddr string `hcl:"sites_addr,optional"`
 }
 
@@ -329,6 +330,8 @@ func Load(mode Mode, path string, env func(string) string, fs *flag.FlagSet) (*C
 				c.HTTPAddr = v
 			case "sites-addr":
 				c.SitesAddr = v
+			case "sites-tls-addr":
+				c.TLS.SitesAddr = v
 			case "store":
 				c.Store.Backend = v
 			case "consul-addr":
@@ -352,6 +355,7 @@ func Flags(fs *flag.FlagSet) {
 	fs.String("data-dir", "", "data directory (env AEGIR_DATA_DIR)")
 	fs.String("http-addr", "", "API and dashboard listen address (env AEGIR_HTTP_ADDR; default 127.0.0.1:8480)")
 	fs.String("sites-addr", "", "builtin web server listen address (env AEGIR_SITES_ADDR; default 127.0.0.1:8481)")
+	fs.String("sites-tls-addr", "", "builtin web server HTTPS listen address (env AEGIR_SITES_TLS_ADDR; default 127.0.0.1:8482 in dev with the default -sites-addr)")
 	fs.String("store", "", "entity store: bolt or consul (env AEGIR_STORE)")
 	fs.String("consul-addr", "", "Consul HTTP address (env CONSUL_HTTP_ADDR)")
 	fs.String("executor", "", "task executor: local or nomad (env AEGIR_EXECUTOR)")
@@ -412,12 +416,13 @@ func (c *Config) applyDefaults(mode Mode) {
 		c.DataDir = cmp.Or(c.DataDir, "aegir-data")
 		c.Store.Backend = cmp.Or(c.Store.Backend, "bolt")
 		c.TLS.Issuer = cmp.Or(c.TLS.Issuer, "local")
-		c.TLS.SitesAddr = cmp.Or(c.TLS.SitesAddr, "127.0.0.1:8482")
+		if c.SitesAddr == "" {
+			c.TLS.SitesAddr = cmp.Or(c.TLS.SitesAddr, "127.0.0.1:8482")
+		}
 	} else {
 		c.DataDir = cmp.Or(c.DataDir, "/var/lib/aegir")
 		c.Store.Backend = cmp.Or(c.Store.Backend, "consul")
 		c.TLS.Issuer = cmp.Or(c.TLS.Issuer, "acme")
-		c.TLS.SitesAddr = cmp.Or(c.TLS.SitesAddr, ":443")
 	}
 	c.TLS.ACMEDirectory = cmp.Or(c.TLS.ACMEDirectory, LetsEncryptDirectory)
 	c.TLS.RenewWindow = cmp.Or(c.TLS.RenewWindow, "720h")
@@ -491,6 +496,9 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("tls renew_window %q is not a duration of at least 1m like 720h", c.TLS.RenewWindow))
 	}
 	for name, addr := range map[string]string{"http_addr": c.HTTPAddr, "sites_addr": c.SitesAddr, "tls sites_addr": c.TLS.SitesAddr} {
+		if name == "tls sites_addr" && addr == "" {
+			continue
+		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q is not host:port", name, addr))
 		}
