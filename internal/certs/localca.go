@@ -23,10 +23,10 @@ type LocalCA struct {
 }
 
 // LocalCALifetime is how long a new root is valid; LocalLeafLifetime how
-// long the certificates it signs are (short enough that renewal runs).
+// long the certificates it signs are (as Let's Encrypt's: renewed 30 days before).
 const (
 	LocalCALifetime   = 10 * 365 * 24 * time.Hour
-	LocalLeafLifetime = 30 * 24 * time.Hour
+	LocalLeafLifetime = 90 * 24 * time.Hour
 )
 
 func serial() (*big.Int, error) {
