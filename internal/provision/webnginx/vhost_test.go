@@ -98,6 +98,21 @@ func TestRenderGolden(t *testing.T) {
 			Domain:  "bücher.example",
 			Docroot: "/srv/www/buecher",
 		}},
+		{"https-redirect-hsts", provision.WebSite{
+			Domain:          "secure.example.org",
+			Aliases:         []string{"www.secure.example.org"},
+			RedirectAliases: true,
+			Docroot:         "/var/aegir/platforms/static1/sites/secure.example.org/public",
+			ChallengeDir:    "/var/lib/aegir/acme-challenge",
+			TLS:             &provision.WebTLS{Redirect: true, HSTS: true},
+		}},
+		{"https-on", provision.WebSite{
+			Domain:       "both.example.org",
+			Aliases:      []string{"www.both.example.org"},
+			Docroot:      "/var/aegir/platforms/static1/sites/both.example.org/public",
+			ChallengeDir: "/var/lib/aegir/acme-challenge",
+			TLS:          &provision.WebTLS{},
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
