@@ -143,7 +143,7 @@ func explain(err error, fallback string) error {
 var problemHints = map[string]string{
 	acme.ConnectionErrorType:         "The ACME server could not connect to the site on port 80: open port 80 to the web server and point every name (domain and aliases) at this server.",
 	acme.DNSErrorType:                "A name of the site does not resolve: create its DNS record (A/AAAA to this server) or remove the alias.",
-	acme.UnauthorizedErrorType:       "The ACME server fetched the challenge but got the wrong answer: a name points at another server, or a proxy in front answers /.well-known/acme-challenge/ itself.",
+	acme.UnauthorizedErrorType:       "The ACME server fetched the challenge but got the wrong answer: a name points at another server, a proxy in front answers /.well-known/acme-challenge/ itself, or the web server cannot read the challenge file (its log says so).",
 	acme.IncorrectResponseErrorType:  "The challenge answer was wrong: a name points at another server, or a proxy in front answers /.well-known/acme-challenge/ itself.",
 	acme.RateLimitedErrorType:        "The ACME server's rate limit is reached: wait before retrying (the renewal queue backs off by itself).",
 	acme.CaaErrorType:                "A CAA DNS record forbids this ACME CA from issuing for the domain: allow it in the CAA record.",

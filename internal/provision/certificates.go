@@ -65,10 +65,25 @@ type certPlan struct {
 	issuer string
 }
 
+// ChallengeDirer is a WebDriver whose server reads ACME challenge files
+// from a directory of its own choosing (nginx's workers cannot enter
+// aegir's data dir); other drivers get certs.ChallengeDir(DataDir).
+type ChallengeDirer interface {
+	ChallengeDir() string
+}
+
+// challengeDir is where HTTP-01 answers for sites on w are written.
+func (j *job) challengeDir(w *webConn) string {
+	if c, ok := w.WebDriver.(ChallengeDirer); ok {
+		return c.ChallengeDir()
+	}
+	return certs.ChallengeDir(j.c.Env.DataDir)
+}
+
 // withTLS adds the site's current certificate (if any) and the challenge
 // dir to ws.
-func (j *job) withTLS(ctx context.Context, loc siteLoc, ws *WebSite) certPlan {
-	ws.ChallengeDir = certs.ChallengeDir(j.c.Env.DataDir)
+func (j *job) withTLS(ctx context.Context, w *webConn, loc siteLoc, ws *WebSite) certPlan {
+	ws.ChallengeDir = j.challengeDir(w)
 	if !loc.HTTPS.Enabled() {
 		return certPlan{}
 	}
@@ -107,7 +122,7 @@ func (j *job) ensureCertificate(ctx context.Context, w *webConn, loc siteLoc, ws
 		issuer = domain.IssuerUploaded
 	}
 	j.log.Info("issuing a certificate", "domain", loc.Domain, "names", len(names), "issuer", issuer)
-	b, err := j.issue(ctx, issuer, names, now)
+	b, err := j.issue(ctx, issuer, names, now, ws.ChallengeDir)
 	if err == nil {
 		var info certs.Info
 		if info, err = certs.Inspect(b); err == nil {
@@ -146,7 +161,7 @@ func certState(issuer string, info certs.Info, renewed time.Time) domain.Certifi
 }
 
 // issue gets a new bundle for names from issuer.
-func (j *job) issue(ctx context.Context, issuer string, names []string, now time.Time) (certs.Bundle, error) {
+func (j *job) issue(ctx context.Context, issuer string, names []string, now time.Time, challengeDir string) (certs.Bundle, error) {
 	switch issuer {
 	case domain.IssuerLocal:
 		ca, err := j.localCA(ctx, now)
@@ -155,7 +170,7 @@ func (j *job) issue(ctx context.Context, issuer string, names []string, now time
 		}
 		return ca.Issue(names, now)
 	case domain.IssuerACME:
-		return j.issueACME(ctx, names)
+		return j.issueACME(ctx, names, challengeDir)
 	case domain.IssuerUploaded:
 		return certs.Bundle{}, &certs.Error{Err: errors.New("the uploaded certificate expires soon or misses a name of the site"),
 			Hint: "Upload a current certificate covering the domain and every alias (aegir site certificate upload), or switch the site to the configured issuer by removing the upload."}
@@ -202,7 +217,7 @@ func EnsureLocalCA(ctx context.Context, st secrets.Store, now time.Time) (*certs
 
 // issueACME obtains a certificate from the configured ACME directory,
 // keeping the account key as a secret.
-func (j *job) issueACME(ctx context.Context, names []string) (certs.Bundle, error) {
+func (j *job) issueACME(ctx context.Context, names []string, challengeDir string) (certs.Bundle, error) {
 	t := j.c.Env.TLS
 	if t.ACMEDirectory == "" {
 		return certs.Bundle{}, &certs.Error{Err: errors.New("no ACME directory is configured"),
@@ -221,7 +236,7 @@ func (j *job) issueACME(ctx context.Context, names []string) (certs.Bundle, erro
 		return certs.Bundle{}, err
 	}
 	cfg := certs.ACMEConfig{Directory: t.ACMEDirectory, Email: t.ACMEEmail, AccountKeyPEM: accountKey,
-		ChallengeDir: certs.ChallengeDir(j.c.Env.DataDir)}
+		ChallengeDir: challengeDir}
 	if t.ACMERootsFile != "" {
 		pem, err := os.ReadFile(t.ACMERootsFile)
 		if err != nil {
@@ -277,7 +292,7 @@ func certificateTask(ctx context.Context, j *job) error {
 	}
 	disabled := j.c.Site.Status == domain.SiteDisabled
 	ws := j.webSite(se.loc, se.web, disabled)
-	plan := j.withTLS(ctx, se.loc, &ws)
+	plan := j.withTLS(ctx, se.web, se.loc, &ws)
 	if err := j.ensureCertificate(ctx, se.web, se.loc, ws, plan, true); err != nil {
 		return err
 	}

@@ -6,12 +6,17 @@ import (
 	"crypto/x509"
 	"net"
 	"net/http"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/provision/webnginx"
 	"github.com/aegirhq/aegir/internal/testharness"
 )
 
@@ -167,5 +172,49 @@ func TestACMEChallengeThatCannotPassKeepsTheSiteServing(t *testing.T) {
 	}
 	if code, _ := b.get("fail.test", "/"); code != 200 {
 		t.Errorf("the site stopped serving after the failed renewal: %d", code)
+	}
+}
+
+func TestACMEThroughNginx(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	testharness.WebReachable(t, filepath.Dir(b.dataDir)) // nginx's workers read the docroots
+	ng := testharness.Nginx(t)
+	httpsPort := testharness.FreePort(t)
+	b.deps.Web[domain.KindNginx] = webnginx.Factory
+	b.webSvc = provision.ServiceInfo{ID: domain.NewID(), ServerID: b.webSrv.ID, Type: domain.ServiceHTTP, Kind: domain.KindNginx,
+		Port: ng.Port, Settings: map[string]string{
+			"config_dir": ng.ConfDir, "main_config": ng.MainConfig, "pid_file": ng.PidFile, "binary": ng.Bin,
+			"https_port": strconv.Itoa(httpsPort),
+		}}
+	p := testharness.Pebble(t, testharness.PebbleConfig{HTTPPort: ng.Port, Hosts: map[string]string{"ngx.test": "127.0.0.1", "www.ngx.test": "127.0.0.1"}})
+	site := b.newSite("ngx.test", "www.ngx.test")
+	site.HTTPS, site.HSTS = domain.HTTPSRedirect, true
+	t.Cleanup(func() { removeSiteUser(site.Domain) })
+	res := b.mustRun(b.acmeCtx(domain.TaskInstall, site, p, ""))
+	if c := res.Changes.Certificate; c == nil || c.Error != "" || c.Issuer != domain.IssuerACME {
+		t.Fatalf("certificate state %+v\nnginx:\n%s", c, ng.ErrorLogTail(20))
+	}
+	roots := p.IssuerRoots(t)
+	for _, host := range []string{"ngx.test", "www.ngx.test"} {
+		resp, err := httpsGet(t, "127.0.0.1:"+strconv.Itoa(httpsPort), host, roots)
+		if err != nil || resp.StatusCode != 200 || resp.Header.Get("Strict-Transport-Security") == "" {
+			t.Fatalf("https://%s/ through nginx: %v %v", host, err, resp)
+		}
+	}
+	site.Status = domain.SiteEnabled
+	b.mustRun(b.ctx(domain.TaskDelete, site, "static1"))
+}
+
+// removeSiteUser removes the Unix user a test's site got (back end as
+// root with nginx), should the test end before its delete.
+func removeSiteUser(d string) {
+	name, err := provision.SiteUserName(d)
+	if err != nil {
+		return
+	}
+	if u, err := user.Lookup(name); err == nil && u.Name == "aegir site "+d {
+		_ = exec.Command("userdel", name).Run()
+		_ = exec.Command("groupdel", name).Run()
 	}
 }

@@ -313,7 +313,7 @@ func (j *job) publish(ctx context.Context, w *webConn, loc siteLoc, disabled boo
 	}
 	j.expect[loc.Domain] = loc.Plat.Site().Expect // what waitAnswer checks
 	ws := j.webSite(loc, w, disabled)
-	plan := j.withTLS(ctx, loc, &ws)
+	plan := j.withTLS(ctx, w, loc, &ws)
 	if err := w.Publish(ctx, ws); err != nil {
 		return failf(cmp.Or(weberr.Code(err), CodeWebPublishFailed),
 			"Read the web server's error above; its previous config for the site was kept, and the other sites are unaffected.",

@@ -84,3 +84,10 @@ func (d *Driver) removeTLS(name string) {
 		}
 	}
 }
+
+// ChallengeDir is where the back end writes ACME HTTP-01 answers for
+// nginx to serve: <config_dir>/acme-challenge, which nginx's workers can
+// read (aegir's data dir is closed to them).
+func (d *Driver) ChallengeDir() string { return filepath.Join(d.cfg.ConfigDir, "acme-challenge") }
+
+var _ provision.ChallengeDirer = (*Driver)(nil)
