@@ -71,7 +71,7 @@ func TestCheckRefusesBadUploads(t *testing.T) {
 	b := setup(t)
 	good, _ := b.ca.Issue([]string{"example.test"}, b.now)
 	other, _ := b.ca.Issue([]string{"example.test"}, b.now)
-	old, _ := b.ca.Issue([]string{"example.test"}, b.now.Add(-60*24*time.Hour))
+	old, _ := b.ca.Issue([]string{"example.test"}, b.now.Add(-100*24*time.Hour))
 	otherCA := setup(t).ca
 	for _, tc := range []struct {
 		name string
