@@ -190,7 +190,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	// The periodic queues (cron, backup, stats) queue their work as tasks;
 	// wrapping the executor lets them keep each run's output and figures.
 	n.queueChanged = make(chan struct{}, 1)
-	n.queues, err = queue.New(queue.Config{Store: n.store, Locker: n.locker, Logger: log,
+	n.queues, err = queue.New(queue.Config{Store: n.store, Locker: n.locker, Logger: log, RenewWindow: cfg.RenewWindowDuration(),
 		OnSettings: func(string, queue.Settings) { n.queueSettingsChanged() }})
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/go-acme/lego/v5/certcrypto"
 	"github.com/go-acme/lego/v5/certificate"
 	"github.com/go-acme/lego/v5/lego"
+	legolog "github.com/go-acme/lego/v5/log"
 	"github.com/go-acme/lego/v5/registration"
 )
 
@@ -38,7 +40,14 @@ type ACMEConfig struct {
 	RootCAs *x509.CertPool
 	// Timeout bounds one issuance. Default 2 minutes.
 	Timeout time.Duration
+	// Logger receives lego's progress lines. Default: discard.
+	Logger *slog.Logger
 }
+
+// lego logs through one process-wide logger that writes to stdout by
+// default; a back end's stdout is its result, so it is silenced here and
+// pointed at the issuing task's logger by ObtainACME.
+func init() { legolog.SetDefault(slog.New(slog.DiscardHandler)) }
 
 // Error is a failed issuance: what went wrong and what the operator can
 // do about it.
@@ -72,6 +81,9 @@ func ObtainACME(ctx context.Context, cfg ACMEConfig, names []string) (Bundle, []
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 2 * time.Minute
+	}
+	if cfg.Logger != nil {
+		legolog.SetDefault(cfg.Logger.With("component", "lego"))
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()

@@ -236,7 +236,7 @@ func (j *job) issueACME(ctx context.Context, names []string, challengeDir string
 		return certs.Bundle{}, err
 	}
 	cfg := certs.ACMEConfig{Directory: t.ACMEDirectory, Email: t.ACMEEmail, AccountKeyPEM: accountKey,
-		ChallengeDir: challengeDir}
+		ChallengeDir: challengeDir, Logger: j.log}
 	if t.ACMERootsFile != "" {
 		pem, err := os.ReadFile(t.ACMERootsFile)
 		if err != nil {

@@ -84,6 +84,14 @@ type passBundle struct {
 // n installed sites.
 func setupPass(t testing.TB, n int) *passBundle {
 	t.Helper()
+	return setupPassEnv(t, n, nil)
+}
+
+// setupPassEnv is setupPass with tune given the builtin web server's port
+// and the back end's environment to change (the certificates queue's
+// ACME issuer) before the dispatcher starts.
+func setupPassEnv(t testing.TB, n int, tune func(webPort int, env *provision.EnvInfo)) *passBundle {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
@@ -109,8 +117,12 @@ func setupPass(t testing.TB, n int) *passBundle {
 	must(t, err)
 	q, err := New(Config{Store: st, Locker: lk, Logger: log, Now: clock.Now, Poll: 20 * time.Millisecond})
 	must(t, err)
+	env := provision.EnvInfo{DataDir: dataDir, BackupDir: filepath.Join(dataDir, "backups"), SecretsBackend: "file"}
+	if tune != nil {
+		tune(ln.Addr().(*net.TCPAddr).Port, &env)
+	}
 	d, err := dispatch.New(dispatch.Config{Store: st, Executor: q.Observe(exec), Bus: bus, Locker: lk, Logger: log, MaxParallel: 8,
-		Env: provision.EnvInfo{DataDir: dataDir, BackupDir: filepath.Join(dataDir, "backups"), SecretsBackend: "file"}})
+		Env: env})
 	must(t, err)
 	dctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
