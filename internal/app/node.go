@@ -238,7 +238,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		Secrets: credentialWriter{n.secrets}, Canceller: n.disp, Queues: n.queues, LoginLimiter: limiter,
 		StatusChecks: n.statusChecks(), Leader: n.elector.IsLeader, Version: Version,
 		SessionIdle: cfg.SessionIdleDuration(), SessionMax: cfg.SessionMaxDuration(), TrustedProxies: cfg.TrustedProxyPrefixes(),
-		MaxTokenTTL: cfg.MaxTokenTTLDuration(),
+		MaxTokenTTL: cfg.MaxTokenTTLDuration(), LocalCARoot: n.localCARoot(),
 	})
 	if err != nil {
 		return nil, err
@@ -447,4 +447,19 @@ type credentialWriter struct{ s secrets.Store }
 
 func (w credentialWriter) PutServiceCredentials(ctx context.Context, serviceID, username, password string) error {
 	return w.s.Put(ctx, secrets.ServiceAdminRef(serviceID), map[string]string{"username": username, "password": password})
+}
+
+// localCARoot reads the local CA's root for the dashboard's download; nil
+// unless the local issuer is configured.
+func (n *node) localCARoot() func(ctx context.Context) ([]byte, error) {
+	if n.cfg.TLS.Issuer != "local" {
+		return nil
+	}
+	return func(ctx context.Context) ([]byte, error) {
+		v, err := n.secrets.Get(ctx, secrets.LocalCARef)
+		if err != nil {
+			return nil, err
+		}
+		return []byte(v["cert"]), nil
+	}
 }
