@@ -16,6 +16,7 @@ func builtin() Descriptor {
 		Capabilities: []Capability{PHPFastCGI},
 		Settings: []Setting{
 			{Key: "php_fastcgi", Meaning: "the PHP FastCGI upstream, unix:/path.sock or host:port", Validate: FastCGIAddr},
+			{Key: "https_port", Meaning: "the port where the server serves HTTPS (aegir's tls sites_addr), for a router in front to pass TLS through to", Default: "443", Validate: IntRange(1, 65535)},
 		},
 	}
 }
