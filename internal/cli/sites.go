@@ -42,6 +42,7 @@ var siteNoun = &noun{
 		siteTaskVerb(domain.TaskDisable, "aegir site disable example.com"),
 		siteTaskVerb(domain.TaskEnable, "aegir site enable example.com"),
 		siteTaskVerb(domain.TaskVerify, "aegir site verify example.com -wait"),
+		siteTaskVerb(domain.TaskCertificate, "aegir site certificate example.com -wait"),
 		{name: "clone", args: "ID|DOMAIN -domain NEW [-platform P] [-db-server S] [-wait]", summary: mustSpec(domain.TaskClone).Summary, run: siteClone,
 			examples: []string{"aegir site clone example.com -domain staging.example.com", "aegir site clone example.com -domain test.example.com -platform drupal11"}},
 		{name: "migrate", args: "ID|DOMAIN [-domain NEW] [-platform P] [-db-server S] [-wait]", summary: mustSpec(domain.TaskMigrate).Summary, run: siteMigrate,
