@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -9,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aegirhq/aegir/internal/certs"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
+	"github.com/aegirhq/aegir/secrets"
 )
 
 const testRootPEM = "-----BEGIN CERTIFICATE-----\nTESTROOT\n-----END CERTIFICATE-----\n"
@@ -90,5 +93,61 @@ func TestUINoLocalCA(t *testing.T) {
 	b := uiSetup(t)
 	if res, _ := b.browser().get("/tls/local-ca.pem"); res.StatusCode != http.StatusNotFound {
 		t.Fatalf("root download without a local CA: %d", res.StatusCode)
+	}
+}
+
+// fileSecrets is the encrypted file secrets store as the API's writer,
+// as aegir's own wiring makes it.
+type fileSecrets struct{ st *secrets.FileStore }
+
+func (f fileSecrets) PutServiceCredentials(ctx context.Context, id, user, pass string) error {
+	return f.st.Put(ctx, secrets.ServiceAdminRef(id), map[string]string{"username": user, "password": pass})
+}
+
+func (f fileSecrets) PutSiteCertificate(ctx context.Context, siteID string, cert, key []byte) error {
+	return f.st.Put(ctx, secrets.SiteCertRef(siteID), map[string]string{"cert": string(cert), "key": string(key), "issuer": domain.IssuerUploaded})
+}
+
+func TestUploadCertificate(t *testing.T) {
+	t.Parallel()
+	fs, err := secrets.OpenFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setup(t, func(c *Config) { c.Secrets = fileSecrets{fs} })
+	b.enable(b.siteB.ID)
+	ca, err := certs.NewLocalCA("upload test CA", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := ca.Issue([]string{"b.example.com", "www.b.example.com"}, time.Now())
+	onlyMain, _ := ca.Issue([]string{"b.example.com"}, time.Now())
+	other, _ := ca.Issue([]string{"b.example.com", "www.b.example.com"}, time.Now())
+	body := func(cert, key []byte) string {
+		js, _ := json.Marshal(map[string]string{"certificate": string(cert), "key": string(key)})
+		return string(js)
+	}
+	for _, tc := range []struct {
+		name, token, body string
+		status            int
+		contains          string
+	}{
+		{"alias not covered", "admin", body(onlyMain.CertPEM, onlyMain.KeyPEM), 400, "does not cover www.b.example.com"},
+		{"key of another certificate", "bob", body(good.CertPEM, other.KeyPEM), 400, "does not belong"},
+		{"not PEM", "admin", body([]byte("x"), good.KeyPEM), 400, "no PEM"},
+		{"another client's site", "alice", body(good.CertPEM, good.KeyPEM), 404, "not_found"},
+		{"good, by the site's client", "bob", body(good.CertPEM, good.KeyPEM), 202, `"type":"verify"`},
+	} {
+		res, out := b.do("PUT", "/api/v1/sites/{siteB}/certificate", tc.token, tc.body, nil)
+		if res.StatusCode != tc.status || !strings.Contains(string(out), tc.contains) {
+			t.Errorf("%s: %d %s, want %d with %q", tc.name, res.StatusCode, out, tc.status, tc.contains)
+		}
+		if strings.Contains(string(out), "PRIVATE KEY") {
+			t.Errorf("%s: the answer echoes the key", tc.name)
+		}
+	}
+	v, err := fs.Get(context.Background(), secrets.SiteCertRef(b.siteB.ID))
+	if err != nil || v["cert"] != string(good.CertPEM) || v["issuer"] != domain.IssuerUploaded {
+		t.Fatalf("stored certificate: %v %v", v["issuer"], err)
 	}
 }

@@ -26,6 +26,13 @@ type SiteCreate struct {
 	HSTS  bool             `json:"hsts,omitempty"`
 }
 
+// CertificateUpload is the body of PUT /sites/{id}/certificate: the
+// chain (leaf first) and its unencrypted private key, PEM.
+type CertificateUpload struct {
+	Certificate string `json:"certificate"`
+	Key         string `json:"key"`
+}
+
 // SiteCreated is the answer to POST /sites and PUT /sites/{id}.
 type SiteCreated struct {
 	Site *domain.Site `json:"site"`

@@ -20,6 +20,7 @@ import (
 	"github.com/aegirhq/aegir/internal/atomicfile"
 	"github.com/aegirhq/aegir/internal/builtinweb"
 	"github.com/aegirhq/aegir/internal/config"
+	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/locks"
 	"github.com/aegirhq/aegir/internal/logbus"
 	"github.com/aegirhq/aegir/internal/provision"
@@ -444,6 +445,12 @@ func loadOrCreateKey(path string) ([]byte, error) {
 // credentialWriter puts a database service's admin credentials into the
 // secrets backend for the API.
 type credentialWriter struct{ s secrets.Store }
+
+// PutSiteCertificate keeps an uploaded certificate as the site's
+// (control.CertificateWriter).
+func (w credentialWriter) PutSiteCertificate(ctx context.Context, siteID string, certPEM, keyPEM []byte) error {
+	return w.s.Put(ctx, secrets.SiteCertRef(siteID), map[string]string{"cert": string(certPEM), "key": string(keyPEM), "issuer": domain.IssuerUploaded})
+}
 
 func (w credentialWriter) PutServiceCredentials(ctx context.Context, serviceID, username, password string) error {
 	return w.s.Put(ctx, secrets.ServiceAdminRef(serviceID), map[string]string{"username": username, "password": password})

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,6 +44,8 @@ var siteNoun = &noun{
 		siteTaskVerb(domain.TaskEnable, "aegir site enable example.com"),
 		siteTaskVerb(domain.TaskVerify, "aegir site verify example.com -wait"),
 		siteTaskVerb(domain.TaskCertificate, "aegir site certificate example.com -wait"),
+		{name: "upload-certificate", args: "ID|DOMAIN -cert FILE -key FILE [-wait]", summary: "Upload the site's certificate (chain, leaf first, and key, PEM); checked, then served by a verify task.", run: siteUploadCertificate,
+			examples: []string{"aegir site upload-certificate example.com -cert fullchain.pem -key privkey.pem -wait"}},
 		{name: "clone", args: "ID|DOMAIN -domain NEW [-platform P] [-db-server S] [-wait]", summary: mustSpec(domain.TaskClone).Summary, run: siteClone,
 			examples: []string{"aegir site clone example.com -domain staging.example.com", "aegir site clone example.com -domain test.example.com -platform drupal11"}},
 		{name: "migrate", args: "ID|DOMAIN [-domain NEW] [-platform P] [-db-server S] [-wait]", summary: mustSpec(domain.TaskMigrate).Summary, run: siteMigrate,
@@ -463,4 +466,50 @@ func certLabel(c *domain.Certificate) string {
 		return "none"
 	}
 	return strings.Join(parts, "; ")
+}
+
+func siteUploadCertificate(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	certFile := fs.String("cert", "", "PEM file with the certificate chain, leaf first (required)")
+	keyFile := fs.String("key", "", "PEM file with the unencrypted private key (required)")
+	tf := taskFlags(fs)
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *certFile == "" || *keyFile == "" {
+		return usagef("site upload-certificate needs -cert FILE and -key FILE")
+	}
+	read := func(p string) (string, error) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "", usagef("read %s: %v", p, err)
+		}
+		if len(b) > 64*1024 {
+			return "", usagef("%s is larger than 64 KiB: give only the chain or only the key", p)
+		}
+		return string(b), nil
+	}
+	certPEM, err := read(*certFile)
+	if err != nil {
+		return err
+	}
+	keyPEM, err := read(*keyFile)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	s, _, err := siteResource.find(ctx, c, pos[0])
+	if err != nil {
+		return err
+	}
+	var task domain.Task
+	raw, err := c.do(ctx, "PUT", c.path("sites", s.ID, "certificate"), nil, map[string]string{"certificate": certPEM, "key": keyPEM}, &task)
+	if err != nil {
+		return err
+	}
+	return a.queued(ctx, c, tf, raw, &task, fmt.Sprintf("Certificate of %s uploaded.", s.Domain))
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"os"
+	"path/filepath"
 )
 
 func TestSiteListTable(t *testing.T) {
@@ -289,4 +291,26 @@ func TestSiteNotFound(t *testing.T) {
 	contains(t, "stderr", r.stderr, "(not_found)")
 	b.api.only("GET", "/sites/nope.example")
 	_ = http.StatusOK
+}
+
+func TestSiteUploadCertificate(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.api.withFixtures()
+	b.api.on("PUT", "/sites/"+siteID+"/certificate", 202, fixtureTask(domain.TaskVerify, domain.TaskQueued))
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "chain.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, []byte("CHAIN"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, []byte("KEY"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := b.run("site", "upload-certificate", "example.com", "-cert", certFile, "-key", keyFile).want(t, ExitOK)
+	body := jsonBody(t, b.api.only("PUT", "/sites/"+siteID+"/certificate"))
+	if body["certificate"] != "CHAIN" || body["key"] != "KEY" {
+		t.Errorf("body %v", body)
+	}
+	contains(t, "stdout", r.stdout, "Certificate of example.com uploaded.")
+	b.run("site", "upload-certificate", "example.com", "-cert", certFile).want(t, ExitUsage)
 }
