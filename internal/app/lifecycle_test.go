@@ -53,7 +53,7 @@ type devProcess struct {
 	logsPath string
 }
 
-func startDev(t *testing.T) *devProcess {
+func startDev(t *testing.T, extra ...string) *devProcess {
 	t.Helper()
 	d := &devProcess{t: t, dataDir: filepath.Join(t.TempDir(), "data"), http: &http.Client{Timeout: 30 * time.Second}}
 	d.api = fmt.Sprintf("127.0.0.1:%d", testharness.FreePort(t))
@@ -63,7 +63,7 @@ func startDev(t *testing.T) *devProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(aegirBin, "dev", "-data-dir", d.dataDir, "-http-addr", d.api, "-sites-addr", d.sites)
+	cmd := exec.Command(aegirBin, append([]string{"dev", "-data-dir", d.dataDir, "-http-addr", d.api, "-sites-addr", d.sites}, extra...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
