@@ -71,37 +71,24 @@ func (u *acmeUser) GetEmail() string                       { return u.email }
 func (u *acmeUser) GetRegistration() *acme.ExtendedAccount { return u.reg }
 func (u *acmeUser) GetPrivateKey() crypto.Signer           { return u.key }
 
-// ObtainACME registers (or finds) the account and obtains a certificate
-// for names (the first is the subject) by HTTP-01. It returns the bundle
-// and the account key PEM (the one given, or a new one to keep as a
-// secret). A failure is an *Error with a hint.
-func ObtainACME(ctx context.Context, cfg ACMEConfig, names []string) (Bundle, []byte, error) {
-	if cfg.Directory == "" || cfg.ChallengeDir == "" {
-		return Bundle{}, nil, fmt.Errorf("acme: the directory URL and the challenge dir are required")
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 2 * time.Minute
-	}
-	if cfg.Logger != nil {
-		legolog.SetDefault(cfg.Logger.With("component", "lego"))
-	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
+// acmeClient is a lego client for cfg's account (registered, or found
+// by its key), and the account key PEM (the given one, or a new one).
+func acmeClient(ctx context.Context, cfg ACMEConfig) (*lego.Client, []byte, error) {
 	accountPEM := cfg.AccountKeyPEM
 	var key crypto.Signer
 	if len(accountPEM) == 0 {
 		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
-			return Bundle{}, nil, err
+			return nil, nil, err
 		}
 		if accountPEM, err = encodeKey(k); err != nil {
-			return Bundle{}, nil, err
+			return nil, nil, err
 		}
 		key = k
 	} else {
 		k, err := parseKey(accountPEM)
 		if err != nil {
-			return Bundle{}, nil, fmt.Errorf("acme account key: %w", err)
+			return nil, nil, fmt.Errorf("acme account key: %w", err)
 		}
 		key = k
 	}
@@ -114,16 +101,43 @@ func ObtainACME(ctx context.Context, cfg ACMEConfig, names []string) (Bundle, []
 	lc.HTTPClient = &http.Client{Timeout: cfg.Timeout, Transport: tr}
 	client, err := lego.NewClient(lc)
 	if err != nil {
-		return Bundle{}, accountPEM, explain(err, "Check that the ACME directory URL is right and reachable from the server.")
+		return nil, accountPEM, explain(err, "Check that the ACME directory URL is right and reachable from the server.")
+	}
+	reg, err := client.Registration.Register(ctx, registration.RegisterOptions{TermsOfServiceAgreed: true})
+	if err != nil {
+		return nil, accountPEM, explain(err, "The ACME account could not be registered: check the directory URL and the contact email.")
+	}
+	user.reg = reg
+	return client, accountPEM, nil
+}
+
+func (cfg *ACMEConfig) defaults() {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Minute
+	}
+	if cfg.Logger != nil {
+		legolog.SetDefault(cfg.Logger.With("component", "lego"))
+	}
+}
+
+// ObtainACME registers (or finds) the account and obtains a certificate
+// for names (the first is the subject) by HTTP-01. It returns the bundle
+// and the account key PEM (the one given, or a new one to keep as a
+// secret). A failure is an *Error with a hint.
+func ObtainACME(ctx context.Context, cfg ACMEConfig, names []string) (Bundle, []byte, error) {
+	if cfg.Directory == "" || cfg.ChallengeDir == "" {
+		return Bundle{}, nil, fmt.Errorf("acme: the directory URL and the challenge dir are required")
+	}
+	cfg.defaults()
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	client, accountPEM, err := acmeClient(ctx, cfg)
+	if err != nil {
+		return Bundle{}, accountPEM, err
 	}
 	if err := client.Challenge.SetHTTP01Provider(dirProvider{dir: cfg.ChallengeDir}); err != nil {
 		return Bundle{}, accountPEM, err
 	}
-	reg, err := client.Registration.Register(ctx, registration.RegisterOptions{TermsOfServiceAgreed: true})
-	if err != nil {
-		return Bundle{}, accountPEM, explain(err, "The ACME account could not be registered: check the directory URL and the contact email.")
-	}
-	user.reg = reg
 	res, err := client.Certificate.Obtain(ctx, certificate.ObtainRequest{Domains: names, Bundle: true, KeyType: certcrypto.EC256})
 	if err != nil {
 		return Bundle{}, accountPEM, explain(err, "")
@@ -133,6 +147,26 @@ func ObtainACME(ctx context.Context, cfg ACMEConfig, names []string) (Bundle, []
 		return Bundle{}, accountPEM, fmt.Errorf("acme: the issued certificate: %w", err)
 	}
 	return b, accountPEM, nil
+}
+
+// RevokeACME revokes a certificate the account of cfg (its key required)
+// obtained, for a site that is gone (reason cessationOfOperation).
+func RevokeACME(ctx context.Context, cfg ACMEConfig, certPEM []byte) error {
+	if cfg.Directory == "" || len(cfg.AccountKeyPEM) == 0 {
+		return fmt.Errorf("acme revoke: the directory URL and the account key are required")
+	}
+	cfg.defaults()
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	client, _, err := acmeClient(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	reason := uint(5) // cessationOfOperation (RFC 5280)
+	if err := client.Certificate.RevokeWithReason(ctx, certPEM, &reason); err != nil {
+		return explain(err, "The certificate could not be revoked; it expires on its own.")
+	}
+	return nil
 }
 
 // explain wraps err in an *Error with the hint its ACME problem calls

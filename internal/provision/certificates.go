@@ -227,26 +227,12 @@ func (j *job) issueACME(ctx context.Context, names []string, challengeDir string
 	if err != nil {
 		return certs.Bundle{}, err
 	}
-	sum := sha256.Sum256([]byte(t.ACMEDirectory))
-	ref := secrets.ACMEAccountRef(hex.EncodeToString(sum[:8]))
-	var accountKey []byte
-	if v, err := j.getSecret(ctx, ref); err == nil {
-		accountKey = []byte(v["key"])
-	} else if !errors.Is(err, secrets.ErrNotFound) {
+	cfg, ref, err := j.acmeConfig(ctx)
+	if err != nil {
 		return certs.Bundle{}, err
 	}
-	cfg := certs.ACMEConfig{Directory: t.ACMEDirectory, Email: t.ACMEEmail, AccountKeyPEM: accountKey,
-		ChallengeDir: challengeDir, Logger: j.log}
-	if t.ACMERootsFile != "" {
-		pem, err := os.ReadFile(t.ACMERootsFile)
-		if err != nil {
-			return certs.Bundle{}, fmt.Errorf("read the ACME roots file: %w", err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return certs.Bundle{}, fmt.Errorf("the ACME roots file %s holds no PEM certificate", t.ACMERootsFile)
-		}
-	}
+	cfg.ChallengeDir = challengeDir
+	accountKey := cfg.AccountKeyPEM
 	b, key, err := certs.ObtainACME(ctx, cfg, names)
 	if len(accountKey) == 0 && len(key) > 0 {
 		j.red.Add(string(key))
@@ -255,6 +241,44 @@ func (j *job) issueACME(ctx context.Context, names []string, challengeDir string
 		}
 	}
 	return b, err
+}
+
+// acmeConfig is the context's ACME account: directory, contact, the
+// account key kept at ref (nil before the first issuance) and the roots
+// to trust for the directory's HTTPS.
+func (j *job) acmeConfig(ctx context.Context) (certs.ACMEConfig, string, error) {
+	t := j.c.Env.TLS
+	sum := sha256.Sum256([]byte(t.ACMEDirectory))
+	ref := secrets.ACMEAccountRef(hex.EncodeToString(sum[:8]))
+	cfg := certs.ACMEConfig{Directory: t.ACMEDirectory, Email: t.ACMEEmail, Logger: j.log}
+	if v, err := j.getSecret(ctx, ref); err == nil {
+		cfg.AccountKeyPEM = []byte(v["key"])
+	} else if !errors.Is(err, secrets.ErrNotFound) {
+		return cfg, ref, err
+	}
+	if t.ACMERootsFile != "" {
+		pem, err := os.ReadFile(t.ACMERootsFile)
+		if err != nil {
+			return cfg, ref, fmt.Errorf("read the ACME roots file: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return cfg, ref, fmt.Errorf("the ACME roots file %s holds no PEM certificate", t.ACMERootsFile)
+		}
+	}
+	return cfg, ref, nil
+}
+
+// revokeACME revokes certPEM with the configured ACME account.
+func (j *job) revokeACME(ctx context.Context, certPEM []byte) error {
+	if j.c.Env.TLS.ACMEDirectory == "" {
+		return errors.New("no ACME directory is configured")
+	}
+	cfg, _, err := j.acmeConfig(ctx)
+	if err != nil {
+		return err
+	}
+	return certs.RevokeACME(ctx, cfg, certPEM)
 }
 
 // keepCert stores a site's bundle as a secret.
@@ -267,11 +291,20 @@ func (j *job) keepCert(ctx context.Context, loc siteLoc, b certs.Bundle, issuer 
 	return st.Put(ctx, secrets.SiteCertRef(loc.ID), map[string]string{"cert": string(b.CertPEM), "key": string(b.KeyPEM), "issuer": issuer})
 }
 
-// deleteCert removes a deleted site's certificate.
+// deleteCert removes a deleted site's certificate, revoking it first when
+// the configured ACME account issued it (a failed revocation is logged:
+// the certificate expires on its own).
 func (j *job) deleteCert(ctx context.Context, siteID string) {
 	st, err := j.openSecrets()
 	if err != nil {
 		return
+	}
+	if v, err := j.getSecret(ctx, secrets.SiteCertRef(siteID)); err == nil && v["issuer"] == domain.IssuerACME {
+		if err := j.revokeACME(ctx, []byte(v["cert"])); err != nil {
+			j.log.Warn("the deleted site's certificate was not revoked; it expires on its own", "err", err)
+		} else {
+			j.log.Info("certificate revoked")
+		}
 	}
 	if err := st.Delete(ctx, secrets.SiteCertRef(siteID)); err != nil && !errors.Is(err, secrets.ErrNotFound) {
 		j.log.Warn("the deleted site's certificate could not be removed from the secrets store", "err", err)

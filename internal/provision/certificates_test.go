@@ -136,9 +136,18 @@ func TestACMEIssuesForDomainAndAliasesAndRenews(t *testing.T) {
 	}
 	// Outside the window nothing is issued.
 	site.Certificate = res.Changes.Certificate
+	serial := site.Certificate.Serial
 	res = b.mustRun(b.acmeCtx(domain.TaskCertificate, site, p, "10m"))
 	if res.Changes.Certificate != nil {
 		t.Errorf("a certificate outside the window was renewed: %+v", res.Changes.Certificate)
+	}
+	// Delete revokes the certificate at the CA.
+	if st := p.CertStatus(t, serial); st != "Valid" {
+		t.Fatalf("Pebble says %q of the served certificate", st)
+	}
+	b.mustRun(b.acmeCtx(domain.TaskDelete, site, p, ""))
+	if st := p.CertStatus(t, serial); st != "Revoked" {
+		t.Errorf("after delete Pebble says %q of the certificate, want Revoked", st)
 	}
 }
 

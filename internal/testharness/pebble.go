@@ -172,6 +172,25 @@ func (p *PebbleServer) IssuerRoots(t testing.TB) *x509.CertPool {
 	return pool
 }
 
+// CertStatus returns what Pebble says of the certificate with the serial
+// serialHex: "Valid", "Revoked", or "" when it does not know it.
+func (p *PebbleServer) CertStatus(t testing.TB, serialHex string) string {
+	t.Helper()
+	resp, err := p.client().Get("https://" + p.MgmtAddr + "/cert-status-by-serial/" + serialHex)
+	if err != nil {
+		t.Fatalf("testharness: pebble cert status: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return ""
+	}
+	var st struct{ Status string }
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatalf("testharness: pebble cert status: %v", err)
+	}
+	return st.Status
+}
+
 // LogTail returns the last n lines of Pebble's log.
 func (p *PebbleServer) LogTail(n int) string { return p.proc.tail(n) }
 
