@@ -440,7 +440,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if st.TLS != nil {
-		if r.TLS == nil && st.TLS.Redirect {
+		// A disabled site answers its 503 on both (the back end checks
+		// it over HTTP).
+		if r.TLS == nil && st.TLS.Redirect && !st.Disabled {
 			s.redirectToHTTPS(w, r)
 			return
 		}

@@ -174,6 +174,14 @@ func TestTLSBySNIWithRedirectAndHSTS(t *testing.T) {
 			t.Errorf("handshake for %q succeeded", sni)
 		}
 	}
+	// A disabled site answers 503 over HTTP too, not the redirect.
+	b.publish(t, provision.WebSite{Domain: "secure.test", Aliases: []string{"www.secure.test"}, Disabled: true}, true, true)
+	if resp, _ := get(t, c, "http://secure.test/"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("disabled site over HTTP: %d, want 503", resp.StatusCode)
+	}
+	if resp, _ := get(t, c, "https://secure.test/"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("disabled site over HTTPS: %d, want 503", resp.StatusCode)
+	}
 	// The key file is the owner's only.
 	fi, err := os.Stat(filepath.Join(CertsDir(filepath.Dir(filepath.Dir(b.drv.dir))), "secure.test.pem"))
 	if err != nil || fi.Mode().Perm() != 0o600 {

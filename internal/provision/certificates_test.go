@@ -84,6 +84,18 @@ func TestHTTPSWithTheLocalCA(t *testing.T) {
 	if res.Changes.Certificate != nil {
 		t.Errorf("verify re-issued a current certificate: %+v", res.Changes.Certificate)
 	}
+	// Disable answers 503 over HTTP (not the redirect); enable redirects
+	// again.
+	b.mustRun(b.ctx(domain.TaskDisable, site, "static1"))
+	if code, _ := b.get("local.test", "/"); code != http.StatusServiceUnavailable {
+		t.Errorf("disabled: HTTP %d", code)
+	}
+	site.Status = domain.SiteDisabled
+	b.mustRun(b.ctx(domain.TaskEnable, site, "static1"))
+	if code, _ := b.get("local.test", "/"); code != http.StatusMovedPermanently {
+		t.Errorf("enabled again: HTTP %d", code)
+	}
+	site.Status = domain.SiteEnabled
 	// Delete removes the certificate with the site.
 	b.mustRun(b.ctx(domain.TaskDelete, site, "static1"))
 	if _, err := st.Get(t.Context(), "sites/"+site.ID+"/tls"); err == nil {

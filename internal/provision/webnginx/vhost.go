@@ -99,7 +99,9 @@ func buildVhost(s provision.WebSite, listen listenSpec, defaultFastCGI string, t
 	}
 	if s.TLS != nil && tf != nil {
 		v.TLS, v.HTTPSListen, v.CertFile, v.KeyFile = true, tf.listen.String(), tf.cert, tf.key
-		v.RedirectHTTPS, v.HSTS = s.TLS.Redirect, s.TLS.HSTS
+		// A disabled site answers its 503 on both (the back end checks
+		// it over HTTP).
+		v.RedirectHTTPS, v.HSTS = s.TLS.Redirect && !s.Disabled, s.TLS.HSTS
 		if tf.listen.Port != 443 {
 			v.HTTPSPortSuffix = ":" + strconv.Itoa(tf.listen.Port)
 		}

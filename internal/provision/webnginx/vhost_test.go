@@ -140,6 +140,21 @@ func TestRenderGolden(t *testing.T) {
 
 // TestRenderRefusesCrafted feeds values built to break out of a directive
 // or a block; every one must be refused with domain.ErrInvalid.
+// A disabled site with HTTPS redirect answers its 503 over HTTP too: the
+// back end checks a disabled site over HTTP.
+func TestRenderDisabledHTTPSDoesNotRedirect(t *testing.T) {
+	t.Parallel()
+	d := goldenDriver(t)
+	got, err := d.Render(provision.WebSite{Domain: "off.example.org", Docroot: "/srv/www/off", Disabled: true,
+		TLS: &provision.WebTLS{Redirect: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(got), "return 301 https://") || strings.Count(string(got), "return 503") != 2 {
+		t.Errorf("disabled HTTPS site:\n%s", got)
+	}
+}
+
 func TestRenderRefusesCrafted(t *testing.T) {
 	t.Parallel()
 	d := goldenDriver(t)
