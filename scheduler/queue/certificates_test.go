@@ -21,13 +21,13 @@ func TestCertificatesQueueRenewsFromPebble(t *testing.T) {
 	// setupPass names its sites sa.example.com, sb.example.com ...; the
 	// alias nowhere.sb.example.com is not in Pebble's DNS.
 	var pebble *testharness.PebbleServer
-	b := setupPassEnv(t, 3, func(port int, env *provision.EnvInfo) {
+	b := setupPassEnv(t, 3, func(port int, env *provision.EnvInfo, qc *Config) {
 		pebble = testharness.Pebble(t, testharness.PebbleConfig{HTTPPort: port, Validity: time.Hour,
 			Hosts: map[string]string{"sa.example.com": "127.0.0.1", "sb.example.com": "127.0.0.1"}})
 		env.TLS = provision.TLSInfo{Issuer: domain.IssuerACME, ACMEDirectory: pebble.Directory, ACMERootsFile: pebble.RootsFile, RenewWindow: "2h"}
+		qc.RenewWindow = 2 * time.Hour
 	})
 	ctx := t.Context()
-	b.q.cfg.RenewWindow = 2 * time.Hour
 	b.clock.Add(time.Since(b.clock.Now())) // certificates expire in real time
 
 	edit := func(i int, aliases ...string) {
