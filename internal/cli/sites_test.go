@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"os"
@@ -313,4 +314,30 @@ func TestSiteUploadCertificate(t *testing.T) {
 	}
 	contains(t, "stdout", r.stdout, "Certificate of example.com uploaded.")
 	b.run("site", "upload-certificate", "example.com", "-cert", certFile).want(t, ExitUsage)
+}
+
+func TestCertLabel(t *testing.T) {
+	t.Parallel()
+	exp := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		c    *domain.Certificate
+		want string
+	}{
+		{nil, "none"},
+		{&domain.Certificate{Issuer: "acme", NotAfter: exp}, "acme, expires 2026-03-01T00:00:00Z"},
+		{&domain.Certificate{Issuer: "acme", NotAfter: exp, Error: "dns", Hint: "fix DNS"}, "acme, expires 2026-03-01T00:00:00Z; last attempt failed: dns; fix DNS"},
+		{&domain.Certificate{Error: "refused"}, "last attempt failed: refused"},
+	} {
+		if got := certLabel(tc.c); got != tc.want {
+			t.Errorf("certLabel(%+v) = %q, want %q", tc.c, got, tc.want)
+		}
+	}
+	s := fixtureSite()
+	if httpsLabel(&s) != "off" {
+		t.Errorf("httpsLabel of a plain site = %q", httpsLabel(&s))
+	}
+	s.HTTPS, s.HSTS = domain.HTTPSRedirect, true
+	if httpsLabel(&s) != "redirect (HSTS)" {
+		t.Errorf("httpsLabel = %q", httpsLabel(&s))
+	}
 }
