@@ -18,6 +18,7 @@ import (
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/provision/weberr"
+	"github.com/aegirhq/aegir/internal/servicekind"
 )
 
 // Driver is the provision.WebDriver of the builtin web server. It writes
@@ -43,6 +44,14 @@ func RoutesDir(dataDir string) string { return filepath.Join(dataDir, "builtin",
 func NewDriverFactory(svc provision.ServiceInfo, srv provision.ServerInfo, env provision.EnvInfo, log *slog.Logger) (provision.WebDriver, error) {
 	if env.DataDir == "" || !filepath.IsAbs(env.DataDir) {
 		return nil, fmt.Errorf("builtin web service %s: the context's data_dir %q is not an absolute path", svc.ID, env.DataDir)
+	}
+	// https_port is for a router in front (internal/routing); the
+	// server's own HTTPS listener is aegir's tls sites_addr.
+	if v := svc.Settings["https_port"]; v != "" {
+		desc, _ := servicekind.Lookup(servicekind.Builtin)
+		if err := desc.CheckValue("https_port", v); err != nil {
+			return nil, fmt.Errorf("builtin web service %s: %w", svc.ID, domain.Invalid("https_port", "%v", err))
+		}
 	}
 	addr := srv.Address
 	if addr == "" {
