@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -91,6 +92,9 @@ type Config struct {
 	// Quotas are every client's default quotas (control.Config.Quotas).
 	// Default: none.
 	Quotas domain.Quotas
+	// LocalCARoot returns the local CA's root certificate (PEM) for the
+	// dashboard's download (web.Config). Default: nil, no download.
+	LocalCARoot func(ctx context.Context) ([]byte, error)
 }
 
 // New builds the service layer, the REST API on it and the HTML dashboard
@@ -111,7 +115,8 @@ func New(cfg *Config) (*Server, error) {
 		}
 	}
 	ui := web.Config{SessionKey: cfg.SessionKey, SecureCookies: cfg.SecureCookies, LoginLimiter: cfg.LoginLimiter,
-		LoginDelay: cfg.LoginDelay, SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, TrustedProxies: cfg.TrustedProxies}
+		LoginDelay: cfg.LoginDelay, SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, TrustedProxies: cfg.TrustedProxies,
+		LocalCARoot: cfg.LocalCARoot}
 	return api.New(&api.Config{
 		Store: cfg.Store, Logger: cfg.Logger, Logs: cfg.Logs, Secrets: cfg.Secrets, Canceller: cfg.Canceller,
 		Queues: cfg.Queues, BodyLimit: cfg.BodyLimit, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout,

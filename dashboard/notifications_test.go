@@ -9,8 +9,9 @@ import (
 	"github.com/aegirhq/aegir/secrets"
 )
 
-// fileSecrets is the server's secrets writer on a real file backend, for
-// the webhooks' signing secrets.
+// fileSecrets is the server's secrets writer on a real file backend, as
+// aegir's own wiring makes it: service credentials, the webhooks' signing
+// secrets and (certificates_test.go) uploaded certificates.
 type fileSecrets struct{ fs *secrets.FileStore }
 
 func (f fileSecrets) PutServiceCredentials(ctx context.Context, id, user, pass string) error {

@@ -30,3 +30,12 @@ func SiteDBRef(siteID string) string          { return "sites/" + siteID + "/db"
 func WebhookSecretRef(subscriptionID string) string {
 	return "notifications/" + subscriptionID + "/webhook"
 }
+
+// TLS secrets: a site's certificate chain and key ("cert", "key",
+// "issuer", PEM), the local CA's root and key ("cert", "key"), and an
+// ACME account's key ("key") per directory, named by a hash of its URL.
+func SiteCertRef(siteID string) string     { return "sites/" + siteID + "/tls" }
+func ACMEAccountRef(dirHash string) string { return "tls/acme/" + dirHash }
+
+// LocalCARef is where the local CA's root and key live.
+const LocalCARef = "tls/local-ca"

@@ -77,6 +77,7 @@ func (s *Server) routes() []route {
 		{"POST", "/sites/import", s.importSite, operation{tag: "sites", summary: "Make a site from a backup archive sent as the body (application/octet-stream, streamed to disk, at most max_import_mb); checked entry by entry before anything is written; queues install from it", query: []string{"domain", "platform", "platform_id", "db_server", "db_server_id", "client", "client_id"}, status: 201, resp: apiv1.SiteCreated{}}},
 		{"GET", "/sites/:id", s.GetSite, operation{tag: "sites", summary: "Get a site by id or by domain", status: 200, resp: domain.Site{}}},
 		{"PUT", "/sites/:id", s.updateSite, operation{tag: "sites", summary: "Update a site's aliases, redirect flag, client or profile; queues verify", body: domain.Site{}, status: 200, resp: apiv1.SiteCreated{}}},
+		{"PUT", "/sites/:id/certificate", s.putSiteCertificate, operation{tag: "sites", summary: "Upload the site's certificate (chain and key, PEM; checked: chain, key match, names, expiry); queues verify to serve it", body: apiv1.CertificateUpload{}, status: 202, resp: domain.Task{}}},
 		{"POST", "/sites/:id/tasks", s.siteTask, operation{tag: "sites", summary: "Queue a site task: backup, restore, disable, enable, verify, clone, migrate, delete, install, rotate-credentials", body: apiv1.TaskRequest{}, status: 202, resp: domain.Task{}}},
 		{"GET", "/sites/:id/backups", s.siteBackups, operation{tag: "sites", summary: "List a site's backups, newest first", query: listQuery, status: 200, resp: List[domain.Backup]{}}},
 

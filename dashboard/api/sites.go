@@ -86,6 +86,21 @@ func (s *Server) siteTask(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusAccepted).JSON(task)
 }
 
+func (s *Server) putSiteCertificate(c *fiber.Ctx) error {
+	if _, err := s.siteParam(c); err != nil {
+		return err
+	}
+	var req apiv1.CertificateUpload
+	if err := s.decode(c, &req); err != nil {
+		return err
+	}
+	task, err := s.ctl.Sites.UploadCertificate(c.UserContext(), actor(c), idParam(c), req)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(task)
+}
+
 func (s *Server) siteBackups(c *fiber.Ctx) error {
 	bs, err := s.ctl.Sites.Backups(c.UserContext(), actor(c), idParam(c))
 	if err != nil {

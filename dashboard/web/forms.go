@@ -109,6 +109,12 @@ func (u *ui) siteUpdate(c *fiber.Ctx, v *view) error {
 	site.Aliases = lines(c.FormValue("aliases"))
 	site.RedirectAliases = c.FormValue("redirect_aliases") == "on"
 	site.Profile = strings.TrimSpace(c.FormValue("profile"))
+	if h := c.FormValue("https"); h != "" { // forms without the field keep the setting
+		site.HTTPS, site.HSTS = domain.HTTPSMode(h), c.FormValue("hsts") == "on"
+		if !site.HTTPS.Enabled() {
+			site.HSTS = false
+		}
+	}
 	if cid := c.FormValue("client_id"); cid != "" {
 		site.ClientID = cid
 	}

@@ -172,6 +172,10 @@ type overviewView struct {
 	Queues      []queue.Status
 	HasQueues   bool
 	System      *api.SystemStatus // admins only (dashboard/api/status.go)
+	// Certs are the sites whose certificate is expired, expires soon or
+	// failed (the first maxCertIssues of CertTotal).
+	Certs     []certIssue
+	CertTotal int
 }
 
 type chartSet struct {
@@ -210,6 +214,10 @@ func (u *ui) overview(c *fiber.Ctx, v *view) error {
 		}
 	}
 	now := time.Now().UTC()
+	var err error
+	if d.Certs, d.CertTotal, err = u.certIssues(ctx, c, now); err != nil {
+		return err
+	}
 	tasks, err := u.ctl.Tasks.Since(ctx, actor(c), now.Add(-24*time.Hour))
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -59,6 +60,10 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// (clientaddr.go). Default: none; the client address is the peer's.
 	TrustedProxies []netip.Prefix
+	// LocalCARoot returns the local CA's root certificate (PEM), offered
+	// at /tls/local-ca.pem for browsers and clients to trust. Default:
+	// nil, and that page is a 404 (no local CA).
+	LocalCARoot func(ctx context.Context) ([]byte, error)
 }
 
 // ui is the HTML dashboard: server-rendered pages on the same service
@@ -78,6 +83,7 @@ type ui struct {
 	loginDelay              time.Duration
 	sessionIdle, sessionMax time.Duration
 	trusted                 []netip.Prefix
+	localCA                 func(ctx context.Context) ([]byte, error)
 	swept                   atomic.Int64 // unix nanoseconds of the last session sweep
 }
 
@@ -97,7 +103,7 @@ var uiSecurityHeaders = map[string]string{
 // api.Config.Mount.
 func Mount(s *api.Server, cfg Config) error {
 	u := &ui{api: s, ctl: s.Control(), st: s.Store(), logs: s.Config().Logs, log: s.Logger(),
-		limiter: cfg.LoginLimiter, secure: cfg.SecureCookies, trusted: cfg.TrustedProxies,
+		limiter: cfg.LoginLimiter, secure: cfg.SecureCookies, trusted: cfg.TrustedProxies, localCA: cfg.LocalCARoot,
 		loginDelay: cmp.Or(cfg.LoginDelay, time.Second), sessionIdle: cmp.Or(cfg.SessionIdle, 2*time.Hour),
 		sessionMax: cmp.Or(cfg.SessionMax, 12*time.Hour)}
 	if u.limiter == nil {
@@ -116,6 +122,8 @@ func Mount(s *api.Server, cfg Config) error {
 	static, _ := fs.Sub(staticFS, "static")
 	app.Get("/static/*", u.headers, u.serveStatic(static))
 
+	// The local CA's root is public, like any root certificate: no login.
+	app.Get("/tls/local-ca.pem", u.headers, u.localCARoot)
 	app.Get("/login", u.headers, u.page(u.loginPage, false))
 	app.Post("/login", u.headers, u.page(u.loginSubmit, false))
 	app.Post("/logout", u.headers, u.page(u.logout, true))

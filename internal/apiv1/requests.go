@@ -29,6 +29,9 @@ type SiteCreate struct {
 	// restores the backup. Domain defaults to the backup's, Client to the
 	// backup's client.
 	FromBackup string `json:"from_backup,omitempty"`
+	// HTTPS is off (default), on or redirect; HSTS needs on or redirect.
+	HTTPS domain.HTTPSMode `json:"https,omitempty"`
+	HSTS  bool             `json:"hsts,omitempty"`
 }
 
 // SiteImport is the query of POST /sites/import, whose body is a site
@@ -42,6 +45,13 @@ type SiteImport struct {
 	DBServer   string `query:"db_server"`
 	ClientID   string `query:"client_id"`
 	Client     string `query:"client"`
+}
+
+// CertificateUpload is the body of PUT /sites/{id}/certificate: the
+// chain (leaf first) and its unencrypted private key, PEM.
+type CertificateUpload struct {
+	Certificate string `json:"certificate"`
+	Key         string `json:"key"`
 }
 
 // SiteCreated is the answer to POST /sites and PUT /sites/{id}.

@@ -74,6 +74,12 @@ Try:
   aegir site create hello.localhost -platform example -db-server local -client default -wait
   curl -H 'Host: hello.localhost' http://%s/
 `, cfg.HTTPAddr, filepath.Join(cfg.DataDir, "admin-password"), cfg.SitesAddr, cfg.DataDir, tokenFile, cfg.HTTPAddr, tokenFile, cfg.SitesAddr)
+		if cfg.TLS.SitesAddr != "" && cfg.TLS.Issuer == "local" {
+			fmt.Fprintf(stdout, `HTTPS (local CA; trust its root from http://%s/tls/local-ca.pem):
+  sites over HTTPS   https://%s  (aegir site edit hello.localhost -https redirect)
+  curl --cacert aegir-local-ca.pem --connect-to hello.localhost:443:%[2]s https://hello.localhost/
+`, cfg.HTTPAddr, cfg.TLS.SitesAddr)
+		}
 	}
 	if err := n.start(ctx); err != nil {
 		fmt.Fprintln(stderr, "aegir dev:", err)

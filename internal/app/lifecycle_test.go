@@ -53,9 +53,16 @@ type devProcess struct {
 	logsPath string
 }
 
-// startDev starts `aegir dev` on free ports in a new data directory; env
-// adds to the environment it inherits (AEGIR_MAX_IMPORT_MB=1).
-func startDev(t *testing.T, env ...string) *devProcess {
+// startDev starts `aegir dev` on free ports in a new data directory;
+// extra are more of its flags.
+func startDev(t *testing.T, extra ...string) *devProcess {
+	t.Helper()
+	return startDevEnv(t, nil, extra...)
+}
+
+// startDevEnv is startDev with env added to the environment it inherits
+// (AEGIR_MAX_IMPORT_MB=1).
+func startDevEnv(t *testing.T, env []string, extra ...string) *devProcess {
 	t.Helper()
 	d := &devProcess{t: t, dataDir: filepath.Join(t.TempDir(), "data"), http: &http.Client{Timeout: 30 * time.Second}}
 	d.api = fmt.Sprintf("127.0.0.1:%d", testharness.FreePort(t))
@@ -65,7 +72,7 @@ func startDev(t *testing.T, env ...string) *devProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(aegirBin, "dev", "-data-dir", d.dataDir, "-http-addr", d.api, "-sites-addr", d.sites)
+	cmd := exec.Command(aegirBin, append([]string{"dev", "-data-dir", d.dataDir, "-http-addr", d.api, "-sites-addr", d.sites}, extra...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/aegirhq/aegir/internal/atomicfile"
 	"github.com/aegirhq/aegir/internal/builtinweb"
 	"github.com/aegirhq/aegir/internal/config"
+	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/locks"
 	"github.com/aegirhq/aegir/internal/logbus"
 	"github.com/aegirhq/aegir/internal/notify"
@@ -148,6 +150,8 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		DataDir:        cfg.DataDir,
 		BackupDir:      cfg.BackupDir,
 		SecretsBackend: cfg.Secrets.Backend,
+		TLS: provision.TLSInfo{Issuer: cfg.TLS.Issuer, ACMEDirectory: cfg.TLS.ACMEDirectory, ACMEEmail: cfg.TLS.ACMEEmail,
+			ACMERootsFile: cfg.TLS.ACMERootsFile, RenewWindow: cfg.TLS.RenewWindow},
 	}
 	var backendEnv []string
 	switch cfg.Secrets.Backend {
@@ -200,7 +204,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	if n.notifier, err = newNotifier(cfg, n.store, n.secrets, log); err != nil {
 		return nil, err
 	}
-	n.queues, err = queue.New(queue.Config{Store: n.store, Locker: n.locker, Logger: log, Events: events,
+	n.queues, err = queue.New(queue.Config{Store: n.store, Locker: n.locker, Logger: log, Events: events, RenewWindow: cfg.RenewWindowDuration(),
 		OnSettings: func(string, queue.Settings) { n.queueSettingsChanged() }})
 	if err != nil {
 		return nil, err
@@ -216,9 +220,21 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.web, err = builtinweb.New(builtinweb.Config{RoutesDir: builtinweb.RoutesDir(cfg.DataDir), Logger: log})
+	httpsPort := 0
+	if cfg.TLS.SitesAddr != "" {
+		_, p, _ := net.SplitHostPort(cfg.TLS.SitesAddr)
+		httpsPort, _ = strconv.Atoi(p)
+	}
+	n.web, err = builtinweb.New(builtinweb.Config{RoutesDir: builtinweb.RoutesDir(cfg.DataDir), HTTPSPort: httpsPort, Logger: log})
 	if err != nil {
 		return nil, err
+	}
+	if cfg.TLS.Issuer == "local" {
+		// Made now, so back ends find it and the dashboard can offer
+		// its root for download.
+		if _, err := provision.EnsureLocalCA(context.Background(), n.secrets, time.Now()); err != nil {
+			return nil, fmt.Errorf("local CA: %w", err)
+		}
 	}
 	sessionKey, err := loadOrCreateKey(filepath.Join(cfg.DataDir, "session-key"))
 	if err != nil {
@@ -242,7 +258,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		StatusChecks: n.statusChecks(), Leader: n.elector.IsLeader, Version: Version,
 		SessionIdle: cfg.SessionIdleDuration(), SessionMax: cfg.SessionMaxDuration(), TrustedProxies: cfg.TrustedProxyPrefixes(),
 		MaxTokenTTL: cfg.MaxTokenTTLDuration(), ImportDir: cfg.ImportDir(), MaxImportSize: cfg.MaxImportSize(),
-		Quotas: quotas,
+		Quotas: quotas, LocalCARoot: n.localCARoot(),
 	})
 	if err != nil {
 		return nil, err
@@ -264,10 +280,19 @@ func (n *node) start(ctx context.Context) error {
 		n.close()
 		return fmt.Errorf("listen for sites on %s: %w (is another aegir running? use -sites-addr)", n.cfg.SitesAddr, err)
 	}
+	var sitesTLS net.Listener
+	if n.cfg.TLS.SitesAddr != "" {
+		if sitesTLS, err = net.Listen("tcp", n.cfg.TLS.SitesAddr); err != nil {
+			ln.Close()
+			sites.Close()
+			n.close()
+			return fmt.Errorf("listen for HTTPS sites on %s: %w (is another aegir running? use -sites-tls-addr)", n.cfg.TLS.SitesAddr, err)
+		}
+	}
 	if n.listening != nil {
 		n.listening()
 	}
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	// One dispatcher in a cluster: whoever holds the "dispatcher" lease runs
 	// it (and recovers tasks whose runner is gone); the others serve the API
 	// and take over within the lease time when the leader dies.
@@ -280,6 +305,9 @@ func (n *node) start(ctx context.Context) error {
 	}()
 	go func() { errc <- n.api.Serve(ln) }()
 	go func() { errc <- n.web.Serve(sites) }()
+	if sitesTLS != nil {
+		go func() { errc <- n.web.ServeTLS(sitesTLS) }()
+	}
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
@@ -443,6 +471,12 @@ func loadOrCreateKey(path string) ([]byte, error) {
 // secrets backend for the API.
 type credentialWriter struct{ s secrets.Store }
 
+// PutSiteCertificate keeps an uploaded certificate as the site's
+// (control.CertificateWriter).
+func (w credentialWriter) PutSiteCertificate(ctx context.Context, siteID string, certPEM, keyPEM []byte) error {
+	return w.s.Put(ctx, secrets.SiteCertRef(siteID), map[string]string{"cert": string(certPEM), "key": string(keyPEM), "issuer": domain.IssuerUploaded})
+}
+
 func (w credentialWriter) PutServiceCredentials(ctx context.Context, serviceID, username, password string) error {
 	return w.s.Put(ctx, secrets.ServiceAdminRef(serviceID), map[string]string{"username": username, "password": password})
 }
@@ -478,4 +512,19 @@ func newNotifier(cfg *config.Config, st *store.Store, sec secrets.Store, log *sl
 	return notify.New(notify.Config{Store: st, Secrets: notify.StoredSecrets{Store: sec}, Mail: mail,
 		DigestThreshold: nc.DigestThreshold, DigestWindow: cfg.DigestWindowDuration(),
 		AllowPrivate: nc.WebhookPrivateAddresses, Logger: log})
+}
+
+// localCARoot reads the local CA's root for the dashboard's download; nil
+// unless the local issuer is configured.
+func (n *node) localCARoot() func(ctx context.Context) ([]byte, error) {
+	if n.cfg.TLS.Issuer != "local" {
+		return nil
+	}
+	return func(ctx context.Context) ([]byte, error) {
+		v, err := n.secrets.Get(ctx, secrets.LocalCARef)
+		if err != nil {
+			return nil, err
+		}
+		return []byte(v["cert"]), nil
+	}
 }

@@ -129,7 +129,7 @@ func traversalArchive(t *testing.T) []byte {
 // deleted from disk fails its install saying so.
 func TestSitesBackFromBackups(t *testing.T) {
 	t.Parallel()
-	d := startDev(t, "AEGIR_MAX_IMPORT_MB=1")
+	d := startDevEnv(t, []string{"AEGIR_MAX_IMPORT_MB=1"})
 	d.waitPlatformsReady()
 	importDir := filepath.Join(d.dataDir, "backups", "imports")
 

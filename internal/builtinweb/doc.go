@@ -49,6 +49,22 @@
 // that PHP needs nginx+php-fpm or a FastCGI upstream. A platform's nginx
 // snippet (WebSite.NginxSnippet) is nginx's only: this server ignores it.
 //
+// # HTTPS
+//
+// A site published with provision.WebSite.TLS gets its chain and key
+// written to <DataDir>/builtin/certs/<domain>.pem (mode 0600, before its
+// route file, so the server never sees a route without its certificate).
+// ServeTLS terminates TLS on its own listener: GetCertificate looks the
+// SNI name up like a Host (domain or alias, reloading as for requests)
+// and reads the site's certificate on its first handshake, once per
+// version of the route, so a reload of thousands of routes reads no
+// certificate. A name without a site with HTTPS, or no SNI at all, fails
+// the handshake. HTTP requests for /.well-known/acme-challenge/<token>
+// are answered from the site's ChallengeDir before anything else (tokens
+// are base64url, nothing else names a file); then a site with Redirect
+// answers 301 to https://host[:HTTPSPort]/path, and HTTPS answers of a
+// site with HSTS carry Strict-Transport-Security.
+//
 // # Driver
 //
 // Driver is the provision.WebDriver: it writes one route file per site that

@@ -11,19 +11,24 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/aegirhq/aegir/internal/atomicfile"
+	"github.com/aegirhq/aegir/internal/certs"
+	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/provision/weberr"
+	"github.com/aegirhq/aegir/internal/servicekind"
 )
 
 // Driver is the provision.WebDriver of the builtin web server. It writes
 // route files that a Server (possibly in another process) picks up by
 // itself: publishing needs no signal or reload command.
 type Driver struct {
-	dir string
-	url string
-	log *slog.Logger
+	dir   string
+	certs string // CertsDir
+	url   string
+	log   *slog.Logger
 }
 
 var (
@@ -39,6 +44,14 @@ func RoutesDir(dataDir string) string { return filepath.Join(dataDir, "builtin",
 func NewDriverFactory(svc provision.ServiceInfo, srv provision.ServerInfo, env provision.EnvInfo, log *slog.Logger) (provision.WebDriver, error) {
 	if env.DataDir == "" || !filepath.IsAbs(env.DataDir) {
 		return nil, fmt.Errorf("builtin web service %s: the context's data_dir %q is not an absolute path", svc.ID, env.DataDir)
+	}
+	// https_port is for a router in front (internal/routing); the
+	// server's own HTTPS listener is aegir's tls sites_addr.
+	if v := svc.Settings["https_port"]; v != "" {
+		desc, _ := servicekind.Lookup(servicekind.Builtin)
+		if err := desc.CheckValue("https_port", v); err != nil {
+			return nil, fmt.Errorf("builtin web service %s: %w", svc.ID, domain.Invalid("https_port", "%v", err))
+		}
 	}
 	addr := srv.Address
 	if addr == "" {
@@ -60,7 +73,7 @@ func NewDriver(routesDir, url string, log *slog.Logger) (*Driver, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Driver{dir: filepath.Clean(routesDir), url: url, log: log.With("component", "builtinweb-driver")}, nil
+	return &Driver{dir: filepath.Clean(routesDir), certs: certsDirFor(filepath.Clean(routesDir)), url: url, log: log.With("component", "builtinweb-driver")}, nil
 }
 
 // unavailable is a weberr.ErrUnavailable failure of op: the routes dir
@@ -100,10 +113,25 @@ func (d *Driver) Publish(ctx context.Context, ws provision.WebSite) error {
 	if err := os.MkdirAll(d.dir, 0o755); err != nil {
 		return unavailable("publish "+ws.Domain, fmt.Errorf("create builtin routes dir: %w", err))
 	}
+	// The certificate goes first: the server reads it when the new route
+	// appears.
+	if ws.TLS != nil {
+		if err := writeCert(d.certs, ws.Domain, ws.TLS); err != nil {
+			if errors.Is(err, certs.ErrInvalid) {
+				return domain.Invalid("tls", "%v", err)
+			}
+			return unavailable("publish "+ws.Domain, err)
+		}
+	}
 	if err := atomicfile.Write(filepath.Join(d.dir, ws.Domain+routeExt), b, 0o644); err != nil {
 		return unavailable("publish "+ws.Domain, err)
 	}
-	d.log.InfoContext(ctx, "published site", "domain", ws.Domain, "aliases", len(ws.Aliases), "disabled", ws.Disabled)
+	if ws.TLS == nil {
+		if err := removeCert(d.certs, ws.Domain); err != nil {
+			d.log.WarnContext(ctx, "the old certificate file could not be removed", "domain", ws.Domain, "err", err)
+		}
+	}
+	d.log.InfoContext(ctx, "published site", "domain", ws.Domain, "aliases", len(ws.Aliases), "disabled", ws.Disabled, "https", ws.TLS != nil)
 	return nil
 }
 
@@ -115,6 +143,9 @@ func (d *Driver) Remove(ctx context.Context, domain string) error {
 	}
 	if err := os.Remove(filepath.Join(d.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return unavailable("remove "+domain, fmt.Errorf("remove route: %w", err))
+	}
+	if err := removeCert(d.certs, strings.TrimSuffix(name, routeExt)); err != nil {
+		return unavailable("remove "+domain, fmt.Errorf("remove certificate: %w", err))
 	}
 	d.log.InfoContext(ctx, "removed site", "domain", domain)
 	return nil

@@ -66,6 +66,11 @@ func ValidateSite(s provision.WebSite) (provision.WebSite, error) {
 			return s, err
 		}
 	}
+	if s.ChallengeDir != "" {
+		if err := domain.ValidatePath("challenge_dir", s.ChallengeDir, nil); err != nil {
+			return s, err
+		}
+	}
 	for _, d := range s.Deny {
 		if err := domain.ValidatePath("deny", d, nil); err != nil {
 			return s, err

@@ -3,6 +3,7 @@ package builtinweb
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,12 @@ type Config struct {
 	// FastCGITimeout bounds one FastCGI request (dial to end of response).
 	// Default 5 minutes.
 	FastCGITimeout time.Duration
+	// CertsDir holds one <domain>.pem (chain and key, mode 0600) per site
+	// with HTTPS. Default: "certs" next to RoutesDir.
+	CertsDir string
+	// HTTPSPort is the port HTTP→HTTPS redirects point at (the port of
+	// the listener given to ServeTLS, as clients reach it). Default 443.
+	HTTPSPort int
 }
 
 func (c Config) withDefaults() Config {
@@ -56,6 +63,8 @@ func (c Config) withDefaults() Config {
 	c.IdleTimeout = cmp.Or(c.IdleTimeout, 120*time.Second)
 	c.OpenDocroots = cmp.Or(c.OpenDocroots, 256)
 	c.FastCGITimeout = cmp.Or(c.FastCGITimeout, 5*time.Minute)
+	c.CertsDir = cmp.Or(c.CertsDir, certsDirFor(c.RoutesDir))
+	c.HTTPSPort = cmp.Or(c.HTTPSPort, 443)
 	if c.Transport == nil {
 		c.Transport = http.DefaultTransport.(*http.Transport).Clone()
 	}
@@ -66,9 +75,10 @@ func (c Config) withDefaults() Config {
 // described by the route files in RoutesDir. It is an http.Handler; Serve
 // and Shutdown run it on a listener.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	http *http.Server
+	cfg   Config
+	log   *slog.Logger
+	http  *http.Server
+	https *http.Server
 
 	roots     *rootCache
 	table     atomic.Pointer[table]
@@ -101,6 +111,11 @@ type site struct {
 	proxy *httputil.ReverseProxy
 	file  string    // its route file
 	stamp fileStamp // the version of the file this route was read from
+	// cert is the site's certificate, read on its first handshake: a
+	// reload of thousands of routes reads no certificate.
+	certOnce sync.Once
+	cert     *tls.Certificate
+	certErr  error
 }
 
 // dirStamp identifies a state of the routes dir: every create, rename or
@@ -135,6 +150,13 @@ func New(cfg Config) (*Server, error) {
 		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	s.https = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		TLSConfig:         s.TLSConfig(),
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
 	return s, nil
 }
 
@@ -152,7 +174,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // ctx is done.
 // It then closes the docroots it kept open.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.http.Shutdown(ctx)
+	err := errors.Join(s.http.Shutdown(ctx), s.shutdownTLS(ctx))
 	s.roots.reset()
 	return err
 }
@@ -414,6 +436,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := e.site
+	if s.serveChallenge(w, r, st) {
+		return
+	}
+	if st.TLS != nil {
+		// A disabled site answers its 503 on both (the back end checks
+		// it over HTTP).
+		if r.TLS == nil && st.TLS.Redirect && !st.Disabled {
+			s.redirectToHTTPS(w, r)
+			return
+		}
+		if r.TLS != nil && st.TLS.HSTS {
+			w.Header().Set("Strict-Transport-Security", hstsValue)
+		}
+	}
 	switch {
 	case st.Disabled:
 		w.Header().Set("Retry-After", "3600")

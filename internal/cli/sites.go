@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
 )
@@ -34,13 +36,14 @@ var siteNoun = &noun{
 				"aegir site import example.com.tar.zst -platform drupal10 -db-server db1 -client acme -wait",
 				"aegir site import backup.tar.zst -domain copy.example.com -platform drupal10 -db-server db1",
 			}},
-		{name: "edit", args: "ID|DOMAIN [flags]", summary: "Change a site's aliases, alias redirection or php-fpm limits; queues a verify task.", run: siteEdit,
+		{name: "edit", args: "ID|DOMAIN [flags]", summary: "Change a site's aliases, alias redirection, php-fpm limits or HTTPS; queues a verify task.", run: siteEdit,
 			examples: []string{
 				"aegir site edit example.com -alias www.example.com -alias example.org",
 				"aegir site edit example.com -add-alias shop.example.com -redirect-aliases=false",
 				"aegir site edit example.com -no-aliases",
 				"aegir site edit example.com -php memory_limit=512M,upload_max=128M -php max_children=10",
 				"aegir site edit example.com -php memory_limit=default",
+				"aegir site edit example.com -https redirect -hsts",
 			}},
 		{name: "delete", args: "ID|DOMAIN [-yes] [-wait]", summary: confirmSummary(mustSpec(domain.TaskDelete), "the domain"), run: siteDelete,
 			examples: []string{"aegir site delete example.com", "aegir site delete example.com -yes -wait"}},
@@ -50,6 +53,9 @@ var siteNoun = &noun{
 		siteTaskVerb(domain.TaskDisable, "aegir site disable example.com"),
 		siteTaskVerb(domain.TaskEnable, "aegir site enable example.com"),
 		siteTaskVerb(domain.TaskVerify, "aegir site verify example.com -wait"),
+		siteTaskVerb(domain.TaskCertificate, "aegir site certificate example.com -wait"),
+		{name: "upload-certificate", args: "ID|DOMAIN -cert FILE -key FILE [-wait]", summary: "Upload the site's certificate (chain, leaf first, and key, PEM); checked, then served by a verify task.", run: siteUploadCertificate,
+			examples: []string{"aegir site upload-certificate example.com -cert fullchain.pem -key privkey.pem -wait"}},
 		{name: "clone", args: "ID|DOMAIN -domain NEW [-platform P] [-db-server S] [-wait]", summary: mustSpec(domain.TaskClone).Summary, run: siteClone,
 			examples: []string{"aegir site clone example.com -domain staging.example.com", "aegir site clone example.com -domain test.example.com -platform drupal11"}},
 		{name: "migrate", args: "ID|DOMAIN [-domain NEW] [-platform P] [-db-server S] [-wait]", summary: mustSpec(domain.TaskMigrate).Summary, run: siteMigrate,
@@ -108,6 +114,8 @@ func siteDetails(ctx context.Context, a *app, c *api, s *domain.Site) error {
 		"Client", clientResource.label(ctx, c, s.ClientID),
 		"Profile", s.Profile,
 		"PHP limits", phpSummary(s.PHP),
+		"HTTPS", httpsLabel(s),
+		"Certificate", certLabel(s.Certificate),
 		"Created", when(s.CreatedAt),
 		"Updated", when(s.UpdatedAt),
 		"Version", strconv.FormatUint(s.Version, 10),
@@ -143,6 +151,8 @@ func siteCreate(ctx context.Context, a *app, args []string) error {
 	var php phpFlag
 	fs.Var(&php, "php", phpFlagUsage)
 	fromBackup := fs.String("from-backup", "", "bring a deleted site back from this backup (its id; aegir backup list): its domain and client unless given")
+	https := fs.String("https", "", "off, on (HTTP and HTTPS) or redirect (HTTP answers 301 to HTTPS)")
+	hsts := fs.Bool("hsts", false, "send Strict-Transport-Security on HTTPS answers (needs -https on or redirect)")
 	tf := taskFlags(fs)
 	// With -from-backup the domain is the backup's unless given.
 	least := 1
@@ -189,6 +199,12 @@ func siteCreate(ctx context.Context, a *app, args []string) error {
 	}
 	if p := php.apply(nil); p != nil {
 		body["php"] = p
+	}
+	if *https != "" {
+		body["https"] = *https
+	}
+	if *hsts {
+		body["hsts"] = true
 	}
 	var out siteAnswer
 	raw, err := c.post(ctx, c.path("sites"), body, &out)
@@ -262,13 +278,19 @@ func siteEdit(ctx context.Context, a *app, args []string) error {
 	fs.Var(&redirect, "redirect-aliases", "aliases answer with a redirect to the main domain (-redirect-aliases=false to stop)")
 	var php phpFlag
 	fs.Var(&php, "php", phpFlagUsage)
+	https := fs.String("https", "", "off, on (HTTP and HTTPS) or redirect (HTTP answers 301 to HTTPS)")
+	var hsts optBool
+	fs.Var(&hsts, "hsts", "send Strict-Transport-Security on HTTPS answers (-hsts=false to stop)")
 	tf := taskFlags(fs)
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	if len(set) == 0 && len(add) == 0 && len(remove) == 0 && !*none && !redirect.set && len(php.set) == 0 {
-		return usagef("nothing to change: give -alias, -add-alias, -remove-alias, -no-aliases, -redirect-aliases or -php")
+	if len(set) == 0 && len(add) == 0 && len(remove) == 0 && !*none && !redirect.set && len(php.set) == 0 && *https == "" && !hsts.set {
+		return usagef("nothing to change: give -alias, -add-alias, -remove-alias, -no-aliases, -redirect-aliases, -php, -https or -hsts")
+	}
+	if err := domain.HTTPSMode(*https).Validate(); err != nil {
+		return usagef("-https must be off, on or redirect, not %q", *https)
 	}
 	if *none && len(set) > 0 {
 		return usagef("-no-aliases and -alias contradict each other")
@@ -309,6 +331,15 @@ func siteEdit(ctx context.Context, a *app, args []string) error {
 	}
 	if len(php.set) > 0 {
 		doc["php"], _ = json.Marshal(php.apply(s.PHP)) // null: the service's again
+	}
+	if *https != "" {
+		doc["https"], _ = json.Marshal(*https)
+		if domain.HTTPSMode(*https) == domain.HTTPSOff && !hsts.set {
+			doc["hsts"] = json.RawMessage("false") // HSTS needs HTTPS
+		}
+	}
+	if hsts.set {
+		doc["hsts"], _ = json.Marshal(hsts.val)
 	}
 	var out siteAnswer
 	raw, err = c.do(ctx, "PUT", c.path("sites", s.ID), nil, doc, &out)
@@ -489,4 +520,81 @@ func humanSize(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// httpsLabel says how a site answers over HTTPS.
+func httpsLabel(s *domain.Site) string {
+	m := cmp.Or(s.HTTPS, domain.HTTPSOff)
+	if s.HSTS {
+		return string(m) + " (HSTS)"
+	}
+	return string(m)
+}
+
+// certLabel summarizes a site's certificate: issuer, expiry and the last
+// failure with its hint.
+func certLabel(c *domain.Certificate) string {
+	if c == nil {
+		return "none"
+	}
+	var parts []string
+	if !c.NotAfter.IsZero() {
+		parts = append(parts, fmt.Sprintf("%s, expires %s", c.Issuer, c.NotAfter.UTC().Format(time.RFC3339)))
+	}
+	if c.Error != "" {
+		parts = append(parts, "last attempt failed: "+c.Error)
+		if c.Hint != "" {
+			parts = append(parts, c.Hint)
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func siteUploadCertificate(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	certFile := fs.String("cert", "", "PEM file with the certificate chain, leaf first (required)")
+	keyFile := fs.String("key", "", "PEM file with the unencrypted private key (required)")
+	tf := taskFlags(fs)
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *certFile == "" || *keyFile == "" {
+		return usagef("site upload-certificate needs -cert FILE and -key FILE")
+	}
+	read := func(p string) (string, error) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "", usagef("read %s: %v", p, err)
+		}
+		if len(b) > 64*1024 {
+			return "", usagef("%s is larger than 64 KiB: give only the chain or only the key", p)
+		}
+		return string(b), nil
+	}
+	certPEM, err := read(*certFile)
+	if err != nil {
+		return err
+	}
+	keyPEM, err := read(*keyFile)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	s, _, err := siteResource.find(ctx, c, pos[0])
+	if err != nil {
+		return err
+	}
+	var task domain.Task
+	raw, err := c.do(ctx, "PUT", c.path("sites", s.ID, "certificate"), nil, map[string]string{"certificate": certPEM, "key": keyPEM}, &task)
+	if err != nil {
+		return err
+	}
+	return a.queued(ctx, c, tf, raw, &task, fmt.Sprintf("Certificate of %s uploaded.", s.Domain))
 }

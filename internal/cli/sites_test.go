@@ -5,8 +5,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
+	"os"
+	"path/filepath"
 )
 
 func TestSiteListTable(t *testing.T) {
@@ -299,4 +302,82 @@ func TestSiteNotFound(t *testing.T) {
 	contains(t, "stderr", r.stderr, "(not_found)")
 	b.api.only("GET", "/sites/nope.example")
 	_ = http.StatusOK
+}
+
+func TestSiteUploadCertificate(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.api.withFixtures()
+	b.api.on("PUT", "/sites/"+siteID+"/certificate", 202, fixtureTask(domain.TaskVerify, domain.TaskQueued))
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "chain.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, []byte("CHAIN"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, []byte("KEY"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := b.run("site", "upload-certificate", "example.com", "-cert", certFile, "-key", keyFile).want(t, ExitOK)
+	body := jsonBody(t, b.api.only("PUT", "/sites/"+siteID+"/certificate"))
+	if body["certificate"] != "CHAIN" || body["key"] != "KEY" {
+		t.Errorf("body %v", body)
+	}
+	contains(t, "stdout", r.stdout, "Certificate of example.com uploaded.")
+	b.run("site", "upload-certificate", "example.com", "-cert", certFile).want(t, ExitUsage)
+}
+
+func TestCertLabel(t *testing.T) {
+	t.Parallel()
+	exp := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		c    *domain.Certificate
+		want string
+	}{
+		{nil, "none"},
+		{&domain.Certificate{Issuer: "acme", NotAfter: exp}, "acme, expires 2026-03-01T00:00:00Z"},
+		{&domain.Certificate{Issuer: "acme", NotAfter: exp, Error: "dns", Hint: "fix DNS"}, "acme, expires 2026-03-01T00:00:00Z; last attempt failed: dns; fix DNS"},
+		{&domain.Certificate{Error: "refused"}, "last attempt failed: refused"},
+	} {
+		if got := certLabel(tc.c); got != tc.want {
+			t.Errorf("certLabel(%+v) = %q, want %q", tc.c, got, tc.want)
+		}
+	}
+	s := fixtureSite()
+	if httpsLabel(&s) != "off" {
+		t.Errorf("httpsLabel of a plain site = %q", httpsLabel(&s))
+	}
+	s.HTTPS, s.HSTS = domain.HTTPSRedirect, true
+	if httpsLabel(&s) != "redirect (HSTS)" {
+		t.Errorf("httpsLabel = %q", httpsLabel(&s))
+	}
+}
+
+func TestSiteEditHTTPS(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		args  []string
+		https any
+		hsts  any
+	}{
+		{"redirect with hsts", []string{"-https", "redirect", "-hsts"}, "redirect", true},
+		{"on", []string{"-https", "on"}, "on", nil},
+		{"off drops hsts", []string{"-https", "off"}, "off", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.api.withFixtures()
+			b.api.on("PUT", "/sites/"+siteID, 200, map[string]any{"site": fixtureSite(), "task": fixtureTask(domain.TaskVerify, domain.TaskQueued)})
+			b.run(append([]string{"site", "edit", "example.com"}, tt.args...)...).want(t, ExitOK)
+			body := jsonBody(t, b.api.only("PUT", "/sites/"+siteID))
+			if body["https"] != tt.https || body["hsts"] != tt.hsts {
+				t.Errorf("https %v hsts %v, want %v %v", body["https"], body["hsts"], tt.https, tt.hsts)
+			}
+		})
+	}
+	b := setup(t)
+	r := b.run("site", "edit", "example.com", "-https", "yes").want(t, ExitUsage)
+	contains(t, "stderr", r.stderr, "-https must be off, on or redirect")
 }

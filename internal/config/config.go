@@ -64,6 +64,43 @@ type Config struct {
 	Redis     RedisConfig
 
 	Notifications NotificationsConfig
+	TLS           TLSConfig
+}
+
+// TLSConfig configures the certificates of sites with HTTPS.
+type TLSConfig struct {
+	// Issuer is "local" (aegir's own CA, whose root the dashboard offers
+	// for download) or "acme". Default "local" for dev, "acme" for
+	// server. Env AEGIR_TLS_ISSUER.
+	Issuer string `hcl:"issuer,optional"`
+	// ACMEDirectory is the ACME directory URL. Default Let's Encrypt's
+	// (https://acme-v02.api.letsencrypt.org/directory). Env
+	// AEGIR_ACME_DIRECTORY.
+	ACMEDirectory string `hcl:"acme_directory,optional"`
+	// ACMEEmail is the ACME account's contact. Default: none. Env
+	// AEGIR_ACME_EMAIL.
+	ACMEEmail string `hcl:"acme_email,optional"`
+	// ACMERootsFile holds PEM roots to trust for the ACME server's own
+	// HTTPS (a private ACME CA). Default: the system roots. Env
+	// AEGIR_ACME_ROOTS_FILE.
+	ACMERootsFile string `hcl:"acme_roots_file,optional"`
+	// RenewWindow renews a certificate this long before it expires.
+	// Default "720h" (30 days). Env AEGIR_TLS_RENEW_WINDOW.
+	RenewWindow string `hcl:"renew_window,optional"`
+	// SitesAddr is where the builtin web server serves HTTPS. Default
+	// "127.0.0.1:8482" for dev with the default sites_addr; otherwise
+	// none (no HTTPS listener) unless set. Env AEGIR_SITES_TLS_ADDR,
+	// flag -sites-tls-addr.
+	SitesAddr string `hcl:"sites_addr,optional"`
+}
+
+// LetsEncryptDirectory is the default ACME directory.
+const LetsEncryptDirectory = "https://acme-v02.api.letsencrypt.org/directory"
+
+// RenewWindowDuration returns TLS.RenewWindow parsed.
+func (c *Config) RenewWindowDuration() time.Duration {
+	d, _ := time.ParseDuration(c.TLS.RenewWindow)
+	return d
 }
 
 // fileConfig is the HCL shape of Config: blocks are optional, so they are
@@ -88,6 +125,7 @@ type fileConfig struct {
 	} `hcl:"secrets,block"`
 	Redis     *redisFile       `hcl:"redis,block"`
 	Dashboard *DashboardConfig `hcl:"dashboard,block"`
+	TLS       *TLSConfig       `hcl:"tls,block"`
 
 	AuditRetention string `hcl:"audit_retention,optional"`
 
@@ -165,6 +203,9 @@ func (f *fileConfig) into(c *Config) {
 	}
 	if f.Notifications != nil {
 		c.Notifications = *f.Notifications
+	}
+	if f.TLS != nil {
+		c.TLS = *f.TLS
 	}
 }
 
@@ -354,6 +395,8 @@ func Load(mode Mode, path string, env func(string) string, fs *flag.FlagSet) (*C
 				c.HTTPAddr = v
 			case "sites-addr":
 				c.SitesAddr = v
+			case "sites-tls-addr":
+				c.TLS.SitesAddr = v
 			case "store":
 				c.Store.Backend = v
 			case "consul-addr":
@@ -377,6 +420,7 @@ func Flags(fs *flag.FlagSet) {
 	fs.String("data-dir", "", "data directory (env AEGIR_DATA_DIR)")
 	fs.String("http-addr", "", "API and dashboard listen address (env AEGIR_HTTP_ADDR; default 127.0.0.1:8480)")
 	fs.String("sites-addr", "", "builtin web server listen address (env AEGIR_SITES_ADDR; default 127.0.0.1:8481)")
+	fs.String("sites-tls-addr", "", "builtin web server HTTPS listen address (env AEGIR_SITES_TLS_ADDR; default 127.0.0.1:8482 in dev with the default -sites-addr)")
 	fs.String("store", "", "entity store: bolt or consul (env AEGIR_STORE)")
 	fs.String("consul-addr", "", "Consul HTTP address (env CONSUL_HTTP_ADDR)")
 	fs.String("executor", "", "task executor: local or nomad (env AEGIR_EXECUTOR)")
@@ -425,6 +469,12 @@ func (c *Config) applyEnv(env func(string) string) error {
 	set(&c.Secrets.Vault.Address, "VAULT_ADDR")
 	set(&c.Secrets.Vault.RoleIDFile, "AEGIR_VAULT_ROLE_ID_FILE")
 	set(&c.Secrets.Vault.SecretIDFile, "AEGIR_VAULT_SECRET_ID_FILE")
+	set(&c.TLS.Issuer, "AEGIR_TLS_ISSUER")
+	set(&c.TLS.ACMEDirectory, "AEGIR_ACME_DIRECTORY")
+	set(&c.TLS.ACMEEmail, "AEGIR_ACME_EMAIL")
+	set(&c.TLS.ACMERootsFile, "AEGIR_ACME_ROOTS_FILE")
+	set(&c.TLS.RenewWindow, "AEGIR_TLS_RENEW_WINDOW")
+	set(&c.TLS.SitesAddr, "AEGIR_SITES_TLS_ADDR")
 	set(&c.Dashboard.SessionIdle, "AEGIR_SESSION_IDLE")
 	set(&c.Dashboard.SessionMax, "AEGIR_SESSION_MAX")
 	if v := env("AEGIR_TRUSTED_PROXIES"); v != "" {
@@ -442,10 +492,17 @@ func (c *Config) applyDefaults(mode Mode) {
 	if mode == ModeDev {
 		c.DataDir = cmp.Or(c.DataDir, "aegir-data")
 		c.Store.Backend = cmp.Or(c.Store.Backend, "bolt")
+		c.TLS.Issuer = cmp.Or(c.TLS.Issuer, "local")
+		if c.SitesAddr == "" {
+			c.TLS.SitesAddr = cmp.Or(c.TLS.SitesAddr, "127.0.0.1:8482")
+		}
 	} else {
 		c.DataDir = cmp.Or(c.DataDir, "/var/lib/aegir")
 		c.Store.Backend = cmp.Or(c.Store.Backend, "consul")
+		c.TLS.Issuer = cmp.Or(c.TLS.Issuer, "acme")
 	}
+	c.TLS.ACMEDirectory = cmp.Or(c.TLS.ACMEDirectory, LetsEncryptDirectory)
+	c.TLS.RenewWindow = cmp.Or(c.TLS.RenewWindow, "720h")
 	if abs, err := filepath.Abs(c.DataDir); err == nil {
 		c.DataDir = abs
 	}
@@ -519,7 +576,18 @@ func (c *Config) TaskTimeoutDuration() time.Duration {
 
 func (c *Config) validate() error {
 	var errs []error
-	for name, addr := range map[string]string{"http_addr": c.HTTPAddr, "sites_addr": c.SitesAddr} {
+	switch c.TLS.Issuer {
+	case "local", "acme":
+	default:
+		errs = append(errs, fmt.Errorf("tls issuer %q: use local or acme", c.TLS.Issuer))
+	}
+	if d, err := time.ParseDuration(c.TLS.RenewWindow); err != nil || d < time.Minute {
+		errs = append(errs, fmt.Errorf("tls renew_window %q is not a duration of at least 1m like 720h", c.TLS.RenewWindow))
+	}
+	for name, addr := range map[string]string{"http_addr": c.HTTPAddr, "sites_addr": c.SitesAddr, "tls sites_addr": c.TLS.SitesAddr} {
+		if name == "tls sites_addr" && addr == "" {
+			continue
+		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q is not host:port", name, addr))
 		}

@@ -172,3 +172,44 @@ func TestQuotas(t *testing.T) {
 		}
 	}
 }
+
+func TestTLSDefaultsAndErrors(t *testing.T) {
+	t.Parallel()
+	none := func(string) string { return "" }
+	dev, err := Load(ModeDev, "", none, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dev.TLS.Issuer != "local" || dev.TLS.SitesAddr != "127.0.0.1:8482" || dev.RenewWindowDuration() != 720*time.Hour || dev.TLS.ACMEDirectory != LetsEncryptDirectory {
+		t.Errorf("dev TLS defaults: %+v", dev.TLS)
+	}
+	// Another sites address (parallel aegir dev processes, tests): no
+	// HTTPS listener unless asked for.
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	Flags(fs)
+	if err := fs.Parse([]string{"-sites-addr", "127.0.0.1:9481"}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Load(ModeDev, "", none, fs); err != nil || c.TLS.SitesAddr != "" {
+		t.Errorf("dev with -sites-addr: %q %v", c.TLS.SitesAddr, err)
+	}
+	srv, err := Load(ModeServer, "", none, nil)
+	if err != nil || srv.TLS.Issuer != "acme" || srv.TLS.SitesAddr != "" {
+		t.Errorf("server TLS defaults: %+v %v", srv.TLS, err)
+	}
+	for env, want := range map[string]string{
+		"AEGIR_TLS_ISSUER":       "tls issuer",
+		"AEGIR_TLS_RENEW_WINDOW": "renew_window",
+		"AEGIR_SITES_TLS_ADDR":   "tls sites_addr",
+	} {
+		_, err := Load(ModeDev, "", func(k string) string {
+			if k == env {
+				return "bogus"
+			}
+			return ""
+		}, nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s=bogus: %v, want an error naming %s", env, err, want)
+		}
+	}
+}

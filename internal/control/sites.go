@@ -70,7 +70,7 @@ func (s *Sites) Create(ctx context.Context, a Actor, req apiv1.SiteCreate) (*dom
 func (s *Sites) newSite(ctx context.Context, a Actor, req apiv1.SiteCreate) (*domain.Site, error) {
 	site := &domain.Site{
 		Domain: req.Domain, Aliases: req.Aliases, RedirectAliases: req.RedirectAliases, Profile: req.Profile,
-		PHP: req.PHP,
+		PHP: req.PHP, HTTPS: req.HTTPS, HSTS: req.HSTS,
 	}
 	// Validate the names first: a bad domain is the likeliest mistake and
 	// says the most.

@@ -41,6 +41,14 @@ type Site struct {
 	// PHP is the site's own php-fpm pool limits, where its web service
 	// writes a pool per site; nil keeps the service's.
 	PHP *SitePHP `json:"php,omitempty"`
+	// HTTPS is whether the site answers over HTTPS: off (default), on
+	// (HTTP and HTTPS) or redirect (HTTP answers 301 to HTTPS). HSTS adds
+	// a Strict-Transport-Security header to its HTTPS answers.
+	HTTPS HTTPSMode `json:"https,omitempty"`
+	HSTS  bool      `json:"hsts,omitempty"`
+	// Certificate is the state of the site's certificate as the last task
+	// that issued, renewed or checked it reported; nil before any.
+	Certificate *Certificate `json:"certificate,omitempty"`
 	// UnixUser is the site's own Unix user on its web server, as the last
 	// task that made or checked it reported; nil where sites have none
 	// (builtin web server, back end not root).
@@ -101,6 +109,15 @@ func (s *Site) Normalize() error {
 		if *s.PHP == (SitePHP{}) {
 			s.PHP = nil
 		}
+	}
+	if err := s.HTTPS.Validate(); err != nil {
+		return err
+	}
+	if s.HTTPS == HTTPSOff {
+		s.HTTPS = ""
+	}
+	if s.HSTS && s.HTTPS == "" {
+		return Invalid("hsts", "needs https on or redirect: HSTS is a header of HTTPS answers")
 	}
 	if s.Status != "" && !siteMachine.known(s.Status) {
 		return Invalid("status", "unknown status %q", s.Status)

@@ -17,6 +17,7 @@ const (
 	TaskMigrate           TaskType = "migrate"
 	TaskDelete            TaskType = "delete"
 	TaskRotateCredentials TaskType = "rotate-credentials"
+	TaskCertificate       TaskType = "certificate" // issue or renew the site's certificate
 )
 
 // Site tasks of the periodic queues (scheduler/queue): they run through the

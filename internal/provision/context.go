@@ -84,6 +84,11 @@ type SiteInfo struct {
 	// PHP is the site's own php-fpm pool limits; nil keeps the web
 	// service's.
 	PHP *domain.SitePHP `json:"php,omitempty"`
+	// HTTPS and HSTS are the site's HTTPS setting; Certificate what the
+	// store knows of its certificate (the certificate itself is a secret).
+	HTTPS       domain.HTTPSMode    `json:"https,omitempty"`
+	HSTS        bool                `json:"hsts,omitempty"`
+	Certificate *domain.Certificate `json:"certificate,omitempty"`
 }
 
 // ClientInfo is the site's owner.
@@ -176,6 +181,23 @@ type EnvInfo struct {
 	// ResultSink is "stdout" (default) or "redis" (Nomad: the result is also
 	// written to a small record the dispatcher reads).
 	ResultSink string `json:"result_sink,omitempty"`
+	// TLS says how sites with HTTPS get their certificates.
+	TLS TLSInfo `json:"tls,omitzero"`
+}
+
+// TLSInfo configures the issuing of site certificates.
+type TLSInfo struct {
+	// Issuer is "local" (aegir's local CA, the default) or "acme".
+	Issuer string `json:"issuer,omitempty"`
+	// ACMEDirectory and ACMEEmail are the ACME directory URL and the
+	// account's contact.
+	ACMEDirectory string `json:"acme_directory,omitempty"`
+	ACMEEmail     string `json:"acme_email,omitempty"`
+	// ACMERootsFile, on the server, holds extra PEM roots to trust for
+	// the ACME server's own HTTPS (a private ACME CA); empty: system roots.
+	ACMERootsFile string `json:"acme_roots_file,omitempty"`
+	// RenewWindow renews certificates expiring within it ("720h").
+	RenewWindow string `json:"renew_window,omitempty"`
 }
 
 // DecodeContext reads and checks a context document.

@@ -262,6 +262,21 @@
 // directory is removed. An orphan archive of a site that was deleted
 // since, or of a task older than the bounds above, stays.
 //
+// # Certificates (certificates.go)
+//
+// Every publish of a site with HTTPS (install, verify, enable, restore,
+// migrate) reads its bundle from the secrets store (secrets.SiteCertRef)
+// and hands it to the web driver; when there is none, it expires within
+// Env.TLS.RenewWindow or misses a name, it first publishes over HTTP (so
+// HTTP-01 can reach the site), asks the issuer (the local CA, kept at
+// secrets.LocalCARef; ACME through internal/certs and lego, its account key
+// kept per directory; an uploaded certificate is never replaced), keeps the
+// new bundle and publishes again. The site's certificate state goes into
+// the result (Changes.Certificate). A failure is recorded there with its
+// hint and the site keeps serving as it did; only the certificate task,
+// the certificates queue's, fails on it (code certificate_failed). Delete
+// revokes an ACME certificate, then removes the secret.
+//
 // # Reading a tenant's files as root
 //
 // The back end runs as root and a site's files are its tenant's, who can

@@ -61,6 +61,22 @@ type WebSite struct {
 	// one and pass the site's PHP to its socket instead of FastCGI; the
 	// others ignore it. Set only when the site has its own user.
 	Pool *SitePool
+	// TLS, when set, serves the site over HTTPS too, with its
+	// certificate covering Domain and Aliases.
+	TLS *WebTLS
+	// ChallengeDir, when set, answers HTTP requests for
+	// /.well-known/acme-challenge/<token> with the file <token> in it
+	// (certs.ChallengeDir), before any redirect to HTTPS.
+	ChallengeDir string
+}
+
+// WebTLS is a site's certificate and how it answers over HTTPS. The key
+// never goes into a file readable by others: drivers write it mode 0600.
+type WebTLS struct {
+	CertPEM  []byte `json:"-"` // chain, leaf first
+	KeyPEM   []byte `json:"-"`
+	Redirect bool   // HTTP answers 301 to HTTPS
+	HSTS     bool   // HTTPS answers carry Strict-Transport-Security
 }
 
 // SitePool is who a site's own php-fpm pool runs as and what it may read.

@@ -42,6 +42,7 @@ const (
 	CodeNothingToDo        = "nothing_to_do"       // e.g. migrate to where the site already is
 	CodeRollbackIncomplete = "rollback_incomplete" // a step failed and undoing it failed too
 	CodeSiteUserFailed     = "site_user_failed"    // the site's Unix user cannot be made, found or removed
+	CodeCertificateFailed  = "certificate_failed"  // no certificate could be issued or renewed (the site keeps its current one, or HTTP)
 )
 
 // phpMissingHint is the fix for CodePHPMissing.

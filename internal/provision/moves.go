@@ -55,7 +55,7 @@ func (j *job) openTarget(ctx context.Context, se *siteEnvOf) (siteLoc, *webConn,
 		db = d
 	}
 	loc := siteLoc{ID: j.c.Site.ID, Domain: t.Domain, Aliases: t.Aliases, Redirect: j.c.Site.RedirectAliases,
-		Profile: j.c.Site.Profile, PHP: j.c.Site.PHP, Plat: plat, Dir: plat.SiteDir(t.Domain)}
+		Profile: j.c.Site.Profile, PHP: j.c.Site.PHP, HTTPS: j.c.Site.HTTPS, HSTS: j.c.Site.HSTS, Plat: plat, Dir: plat.SiteDir(t.Domain)}
 	if hasDatabase(loc) != hasDatabase(se.loc) { // aegir.hcl's database = false on one side only
 		return siteLoc{}, nil, nil, failf(CodePlatformType, "Choose a target platform that, like the site's, declares a database (or, like it, database = false).", nil,
 			"The site cannot move between a platform with a database and one without (%s)", t.Platform.Name)
@@ -77,6 +77,7 @@ func cloneSite(ctx context.Context, j *job) error {
 		return err
 	}
 	loc.ID = j.c.Target.SiteID
+	loc.HTTPS, loc.HSTS = "", false // the clone starts on HTTP
 	if err := j.checkDB(ctx, se.db); err != nil {
 		return err
 	}

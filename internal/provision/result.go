@@ -49,6 +49,10 @@ type Changes struct {
 	// verify, restore or migrate made or found it (the dispatcher may
 	// keep it on domain.Site.UnixUser); nil where sites have none.
 	SiteUser *domain.UnixUser `json:"site_user,omitempty"`
+	// Certificate is the state of the site's certificate after the task
+	// issued, renewed or failed to (certificates.go); nil when the task
+	// did not touch it.
+	Certificate *domain.Certificate `json:"certificate,omitempty"`
 }
 
 // SiteMove is a migrate's outcome: where the site lives now.

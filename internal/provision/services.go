@@ -244,6 +244,10 @@ type siteLoc struct {
 	Plat     *platform.Platform
 	Dir      string
 	PHP      *domain.SitePHP // the site's own pool limits; nil: the service's
+	// HTTPS and HSTS are the site's HTTPS setting (off for a clone's new
+	// site, which starts on HTTP).
+	HTTPS domain.HTTPSMode
+	HSTS  bool
 	// Cred, when set, is the site's Unix user and group: its hooks run
 	// as them (SysProcAttr.Credential). Nil runs them as aegir.
 	Cred *syscall.Credential
@@ -309,12 +313,20 @@ func (j *job) publish(ctx context.Context, w *webConn, loc siteLoc, disabled boo
 		j.expect = map[string]*platform.Expect{}
 	}
 	j.expect[loc.Domain] = loc.Plat.Site().Expect // what waitAnswer checks
-	if err := w.Publish(ctx, j.webSite(loc, w, disabled)); err != nil {
+	ws := j.webSite(loc, w, disabled)
+	plan := j.withTLS(ctx, w, loc, &ws)
+	if err := w.Publish(ctx, ws); err != nil {
 		return failf(cmp.Or(weberr.Code(err), CodeWebPublishFailed),
 			"Read the web server's error above; its previous config for the site was kept, and the other sites are unaffected.",
 			err, "%s refused the config for %s", capital(w.String()), loc.Domain)
 	}
-	j.log.Info("web config published", "domain", loc.Domain, "disabled", disabled)
+	j.log.Info("web config published", "domain", loc.Domain, "disabled", disabled, "https", ws.TLS != nil)
+	if err := j.ensureCertificate(ctx, w, loc, ws, plan, false); err != nil {
+		return err
+	}
+	if loc.HTTPS == domain.HTTPSRedirect && (ws.TLS != nil || j.res.Changes.Certificate != nil && j.res.Changes.Certificate.Error == "") {
+		j.expect[loc.Domain] = nil // plain HTTP answers the redirect, not the page
+	}
 	return nil
 }
 

@@ -38,7 +38,7 @@ func (j *job) openSite(ctx context.Context) (*siteEnvOf, error) {
 	}
 	s := c.Site
 	loc := siteLoc{ID: s.ID, Domain: s.Domain, Aliases: s.Aliases, Redirect: s.RedirectAliases, Profile: s.Profile,
-		PHP: s.PHP, Plat: plat, Dir: plat.SiteDir(s.Domain)}
+		PHP: s.PHP, HTTPS: s.HTTPS, HSTS: s.HSTS, Plat: plat, Dir: plat.SiteDir(s.Domain)}
 	return &siteEnvOf{loc: loc, web: web, db: siteDB(loc, db)}, nil
 }
 
@@ -325,6 +325,7 @@ func deleteSite(ctx context.Context, j *job) error {
 		return failf(CodeSecretsUnavailable, "Fix the secrets backend, then run delete again.", err, "The site's stored password could not be deleted")
 	}
 	j.forgetSiteRole(ctx, se.loc.ID) // vaultcreds.go
+	j.deleteCert(ctx, se.loc.ID)     // certificates.go
 	j.res.Changes.RemoveSite = true
 	j.res.Summary = fmt.Sprintf("deleted %s (web config, database %s, files, Unix user, password); final backup kept", se.loc.Domain, cr.Name)
 	return nil

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -474,6 +475,9 @@ func (r *Reconciler) wantFor(s *domain.Site, pl *placement) (*want, error) {
 		PlatformID: s.PlatformID, ClientID: s.ClientID,
 		ServerID: srv.ID, ServerName: srv.Name, Address: srv.Address, Port: port,
 	}
+	if s.HTTPS.Enabled() {
+		in.TLSPort = tlsPort(svc)
+	}
 	if err := checkAddress(in.Address, in.Port); err != nil {
 		return nil, err
 	}
@@ -688,4 +692,13 @@ func parallel(ctx context.Context, conc, n int, fn func(i int)) {
 		}()
 	}
 	wg.Wait()
+}
+
+// tlsPort is the port where a web service serves HTTPS: its https_port
+// setting, else 443.
+func tlsPort(svc domain.Service) int {
+	if v, err := strconv.Atoi(svc.Settings["https_port"]); err == nil && v > 0 && v <= 65535 {
+		return v
+	}
+	return 443
 }

@@ -26,6 +26,10 @@ type Instance struct {
 	ServerName string
 	Address    string
 	Port       int
+	// TLSPort, when set, is where the web server terminates the site's
+	// HTTPS with aegir's certificate (the site has HTTPS on or redirect):
+	// the router passes TLS through to it by SNI, untouched.
+	TLSPort int
 }
 
 // TagOptions shape the router tags.
@@ -37,6 +41,9 @@ type TagOptions struct {
 	EntryPoints []string
 	// CertResolver, when set, makes every router TLS with this resolver.
 	CertResolver string
+	// TLSEntryPoints are the entry points of the TLS passthrough routers
+	// of sites with HTTPS; empty means all of the router's.
+	TLSEntryPoints []string
 }
 
 func (o TagOptions) prefix() string {
@@ -221,7 +228,32 @@ func Tags(marker string, in Instance, o TagOptions) ([]string, error) {
 		routerTags(name, hostRule(append([]string{main}, aliases...)))
 	}
 	add(p+".http.services."+name+".loadbalancer.passhostheader", "true")
+	if in.TLSPort > 0 {
+		// HTTPS goes through untouched: the web server holds the
+		// certificate (aegir's issuers), the router only reads SNI.
+		if in.TLSPort > 65535 {
+			return nil, domain.Invalid("tls_port", "%d is not a TCP port", in.TLSPort)
+		}
+		tcp, svc := p+".tcp.routers."+name+"-tls", p+".tcp.services."+name+"-tls"
+		add(tcp+".rule", sniRule(append([]string{main}, aliases...)))
+		add(tcp+".tls.passthrough", "true")
+		add(tcp+".service", name+"-tls")
+		if len(o.TLSEntryPoints) > 0 {
+			add(tcp+".entrypoints", strings.Join(o.TLSEntryPoints, ","))
+		}
+		add(svc+".loadbalancer.server.port", strconv.Itoa(in.TLSPort))
+	}
 	return tags, nil
+}
+
+// sniRule is a Traefik TCP rule matching the SNI of any of names (each
+// already checked by hostName).
+func sniRule(names []string) string {
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = "HostSNI(`" + n + "`)"
+	}
+	return strings.Join(parts, " || ")
 }
 
 // Meta returns the service meta of an instance.

@@ -16,6 +16,7 @@ func builtin() Descriptor {
 		Capabilities: []Capability{PHPFastCGI},
 		Settings: []Setting{
 			{Key: "php_fastcgi", Meaning: "the PHP FastCGI upstream, unix:/path.sock or host:port", Validate: FastCGIAddr},
+			{Key: "https_port", Meaning: "the port where the server serves HTTPS (aegir's tls sites_addr), for a router in front to pass TLS through to", Default: "443", Validate: IntRange(1, 65535)},
 		},
 	}
 }
@@ -42,6 +43,8 @@ func nginx() Descriptor {
 			{Key: "php_memory_limit", Meaning: "memory_limit of each site's pool, in MiB (16 to 4096)", Default: "256", Validate: IntRange(PHPMemoryMinMB, PHPMemoryMaxMB)},
 			{Key: "php_upload_max", Meaning: "upload_max_filesize and post_max_size of each site's pool, in MiB (1 to 2048)", Default: "64", Validate: IntRange(PHPUploadMinMB, PHPUploadMaxMB)},
 			{Key: "php_max_children", Meaning: "pm.max_children of each site's pool (ondemand: idle sites run no worker), 1 to 64", Default: "5", Validate: IntRange(PHPChildrenMin, PHPChildrenMax)},
+			{Key: "https_port", Meaning: "the port the vhosts of sites with HTTPS listen on (ssl)", Default: "443", Validate: IntRange(1, 65535)},
+			{Key: "cert_dir", Meaning: "where each HTTPS site's <domain>.crt and <domain>.key are written, mode 0600", Default: "<config_dir>/tls", Validate: AbsPath},
 		},
 	}
 }

@@ -76,6 +76,16 @@ func UnixUserEdit(u *domain.UnixUser) SiteEdit {
 	}
 }
 
+// CertificateEdit records the state of the site's certificate, as the
+// back end reported it.
+func CertificateEdit(c *domain.Certificate) SiteEdit {
+	return func(site *domain.Site) error {
+		v := *c
+		site.Certificate = &v
+		return nil
+	}
+}
+
 // SetSiteStatus moves a site through its state machine.
 func SetSiteStatus(id string, to domain.SiteStatus) Change { return EditSite(id, StatusEdit(to)) }
 

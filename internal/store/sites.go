@@ -188,6 +188,7 @@ func (s *Store) UpdateSite(ctx context.Context, site *domain.Site, by string) (*
 		}
 	}
 	site.Status, site.CreatedAt, site.UpdatedAt = old.Status, old.CreatedAt, s.now()
+	site.Certificate = old.Certificate // reported by tasks, never edited
 	t := newTx()
 	if site.ClientID != old.ClientID {
 		// A site moved to another client counts as a new site of that

@@ -22,10 +22,11 @@ const (
 	ChangeRemovePlatform                     // the target platform is gone
 	ChangeServerStatus                       // the target server's status
 	ChangeSiteUser                           // the target site's Unix user on its web server
+	ChangeCertificate                        // the target site's certificate state
 )
 
 // SiteChanges are every change a site task can make.
-const SiteChanges = ChangeSiteStatus | ChangeRemoveSite | ChangeMoveSite | ChangeBackups | ChangeRemoveBackups | ChangeNewSites | ChangeSiteUser
+const SiteChanges = ChangeSiteStatus | ChangeRemoveSite | ChangeMoveSite | ChangeBackups | ChangeRemoveBackups | ChangeNewSites | ChangeSiteUser | ChangeCertificate
 
 // PlatformChanges are every change a platform task can make.
 const PlatformChanges = ChangeNewSites | ChangePlatformStatus | ChangePlatformLock | ChangePlatformRelease | ChangeRemovePlatform
@@ -39,7 +40,7 @@ var changeGroups = []struct {
 	c    Change
 	what string
 }{
-	{ChangeSiteStatus | ChangeMoveSite | ChangeRemoveSite | ChangeBackups | ChangeSiteUser, "change a site"},
+	{ChangeSiteStatus | ChangeMoveSite | ChangeRemoveSite | ChangeBackups | ChangeSiteUser | ChangeCertificate, "change a site"},
 	{ChangeRemoveBackups, "remove backups"},
 	{ChangeNewSites, "create sites"},
 	{ChangePlatformStatus | ChangePlatformLock | ChangePlatformRelease | ChangeRemovePlatform, "change a platform"},

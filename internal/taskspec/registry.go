@@ -12,7 +12,7 @@ import (
 var specs = []*Spec{
 	// Site tasks.
 	&install, &verify, &backup, &restore, &disable, &enable,
-	&clone, &migrate, &deleteSite, &rotateCredentials,
+	&clone, &migrate, &deleteSite, &rotateCredentials, &certificate,
 	// Site tasks of the periodic queues.
 	&cron, &stats, &deleteBackup, &verifyBackup,
 	// Platform tasks.

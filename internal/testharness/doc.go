@@ -19,6 +19,14 @@
 // $AEGIR_AGENT_CACHE/<name>-<version>/<name>, default
 // ~/.cache/aegir/agents. BinPath looks there first, then on PATH.
 //
+// Pebble, Let's Encrypt's test ACME server, is a Go tool dependency of the
+// main module (go.mod's tool line): Pebble builds it with `go build` into
+// the same cache, $AEGIR_AGENT_CACHE/pebble-<PebbleVersion>/pebble, on
+// first use. It runs with a TLS certificate the harness makes for it, a
+// small DNS server of its own (PebbleConfig.Hosts; any other name does not
+// resolve), PEBBLE_VA_NOSLEEP and no nonce rejections, and it validates
+// every challenge for real against PebbleConfig.HTTPPort.
+//
 // When a binary is missing the test is skipped, so `go test ./...` works on
 // a bare machine. With CI=true it fails instead, naming the script that
 // installs the binary: a CI run that silently skipped every real-service

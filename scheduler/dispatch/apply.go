@@ -49,7 +49,7 @@ func ResultChanges(task domain.Task, res *provision.Result) ([]store.Change, err
 	switch {
 	case c.RemoveSite:
 		out = append(out, store.RemoveSite(task.TargetID))
-	case c.Move != nil || c.SiteStatus != "" || c.SiteUser != nil:
+	case c.Move != nil || c.SiteStatus != "" || c.SiteUser != nil || c.Certificate != nil:
 		var edits []store.SiteEdit
 		if m := c.Move; m != nil {
 			edits = append(edits, store.MoveEdit(m.Domain, m.Aliases, m.PlatformID, m.DBServerID))
@@ -59,6 +59,9 @@ func ResultChanges(task domain.Task, res *provision.Result) ([]store.Change, err
 		}
 		if c.SiteUser != nil {
 			edits = append(edits, store.UnixUserEdit(c.SiteUser))
+		}
+		if c.Certificate != nil {
+			edits = append(edits, store.CertificateEdit(c.Certificate))
 		}
 		out = append(out, store.EditSite(task.TargetID, edits...))
 	}
@@ -106,6 +109,7 @@ func proposed(c provision.Changes) taskspec.Change {
 		{c.RemovePlatform, taskspec.ChangeRemovePlatform},
 		{c.ServerStatus != "", taskspec.ChangeServerStatus},
 		{c.SiteUser != nil, taskspec.ChangeSiteUser},
+		{c.Certificate != nil, taskspec.ChangeCertificate},
 	} {
 		if p.set {
 			out |= p.c

@@ -171,7 +171,8 @@ func siteContext(ctx context.Context, st *store.Store, task domain.Task, pc *pro
 		return missing(err, "The task's site "+task.TargetName, "Nothing to do for a deleted site; cancel or ignore this task.")
 	}
 	pc.Site = &provision.SiteInfo{ID: site.ID, Domain: site.Domain, Aliases: site.Aliases,
-		RedirectAliases: site.RedirectAliases, Status: site.Status, Profile: site.Profile, PHP: site.PHP}
+		RedirectAliases: site.RedirectAliases, Status: site.Status, Profile: site.Profile, PHP: site.PHP,
+		HTTPS: site.HTTPS, HSTS: site.HSTS, Certificate: site.Certificate}
 	client, err := st.GetClient(ctx, site.ClientID)
 	if err != nil {
 		return missing(err, fmt.Sprintf("Client %s of site %s", site.ClientID, site.Domain), "Give the site an existing client (edit the site) and retry.")

@@ -30,6 +30,7 @@ func DefaultQueues() []QueueSettings {
 		{Name: "backup", Schedule: "0 3 * * *"},
 		{Name: "stats", Schedule: "17 * * * *"},
 		{Name: "verify-backup", Schedule: "41 4 * * *"},
+		{Name: "certificates", Schedule: "23 2 * * *"},
 	}
 }
 

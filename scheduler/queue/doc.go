@@ -1,5 +1,6 @@
-// Package queue runs aegir's periodic queues — cron, backup, stats and
-// verify-backup — over every site, spread evenly over time.
+// Package queue runs aegir's periodic queues — cron, backup, stats,
+// verify-backup and certificates (certificates.go) — over every site,
+// spread evenly over time.
 //
 // # A pass
 //

@@ -29,6 +29,8 @@ func taskType(name string) domain.TaskType {
 		return domain.TaskBackup
 	case VerifyBackup:
 		return domain.TaskVerifyBackup
+	case Certificates:
+		return domain.TaskCertificate
 	}
 	return domain.TaskStats
 }
@@ -153,6 +155,9 @@ func (q *Queues) work(ctx context.Context, p *activePass, sitesOut *[]SiteState,
 			return err
 		}
 		sites = withBackups(sites, backups)
+	}
+	if name == Certificates {
+		sites = dueCertificates(sites, byID, p.rep.Started, q.cfg.RenewWindow)
 	}
 	plan := PlanPass(sites, runs, p.rep.Started, s)
 	*sitesOut, *runsOut = sites, runs

@@ -84,6 +84,14 @@ type passBundle struct {
 // n installed sites.
 func setupPass(t testing.TB, n int) *passBundle {
 	t.Helper()
+	return setupPassEnv(t, n, nil)
+}
+
+// setupPassEnv is setupPass with tune given the builtin web server's port,
+// the back end's environment and the queues' config to change (the
+// certificates queue's ACME issuer and window) before they start.
+func setupPassEnv(t testing.TB, n int, tune func(webPort int, env *provision.EnvInfo, qc *Config)) *passBundle {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
@@ -107,10 +115,15 @@ func setupPass(t testing.TB, n int) *passBundle {
 	exec, err := localexec.New(localexec.Config{Binary: os.Args[0], Bus: bus,
 		Env: []string{"AEGIR_QUEUE_TEST_BACKEND=1"}, Logger: log})
 	must(t, err)
-	q, err := New(Config{Store: st, Locker: lk, Logger: log, Now: clock.Now, Poll: 20 * time.Millisecond})
+	qc := Config{Store: st, Locker: lk, Logger: log, Now: clock.Now, Poll: 20 * time.Millisecond}
+	env := provision.EnvInfo{DataDir: dataDir, BackupDir: filepath.Join(dataDir, "backups"), SecretsBackend: "file"}
+	if tune != nil {
+		tune(ln.Addr().(*net.TCPAddr).Port, &env, &qc)
+	}
+	q, err := New(qc)
 	must(t, err)
 	d, err := dispatch.New(dispatch.Config{Store: st, Executor: q.Observe(exec), Bus: bus, Locker: lk, Logger: log, MaxParallel: 8,
-		Env: provision.EnvInfo{DataDir: dataDir, BackupDir: filepath.Join(dataDir, "backups"), SecretsBackend: "file"}})
+		Env: env})
 	must(t, err)
 	dctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})

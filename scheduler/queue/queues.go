@@ -52,6 +52,9 @@ type Config struct {
 	// or Redis does not answer is retried (with backoff) before StartPass
 	// or RunPass gives up (startretry.go). Default: 30s.
 	StartRetry time.Duration
+	// RenewWindow is how long before expiry the certificates queue
+	// renews a site's certificate. Default 30 days.
+	RenewWindow time.Duration
 }
 
 // Queues runs the periodic queues: passes (RunPass), their settings and
@@ -84,6 +87,7 @@ func New(cfg Config) (*Queues, error) {
 	cfg.KeepOutputs = cmp.Or(cfg.KeepOutputs, 5)
 	cfg.Progress = cmp.Or(cfg.Progress, time.Second)
 	cfg.StartRetry = cmp.Or(cfg.StartRetry, 30*time.Second)
+	cfg.RenewWindow = cmp.Or(cfg.RenewWindow, 30*24*time.Hour)
 	q := &Queues{cfg: cfg, st: cfg.Store, log: cfg.Logger.With("component", "queues")}
 	q.base, q.stop = context.WithCancel(context.Background())
 	return q, nil

@@ -16,10 +16,13 @@ const (
 	// VerifyBackup restores the newest backup of a sample of sites into a
 	// throwaway site and checks it (verify.go).
 	VerifyBackup = "verify-backup"
+	// Certificates renews the certificates of sites with HTTPS that
+	// expire within the renew window, or have none (certificates.go).
+	Certificates = "certificates"
 )
 
 // Names lists the queues.
-var Names = []string{Cron, Backup, Stats, VerifyBackup}
+var Names = []string{Cron, Backup, Stats, VerifyBackup, Certificates}
 
 // Known reports whether name is a queue.
 func Known(name string) bool { return slices.Contains(Names, name) }
@@ -55,6 +58,8 @@ func Defaults(name string) Settings {
 	case VerifyBackup:
 		s.Frequency, s.Interval, s.Concurrency = Duration(7*24*time.Hour), Duration(24*time.Hour), 1
 		s.Timeout, s.SamplePercent = Duration(time.Hour), DefaultSamplePercent
+	case Certificates:
+		s.Frequency, s.Interval, s.Concurrency = Duration(24*time.Hour), Duration(time.Hour), 2
 	}
 	s.MaxBackoff = 8 * s.Frequency
 	return s

@@ -89,4 +89,17 @@
 //
 // Failures are the internal/provision/weberr taxonomy (see nginx.go), which
 // the back end maps to "web_unavailable" and "web_publish_failed".
+//
+// # HTTPS
+//
+// A site published with provision.WebSite.TLS gets server blocks listening
+// on the service's https_port with ssl, naming <cert_dir>/<domain>.crt and
+// .key (mode 0600, written before the vhost and put back with the
+// previous vhost when nginx -t or the reload refuses the new one); its
+// plain HTTP block answers 301 to HTTPS when the site redirects, and its
+// HTTPS blocks send Strict-Transport-Security with HSTS. Every HTTP block
+// serves /.well-known/acme-challenge/ from ChallengeDir
+// (<config_dir>/acme-challenge, which nginx's workers can read) before
+// any redirect. The certificate files' paths are derived from the
+// normalized domain and the configured directory, never from input.
 package webnginx

@@ -77,6 +77,13 @@ type Config struct {
 	// Host is the server's address for URL. Default: ListenAddr, else
 	// 127.0.0.1.
 	Host string
+	// HTTPSPort is where vhosts of sites with HTTPS listen (ssl), on
+	// ListenAddr. Default 443.
+	HTTPSPort int
+	// CertDir holds each HTTPS site's <domain>.crt and <domain>.key,
+	// mode 0600 (nginx's master reads them as root). Default
+	// <ConfigDir>/tls.
+	CertDir string
 	// CommandTimeout bounds each nginx command. Default 30s.
 	CommandTimeout time.Duration
 	// ReloadWait bounds how long a pid-file reload waits for new workers
@@ -131,6 +138,7 @@ var Factory provision.WebFactory = func(svc provision.ServiceInfo, srv provision
 		WebGroup:   svc.Settings["web_group"],
 		Port:       svc.Port,
 		Host:       srv.Address,
+		CertDir:    svc.Settings["cert_dir"],
 		PoolDir:    svc.Settings["php_pool_dir"],
 		FPMConfig:  svc.Settings["php_fpm_config"],
 		FPMBinary:  svc.Settings["php_fpm_binary"],
@@ -149,6 +157,12 @@ var Factory provision.WebFactory = func(svc provision.ServiceInfo, srv provision
 		}
 		*dst, _ = strconv.Atoi(v)
 	}
+	if v := svc.Settings["https_port"]; v != "" {
+		if err := desc.CheckValue("https_port", v); err != nil {
+			return nil, fmt.Errorf("nginx service: %w", domain.Invalid("https_port", "%v", err))
+		}
+		cfg.HTTPSPort, _ = strconv.Atoi(v)
+	}
 	if a, err := netip.ParseAddr(srv.Address); err == nil {
 		cfg.ListenAddr = a
 	}
@@ -161,6 +175,7 @@ func New(cfg Config, log *slog.Logger) (*Driver, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Port = cmp.Or(cfg.Port, 80)
+	cfg.HTTPSPort = cmp.Or(cfg.HTTPSPort, 443)
 	cfg.Binary = cmp.Or(cfg.Binary, "nginx")
 	cfg.CommandTimeout = cmp.Or(cfg.CommandTimeout, 30*time.Second)
 	cfg.ReloadWait = cmp.Or(cfg.ReloadWait, 10*time.Second)
@@ -174,6 +189,10 @@ func New(cfg Config, log *slog.Logger) (*Driver, error) {
 		return nil, fmt.Errorf("nginx service: %w", err)
 	}
 	if err := domain.ValidatePath("main_config", cfg.MainConfig, nil); err != nil {
+		return nil, fmt.Errorf("nginx service: %w", err)
+	}
+	cfg.CertDir = cmp.Or(cfg.CertDir, filepath.Join(cfg.ConfigDir, "tls"))
+	if err := domain.ValidatePath("cert_dir", cfg.CertDir, nil); err != nil {
 		return nil, fmt.Errorf("nginx service: %w", err)
 	}
 	if cfg.PidFile != "" {
@@ -201,6 +220,9 @@ func New(cfg Config, log *slog.Logger) (*Driver, error) {
 	}
 	if err := cfg.poolDefaults(); err != nil {
 		return nil, fmt.Errorf("nginx service: %w", err)
+	}
+	if cfg.HTTPSPort < 1 || cfg.HTTPSPort > 65535 || cfg.HTTPSPort == cfg.Port {
+		return nil, fmt.Errorf("nginx service: %w", domain.Invalid("https_port", "%d is not a TCP port other than the HTTP port", cfg.HTTPSPort))
 	}
 	if cfg.Port < 1 || cfg.Port > 65535 {
 		return nil, fmt.Errorf("nginx service: %w", domain.Invalid("port", "%d is not a TCP port", cfg.Port))
@@ -232,7 +254,11 @@ func (d *Driver) Render(site provision.WebSite) ([]byte, error) {
 			site.FastCGI = "unix:" + d.PoolSocket(name)
 		}
 	}
-	v, err := buildVhost(site, listenSpec{Addr: d.cfg.ListenAddr, Port: d.cfg.Port}, d.cfg.FastCGI)
+	var tf *tlsFiles
+	if name, err := domain.NormalizeDomain(site.Domain); err == nil && site.TLS != nil {
+		tf = d.tlsFiles(name)
+	}
+	v, err := buildVhost(site, listenSpec{Addr: d.cfg.ListenAddr, Port: d.cfg.Port}, d.cfg.FastCGI, tf)
 	if err != nil {
 		return nil, err
 	}
@@ -290,16 +316,25 @@ func (d *Driver) Publish(ctx context.Context, site provision.WebSite) error {
 		d.undoPool(ctx, name, pc)
 		return err
 	}
-	if hadPrev && bytes.Equal(prev, content) {
+	// The certificate files go first (the new vhost names them); the
+	// previous ones come back with the previous vhost.
+	tc, err := d.writeTLS(name, site.TLS)
+	if err != nil {
+		d.undoPool(ctx, name, pc)
+		return err
+	}
+	if hadPrev && bytes.Equal(prev, content) && !tc.changed {
 		d.log.Debug("vhost unchanged", "domain", name)
 		return nil
 	}
 	if err := atomicfile.Write(path, content, 0o644); err != nil {
+		tc.undo()
 		d.undoPool(ctx, name, pc)
 		return fmt.Errorf("write vhost for %s: %w", name, err)
 	}
 	if out, err := d.test(ctx); err != nil {
 		cerr := d.rollback(ctx, name, path, prev, hadPrev, out)
+		tc.undo()
 		d.undoPool(ctx, name, pc)
 		return cerr
 	}
@@ -308,6 +343,7 @@ func (d *Driver) Publish(ctx context.Context, site provision.WebSite) error {
 			return err
 		}
 		defer d.undoPool(ctx, name, pc)
+		defer tc.undo()
 		// nginx -t passed but the master refused the configuration when
 		// applying it (a listen address it cannot bind, say). Leaving the
 		// file would make every later reload fail too: put the previous
@@ -319,7 +355,10 @@ func (d *Driver) Publish(ctx context.Context, site provision.WebSite) error {
 		}
 		return cerr
 	}
-	d.log.Info("vhost published", "domain", name, "path", path)
+	if site.TLS == nil {
+		d.removeTLS(name) // the vhost no longer names them
+	}
+	d.log.Info("vhost published", "domain", name, "path", path, "https", site.TLS != nil)
 	return nil
 }
 
@@ -352,6 +391,7 @@ func (d *Driver) Remove(ctx context.Context, domainName string) error {
 			return err
 		}
 	}
+	d.removeTLS(name)
 	// The pool goes after the vhost: nginx no longer passes to its socket.
 	return d.removePool(ctx, name)
 }

@@ -42,6 +42,28 @@ type vhost struct {
 	Snippet     string
 	SnippetFrom string   // the platform directory, for the comment above it
 	Deny        []string // URL paths (from the docroot) answering 403: the site's settings
+
+	// ChallengeDir answers /.well-known/acme-challenge/ over HTTP.
+	ChallengeDir string
+	// TLS adds HTTPS server blocks listening on HTTPSListen with the
+	// certificate files; RedirectHTTPS makes the HTTP block answer 301 to
+	// HTTPS (HTTPSPortSuffix is ":port" unless 443); HSTS sends
+	// Strict-Transport-Security over HTTPS.
+	TLS             bool
+	HTTPSListen     string
+	HTTPSPortSuffix string
+	CertFile        string
+	KeyFile         string
+	RedirectHTTPS   bool
+	HSTS            bool
+}
+
+// tlsFiles are where a site's certificate and key are written.
+type tlsFiles struct {
+	listen   listenSpec
+	cert     string
+	key      string
+	certsDir string
 }
 
 type param struct{ Name, Value string }
@@ -63,12 +85,27 @@ func (l listenSpec) String() string {
 // buildVhost validates every field of s and returns the template data.
 // defaultFastCGI is the service's php_fastcgi setting, used when a PHP site
 // names no upstream of its own.
-func buildVhost(s provision.WebSite, listen listenSpec, defaultFastCGI string) (*vhost, error) {
+func buildVhost(s provision.WebSite, listen listenSpec, defaultFastCGI string, tf *tlsFiles) (*vhost, error) {
 	d, err := domain.NormalizeDomain(s.Domain)
 	if err != nil {
 		return nil, err
 	}
 	v := &vhost{Domain: d, Listen: listen.String(), Disabled: s.Disabled}
+	if s.ChallengeDir != "" {
+		if err := domain.ValidatePath("challenge_dir", s.ChallengeDir, nil); err != nil {
+			return nil, err
+		}
+		v.ChallengeDir = s.ChallengeDir
+	}
+	if s.TLS != nil && tf != nil {
+		v.TLS, v.HTTPSListen, v.CertFile, v.KeyFile = true, tf.listen.String(), tf.cert, tf.key
+		// A disabled site answers its 503 on both (the back end checks
+		// it over HTTP).
+		v.RedirectHTTPS, v.HSTS = s.TLS.Redirect && !s.Disabled, s.TLS.HSTS
+		if tf.listen.Port != 443 {
+			v.HTTPSPortSuffix = ":" + strconv.Itoa(tf.listen.Port)
+		}
+	}
 	if len(s.Aliases) > domain.MaxAliases {
 		return nil, domain.Invalid("aliases", "has %d names, at most %d are allowed", len(s.Aliases), domain.MaxAliases)
 	}

@@ -99,6 +99,21 @@ func TestRenderGolden(t *testing.T) {
 			Domain:  "bücher.example",
 			Docroot: "/srv/www/buecher",
 		}},
+		{"https-redirect-hsts", provision.WebSite{
+			Domain:          "secure.example.org",
+			Aliases:         []string{"www.secure.example.org"},
+			RedirectAliases: true,
+			Docroot:         "/var/aegir/platforms/static1/sites/secure.example.org/public",
+			ChallengeDir:    "/var/lib/aegir/acme-challenge",
+			TLS:             &provision.WebTLS{Redirect: true, HSTS: true},
+		}},
+		{"https-on", provision.WebSite{
+			Domain:       "both.example.org",
+			Aliases:      []string{"www.both.example.org"},
+			Docroot:      "/var/aegir/platforms/static1/sites/both.example.org/public",
+			ChallengeDir: "/var/lib/aegir/acme-challenge",
+			TLS:          &provision.WebTLS{},
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -126,6 +141,21 @@ func TestRenderGolden(t *testing.T) {
 
 // TestRenderRefusesCrafted feeds values built to break out of a directive
 // or a block; every one must be refused with domain.ErrInvalid.
+// A disabled site with HTTPS redirect answers its 503 over HTTP too: the
+// back end checks a disabled site over HTTP.
+func TestRenderDisabledHTTPSDoesNotRedirect(t *testing.T) {
+	t.Parallel()
+	d := goldenDriver(t)
+	got, err := d.Render(provision.WebSite{Domain: "off.example.org", Docroot: "/srv/www/off", Disabled: true,
+		TLS: &provision.WebTLS{Redirect: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(got), "return 301 https://") || strings.Count(string(got), "return 503") != 2 {
+		t.Errorf("disabled HTTPS site:\n%s", got)
+	}
+}
+
 func TestRenderRefusesCrafted(t *testing.T) {
 	t.Parallel()
 	d := goldenDriver(t)
