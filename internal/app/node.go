@@ -193,10 +193,16 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		return nil, err
 	}
 	n.closers = append(n.closers, func() error { n.queues.Close(); return nil }) // passes started through the API
+	// A migrate's old place waits for the router in front (routing on).
+	var router dispatch.Router
+	if n.routing != nil {
+		router = n.routing
+	}
 	n.disp, err = dispatch.New(dispatch.Config{
 		Store: n.store, Executor: n.queues.Observe(exec), Bus: n.bus, Locker: n.locker,
 		MaxParallel: cfg.Executor.MaxParallel, TaskTimeout: cfg.TaskTimeoutDuration(),
 		Env:    env,
+		Router: router, RouterGrace: cfg.ReleaseGraceDuration(), RouterWait: cfg.ReleaseWaitDuration(),
 		Logger: log,
 	})
 	if err != nil {

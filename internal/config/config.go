@@ -54,6 +54,7 @@ type Config struct {
 	Nomad     NomadConfig
 	Secrets   SecretsConfig
 	Redis     RedisConfig
+	Routing   RoutingConfig
 }
 
 // fileConfig is the HCL shape of Config: blocks are optional, so they are
@@ -77,6 +78,7 @@ type fileConfig struct {
 	} `hcl:"secrets,block"`
 	Redis     *redisFile       `hcl:"redis,block"`
 	Dashboard *DashboardConfig `hcl:"dashboard,block"`
+	Routing   *RoutingConfig   `hcl:"routing,block"`
 
 	AuditRetention string `hcl:"audit_retention,optional"`
 }
@@ -108,6 +110,37 @@ func (f *fileConfig) into(c *Config) {
 	if f.Dashboard != nil {
 		c.Dashboard = *f.Dashboard
 	}
+	if f.Routing != nil {
+		c.Routing = *f.Routing
+	}
+}
+
+// RoutingConfig configures how aegir works with the router in front of the
+// web servers (Traefik on Consul's catalog, see internal/routing; on with
+// the consul store).
+type RoutingConfig struct {
+	// ReleaseGrace is how long a migrated site's old place keeps serving
+	// after the catalog no longer routes the site there, before it is
+	// removed: at least the router's refresh (Traefik's refreshInterval
+	// plus providersThrottleDuration: 3s with ops/traefik/traefik.yml).
+	// Default "10s". Env AEGIR_ROUTING_RELEASE_GRACE.
+	ReleaseGrace string `hcl:"release_grace,optional"`
+	// ReleaseWait is how long the old place waits for the router to let
+	// it go (the new place's health check to pass) before its release
+	// fails and the old place is kept. Default "10m".
+	ReleaseWait string `hcl:"release_wait,optional"`
+}
+
+// ReleaseGraceDuration returns Routing.ReleaseGrace parsed.
+func (c *Config) ReleaseGraceDuration() time.Duration {
+	d, _ := time.ParseDuration(c.Routing.ReleaseGrace)
+	return d
+}
+
+// ReleaseWaitDuration returns Routing.ReleaseWait parsed.
+func (c *Config) ReleaseWaitDuration() time.Duration {
+	d, _ := time.ParseDuration(c.Routing.ReleaseWait)
+	return d
 }
 
 // DashboardConfig configures the HTML dashboard's logins.
@@ -340,6 +373,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 	set(&c.Store.Consul.Datacenter, "CONSUL_DATACENTER")
 	set(&c.Executor.Kind, "AEGIR_EXECUTOR")
 	set(&c.Executor.LeaderTTL, "AEGIR_LEADER_TTL")
+	set(&c.Routing.ReleaseGrace, "AEGIR_ROUTING_RELEASE_GRACE")
 	set(&c.Nomad.Address, "NOMAD_ADDR")
 	set(&c.Nomad.Token, "NOMAD_TOKEN")
 	set(&c.Nomad.Region, "NOMAD_REGION")
@@ -396,6 +430,8 @@ func (c *Config) applyDefaults(mode Mode) {
 	c.Secrets.Vault.Prefix = cmp.Or(c.Secrets.Vault.Prefix, "aegir")
 	c.Dashboard.SessionIdle = cmp.Or(c.Dashboard.SessionIdle, "2h")
 	c.Dashboard.SessionMax = cmp.Or(c.Dashboard.SessionMax, "12h")
+	c.Routing.ReleaseGrace = cmp.Or(c.Routing.ReleaseGrace, "10s")
+	c.Routing.ReleaseWait = cmp.Or(c.Routing.ReleaseWait, "10m")
 }
 
 // LeaderTTLDuration returns Executor.LeaderTTL parsed.
@@ -473,6 +509,13 @@ func (c *Config) validate() error {
 	}
 	if d, err := time.ParseDuration(c.Executor.StopTimeout); err != nil || d < time.Second || d > time.Hour {
 		errs = append(errs, fmt.Errorf("executor stop_timeout %q is not a duration between 1s and 1h like 30s", c.Executor.StopTimeout))
+	}
+	grace, errGrace := time.ParseDuration(c.Routing.ReleaseGrace)
+	if errGrace != nil || grace < time.Second || grace > time.Hour {
+		errs = append(errs, fmt.Errorf("routing release_grace %q is not a duration between 1s and 1h like 10s", c.Routing.ReleaseGrace))
+	}
+	if d, err := time.ParseDuration(c.Routing.ReleaseWait); err != nil || d < time.Minute || d > 24*time.Hour || (errGrace == nil && d <= grace) {
+		errs = append(errs, fmt.Errorf("routing release_wait %q is not a duration between 1m and 24h, longer than release_grace, like 10m", c.Routing.ReleaseWait))
 	}
 	if c.Executor.MaxParallel < 1 || c.Executor.MaxParallel > 1000 {
 		errs = append(errs, fmt.Errorf("executor max_parallel %d must be between 1 and 1000", c.Executor.MaxParallel))

@@ -25,6 +25,7 @@ var handlers = map[domain.TaskType]taskHandler{
 	domain.TaskMigrate:           migrate,
 	domain.TaskDelete:            deleteSite,
 	domain.TaskRotateCredentials: rotateSiteCredentials,
+	domain.TaskReleaseOldPlace:   releaseOldPlace,
 	// Site tasks of the periodic queues (queuetasks.go, verifybackup.go).
 	domain.TaskCron:         cronTask,
 	domain.TaskStats:        statsTask,

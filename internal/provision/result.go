@@ -49,6 +49,17 @@ type Changes struct {
 	// verify, restore or migrate made or found it (the dispatcher may
 	// keep it on domain.Site.UnixUser); nil where sites have none.
 	SiteUser *domain.UnixUser `json:"site_user,omitempty"`
+	// Release is a migrated site's old place, left for release-old-place
+	// (queued with the result) when a router is in front.
+	Release *OldPlace `json:"release,omitempty"`
+}
+
+// OldPlace is where a migrated site was: its old domain, platform and
+// database server.
+type OldPlace struct {
+	Domain     string `json:"domain"`
+	PlatformID string `json:"platform_id"`
+	DBServerID string `json:"db_server_id"`
 }
 
 // SiteMove is a migrate's outcome: where the site lives now.

@@ -22,6 +22,7 @@ const (
 	ChangeRemovePlatform                     // the target platform is gone
 	ChangeServerStatus                       // the target server's status
 	ChangeSiteUser                           // the target site's Unix user on its web server
+	ChangeReleaseOldPlace                    // queue release-old-place for the target site's old place
 )
 
 // SiteChanges are every change a site task can make.
@@ -39,7 +40,7 @@ var changeGroups = []struct {
 	c    Change
 	what string
 }{
-	{ChangeSiteStatus | ChangeMoveSite | ChangeRemoveSite | ChangeBackups | ChangeSiteUser, "change a site"},
+	{ChangeSiteStatus | ChangeMoveSite | ChangeRemoveSite | ChangeBackups | ChangeSiteUser | ChangeReleaseOldPlace, "change a site"},
 	{ChangeRemoveBackups, "remove backups"},
 	{ChangeNewSites, "create sites"},
 	{ChangePlatformStatus | ChangePlatformLock | ChangePlatformRelease | ChangeRemovePlatform, "change a platform"},

@@ -62,6 +62,17 @@ func ResultChanges(task domain.Task, res *provision.Result) ([]store.Change, err
 		}
 		out = append(out, store.EditSite(task.TargetID, edits...))
 	}
+	if r := c.Release; r != nil && !c.RemoveSite {
+		// The old place goes once the router has followed the move: a
+		// task queued in the same transaction, so it cannot be lost, and
+		// before anything requested later of the site.
+		name := task.TargetName
+		if c.Move != nil {
+			name = c.Move.Domain
+		}
+		out = append(out, store.QueueTask(domain.TaskReleaseOldPlace, domain.TargetSite, task.TargetID, name, task.ClientID,
+			map[string]string{"domain": r.Domain, "platform_id": r.PlatformID, "db_server_id": r.DBServerID}, "aegir"))
+	}
 	switch {
 	case c.RemovePlatform:
 		out = append(out, store.RemovePlatform(task.TargetID))
@@ -106,6 +117,7 @@ func proposed(c provision.Changes) taskspec.Change {
 		{c.RemovePlatform, taskspec.ChangeRemovePlatform},
 		{c.ServerStatus != "", taskspec.ChangeServerStatus},
 		{c.SiteUser != nil, taskspec.ChangeSiteUser},
+		{c.Release != nil, taskspec.ChangeReleaseOldPlace},
 	} {
 		if p.set {
 			out |= p.c

@@ -53,6 +53,21 @@ type Config struct {
 	StoreRetry time.Duration
 	// Env is copied into every context. Default: zero.
 	Env provision.EnvInfo
+	// Router is the router in front of the web servers. With one, a
+	// migrate leaves the old place serving (Env.ReleaseLater is set) and
+	// its release-old-place task starts only once the router no longer
+	// sends the site there (router.go). Default: none; a migrate removes
+	// the old place at once.
+	Router Router
+	// RouterGrace is how long after the router's catalog let a site's
+	// old place go that the old place is removed: at least the router's
+	// own refresh interval (Traefik's refreshInterval plus its
+	// providersThrottleDuration). Default: 10s.
+	RouterGrace time.Duration
+	// RouterWait is how long after a move the old place waits for the
+	// router to let it go before its release fails and the old place is
+	// kept. Default: 10m.
+	RouterWait time.Duration
 	// Logger receives the dispatcher's logs. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -107,6 +122,11 @@ func New(cfg Config) (*Dispatcher, error) {
 	cfg.ReapInterval = cmp.Or(cfg.ReapInterval, time.Minute)
 	cfg.RetryInterval = cmp.Or(cfg.RetryInterval, time.Second)
 	cfg.StoreRetry = cmp.Or(cfg.StoreRetry, 5*time.Minute)
+	cfg.RouterGrace = cmp.Or(cfg.RouterGrace, 10*time.Second)
+	cfg.RouterWait = cmp.Or(cfg.RouterWait, 10*time.Minute)
+	if cfg.Router != nil {
+		cfg.Env.ReleaseLater = true
+	}
 	if cfg.Archive == nil {
 		cfg.Archive = tasklog.NewArchive(cfg.Store, cfg.Bus, cfg.Logger)
 	}
@@ -355,6 +375,9 @@ func (d *Dispatcher) execute(ctx context.Context, task domain.Task, lease locks.
 	case by := <-j.cancel:
 		return &ending{status: domain.TaskCancelled, code: "cancelled", explanation: "Cancelled by " + by + " before it started."}, false
 	default:
+	}
+	if e, ok := d.awaitRouter(ctx, task, j); !ok || e != nil {
+		return e, false
 	}
 	pc, err := BuildContext(ctx, d.st, task, d.cfg.Env)
 	var pctx []byte

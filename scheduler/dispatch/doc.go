@@ -78,6 +78,12 @@
 //     the task again, and the task runs; a result it does not take is
 //     retried with backoff for StoreRetry holding the lock, then kept in
 //     memory and recorded by the reap once the store is back.
+//   - A migrated site's old place is removed by release-old-place, queued
+//     with the migrate's result, which the dispatcher starts only once
+//     the router in front (Config.Router) no longer sends the site there
+//     and RouterGrace has passed (router.go); it holds the site's lock
+//     while it waits. After RouterWait it fails router_still_routes,
+//     never started, and the old place is kept.
 //
 // # Logs
 //
