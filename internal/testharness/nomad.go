@@ -52,6 +52,7 @@ type NomadCluster struct {
 	ManagementToken string
 
 	dir     string
+	bin     string
 	server  *process
 	clients map[string]*process
 }
@@ -174,7 +175,7 @@ func Nomad(t testing.TB, opts NomadOptions) *NomadCluster {
 			names = append(names, "aegir-"+string(rune('a'+i%26))+strings.Repeat("x", i/26))
 		}
 	}
-	c := &NomadCluster{dir: shortTempDir(t, "nomad"), clients: map[string]*process{}}
+	c := &NomadCluster{dir: shortTempDir(t, "nomad"), bin: bin, clients: map[string]*process{}}
 	// Registered before the agents' cleanups, so it runs after they have
 	// stopped and before the directory is removed: kill leftover task
 	// processes and unmount the tmpfs secrets dirs the clients mounted.
@@ -394,16 +395,39 @@ func (c *NomadCluster) nodesReady() error {
 }
 
 // StopClient stops the client agent with that node name (SIGTERM, then
-// SIGKILL), for tests of a lost node. The server marks the node down after
-// its heartbeat times out (tens of seconds). Task processes it started keep
-// running until the test ends.
+// SIGKILL, to the agent alone, as systemd's KillMode=process for Nomad
+// does), for tests of a lost node. The server marks the node down after
+// its heartbeat times out (tens of seconds). Task processes it started
+// keep running, as their executors do, until the test ends or the client
+// started again (StartClient) stops them.
 func (c *NomadCluster) StopClient(t testing.TB, name string) {
 	t.Helper()
 	p, ok := c.clients[name]
 	if !ok {
 		t.Fatalf("testharness: nomad: no client named %q", name)
 	}
-	p.stop()
+	p.stopAlone()
+}
+
+// StartClient starts again a client agent StopClient stopped, with its
+// configuration and data dir, so the node rejoins as itself (a client
+// that was down and comes back), and waits until every node is ready.
+func (c *NomadCluster) StartClient(t testing.TB, name string) {
+	t.Helper()
+	if _, ok := c.clients[name]; !ok {
+		t.Fatalf("testharness: nomad: no client named %q", name)
+	}
+	agentDir := filepath.Join(c.dir, name)
+	p, err := startProcess("nomad "+name, filepath.Join(agentDir, "nomad.log"),
+		[]string{c.bin, "agent", "-config", filepath.Join(agentDir, "agent.hcl")}, procOptions{Dir: agentDir})
+	if err != nil {
+		t.Fatalf("testharness: nomad: restart client %s: %v", name, err)
+	}
+	c.clients[name] = p
+	t.Cleanup(p.stop)
+	if err := c.server.waitReady(nomadTimeout, c.nodesReady); err != nil {
+		t.Fatalf("testharness: nomad: client %s did not rejoin: %v\n%s", name, err, p.tail(30))
+	}
 }
 
 // Node returns the client node with that name.
