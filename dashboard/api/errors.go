@@ -9,6 +9,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/control"
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/store"
 )
 
 // Stable error codes of the API. Clients branch on these, never on the
@@ -27,6 +28,10 @@ const (
 	CodeTooLarge          = "too_large"
 	CodeInternal          = "internal"
 	CodeUnavailable       = "unavailable"
+	// CodeStoreUnavailable: the store (Consul) did not answer or could not
+	// serve (a restart, a leader election) even after retries; the request
+	// may be tried again. A write may have been applied.
+	CodeStoreUnavailable = "store_unavailable"
 )
 
 // ErrorBody is the JSON of every error response: {"error": {...}}.
@@ -98,6 +103,9 @@ func MapError(err error, requestID string) (int, ErrorDetail) {
 		return fiber.StatusConflict, ErrorDetail{Code: CodeIllegalTransition, Message: msg}
 	case errors.Is(err, domain.ErrConflict), errors.Is(err, domain.ErrBusy):
 		return fiber.StatusConflict, ErrorDetail{Code: CodeConflict, Message: msg}
+	case errors.Is(err, store.ErrUnavailable):
+		return fiber.StatusServiceUnavailable, ErrorDetail{Code: CodeStoreUnavailable,
+			Message: "aegir's store (Consul) is unavailable; try again in a moment, and check what a change you made did before repeating it (request " + requestID + ")"}
 	case errors.Is(err, control.ErrUnavailable):
 		return fiber.StatusServiceUnavailable, ErrorDetail{Code: CodeUnavailable, Message: msg}
 	case errors.Is(err, domain.ErrTooLarge):
