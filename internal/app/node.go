@@ -201,8 +201,9 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	n.disp, err = dispatch.New(dispatch.Config{
 		Store: n.store, Executor: n.queues.Observe(exec), Bus: n.bus, Locker: n.locker,
 		MaxParallel: cfg.Executor.MaxParallel, TaskTimeout: cfg.TaskTimeoutDuration(),
-		Env:    env,
-		Router: router, RouterGrace: cfg.ReleaseGraceDuration(), RouterWait: cfg.ReleaseWaitDuration(),
+		Env:     env,
+		KeepDir: filepath.Join(cfg.DataDir, "unrecorded"), // results the store did not take before a stop
+		Router:  router, RouterGrace: cfg.ReleaseGraceDuration(), RouterWait: cfg.ReleaseWaitDuration(),
 		Logger: log,
 	})
 	if err != nil {

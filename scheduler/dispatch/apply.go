@@ -159,6 +159,10 @@ type ending struct {
 	hint        string
 	summary     string
 	changes     []store.Change
+	// res is the result changes were made from, kept so that an ending
+	// the store did not take can be written to disk and its changes made
+	// again at the next start (keep.go).
+	res *provision.Result
 }
 
 // outcome is how a run of the back end ended, as the dispatcher saw it.
@@ -224,7 +228,7 @@ func endingOf(task domain.Task, o outcome, timeout time.Duration) ending {
 	if err != nil {
 		return notApplied(e, err)
 	}
-	e.changes = changes
+	e.changes, e.res = changes, res
 	if stopped != "" {
 		if res.Status == domain.TaskSucceeded {
 			e.summary = strings.TrimSpace(e.summary + " (it had finished before it could be stopped)")

@@ -51,6 +51,11 @@ type Config struct {
 	// backoff from RetryInterval up to 30s, before the task is left to
 	// the next pass or reap (storeretry.go). Default: 5m.
 	StoreRetry time.Duration
+	// KeepDir is where results the store still did not take when the
+	// dispatcher stops are written, for the next start to record
+	// (keep.go). Default: none; such tasks fail runner_gone at the next
+	// start.
+	KeepDir string
 	// Env is copied into every context. Default: zero.
 	Env provision.EnvInfo
 	// Router is the router in front of the web servers. With one, a
@@ -557,6 +562,15 @@ func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 		if mine {
 			continue
 		}
+		if !isKept && all {
+			// A result an earlier process could not record before it stopped.
+			if kept, isKept = d.readKept(t); isKept {
+				d.log.Info("recording a task result kept on disk when aegir stopped", "task", t.ID)
+				d.mu.Lock()
+				d.unrecorded[t.ID] = kept // until the store takes it
+				d.mu.Unlock()
+			}
+		}
 		if isKept {
 			d.recordKept(ctx, t.ID, kept)
 			continue
@@ -609,8 +623,9 @@ func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 
 // recordKeptOnStop tries once more, for a few seconds, to record the
 // results the store did not take, before the dispatcher stops; those it
-// still cannot record are lost, and their tasks fail runner_gone at the
-// next leader's reap.
+// still cannot record are written to KeepDir for the next start's Recover
+// (keep.go). Without KeepDir they are lost, and their tasks fail
+// runner_gone at the next leader's reap.
 func (d *Dispatcher) recordKeptOnStop() {
 	d.mu.Lock()
 	kept := maps.Clone(d.unrecorded)
@@ -624,10 +639,18 @@ func (d *Dispatcher) recordKeptOnStop() {
 		d.recordKept(ctx, id, e)
 	}
 	d.mu.Lock()
-	if n := len(d.unrecorded); n > 0 {
-		d.log.Error("stopping with task results the store did not take; the next leader fails those tasks runner_gone", "tasks", n)
-	}
+	left := maps.Clone(d.unrecorded)
 	d.mu.Unlock()
+	written := 0
+	for id, e := range left {
+		if d.writeKept(id, e) {
+			written++
+		}
+	}
+	if n := len(left); n > 0 {
+		d.log.Error("stopping with task results the store did not take; those kept on disk are recorded at the next start, the others fail runner_gone",
+			"tasks", n, "kept_on_disk", written, "dir", d.cfg.KeepDir)
+	}
 }
 
 // recordKept records the result of a task that the store did not take
@@ -641,6 +664,7 @@ func (d *Dispatcher) recordKept(ctx context.Context, taskID string, e ending) {
 	d.mu.Lock()
 	delete(d.unrecorded, taskID)
 	d.mu.Unlock()
+	d.dropKept(taskID)
 	if err != nil {
 		d.log.Error("finish task; it stays running", "task", taskID, "err", err)
 		return
