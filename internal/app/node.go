@@ -178,6 +178,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 			Datacenters: cfg.Nomad.Datacenters, Binary: cfg.Nomad.Binary, DataDir: cfg.DataDir,
 			RedisAddr: cfg.Redis.Address, Redis: cfg.Redis, Results: nomadexec.NewRedisResults(n.rdb, ""),
 			APIAddr: cfg.Nomad.APIAddr, MaxInFlight: cfg.Executor.MaxParallel, Logger: log,
+			JobVars: nomadJobVars(cfg),
 		})
 		exec = n.nomad
 	}

@@ -259,6 +259,11 @@ type NomadConfig struct {
 	// APIAddr is the aegir API as the periodic queue jobs reach it.
 	// Default "http://" + http_addr.
 	APIAddr string `hcl:"api_addr,optional"`
+	// VaultPolicies are the Vault policies of the token Nomad gives each
+	// back end (the aegir-task job's vault block), e.g. ["aegir-backend"];
+	// Nomad's servers must have Vault enabled. Default: none, no vault
+	// block.
+	VaultPolicies []string `hcl:"vault_policies,optional"`
 }
 
 // SecretsConfig selects the secrets backend.
@@ -530,6 +535,11 @@ func (c *Config) validate() error {
 	for _, p := range c.Dashboard.TrustedProxies {
 		if _, err := parseProxy(p); err != nil {
 			errs = append(errs, fmt.Errorf("dashboard trusted_proxies: %q is neither an address nor a CIDR like 10.0.0.0/8", p))
+		}
+	}
+	for _, p := range c.Nomad.VaultPolicies {
+		if err := domain.ValidateName("nomad vault_policies", p); err != nil {
+			errs = append(errs, fmt.Errorf("nomad vault_policies: %q is not a Vault policy name (lowercase letters, digits, '-', '_')", p))
 		}
 	}
 	for _, r := range c.PlatformRoots {

@@ -167,3 +167,22 @@ func TestRoutingRelease(t *testing.T) {
 		t.Errorf("release_wait shorter than release_grace: %v", err)
 	}
 }
+
+func TestNomadVaultPolicies(t *testing.T) {
+	t.Parallel()
+	none := func(string) string { return "" }
+	file := filepath.Join(t.TempDir(), "aegir.hcl")
+	if err := os.WriteFile(file, []byte("nomad {\n  vault_policies = [\"aegir-backend\", \"extra_one\"]\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(ModeServer, file, none, nil)
+	if err != nil || strings.Join(c.Nomad.VaultPolicies, ",") != "aegir-backend,extra_one" {
+		t.Fatalf("vault_policies: %v %v", err, c.Nomad.VaultPolicies)
+	}
+	if err := os.WriteFile(file, []byte("nomad {\n  vault_policies = [\"root\\\" }\"]\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(ModeServer, file, none, nil); err == nil || !strings.Contains(err.Error(), "vault_policies") {
+		t.Errorf("a policy name with HCL in it: %v", err)
+	}
+}
