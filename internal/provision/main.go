@@ -207,6 +207,13 @@ func runUnlessAbandoned(ctx context.Context, r *Runner, c *Context, sink *redisS
 	if !gaveUp.Load() && !sink.abandoned(ctx) {
 		return res
 	}
+	return abandonedResult(res, given, log)
+}
+
+// abandonedResult is the result of a task aegir gave up while its back end
+// ran, given res, what the back end did: the archives res made are removed
+// (no record will own them) and the result says the task was given up.
+func abandonedResult(res, given Result, log *slog.Logger) Result {
 	var removed []string
 	for _, b := range res.Changes.Backups {
 		if b.Path == "" {
