@@ -25,6 +25,22 @@ import (
 // is left that no backup record owns.
 func TestServerOnNomadLostClient(t *testing.T) {
 	t.Parallel()
+	lostClient(t, false)
+}
+
+// TestServerOnNomadLostClientAfterTheWork: the back end has done the
+// backup and left its result when its node is lost (the allocation had
+// not ended yet): the task ends with that result, the archive recorded,
+// and the purged job does not run again when the client rejoins.
+func TestServerOnNomadLostClientAfterTheWork(t *testing.T) {
+	t.Parallel()
+	lostClient(t, true)
+}
+
+// lostClient runs a backup on node aegir-b and stops that node's Nomad
+// client while the backup's allocation runs: with finished, the back end
+// has done its work and lingers; else it starts only a minute later.
+func lostClient(t *testing.T, finished bool) {
 	cluster := testharness.Nomad(t, testharness.NomadOptions{})
 	consul := testharness.SharedConsul(t)
 	rs := testharness.Redis(t)
@@ -37,6 +53,9 @@ func TestServerOnNomadLostClient(t *testing.T) {
 	marker := filepath.Join(dir, "slow")
 	slow := filepath.Join(dir, "slow-aegir")
 	script := "#!/bin/sh\nif [ -e " + marker + " ]; then sleep 60; fi\nexec " + aegirBin + " \"$@\"\n"
+	if finished { // the work done, the allocation still running
+		script = "#!/bin/sh\n" + aegirBin + " \"$@\"\nrc=$?\nif [ -e " + marker + " ]; then sleep 60; fi\nexit $rc\n"
+	}
 	if err := os.WriteFile(slow, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -112,8 +131,28 @@ func TestServerOnNomadLostClient(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	defer rdb.Close()
+	if finished { // the back end has left its result
+		for rdb.Exists(context.Background(), "aegir:result:"+backup.ID).Val() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the back end left no result")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	stopped := time.Now()
 	cluster.StopClient(t, "aegir-b")
+	if finished {
+		done := s.waitDoneWithin(backup.ID, 90*time.Second)
+		t.Logf("client stopped → task %s after %s: %s%s", done.Status, time.Since(stopped).Round(100*time.Millisecond), done.Summary, done.Explanation)
+		if done.Status != "succeeded" {
+			t.Fatalf("backup whose back end had finished: %s %s: %s", done.Status, done.ErrorCode, done.Explanation)
+		}
+		rejoinAndCheck(t, cluster, nomad, jobID, original)
+		checkArchives(t, s, site.Site.ID, dataDir, 1)
+		return
+	}
 	failed := s.waitDoneWithin(backup.ID, 90*time.Second)
 	t.Logf("client stopped → task %s after %s: %s", failed.Status, time.Since(stopped).Round(100*time.Millisecond), failed.Explanation)
 	if failed.Status != "failed" || !strings.Contains(failed.Explanation, "Nomad lost the back end") ||
@@ -126,8 +165,6 @@ func TestServerOnNomadLostClient(t *testing.T) {
 
 	// The back end, still running on the stopped client's node, starts
 	// after the task was given up: it does nothing and says so.
-	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
-	defer rdb.Close()
 	var res struct {
 		Status    string `json:"status"`
 		ErrorCode string `json:"error_code"`
@@ -148,8 +185,18 @@ func TestServerOnNomadLostClient(t *testing.T) {
 		t.Errorf("the late back end's result: %+v, want task_abandoned", res)
 	}
 
-	// The client rejoins: Nomad places nothing new for the purged job,
-	// and the old allocation, which the client finds again, ends.
+	rejoinAndCheck(t, cluster, nomad, jobID, original)
+	if after := s.taskState(backup.ID); after.Status != "failed" {
+		t.Errorf("task after the rejoin: %s", after.Status)
+	}
+	checkArchives(t, s, site.Site.ID, dataDir, 0)
+}
+
+// rejoinAndCheck starts aegir-b's client again: Nomad must place nothing
+// new for the purged job, and the old allocation, which the client finds
+// again, must end.
+func rejoinAndCheck(t *testing.T, cluster *testharness.NomadCluster, nomad *nomadapi.Client, jobID, original string) {
+	t.Helper()
 	cluster.StartClient(t, "aegir-b")
 	var states []string
 	for end := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
@@ -173,30 +220,41 @@ func TestServerOnNomadLostClient(t *testing.T) {
 			break
 		}
 		if time.Now().After(end) {
-			t.Fatalf("the given-up job's allocation still runs 30s after the client rejoined: %v", states)
+			t.Fatalf("the job's allocation still runs 30s after the client rejoined: %v", states)
 		}
 	}
-	t.Logf("after the rejoin, the given-up job's allocations: %v", states)
-	if after := s.taskState(backup.ID); after.Status != "failed" {
-		t.Errorf("task after the rejoin: %s", after.Status)
-	}
+	t.Logf("after the rejoin, the job's allocations: %v", states)
+}
 
-	// No archive without a record: the backup made none.
+// checkArchives fails unless the site has want backup records and every
+// archive under the data dir's backups is one of them.
+func checkArchives(t *testing.T, s *serverProcess, siteID, dataDir string, want int) {
+	t.Helper()
 	var backups struct {
 		Items []struct{ Path string } `json:"items"`
 	}
-	s.call("GET", "/sites/"+site.Site.ID+"/backups", nil, &backups)
+	s.call("GET", "/sites/"+siteID+"/backups", nil, &backups)
 	archives, _ := filepath.Glob(filepath.Join(dataDir, "backups", "*", "*"))
 	more, _ := filepath.Glob(filepath.Join(dataDir, "backups", "*"))
 	t.Logf("backup records %d, files under backups/: %v %v", len(backups.Items), more, archives)
+	if len(backups.Items) != want {
+		t.Errorf("%d backup records, want %d", len(backups.Items), want)
+	}
 	recorded := map[string]bool{}
 	for _, b := range backups.Items {
 		recorded[b.Path] = true
 	}
+	n := 0
 	for _, f := range append(archives, more...) {
-		if fi, err := os.Stat(f); err == nil && fi.Mode().IsRegular() && !recorded[f] {
-			t.Errorf("archive %s has no backup record", f)
+		if fi, err := os.Stat(f); err == nil && fi.Mode().IsRegular() {
+			n++
+			if !recorded[f] {
+				t.Errorf("archive %s has no backup record", f)
+			}
 		}
+	}
+	if n > want {
+		t.Errorf("%d archives on disk, want at most %d", n, want)
 	}
 }
 
