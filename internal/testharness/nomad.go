@@ -36,6 +36,17 @@ type NomadOptions struct {
 	// bootstraps it; NomadCluster.ManagementToken is the bootstrap token
 	// and NomadCluster.ACLToken makes narrower ones. Default off.
 	ACL bool
+	// Vault turns on Nomad's Vault integration (tasks with a vault block
+	// get a token): the servers create tokens from Vault's token role
+	// Role with Token (a token of a policy allowing that, periodic and
+	// orphan, as Nomad 1.4's docs describe); clients reach Vault at Addr.
+	// Default off.
+	Vault *NomadVault
+}
+
+// NomadVault is Nomad's side of its Vault integration.
+type NomadVault struct {
+	Addr, Token, Role string
 }
 
 // NomadCluster is one Nomad server and its client agents, all on 127.0.0.1,
@@ -105,9 +116,20 @@ consul {
   server_auto_join = false
   client_auto_join = false
 }
+{{if .VaultAddr}}
+vault {
+  enabled = true
+  address = "{{.VaultAddr}}"
+{{- if .Server}}
+  token            = "{{.VaultToken}}"
+  create_from_role = "{{.VaultRole}}"
+{{- end}}
+}
+{{else}}
 vault {
   enabled = false
 }
+{{end}}
 {{if .ACL}}
 acl {
   enabled = true
@@ -131,7 +153,7 @@ client {
     "driver.allowlist" = "raw_exec"
     # No cloud metadata probes (they would reach for 169.254.169.254) and
     # no Consul/Vault probes of default ports.
-    "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean,consul,vault"
+    "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean,consul{{if not .VaultAddr}},vault{{end}}"
   }
 {{.ClientHCL}}
 }
@@ -152,6 +174,8 @@ type nomadAgentConfig struct {
 	CgroupParent    string
 	ClientHCL       string
 	ACL             bool
+	// VaultAddr, VaultToken, VaultRole: NomadOptions.Vault.
+	VaultAddr, VaultToken, VaultRole string
 }
 
 // Nomad starts a Nomad server and client agents (raw_exec only) on
@@ -185,6 +209,10 @@ func Nomad(t testing.TB, opts NomadOptions) *NomadCluster {
 	})
 
 	id := randomHex(3)
+	var va NomadVault
+	if opts.Vault != nil {
+		va = *opts.Vault
+	}
 	var serverRPC int
 	err := retryPorts(func() error {
 		c.server.stop()
@@ -197,6 +225,7 @@ func Nomad(t testing.TB, opts NomadOptions) *NomadCluster {
 		c.HTTPAddr = "http://" + c.Addr
 		c.server, err = startNomadAgent(bin, c.dir, nomadAgentConfig{
 			Name: "aegir-server-" + id, HTTP: ports[0], RPC: ports[1], Serf: ports[2], Server: true, ACL: opts.ACL,
+			VaultAddr: va.Addr, VaultToken: va.Token, VaultRole: va.Role,
 		})
 		if err != nil {
 			return err
@@ -236,7 +265,7 @@ func Nomad(t testing.TB, opts NomadOptions) *NomadCluster {
 				r.p, err = startNomadAgent(bin, c.dir, nomadAgentConfig{
 					Name: name, HTTP: ports[0], RPC: ports[1], Serf: ports[2], ServerRPC: serverRPC,
 					CgroupParent: "/aegir-test-" + id + "-" + sanitize(name),
-					ClientHCL:    opts.ClientHCL, ACL: opts.ACL,
+					ClientHCL:    opts.ClientHCL, ACL: opts.ACL, VaultAddr: va.Addr,
 				})
 				if err != nil {
 					return err
