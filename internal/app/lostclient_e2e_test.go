@@ -273,3 +273,114 @@ func (d *devProcess) waitDoneWithin(id string, limit time.Duration) runnerTask {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestServerOnNomadLostClientMidInstall stops the Nomad client while an
+// install's hook runs: aegir fails the task when Nomad marks the node
+// down and marks it abandoned; the back end, still running on the node,
+// sees the mark, stops and rolls back (the site's directory is removed),
+// and says so in its result; the purged job does not run again when the
+// client rejoins.
+func TestServerOnNomadLostClientMidInstall(t *testing.T) {
+	t.Parallel()
+	cluster := testharness.Nomad(t, testharness.NomadOptions{})
+	consul := testharness.SharedConsul(t)
+	rs := testharness.Redis(t)
+	s := startConfiguredServer(t, serverOptions{
+		config: "nomad {\n  binary = " + strconv.Quote(aegirBin) + "\n}\n",
+		args:   []string{"-store", "consul", "-consul-addr", consul.Addr, "-redis-addr", rs.Addr, "-executor", "nomad"},
+		env:    []string{"NOMAD_ADDR=" + cluster.HTTPAddr, "AEGIR_CONSUL_PREFIX=" + testharness.UniquePrefix(t)},
+	})
+	var srv struct {
+		Task task `json:"task"`
+	}
+	if code := s.call("POST", "/servers", map[string]any{"name": "web-b", "address": "127.0.0.1", "nomad_node": "aegir-b",
+		"services": []map[string]any{{"kind": "builtin", "port": s.sitesPort()}, {"kind": "sqlite"}}}, &srv); code != 201 {
+		t.Fatalf("create server: %d", code)
+	}
+	s.waitTask(srv.Task.ID)
+	if code := s.call("POST", "/clients", map[string]any{"name": "acme"}, nil); code != 201 {
+		t.Fatalf("create client: %d", code)
+	}
+	slow := filepath.Join(t.TempDir(), "slow")
+	if err := os.MkdirAll(filepath.Join(slow, "public"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(slow, "public", "index.php"), []byte("<?php echo 'ok';\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(slow, "aegir.hcl"), []byte("docroot = \"public\"\nhooks {\n  install = [\"sleep\", \"90\"]\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var plat struct {
+		Task task `json:"task"`
+	}
+	if code := s.call("POST", "/platforms", map[string]any{"name": "slow", "path": slow, "web_server": "web-b", "type": "php"}, &plat); code != 201 {
+		t.Fatalf("create platform: %d", code)
+	}
+	s.waitTask(plat.Task.ID)
+	const domain = "midinstall.example.test"
+	var site struct {
+		Task task `json:"task"`
+	}
+	if code := s.call("POST", "/sites", map[string]any{"domain": domain, "platform": "slow", "db_server": "web-b", "client": "acme"}, &site); code != 201 {
+		t.Fatalf("create site: %d", code)
+	}
+	siteDir := filepath.Join(slow, "sites", domain)
+	deadline := time.Now().Add(time.Minute)
+	var running runnerTask
+	for running = s.taskState(site.Task.ID); running.Status != "running" || running.Runner == "" || !exists(siteDir); running = s.taskState(site.Task.ID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the install never got to its hook: %+v", running)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // into the hook
+	jobID := strings.TrimPrefix(running.Runner, "nomad:")
+	ac := nomadapi.DefaultConfig()
+	ac.Address = cluster.HTTPAddr
+	nomad, err := nomadapi.NewClient(ac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocs, _, err := nomad.Jobs().Allocations(jobID, true, nil)
+	if err != nil || len(allocs) != 1 {
+		t.Fatalf("allocations of %s: %v %v", jobID, allocs, err)
+	}
+	original := allocs[0].ID
+
+	stopped := time.Now()
+	cluster.StopClient(t, "aegir-b")
+	failed := s.waitDoneWithin(site.Task.ID, 90*time.Second)
+	t.Logf("client stopped → install %s after %s: %s", failed.Status, time.Since(stopped).Round(100*time.Millisecond), failed.Explanation)
+	if failed.Status != "failed" || !strings.Contains(failed.Explanation, "purged the dispatched job") {
+		t.Fatalf("install on the lost node: %s %s: %s", failed.Status, failed.ErrorCode, failed.Explanation)
+	}
+	// The back end, its hook still running on the node, stops and rolls
+	// back within the abandon check.
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	defer rdb.Close()
+	var res struct {
+		Status      string `json:"status"`
+		ErrorCode   string `json:"error_code"`
+		Explanation string `json:"explanation"`
+	}
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if b, err := rdb.Get(context.Background(), "aegir:result:"+site.Task.ID).Bytes(); err == nil {
+			if err := json.Unmarshal(b, &res); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("the back end on the lost node did not stop within 30s of its task being given up")
+		}
+	}
+	t.Logf("the back end's own result: %+v", res)
+	if res.ErrorCode != "task_abandoned" {
+		t.Errorf("the back end's result: %+v, want task_abandoned", res)
+	}
+	if exists(siteDir) {
+		t.Errorf("the abandoned install left %s", siteDir)
+	}
+	rejoinAndCheck(t, cluster, nomad, jobID, original)
+}
