@@ -18,8 +18,9 @@ import (
 
 // TestServerMigrateBehindTraefik migrates a site between two nginx web
 // servers under `aegir server` (Consul store, so its routing reconciler
-// publishes the sites) with a stock Traefik in front and a request loop
-// through Traefik all along: no request fails. The old vhost stays until
+// publishes the sites) with a stock Traefik in front (ops/traefik's
+// configuration) and a request loop through Traefik all along, with
+// aegir's default release_grace: no request fails. The old vhost stays until
 // Traefik has taken the site off the old server (the release-old-place
 // task the migrate's result queued waits for the catalog and the grace),
 // and is gone afterwards, with the old site directory.
@@ -27,14 +28,14 @@ func TestServerMigrateBehindTraefik(t *testing.T) {
 	t.Parallel()
 	testharness.RequireRoot(t, "nginx workers run as www-data and sites get their own users")
 	consul := testharness.Consul(t)
-	traefik := testharness.Traefik(t, consul.Addr) // polls the catalog every 1s, 100ms throttle
+	// The Traefik configuration shipped for operators (polls the catalog
+	// every 2s, 1s provider throttle), and aegir's default release_grace.
+	traefik := testharness.TraefikConfig(t, opsTraefik(consul.Addr))
 	web1, web2 := testharness.Nginx(t), testharness.Nginx(t)
-	const grace = 3 * time.Second // ≥ Traefik's refresh (1.1s here)
 
 	s := startConfiguredServer(t, serverOptions{
-		config: "routing {\n  release_grace = \"" + grace.String() + "\"\n}\n",
-		args:   []string{"-store", "consul", "-consul-addr", consul.Addr},
-		env:    []string{"AEGIR_CONSUL_PREFIX=" + testharness.UniquePrefix(t)},
+		args: []string{"-store", "consul", "-consul-addr", consul.Addr},
+		env:  []string{"AEGIR_CONSUL_PREFIX=" + testharness.UniquePrefix(t)},
 	})
 	if code := s.call("POST", "/clients", map[string]any{"name": "acme"}, nil); code != 201 {
 		t.Fatalf("create client: %d", code)
@@ -195,6 +196,30 @@ func TestServerMigrateBehindTraefik(t *testing.T) {
 	}
 	if code, body, err := get(); err != nil || code != 200 || body != "served by web2" {
 		t.Fatalf("after the move: %d %q %v", code, body, err)
+	}
+}
+
+// opsTraefik renders ops/traefik/traefik.yml with its addresses moved to
+// the test's.
+func opsTraefik(consulAddr string) func(web, api string) ([]byte, error) {
+	return func(web, api string) ([]byte, error) {
+		b, err := os.ReadFile(filepath.Join("..", "..", "ops", "traefik", "traefik.yml"))
+		if err != nil {
+			return nil, err
+		}
+		s := string(b)
+		for _, r := range [][2]string{
+			{`address: ":80"`, `address: "` + web + `"`},
+			{`address: "127.0.0.1:8081"`, `address: "` + api + `"`},
+			{`address: "127.0.0.1:8500"`, `address: "` + consulAddr + `"`},
+			{"accessLog: {}", ""},
+		} {
+			if strings.Count(s, r[0]) != 1 {
+				return nil, fmt.Errorf("ops/traefik/traefik.yml: want %q once", r[0])
+			}
+			s = strings.Replace(s, r[0], r[1], 1)
+		}
+		return []byte(s), nil
 	}
 }
 
