@@ -54,6 +54,12 @@ type VaultConfig struct {
 	// Logger receives renewal events and warnings; never secret values.
 	// Default: discard.
 	Logger *slog.Logger
+	// TokenCheck is how often the store asks Vault whether its token is
+	// still valid (auth/token/lookup-self), so a token revoked or expired
+	// early is noticed within this time rather than at the next request
+	// or renewal: an AppRole store logs in again, a token store reports it
+	// in Check (aegir's status view). Default 30s.
+	TokenCheck time.Duration
 }
 
 // Environment variables VaultConfigFromEnv reads, besides Vault's own
@@ -99,6 +105,8 @@ type VaultStore struct {
 	renewErr error             // the last failed renewal or re-login, for Check
 	stop     context.CancelFunc
 	done     chan struct{}
+	// checked is closed when watchToken has returned.
+	checked chan struct{}
 }
 
 var _ Store = (*VaultStore)(nil)
@@ -200,9 +208,53 @@ func NewVault(cfg VaultConfig) (*VaultStore, error) {
 	}
 	client.SetToken(auth.Auth.ClientToken)
 	wctx, stop := context.WithCancel(context.Background())
-	v.stop, v.done = stop, make(chan struct{})
+	v.stop, v.done, v.checked = stop, make(chan struct{}), make(chan struct{})
 	go v.keepAlive(wctx, auth)
+	go v.watchToken(wctx, cmp.Or(cfg.TokenCheck, 30*time.Second))
 	return v, nil
+}
+
+// watchToken asks Vault every `every` whether the store's token is still
+// valid. A token Vault no longer takes (revoked, or expired before its
+// renewal) makes an AppRole store log in again at once, and is recorded
+// for Check otherwise. A sealed or unreachable Vault is left to the
+// requests and the status view, which say so themselves.
+func (v *VaultStore) watchToken(ctx context.Context, every time.Duration) {
+	defer close(v.checked)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := v.client.Auth().Token().LookupSelfWithContext(cctx)
+		if err != nil {
+			err = v.classify(cctx, "read", "auth/token/lookup-self", err)
+		}
+		if err == nil || !errors.Is(err, ErrVaultToken) {
+			cancel()
+			continue
+		}
+		if v.login == nil {
+			cancel()
+			v.setRenewErr(err)
+			v.log.Warn("Vault no longer takes aegir's token (revoked or expired); give aegir a new token", "err", err)
+			continue
+		}
+		s, lerr := v.login(cctx)
+		cancel()
+		if lerr != nil {
+			v.setRenewErr(lerr)
+			v.log.Warn("Vault no longer takes aegir's token, and the AppRole login failed; retrying", "err", lerr, "in", every)
+			continue
+		}
+		v.client.SetToken(s.Auth.ClientToken)
+		v.setRenewErr(nil)
+		v.log.Info("Vault no longer took aegir's token (revoked or expired); logged in again with AppRole")
+	}
 }
 
 // Close stops renewing the token. It does not revoke it (a token from the
@@ -210,6 +262,7 @@ func NewVault(cfg VaultConfig) (*VaultStore, error) {
 func (v *VaultStore) Close() error {
 	v.stop()
 	<-v.done
+	<-v.checked
 	return nil
 }
 

@@ -341,3 +341,73 @@ func TestVaultWebhookSecrets(t *testing.T) {
 		t.Errorf("after delete: %v, want ErrNotFound", err)
 	}
 }
+
+// An AppRole store whose token is revoked notices it within TokenCheck,
+// without a request of its own, and logs in again.
+func TestVaultAppRoleTokenRevoked(t *testing.T) {
+	t.Parallel()
+	b := setupVault(t)
+	if err := b.root.Sys().EnableAuthWithOptions("approle", &vault.EnableAuthOptions{Type: "approle"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.root.Logical().Write("auth/approle/role/long", map[string]any{
+		"token_policies": "aegir-backend", "token_ttl": "1h", "token_max_ttl": "2h"}); err != nil {
+		t.Fatal(err)
+	}
+	rid, err := b.root.Logical().Read("auth/approle/role/long/role-id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid, err := b.root.Logical().Write("auth/approle/role/long/secret-id", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := secrets.NewVault(secrets.VaultConfig{Addr: b.srv.Addr, TokenCheck: 300 * time.Millisecond,
+		RoleID: rid.Data["role_id"].(string), SecretID: sid.Data["secret_id"].(string)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if _, err := st.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Revoke every token of the role, as an operator would on a leak.
+	accessors, err := b.root.Logical().List("auth/token/accessors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := 0
+	for _, a := range accessors.Data["keys"].([]any) {
+		info, err := b.root.Auth().Token().LookupAccessor(a.(string))
+		if err != nil || info.Data["display_name"] != "approle" {
+			continue
+		}
+		if err := b.root.Auth().Token().RevokeAccessor(a.(string)); err != nil {
+			t.Fatal(err)
+		}
+		revoked++
+	}
+	if revoked == 0 {
+		t.Fatal("no AppRole token to revoke")
+	}
+	start := time.Now()
+	sawBad := false
+	for {
+		_, err := st.Check(ctx)
+		if err == nil && sawBad {
+			break
+		}
+		if err != nil {
+			sawBad = true
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("the revoked token was not replaced within 5s (check every 300ms): %v (saw it invalid: %v)", err, sawBad)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("revoked token replaced after %s", time.Since(start).Round(10*time.Millisecond))
+	if err := st.Put(ctx, secrets.SiteDBRef(domain.NewID()), map[string]string{"password": "p"}); err != nil {
+		t.Fatalf("Put after the new login: %v", err)
+	}
+}

@@ -73,6 +73,8 @@
 //	*domain.DuplicateError, ErrDuplicate  409 duplicate
 //	*domain.TransitionError               409 illegal_transition
 //	ErrTooLarge, body over the limit      413 too_large
+//	store.ErrUnavailable (Consul away)    503 store_unavailable
+//	locks.ErrUnavailable (Redis away)     503 bus_unavailable
 //	missing log bus / secrets backend     503 unavailable
 //	anything else                         500 internal
 //

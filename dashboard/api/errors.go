@@ -9,6 +9,8 @@ import (
 
 	"github.com/aegirhq/aegir/internal/control"
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/locks"
+	"github.com/aegirhq/aegir/internal/store"
 )
 
 // Stable error codes of the API. Clients branch on these, never on the
@@ -31,6 +33,13 @@ const (
 	// their client over a quota; the field is "quotas.<name>" (tasks,
 	// backups, sites, disk) and the message says what to do.
 	CodeQuotaExceeded = "quota_exceeded"
+	// CodeStoreUnavailable: the store (Consul) did not answer or could not
+	// serve (a restart, a leader election) even after retries; the request
+	// may be tried again. A write may have been applied.
+	CodeStoreUnavailable = "store_unavailable"
+	// CodeBusUnavailable: Redis, which holds aegir's locks and live logs,
+	// did not answer; the request may be tried again.
+	CodeBusUnavailable = "bus_unavailable"
 )
 
 // ErrorBody is the JSON of every error response: {"error": {...}}.
@@ -105,6 +114,12 @@ func MapError(err error, requestID string) (int, ErrorDetail) {
 		return fiber.StatusConflict, ErrorDetail{Code: CodeIllegalTransition, Message: msg}
 	case errors.Is(err, domain.ErrConflict), errors.Is(err, domain.ErrBusy):
 		return fiber.StatusConflict, ErrorDetail{Code: CodeConflict, Message: msg}
+	case errors.Is(err, store.ErrUnavailable):
+		return fiber.StatusServiceUnavailable, ErrorDetail{Code: CodeStoreUnavailable,
+			Message: "aegir's store (Consul) is unavailable; try again in a moment, and check what a change you made did before repeating it (request " + requestID + ")"}
+	case errors.Is(err, locks.ErrUnavailable):
+		return fiber.StatusServiceUnavailable, ErrorDetail{Code: CodeBusUnavailable,
+			Message: "Redis, which holds aegir's locks, did not answer; try again in a moment (request " + requestID + ")"}
 	case errors.Is(err, control.ErrUnavailable):
 		return fiber.StatusServiceUnavailable, ErrorDetail{Code: CodeUnavailable, Message: msg}
 	case errors.Is(err, domain.ErrTooLarge):

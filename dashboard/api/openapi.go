@@ -117,7 +117,7 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 			"version": "1",
 			"description": "The aegir hosting control plane. Errors are {\"error\": {\"code\", \"message\", \"field\"}} " +
 				"with codes invalid, malformed_json, unknown_field (400), unauthorized (401), forbidden (403), not_found (404), " +
-				"method_not_allowed (405), conflict, duplicate, illegal_transition (409), too_large (413), internal (500), unavailable (503).",
+				"method_not_allowed (405), conflict, duplicate, illegal_transition (409), too_large (413), internal (500), unavailable, store_unavailable, bus_unavailable (503).",
 		},
 		"servers":    []any{map[string]any{"url": "/"}},
 		"security":   []any{map[string]any{"bearer": []string{}}},

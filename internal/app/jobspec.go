@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/aegirhq/aegir/internal/config"
 	"github.com/aegirhq/aegir/jobspecs"
 )
 
@@ -58,4 +59,14 @@ func runJobspec(args []string, stdout, stderr io.Writer) int {
 	}
 	_, _ = stdout.Write(out)
 	return 0
+}
+
+// nomadJobVars are the aegir-task jobspec variables the config sets
+// besides those the executor fills in: the back ends' Vault policies.
+func nomadJobVars(cfg *config.Config) map[string]any {
+	vars := map[string]any{}
+	if len(cfg.Nomad.VaultPolicies) > 0 {
+		vars["vault_policies"] = cfg.Nomad.VaultPolicies
+	}
+	return vars
 }

@@ -189,6 +189,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 			Datacenters: cfg.Nomad.Datacenters, Binary: cfg.Nomad.Binary, DataDir: cfg.DataDir,
 			RedisAddr: cfg.Redis.Address, Redis: cfg.Redis, Results: nomadexec.NewRedisResults(n.rdb, ""),
 			APIAddr: cfg.Nomad.APIAddr, MaxInFlight: cfg.Executor.MaxParallel, Logger: log,
+			JobVars: nomadJobVars(cfg),
 		})
 		exec = n.nomad
 	}
@@ -210,10 +211,17 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		return nil, err
 	}
 	n.closers = append(n.closers, func() error { n.queues.Close(); return nil }) // passes started through the API
+	// A migrate's old place waits for the router in front (routing on).
+	var router dispatch.Router
+	if n.routing != nil {
+		router = n.routing
+	}
 	n.disp, err = dispatch.New(dispatch.Config{
 		Store: n.store, Executor: n.queues.Observe(exec), Bus: n.bus, Locker: n.locker,
 		MaxParallel: cfg.Executor.MaxParallel, TaskTimeout: cfg.TaskTimeoutDuration(),
-		Env:    env,
+		Env:     env,
+		KeepDir: filepath.Join(cfg.DataDir, "unrecorded"), // results the store did not take before a stop
+		Router:  router, RouterGrace: cfg.ReleaseGraceDuration(), RouterWait: cfg.ReleaseWaitDuration(),
 		Logger: log,
 		Events: events,
 	})

@@ -65,6 +65,7 @@ type Config struct {
 
 	Notifications NotificationsConfig
 	TLS           TLSConfig
+	Routing       RoutingConfig
 }
 
 // TLSConfig configures the certificates of sites with HTTPS.
@@ -126,6 +127,7 @@ type fileConfig struct {
 	Redis     *redisFile       `hcl:"redis,block"`
 	Dashboard *DashboardConfig `hcl:"dashboard,block"`
 	TLS       *TLSConfig       `hcl:"tls,block"`
+	Routing   *RoutingConfig   `hcl:"routing,block"`
 
 	AuditRetention string `hcl:"audit_retention,optional"`
 
@@ -207,6 +209,37 @@ func (f *fileConfig) into(c *Config) {
 	if f.TLS != nil {
 		c.TLS = *f.TLS
 	}
+	if f.Routing != nil {
+		c.Routing = *f.Routing
+	}
+}
+
+// RoutingConfig configures how aegir works with the router in front of the
+// web servers (Traefik on Consul's catalog, see internal/routing; on with
+// the consul store).
+type RoutingConfig struct {
+	// ReleaseGrace is how long a migrated site's old place keeps serving
+	// after the catalog no longer routes the site there, before it is
+	// removed: at least the router's refresh (Traefik's refreshInterval
+	// plus providersThrottleDuration: 3s with ops/traefik/traefik.yml).
+	// Default "10s". Env AEGIR_ROUTING_RELEASE_GRACE.
+	ReleaseGrace string `hcl:"release_grace,optional"`
+	// ReleaseWait is how long the old place waits for the router to let
+	// it go (the new place's health check to pass) before its release
+	// fails and the old place is kept. Default "10m".
+	ReleaseWait string `hcl:"release_wait,optional"`
+}
+
+// ReleaseGraceDuration returns Routing.ReleaseGrace parsed.
+func (c *Config) ReleaseGraceDuration() time.Duration {
+	d, _ := time.ParseDuration(c.Routing.ReleaseGrace)
+	return d
+}
+
+// ReleaseWaitDuration returns Routing.ReleaseWait parsed.
+func (c *Config) ReleaseWaitDuration() time.Duration {
+	d, _ := time.ParseDuration(c.Routing.ReleaseWait)
+	return d
 }
 
 // DashboardConfig configures the HTML dashboard's logins.
@@ -325,6 +358,11 @@ type NomadConfig struct {
 	// APIAddr is the aegir API as the periodic queue jobs reach it.
 	// Default "http://" + http_addr.
 	APIAddr string `hcl:"api_addr,optional"`
+	// VaultPolicies are the Vault policies of the token Nomad gives each
+	// back end (the aegir-task job's vault block), e.g. ["aegir-backend"];
+	// Nomad's servers must have Vault enabled. Default: none, no vault
+	// block.
+	VaultPolicies []string `hcl:"vault_policies,optional"`
 }
 
 // SecretsConfig selects the secrets backend.
@@ -461,6 +499,7 @@ func (c *Config) applyEnv(env func(string) string) error {
 	set(&c.Store.Consul.Datacenter, "CONSUL_DATACENTER")
 	set(&c.Executor.Kind, "AEGIR_EXECUTOR")
 	set(&c.Executor.LeaderTTL, "AEGIR_LEADER_TTL")
+	set(&c.Routing.ReleaseGrace, "AEGIR_ROUTING_RELEASE_GRACE")
 	set(&c.Nomad.Address, "NOMAD_ADDR")
 	set(&c.Nomad.Token, "NOMAD_TOKEN")
 	set(&c.Nomad.Region, "NOMAD_REGION")
@@ -536,6 +575,8 @@ func (c *Config) applyDefaults(mode Mode) {
 	c.Dashboard.SessionIdle = cmp.Or(c.Dashboard.SessionIdle, "2h")
 	c.Dashboard.SessionMax = cmp.Or(c.Dashboard.SessionMax, "12h")
 	c.Notifications.applyDefaults()
+	c.Routing.ReleaseGrace = cmp.Or(c.Routing.ReleaseGrace, "10s")
+	c.Routing.ReleaseWait = cmp.Or(c.Routing.ReleaseWait, "10m")
 }
 
 // LeaderTTLDuration returns Executor.LeaderTTL parsed.
@@ -640,6 +681,13 @@ func (c *Config) validate() error {
 	if d, err := time.ParseDuration(c.Executor.StopTimeout); err != nil || d < time.Second || d > time.Hour {
 		errs = append(errs, fmt.Errorf("executor stop_timeout %q is not a duration between 1s and 1h like 30s", c.Executor.StopTimeout))
 	}
+	grace, errGrace := time.ParseDuration(c.Routing.ReleaseGrace)
+	if errGrace != nil || grace < time.Second || grace > time.Hour {
+		errs = append(errs, fmt.Errorf("routing release_grace %q is not a duration between 1s and 1h like 10s", c.Routing.ReleaseGrace))
+	}
+	if d, err := time.ParseDuration(c.Routing.ReleaseWait); err != nil || d < time.Minute || d > 24*time.Hour || (errGrace == nil && d <= grace) {
+		errs = append(errs, fmt.Errorf("routing release_wait %q is not a duration between 1m and 24h, longer than release_grace, like 10m", c.Routing.ReleaseWait))
+	}
 	if c.Executor.MaxParallel < 1 || c.Executor.MaxParallel > 1000 {
 		errs = append(errs, fmt.Errorf("executor max_parallel %d must be between 1 and 1000", c.Executor.MaxParallel))
 	}
@@ -653,6 +701,11 @@ func (c *Config) validate() error {
 	for _, p := range c.Dashboard.TrustedProxies {
 		if _, err := parseProxy(p); err != nil {
 			errs = append(errs, fmt.Errorf("dashboard trusted_proxies: %q is neither an address nor a CIDR like 10.0.0.0/8", p))
+		}
+	}
+	for _, p := range c.Nomad.VaultPolicies {
+		if err := domain.ValidateName("nomad vault_policies", p); err != nil {
+			errs = append(errs, fmt.Errorf("nomad vault_policies: %q is not a Vault policy name (lowercase letters, digits, '-', '_')", p))
 		}
 	}
 	for _, r := range c.PlatformRoots {

@@ -213,3 +213,57 @@ func TestTLSDefaultsAndErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestRoutingRelease(t *testing.T) {
+	t.Parallel()
+	none := func(string) string { return "" }
+	c, err := Load(ModeServer, "", none, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReleaseGraceDuration() != 10*time.Second || c.ReleaseWaitDuration() != 10*time.Minute {
+		t.Errorf("defaults: release_grace %s release_wait %s, want 10s and 10m", c.ReleaseGraceDuration(), c.ReleaseWaitDuration())
+	}
+	file := filepath.Join(t.TempDir(), "aegir.hcl")
+	if err := os.WriteFile(file, []byte("routing {\n  release_grace = \"5s\"\n  release_wait = \"30m\"\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = Load(ModeServer, file, none, nil); err != nil || c.ReleaseGraceDuration() != 5*time.Second || c.ReleaseWaitDuration() != 30*time.Minute {
+		t.Fatalf("from file: %v %s %s", err, c.ReleaseGraceDuration(), c.ReleaseWaitDuration())
+	}
+	env := map[string]string{"AEGIR_ROUTING_RELEASE_GRACE": "2s"}
+	if c, err = Load(ModeServer, file, func(k string) string { return env[k] }, nil); err != nil || c.ReleaseGraceDuration() != 2*time.Second {
+		t.Fatalf("from the environment: %v %s", err, c.ReleaseGraceDuration())
+	}
+	for _, grace := range []string{"0s", "-1s", "2h", "soon"} {
+		bad := map[string]string{"AEGIR_ROUTING_RELEASE_GRACE": grace}
+		if _, err := Load(ModeServer, "", func(k string) string { return bad[k] }, nil); err == nil || !strings.Contains(err.Error(), "release_grace") {
+			t.Errorf("release_grace %q: %v", grace, err)
+		}
+	}
+	if err := os.WriteFile(file, []byte("routing {\n  release_grace = \"5m\"\n  release_wait = \"2m\"\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(ModeServer, file, none, nil); err == nil || !strings.Contains(err.Error(), "release_wait") {
+		t.Errorf("release_wait shorter than release_grace: %v", err)
+	}
+}
+
+func TestNomadVaultPolicies(t *testing.T) {
+	t.Parallel()
+	none := func(string) string { return "" }
+	file := filepath.Join(t.TempDir(), "aegir.hcl")
+	if err := os.WriteFile(file, []byte("nomad {\n  vault_policies = [\"aegir-backend\", \"extra_one\"]\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(ModeServer, file, none, nil)
+	if err != nil || strings.Join(c.Nomad.VaultPolicies, ",") != "aegir-backend,extra_one" {
+		t.Fatalf("vault_policies: %v %v", err, c.Nomad.VaultPolicies)
+	}
+	if err := os.WriteFile(file, []byte("nomad {\n  vault_policies = [\"root\\\" }\"]\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(ModeServer, file, none, nil); err == nil || !strings.Contains(err.Error(), "vault_policies") {
+		t.Errorf("a policy name with HCL in it: %v", err)
+	}
+}

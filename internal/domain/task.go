@@ -18,6 +18,10 @@ const (
 	TaskDelete            TaskType = "delete"
 	TaskRotateCredentials TaskType = "rotate-credentials"
 	TaskCertificate       TaskType = "certificate" // issue or renew the site's certificate
+	// TaskReleaseOldPlace removes what a migrate left at a site's old
+	// place once the router in front has moved the site; the migrate's
+	// result queues it.
+	TaskReleaseOldPlace TaskType = "release-old-place"
 )
 
 // Site tasks of the periodic queues (scheduler/queue): they run through the

@@ -29,3 +29,7 @@ type Lease interface {
 
 // ErrHeld means the lock is held by someone else.
 var ErrHeld = errors.New("lock is held by someone else")
+
+// ErrUnavailable means the locks' backend (Redis) did not answer: a retry
+// later may succeed. The API answers it 503 bus_unavailable.
+var ErrUnavailable = errors.New("the lock service (Redis) did not answer")

@@ -122,7 +122,7 @@ func (r *Redis) TryAcquire(ctx context.Context, name string, ttl time.Duration) 
 		return nil, fmt.Errorf("%s: %w", name, ErrHeld)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("take lock %s in redis: %w (is redis reachable?)", name, err)
+		return nil, fmt.Errorf("take lock %s in redis: %w: %w (is redis reachable?)", name, ErrUnavailable, err)
 	}
 	fence, err := strconv.ParseUint(res, 10, 64)
 	if err != nil {

@@ -347,3 +347,23 @@ func TestRedisPartitionedHolderStopsBeforeExpiry(t *testing.T) {
 	}
 	t.Logf("lost after %s with %s of the lease left in Redis", lostAt, pttl)
 }
+
+// Redis stopped: taking a lock fails with ErrUnavailable (the API's
+// bus_unavailable), not ErrHeld; once Redis is back it works again.
+func TestRedisUnavailable(t *testing.T) {
+	t.Parallel()
+	r := setupRedis(t)
+	l := r.locker(t, nil)
+	ctx := context.Background()
+	r.srv.Stop(t)
+	_, err := l.TryAcquire(ctx, "site/x", time.Second)
+	if !errors.Is(err, locks.ErrUnavailable) || errors.Is(err, locks.ErrHeld) {
+		t.Fatalf("TryAcquire with Redis stopped: %v", err)
+	}
+	r.srv.Restart(t)
+	lease, err := l.TryAcquire(ctx, "site/x", time.Second)
+	if err != nil {
+		t.Fatalf("TryAcquire with Redis back: %v", err)
+	}
+	_ = lease.Release(ctx)
+}

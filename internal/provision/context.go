@@ -181,6 +181,10 @@ type EnvInfo struct {
 	// ResultSink is "stdout" (default) or "redis" (Nomad: the result is also
 	// written to a small record the dispatcher reads).
 	ResultSink string `json:"result_sink,omitempty"`
+	// ReleaseLater says a router in front follows the sites' moves: a
+	// migrate leaves the old place serving and proposes its release
+	// (Changes.Release) instead of removing it at once.
+	ReleaseLater bool `json:"release_later,omitempty"`
 	// TLS says how sites with HTTPS get their certificates.
 	TLS TLSInfo `json:"tls,omitzero"`
 }

@@ -26,6 +26,7 @@ var handlers = map[domain.TaskType]taskHandler{
 	domain.TaskDelete:            deleteSite,
 	domain.TaskRotateCredentials: rotateSiteCredentials,
 	domain.TaskCertificate:       certificateTask,
+	domain.TaskReleaseOldPlace:   releaseOldPlace,
 	// Site tasks of the periodic queues (queuetasks.go, verifybackup.go).
 	domain.TaskCron:         cronTask,
 	domain.TaskStats:        statsTask,

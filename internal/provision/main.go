@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/aegirhq/aegir/internal/domain"
@@ -143,7 +144,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		log.Error("cannot send the log and result to redis", "err", err)
 	}
 	r := &Runner{Deps: deps, Log: log, Redactor: red}
-	res := r.Run(ctx, c)
+	res := runUnlessAbandoned(ctx, r, c, sink, log)
 	sink.finish(ctx, red, res, log)
 	return writeResult(stdout, red, res)
 }
@@ -178,4 +179,61 @@ func ExampleContext() *Context {
 		},
 		Env: EnvInfo{DataDir: "/var/lib/aegir", BackupDir: "/var/lib/aegir/backups", SecretsBackend: "file"},
 	}
+}
+
+// CodeAbandoned is the result code of a back end whose task aegir gave up
+// (its Nomad node was lost) before or while it ran.
+const CodeAbandoned = "task_abandoned"
+
+// runUnlessAbandoned runs the task unless aegir gave it up (the abandoned
+// mark in Redis, set when the task failed because its Nomad node was
+// lost): not at all when the mark is there at the start; stopped, rolling
+// back as on a cancel, when it appears meanwhile; and when it appears
+// only after the work is done, the archives the task made are removed,
+// since the failed task will never record them. Without a Redis result
+// sink (the local executor) it just runs.
+func runUnlessAbandoned(ctx context.Context, r *Runner, c *Context, sink *redisSink, log *slog.Logger) Result {
+	given := Result{Version: ContextVersion, TaskID: c.Task.ID, Status: domain.TaskFailed, ErrorCode: CodeAbandoned,
+		FixHint: "aegir failed this task when its Nomad node was lost; retry the task."}
+	if sink.abandoned(ctx) {
+		log.Warn("aegir gave this task up (its Nomad node was lost) before the back end started; doing nothing")
+		given.Explanation = "aegir gave the task up before the back end started; nothing was done."
+		return given
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var gaveUp atomic.Bool
+	go sink.watchAbandoned(runCtx, func() {
+		log.Warn("aegir gave this task up (its Nomad node was lost); stopping and rolling back")
+		gaveUp.Store(true)
+		cancel()
+	})
+	res := r.Run(runCtx, c)
+	cancel()
+	if !gaveUp.Load() && !sink.abandoned(ctx) {
+		return res
+	}
+	return abandonedResult(res, given, log)
+}
+
+// abandonedResult is the result of a task aegir gave up while its back end
+// ran, given res, what the back end did: the archives res made are removed
+// (no record will own them) and the result says the task was given up.
+func abandonedResult(res, given Result, log *slog.Logger) Result {
+	var removed []string
+	for _, b := range res.Changes.Backups {
+		if b.Path == "" {
+			continue
+		}
+		if err := os.Remove(b.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			log.Error("the archive of a task aegir gave up could not be removed; remove it by hand", "path", b.Path, "err", err)
+			continue
+		}
+		removed = append(removed, b.Path)
+	}
+	if len(removed) > 0 {
+		log.Warn("aegir gave this task up while it ran; removed the archives it made, which no record will own", "archives", removed)
+	}
+	given.Explanation = "aegir gave the task up while the back end ran (" + string(res.Status) + "); what it did was rolled back or removed."
+	return given
 }

@@ -23,6 +23,14 @@ func (j *job) openTarget(ctx context.Context, se *siteEnvOf) (siteLoc, *webConn,
 		return siteLoc{}, nil, nil, failf(CodePlatformLocked, "Unlock the target platform or choose another.", nil,
 			"The target platform %s is locked and takes no new sites", t.Platform.Name)
 	}
+	return j.openPlace(ctx, se)
+}
+
+// openPlace opens the place Context.Target names, locked or not: a clone's
+// or migrate's destination (openTarget), or a migrated site's old place
+// (release-old-place).
+func (j *job) openPlace(ctx context.Context, se *siteEnvOf) (siteLoc, *webConn, *dbConn, error) {
+	t := j.c.Target
 	plat := se.loc.Plat
 	if t.Platform.Path != se.loc.Plat.Path {
 		p, err := j.openPlatform(t.Platform)
@@ -285,7 +293,19 @@ func migrate(ctx context.Context, j *job) error {
 		return j.rollback(ctx, u, err)
 	}
 	done() // committed: the new place is the site's now
-	// Committed: the site answers at its new place. Remove the old one.
+	j.res.Changes.Move = &SiteMove{Domain: loc.Domain, Aliases: loc.Aliases, PlatformID: j.c.Target.Platform.ID, DBServerID: j.c.Target.DBServer.ID}
+	j.res.Summary = fmt.Sprintf("migrated %s to %s on %s", old.Domain, loc.Domain, j.c.Target.Platform.Name)
+	// Committed: the site answers at its new place. With a router in
+	// front that still sends requests to the old place until it has
+	// followed the move, the old place stays for release-old-place
+	// (release.go), which the dispatcher starts once the router has let
+	// it go.
+	if j.c.Env.ReleaseLater && (loc.Domain != old.Domain || web.svc.ID != se.web.svc.ID) {
+		j.res.Changes.Release = &OldPlace{Domain: old.Domain, PlatformID: j.c.Platform.ID, DBServerID: j.c.DBServer.ID}
+		j.res.Summary += "; the old place is removed once the router no longer sends the site there"
+		j.log.Info("the old place stays until the router has moved the site", "domain", old.Domain, "server", j.c.WebServer.Name)
+		return nil
+	}
 	if loc.Domain != old.Domain || web.svc.ID != se.web.svc.ID {
 		if err := se.web.Remove(ctx, old.Domain); err != nil {
 			j.log.Warn("the old web config could not be removed; remove it by hand", "domain", old.Domain, "err", err)
@@ -306,8 +326,6 @@ func migrate(ctx context.Context, j *job) error {
 			j.log.Warn("the old Unix user could not be removed; remove it by hand", "domain", old.Domain, "err", err)
 		}
 	}
-	j.res.Changes.Move = &SiteMove{Domain: loc.Domain, Aliases: loc.Aliases, PlatformID: j.c.Target.Platform.ID, DBServerID: j.c.Target.DBServer.ID}
-	j.res.Summary = fmt.Sprintf("migrated %s to %s on %s", old.Domain, loc.Domain, j.c.Target.Platform.Name)
 	return nil
 }
 

@@ -53,6 +53,17 @@ type Changes struct {
 	// issued, renewed or failed to (certificates.go); nil when the task
 	// did not touch it.
 	Certificate *domain.Certificate `json:"certificate,omitempty"`
+	// Release is a migrated site's old place, left for release-old-place
+	// (queued with the result) when a router is in front.
+	Release *OldPlace `json:"release,omitempty"`
+}
+
+// OldPlace is where a migrated site was: its old domain, platform and
+// database server.
+type OldPlace struct {
+	Domain     string `json:"domain"`
+	PlatformID string `json:"platform_id"`
+	DBServerID string `json:"db_server_id"`
 }
 
 // SiteMove is a migrate's outcome: where the site lives now.

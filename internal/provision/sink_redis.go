@@ -35,6 +35,52 @@ func ResultKey(prefix, taskID string) string {
 	return cmp.Or(prefix, DefaultRedisPrefix) + "result:" + taskID
 }
 
+// AbandonedKey is the Redis key aegir sets when it gave task taskID up
+// (its Nomad node was lost and the task failed): the back end checks it
+// before it starts, every AbandonCheck while it runs (and stops, rolling
+// back, once set), and before it reports, removing the archives it made
+// if set, so a back end whose task was given up leaves nothing behind.
+func AbandonedKey(prefix, taskID string) string {
+	return cmp.Or(prefix, DefaultRedisPrefix) + "abandoned:" + taskID
+}
+
+// AbandonCheck is how often a back end on Nomad asks whether aegir gave
+// its task up.
+const AbandonCheck = 3 * time.Second
+
+// abandoned reports whether aegir gave the task up (false when Redis does
+// not answer: the dispatcher decides then, and ignores a late result).
+func (s *redisSink) abandoned(ctx context.Context) bool {
+	s.mu.Lock()
+	rdb, prefix, taskID := s.rdb, s.prefix, s.taskID
+	s.mu.Unlock()
+	if rdb == nil || !s.result {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	n, err := rdb.Exists(ctx, AbandonedKey(prefix, taskID)).Result()
+	return err == nil && n > 0
+}
+
+// watchAbandoned calls stop once aegir gave the task up, checking every
+// AbandonCheck until ctx ends.
+func (s *redisSink) watchAbandoned(ctx context.Context, stop func()) {
+	t := time.NewTicker(AbandonCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if s.abandoned(ctx) {
+				stop()
+				return
+			}
+		}
+	}
+}
+
 // redisSink sends the back end's log lines to the Redis log bus and its
 // result to the result record, for a back end run by Nomad, whose stderr
 // and stdout nobody reads live. It is an io.Writer placed beside stderr

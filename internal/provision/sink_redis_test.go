@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -123,5 +124,54 @@ func TestRedisSinkPassword(t *testing.T) {
 	}
 	if n, err := rdb.Exists(context.Background(), ResultKey("t2:", taskID)).Result(); err != nil || n != 1 {
 		t.Errorf("no result record: %d, %v", n, err)
+	}
+}
+
+// A back end on Nomad whose task aegir gave up: the mark is seen by
+// abandoned and, while it runs, by watchAbandoned within AbandonCheck; what
+// it made by then is removed.
+func TestAbandonedTask(t *testing.T) {
+	t.Parallel()
+	srv := testharness.Redis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	const taskID = "06h17f9mp005b896pkvc"
+	log := slog.New(slog.DiscardHandler)
+	sink := &redisSink{}
+	if err := sink.open(EnvInfo{LogSink: "redis", ResultSink: "redis", RedisAddr: srv.Addr}, taskID); err != nil {
+		t.Fatal(err)
+	}
+	defer sink.finish(ctx, NewRedactor(), Result{Version: 1, TaskID: taskID, Status: domain.TaskFailed}, log)
+	if sink.abandoned(ctx) {
+		t.Fatal("abandoned before aegir said so")
+	}
+	stopped := make(chan struct{})
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go sink.watchAbandoned(wctx, func() { close(stopped) })
+	if err := rdb.Set(ctx, AbandonedKey("", taskID), "1", ResultTTL).Err(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(2*AbandonCheck + time.Second):
+		t.Fatal("a running back end did not notice its task was given up")
+	}
+	if !sink.abandoned(ctx) {
+		t.Error("abandoned does not see the mark")
+	}
+
+	archive := filepath.Join(t.TempDir(), "site.tar.zst")
+	if err := os.WriteFile(archive, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := Result{Version: 1, TaskID: taskID, Status: domain.TaskSucceeded, Changes: Changes{Backups: []NewBackup{{Path: archive}}}}
+	got := abandonedResult(res, Result{Version: 1, TaskID: taskID, Status: domain.TaskFailed, ErrorCode: CodeAbandoned}, log)
+	if got.ErrorCode != CodeAbandoned || len(got.Changes.Backups) != 0 {
+		t.Errorf("result of a given-up task: %+v", got)
+	}
+	if _, err := os.Stat(archive); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the archive of a given-up backup is still there: %v", err)
 	}
 }

@@ -70,6 +70,13 @@
 // longer serves the site); the new server's failing check says why. A
 // delete or disable removes every instance.
 //
+// The old web server keeps the site until the router has let it go: the
+// migrate leaves the old place (provision.EnvInfo.ReleaseLater) and its
+// release-old-place task waits in the dispatcher until Routes says the
+// catalog no longer holds the old instance, plus a grace of at least the
+// router's refresh (scheduler/dispatch.Config.RouterGrace, aegir's
+// routing.release_grace).
+//
 // # Consul ACLs and scale
 //
 // With ACLs, the reconciler's token (aegir's Consul token) needs write on

@@ -702,3 +702,24 @@ func tlsPort(svc domain.Service) int {
 	}
 	return 443
 }
+
+// Routes reports whether the catalog still holds an instance of site
+// siteID served as domainName on the web server serverID: whether a
+// router reading the catalog may still send that domain there. It reads
+// the catalog now (a consistent read), not the reconciler's last view, and
+// needs no running reconciler. The dispatcher asks it before removing a
+// migrated site's old place (scheduler/dispatch.Router).
+func (r *Reconciler) Routes(ctx context.Context, siteID, serverID, domainName string) (bool, error) {
+	q := (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx)
+	entries, _, err := r.cfg.Consul.Health().Service(r.cfg.ServiceName, r.cfg.Tag, false, q)
+	if err != nil {
+		return false, r.consulErr("read the instances of "+r.cfg.ServiceName+" from the catalog", err)
+	}
+	id := ServiceID(siteID)
+	for _, e := range r.ours(entries) {
+		if e.Service.ID == id && e.Service.Meta["server"] == serverID && e.Service.Meta["domain"] == domainName {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -94,6 +94,17 @@ func MoveSite(id, newDomain string, aliases []string, platformID, dbServerID str
 	return EditSite(id, MoveEdit(newDomain, aliases, platformID, dbServerID))
 }
 
+// QueueTask queues a task of type typ on a target in the same transaction:
+// the work a result leaves for later (release-old-place after a migrate).
+// The target's state is not checked again; the task's spec checks its
+// arguments.
+func QueueTask(typ domain.TaskType, kind domain.TargetKind, targetID, targetName, clientID string, args map[string]string, by string) Change {
+	return Change{"queue " + string(typ), func(_ context.Context, s *Store, t *tx) error {
+		_, err := s.enqueue(t, typ, kind, targetID, targetName, clientID, args, by)
+		return err
+	}}
+}
+
 // AddSite creates a site that a task brought into being (clone, import),
 // claiming its names. Its status is taken as given.
 func AddSite(site *domain.Site) Change {

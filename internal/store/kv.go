@@ -133,6 +133,11 @@ var (
 	// ErrTxnTooLarge means a transaction's values together exceeded
 	// MaxTxnSize once encoded: split it, or keep big data out of the store.
 	ErrTxnTooLarge = errors.New("transaction too large")
+	// ErrUnavailable means the backend did not answer or answered that it
+	// cannot serve now (Consul down, restarting or electing a leader): a
+	// retry later may succeed. A write that failed so may still have been
+	// applied. The API answers it 503 store_unavailable.
+	ErrUnavailable = errors.New("the store is unavailable")
 )
 
 // TxnError says which operation of a transaction failed its check.

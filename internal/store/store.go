@@ -27,12 +27,19 @@ type Config struct {
 	CatchUpWait time.Duration
 	// Now returns the current time. Default: time.Now.
 	Now func() time.Time
+	// ReadRetry is how long a read the backend answers ErrUnavailable is
+	// retried, with backoff, before the error is returned (a Consul
+	// restart or leader election takes a few seconds). Writes are not
+	// retried here: one that failed may have been applied, and its caller
+	// knows how to check. Default: 5s.
+	ReadRetry time.Duration
 }
 
 func (c *Config) withDefaults() *Config {
 	out := *c
 	out.Logger = cmp.Or(out.Logger, slog.Default())
 	out.CatchUpWait = cmp.Or(out.CatchUpWait, 3*time.Second)
+	out.ReadRetry = cmp.Or(out.ReadRetry, 5*time.Second)
 	if out.Now == nil {
 		out.Now = time.Now
 	}
@@ -42,7 +49,8 @@ func (c *Config) withDefaults() *Config {
 // Store is the repository: typed, validated, check-and-set access to every
 // entity. It is safe for concurrent use.
 type Store struct {
-	kv    KV
+	kv    KV // reads retried while the backend is unavailable (retryReads)
+	raw   KV // the backend itself
 	cfg   *Config
 	log   *slog.Logger
 	sites *mirror[domain.Site]
@@ -65,7 +73,9 @@ func New(kv KV, cfg *Config) *Store {
 	}
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Store{kv: kv, cfg: cfg, log: cfg.Logger.With("component", "store"), cancel: cancel}
+	raw := kv
+	kv = &retryReads{KV: kv, limit: cfg.ReadRetry}
+	s := &Store{kv: kv, raw: raw, cfg: cfg, log: cfg.Logger.With("component", "store"), cancel: cancel}
 	s.sites = newMirror(kv, prefixSites, decodeSite, s.log)
 	s.tasks = newTaskMirror(s)
 	for _, m := range []interface{ run(context.Context) }{s.sites, s.tasks} {
@@ -94,7 +104,7 @@ func (s *Store) KV() KV { return s.kv }
 // leader, a token that may not read aegir's keys, a closed bbolt file.
 // The health endpoint and the status view call it.
 func (s *Store) Ping(ctx context.Context) error {
-	_, err := s.kv.Get(ctx, keyWrites)
+	_, err := s.raw.Get(ctx, keyWrites) // no retry: it reports now
 	if err != nil && !errors.Is(err, ErrKeyNotFound) {
 		return err
 	}

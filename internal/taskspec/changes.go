@@ -23,6 +23,7 @@ const (
 	ChangeServerStatus                       // the target server's status
 	ChangeSiteUser                           // the target site's Unix user on its web server
 	ChangeCertificate                        // the target site's certificate state
+	ChangeReleaseOldPlace                    // queue release-old-place for the target site's old place
 )
 
 // SiteChanges are every change a site task can make.
@@ -40,7 +41,7 @@ var changeGroups = []struct {
 	c    Change
 	what string
 }{
-	{ChangeSiteStatus | ChangeMoveSite | ChangeRemoveSite | ChangeBackups | ChangeSiteUser | ChangeCertificate, "change a site"},
+	{ChangeSiteStatus | ChangeMoveSite | ChangeRemoveSite | ChangeBackups | ChangeSiteUser | ChangeCertificate | ChangeReleaseOldPlace, "change a site"},
 	{ChangeRemoveBackups, "remove backups"},
 	{ChangeNewSites, "create sites"},
 	{ChangePlatformStatus | ChangePlatformLock | ChangePlatformRelease | ChangeRemovePlatform, "change a platform"},

@@ -18,6 +18,6 @@ var migrate = Spec{
 	AnyOfNeed:     "migrate needs a new platform_id, a new domain, or both",
 	Destination:   MovedSite,
 	DumpsDatabase: true,
-	Changes:       SiteChanges,
+	Changes:       SiteChanges | ChangeReleaseOldPlace,
 	Form:          Form{Label: "Migrate (new platform, database server or domain)", Confirm: true, Follow: true, Clients: true},
 }

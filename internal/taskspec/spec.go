@@ -70,6 +70,10 @@ type Spec struct {
 	// waits for them through the store (scheduler/dispatch/batch.go).
 	// Its result proposes no change; its children's do.
 	Coordinates bool
+	// WaitsForRouter says the task removes a site's old place: the
+	// dispatcher starts it only once the router in front no longer sends
+	// the site there (scheduler/dispatch, Config.Router).
+	WaitsForRouter bool
 	// Routine says the task is queued by the periodic queues, many times
 	// a day, so its record is kept for a shorter time (scheduler
 	// retention).
@@ -183,6 +187,10 @@ const (
 	// MovedSite: the same site on another platform, database server or
 	// domain (migrate).
 	MovedSite
+	// OldPlace: where a migrated site was (release-old-place), named by
+	// the args domain, platform_id and db_server_id; resolved like
+	// MovedSite, but a locked platform is no reason to keep leftovers.
+	OldPlace
 )
 
 // Report is what a task reports besides its status.

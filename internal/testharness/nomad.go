@@ -36,6 +36,17 @@ type NomadOptions struct {
 	// bootstraps it; NomadCluster.ManagementToken is the bootstrap token
 	// and NomadCluster.ACLToken makes narrower ones. Default off.
 	ACL bool
+	// Vault turns on Nomad's Vault integration (tasks with a vault block
+	// get a token): the servers create tokens from Vault's token role
+	// Role with Token (a token of a policy allowing that, periodic and
+	// orphan, as Nomad 1.4's docs describe); clients reach Vault at Addr.
+	// Default off.
+	Vault *NomadVault
+}
+
+// NomadVault is Nomad's side of its Vault integration.
+type NomadVault struct {
+	Addr, Token, Role string
 }
 
 // NomadCluster is one Nomad server and its client agents, all on 127.0.0.1,
@@ -52,6 +63,7 @@ type NomadCluster struct {
 	ManagementToken string
 
 	dir     string
+	bin     string
 	server  *process
 	clients map[string]*process
 }
@@ -104,9 +116,20 @@ consul {
   server_auto_join = false
   client_auto_join = false
 }
+{{if .VaultAddr}}
+vault {
+  enabled = true
+  address = "{{.VaultAddr}}"
+{{- if .Server}}
+  token            = "{{.VaultToken}}"
+  create_from_role = "{{.VaultRole}}"
+{{- end}}
+}
+{{else}}
 vault {
   enabled = false
 }
+{{end}}
 {{if .ACL}}
 acl {
   enabled = true
@@ -130,7 +153,7 @@ client {
     "driver.allowlist" = "raw_exec"
     # No cloud metadata probes (they would reach for 169.254.169.254) and
     # no Consul/Vault probes of default ports.
-    "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean,consul,vault"
+    "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean,consul{{if not .VaultAddr}},vault{{end}}"
   }
 {{.ClientHCL}}
 }
@@ -151,6 +174,8 @@ type nomadAgentConfig struct {
 	CgroupParent    string
 	ClientHCL       string
 	ACL             bool
+	// VaultAddr, VaultToken, VaultRole: NomadOptions.Vault.
+	VaultAddr, VaultToken, VaultRole string
 }
 
 // Nomad starts a Nomad server and client agents (raw_exec only) on
@@ -174,7 +199,7 @@ func Nomad(t testing.TB, opts NomadOptions) *NomadCluster {
 			names = append(names, "aegir-"+string(rune('a'+i%26))+strings.Repeat("x", i/26))
 		}
 	}
-	c := &NomadCluster{dir: shortTempDir(t, "nomad"), clients: map[string]*process{}}
+	c := &NomadCluster{dir: shortTempDir(t, "nomad"), bin: bin, clients: map[string]*process{}}
 	// Registered before the agents' cleanups, so it runs after they have
 	// stopped and before the directory is removed: kill leftover task
 	// processes and unmount the tmpfs secrets dirs the clients mounted.
@@ -184,6 +209,10 @@ func Nomad(t testing.TB, opts NomadOptions) *NomadCluster {
 	})
 
 	id := randomHex(3)
+	var va NomadVault
+	if opts.Vault != nil {
+		va = *opts.Vault
+	}
 	var serverRPC int
 	err := retryPorts(func() error {
 		c.server.stop()
@@ -196,6 +225,7 @@ func Nomad(t testing.TB, opts NomadOptions) *NomadCluster {
 		c.HTTPAddr = "http://" + c.Addr
 		c.server, err = startNomadAgent(bin, c.dir, nomadAgentConfig{
 			Name: "aegir-server-" + id, HTTP: ports[0], RPC: ports[1], Serf: ports[2], Server: true, ACL: opts.ACL,
+			VaultAddr: va.Addr, VaultToken: va.Token, VaultRole: va.Role,
 		})
 		if err != nil {
 			return err
@@ -235,7 +265,7 @@ func Nomad(t testing.TB, opts NomadOptions) *NomadCluster {
 				r.p, err = startNomadAgent(bin, c.dir, nomadAgentConfig{
 					Name: name, HTTP: ports[0], RPC: ports[1], Serf: ports[2], ServerRPC: serverRPC,
 					CgroupParent: "/aegir-test-" + id + "-" + sanitize(name),
-					ClientHCL:    opts.ClientHCL, ACL: opts.ACL,
+					ClientHCL:    opts.ClientHCL, ACL: opts.ACL, VaultAddr: va.Addr,
 				})
 				if err != nil {
 					return err
@@ -394,16 +424,39 @@ func (c *NomadCluster) nodesReady() error {
 }
 
 // StopClient stops the client agent with that node name (SIGTERM, then
-// SIGKILL), for tests of a lost node. The server marks the node down after
-// its heartbeat times out (tens of seconds). Task processes it started keep
-// running until the test ends.
+// SIGKILL, to the agent alone, as systemd's KillMode=process for Nomad
+// does), for tests of a lost node. The server marks the node down after
+// its heartbeat times out (tens of seconds). Task processes it started
+// keep running, as their executors do, until the test ends or the client
+// started again (StartClient) stops them.
 func (c *NomadCluster) StopClient(t testing.TB, name string) {
 	t.Helper()
 	p, ok := c.clients[name]
 	if !ok {
 		t.Fatalf("testharness: nomad: no client named %q", name)
 	}
-	p.stop()
+	p.stopAlone()
+}
+
+// StartClient starts again a client agent StopClient stopped, with its
+// configuration and data dir, so the node rejoins as itself (a client
+// that was down and comes back), and waits until every node is ready.
+func (c *NomadCluster) StartClient(t testing.TB, name string) {
+	t.Helper()
+	if _, ok := c.clients[name]; !ok {
+		t.Fatalf("testharness: nomad: no client named %q", name)
+	}
+	agentDir := filepath.Join(c.dir, name)
+	p, err := startProcess("nomad "+name, filepath.Join(agentDir, "nomad.log"),
+		[]string{c.bin, "agent", "-config", filepath.Join(agentDir, "agent.hcl")}, procOptions{Dir: agentDir})
+	if err != nil {
+		t.Fatalf("testharness: nomad: restart client %s: %v", name, err)
+	}
+	c.clients[name] = p
+	t.Cleanup(p.stop)
+	if err := c.server.waitReady(nomadTimeout, c.nodesReady); err != nil {
+		t.Fatalf("testharness: nomad: client %s did not rejoin: %v\n%s", name, err, p.tail(30))
+	}
 }
 
 // Node returns the client node with that name.

@@ -137,6 +137,22 @@ func (p *process) stop() {
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
+// stopAlone stops the process itself (SIGTERM, then SIGKILL), not its
+// process group: what systemd's KillMode=process does to a Nomad client,
+// whose task executors outlive it.
+func (p *process) stopAlone() {
+	if p == nil || p.exited() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(stopTimeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
 // tail returns the last n lines of the process log.
 func (p *process) tail(n int) string {
 	return tailFile(p.logPath, n)

@@ -119,6 +119,12 @@ variable "memory" {
   default = 1024
 }
 
+variable "stop_after_client_disconnect" {
+  type        = string
+  description = "a client cut off from the Nomad servers this long stops the back end itself (it rolls back); aegir gives the task up once Nomad marks the node lost, so a partitioned node must not finish it anyway"
+  default     = "1m"
+}
+
 variable "kill_timeout" {
   type    = string
   default = "30s"
@@ -146,6 +152,13 @@ job "aegir-task-web1" {
   }
 
   group "provision" {
+    # Nomad 1.4's way to keep a lost node's back end from running on: the
+    # client stops it after this long without the servers. (A lost
+    # allocation is replaced whatever reschedule says; aegir stops and
+    # purges the dispatched job when it gives a lost task up, so no
+    # replacement runs when the node rejoins.)
+    stop_after_client_disconnect = var.stop_after_client_disconnect
+
     # A failed task is retried by aegir, as a new task, never by Nomad.
     restart {
       attempts = 0

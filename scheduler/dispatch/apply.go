@@ -65,6 +65,17 @@ func ResultChanges(task domain.Task, res *provision.Result) ([]store.Change, err
 		}
 		out = append(out, store.EditSite(task.TargetID, edits...))
 	}
+	if r := c.Release; r != nil && !c.RemoveSite {
+		// The old place goes once the router has followed the move: a
+		// task queued in the same transaction, so it cannot be lost, and
+		// before anything requested later of the site.
+		name := task.TargetName
+		if c.Move != nil {
+			name = c.Move.Domain
+		}
+		out = append(out, store.QueueTask(domain.TaskReleaseOldPlace, domain.TargetSite, task.TargetID, name, task.ClientID,
+			map[string]string{"domain": r.Domain, "platform_id": r.PlatformID, "db_server_id": r.DBServerID}, "aegir"))
+	}
 	switch {
 	case c.RemovePlatform:
 		out = append(out, store.RemovePlatform(task.TargetID))
@@ -110,6 +121,7 @@ func proposed(c provision.Changes) taskspec.Change {
 		{c.ServerStatus != "", taskspec.ChangeServerStatus},
 		{c.SiteUser != nil, taskspec.ChangeSiteUser},
 		{c.Certificate != nil, taskspec.ChangeCertificate},
+		{c.Release != nil, taskspec.ChangeReleaseOldPlace},
 	} {
 		if p.set {
 			out |= p.c
@@ -151,6 +163,10 @@ type ending struct {
 	hint        string
 	summary     string
 	changes     []store.Change
+	// res is the result changes were made from, kept so that an ending
+	// the store did not take can be written to disk and its changes made
+	// again at the next start (keep.go).
+	res *provision.Result
 }
 
 // outcome is how a run of the back end ended, as the dispatcher saw it.
@@ -219,7 +235,7 @@ func endingOf(task domain.Task, o outcome, timeout time.Duration) ending {
 	if err != nil {
 		return notApplied(e, err)
 	}
-	e.changes = changes
+	e.changes, e.res = changes, res
 	if stopped != "" {
 		if res.Status == domain.TaskSucceeded {
 			e.summary = strings.TrimSpace(e.summary + " (it had finished before it could be stopped)")

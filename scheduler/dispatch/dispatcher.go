@@ -51,8 +51,28 @@ type Config struct {
 	// backoff from RetryInterval up to 30s, before the task is left to
 	// the next pass or reap (storeretry.go). Default: 5m.
 	StoreRetry time.Duration
+	// KeepDir is where results the store still did not take when the
+	// dispatcher stops are written, for the next start to record
+	// (keep.go). Default: none; such tasks fail runner_gone at the next
+	// start.
+	KeepDir string
 	// Env is copied into every context. Default: zero.
 	Env provision.EnvInfo
+	// Router is the router in front of the web servers. With one, a
+	// migrate leaves the old place serving (Env.ReleaseLater is set) and
+	// its release-old-place task starts only once the router no longer
+	// sends the site there (router.go). Default: none; a migrate removes
+	// the old place at once.
+	Router Router
+	// RouterGrace is how long after the router's catalog let a site's
+	// old place go that the old place is removed: at least the router's
+	// own refresh interval (Traefik's refreshInterval plus its
+	// providersThrottleDuration). Default: 10s.
+	RouterGrace time.Duration
+	// RouterWait is how long after a move the old place waits for the
+	// router to let it go before its release fails and the old place is
+	// kept. Default: 10m.
+	RouterWait time.Duration
 	// Logger receives the dispatcher's logs. Default: slog.Default().
 	Logger *slog.Logger
 	// Events hears of every task that ends failed, once its ending is
@@ -117,6 +137,11 @@ func New(cfg Config) (*Dispatcher, error) {
 	cfg.ReapInterval = cmp.Or(cfg.ReapInterval, time.Minute)
 	cfg.RetryInterval = cmp.Or(cfg.RetryInterval, time.Second)
 	cfg.StoreRetry = cmp.Or(cfg.StoreRetry, 5*time.Minute)
+	cfg.RouterGrace = cmp.Or(cfg.RouterGrace, 10*time.Second)
+	cfg.RouterWait = cmp.Or(cfg.RouterWait, 10*time.Minute)
+	if cfg.Router != nil {
+		cfg.Env.ReleaseLater = true
+	}
 	if cfg.Archive == nil {
 		cfg.Archive = tasklog.NewArchive(cfg.Store, cfg.Bus, cfg.Logger)
 	}
@@ -384,6 +409,9 @@ func (d *Dispatcher) execute(ctx context.Context, task domain.Task, lease locks.
 	if j.batch {
 		return d.coordinate(ctx, task, lease, j)
 	}
+	if e, ok := d.awaitRouter(ctx, task, j); !ok || e != nil {
+		return e, false
+	}
 	pc, err := BuildContext(ctx, d.st, task, d.cfg.Env)
 	var pctx []byte
 	if err == nil {
@@ -562,6 +590,15 @@ func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 		if mine {
 			continue
 		}
+		if !isKept && all {
+			// A result an earlier process could not record before it stopped.
+			if kept, isKept = d.readKept(t); isKept {
+				d.log.Info("recording a task result kept on disk when aegir stopped", "task", t.ID)
+				d.mu.Lock()
+				d.unrecorded[t.ID] = kept // until the store takes it
+				d.mu.Unlock()
+			}
+		}
 		if isKept {
 			d.recordKept(ctx, t.ID, kept)
 			continue
@@ -628,8 +665,9 @@ func (d *Dispatcher) failGone(ctx context.Context, t domain.Task, e ending) {
 
 // recordKeptOnStop tries once more, for a few seconds, to record the
 // results the store did not take, before the dispatcher stops; those it
-// still cannot record are lost, and their tasks fail runner_gone at the
-// next leader's reap.
+// still cannot record are written to KeepDir for the next start's Recover
+// (keep.go). Without KeepDir they are lost, and their tasks fail
+// runner_gone at the next leader's reap.
 func (d *Dispatcher) recordKeptOnStop() {
 	d.mu.Lock()
 	kept := maps.Clone(d.unrecorded)
@@ -643,10 +681,18 @@ func (d *Dispatcher) recordKeptOnStop() {
 		d.recordKept(ctx, id, e)
 	}
 	d.mu.Lock()
-	if n := len(d.unrecorded); n > 0 {
-		d.log.Error("stopping with task results the store did not take; the next leader fails those tasks runner_gone", "tasks", n)
-	}
+	left := maps.Clone(d.unrecorded)
 	d.mu.Unlock()
+	written := 0
+	for id, e := range left {
+		if d.writeKept(id, e) {
+			written++
+		}
+	}
+	if n := len(left); n > 0 {
+		d.log.Error("stopping with task results the store did not take; those kept on disk are recorded at the next start, the others fail runner_gone",
+			"tasks", n, "kept_on_disk", written, "dir", d.cfg.KeepDir)
+	}
 }
 
 // recordKept records the result of a task that the store did not take
@@ -660,6 +706,7 @@ func (d *Dispatcher) recordKept(ctx context.Context, taskID string, e ending) {
 	d.mu.Lock()
 	delete(d.unrecorded, taskID)
 	d.mu.Unlock()
+	d.dropKept(taskID)
 	if err != nil {
 		d.log.Error("finish task; it stays running", "task", taskID, "err", err)
 		return

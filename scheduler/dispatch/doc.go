@@ -77,7 +77,17 @@
 //     the store applied though it answered an error is found by reading
 //     the task again, and the task runs; a result it does not take is
 //     retried with backoff for StoreRetry holding the lock, then kept in
-//     memory and recorded by the reap once the store is back.
+//     memory and recorded by the reap once the store is back; one still
+//     unrecorded when the dispatcher stops is written to KeepDir and
+//     recorded by the next start's Recover (keep.go), not failed
+//     runner_gone. The API answers a store that does not answer 503
+//     store_unavailable (store.ErrUnavailable).
+//   - A migrated site's old place is removed by release-old-place, queued
+//     with the migrate's result, which the dispatcher starts only once
+//     the router in front (Config.Router) no longer sends the site there
+//     and RouterGrace has passed (router.go); it holds the site's lock
+//     while it waits. After RouterWait it fails router_still_routes,
+//     never started, and the old place is kept.
 //
 // # Logs
 //

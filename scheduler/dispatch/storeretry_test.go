@@ -3,6 +3,8 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -152,5 +154,67 @@ func TestDispatchRecordsResultAfterLongStoreOutage(t *testing.T) {
 	}
 	if s := b.site(t, site.ID); s.Status != domain.SiteEnabled {
 		t.Errorf("site is %s, want enabled", s.Status)
+	}
+}
+
+// TestDispatchKeepsResultOnDiskAcrossRestart: the store is away when the
+// back end ends and still when the dispatcher stops; the result is
+// written to KeepDir, and the next dispatcher records it at its start, so
+// the task ends with its real result instead of runner_gone.
+func TestDispatchKeepsResultOnDiskAcrossRestart(t *testing.T) {
+	t.Parallel()
+	keep := t.TempDir()
+	b, f := setupFlaky(t, fakeGate, func(c *Config) {
+		c.StoreRetry, c.ReapInterval, c.KeepDir = 50*time.Millisecond, time.Hour, keep
+	})
+	site, task := b.newSite(t)
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- b.d.Run(ctx) }()
+	b.waitStarted(t, task.ID)
+	b.waitTask(t, task.ID, func(t *domain.Task) bool { return t.Runner != "" })
+	f.down.Store(true)
+	b.release(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b.d.mu.Lock()
+		_, kept := b.d.unrecorded[task.ID]
+		b.d.mu.Unlock()
+		if kept {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the result was never kept")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(keep, task.ID+".json")); err != nil {
+		t.Fatalf("the unrecorded result was not kept on disk: %v", err)
+	}
+	if tk, _ := b.st.GetTask(context.Background(), task.ID); tk.Status != domain.TaskRunning {
+		t.Fatalf("task is %s while its result is kept", tk.Status)
+	}
+
+	// The next start, with the store back.
+	f.down.Store(false)
+	next, err := New(b.d.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.d = next
+	b.start(t)
+	done := b.waitDone(t, task.ID)
+	if done.Status != domain.TaskSucceeded || done.Summary != "fake install" {
+		t.Fatalf("task = %s %s %q", done.Status, done.ErrorCode, done.Explanation)
+	}
+	if s := b.site(t, site.ID); s.Status != domain.SiteEnabled {
+		t.Errorf("site is %s, want enabled: the kept result's changes were not applied", s.Status)
+	}
+	if _, err := os.Stat(filepath.Join(keep, task.ID+".json")); !os.IsNotExist(err) {
+		t.Errorf("the kept result is still on disk after it was recorded: %v", err)
 	}
 }

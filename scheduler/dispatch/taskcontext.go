@@ -239,7 +239,8 @@ func targetContext(ctx context.Context, st *store.Store, task domain.Task, dest 
 	if err != nil {
 		return err
 	}
-	if platformID != site.PlatformID {
+	// A migrate's old place is released wherever it was, locked or not.
+	if platformID != site.PlatformID && dest != taskspec.OldPlace {
 		if where.platform.Locked {
 			return contextErr("platform_locked", domain.ErrConflict, "Unlock the platform or choose another.",
 				"Platform %s is locked and takes no new sites.", where.platform.Name)

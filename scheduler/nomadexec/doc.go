@@ -5,9 +5,17 @@
 // allocation with blocking queries and reads the result the back end left
 // in Redis (ResultStore) when the allocation ends.
 //
-//   - Failed, killed or lost allocation, or never placed within
+//   - Failed or killed allocation, or never placed within
 //     PlacementTimeout: the task fails with a NomadRunError naming the node
 //     and Nomad's reason.
+//   - Lost allocation (its node missed its heartbeats): Nomad would place
+//     a replacement when the node rejoins, whatever the reschedule policy
+//     says, and the back end may still run there. A result the back end
+//     left in Redis ends the task; else the task fails and is abandoned:
+//     the mark provision.AbandonedKey in Redis tells a back end still
+//     running to stop and roll back (one that starts or finishes later
+//     does nothing or removes its archives), and the dispatched job is
+//     stopped and purged, so nothing runs again (run.go, lost).
 //   - The dispatcher dies while a job runs: the job runs on. The executor
 //     can reattach (CanReattach), so the dispatcher's Recover (and every
 //     reap) takes the task's lock, follows the job again (Attach) and

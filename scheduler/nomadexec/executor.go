@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -106,6 +107,7 @@ type Executor struct {
 
 	mu         sync.Mutex
 	jobs       map[string]string // aegir-task job id → hash of the spec registered
+	rendered   map[string]string // spec name + variables → hash of the rendered spec
 	queueToken string            // Config.QueueToken or SetQueueToken's
 
 	// redisVarsPut holds the aegir-task job ids whose Nomad Variable got
@@ -161,7 +163,7 @@ func New(cfg Config) (*Executor, error) {
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	return &Executor{
 		cfg: cfg, api: cfg.Client, log: cfg.Logger.With("component", "nomad-executor"),
-		slots: make(chan struct{}, cfg.MaxInFlight), jobs: map[string]string{}, queueToken: cfg.QueueToken,
+		slots: make(chan struct{}, cfg.MaxInFlight), jobs: map[string]string{}, rendered: map[string]string{}, queueToken: cfg.QueueToken,
 	}, nil
 }
 
@@ -204,6 +206,16 @@ func (e *Executor) ensureJob(ctx context.Context, spec, jobID string, vars map[s
 	if e.cfg.Namespace != "" {
 		vars["namespace"] = e.cfg.Namespace
 	}
+	// Rendering takes milliseconds (HCL): every Start asks, so the same
+	// variables are rendered once and the job registered as rendered is
+	// known without it.
+	key := varsKey(spec, vars)
+	e.mu.Lock()
+	if h, ok := e.rendered[key]; ok && e.jobs[jobID] == h {
+		e.mu.Unlock()
+		return false, nil
+	}
+	e.mu.Unlock()
 	hcl, err := jobspecs.Render(spec, vars)
 	if err != nil {
 		return false, err
@@ -213,6 +225,7 @@ func (e *Executor) ensureJob(ctx context.Context, spec, jobID string, vars map[s
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.rendered[key] = hash
 	if e.jobs[jobID] == hash {
 		return false, nil
 	}
@@ -248,6 +261,21 @@ func (e *Executor) ensureJob(ctx context.Context, spec, jobID string, vars map[s
 	e.jobs[jobID] = hash
 	e.log.Info("registered job", "job", jobID, "hash", hash)
 	return true, nil
+}
+
+// varsKey names a rendering: the spec and its variables, in key order.
+func varsKey(spec string, vars map[string]any) string {
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	b.WriteString(spec)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "\x00%s=%#v", k, vars[k])
+	}
+	return b.String()
 }
 
 // forget drops the cached registration of a job (someone removed it).

@@ -18,6 +18,11 @@ type ResultStore interface {
 	// Result returns the result the back end of task taskID left, or nil
 	// and no error when it left none.
 	Result(ctx context.Context, taskID string) (*provision.Result, error)
+	// Abandon records that aegir gave task taskID up (its node was lost):
+	// a back end still running stops and rolls back, one not started yet
+	// does nothing, and one that finished anyway removes the archives it
+	// made (provision.AbandonedKey).
+	Abandon(ctx context.Context, taskID string) error
 }
 
 // ErrBadResult means a result record is there but is not a result: a
@@ -37,6 +42,14 @@ var _ ResultStore = (*RedisResults)(nil)
 // the same as the log bus's).
 func NewRedisResults(rdb redis.UniversalClient, prefix string) *RedisResults {
 	return &RedisResults{rdb: rdb, prefix: cmp.Or(prefix, provision.DefaultRedisPrefix)}
+}
+
+// Abandon sets task taskID's abandoned mark (24h, like results).
+func (r *RedisResults) Abandon(ctx context.Context, taskID string) error {
+	if err := r.rdb.Set(ctx, provision.AbandonedKey(r.prefix, taskID), "1", provision.ResultTTL).Err(); err != nil {
+		return fmt.Errorf("mark task %s abandoned in redis: %w", taskID, err)
+	}
+	return nil
 }
 
 // Result reads task taskID's result record.

@@ -29,6 +29,8 @@ func (f *flakyResults) Result(ctx context.Context, taskID string) (*provision.Re
 	return f.res, nil
 }
 
+func (f *flakyResults) Abandon(context.Context, string) error { return nil }
+
 func testRun(results ResultStore, retry time.Duration) *nomadRun {
 	e := &Executor{cfg: Config{Results: results, ResultRetry: retry}, log: slog.New(slog.DiscardHandler)}
 	return &nomadRun{e: e, taskID: "t1", jobID: "aegir-task-web/dispatch-1", detachCh: make(chan struct{})}

@@ -28,6 +28,9 @@ type NomadRunError struct {
 	Status string
 	// Reason is what Nomad said.
 	Reason string
+	// Abandoned says what aegir did so that a lost back end has no
+	// effect (abandon), for a lost allocation.
+	Abandoned string
 }
 
 func (e *NomadRunError) Error() string {
@@ -39,7 +42,7 @@ func (e *NomadRunError) Error() string {
 	case "unplaced":
 		return fmt.Sprintf("Nomad did not place the back end on node %s: %s; the dispatched job %s was stopped", e.Node, e.Reason, e.JobID)
 	case api.AllocClientStatusLost:
-		return fmt.Sprintf("Nomad lost the back end %s: %s; it may have done part of its work, nothing was recorded", where, e.Reason)
+		return fmt.Sprintf("Nomad lost the back end %s: %s; it may have done part of its work, nothing was recorded%s", where, e.Reason, suffixSentence(e.Abandoned))
 	case api.AllocClientStatusComplete:
 		return fmt.Sprintf("the back end exited %s without leaving a result%s", where, suffix(e.Reason))
 	case "cancelled":
@@ -48,6 +51,13 @@ func (e *NomadRunError) Error() string {
 		return fmt.Sprintf("the dispatched job %s is no longer in Nomad (stopped and purged by someone, or garbage-collected by Nomad after it ended) and its back end left no result%s; it may have done part or all of its work, nothing was recorded", e.JobID, suffix(e.Reason))
 	}
 	return fmt.Sprintf("the back end failed %s without a result: %s", where, e.Reason)
+}
+
+func suffixSentence(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ". " + s
 }
 
 func suffix(s string) string {
@@ -224,7 +234,7 @@ func (r *nomadRun) watch() (*provision.Result, error) {
 		case api.AllocClientStatusComplete, api.AllocClientStatusFailed:
 			return r.finish(a)
 		case api.AllocClientStatusLost:
-			return nil, &NomadRunError{JobID: r.jobID, AllocID: a.ID, Node: cmpNode(a, r.node), Status: a.ClientStatus, Reason: r.lostReason(a)}
+			return r.lost(a)
 		}
 	}
 }
@@ -234,6 +244,73 @@ func cmpNode(a *api.AllocationListStub, node string) string {
 		return a.NodeName
 	}
 	return node
+}
+
+// lost ends a run whose allocation Nomad lost (its node missed its
+// heartbeats). A back end that finished before the node went (its result
+// is in Redis) ends the task with that result, so what it made is
+// recorded; otherwise the task is given up (abandon). Either way the
+// dispatched job is purged, so Nomad does not run it again.
+func (r *nomadRun) lost(a *api.AllocationListStub) (*provision.Result, error) {
+	fail := &NomadRunError{JobID: r.jobID, AllocID: a.ID, Node: cmpNode(a, r.node), Status: a.ClientStatus, Reason: r.lostReason(a)}
+	if res, err := r.result(fail); err == nil {
+		r.purge()
+		r.e.log.Info("a lost allocation had left its result; the task ends with it", "task", r.taskID, "job", r.jobID)
+		return res, nil
+	}
+	fail.Abandoned = r.abandon()
+	// The back end may have left its result just before the mark.
+	if res, err := r.result(&NomadRunError{}); err == nil && res.ErrorCode != provision.CodeAbandoned {
+		return res, nil
+	}
+	return nil, fail
+}
+
+// purge stops and purges the dispatched job; it reports whether the job is
+// gone.
+func (r *nomadRun) purge() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, _, err := r.e.api.Jobs().Deregister(r.jobID, true, (&api.WriteOptions{}).WithContext(ctx)); err != nil && !isNotFound(err) {
+		r.e.log.Warn("stop and purge the job of a lost task", "task", r.taskID, "job", r.jobID, "err", err)
+		return false
+	}
+	return true
+}
+
+// abandon gives up a run whose allocation Nomad lost: it marks the task
+// abandoned in Redis, so a back end still running on the lost node stops
+// and rolls back, and one that finished anyway removes its archives
+// (provision.AbandonedKey); then it stops and purges the dispatched job,
+// so Nomad never places it again when the node rejoins, and the node's
+// client stops the old allocation then. It returns what it did, for the
+// task's explanation.
+func (r *nomadRun) abandon() string {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var did []string
+	if err := r.e.cfg.Results.Abandon(ctx, r.taskID); err != nil {
+		r.e.log.Warn("mark a lost task abandoned", "task", r.taskID, "err", err)
+	} else {
+		did = append(did, "the back end, should it still run, stops and removes what it made")
+	}
+	if r.purge() {
+		did = append(did, "aegir purged the dispatched job "+r.jobID+" so Nomad does not run it again")
+	}
+	r.e.log.Warn("gave up a task whose Nomad allocation was lost", "task", r.taskID, "job", r.jobID)
+	return sentence(strings.Join(did, "; "))
+}
+
+// sentence capitalises s and ends it with a full stop.
+func sentence(s string) string {
+	if s == "" {
+		return ""
+	}
+	s = strings.ToUpper(s[:1]) + s[1:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
 }
 
 // latest is the newest allocation (a batch job without reschedules has

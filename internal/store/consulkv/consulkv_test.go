@@ -165,6 +165,9 @@ func TestUnreachable(t *testing.T) {
 	checkErr(t, err, consulkv.ErrUnreachable, "cannot reach Consul at "+addr)
 	_, _, err = kv.Watch(ctx, "", 5)
 	checkErr(t, err, consulkv.ErrUnreachable, "cannot reach Consul at "+addr)
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("an unreachable Consul is not store.ErrUnavailable: %v", err)
+	}
 }
 
 // TestPermissionDenied uses a fake Consul that refuses like one with ACLs

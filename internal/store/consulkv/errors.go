@@ -30,7 +30,11 @@ type Error struct {
 
 	msg  string
 	kind error // ErrUnreachable, ErrPermissionDenied, store.ErrTxnTooLarge, or nil
-	err  error
+	// unavailable is store.ErrUnavailable when a retry may succeed: no
+	// answer, or Consul's 5xx (no leader, "raft apply failed: leadership
+	// lost") or 429.
+	unavailable error
+	err         error
 }
 
 func (e *Error) Error() string { return e.msg }
@@ -39,10 +43,13 @@ func (e *Error) Error() string { return e.msg }
 // ErrPermissionDenied, store.ErrTxnTooLarge) and the Consul client's error
 // (for context.Canceled and the like).
 func (e *Error) Unwrap() []error {
-	if e.kind == nil {
-		return []error{e.err}
+	out := []error{e.err}
+	for _, k := range []error{e.kind, e.unavailable} {
+		if k != nil {
+			out = append(out, k)
+		}
 	}
-	return []error{e.kind, e.err}
+	return out
 }
 
 // wrap turns an error from the Consul client into an *Error that says what
@@ -69,9 +76,12 @@ func (k *KV) wrap(op string, err error) error {
 			e.msg = "Consul refused " + op + " as too large: " + body
 		default:
 			e.msg = "consul " + op + ": " + detail
+			if status.Code >= 500 || status.Code == http.StatusTooManyRequests {
+				e.unavailable = store.ErrUnavailable
+			}
 		}
 	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &netErr):
-		e.kind = ErrUnreachable
+		e.kind, e.unavailable = ErrUnreachable, store.ErrUnavailable
 		e.msg = "cannot reach Consul at " + k.cfg.Address + " (" + op + "): " + detail +
 			"; is the agent running and is the address right?"
 	default:

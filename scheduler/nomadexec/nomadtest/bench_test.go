@@ -3,6 +3,7 @@ package nomadtest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -53,9 +54,16 @@ func (b *bundle) backEndStart(tb testing.TB, id string) time.Time {
 	return time.Time{}
 }
 
+// stages splits queued → back end started through Nomad: queued → job
+// dispatched (aegir: queue watch, lock, context, start record, dispatch
+// call), dispatched → task started (Nomad: placement, the client starting
+// the task), task started → first line (the aegir binary starting).
+type stages struct{ aegir, nomad, binary []time.Duration }
+
 // latencies queues n verify-server tasks one after another, alternating
-// the servers, and returns queued → back end started for each.
-func (b *bundle) latencies(tb testing.TB, n int) []time.Duration {
+// the servers, and returns queued → back end started for each; with st,
+// also each one's stages (Nomad runs only).
+func (b *bundle) latencies(tb testing.TB, n int, st *stages) []time.Duration {
 	ctx := context.Background()
 	var servers []*domain.Server
 	for _, s := range b.servers {
@@ -66,7 +74,69 @@ func (b *bundle) latencies(tb testing.TB, n int) []time.Duration {
 		t0 := time.Now()
 		task, err := b.st.RequestServerTask(ctx, servers[i%len(servers)].ID, domain.TaskVerifyServer, "bench")
 		b.succeed(tb, task, err)
-		out = append(out, b.backEndStart(tb, task.ID).Sub(t0))
+		first := b.backEndStart(tb, task.ID)
+		out = append(out, first.Sub(t0))
+		if st != nil {
+			done, err := b.st.GetTask(ctx, task.ID)
+			must(tb, err)
+			jobID := strings.TrimPrefix(done.Runner, "nomad:")
+			job, _, err := b.c.api.Jobs().Info(jobID, nil)
+			must(tb, err)
+			started := taskStarted(tb, b.c, jobID)
+			submitted := time.Unix(0, *job.SubmitTime)
+			st.aegir = append(st.aegir, submitted.Sub(t0))
+			st.nomad = append(st.nomad, started.Sub(submitted))
+			st.binary = append(st.binary, first.Sub(started))
+		}
+	}
+	return out
+}
+
+// taskStarted is when Nomad started the task of a dispatched job's
+// allocation.
+func taskStarted(tb testing.TB, c *cluster, jobID string) time.Time {
+	tb.Helper()
+	a := waitAllocDone(tb, c, jobID)
+	for _, st := range a.TaskStates {
+		if !st.StartedAt.IsZero() {
+			return st.StartedAt
+		}
+	}
+	tb.Fatalf("job %s: no task started: %+v", jobID, a)
+	return time.Time{}
+}
+
+// bareAegirDispatch dispatches the aegir-task job of a server directly
+// (what `nomad job dispatch` does), with the context aegir would send,
+// n times, and returns dispatch → back end started (its first log line),
+// the same end point as latencies: the floor for aegir's Nomad path.
+func (b *bundle) bareAegirDispatch(tb testing.TB, n int) []time.Duration {
+	tb.Helper()
+	ctx := context.Background()
+	var servers []*domain.Server
+	for _, s := range b.servers {
+		servers = append(servers, s)
+	}
+	var out []time.Duration
+	for i := range n {
+		srv := servers[i%len(servers)]
+		task := domain.Task{ID: domain.NewID(), Type: domain.TaskVerifyServer, TargetKind: domain.TargetServer, TargetID: srv.ID, TargetName: srv.Name}
+		pc, err := dispatch.BuildContext(ctx, b.st, task, b.env)
+		must(tb, err)
+		pc.Env.LogSink, pc.Env.ResultSink, pc.Env.RedisAddr = "redis", "redis", b.c.redis.Addr
+		payload, err := json.Marshal(pc)
+		must(tb, err)
+		t0 := time.Now()
+		resp, _, err := b.c.api.Jobs().DispatchOpts(&api.DispatchOptions{JobID: nomadexec.TaskJobID(srv.Name),
+			Meta: map[string]string{"task_id": task.ID}, Payload: payload}, nil)
+		must(tb, err)
+		waitAllocDone(tb, b.c, resp.DispatchedJobID)
+		lines, _, err := b.bus.Read(ctx, task.ID, "", 1000, 0)
+		must(tb, err)
+		if len(lines) == 0 {
+			tb.Fatalf("bare dispatch %s: the back end logged nothing", resp.DispatchedJobID)
+		}
+		out = append(out, lines[0].Time.Sub(t0))
 	}
 	return out
 }
@@ -82,19 +152,27 @@ func BenchmarkNomadDispatchLatency(b *testing.B) {
 	c := newCluster(b, testharness.NomadOptions{})
 	nomadB := setup(b, c, options{})
 	localB := setup(b, c, options{local: true, nodes: []string{"aegir-a"}})
-	var viaNomad, floor, local []time.Duration
+	var viaNomad, bareAegir, floor, local []time.Duration
+	var st stages
 	for b.Loop() {
-		viaNomad = append(viaNomad, nomadB.latencies(b, n)...)
+		viaNomad = append(viaNomad, nomadB.latencies(b, n, &st)...)
+		bareAegir = append(bareAegir, nomadB.bareAegirDispatch(b, n)...)
 		floor = append(floor, bareDispatch(b, c, n)...)
-		local = append(local, localB.latencies(b, n)...)
+		local = append(local, localB.latencies(b, n, nil)...)
 	}
 	for _, m := range []struct {
 		name string
 		d    []time.Duration
-	}{{"nomad", viaNomad}, {"bare-dispatch", floor}, {"local", local}} {
+	}{
+		{"nomad", viaNomad}, {"bare-aegir-dispatch", bareAegir}, {"bare-noop-dispatch", floor}, {"local", local},
+		{"stage-aegir", st.aegir}, {"stage-nomad", st.nomad}, {"stage-binary", st.binary},
+	} {
 		b.ReportMetric(ms(percentile(m.d, 0.50)), m.name+"-p50-ms")
 		b.ReportMetric(ms(percentile(m.d, 0.99)), m.name+"-p99-ms")
 	}
+	// The goal: aegir's path within 1.2× of dispatching its job by hand.
+	b.ReportMetric(float64(percentile(viaNomad, 0.50))/float64(percentile(bareAegir, 0.50)), "ratio-p50")
+	b.ReportMetric(float64(percentile(viaNomad, 0.99))/float64(percentile(bareAegir, 0.99)), "ratio-p99")
 }
 
 // bareDispatch registers a parameterized no-op job and measures dispatch →
