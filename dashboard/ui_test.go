@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -635,5 +636,30 @@ func TestUISitesListColumns(t *testing.T) {
 	if strings.Contains(body, "<h2>Servers</h2>") || strings.Contains(body, "Periodic queues") || strings.Contains(body, `class="grid2"><section class="card">
 <h2>Task queue now`) {
 		t.Errorf("client overview has an admin card: %s", body)
+	}
+}
+
+// TestUITaskRunningFor: a running task's page says how long it has been
+// running, with the start time for the page script that ticks it; a
+// finished one says how long it took.
+func TestUITaskRunningFor(t *testing.T) {
+	t.Parallel()
+	b := uiSetup(t)
+	task := b.taskOf(b.siteA.ID, domain.TaskInstall)
+	if err := b.st.StartTask(context.Background(), task, "test", 0); err != nil {
+		t.Fatal(err)
+	}
+	task = b.taskOf(b.siteA.ID, domain.TaskInstall)
+	w := loggedIn(t, b, "admin")
+	_, body := w.get("/tasks/" + task.ID)
+	want := fmt.Sprintf(`<dt>Running for</dt><dd id="took" data-since="%d">`, task.StartedAt.UnixMilli())
+	if !strings.Contains(body, want) {
+		t.Fatalf("running task page lacks %s: %s", want, body)
+	}
+	if err := b.st.FinishTask(context.Background(), task, domain.TaskSucceeded, store.SetSiteStatus(b.siteA.ID, domain.SiteEnabled)); err != nil {
+		t.Fatal(err)
+	}
+	if _, body = w.get("/tasks/" + task.ID); !strings.Contains(body, `<dt>Took</dt><dd id="took">`) || strings.Contains(body, "data-since") {
+		t.Fatalf("finished task page: %s", body)
 	}
 }

@@ -100,6 +100,8 @@ func stackedBars(title, unit string, start time.Time, ss []series) template.HTML
 		}
 		maxV = max(maxV, sum)
 	}
+	// An even top, so the middle gridline's label is a whole count.
+	maxV += maxV % 2
 	plotW := float64(chartW - chartPadL - chartPadR)
 	plotH := float64(chartH - chartPadT - chartPadB)
 	bw := plotW / float64(n)

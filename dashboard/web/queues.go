@@ -156,7 +156,7 @@ func seriesCharts(pts []queue.Point) template.HTML {
 }
 
 func lineChart(name string, pts []queue.Point) template.HTML {
-	const w, h, padL, padB, padT = 720, 140, 56, 24, 24
+	const w, h, padL, padB, padT = 720, 140, 72, 24, 24
 	var xs []time.Time
 	var ys []float64
 	maxV := 0.0
