@@ -608,9 +608,13 @@ func TestUISitesListColumns(t *testing.T) {
 	}
 	b.finish(task, domain.TaskSucceeded, store.AddBackup(&domain.Backup{SiteID: b.siteA.ID, ClientID: b.siteA.ClientID,
 		Domain: b.siteA.Domain, Path: "/x.tar.zst", Size: 4096, SHA256: "abc", Reason: "manual"}))
+	// b's install failed: its health links to the failed task.
+	failed := b.taskOf(b.siteB.ID, domain.TaskInstall)
+	b.finish(failed, domain.TaskFailed, store.SetSiteStatus(b.siteB.ID, domain.SiteFailed))
 	w := loggedIn(t, b, "admin")
 	_, body := w.get("/sites")
 	for _, want := range []string{
+		`<a class="badge b-failed" href="/tasks/` + failed.ID + `"`,
 		`<th>Health</th>`, `>Disk</th>`, `<th class="hide-m">Last backup</th>`,
 		`href="http://a.example.com/" target="_blank"`, // nginx on port 80: no port in the link
 		`<span class="badge b-succeeded" title="backup succeeded`,

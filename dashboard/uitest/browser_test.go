@@ -489,8 +489,15 @@ func TestBrowserFlow(t *testing.T) {
 			chromedp.WaitVisible("#flash", chromedp.ByQuery),
 		)
 	}
-	var flashText string
+	var flashText, disks string
 	run(t, ctx, "pass report", chromedp.Text("#flash", &flashText, chromedp.ByQuery))
+	// The stats pass measured the sites: the list shows their disk use in
+	// bytes' units.
+	run(t, ctx, "disk column", chromedp.Navigate(p.url+"/sites"),
+		chromedp.Evaluate(`[...document.querySelectorAll("#sites-table tbody td.num")].map(td => td.textContent.trim()).join(",")`, &disks))
+	if !strings.Contains(disks, "iB") && !strings.Contains(disks, " B") {
+		t.Errorf("the sites list's disk column after a stats pass: %q", disks)
+	}
 	t.Logf("last pass: %s", flashText)
 
 	// Disable asks a plain yes or no (the browser's dialog), nothing to
