@@ -1,8 +1,9 @@
 # aegir tasks. `just --list` shows them.
 
-# Run aegir on its embedded defaults (bbolt, local executor, builtin web, SQLite).
-dev *args:
-    go run . dev {{args}}
+# Run aegir on its embedded defaults (bbolt, local executor, builtin web, SQLite),
+# built with progress first (the first build takes minutes).
+dev *args: build
+    bin/aegir dev {{args}}
 
 # Install what the tests need (packages, agents), then run the whole suite.
 test *args:
@@ -12,9 +13,10 @@ test *args:
 deps:
     bash ops/install-deps.sh
 
-# Build the aegir binary into ./bin (git ignores it).
+# Build the aegir binary into ./bin (git ignores it), naming each package as
+# it compiles: the first build takes minutes.
 build:
-    go build -o bin/aegir .
+    go build -v -o bin/aegir .
 
 # Run every benchmark once; they print their figures (ms/op, p99, MB/s).
 bench pattern='.' *pkgs='./...':

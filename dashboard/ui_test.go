@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -381,11 +382,22 @@ func TestUIForms(t *testing.T) {
 	w.get("/sites/new")
 	before := len(b.dump())
 	res, _ = w.post("/sites", url.Values{"domain": {"bad domain"}, "platform_id": {b.ids["platform"]}, "db_server_id": {b.ids["server"]}, "client_id": {b.ids["clientA"]}, "back": {"/sites/new"}})
-	if res.Header.Get("Location") != "/sites/new" {
-		t.Fatalf("bad site: %d %q", res.StatusCode, res.Header.Get("Location"))
+	// The form comes back with what was typed, and the reason.
+	if loc := res.Header.Get("Location"); !strings.HasPrefix(loc, "/sites/new?") || !strings.Contains(loc, "domain=bad+domain") {
+		t.Fatalf("bad site: %d %q", res.StatusCode, loc)
 	}
-	if _, body = w.get("/sites/new"); !strings.Contains(body, "flash-error") {
-		t.Fatalf("no error flash")
+	if _, body = w.follow(res); !strings.Contains(body, "flash-error") || !strings.Contains(body, `value="bad domain"`) ||
+		!strings.Contains(body, `<option value="`+b.ids["clientA"]+`" selected>`) {
+		t.Fatalf("the refused form forgot what was typed: %s", body)
+	}
+	// With several clients, the new-site form chooses none for the person.
+	if _, body = w.get("/sites/new"); !strings.Contains(body, `<option value="" selected>Choose a client</option>`) {
+		t.Fatalf("new-site form preselects a client: %s", body)
+	}
+	// A domain already taken is named by the site that has it, not an id.
+	res, _ = w.post("/sites", url.Values{"domain": {"a.example.com"}, "platform_id": {b.ids["platform"]}, "db_server_id": {b.ids["server"]}, "client_id": {b.ids["clientA"]}, "back": {"/sites/new"}})
+	if _, body = w.follow(res); !strings.Contains(body, "already used by the site a.example.com") {
+		t.Fatalf("duplicate domain: %s", body)
 	}
 	if len(b.dump()) != before {
 		t.Fatalf("a refused form wrote to the store")
@@ -399,17 +411,18 @@ func TestUIForms(t *testing.T) {
 	if err != nil || len(site.Aliases) != 1 {
 		t.Fatalf("site: %+v %v", site, err)
 	}
-	// Disable needs the domain typed.
+	// Delete needs the domain typed; disable only a yes (asked in the
+	// browser), so its form posts without a confirm field.
 	w.get("/sites/" + b.siteA.ID)
-	res, _ = w.post("/sites/"+b.siteA.ID+"/tasks", url.Values{"type": {"disable"}, "confirm": {"a.example"}})
+	res, _ = w.post("/sites/"+b.siteA.ID+"/tasks", url.Values{"type": {"delete"}, "confirm": {"a.example"}})
 	_, body = w.follow(res)
 	if !strings.Contains(body, "to confirm") {
-		t.Fatalf("disable without confirmation: %s", body)
+		t.Fatalf("delete without confirmation: %s", body)
 	}
-	if p, _ := b.st.ListTasks(ctx, store.TaskFilter{TargetID: b.siteA.ID, Type: domain.TaskDisable}); p.Total != 0 {
-		t.Fatalf("disable queued without confirmation")
+	if p, _ := b.st.ListTasks(ctx, store.TaskFilter{TargetID: b.siteA.ID, Type: domain.TaskDelete}); p.Total != 0 {
+		t.Fatalf("delete queued without confirmation")
 	}
-	res, _ = w.post("/sites/"+b.siteA.ID+"/tasks", url.Values{"type": {"disable"}, "confirm": {"a.example.com"}})
+	res, _ = w.post("/sites/"+b.siteA.ID+"/tasks", url.Values{"type": {"disable"}})
 	if _, body = w.follow(res); !strings.Contains(body, "Disable of a.example.com is queued") {
 		t.Fatalf("disable: %s", body)
 	}
@@ -578,5 +591,79 @@ func TestUIPlatformTaskNames(t *testing.T) {
 	res, _ = w.post(page+"/tasks", url.Values{"type": {"verify"}})
 	if _, body := w.follow(res); !strings.Contains(body, "Verify-platform of platform p1 is queued") {
 		t.Fatalf("verify: %s", body)
+	}
+}
+
+// TestUISitesListColumns: the sites list has a visit link for a serving
+// site, its health (the newest finished task), its last backup and its
+// disk use; a client user's overview has no admin-only card.
+func TestUISitesListColumns(t *testing.T) {
+	t.Parallel()
+	b := uiSetup(t)
+	b.enable(b.siteA.ID)
+	ctx := context.Background()
+	task, err := b.st.RequestSiteTask(ctx, b.siteA.ID, domain.TaskBackup, nil, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.finish(task, domain.TaskSucceeded, store.AddBackup(&domain.Backup{SiteID: b.siteA.ID, ClientID: b.siteA.ClientID,
+		Domain: b.siteA.Domain, Path: "/x.tar.zst", Size: 4096, SHA256: "abc", Reason: "manual"}))
+	// b's install failed: its health links to the failed task.
+	failed := b.taskOf(b.siteB.ID, domain.TaskInstall)
+	b.finish(failed, domain.TaskFailed, store.SetSiteStatus(b.siteB.ID, domain.SiteFailed))
+	w := loggedIn(t, b, "admin")
+	_, body := w.get("/sites")
+	for _, want := range []string{
+		`<a class="badge b-failed" href="/tasks/` + failed.ID + `"`,
+		`<th>Health</th>`, `>Disk</th>`, `<th class="hide-m">Last backup</th>`,
+		`href="http://a.example.com/" target="_blank"`, // nginx on port 80: no port in the link
+		`<span class="badge b-succeeded" title="backup succeeded`,
+		`<span class="muted">never</span>`, // b.example.com was never backed up
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("sites list lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `href="http://b.example.com/"`) {
+		t.Errorf("a pending site has a visit link")
+	}
+	if _, body = w.get("/sites/" + b.siteA.ID); !strings.Contains(body, `id="visit" href="http://a.example.com/"`) {
+		t.Errorf("site page lacks the visit link")
+	}
+	// Sites exist: no getting-started card.
+	if _, body = w.get("/"); strings.Contains(body, `id="getting-started"`) {
+		t.Errorf("getting-started card on a non-empty overview")
+	}
+	// A client user's overview: their sites' tasks, and no empty
+	// admin card (servers, queues).
+	_, body = loggedIn(t, b, "alice").get("/")
+	if strings.Contains(body, "<h2>Servers</h2>") || strings.Contains(body, "Periodic queues") || strings.Contains(body, `class="grid2"><section class="card">
+<h2>Task queue now`) {
+		t.Errorf("client overview has an admin card: %s", body)
+	}
+}
+
+// TestUITaskRunningFor: a running task's page says how long it has been
+// running, with the start time for the page script that ticks it; a
+// finished one says how long it took.
+func TestUITaskRunningFor(t *testing.T) {
+	t.Parallel()
+	b := uiSetup(t)
+	task := b.taskOf(b.siteA.ID, domain.TaskInstall)
+	if err := b.st.StartTask(context.Background(), task, "test", 0); err != nil {
+		t.Fatal(err)
+	}
+	task = b.taskOf(b.siteA.ID, domain.TaskInstall)
+	w := loggedIn(t, b, "admin")
+	_, body := w.get("/tasks/" + task.ID)
+	want := fmt.Sprintf(`<dt>Running for</dt><dd id="took" data-since="%d">`, task.StartedAt.UnixMilli())
+	if !strings.Contains(body, want) {
+		t.Fatalf("running task page lacks %s: %s", want, body)
+	}
+	if err := b.st.FinishTask(context.Background(), task, domain.TaskSucceeded, store.SetSiteStatus(b.siteA.ID, domain.SiteEnabled)); err != nil {
+		t.Fatal(err)
+	}
+	if _, body = w.get("/tasks/" + task.ID); !strings.Contains(body, `<dt>Took</dt><dd id="took">`) || strings.Contains(body, "data-since") {
+		t.Fatalf("finished task page: %s", body)
 	}
 }

@@ -27,7 +27,7 @@ func (s *Server) authenticated(h fiber.Handler, queueOK bool) fiber.Handler {
 		if err != nil {
 			if errors.Is(err, domain.ErrUnauthorized) {
 				return newAPIError(fiber.StatusUnauthorized, CodeUnauthorized, "",
-					"unknown, revoked or expired token; create a new one with POST /api/v1/tokens or ask an admin")
+					"unknown, revoked or expired token; an admin makes a new one with 'aegir token create -user NAME', or make your own on the dashboard's Tokens page")
 			}
 			return err
 		}

@@ -12,10 +12,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/aegirhq/aegir/dashboard"
@@ -354,6 +356,9 @@ func TestBrowserFlow(t *testing.T) {
 	run(t, ctx, "login page", chromedp.Navigate(p.url+"/login"), chromedp.WaitVisible("#login-form", chromedp.ByQuery))
 	screenshot(t, ctx, shots, "login")
 	run(t, ctx, "log in as admin", login(p.url, "admin", p.password))
+	// No site yet: the overview opens with the getting-started card.
+	run(t, ctx, "empty overview", chromedp.Navigate(p.url+"/"), chromedp.WaitVisible("#getting-started", chromedp.ByQuery))
+	screenshot(t, ctx, shots, "overview-empty")
 
 	// Create the platform through its form.
 	run(t, ctx, "create a platform",
@@ -384,9 +389,38 @@ func TestBrowserFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	var flashRefused string
 	// Create the site; the form lands on its install task, whose log the
 	// page follows over SSE. window.__aegirMark survives only as long as
 	// the page is not reloaded, so lines seen with it arrived live.
+	// With two clients the form chooses none; a refused form comes back
+	// with the domain, platform and client that were typed.
+	var chosen, kept, keptClient string
+	run(t, ctx, "new-site form",
+		chromedp.Navigate(p.url+"/sites/new"),
+		chromedp.WaitVisible("#site-form", chromedp.ByQuery),
+		chromedp.Value("#client_id", &chosen, chromedp.ByQuery),
+	)
+	if chosen != "" {
+		t.Errorf("the new-site form chose client %q for the person", chosen)
+	}
+	run(t, ctx, "a refused site",
+		chromedp.SendKeys("#domain", "globex.localhost", chromedp.ByQuery),
+		chromedp.SetValue("#platform_id", pf.ID, chromedp.ByQuery),
+		chromedp.SetValue("#client_id", p.clientID, chromedp.ByQuery),
+		chromedp.Click("#site-form button[type=submit]", chromedp.ByQuery),
+		chromedp.WaitVisible("#flash", chromedp.ByQuery),
+		chromedp.Value("#domain", &kept, chromedp.ByQuery),
+		chromedp.Value("#client_id", &keptClient, chromedp.ByQuery),
+		chromedp.Text("#flash", &flashRefused, chromedp.ByQuery),
+	)
+	screenshot(t, ctx, shots, "site-new-refused")
+	if kept != "globex.localhost" || keptClient != p.clientID {
+		t.Errorf("the refused form kept domain %q client %q", kept, keptClient)
+	}
+	if !strings.Contains(flashRefused, "already used by the site globex.localhost") {
+		t.Errorf("a taken domain is reported as %q", flashRefused)
+	}
 	run(t, ctx, "create a site",
 		chromedp.Navigate(p.url+"/sites/new"),
 		chromedp.WaitVisible("#site-form", chromedp.ByQuery),
@@ -421,6 +455,21 @@ func TestBrowserFlow(t *testing.T) {
 		waitJS(`document.getElementById("site-status").textContent === "enabled"`),
 	)
 	screenshot(t, ctx, shots, "site")
+	// Its visit link is its domain on the builtin server's port, in the
+	// site page and in the sites list.
+	var visit, listVisit string
+	var ok bool
+	run(t, ctx, "visit links",
+		chromedp.AttributeValue("#visit", "href", &visit, &ok, chromedp.ByQuery),
+		chromedp.Navigate(p.url+"/sites"),
+		chromedp.AttributeValue("#sites-table a.visit[href*='//hello.localhost']", "href", &listVisit, &ok, chromedp.ByQuery),
+		chromedp.Navigate(p.url+"/sites/"+site.ID),
+		chromedp.WaitVisible("#task-backup", chromedp.ByQuery),
+	)
+	_, sitesPort, _ := net.SplitHostPort(p.sites)
+	if want := "http://hello.localhost:" + sitesPort + "/"; visit != want || listVisit != want {
+		t.Errorf("visit links %q and %q, want %q", visit, listVisit, want)
+	}
 	if code, body := p.getSite("hello.localhost"); code != 200 || !strings.Contains(body, "It works") {
 		t.Errorf("the site answers %d %q", code, clip(body, 200))
 	}
@@ -441,17 +490,48 @@ func TestBrowserFlow(t *testing.T) {
 			chromedp.WaitVisible("#flash", chromedp.ByQuery),
 		)
 	}
-	var flashText string
+	var flashText, disks string
 	run(t, ctx, "pass report", chromedp.Text("#flash", &flashText, chromedp.ByQuery))
+	// The stats pass measured the sites: the list shows their disk use in
+	// bytes' units.
+	run(t, ctx, "disk column", chromedp.Navigate(p.url+"/sites"),
+		chromedp.Evaluate(`[...document.querySelectorAll("#sites-table tbody td.num")].map(td => td.textContent.trim()).join(",")`, &disks))
+	if !strings.Contains(disks, "iB") && !strings.Contains(disks, " B") {
+		t.Errorf("the sites list's disk column after a stats pass: %q", disks)
+	}
 	t.Logf("last pass: %s", flashText)
 
-	// Disable it, typing the domain to confirm; the status changes on the page.
-	run(t, ctx, "disable",
+	// Disable asks a plain yes or no (the browser's dialog), nothing to
+	// type. "No" queues nothing; "yes" disables, and the status changes on
+	// the page.
+	var dialogs atomic.Int32
+	var accept atomic.Bool
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			dialogs.Add(1)
+			go func() { _ = chromedp.Run(ctx, page.HandleJavaScriptDialog(accept.Load())) }()
+		}
+	})
+	var typeFields int
+	run(t, ctx, "disable: answer no",
 		chromedp.Navigate(p.url+"/sites/"+site.ID),
 		chromedp.WaitVisible("#task-disable", chromedp.ByQuery),
-		chromedp.Click("#task-disable", chromedp.ByQuery),
 		chromedp.Evaluate(`document.querySelector("#task-disable").closest("details").open = true`, nil),
-		chromedp.SendKeys(`#task-disable input[name=confirm]`, "hello.localhost", chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll("#task-disable input[name=confirm]").length`, &typeFields),
+		chromedp.Click(`#task-disable button[type=submit]`, chromedp.ByQuery),
+		chromedp.Sleep(500*time.Millisecond),
+	)
+	if typeFields != 0 {
+		t.Errorf("disable asks to type the domain")
+	}
+	if dialogs.Load() != 1 {
+		t.Errorf("disable asked %d times, want a yes-or-no dialog", dialogs.Load())
+	}
+	if l, _ := p.st.ListTasks(ctxb, store.TaskFilter{TargetID: site.ID, Type: domain.TaskDisable}); l.Total != 0 {
+		t.Errorf("answering no queued a disable")
+	}
+	accept.Store(true)
+	run(t, ctx, "disable: answer yes",
 		chromedp.Click(`#task-disable button[type=submit]`, chromedp.ByQuery),
 		chromedp.WaitVisible("#flash", chromedp.ByQuery),
 		waitJS(`document.getElementById("site-status").textContent === "disabled"`),
@@ -479,7 +559,7 @@ func TestBrowserFlow(t *testing.T) {
 
 	// Screenshots of the main pages at both sizes.
 	pages := []struct{ name, path string }{
-		{"overview", "/"}, {"sites", "/sites"}, {"site", "/sites/" + site.ID}, {"site-new", "/sites/new"},
+		{"overview", "/"}, {"sites", "/sites"}, {"site", "/sites/" + site.ID}, {"site-other", "/sites/" + otherSite.ID}, {"site-new", "/sites/new"},
 		{"platforms", "/platforms"}, {"servers", "/servers"}, {"server", "/servers/" + p.localID},
 		{"tasks", "/tasks"}, {"clients", "/clients"}, {"users", "/users"}, {"queues", "/queues"},
 		{"notifications", "/notifications"},
@@ -517,6 +597,13 @@ func TestBrowserFlow(t *testing.T) {
 		t.Errorf("alice's sites: %q", listed)
 	}
 	screenshot(t, ctx, shots, "client-sites")
+	var adminCards int
+	run(t, ctx, "client overview", chromedp.Navigate(p.url+"/"), chromedp.WaitVisible("main h1", chromedp.ByQuery),
+		chromedp.Evaluate(`[...document.querySelectorAll("main h2")].filter(h => /Servers|Periodic queues/.test(h.textContent)).length`, &adminCards))
+	screenshot(t, ctx, shots, "client-overview")
+	if adminCards != 0 {
+		t.Errorf("the client user's overview has %d admin cards", adminCards)
+	}
 	var status int
 	run(t, ctx, "another client's site is 404",
 		chromedp.Navigate(p.url+"/sites/"+otherSite.ID),

@@ -17,7 +17,7 @@ import (
 const (
 	chartW, chartH       = 720, 200
 	chartPadL, chartPadB = 40, 28
-	chartPadT, chartPadR = 12, 8
+	chartPadT, chartPadR = 18, 8
 )
 
 type series struct {
@@ -52,7 +52,7 @@ func tasksPerHourChart(tasks []domain.Task, now time.Time) template.HTML {
 	if total == 0 {
 		return emptyChart("No finished tasks in the last 24 hours", "Bars appear here as tasks finish.")
 	}
-	return stackedBars("Tasks per hour by outcome, last 24 hours", start, []series{
+	return stackedBars("Tasks per hour by outcome, last 24 hours", "tasks per hour", start, []series{
 		{"succeeded", "s-ok", ok}, {"failed", "s-fail", failed}, {"cancelled", "s-cancel", cancelled},
 	})
 }
@@ -85,10 +85,12 @@ func backlogChart(tasks []domain.Task, now time.Time) template.HTML {
 	if !any {
 		return emptyChart("The queue was empty all day", "A line appears here when tasks wait for a runner.")
 	}
-	return stackedBars("Queued tasks at the end of each hour, last 24 hours", start, []series{{"queued", "s-queue", vals}})
+	return stackedBars("Queued tasks at the end of each hour, last 24 hours", "tasks waiting", start, []series{{"queued", "s-queue", vals}})
 }
 
-func stackedBars(title string, start time.Time, ss []series) template.HTML {
+// stackedBars draws ss as stacked bars, one per hour from start; unit
+// names what the y axis counts.
+func stackedBars(title, unit string, start time.Time, ss []series) template.HTML {
 	n := len(ss[0].values)
 	maxV := 1
 	for i := 0; i < n; i++ {
@@ -98,12 +100,15 @@ func stackedBars(title string, start time.Time, ss []series) template.HTML {
 		}
 		maxV = max(maxV, sum)
 	}
+	// An even top, so the middle gridline's label is a whole count.
+	maxV += maxV % 2
 	plotW := float64(chartW - chartPadL - chartPadR)
 	plotH := float64(chartH - chartPadT - chartPadB)
 	bw := plotW / float64(n)
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s"><title>%s</title>`,
 		chartW, chartH, html.EscapeString(title), html.EscapeString(title))
+	fmt.Fprintf(&b, `<text class="axis unit" x="%d" y="%d">%s</text>`, chartPadL+4, chartPadT-1, html.EscapeString(unit))
 	// Grid and the y axis: 0, half, max.
 	for _, f := range []float64{0, 0.5, 1} {
 		y := float64(chartPadT) + plotH*(1-f)

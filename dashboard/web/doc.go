@@ -24,13 +24,17 @@
 //
 // Every form posts and redirects (303) to a page with a flash message, so
 // everything works with JavaScript off; a refused form redirects back with
-// the reason. The script only follows task status and log tails (polling
-// /live/tasks/{id}, EventSource on the log) and running queue passes
-// (polling /live/queues/...; "Run a pass now" only starts one), and
-// enables "type the name to confirm" buttons as the name is typed; the
-// server checks the name again.
-// Destructive site tasks (delete, disable, restore, migrate) and deletes of
-// platforms, servers, services, clients and users need the name typed.
+// the reason; the new-site form comes back filled with what was typed
+// (backError). The script only follows task status and log tails (polling
+// /live/tasks/{id}, EventSource on the log), ticks a running task's
+// "Running for", follows running queue passes (polling /live/queues/...;
+// "Run a pass now" only starts one), enables "type the name to confirm"
+// buttons as the name is typed (the server checks the name again), and
+// asks a plain yes or no before forms marked data-ask.
+// Confirmation matches the risk: the site tasks that lose data (delete,
+// restore: taskspec Form.Confirm) and deletes of platforms, servers,
+// services, clients, users and backups need the name typed; disable and
+// migrate (Form.Ask), which the opposite task undoes, ask yes or no.
 //
 // # Sessions, CSRF, logins
 //

@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,6 +61,9 @@ func taskArgs(c *fiber.Ctx, spec *taskspec.Spec) map[string]string {
 	return args
 }
 
+// siteFormFields are the new-site form's fields a refused form keeps.
+var siteFormFields = []string{"domain", "aliases", "redirect_aliases", "platform_id", "db_server_id", "client_id", "profile"}
+
 func (u *ui) siteCreate(c *fiber.Ctx, v *view) error {
 	site, task, err := u.ctl.Sites.Create(c.UserContext(), actor(c), apiv1.SiteCreate{
 		Domain: strings.TrimSpace(c.FormValue("domain")), Aliases: lines(c.FormValue("aliases")),
@@ -68,7 +72,14 @@ func (u *ui) siteCreate(c *fiber.Ctx, v *view) error {
 		FromBackup: strings.TrimSpace(c.FormValue("from_backup")),
 	})
 	if err != nil {
-		return err
+		// Back to the form with what was typed (the page escapes it).
+		q := url.Values{}
+		for _, k := range siteFormFields {
+			if val := c.FormValue(k); val != "" && len(val) <= 4096 {
+				q.Set(k, val)
+			}
+		}
+		return &backError{err: err, back: "/sites/new?" + q.Encode()}
 	}
 	if c.FormValue("from_backup") != "" {
 		return u.done(c, "/tasks/"+task.ID, "Site %s is coming back from its backup; its install is queued.", site.Domain)

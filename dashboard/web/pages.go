@@ -163,6 +163,7 @@ type serverHealth struct {
 type overviewView struct {
 	Sites       []statusCount
 	TotalSites  int
+	Platforms   int // admins only: for the getting-started card
 	Servers     []serverHealth
 	Queued      []domain.Task
 	Running     []domain.Task
@@ -212,6 +213,17 @@ func (u *ui) overview(c *fiber.Ctx, v *view) error {
 			}
 			d.Servers = append(d.Servers, serverHealth{s, svcs})
 		}
+		if d.TotalSites == 0 {
+			ps, err := u.st.ListPlatforms(ctx)
+			if err != nil {
+				return err
+			}
+			for _, p := range ps {
+				if p.Status != domain.PlatformDeleted {
+					d.Platforms++
+				}
+			}
+		}
 	}
 	now := time.Now().UTC()
 	var err error
@@ -251,7 +263,7 @@ func (u *ui) overview(c *fiber.Ctx, v *view) error {
 // --- sites ---
 
 type sitesView struct {
-	Items     []domain.Site
+	Items     []siteRow
 	Pager     pager
 	Q         string
 	Status    string
@@ -291,7 +303,10 @@ func (u *ui) sitesPage(c *fiber.Ctx, v *view) error {
 	if d.L, err = u.lookups(ctx); err != nil {
 		return err
 	}
-	d.Items, d.Pager = p.Items, newPager(c, offset, len(p.Items), p.Total)
+	if d.Items, err = u.siteRows(ctx, actor(c), p.Items, d.L); err != nil {
+		return err
+	}
+	d.Pager = newPager(c, offset, len(p.Items), p.Total)
 	d.Platforms, d.Clients = sortedPlatforms(d.L), visibleClients(d.L, actor(c))
 	if v.Admin {
 		d.Servers = sortedServers(d.L)
@@ -302,6 +317,7 @@ func (u *ui) sitesPage(c *fiber.Ctx, v *view) error {
 
 type siteView struct {
 	Site       *domain.Site
+	Visit      string
 	L          *lookups
 	Platform   domain.Platform
 	Tasks      []domain.Task
@@ -335,6 +351,7 @@ func (u *ui) sitePage(c *fiber.Ctx, v *view) error {
 		return err
 	}
 	d.Platform = d.L.Platforms[site.PlatformID]
+	d.Visit = u.visitURL(ctx, site, d.L, map[string]int{})
 	if d.Tasks, d.TaskTotal, err = u.ctl.Tasks.Of(ctx, actor(c), domain.TargetSite, site.ID, 15); err != nil {
 		return err
 	}
@@ -410,7 +427,17 @@ func (u *ui) siteNewPage(c *fiber.Ctx, v *view) error {
 	if err != nil {
 		return err
 	}
-	d := siteFormView{Site: &domain.Site{PlatformID: c.Query("platform_id"), ClientID: c.Query("client_id")}, Platforms: sortedPlatforms(l), Clients: visibleClients(l, actor(c))}
+	// A refused form comes back here with what was typed in the query.
+	site := &domain.Site{
+		Domain: c.Query("domain"), PlatformID: c.Query("platform_id"), DBServerID: c.Query("db_server_id"),
+		ClientID: c.Query("client_id"), Profile: c.Query("profile"), RedirectAliases: c.Query("redirect_aliases") == "on",
+	}
+	d := siteFormView{Site: site, Platforms: sortedPlatforms(l), Clients: visibleClients(l, actor(c)), Aliases: c.Query("aliases")}
+	// The only client is the one; with several, none is chosen for the
+	// person (the alphabetically first is no better a guess than any).
+	if len(d.Clients) == 1 {
+		site.ClientID = d.Clients[0].ID
+	}
 	d.DBServers = u.dbServers(ctx, l)
 	if d.Gone, err = u.deletedSitesBackups(ctx, actor(c)); err != nil {
 		return err

@@ -156,7 +156,7 @@ func seriesCharts(pts []queue.Point) template.HTML {
 }
 
 func lineChart(name string, pts []queue.Point) template.HTML {
-	const w, h, padL, padB, padT = 720, 140, 56, 24, 24
+	const w, h, padL, padB, padT = 720, 140, 72, 24, 24
 	var xs []time.Time
 	var ys []float64
 	maxV := 0.0
@@ -189,7 +189,7 @@ func lineChart(name string, pts []queue.Point) template.HTML {
 		y := float64(padT) + plotH*(1-ys[i]/maxV)
 		if len(xs) <= 60 || i == len(xs)-1 {
 			fmt.Fprintf(&dots, `<circle class="dot" cx="%.1f" cy="%.1f" r="3.5"><title>%s: %s</title></circle>`,
-				x, y, xs[i].Format("Jan 2 15:04"), html.EscapeString(humanNumber(ys[i])))
+				x, y, xs[i].Format("Jan 2 15:04"), html.EscapeString(figure(name, ys[i])))
 		}
 		if i == 0 {
 			fmt.Fprintf(&line, "M%.1f %.1f", x, y)
@@ -198,19 +198,44 @@ func lineChart(name string, pts []queue.Point) template.HTML {
 		}
 	}
 	var b strings.Builder
-	label := strings.ReplaceAll(name, "_", " ")
+	label := figureLabel(name)
 	fmt.Fprintf(&b, `<svg class="chart line" viewBox="0 0 %d %d" role="img" aria-label="%s"><title>%s</title>`, w, h, html.EscapeString(label), html.EscapeString(label))
 	fmt.Fprintf(&b, `<text class="axis strong-axis" x="%d" y="16">%s</text>`, padL, html.EscapeString(label))
-	fmt.Fprintf(&b, `<text class="axis" x="%d" y="16" text-anchor="end">latest %s</text>`, w-8, html.EscapeString(humanNumber(ys[len(ys)-1])))
+	fmt.Fprintf(&b, `<text class="axis" x="%d" y="16" text-anchor="end">latest %s</text>`, w-8, html.EscapeString(figure(name, ys[len(ys)-1])))
 	for _, f := range []float64{0, 1} {
 		y := float64(padT) + plotH*(1-f)
 		fmt.Fprintf(&b, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, padL, w-8, y, y)
-		fmt.Fprintf(&b, `<text class="axis" x="%d" y="%.1f" text-anchor="end">%s</text>`, padL-6, y+5, html.EscapeString(humanNumber(maxV*f)))
+		fmt.Fprintf(&b, `<text class="axis" x="%d" y="%.1f" text-anchor="end">%s</text>`, padL-6, y+5, html.EscapeString(figure(name, maxV*f)))
 	}
 	fmt.Fprintf(&b, `<path class="series" d="%s"/>%s`, line.String(), dots.String())
 	fmt.Fprintf(&b, `<text class="axis" x="%d" y="%d">%s</text><text class="axis" x="%d" y="%d" text-anchor="end">%s</text></svg>`,
 		padL, h-4, t0.Format("Jan 2 15:04"), w-8, h-4, t1.Format("Jan 2 15:04"))
 	return template.HTML(b.String())
+}
+
+// figure formats a value of the stats figure name in its unit: bytes in
+// binary units ("disk_bytes": 4096 → "4.0 KiB"), seconds with an "s",
+// anything else a count ("users": 12 → "12").
+func figure(name string, v float64) string {
+	switch {
+	case strings.HasSuffix(name, "_bytes"):
+		return humanBytes(int64(v))
+	case strings.HasSuffix(name, "_seconds"):
+		return humanNumber(v) + " s"
+	}
+	return humanNumber(v)
+}
+
+// figureLabel is a chart's title for the figure name: "disk_bytes" →
+// "disk size", "db_dump_bytes" → "db dump size", "users" → "users".
+func figureLabel(name string) string {
+	switch {
+	case strings.HasSuffix(name, "_bytes"):
+		name = strings.TrimSuffix(name, "_bytes") + " size"
+	case strings.HasSuffix(name, "_seconds"):
+		name = strings.TrimSuffix(name, "_seconds") + " time"
+	}
+	return strings.ReplaceAll(name, "_", " ")
 }
 
 func humanNumber(v float64) string {

@@ -65,18 +65,7 @@ var uiFuncs = template.FuncMap{
 		}
 		return d.Round(100 * time.Millisecond).String()
 	},
-	"size": func(n int64) string {
-		const unit = 1024
-		if n < unit {
-			return fmt.Sprintf("%d B", n)
-		}
-		div, exp := int64(unit), 0
-		for m := n / unit; m >= unit; m /= unit {
-			div *= unit
-			exp++
-		}
-		return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-	},
+	"size": humanBytes,
 	"num": func(n int) string {
 		s := fmt.Sprint(n)
 		for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
@@ -127,4 +116,18 @@ func ago(d time.Duration) string {
 		return fmt.Sprintf("%d h ago", int(d.Hours()))
 	}
 	return fmt.Sprintf("%d days ago", int(d.Hours()/24))
+}
+
+// humanBytes is a byte count in binary units: "512 B", "4.0 KiB", "1.5 GiB".
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

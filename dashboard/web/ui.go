@@ -322,6 +322,10 @@ func (u *ui) renderError(c *fiber.Ctx, v *view, err error) error {
 	// A refused form goes back where it came from with the reason.
 	if c.Method() == fiber.MethodPost && status < 500 && status != fiber.StatusNotFound {
 		back := u.backTo(c)
+		var be *backError
+		if errors.As(err, &be) && localPath(be.back) {
+			back = be.back
+		}
 		u.setFlash(c, "error", detail.Message)
 		return c.Redirect(back, fiber.StatusSeeOther)
 	}
@@ -332,6 +336,16 @@ func (u *ui) renderError(c *fiber.Ctx, v *view, err error) error {
 	c.Status(status)
 	return u.render(c, "error", v, errorView{Status: status, Title: title, Message: detail.Message})
 }
+
+// backError sends a refused form back to a page of the handler's choosing:
+// the form again, filled with what was typed.
+type backError struct {
+	err  error
+	back string
+}
+
+func (e *backError) Error() string { return e.err.Error() }
+func (e *backError) Unwrap() error { return e.err }
 
 // backTo is where a refused form returns: the form's "back" field when it
 // is a local path, else the referring page on this site, else "/".

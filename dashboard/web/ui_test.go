@@ -41,11 +41,46 @@ func TestSeriesCharts(t *testing.T) {
 		{At: now, Figures: map[string]float64{"disk_bytes": 25000}},
 	}
 	got := string(seriesCharts(pts))
-	if !strings.Contains(got, "disk bytes") || !strings.Contains(got, "latest 25.0k") || strings.Contains(got, "<b>") || !strings.Contains(got, "&lt;b&gt;") {
+	// Bytes are shown in binary units, titled by what they measure.
+	if !strings.Contains(got, "disk size") || !strings.Contains(got, "latest 24.4 KiB") || !strings.Contains(got, ">0 B<") || strings.Contains(got, "<b>") || !strings.Contains(got, "&lt;b&gt;") {
 		t.Fatalf("chart: %s", got)
 	}
 	if strings.Count(got, "<circle") != 3 {
 		t.Errorf("want a dot per measured point: %s", got)
+	}
+}
+
+func TestFigureUnits(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		v    float64
+		want string
+	}{
+		{"disk_bytes", 4096, "4.0 KiB"},
+		{"db_bytes", 512, "512 B"},
+		{"db_dump_bytes", 3 << 30, "3.0 GiB"},
+		{"cron_seconds", 2.5, "2.50 s"},
+		{"users", 12, "12"},
+		{"nodes", 25000, "25.0k"},
+	} {
+		if got := figure(c.name, c.v); got != c.want {
+			t.Errorf("figure(%q, %v) = %q, want %q", c.name, c.v, got, c.want)
+		}
+	}
+	if got := figureLabel("db_dump_bytes"); got != "db dump size" {
+		t.Errorf("figureLabel = %q", got)
+	}
+}
+
+func TestSiteURL(t *testing.T) {
+	t.Parallel()
+	for port, want := range map[int]string{
+		0: "http://a.example/", 80: "http://a.example/", 443: "https://a.example/", 8481: "http://a.example:8481/",
+	} {
+		if got := siteURL("a.example", port); got != want {
+			t.Errorf("siteURL(%d) = %q, want %q", port, got, want)
+		}
 	}
 }
 

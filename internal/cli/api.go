@@ -89,8 +89,8 @@ func (a *app) client() (*api, error) {
 // unauthorizedHint follows the API's 401: where a working token comes
 // from when AEGIR_TOKEN's is unknown, revoked or expired.
 const unauthorizedHint = "Check AEGIR_TOKEN. The admin's token is in <data-dir>/admin-token (export AEGIR_TOKEN=$(cat <data-dir>/admin-token));\n" +
-	"an admin gives anyone else one with 'aegir token create -user NAME', and you can make yourself a new one with\n" +
-	"'aegir token create' while your current token still works."
+	"an admin makes anyone a new one with 'aegir token create -user NAME', and a user with a dashboard password\n" +
+	"makes their own on the dashboard's Tokens page."
 
 func noTokenMessage(dataDir string) string {
 	file := "<data-dir>/admin-token"

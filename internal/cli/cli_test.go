@@ -117,7 +117,10 @@ func TestBadToken(t *testing.T) {
 	r := b.run("client", "list").want(t, ExitUnreachable)
 	contains(t, "stderr", r.stderr, "Error: missing or unknown token (unauthorized)")
 	// What to do about it, in this client's commands.
-	contains(t, "stderr", r.stderr, "<data-dir>/admin-token", "'aegir token create -user NAME'")
+	contains(t, "stderr", r.stderr, "<data-dir>/admin-token", "'aegir token create -user NAME'", "Tokens page")
+	// The command it suggests is the one this CLI has: token create takes -user.
+	h := setup(t).run("help", "token", "create").want(t, ExitOK)
+	contains(t, "help", h.stdout+h.stderr, "-user")
 }
 
 // TestForbiddenHasItsOwnExitCode: a 403 is not "not authenticated" (3),

@@ -32,6 +32,26 @@ func (a *app) confirm(yes bool, what, want string) error {
 	return nil
 }
 
+// ask guards a task the opposite task undoes (disable, migrate: their
+// spec's Form.Ask). With -yes, or when stdin is not a terminal (a script),
+// it passes; on a terminal it asks a plain yes or no, and anything but
+// y or yes does nothing.
+func (a *app) ask(yes bool, question string) error {
+	if yes || !a.isTTY {
+		return nil
+	}
+	fmt.Fprintf(a.stderr, "%s [y/N] ", question)
+	line, err := readLine(a.stdin)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return nil
+	}
+	return errNotConfirmed
+}
+
 // readSecret reads a password: from a prompt without echo on a terminal,
 // else the first line of stdin. Secrets never come from flags, which land
 // in shell history and in ps output.

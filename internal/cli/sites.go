@@ -58,7 +58,7 @@ var siteNoun = &noun{
 			examples: []string{"aegir site upload-certificate example.com -cert fullchain.pem -key privkey.pem -wait"}},
 		{name: "clone", args: "ID|DOMAIN -domain NEW [-platform P] [-db-server S] [-wait]", summary: mustSpec(domain.TaskClone).Summary, run: siteClone,
 			examples: []string{"aegir site clone example.com -domain staging.example.com", "aegir site clone example.com -domain test.example.com -platform drupal11"}},
-		{name: "migrate", args: "ID|DOMAIN [-domain NEW] [-platform P] [-db-server S] [-wait]", summary: mustSpec(domain.TaskMigrate).Summary, run: siteMigrate,
+		{name: "migrate", args: "ID|DOMAIN [-domain NEW] [-platform P] [-db-server S] [-yes] [-wait]", summary: askSummary(mustSpec(domain.TaskMigrate)), run: siteMigrate,
 			examples: []string{"aegir site migrate example.com -platform drupal10-2 -wait", "aegir site migrate example.com -domain example.org"}},
 		{name: "backups", args: "ID|DOMAIN", summary: "List a site's backups.", run: siteBackups,
 			examples: []string{"aegir site backups example.com"}},
@@ -351,20 +351,36 @@ func siteEdit(ctx context.Context, a *app, args []string) error {
 }
 
 // siteTaskVerb is a verb that queues a task of its own name, without
-// arguments, on a site; its summary is the task's. It does not ask for
-// confirmation: the CLI asks before the tasks that lose data (delete,
-// restore), whatever the dashboard's form asks (Form.Confirm).
+// arguments, on a site; its summary is the task's. The tasks that lose
+// data (delete, restore: Form.Confirm) have verbs of their own that ask to
+// type the domain; a task whose spec says Form.Ask (disable) asks a plain
+// yes or no on a terminal, and takes -yes.
 func siteTaskVerb(typ domain.TaskType, example string) *verb {
-	return &verb{name: string(typ), args: "ID|DOMAIN [-wait]", summary: mustSpec(typ).Summary, examples: []string{example},
-		run: func(ctx context.Context, a *app, args []string) error {
-			fs := a.flags()
-			tf := taskFlags(fs)
-			pos, c, err := a.connect(fs, args, 1, 1)
-			if err != nil {
+	spec := mustSpec(typ)
+	v := &verb{name: string(typ), args: "ID|DOMAIN [-wait]", summary: spec.Summary, examples: []string{example}}
+	if spec.Form.Ask {
+		v.args = "ID|DOMAIN [-yes] [-wait]"
+		v.summary = askSummary(spec)
+	}
+	v.run = func(ctx context.Context, a *app, args []string) error {
+		fs := a.flags()
+		var yes *bool
+		if spec.Form.Ask {
+			yes = fs.Bool("yes", false, "do not ask (on a terminal it asks yes or no)")
+		}
+		tf := taskFlags(fs)
+		pos, c, err := a.connect(fs, args, 1, 1)
+		if err != nil {
+			return err
+		}
+		if yes != nil {
+			if err := a.ask(*yes, spec.Form.Label+" "+pos[0]+"?"); err != nil {
 				return err
 			}
-			return a.queueTask(ctx, c, tf, "sites", pos[0], string(typ), nil)
-		}}
+		}
+		return a.queueTask(ctx, c, tf, "sites", pos[0], string(typ), nil)
+	}
+	return v
 }
 
 func siteDelete(ctx context.Context, a *app, args []string) error {
@@ -461,6 +477,7 @@ func siteMigrate(ctx context.Context, a *app, args []string) error {
 	newDomain := fs.String("domain", "", "new domain")
 	platform := fs.String("platform", "", "new platform (name or id)")
 	dbServer := fs.String("db-server", "", "new db server (name or id)")
+	yes := fs.Bool("yes", false, "do not ask (on a terminal it asks yes or no)")
 	tf := taskFlags(fs)
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
@@ -468,6 +485,9 @@ func siteMigrate(ctx context.Context, a *app, args []string) error {
 	}
 	if *newDomain == "" && *platform == "" && *dbServer == "" {
 		return usagef("site migrate needs at least one of -domain, -platform, -db-server")
+	}
+	if err := a.ask(*yes, "Migrate the site "+pos[0]+"? It is unavailable while it moves."); err != nil {
+		return err
 	}
 	c, err := a.client()
 	if err != nil {

@@ -266,6 +266,55 @@ func TestSiteDeleteConfirmation(t *testing.T) {
 	}
 }
 
+// TestSiteDisableAsks: disable (Form.Ask) asks a plain yes or no on a
+// terminal, never for the domain; a script and -yes are not asked.
+func TestSiteDisableAsks(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		args   []string
+		tty    bool
+		typed  string
+		code   int
+		posted bool
+		msg    string
+	}{
+		{"script: not asked", nil, false, "", ExitOK, true, ""},
+		{"-yes on a terminal", []string{"-yes"}, true, "", ExitOK, true, ""},
+		{"terminal, y", nil, true, "y\n", ExitOK, true, "Disable site example.com? [y/N]"},
+		{"terminal, yes", nil, true, "YES\n", ExitOK, true, "[y/N]"},
+		{"terminal, no", nil, true, "n\n", ExitFailed, false, "nothing was done"},
+		{"terminal, the domain is not a yes", nil, true, "example.com\n", ExitFailed, false, "nothing was done"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.api.withFixtures()
+			b.api.on("POST", "/sites/example.com/tasks", 202, fixtureTask(domain.TaskDisable, domain.TaskQueued))
+			b.tty, b.in = tt.tty, tt.typed
+			r := b.run(append([]string{"site", "disable", "example.com"}, tt.args...)...).want(t, tt.code)
+			contains(t, "stderr", r.stderr, tt.msg)
+			if strings.Contains(r.stderr, "Type ") {
+				t.Errorf("disable asks to type something: %s", r.stderr)
+			}
+			if posts := b.api.requests("POST", "/sites/example.com/tasks"); (len(posts) == 1) != tt.posted {
+				t.Fatalf("posted %d disable tasks, want posted=%v", len(posts), tt.posted)
+			}
+		})
+	}
+	// migrate asks the same way.
+	b := setup(t)
+	b.api.withFixtures()
+	b.api.on("POST", "/sites/example.com/tasks", 202, fixtureTask(domain.TaskMigrate, domain.TaskQueued))
+	b.tty, b.in = true, "n\n"
+	r := b.run("site", "migrate", "example.com", "-domain", "example.org").want(t, ExitFailed)
+	contains(t, "stderr", r.stderr, "Migrate the site example.com?")
+	if len(b.api.writes()) != 0 {
+		t.Errorf("a refused migrate wrote: %v", b.api.writes())
+	}
+}
+
 func TestSiteRestore(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -253,6 +253,12 @@ func mustSpec(typ domain.TaskType) *taskspec.Spec {
 
 // confirmSummary is the summary of a verb that asks to type what (the
 // target's name) before it queues spec's task.
+// askSummary is a task's summary with the note that it asks yes or no
+// (Form.Ask).
+func askSummary(spec *taskspec.Spec) string {
+	return strings.TrimSuffix(spec.Summary, ".") + " (asks yes or no on a terminal, or -yes)."
+}
+
 func confirmSummary(spec *taskspec.Spec, what string) string {
 	return strings.TrimSuffix(spec.Summary, ".") + " (asks to type " + what + ", or -yes)."
 }

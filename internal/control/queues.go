@@ -205,3 +205,28 @@ func (q *Queues) SiteStats(ctx context.Context, a Actor, ref string) (*domain.Si
 	}
 	return site, pts, outs, nil
 }
+
+// LatestFigures returns the newest stats figures of each of sites (already
+// listed for the actor, so within its scope; a site it may not see is left
+// out), keyed by site id; a site never measured has none. Without queues in
+// this process it returns nothing, not an error: the figures are extras of
+// a list.
+func (q *Queues) LatestFigures(ctx context.Context, a Actor, sites []domain.Site) (map[string]map[string]float64, error) {
+	out := map[string]map[string]float64{}
+	if q.queues == nil {
+		return out, nil
+	}
+	for _, s := range sites {
+		if !a.CanSee(s.ClientID) {
+			continue
+		}
+		pts, err := q.queues.SiteStats(ctx, s.ID)
+		if err != nil {
+			return nil, err
+		}
+		if len(pts) > 0 {
+			out[s.ID] = pts[len(pts)-1].Figures
+		}
+	}
+	return out, nil
+}

@@ -221,7 +221,7 @@ func (s *Sites) domainsFree(ctx context.Context, spec *taskspec.Spec, site *doma
 		if spec.Type == domain.TaskMigrate && owner.ID == site.ID {
 			continue
 		}
-		return &domain.DuplicateError{Kind: "domain", Value: n, OwnerID: owner.ID}
+		return &domain.DuplicateError{Kind: "domain", Value: n, OwnerID: owner.ID, OwnerName: owner.Domain}
 	}
 	return nil
 }

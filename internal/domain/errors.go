@@ -45,10 +45,16 @@ type DuplicateError struct {
 	Kind    string // "domain", "client name", ...
 	Value   string
 	OwnerID string
+	// OwnerName is the owner's name where it has one (the domain of the
+	// site a domain or alias belongs to): the message names it, not the id.
+	OwnerName string
 }
 
 func (e *DuplicateError) Error() string {
-	if e.OwnerID != "" {
+	switch {
+	case e.OwnerName != "":
+		return fmt.Sprintf("%s %q is already used by the site %s (id %s)", e.Kind, e.Value, e.OwnerName, e.OwnerID)
+	case e.OwnerID != "":
 		return fmt.Sprintf("%s %q is already used by %s", e.Kind, e.Value, e.OwnerID)
 	}
 	return fmt.Sprintf("%s %q is already used", e.Kind, e.Value)

@@ -110,7 +110,11 @@ func (s *Store) explainDuplicate(ctx context.Context, err error) error {
 	var de *domain.DuplicateError
 	if errors.As(err, &de) && de.OwnerID == "" {
 		if owner, lerr := s.lookupUnique(ctx, de.Kind, de.Value); lerr == nil && owner != "" {
-			return &domain.DuplicateError{Kind: de.Kind, Value: de.Value, OwnerID: owner}
+			out := &domain.DuplicateError{Kind: de.Kind, Value: de.Value, OwnerID: owner}
+			if site, gerr := s.GetSite(ctx, owner); gerr == nil {
+				out.OwnerName = site.Domain
+			}
+			return out
 		}
 	}
 	return err

@@ -124,8 +124,12 @@ func TestDuplicateDomainsAndAliases(t *testing.T) {
 		} {
 			_, err := s.CreateSite(ctx, site, "t")
 			var de *domain.DuplicateError
-			if !errors.As(err, &de) || de.OwnerID == "" {
+			if !errors.As(err, &de) || de.OwnerID == "" || de.OwnerName != "a.example.com" {
 				t.Errorf("create %s %v: err = %v, want a DuplicateError naming the owner", site.Domain, site.Aliases, err)
+			}
+			// The message names the site by its domain, not only by its id.
+			if err != nil && !strings.Contains(err.Error(), "the site a.example.com") {
+				t.Errorf("create %s: message %q does not name the owner's domain", site.Domain, err)
 			}
 		}
 		if after := dump(t, s); !equalDumps(before, after) {

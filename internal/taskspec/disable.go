@@ -10,6 +10,6 @@ var disable = Spec{
 	From:    siteStates(domain.SiteEnabled),
 	Refuse:  "it is not enabled",
 	Changes: SiteChanges,
-	Form: Form{Label: "Disable site", Confirm: true, Clients: true,
+	Form: Form{Label: "Disable site", Ask: true, Clients: true,
 		Help: "Visitors get a 503 page until you enable it again."},
 }

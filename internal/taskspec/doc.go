@@ -26,7 +26,8 @@
 //     (scheduler/queue/reports.go);
 //   - the API and the dashboard resolve a requested name (Resolve maps
 //     "delete" on a platform to delete-platform), render and read a form
-//     from Form and Args, and ask for the target's name when Form.Confirm.
+//     from Form and Args, and ask for the target's name when Form.Confirm
+//     (a plain yes or no when Form.Ask).
 //
 // Every task holds its target's lock while it runs (scheduler.LockName):
 // one task at a time per site, platform or server. A spec cannot opt out.

@@ -19,5 +19,5 @@ var migrate = Spec{
 	Destination:   MovedSite,
 	DumpsDatabase: true,
 	Changes:       SiteChanges | ChangeReleaseOldPlace,
-	Form:          Form{Label: "Migrate (new platform, database server or domain)", Confirm: true, Follow: true, Clients: true},
+	Form:          Form{Label: "Migrate (new platform, database server or domain)", Ask: true, Follow: true, Clients: true},
 }

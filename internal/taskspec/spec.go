@@ -213,8 +213,14 @@ type Form struct {
 	// Help is a sentence shown with the form, "" for none.
 	Help string
 	// Confirm asks the person to type the target's name (a site's domain,
-	// a platform's name) before the task is queued.
+	// a platform's name) before the task is queued: for what loses data
+	// (delete, restore, delete-platform, delete-backup).
 	Confirm bool
+	// Ask asks a plain yes or no before the task is queued: for what the
+	// opposite task undoes (disable, migrate). The dashboard's form asks
+	// in the browser, the CLI on a terminal (-yes answers for scripts); the
+	// server does not check it.
+	Ask bool
 	// Follow takes the person to the task's page once it is queued,
 	// instead of back to the target's.
 	Follow bool

@@ -152,6 +152,37 @@
     });
   }
 
+  // A running task's "Running for" ticks every second until its log ends
+  // (then the page reloads with the final figure).
+  function tickTook() {
+    var el = document.getElementById("took");
+    if (!el || !el.hasAttribute("data-since")) return;
+    var since = parseInt(el.getAttribute("data-since"), 10);
+    var log = document.getElementById("log");
+    if (!since) return;
+    function fmt(ms) {
+      var s = Math.max(0, Math.floor(ms / 1000));
+      var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+      s = s % 60;
+      return (h ? h + "h" : "") + (h || m ? m + "m" : "") + s + "s";
+    }
+    var timer = setInterval(function () {
+      if (log && log.getAttribute("data-done") === "1") { clearInterval(timer); return; }
+      el.textContent = fmt(Date.now() - since);
+    }, 1000);
+  }
+
+  // Forms marked data-ask ask a plain yes or no before they post (a
+  // disable, a migrate: undone by the opposite task, so nothing to type).
+  function askFirst() {
+    var forms = document.querySelectorAll("form[data-ask]");
+    Array.prototype.forEach.call(forms, function (f) {
+      f.addEventListener("submit", function (ev) {
+        if (!window.confirm(f.getAttribute("data-ask"))) ev.preventDefault();
+      });
+    });
+  }
+
   function selectSecret() {
     var s = document.getElementById("token-secret");
     if (s) { s.addEventListener("focus", function () { s.select(); }); }
@@ -163,6 +194,8 @@
     followPasses();
     confirmFields();
     importArchive();
+    askFirst();
+    tickTook();
     selectSecret();
   });
 })();
