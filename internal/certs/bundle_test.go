@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 type bundle struct {
@@ -104,6 +106,10 @@ func FuzzCheck(f *testing.F) {
 	good, _ := ca.Issue([]string{"example.test"}, time.Now())
 	f.Add(good.CertPEM, good.KeyPEM)
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), []byte{})
+	for _, s := range testharness.HostileInputs {
+		f.Add([]byte(s), good.KeyPEM)
+		f.Add(good.CertPEM, []byte(s))
+	}
 	f.Fuzz(func(t *testing.T, cert, key []byte) {
 		_, err := Check(Bundle{cert, key}, CheckOptions{Names: []string{"example.test"}})
 		if err != nil && !errors.Is(err, ErrInvalid) {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 func TestSiteHTTPSSetting(t *testing.T) {
@@ -63,6 +65,9 @@ func TestCertificateDue(t *testing.T) {
 
 func FuzzHTTPSMode(f *testing.F) {
 	for _, s := range []string{"", "off", "on", "redirect", "On", "redirect\x00"} {
+		f.Add(s)
+	}
+	for _, s := range testharness.HostileInputs {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 func TestValidateWebhookURL(t *testing.T) {
@@ -95,6 +97,10 @@ func FuzzValidateWebhookURL(f *testing.F) {
 	for _, s := range []string{"https://example.com/x", "http://127.0.0.1:80", "https://u@h/", "gopher://h", "https://h/\n", "HTTPS://H"} {
 		f.Add(s)
 	}
+	for _, s := range testharness.HostileInputs {
+		f.Add(s)
+		f.Add("https://" + s + "/hook")
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		if ValidateWebhookURL(s) != nil {
 			return
@@ -112,6 +118,10 @@ func FuzzValidateWebhookURL(f *testing.F) {
 func FuzzValidateEmailAddress(f *testing.F) {
 	for _, s := range []string{"ops@example.com", "a@b", "x@y.z\r\nBcc: q@r.s", "\"a b\"@c.d", "<a@b.c>"} {
 		f.Add(s)
+	}
+	for _, s := range testharness.HostileInputs {
+		f.Add(s)
+		f.Add("ops@" + s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		if ValidateEmailAddress(s) != nil {

@@ -2,7 +2,10 @@ package domain
 
 import (
 	"errors"
+	"strconv"
 	"testing"
+
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 // TestSitePHPBounds: each per-site php-fpm limit is refused outside the
@@ -48,6 +51,17 @@ func FuzzSitePHP(f *testing.F) {
 	f.Add(256, 64, 5)
 	f.Add(0, 0, 0)
 	f.Add(-1, 4097, 65)
+	// The limits are numbers: a hostile input stands for the number it
+	// parses as (2130706433, 0x7f000001) or else for its length, each
+	// also negated.
+	for _, s := range testharness.HostileInputs {
+		n, err := strconv.ParseInt(s, 0, strconv.IntSize)
+		if err != nil {
+			n = int64(len(s))
+		}
+		f.Add(int(n), int(n), int(n))
+		f.Add(-int(n), int(n), -int(n))
+	}
 	f.Fuzz(func(t *testing.T, mem, up, ch int) {
 		in := func(v, lo, hi int) bool { return v == 0 || (v >= lo && v <= hi) }
 		want := in(mem, 16, 4096) && in(up, 1, 2048) && in(ch, 1, 64)

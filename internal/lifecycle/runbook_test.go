@@ -3,6 +3,8 @@ package lifecycle
 import (
 	"strings"
 	"testing"
+
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 func TestBlocks(t *testing.T) {
@@ -51,6 +53,10 @@ func TestRunbooksHaveTheirBlocks(t *testing.T) {
 func FuzzBlocks(f *testing.F) {
 	f.Add([]byte("```sh runnable:a\necho\n```\n"))
 	f.Add([]byte("~~~\n```sh runnable:b\n~~~\n"))
+	for _, s := range testharness.HostileInputs {
+		f.Add([]byte(s))
+		f.Add([]byte("```sh runnable:" + s + "\n" + s + "\n```\n"))
+	}
 	f.Fuzz(func(t *testing.T, md []byte) {
 		blocks, err := Blocks(md)
 		if err != nil {

@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/store"
 	"github.com/aegirhq/aegir/internal/store/boltkv"
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 func emptyBolt(t *testing.T) store.KV {
@@ -178,6 +180,11 @@ func FuzzImport(f *testing.F) {
 	f.Add([]byte(`{"aegir_export":1,"sealed":true}` + "\n" + `{"k":"users/a","sealed":"AAAAAAAAAAAAAAAAAAAAAAAAAAAA"}` + "\n" + `{"end":true,"keys":1}` + "\n"))
 	f.Add([]byte(`{"aegir_export":1}` + "\n" + `{"k":"meta/schema","v":{"version":7}}` + "\n" + `{"end":true,"keys":1}` + "\n"))
 	f.Add([]byte(`{"aegir_export":1}` + "\n" + `{"k":"logs/x","b64":"KLUv/QA="}` + "\n" + `{"end":true,"keys":1}` + "\n"))
+	for _, s := range testharness.HostileInputs {
+		q, _ := json.Marshal(s)
+		f.Add([]byte(s))
+		f.Add([]byte(`{"aegir_export":1}` + "\n" + `{"k":` + string(q) + `,"v":{"id":` + string(q) + `}}` + "\n" + `{"end":true,"keys":1}` + "\n"))
+	}
 	key := bytes.Repeat([]byte("k"), store.MinExportKeyLen)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		kv := emptyBolt(t)

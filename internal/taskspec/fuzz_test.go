@@ -44,6 +44,9 @@ func FuzzBatchArgs(f *testing.F) {
 	f.Add(" 8 ", "YES")
 	f.Add("0", "maybe")
 	f.Add("99999999999999999999", "off")
+	for _, s := range testharness.HostileInputs {
+		f.Add(s, s)
+	}
 	f.Fuzz(func(t *testing.T, parallel, cont string) {
 		args := map[string]string{"to_platform_id": "01j00000000000000000", "parallel": parallel, "continue": cont}
 		if migrateSites.CheckArgs(args) != nil {
