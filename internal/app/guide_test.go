@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -16,75 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aegirhq/aegir/internal/lifecycle"
 	"github.com/aegirhq/aegir/internal/testharness"
 )
-
-// readmeBlock is one fenced block of the README marked "sh runnable:NAME"
-// (the convention of the docs' runbooks; the coordinator may unify this
-// parser with internal/lifecycle's).
-type readmeBlock struct {
-	name   string
-	line   int // of the opening fence, from 1
-	script string
-}
-
-// readmeBlocks returns the runnable blocks of the Markdown file at path,
-// in order. A runnable block without a name, a name used twice or a block
-// left open fails the test.
-func readmeBlocks(t *testing.T, path string) []readmeBlock {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var (
-		out   []readmeBlock
-		cur   *readmeBlock
-		body  strings.Builder
-		fence bool
-		seen  = map[string]bool{}
-	)
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if !fence {
-			if info, ok := strings.CutPrefix(line, "```"); ok {
-				fence = true
-				if name, ok := strings.CutPrefix(strings.TrimSpace(info), "sh runnable:"); ok {
-					if name == "" || strings.ContainsAny(name, " \t`") || seen[name] {
-						t.Fatalf("%s:%d: a runnable block needs a name of its own without spaces: %q", path, n, info)
-					}
-					seen[name] = true
-					cur = &readmeBlock{name: name, line: n}
-					body.Reset()
-				}
-			}
-			continue
-		}
-		if line == "```" {
-			fence = false
-			if cur != nil {
-				cur.script = body.String()
-				out = append(out, *cur)
-				cur = nil
-			}
-			continue
-		}
-		if cur != nil {
-			body.WriteString(sc.Text())
-			body.WriteByte('\n')
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if fence {
-		t.Fatalf("%s: a fenced block is left open", path)
-	}
-	return out
-}
 
 // TestReadmeGuide runs the README's operator guide as written: each block
 // marked "sh runnable:NAME", in order, with sh -eu, from the repository's
@@ -102,10 +35,17 @@ func TestReadmeGuide(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocks := readmeBlocks(t, filepath.Join(repo, "README.md"))
+	md, err := os.ReadFile(filepath.Join(repo, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks, err := lifecycle.Blocks(md) // the docs' runbooks' convention
+	if err != nil {
+		t.Fatalf("README.md: %v", err)
+	}
 	var names []string
 	for _, b := range blocks {
-		names = append(names, b.name)
+		names = append(names, b.Name)
 	}
 	if got := strings.Join(names, " "); got != "static-site client-user wordpress-platform one-machine" {
 		t.Fatalf("the README's runnable blocks are %q", got)
@@ -142,14 +82,14 @@ func TestReadmeGuide(t *testing.T) {
 	}
 	for _, b := range blocks {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		cmd := exec.CommandContext(ctx, "sh", "-eu", "-c", b.script)
+		cmd := exec.CommandContext(ctx, "sh", "-eu", "-c", b.Script)
 		cmd.Dir, cmd.Env = repo, env
 		out, err := cmd.CombinedOutput()
 		cancel()
 		if err != nil {
-			t.Fatalf("README.md:%d, block %s: %v\n%s", b.line, b.name, err, tail(string(out), 40))
+			t.Fatalf("README.md:%d, block %s: %v\n%s", b.Line, b.Name, err, tail(string(out), 40))
 		}
-		t.Logf("block %s:\n%s", b.name, tail(string(out), 8))
+		t.Logf("block %s:\n%s", b.Name, tail(string(out), 8))
 	}
 
 	// The client user made with the CLI logs in with the password it
