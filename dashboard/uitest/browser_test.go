@@ -630,7 +630,19 @@ func (p *product) getSite(host string) (int, string) {
 func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
 	var buf []byte
-	run(t, ctx, "screenshot "+name, chromedp.FullScreenshot(&buf, 100))
+	// A page may reload itself while it is shot (a task page when its log
+	// ends): Chrome then has no layout ("0 width"); wait for the body again
+	// and retry a few times before failing.
+	var err error
+	for try := 0; try < 5; try++ {
+		if err = chromedp.Run(ctx, chromedp.WaitReady("body", chromedp.ByQuery), chromedp.FullScreenshot(&buf, 100)); err == nil {
+			break
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
 		t.Fatal(err)
 	}
