@@ -50,8 +50,12 @@ type node struct {
 	queues  *queue.Queues
 	routing *routing.Reconciler
 	elector *locks.Elector // the dispatcher's leadership
-	api     *dashboard.Server
-	web     *builtinweb.Server
+	// peers announces this server to the others sharing its Redis and
+	// holds it back from leading while an older one is live (nil
+	// without Redis: one process).
+	peers *peers
+	api   *dashboard.Server
+	web   *builtinweb.Server
 	// notifier delivers notifications; the leader runs it (lead).
 	notifier *notify.Notifier
 	closers  []func() error
@@ -227,6 +231,12 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	// One dispatcher in a cluster: whoever holds the "dispatcher" lease
 	// runs it (start); the status view says whether this process does.
 	n.elector = locks.NewElector(n.locker, "dispatcher", cfg.LeaderTTLDuration(), log)
+	if n.rdb != nil {
+		// Rolling upgrades: a newer server leaves the lead to an older
+		// one while any is live (peers.go).
+		n.peers = newPeers(n.rdb, cfg.Store.Consul.Prefix, cfg.HTTPAddr, max(cfg.LeaderTTLDuration()/2, time.Second), n.elector.IsLeader, log)
+		n.elector.Hold = n.peers.hold
+	}
 	quotas, err := cfg.Quotas.Limits()
 	if err != nil {
 		return nil, err
@@ -273,6 +283,13 @@ func (n *node) start(ctx context.Context) error {
 	// and take over within the lease time when the leader dies.
 	leadCtx, stopLeading := context.WithCancel(ctx)
 	defer stopLeading()
+	announced := make(chan struct{})
+	go func() {
+		defer close(announced)
+		if n.peers != nil {
+			n.peers.run(leadCtx)
+		}
+	}()
 	led := make(chan struct{})
 	go func() {
 		defer close(led)
@@ -304,6 +321,7 @@ func (n *node) start(ctx context.Context) error {
 		n.log.Warn("the leader's work did not stop in time; closing anyway (its tasks are recovered by the next leader)",
 			"stop_timeout", n.cfg.StopTimeoutDuration())
 	}
+	<-announced // withdrawn, or given up after 2 s
 	n.close()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
@@ -339,6 +357,9 @@ func (n *node) lead(ctx, running context.Context) {
 		}
 	})()
 	n.log.Info("leading: this process dispatches tasks")
+	if n.peers != nil {
+		_ = n.peers.announce(ctx) // the others' status says who leads at once
+	}
 	// Under Nomad the queues' periodic jobs start the passes; this
 	// process runs them itself only when it could not register those
 	// jobs (else every pass would run twice per interval).
