@@ -39,6 +39,33 @@ func TestNomadParsesRenderedJobs(t *testing.T) {
 	if task.Vault != nil {
 		t.Errorf("a vault block without vault_policies: %+v", task.Vault)
 	}
+	if len(task.Artifacts) != 0 || task.Config["command"] != "/usr/local/bin/aegir" {
+		t.Errorf("aegir-task without aegir_artifact: artifacts %+v, command %v", task.Artifacts, task.Config["command"])
+	}
+	// The binary from the aegir servers: an artifact checked against its
+	// checksum, run from the task's local dir.
+	for _, spec := range []string{Task, Queue} {
+		vars := map[string]any{"aegir_artifact": "http://10.0.0.1:8080/dl/aegir.tar.gz", "aegir_artifact_checksum": "sha256:" + strings.Repeat("ab", 32)}
+		if spec == Task {
+			vars["server_name"], vars["node_name"] = "web1", "aegir-a"
+		} else {
+			vars["queue"], vars["schedule"] = "stats", "*/10 * * * *"
+		}
+		src, err := Render(spec, vars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := client.Jobs().ParseHCL(string(src), true)
+		if err != nil {
+			t.Fatalf("parse %s with an artifact: %v", spec, err)
+		}
+		tk := j.TaskGroups[0].Tasks[0]
+		if len(tk.Artifacts) != 1 || *tk.Artifacts[0].GetterSource != "http://10.0.0.1:8080/dl/aegir.tar.gz" ||
+			tk.Artifacts[0].GetterOptions["checksum"] != "sha256:"+strings.Repeat("ab", 32) || *tk.Artifacts[0].RelativeDest != "local/" ||
+			tk.Config["command"] != "local/aegir" {
+			t.Errorf("%s with an artifact: %+v, command %v", spec, tk.Artifacts, tk.Config["command"])
+		}
+	}
 	src, err = Render(Task, map[string]any{"server_name": "web1", "node_name": "aegir-a", "vault_policies": []string{"aegir-backend"}})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,12 +51,8 @@ type node struct {
 	queues  *queue.Queues
 	routing *routing.Reconciler
 	elector *locks.Elector // the dispatcher's leadership
-	// peers announces this server to the others sharing its Redis and
-	// holds it back from leading while an older one is live (nil
-	// without Redis: one process).
-	peers *peers
-	api   *dashboard.Server
-	web   *builtinweb.Server
+	api     *dashboard.Server
+	web     *builtinweb.Server
 	// notifier delivers notifications; the leader runs it (lead).
 	notifier *notify.Notifier
 	closers  []func() error
@@ -67,6 +64,13 @@ type node struct {
 	// addresses, before it serves: the place for "is running", which a
 	// busy port must not precede.
 	listening func()
+
+	// peers announces this server to the others sharing its Redis and
+	// holds it back from leading while an older one is live (nil
+	// without Redis: one process).
+	peers *peers
+	// binary is this server's own executable as served at BinaryPath.
+	binary binaryArchive
 }
 
 // openNode builds every component from cfg; start runs them.
@@ -189,6 +193,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 			Datacenters: cfg.Nomad.Datacenters, Binary: cfg.Nomad.Binary, DataDir: cfg.DataDir,
 			RedisAddr: cfg.Redis.Address, Redis: cfg.Redis, Results: nomadexec.NewRedisResults(n.rdb, ""),
 			APIAddr: cfg.Nomad.APIAddr, MaxInFlight: cfg.Executor.MaxParallel, Logger: log,
+			Artifact: n.binaryArtifact(),
 		})
 		exec = n.nomad
 	}
@@ -257,7 +262,21 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every server serves its own binary for the Nomad jobs' artifact.
+	n.api.App().Get(BinaryPath, n.binary.serve)
 	return n, nil
+}
+
+// binaryArtifact is the executor's Artifact with nomad.binary_from_servers:
+// this server's own archive, at its api_addr; nil otherwise.
+func (n *node) binaryArtifact() func() (string, string, error) {
+	if !n.cfg.Nomad.BinaryFromServers {
+		return nil
+	}
+	return func() (string, string, error) {
+		_, sum, err := n.binary.get()
+		return strings.TrimSuffix(n.cfg.Nomad.APIAddr, "/") + BinaryPath, sum, err
+	}
 }
 
 // start runs the dispatcher and serves the API until ctx ends, then shuts
