@@ -1,6 +1,7 @@
 package jobspecs
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -126,7 +127,7 @@ func TestNomadParsesRenderedJobs(t *testing.T) {
 		t.Errorf("aegir-queue token template = %+v", pass.Templates)
 	}
 
-	src, err = Render(Server, map[string]any{"count": 2})
+	src, err = Render(Server, map[string]any{"count": 2, "data_dir": "${NOMAD_ALLOC_DIR}/data"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,5 +137,9 @@ func TestNomadParsesRenderedJobs(t *testing.T) {
 	}
 	if *job.TaskGroups[0].Count != 2 || len(job.TaskGroups[0].Services) != 1 || job.TaskGroups[0].Services[0].Checks[0].Path != "/api/v1/health" {
 		t.Errorf("aegir-server parsed as %+v", job.TaskGroups[0])
+	}
+	args := job.TaskGroups[0].Tasks[0].Config["args"]
+	if fmt.Sprint(args) != "[server -config /etc/aegir/aegir.hcl -http-addr ${NOMAD_ADDR_http} -sites-addr ${NOMAD_ADDR_sites} -data-dir ${NOMAD_ALLOC_DIR}/data]" {
+		t.Errorf("aegir-server args: %v", args)
 	}
 }
