@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/redis/go-redis/v9"
 
@@ -258,12 +259,12 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		SessionIdle: cfg.SessionIdleDuration(), SessionMax: cfg.SessionMaxDuration(), TrustedProxies: cfg.TrustedProxyPrefixes(),
 		MaxTokenTTL: cfg.MaxTokenTTLDuration(), ImportDir: cfg.ImportDir(), MaxImportSize: cfg.MaxImportSize(),
 		Quotas: quotas,
+		// Every server serves its own binary for the Nomad jobs' artifact.
+		Public: map[string]fiber.Handler{BinaryPath: n.binary.serve},
 	})
 	if err != nil {
 		return nil, err
 	}
-	// Every server serves its own binary for the Nomad jobs' artifact.
-	n.api.App().Get(BinaryPath, n.binary.serve)
 	return n, nil
 }
 

@@ -43,6 +43,12 @@ variable "config_file" {
   default = "/etc/aegir/aegir.hcl"
 }
 
+variable "service_provider" {
+  type        = string
+  description = "where the aegir service is registered: consul (for a router in front), or nomad (Nomad's own service discovery)"
+  default     = "consul"
+}
+
 variable "data_dir" {
   type        = string
   description = "aegir's data dir, over the config file's data_dir; e.g. \"$${NOMAD_ALLOC_DIR}/data\" for several allocations on one node. Empty: the config file's"
@@ -68,7 +74,7 @@ job "aegir-server" {
     service {
       name     = "aegir"
       port     = "http"
-      provider = "consul"
+      provider = var.service_provider
       tags     = ["aegir", "api"]
 
       check {
