@@ -1,14 +1,13 @@
 package app_test
 
 import (
-	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,11 +16,12 @@ import (
 
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/aegirhq/aegir/internal/lifecycle"
 	"github.com/aegirhq/aegir/internal/testharness"
 )
 
-// TestServerJobOnNomad deploys aegir as docs/nomad.md does: `aegir
-// jobspec aegir-server -var count=2 … | nomad job run -` on the test
+// TestServerJobOnNomad deploys aegir with docs/nomad.md's deploy block
+// (`aegir jobspec aegir-server -var count=2 … | nomad job run -`) on the test
 // Nomad cluster (raw_exec), both allocations on one Consul store and one
 // Redis, with nomad.binary_from_servers: the back ends' jobs fetch the
 // binary from the servers (an artifact checked against its sha256)
@@ -62,18 +62,22 @@ nomad {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// The walkthrough: render the jobspec, pipe it into nomad job run.
-	render := exec.Command(aegirBin, "jobspec", "aegir-server", "-var", "count=2", "-var", "aegir_binary="+aegirBin,
-		"-var", "config_file="+cfgPath, "-var", "data_dir=${NOMAD_ALLOC_DIR}/data", "-var", "service_provider=nomad")
-	spec, err := render.Output()
+	// The walkthrough of docs/nomad.md: its deploy block.
+	blocks, err := lifecycle.Runbook("../../docs/nomad.md")
 	if err != nil {
-		t.Fatalf("aegir jobspec aegir-server: %v", err)
+		t.Fatal(err)
 	}
-	run := exec.Command(nomadBin, "job", "run", "-detach", "-")
-	run.Stdin = bytes.NewReader(spec)
-	run.Env = append(os.Environ(), "NOMAD_ADDR="+cluster.HTTPAddr)
-	if out, err := run.CombinedOutput(); err != nil {
-		t.Fatalf("nomad job run: %v\n%s", err, out)
+	deploy, ok := blocks["deploy"]
+	if !ok {
+		t.Fatal("docs/nomad.md has no runnable block deploy")
+	}
+	cmd := deploy.Command(context.Background())
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "NOMAD_ADDR="+cluster.HTTPAddr, "AEGIR_BINARY="+aegirBin, "AEGIR_CONFIG="+cfgPath,
+		"AEGIR_JOB_VARS=-var data_dir=${NOMAD_ALLOC_DIR}/data -var service_provider=nomad",
+		"PATH="+filepath.Dir(aegirBin)+":"+filepath.Dir(nomadBin)+":"+os.Getenv("PATH"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("docs/nomad.md block deploy (line %d): %v\n%s", deploy.Line, err, out)
 	}
 	ac := nomadapi.DefaultConfig()
 	ac.Address = cluster.HTTPAddr
