@@ -34,7 +34,9 @@ func TestServerJobOnNomad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	consul := testharness.SharedConsul(t)
+	// A Consul of its own: the servers here make many blocking queries, which
+	// would count against the shared agent's per-address connection limit.
+	consul := testharness.Consul(t)
 	redis := testharness.Redis(t)
 	prefix := testharness.UniquePrefix(t)
 	dir := t.TempDir()

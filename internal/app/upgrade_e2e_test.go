@@ -133,7 +133,9 @@ func TestRollingUpgrade(t *testing.T) {
 	oldBin, commit := buildPrevious(t, "1.0.0")
 	newBin := buildCurrent(t, "1.1.0")
 	t.Logf("upgrading from %s", commit[:12])
-	consul := testharness.SharedConsul(t)
+	// A Consul of its own: the servers here make many blocking queries, which
+	// would count against the shared agent's per-address connection limit.
+	consul := testharness.Consul(t)
 	redis := testharness.Redis(t)
 	prefix := testharness.UniquePrefix(t)
 	root := t.TempDir()
