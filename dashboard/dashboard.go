@@ -95,6 +95,10 @@ type Config struct {
 	// LocalCARoot returns the local CA's root certificate (PEM) for the
 	// dashboard's download (web.Config). Default: nil, no download.
 	LocalCARoot func(ctx context.Context) ([]byte, error)
+	// Public are handlers of GET paths outside /api/v1 that anyone may
+	// fetch without logging in (aegir server's own binary, for Nomad
+	// artifacts), mounted before the dashboard's pages. Default: none.
+	Public map[string]fiber.Handler
 }
 
 // New builds the service layer, the REST API on it and the HTML dashboard
@@ -124,7 +128,12 @@ func New(cfg *Config) (*Server, error) {
 		StatusTimeout: cfg.StatusTimeout, Leader: cfg.Leader, Version: cfg.Version, Control: ctl,
 		HashPassword: web.HashPassword,
 		ClientAddr:   func(c *fiber.Ctx) string { return web.ClientAddr(c, cfg.TrustedProxies) },
-		Mount:        func(s *api.Server) error { return web.Mount(s, ui) },
+		Mount: func(s *api.Server) error {
+			for path, h := range cfg.Public {
+				s.App().Get(path, h)
+			}
+			return web.Mount(s, ui)
+		},
 	})
 }
 

@@ -53,6 +53,20 @@ variable "aegir_binary" {
   default = "/usr/local/bin/aegir"
 }
 
+# The back end's binary fetched by Nomad (go-getter) instead of aegir_binary
+# on the node: a URL of aegir.tar.gz, which every aegir server serves at
+# /dl/aegir.tar.gz (nomad.binary_from_servers), and its "sha256:<hex>",
+# which go-getter checks before anything runs. Empty: aegir_binary.
+variable "aegir_artifact" {
+  type    = string
+  default = ""
+}
+
+variable "aegir_artifact_checksum" {
+  type    = string
+  default = ""
+}
+
 variable "aegir_addr" {
   type        = string
   description = "the aegir API the pass talks to"
@@ -90,8 +104,19 @@ job "aegir-queue" {
     task "pass" {
       driver = var.driver
 
+      dynamic "artifact" {
+        for_each = var.aegir_artifact == "" ? [] : [var.aegir_artifact]
+        content {
+          source      = artifact.value
+          destination = "local/"
+          options {
+            checksum = var.aegir_artifact_checksum
+          }
+        }
+      }
+
       config {
-        command = var.aegir_binary
+        command = var.aegir_artifact == "" ? var.aegir_binary : "local/aegir"
         args    = ["queue", "run", var.queue]
       }
 

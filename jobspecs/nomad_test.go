@@ -1,6 +1,7 @@
 package jobspecs
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -38,6 +39,33 @@ func TestNomadParsesRenderedJobs(t *testing.T) {
 
 	if task.Vault != nil {
 		t.Errorf("a vault block without vault_policies: %+v", task.Vault)
+	}
+	if len(task.Artifacts) != 0 || task.Config["command"] != "/usr/local/bin/aegir" {
+		t.Errorf("aegir-task without aegir_artifact: artifacts %+v, command %v", task.Artifacts, task.Config["command"])
+	}
+	// The binary from the aegir servers: an artifact checked against its
+	// checksum, run from the task's local dir.
+	for _, spec := range []string{Task, Queue} {
+		vars := map[string]any{"aegir_artifact": "http://10.0.0.1:8080/dl/aegir.tar.gz", "aegir_artifact_checksum": "sha256:" + strings.Repeat("ab", 32)}
+		if spec == Task {
+			vars["server_name"], vars["node_name"] = "web1", "aegir-a"
+		} else {
+			vars["queue"], vars["schedule"] = "stats", "*/10 * * * *"
+		}
+		src, err := Render(spec, vars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := client.Jobs().ParseHCL(string(src), true)
+		if err != nil {
+			t.Fatalf("parse %s with an artifact: %v", spec, err)
+		}
+		tk := j.TaskGroups[0].Tasks[0]
+		if len(tk.Artifacts) != 1 || *tk.Artifacts[0].GetterSource != "http://10.0.0.1:8080/dl/aegir.tar.gz" ||
+			tk.Artifacts[0].GetterOptions["checksum"] != "sha256:"+strings.Repeat("ab", 32) || *tk.Artifacts[0].RelativeDest != "local/" ||
+			tk.Config["command"] != "local/aegir" {
+			t.Errorf("%s with an artifact: %+v, command %v", spec, tk.Artifacts, tk.Config["command"])
+		}
 	}
 	src, err = Render(Task, map[string]any{"server_name": "web1", "node_name": "aegir-a", "vault_policies": []string{"aegir-backend"}})
 	if err != nil {
@@ -99,7 +127,7 @@ func TestNomadParsesRenderedJobs(t *testing.T) {
 		t.Errorf("aegir-queue token template = %+v", pass.Templates)
 	}
 
-	src, err = Render(Server, map[string]any{"count": 2})
+	src, err = Render(Server, map[string]any{"count": 2, "data_dir": "${NOMAD_ALLOC_DIR}/data"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,5 +137,9 @@ func TestNomadParsesRenderedJobs(t *testing.T) {
 	}
 	if *job.TaskGroups[0].Count != 2 || len(job.TaskGroups[0].Services) != 1 || job.TaskGroups[0].Services[0].Checks[0].Path != "/api/v1/health" {
 		t.Errorf("aegir-server parsed as %+v", job.TaskGroups[0])
+	}
+	args := job.TaskGroups[0].Tasks[0].Config["args"]
+	if fmt.Sprint(args) != "[server -config /etc/aegir/aegir.hcl -http-addr ${NOMAD_ADDR_http} -sites-addr ${NOMAD_ADDR_sites} -data-dir ${NOMAD_ALLOC_DIR}/data]" {
+		t.Errorf("aegir-server args: %v", args)
 	}
 }

@@ -10,9 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/redis/go-redis/v9"
 
@@ -65,6 +67,13 @@ type node struct {
 	// addresses, before it serves: the place for "is running", which a
 	// busy port must not precede.
 	listening func()
+
+	// peers announces this server to the others sharing its Redis and
+	// holds it back from leading while an older one is live (nil
+	// without Redis: one process).
+	peers *peers
+	// binary is this server's own executable as served at BinaryPath.
+	binary binaryArchive
 }
 
 // openNode builds every component from cfg; start runs them.
@@ -189,7 +198,8 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 			Datacenters: cfg.Nomad.Datacenters, Binary: cfg.Nomad.Binary, DataDir: cfg.DataDir,
 			RedisAddr: cfg.Redis.Address, Redis: cfg.Redis, Results: nomadexec.NewRedisResults(n.rdb, ""),
 			APIAddr: cfg.Nomad.APIAddr, MaxInFlight: cfg.Executor.MaxParallel, Logger: log,
-			JobVars: nomadJobVars(cfg),
+			JobVars:  nomadJobVars(cfg),
+			Artifact: n.binaryArtifact(),
 		})
 		exec = n.nomad
 	}
@@ -251,6 +261,12 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	// One dispatcher in a cluster: whoever holds the "dispatcher" lease
 	// runs it (start); the status view says whether this process does.
 	n.elector = locks.NewElector(n.locker, "dispatcher", cfg.LeaderTTLDuration(), log)
+	if n.rdb != nil {
+		// Rolling upgrades: a newer server leaves the lead to an older
+		// one while any is live (peers.go).
+		n.peers = newPeers(n.rdb, cfg.Store.Consul.Prefix, cfg.HTTPAddr, max(cfg.LeaderTTLDuration()/2, time.Second), n.elector.IsLeader, log)
+		n.elector.Hold = n.peers.hold
+	}
 	quotas, err := cfg.Quotas.Limits()
 	if err != nil {
 		return nil, err
@@ -267,11 +283,25 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		SessionIdle: cfg.SessionIdleDuration(), SessionMax: cfg.SessionMaxDuration(), TrustedProxies: cfg.TrustedProxyPrefixes(),
 		MaxTokenTTL: cfg.MaxTokenTTLDuration(), ImportDir: cfg.ImportDir(), MaxImportSize: cfg.MaxImportSize(),
 		Quotas: quotas, LocalCARoot: n.localCARoot(),
+		// Every server serves its own binary for the Nomad jobs' artifact.
+		Public: map[string]fiber.Handler{BinaryPath: n.binary.serve},
 	})
 	if err != nil {
 		return nil, err
 	}
 	return n, nil
+}
+
+// binaryArtifact is the executor's Artifact with nomad.binary_from_servers:
+// this server's own archive, at its api_addr; nil otherwise.
+func (n *node) binaryArtifact() func() (string, string, error) {
+	if !n.cfg.Nomad.BinaryFromServers {
+		return nil
+	}
+	return func() (string, string, error) {
+		_, sum, err := n.binary.get()
+		return strings.TrimSuffix(n.cfg.Nomad.APIAddr, "/") + BinaryPath, sum, err
+	}
 }
 
 // start runs the dispatcher and serves the API until ctx ends, then shuts
@@ -306,6 +336,13 @@ func (n *node) start(ctx context.Context) error {
 	// and take over within the lease time when the leader dies.
 	leadCtx, stopLeading := context.WithCancel(ctx)
 	defer stopLeading()
+	announced := make(chan struct{})
+	go func() {
+		defer close(announced)
+		if n.peers != nil {
+			n.peers.run(leadCtx)
+		}
+	}()
 	led := make(chan struct{})
 	go func() {
 		defer close(led)
@@ -340,6 +377,7 @@ func (n *node) start(ctx context.Context) error {
 		n.log.Warn("the leader's work did not stop in time; closing anyway (its tasks are recovered by the next leader)",
 			"stop_timeout", n.cfg.StopTimeoutDuration())
 	}
+	<-announced // withdrawn, or given up after 2 s
 	n.close()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
@@ -375,6 +413,9 @@ func (n *node) lead(ctx, running context.Context) {
 		}
 	})()
 	n.log.Info("leading: this process dispatches tasks")
+	if n.peers != nil {
+		_ = n.peers.announce(ctx) // the others' status says who leads at once
+	}
 	// Under Nomad the queues' periodic jobs start the passes; this
 	// process runs them itself only when it could not register those
 	// jobs (else every pass would run twice per interval).

@@ -31,6 +31,8 @@ type serverOptions struct {
 	// dataDir is the data directory; default: a new one. A server started
 	// again on the same one is the same server restarted.
 	dataDir string
+	// bin is the aegir binary to run; default: the one TestMain built.
+	bin string
 }
 
 // startConfiguredServer runs `aegir server -config <file>` with data_dir in
@@ -53,7 +55,7 @@ func startConfiguredServer(t *testing.T, o serverOptions) *serverProcess {
 		t.Fatal(err)
 	}
 	args := append([]string{"server", "-config", cfgPath, "-http-addr", d.api, "-sites-addr", d.sites}, o.args...)
-	cmd := exec.Command(aegirBin, args...)
+	cmd := exec.Command(cmp.Or(o.bin, aegirBin), args...)
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch {
@@ -111,7 +113,7 @@ func startConfiguredServer(t *testing.T, o serverOptions) *serverProcess {
 		t.Fatal(err)
 	}
 	d.token = strings.TrimSpace(string(tok))
-	return &serverProcess{devProcess: d, cmd: cmd}
+	return &serverProcess{devProcess: d, cmd: cmd, exited: exited}
 }
 
 // sitesPort is the port of the process's builtin web server.

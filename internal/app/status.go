@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aegirhq/aegir/dashboard"
@@ -28,6 +29,9 @@ func (n *node) statusChecks() []dashboard.StatusCheck {
 	if n.rdb != nil {
 		checks = append(checks, dashboard.StatusCheck{Name: "redis", Check: n.checkRedis})
 	}
+	if n.peers != nil {
+		checks = append(checks, dashboard.StatusCheck{Name: "servers", Check: n.checkServers})
+	}
 	checks = append(checks, dashboard.StatusCheck{Name: "secrets", Check: n.checkSecrets})
 	if n.routing != nil {
 		checks = append(checks, dashboard.StatusCheck{Name: "routing", Check: n.checkRouting})
@@ -39,6 +43,9 @@ func (n *node) checkDispatcher(context.Context) (dashboard.ComponentState, strin
 	if !n.elector.IsLeader() {
 		if err := n.elector.CampaignErr(); err != nil {
 			return dashboard.StateDegraded, "this process cannot take the lead (" + err.Error() + "); no aegir server can while that lasts, and then no task runs"
+		}
+		if err := n.elector.HeldBack(); err != nil {
+			return dashboard.StateDegraded, "standby, will not lead during the rolling upgrade: " + err.Error() + "; upgrade the older servers"
 		}
 		return dashboard.StateOK, "standby: another aegir server leads and dispatches"
 	}
@@ -74,6 +81,31 @@ func janitorState(j dispatch.JanitorStatus) (dashboard.ComponentState, string) {
 	}
 	return dashboard.StateDegraded, msg + fmt.Sprintf(", %d kept for an operator, %d could not be removed: see that task's log (aegir task logs %s)",
 		j.Last.Kept, j.Last.Failed, j.LastTask)
+}
+
+// checkServers lists the aegir servers live on this Redis with their
+// releases and schemas; more than one release is a rolling upgrade under
+// way (degraded until it is done).
+func (n *node) checkServers(ctx context.Context) (dashboard.ComponentState, string) {
+	live, err := n.peers.live(ctx)
+	if err != nil {
+		return dashboard.StateDegraded, err.Error()
+	}
+	var parts []string
+	releases := map[string]bool{}
+	for _, a := range live {
+		s := fmt.Sprintf("%s (release %s, schema %d", a.ID, a.Release, a.Schema)
+		if a.Leading {
+			s += ", leading"
+		}
+		parts = append(parts, s+")")
+		releases[fmt.Sprintf("%s/%d", a.Release, a.Schema)] = true
+	}
+	msg := plural(len(live), "aegir server") + " live: " + strings.Join(parts, ", ")
+	if len(releases) > 1 {
+		return dashboard.StateDegraded, msg + "; mixed releases: a rolling upgrade is under way, and the oldest release leads until it is done"
+	}
+	return dashboard.StateOK, msg
 }
 
 func (n *node) checkNomad(ctx context.Context) (dashboard.ComponentState, string) {

@@ -196,7 +196,7 @@ redis {
 			t.Errorf("%s is %s: %s", c.Name, c.Status, c.Message)
 		}
 	}
-	if strings.Join(names, " ") != "store dispatcher janitor notify nomad redis secrets routing" || !st.Leader || st.Version != "dev" {
+	if strings.Join(names, " ") != "store dispatcher janitor notify nomad redis servers secrets routing" || !st.Leader || st.Version != "dev" {
 		t.Errorf("status with routing refused:\n%s", st)
 	}
 	t.Logf("routing refused:\n%s", st)

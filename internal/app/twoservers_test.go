@@ -19,6 +19,9 @@ import (
 type serverProcess struct {
 	*devProcess
 	cmd *exec.Cmd
+	// exited is closed when the process has ended (startConfiguredServer
+	// only; nil otherwise).
+	exited chan struct{}
 }
 
 // startServer runs `aegir server` on the shared Consul store (under prefix)

@@ -355,6 +355,12 @@ type NomadConfig struct {
 	// Binary is the aegir executable on the Nomad client nodes. Default
 	// "/usr/local/bin/aegir".
 	Binary string `hcl:"binary,optional"`
+	// BinaryFromServers makes the back ends' and queue passes' jobs fetch
+	// the dispatching server's own binary from api_addr + /dl/aegir.tar.gz
+	// (Nomad artifact, checked against its sha256) instead of running
+	// Binary from the node: nothing to copy to the clients, and every
+	// back end runs its dispatcher's release.
+	BinaryFromServers bool `hcl:"binary_from_servers,optional"`
 	// APIAddr is the aegir API as the periodic queue jobs reach it.
 	// Default "http://" + http_addr.
 	APIAddr string `hcl:"api_addr,optional"`

@@ -37,6 +37,7 @@ func TestRunbooksHaveTheirBlocks(t *testing.T) {
 		"../../docs/install.md":  {"install", "configure", "check", "upgrade"},
 		"../../docs/upgrade.md":  {"export-dev", "import-consul", "check"},
 		"../../docs/recovery.md": {"key", "export", "import", "rebuild"},
+		"../../docs/nomad.md":    {"deploy"},
 	} {
 		blocks, err := Runbook(doc)
 		if err != nil {

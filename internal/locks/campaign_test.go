@@ -2,7 +2,9 @@ package locks_test
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,4 +36,33 @@ func TestElectorCampaignErr(t *testing.T) {
 
 	r.srv.Restart(t)
 	waitFor(t, 10*time.Second, "leads again", func() bool { return e.IsLeader() && e.CampaignErr() == nil })
+}
+
+// TestElectorHold: while Hold says no, the elector does not take a free
+// lock and HeldBack says why; once Hold lets it, it leads.
+func TestElectorHold(t *testing.T) {
+	t.Parallel()
+	e := locks.NewElector(locks.NewMemory(), "dispatcher", time.Second, nil)
+	e.RetryInterval = 10 * time.Millisecond
+	var allow atomic.Bool
+	e.Hold = func(context.Context) error {
+		if allow.Load() {
+			return nil
+		}
+		return errors.New("an older server is live")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.Run(ctx, func(ctx context.Context) { <-ctx.Done() }) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, 10*time.Second, "held back", func() bool { return e.HeldBack() != nil })
+	time.Sleep(50 * time.Millisecond)
+	if e.IsLeader() {
+		t.Fatal("leads while held back")
+	}
+	if err := e.HeldBack(); err.Error() != "an older server is live" {
+		t.Errorf("HeldBack: %v", err)
+	}
+	allow.Store(true)
+	waitFor(t, 10*time.Second, "leads once let", func() bool { return e.IsLeader() && e.HeldBack() == nil })
 }

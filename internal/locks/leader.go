@@ -24,10 +24,19 @@ type Elector struct {
 	// campaignErr is why the last try to take the lock failed (not
 	// ErrHeld); nil after a try that worked or found it held.
 	campaignErr atomic.Pointer[error]
+	// heldBack is why Hold kept this process from campaigning the last
+	// time it asked; nil when it may campaign.
+	heldBack atomic.Pointer[error]
 
 	// RetryInterval is how often a follower tries to take the lock.
 	// Default (set by NewElector): ttl/4. Set it before Run.
 	RetryInterval time.Duration
+
+	// Hold, when set, is asked before every try to take the lock: an
+	// error keeps this process from campaigning until a later try (a
+	// newer aegir lets an older server live on the cluster lead). It is
+	// not asked while this process leads. Set it before Run.
+	Hold func(ctx context.Context) error
 }
 
 // NewElector returns an elector for the lock name with lease time ttl
@@ -58,6 +67,15 @@ func (e *Elector) CampaignErr() error {
 	return nil
 }
 
+// HeldBack is why Hold kept this process from campaigning at its last
+// try, for the status view; nil when it may campaign.
+func (e *Elector) HeldBack() error {
+	if p := e.heldBack.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // Run campaigns until ctx ends. Each time it takes the lock it calls lead
 // with a context cancelled when the lease is lost or ctx ends, and waits
 // for lead to return before it releases the lock and campaigns again: one
@@ -65,23 +83,48 @@ func (e *Elector) CampaignErr() error {
 // the lock up for someone else. Run returns ctx's error.
 func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context)) error {
 	for {
-		lease, err := e.locker.TryAcquire(ctx, e.name, e.ttl)
-		switch {
-		case err == nil:
-			e.campaignErr.Store(nil)
-			e.serve(ctx, lease, lead)
-		case errors.Is(err, ErrHeld):
-			e.campaignErr.Store(nil)
-		case ctx.Err() != nil:
-		default:
-			e.campaignErr.Store(&err)
-			e.log.Warn("cannot campaign for leadership; retrying", "err", err)
+		if !e.held(ctx) {
+			e.try(ctx, lead)
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(e.RetryInterval):
 		}
+	}
+}
+
+// held asks Hold whether this process may campaign now, and remembers
+// the answer for HeldBack.
+func (e *Elector) held(ctx context.Context) bool {
+	if e.Hold == nil {
+		return false
+	}
+	err := e.Hold(ctx)
+	if err == nil {
+		e.heldBack.Store(nil)
+		return false
+	}
+	if e.HeldBack() == nil {
+		e.log.Warn("not campaigning for leadership", "why", err)
+	}
+	e.heldBack.Store(&err)
+	return true
+}
+
+// try takes the lock if it is free and then leads until the lease ends.
+func (e *Elector) try(ctx context.Context, lead func(ctx context.Context)) {
+	lease, err := e.locker.TryAcquire(ctx, e.name, e.ttl)
+	switch {
+	case err == nil:
+		e.campaignErr.Store(nil)
+		e.serve(ctx, lease, lead)
+	case errors.Is(err, ErrHeld):
+		e.campaignErr.Store(nil)
+	case ctx.Err() != nil:
+	default:
+		e.campaignErr.Store(&err)
+		e.log.Warn("cannot campaign for leadership; retrying", "err", err)
 	}
 }
 

@@ -15,9 +15,10 @@ import (
 // than its own (ErrSchemaTooNew) instead of misreading it or writing
 // records the newer servers cannot read.
 //
-// This is the first part of rolling upgrades (issue 19 item 3): the schema
-// is recorded and checked. Not yet: migrations, and newer servers that
-// write the old schema while an older server is live.
+// During a rolling upgrade the servers announce their schema and release
+// to each other (internal/app/peers.go) and a newer one does not lead
+// while an older one is live, so the oldest release writes the records
+// of a mixed cluster. Not yet: migrations between schemas.
 const SchemaVersion = 1
 
 const keySchema = "meta/schema"

@@ -2,7 +2,11 @@
 # registered in Consul with an HTTP health check. Run two or more: one
 # dispatches (leadership through a Redis lock), all serve the API.
 #
-#   nomad job run -var count=2 aegir-server.nomad.hcl
+#   aegir jobspec aegir-server -var count=2 | nomad job run -
+#
+# The servers run aegir_binary from the node (the Debian package's); their
+# back ends can fetch it from them (nomad.binary_from_servers). See
+# docs/nomad.md.
 
 variable "count" {
   type    = number
@@ -39,6 +43,18 @@ variable "config_file" {
   default = "/etc/aegir/aegir.hcl"
 }
 
+variable "service_provider" {
+  type        = string
+  description = "where the aegir service is registered: consul (for a router in front), or nomad (Nomad's own service discovery)"
+  default     = "consul"
+}
+
+variable "data_dir" {
+  type        = string
+  description = "aegir's data dir, over the config file's data_dir; e.g. \"$${NOMAD_ALLOC_DIR}/data\" for several allocations on one node. Empty: the config file's"
+  default     = ""
+}
+
 job "aegir-server" {
   type        = "service"
   region      = var.region
@@ -50,12 +66,15 @@ job "aegir-server" {
 
     network {
       port "http" {}
+      # The builtin web server's sites (a server whose sites it serves
+      # names this port in its builtin service).
+      port "sites" {}
     }
 
     service {
       name     = "aegir"
       port     = "http"
-      provider = "consul"
+      provider = var.service_provider
       tags     = ["aegir", "api"]
 
       check {
@@ -71,7 +90,10 @@ job "aegir-server" {
 
       config {
         command = var.aegir_binary
-        args    = ["server", "-config", var.config_file, "-http-addr", "${NOMAD_ADDR_http}"]
+        args = concat(
+          ["server", "-config", var.config_file, "-http-addr", "${NOMAD_ADDR_http}", "-sites-addr", "${NOMAD_ADDR_sites}"],
+          var.data_dir == "" ? [] : ["-data-dir", var.data_dir]
+        )
       }
 
       resources {

@@ -37,6 +37,10 @@ type Config struct {
 	// Binary is the aegir executable on the Nomad nodes. Default
 	// "/usr/local/bin/aegir".
 	Binary string
+	// Artifact, when set, gives the URL of a tar.gz holding the aegir
+	// binary and its checksum ("sha256:<hex>"): the jobs fetch it (the
+	// jobspecs' aegir_artifact) instead of running Binary from the node.
+	Artifact func() (url, checksum string, err error)
 	// Driver runs the back end: "raw_exec" (default; it runs as root to
 	// manage web and database servers), "exec" or "docker".
 	Driver string
@@ -187,10 +191,27 @@ func (e *Executor) EnsureServerJob(ctx context.Context, server provision.ServerI
 	if e.cfg.RedisAddr != "" {
 		vars["redis_addr"] = e.cfg.RedisAddr
 	}
+	if err := e.artifactVars(vars); err != nil {
+		return false, err
+	}
 	if err := e.redisJobVars(ctx, TaskJobID(server.Name), vars); err != nil {
 		return false, err
 	}
 	return e.ensureJob(ctx, jobspecs.Task, TaskJobID(server.Name), vars)
+}
+
+// artifactVars sets the jobspecs' aegir_artifact variables from
+// Config.Artifact.
+func (e *Executor) artifactVars(vars map[string]any) error {
+	if e.cfg.Artifact == nil {
+		return nil
+	}
+	url, sum, err := e.cfg.Artifact()
+	if err != nil {
+		return fmt.Errorf("the aegir binary for the jobs' artifact: %w", err)
+	}
+	vars["aegir_artifact"], vars["aegir_artifact_checksum"] = url, sum
+	return nil
 }
 
 // ensureJob renders, parses and registers one job unless Nomad has it.

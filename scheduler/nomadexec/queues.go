@@ -100,6 +100,9 @@ func (e *Executor) RegisterQueueJobs(ctx context.Context, queues []QueueSettings
 		if e.cfg.APIAddr != "" {
 			vars["aegir_addr"] = e.cfg.APIAddr
 		}
+		if err := e.artifactVars(vars); err != nil {
+			return err
+		}
 		if _, err := e.ensureJob(ctx, jobspecs.Queue, id, vars); err != nil {
 			return err
 		}
