@@ -61,8 +61,14 @@ type Store struct {
 	auth authCache
 	// quotaLocks are the per-client mutexes of guarded changes (quotas.go).
 	quotaLocks sync.Map
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
+	// placement is the shared watch of servers, services and platforms
+	// (WatchPlacement), started on first use.
+	placementOnce sync.Once
+	placement     *placementWatcher
+	// ctx ends at Close; the mirrors and watches run under it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // New returns a Store on kv and starts the mirrors that serve lists. Close
@@ -75,7 +81,7 @@ func New(kv KV, cfg *Config) *Store {
 	ctx, cancel := context.WithCancel(context.Background())
 	raw := kv
 	kv = &retryReads{KV: kv, limit: cfg.ReadRetry}
-	s := &Store{kv: kv, raw: raw, cfg: cfg, log: cfg.Logger.With("component", "store"), cancel: cancel}
+	s := &Store{kv: kv, raw: raw, cfg: cfg, log: cfg.Logger.With("component", "store"), ctx: ctx, cancel: cancel}
 	s.sites = newMirror(kv, prefixSites, decodeSite, s.log)
 	s.tasks = newTaskMirror(s)
 	for _, m := range []interface{ run(context.Context) }{s.sites, s.tasks} {
