@@ -146,6 +146,11 @@ func (j *job) ensureCertificate(ctx context.Context, w *webConn, loc siteLoc, ws
 		hint = ae.Hint
 	}
 	failed := prev
+	if plan.info != nil {
+		// The state names the certificate still served (an upload's, on
+		// its first check), so its expiry can be warned of.
+		failed = certState(plan.issuer, *plan.info, prev.RenewedAt)
+	}
 	failed.Error, failed.Hint, failed.FailedAt, failed.Failures = err.Error(), hint, now, prev.Failures+1
 	j.res.Changes.Certificate = &failed
 	j.log.Warn("no certificate could be issued; the site keeps serving as it did", "domain", loc.Domain, "issuer", issuer, "err", err, "hint", hint)
