@@ -64,7 +64,7 @@ func (em Emitter) CertificateExpiring(ctx context.Context, site domain.Site, c d
 		Explanation: c.Error, FixHint: c.Hint,
 	}
 	if c.Issuer == domain.IssuerUploaded && e.FixHint == "" {
-		e.FixHint = "The certificate was uploaded, so aegir cannot renew it: upload a current one (aegir site certificate upload)."
+		e.FixHint = "The certificate was uploaded, so aegir cannot renew it: upload a current one (aegir site upload-certificate)."
 	}
 	if e.Explanation == "" {
 		e.Explanation = "The certificate was not renewed."

@@ -178,7 +178,7 @@ func (j *job) issue(ctx context.Context, issuer string, names []string, now time
 		return j.issueACME(ctx, names, challengeDir)
 	case domain.IssuerUploaded:
 		return certs.Bundle{}, &certs.Error{Err: errors.New("the uploaded certificate expires soon or misses a name of the site"),
-			Hint: "Upload a current certificate covering the domain and every alias (aegir site certificate upload), or switch the site to the configured issuer by removing the upload."}
+			Hint: "Upload a current certificate covering the domain and every alias (aegir site upload-certificate), or switch the site to the configured issuer by removing the upload."}
 	}
 	return certs.Bundle{}, fmt.Errorf("unknown certificate issuer %q: the tls issuer setting must be local or acme", issuer)
 }
