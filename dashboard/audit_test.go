@@ -332,3 +332,42 @@ func TestAuditFitsTheLargestSiteEdit(t *testing.T) {
 		t.Errorf("%d entries, want 2", len(es))
 	}
 }
+
+// TestAuditHidesOthersAddresses: a client user sees the entries about
+// their client's objects, but the address of their own only: an admin's
+// (or anyone else's) is left out of the API's answer and the dashboard's
+// page; an admin still sees every address.
+func TestAuditHidesOthersAddresses(t *testing.T) {
+	t.Parallel()
+	b := uiSetup(t, func(cfg *Config) { cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} })
+	b.enable(b.siteA.ID)
+	const adminAddr, aliceAddr = "203.0.113.9", "198.51.100.7"
+	for _, c := range []struct{ tok, addr string }{{"admin", adminAddr}, {"alice", aliceAddr}} {
+		if res, body := b.do("POST", "/api/v1/sites/{siteA}/tasks", c.tok, `{"type":"backup"}`, map[string]string{"X-Forwarded-For": c.addr}); res.StatusCode != 202 {
+			t.Fatalf("%s backup: %d %s", c.tok, res.StatusCode, body)
+		}
+	}
+	got := map[string]string{}
+	for _, e := range b.auditList("alice", "kind=site") {
+		got[e.UserName] = e.Address
+	}
+	if len(got) != 2 || got["admin"] != "" || got["alice"] != aliceAddr {
+		t.Errorf("alice's API view: addresses %q, want hers alone", got)
+	}
+	if res, body := b.do("GET", "/api/v1/audit?kind=site", "alice", "", nil); res.StatusCode != 200 || strings.Contains(string(body), adminAddr) {
+		t.Errorf("alice's API answer holds the admin's address: %s", body)
+	}
+	got = map[string]string{}
+	for _, e := range b.auditList("admin", "kind=site") {
+		got[e.UserName] = e.Address
+	}
+	if got["admin"] != adminAddr || got["alice"] != aliceAddr {
+		t.Errorf("the admin's API view: addresses %q, want both", got)
+	}
+	if _, body := loggedIn(t, b, "alice").get("/audit"); strings.Contains(body, adminAddr) || !strings.Contains(body, aliceAddr) {
+		t.Errorf("alice's audit page: shows the admin's address %v, hers %v", strings.Contains(body, adminAddr), strings.Contains(body, aliceAddr))
+	}
+	if _, body := loggedIn(t, b, "admin").get("/audit"); !strings.Contains(body, adminAddr) || !strings.Contains(body, aliceAddr) {
+		t.Error("the admin's audit page lacks an address")
+	}
+}

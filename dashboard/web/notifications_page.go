@@ -141,8 +141,8 @@ func (u *ui) notificationDelete(c *fiber.Ctx, v *view) error {
 var eventNames = map[domain.EventKind]string{
 	domain.EventTaskFailed:          "A task failed",
 	domain.EventQueueSiteFailing:    "A site keeps failing in a queue",
-	domain.EventCertificateExpiring: "A certificate expires soon",
-	domain.EventDiskLow:             "A disk is nearly full",
+	domain.EventCertificateExpiring: "A certificate expires soon and was not renewed",
+	domain.EventDiskLow:             "A client nears its disk quota",
 	domain.EventTest:                "Test",
 }
 

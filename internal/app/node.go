@@ -215,8 +215,15 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	if n.notifier, err = newNotifier(cfg, n.store, n.secrets, log); err != nil {
 		return nil, err
 	}
+	// The queues also warn of certificates about to expire and clients
+	// near their disk quota (certificate_expiring, disk_low).
+	quotaDefaults, err := cfg.Quotas.Limits()
+	if err != nil {
+		return nil, err
+	}
 	n.queues, err = queue.New(queue.Config{Store: n.store, Locker: n.locker, Logger: log, Events: events, RenewWindow: cfg.RenewWindowDuration(),
-		OnSettings: func(string, queue.Settings) { n.queueSettingsChanged() }})
+		QuotaDefaults: quotaDefaults,
+		OnSettings:    func(string, queue.Settings) { n.queueSettingsChanged() }})
 	if err != nil {
 		return nil, err
 	}

@@ -138,6 +138,11 @@ func Inspect(b Bundle) (Info, error) {
 	return infoOf(chain[0]), nil
 }
 
+// MinRSABits is the smallest RSA key Check takes: OpenSSL's default
+// security level (2 on Debian) makes nginx refuse smaller ones at
+// nginx -t, which would leave the site on its previous certificate.
+const MinRSABits = 2048
+
 // CheckOptions are what Check holds a bundle to.
 type CheckOptions struct {
 	// Names must all be covered by the leaf (DNS SANs, wildcards allowed).
@@ -159,6 +164,9 @@ func Check(b Bundle, o CheckOptions) (Info, error) {
 	}
 	chain, _ := parseChain(b.CertPEM)
 	leaf := chain[0]
+	if k, ok := leaf.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < MinRSABits {
+		return Info{}, invalidf("the certificate's RSA key has %d bits; web servers (OpenSSL's default security level) refuse fewer than %d: issue one on a larger key or an ECDSA key", k.N.BitLen(), MinRSABits)
+	}
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}

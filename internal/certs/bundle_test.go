@@ -1,8 +1,14 @@
 package certs
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -90,6 +96,7 @@ func TestCheckRefusesBadUploads(t *testing.T) {
 		{"not pem", Bundle{[]byte("hello"), good.KeyPEM}, CheckOptions{}, "no PEM"},
 		{"key is a certificate", Bundle{good.CertPEM, good.CertPEM}, CheckOptions{}, "CERTIFICATE"},
 		{"trailing junk", Bundle{append(append([]byte{}, good.CertPEM...), "junk"...), good.KeyPEM}, CheckOptions{}, "trailing"},
+		{"RSA key too small for web servers", weakRSA(t, "example.test"), CheckOptions{}, "1024 bits"},
 	} {
 		_, err := Check(tc.b, tc.o)
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
@@ -125,4 +132,21 @@ func TestValidToken(t *testing.T) {
 			t.Errorf("ValidToken(%q) != %v", tok, want)
 		}
 	}
+}
+
+// weakRSA is a self-signed certificate for name on a 1024-bit RSA key.
+func weakRSA(t *testing.T, name string) Bundle {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Bundle{pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})}
 }

@@ -12,13 +12,25 @@ import (
 type Audit struct{ *base }
 
 // List lists the entries matching f, newest first, within the actor's
-// scope (f.ClientIDs is replaced by it).
+// scope (f.ClientIDs is replaced by it). A client user sees the address
+// of their own entries only: that of whoever else acted on their
+// clients' objects (an admin, a colleague) is left out, as it says where
+// that person was.
 func (s *Audit) List(ctx context.Context, a Actor, f store.AuditFilter) (*store.AuditPage, error) {
 	if a.User() == nil {
 		return nil, domain.ErrForbidden
 	}
 	f.ClientIDs = a.Scope()
-	return s.st.ListAudit(ctx, f)
+	p, err := s.st.ListAudit(ctx, f)
+	if err != nil || a.Admin() {
+		return p, err
+	}
+	for i := range p.Items {
+		if p.Items[i].UserID != a.user.ID {
+			p.Items[i].Address = ""
+		}
+	}
+	return p, nil
 }
 
 // entry is the audit entry of an action of a.

@@ -18,7 +18,8 @@ type AuditEntry struct {
 	// UserID and UserName are who acted; empty for an unknown name at login.
 	UserID   string `json:"user_id,omitempty"`
 	UserName string `json:"user_name,omitempty"`
-	// Address is the client address as the transport resolved it.
+	// Address is the client address as the transport resolved it. A
+	// client user is shown it on their own entries only (control.Audit).
 	Address string `json:"address,omitempty"`
 	// Action is what happened: "login", "login_failed", "logout",
 	// "create", "update", "delete", "request_task", "create_token",

@@ -17,14 +17,15 @@ const (
 	// the ending).
 	EventTaskFailed EventKind = "task_failed"
 	// EventQueueSiteFailing: a site failed FailingAfter passes in a row of
-	// a periodic queue (cron, backup, stats, verify-backup); sent once per
-	// streak, when it starts.
+	// a periodic queue (cron, backup, stats, verify-backup, certificates);
+	// sent once per streak, when it starts.
 	EventQueueSiteFailing EventKind = "queue_site_failing"
-	// EventCertificateExpiring: a site's HTTPS certificate expires soon.
-	// Defined for the HTTPS certificates feature; nothing emits it yet.
+	// EventCertificateExpiring: a site's HTTPS certificate expires soon
+	// and renewal failed to replace it (or it was uploaded); the
+	// certificates queue sends it once per certificate.
 	EventCertificateExpiring EventKind = "certificate_expiring"
-	// EventDiskLow: a server's disk is nearly full. Defined for disk
-	// figures; nothing emits it yet.
+	// EventDiskLow: a client uses most of its disk quota (aegir knows no
+	// server's free disk); the stats queue sends it once per streak.
 	EventDiskLow EventKind = "disk_low"
 	// EventTest: a test notification a person asked for (aegir notify
 	// test); it goes to that one subscription, whatever its events.

@@ -1,14 +1,15 @@
 // Package notify tells people when something goes wrong: the events
-// (task_failed, queue_site_failing, and certificate_expiring and disk_low
-// for the features that will emit them), the subscriptions that want them,
-// and their delivery by webhook or email.
+// (task_failed, queue_site_failing, certificate_expiring and disk_low),
+// the subscriptions that want them, and their delivery by webhook or
+// email.
 //
 // # From event to delivery
 //
 //	dispatcher ─ TaskFailed ─┐                      leader only
-//	queue pass ─ SiteFailing ┼─► outbox (store:  ─► Notifier.Run: match,
-//	aegir notify test ───────┘   notify/events/)    digest, send, retry,
-//	                                                log, then delete
+//	queue pass ─ SiteFailing ┤
+//	  CertificateExpiring,   ├─► outbox (store:  ─► Notifier.Run: match,
+//	  DiskLow                │   notify/events/)    digest, send, retry,
+//	aegir notify test ───────┘                      log, then delete
 //
 // Whoever sees an event writes it to the store's outbox through the
 // Emitter (the dispatcher and the queues only know their own small

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
@@ -47,6 +48,40 @@ func (em Emitter) SiteFailing(ctx context.Context, queue string, site domain.Sit
 		TargetKind: domain.TargetSite, TargetID: site.ID, Target: site.Domain,
 		TaskID: run.TaskID, Explanation: run.Error, Queue: queue, Failures: run.Failures,
 		FixHint: fmt.Sprintf("The %s queue backs the site off; look at its last task, fix the cause, and the next pass tries again.", queue),
+	})
+}
+
+// CertificateExpiring queues a certificate_expiring event: site's
+// certificate c expires within the warning window and nothing renewed it
+// (its last renewal failed, or it was uploaded and only an upload
+// replaces it). The certificates queue sends it once per certificate.
+func (em Emitter) CertificateExpiring(ctx context.Context, site domain.Site, c domain.Certificate, now time.Time) error {
+	left := c.NotAfter.Sub(now).Round(time.Hour)
+	e := &domain.Event{
+		Kind: domain.EventCertificateExpiring, ClientID: site.ClientID,
+		Subject:    fmt.Sprintf("The certificate of %s expires in %s (%s)", site.Domain, left, c.NotAfter.UTC().Format(time.RFC3339)),
+		TargetKind: domain.TargetSite, TargetID: site.ID, Target: site.Domain, Queue: "certificates", Failures: c.Failures,
+		Explanation: c.Error, FixHint: c.Hint,
+	}
+	if c.Issuer == domain.IssuerUploaded && e.FixHint == "" {
+		e.FixHint = "The certificate was uploaded, so aegir cannot renew it: upload a current one (aegir site upload-certificate)."
+	}
+	if e.Explanation == "" {
+		e.Explanation = "The certificate was not renewed."
+	}
+	return em.Store.AddEvent(ctx, e)
+}
+
+// DiskLow queues a disk_low event: client cl uses used bytes of its disk
+// quota of limit bytes (the stats queue sends it once per streak over its
+// warning share).
+func (em Emitter) DiskLow(ctx context.Context, cl domain.Client, used, limit int64) error {
+	return em.Store.AddEvent(ctx, &domain.Event{
+		Kind: domain.EventDiskLow, ClientID: cl.ID,
+		Subject:     fmt.Sprintf("Client %s uses %d%% of its disk quota", cl.Name, used*100/limit),
+		Target:      cl.Name,
+		Explanation: fmt.Sprintf("Its sites' files and databases (as last measured) and its backups take %d of the %d bytes of its disk quota; at the quota, new sites, clones and backups are refused.", used, limit),
+		FixHint:     "Delete backups or sites the client no longer needs, or raise its disk quota (aegir client edit -quota disk=...).",
 	})
 }
 

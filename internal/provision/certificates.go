@@ -146,6 +146,11 @@ func (j *job) ensureCertificate(ctx context.Context, w *webConn, loc siteLoc, ws
 		hint = ae.Hint
 	}
 	failed := prev
+	if plan.info != nil {
+		// The state names the certificate still served (an upload's, on
+		// its first check), so its expiry can be warned of.
+		failed = certState(plan.issuer, *plan.info, prev.RenewedAt)
+	}
 	failed.Error, failed.Hint, failed.FailedAt, failed.Failures = err.Error(), hint, now, prev.Failures+1
 	j.res.Changes.Certificate = &failed
 	j.log.Warn("no certificate could be issued; the site keeps serving as it did", "domain", loc.Domain, "issuer", issuer, "err", err, "hint", hint)
@@ -173,7 +178,7 @@ func (j *job) issue(ctx context.Context, issuer string, names []string, now time
 		return j.issueACME(ctx, names, challengeDir)
 	case domain.IssuerUploaded:
 		return certs.Bundle{}, &certs.Error{Err: errors.New("the uploaded certificate expires soon or misses a name of the site"),
-			Hint: "Upload a current certificate covering the domain and every alias (aegir site certificate upload), or switch the site to the configured issuer by removing the upload."}
+			Hint: "Upload a current certificate covering the domain and every alias (aegir site upload-certificate), or switch the site to the configured issuer by removing the upload."}
 	}
 	return certs.Bundle{}, fmt.Errorf("unknown certificate issuer %q: the tls issuer setting must be local or acme", issuer)
 }

@@ -41,6 +41,16 @@ func QueueLastPassKey(queue string) QueueKey { return QueueKey{prefixQueues + qu
 // QueueRuns are a queue's run records, one per site.
 func QueueRuns(queue string) QueueRecords { return QueueRecords{prefixQueues + queue + "/runs/"} }
 
+// CertificateWarnings are the certificates queue's certificate_expiring
+// marks, one per site: the expiry of the certificate last warned of, so
+// each certificate is warned of once.
+func CertificateWarnings() QueueRecords { return QueueRecords{prefixQueues + "certificates/warned/"} }
+
+// DiskWarnings are the stats queue's disk_low marks, one per client that
+// is over the warning share of its disk quota; removed when it is back
+// under, so each streak is warned of once.
+func DiskWarnings() QueueRecords { return QueueRecords{prefixQueues + "stats/disk-low/"} }
+
 // QueuePasses are a queue's pass reports, one per pass.
 func QueuePasses(queue string) QueueRecords { return QueueRecords{prefixQueues + queue + "/passes/"} }
 

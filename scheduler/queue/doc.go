@@ -54,6 +54,12 @@
 // forwards, every site is due but a pass still takes only its share, and
 // Backlog says how far behind the queue is.
 //
+// Config.Events hears of a site as it starts a failing streak
+// (queue_site_failing), and, after a certificates or a stats pass, of
+// certificates about to expire that renewal failed to replace and of
+// clients at DiskWarnPercent of their disk quota (warnings.go), each once
+// per streak.
+//
 // # Why the work is tasks
 //
 // Each site's work is a task (cron, stats, backup with reason "scheduled",

@@ -24,6 +24,20 @@ func (r *recordedSiteEvents) SiteFailing(_ context.Context, queue string, site d
 	return nil
 }
 
+func (r *recordedSiteEvents) CertificateExpiring(_ context.Context, site domain.Site, c domain.Certificate, _ time.Time) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, "certificate_expiring "+site.Domain)
+	return nil
+}
+
+func (r *recordedSiteEvents) DiskLow(_ context.Context, cl domain.Client, used, limit int64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, "disk_low "+cl.Name)
+	return nil
+}
+
 // TestSiteFailingReportedOncePerStreak: a site is reported when its cron
 // runs fail FailingAfter passes in a row, not before and not again on the
 // next failure.

@@ -100,6 +100,18 @@ func (q *Queues) run(ctx context.Context, p *activePass) (*PassReport, error) {
 			q.log.Warn("fleet total not recorded", "err", ferr)
 		}
 	}
+	if q.cfg.Events != nil && runs != nil && ctx.Err() == nil {
+		var werr error
+		switch name {
+		case Certificates:
+			werr = q.warnCertificates(rctx)
+		case Stats:
+			werr = q.warnDisk(rctx)
+		}
+		if werr != nil {
+			q.log.Warn("warnings not sent", "queue", name, "err", werr)
+		}
+	}
 	// A stopped pass's errors are mostly the stop's (context canceled), so
 	// a stop decides the state first.
 	switch {

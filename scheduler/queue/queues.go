@@ -47,6 +47,7 @@ type Config struct {
 	OnSettings func(name string, s Settings)
 	// Events hears of a site that has just failed FailingAfter passes in
 	// a row (once per streak), for notifications. Default: none.
+	// It also hears of certificate_expiring and disk_low (warnings.go).
 	Events SiteEvents
 	// StartRetry is how long a pass that cannot start because the store
 	// or Redis does not answer is retried (with backoff) before StartPass
@@ -55,6 +56,17 @@ type Config struct {
 	// RenewWindow is how long before expiry the certificates queue
 	// renews a site's certificate. Default 30 days.
 	RenewWindow time.Duration
+	// ExpiryWarning: a certificate that expires within it and that
+	// renewal failed to replace (or that was uploaded) is warned of
+	// (certificate_expiring, warnings.go). Default 14 days.
+	ExpiryWarning time.Duration
+	// QuotaDefaults are the configuration's default quotas (those an
+	// admin stored override them, and a client's own override both), for
+	// the disk_low warning. Default: none.
+	QuotaDefaults domain.Quotas
+	// DiskWarnPercent is the share of its disk quota at which a client
+	// is warned of (disk_low). Default 90.
+	DiskWarnPercent int
 }
 
 // Queues runs the periodic queues: passes (RunPass), their settings and
@@ -88,15 +100,23 @@ func New(cfg Config) (*Queues, error) {
 	cfg.Progress = cmp.Or(cfg.Progress, time.Second)
 	cfg.StartRetry = cmp.Or(cfg.StartRetry, 30*time.Second)
 	cfg.RenewWindow = cmp.Or(cfg.RenewWindow, 30*24*time.Hour)
+	cfg.ExpiryWarning = cmp.Or(cfg.ExpiryWarning, 14*24*time.Hour)
+	cfg.DiskWarnPercent = cmp.Or(cfg.DiskWarnPercent, 90)
 	q := &Queues{cfg: cfg, st: cfg.Store, log: cfg.Logger.With("component", "queues")}
 	q.base, q.stop = context.WithCancel(context.Background())
 	return q, nil
 }
 
-// SiteEvents is told of sites that keep failing in a queue. The queues
-// log its errors; they never change a pass.
+// SiteEvents is told of sites that keep failing in a queue, and of the
+// warnings the queues find (warnings.go). The queues log its errors; they
+// never change a pass.
 type SiteEvents interface {
 	SiteFailing(ctx context.Context, queue string, site domain.Site, run Run) error
+	// CertificateExpiring: site's certificate c expires soon and nothing
+	// renewed it.
+	CertificateExpiring(ctx context.Context, site domain.Site, c domain.Certificate, now time.Time) error
+	// DiskLow: client cl uses used bytes of its disk quota of limit.
+	DiskLow(ctx context.Context, cl domain.Client, used, limit int64) error
 }
 
 // ErrPassRunning means a pass of the queue is already running somewhere.

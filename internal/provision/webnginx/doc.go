@@ -95,7 +95,10 @@
 // A site published with provision.WebSite.TLS gets server blocks listening
 // on the service's https_port with ssl, naming <cert_dir>/<domain>.crt and
 // .key (mode 0600, written before the vhost and put back with the
-// previous vhost when nginx -t or the reload refuses the new one); its
+// previous vhost when nginx -t or the reload refuses the new one, before
+// the check of the restored configuration and before the reload, so a
+// certificate nginx cannot load is neither reported as an older breakage
+// nor loaded); its
 // plain HTTP block answers 301 to HTTPS when the site redirects, and its
 // HTTPS blocks send Strict-Transport-Security with HSTS. Every HTTP block
 // serves /.well-known/acme-challenge/ from ChallengeDir

@@ -333,8 +333,11 @@ func (d *Driver) Publish(ctx context.Context, site provision.WebSite) error {
 		return fmt.Errorf("write vhost for %s: %w", name, err)
 	}
 	if out, err := d.test(ctx); err != nil {
-		cerr := d.rollback(ctx, name, path, prev, hadPrev, out)
+		// The previous certificate files go back before the rollback's
+		// own nginx -t, which must see the state it restores (a
+		// certificate nginx cannot load is not "already broken").
 		tc.undo()
+		cerr := d.rollback(ctx, name, path, prev, hadPrev, out)
 		d.undoPool(ctx, name, pc)
 		return cerr
 	}
@@ -343,7 +346,7 @@ func (d *Driver) Publish(ctx context.Context, site provision.WebSite) error {
 			return err
 		}
 		defer d.undoPool(ctx, name, pc)
-		defer tc.undo()
+		tc.undo() // before the reload below, which must load the previous files
 		// nginx -t passed but the master refused the configuration when
 		// applying it (a listen address it cannot bind, say). Leaving the
 		// file would make every later reload fail too: put the previous
