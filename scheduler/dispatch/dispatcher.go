@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
@@ -88,6 +89,10 @@ type Dispatcher struct {
 	last       passStatus // what the last pass read, for Status
 	wake       chan struct{}
 	wg         sync.WaitGroup
+	// reapSoon is set by a reap that could not follow a running task's
+	// runner yet (its lock still held by its old dispatcher, or the store
+	// or Nomad not answering): Run reaps again soon.
+	reapSoon atomic.Bool
 }
 
 // job is a task this dispatcher has taken.
@@ -172,6 +177,18 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	go d.watch(watchCtx)
 	reap := time.NewTicker(d.cfg.ReapInterval)
 	defer reap.Stop()
+	// A running task whose lock a killed leader still holds is followed
+	// again soon after that lock runs out (LockTTL), and one that could
+	// not be followed for an outage soon after it, not a whole
+	// ReapInterval later.
+	rearm := func(t *time.Ticker) {
+		if d.reapSoon.Swap(false) {
+			t.Reset(min(d.cfg.ReapInterval, max(d.cfg.LockTTL/10, d.cfg.RetryInterval)))
+		} else {
+			t.Reset(d.cfg.ReapInterval)
+		}
+	}
+	rearm(reap)
 	var retry <-chan time.Time
 	for {
 		if again := d.pass(ctx); again && retry == nil {
@@ -188,6 +205,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			if err := d.reap(ctx, false); err != nil && ctx.Err() == nil {
 				d.log.Error("reap running tasks", "err", err)
 			}
+			rearm(reap)
 		}
 	}
 }
@@ -583,6 +601,7 @@ func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 				if ctx.Err() == nil {
 					d.log.Warn("cannot follow the runner of a running task again now; will retry", "task", t.ID, "runner", t.Runner, "err", err)
 				}
+				d.reapSoon.Store(true)
 				continue
 			}
 			if followed {
@@ -707,8 +726,9 @@ func (d *Dispatcher) reattach(ctx context.Context, t *domain.Task) (followed boo
 	if err != nil {
 		unclaim()
 		if errors.Is(err, locks.ErrHeld) {
-			// Its old holder's lease has not run out yet: next reap.
+			// Its old holder's lease has not run out yet: a reap soon.
 			d.log.Info("the lock of a running task is still held; will follow its runner again later", "task", t.ID, "lock", name)
+			d.reapSoon.Store(true)
 			return true, nil
 		}
 		return false, fmt.Errorf("take task lock %s: %w", name, err)

@@ -515,3 +515,37 @@ func TestRecoverFollowsUnrecordedRunnerAgain(t *testing.T) {
 		t.Errorf("log lacks the follow-again note: %q", log)
 	}
 }
+
+// A leader killed while its task ran holds the task's lock until the
+// lock's TTL runs out: the next leader follows the runner again soon after
+// that, not a ReapInterval later (before: a minute after the kill with a
+// lease of seconds).
+func TestRunFollowsAgainSoonAfterTheLockRunsOut(t *testing.T) {
+	t.Parallel()
+	fake := &FakeReattacher{found: "fake:job-1"}
+	b := setup(t, fakeOK, func(c *Config) {
+		fake.Executor = c.Executor.(*localexec.Executor)
+		c.Executor = fake
+		c.ReapInterval = time.Hour
+		c.LockTTL = 2 * time.Second
+	})
+	fake.b = b
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, task := b.newSite(t)
+	must(t, b.st.StartTask(ctx, task, "", 7))
+	// The dead leader's lock, freed 2s later as when its TTL runs out.
+	held, err := b.locker.TryAcquire(ctx, LockName(*task), 2*time.Second)
+	must(t, err)
+	go func() { _ = b.d.Run(ctx) }()
+	time.Sleep(2 * time.Second)
+	must(t, held.Release(ctx))
+	start := time.Now()
+	done := b.waitDone(t, task.ID)
+	if done.Status != domain.TaskSucceeded || done.Runner != "fake:job-1" {
+		t.Fatalf("task %s runner %q: %s", done.Status, done.Runner, done.Explanation)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("followed again %s after the lock ran out; want within seconds", took)
+	}
+}
