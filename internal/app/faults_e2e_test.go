@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -315,7 +316,7 @@ func (r *faultRig) check(t *testing.T, fault string, tk runnerTask, before []bac
 	if !last {
 		t.Errorf("the log lacks the back end's last line %q:\n%s", r.lastLine, strings.Join(lines, "\n"))
 	}
-	jobID := strings.TrimPrefix(tk.Runner, "nomad:")
+	jobID := strings.TrimPrefix(cmp.Or(tk.Runner, done.Runner), "nomad:")
 	if allocs, _, err := r.nomad.Jobs().Allocations(jobID, true, nil); err != nil {
 		t.Errorf("allocations of %s: %v", jobID, err)
 	} else if len(allocs) != 1 {
@@ -410,6 +411,25 @@ func TestServerFaults(t *testing.T) {
 		r.consul.Restart(t, 2*time.Second)
 		r.check(t, "consul restarted", tk, before, injected, 3*time.Minute)
 	})
+	// The case: Consul goes away just as the dispatcher starts
+	// the task (its start may be applied though Consul answered an error).
+	t.Run("consul-restart-at-start", func(t *testing.T) {
+		p := r.alive()
+		before, err := r.siteBackups(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp := *p.devProcess
+		sp.t = t
+		var tk runnerTask
+		if code := sp.call("POST", "/sites/"+r.siteID+"/tasks", map[string]any{"type": "backup"}, &tk); code != 202 {
+			t.Fatalf("queue backup: %d %+v", code, tk)
+		}
+		injected := time.Now()
+		r.consul.Restart(t, 2*time.Second)
+		r.check(t, "consul restarted at the task's start", tk, before, injected, 3*time.Minute)
+	})
+
 	t.Run("vault-sealed", testVaultSealed)
 }
 
