@@ -443,7 +443,7 @@ func (d *Dispatcher) execute(ctx context.Context, task domain.Task, lease locks.
 	o := d.wait(ctx, run, lease, j)
 	d.janitorSeen(task.ID, o.res)
 	if o.handedOver {
-		d.handOver(task, run)
+		d.handOver(ctx, task, run)
 		return nil, false
 	}
 	e := endingOf(task, o, d.cfg.TaskTimeout)
@@ -452,9 +452,14 @@ func (d *Dispatcher) execute(ctx context.Context, task domain.Task, lease locks.
 
 // handOver notes that this dispatcher stopped while task's runner keeps
 // running; the task stays running for the next dispatcher to follow.
-func (d *Dispatcher) handOver(task domain.Task, run runner.Run) {
+func (d *Dispatcher) handOver(ctx context.Context, task domain.Task, run runner.Run) {
 	d.log.Info("stopping: the back end keeps running for the next dispatcher to follow", "task", task.ID, "runner", run.Runner())
-	d.note(task.ID, "info", "this aegir process is stopping; the back end keeps running and the next dispatcher follows it ("+run.Runner()+")")
+	why := "this aegir process is stopping"
+	if errors.Is(context.Cause(ctx), ErrLeadershipLost) {
+		// Not a stop: the process runs on, as a follower.
+		why = "this aegir process lost the dispatcher's leadership"
+	}
+	d.note(task.ID, "info", why+"; the back end keeps running and the next dispatcher follows it ("+run.Runner()+")")
 }
 
 // wait waits for the run to end, stopping it on cancel, timeout, lost lock
@@ -760,7 +765,7 @@ func (d *Dispatcher) followAgain(ctx context.Context, task domain.Task, lease lo
 	}
 	o := d.waitFor(ctx, run, lease, j, timeout)
 	if o.handedOver {
-		d.handOver(task, run)
+		d.handOver(ctx, task, run)
 		return
 	}
 	d.conclude(ctx, task.ID, endingOf(task, o, d.cfg.TaskTimeout))
