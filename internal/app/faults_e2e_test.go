@@ -296,6 +296,13 @@ func (r *faultRig) check(t *testing.T, fault string, tk runnerTask, before []bac
 	if done.Status != "succeeded" {
 		t.Errorf("backup %s %s: %s: %s", tk.ID, done.Status, done.ErrorCode, done.Explanation)
 	}
+	if took := time.Since(injected); took > slowFor+45*time.Second || t.Failed() {
+		// Not a failure by itself (no wall-clock asserts), but say why.
+		for _, s := range r.srv {
+			b, _ := os.ReadFile(s.logsPath)
+			t.Logf("recovery took %s; aegir server %s log:\n%s", took.Round(time.Millisecond), s.api, tail(string(b), 60))
+		}
+	}
 	p := r.alive()
 	lines, err := r.logOf(p, tk.ID)
 	if err != nil {
@@ -322,6 +329,17 @@ func (r *faultRig) check(t *testing.T, fault string, tk runnerTask, before []bac
 	} else if len(allocs) != 1 {
 		t.Errorf("job %s has %d allocations, want 1", jobID, len(allocs))
 	}
+	// One job dispatched for the task (a second dispatch is another job).
+	if parent, _, ok := strings.Cut(jobID, "/dispatch-"); ok {
+		jobs, _, err := r.nomad.Jobs().List(&nomadapi.QueryOptions{Prefix: parent + "/dispatch-" + tk.ID})
+		if err != nil {
+			t.Errorf("jobs of the task: %v", err)
+		} else if len(jobs) != 1 {
+			t.Errorf("%d jobs dispatched for the task, want 1", len(jobs))
+		}
+	} else {
+		t.Errorf("runner %q is not a dispatched job", jobID)
+	}
 	after, err := r.siteBackups(p)
 	if err != nil {
 		t.Fatal(err)
@@ -346,10 +364,12 @@ func (r *faultRig) restart(i int) {
 // TestServerFaults breaks a deployment of two `aegir server` processes on
 // Nomad, Consul and a Redis with a password while a backup runs, one
 // fault at a time, each on the real process: the leader killed (-9) or
-// stopped (SIGTERM), Redis stopped for 30 s, Consul restarted. After each,
-// the backup ends with its real result (succeeded: its back end did), ran
-// once, left no archive without a record, and its log is complete; the
-// time to recover is logged.
+// stopped (SIGTERM), Redis stopped for 30 s, Consul restarted (while the
+// back end runs, and just as the task starts). After each, the backup ends
+// with its real result (succeeded: its back end did), ran once, left no
+// archive without a record, and its log is complete; the time to recover
+// is logged. Vault sealed is a deployment of its own (testVaultSealed).
+// Each subtest is bounded (the task's end within 2-3 minutes).
 func TestServerFaults(t *testing.T) {
 	t.Parallel()
 	r := newFaultRig(t)
@@ -398,6 +418,17 @@ func TestServerFaults(t *testing.T) {
 		time.Sleep(30 * time.Second)
 		r.redis.Restart(t)
 		r.check(t, "redis stopped 30s", tk, before, injected, 3*time.Minute)
+		// No aegir process stopped: a leader that lost its leadership
+		// with Redis hands over saying so.
+		lines, err := r.logOf(r.alive(), tk.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range lines {
+			if strings.Contains(l, "this aegir process is stopping") {
+				t.Errorf("the log says a process stopped: %q", l)
+			}
+		}
 	})
 
 	t.Run("consul-restart", func(t *testing.T) {

@@ -170,7 +170,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer d.recordKeptOnStop()
 	defer d.wg.Wait()
 	if err := d.Recover(ctx); err != nil && ctx.Err() == nil {
-		d.log.Error("recover running tasks", "err", err)
+		// The store not answering (a Consul restart as this process
+		// starts leading): again soon, not a ReapInterval later.
+		d.log.Error("recover running tasks; will retry", "err", err)
+		d.reapSoon.Store(true)
 	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
@@ -179,20 +182,16 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer reap.Stop()
 	// A running task whose lock a killed leader still holds is followed
 	// again soon after that lock runs out (LockTTL), and one that could
-	// not be followed for an outage soon after it, not a whole
-	// ReapInterval later.
-	rearm := func(t *time.Ticker) {
-		if d.reapSoon.Swap(false) {
-			t.Reset(min(d.cfg.ReapInterval, max(d.cfg.LockTTL/10, d.cfg.RetryInterval)))
-		} else {
-			t.Reset(d.cfg.ReapInterval)
-		}
-	}
-	rearm(reap)
-	var retry <-chan time.Time
+	// not be followed for an outage, or was handed over when its lock was
+	// lost, soon after, not a whole ReapInterval later.
+	soonAfter := min(d.cfg.ReapInterval, max(d.cfg.LockTTL/10, d.cfg.RetryInterval))
+	var retry, soon <-chan time.Time
 	for {
 		if again := d.pass(ctx); again && retry == nil {
 			retry = time.After(d.cfg.RetryInterval)
+		}
+		if soon == nil && d.reapSoon.Swap(false) {
+			soon = time.After(soonAfter)
 		}
 		select {
 		case <-ctx.Done():
@@ -201,11 +200,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-d.wake:
 		case <-retry:
 			retry = nil
+		case <-soon:
+			soon = nil
+			if err := d.reap(ctx, false); err != nil && ctx.Err() == nil {
+				d.log.Error("reap running tasks; will retry", "err", err)
+				d.reapSoon.Store(true)
+			}
 		case <-reap.C:
 			if err := d.reap(ctx, false); err != nil && ctx.Err() == nil {
-				d.log.Error("reap running tasks", "err", err)
+				d.log.Error("reap running tasks; will retry", "err", err)
+				d.reapSoon.Store(true)
 			}
-			rearm(reap)
 		}
 	}
 }
@@ -455,9 +460,16 @@ func (d *Dispatcher) execute(ctx context.Context, task domain.Task, lease locks.
 func (d *Dispatcher) handOver(ctx context.Context, task domain.Task, run runner.Run) {
 	d.log.Info("stopping: the back end keeps running for the next dispatcher to follow", "task", task.ID, "runner", run.Runner())
 	why := "this aegir process is stopping"
-	if errors.Is(context.Cause(ctx), ErrLeadershipLost) {
+	switch {
+	case errors.Is(context.Cause(ctx), ErrLeadershipLost):
 		// Not a stop: the process runs on, as a follower.
 		why = "this aegir process lost the dispatcher's leadership"
+	case ctx.Err() == nil:
+		// The task's lock was lost: this dispatcher, if it still leads,
+		// follows the runner again once it has the lock.
+		why = "this aegir process lost the task's lock"
+		d.reapSoon.Store(true)
+		d.poke()
 	}
 	d.note(task.ID, "info", why+"; the back end keeps running and the next dispatcher follows it ("+run.Runner()+")")
 }
@@ -491,6 +503,16 @@ func (d *Dispatcher) waitFor(ctx context.Context, run runner.Run, lease locks.Le
 	case <-timer.C:
 		o.timedOut = true
 	case <-lease.Lost():
+		if d.exec.CanReattach() {
+			// The lock went with Redis (or to a dispatcher that follows
+			// the runner now): the runner keeps running and whoever holds
+			// the lock next follows it, as on a stop below. Stopping it
+			// would fail a back end that was doing its work.
+			run.Detach()
+			<-done
+			o.handedOver = true
+			return o
+		}
 		o.lost = true
 	case <-ctx.Done():
 		if d.exec.CanReattach() {
