@@ -549,3 +549,42 @@ func TestRunFollowsAgainSoonAfterTheLockRunsOut(t *testing.T) {
 		t.Errorf("followed again %s after the lock ran out; want within seconds", took)
 	}
 }
+
+// A task's lock lost (Redis did not answer its renewals) while its runner
+// outlives aegir (Nomad): the back end is handed over, not stopped and
+// failed lock_lost as a local one is, and the dispatcher looks for it
+// again soon. (Before, the lock's loss stopped the Nomad job of a backup
+// doing its work.) The fake's runner is a local process, which it cannot
+// follow again, so the task's end is the fault suite's to check
+// (TestServerFaults/redis-down-30s).
+func TestLostLockHandsTheRunnerOver(t *testing.T) {
+	t.Parallel()
+	fake := &FakeReattacher{}
+	b := setup(t, fakeGate, func(c *Config) {
+		fake.Executor = c.Executor.(*localexec.Executor)
+		c.Executor = fake
+		c.ReapInterval = time.Hour
+	})
+	fake.b = b
+	t.Cleanup(func() { b.release(t) })
+	_, task := b.newSite(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = b.d.Run(ctx) }()
+	b.waitStarted(t, task.ID)
+	running := b.waitTask(t, task.ID, func(x *domain.Task) bool { return x.Runner != "" })
+	if !b.locker.Revoke(LockName(*running)) {
+		t.Fatal("the task's lock was not held")
+	}
+	want := "info aegir: this aegir process lost the task's lock; the back end keeps running and the next dispatcher follows it (" + running.Runner + ")"
+	for deadline := time.Now().Add(10 * time.Second); !slices.Contains(b.logText(t, task.ID), want); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log lacks the hand-over note %q: %q", want, b.logText(t, task.ID))
+		}
+	}
+	got, err := b.st.GetTask(ctx, task.ID)
+	must(t, err)
+	if got.Status != domain.TaskRunning {
+		t.Fatalf("after the lost lock the task is %s %s: %s; want running, handed over", got.Status, got.ErrorCode, got.Explanation)
+	}
+}
