@@ -236,6 +236,10 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	n.disp, err = dispatch.New(dispatch.Config{
 		Store: n.store, Executor: n.queues.Observe(exec), Bus: n.bus, Locker: n.locker,
 		MaxParallel: cfg.Executor.MaxParallel, TaskTimeout: cfg.TaskTimeoutDuration(),
+		// A task's lock lasts as long as the leadership: the next leader
+		// follows a killed one's running tasks within leader_ttl, not the
+		// locks' default 30 s.
+		LockTTL: cfg.LeaderTTLDuration(),
 		Env:     env,
 		KeepDir: filepath.Join(cfg.DataDir, "unrecorded"), // results the store did not take before a stop
 		Router:  router, RouterGrace: cfg.ReleaseGraceDuration(), RouterWait: cfg.ReleaseWaitDuration(),

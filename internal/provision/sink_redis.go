@@ -173,6 +173,12 @@ func sinkLine(raw []byte) (logbus.Line, bool) {
 	return logbus.Line{}, false
 }
 
+// SinkRetry is how long a back end that finished keeps trying to deliver
+// its queued log lines, then its result, while Redis does not answer (a
+// restart or an outage of half a minute): each wait is bounded by it.
+// Before, 10 s for the lines lost them in a 30 s outage.
+const SinkRetry = 2 * time.Minute
+
 // finish sends the queued log lines (without ending the log: the
 // dispatcher adds its own last lines and ends it) and writes the result
 // record, retrying while Redis is briefly unreachable. It runs even when
@@ -188,7 +194,7 @@ func (s *redisSink) finish(ctx context.Context, red *Redactor, res Result, log *
 	defer rdb.Close()
 	bg := context.WithoutCancel(ctx)
 	if app != nil {
-		fctx, cancel := context.WithTimeout(bg, 10*time.Second)
+		fctx, cancel := context.WithTimeout(bg, SinkRetry)
 		if err := app.Flush(fctx); err != nil {
 			log.Warn("some log lines did not reach redis; they are in the allocation's stderr", "err", err)
 		}
@@ -196,7 +202,7 @@ func (s *redisSink) finish(ctx context.Context, red *Redactor, res Result, log *
 		app.Close()
 	}
 	if wantResult {
-		rctx, cancel := context.WithTimeout(bg, 30*time.Second)
+		rctx, cancel := context.WithTimeout(bg, SinkRetry)
 		defer cancel()
 		red.Result(&res)
 		b, err := json.Marshal(res)

@@ -70,6 +70,49 @@ func TestRedisSink(t *testing.T) {
 	}
 }
 
+// A back end that finishes while Redis is down for longer than 10 s (here
+// 15 s) delivers every log line and its result once Redis is back: before,
+// its lines were given up after 10 s.
+func TestRedisSinkWaitsOutAnOutage(t *testing.T) {
+	t.Parallel()
+	srv := testharness.Redis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	const taskID = "06h17f9mp005b896pkvc"
+	red := NewRedactor()
+	sink := &redisSink{}
+	log := NewLogger(sink, red, slog.LevelInfo)
+	if err := sink.open(EnvInfo{LogSink: "redis", ResultSink: "redis", RedisAddr: srv.Addr, RedisPrefix: "t4:"}, taskID); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop(t)
+	log.Info("written while redis is down")
+	finished := make(chan struct{})
+	go func() {
+		sink.finish(ctx, red, Result{Version: 1, TaskID: taskID, Status: domain.TaskSucceeded, Summary: "done"}, log)
+		close(finished)
+	}()
+	time.Sleep(15 * time.Second)
+	srv.Restart(t)
+	select {
+	case <-finished:
+	case <-time.After(SinkRetry):
+		t.Fatal("finish did not return after redis came back")
+	}
+	bus := logbus.NewRedis(rdb, &logbus.RedisConfig{Prefix: "t4:"})
+	lines, _, err := bus.Read(ctx, taskID, "", 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 1 || lines[0].Msg != "written while redis is down" {
+		t.Errorf("lines after the outage: %+v", lines)
+	}
+	if err := rdb.Get(ctx, ResultKey("t4:", taskID)).Err(); err != nil {
+		t.Errorf("result after the outage: %v", err)
+	}
+}
+
 // Without redis sinks nothing is opened and nothing is written.
 func TestRedisSinkOff(t *testing.T) {
 	t.Parallel()

@@ -87,7 +87,7 @@ func consulForTest(t testing.TB, managementToken string) *ConsulAgent {
 	t.Helper()
 	bin := requireBinary(t, "consul")
 	dir := shortTempDir(t, "consul")
-	a, err := startConsul(bin, dir, "aegir-"+randomHex(4), managementToken)
+	a, err := startConsul(bin, dir, "aegir-"+randomHex(4), managementToken, false)
 	if err != nil {
 		failStart(t, a.procOrNil(), err)
 	}
@@ -101,6 +101,39 @@ func consulForTest(t testing.TB, managementToken string) *ConsulAgent {
 // memory, so it is gone. Never call it on SharedConsul's agent. Safe to
 // call twice.
 func (a *ConsulAgent) Stop() { a.proc.stop() }
+
+// ConsulPersistent starts an agent of the test's own, like Consul, but as
+// a single server (bootstrap_expect 1) that keeps its KV store on disk, so
+// Restart brings it back with its data, as a production Consul restarts.
+func ConsulPersistent(t testing.TB) *ConsulAgent {
+	t.Helper()
+	bin := requireBinary(t, "consul")
+	dir := shortTempDir(t, "consul")
+	a, err := startConsul(bin, dir, "aegir-"+randomHex(4), "", true)
+	if err != nil {
+		failStart(t, a.procOrNil(), err)
+	}
+	t.Cleanup(func() { a.proc.stop() })
+	dumpOnFailure(t, "consul", a.proc.logPath)
+	return a
+}
+
+// Restart stops an agent from ConsulPersistent (SIGTERM, as systemd
+// does) and starts it again on the same ports and data, waiting until it
+// has a leader again. down is how long it stays stopped.
+func (a *ConsulAgent) Restart(t testing.TB, down time.Duration) {
+	t.Helper()
+	a.proc.stop()
+	time.Sleep(down)
+	p, err := startProcess("consul", a.proc.logPath, a.proc.argv, procOptions{Dir: a.proc.cmd.Dir})
+	if err != nil {
+		t.Fatalf("testharness: consul restart: %v", err)
+	}
+	a.proc = p
+	if err := p.waitReady(startTimeout, a.ready); err != nil {
+		failStart(t, p, err)
+	}
+}
 
 // ACLToken creates an ACL policy with rules (Consul's policy HCL, e.g. the
 // contents of ops/consul/aegir-policy.hcl) under a unique name starting
@@ -162,7 +195,7 @@ func SharedConsul(t testing.TB) *ConsulAgent {
 			sharedConsulErr = err
 			return
 		}
-		a, err := startConsul(bin, dir, "aegir-shared-"+randomHex(4), "")
+		a, err := startConsul(bin, dir, "aegir-shared-"+randomHex(4), "", false)
 		if err != nil {
 			if p := a.procOrNil(); p != nil {
 				err = fmt.Errorf("%w\nlast lines of %s:\n%s", err, p.logPath, p.tail(60))
@@ -219,8 +252,9 @@ func (a *ConsulAgent) procOrNil() *process {
 // startConsul starts the agent in dir and waits for it. A non-empty
 // managementToken turns ACLs on (default deny) with that initial management
 // token. On error the returned agent, if not nil, holds the process for its
-// log.
-func startConsul(bin, dir, node, managementToken string) (*ConsulAgent, error) {
+// log. persist starts a single server that keeps its data in dir instead
+// of a -dev agent (for Restart).
+func startConsul(bin, dir, node, managementToken string, persist bool) (*ConsulAgent, error) {
 	var a *ConsulAgent
 	err := retryPorts(func() error {
 		if a != nil && a.proc != nil {
@@ -267,8 +301,11 @@ func startConsul(bin, dir, node, managementToken string) (*ConsulAgent, error) {
 		}
 		addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 		a = &ConsulAgent{Addr: addr, HTTPAddr: "http://" + addr, NodeName: node, DataDir: dataDir, ManagementToken: managementToken}
-		a.proc, err = startProcess("consul", filepath.Join(dir, "consul.log"),
-			[]string{bin, "agent", "-dev", "-config-file", cfgPath}, procOptions{Dir: dir})
+		argv := []string{bin, "agent", "-dev", "-config-file", cfgPath}
+		if persist {
+			argv = []string{bin, "agent", "-server", "-bootstrap-expect", "1", "-config-file", cfgPath}
+		}
+		a.proc, err = startProcess("consul", filepath.Join(dir, "consul.log"), argv, procOptions{Dir: dir})
 		if err != nil {
 			return err
 		}

@@ -18,6 +18,21 @@ func TestConsul(t *testing.T) {
 	}
 }
 
+// A persistent agent comes back from Restart on its address with its data.
+func TestConsulPersistentRestart(t *testing.T) {
+	t.Parallel()
+	a := ConsulPersistent(t)
+	addr := a.Addr
+	consulPut(t, a, "kept", "across a restart")
+	a.Restart(t, 0)
+	if a.Addr != addr {
+		t.Fatalf("restarted on %s, was %s", a.Addr, addr)
+	}
+	if got := consulGet(t, a, "kept"); got != "across a restart" {
+		t.Fatalf("after the restart: %q", got)
+	}
+}
+
 func TestSharedConsul(t *testing.T) {
 	t.Parallel()
 	a, b := SharedConsul(t), SharedConsul(t)

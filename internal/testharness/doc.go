@@ -103,4 +103,6 @@
 // RedisServer.Restart, MariaDBServer.Stop/Start, PostgresServer.Stop/Start,
 // VaultServer.Seal/Unseal and NomadCluster.StopClient exist for tests of the
 // failure paths: a server that goes away and comes back on the same address.
+// ConsulPersistent starts a Consul server that keeps its data on disk, for
+// ConsulAgent.Restart (a -dev agent would come back empty).
 package testharness

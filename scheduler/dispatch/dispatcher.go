@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
@@ -108,6 +109,10 @@ type Dispatcher struct {
 	last       passStatus // what the last pass read, for Status
 	wake       chan struct{}
 	wg         sync.WaitGroup
+	// reapSoon is set by a reap that could not follow a running task's
+	// runner yet (its lock still held by its old dispatcher, or the store
+	// or Nomad not answering): Run reaps again soon.
+	reapSoon atomic.Bool
 }
 
 // job is a task this dispatcher has taken.
@@ -190,17 +195,28 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer d.recordKeptOnStop()
 	defer d.wg.Wait()
 	if err := d.Recover(ctx); err != nil && ctx.Err() == nil {
-		d.log.Error("recover running tasks", "err", err)
+		// The store not answering (a Consul restart as this process
+		// starts leading): again soon, not a ReapInterval later.
+		d.log.Error("recover running tasks; will retry", "err", err)
+		d.reapSoon.Store(true)
 	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go d.watch(watchCtx)
 	reap := time.NewTicker(d.cfg.ReapInterval)
 	defer reap.Stop()
-	var retry <-chan time.Time
+	// A running task whose lock a killed leader still holds is followed
+	// again soon after that lock runs out (LockTTL), and one that could
+	// not be followed for an outage, or was handed over when its lock was
+	// lost, soon after, not a whole ReapInterval later.
+	soonAfter := min(d.cfg.ReapInterval, max(d.cfg.LockTTL/10, d.cfg.RetryInterval))
+	var retry, soon <-chan time.Time
 	for {
 		if again := d.pass(ctx); again && retry == nil {
 			retry = time.After(d.cfg.RetryInterval)
+		}
+		if soon == nil && d.reapSoon.Swap(false) {
+			soon = time.After(soonAfter)
 		}
 		select {
 		case <-ctx.Done():
@@ -209,9 +225,16 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-d.wake:
 		case <-retry:
 			retry = nil
+		case <-soon:
+			soon = nil
+			if err := d.reap(ctx, false); err != nil && ctx.Err() == nil {
+				d.log.Error("reap running tasks; will retry", "err", err)
+				d.reapSoon.Store(true)
+			}
 		case <-reap.C:
 			if err := d.reap(ctx, false); err != nil && ctx.Err() == nil {
-				d.log.Error("reap running tasks", "err", err)
+				d.log.Error("reap running tasks; will retry", "err", err)
+				d.reapSoon.Store(true)
 			}
 		}
 	}
@@ -453,7 +476,7 @@ func (d *Dispatcher) execute(ctx context.Context, task domain.Task, lease locks.
 	o := d.wait(ctx, run, lease, j)
 	d.janitorSeen(task.ID, o.res)
 	if o.handedOver {
-		d.handOver(task, run)
+		d.handOver(ctx, task, run)
 		return nil, false
 	}
 	e := endingOf(task, o, d.cfg.TaskTimeout)
@@ -462,9 +485,21 @@ func (d *Dispatcher) execute(ctx context.Context, task domain.Task, lease locks.
 
 // handOver notes that this dispatcher stopped while task's runner keeps
 // running; the task stays running for the next dispatcher to follow.
-func (d *Dispatcher) handOver(task domain.Task, run runner.Run) {
+func (d *Dispatcher) handOver(ctx context.Context, task domain.Task, run runner.Run) {
 	d.log.Info("stopping: the back end keeps running for the next dispatcher to follow", "task", task.ID, "runner", run.Runner())
-	d.note(task.ID, "info", "this aegir process is stopping; the back end keeps running and the next dispatcher follows it ("+run.Runner()+")")
+	why := "this aegir process is stopping"
+	switch {
+	case errors.Is(context.Cause(ctx), ErrLeadershipLost):
+		// Not a stop: the process runs on, as a follower.
+		why = "this aegir process lost the dispatcher's leadership"
+	case ctx.Err() == nil:
+		// The task's lock was lost: this dispatcher, if it still leads,
+		// follows the runner again once it has the lock.
+		why = "this aegir process lost the task's lock"
+		d.reapSoon.Store(true)
+		d.poke()
+	}
+	d.note(task.ID, "info", why+"; the back end keeps running and the next dispatcher follows it ("+run.Runner()+")")
 }
 
 // wait waits for the run to end, stopping it on cancel, timeout, lost lock
@@ -496,6 +531,16 @@ func (d *Dispatcher) waitFor(ctx context.Context, run runner.Run, lease locks.Le
 	case <-timer.C:
 		o.timedOut = true
 	case <-lease.Lost():
+		if d.exec.CanReattach() {
+			// The lock went with Redis (or to a dispatcher that follows
+			// the runner now): the runner keeps running and whoever holds
+			// the lock next follows it, as on a stop below. Stopping it
+			// would fail a back end that was doing its work.
+			run.Detach()
+			<-done
+			o.handedOver = true
+			return o
+		}
 		o.lost = true
 	case <-ctx.Done():
 		if d.exec.CanReattach() {
@@ -620,6 +665,7 @@ func (d *Dispatcher) reap(ctx context.Context, all bool) error {
 				if ctx.Err() == nil {
 					d.log.Warn("cannot follow the runner of a running task again now; will retry", "task", t.ID, "runner", t.Runner, "err", err)
 				}
+				d.reapSoon.Store(true)
 				continue
 			}
 			if followed {
@@ -754,8 +800,9 @@ func (d *Dispatcher) reattach(ctx context.Context, t *domain.Task) (followed boo
 	if err != nil {
 		unclaim()
 		if errors.Is(err, locks.ErrHeld) {
-			// Its old holder's lease has not run out yet: next reap.
+			// Its old holder's lease has not run out yet: a reap soon.
 			d.log.Info("the lock of a running task is still held; will follow its runner again later", "task", t.ID, "lock", name)
+			d.reapSoon.Store(true)
 			return true, nil
 		}
 		return false, fmt.Errorf("take task lock %s: %w", name, err)
@@ -787,7 +834,7 @@ func (d *Dispatcher) followAgain(ctx context.Context, task domain.Task, lease lo
 	}
 	o := d.waitFor(ctx, run, lease, j, timeout)
 	if o.handedOver {
-		d.handOver(task, run)
+		d.handOver(ctx, task, run)
 		return
 	}
 	d.conclude(ctx, task.ID, endingOf(task, o, d.cfg.TaskTimeout))

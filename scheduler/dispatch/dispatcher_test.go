@@ -515,3 +515,76 @@ func TestRecoverFollowsUnrecordedRunnerAgain(t *testing.T) {
 		t.Errorf("log lacks the follow-again note: %q", log)
 	}
 }
+
+// A leader killed while its task ran holds the task's lock until the
+// lock's TTL runs out: the next leader follows the runner again soon after
+// that, not a ReapInterval later (before: a minute after the kill with a
+// lease of seconds).
+func TestRunFollowsAgainSoonAfterTheLockRunsOut(t *testing.T) {
+	t.Parallel()
+	fake := &FakeReattacher{found: "fake:job-1"}
+	b := setup(t, fakeOK, func(c *Config) {
+		fake.Executor = c.Executor.(*localexec.Executor)
+		c.Executor = fake
+		c.ReapInterval = time.Hour
+		c.LockTTL = 2 * time.Second
+	})
+	fake.b = b
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, task := b.newSite(t)
+	must(t, b.st.StartTask(ctx, task, "", 7))
+	// The dead leader's lock, freed 2s later as when its TTL runs out.
+	held, err := b.locker.TryAcquire(ctx, LockName(*task), 2*time.Second)
+	must(t, err)
+	go func() { _ = b.d.Run(ctx) }()
+	time.Sleep(2 * time.Second)
+	must(t, held.Release(ctx))
+	start := time.Now()
+	done := b.waitDone(t, task.ID)
+	if done.Status != domain.TaskSucceeded || done.Runner != "fake:job-1" {
+		t.Fatalf("task %s runner %q: %s", done.Status, done.Runner, done.Explanation)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("followed again %s after the lock ran out; want within seconds", took)
+	}
+}
+
+// A task's lock lost (Redis did not answer its renewals) while its runner
+// outlives aegir (Nomad): the back end is handed over, not stopped and
+// failed lock_lost as a local one is, and the dispatcher looks for it
+// again soon. (Before, the lock's loss stopped the Nomad job of a backup
+// doing its work.) The fake's runner is a local process, which it cannot
+// follow again, so the task's end is the fault suite's to check
+// (TestServerFaults/redis-down-30s).
+func TestLostLockHandsTheRunnerOver(t *testing.T) {
+	t.Parallel()
+	fake := &FakeReattacher{}
+	b := setup(t, fakeGate, func(c *Config) {
+		fake.Executor = c.Executor.(*localexec.Executor)
+		c.Executor = fake
+		c.ReapInterval = time.Hour
+	})
+	fake.b = b
+	t.Cleanup(func() { b.release(t) })
+	_, task := b.newSite(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = b.d.Run(ctx) }()
+	b.waitStarted(t, task.ID)
+	running := b.waitTask(t, task.ID, func(x *domain.Task) bool { return x.Runner != "" })
+	if !b.locker.Revoke(LockName(*running)) {
+		t.Fatal("the task's lock was not held")
+	}
+	want := "info aegir: this aegir process lost the task's lock; the back end keeps running and the next dispatcher follows it (" + running.Runner + ")"
+	for deadline := time.Now().Add(10 * time.Second); !slices.Contains(b.logText(t, task.ID), want); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log lacks the hand-over note %q: %q", want, b.logText(t, task.ID))
+		}
+	}
+	got, err := b.st.GetTask(ctx, task.ID)
+	must(t, err)
+	if got.Status != domain.TaskRunning {
+		t.Fatalf("after the lost lock the task is %s %s: %s; want running, handed over", got.Status, got.ErrorCode, got.Explanation)
+	}
+}

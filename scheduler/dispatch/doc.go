@@ -69,10 +69,16 @@
 //     dispatcher's, an orphan) are checked again every ReapInterval.
 //     Nomad's dispatched jobs outlive the dispatcher: Recover and every
 //     reap find and follow them again (FindRunner, Attach); see
-//     scheduler/nomadexec.
+//     scheduler/nomadexec. A task whose lock the dead dispatcher still
+//     holds, or a reap the store did not answer, is tried again every
+//     LockTTL/10 (at least RetryInterval) until followed, not a whole
+//     ReapInterval later; aegir server sets LockTTL to leader_ttl.
 //   - The leadership is lost (Redis did not renew its lease): the caller
 //     ends Run's context with ErrLeadershipLost as its cause; local back
 //     ends are stopped as on a stop, and their tasks fail leadership_lost.
+//     A task's lock lost the same way stops a local back end (lock_lost);
+//     a Nomad job is handed over instead, and followed again by whoever
+//     leads once the lock is free.
 //   - The store does not answer (a Consul restart; storeretry.go): a start
 //     the store applied though it answered an error is found by reading
 //     the task again, and the task runs; a result it does not take is
