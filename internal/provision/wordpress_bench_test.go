@@ -6,10 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +39,10 @@ import (
 func BenchmarkWordPressInstall(b *testing.B) {
 	needPackage(b, wordpress)
 	s := setupStack(b, domain.KindMariaDB)
-	s.runner.Log = slog.New(slog.DiscardHandler)
+	profile := os.Getenv("AEGIR_BENCH_PROFILE") != ""
+	if !profile { // keep log formatting out of the figures
+		s.runner.Log = slog.New(slog.DiscardHandler)
+	}
 	s.addRealPlatform(wordpress, "wp")
 	plat := s.platform["wp"]
 	admin, err := sql.Open("mysql", s.maria.DSN(""))
@@ -47,9 +54,13 @@ func BenchmarkWordPressInstall(b *testing.B) {
 	var withAegir, bare []time.Duration
 	for i := 0; b.Loop(); i++ {
 		site := &provision.SiteInfo{ID: domain.NewID(), Domain: fmt.Sprintf("wp%d.example.com", i), Status: domain.SitePending}
+		mark := len(s.logs.String())
 		start := time.Now()
 		res := s.runner.Run(context.Background(), s.ctx(domain.TaskInstall, site, "wp"))
 		withAegir = append(withAegir, time.Since(start))
+		if profile {
+			fmt.Fprintf(os.Stderr, "install %d took %s:\n%s", i, withAegir[i].Round(time.Millisecond), timeline(start, s.logs.String()[mark:]))
+		}
 		if res.Status != domain.TaskSucceeded {
 			b.Fatalf("install %s: %s: %s (%s)\n%s", site.Domain, res.ErrorCode, res.Explanation, res.FixHint, s.logs.String())
 		}
@@ -61,7 +72,7 @@ func BenchmarkWordPressInstall(b *testing.B) {
 		b.StopTimer()
 		site.Status = domain.SiteEnabled
 		s.mustRun(s.ctx(domain.TaskDelete, site, "wp"))
-		bareRemove(b, admin, plat, i)
+		bareRemove(b, admin, s, plat, i)
 		b.StartTimer()
 	}
 	ap50, ap99 := percentile(withAegir, 50), percentile(withAegir, 99)
@@ -87,9 +98,14 @@ func percentile(ds []time.Duration, p int) time.Duration {
 	return s[max(i, 1)-1]
 }
 
-// bareInstall does by hand what an install of site n needs at least:
-// the database and its user, the site directory with its settings file,
-// and WordPress's installer, run as root from the platform root.
+// bareInstall does by hand what an install of site n needs at least,
+// the way a person would on the same nginx + php-fpm: the database and
+// its user, the site directory with its settings file (readable by the
+// web group), WordPress's installer run as root from the platform root, a
+// vhost passing PHP to the shared www-data pool (written, nginx -t,
+// nginx -s reload), and the front page fetched until it is WordPress's:
+// a site is installed when it answers, which aegir's install checks too.
+// No site user, no pool of its own, no rollback.
 func bareInstall(b *testing.B, admin *sql.DB, s *stack, plat *provision.PlatformInfo, n int) {
 	b.Helper()
 	name, dom := fmt.Sprintf("bare%d", n), fmt.Sprintf("bare%d.example.com", n)
@@ -113,6 +129,12 @@ func bareInstall(b *testing.B, admin *sql.DB, s *stack, plat *provision.Platform
 	if err := os.WriteFile(file, settings, 0o640); err != nil {
 		b.Fatal(err)
 	}
+	if grp, err := user.LookupGroup("www-data"); err == nil { // the shared pool's workers read it
+		gid, _ := strconv.Atoi(grp.Gid)
+		if err := os.Chown(file, 0, gid); err != nil {
+			b.Fatal(err)
+		}
+	}
 	cmd := exec.Command("php", "aegir/install.php")
 	cmd.Dir = plat.Path
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8", "AEGIR_SITE_DOMAIN=" + dom, "AEGIR_SITE_DIR=" + dir,
@@ -120,10 +142,56 @@ func bareInstall(b *testing.B, admin *sql.DB, s *stack, plat *provision.Platform
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("bare installer: %v\n%s", err, out)
 	}
+	vhost := fmt.Sprintf(bareVhost, s.nginx.Port, dom, plat.Path, s.fpm.Socket, file, dom)
+	if err := os.WriteFile(filepath.Join(s.nginx.ConfDir, dom+".conf"), []byte(vhost), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for _, args := range [][]string{{"-t", "-q", "-c", s.nginx.MainConfig}, {"-s", "reload", "-c", s.nginx.MainConfig}} {
+		if out, err := exec.Command(s.nginx.Bin, args...).CombinedOutput(); err != nil {
+			b.Fatalf("nginx %v: %v\n%s", args, err, out)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, body := s.get(dom, "/")
+		if code == 200 && strings.Contains(body, `<meta name="generator" content="WordPress`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("bare site %s: HTTP %d: %.300s", dom, code, body)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
 }
 
+// bareVhost is the vhost a person would write for a bare site: the
+// platform as docroot, its settings denied, PHP to the shared pool.
+const bareVhost = `server {
+    listen 127.0.0.1:%d;
+    server_name %s;
+    root %s;
+    index index.php;
+    location ^~ /sites/ { deny all; }
+    location / { try_files $uri $uri/ /index.php$is_args$args; }
+    location ~ \.php$ {
+        try_files $fastcgi_script_name =404;
+        fastcgi_pass unix:%s;
+        fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+        fastcgi_param SCRIPT_NAME $fastcgi_script_name;
+        fastcgi_param QUERY_STRING $query_string;
+        fastcgi_param REQUEST_METHOD $request_method;
+        fastcgi_param REQUEST_URI $request_uri;
+        fastcgi_param SERVER_NAME $host;
+        fastcgi_param SERVER_PORT $server_port;
+        fastcgi_param REMOTE_ADDR $remote_addr;
+        fastcgi_param AEGIR_SETTINGS %s;
+        fastcgi_param AEGIR_SITE_DOMAIN %s;
+    }
+}
+`
+
 // bareRemove undoes bareInstall.
-func bareRemove(b *testing.B, admin *sql.DB, plat *provision.PlatformInfo, n int) {
+func bareRemove(b *testing.B, admin *sql.DB, s *stack, plat *provision.PlatformInfo, n int) {
 	b.Helper()
 	name := fmt.Sprintf("bare%d", n)
 	for _, q := range []string{"DROP DATABASE `" + name + "`", "DROP USER '" + name + "'@'localhost'", "DROP USER '" + name + "'@'127.0.0.1'"} {
@@ -134,4 +202,29 @@ func bareRemove(b *testing.B, admin *sql.DB, plat *provision.PlatformInfo, n int
 	if err := os.RemoveAll(filepath.Join(plat.Path, "sites", fmt.Sprintf("bare%d.example.com", n))); err != nil {
 		b.Fatal(err)
 	}
+	if err := os.Remove(filepath.Join(s.nginx.ConfDir, fmt.Sprintf("bare%d.example.com.conf", n))); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// timeline turns the JSON log lines of one task into "+ms message attrs"
+// lines, offsets from start: where an install's time goes
+// (AEGIR_BENCH_PROFILE=1).
+func timeline(start time.Time, logs string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		t, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(m["time"]))
+		fmt.Fprintf(&b, "%+6dms %s", t.Sub(start).Milliseconds(), m["msg"])
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if k != "time" && k != "msg" && k != "level" && k != "task" {
+				fmt.Fprintf(&b, " %s=%v", k, m[k])
+			}
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
