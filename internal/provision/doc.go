@@ -144,8 +144,8 @@
 // # Who runs as what
 //
 // The back end runs as root on a production web server; what it does as
-// root is: create and remove sites' Unix users and groups (useradd,
-// groupadd, userdel, groupdel as argument lists, never a shell), write
+// root is: create and remove sites' Unix users and groups (useradd
+// --user-group, userdel, groupdel as argument lists, never a shell), write
 // vhosts and reload the web server, create databases and their users,
 // read sites' files (package sitetree, below) and give restored, cloned
 // and migrated files to their site, write sites' php-fpm pools and reload
@@ -153,7 +153,10 @@
 // www-data), their masters as root. With site users and the nginx
 // service's php_pool_dir, each PHP site's PHP runs in its own php-fpm
 // pool as the site's user (WebSite.Pool, from sitePool; written, tested
-// and reloaded by webnginx), with open_basedir limited to the platform,
+// and reloaded by webnginx; an install loads it while the platform's
+// installer runs, startPool, and writes the vhost only after the
+// installer, so no request reaches a half-installed site), with
+// open_basedir limited to the platform,
 // the site's directory and its own temporary directory; otherwise PHP
 // runs in the shared php_fastcgi pool with what the web group may read. The platform's install
 // command and every hook of a site (post-restore, post-clone,

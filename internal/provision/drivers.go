@@ -30,6 +30,17 @@ type WebDriver interface {
 	URL() string
 }
 
+// PoolPublisher is a WebDriver that can put a PHP site's own pool in
+// place ahead of its vhost (nginx with a php_pool_dir). An install calls
+// it while the platform's installer runs, so php-fpm's test and reload
+// overlap the installer: no request reaches the pool before Publish
+// writes the vhost, which then finds the pool unchanged and publishes the
+// vhost alone. A pool the server refuses is rolled back as in Publish; a
+// site without a pool of its own is a no-op.
+type PoolPublisher interface {
+	PublishPool(ctx context.Context, site WebSite) error
+}
+
 // WebSite is what a web driver needs to serve one site.
 type WebSite struct {
 	Domain          string

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -160,6 +161,49 @@ func TestNginxPoolsIsolate(t *testing.T) {
 			if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("refused install left %s: %v", p, err)
 			}
+		}
+		s.hits("a.example.com")
+		s.hits("b.example.com")
+	})
+
+	t.Run("installer fails after the pool is up", func(t *testing.T) {
+		// The pool is put in place while the installer runs: an installer
+		// that fails once php-fpm has loaded the pool leaves no pool, no
+		// temporary directory, no vhost and no site user behind (the
+		// socket is php-fpm's to remove, when its reload is done).
+		dir := filepath.Join(filepath.Dir(s.platform["php1"].Path), "php-failing")
+		copyDir(t, fixture(t, "php-app"), dir)
+		if err := os.WriteFile(filepath.Join(dir, "bin", "fail.php"), []byte("<?php\nsleep(1);\nfwrite(STDERR, \"installer fails on purpose\\n\");\nexit(3);\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		hcl, err := os.ReadFile(filepath.Join(dir, "aegir.hcl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hcl = []byte(strings.Replace(string(hcl), `install  = ["php", "bin/install.php"]`, `install  = ["php", "bin/fail.php"]`, 1))
+		if err := os.WriteFile(filepath.Join(dir, "aegir.hcl"), hcl, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.platform["failing"] = &provision.PlatformInfo{ID: domain.NewID(), Name: "failing", Path: dir, Type: domain.PlatformPHP}
+		defer delete(s.platform, "failing")
+		dom := "failing.example.com"
+		site := &provision.SiteInfo{ID: domain.NewID(), Domain: dom, Status: domain.SitePending}
+		res := s.runner.Run(context.Background(), s.ctx(domain.TaskInstall, site, "failing"))
+		if res.Status != domain.TaskFailed || res.ErrorCode != provision.CodeInstallHookFailed {
+			t.Fatalf("install whose installer fails: %s %s: %s", res.Status, res.ErrorCode, res.Explanation)
+		}
+		if !strings.Contains(s.logs.String(), "php-fpm pool ready while the installer runs") {
+			t.Fatalf("the pool was not loaded while the installer ran:\n%s", s.logs.String())
+		}
+		for _, p := range []string{filepath.Join(s.fpm.PoolDir, "aegir-"+dom+".conf"), filepath.Join(s.root, "tmp", dom),
+			filepath.Join(s.nginx.ConfDir, dom+".conf")} {
+			if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("failed install left %s: %v", p, err)
+			}
+		}
+		name, _ := provision.SiteUserName(dom)
+		if _, err := user.Lookup(name); err == nil {
+			t.Errorf("failed install left the site user %s", name)
 		}
 		s.hits("a.example.com")
 		s.hits("b.example.com")

@@ -1,14 +1,17 @@
 package provision
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision/platform"
+	"github.com/aegirhq/aegir/internal/provision/weberr"
 )
 
 // siteEnvOf opens what every site task needs: the platform, the site's
@@ -143,7 +146,12 @@ func (j *job) installAt(ctx context.Context, loc siteLoc, web *webConn, db *dbCo
 	if err := j.writeSettings(loc, cr, sec); err != nil {
 		return err
 	}
+	pool := j.startPool(ctx, web, loc, u)
 	if err := j.runInstallStep(ctx, loc, cr); err != nil {
+		<-pool // the undo steps run once the pool is in place or refused
+		return err
+	}
+	if err := <-pool; err != nil {
 		return err
 	}
 	if o != nil { // the install step still runs as root: what it wrote is the site's too
@@ -156,6 +164,40 @@ func (j *job) installAt(ctx context.Context, loc siteLoc, web *webConn, db *dbCo
 	}
 	u.push("remove web config of "+loc.Domain, func(ctx context.Context) error { return web.Remove(ctx, loc.Domain) })
 	return j.waitAnswer(ctx, web, loc.Domain, false)
+}
+
+// startPool puts the site's own php-fpm pool in place while the
+// platform's installer runs, when the web driver can do that alone
+// (PoolPublisher) and the site has a pool: php-fpm's test, reload and
+// the wait for the new socket overlap the installer instead of following
+// it. Nothing routes requests to the pool until publish writes the
+// vhost, after the installer, so no one reaches a half-installed site;
+// publish then finds the pool unchanged. The channel gets the pool's
+// result (nil at once when there is nothing to do). A refused pool was
+// rolled back by the driver and fails the install; the undo step removes
+// a pool that was loaded when a later step fails.
+func (j *job) startPool(ctx context.Context, web *webConn, loc siteLoc, u *undo) <-chan error {
+	done := make(chan error, 1)
+	pp, ok := web.WebDriver.(PoolPublisher)
+	site := j.webSite(loc, web, false)
+	if !ok || site.Pool == nil {
+		done <- nil
+		return done
+	}
+	u.push("remove the php-fpm pool of "+loc.Domain, func(ctx context.Context) error { return web.Remove(ctx, loc.Domain) })
+	start := time.Now()
+	go func() {
+		err := pp.PublishPool(ctx, site)
+		if err != nil {
+			err = failf(cmp.Or(weberr.Code(err), CodeWebPublishFailed),
+				"Read the web server's error above; its previous config for the site was kept, and the other sites are unaffected.",
+				err, "%s refused the php-fpm pool for %s", capital(web.String()), loc.Domain)
+		} else {
+			j.log.Info("php-fpm pool ready while the installer runs", "domain", loc.Domain, "elapsed", time.Since(start).Round(time.Millisecond).String())
+		}
+		done <- err
+	}()
+	return done
 }
 
 // preflightInstallStep fails before anything is created when the install

@@ -183,7 +183,7 @@ func (j *job) checkSiteUser(w *webConn, domainName string) error {
 }
 
 // siteOwner returns who owns the site at domainName on w, creating its
-// user and group (useradd/groupadd, argv, never a shell) when they do not
+// user and group (useradd --user-group, argv, never a shell) when they do not
 // exist; nil when aegir changes no owners on w. When it created them and
 // u is not nil, an undo step removes them; created users are reported
 // in the result.
@@ -201,12 +201,10 @@ func (j *job) siteOwner(ctx context.Context, w *webConn, dir, domainName string,
 	}
 	if su == nil {
 		name, _ := SiteUserName(domainName)
-		if err := j.runIDCommand(ctx, "groupadd", "--system", name); err != nil {
-			return nil, err
-		}
+		// One useradd makes the user and its own group of the same name
+		// (--user-group), or neither: one command less on every install.
 		if err := j.runIDCommand(ctx, "useradd", "--system", "--no-create-home", "--shell", nologin,
-			"--gid", name, "--home-dir", dir, "--comment", siteUserComment(domainName), name); err != nil {
-			_ = j.runIDCommand(context.WithoutCancel(ctx), "groupdel", name)
+			"--user-group", "--home-dir", dir, "--comment", siteUserComment(domainName), name); err != nil {
 			return nil, err
 		}
 		if u != nil {

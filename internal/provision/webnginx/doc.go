@@ -75,6 +75,13 @@
 // bounded number, so none can end a line or open a section. A disabled
 // site's pool is left as it is (ondemand: no worker runs for it).
 //
+// PublishPool (provision.PoolPublisher) does the pool half alone, ahead
+// of the vhost: an install calls it while the platform's installer runs,
+// so php-fpm's test and reload (php-fpm's own start is ~0.13 s, twice)
+// overlap the installer. The later Publish finds the pool unchanged and
+// neither tests nor reloads php-fpm again; until it writes the vhost no
+// request reaches the pool.
+//
 // # Service settings
 //
 // config_dir, main_config (required), binary (default nginx), pid_file,

@@ -123,6 +123,7 @@ type Driver struct {
 }
 
 var _ provision.WebDriver = (*Driver)(nil)
+var _ provision.PoolPublisher = (*Driver)(nil)
 
 // Factory is the provision.WebFactory for nginx services. Service settings:
 // "config_dir" and "main_config" (required), "binary", "pid_file",

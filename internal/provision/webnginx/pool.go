@@ -137,6 +137,30 @@ func (d *Driver) RenderPool(site provision.WebSite) ([]byte, error) {
 	return p.render()
 }
 
+// PublishPool puts the site's own pool in place ahead of its vhost
+// (provision.PoolPublisher): written, tested with php-fpm -t and loaded,
+// or rolled back when refused, under the same lock as Publish. A later
+// Publish of the same site finds it unchanged and neither tests nor
+// reloads php-fpm again. A site without a pool of its own, or disabled,
+// is a no-op.
+func (d *Driver) PublishPool(ctx context.Context, site provision.WebSite) error {
+	if site.Disabled {
+		return nil
+	}
+	content, err := d.RenderPool(site)
+	if err != nil || content == nil {
+		return err
+	}
+	name, _ := domain.NormalizeDomain(site.Domain) // validated by RenderPool
+	unlock, err := d.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = d.publishPool(ctx, name, site, content)
+	return err
+}
+
 // poolChange is a pool file put in place, and how to undo it.
 type poolChange struct {
 	path    string
