@@ -22,6 +22,11 @@
 //     keep writing to the old inode, and the old -wal file (named after the
 //     path, not the inode) would be applied to the new file. The backup API
 //     is atomic for every connection: they see the old contents or the new.
+//     The copy runs with synchronous=OFF: the caller syncs the database's
+//     filesystem before it reports success (a restore, clone or migrate),
+//     so the load's two fsyncs (WAL commit, checkpoint) are one syncfs
+//     shared with the site's files; PutBack still syncs its copy, as the
+//     held contents are removed right after it.
 //
 // Names (database and table) are allow-listed before use, identifiers are
 // double-quoted anyway, and file paths are passed as bound parameters, so
