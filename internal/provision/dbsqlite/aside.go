@@ -87,7 +87,8 @@ func (d *Driver) DropAside(_ context.Context, db provision.DBCreds, key string) 
 }
 
 // copyAside writes a consistent copy of live to the new file hold and
-// syncs it.
+// syncs it: the file as it is when it is at rest (copyAtRest), else its
+// pages read through SQLite.
 func copyAside(ctx context.Context, live, hold string) error {
 	fi, err := os.Stat(live)
 	if err != nil {
@@ -97,18 +98,25 @@ func copyAside(ctx context.Context, live, hold string) error {
 	if wi, err := os.Stat(live + "-wal"); err == nil {
 		walSize = wi.Size()
 	}
-	if fi.Size()+walSize > maxSerialize {
-		return backupTo(ctx, live, hold)
-	}
-	image, err := serialize(ctx, live)
-	if err != nil {
-		return err
-	}
 	f, err := os.OpenFile(hold, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(image)
+	_, ok, err := copyAtRest(ctx, live, f)
+	switch {
+	case err != nil || ok:
+	case fi.Size()+walSize > maxSerialize:
+		f.Close()
+		if err := os.Remove(hold); err != nil {
+			return err
+		}
+		return backupTo(ctx, live, hold)
+	default:
+		var image []byte
+		if image, err = serialize(ctx, live); err == nil {
+			_, err = f.Write(image)
+		}
+	}
 	if err == nil {
 		err = f.Sync()
 	}
