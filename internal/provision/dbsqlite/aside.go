@@ -26,11 +26,11 @@ func (d *Driver) asidePath(db provision.DBCreds, key string) (live, hold string,
 	return live, filepath.Join(d.dir, "."+db.Name+".aside-"+key+".db"), nil
 }
 
-// SetAside copies the database's pages into the holding file (a
-// consistent copy, taken in one read transaction, so the site's
-// connections may stay open), synced to disk before Load may replace the
-// database: through memory up to maxSerialize, else with SQLite's backup
-// API. The database itself is left as it is, for Load to replace. An existing holding file (left by a
+// SetAside copies the database into the holding file (a consistent copy,
+// taken in one read transaction, so the site's connections may stay
+// open), synced to disk before Load may replace the database: the file as
+// it is when at rest (copyAtRest), else its pages through memory up to
+// maxSerialize, else with SQLite's backup API. The database itself is left as it is, for Load to replace. An existing holding file (left by a
 // killed run of the same task) is refused: it may be the only copy.
 func (d *Driver) SetAside(ctx context.Context, db provision.DBCreds, key string) error {
 	live, hold, err := d.asidePath(db, key)
