@@ -101,7 +101,9 @@
 //     id (<final>.tmp-<task>-<random>) and renamed; a failed backup leaves
 //     no file, a killed one leaves the temp file to the janitor. The whole-archive sha256 is computed while
 //     writing; the file is re-read while it is synced and checked against
-//     the bytes written (CRC-32C and size).
+//     the bytes written (CRC-32C and size). Files up to 1 MiB are opened by
+//     the walk (no link followed) and read and hashed by a few goroutines
+//     ahead of the tar writer, at most 64 files and 16 MiB ahead.
 //   - restore: the live database is set aside (DBSetAside: PostgreSQL
 //     ALTER DATABASE ... RENAME, MariaDB RENAME TABLE into a holding
 //     schema <db>_a<task>, an SQLite page copy .<db>.aside-<task>.db) and
@@ -111,7 +113,9 @@
 //     the archive verified. A corrupt archive fails (backup_corrupt) with
 //     the database put back and the files untouched. Then: site dir
 //     renamed aside, staged files renamed in, settings and web config
-//     rendered, the filesystem synced (syncfs), answer checked; on success
+//     rendered, the filesystem synced (syncfs: it is what makes an SQLite
+//     load durable, as the driver copies its pages unsynced), answer
+//     checked; on success
 //     the held database and the old dir are removed. Any failure renames
 //     the old dir back and puts the held database back, so the site is as
 //     it was. A database that cannot be set aside (MariaDB views,

@@ -118,6 +118,9 @@ type DBDriver interface {
 	// Dump writes a logical dump of the database to w.
 	Dump(ctx context.Context, db DBCreds, w io.Writer) error
 	// Load replaces the database's contents with a dump read from r.
+	// What it wrote may not be on disk yet where the database is a file
+	// of this host (SQLite): its callers sync the file's filesystem
+	// before they report success (syncSite).
 	Load(ctx context.Context, db DBCreds, r io.Reader) error
 	// SetPassword changes the user's password.
 	SetPassword(ctx context.Context, db DBCreds, password string) error

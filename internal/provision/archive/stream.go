@@ -2,6 +2,8 @@ package archive
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"sync"
@@ -48,15 +50,17 @@ type streamParts struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 
-	held []byte // the first part, while it is unknown whether it is the only one
-	n    int    // parts added
-	done bool   // the last part was added
+	held    []byte // the first part, while it is unknown whether it is the only one
+	heldSum string
+	n       int  // parts added
+	done    bool // the last part was added
 }
 
 // streamPart is a part of the stream; the last one has eof set (and may be
 // empty), and a read error ends the stream with err.
 type streamPart struct {
 	b   []byte
+	sum string // sha256 of b, taken by the reading goroutine
 	eof bool
 	err error
 }
@@ -80,6 +84,10 @@ func (s *streamParts) read(r io.Reader) {
 		}
 		n, err := readChunk(r, buf)
 		p := streamPart{b: buf[:n], eof: n < len(buf), err: err}
+		if err == nil {
+			sum := sha256.Sum256(p.b)
+			p.sum = hex.EncodeToString(sum[:])
+		}
 		select {
 		case s.parts <- p:
 		case <-s.stop:
@@ -120,9 +128,9 @@ func (w *Writer) addPart(s *streamParts, p streamPart) error {
 	if s.held != nil {
 		if p.eof && len(p.b) == 0 {
 			s.done = true
-			return w.addBytes(s.name, s.held) // exactly one full part
+			return w.addBytesSum(s.name, s.held, s.heldSum) // exactly one full part
 		}
-		if err := w.addBytes(partName(s.name, 0), s.held); err != nil {
+		if err := w.addBytesSum(partName(s.name, 0), s.held, s.heldSum); err != nil {
 			return err
 		}
 		s.recycle(s.held)
@@ -130,14 +138,14 @@ func (w *Writer) addPart(s *streamParts, p streamPart) error {
 	}
 	switch {
 	case s.n == 0 && !p.eof:
-		s.held = p.b
+		s.held, s.heldSum = p.b, p.sum
 		return nil
 	case s.n == 0:
 		s.done = true
-		return w.addBytes(s.name, p.b) // shorter than a part, maybe empty
+		return w.addBytesSum(s.name, p.b, p.sum) // shorter than a part, maybe empty
 	}
 	if len(p.b) > 0 {
-		if err := w.addBytes(partName(s.name, s.n), p.b); err != nil {
+		if err := w.addBytesSum(partName(s.name, s.n), p.b, p.sum); err != nil {
 			return err
 		}
 		s.n++

@@ -26,11 +26,11 @@ func (d *Driver) asidePath(db provision.DBCreds, key string) (live, hold string,
 	return live, filepath.Join(d.dir, "."+db.Name+".aside-"+key+".db"), nil
 }
 
-// SetAside copies the database's pages into the holding file (a
-// consistent copy, taken in one read transaction, so the site's
-// connections may stay open), synced to disk before Load may replace the
-// database: through memory up to maxSerialize, else with SQLite's backup
-// API. The database itself is left as it is, for Load to replace. An existing holding file (left by a
+// SetAside copies the database into the holding file (a consistent copy,
+// taken in one read transaction, so the site's connections may stay
+// open), synced to disk before Load may replace the database: the file as
+// it is when at rest (copyAtRest), else its pages through memory up to
+// maxSerialize, else with SQLite's backup API. The database itself is left as it is, for Load to replace. An existing holding file (left by a
 // killed run of the same task) is refused: it may be the only copy.
 func (d *Driver) SetAside(ctx context.Context, db provision.DBCreds, key string) error {
 	live, hold, err := d.asidePath(db, key)
@@ -87,7 +87,8 @@ func (d *Driver) DropAside(_ context.Context, db provision.DBCreds, key string) 
 }
 
 // copyAside writes a consistent copy of live to the new file hold and
-// syncs it.
+// syncs it: the file as it is when it is at rest (copyAtRest), else its
+// pages read through SQLite.
 func copyAside(ctx context.Context, live, hold string) error {
 	fi, err := os.Stat(live)
 	if err != nil {
@@ -97,18 +98,25 @@ func copyAside(ctx context.Context, live, hold string) error {
 	if wi, err := os.Stat(live + "-wal"); err == nil {
 		walSize = wi.Size()
 	}
-	if fi.Size()+walSize > maxSerialize {
-		return backupTo(ctx, live, hold)
-	}
-	image, err := serialize(ctx, live)
-	if err != nil {
-		return err
-	}
 	f, err := os.OpenFile(hold, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(image)
+	_, ok, err := copyAtRest(ctx, live, f)
+	switch {
+	case err != nil || ok:
+	case fi.Size()+walSize > maxSerialize:
+		f.Close()
+		if err := os.Remove(hold); err != nil {
+			return err
+		}
+		return backupTo(ctx, live, hold)
+	default:
+		var image []byte
+		if image, err = serialize(ctx, live); err == nil {
+			_, err = f.Write(image)
+		}
+	}
 	if err == nil {
 		err = f.Sync()
 	}

@@ -8,10 +8,13 @@
 //
 // Databases run in WAL mode so a site keeps reading while a backup runs.
 //
-// Dump format: not SQL text but a consistent binary copy of the database.
-// Dump runs VACUUM INTO a temp file beside the database (one read
-// transaction, so writers keep committing to the WAL while it runs and the
-// copy is a snapshot of one moment), streams that file, and removes it.
+// Dump format: not SQL text but a consistent binary copy of the database,
+// taken in one read transaction (writers keep committing to the WAL while
+// it runs, and the copy is a snapshot of one moment): the database file as
+// it is when no WAL frames belong to the snapshot (copyAtRest: no
+// checkpoint may write into the file while the transaction is open), else
+// its pages read through SQLite (sqlite3_serialize up to 64 MiB, VACUUM
+// INTO a temp file beyond). SetAside's held copy is taken the same way.
 // Load accepts exactly that: it writes the stream to a temp file, checks it
 // with PRAGMA quick_check (a stream that is not a sound SQLite database is
 // refused and the database is left untouched), and then
@@ -22,6 +25,11 @@
 //     keep writing to the old inode, and the old -wal file (named after the
 //     path, not the inode) would be applied to the new file. The backup API
 //     is atomic for every connection: they see the old contents or the new.
+//     The copy runs with synchronous=OFF: the caller syncs the database's
+//     filesystem before it reports success (a restore, clone or migrate),
+//     so the load's two fsyncs (WAL commit, checkpoint) are one syncfs
+//     shared with the site's files; PutBack still syncs its copy, as the
+//     held contents are removed right after it.
 //
 // Names (database and table) are allow-listed before use, identifiers are
 // double-quoted anyway, and file paths are passed as bound parameters, so

@@ -216,6 +216,13 @@ func (d *Driver) Dump(ctx context.Context, db provision.DBCreds, w io.Writer) er
 	if err != nil {
 		return fmt.Errorf("dump database %s: %w", db.Name, notFound(err))
 	}
+	if n, ok, err := copyAtRest(ctx, p, w); ok || err != nil {
+		if err != nil {
+			return fmt.Errorf("dump database %s: %w", db.Name, err)
+		}
+		d.log.InfoContext(ctx, "dumped sqlite database", "name", db.Name, "bytes", n, "file_at_rest", true)
+		return nil
+	}
 	var walSize int64
 	if wi, err := os.Stat(p + "-wal"); err == nil {
 		walSize = wi.Size()
@@ -267,6 +274,55 @@ func (d *Driver) dumpSerialized(ctx context.Context, db provision.DBCreds, p str
 	}
 	d.log.InfoContext(ctx, "dumped sqlite database", "name", db.Name, "bytes", len(image))
 	return nil
+}
+
+// copyAtRest copies the database file at p to w as it is, inside one read
+// transaction, when that is a consistent copy: the database is not in WAL
+// mode (the read transaction's shared lock keeps every writer from
+// committing), or its WAL holds no frames once the transaction has begun
+// (the snapshot is then the database file alone, and no checkpoint may
+// write into the file while a reader of it alone is open). It reports
+// false, having written nothing, when the WAL holds frames (the caller
+// then serializes the pages through SQLite). The file is copied by the
+// kernel where w is a file; either way SQLite's page-by-page read,
+// which was most of a small site's dump, is skipped.
+func copyAtRest(ctx context.Context, p string, w io.Writer) (int64, bool, error) {
+	pool, err := sql.Open("sqlite", dsn(p, true))
+	if err != nil {
+		return 0, false, err
+	}
+	defer pool.Close()
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	defer conn.Close()
+	var mode string
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return 0, false, err
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return 0, false, err
+	}
+	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") }()
+	var n int64
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
+		return 0, false, err // the read transaction starts at its first read
+	}
+	if strings.EqualFold(mode, "wal") {
+		if fi, err := os.Stat(p + "-wal"); err == nil && fi.Size() > 0 {
+			return 0, false, nil
+		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return 0, false, err
+		}
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return 0, false, err
+	}
+	defer f.Close()
+	n, err = io.Copy(w, f)
+	return n, true, err
 }
 
 // serialize returns a consistent copy of the database file at p, read in
@@ -326,7 +382,7 @@ func (d *Driver) Load(ctx context.Context, db provision.DBCreds, r io.Reader) er
 		return fmt.Errorf("dump for %s is empty: a dump always holds at least the database header; the database was not changed", db.Name)
 	}
 	// No fsync: the temp file is only read back (by the page copy into
-	// the live database, whose commit SQLite syncs), never kept.
+	// the live database), never kept.
 	if err := f.Close(); err != nil {
 		return err
 	}
@@ -341,7 +397,7 @@ func (d *Driver) Load(ctx context.Context, db provision.DBCreds, r io.Reader) er
 		d.log.InfoContext(ctx, "loaded sqlite database into a new file", "name", db.Name)
 		return nil
 	}
-	if err := restoreInto(ctx, p, tmp); err != nil {
+	if err := loadInto(ctx, p, tmp); err != nil {
 		return fmt.Errorf("load database %s: %w", db.Name, err)
 	}
 	d.log.InfoContext(ctx, "loaded sqlite database", "name", db.Name)
@@ -349,9 +405,22 @@ func (d *Driver) Load(ctx context.Context, db provision.DBCreds, r io.Reader) er
 }
 
 // restoreInto copies src's pages over the live database at dst in one
-// write transaction, retrying while another connection holds the lock.
+// write transaction, retrying while another connection holds the lock,
+// and syncs them to disk (SQLite's commit and checkpoint).
 func restoreInto(ctx context.Context, dst, src string) error {
 	return copyPages(ctx, dst, func(c pager) (*sqlite.Backup, error) { return c.NewRestore(dsn(src, true)) })
+}
+
+// loadInto is restoreInto without syncing (synchronous=OFF on its
+// connection: no fsync of the WAL at commit nor of the database at the
+// checkpoint when it closes, which were most of a 10 MB load's time).
+// Load uses it: its callers sync the database's filesystem before they
+// report success (a restore, clone or migrate; see DBDriver.Load), and a
+// restore holds the contents it replaced in a synced copy until then
+// (SetAside).
+func loadInto(ctx context.Context, dst, src string) error {
+	return copyPagesDSN(ctx, dst, dsn(dst, false)+"&_pragma=synchronous(OFF)",
+		func(c pager) (*sqlite.Backup, error) { return c.NewRestore(dsn(src, true)) })
 }
 
 // backupTo copies the live database at src's pages into a new file dst
@@ -370,7 +439,12 @@ type pager interface {
 // copyPages opens path and runs the backup that start makes on its
 // connection to the end, retrying while another connection holds a lock.
 func copyPages(ctx context.Context, path string, start func(pager) (*sqlite.Backup, error)) error {
-	pool, err := sql.Open("sqlite", dsn(path, false))
+	return copyPagesDSN(ctx, path, dsn(path, false), start)
+}
+
+// copyPagesDSN is copyPages with the connection to path opened with dsn.
+func copyPagesDSN(ctx context.Context, path, dsn string, start func(pager) (*sqlite.Backup, error)) error {
+	pool, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return err
 	}

@@ -367,3 +367,65 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+// A database at rest (no WAL frames) is dumped and set aside as its file;
+// one whose WAL holds committed frames (a site's connection still open)
+// through SQLite's pages, and both copies hold every committed row.
+func TestCopyAtRestOnlyWithoutWALFrames(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	creds := b.d.Locate("s_rrrrrrrrrrrrrrrrrrrr")
+	if err := b.d.Create(b.ctx, creds); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, creds, "CREATE TABLE t (v TEXT)", "INSERT INTO t VALUES ('a'), ('b')")
+	file, err := os.ReadFile(creds.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dump bytes.Buffer
+	if n, ok, err := copyAtRest(b.ctx, creds.Path, &dump); err != nil || !ok || n != int64(len(file)) || !bytes.Equal(dump.Bytes(), file) {
+		t.Fatalf("copyAtRest of a database at rest = %d, %v, %v; want the file's %d bytes", n, ok, err, len(file))
+	}
+
+	site, err := sql.Open("sqlite", dsn(creds.Path, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer site.Close()
+	if _, err := site.Exec("INSERT INTO t VALUES ('c')"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(creds.Path + "-wal"); err != nil || fi.Size() == 0 {
+		t.Fatalf("expected WAL frames from the open connection: %v", err)
+	}
+	dump.Reset()
+	if _, ok, err := copyAtRest(b.ctx, creds.Path, &dump); err != nil || ok || dump.Len() != 0 {
+		t.Fatalf("copyAtRest with WAL frames = %v, %v (%d bytes written); want a refusal", ok, err, dump.Len())
+	}
+	if err := b.d.Dump(b.ctx, creds, &dump); err != nil {
+		t.Fatal(err)
+	}
+	other := b.d.Locate("s_rrrrrrrrrrrrrrrrrrrs")
+	if err := b.d.Load(b.ctx, other, &dump); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.count(t, other, "t"); n != 3 {
+		t.Fatalf("dump with WAL frames holds %d rows, want 3", n)
+	}
+	if err := b.d.SetAside(b.ctx, creds, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.d.Load(b.ctx, creds, bytes.NewReader(file)); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.count(t, creds, "t"); n != 2 {
+		t.Fatalf("after load: %d rows, want 2", n)
+	}
+	if err := b.d.PutBack(b.ctx, creds, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.count(t, creds, "t"); n != 3 {
+		t.Fatalf("after put back: %d rows, want 3", n)
+	}
+}
