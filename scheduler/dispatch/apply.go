@@ -167,6 +167,9 @@ type ending struct {
 	// the store did not take can be written to disk and its changes made
 	// again at the next start (keep.go).
 	res *provision.Result
+	// runner is the back end's runner, written with the ending when the
+	// store did not take it at the start (a Consul restart then).
+	runner string
 }
 
 // outcome is how a run of the back end ended, as the dispatcher saw it.
@@ -305,6 +308,9 @@ func (d *Dispatcher) finish(ctx context.Context, taskID string, e ending) (endin
 			return ending{status: task.Status, summary: task.Summary, explanation: task.Explanation}, nil
 		}
 		task.ErrorCode, task.Explanation, task.FixHint, task.Summary = e.code, e.explanation, e.hint, e.summary
+		if task.Runner == "" {
+			task.Runner = e.runner
+		}
 		if e.status != domain.TaskSucceeded {
 			task.Summary = ""
 		}

@@ -480,6 +480,7 @@ func (d *Dispatcher) execute(ctx context.Context, task domain.Task, lease locks.
 		return nil, false
 	}
 	e := endingOf(task, o, d.cfg.TaskTimeout)
+	e.runner = run.Runner()
 	return &e, true
 }
 
