@@ -83,11 +83,16 @@ func (q *Queues) run(ctx context.Context, p *activePass) (*PassReport, error) {
 
 	// Records are written even when the pass was cut short: what ran, ran.
 	// A store that does not answer (a Consul restart) is waited for, up to
-	// EndRetry, while the pass keeps its lock.
-	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), q.cfg.EndRetry+30*time.Second)
+	// EndRetry, while the pass keeps its lock (10s when Close stopped the
+	// pass: the process is going away).
+	endRetry := q.cfg.EndRetry
+	if q.base.Err() != nil {
+		endRetry = min(endRetry, 10*time.Second)
+	}
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), endRetry+30*time.Second)
 	defer rcancel()
 	if runs != nil {
-		if perr := q.retryTransient(rctx, q.cfg.EndRetry, "recording a pass's runs", func(ctx context.Context) error { return q.putRuns(ctx, name, done) }, "queue", name, "pass", p.rep.ID); perr != nil {
+		if perr := q.retryTransient(rctx, endRetry, "recording a pass's runs", func(ctx context.Context) error { return q.putRuns(ctx, name, done) }, "queue", name, "pass", p.rep.ID); perr != nil {
 			err = errors.Join(err, fmt.Errorf("record the %s queue's runs: %w", name, perr))
 		} else {
 			for id, r := range done {
@@ -136,13 +141,13 @@ func (q *Queues) run(ctx context.Context, p *activePass) (*PassReport, error) {
 		p.update(func(r *PassReport) { r.State = PassDone })
 	}
 	p.update(func(r *PassReport) { r.Finished = q.cfg.Now().UTC() })
-	if werr := q.retryTransient(rctx, q.cfg.EndRetry, "recording a pass's end", func(ctx context.Context) error { return q.savePass(ctx, p) }, "queue", name, "pass", p.rep.ID); werr != nil {
+	if werr := q.retryTransient(rctx, endRetry, "recording a pass's end", func(ctx context.Context) error { return q.savePass(ctx, p) }, "queue", name, "pass", p.rep.ID); werr != nil {
 		q.log.Warn("the pass's end was not recorded; it will show as lost", "queue", name, "pass", p.rep.ID, "err", werr)
 	}
 	rep := p.snapshot()
 	if b, jerr := json.Marshal(rep); jerr == nil {
 		last := map[store.QueueKey][]byte{store.QueueLastPassKey(name): b}
-		if werr := q.retryTransient(rctx, q.cfg.EndRetry, "recording the last pass", func(ctx context.Context) error { return q.st.SetQueueRecords(ctx, last) }, "queue", name, "pass", p.rep.ID); werr != nil {
+		if werr := q.retryTransient(rctx, endRetry, "recording the last pass", func(ctx context.Context) error { return q.st.SetQueueRecords(ctx, last) }, "queue", name, "pass", p.rep.ID); werr != nil {
 			q.log.Warn("last pass not recorded", "queue", name, "err", werr)
 		}
 	}

@@ -55,7 +55,8 @@ type Config struct {
 	StartRetry time.Duration
 	// EndRetry is how long a pass whose end (its runs, its record) cannot
 	// be written because the store does not answer retries, holding its
-	// lock, before it gives up and its record shows lost. Default: 2m.
+	// lock, before it gives up and its record shows lost (at most 10s
+	// once Close has been called). Default: 2m.
 	EndRetry time.Duration
 	// RenewWindow is how long before expiry the certificates queue
 	// renews a site's certificate. Default 30 days.
