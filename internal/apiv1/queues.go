@@ -141,8 +141,9 @@ type PassReport struct {
 	State PassState `json:"state"`
 	// Error says why a pass failed, was interrupted or was lost.
 	Error string `json:"error,omitempty"`
-	// Code names the outage a failed pass met: store_unavailable (Consul
-	// did not answer), bus_unavailable (Redis did not answer); absent
+	// Code names the outage a failed or interrupted pass met:
+	// store_unavailable (Consul did not answer), bus_unavailable (Redis
+	// did not answer, or did not renew the queue's lock); absent
 	// otherwise.
 	Code    string    `json:"code,omitempty"`
 	Started time.Time `json:"started"`

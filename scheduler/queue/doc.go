@@ -50,7 +50,9 @@
 // bus_unavailable, is written when the store takes it, and Run tries the
 // queue again with backoff (4 × Poll doubling, at most a minute) within
 // its interval instead of waiting a whole one. A pass failed by an outage
-// carries the same codes. While a pass runs, a task it cannot queue or
+// carries the same codes, and so does one interrupted because Redis
+// stopped renewing its lock (bus_unavailable); Run retries both the same
+// way. While a pass runs, a task it cannot queue or
 // follow for an outage skips the site (not a failure of the site), and
 // its end — runs, record, last pass — is retried for Config.EndRetry
 // while the pass keeps its lock, so it is recorded once the store is

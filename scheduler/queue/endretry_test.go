@@ -47,18 +47,36 @@ func (f *FakeOutageKV) Txn(ctx context.Context, ops []store.Op) ([]*store.Pair, 
 }
 
 // FakeRedisOutageLocker fails its first `fail` acquisitions of the stats
-// queue's lock as a Redis that does not answer does.
+// queue's lock as a Redis that does not answer does, and with lose set
+// hands out one lease that is lost when lose closes.
 type FakeRedisOutageLocker struct {
 	locks.Locker
 	fail atomic.Int32
+	lose atomic.Pointer[chan struct{}] // the next lease handed out is lost when it closes
 }
 
 func (l *FakeRedisOutageLocker) TryAcquire(ctx context.Context, name string, ttl time.Duration) (locks.Lease, error) {
 	if name == "queue/"+Stats && l.fail.Add(-1) >= 0 {
 		return nil, fmt.Errorf("take lock %s in redis: %w: connection refused", name, locks.ErrUnavailable)
 	}
-	return l.Locker.TryAcquire(ctx, name, ttl)
+	lease, err := l.Locker.TryAcquire(ctx, name, ttl)
+	if err != nil || name != "queue/"+Stats {
+		return lease, err
+	}
+	if lose := l.lose.Swap(nil); lose != nil {
+		return &fakeLosableLease{Lease: lease, lost: *lose}, nil
+	}
+	return lease, nil
 }
+
+// fakeLosableLease is lost when its locker's lose channel closes, as a
+// lease Redis stopped renewing is.
+type fakeLosableLease struct {
+	locks.Lease
+	lost chan struct{}
+}
+
+func (l *fakeLosableLease) Lost() <-chan struct{} { return l.lost }
 
 type outageBundle struct {
 	st *store.Store
@@ -178,4 +196,46 @@ func (l *logRecorder) has(s string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return strings.Contains(l.buf.String(), s)
+}
+
+// A pass whose lock Redis stopped renewing is interrupted with
+// bus_unavailable, and Run tries the queue again within its interval:
+// the next pass skips the site whose task is still queued and ends done.
+func TestRunRetriesAPassThatLostItsLock(t *testing.T) {
+	t.Parallel()
+	b := setupOutage(t, false)
+	seedSite(t, b.st)
+	lose := make(chan struct{})
+	b.lk.lose.Store(&lose)
+	q, err := New(Config{Store: b.st, Locker: b.lk, Logger: testLogger(t), Poll: 5 * time.Millisecond})
+	must(t, err)
+	t.Cleanup(q.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	s := Defaults(Stats)
+	s.Interval = Duration(time.Hour)
+	_, err = q.PutSettings(ctx, Stats, s)
+	must(t, err)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = q.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	waitQueued(t, b.st, "stats")
+	close(lose)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ps, err := q.Passes(ctx, Stats)
+		must(t, err)
+		var interrupted, next bool
+		for _, p := range ps {
+			interrupted = interrupted || (p.State == PassInterrupted && p.Code == CodeBusUnavailable)
+			next = next || (p.State == PassDone && p.Skipped == 1)
+		}
+		if interrupted && next {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no interrupted pass retried within the interval: %+v", ps)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -125,7 +125,8 @@ func (q *Queues) run(ctx context.Context, p *activePass) (*PassReport, error) {
 	case lockLost.Load():
 		err = cmp.Or(err, ctx.Err())
 		p.update(func(r *PassReport) {
-			r.State, r.Error = PassInterrupted, "the queue's lock was lost (the lock service did not renew it) and the pass stopped; what ran is recorded and the next pass takes the rest"
+			r.State, r.Code = PassInterrupted, CodeBusUnavailable
+			r.Error = "the queue's lock was lost (the lock service did not renew it) and the pass stopped; what ran is recorded and the next pass takes the rest"
 		})
 	case ctx.Err() != nil:
 		err = cmp.Or(err, ctx.Err())

@@ -68,7 +68,7 @@ func (q *Queues) loop(ctx context.Context, name string) {
 // after how long: the last wait doubled (from 4 × Poll, at most a
 // minute), if that leaves the retry inside the interval.
 func (q *Queues) retryWithin(err error, rep *PassReport, start time.Time, interval, last time.Duration) (time.Duration, bool) {
-	outage := (err != nil && transient(err)) || (rep != nil && rep.State == PassFailed && rep.Code != "")
+	outage := (err != nil && transient(err)) || (rep != nil && (rep.State == PassFailed || rep.State == PassInterrupted) && rep.Code != "")
 	if !outage {
 		return 0, false
 	}
