@@ -140,7 +140,12 @@ type PassReport struct {
 	// State is running until the pass ends.
 	State PassState `json:"state"`
 	// Error says why a pass failed, was interrupted or was lost.
-	Error   string    `json:"error,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Code names the outage a failed or interrupted pass met:
+	// store_unavailable (Consul did not answer), bus_unavailable (Redis
+	// did not answer, or did not renew the queue's lock); absent
+	// otherwise.
+	Code    string    `json:"code,omitempty"`
 	Started time.Time `json:"started"`
 	// Finished is when the pass ended; absent while it runs.
 	Finished time.Time `json:"finished,omitzero"`

@@ -202,6 +202,7 @@ func queueRun(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	asJSON := fs.Bool("json", false, "print the API's JSON: the ended pass (with -no-wait: the started one)")
 	noWait := fs.Bool("no-wait", false, "return once the pass has started; follow it with aegir queue pass NAME PASS -wait")
+	retry := fs.Duration("retry", 5*time.Minute, "while the server answers that Consul or Redis is away (503 store_unavailable, bus_unavailable), ask again with backoff for this long; 0: once")
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -211,7 +212,7 @@ func queueRun(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	raw, err := startPass(ctx, c, name)
+	raw, err := startPassRetrying(ctx, a, c, name, *retry)
 	if err != nil {
 		return err
 	}
@@ -239,6 +240,30 @@ func queueRun(ctx context.Context, a *app, args []string) error {
 		printPassSummary(a.stdout, end)
 	}
 	return passOutcome(end)
+}
+
+// startPassRetrying is startPass, asked again with backoff (from 5s,
+// doubling, at most a minute; a.retryDelay in tests) for up to limit
+// while the server answers that the store or Redis is away: it started
+// no pass then, so asking again cannot start two. This is how a pass due
+// in a Consul restart still runs within its interval when a Nomad
+// periodic job starts it.
+func startPassRetrying(ctx context.Context, a *app, c *api, name string, limit time.Duration) ([]byte, error) {
+	deadline := time.Now().Add(limit)
+	wait := cmpDur(a.retryDelay, 5*time.Second)
+	for {
+		raw, err := startPass(ctx, c, name)
+		var ae *APIError
+		if err == nil || !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable ||
+			(ae.Code != "store_unavailable" && ae.Code != "bus_unavailable") || time.Now().Add(wait).After(deadline) {
+			return raw, err
+		}
+		fmt.Fprintf(a.stderr, "The %s pass could not start (%s); asking again in %s.\n", name, sanitize(ae.Message), wait)
+		if err := sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+		wait = min(2*wait, time.Minute)
+	}
 }
 
 // startPass POSTs .../run and returns the started pass's JSON. A 409 says

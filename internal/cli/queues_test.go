@@ -210,3 +210,41 @@ func TestQueueRunFollowsThroughFailures(t *testing.T) {
 		t.Errorf("the pass was started %d times", n)
 	}
 }
+
+// A pass the server could not start because Consul or Redis was away
+// (503 store_unavailable or bus_unavailable) is asked for again with
+// backoff; other errors, and -retry 0, are answered at once.
+func TestQueueRunRetriesAStartAnOutageRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const id = "06h17z8c4w2m0a1b2c3d"
+	started := queue.PassReport{ID: id, Queue: "stats", State: queue.PassRunning, Started: time.Now().UTC()}
+	var posts atomic.Int32
+	b.api.handle("POST", "/queues/stats/run", func(w http.ResponseWriter, r *http.Request) {
+		switch posts.Add(1) {
+		case 1:
+			writeJSON(w, 503, apiErr("store_unavailable", "the store is unavailable"))
+		case 2:
+			writeJSON(w, 503, apiErr("bus_unavailable", "the lock service (Redis) did not answer"))
+		default:
+			writeJSON(w, 202, started)
+		}
+	})
+	done := started
+	done.State = queue.PassDone
+	b.api.on("GET", "/queues/stats/passes/"+id, 200, done)
+	r := b.run("queue", "run", "stats").want(t, ExitOK)
+	contains(t, "stderr", r.stderr, "could not start (the store is unavailable); asking again")
+	if n := posts.Load(); n != 3 {
+		t.Errorf("%d POSTs, want 3", n)
+	}
+
+	b2 := setup(t)
+	b2.api.on("POST", "/queues/stats/run", 503, apiErr("store_unavailable", "the store is unavailable"))
+	b2.run("queue", "run", "-retry", "0", "stats").want(t, ExitFailed)
+	b2.api.on("POST", "/queues/cron/run", 500, apiErr("internal", "internal error"))
+	b2.run("queue", "run", "cron").want(t, ExitFailed)
+	if n := len(b2.api.requests("POST", "/queues/stats/run")) + len(b2.api.requests("POST", "/queues/cron/run")); n != 2 {
+		t.Errorf("%d POSTs, want 2 (no retry)", n)
+	}
+}

@@ -41,6 +41,26 @@
 // queued finish under the dispatcher, and the next pass skips a site whose
 // task is still active. Each queue keeps its last KeepPasses records.
 //
+// # Outages (a Consul restart, Redis away)
+//
+// A pass that cannot take its lock or write its first record because the
+// store or Redis does not answer (store.ErrUnavailable,
+// locks.ErrUnavailable) retries for Config.StartRetry; if it still cannot
+// start, a failed record saying why, with Code store_unavailable or
+// bus_unavailable, is written when the store takes it, and Run tries the
+// queue again with backoff (4 × Poll doubling, at most a minute) within
+// its interval instead of waiting a whole one. A pass failed by an outage
+// carries the same codes, and so does one interrupted because Redis
+// stopped renewing its lock (bus_unavailable); Run retries both the same
+// way. While a pass runs, a task it cannot queue or
+// follow for an outage skips the site (not a failure of the site), and
+// its end — runs, record, last pass — is retried for Config.EndRetry
+// while the pass keeps its lock, so it is recorded once the store is
+// back. Consul may apply a write whose answer was lost: the pass keeps
+// the values of such writes, and when its next check-and-set fails on
+// one of them it takes the record as its own (savePass, adoptUnsure)
+// instead of taking itself for an orphan.
+//
 // PlanPass is a pure function of (sites, last runs, now, settings): the
 // eligible sites (enabled, platform not locked or deleted) that are due,
 // oldest last run first (never-run sites first), as many as spread the

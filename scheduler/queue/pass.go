@@ -82,10 +82,17 @@ func (q *Queues) run(ctx context.Context, p *activePass) (*PassReport, error) {
 	<-writerDone
 
 	// Records are written even when the pass was cut short: what ran, ran.
-	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	// A store that does not answer (a Consul restart) is waited for, up to
+	// EndRetry, while the pass keeps its lock (10s when Close stopped the
+	// pass: the process is going away).
+	endRetry := q.cfg.EndRetry
+	if q.base.Err() != nil {
+		endRetry = min(endRetry, 10*time.Second)
+	}
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), endRetry+30*time.Second)
 	defer rcancel()
 	if runs != nil {
-		if perr := q.putRuns(rctx, name, done); perr != nil {
+		if perr := q.retryTransient(rctx, endRetry, "recording a pass's runs", func(ctx context.Context) error { return q.putRuns(ctx, name, done) }, "queue", name, "pass", p.rep.ID); perr != nil {
 			err = errors.Join(err, fmt.Errorf("record the %s queue's runs: %w", name, perr))
 		} else {
 			for id, r := range done {
@@ -118,7 +125,8 @@ func (q *Queues) run(ctx context.Context, p *activePass) (*PassReport, error) {
 	case lockLost.Load():
 		err = cmp.Or(err, ctx.Err())
 		p.update(func(r *PassReport) {
-			r.State, r.Error = PassInterrupted, "the queue's lock was lost (the lock service did not renew it) and the pass stopped; what ran is recorded and the next pass takes the rest"
+			r.State, r.Code = PassInterrupted, CodeBusUnavailable
+			r.Error = "the queue's lock was lost (the lock service did not renew it) and the pass stopped; what ran is recorded and the next pass takes the rest"
 		})
 	case ctx.Err() != nil:
 		err = cmp.Or(err, ctx.Err())
@@ -127,17 +135,20 @@ func (q *Queues) run(ctx context.Context, p *activePass) (*PassReport, error) {
 		})
 	case err != nil:
 		err = fmt.Errorf("%s pass: %w", name, err)
-		p.update(func(r *PassReport) { r.State, r.Error = PassFailed, clipText(err.Error(), 300) })
+		p.update(func(r *PassReport) {
+			r.State, r.Error, r.Code = PassFailed, clipText(err.Error(), 300), failureCode(err)
+		})
 	default:
 		p.update(func(r *PassReport) { r.State = PassDone })
 	}
 	p.update(func(r *PassReport) { r.Finished = q.cfg.Now().UTC() })
-	if werr := q.savePass(rctx, p); werr != nil {
+	if werr := q.retryTransient(rctx, endRetry, "recording a pass's end", func(ctx context.Context) error { return q.savePass(ctx, p) }, "queue", name, "pass", p.rep.ID); werr != nil {
 		q.log.Warn("the pass's end was not recorded; it will show as lost", "queue", name, "pass", p.rep.ID, "err", werr)
 	}
 	rep := p.snapshot()
 	if b, jerr := json.Marshal(rep); jerr == nil {
-		if werr := q.st.SetQueueRecords(rctx, map[store.QueueKey][]byte{store.QueueLastPassKey(name): b}); werr != nil {
+		last := map[store.QueueKey][]byte{store.QueueLastPassKey(name): b}
+		if werr := q.retryTransient(rctx, endRetry, "recording the last pass", func(ctx context.Context) error { return q.st.SetQueueRecords(ctx, last) }, "queue", name, "pass", p.rep.ID); werr != nil {
 			q.log.Warn("last pass not recorded", "queue", name, "err", werr)
 		}
 	}
@@ -303,6 +314,13 @@ func (q *Queues) siteWork(ctx context.Context, name string, s Settings, site *do
 		if ctx.Err() != nil {
 			return outcome{skipped: true, stopped: true}
 		}
+		if transient(err) {
+			// The task could not be queued or followed while the store
+			// did not answer: not the site's failure; the next pass
+			// takes it (a task that was queued after all is active then).
+			q.log.Warn("site skipped: the store did not answer", "queue", name, "site", site.Domain, "err", err)
+			return outcome{skipped: true}
+		}
 		var te *domain.TransitionError
 		if errors.As(err, &te) || errors.Is(err, domain.ErrNotFound) || errors.Is(err, errNotDone) || ctx.Err() != nil {
 			q.log.Debug("site skipped", "queue", name, "site", site.Domain, "err", err)
@@ -354,6 +372,9 @@ func (q *Queues) runTask(ctx context.Context, site *domain.Site, typ domain.Task
 		case <-tick.C:
 		}
 		t, err := q.st.GetTask(ctx, task.ID)
+		if err != nil && transient(err) && time.Now().Before(deadline) {
+			continue // the task runs on; look again once the store answers
+		}
 		if err != nil {
 			return nil, err
 		}

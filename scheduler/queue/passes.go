@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -66,6 +67,10 @@ type activePass struct {
 	index  uint64 // ModifyIndex of the record as last written
 	dirty  bool   // rep changed since it was written
 	orphan bool   // someone else took the record over: stop writing it
+	// unsure holds the values of writes that failed on a store outage
+	// since the last one known to succeed: one of them may have been
+	// applied all the same (savePass).
+	unsure [][]byte
 }
 
 // update changes the report under the pass's lock.
@@ -107,7 +112,7 @@ func (q *Queues) begin(ctx context.Context, name string) (*activePass, error) {
 	p := &activePass{set: s, lease: lease,
 		rep: PassReport{ID: domain.NewID(), Queue: name, State: PassRunning, Started: now}}
 	q.tidyPasses(ctx, name)
-	if err := q.savePass(ctx, p); err != nil {
+	if err := q.retryTransient(ctx, q.cfg.StartRetry, "recording a new pass", func(ctx context.Context) error { return q.savePass(ctx, p) }, "queue", name, "pass", p.rep.ID); err != nil {
 		_ = lease.Release(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("record the new %s pass: %w", name, err)
 	}
@@ -173,7 +178,11 @@ func (q *Queues) savePass(ctx context.Context, p *activePass) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	version, err := q.st.PutQueueRecord(wctx, store.QueuePasses(name).Key(id), b, idx)
+	key := store.QueuePasses(name).Key(id)
+	version, err := q.st.PutQueueRecord(wctx, key, b, idx)
+	if errors.Is(err, store.ErrCASFailed) && q.adoptUnsure(wctx, p, key) {
+		return q.savePass(ctx, p) // our own earlier write was applied: write again over it
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
@@ -183,10 +192,39 @@ func (q *Queues) savePass(ctx context.Context, p *activePass) error {
 		return nil
 	case err != nil:
 		p.dirty = true
+		if errors.Is(err, store.ErrUnavailable) && len(p.unsure) < 64 {
+			p.unsure = append(p.unsure, b)
+		}
 		return err
 	}
-	p.index = version
+	p.index, p.unsure = version, nil
 	return nil
+}
+
+// adoptUnsure is for a check-and-set that failed after writes that
+// reported a store outage: if the record holds one of those writes, it
+// was ours after all (Consul applied it before it stopped answering), so
+// the pass takes its index and is not an orphan.
+func (q *Queues) adoptUnsure(ctx context.Context, p *activePass, key store.QueueKey) bool {
+	p.mu.Lock()
+	unsure := p.unsure
+	p.mu.Unlock()
+	if len(unsure) == 0 {
+		return false
+	}
+	rec, err := q.st.GetQueueRecord(ctx, key)
+	if err != nil {
+		return false
+	}
+	for _, b := range unsure {
+		if bytes.Equal(rec.Value, b) {
+			p.mu.Lock()
+			p.index, p.unsure, p.dirty = rec.Version, nil, true
+			p.mu.Unlock()
+			return true
+		}
+	}
+	return false
 }
 
 // reportProgress writes the pass's record every Config.Progress while it

@@ -53,6 +53,11 @@ type Config struct {
 	// or Redis does not answer is retried (with backoff) before StartPass
 	// or RunPass gives up (startretry.go). Default: 30s.
 	StartRetry time.Duration
+	// EndRetry is how long a pass whose end (its runs, its record) cannot
+	// be written because the store does not answer retries, holding its
+	// lock, before it gives up and its record shows lost (at most 10s
+	// once Close has been called). Default: 2m.
+	EndRetry time.Duration
 	// RenewWindow is how long before expiry the certificates queue
 	// renews a site's certificate. Default 30 days.
 	RenewWindow time.Duration
@@ -99,6 +104,7 @@ func New(cfg Config) (*Queues, error) {
 	cfg.KeepOutputs = cmp.Or(cfg.KeepOutputs, 5)
 	cfg.Progress = cmp.Or(cfg.Progress, time.Second)
 	cfg.StartRetry = cmp.Or(cfg.StartRetry, 30*time.Second)
+	cfg.EndRetry = cmp.Or(cfg.EndRetry, 2*time.Minute)
 	cfg.RenewWindow = cmp.Or(cfg.RenewWindow, 30*24*time.Hour)
 	cfg.ExpiryWarning = cmp.Or(cfg.ExpiryWarning, 14*24*time.Hour)
 	cfg.DiskWarnPercent = cmp.Or(cfg.DiskWarnPercent, 90)
