@@ -96,8 +96,13 @@ func TestHTTPSWithTheLocalCA(t *testing.T) {
 		t.Errorf("enabled again: HTTP %d", code)
 	}
 	site.Status = domain.SiteEnabled
-	// Delete removes the certificate with the site.
-	b.mustRun(b.ctx(domain.TaskDelete, site, "static1"))
+	// Delete removes the certificate with the site. Its summary names the
+	// site in full: the secret's public fields (the issuer "local", the
+	// database user) are not redacted as if they were secrets.
+	res = b.mustRun(b.ctx(domain.TaskDelete, site, "static1"))
+	if strings.Contains(res.Summary, provision.Redacted) || !strings.Contains(res.Summary, "local.test") {
+		t.Errorf("delete's summary %q redacts what is no secret", res.Summary)
+	}
 	if _, err := st.Get(t.Context(), "sites/"+site.ID+"/tls"); err == nil {
 		t.Error("the certificate secret outlived the site")
 	}

@@ -181,11 +181,20 @@ func (j *job) getSecret(ctx context.Context, ref string) (map[string]string, err
 	if err != nil {
 		return nil, err
 	}
-	for _, val := range v {
-		j.red.Add(val)
+	for k, val := range v {
+		if _, public := publicSecretFields[k]; !public {
+			j.red.Add(val)
+		}
 	}
 	return v, nil
 }
+
+// publicSecretFields are fields kept beside secrets that are not secret
+// themselves: redacting them hid ordinary words from every log and summary
+// (a site certificate's issuer "local" turned hello.localhost into
+// hello.[redacted]host; a database user named like its database hid the
+// database's name).
+var publicSecretFields = map[string]struct{}{"username": {}, "issuer": {}, "cert": {}}
 
 // rollback runs undo steps on a context that survives cancellation and
 // adds what could not be undone to the failure.
