@@ -65,6 +65,9 @@ var clientResource = &resource[domain.Client]{
 // "3 (no limit)".
 func quotaLine(n string, q apiv1.ClientQuota) string {
 	used := domain.FormatQuota(n, q.Usage[n])
+	if n == domain.QuotaDisk {
+		used = humanSize(q.Usage[n]) // a measure, not a limit to type back
+	}
 	from := "default"
 	if _, own := q.Overrides[n]; own {
 		from = "own"

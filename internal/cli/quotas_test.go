@@ -18,10 +18,10 @@ func TestClientQuotas(t *testing.T) {
 
 	b.run("client", "edit", "acme", "-quota", "sites=10", "-quota", "disk=20G", "-title", "Acme").want(t, ExitOK)
 	r = b.run("client", "show", "acme").want(t, ExitOK)
-	contains(t, "stdout", r.stdout, "0 of 10 (own)", "0 of 20G (own)", "Acme")
+	contains(t, "stdout", r.stdout, "0 of 10 (own)", "0 B of 20G (own)", "Acme")
 	b.run("client", "edit", "acme", "-quota", "sites=default").want(t, ExitOK)
 	r = b.run("client", "show", "acme").want(t, ExitOK)
-	if strings.Contains(r.stdout, "of 10 (own)") || !strings.Contains(r.stdout, "0 of 20G (own)") {
+	if strings.Contains(r.stdout, "of 10 (own)") || !strings.Contains(r.stdout, "0 B of 20G (own)") {
 		t.Errorf("sites=default kept the override or dropped disk:\n%s", r.stdout)
 	}
 	b.run("client", "edit", "acme", "-quota", "sites=-1").want(t, ExitUsage)
@@ -43,7 +43,7 @@ func TestClientQuotas(t *testing.T) {
 	r = b.run("token", "create", "-user", "bob", "-q").want(t, ExitOK)
 	bob := &bundle{t: t, env: map[string]string{"AEGIR_ADDR": b.env["AEGIR_ADDR"], "AEGIR_TOKEN": strings.TrimSpace(r.stdout)}}
 	r = bob.run("client", "show", "acme").want(t, ExitOK)
-	contains(t, "stdout", r.stdout, "0 of 20G (own)")
+	contains(t, "stdout", r.stdout, "0 B of 20G (own)")
 	bob.run("client", "edit", "acme", "-quota", "disk=1T").want(t, ExitForbidden)
 	bob.run("client", "defaults", "-quota", "tasks=1000").want(t, ExitForbidden)
 	r = b.run("audit", "list", "-kind", "client").want(t, ExitOK)
