@@ -109,14 +109,22 @@ func TestLeaderNotifiesFailedTasks(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the leader's work did not stop")
 	}
-	if st := n.notifier.Status(); st.Running || st.Sent != 1 || st.Failed != 0 {
+	if st := n.notifier.Status(); st.Running || st.Sent < 1 || st.Failed != 0 {
 		t.Errorf("notifier status after the lead: %+v", st)
 	}
-	// Delivered before the leader stopped: recorded, and gone from the outbox.
-	if evs, _, err := n.store.WatchEvents(ctx, 0); err != nil || len(evs) != 0 {
-		t.Errorf("outbox after the delivery: %d events, %v", len(evs), err)
+	// Delivered before the leader stopped: recorded, and gone from the
+	// outbox. (Other events may be there: a task the stop itself ended
+	// aegir_stopped, such as the platform's verify, is a failure too.)
+	evs, _, err := n.store.WatchEvents(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if ds, err := n.store.ListDeliveries(ctx, sub.ID); err != nil || len(ds) != 1 || ds[0].Status != domain.DeliverySent {
+	for _, e := range evs {
+		if e.TaskID == task.ID {
+			t.Errorf("the delivered event is still in the outbox: %+v", e)
+		}
+	}
+	if ds, err := n.store.ListDeliveries(ctx, sub.ID); err != nil || len(ds) < 1 || ds[0].Status != domain.DeliverySent {
 		t.Errorf("delivery log: %+v, %v", ds, err)
 	}
 	mu.Lock()
