@@ -53,8 +53,8 @@ func siteURL(host string, port int) string {
 
 // siteRows adds to a page of sites their visit link, disk use, newest
 // backup and the outcome of their newest finished task. A page is at most
-// uiPageSize sites: one backup listing, one stats read and one task-index
-// read per site.
+// uiPageSize sites: one backup listing, one stats read per site and one
+// batched task-index read for the page.
 func (u *ui) siteRows(ctx context.Context, a control.Actor, sites []domain.Site, l *lookups) ([]siteRow, error) {
 	rows := make([]siteRow, len(sites))
 	if len(sites) == 0 {
@@ -74,6 +74,17 @@ func (u *ui) siteRows(ctx context.Context, a control.Actor, sites []domain.Site,
 			newest[b.SiteID] = b.CreatedAt
 		}
 	}
+	// The sites were listed for a, so they are a's to see: the task index
+	// directly, without loading each site again, and for the whole page in
+	// one pass over the mirrored tasks rather than one per row.
+	ids := make([]string, len(sites))
+	for i := range sites {
+		ids[i] = sites[i].ID
+	}
+	recent, err := u.st.NewestTasksOf(ctx, domain.TargetSite, ids, 5)
+	if err != nil {
+		return nil, err
+	}
 	ports := map[string]int{}
 	for i, s := range sites {
 		r := siteRow{Site: s, Disk: -1}
@@ -89,12 +100,7 @@ func (u *ui) siteRows(ctx context.Context, a control.Actor, sites []domain.Site,
 		if t, ok := newest[s.ID]; ok {
 			r.LastBackup = &t
 		}
-		// The sites were listed for a, so they are a's to see: the task
-		// index directly, without loading each site again.
-		tasks, _, err := u.st.TasksOf(ctx, domain.TargetSite, s.ID, 5)
-		if err != nil {
-			return nil, err
-		}
+		tasks := recent[s.ID]
 		for j := range tasks {
 			t := tasks[j]
 			if !t.Status.Done() || t.Status == domain.TaskCancelled {

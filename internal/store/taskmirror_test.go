@@ -208,3 +208,52 @@ func TestTaskHoursAcrossStores(t *testing.T) {
 		})
 	})
 }
+
+// TestNewestTasksOf checks the page batch read against TasksOf per target,
+// first by walking the hours and then once the view's recent index is built.
+func TestNewestTasksOf(t *testing.T) {
+	t.Parallel()
+	kvBackends(t, func(t *testing.T, kv store.KV) {
+		ctx := context.Background()
+		now := time.Now().UTC()
+		for _, ago := range []time.Duration{50 * time.Hour, 20 * time.Hour, 2 * time.Hour} {
+			for i := range 12 {
+				seedTask(t, kv, now.Add(-ago+time.Duration(i)*time.Minute), fmt.Sprintf("site%d", i%3), false)
+			}
+		}
+		seedTask(t, kv, now.Add(-time.Hour), "lonely", false)
+		s := store.New(noCloseKV{kv}, nil)
+		t.Cleanup(func() { s.Close() })
+		eventually(t, "store lists 37 tasks", func() (bool, string) {
+			ok, got, n := totalTasks(s)
+			return ok && n == 37, got
+		})
+		ids := []string{"site0", "site1", "site2", "lonely", "nobody", "site0"}
+		for round := range 3 {
+			for _, limit := range []int{1, 5, 10} {
+				got, err := s.NewestTasksOf(ctx, domain.TargetSite, ids, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, id := range ids {
+					want, _, err := s.TasksOf(ctx, domain.TargetSite, id, limit)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(got[id]) != len(want) {
+						t.Fatalf("round %d limit %d %s: %d tasks, want %d", round, limit, id, len(got[id]), len(want))
+					}
+					for i := range want {
+						if got[id][i].ID != want[i].ID {
+							t.Fatalf("round %d limit %d %s[%d] = %s, want %s", round, limit, id, i, got[id][i].ID, want[i].ID)
+						}
+					}
+				}
+				if _, ok := got["nobody"]; ok {
+					t.Errorf("a target without tasks has an entry")
+				}
+			}
+			time.Sleep(20 * time.Millisecond) // let the recent index build
+		}
+	})
+}

@@ -81,6 +81,73 @@ func (s *Store) TasksOf(ctx context.Context, kind domain.TargetKind, targetID st
 	return out, n, nil
 }
 
+// NewestTasksOf returns, for each of targetIDs, its newest limit (> 0)
+// tasks of kind, newest first; a target with none is absent. It is the
+// batch form of TasksOf for a page of rows: one pass over the mirrored
+// hours, newest first, that stops as soon as every target has limit tasks,
+// instead of one pass over every hour per target. Once the view's index
+// of recent tasks is built (taskView.recent), it answers without the walk.
+func (s *Store) NewestTasksOf(ctx context.Context, kind domain.TargetKind, targetIDs []string, limit int) (map[string][]domain.Task, error) {
+	out := make(map[string][]domain.Task, len(targetIDs))
+	v, ok := s.tasksIndexed()
+	if !ok {
+		all, err := s.allTasksNewestFirst(ctx)
+		if err != nil {
+			return nil, err
+		}
+		want := make(map[string]bool, len(targetIDs))
+		for _, id := range targetIDs {
+			want[id] = true
+		}
+		for _, t := range all {
+			if t.TargetKind == kind && want[t.TargetID] && len(out[t.TargetID]) < limit {
+				out[t.TargetID] = append(out[t.TargetID], *t)
+			}
+		}
+		return out, nil
+	}
+	needy := slices.Clone(targetIDs)
+	slices.Sort(needy)
+	needy = slices.Compact(needy)
+	if idx := v.recent(); idx != nil && limit <= recentCap {
+		// The view's index of each target's newest tasks answers a target
+		// unless it holds recentCap tasks of which fewer than limit are of
+		// kind: its older tasks are then read from the hours below.
+		rest := needy[:0]
+		for _, id := range needy {
+			ts := idx[id]
+			for _, t := range ts {
+				if t.TargetKind == kind && len(out[id]) < limit {
+					out[id] = append(out[id], *t)
+				}
+			}
+			if len(out[id]) < limit && len(ts) == recentCap {
+				delete(out, id)
+				rest = append(rest, id)
+			}
+		}
+		needy = rest
+	}
+	for _, h := range v.hours {
+		if len(needy) == 0 {
+			break
+		}
+		rest := needy[:0]
+		for _, id := range needy {
+			for _, t := range h.byTarget[id] {
+				if t.TargetKind == kind && len(out[id]) < limit {
+					out[id] = append(out[id], *t)
+				}
+			}
+			if len(out[id]) < limit {
+				rest = append(rest, id)
+			}
+		}
+		needy = rest
+	}
+	return out, nil
+}
+
 // TasksSince returns the tasks created at or after since, and every task
 // still queued or running whenever it was created, newest first,
 // restricted to clientIDs when not nil.
