@@ -88,35 +88,7 @@ func newFaultRig(t *testing.T) *faultRig {
 	r.srv[1] = startConfiguredServer(t, r.opts[1])
 
 	s := r.srv[0]
-	var srv struct {
-		Server struct{ ID string } `json:"server"`
-		Task   task                `json:"task"`
-	}
-	if code := s.call("POST", "/servers", map[string]any{"name": "web-b", "address": "127.0.0.1", "nomad_node": "aegir-b",
-		"services": []map[string]any{{"kind": "builtin", "port": s.sitesPort()}, {"kind": "sqlite"}}}, &srv); code != 201 {
-		t.Fatalf("create server: %d", code)
-	}
-	s.waitTask(srv.Task.ID)
-	if code := s.call("POST", "/clients", map[string]any{"name": "acme"}, nil); code != 201 {
-		t.Fatalf("create client: %d", code)
-	}
-	var plat struct {
-		Task task `json:"task"`
-	}
-	if code := s.call("POST", "/platforms", map[string]any{"name": "static-b", "path": staticPlatform(t, "faults"),
-		"web_server": "web-b", "type": "static"}, &plat); code != 201 {
-		t.Fatalf("create platform: %d", code)
-	}
-	s.waitTask(plat.Task.ID)
-	var site struct {
-		Site struct{ ID string } `json:"site"`
-		Task task                `json:"task"`
-	}
-	if code := s.call("POST", "/sites", map[string]any{"domain": "faults.example.test", "platform": "static-b", "db_server": "web-b", "client": "acme"}, &site); code != 201 {
-		t.Fatalf("create site: %d", code)
-	}
-	s.waitTask(site.Task.ID)
-	r.siteID = site.Site.ID
+	r.siteID = staticSiteOnNodeB(t, s, "faults.example.test", "faults")
 
 	// A backup no fault touches: its back end's last line.
 	base := s.queueSiteTask(r.siteID, "backup", nil)

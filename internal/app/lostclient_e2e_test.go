@@ -66,40 +66,13 @@ func lostClient(t *testing.T, finished bool) {
 		env:     []string{"NOMAD_ADDR=" + cluster.HTTPAddr, "AEGIR_CONSUL_PREFIX=" + prefix},
 		dataDir: dataDir,
 	})
-	var srv struct {
-		Server struct{ ID string } `json:"server"`
-		Task   task                `json:"task"`
-	}
-	if code := s.call("POST", "/servers", map[string]any{"name": "web-b", "address": "127.0.0.1", "nomad_node": "aegir-b",
-		"services": []map[string]any{{"kind": "builtin", "port": s.sitesPort()}, {"kind": "sqlite"}}}, &srv); code != 201 {
-		t.Fatalf("create server: %d", code)
-	}
-	s.waitTask(srv.Task.ID)
-	if code := s.call("POST", "/clients", map[string]any{"name": "acme"}, nil); code != 201 {
-		t.Fatalf("create client: %d", code)
-	}
-	var plat struct {
-		Task task `json:"task"`
-	}
-	if code := s.call("POST", "/platforms", map[string]any{"name": "static-b", "path": staticPlatform(t, "on aegir-b"),
-		"web_server": "web-b", "type": "static"}, &plat); code != 201 {
-		t.Fatalf("create platform: %d", code)
-	}
-	s.waitTask(plat.Task.ID)
-	var site struct {
-		Site struct{ ID string } `json:"site"`
-		Task task                `json:"task"`
-	}
-	if code := s.call("POST", "/sites", map[string]any{"domain": "lost.example.test", "platform": "static-b", "db_server": "web-b", "client": "acme"}, &site); code != 201 {
-		t.Fatalf("create site: %d", code)
-	}
-	s.waitTask(site.Task.ID)
+	siteID := staticSiteOnNodeB(t, s, "lost.example.test", "on aegir-b")
 
 	if err := os.WriteFile(marker, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var backup task
-	if code := s.call("POST", "/sites/"+site.Site.ID+"/tasks", map[string]any{"type": "backup"}, &backup); code != 202 {
+	if code := s.call("POST", "/sites/"+siteID+"/tasks", map[string]any{"type": "backup"}, &backup); code != 202 {
 		t.Fatalf("queue backup: %d", code)
 	}
 	deadline := time.Now().Add(time.Minute)
@@ -150,7 +123,7 @@ func lostClient(t *testing.T, finished bool) {
 			t.Fatalf("backup whose back end had finished: %s %s: %s", done.Status, done.ErrorCode, done.Explanation)
 		}
 		rejoinAndCheck(t, cluster, nomad, jobID, original)
-		checkArchives(t, s, site.Site.ID, dataDir, 1)
+		checkArchives(t, s, siteID, dataDir, 1)
 		return
 	}
 	failed := s.waitDoneWithin(backup.ID, 90*time.Second)
@@ -189,7 +162,7 @@ func lostClient(t *testing.T, finished bool) {
 	if after := s.taskState(backup.ID); after.Status != "failed" {
 		t.Errorf("task after the rejoin: %s", after.Status)
 	}
-	checkArchives(t, s, site.Site.ID, dataDir, 0)
+	checkArchives(t, s, siteID, dataDir, 0)
 }
 
 // rejoinAndCheck starts aegir-b's client again: Nomad must place nothing

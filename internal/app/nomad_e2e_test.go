@@ -301,3 +301,40 @@ func TestServerOnNomad(t *testing.T) {
 		t.Errorf("stats pass with the queue jobs' token: %+v", pass)
 	}
 }
+
+// staticSiteOnNodeB makes a site of its own on Nomad node aegir-b through
+// s: server web-b there (the builtin web service on s's sites port and
+// SQLite), client acme, a static platform static-b whose page says text,
+// and site domainName on it; it waits for each task and returns the
+// site's id.
+func staticSiteOnNodeB(t *testing.T, s *serverProcess, domainName, text string) string {
+	t.Helper()
+	var srv struct {
+		Task task `json:"task"`
+	}
+	if code := s.call("POST", "/servers", map[string]any{"name": "web-b", "address": "127.0.0.1", "nomad_node": "aegir-b",
+		"services": []map[string]any{{"kind": "builtin", "port": s.sitesPort()}, {"kind": "sqlite"}}}, &srv); code != 201 {
+		t.Fatalf("create server: %d", code)
+	}
+	s.waitTask(srv.Task.ID)
+	if code := s.call("POST", "/clients", map[string]any{"name": "acme"}, nil); code != 201 {
+		t.Fatalf("create client: %d", code)
+	}
+	var plat struct {
+		Task task `json:"task"`
+	}
+	if code := s.call("POST", "/platforms", map[string]any{"name": "static-b", "path": staticPlatform(t, text),
+		"web_server": "web-b", "type": "static"}, &plat); code != 201 {
+		t.Fatalf("create platform: %d", code)
+	}
+	s.waitTask(plat.Task.ID)
+	var site struct {
+		Site struct{ ID string } `json:"site"`
+		Task task                `json:"task"`
+	}
+	if code := s.call("POST", "/sites", map[string]any{"domain": domainName, "platform": "static-b", "db_server": "web-b", "client": "acme"}, &site); code != 201 {
+		t.Fatalf("create site: %d", code)
+	}
+	s.waitTask(site.Task.ID)
+	return site.Site.ID
+}
