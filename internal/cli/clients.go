@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -117,14 +116,9 @@ func clientEdit(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Send back what the API sent with the flags' fields replaced, so
-	// fields this client does not know survive.
-	var body map[string]any
-	if err := json.Unmarshal(raw, &body); err != nil {
+	body, err := withChanges(raw, change)
+	if err != nil {
 		return err
-	}
-	for k, v := range change {
-		body[k] = v
 	}
 	body["quotas"] = mergeQuotas(cl.Quotas, set, unset)
 	var out domain.Client

@@ -336,3 +336,17 @@ func (c *api) deleteVersioned(ctx context.Context, collection, id string, versio
 	_, err := c.do(ctx, http.MethodDelete, c.path(collection, id), url.Values{"version": {strconv.FormatUint(version, 10)}}, nil, nil)
 	return err
 }
+
+// withChanges is what the API sent (raw, a JSON object) with change's
+// fields replaced: an edit sends it back, so fields this client does not
+// know survive.
+func withChanges(raw []byte, change map[string]string) (map[string]any, error) {
+	var body map[string]any
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return nil, err
+	}
+	for k, v := range change {
+		body[k] = v
+	}
+	return body, nil
+}
