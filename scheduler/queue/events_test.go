@@ -53,8 +53,7 @@ func TestSiteFailingReportedOncePerStreak(t *testing.T) {
 	_, err = b.q.PutSettings(ctx, Cron, s)
 	must(t, err)
 	for pass := 1; pass <= FailingAfter+1; pass++ {
-		p, err := b.q.StartPass(ctx, Cron)
-		must(t, err)
+		p := b.startWhenFree(t, Cron)
 		b.finish(t, domain.TaskCron, 1, domain.TaskFailed)
 		b.waitPass(t, Cron, p.ID, "the end", func(r *PassReport) bool { return r.State == PassDone })
 		events.mu.Lock()

@@ -120,6 +120,25 @@ func (b *handBundle) finish(t *testing.T, typ domain.TaskType, k int, status dom
 }
 
 // waitPass polls the pass until ok holds.
+// startWhenFree starts a pass of queue name once the previous one has let
+// go of the queue's lock: a pass writes its final record before it
+// releases the lock, so right after a pass reads done, a new one may still
+// be told one is running.
+func (b *handBundle) startWhenFree(t *testing.T, name string) *PassReport {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p, err := b.q.StartPass(context.Background(), name)
+		if err == nil {
+			return p
+		}
+		if !errors.Is(err, ErrPassRunning) || time.Now().After(deadline) {
+			t.Fatalf("start a %s pass: %v", name, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (b *handBundle) waitPass(t *testing.T, name, id string, what string, ok func(*PassReport) bool) *PassReport {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
