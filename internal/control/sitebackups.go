@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
@@ -93,6 +95,7 @@ func (s *Sites) Import(ctx context.Context, a Actor, req apiv1.SiteImport, body 
 	if err := os.MkdirAll(s.importDir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("import directory: %w", err)
 	}
+	s.sweepUploads(time.Now())
 	tmp, sum, size, err := s.receive(body)
 	if err != nil {
 		return nil, nil, err
@@ -151,6 +154,34 @@ func (s *Sites) Import(ctx context.Context, a Actor, req apiv1.SiteImport, body 
 // (Config.MaxImportSize): a transport refuses a request that declares a
 // longer body before reading it.
 func (s *Sites) ImportLimit() int64 { return s.maxImportSize }
+
+// staleUpload is how long an upload's file may go unwritten before the
+// next import takes it for one a crashed API process left behind: a
+// transfer in progress writes its file all the time.
+const staleUpload = time.Hour
+
+// sweepUploads removes the upload files (.upload-*) of the import
+// directory that nobody has written to for staleUpload: an API process
+// killed mid-upload never removes its own. Each removal is logged.
+func (s *Sites) sweepUploads(now time.Time) {
+	entries, err := os.ReadDir(s.importDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), ".upload-") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || now.Sub(info.ModTime()) < staleUpload {
+			continue
+		}
+		path := filepath.Join(s.importDir, e.Name())
+		if err := os.Remove(path); err == nil {
+			s.log.Info("removed an upload a stopped API process left behind", "path", path, "bytes", info.Size(), "last_written", info.ModTime().UTC())
+		}
+	}
+}
 
 // receive streams body into a new file of the import directory, hashing
 // it, and returns the file, its sha256 and size. A body larger than

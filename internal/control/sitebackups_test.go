@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aegirhq/aegir/internal/apiv1"
 	"github.com/aegirhq/aegir/internal/domain"
@@ -109,4 +110,44 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// TestImportSweepsStaleUploads: an upload file an API process killed
+// mid-transfer left behind is removed by the next import once nobody has
+// written it for an hour; a fresh one (a transfer under way) and other
+// files are kept.
+func TestImportSweepsStaleUploads(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	dir := t.TempDir()
+	ctl, err := New(&Config{Store: b.st, ImportDir: dir, MaxImportSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, age time.Duration) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-age)
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	stale := write(".upload-1.tar.zst", 2*time.Hour)
+	fresh := write(".upload-2.tar.zst", time.Minute)
+	imported := write("06h0000000000000000.tar.zst", 48*time.Hour)
+	req := apiv1.SiteImport{Domain: "new.example.com", PlatformID: b.platform.ID, DBServerID: b.server.ID, Client: "acme"}
+	if _, _, err := ctl.Sites.Import(context.Background(), b.admin, req, strings.NewReader("hello")); !errors.Is(err, domain.ErrInvalid) {
+		t.Fatalf("import of a non-archive: %v", err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale upload kept: %v", err)
+	}
+	for _, p := range []string{fresh, imported} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s removed: %v", filepath.Base(p), err)
+		}
+	}
 }
