@@ -348,11 +348,14 @@ func TestDevLifecycle(t *testing.T) {
 		t.Fatalf("left behind after delete: %v", left)
 	}
 	var sites struct {
-		Total int `json:"total"`
+		Total int               `json:"total"`
+		Items []json.RawMessage `json:"items"`
 	}
 	d.call("GET", "/sites", nil, &sites)
 	if sites.Total != 0 {
-		t.Fatalf("%d sites remain", sites.Total)
+		var tasks json.RawMessage
+		d.call("GET", "/tasks?limit=20", nil, &tasks)
+		t.Fatalf("%d sites remain: %s\nnewest tasks: %s", sites.Total, sites.Items, tasks)
 	}
 	_ = context.Background
 	_ = net.JoinHostPort
