@@ -177,5 +177,15 @@ var NewRedisLimiter = web.NewRedisLimiter
 // EnsureAdminPassword is web.EnsureAdminPassword.
 var EnsureAdminPassword = web.EnsureAdminPassword
 
+// NewAdminPassword is web.NewAdminPassword: a first admin's random
+// password and its hash.
+var NewAdminPassword = web.NewAdminPassword
+
+// WriteAdminPassword is web.WriteAdminPassword.
+var WriteAdminPassword = web.WriteAdminPassword
+
+// VerifyPassword is web.VerifyPassword.
+var VerifyPassword = web.VerifyPassword
+
 // HashPassword is web.HashPassword: a dashboard password's argon2id hash.
 var HashPassword = web.HashPassword

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -78,11 +79,49 @@ func VerifyPassword(hash, password string) bool {
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
 
+// NewAdminPassword returns a random password for a first admin and its
+// hash.
+func NewAdminPassword() (password, hash string, err error) {
+	raw := make([]byte, 15)
+	if _, err := rand.Read(raw); err != nil {
+		return "", "", err
+	}
+	password = strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw))
+	hash, err = HashPassword(password)
+	return password, hash, err
+}
+
+// WriteAdminPassword writes password to path (mode 0600) for the operator
+// to read once.
+func WriteAdminPassword(path, password string) error {
+	if err := os.WriteFile(path, []byte(password+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write the admin password file: %w", err)
+	}
+	return os.Chmod(path, 0o600)
+}
+
 // EnsureAdminPassword gives the first admin a password when no admin has
 // one yet: a random one, hashed into the store and written to path (mode
 // 0600) for the operator to read once. It returns whether it set one.
-// aegir dev calls it after EnsureAdmin with <data-dir>/admin-password.
+// aegir server and aegir dev call it for an admin made before admins got
+// a password (a new admin gets one with store.EnsureAdminWithPassword).
+//
+// Servers starting together race here: the store's check-and-set on the
+// user's version lets one set the password, and the others, on reading
+// the admin again, find it has one and write no file. The password goes
+// to a file beside path first and is renamed onto path once the store
+// took it, so path never holds a password the store refused.
 func EnsureAdminPassword(ctx context.Context, st *store.Store, path string) (bool, error) {
+	for try := 0; ; try++ {
+		set, err := ensureAdminPassword(ctx, st, path)
+		if errors.Is(err, domain.ErrConflict) && try < 5 {
+			continue // changed by someone else: read it again
+		}
+		return set, err
+	}
+}
+
+func ensureAdminPassword(ctx context.Context, st *store.Store, path string) (bool, error) {
 	users, err := st.ListUsers(ctx)
 	if err != nil {
 		return false, err
@@ -101,23 +140,28 @@ func EnsureAdminPassword(ctx context.Context, st *store.Store, path string) (boo
 	}
 	slices.SortFunc(admins, func(a, b domain.User) int { return strings.Compare(a.ID, b.ID) })
 	admin := admins[0]
-	raw := make([]byte, 15)
-	if _, err := rand.Read(raw); err != nil {
+	password, hash, err := NewAdminPassword()
+	if err != nil {
 		return false, err
 	}
-	password := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw))
-	if admin.PasswordHash, err = HashPassword(password); err != nil {
-		return false, err
-	}
+	admin.PasswordHash = hash
 	// Write the file first: a password nobody can read is worse than none.
-	if err := os.WriteFile(path, []byte(password+"\n"), 0o600); err != nil {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
 		return false, fmt.Errorf("write the admin password file: %w", err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	tmp := f.Name()
+	f.Close()
+	if err := WriteAdminPassword(tmp, password); err != nil {
+		os.Remove(tmp)
 		return false, err
 	}
 	if err := st.UpdateUser(ctx, &admin); err != nil {
+		os.Remove(tmp)
 		return false, fmt.Errorf("set the admin password: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return false, fmt.Errorf("the admin password is set, but its file could not be moved from %s: %w", tmp, err)
 	}
 	return true, nil
 }

@@ -91,13 +91,35 @@ Try:
 // bootstrapAdmin creates the first admin and writes its token to
 // <data-dir>/admin-token and its dashboard password to
 // <data-dir>/admin-password (both mode 0600). It returns the token file's
-// path.
+// path. Of servers bootstrapping one store at once, only the one whose
+// transaction made the admin (with its token and password) writes the two
+// files; the others write none and start normally.
 func bootstrapAdmin(ctx context.Context, n *node) (string, error) {
-	path, err := bootstrapAdminToken(ctx, n)
+	path := filepath.Join(n.cfg.DataDir, "admin-token")
+	pwFile := filepath.Join(n.cfg.DataDir, "admin-password")
+	password, hash, err := dashboard.NewAdminPassword()
 	if err != nil {
 		return "", err
 	}
-	pwFile := filepath.Join(n.cfg.DataDir, "admin-password")
+	secret, created, err := n.store.EnsureAdminWithPassword(ctx, hash)
+	if err != nil {
+		return "", fmt.Errorf("create the first admin: %w", err)
+	}
+	if created {
+		if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("write the admin token: %w", err)
+		}
+		n.log.Info("created the admin user; its token is in the admin-token file", "path", path)
+		if err := dashboard.WriteAdminPassword(pwFile, password); err != nil {
+			return "", err
+		}
+		n.log.Info("created the admin's dashboard password", "path", pwFile)
+		return path, nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		n.log.Info("the admin exists and its token file is not here: another server made it (its data dir has the file), or create a token with an admin's credentials (aegir token create)", "path", path)
+	}
+	// An admin made before admins had a password gets one now.
 	set, err := dashboard.EnsureAdminPassword(ctx, n.store, pwFile)
 	if err != nil {
 		return "", fmt.Errorf("set the admin's dashboard password: %w", err)
@@ -105,25 +127,6 @@ func bootstrapAdmin(ctx context.Context, n *node) (string, error) {
 	if set {
 		n.log.Info("created the admin's dashboard password", "path", pwFile)
 	}
-	return path, nil
-}
-
-func bootstrapAdminToken(ctx context.Context, n *node) (string, error) {
-	path := filepath.Join(n.cfg.DataDir, "admin-token")
-	secret, created, err := n.store.EnsureAdmin(ctx)
-	if err != nil {
-		return "", fmt.Errorf("create the first admin: %w", err)
-	}
-	if !created {
-		if _, err := os.Stat(path); err != nil {
-			n.log.Warn("an admin exists but its token file is missing; create a token with an admin's credentials (aegir token create)", "path", path)
-		}
-		return path, nil
-	}
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write the admin token: %w", err)
-	}
-	n.log.Info("created the admin user; its token is in the admin-token file", "path", path)
 	return path, nil
 }
 

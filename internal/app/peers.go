@@ -107,8 +107,10 @@ func (p *peers) live(ctx context.Context) ([]announcement, error) {
 }
 
 // hold is the elector's Hold: this server does not campaign while an
-// older server is live, so that the records and tasks of a mixed cluster
-// are written by the older release, which every server reads.
+// older server is live, and steps down if one becomes live while it
+// leads (the elector asks again at its ticks), so that the records and
+// tasks of a mixed cluster are written by the older release, which every
+// server reads.
 func (p *peers) hold(ctx context.Context) error {
 	live, err := p.live(ctx)
 	if err != nil {

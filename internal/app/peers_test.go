@@ -2,13 +2,17 @@ package app
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/aegirhq/aegir/dashboard"
+	"github.com/aegirhq/aegir/internal/locks"
 	"github.com/aegirhq/aegir/internal/testharness"
 )
 
@@ -95,4 +99,80 @@ func TestPeersHold(t *testing.T) {
 	if err := newer.hold(ctx); err != nil {
 		t.Errorf("hold after the older server's announcement lapsed: %v", err)
 	}
+}
+
+// A leader re-checks on its elector's tick: when an older server becomes
+// live (announced on the same Redis) while a newer one leads, the newer one
+// steps down, its lead's context ending with locks.ErrSteppedDown, and
+// hands the lock over; the older one leads, and the newer one's status
+// says why it stands by. Once the older one stops, the newer leads again.
+func TestLeaderStepsDownForOlder(t *testing.T) {
+	t.Parallel()
+	r := testharness.Redis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	const every = 200 * time.Millisecond
+	prefix := testharness.UniquePrefix(t)
+	log := slog.New(slog.DiscardHandler)
+	type server struct {
+		n     *node
+		cause chan error
+		stop  func()
+	}
+	start := func(release string) *server {
+		e := locks.NewElector(locks.NewRedis(rdb, &locks.RedisConfig{Logger: log}), "dispatcher", 2*time.Second, log)
+		e.RetryInterval = 50 * time.Millisecond
+		p := newPeers(rdb, prefix, "127.0.0.1:1", every, e.IsLeader, log)
+		p.self.Release = release
+		e.Hold = p.hold
+		s := &server{n: &node{elector: e, peers: p, log: log}, cause: make(chan error, 10)}
+		runCtx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { p.run(runCtx) })
+		wg.Go(func() {
+			_ = e.Run(runCtx, func(ctx context.Context) { <-ctx.Done(); s.cause <- context.Cause(ctx) })
+		})
+		s.stop = func() { cancel(); wg.Wait() }
+		return s
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 15s", what)
+			}
+		}
+	}
+	newer := start("1.1.0")
+	defer newer.stop()
+	waitFor("the newer server leads alone", newer.n.elector.IsLeader)
+
+	older := start("1.0.0")
+	olderStopped := false
+	defer func() {
+		if !olderStopped {
+			older.stop()
+		}
+	}()
+	select {
+	case cause := <-newer.cause:
+		if !errors.Is(cause, locks.ErrSteppedDown) || !strings.Contains(cause.Error(), "(release 1.0.0, schema 1) is live and older") {
+			t.Errorf("the newer leader's work ended with %v", cause)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the newer leader did not step down once an older server was live")
+	}
+	waitFor("the older server takes the lead", older.n.elector.IsLeader)
+	if newer.n.elector.IsLeader() {
+		t.Fatal("both lead")
+	}
+	state, msg := newer.n.checkDispatcher(ctx)
+	if state != dashboard.StateDegraded || !strings.Contains(msg, "will not lead during the rolling upgrade") || !strings.Contains(msg, older.n.peers.self.ID) {
+		t.Errorf("the newer server's status: %s %s", state, msg)
+	}
+
+	older.stop() // withdraws its announcement
+	olderStopped = true
+	waitFor("the newer server leads again", newer.n.elector.IsLeader)
 }

@@ -132,38 +132,47 @@ nomad {
 		}
 	}
 	// The admin token is in the data dir of the allocation that
-	// bootstrapped the store.
+	// bootstrapped the store, and only there; both APIs take it. Neither
+	// allocation restarted: the one that lost the bootstrap starts too.
 	var token string
+	var holders []string
 	for _, al := range allocs {
 		a, _, err := nomad.Allocations().Info(al.id, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
+		if ts := a.TaskStates["server"]; ts == nil || ts.Restarts != 0 {
+			t.Errorf("allocation %s restarted: %+v", al.id, ts)
+		}
+		// Stat first: Nomad's cat of a missing file answers its error as
+		// the file's content.
+		if _, _, err := nomad.AllocFS().Stat(a, "alloc/data/admin-token", nil); err != nil {
+			t.Logf("allocation %s has no admin-token: %v", al.id, err)
+			continue
+		}
 		r, err := nomad.AllocFS().Cat(a, "alloc/data/admin-token", nil)
 		if err != nil {
-			continue
+			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(r)
 		r.Close()
-		tok := strings.TrimSpace(string(b))
-		if tok == "" {
-			continue
-		}
-		// Use the token that the allocation's own API takes: under load one
-		// allocation restarts while both bootstrap the store, and a file a
-		// first run left may hold a token the store did not keep.
-		req, _ := http.NewRequest("GET", "http://"+al.api+"/api/v1/status", nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			t.Logf("allocation %s wrote an admin token; its API answers it %d", al.id, resp.StatusCode)
-			if resp.StatusCode == 200 {
-				token = tok
-			}
-		}
+		token = strings.TrimSpace(string(b))
+		holders = append(holders, al.id)
 	}
-	if token == "" {
-		t.Fatal("no allocation wrote an admin token its API takes")
+	if len(holders) != 1 {
+		t.Fatalf("allocations %v wrote an admin-token file; want exactly the one that bootstrapped the store", holders)
+	}
+	for _, al := range allocs {
+		req, _ := http.NewRequest("GET", "http://"+al.api+"/api/v1/status", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("allocation %s answers the admin token of %s with %d", al.id, holders[0], resp.StatusCode)
+		}
 	}
 	client := func(al alloc) *devProcess {
 		return &devProcess{t: t, api: al.api, sites: al.sites, token: token, http: &http.Client{Timeout: 30 * time.Second}}

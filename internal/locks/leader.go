@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -34,10 +35,21 @@ type Elector struct {
 
 	// Hold, when set, is asked before every try to take the lock: an
 	// error keeps this process from campaigning until a later try (a
-	// newer aegir lets an older server live on the cluster lead). It is
-	// not asked while this process leads. Set it before Run.
+	// newer aegir lets an older server live on the cluster lead). While
+	// this process leads it is asked every RetryInterval too, and an
+	// error makes it step down: lead's context ends with a cause wrapping
+	// ErrSteppedDown, and once lead returns the lock is released for the
+	// others, as after a lost lease. Set it before Run.
 	Hold func(ctx context.Context) error
 }
+
+// ErrSteppedDown is wrapped by the cause (context.Cause) of a lead's
+// context that ended because Hold said no while this process led.
+var ErrSteppedDown = errors.New("stepped down from the lead")
+
+// ErrLeaseLost is the cause of a lead's context that ended because the
+// lease was lost (not renewed in time).
+var ErrLeaseLost = errors.New("the leadership's lease was lost")
 
 // NewElector returns an elector for the lock name with lease time ttl
 // (renewed every ttl/3 while leading). logger may be nil.
@@ -68,7 +80,8 @@ func (e *Elector) CampaignErr() error {
 }
 
 // HeldBack is why Hold kept this process from campaigning at its last
-// try, for the status view; nil when it may campaign.
+// try, or made it step down from the lead, for the status view; nil when
+// it may campaign.
 func (e *Elector) HeldBack() error {
 	if p := e.heldBack.Load(); p != nil {
 		return *p
@@ -129,27 +142,50 @@ func (e *Elector) try(ctx context.Context, lead func(ctx context.Context)) {
 }
 
 func (e *Elector) serve(ctx context.Context, lease Lease, lead func(ctx context.Context)) {
-	leadCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-lease.Lost():
-			e.log.Warn("leadership lost; stopping the leader's work", "fence", lease.Fence())
-			cancel()
-		case <-leadCtx.Done():
-		}
-	}()
+	leadCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go e.watch(leadCtx, lease, cancel)
 	e.fence.Store(lease.Fence())
 	e.leader.Store(true)
 	e.log.Info("leading", "fence", lease.Fence())
 	lead(leadCtx)
 	e.leader.Store(false)
 	e.fence.Store(0)
-	cancel()
+	cancel(nil)
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), max(e.ttl, time.Second))
 	defer rcancel()
 	if err := lease.Release(rctx); err != nil {
 		e.log.Warn("release leadership", "err", err)
 	}
 	e.log.Info("no longer leading")
+}
+
+// watch ends the leadership (cancel) when the lease is lost, or when Hold
+// says no at one of its ticks (every RetryInterval) while leading.
+func (e *Elector) watch(leadCtx context.Context, lease Lease, cancel context.CancelCauseFunc) {
+	var tick <-chan time.Time
+	if e.Hold != nil {
+		t := time.NewTicker(e.RetryInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-lease.Lost():
+			e.log.Warn("leadership lost; stopping the leader's work", "fence", lease.Fence())
+			cancel(ErrLeaseLost)
+			return
+		case <-leadCtx.Done():
+			return
+		case <-tick:
+			err := e.Hold(leadCtx)
+			if err == nil || leadCtx.Err() != nil {
+				continue
+			}
+			e.heldBack.Store(&err)
+			e.log.Warn("stepping down from the lead, handing over to the others", "why", err, "fence", lease.Fence())
+			cancel(fmt.Errorf("%w: %w", ErrSteppedDown, err))
+			return
+		}
+	}
 }

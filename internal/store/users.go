@@ -137,13 +137,33 @@ const tokenPrefix = "aegir_"
 // CreateToken creates an API token for a user and returns it with its
 // secret, which is shown this once and stored only as a SHA-256 hash.
 func (s *Store) CreateToken(ctx context.Context, userID, name string, ttl time.Duration) (*domain.Token, string, error) {
+	tok, secret, err := s.newToken(userID, name, ttl)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := s.GetUser(ctx, userID); err != nil {
+		return nil, "", err
+	}
+	// The user's existence was checked above; a user deleted at this moment
+	// leaves an orphan token, which Authenticate refuses.
+	t := newTx()
+	if err := t.create(prefixTokens+tok.ID, tok, nil); err != nil {
+		return nil, "", err
+	}
+	pairs, err := s.commit(ctx, t)
+	if err != nil {
+		return nil, "", err
+	}
+	tok.Version = versionOf(pairs, 0)
+	return tok, secret, nil
+}
+
+// newToken makes a token of userID and its secret, not yet stored.
+func (s *Store) newToken(userID, name string, ttl time.Duration) (*domain.Token, string, error) {
 	if name == "" {
 		name = "default"
 	}
 	if err := domain.ValidateName("name", name); err != nil {
-		return nil, "", err
-	}
-	if _, err := s.GetUser(ctx, userID); err != nil {
 		return nil, "", err
 	}
 	var raw [24]byte
@@ -158,17 +178,6 @@ func (s *Store) CreateToken(ctx context.Context, userID, name string, ttl time.D
 		exp := s.now().Add(ttl)
 		tok.ExpiresAt = &exp
 	}
-	// The user's existence was checked above; a user deleted at this moment
-	// leaves an orphan token, which Authenticate refuses.
-	t := newTx()
-	if err := t.create(prefixTokens+tok.ID, tok, nil); err != nil {
-		return nil, "", err
-	}
-	pairs, err := s.commit(ctx, t)
-	if err != nil {
-		return nil, "", err
-	}
-	tok.Version = versionOf(pairs, 0)
 	return tok, secret, nil
 }
 
@@ -300,6 +309,16 @@ func (s *Store) authenticate(ctx context.Context, secret string) (*domain.User, 
 // store has no users yet. It returns the token's secret and true when it
 // created them; concurrent callers race on the unique name and one wins.
 func (s *Store) EnsureAdmin(ctx context.Context) (string, bool, error) {
+	return s.EnsureAdminWithPassword(ctx, "")
+}
+
+// EnsureAdminWithPassword is EnsureAdmin with the admin's dashboard
+// password hash (empty: none) set on the user it creates. The user, its
+// name's claim and its "bootstrap" token are written in one transaction:
+// of servers bootstrapping one store at once exactly one gets created
+// true, and holds the only token and the only password of the admin; a
+// loser writes nothing, and no crash leaves an admin without a token.
+func (s *Store) EnsureAdminWithPassword(ctx context.Context, passwordHash string) (string, bool, error) {
 	users, err := s.ListUsers(ctx)
 	if err != nil {
 		return "", false, err
@@ -307,15 +326,28 @@ func (s *Store) EnsureAdmin(ctx context.Context) (string, bool, error) {
 	if len(users) > 0 {
 		return "", false, nil
 	}
-	u := &domain.User{Name: "admin", Role: domain.RoleAdmin}
-	if err := s.CreateUser(ctx, u); err != nil {
+	u := &domain.User{Name: "admin", Role: domain.RoleAdmin, PasswordHash: passwordHash}
+	if err := u.Validate(); err != nil {
+		return "", false, err
+	}
+	u.ID = domain.NewID()
+	u.CreatedAt, u.UpdatedAt = s.now(), s.now()
+	tok, secret, err := s.newToken(u.ID, "bootstrap", 0)
+	if err != nil {
+		return "", false, err
+	}
+	t := newTx()
+	if err := t.create(prefixUsers+u.ID, u, nil); err != nil {
+		return "", false, err
+	}
+	t.claim("user", u.Name, u.ID)
+	if err := t.create(prefixTokens+tok.ID, tok, nil); err != nil {
+		return "", false, err
+	}
+	if _, err := s.commit(ctx, t); err != nil {
 		if errors.Is(err, domain.ErrDuplicate) {
 			return "", false, nil
 		}
-		return "", false, err
-	}
-	_, secret, err := s.CreateToken(ctx, u.ID, "bootstrap", 0)
-	if err != nil {
 		return "", false, err
 	}
 	return secret, true, nil
