@@ -701,9 +701,18 @@ func (r *faultRig) vaultSealed(t *testing.T) {
 	r.slow(false)
 	defer r.slow(true)
 	retried := time.Now()
-	again := p.queueSiteTask(site, "backup", nil)
-	t.Logf("vault sealed: a backup queued after the unseal succeeded %s later (%s after the unseal)",
-		time.Since(retried).Round(time.Millisecond), time.Since(unsealed).Round(time.Millisecond))
+	var again task
+	if code := p.call("POST", "/sites/"+site+"/tasks", map[string]any{"type": "backup"}, &again); code != 202 {
+		t.Fatalf("queue backup: %d %+v", code, again)
+	}
+	if d := r.waitEnd(t, again.ID, 2*time.Minute); d.Status != "succeeded" {
+		lines, _ := r.logOf(p, again.ID)
+		t.Errorf("a backup queued %s after the unseal: %s %s: %s\nits log:\n%s", retried.Sub(unsealed).Round(time.Millisecond),
+			d.Status, d.ErrorCode, d.Explanation, strings.Join(lines, "\n"))
+	} else {
+		t.Logf("vault sealed: a backup queued after the unseal succeeded %s later (%s after the unseal)",
+			time.Since(retried).Round(time.Millisecond), time.Since(unsealed).Round(time.Millisecond))
+	}
 	noThrowawayUsers(t, db, again.ID)
 }
 
