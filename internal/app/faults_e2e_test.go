@@ -525,8 +525,8 @@ func TestServerFaults(t *testing.T) {
 	t.Run("vault-sealed", r.vaultSealed)
 }
 
-// in is p for subtest t: its helpers fail t, not the parent test.
-func in(t *testing.T, p *serverProcess) *serverProcess {
+// forSubtest is p for subtest t: its helpers fail t, not the parent test.
+func forSubtest(t *testing.T, p *serverProcess) *serverProcess {
 	d := *p.devProcess
 	d.t = t
 	c := *p
@@ -598,7 +598,7 @@ const sealedFor = slowFor + 7*time.Second
 // lacks a record; the log has the back end's last line. The time to
 // recover (the task's end after the unseal) is logged.
 func (r *faultRig) vaultSealed(t *testing.T) {
-	p := in(t, r.alive())
+	p := forSubtest(t, r.alive())
 	db := testharness.MariaDB(t)
 	r.slow(false)
 	site := mariadbSiteOnNodeB(t, p, db, "sealed.example.test")
@@ -707,13 +707,32 @@ func (r *faultRig) vaultSealed(t *testing.T) {
 	}
 	if d := r.waitEnd(t, again.ID, 2*time.Minute); d.Status != "succeeded" {
 		lines, _ := r.logOf(p, again.ID)
-		t.Errorf("a backup queued %s after the unseal: %s %s: %s\nits log:\n%s", retried.Sub(unsealed).Round(time.Millisecond),
-			d.Status, d.ErrorCode, d.Explanation, strings.Join(lines, "\n"))
+		t.Errorf("a backup queued %s after the unseal: %s %s: %s\nits log:\n%s\nits back end's stderr:\n%s", retried.Sub(unsealed).Round(time.Millisecond),
+			d.Status, d.ErrorCode, d.Explanation, strings.Join(lines, "\n"), r.allocStderr(strings.TrimPrefix(d.Runner, "nomad:")))
 	} else {
 		t.Logf("vault sealed: a backup queued after the unseal succeeded %s later (%s after the unseal)",
 			time.Since(retried).Round(time.Millisecond), time.Since(unsealed).Round(time.Millisecond))
 	}
 	noThrowawayUsers(t, db, again.ID)
+}
+
+// allocStderr is the stderr of the back end of dispatched job jobID, read
+// from its allocation's directory on the node (all on this machine), for
+// a failure's diagnosis.
+func (r *faultRig) allocStderr(jobID string) string {
+	allocs, _, err := r.nomad.Jobs().Allocations(jobID, true, nil)
+	if err != nil || len(allocs) == 0 {
+		return fmt.Sprintf("(allocations of %s: %d, %v)", jobID, len(allocs), err)
+	}
+	var out []string
+	for _, a := range allocs {
+		files, _ := filepath.Glob(filepath.Join(os.TempDir(), "aegir-nomad-*", "*", "data", "alloc", a.ID, "alloc", "logs", "*.stderr.*"))
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			out = append(out, f+":\n"+tail(string(b), 40))
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // noThrowawayUsers fails t when a throwaway database user of task id is
