@@ -34,7 +34,7 @@ func TestServerOnNomadGivesBackEndsVault(t *testing.T) {
 		}
 	}
 	must(root.Sys().PutPolicy("aegir-backend", `path "secret/data/aegir/*" { capabilities = ["read"] }`))
-	cluster := nomadWithVault(t, v, root)
+	cluster := nomadWithVault(t, v, root, testharness.NomadOptions{})
 	consul := testharness.SharedConsul(t)
 	rs := testharness.Redis(t)
 
@@ -91,11 +91,11 @@ func TestServerOnNomadGivesBackEndsVault(t *testing.T) {
 	}
 }
 
-// nomadWithVault starts a Nomad cluster with its Vault integration on
-// v, as Nomad 1.4's docs set it up: a token role nomad-cluster that may
-// give tasks the policy aegir-backend, and a periodic orphan token of a
-// nomad-server policy for the servers.
-func nomadWithVault(t *testing.T, v *testharness.VaultServer, root *vaultapi.Client) *testharness.NomadCluster {
+// nomadWithVault starts a Nomad cluster of opts with its Vault
+// integration on v, as Nomad 1.4's docs set it up: a token role
+// nomad-cluster that may give tasks the policy aegir-backend, and a
+// periodic orphan token of a nomad-server policy for the servers.
+func nomadWithVault(t *testing.T, v *testharness.VaultServer, root *vaultapi.Client, opts testharness.NomadOptions) *testharness.NomadCluster {
 	t.Helper()
 	if err := root.Sys().PutPolicy("nomad-server", `
 path "auth/token/create/nomad-cluster" { capabilities = ["update"] }
@@ -116,8 +116,8 @@ path "auth/token/renew-self" { capabilities = ["update"] }
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testharness.Nomad(t, testharness.NomadOptions{Vault: &testharness.NomadVault{
-		Addr: v.Addr, Token: sec.Auth.ClientToken, Role: "nomad-cluster"}})
+	opts.Vault = &testharness.NomadVault{Addr: v.Addr, Token: sec.Auth.ClientToken, Role: "nomad-cluster"}
+	return testharness.Nomad(t, opts)
 }
 
 // TestServerOnNomadBackupLeasesFromVault: a backup of a MariaDB site on
@@ -134,7 +134,7 @@ func TestServerOnNomadBackupLeasesFromVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	root.SetToken(v.RootToken)
-	cluster := nomadWithVault(t, v, root)
+	cluster := nomadWithVault(t, v, root, testharness.NomadOptions{})
 	consul := testharness.SharedConsul(t)
 	rs := testharness.Redis(t)
 	q := strconv.Quote

@@ -118,7 +118,24 @@ func ConsulPersistent(t testing.TB) *ConsulAgent {
 	return a
 }
 
-// Restart stops an agent from ConsulPersistent (SIGTERM, as systemd
+// ConsulPersistentACL is ConsulPersistent with the ACL system on, as
+// ConsulACL: default deny, ManagementToken holds the initial management
+// token. The ACL state (policies, tokens) is kept on disk with the KV, so
+// tokens made before a Restart work after it.
+func ConsulPersistentACL(t testing.TB) *ConsulAgent {
+	t.Helper()
+	bin := requireBinary(t, "consul")
+	dir := shortTempDir(t, "consul")
+	a, err := startConsul(bin, dir, "aegir-"+randomHex(4), newUUID(), true)
+	if err != nil {
+		failStart(t, a.procOrNil(), err)
+	}
+	t.Cleanup(func() { a.proc.stop() })
+	dumpOnFailure(t, "consul", a.proc.logPath)
+	return a
+}
+
+// Restart stops an agent from ConsulPersistent or ConsulPersistentACL (SIGTERM, as systemd
 // does) and starts it again on the same ports and data, waiting until it
 // has a leader again. down is how long it stays stopped.
 func (a *ConsulAgent) Restart(t testing.TB, down time.Duration) {
@@ -138,7 +155,7 @@ func (a *ConsulAgent) Restart(t testing.TB, down time.Duration) {
 // ACLToken creates an ACL policy with rules (Consul's policy HCL, e.g. the
 // contents of ops/consul/aegir-policy.hcl) under a unique name starting
 // with name, and a token holding only that policy, and returns the token's
-// secret. The agent must come from ConsulACL.
+// secret. The agent must come from ConsulACL or ConsulPersistentACL.
 func (a *ConsulAgent) ACLToken(t testing.TB, name, rules string) string {
 	t.Helper()
 	if a.ManagementToken == "" {

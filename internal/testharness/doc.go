@@ -104,5 +104,7 @@
 // VaultServer.Seal/Unseal and NomadCluster.StopClient exist for tests of the
 // failure paths: a server that goes away and comes back on the same address.
 // ConsulPersistent starts a Consul server that keeps its data on disk, for
-// ConsulAgent.Restart (a -dev agent would come back empty).
+// ConsulAgent.Restart (a -dev agent would come back empty);
+// ConsulPersistentACL is the same with ACLs on (default deny), keeping
+// its policies and tokens across the restart.
 package testharness

@@ -15,7 +15,12 @@
 //     the mark provision.AbandonedKey in Redis tells a back end still
 //     running to stop and roll back (one that starts or finishes later
 //     does nothing or removes its archives), and the dispatched job is
-//     stopped and purged, so nothing runs again (run.go, lost).
+//     stopped and purged (first, whatever Redis says), so nothing runs
+//     again (run.go, lost). With Redis down at that moment the result is
+//     read for ResultRetry, then the task fails and the mark is set once
+//     Redis answers again (retried with backoff for an hour); the
+//     dispatcher's log lines wait in its buffered bus, and what the back
+//     end made meanwhile no record owns: the janitor removes it.
 //   - The dispatcher dies while a job runs: the job runs on. The executor
 //     can reattach (CanReattach), so the dispatcher's Recover (and every
 //     reap) takes the task's lock, follows the job again (Attach) and

@@ -247,21 +247,33 @@ func cmpNode(a *api.AllocationListStub, node string) string {
 }
 
 // lost ends a run whose allocation Nomad lost (its node missed its
-// heartbeats). A back end that finished before the node went (its result
-// is in Redis) ends the task with that result, so what it made is
-// recorded; otherwise the task is given up (abandon). Either way the
-// dispatched job is purged, so Nomad does not run it again.
+// heartbeats). The dispatched job is stopped and purged first, so Nomad
+// does not run it again when the node rejoins, whatever Redis says. A
+// back end that finished before the node went (its result is in Redis,
+// read for up to ResultRetry while Redis does not answer) ends the task
+// with that result, so what it made is recorded; otherwise the task is
+// given up (abandon).
 func (r *nomadRun) lost(a *api.AllocationListStub) (*provision.Result, error) {
 	fail := &NomadRunError{JobID: r.jobID, AllocID: a.ID, Node: cmpNode(a, r.node), Status: a.ClientStatus, Reason: r.lostReason(a)}
-	if res, err := r.result(fail); err == nil {
-		r.purge()
+	purged := r.purge()
+	probe := *fail // result rewrites its Reason when Redis does not answer
+	if res, err := r.result(&probe); err == nil {
 		r.e.log.Info("a lost allocation had left its result; the task ends with it", "task", r.taskID, "job", r.jobID)
 		return res, nil
 	}
-	fail.Abandoned = r.abandon()
-	// The back end may have left its result just before the mark.
-	if res, err := r.result(&NomadRunError{}); err == nil && res.ErrorCode != provision.CodeAbandoned {
-		return res, nil
+	marked := false
+	fail.Abandoned, marked = r.abandon(purged)
+	if marked {
+		// The back end may have left its result just before the mark.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		res, err := r.e.cfg.Results.Result(ctx, r.taskID)
+		cancel()
+		if err == nil && res != nil && res.ErrorCode != provision.CodeAbandoned {
+			probe := *fail
+			if res, err := r.result(&probe); err == nil {
+				return res, nil
+			}
+		}
 	}
 	return nil, fail
 }
@@ -278,27 +290,62 @@ func (r *nomadRun) purge() bool {
 	return true
 }
 
-// abandon gives up a run whose allocation Nomad lost: it marks the task
-// abandoned in Redis, so a back end still running on the lost node stops
-// and rolls back, and one that finished anyway removes its archives
-// (provision.AbandonedKey); then it stops and purges the dispatched job,
-// so Nomad never places it again when the node rejoins, and the node's
-// client stops the old allocation then. It returns what it did, for the
-// task's explanation.
-func (r *nomadRun) abandon() string {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+// abandon gives up a run whose allocation Nomad lost (its job already
+// stopped and purged by lost: purged says whether that worked, so Nomad
+// never places it again when the node rejoins, and the node's client
+// stops the old allocation then): it marks the task abandoned in Redis,
+// so a back end still running on the lost node stops and rolls back, and
+// one that finished anyway removes its archives (provision.AbandonedKey).
+// When Redis does not answer, the mark is set later (markAbandonedLater);
+// what a back end makes meanwhile no record owns, and the janitor removes
+// it. It returns what it did, for the task's explanation, and whether the
+// mark is set.
+func (r *nomadRun) abandon(purged bool) (string, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var did []string
+	marked := true
 	if err := r.e.cfg.Results.Abandon(ctx, r.taskID); err != nil {
-		r.e.log.Warn("mark a lost task abandoned", "task", r.taskID, "err", err)
+		marked = false
+		r.e.log.Warn("mark a lost task abandoned; Redis does not answer, retrying until it does", "task", r.taskID, "err", err)
+		go r.e.markAbandonedLater(r.taskID)
+		did = append(did, "Redis did not answer, so aegir tells the back end, should it still run, to stop and remove what it made once Redis answers again")
 	} else {
 		did = append(did, "the back end, should it still run, stops and removes what it made")
 	}
-	if r.purge() {
+	if purged {
 		did = append(did, "aegir purged the dispatched job "+r.jobID+" so Nomad does not run it again")
 	}
 	r.e.log.Warn("gave up a task whose Nomad allocation was lost", "task", r.taskID, "job", r.jobID)
-	return sentence(strings.Join(did, "; "))
+	return sentence(strings.Join(did, "; ")), marked
+}
+
+// abandonRetry bounds how long markAbandonedLater keeps trying: past
+// it, a back end still running on a lost node would long have been
+// stopped by Nomad (its job is purged) and its leftovers are the
+// janitor's.
+var abandonRetry = time.Hour
+
+// markAbandonedLater sets task taskID's abandoned mark once Redis answers
+// again, retrying with backoff (1 s doubling to 30 s) for abandonRetry.
+func (e *Executor) markAbandonedLater(taskID string) {
+	deadline := time.Now().Add(abandonRetry)
+	backoff := time.Second
+	for {
+		time.Sleep(backoff)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := e.cfg.Results.Abandon(ctx, taskID)
+		cancel()
+		if err == nil {
+			e.log.Info("marked a lost task abandoned now that Redis answers", "task", taskID)
+			return
+		}
+		if time.Now().After(deadline) {
+			e.log.Error("gave up marking a lost task abandoned: Redis did not answer; the janitor removes what its back end left", "task", taskID, "err", err)
+			return
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
 }
 
 // sentence capitalises s and ends it with a full stop.

@@ -416,3 +416,79 @@ func TestNomadLostNode(t *testing.T) {
 		t.Errorf("task on a lost node: %s %q", done.Status, done.Explanation)
 	}
 }
+
+// A client agent stopped mid-task while Redis (the bus: log lines, results,
+// the abandoned mark) is down when aegir gives the task up: the task still
+// fails (lost) within a bounded time, its dispatched job is purged all the
+// same, its explanation says the back end is told to stop once Redis
+// answers, and once Redis is back the abandoned mark is set (so a back end
+// still running stops and removes what it made) and the dispatcher's log
+// lines written meanwhile are in the task's archived log. Its own cluster
+// and Redis: the node stays down and Redis is stopped.
+func TestNomadLostNodeRedisDown(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, testharness.NomadOptions{NodeNames: []string{"aegir-lost"}})
+	b := setup(t, c, options{binary: fakeBackend(t), noVerify: true,
+		nomad: func(cfg *nomadexec.Config) { cfg.ResultRetry = 15 * time.Second }})
+	b.start(t)
+	tasks, _, err := b.st.ActiveTasks(context.Background())
+	must(t, err)
+	var id string
+	for _, x := range tasks {
+		if x.Type == domain.TaskVerifyServer {
+			id = x.ID
+		}
+	}
+	running, alloc := b.waitRunningAlloc(t, id)
+	t.Cleanup(func() {
+		for _, pid := range pidsOfAlloc(alloc.ID) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	c.nomad.StopClient(t, "aegir-lost")
+	c.redis.Stop(t)
+	start := time.Now()
+	done := b.waitTask(t, id, 3*time.Minute, func(t *domain.Task) bool { return t.Status.Done() })
+	t.Logf("task ended %s %s after the client and Redis stopped: %s", done.Status, time.Since(start).Round(time.Second), done.Explanation)
+	if done.Status != domain.TaskFailed || !strings.Contains(done.Explanation, "lost") {
+		t.Errorf("task on a lost node: %s %q", done.Status, done.Explanation)
+	}
+	for _, want := range []string{"once Redis answers again", "purged the dispatched job"} {
+		if !strings.Contains(done.Explanation, want) {
+			t.Errorf("explanation lacks %q: %s", want, done.Explanation)
+		}
+	}
+	jobID := strings.TrimPrefix(running.Runner, "nomad:")
+	if j, _, err := c.api.Jobs().Info(jobID, nil); err == nil && j.Stop != nil && !*j.Stop {
+		t.Errorf("the given-up task's job %s is still registered, not stopped", jobID)
+	}
+
+	c.redis.Restart(t)
+	back := time.Now()
+	key := provision.AbandonedKey("", id)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		if n, err := c.rdb.Exists(context.Background(), key).Result(); err == nil && n == 1 {
+			t.Logf("abandoned mark set %s after Redis came back", time.Since(back).Round(time.Millisecond))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no abandoned mark %s a minute after Redis came back", key)
+		}
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		lines, ok, err := b.d.Archive().Lines(context.Background(), id)
+		if err == nil && ok {
+			found := false
+			for _, l := range lines {
+				found = found || strings.HasPrefix(l.Msg, "aegir: task failed") && strings.Contains(l.Msg, "lost")
+			}
+			if !found {
+				t.Errorf("the archived log lacks the dispatcher's last line:\n%v", lines)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the task's log was not archived two minutes after Redis came back: %v", err)
+		}
+	}
+}
