@@ -23,6 +23,10 @@ namespace "default" {
     # Dispatch each task as a child of its server's aegir-task job; force
     # a queue pass (`nomad job periodic force`).
     "dispatch-job",
+    # Read a back end's result from its allocation's stdout
+    # (alloc/logs/provision.stdout.0) when it left none in Redis: a back
+    # end that could not reach Redis, or a Redis that lost the record.
+    "read-fs",
   ]
 
   # Secrets for the jobs live in each job's own variable, nomad/jobs/<job>,

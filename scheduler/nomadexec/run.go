@@ -385,10 +385,19 @@ func (r *nomadRun) endedWithout(status string) (*provision.Result, error) {
 	return r.result(&NomadRunError{JobID: r.jobID, AllocID: r.allocID, Node: r.node, Status: status})
 }
 
-// result reads the result the back end left, or returns fail (its Reason
-// saying why when there is a result aegir cannot use).
+// result reads the result the back end left in Redis, else the one it
+// printed on its allocation's stdout, or returns fail (its Reason saying
+// why when there is a result aegir cannot use).
 func (r *nomadRun) result(fail *NomadRunError) (*provision.Result, error) {
 	res, err := r.readResult()
+	if res == nil && fail.AllocID != "" && fail.Status != api.AllocClientStatusLost {
+		// No result in Redis: the back end also printed it on its stdout.
+		if out := r.resultFromStdout(fail.AllocID); out != nil {
+			r.e.log.Warn("the back end left no result in Redis; the task ends with the result it printed on its stdout",
+				"task", r.taskID, "job", r.jobID, "alloc", shortID(fail.AllocID), "redis_err", err)
+			res, err = out, nil
+		}
+	}
 	if err != nil {
 		fail.Reason = "its result could not be read: " + err.Error()
 		return nil, &runner.Failure{Msg: fail.Error(), Code: "bus_unavailable",

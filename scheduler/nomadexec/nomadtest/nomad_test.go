@@ -41,6 +41,33 @@ func TestNomad(t *testing.T) {
 	t.Run("NeverPlacedFails", func(t *testing.T) { t.Parallel(); testUnplaced(t, c) })
 	t.Run("ServerJobRegisteredOnce", func(t *testing.T) { t.Parallel(); testEnsureServerJob(t, c) })
 	t.Run("QueueJobs", func(t *testing.T) { t.Parallel(); testQueues(t, c) })
+	t.Run("ResultFromStdout", func(t *testing.T) { t.Parallel(); testResultFromStdout(t, c) })
+}
+
+// FakeLostResults is a result store that lost every record (a Redis
+// restarted without persistence, or one the back end could not reach):
+// fault injection for the stdout fallback.
+type FakeLostResults struct{ nomadexec.ResultStore }
+
+func (FakeLostResults) Result(context.Context, string) (*provision.Result, error) { return nil, nil }
+
+// A back end whose result is not in Redis still ends its task with its
+// real result, read from the allocation's stdout: the site is installed
+// and recorded as such, not failed "without leaving a result".
+func testResultFromStdout(t *testing.T, c *cluster) {
+	b := setup(t, c, options{nodes: []string{"aegir-a"}, nomad: func(cfg *nomadexec.Config) {
+		cfg.Results = FakeLostResults{cfg.Results}
+	}})
+	site, task := b.newSite(t, "aegir-a")
+	done := b.succeed(t, task, nil)
+	if code, _ := b.get(t, site.Domain, "/"); code != 200 {
+		t.Fatalf("installed site answers %d", code)
+	}
+	got, err := b.st.GetSite(context.Background(), site.ID)
+	must(t, err)
+	if got.Status != domain.SiteEnabled || done.Summary == "" {
+		t.Errorf("site %s, task summary %q", got.Status, done.Summary)
+	}
 }
 
 // A site on server A and one on server B: each install ran on its
