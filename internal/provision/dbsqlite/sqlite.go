@@ -397,6 +397,21 @@ func (d *Driver) Load(ctx context.Context, db provision.DBCreds, r io.Reader) er
 		d.log.InfoContext(ctx, "loaded sqlite database into a new file", "name", db.Name)
 		return nil
 	}
+	holds, err := linkedHolds(d.dir, db.Name, p)
+	if err != nil {
+		return fmt.Errorf("load database %s: %w", db.Name, err)
+	}
+	if placed, err := placeOver(ctx, p, tmp); err != nil {
+		return fmt.Errorf("load database %s: %w", db.Name, err)
+	} else if placed {
+		d.log.InfoContext(ctx, "loaded sqlite database", "name", db.Name, "renamed", true)
+		return nil
+	}
+	// The page copy writes into the database's file: a holding name
+	// linked to it must get a copy of its own first.
+	if err := unlinkHolds(ctx, p, holds); err != nil {
+		return fmt.Errorf("load database %s: set the held copy apart: %w", db.Name, err)
+	}
 	if err := loadInto(ctx, p, tmp); err != nil {
 		return fmt.Errorf("load database %s: %w", db.Name, err)
 	}
