@@ -172,9 +172,19 @@ func TestLoadRefusesGarbage(t *testing.T) {
 	if err := b.d.Dump(b.ctx, creds, &dump); err != nil {
 		t.Fatal(err)
 	}
+	// Whole by its header's size (checked while the stream goes on),
+	// but its second page (the table's) overwritten.
+	damaged := bytes.Clone(dump.Bytes())
+	if headerSize(damaged) != int64(len(damaged)) || len(damaged) < 8192 {
+		t.Fatalf("dump of %d bytes, header says %d", len(damaged), headerSize(damaged))
+	}
+	for i := 4096; i < 8192; i++ {
+		damaged[i] = 0xa5
+	}
 	for name, in := range map[string][]byte{
 		"sql text":  []byte("CREATE TABLE evil (x); INSERT INTO evil VALUES (1);"),
 		"truncated": dump.Bytes()[:dump.Len()/2],
+		"damaged":   damaged,
 		"empty":     nil,
 	} {
 		err := b.d.Load(b.ctx, creds, bytes.NewReader(in))
