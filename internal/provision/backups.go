@@ -251,7 +251,7 @@ func (j *job) loadFromArchive(ctx context.Context, db *dbConn, cr DBCreds, archi
 
 // restore puts a site back as one of its backups has it. The live
 // database is set aside first (DBSetAside: renamed into a holding place
-// on a server, a synced copy of an SQLite file), then the backup's database
+// on a server, a second link of an SQLite file), then the backup's database
 // loads in its place while the archive unpacks and verifies beside the
 // site (its dump goes to the load through a spool file as it is read).
 // Once both are done, the site directory is swapped with the unpacked one

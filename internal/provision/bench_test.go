@@ -13,6 +13,9 @@ package provision_test
 //
 //	AEGIR_BENCH_FILES_MB=500 AEGIR_BENCH_DB_MB=100 go test ./internal/provision -run XXX -bench BackupRestore -benchtime 1x
 //
+// AEGIR_BENCH_PROFILE=1 prints every backup's and restore's task log
+// lines with their time from the task's start (where the time goes).
+//
 // A large site (BenchmarkBackupRestoreLarge, skipped unless
 // AEGIR_BENCH_LARGE=1): AEGIR_BENCH_LARGE_GB (default 5) of files in
 // 200,000 files per 5 GB.
