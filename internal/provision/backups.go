@@ -251,7 +251,7 @@ func (j *job) loadFromArchive(ctx context.Context, db *dbConn, cr DBCreds, archi
 
 // restore puts a site back as one of its backups has it. The live
 // database is set aside first (DBSetAside: renamed into a holding place
-// on a server, a synced copy of an SQLite file), then the backup's database
+// on a server, a second link of an SQLite file), then the backup's database
 // loads in its place while the archive unpacks and verifies beside the
 // site (its dump goes to the load through a spool file as it is read).
 // Once both are done, the site directory is swapped with the unpacked one
@@ -294,6 +294,11 @@ func restore(ctx context.Context, j *job) error {
 	return j.restoreWithSafetyBackup(ctx, se, cr, sec)
 }
 
+// spoolGrace is how long restoreAside waits, once the archive is
+// unpacked, for the load to finish before it starts flushing the files
+// anyway (a server's load runs on while they are flushed).
+const spoolGrace = 50 * time.Millisecond
+
 // restoreAside is restore with the live database set aside. It returns an
 // error wrapping ErrSetAsideUnsupported, with nothing changed, when the
 // driver cannot set this database aside.
@@ -327,7 +332,19 @@ func (j *job) restoreAside(ctx context.Context, se *siteEnvOf, cr DBCreds, sec s
 	}()
 	staging, err := j.stageWith(ctx, loc, j.c.Backup.Path, j.c.Backup.SHA256, loc.ID, sp)
 	sp.closeWrite(err)
+	var lr loadResult
+	haveLR := false
 	if err == nil {
+		// A load that ends soon after the unpack (an SQLite file) lets go
+		// of the spool file, which is then removed before the flush below,
+		// so its pages are never written to disk: a second copy of the
+		// dump is as much to write as the database.
+		select {
+		case lr = <-loaded:
+			haveLR = true
+			_ = os.Remove(sp.path)
+		case <-time.After(spoolGrace):
+		}
 		// Start flushing the unpacked files while the load finishes and
 		// the site is swapped in: the sync before success (syncSite) then
 		// finds little left to write.
@@ -335,7 +352,9 @@ func (j *job) restoreAside(ctx context.Context, se *siteEnvOf, cr DBCreds, sec s
 		go func() { defer close(early); _ = syncFS(staging) }()
 		defer func() { <-early }()
 	}
-	lr := <-loaded
+	if !haveLR {
+		lr = <-loaded
+	}
 	if staging != "" {
 		defer os.RemoveAll(staging) // on failure; gone already on success
 	}

@@ -13,6 +13,9 @@ package provision_test
 //
 //	AEGIR_BENCH_FILES_MB=500 AEGIR_BENCH_DB_MB=100 go test ./internal/provision -run XXX -bench BackupRestore -benchtime 1x
 //
+// AEGIR_BENCH_PROFILE=1 prints every backup's and restore's task log
+// lines with their time from the task's start (where the time goes).
+//
 // A large site (BenchmarkBackupRestoreLarge, skipped unless
 // AEGIR_BENCH_LARGE=1): AEGIR_BENCH_LARGE_GB (default 5) of files in
 // 200,000 files per 5 GB.
@@ -385,7 +388,7 @@ func installBenchSite(b *testing.B, bb *bundle, fill func(siteDir string)) *back
 // first, and reports the medians.
 func (x *backupBench) run(b *testing.B) {
 	bb := x.bb
-	syncs := &syncCatcher{}
+	syncs := &syncCatcher{profile: os.Getenv("AEGIR_BENCH_PROFILE") == "1"}
 	bb.runner.Log = slog.New(syncs)
 	filesBytes := dirSize(x.siteDir)
 	total := float64(filesBytes+x.dbBytes) / 1e6
@@ -396,6 +399,7 @@ func (x *backupBench) run(b *testing.B) {
 	var archiveSize, baseSize int64
 	aegir := func() {
 		var t timer
+		syncs.mark()
 		t.start()
 		res := bb.runner.Run(context.Background(), bb.ctx(domain.TaskBackup, x.site, "static1"))
 		t.stop()
@@ -410,6 +414,7 @@ func (x *backupBench) run(b *testing.B) {
 		rc.Backup = &provision.BackupInfo{ID: domain.NewID(), Path: bk.Path, SHA256: bk.SHA256, Size: bk.Size}
 		syncs.ms.Store(0)
 		t = timer{}
+		syncs.mark()
 		t.start()
 		res = bb.runner.Run(context.Background(), rc)
 		t.stop()
@@ -506,11 +511,29 @@ func median(v []float64) float64 {
 }
 
 // syncCatcher is a log handler that drops every line but keeps the
-// duration of the last "synced to disk" (the restore's syncfs).
-type syncCatcher struct{ ms atomic.Int64 }
+// duration of the last "synced to disk" (the restore's syncfs). With
+// AEGIR_BENCH_PROFILE=1 it prints each line to stderr first, as "+ms
+// message attrs" from the start of its task: where a backup's or a
+// restore's time goes.
+type syncCatcher struct {
+	ms      atomic.Int64
+	profile bool
+	t0      atomic.Int64 // UnixNano of the task's start
+}
+
+func (c *syncCatcher) mark() { c.t0.Store(time.Now().UnixNano()) }
 
 func (c *syncCatcher) Enabled(context.Context, slog.Level) bool { return true }
 func (c *syncCatcher) Handle(_ context.Context, r slog.Record) error {
+	if c.profile {
+		var line strings.Builder
+		fmt.Fprintf(&line, "%+6dms %s", (r.Time.UnixNano()-c.t0.Load())/1e6, r.Message)
+		r.Attrs(func(a slog.Attr) bool {
+			fmt.Fprintf(&line, " %s=%v", a.Key, a.Value)
+			return true
+		})
+		fmt.Fprintln(os.Stderr, line.String())
+	}
 	if r.Message == "synced to disk" {
 		r.Attrs(func(a slog.Attr) bool {
 			if a.Key == "ms" {

@@ -106,7 +106,7 @@
 //     ahead of the tar writer, at most 64 files and 16 MiB ahead.
 //   - restore: the live database is set aside (DBSetAside: PostgreSQL
 //     ALTER DATABASE ... RENAME, MariaDB RENAME TABLE into a holding
-//     schema <db>_a<task>, an SQLite page copy .<db>.aside-<task>.db) and
+//     schema <db>_a<task>, an SQLite file linked as .<db>.aside-<task>.db) and
 //     the backup's dump loaded in its place while the archive is unpacked
 //     into a staging dir beside the site and verified against its recorded
 //     sha256 and its manifest; the load sees the end of the dump only once
@@ -114,7 +114,7 @@
 //     the database put back and the files untouched. Then: site dir
 //     renamed aside, staged files renamed in, settings and web config
 //     rendered, the filesystem synced (syncfs: it is what makes an SQLite
-//     load durable, as the driver copies its pages unsynced), answer
+//     load durable, as the driver renames or copies it unsynced), answer
 //     checked; on success
 //     the held database and the old dir are removed. Any failure renames
 //     the old dir back and puts the held database back, so the site is as

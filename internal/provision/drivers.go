@@ -168,7 +168,7 @@ type DBCreds struct {
 func NameFor(siteID string) string { return "s_" + siteID }
 
 // DBSetAside is implemented by database drivers that can keep a
-// database's contents aside cheaply (renames on a server, a page copy of
+// database's contents aside cheaply (renames on a server, a hard link of
 // an SQLite file) instead of a compressed dump. Restore sets the live
 // database aside, loads the backup in its place while the files unpack,
 // and puts it back if any later step fails (backups.go); drivers without

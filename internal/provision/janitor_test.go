@@ -160,7 +160,7 @@ func TestJanitorAfterKill(t *testing.T) {
 	b.killMidTask(bc, func() bool { return len(glob(t, filepath.Join(backupDir, "*.tmp-"+bc.Task.ID+"-*"))) == 1 })
 
 	// A restore killed while its archive is staged, its database set
-	// aside (sqlite: a copy, the live file untouched).
+	// aside (sqlite: a second link of the file, the database in place).
 	rc := b.ctx(domain.TaskRestore, site, "static1")
 	rc.Backup = &provision.BackupInfo{ID: domain.NewID(), Path: bk.Path, SHA256: bk.SHA256, Size: bk.Size}
 	staging := filepath.Join(sites1, ".aegir-staging-"+rc.Task.ID)

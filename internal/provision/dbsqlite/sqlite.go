@@ -372,21 +372,28 @@ func (d *Driver) Load(ctx context.Context, db provision.DBCreds, r io.Reader) er
 		f.Close()
 		return err
 	}
-	size, err := io.Copy(f, ctxReader{ctx, r})
+	// The check starts as soon as the file holds as many bytes as its
+	// header says the database has, while the rest of the stream comes
+	// (a restore's dump ends only once the whole archive has verified).
+	ca := &checkAhead{ctx: ctx, f: f, path: tmp}
+	size, err := io.Copy(ca, ctxReader{ctx, r})
 	if err != nil {
 		f.Close()
+		ca.wait()
 		return fmt.Errorf("read dump for %s: %w", db.Name, err)
 	}
 	if size == 0 {
 		f.Close()
 		return fmt.Errorf("dump for %s is empty: a dump always holds at least the database header; the database was not changed", db.Name)
 	}
-	// No fsync: the temp file is only read back (by the page copy into
-	// the live database), never kept.
+	// No fsync: the temp file is renamed into place or read back by the
+	// page copy; either way the caller syncs the filesystem before it
+	// reports success (see the package doc).
 	if err := f.Close(); err != nil {
+		ca.wait()
 		return err
 	}
-	if err := quickCheck(ctx, tmp); err != nil {
+	if err := ca.result(size); err != nil {
 		return fmt.Errorf("dump for %s is not a sound SQLite database (made by a different driver, truncated or damaged?); the database was not changed: %w", db.Name, err)
 	}
 
@@ -396,6 +403,21 @@ func (d *Driver) Load(ctx context.Context, db provision.DBCreds, r io.Reader) er
 		}
 		d.log.InfoContext(ctx, "loaded sqlite database into a new file", "name", db.Name)
 		return nil
+	}
+	holds, err := linkedHolds(d.dir, db.Name, p)
+	if err != nil {
+		return fmt.Errorf("load database %s: %w", db.Name, err)
+	}
+	if placed, err := placeOver(ctx, p, tmp); err != nil {
+		return fmt.Errorf("load database %s: %w", db.Name, err)
+	} else if placed {
+		d.log.InfoContext(ctx, "loaded sqlite database", "name", db.Name, "renamed", true)
+		return nil
+	}
+	// The page copy writes into the database's file: a holding name
+	// linked to it must get a copy of its own first.
+	if err := unlinkHolds(ctx, p, holds); err != nil {
+		return fmt.Errorf("load database %s: set the held copy apart: %w", db.Name, err)
 	}
 	if err := loadInto(ctx, p, tmp); err != nil {
 		return fmt.Errorf("load database %s: %w", db.Name, err)
@@ -587,4 +609,72 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// checkAhead writes a dump to its temp file and, once the file holds the
+// number of bytes the database header gives (page size × page count,
+// when the header's count is valid), runs quickCheck on it in the
+// background while the stream goes on. result waits for that check when
+// the stream ended at exactly that size, or else checks the file then.
+type checkAhead struct {
+	ctx     context.Context
+	f       *os.File
+	path    string
+	n, want int64
+	head    []byte
+	done    chan error // the early check's result; nil until it starts
+}
+
+func (c *checkAhead) Write(p []byte) (int, error) {
+	n, err := c.f.Write(p)
+	c.n += int64(n)
+	if len(c.head) < 100 {
+		c.head = append(c.head, p[:min(n, 100-len(c.head))]...)
+		if len(c.head) == 100 {
+			c.want = headerSize(c.head)
+		}
+	}
+	if c.done == nil && c.want > 0 && c.n == c.want && err == nil {
+		c.done = make(chan error, 1)
+		go func() { c.done <- quickCheck(c.ctx, c.path) }()
+	}
+	return n, err
+}
+
+// wait waits for an early check that started, so the temp file is not
+// removed under it.
+func (c *checkAhead) wait() {
+	if c.done != nil {
+		<-c.done
+	}
+}
+
+// result is the check of the whole file, size bytes.
+func (c *checkAhead) result(size int64) error {
+	if c.done != nil {
+		err := <-c.done
+		if size == c.want {
+			return err
+		}
+	}
+	return quickCheck(c.ctx, c.path)
+}
+
+// headerSize is the size of the database whose first 100 bytes are h:
+// page size × the header's page count, or 0 when the count is not valid
+// (the change counter at 24 differs from the version-valid-for at 92) or
+// h is not an SQLite header.
+func headerSize(h []byte) int64 {
+	if len(h) < 100 || string(h[:16]) != "SQLite format 3\x00" {
+		return 0
+	}
+	be32 := func(b []byte) uint32 { return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) }
+	if be32(h[24:]) != be32(h[92:]) {
+		return 0
+	}
+	page := int64(h[16])<<8 | int64(h[17])
+	if page == 1 {
+		page = 65536
+	}
+	return page * int64(be32(h[28:]))
 }

@@ -6,12 +6,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -170,9 +172,19 @@ func TestLoadRefusesGarbage(t *testing.T) {
 	if err := b.d.Dump(b.ctx, creds, &dump); err != nil {
 		t.Fatal(err)
 	}
+	// Whole by its header's size (checked while the stream goes on),
+	// but its second page (the table's) overwritten.
+	damaged := bytes.Clone(dump.Bytes())
+	if headerSize(damaged) != int64(len(damaged)) || len(damaged) < 8192 {
+		t.Fatalf("dump of %d bytes, header says %d", len(damaged), headerSize(damaged))
+	}
+	for i := 4096; i < 8192; i++ {
+		damaged[i] = 0xa5
+	}
 	for name, in := range map[string][]byte{
 		"sql text":  []byte("CREATE TABLE evil (x); INSERT INTO evil VALUES (1);"),
 		"truncated": dump.Bytes()[:dump.Len()/2],
+		"damaged":   damaged,
 		"empty":     nil,
 	} {
 		err := b.d.Load(b.ctx, creds, bytes.NewReader(in))
@@ -427,5 +439,168 @@ func TestCopyAtRestOnlyWithoutWALFrames(t *testing.T) {
 	}
 	if n := b.count(t, creds, "t"); n != 3 {
 		t.Fatalf("after put back: %d rows, want 3", n)
+	}
+}
+
+// SetAside holds a WAL database as a second link of its file; with no
+// connection open, Load and PutBack rename files into place instead of
+// copying pages (the old file's WAL checkpointed into it first, never
+// applied to the new), and each step leaves a sound database holding
+// what it should. A PutBack without a Load only drops the link.
+func TestPlacedByRenameWhenNoConnectionIsOpen(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	src := b.d.Locate("s_pppppppppppppppppppp")
+	if err := b.d.Create(b.ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, src, "CREATE TABLE t (v TEXT)", "INSERT INTO t VALUES ('a'), ('b')")
+	var dump bytes.Buffer
+	if err := b.d.Dump(b.ctx, src, &dump); err != nil {
+		t.Fatal(err)
+	}
+	// A database whose WAL holds a committed row no checkpoint has
+	// copied (as a killed site process leaves it): the files copied
+	// while a connection is open.
+	site, err := sql.Open("sqlite", dsn(src.Path, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer site.Close()
+	if _, err := site.Exec("PRAGMA wal_autocheckpoint=0; INSERT INTO t VALUES ('c')"); err != nil {
+		t.Fatal(err)
+	}
+	creds := b.d.Locate("s_qqqqqqqqqqqqqqqqqqqq")
+	for _, suffix := range []string{"", "-wal"} {
+		data, err := os.ReadFile(src.Path + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if suffix == "-wal" && len(data) == 0 {
+			t.Fatal("expected WAL frames")
+		}
+		if err := os.WriteFile(creds.Path+suffix, data, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inode := func(p string) uint64 {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	first := inode(creds.Path)
+	_, hold, _ := b.d.asidePath(creds, "k2")
+
+	// Set aside and put back with nothing loaded in between.
+	if err := b.d.SetAside(b.ctx, creds, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.d.PutBack(b.ctx, creds, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	if inode(creds.Path) != first || b.count(t, creds, "t") != 3 {
+		t.Fatal("SetAside then PutBack changed the database")
+	}
+	if m, _ := filepath.Glob(filepath.Join(b.d.Dir(), ".*aside*")); len(m) != 0 {
+		t.Fatalf("left after PutBack: %v", m)
+	}
+
+	if err := b.d.SetAside(b.ctx, creds, "k2"); err != nil {
+		t.Fatal(err)
+	}
+	if inode(hold) != first || inode(creds.Path) != first {
+		t.Fatal("want the held name to be a link of the database's file, the database in place")
+	}
+	if err := b.d.Load(b.ctx, creds, bytes.NewReader(dump.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if inode(creds.Path) == first || inode(hold) != first {
+		t.Error("Load over a database no one has open copied pages; want the file renamed into place")
+	}
+	if n := b.count(t, creds, "t"); n != 2 {
+		t.Fatalf("after load: %d rows, want 2", n)
+	}
+	exec(t, creds, "INSERT INTO t VALUES ('d')") // leaves no WAL frames once closed
+	second := inode(creds.Path)
+	if err := b.d.Load(b.ctx, creds, bytes.NewReader(dump.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if inode(creds.Path) == second {
+		t.Error("a second Load copied pages; want the file renamed into place")
+	}
+	if n := b.count(t, creds, "t"); n != 2 {
+		t.Fatalf("after a second load: %d rows, want 2", n)
+	}
+
+	if err := b.d.PutBack(b.ctx, creds, "k2"); err != nil {
+		t.Fatal(err)
+	}
+	if inode(creds.Path) != first {
+		t.Error("PutBack over a database no one has open copied pages; want the held file renamed back")
+	}
+	if _, err := os.Stat(hold); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("held file after PutBack: %v", err)
+	}
+	if n := b.count(t, creds, "t"); n != 3 {
+		t.Fatalf("after put back: %d rows, want 3 (the WAL's row included)", n)
+	}
+	if err := quickCheck(b.ctx, creds.Path); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, creds, "INSERT INTO t VALUES ('e')")
+	if n := b.count(t, creds, "t"); n != 4 {
+		t.Fatalf("after a write: %d rows, want 4", n)
+	}
+}
+
+// A held link of a database a connection keeps open gets a copy of its
+// own before Load copies pages into the database's file.
+func TestLinkedHoldCopiedBeforePageCopy(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	creds := b.d.Locate("s_llllllllllllllllllll")
+	if err := b.d.Create(b.ctx, creds); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, creds, "CREATE TABLE t (v TEXT)", "INSERT INTO t VALUES ('a')")
+	var dump bytes.Buffer
+	if err := b.d.Dump(b.ctx, creds, &dump); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, creds, "INSERT INTO t VALUES ('b')")
+	site, err := sql.Open("sqlite", dsn(creds.Path, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer site.Close()
+	if err := b.d.SetAside(b.ctx, creds, "k3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := site.Exec("INSERT INTO t VALUES ('c')"); err != nil { // after SetAside, before Load: kept too
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(creds.Path)
+	if err := b.d.Load(b.ctx, creds, bytes.NewReader(dump.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.Stat(creds.Path)
+	if !os.SameFile(fi, after) {
+		t.Fatal("Load renamed over a database a connection has open")
+	}
+	var n int
+	if err := site.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the open connection sees %d rows, %v; want 1", n, err)
+	}
+	_, hold, _ := b.d.asidePath(creds, "k3")
+	if hi, err := os.Stat(hold); err != nil || os.SameFile(hi, after) {
+		t.Fatalf("held copy: %v; want a file of its own", err)
+	}
+	if err := b.d.PutBack(b.ctx, creds, "k3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := site.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil || n != 3 {
+		t.Fatalf("after put back the open connection sees %d rows, %v; want 3", n, err)
 	}
 }
