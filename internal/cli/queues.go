@@ -51,7 +51,7 @@ var backupNoun = &noun{
 			examples: []string{"aegir backup list -site example.com"}},
 		{name: "download", args: "ID [-o FILE]", summary: "Download a backup archive (.tar.zst); -o - writes to stdout.", run: backupDownload,
 			examples: []string{"aegir backup download 01hx2y3z4a5b6c7d8e9f -o site.tar.zst"}},
-		{name: "delete", args: "ID", summary: "Queue the deletion of a backup (archive and record together).", run: backupDelete,
+		{name: "delete", args: "ID", summary: "Queue the deletion of a backup (archive and record together), a deleted site's too.", run: backupDelete,
 			examples: []string{"aegir backup delete 01hx2y3z4a5b6c7d8e9f"}},
 	},
 }
@@ -583,6 +583,6 @@ func backupDelete(ctx context.Context, a *app, args []string) error {
 	if _, err := c.do(ctx, http.MethodDelete, c.path("backups", pos[0]), nil, nil, &t); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "queued delete-backup task %s\n", t.ID)
+	fmt.Fprintf(a.stdout, "queued %s task %s\n", t.Type, t.ID)
 	return nil
 }
