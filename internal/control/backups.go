@@ -71,19 +71,41 @@ func (s *Backups) Delete(ctx context.Context, a Actor, id string) (*domain.Task,
 	if ctx, err = s.guard(ctx, a, b.ClientID); err != nil {
 		return nil, err
 	}
-	typ := domain.TaskDeleteBackup
-	_, err = s.st.GetSite(ctx, b.SiteID)
-	switch {
-	case errors.Is(err, domain.ErrNotFound):
-		typ = domain.TaskDeleteBackupOfDeletedSite
-	case err != nil:
+	gone, err := s.siteGone(ctx, b.SiteID)
+	if err != nil {
 		return nil, err
 	}
-	ctx = a.recordTask(ctx, "backup", b.ID, b.ClientID, typ, nil)
-	if typ == domain.TaskDeleteBackupOfDeletedSite {
-		return s.st.RequestDeletedSiteBackupTask(ctx, b.ID, typ, a.Name())
+	for tries := 1; ; tries++ {
+		typ := domain.TaskDeleteBackup
+		if gone {
+			typ = domain.TaskDeleteBackupOfDeletedSite
+		}
+		rctx := a.recordTask(ctx, "backup", b.ID, b.ClientID, typ, nil)
+		var task *domain.Task
+		if gone {
+			task, err = s.st.RequestDeletedSiteBackupTask(rctx, b.ID, typ, a.Name())
+		} else {
+			task, err = s.st.RequestSiteTask(rctx, b.SiteID, typ, map[string]string{"backup_id": b.ID}, a.Name())
+		}
+		if err == nil || tries == 2 {
+			return task, err
+		}
+		// The site was deleted, or brought back, meanwhile: the other
+		// task type, once.
+		if now, nerr := s.siteGone(ctx, b.SiteID); nerr != nil || now == gone {
+			return nil, err
+		}
+		gone = !gone
 	}
-	return s.st.RequestSiteTask(ctx, b.SiteID, typ, map[string]string{"backup_id": b.ID}, a.Name())
+}
+
+// siteGone reports whether site id no longer exists.
+func (s *Backups) siteGone(ctx context.Context, id string) (bool, error) {
+	_, err := s.st.GetSite(ctx, id)
+	if errors.Is(err, domain.ErrNotFound) {
+		return true, nil
+	}
+	return false, err
 }
 
 // Packages lists packages, releases and where they are installed.
