@@ -264,8 +264,14 @@ func (u *ui) backupDelete(c *fiber.Ctx, v *view) error {
 	if err := confirmed(c, b.Domain); err != nil {
 		return err
 	}
-	if _, err := u.ctl.Backups.Delete(c.UserContext(), actor(c), b.ID); err != nil {
+	task, err := u.ctl.Backups.Delete(c.UserContext(), actor(c), b.ID)
+	if err != nil {
 		return err
 	}
-	return u.done(c, "/sites/"+b.SiteID, "Deleting the backup of %s taken %s.", b.Domain, b.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"))
+	to := "/sites/" + b.SiteID
+	if task.TargetKind != domain.TargetSite {
+		// The site is gone (delete-backup-of-deleted-site): follow the task.
+		to = "/tasks/" + task.ID
+	}
+	return u.done(c, to, "Deleting the backup of %s taken %s.", b.Domain, b.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"))
 }

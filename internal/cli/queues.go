@@ -51,8 +51,8 @@ var backupNoun = &noun{
 			examples: []string{"aegir backup list -site example.com"}},
 		{name: "download", args: "ID [-o FILE]", summary: "Download a backup archive (.tar.zst); -o - writes to stdout.", run: backupDownload,
 			examples: []string{"aegir backup download 01hx2y3z4a5b6c7d8e9f -o site.tar.zst"}},
-		{name: "delete", args: "ID", summary: "Queue the deletion of a backup (archive and record together).", run: backupDelete,
-			examples: []string{"aegir backup delete 01hx2y3z4a5b6c7d8e9f"}},
+		{name: "delete", args: "ID [-wait] [-json]", summary: "Queue the deletion of a backup (archive and record together), a deleted site's too.", run: backupDelete,
+			examples: []string{"aegir backup delete 01hx2y3z4a5b6c7d8e9f -wait"}},
 	},
 }
 
@@ -573,16 +573,20 @@ func backupDownload(ctx context.Context, a *app, args []string) error {
 	return nil
 }
 
+// backupDelete queues the deletion of a backup: delete-backup on its site,
+// or delete-backup-of-deleted-site on the server holding the archive when
+// the site is gone. -wait follows the task.
 func backupDelete(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
+	tf := taskFlags(fs)
 	pos, c, err := a.connect(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
 	var t domain.Task
-	if _, err := c.do(ctx, http.MethodDelete, c.path("backups", pos[0]), nil, nil, &t); err != nil {
+	raw, err := c.do(ctx, http.MethodDelete, c.path("backups", pos[0]), nil, nil, &t)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "queued delete-backup task %s\n", t.ID)
-	return nil
+	return a.queued(ctx, c, tf, raw, &t, "")
 }

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"errors"
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/store"
@@ -56,7 +57,12 @@ func shapeBackup(a Actor, b *domain.Backup) {
 	}
 }
 
-// Delete queues delete-backup on the backup's site.
+// Delete queues delete-backup on the backup's site, or, when the site is
+// gone (its final backup and older ones, kept for site create
+// -from-backup), delete-backup-of-deleted-site on the server holding the
+// archive. Either removes the archive and then the record. A client user
+// may delete only their own client's backups (Get: another's is not
+// found).
 func (s *Backups) Delete(ctx context.Context, a Actor, id string) (*domain.Task, error) {
 	b, err := s.Get(ctx, a, id)
 	if err != nil {
@@ -65,8 +71,41 @@ func (s *Backups) Delete(ctx context.Context, a Actor, id string) (*domain.Task,
 	if ctx, err = s.guard(ctx, a, b.ClientID); err != nil {
 		return nil, err
 	}
-	ctx = a.recordTask(ctx, "backup", b.ID, b.ClientID, domain.TaskDeleteBackup, nil)
-	return s.st.RequestSiteTask(ctx, b.SiteID, domain.TaskDeleteBackup, map[string]string{"backup_id": b.ID}, a.Name())
+	gone, err := s.siteGone(ctx, b.SiteID)
+	if err != nil {
+		return nil, err
+	}
+	for tries := 1; ; tries++ {
+		typ := domain.TaskDeleteBackup
+		if gone {
+			typ = domain.TaskDeleteBackupOfDeletedSite
+		}
+		rctx := a.recordTask(ctx, "backup", b.ID, b.ClientID, typ, nil)
+		var task *domain.Task
+		if gone {
+			task, err = s.st.RequestDeletedSiteBackupTask(rctx, b.ID, typ, a.Name())
+		} else {
+			task, err = s.st.RequestSiteTask(rctx, b.SiteID, typ, map[string]string{"backup_id": b.ID}, a.Name())
+		}
+		if err == nil || tries == 2 {
+			return task, err
+		}
+		// The site was deleted, or brought back, meanwhile: the other
+		// task type, once.
+		if now, nerr := s.siteGone(ctx, b.SiteID); nerr != nil || now == gone {
+			return nil, err
+		}
+		gone = !gone
+	}
+}
+
+// siteGone reports whether site id no longer exists.
+func (s *Backups) siteGone(ctx context.Context, id string) (bool, error) {
+	_, err := s.st.GetSite(ctx, id)
+	if errors.Is(err, domain.ErrNotFound) {
+		return true, nil
+	}
+	return false, err
 }
 
 // Packages lists packages, releases and where they are installed.

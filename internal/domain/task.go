@@ -42,6 +42,10 @@ const (
 	TaskDeletePlatform TaskType = "delete-platform"
 	TaskMigrateSites   TaskType = "migrate-sites" // a parent task: one migrate child task per site
 	TaskVerifyServer   TaskType = "verify-server"
+	// TaskDeleteBackupOfDeletedSite removes a backup of a deleted site
+	// (archive and record) on the server holding the archive: with its
+	// site gone there is no site to queue delete-backup on.
+	TaskDeleteBackupOfDeletedSite TaskType = "delete-backup-of-deleted-site"
 )
 
 // TargetKind is the kind of entity a task operates on.

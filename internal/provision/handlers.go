@@ -39,5 +39,6 @@ var handlers = map[domain.TaskType]taskHandler{
 	domain.TaskUnlock:         unlockPlatform,
 	domain.TaskDeletePlatform: deletePlatform,
 	// Server tasks.
-	domain.TaskVerifyServer: verifyServer,
+	domain.TaskVerifyServer:              verifyServer,
+	domain.TaskDeleteBackupOfDeletedSite: deleteBackupTask, // delete-backup on the server, its site gone
 }

@@ -156,6 +156,60 @@ func (s *Store) RequestServerTask(ctx context.Context, serverID string, typ doma
 	return task, nil
 }
 
+// RequestDeletedSiteBackupTask queues a task on a backup whose site is
+// gone (delete-backup-of-deleted-site): with no site to queue it on, it
+// is a task on the server holding the archive (the backup's server_id),
+// carrying the backup's client so the client's users see it. While the
+// site exists it is refused (delete-backup on the site does it). The
+// transaction checks the backup is unchanged and the site still absent.
+func (s *Store) RequestDeletedSiteBackupTask(ctx context.Context, backupID string, typ domain.TaskType, by string) (task *domain.Task, err error) {
+	err = withRefRetry(func() error {
+		task, err = s.requestDeletedSiteBackupTask(ctx, backupID, typ, by)
+		return err
+	})
+	return task, err
+}
+
+func (s *Store) requestDeletedSiteBackupTask(ctx context.Context, backupID string, typ domain.TaskType, by string) (*domain.Task, error) {
+	if spec, ok := taskspec.Lookup(typ); !ok || spec.Kind != domain.TargetServer || spec.Backup == taskspec.NoBackup {
+		return nil, domain.Invalid("type", "%q is not a task on a deleted site's backup", domain.Clip(string(typ)))
+	}
+	b, err := s.GetBackup(ctx, backupID)
+	if err != nil {
+		return nil, err
+	}
+	switch _, err := s.GetSite(ctx, b.SiteID); {
+	case err == nil:
+		return nil, fmt.Errorf("site %s of backup %s exists: %s is for the backups of deleted sites (delete-backup on the site deletes this one): %w",
+			b.Domain, b.ID, typ, domain.ErrConflict)
+	case !errors.Is(err, domain.ErrNotFound):
+		return nil, err
+	}
+	srv, err := s.GetServer(ctx, b.ServerID)
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil, fmt.Errorf("the server that held backup %s (of %s) no longer exists, so aegir cannot remove its archive: %w",
+			b.ID, b.Domain, domain.ErrConflict)
+	}
+	if err != nil {
+		return nil, err
+	}
+	args := map[string]string{"backup_id": b.ID}
+	if err := taskspec.CheckServer(srv, typ, args); err != nil {
+		return nil, err
+	}
+	t := newTx()
+	t.add(Op{Verb: OpCheckIndex, Key: prefixBackups + b.ID, Index: b.Version}, errRefChanged)
+	t.add(Op{Verb: OpCheckNotExists, Key: prefixSites + b.SiteID}, errRefChanged)
+	task, err := s.enqueue(t, typ, domain.TargetServer, srv.ID, srv.Name, b.ClientID, args, by)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.commit(ctx, t); err != nil {
+		return nil, err
+	}
+	return task, nil
+}
+
 // TaskFilter selects tasks for ListTasks. Zero fields match everything.
 type TaskFilter struct {
 	Status     domain.TaskStatus

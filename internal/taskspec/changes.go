@@ -14,7 +14,7 @@ const (
 	ChangeRemoveSite                         // the target site is gone
 	ChangeMoveSite                           // the target site lives elsewhere now
 	ChangeBackups                            // new backups of the target site
-	ChangeRemoveBackups                      // backups of the target site are gone
+	ChangeRemoveBackups                      // backups of the target site (a server task: the one of args.backup_id) are gone
 	ChangeNewSites                           // new sites (a clone, imported sites)
 	ChangePlatformStatus                     // the target platform's status
 	ChangePlatformLock                       // the target platform's locked flag
@@ -32,8 +32,10 @@ const SiteChanges = ChangeSiteStatus | ChangeRemoveSite | ChangeMoveSite | Chang
 // PlatformChanges are every change a platform task can make.
 const PlatformChanges = ChangeNewSites | ChangePlatformStatus | ChangePlatformLock | ChangePlatformRelease | ChangeRemovePlatform
 
-// ServerChanges are every change a server task can make.
-const ServerChanges = ChangeServerStatus
+// ServerChanges are every change a server task can make: its status, and
+// the backups of deleted sites whose archives it holds
+// (delete-backup-of-deleted-site).
+const ServerChanges = ChangeServerStatus | ChangeRemoveBackups
 
 // changeGroups say, in the order they are checked, what a refused change
 // would have done.

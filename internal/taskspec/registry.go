@@ -21,6 +21,7 @@ var specs = []*Spec{
 	&migrateSites,
 	// Server tasks.
 	&verifyServer,
+	&deleteBackupOfDeletedSite, // queued through the backup (store.RequestBackupTask)
 }
 
 var byType = func() map[domain.TaskType]*Spec {

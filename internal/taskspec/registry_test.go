@@ -49,8 +49,11 @@ func TestSpecsAreWellFormed(t *testing.T) {
 		if s.Backup != NoBackup && (s.Arg("backup_id") == nil || s.Arg("backup_id").Required != (s.Backup != BackupArchiveIfGiven)) {
 			t.Errorf("%s: uses a backup but takes no backup_id (required unless BackupArchiveIfGiven)", s.Type)
 		}
-		if (s.Report != NoReport || s.Backup != NoBackup || s.Destination != NoDestination) && s.Kind != domain.TargetSite {
-			t.Errorf("%s: only site tasks have backups, destinations and reports", s.Type)
+		if (s.Report != NoReport || s.Destination != NoDestination) && s.Kind != domain.TargetSite {
+			t.Errorf("%s: only site tasks have destinations and reports", s.Type)
+		}
+		if s.Backup != NoBackup && s.Kind != domain.TargetSite && (s.Kind != domain.TargetServer || s.Backup != BackupRecord) {
+			t.Errorf("%s: only site tasks, and server tasks on the record of a deleted site's backup, work on backups", s.Type)
 		}
 		for _, a := range s.Args {
 			if err := domain.ValidateName("arg", a.Name); err != nil {
@@ -98,7 +101,7 @@ func TestSpecsCoverTheAPI(t *testing.T) {
 		domain.TaskEnable, domain.TaskClone, domain.TaskMigrate, domain.TaskDelete, domain.TaskRotateCredentials,
 		domain.TaskCron, domain.TaskStats, domain.TaskDeleteBackup, domain.TaskVerifyBackup,
 		domain.TaskVerifyPlatform, domain.TaskImport, domain.TaskLock, domain.TaskUnlock, domain.TaskDeletePlatform,
-		domain.TaskVerifyServer,
+		domain.TaskVerifyServer, domain.TaskDeleteBackupOfDeletedSite,
 	} {
 		if _, ok := Lookup(typ); !ok {
 			t.Errorf("no spec for %s", typ)

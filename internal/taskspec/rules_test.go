@@ -55,7 +55,7 @@ func TestRuleMessages(t *testing.T) {
 		{locked, domain.TaskLock, nil, `cannot lock platform d11: it is already locked: platform cannot go from "ready" to "lock"`},
 		{pending, domain.TaskImport, nil, `cannot import platform d11: it has not been verified; verify it first: platform cannot go from "pending" to "import"`},
 		{srv, domain.TaskVerifyServer, nil, ``},
-		{srv, domain.TaskVerify, nil, `type: "verify" is not a server task; use one of [verify-server]`},
+		{srv, domain.TaskVerify, nil, `type: "verify" is not a server task; use one of [delete-backup-of-deleted-site verify-server]`},
 	} {
 		err := Check(tc.t, tc.typ, tc.args)
 		got := ""

@@ -8,6 +8,6 @@ var verifyServer = Spec{
 	Kind:    domain.TargetServer,
 	Summary: "Verify a server: check that its services answer.",
 	From:    anyServer,
-	Changes: ServerChanges,
+	Changes: ChangeServerStatus,
 	Form:    Form{Label: "Verify"},
 }

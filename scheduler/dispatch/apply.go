@@ -41,6 +41,11 @@ func ResultChanges(task domain.Task, res *provision.Result) ([]store.Change, err
 		}))
 	}
 	for _, id := range c.RemoveBackups {
+		// A server task removes only the backup it was queued for
+		// (delete-backup-of-deleted-site); a site task's are its site's.
+		if task.TargetKind != domain.TargetSite && id != task.Args["backup_id"] {
+			return nil, fmt.Errorf("a %s task cannot remove backup %q: it was queued for backup %q", task.Type, domain.Clip(id), task.Args["backup_id"])
+		}
 		out = append(out, store.RemoveBackup(id))
 	}
 	for _, ns := range c.NewSites {

@@ -54,7 +54,7 @@ func BuildContext(ctx context.Context, st *store.Store, task domain.Task, env pr
 	case domain.TargetPlatform:
 		err = platformContext(ctx, st, task.TargetID, pc)
 	case domain.TargetServer:
-		err = serverContext(ctx, st, task.TargetID, pc)
+		err = serverContext(ctx, st, task, pc)
 	default:
 		err = contextErr("bad_task", nil, "", "task %s has an unknown target kind %q", task.ID, task.TargetKind)
 	}
@@ -322,12 +322,20 @@ func platformContext(ctx context.Context, st *store.Store, id string, pc *provis
 	return nil
 }
 
-func serverContext(ctx context.Context, st *store.Store, id string, pc *provision.Context) error {
+func serverContext(ctx context.Context, st *store.Store, task domain.Task, pc *provision.Context) error {
+	id := task.TargetID
 	srv, err := st.GetServer(ctx, id)
 	if err != nil {
 		return missing(err, "The task's server "+id, "Nothing to do for a deleted server; ignore this task.")
 	}
 	pc.Server = serverInfo(srv)
+	spec, ok := taskspec.Lookup(task.Type)
+	if !ok {
+		return contextErr("bad_task", nil, "", "task %s has an unknown type %q", task.ID, task.Type)
+	}
+	if spec.Backup.Needs(task.Args) {
+		return deletedSiteBackupContext(ctx, st, task, srv, pc)
+	}
 	svcs, err := st.ServicesOf(ctx, srv.ID)
 	if err != nil {
 		return err
@@ -338,6 +346,33 @@ func serverContext(ctx context.Context, st *store.Store, id string, pc *provisio
 			pc.Secrets["db_admin"] = secrets.ServiceAdminRef(svcs[i].ID)
 		}
 	}
+	return nil
+}
+
+// deletedSiteBackupContext resolves the backup a server task works on
+// (delete-backup-of-deleted-site): a backup of a site that is gone, whose
+// archive lies on the task's server. A site that came back since the task
+// was queued (site create -from-backup) keeps its backups; the task fails
+// saying so, nothing removed. The context carries no services or secrets:
+// the work is on the backup directory only.
+func deletedSiteBackupContext(ctx context.Context, st *store.Store, task domain.Task, srv *domain.Server, pc *provision.Context) error {
+	b, err := st.GetBackup(ctx, task.Args["backup_id"])
+	if err != nil {
+		return missing(err, "Backup "+task.Args["backup_id"], "Nothing to delete: the backup is gone already.")
+	}
+	if b.ServerID != srv.ID {
+		return contextErr("bad_backup", nil, "Delete the backup again (aegir backup delete "+b.ID+"): it is queued on the right server.",
+			"Backup %s is stored on server %s, not %s.", b.ID, b.ServerID, srv.Name)
+	}
+	_, err = st.GetSite(ctx, b.SiteID)
+	if err == nil {
+		return contextErr("site_exists", domain.ErrConflict, "Delete the backup again (aegir backup delete "+b.ID+"): it is queued on the site now.",
+			"Site %s of backup %s exists again (brought back since the task was queued); its backups are deleted through the site.", b.Domain, b.ID)
+	}
+	if !errors.Is(err, domain.ErrNotFound) {
+		return err
+	}
+	pc.Backup = &provision.BackupInfo{ID: b.ID, Path: b.Path, SHA256: b.SHA256, Size: b.Size, Reason: b.Reason}
 	return nil
 }
 
