@@ -344,8 +344,9 @@ php_admin_flag[opcache.validate_permission] = on
 `
 
 // signalFPM sends SIGUSR2 to the php-fpm master, as Debian's
-// `systemctl reload php8.2-fpm` does (ExecReload=kill -USR2 $MAINPID).
-// The front page's retries wait for the new socket.
+// `systemctl reload php8.2-fpm` does (ExecReload=kill -USR2 $MAINPID),
+// once the master can take it. The front page's retries wait for the
+// new socket.
 func signalFPM(b *testing.B, s *stack) {
 	b.Helper()
 	raw, err := os.ReadFile(s.fpm.PidFile)
@@ -355,6 +356,20 @@ func signalFPM(b *testing.B, s *stack) {
 	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
 	if err != nil {
 		b.Fatal(err)
+	}
+	// Not while the master is still re-executing after an earlier
+	// reload (aegir's or ours): SIGUSR2 would end it then (see webnginx's
+	// reloadFPM). bit 11 of SigCgt is SIGUSR2 (12).
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			break
+		}
+		_, after, _ := strings.Cut(string(st), "SigCgt:")
+		mask, _ := strconv.ParseUint(strings.TrimSpace(strings.SplitN(after, "\n", 2)[0]), 16, 64)
+		if mask&(1<<11) != 0 {
+			break
+		}
 	}
 	if err := syscall.Kill(pid, syscall.SIGUSR2); err != nil {
 		b.Fatal(err)

@@ -82,6 +82,29 @@
 // neither tests nor reloads php-fpm again; until it writes the vhost no
 // request reaches the pool.
 //
+// # What a new pool costs
+//
+// Every pool of the service shares one php-fpm master (php_fpm_config),
+// so a new, changed or removed pool reloads it: SIGUSR2 re-executes the
+// master, every pool's workers are restarted once their requests end,
+// and the master's opcache starts empty. The first page of a site then
+// compiles the platform's scripts again (WordPress: ~0.5 s on a shared
+// core), and the scripts are shared by every site of the platform (the
+// pool's opcache.validate_permission stops a site running a script its
+// user cannot read). The provision package's BenchmarkWordPressInstall
+// measures an install against an operator doing the same by hand (the
+// site's user, its own pool, php-fpm -t, reload, vhost, nginx reload, the
+// front page): aegir's first page is no slower than the operator's,
+// both being the first after a reload, and a site already served from
+// the same platform answers its next page ~15 ms slower after an
+// install, the new site's first page having compiled the same files
+// again. One master per site (its own pid file and opcache, started and
+// stopped by the driver) would spare the other sites the reload and keep
+// each site's compiled code apart, at the cost of an opcache per site
+// and of a supervisor to start the masters after a reboot; it would not
+// make an install faster (a new master's opcache is empty too), so it is
+// not built: see the benchmark's row in the README.
+//
 // # Service settings
 //
 // config_dir, main_config (required), binary (default nginx), pid_file,
