@@ -67,7 +67,10 @@
 // service's, bounded), under the same lock and the same
 // way as a vhost: atomic write, `php-fpm -t -y <php_fpm_config>`, rollback
 // with a *weberr.ConfigError (Server "php-fpm") when refused, SIGUSR2 to
-// the pid in php_fpm_pid_file and a wait until the site's socket accepts
+// the pid in php_fpm_pid_file (once /proc shows the master catches it: a
+// master still re-executing from an earlier reload has no handler yet,
+// and SIGUSR2's default action would end it and every pool; the reload
+// fails after ReloadWait instead) and a wait until the site's socket accepts
 // connections (rollback and reload when it does not). Only then is the
 // vhost written, passing PHP to that socket; a vhost nginx refuses puts
 // the previous pool back too. Every value in the pool is a Unix name, a
