@@ -440,8 +440,10 @@ func (j *job) runCommandAs(ctx context.Context, what string, argv []string, dir 
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	j.log.Info("running", "command", what, "argv", platform.ShowArgv(argv))
+	start := time.Now()
 	err := cmd.Run()
 	out.Flush()
+	j.log.Debug("command finished", "command", what, "elapsed", time.Since(start).Round(time.Millisecond).String())
 	return err
 }
 

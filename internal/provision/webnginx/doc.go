@@ -67,7 +67,10 @@
 // service's, bounded), under the same lock and the same
 // way as a vhost: atomic write, `php-fpm -t -y <php_fpm_config>`, rollback
 // with a *weberr.ConfigError (Server "php-fpm") when refused, SIGUSR2 to
-// the pid in php_fpm_pid_file and a wait until the site's socket accepts
+// the pid in php_fpm_pid_file (once /proc shows the master catches it: a
+// master still re-executing from an earlier reload has no handler yet,
+// and SIGUSR2's default action would end it and every pool; the reload
+// fails after ReloadWait instead) and a wait until the site's socket accepts
 // connections (rollback and reload when it does not). Only then is the
 // vhost written, passing PHP to that socket; a vhost nginx refuses puts
 // the previous pool back too. Every value in the pool is a Unix name, a
@@ -81,6 +84,29 @@
 // overlap the installer. The later Publish finds the pool unchanged and
 // neither tests nor reloads php-fpm again; until it writes the vhost no
 // request reaches the pool.
+//
+// # What a new pool costs
+//
+// Every pool of the service shares one php-fpm master (php_fpm_config),
+// so a new, changed or removed pool reloads it: SIGUSR2 re-executes the
+// master, every pool's workers are restarted once their requests end,
+// and the master's opcache starts empty. The first page of a site then
+// compiles the platform's scripts again (WordPress: ~0.5 s on a shared
+// core), and the scripts are shared by every site of the platform (the
+// pool's opcache.validate_permission stops a site running a script its
+// user cannot read). The provision package's BenchmarkWordPressInstall
+// measures an install against an operator doing the same by hand (the
+// site's user, its own pool, php-fpm -t, reload, vhost, nginx reload, the
+// front page): aegir's first page is no slower than the operator's,
+// both being the first after a reload, and a site already served from
+// the same platform answers its next page ~15 ms slower after an
+// install, the new site's first page having compiled the same files
+// again. One master per site (its own pid file and opcache, started and
+// stopped by the driver) would spare the other sites the reload and keep
+// each site's compiled code apart, at the cost of an opcache per site
+// and of a supervisor to start the masters after a reboot; it would not
+// make an install faster (a new master's opcache is empty too), so it is
+// not built: see the benchmark's row in the README.
 //
 // # Service settings
 //

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/template"
@@ -307,6 +308,13 @@ func (d *Driver) reloadFPM(ctx context.Context, socket string) error {
 		return &weberr.Error{Kind: weberr.ErrReload, Server: "php-fpm", Op: "reload",
 			Err: fmt.Errorf("%w; is php-fpm running with pid = %s? start it, then run verify again", err, d.cfg.FPMPidFile)}
 	}
+	// A master in the middle of a reload (between its exec and its
+	// signal handlers) would be ended by SIGUSR2, its default action:
+	// wait until it catches the signal again.
+	if !waitCatches(ctx, pid, syscall.SIGUSR2, d.cfg.ReloadWait) {
+		return &weberr.Error{Kind: weberr.ErrReload, Server: "php-fpm", Op: "reload",
+			Err: fmt.Errorf("php-fpm master %d did not get ready for a reload within %s; check php-fpm's log, then run verify again", pid, d.cfg.ReloadWait)}
+	}
 	if err := syscall.Kill(pid, syscall.SIGUSR2); err != nil {
 		return &weberr.Error{Kind: weberr.ErrReload, Server: "php-fpm", Op: "reload",
 			Err: fmt.Errorf("signal php-fpm master %d: %w; is php-fpm running? start it, then run verify again", pid, err)}
@@ -334,6 +342,43 @@ func (d *Driver) reloadFPM(ctx context.Context, socket string) error {
 	}
 	return &weberr.Error{Kind: weberr.ErrReload, Server: "php-fpm", Op: "reload",
 		Err: fmt.Errorf("%w: php-fpm did not open %s within %s", errNotLoaded, socket, d.cfg.ReloadWait)}
+}
+
+// waitCatches waits until process pid has a handler for sig (the
+// SigCgt mask of /proc/<pid>/status), at most wait; true when it has one
+// or when /proc cannot tell. php-fpm re-executes itself on SIGUSR2 and
+// installs its handlers only once it has read its config again: a second
+// SIGUSR2 in between ends the master and every pool with it.
+func waitCatches(ctx context.Context, pid int, sig syscall.Signal, wait time.Duration) bool {
+	deadline := time.Now().Add(wait)
+	for {
+		ok, known := catches(pid, sig)
+		if ok || !known {
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// catches reports whether pid catches sig, and whether /proc told.
+func catches(pid int, sig syscall.Signal) (ok, known bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, found := strings.CutPrefix(line, "SigCgt:"); found {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				return false, false
+			}
+			return mask&(1<<(uint(sig)-1)) != 0, true
+		}
+	}
+	return false, false
 }
 
 // anyPoolSocket is the socket of some pool aegir wrote, to wait for after

@@ -1,14 +1,20 @@
 package webnginx
 
 import (
+	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 func poolDriver(t *testing.T) *Driver {
@@ -160,5 +166,72 @@ func TestNewRefusesBadPoolSettings(t *testing.T) {
 		"php_max_children": "1000"}}, provision.ServerInfo{Address: "127.0.0.1"}, provision.EnvInfo{}, nil)
 	if err == nil || !strings.Contains(err.Error(), "php_max_children") {
 		t.Fatalf("factory with php_max_children=1000: %v", err)
+	}
+}
+
+// TestFPMReloadsBackToBack: reloads one right after another leave
+// php-fpm running. php-fpm re-executes itself
+// on SIGUSR2 and a second SIGUSR2 before it has set its handlers up again
+// would end the master (SIGUSR2's default action) and every site's pool.
+func TestFPMReloadsBackToBack(t *testing.T) {
+	fpm := testharness.PHPFPM(t)
+	d, err := New(Config{ConfigDir: shortDir(t), MainConfig: "/etc/nginx/nginx.conf", PoolDir: fpm.PoolDir,
+		FPMConfig: fpm.Config, FPMPidFile: fpm.PidFile, FPMBinary: fpm.Bin}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := readPid(fpm.PidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another reload (an operator's systemctl reload, another back end)
+	// just before each of the driver's, at offsets that cover the
+	// master's exec (10 to 30 ms after the signal on an idle machine).
+	for i := range 16 {
+		if err := syscall.Kill(pid, syscall.SIGUSR2); err != nil {
+			t.Fatalf("php-fpm master %d gone before reload %d: %v", pid, i, err)
+		}
+		time.Sleep(time.Duration(i*2) * time.Millisecond)
+		if err := d.reloadFPM(context.Background(), fpm.Socket); err != nil {
+			t.Fatalf("reload %d: %v", i, err)
+		}
+		if err := syscall.Kill(pid, 0); err != nil {
+			t.Fatalf("php-fpm master %d gone after reload %d: %v", pid, i, err)
+		}
+	}
+	// Let the last reload end before the harness stops php-fpm: a master
+	// still reloading takes its time over SIGTERM.
+	time.Sleep(300 * time.Millisecond)
+	if !waitCatches(context.Background(), pid, syscall.SIGUSR2, 10*time.Second) {
+		t.Fatal("php-fpm never got ready again")
+	}
+}
+
+// TestFPMReloadWaitsForHandler: a master that does not catch SIGUSR2
+// (php-fpm between the exec of a reload and its signal setup; here a
+// fake, `sleep`, which never does) is not sent one: the reload fails
+// after ReloadWait and the process lives on.
+func TestFPMReloadWaitsForHandler(t *testing.T) {
+	dir := shortDir(t)
+	fakeMaster := exec.Command("sleep", "60")
+	if err := fakeMaster.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fakeMaster.Process.Kill(); fakeMaster.Wait() })
+	pidFile := filepath.Join(dir, "fpm.pid")
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(fakeMaster.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{ConfigDir: dir, MainConfig: "/etc/nginx/nginx.conf", PoolDir: dir,
+		FPMConfig: filepath.Join(dir, "php-fpm.conf"), FPMPidFile: pidFile, ReloadWait: 300 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.reloadFPM(context.Background(), "")
+	if err == nil || !strings.Contains(err.Error(), "did not get ready for a reload") {
+		t.Fatalf("reload of a master without a SIGUSR2 handler: %v", err)
+	}
+	if err := syscall.Kill(fakeMaster.Process.Pid, 0); err != nil {
+		t.Fatalf("the master was signalled: %v", err)
 	}
 }
