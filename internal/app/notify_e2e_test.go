@@ -1,0 +1,347 @@
+package app_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// hook is a webhook receiver on 127.0.0.1 that answers 500 to the first
+// failFirst requests and 200 after, and keeps every request.
+type hook struct {
+	*httptest.Server
+	mu        sync.Mutex
+	failFirst int
+	reqs      []hookReq
+}
+
+type hookReq struct {
+	header http.Header
+	body   []byte
+	code   int
+}
+
+func startHook(t *testing.T, failFirst int) *hook {
+	h := &hook{failFirst: failFirst}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		code := 200
+		if len(h.reqs) < h.failFirst {
+			code = 500
+		}
+		h.reqs = append(h.reqs, hookReq{header: r.Header.Clone(), body: body, code: code})
+		h.mu.Unlock()
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (h *hook) requests() []hookReq {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]hookReq(nil), h.reqs...)
+}
+
+// signature is the README's check: "sha256=" + hex(hmac_sha256(secret,
+// timestamp + "." + body)), computed here independently of aegir's code.
+func signature(secret, timestamp string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(timestamp + "." + string(body)))
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// mailbox is an SMTP server on 127.0.0.1 (github.com/emersion/go-smtp)
+// with STARTTLS on a self-signed certificate and AUTH PLAIN, keeping what
+// it receives and whether it came over TLS.
+type mailbox struct {
+	addr    string
+	certPEM []byte
+	mu      sync.Mutex
+	msgs    []mail
+}
+
+type mail struct {
+	from, to, data, user string
+	tls                  bool
+}
+
+type mailSession struct {
+	box  *mailbox
+	conn *smtp.Conn
+	cur  mail
+}
+
+func (s *mailSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *mailSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, username, password string) error {
+		if username != "aegir" || password != "mail-pass" {
+			return errors.New("invalid credentials")
+		}
+		s.cur.user = username
+		return nil
+	}), nil
+}
+func (s *mailSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.cur.from = from
+	_, s.cur.tls = s.conn.TLSConnectionState()
+	return nil
+}
+func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error { s.cur.to = to; return nil }
+func (s *mailSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.cur.data = string(b)
+	s.box.mu.Lock()
+	s.box.msgs = append(s.box.msgs, s.cur)
+	s.box.mu.Unlock()
+	return nil
+}
+func (s *mailSession) Reset()        { s.cur = mail{user: s.cur.user} }
+func (s *mailSession) Logout() error { return nil }
+
+func startMailbox(t *testing.T) *mailbox {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "aegir e2e smtp"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	box := &mailbox{certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		return &mailSession{box: box, conn: c}, nil
+	}))
+	srv.Domain = "localhost"
+	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	box.addr = ln.Addr().String()
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return box
+}
+
+func (m *mailbox) received() []mail {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]mail(nil), m.msgs...)
+}
+
+// waitUntil polls cond every 50ms for up to limit.
+func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+var subscriptionID = regexp.MustCompile(`Subscription (\S+) created`)
+
+// TestNotificationsThroughTheBinary drives the README's notifications on
+// the built `aegir dev` with the built CLI. By default a webhook on
+// 127.0.0.1 is refused (final, named). With webhook_private_addresses
+// from the config file: an admin's webhook subscription to task_failed
+// and a client user's email subscription hear of a restore that really
+// fails (its archive deleted); the receiver answers 500 first and the
+// retry carries the same delivery id; both POSTs are signed with the
+// secret `notify add` showed, as the README's formula computes it; `notify
+// deliveries` shows one delivery sent after 2 attempts; the mail comes
+// through STARTTLS, logged in, to the client user; the secret is in no
+// log.
+func TestNotificationsThroughTheBinary(t *testing.T) {
+	t.Parallel()
+
+	// The default: no webhooks to private addresses.
+	plain := startDev(t)
+	refused := startHook(t, 0)
+	out, _ := plain.mustCLI(0, "notify", "add", "-webhook", refused.URL, "-events", "task_failed")
+	m := subscriptionID.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("notify add said %q", out)
+	}
+	_, errOut := plain.mustCLI(1, "notify", "test", m[1], "-wait", "60s")
+	if !strings.Contains(errOut, "private") || !strings.Contains(errOut, "webhook_private_addresses") {
+		t.Errorf("a webhook to 127.0.0.1 by default: %q", errOut)
+	}
+	if n := len(refused.requests()); n != 0 {
+		t.Errorf("the default reached a private address %d times", n)
+	}
+	out, _ = plain.mustCLI(0, "notify", "deliveries", m[1])
+	if !strings.Contains(out, "failed") || !strings.Contains(out, "private") {
+		t.Errorf("the refused delivery's log:\n%s", out)
+	}
+
+	box := startMailbox(t)
+	dir := t.TempDir()
+	caFile, pwFile := filepath.Join(dir, "smtp-ca.pem"), filepath.Join(dir, "smtp-password")
+	if err := os.WriteFile(caFile, box.certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pwFile, []byte("mail-pass\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := writeConfig(t, fmt.Sprintf(`notifications {
+  webhook_private_addresses = true
+  smtp {
+    address       = %q
+    from          = "aegir@example.com"
+    username      = "aegir"
+    password_file = %q
+    ca_file       = %q
+  }
+}
+`, box.addr, pwFile, caFile))
+	d := startDev(t, "-config", conf)
+	d.waitPlatformsReady()
+	d.mustCLI(0, "client", "create", "acme")
+	bob := d.as(d.clientUser("bob", "acme"))
+
+	rcv := startHook(t, 1)
+	out, _ = d.mustCLI(0, "notify", "add", "-webhook", rcv.URL+"/aegir", "-events", "task_failed")
+	m = subscriptionID.FindStringSubmatch(out)
+	secret := regexp.MustCompile(`shown only this once:\s+(\S+)`).FindStringSubmatch(out)
+	if m == nil || secret == nil {
+		t.Fatalf("notify add said %q", out)
+	}
+	sub := m[1]
+	out, _ = bob.mustCLI(0, "notify", "add", "-email", "bob@acme.example", "-events", "task_failed")
+	if !strings.Contains(out, "created") {
+		t.Fatalf("bob's notify add said %q", out)
+	}
+
+	// A restore that fails for real: its archive is gone.
+	d.mustCLI(0, "site", "create", "fail.acme.test", "-platform", "example", "-db-server", "local", "-client", "acme", "-wait")
+	d.mustCLI(0, "site", "backup", "fail.acme.test", "-wait")
+	var backup backupRecord
+	for _, b := range d.backups() {
+		if b.Domain == "fail.acme.test" {
+			backup = b
+		}
+	}
+	if backup.ID == "" {
+		t.Fatal("no backup of fail.acme.test")
+	}
+	if err := os.Remove(backup.Path); err != nil {
+		t.Fatal(err)
+	}
+	d.mustCLI(1, "site", "restore", "fail.acme.test", "-backup", backup.ID, "-yes", "-wait")
+
+	// The webhook: a 500, then the retry, both signed.
+	waitUntil(t, 60*time.Second, "the webhook's retry", func() bool { return len(rcv.requests()) >= 2 })
+	reqs := rcv.requests()
+	for i, r := range reqs {
+		ts := r.header.Get("X-Aegir-Timestamp")
+		if got, want := r.header.Get("X-Aegir-Signature"), signature(secret[1], ts, r.body); ts == "" || !hmac.Equal([]byte(got), []byte(want)) {
+			t.Errorf("request %d: signature %q over timestamp %q, want %q", i, got, ts, want)
+		}
+		if r.header.Get("X-Aegir-Event") != "task_failed" {
+			t.Errorf("request %d: X-Aegir-Event %q", i, r.header.Get("X-Aegir-Event"))
+		}
+	}
+	if a, b := reqs[0].header.Get("X-Aegir-Delivery"), reqs[1].header.Get("X-Aegir-Delivery"); a == "" || a != b {
+		t.Errorf("the retry's delivery id %q, the first's %q: want the same", b, a)
+	}
+	var p struct {
+		SubscriptionID string `json:"subscription_id"`
+		Kind           string `json:"kind"`
+		Events         []struct {
+			Kind        string `json:"kind"`
+			Target      string `json:"target"`
+			TaskType    string `json:"task_type"`
+			ErrorCode   string `json:"error_code"`
+			Explanation string `json:"explanation"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal(reqs[1].body, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.SubscriptionID != sub || p.Kind != "task_failed" || len(p.Events) != 1 {
+		t.Fatalf("payload %s", reqs[1].body)
+	}
+	if e := p.Events[0]; e.Target != "fail.acme.test" || e.Kind != "task_failed" || e.TaskType != "restore" || e.ErrorCode != "backup_missing" || e.Explanation == "" {
+		t.Errorf("event %+v", e)
+	}
+
+	// The delivery log: one delivery, sent after two attempts.
+	var log struct {
+		Items []struct {
+			Status   string `json:"status"`
+			Attempts int    `json:"attempts"`
+			Code     int    `json:"code"`
+			Kind     string `json:"kind"`
+		} `json:"items"`
+	}
+	waitUntil(t, 30*time.Second, "the delivery's record", func() bool {
+		log.Items = nil
+		d.call("GET", "/notifications/"+sub+"/deliveries", nil, &log)
+		return len(log.Items) > 0
+	})
+	if l := log.Items; len(l) != 1 || l[0].Status != "sent" || l[0].Attempts != 2 || l[0].Code != 200 || l[0].Kind != "task_failed" {
+		t.Errorf("delivery log %+v, want one task_failed sent after 2 attempts with 200", l)
+	}
+	out, _ = d.mustCLI(0, "notify", "deliveries", sub)
+	if !strings.Contains(out, "sent") || !strings.Contains(out, "fail.acme.test") {
+		t.Errorf("notify deliveries:\n%s", out)
+	}
+
+	// The client user's email, through STARTTLS, logged in.
+	waitUntil(t, 30*time.Second, "bob's mail", func() bool { return len(box.received()) > 0 })
+	mails := box.received()
+	if got := mails[0]; !got.tls || got.user != "aegir" || got.to != "bob@acme.example" || !strings.Contains(got.data, "fail.acme.test") {
+		t.Errorf("mail %+v", got)
+	}
+	// A client user is not told where things lie on the server (README:
+	// a task's words reach them with paths hidden).
+	if got := mails[0]; strings.Contains(got.data, d.dataDir) || !strings.Contains(got.data, "backup_missing") {
+		t.Errorf("the client user's mail names a server path or lacks the error code:\n%s", got.data)
+	}
+
+	if b, _ := os.ReadFile(d.logsPath); strings.Contains(string(b), secret[1]) {
+		t.Error("the webhook's secret is in aegir's log")
+	}
+}
