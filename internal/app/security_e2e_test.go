@@ -324,3 +324,129 @@ func TestSecurityThroughTheBinary(t *testing.T) {
 		t.Errorf("aegir dev with session_idle = 1s: %v\n%s", err, out)
 	}
 }
+
+// loggedIn reports whether b's session opens a page, or is sent to log in.
+func (b *browser) loggedIn() bool {
+	b.t.Helper()
+	code, h, _ := b.do("GET", "/sites", nil, "")
+	switch {
+	case code == 200:
+		return true
+	case code == 303 && strings.HasPrefix(h.Get("Location"), "/login"):
+		return false
+	}
+	b.t.Fatalf("GET /sites: %d to %q", code, h.Get("Location"))
+	return false
+}
+
+// TestSessionsEndThroughTheBinary: on the built `aegir dev`, dashboard
+// sessions are store records that end at once (README, "Dashboard
+// sessions and login limits"): a password change ends the user's other
+// sessions and keeps the one it was made in; an admin's "End all
+// sessions" (after the user's sessions page listed them with their
+// address) ends every one; a role change through the API ends them too;
+// each is on the audit log, the password named, never recorded.
+func TestSessionsEndThroughTheBinary(t *testing.T) {
+	t.Parallel()
+	d := startDev(t)
+	pw, err := os.ReadFile(filepath.Join(d.dataDir, "admin-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := d.browser("127.0.0.1")
+	if code, loc := admin.login("admin", strings.TrimSpace(string(pw)), "", ""); code != 303 || loc != "/" {
+		t.Fatalf("admin login: %d to %q", code, loc)
+	}
+	d.mustCLI(0, "client", "create", "acme")
+	if code, out := d.cliInput("carol-password-1", "user", "create", "carol", "-role", "client", "-client", "acme", "-password-stdin"); code != 0 {
+		t.Fatalf("user create carol: %d %s", code, out)
+	}
+	var carol struct {
+		ID      string `json:"id"`
+		Name    string `json:"name"`
+		Version uint64 `json:"version"`
+	}
+	if st := d.call("GET", "/users/carol", nil, &carol); st != 200 {
+		var l struct {
+			Items []struct {
+				ID, Name string
+				Version  uint64
+			} `json:"items"`
+		}
+		d.call("GET", "/users", nil, &l)
+		for _, u := range l.Items {
+			if u.Name == "carol" {
+				carol.ID, carol.Name, carol.Version = u.ID, u.Name, u.Version
+			}
+		}
+	}
+	if carol.ID == "" {
+		t.Fatal("carol not found")
+	}
+	login := func(password string) *browser {
+		t.Helper()
+		b := d.browser("127.0.0.1")
+		if code, loc := b.login("carol", password, "", ""); code != 303 || loc != "/" {
+			t.Fatalf("carol login: %d to %q", code, loc)
+		}
+		return b
+	}
+
+	// A password change ends the other session, keeps this one.
+	s1, s2 := login("carol-password-1"), login("carol-password-1")
+	form := url.Values{"current": {"carol-password-1"}, "password": {"carol-password-2"}, "confirm": {"carol-password-2"}, "_csrf": {s1.csrf("/account")}}
+	if code, h, _ := s1.do("POST", "/account/password", form, ""); code != 303 || h.Get("Location") != "/account" {
+		t.Fatalf("password change: %d to %q", code, h.Get("Location"))
+	}
+	if !s1.loggedIn() || s2.loggedIn() {
+		t.Errorf("after a password change: this session in %v (want true), the other in %v (want false)", s1.loggedIn(), s2.loggedIn())
+	}
+
+	// The admin sees carol's sessions and ends them all.
+	s3 := login("carol-password-2")
+	code, _, page := admin.do("GET", "/users/"+carol.ID+"/sessions", nil, "")
+	if rows := strings.Count(page, "<td>127.0.0.1</td>"); code != 200 || rows != 2 {
+		t.Errorf("carol's sessions page: %d with %d sessions from 127.0.0.1, want 2", code, rows)
+	}
+	m := csrfField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no CSRF token on the sessions page")
+	}
+	if code, h, _ := admin.do("POST", "/users/"+carol.ID+"/sessions/end", url.Values{"_csrf": {html.UnescapeString(m[1])}}, ""); code != 303 || strings.HasPrefix(h.Get("Location"), "/login") {
+		t.Fatalf("end all sessions: %d to %q", code, h.Get("Location"))
+	}
+	if s1.loggedIn() || s3.loggedIn() {
+		t.Error("a session of carol survived the admin's End all sessions")
+	}
+	if !admin.loggedIn() {
+		t.Error("ending carol's sessions ended the admin's")
+	}
+
+	// A role change through the API ends them.
+	s4 := login("carol-password-2")
+	var full map[string]any
+	d.call("GET", "/users/"+carol.ID, nil, &full)
+	full["role"], full["client_ids"] = "admin", []string{}
+	if st := d.call("PUT", "/users/"+carol.ID, full, nil); st != 200 {
+		t.Fatalf("role change: %d", st)
+	}
+	if s4.loggedIn() {
+		t.Error("carol's session survived her role change")
+	}
+
+	var pwEntries, ends int
+	for _, e := range d.audit("-object", carol.ID) {
+		if e.Action == "update" && e.Fields["password"] != "" {
+			pwEntries++
+			if e.Fields["password"] != "(secret)" {
+				t.Errorf("a password recorded: %+v", e)
+			}
+		}
+		if e.Action == "end_sessions" {
+			ends++
+		}
+	}
+	if pwEntries < 1 || ends != 1 {
+		t.Errorf("carol's audit entries: %d password changes (want at least 1), %d end_sessions (want 1)", pwEntries, ends)
+	}
+}
