@@ -345,3 +345,85 @@ func TestNotificationsThroughTheBinary(t *testing.T) {
 		t.Error("the webhook's secret is in aegir's log")
 	}
 }
+
+// payload is a webhook's JSON as the README lists it.
+type payload struct {
+	SubscriptionID string `json:"subscription_id"`
+	Kind           string `json:"kind"`
+	Events         []struct {
+		Kind     string `json:"kind"`
+		ClientID string `json:"client_id"`
+		Target   string `json:"target"`
+		Subject  string `json:"subject"`
+	} `json:"events"`
+}
+
+func (h *hook) payloads(t *testing.T) []payload {
+	t.Helper()
+	var out []payload
+	for _, r := range h.requests() {
+		var p payload
+		if err := json.Unmarshal(r.body, &p); err != nil {
+			t.Fatalf("webhook body %s: %v", r.body, err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// TestNotificationDigestAndDiskLowThroughTheBinary: on the built `aegir
+// dev` with digest_threshold = 1 from the config file, three failed
+// restores in a row reach a task_failed webhook as one message and then
+// one digest of the rest, every event once; a client at 90% or more of
+// its disk quota is warned after a stats pass (`aegir queue run stats`)
+// by disk_low, to a subscription for that client only.
+func TestNotificationDigestAndDiskLowThroughTheBinary(t *testing.T) {
+	t.Parallel()
+	conf := writeConfig(t, "notifications {\n  webhook_private_addresses = true\n  digest_threshold = 1\n  digest_window = \"10s\"\n}\n")
+	d := startDev(t, "-config", conf)
+	d.waitPlatformsReady()
+	d.mustCLI(0, "client", "create", "acme")
+	failed, disk := startHook(t, 0), startHook(t, 0)
+	d.mustCLI(0, "notify", "add", "-webhook", failed.URL, "-events", "task_failed")
+	d.mustCLI(0, "notify", "add", "-webhook", disk.URL, "-events", "disk_low", "-client", "acme")
+
+	d.mustCLI(0, "site", "create", "digest.acme.test", "-platform", "example", "-db-server", "local", "-client", "acme", "-wait")
+	d.mustCLI(0, "site", "backup", "digest.acme.test", "-wait")
+	var backup backupRecord
+	for _, b := range d.backups() {
+		if b.Domain == "digest.acme.test" {
+			backup = b
+		}
+	}
+	if err := os.Remove(backup.Path); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		d.mustCLI(1, "site", "restore", "digest.acme.test", "-backup", backup.ID, "-yes", "-wait")
+	}
+	count := func() int {
+		n := 0
+		for _, p := range failed.payloads(t) {
+			n += len(p.Events)
+		}
+		return n
+	}
+	waitUntil(t, 60*time.Second, "three task_failed events", func() bool { return count() >= 3 })
+	ps := failed.payloads(t)
+	if len(ps) < 2 || ps[0].Kind != "task_failed" || len(ps[0].Events) != 1 || ps[1].Kind != "digest" || count() != 3 {
+		t.Errorf("three failures, threshold 1: %+v; want one task_failed, then a digest, 3 events in all", ps)
+	}
+
+	// disk_low after a stats pass, once the client is at its quota.
+	d.mustCLI(0, "client", "edit", "acme", "-quota", "disk=1")
+	d.mustCLI(0, "queue", "run", "stats")
+	waitUntil(t, 60*time.Second, "a disk_low warning", func() bool { return len(disk.requests()) > 0 })
+	var acme struct{ ID string }
+	raw, _ := d.mustCLI(0, "client", "show", "acme", "-json")
+	if err := json.Unmarshal([]byte(raw), &acme); err != nil || acme.ID == "" {
+		t.Fatalf("client show -json: %v\n%s", err, raw)
+	}
+	if ps := disk.payloads(t); ps[0].Kind != "disk_low" || len(ps[0].Events) != 1 || ps[0].Events[0].ClientID != acme.ID {
+		t.Errorf("disk_low: %+v (acme is %s)", ps, acme.ID)
+	}
+}
