@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -29,6 +30,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 // hook is a webhook receiver on 127.0.0.1 that answers 500 to the first
@@ -425,5 +428,65 @@ func TestNotificationDigestAndDiskLowThroughTheBinary(t *testing.T) {
 	}
 	if ps := disk.payloads(t); ps[0].Kind != "disk_low" || len(ps[0].Events) != 1 || ps[0].Events[0].ClientID != acme.ID {
 		t.Errorf("disk_low: %+v (acme is %s)", ps, acme.ID)
+	}
+}
+
+// TestCertificateNotificationsThroughTheBinary: on the built `aegir dev`,
+// an uploaded certificate that expires within 14 days (nothing renews an
+// uploaded one) is warned of by certificate_expiring after a certificates
+// pass (`aegir queue run certificates`), once; one failed renewal is not
+// yet a queue_site_failing (that takes 3 passes in a row, and a failing
+// site's next is at least a minute of backoff away: covered by the
+// notify and queue packages' tests, not here).
+func TestCertificateNotificationsThroughTheBinary(t *testing.T) {
+	t.Parallel()
+	tlsAddr := fmt.Sprintf("127.0.0.1:%d", testharness.FreePort(t))
+	conf := writeConfig(t, "notifications {\n  webhook_private_addresses = true\n}\n")
+	d := startDev(t, "-config", conf, "-sites-tls-addr", tlsAddr)
+	d.waitPlatformsReady()
+	rcv := startHook(t, 0)
+	d.mustCLI(0, "notify", "add", "-webhook", rcv.URL, "-events", "certificate_expiring,queue_site_failing")
+	d.mustCLI(0, "site", "create", "cert.example.test", "-platform", "example", "-db-server", "local", "-client", "default", "-wait")
+	d.mustCLI(0, "site", "edit", "cert.example.test", "-https", "on", "-wait")
+
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "cert.example.test"}, DNSNames: []string{"cert.example.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(5 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	_ = os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	_ = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)
+	d.mustCLI(0, "site", "upload-certificate", "cert.example.test", "-cert", certFile, "-key", keyFile, "-wait")
+
+	kinds := func() map[string]int {
+		m := map[string]int{}
+		for _, p := range rcv.payloads(t) {
+			for _, e := range p.Events {
+				if e.Target == "cert.example.test" {
+					m[e.Kind]++
+				}
+			}
+		}
+		return m
+	}
+	// The pass fails the site's renewal (exit 1: nothing renews an
+	// uploaded certificate) and warns of its expiry.
+	_, out, _ := d.cliCode("queue", "run", "certificates")
+	if !strings.Contains(out, "1 failed") {
+		t.Errorf("queue run certificates:\n%s", out)
+	}
+	waitUntil(t, 60*time.Second, "certificate_expiring", func() bool { return kinds()["certificate_expiring"] > 0 })
+	if k := kinds(); k["certificate_expiring"] != 1 || k["queue_site_failing"] != 0 {
+		t.Errorf("after one certificates pass: %v; want certificate_expiring once, no queue_site_failing (one failure is no streak)", k)
 	}
 }
