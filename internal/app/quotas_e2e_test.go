@@ -121,6 +121,23 @@ func TestQuotasThroughTheBinary(t *testing.T) {
 	if n := d.siteCount(); n != sites {
 		t.Errorf("the site refused for disk was made: %d sites, want %d", n, sites)
 	}
+	// Defaults an admin stores over the configuration's: every client
+	// without its own limit takes them at once.
+	out, _ = d.mustCLI(0, "client", "defaults")
+	if !strings.Contains(out, "1 (configuration)") {
+		t.Errorf("client defaults does not show the config file's sites = 1:\n%s", out)
+	}
+	d.mustCLI(0, "client", "create", "globex")
+	d.mustCLI(0, "client", "defaults", "-quota", "sites=5", "-quota", "backups=7")
+	out, _ = d.mustCLI(0, "client", "show", "globex")
+	if !strings.Contains(out, "0 of 5 (default)") || !strings.Contains(out, "0 of 7 (default)") {
+		t.Errorf("client show after client defaults:\n%s", out)
+	}
+	out, _ = d.mustCLI(0, "client", "show", "acme")
+	if !strings.Contains(out, "of 10 (own)") || !strings.Contains(out, "of 1 (own)") {
+		t.Errorf("acme's own limits after client defaults:\n%s", out)
+	}
+	bob.mustCLI(4, "client", "defaults", "-quota", "sites=100")
 	out, _ = d.mustCLI(0, "audit", "list", "-kind", "client", "-action", "update")
 	if !strings.Contains(out, "quotas=") {
 		t.Errorf("the quota change is not on the audit log:\n%s", out)

@@ -285,6 +285,19 @@ func TestSecurityThroughTheBinary(t *testing.T) {
 		}
 	}
 	bob.mustCLI(4, "server", "list")
+	// A client user reads platforms to choose one, not where they live.
+	var platforms struct {
+		Items []map[string]any `json:"items"`
+	}
+	bob.call("GET", "/platforms", nil, &platforms)
+	for _, p := range platforms.Items {
+		if _, ok := p["path"]; ok {
+			t.Errorf("a client user sees a platform's path: %v", p)
+		}
+	}
+	if len(platforms.Items) == 0 {
+		t.Error("a client user sees no platform to choose")
+	}
 
 	// Input checked where it enters.
 	sites := d.siteCount()
