@@ -252,6 +252,10 @@ func TestNotificationsThroughTheBinary(t *testing.T) {
 		t.Fatalf("notify add said %q", out)
 	}
 	sub := m[1]
+	// A client user may not subscribe to another client's events.
+	if code, _, errOut := bob.cliCode("notify", "add", "-email", "bob@acme.example", "-client", "default"); code == 0 {
+		t.Errorf("bob subscribed to the default client's events: %s", errOut)
+	}
 	out, _ = bob.mustCLI(0, "notify", "add", "-email", "bob@acme.example", "-events", "task_failed")
 	if !strings.Contains(out, "created") {
 		t.Fatalf("bob's notify add said %q", out)
