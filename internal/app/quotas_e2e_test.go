@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,6 +139,23 @@ func TestQuotasThroughTheBinary(t *testing.T) {
 		t.Errorf("acme's own limits after client defaults:\n%s", out)
 	}
 	bob.mustCLI(4, "client", "defaults", "-quota", "sites=100")
+
+	// The client's dashboard page shows them too.
+	pw, err := os.ReadFile(filepath.Join(d.dataDir, "admin-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := d.browser("127.0.0.1")
+	if code, loc := admin.login("admin", strings.TrimSpace(string(pw)), "", ""); code != 303 || loc != "/" {
+		t.Fatalf("admin login: %d to %q", code, loc)
+	}
+	var acme struct{ ID string }
+	raw, _ := d.mustCLI(0, "client", "show", "acme", "-json")
+	_ = json.Unmarshal([]byte(raw), &acme)
+	code, _, page := admin.do("GET", "/clients/"+acme.ID, nil, "")
+	if want := `<td>sites</td><td>3</td><td>10 <span class="muted small">(own)</span>`; code != 200 || !strings.Contains(page, want) {
+		t.Errorf("the client's page: %d, lacks %q", code, want)
+	}
 	out, _ = d.mustCLI(0, "audit", "list", "-kind", "client", "-action", "update")
 	if !strings.Contains(out, "quotas=") {
 		t.Errorf("the quota change is not on the audit log:\n%s", out)
