@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -232,6 +233,13 @@ func TestSecurityThroughTheBinary(t *testing.T) {
 	owner := d.browser("127.0.0.2")
 	if code, loc := owner.login("bob", "bob-right-password", "", "198.51.100.7"); code != 303 || loc != "/" {
 		t.Errorf("bob behind the trusted proxy: %d to %q, want in", code, loc)
+	}
+	// Past 20 failures from one address (any accounts) tries from it are
+	// slowed, never refused.
+	for i := range 16 {
+		if code, loc := attacker.login("nobody"+strconv.Itoa(i), "guess", "", ""); code != 303 || !strings.HasPrefix(loc, "/login") {
+			t.Fatalf("failure on nobody%d: %d to %q", i, code, loc)
+		}
 	}
 	// The admin from the attacker's own address: not locked out.
 	if code, loc := d.browser("127.0.0.1").login("admin", adminPW, "", ""); code != 303 || loc != "/" {
