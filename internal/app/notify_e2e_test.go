@@ -348,6 +348,24 @@ func TestNotificationsThroughTheBinary(t *testing.T) {
 		t.Errorf("the client user's mail names a server path or lacks the error code:\n%s", got.data)
 	}
 
+	// notify test, list and remove.
+	out, _ = d.mustCLI(0, "notify", "test", sub)
+	if !strings.Contains(out, "Delivered (attempts: 1, answer: 200)") {
+		t.Errorf("notify test: %q", out)
+	}
+	if r := rcv.requests(); r[len(r)-1].header.Get("X-Aegir-Signature") != signature(secret[1], r[len(r)-1].header.Get("X-Aegir-Timestamp"), r[len(r)-1].body) {
+		t.Error("the test notification's signature does not check")
+	}
+	out, _ = d.mustCLI(0, "notify", "list")
+	if !strings.Contains(out, sub) || !strings.Contains(out, rcv.URL) || strings.Contains(out, secret[1]) {
+		t.Errorf("notify list:\n%s", out)
+	}
+	d.mustCLI(0, "notify", "remove", sub)
+	if out, _ = d.mustCLI(0, "notify", "list"); strings.Contains(out, sub) {
+		t.Errorf("notify list after remove:\n%s", out)
+	}
+	d.mustCLI(1, "notify", "deliveries", sub)
+
 	if b, _ := os.ReadFile(d.logsPath); strings.Contains(string(b), secret[1]) {
 		t.Error("the webhook's secret is in aegir's log")
 	}
