@@ -471,3 +471,30 @@ func TestSessionsEndThroughTheBinary(t *testing.T) {
 		t.Errorf("carol's audit entries: %d password changes (want at least 1), %d end_sessions (want 1)", pwEntries, ends)
 	}
 }
+
+// TestSessionTimeoutThroughTheBinary: with session_idle = session_max =
+// "1m" (their floor) from the config file, a dashboard session of the
+// built `aegir dev` that is not used for a minute has ended; the user logs
+// in again. (A minute of waiting, in parallel with the other tests.)
+func TestSessionTimeoutThroughTheBinary(t *testing.T) {
+	t.Parallel()
+	d := startDev(t, "-config", writeConfig(t, "dashboard {\n  session_idle = \"1m\"\n  session_max = \"1m\"\n}\n"))
+	pw, err := os.ReadFile(filepath.Join(d.dataDir, "admin-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := d.browser("127.0.0.1")
+	if code, loc := b.login("admin", strings.TrimSpace(string(pw)), "", ""); code != 303 || loc != "/" {
+		t.Fatalf("login: %d to %q", code, loc)
+	}
+	if !b.loggedIn() {
+		t.Fatal("the new session opens nothing")
+	}
+	time.Sleep(61 * time.Second)
+	if b.loggedIn() {
+		t.Error("the session outlived session_idle and session_max")
+	}
+	if code, loc := b.login("admin", strings.TrimSpace(string(pw)), "", ""); code != 303 || loc != "/" || !b.loggedIn() {
+		t.Errorf("login again: %d to %q", code, loc)
+	}
+}
