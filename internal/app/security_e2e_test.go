@@ -318,6 +318,28 @@ func TestSecurityThroughTheBinary(t *testing.T) {
 	if n := d.siteCount(); n != sites {
 		t.Errorf("refused requests made sites: %d, want %d", n, sites)
 	}
+	// A server address is a domain or an IP address, homographs refused;
+	// a service's binary is one of its kind's names, checked at the API.
+	var servers struct {
+		Total int `json:"total"`
+	}
+	d.call("GET", "/servers", nil, &servers)
+	if _, errOut := d.mustCLI(1, "server", "create", "web9", "-address", "ex\u0430mple.com", "-http", "builtin"); !strings.Contains(errOut, "address") {
+		t.Errorf("a homograph server address: %q", errOut)
+	}
+	if _, errOut := d.mustCLI(1, "server", "create", "web9", "-address", "web9.example.com", "-http", "nginx", "-http-set", "binary=/bin/sh",
+		"-http-set", "config_dir=/etc/nginx/sites-enabled", "-http-set", "main_config=/etc/nginx/nginx.conf"); !strings.Contains(errOut, "binary") {
+		t.Errorf("nginx with binary=/bin/sh: %q", errOut)
+	}
+	if _, errOut := d.mustCLI(1, "service", "set", "local", "http", "binary=/bin/sh"); !strings.Contains(errOut, "binary") {
+		t.Errorf("service set binary=/bin/sh: %q", errOut)
+	}
+	var after struct {
+		Total int `json:"total"`
+	}
+	if d.call("GET", "/servers", nil, &after); after.Total != servers.Total {
+		t.Errorf("refused servers were made: %d, want %d", after.Total, servers.Total)
+	}
 	if _, errOut := d.mustCLI(1, "token", "create", "-ttl", "1000000h"); !strings.Contains(errOut, "ttl") {
 		t.Errorf("a token TTL over max_token_ttl: %q", errOut)
 	}
