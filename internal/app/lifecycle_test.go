@@ -51,6 +51,7 @@ type devProcess struct {
 	token    string
 	http     *http.Client
 	logsPath string
+	pid      int // the aegir dev process's
 }
 
 // startDev starts `aegir dev` on free ports in a new data directory;
@@ -81,6 +82,7 @@ func startDevEnv(t *testing.T, env []string, extra ...string) *devProcess {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	d.pid = cmd.Process.Pid
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})

@@ -335,3 +335,41 @@ func TestQuotaDefaults(t *testing.T) {
 		t.Fatalf("audit of the defaults: %+v, %v", page, err)
 	}
 }
+
+// TestQuotaOverOneRefusesOnlyIt: a client an admin took over one quota
+// (admins are not held to them) is refused only what adds to that one: a
+// client user's new site is not refused for the manual backups its
+// client holds over the backups quota, nor a backup for its sites over
+// the sites quota. Both used to be refused naming the unrelated quota
+// whenever the disk quota made the store count everything.
+func TestQuotaOverOneRefusesOnlyIt(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.enable(t, b.siteA)
+	b.setQuotas(t, domain.Quotas{domain.QuotaBackups: 1, domain.QuotaSites: 10, domain.QuotaDisk: 1 << 30})
+	for i := range 2 { // the admin's: over the backups quota
+		task, err := b.ctl.Sites.Task(ctx, b.admin, b.siteA.ID, apiv1.TaskRequest{Type: string(domain.TaskBackup)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.finish(t, task, domain.TaskSucceeded, store.AddBackup(&domain.Backup{ID: domain.NewID(), SiteID: b.siteA.ID, ClientID: b.siteA.ClientID,
+			Domain: b.siteA.Domain, TaskID: task.ID, ServerID: b.server.ID, Path: fmt.Sprintf("/var/backups/%d.tar.zst", i), Size: 10, Reason: "manual"}))
+	}
+	_, err := b.ctl.Sites.Task(ctx, b.alice, b.siteA.ID, apiv1.TaskRequest{Type: string(domain.TaskBackup)})
+	quotaErr(t, err, domain.QuotaBackups)
+	site, _, err := b.ctl.Sites.Create(ctx, b.alice, apiv1.SiteCreate{Domain: "a2.example.com", PlatformID: b.platform.ID, DBServerID: b.server.ID})
+	if err != nil {
+		t.Fatalf("a new site, over only the backups quota: %v", err)
+	}
+	b.enable(t, site)
+
+	// Over the sites quota (1 of 1 after the admin lowers it), under the
+	// backups quota: a backup is taken, a site refused.
+	b.setQuotas(t, domain.Quotas{domain.QuotaBackups: 5, domain.QuotaSites: 1, domain.QuotaDisk: 1 << 30})
+	if _, err := b.ctl.Sites.Task(ctx, b.alice, b.siteA.ID, apiv1.TaskRequest{Type: string(domain.TaskBackup)}); err != nil {
+		t.Fatalf("a backup, over only the sites quota: %v", err)
+	}
+	_, _, err = b.ctl.Sites.Create(ctx, b.alice, apiv1.SiteCreate{Domain: "a3.example.com", PlatformID: b.platform.ID, DBServerID: b.server.ID})
+	quotaErr(t, err, domain.QuotaSites)
+}

@@ -26,6 +26,7 @@ type Payload struct {
 // delivery in sub's log and then lets the events leave the outbox. When
 // ctx ends first nothing is recorded and the events stay.
 func (n *Notifier) deliver(ctx context.Context, sub domain.Subscription, evs []domain.Event) {
+	evs = n.forOwner(ctx, sub, evs)
 	d := &domain.Delivery{ID: domain.NewID(), SubscriptionID: sub.ID, Kind: evs[0].Kind, Events: len(evs)}
 	for _, e := range evs {
 		d.EventIDs = append(d.EventIDs, e.ID)
@@ -91,6 +92,33 @@ func (n *Notifier) deliver(ctx context.Context, sub domain.Subscription, evs []d
 	for _, e := range evs {
 		n.done(ctx, e.ID)
 	}
+}
+
+// forOwner returns evs as sub's owner may read them: as written for an
+// admin; for anyone else (or an owner that cannot be read) a copy with
+// the paths and server addresses in the tasks' words hidden, as the API
+// hides them from client users (domain.ClientRedactor).
+func (n *Notifier) forOwner(ctx context.Context, sub domain.Subscription, evs []domain.Event) []domain.Event {
+	if owner, err := n.st.GetUser(ctx, sub.UserID); err == nil && owner.Role == domain.RoleAdmin {
+		return evs
+	}
+	var addrs []string
+	if servers, err := n.st.ListServers(ctx); err == nil {
+		for _, srv := range servers {
+			if srv.Address != "" {
+				addrs = append(addrs, srv.Address)
+			}
+		}
+	} else {
+		n.log.Warn("read the servers' addresses to hide them from a client user's notification; paths and IP addresses are still hidden", "subscription", sub.ID, "err", err)
+	}
+	r := domain.ClientRedactor(addrs)
+	out := make([]domain.Event, len(evs))
+	for i, e := range evs {
+		e.Subject, e.Explanation, e.FixHint = r(e.Subject), r(e.Explanation), r(e.FixHint)
+		out[i] = e
+	}
+	return out
 }
 
 // sender prepares one message for sub and returns the function that tries

@@ -66,5 +66,8 @@
 // # Secrets in events
 //
 // Events carry a task's explanation and hint, which the back end has
-// already redacted (provision.Redactor), and never a task's arguments.
+// already redacted (provision.Redactor), and never a task's arguments. A
+// subscription whose owner is not an admin gets them with server paths
+// and addresses hidden (domain.ClientRedactor), as the API shows a task's
+// words to client users.
 package notify

@@ -403,3 +403,42 @@ func TestTestsCannotFlood(t *testing.T) {
 		t.Errorf("%d requests; payloads %+v", requests, got)
 	}
 }
+
+// TestClientUsersSeeNoPaths: a task's words reach a client user's
+// subscription with server paths and addresses hidden, as the API shows
+// them to client users; an admin's get them as written. (The e2e test on
+// the built binary found a restore's explanation naming the backup
+// directory in a client user's mail.)
+func TestClientUsersSeeNoPaths(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tenant, admin := newReceiver(t, "", 0), newReceiver(t, "", 0)
+	_, tenant.secret = b.subscribe(t, b.alice, "", tenant.srv.URL)
+	_, admin.secret = b.subscribe(t, b.admin, "", admin.srv.URL)
+	b.run(t, Config{AllowPrivate: true})
+	task := domain.Task{ID: domain.NewID(), Type: domain.TaskType("restore"), TargetKind: domain.TargetSite, TargetID: domain.NewID(),
+		TargetName: "a.example.com", ClientID: b.acme.ID, Status: domain.TaskFailed, ErrorCode: "backup_missing",
+		Explanation: "The backup archive /var/lib/aegir/backups/a.example.com/x.tar.zst is gone from 10.0.0.5.",
+		FixHint:     "Put it back at /var/lib/aegir/backups/a.example.com/x.tar.zst."}
+	if err := b.em.TaskFailed(context.Background(), task); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both deliveries", func() bool {
+		g1, _, _ := tenant.payloads()
+		g2, _, _ := admin.payloads()
+		return len(g1) == 1 && len(g2) == 1
+	})
+	got, _, bad := tenant.payloads()
+	if len(bad) > 0 {
+		t.Fatalf("tenant receiver: %q", bad)
+	}
+	e := got[0].Events[0]
+	if strings.Contains(e.Explanation+e.FixHint, "/var/lib") || strings.Contains(e.Explanation, "10.0.0.5") ||
+		!strings.Contains(e.Explanation, "(path hidden)") || !strings.Contains(e.Explanation, "(address hidden)") || e.ErrorCode != "backup_missing" {
+		t.Errorf("the client user's event: %+v", e)
+	}
+	got, _, _ = admin.payloads()
+	if e := got[0].Events[0]; e.Explanation != task.Explanation || e.FixHint != task.FixHint {
+		t.Errorf("the admin's event: %+v", e)
+	}
+}

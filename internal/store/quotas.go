@@ -192,10 +192,12 @@ func (s *Store) activeTasks(ctx context.Context, clientID string) ([]guardedTask
 	return live, p.ModifyIndex, nil
 }
 
-// checkQuota refuses add when it takes g's client over a limit.
+// checkQuota refuses add when it takes g's client over a limit. Only the
+// quotas add adds to are checked: a client an admin took over one quota
+// (admins are not held to them) is refused only what adds to that one.
 func (s *Store) checkQuota(ctx context.Context, g *QuotaGuard, active []guardedTask, add quotaAdd) error {
 	over := func(name string, used, adds int64) error {
-		if lim := g.Limits[name]; lim > 0 && used+adds > lim {
+		if lim := g.Limits[name]; lim > 0 && adds > 0 && used+adds > lim {
 			return &domain.QuotaError{Quota: name, Client: g.ClientName, Limit: lim, Used: used}
 		}
 		return nil
@@ -220,6 +222,9 @@ func (s *Store) checkQuota(ctx context.Context, g *QuotaGuard, active []guardedT
 	}
 	if err := over(domain.QuotaBackups, used[domain.QuotaBackups], int64(add.backups)); err != nil {
 		return err
+	}
+	if !need[domain.QuotaDisk] {
+		return nil
 	}
 	// A change's size is not known before it runs: at or over the limit,
 	// nothing more.
