@@ -41,12 +41,38 @@ case "$per" in 0|0s|0x) echo "fuzz.sh: AEGIR_FUZZ_TIME=$per, skipped" >&2; exit 
 
 echo "fuzz.sh: ${#targets[@]} targets, $per each" >&2
 start=$SECONDS
+# fuzz_one runs one target; 0 passed, 1 failed, 2 a bare "context
+# deadline exceeded" with no failing input: Go's fuzzing coordinator
+# racing its own -fuzztime deadline on a loaded machine
+# (go.dev/issue/75804, fixed in Go 1.27), not a finding.
+fuzz_one() {
+	local pkg=$1 name=$2 out=/tmp/aegir-fuzz.$$
+	if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$per" -parallel "${AEGIR_FUZZ_PARALLEL:-2}" "$pkg" >"$out" 2>&1; then
+		return 0
+	fi
+	cat "$out" >&2
+	if grep -q '^    context deadline exceeded$' "$out" && ! grep -q 'Failing input written to' "$out"; then
+		return 2
+	fi
+	return 1
+}
+
 failed=()
 for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"
 	echo "fuzz.sh: $name ($pkg)" >&2
-	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$per" -parallel "${AEGIR_FUZZ_PARALLEL:-2}" "$pkg" >/tmp/aegir-fuzz.$$ 2>&1; then
-		cat /tmp/aegir-fuzz.$$ >&2
+	rc=0
+	fuzz_one "$pkg" "$name" || rc=$?
+	if [ "$rc" -eq 2 ]; then
+		echo "fuzz.sh: $name hit Go's fuzztime deadline race (go.dev/issue/75804), no failing input; running it again" >&2
+		rc=0
+		fuzz_one "$pkg" "$name" || rc=$?
+		if [ "$rc" -eq 2 ]; then
+			echo "fuzz.sh: $name hit the deadline race twice, with no failing input either time: not counted as a failure" >&2
+			rc=0
+		fi
+	fi
+	if [ "$rc" -ne 0 ]; then
 		failed+=("$name ($pkg)")
 	fi
 done
