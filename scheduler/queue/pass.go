@@ -142,9 +142,9 @@ func (q *Queues) run(ctx context.Context, p *activePass) (*PassReport, error) {
 		p.update(func(r *PassReport) { r.State = PassDone })
 	}
 	p.update(func(r *PassReport) { r.Finished = q.cfg.Now().UTC() })
-	if werr := q.retryTransient(rctx, endRetry, "recording a pass's end", func(ctx context.Context) error { return q.savePass(ctx, p) }, "queue", name, "pass", p.rep.ID); werr != nil {
-		q.log.Warn("the pass's end was not recorded; it will show as lost", "queue", name, "pass", p.rep.ID, "err", werr)
-	}
+	// The queue's last pass first, then the pass's own record: whoever
+	// sees the pass ended finds it as the last pass too (Status hides a
+	// current pass that is already the last one).
 	rep := p.snapshot()
 	if b, jerr := json.Marshal(rep); jerr == nil {
 		last := map[store.QueueKey][]byte{store.QueueLastPassKey(name): b}
@@ -152,6 +152,10 @@ func (q *Queues) run(ctx context.Context, p *activePass) (*PassReport, error) {
 			q.log.Warn("last pass not recorded", "queue", name, "err", werr)
 		}
 	}
+	if werr := q.retryTransient(rctx, endRetry, "recording a pass's end", func(ctx context.Context) error { return q.savePass(ctx, p) }, "queue", name, "pass", p.rep.ID); werr != nil {
+		q.log.Warn("the pass's end was not recorded; it will show as lost", "queue", name, "pass", p.rep.ID, "err", werr)
+	}
+	rep = p.snapshot()
 	q.log.Info("queue pass ended", "queue", name, "pass", rep.ID, "state", rep.State, "eligible", rep.Eligible, "backlog", rep.Backlog, "due", rep.Due,
 		"succeeded", rep.Succeeded, "failed", rep.Failed, "skipped", rep.Skipped, "failing", rep.Failing,
 		"seconds", rep.Finished.Sub(rep.Started).Seconds())

@@ -278,6 +278,9 @@ func (q *Queues) Status(ctx context.Context, name string) (*Status, error) {
 	if st.Current, err = q.runningPass(ctx, name); err != nil {
 		return nil, err
 	}
+	if st.Current != nil && st.LastPass != nil && st.Current.ID == st.LastPass.ID {
+		st.Current = nil // ended: its last-pass record is written just before its own
+	}
 	sites, byID, err := q.siteStates(ctx)
 	if err != nil {
 		return nil, err
