@@ -29,8 +29,12 @@ const maxStdoutResult = 1 << 20
 // capability (ops/nomad/aegir-policy.hcl); nil when the allocation's
 // files are gone (node down, garbage-collected), the capability is
 // missing, or the output holds no result of this task.
+//
+// Nomad's log collector may still be writing the file when the allocation
+// reports complete, so an output without a result is read again a few
+// times, for up to stdoutSettle.
 func (r *nomadRun) resultFromStdout(allocID string) *provision.Result {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), stdoutSettle+15*time.Second)
 	defer cancel()
 	q := (&api.QueryOptions{}).WithContext(ctx)
 	alloc, _, err := r.e.api.Allocations().Info(allocID, q)
@@ -38,17 +42,37 @@ func (r *nomadRun) resultFromStdout(allocID string) *provision.Result {
 		r.e.log.Warn("read a back end's stdout for its result", "task", r.taskID, "alloc", shortID(allocID), "err", err)
 		return nil
 	}
+	deadline := time.Now().Add(stdoutSettle)
+	for wait := 100 * time.Millisecond; ; wait *= 2 {
+		if res, err := r.catResult(alloc, q); res != nil || err != nil || time.Now().Add(wait).After(deadline) {
+			if err != nil {
+				r.e.log.Warn("read a back end's stdout for its result", "task", r.taskID, "alloc", shortID(allocID), "err", err)
+			}
+			return res
+		}
+		select {
+		case <-time.After(wait):
+		case <-r.detachCh:
+			return nil
+		}
+	}
+}
+
+// stdoutSettle bounds how long resultFromStdout waits for a back end's
+// stdout to hold its result.
+const stdoutSettle = 5 * time.Second
+
+func (r *nomadRun) catResult(alloc *api.Allocation, q *api.QueryOptions) (*provision.Result, error) {
 	rc, err := r.e.api.AllocFS().Cat(alloc, fmt.Sprintf("alloc/logs/%s.stdout.0", backEndTask), q)
 	if err != nil {
-		r.e.log.Warn("read a back end's stdout for its result", "task", r.taskID, "alloc", shortID(allocID), "err", err)
-		return nil
+		return nil, err
 	}
 	defer rc.Close()
 	b, err := io.ReadAll(io.LimitReader(rc, maxStdoutResult))
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	return parseStdoutResult(b, r.taskID)
+	return parseStdoutResult(b, r.taskID), nil
 }
 
 // parseStdoutResult returns the result in a back end's stdout (its last
