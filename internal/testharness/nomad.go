@@ -148,6 +148,12 @@ client {
   servers           = ["127.0.0.1:{{.ServerRPC}}"]
   network_interface = "lo"
   cgroup_parent     = "{{.CgroupParent}}"
+  # A test machine's disk may be fuller than Nomad's default thresholds
+  # (80% of blocks, 70% of inodes); a client over one collects every
+  # finished allocation at once, its logs with it, so tests that read an
+  # allocation's files would see them vanish.
+  gc_disk_usage_threshold  = 99
+  gc_inode_usage_threshold = 99
   options {
     # Only raw_exec: no docker, exec (needs cgroup isolation), java, qemu.
     "driver.allowlist" = "raw_exec"
