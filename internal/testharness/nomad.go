@@ -488,8 +488,13 @@ func killProcsMentioning(dir string) {
 		if err != nil || pid == self {
 			continue
 		}
+		// Its command line names dir (task processes), or it runs in dir
+		// (plugins such as logmon, which a client starts in its own
+		// process group and which outlive it: "nomad logmon" names
+		// nothing).
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !bytes.Contains(b, []byte(dir)) {
+		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+		if err != nil || !bytes.Contains(b, []byte(dir)) && cwd != dir && !strings.HasPrefix(cwd, dir+"/") {
 			continue
 		}
 		_ = syscall.Kill(pid, syscall.SIGKILL)
