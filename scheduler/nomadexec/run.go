@@ -392,7 +392,7 @@ func (r *nomadRun) result(fail *NomadRunError) (*provision.Result, error) {
 	res, err := r.readResult()
 	if res == nil && fail.AllocID != "" && fail.Status != api.AllocClientStatusLost {
 		// No result in Redis: the back end also printed it on its stdout.
-		if out := r.resultFromStdout(fail.AllocID); out != nil {
+		if out := r.resultFromStdout(fail.AllocID, fail.Status == api.AllocClientStatusComplete); out != nil {
 			r.e.log.Warn("the back end left no result in Redis; the task ends with the result it printed on its stdout",
 				"task", r.taskID, "job", r.jobID, "alloc", shortID(fail.AllocID), "redis_err", err)
 			res, err = out, nil

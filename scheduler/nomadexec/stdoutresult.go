@@ -30,10 +30,10 @@ const maxStdoutResult = 1 << 20
 // files are gone (node down, garbage-collected), the capability is
 // missing, or the output holds no result of this task.
 //
-// Nomad's log collector may still be writing the file when the allocation
-// reports complete, so an output without a result is read again a few
-// times, for up to stdoutSettle.
-func (r *nomadRun) resultFromStdout(allocID string) *provision.Result {
+// A back end that exited 0 (settle) printed its result, so its output is
+// read again a few times, for up to stdoutSettle, in case Nomad's log
+// collector has not written the line yet; any other is read once.
+func (r *nomadRun) resultFromStdout(allocID string, settle bool) *provision.Result {
 	ctx, cancel := context.WithTimeout(context.Background(), stdoutSettle+15*time.Second)
 	defer cancel()
 	q := (&api.QueryOptions{}).WithContext(ctx)
@@ -42,7 +42,10 @@ func (r *nomadRun) resultFromStdout(allocID string) *provision.Result {
 		r.e.log.Warn("read a back end's stdout for its result", "task", r.taskID, "alloc", shortID(allocID), "err", err)
 		return nil
 	}
-	deadline := time.Now().Add(stdoutSettle)
+	deadline := time.Now()
+	if settle {
+		deadline = deadline.Add(stdoutSettle)
+	}
 	for wait := 100 * time.Millisecond; ; wait *= 2 {
 		if res, err := r.catResult(alloc, q); res != nil || err != nil || time.Now().Add(wait).After(deadline) {
 			if err != nil {
