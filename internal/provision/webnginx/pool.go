@@ -303,7 +303,7 @@ func (d *Driver) testFPM(ctx context.Context) (string, error) {
 // (the pools it still has keep serving once it is back), then waits until
 // socket (when set) accepts connections.
 func (d *Driver) reloadFPM(ctx context.Context, socket string) error {
-	pid, err := readPid(d.cfg.FPMPidFile)
+	pid, err := waitPid(ctx, d.cfg.FPMPidFile, d.cfg.ReloadWait)
 	if err != nil {
 		return &weberr.Error{Kind: weberr.ErrReload, Server: "php-fpm", Op: "reload",
 			Err: fmt.Errorf("%w; is php-fpm running with pid = %s? start it, then run verify again", err, d.cfg.FPMPidFile)}
@@ -342,6 +342,20 @@ func (d *Driver) reloadFPM(ctx context.Context, socket string) error {
 	}
 	return &weberr.Error{Kind: weberr.ErrReload, Server: "php-fpm", Op: "reload",
 		Err: fmt.Errorf("%w: php-fpm did not open %s within %s", errNotLoaded, socket, d.cfg.ReloadWait)}
+}
+
+// waitPid reads a pid file, waiting up to wait while it is missing or
+// empty: php-fpm removes its pid file while it re-executes itself on a
+// reload and writes it again once it runs.
+func waitPid(ctx context.Context, path string, wait time.Duration) (int, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		pid, err := readPid(path)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return pid, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // waitCatches waits until process pid has a handler for sig (the
