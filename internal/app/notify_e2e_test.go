@@ -1,24 +1,19 @@
 package app_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"mime/quotedprintable"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -28,9 +23,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 
 	"github.com/aegirhq/aegir/internal/testharness"
 )
@@ -81,97 +73,6 @@ func signature(secret, timestamp string, body []byte) string {
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
-// mailbox is an SMTP server on 127.0.0.1 (github.com/emersion/go-smtp)
-// with STARTTLS on a self-signed certificate and AUTH PLAIN, keeping what
-// it receives and whether it came over TLS.
-type mailbox struct {
-	addr    string
-	certPEM []byte
-	mu      sync.Mutex
-	msgs    []mail
-}
-
-type mail struct {
-	from, to, data, user string
-	tls                  bool
-}
-
-type mailSession struct {
-	box  *mailbox
-	conn *smtp.Conn
-	cur  mail
-}
-
-func (s *mailSession) AuthMechanisms() []string { return []string{sasl.Plain} }
-func (s *mailSession) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, username, password string) error {
-		if username != "aegir" || password != "mail-pass" {
-			return errors.New("invalid credentials")
-		}
-		s.cur.user = username
-		return nil
-	}), nil
-}
-func (s *mailSession) Mail(from string, _ *smtp.MailOptions) error {
-	s.cur.from = from
-	_, s.cur.tls = s.conn.TLSConnectionState()
-	return nil
-}
-func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error { s.cur.to = to; return nil }
-func (s *mailSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.cur.data = string(b)
-	s.box.mu.Lock()
-	s.box.msgs = append(s.box.msgs, s.cur)
-	s.box.mu.Unlock()
-	return nil
-}
-func (s *mailSession) Reset()        { s.cur = mail{user: s.cur.user} }
-func (s *mailSession) Logout() error { return nil }
-
-func startMailbox(t *testing.T) *mailbox {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "aegir e2e smtp"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	box := &mailbox{certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &mailSession{box: box, conn: c}, nil
-	}))
-	srv.Domain = "localhost"
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	box.addr = ln.Addr().String()
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return box
-}
-
-func (m *mailbox) received() []mail {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]mail(nil), m.msgs...)
-}
-
 // waitUntil polls cond every 50ms for up to limit.
 func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -220,13 +121,14 @@ func TestNotificationsThroughTheBinary(t *testing.T) {
 		t.Errorf("the refused delivery's log:\n%s", out)
 	}
 
-	box := startMailbox(t)
+	cert, _, certPEM := testharness.SelfSigned(t)
+	box := testharness.SMTP(t, &cert)
 	dir := t.TempDir()
 	caFile, pwFile := filepath.Join(dir, "smtp-ca.pem"), filepath.Join(dir, "smtp-password")
-	if err := os.WriteFile(caFile, box.certPEM, 0o600); err != nil {
+	if err := os.WriteFile(caFile, certPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(pwFile, []byte("mail-pass\n"), 0o600); err != nil {
+	if err := os.WriteFile(pwFile, []byte(testharness.SMTPPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	conf := writeConfig(t, fmt.Sprintf(`notifications {
@@ -239,7 +141,7 @@ func TestNotificationsThroughTheBinary(t *testing.T) {
     ca_file       = %q
   }
 }
-`, box.addr, pwFile, caFile))
+`, box.Addr, pwFile, caFile))
 	d := startDev(t, "-config", conf)
 	d.waitPlatformsReady()
 	d.mustCLI(0, "client", "create", "acme")
@@ -338,14 +240,14 @@ func TestNotificationsThroughTheBinary(t *testing.T) {
 	}
 
 	// The client user's email, through STARTTLS, logged in.
-	waitUntil(t, 30*time.Second, "bob's mail", func() bool { return len(box.received()) > 0 })
-	mails := box.received()
-	if got := mails[0]; !got.tls || got.user != "aegir" || got.to != "bob@acme.example" || !strings.Contains(got.data, "fail.acme.test") {
+	waitUntil(t, 30*time.Second, "bob's mail", func() bool { return len(box.Received()) > 0 })
+	mails := box.Received()
+	if got := mails[0]; !got.TLS || got.User != testharness.SMTPUser || got.To != "bob@acme.example" || !strings.Contains(got.Data, "fail.acme.test") {
 		t.Errorf("mail %+v", got)
 	}
 	// A client user is not told where things lie on the server (README:
 	// a task's words reach them with paths hidden).
-	text, _ := io.ReadAll(quotedprintable.NewReader(strings.NewReader(mails[0].data)))
+	text, _ := io.ReadAll(quotedprintable.NewReader(strings.NewReader(mails[0].Data)))
 	if strings.Contains(string(text), d.dataDir) || !strings.Contains(string(text), "(path hidden)") || !strings.Contains(string(text), "backup_missing") {
 		t.Errorf("the client user's mail names a server path or lacks the error code:\n%s", text)
 	}

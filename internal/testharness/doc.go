@@ -27,6 +27,10 @@
 // resolve), PEBBLE_VA_NOSLEEP and no nonce rejections, and it validates
 // every challenge for real against PebbleConfig.HTTPPort.
 //
+// SMTP is an in-process mail server (github.com/emersion/go-smtp) with
+// STARTTLS on a SelfSigned certificate and AUTH PLAIN, for the email
+// notification tests of package notify and of the built binary.
+//
 // When a binary is missing the test is skipped, so `go test ./...` works on
 // a bare machine. With CI=true it fails instead, naming the script that
 // installs the binary: a CI run that silently skipped every real-service
