@@ -25,7 +25,7 @@ type frameEncoder struct {
 	sent  bool
 	order chan *frameJob // to the writer, in stream order
 	jobs  chan *frameJob // to the compressors
-	bufs  sync.Pool
+	bufs  *freeList      // frame buffers, in and out
 	wg    sync.WaitGroup // compressors
 	wrote chan struct{}  // closed when the writer is done
 	mu    sync.Mutex
@@ -45,7 +45,9 @@ func newFrameEncoder(out io.Writer, concurrency int, opts ...zstd.EOption) (*fra
 		jobs:  make(chan *frameJob, concurrency),
 		wrote: make(chan struct{}),
 	}
-	e.bufs.New = func() any { b := make([]byte, 0, frameSize); return &b }
+	// In flight at most: Concurrency jobs queued to be written, each
+	// with its input and output, and as many being compressed.
+	e.bufs = newFreeList(frameSize, 4*concurrency+2)
 	encs := make([]*zstd.Encoder, concurrency)
 	for i := range encs {
 		enc, err := zstd.NewWriter(nil, opts...)
@@ -69,9 +71,9 @@ func newFrameEncoder(out io.Writer, concurrency int, opts ...zstd.EOption) (*fra
 	return e, nil
 }
 
-func (e *frameEncoder) buf() []byte { return (*e.bufs.Get().(*[]byte))[:0] }
+func (e *frameEncoder) buf() []byte { return e.bufs.get()[:0] }
 
-func (e *frameEncoder) put(b []byte) { b = b[:0]; e.bufs.Put(&b) }
+func (e *frameEncoder) put(b []byte) { e.bufs.put(b) }
 
 // writeFrames writes the compressed frames in order; after an error it
 // keeps draining so no compressor blocks.

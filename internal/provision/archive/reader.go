@@ -193,7 +193,7 @@ type fileWriters struct {
 	total *atomic.Int64
 	jobs  chan fileJob
 	wg    sync.WaitGroup
-	bufs  sync.Pool
+	bufs  *freeList
 	mu    sync.Mutex
 	err   error
 	done  bool
@@ -203,7 +203,7 @@ type fileJob struct {
 	name string
 	mode os.FileMode
 	mt   time.Time
-	data *[]byte
+	data []byte
 }
 
 // writers is how many goroutines create files at once.
@@ -211,7 +211,7 @@ const writers = 8
 
 func newFileWriters(root *os.Root, total *atomic.Int64) *fileWriters {
 	w := &fileWriters{root: root, total: total, jobs: make(chan fileJob, writers)}
-	w.bufs.New = func() any { b := make([]byte, 0, smallFile); return &b }
+	w.bufs = newFreeList(smallFile, 2*writers+1) // queued, being written, being read
 	for range writers {
 		w.wg.Go(w.run)
 	}
@@ -224,14 +224,12 @@ func (w *fileWriters) write(name string, mode os.FileMode, mt time.Time, r io.Re
 	if err := w.error(); err != nil {
 		return err
 	}
-	bp := w.bufs.Get().(*[]byte)
-	b := (*bp)[:size]
+	b := w.bufs.get()[:size]
 	if _, err := io.ReadFull(r, b); err != nil {
-		w.bufs.Put(bp)
+		w.bufs.put(b)
 		return err
 	}
-	*bp = b
-	w.jobs <- fileJob{name: name, mode: mode, mt: mt, data: bp}
+	w.jobs <- fileJob{name: name, mode: mode, mt: mt, data: b}
 	return nil
 }
 
@@ -246,7 +244,7 @@ func (w *fileWriters) run() {
 				w.mu.Unlock()
 			}
 		}
-		w.bufs.Put(j.data)
+		w.bufs.put(j.data)
 	}
 }
 
@@ -255,9 +253,9 @@ func (w *fileWriters) create(j fileJob) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(*j.data)
-	if err == nil && len(*j.data) >= writebackMin {
-		startWriteback(f, 0, int64(len(*j.data)))
+	_, err = f.Write(j.data)
+	if err == nil && len(j.data) >= writebackMin {
+		startWriteback(f, 0, int64(len(j.data)))
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -266,7 +264,7 @@ func (w *fileWriters) create(j fileJob) error {
 		return err
 	}
 	if w.total != nil {
-		w.total.Add(int64(len(*j.data)))
+		w.total.Add(int64(len(j.data)))
 	}
 	if j.mode&0o200 == 0 {
 		_ = w.root.Chmod(j.name, j.mode)

@@ -43,14 +43,14 @@ type aheadReader struct {
 	queue []*pending
 	bytes int64
 	wg    sync.WaitGroup
-	small sync.Pool // buffers of 64 KiB
-	large sync.Pool // buffers of aheadMax
+	small *freeList // buffers of 64 KiB
+	large *freeList // buffers of aheadMax
 }
 
 func newAheadReader() *aheadReader {
 	a := &aheadReader{jobs: make(chan *pending, aheadFiles)}
-	a.small.New = func() any { b := make([]byte, 64<<10); return &b }
-	a.large.New = func() any { b := make([]byte, aheadMax); return &b }
+	a.small = newFreeList(64<<10, aheadFiles)
+	a.large = newFreeList(aheadMax, aheadBytes/aheadMax+1)
 	for range max(2, min(runtime.GOMAXPROCS(0), 4)) {
 		a.wg.Go(func() {
 			for p := range a.jobs {
@@ -64,17 +64,16 @@ func newAheadReader() *aheadReader {
 
 func (a *aheadReader) buf(size int64) []byte {
 	if size <= 64<<10 {
-		return (*a.small.Get().(*[]byte))[:size]
+		return a.small.get()[:size]
 	}
-	return (*a.large.Get().(*[]byte))[:size]
+	return a.large.get()[:size]
 }
 
 func (a *aheadReader) recycle(b []byte) {
-	b = b[:cap(b)]
 	if cap(b) == 64<<10 {
-		a.small.Put(&b)
+		a.small.put(b)
 	} else {
-		a.large.Put(&b)
+		a.large.put(b)
 	}
 }
 

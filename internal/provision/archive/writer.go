@@ -174,7 +174,12 @@ func Create(path string, opts Options) (*Writer, error) {
 		// and the whole archive its recorded sha256, both checked before
 		// a restore changes anything; a third hash of the same bytes
 		// cost ~8 ms of a 60 MB backup's CPU (and again at restore).
-		zstd.WithEncoderCRC(false))
+		zstd.WithEncoderCRC(false),
+		// A frame is frameSize of input, so no match is further back than
+		// that: a larger window (8 MiB at this level) only made each
+		// encoder's history, allocated and zeroed per archive, twice as
+		// large.
+		zstd.WithWindowSize(frameSize))
 	if err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("start zstd encoder: %w", err)
