@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -102,4 +103,31 @@ func TestDeleteBackupOfGoneServer(t *testing.T) {
 			before: goneServerBackup, wantStatus: 404, wantCode: "not_found", unchanged: true,
 		},
 	})
+}
+
+// TestUIDeleteBackupOfGoneServer: the dashboard's backup delete of a
+// backup whose site and server are gone removes the record and takes the
+// user to the finished task, which says so without the archive's path.
+func TestUIDeleteBackupOfGoneServer(t *testing.T) {
+	t.Parallel()
+	b := uiSetup(t)
+	goneServerBackup(b)
+	alice := loggedIn(t, b, "alice")
+	alice.get("/")
+	res, _ := alice.post("/backups/"+b.ids["gone"]+"/delete", url.Values{"confirm": {"a.example.com"}})
+	p, _ := b.st.ListTasks(context.Background(), store.TaskFilter{Type: domain.TaskDeleteBackupOfDeletedSite})
+	if p.Total != 1 || p.Items[0].Status != domain.TaskSucceeded {
+		t.Fatalf("delete-backup-of-deleted-site tasks: %+v (answer %d)", p.Items, res.StatusCode)
+	}
+	if loc := res.Header.Get("Location"); loc != "/tasks/"+p.Items[0].ID {
+		t.Fatalf("redirected to %q, want the task", loc)
+	}
+	res, body := alice.follow(res)
+	if res.StatusCode != 200 || !strings.Contains(body, "Removed the record of the backup of a.example.com") ||
+		!strings.Contains(body, "The server web2 that held this archive no longer exists") || strings.Contains(body, "/var/lib/aegir") {
+		t.Fatalf("the task page: %d %s", res.StatusCode, body)
+	}
+	if _, err := b.st.GetBackup(context.Background(), b.ids["gone"]); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("the backup after its delete: %v", err)
+	}
 }
