@@ -44,7 +44,7 @@ func (s *Server) queueRoutes() []route {
 		{"GET", "/sites/:id/stats", s.getSiteStats, operation{tag: "sites", summary: "A site's figures over time (downsampled as they age) and its last cron outputs", status: 200, resp: siteStats{}}},
 		{"GET", "/backups/:id", s.getBackup, operation{tag: "backups", summary: "Get a backup record", status: 200, resp: domain.Backup{}}},
 		{"GET", "/backups/:id/download", s.DownloadBackup, operation{tag: "backups", summary: "Download a backup archive (.tar.zst), streamed", status: 200}},
-		{"DELETE", "/backups/:id", s.deleteBackup, operation{tag: "backups", summary: "Queue a delete-backup task that removes the archive and then its record (delete-backup-of-deleted-site, on the server holding the archive, when the site is gone)", status: 202, resp: domain.Task{}}},
+		{"DELETE", "/backups/:id", s.deleteBackup, operation{tag: "backups", summary: "Queue a delete-backup task that removes the archive and then its record (delete-backup-of-deleted-site, on the server holding the archive, when the site is gone; when that server is gone too, the record is removed at once and the task answered is already succeeded, its summary saying so)", status: 202, resp: domain.Task{}}},
 	}
 }
 

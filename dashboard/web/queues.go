@@ -273,5 +273,10 @@ func (u *ui) backupDelete(c *fiber.Ctx, v *view) error {
 		// The site is gone (delete-backup-of-deleted-site): follow the task.
 		to = "/tasks/" + task.ID
 	}
+	if task.Status.Done() {
+		// Its server is gone too: the record was removed at once; the
+		// task's page says what became of the archive.
+		return u.done(c, to, "Removed the record of the backup of %s taken %s.", b.Domain, b.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"))
+	}
 	return u.done(c, to, "Deleting the backup of %s taken %s.", b.Domain, b.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"))
 }

@@ -226,12 +226,19 @@ func (a *app) queued(ctx context.Context, c *api, o taskOpts, raw []byte, t *dom
 				target = t.TargetID
 			}
 			fmt.Fprintf(a.stdout, "Task %s (%s on %s %s) %s.\n", t.ID, t.Type, t.TargetKind, sanitize(target), t.Status)
-			if !*o.wait {
+			switch {
+			case t.Status.Done():
+				// Recorded already finished (a backup whose server is
+				// gone): nothing to follow, its own words say what it did.
+				if t.Summary != "" {
+					fmt.Fprintln(a.stdout, sanitize(t.Summary))
+				}
+			case !*o.wait:
 				fmt.Fprintf(a.stdout, "Follow it with: aegir task logs -f %s\n", t.ID)
 			}
 		}
 	}
-	if !*o.wait || t == nil || t.ID == "" {
+	if !*o.wait || t == nil || t.ID == "" || t.Status.Done() {
 		return nil
 	}
 	logs := a.stdout

@@ -60,7 +60,10 @@ func shapeBackup(a Actor, b *domain.Backup) {
 // Delete queues delete-backup on the backup's site, or, when the site is
 // gone (its final backup and older ones, kept for site create
 // -from-backup), delete-backup-of-deleted-site on the server holding the
-// archive. Either removes the archive and then the record. A client user
+// archive. Either removes the archive and then the record. When that
+// server was deleted from aegir too, nothing can remove the archive: the
+// record goes at once and the task returned is already succeeded, its
+// summary saying so (store.RequestDeletedSiteBackupTask). A client user
 // may delete only their own client's backups (Get: another's is not
 // found).
 func (s *Backups) Delete(ctx context.Context, a Actor, id string) (*domain.Task, error) {
@@ -86,6 +89,12 @@ func (s *Backups) Delete(ctx context.Context, a Actor, id string) (*domain.Task,
 			task, err = s.st.RequestDeletedSiteBackupTask(rctx, b.ID, typ, a.Name())
 		} else {
 			task, err = s.st.RequestSiteTask(rctx, b.SiteID, typ, map[string]string{"backup_id": b.ID}, a.Name())
+		}
+		if err == nil && task.Status.Done() {
+			// The server is gone too: the record was removed at once, and
+			// the task's summary says where the archive was (a path, which
+			// a client user does not see).
+			return task, (&Tasks{s.base}).redactOne(ctx, a, task)
 		}
 		if err == nil || tries == 2 {
 			return task, err

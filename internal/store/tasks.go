@@ -162,6 +162,9 @@ func (s *Store) RequestServerTask(ctx context.Context, serverID string, typ doma
 // carrying the backup's client so the client's users see it. While the
 // site exists it is refused (delete-backup on the site does it). The
 // transaction checks the backup is unchanged and the site still absent.
+// When that server is gone too, nothing can remove the archive: the
+// record is removed at once and the task returned is already succeeded,
+// saying so (forgetBackupOfGoneServer).
 func (s *Store) RequestDeletedSiteBackupTask(ctx context.Context, backupID string, typ domain.TaskType, by string) (task *domain.Task, err error) {
 	err = withRefRetry(func() error {
 		task, err = s.requestDeletedSiteBackupTask(ctx, backupID, typ, by)
@@ -187,8 +190,8 @@ func (s *Store) requestDeletedSiteBackupTask(ctx context.Context, backupID strin
 	}
 	srv, err := s.GetServer(ctx, b.ServerID)
 	if errors.Is(err, domain.ErrNotFound) {
-		return nil, fmt.Errorf("the server that held backup %s (of %s) no longer exists, so aegir cannot remove its archive: %w",
-			b.ID, b.Domain, domain.ErrConflict)
+		// Nothing can run there: the record goes, as a finished task.
+		return s.forgetBackupOfGoneServer(ctx, b, typ, by)
 	}
 	if err != nil {
 		return nil, err

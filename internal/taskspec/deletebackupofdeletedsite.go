@@ -9,7 +9,10 @@ import "github.com/aegirhq/aegir/internal/domain"
 // back end. The store queues it through the backup, carrying the backup's
 // client, so the client's users see it (store.RequestBackupTask); the
 // context builder checks again that the site is gone and that the archive
-// lies on that server (scheduler/dispatch).
+// lies on that server (scheduler/dispatch). When that server was deleted
+// from aegir too, nothing can run it: the store removes the record at once
+// and records the task already succeeded on the gone server, its summary
+// saying where the archive was (store.RequestDeletedSiteBackupTask).
 var deleteBackupOfDeletedSite = Spec{
 	Type:    domain.TaskDeleteBackupOfDeletedSite,
 	Kind:    domain.TargetServer,
