@@ -184,12 +184,35 @@ func TestSitesBackFromBackups(t *testing.T) {
 		t.Errorf("second create -from-backup: %q", errOut)
 	}
 
-	// Import the archive as a new site under a new domain.
+	// Import the archive as a new site under a new domain. Beside it lie
+	// two uploads cut off by a killed API process: one nobody has written
+	// for two hours, which the import removes, and one written just now
+	// (another import may still be writing it), which it keeps.
+	if err := os.MkdirAll(importDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	stale, fresh := filepath.Join(importDir, ".upload-stale.tar.zst"), filepath.Join(importDir, ".upload-fresh.tar.zst")
+	for _, f := range []string{stale, fresh} {
+		if err := os.WriteFile(f, []byte("cut off"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
 	sites, nBackups := d.siteCount(), len(d.backups())
 	out, _ = d.mustCLI(0, "site", "import", final.Path, "-domain", "copy.example.test", "-platform", "example", "-db-server", "local", "-client", "default", "-wait")
 	if !strings.Contains(out, "copy.example.test") {
 		t.Errorf("import said %q", out)
 	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("an upload nobody wrote for two hours is still there after an import (stat: %v)", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("an upload written just now was removed by an import: %v", err)
+	}
+	_ = os.Remove(fresh)
 	if code, body := d.get("copy.example.test", "/"); code != 200 || !strings.Contains(body, "content worth keeping") {
 		t.Fatalf("imported site answers %d %q", code, body)
 	}
