@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // TestManyFramesRoundTrip writes an archive of several frames (a dump
@@ -62,3 +64,38 @@ func TestFrameEncoderReportsWriteErrors(t *testing.T) {
 type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, fmt.Errorf("disk full") }
+
+// TestFrameEncoderTails: whatever is left at Close (nothing, a little,
+// most of a frame, frames and a part) comes out as one zstd stream of
+// exactly what was written, at any concurrency.
+func TestFrameEncoderTails(t *testing.T) {
+	t.Parallel()
+	dec, err := zstd.NewReader(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	for _, size := range []int{0, 1000, frameSize - 1, frameSize, frameSize + 3<<18 + 7, 2*frameSize - 1} {
+		for _, conc := range []int{1, 2, 3} {
+			in := make([]byte, size)
+			for i := range in {
+				in[i] = byte(i*7 + i/4096)
+			}
+			var out bytes.Buffer
+			e, err := newFrameEncoder(&out, conc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.Write(in); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := dec.DecodeAll(out.Bytes(), nil)
+			if err != nil || !bytes.Equal(got, in) {
+				t.Errorf("size %d, concurrency %d: decoded %d bytes, %v", size, conc, len(got), err)
+			}
+		}
+	}
+}
