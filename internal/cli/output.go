@@ -114,5 +114,14 @@ func plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}
-	return fmt.Sprintf("%d %ss", n, word)
+	return fmt.Sprintf("%d %s", n, plurals(word))
+}
+
+// plurals is the plural of a noun of the CLI ("site" → "sites", "audit
+// entry" → "audit entries").
+func plurals(word string) string {
+	if stem, ok := strings.CutSuffix(word, "y"); ok && stem != "" && !strings.ContainsAny(stem[len(stem)-1:], "aeiou") {
+		return stem + "ies"
+	}
+	return word + "s"
 }

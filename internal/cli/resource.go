@@ -236,7 +236,14 @@ func (r *resource[T]) list(ctx context.Context, a *app, args []string) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
-	if !r.unpaged {
+	switch {
+	case len(p.Items) == 0 && p.Offset > 0 && p.Total > 0:
+		fmt.Fprintf(a.stderr, "Nothing past -offset %d: there are %s.\n", p.Offset, plural(p.Total, r.noun))
+	case len(p.Items) == 0:
+		// On stderr, like the paging hint: a script reading stdout gets
+		// the header and no rows.
+		fmt.Fprintf(a.stderr, "No %s.\n", plurals(r.noun))
+	case !r.unpaged:
 		a.more(p.Offset, len(p.Items), p.Total, r.noun)
 	}
 	return nil

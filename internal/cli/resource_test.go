@@ -55,7 +55,8 @@ func TestResourceList(t *testing.T) {
 	}
 }
 
-// TestResourceListEmpty prints only the header and reads no names.
+// TestResourceListEmpty prints only the header on stdout, says so on
+// stderr, and reads no names.
 func TestResourceListEmpty(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -63,6 +64,9 @@ func TestResourceListEmpty(t *testing.T) {
 	r := b.run("site", "list").want(t, ExitOK)
 	if got := strings.Fields(r.stdout); len(got) != 6 || got[0] != "ID" {
 		t.Errorf("stdout %q, want the header only", r.stdout)
+	}
+	if r.stderr != "No sites.\n" {
+		t.Errorf("stderr %q, want No sites.", r.stderr)
 	}
 	if all := b.api.all(); len(all) != 1 {
 		t.Errorf("requests %v, want only GET /sites", all)
@@ -121,4 +125,13 @@ func TestResourceShowByPath(t *testing.T) {
 	}
 	r := b.run("task", "show", "0000000000000000t999").want(t, ExitFailed)
 	contains(t, "stderr", r.stderr, "(not_found)")
+}
+
+func TestPlurals(t *testing.T) {
+	t.Parallel()
+	for word, want := range map[string]string{"site": "sites", "audit entry": "audit entries", "key": "keys", "y": "ys"} {
+		if got := plurals(word); got != want {
+			t.Errorf("plurals(%q) = %q, want %q", word, got, want)
+		}
+	}
 }
