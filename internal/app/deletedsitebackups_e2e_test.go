@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -116,5 +118,59 @@ func TestDeleteBackupsOfDeletedSite(t *testing.T) {
 	// Deleted already: not found.
 	if code, _, errOut := d.cliCode("backup", "delete", mine[0].ID); code != 1 || !strings.Contains(errOut, "not found") {
 		t.Errorf("deleting a deleted backup again: exit %d, %q", code, errOut)
+	}
+}
+
+// TestDeleteBackupOfGoneServer drives `aegir dev` and the CLI: a site on a
+// second server (web3, the same builtin web server) is deleted, then its
+// platform and web3 itself; `aegir backup delete ID -wait` of the final
+// backup then removes the record at once, as a task already succeeded on
+// the gone server whose words say where the archive was, and `backup
+// list` says there are none.
+func TestDeleteBackupOfGoneServer(t *testing.T) {
+	t.Parallel()
+	d := startDev(t)
+	d.waitPlatformsReady()
+	_, port, err := net.SplitHostPort(d.sites)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plat := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(plat, "public"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(plat, "public", "index.html"), []byte("<h1>web3</h1>\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.mustCLI(0, "server", "create", "web3", "-address", "127.0.0.1", "-http", "builtin", "-http-port", port, "-db", "sqlite", "-wait")
+	d.mustCLI(0, "platform", "create", "p3", "-path", plat, "-server", "web3", "-type", "static", "-wait")
+	d.mustCLI(0, "site", "create", "three.example.test", "-platform", "p3", "-db-server", "web3", "-client", "default", "-wait")
+	d.mustCLI(0, "site", "delete", "three.example.test", "-yes", "-wait")
+	d.mustCLI(0, "platform", "delete", "p3", "-yes", "-wait")
+	d.mustCLI(0, "server", "delete", "web3", "-yes")
+
+	var final backupRecord
+	for _, b := range d.backups() {
+		if b.Domain == "three.example.test" {
+			final = b
+		}
+	}
+	if final.ID == "" {
+		t.Fatalf("no final backup of three.example.test: %+v", d.backups())
+	}
+	out, _ := d.mustCLI(0, "backup", "delete", final.ID, "-wait")
+	for _, want := range []string{"(delete-backup-of-deleted-site on server web3) succeeded.",
+		"The server web3 that held this archive no longer exists", final.Path} {
+		if !strings.Contains(out, want) {
+			t.Errorf("backup delete said %q, want %q in it", out, want)
+		}
+	}
+	for _, b := range d.backups() {
+		if b.ID == final.ID {
+			t.Errorf("the record of backup %s is still there", final.ID)
+		}
+	}
+	if _, errOut := d.mustCLI(0, "backup", "list"); !strings.Contains(errOut, "No backups.") {
+		t.Errorf("backup list said %q on stderr, want No backups.", errOut)
 	}
 }
