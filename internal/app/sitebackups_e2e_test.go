@@ -3,14 +3,12 @@ package app_test
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,22 +17,11 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// cli runs the built aegir binary's CLI against the dev process and
-// returns its exit code and output.
+// cliCode runs the built aegir binary's CLI against the dev process as
+// the admin and returns its exit code and output (cliAs with d.token).
 func (d *devProcess) cliCode(args ...string) (int, string, string) {
 	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, aegirBin, args...)
-	cmd.Env = []string{"AEGIR_ADDR=" + d.api, "AEGIR_TOKEN=" + d.token, "PATH=" + os.Getenv("PATH")}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		d.t.Fatalf("aegir %v: %v", args, err)
-	}
-	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+	return d.cliAs(d.token, args...)
 }
 
 // mustCLI runs the CLI and fails the test unless it exits want.
