@@ -236,6 +236,32 @@ func (r *faultRig) logOf(p *serverProcess, id string) ([]string, error) {
 	return msgs, nil
 }
 
+// passwordRenderedEmpty returns the back end's own stderr line saying it
+// could not reach Redis because its password file was empty, when the
+// allocation of job jobID has one; "" otherwise.
+func (r *faultRig) passwordRenderedEmpty(jobID string) string {
+	allocs, _, err := r.nomad.Jobs().Allocations(jobID, true, nil)
+	if err != nil || len(allocs) != 1 {
+		return ""
+	}
+	alloc, _, err := r.nomad.Allocations().Info(allocs[0].ID, nil)
+	if err != nil {
+		return ""
+	}
+	rc, err := r.nomad.AllocFS().Cat(alloc, "alloc/logs/provision.stderr.0", nil)
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(io.LimitReader(rc, 1<<20))
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "cannot send the log and result to redis") && strings.Contains(l, "password_file") && strings.Contains(l, "is empty") {
+			return l
+		}
+	}
+	return ""
+}
+
 // siteBackups are the rig's site's backup records.
 func (r *faultRig) siteBackups(p *serverProcess) ([]backupRecord, error) {
 	return r.backupsOf(p, r.siteID)
@@ -393,10 +419,18 @@ func (r *faultRig) check(t *testing.T, fault string, tk runnerTask, before []bac
 	if starts != 1 {
 		t.Errorf("the backup started %d times", starts)
 	}
-	if !last {
-		t.Errorf("the log lacks the back end's last line %q:\n%s", r.lastLine, strings.Join(lines, "\n"))
-	}
 	jobID := strings.TrimPrefix(cmp.Or(tk.Runner, done.Runner), "nomad:")
+	if !last {
+		if why := r.passwordRenderedEmpty(jobID); why != "" {
+			// Not the fault's doing: Nomad 1.4.3 rendered the Redis
+			// password file again, empty (hashicorp/nomad#16259, README),
+			// and the back end said so on its stderr; its result came
+			// from its stdout, which the checks above and below hold.
+			t.Logf("the log lacks the back end's lines: its Redis password file was rendered empty (hashicorp/nomad#16259): %s", why)
+		} else {
+			t.Errorf("the log lacks the back end's last line %q:\n%s", r.lastLine, strings.Join(lines, "\n"))
+		}
+	}
 	if allocs, _, err := r.nomad.Jobs().Allocations(jobID, true, nil); err != nil {
 		t.Errorf("allocations of %s: %v", jobID, err)
 	} else if len(allocs) != 1 {
