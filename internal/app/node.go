@@ -150,7 +150,14 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 		// Writers go through a buffer that re-sends what a Redis restart
 		// lost, so a task's log stays whole.
 		buffered := logbus.NewBufferedBus(logbus.NewRedis(rdb, nil), nil)
-		n.closers = append(n.closers, func() error { buffered.Close(); return nil })
+		// Closed before the Redis client (closers run last first), after
+		// sending the lines written just before the stop: the dispatcher's
+		// note that it handed a running task over is its last.
+		n.closers = append(n.closers, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), logDrainTime)
+			defer cancel()
+			return buffered.Shutdown(ctx)
+		})
 		n.bus = buffered
 		n.locker = locks.NewRedis(rdb, &locks.RedisConfig{Logger: log})
 	}
@@ -399,6 +406,11 @@ func (n *node) start(ctx context.Context) error {
 // stopRecordTime is how long a clean stop waits, after stop_timeout, for
 // the stopped tasks' results to be recorded and their logs archived.
 const stopRecordTime = 15 * time.Second
+
+// logDrainTime is how long closing waits for the live log lines still
+// queued to reach Redis (a Redis that does not answer then); the lines
+// still unsent are dropped, with a warning saying how many.
+const logDrainTime = 5 * time.Second
 
 // lead is the leader's work, while this process holds the dispatcher's
 // leadership: the dispatcher, and beside it Nomad's purge and the queue

@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/aegirhq/aegir/internal/config"
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/logbus"
 	"github.com/aegirhq/aegir/internal/testharness"
 )
 
@@ -81,6 +84,48 @@ func TestServerOnNomadFollowsRunnersAgain(t *testing.T) {
 	}
 	if got.Status != domain.TaskFailed || !strings.Contains(got.Explanation, "Nomad has no job dispatched for the task") {
 		t.Fatalf("task %s: %q; want failed because Nomad has no job for it", got.Status, got.Explanation)
+	}
+}
+
+// TestNodeCloseSendsTheLastLogLines: the line the dispatcher writes last
+// when a server stops (its note that it hands a running Nomad task over)
+// reaches Redis before the node closes its bus and Redis client. Before,
+// closing dropped whatever the log bus had not sent yet, a millisecond
+// after that note, and TestServerOnNomadHandsOverOnStop found "handed
+// over 0" in about one CI run in nine. Redis holds writes for a moment
+// (CLIENT PAUSE WRITE), so the line is surely unsent when close starts.
+func TestNodeCloseSendsTheLastLogLines(t *testing.T) {
+	t.Parallel()
+	srv := testharness.Redis(t)
+	env := map[string]string{
+		"AEGIR_DATA_DIR": t.TempDir(), "AEGIR_STORE": "bolt", "AEGIR_EXECUTOR": "local", "AEGIR_SECRETS": "file",
+		"AEGIR_REDIS_ADDR": srv.Addr,
+	}
+	cfg, err := config.Load(config.ModeServer, "", func(k string) string { return env[k] }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	n, err := openNode(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.close) // a no-op once closed
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	if err := rdb.Do(ctx, "CLIENT", "PAUSE", "500", "WRITE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	const note = "aegir: this aegir process is stopping; the back end keeps running"
+	if _, err := n.bus.Append(ctx, "task-1", logbus.Line{Level: "info", Msg: note}); err != nil {
+		t.Fatal(err)
+	}
+	n.close()
+	lines, _, err := logbus.NewRedis(rdb, nil).Read(ctx, "task-1", "", 10, 0)
+	if err != nil || len(lines) != 1 || lines[0].Msg != note {
+		t.Fatalf("the task's log in Redis after close: %v, %v; want the line written just before", lines, err)
 	}
 }
 

@@ -2,6 +2,7 @@ package logbus
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -95,15 +96,52 @@ func (b *BufferedBus) Delete(ctx context.Context, taskID string) error {
 	return b.r.Delete(ctx, taskID)
 }
 
-// Close stops every appender; queued lines are dropped.
-func (b *BufferedBus) Close() {
+// Close stops every appender; queued lines are dropped. A process that
+// stops calls Shutdown instead, so the lines written just before reach
+// Redis.
+func (b *BufferedBus) Close() { b.closeAll() }
+
+// closeAll stops every appender and returns how many lines they had not
+// yet seen acknowledged by Redis.
+func (b *BufferedBus) closeAll() (dropped int) {
 	b.mu.Lock()
 	tasks := b.tasks
 	b.tasks = map[string]*BufferedAppender{}
 	b.mu.Unlock()
 	for _, a := range tasks {
 		a.Close()
+		dropped += a.queued()
 	}
+	return dropped
+}
+
+// Shutdown sends every task's queued lines to Redis, waiting until ctx
+// ends, then stops every appender as Close does. A stopping aegir calls it
+// before it closes its Redis client: Append only queues a line, so the
+// lines written last (the dispatcher's note that it hands a running task
+// over to the next aegir process) are still queued, or on their way, when
+// the process stops, and Close would drop them. The lines still unsent
+// when ctx ends (Redis away) are dropped; the error says how many.
+func (b *BufferedBus) Shutdown(ctx context.Context) error {
+	b.mu.Lock()
+	tasks := make([]*BufferedAppender, 0, len(b.tasks))
+	for _, a := range b.tasks {
+		tasks = append(tasks, a)
+	}
+	b.mu.Unlock()
+	// The appenders send at once, each on its own goroutine: waiting for
+	// them one after the other takes as long as the slowest.
+	for _, a := range tasks {
+		_ = a.Flush(ctx) // ctx ended, or a log already ended: counted below
+	}
+	n := b.closeAll()
+	switch {
+	case n == 0:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("%d live log lines were not sent to Redis before the stop (%w); their tasks' logs lack them", n, ctx.Err())
+	}
+	return fmt.Errorf("%d live log lines appended during the stop were not sent to Redis; their tasks' logs lack them", n)
 }
 
 // Buffered is how many lines wait in memory for Redis, over every task:

@@ -54,6 +54,11 @@
 //     archives it into the store (scheduler/tasklog) right away; from
 //     then on reading the log never needs Redis.
 //
+// A process that stops calls BufferedBus.Shutdown, not Close: Append only
+// queues, so the lines written last (the dispatcher's note that it hands a
+// running task over) may still be queued or on their way; Shutdown sends
+// them, for as long as its ctx allows, before it stops the appenders.
+//
 // What can still be lost, by design:
 //
 //   - Lines the appender had let go of (a log past KeepLines/KeepBytes)
@@ -69,4 +74,7 @@
 //     applied it is sent again: with persistence on, those lines can appear
 //     twice; they are never lost.
 //   - Memory of the writing process: the appender's bounds above.
+//   - Lines still unsent when a stopping process's Shutdown gives up
+//     (aegir server waits 5 s for a Redis that does not answer): the
+//     server's log says how many.
 package logbus

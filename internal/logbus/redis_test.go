@@ -410,3 +410,65 @@ func TestBufferedAppenderReportsLinesItLetGo(t *testing.T) {
 		t.Fatalf("got %d lines, first %q", len(lines), lines[0].Msg)
 	}
 }
+
+// TestBufferedBusShutdownSendsQueuedLines: a stopping aegir's last lines
+// (the dispatcher's note that it hands a running task over) are still
+// queued, or on their way, when it stops; Shutdown sends them before it
+// stops the appenders, where Close dropped them. Redis holds every write
+// for a second (CLIENT PAUSE WRITE), so the lines are surely unsent when
+// Shutdown starts.
+func TestBufferedBusShutdownSendsQueuedLines(t *testing.T) {
+	t.Parallel()
+	r := setupRedis(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := logbus.NewBufferedBus(r.bus, nil)
+	if err := r.client.Do(ctx, "CLIENT", "PAUSE", "1000", "WRITE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	tasks := []string{"t1", "t2"}
+	for _, task := range tasks {
+		if _, err := b.Append(ctx, task, logbus.Line{Msg: "handed over"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := b.Buffered(); n != len(tasks) {
+		t.Fatalf("Buffered() = %d before the shutdown, want %d: Redis took writes while paused", n, len(tasks))
+	}
+	if err := b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		lines, err := readPage(ctx, r.bus, task)
+		if err != nil || len(lines) != 1 || lines[0].Msg != "handed over" {
+			t.Errorf("task %s's log after the shutdown: %v, %v; want its one line", task, lines, err)
+		}
+	}
+	if _, err := b.Append(ctx, "t1", logbus.Line{Msg: "after"}); err != nil {
+		t.Fatal(err) // a new appender: the bus stays usable, as after Close
+	}
+	b.Close()
+}
+
+// TestBufferedBusShutdownIsBounded: with Redis down the shutdown waits
+// only as long as its ctx, and says how many lines it dropped.
+func TestBufferedBusShutdownIsBounded(t *testing.T) {
+	t.Parallel()
+	r := setupRedis(t, nil)
+	b := logbus.NewBufferedBus(r.bus, &logbus.BufferConfig{RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond})
+	r.srv.Stop(t)
+	for i := range 3 {
+		if _, err := b.Append(context.Background(), "t1", logbus.Line{Msg: fmt.Sprint("line ", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := b.Shutdown(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "3 live log lines") {
+		t.Fatalf("shutdown with Redis down: %v; want the 3 dropped lines counted and the deadline", err)
+	}
+	if n := b.Buffered(); n != 0 {
+		t.Errorf("Buffered() after the shutdown = %d, want 0: the appenders are stopped", n)
+	}
+}

@@ -384,6 +384,63 @@ func TestShutdownHandsRunningTasksOver(t *testing.T) {
 	}
 }
 
+// A stop that comes the moment the back end has started, before the
+// dispatcher recorded its runner (the store refuses the cancelled
+// context): the back end is still handed over, not stopped, and the log
+// says so, naming the runner for the next dispatcher (which finds an
+// unrecorded runner itself: TestRecoverFollowsUnrecordedRunnerAgain).
+func TestStopAsTheBackEndStartsHandsItOver(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fake := &FaultStopOnStart{FakeReattacher: &FakeReattacher{}, stop: cancel}
+	b := setup(t, fakeGate, func(c *Config) {
+		fake.Executor = c.Executor.(*localexec.Executor)
+		c.Executor = fake
+	})
+	fake.b = b
+	t.Cleanup(func() { b.release(t) })
+	_, task := b.newSite(t)
+	stopped := make(chan error)
+	go func() { stopped <- b.d.Run(ctx) }()
+	select {
+	case err := <-stopped:
+		must(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	b.waitStarted(t, task.ID) // the back end runs on
+	got, err := b.st.GetTask(context.Background(), task.ID)
+	must(t, err)
+	if got.Status != domain.TaskRunning {
+		t.Fatalf("task %s %s: %s; want running, handed over", got.Status, got.ErrorCode, got.Explanation)
+	}
+	lease, err := b.locker.TryAcquire(context.Background(), LockName(*got), time.Minute)
+	if err != nil {
+		t.Fatalf("the task's lock was not released for the next dispatcher: %v", err)
+	}
+	must(t, lease.Release(context.Background()))
+	const want = "info aegir: this aegir process is stopping; the back end keeps running and the next dispatcher follows it (local:"
+	log := b.logText(t, task.ID)
+	if !slices.ContainsFunc(log, func(l string) bool { return strings.HasPrefix(l, want) }) {
+		t.Errorf("log lacks the hand-over note %q: %q", want, log)
+	}
+}
+
+// FaultStopOnStart is fault injection: a FakeReattacher whose Start ends
+// the dispatcher's context (stop) as soon as the back end has started, as
+// a SIGTERM arriving between the start and the runner's record would.
+type FaultStopOnStart struct {
+	*FakeReattacher
+	stop context.CancelFunc
+}
+
+func (f *FaultStopOnStart) Start(ctx context.Context, task domain.Task, pctx []byte) (runner.Run, error) {
+	run, err := f.FakeReattacher.Start(ctx, task, pctx)
+	f.stop()
+	return run, err
+}
+
 // FakeReattacher is the LocalExecutor posing as an executor whose runners
 // outlive aegir, as Nomad's dispatched jobs do (fault injection for the
 // dispatcher's recovery): FindRunner answers found, and Attach starts the
