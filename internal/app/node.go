@@ -204,6 +204,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 			Address: cfg.Nomad.Address, Token: cfg.Nomad.Token, Region: cfg.Nomad.Region, Namespace: cfg.Nomad.Namespace,
 			Datacenters: cfg.Nomad.Datacenters, Binary: cfg.Nomad.Binary, DataDir: cfg.DataDir,
 			RedisAddr: cfg.Redis.Address, Redis: cfg.Redis, Results: nomadexec.NewRedisResults(n.rdb, ""),
+			Bus:     n.bus, // a back end's lines its Redis sink failed to send are copied from its stderr
 			APIAddr: cfg.Nomad.APIAddr, MaxInFlight: cfg.Executor.MaxParallel, Logger: log,
 			JobVars:  nomadJobVars(cfg),
 			Artifact: n.binaryArtifact(),

@@ -25,7 +25,9 @@ namespace "default" {
     "dispatch-job",
     # Read a back end's result from its allocation's stdout
     # (alloc/logs/provision.stdout.0) when it left none in Redis: a back
-    # end that could not reach Redis, or a Redis that lost the record.
+    # end that could not reach Redis, or a Redis that lost the record; and
+    # then its log lines from its stderr (provision.stderr.0) when they
+    # are not in the task's log either.
     "read-fs",
   ]
 

@@ -36,6 +36,15 @@
 //   - The job is no longer in Nomad (purged, garbage-collected): the task
 //     ends with the result its back end left in Redis (kept 24h), or fails
 //     saying the job is gone and left no result — never stuck running.
+//   - The back end left no result in Redis (it could not reach Redis,
+//     or Redis lost the record): the task ends with the result it
+//     printed on its allocation's stdout (stdoutresult.go). When the
+//     task's log also has none of its lines (its Redis sink failed:
+//     Nomad 1.4.3 rendering its password file empty,
+//     hashicorp/nomad#16259), they are copied into the log from the
+//     allocation's stderr before the task ends, after one line of the
+//     dispatcher's saying so (stderrlog.go); also when it left no result
+//     at all, so a crash's trace is in the log.
 //   - Redis does not answer when the back end has ended: its result is
 //     read again with backoff for ResultRetry (default 2m); past that the
 //     task fails bus_unavailable (a runner.Failure), saying the back end

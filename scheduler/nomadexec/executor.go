@@ -18,6 +18,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/config"
 	"github.com/aegirhq/aegir/internal/domain"
+	"github.com/aegirhq/aegir/internal/logbus"
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/jobspecs"
 	"github.com/aegirhq/aegir/scheduler/runner"
@@ -65,6 +66,12 @@ type Config struct {
 	// Results is where the executor reads what a back end left when its
 	// allocation completes. Required; NewRedisResults.
 	Results ResultStore
+	// Bus is the task-log bus the dispatcher writes (dispatch.Config.Bus).
+	// When a task ends without its back end's result in Redis and its log
+	// has none of the back end's lines (its Redis sink failed), the
+	// executor copies them there from the allocation's stderr first
+	// (stderrlog.go). Default: none; they stay in the allocation's stderr.
+	Bus logbus.Bus
 	// JobVars sets other variables of the aegir-task jobspec (cpu, memory,
 	// kill_timeout). Default none.
 	JobVars map[string]any

@@ -125,6 +125,15 @@ func (r *nomadRun) Detach() { r.detachOnce.Do(func() { close(r.detachCh) }) }
 // errDetached is Wait's error after Detach.
 var errDetached = errors.New("stopped following the job (handed over); it keeps running")
 
+func (r *nomadRun) detached() bool {
+	select {
+	case <-r.detachCh:
+		return true
+	default:
+		return false
+	}
+}
+
 func (r *nomadRun) cancelled() bool {
 	select {
 	case <-r.cancelCh:
@@ -387,7 +396,9 @@ func (r *nomadRun) endedWithout(status string) (*provision.Result, error) {
 
 // result reads the result the back end left in Redis, else the one it
 // printed on its allocation's stdout, or returns fail (its Reason saying
-// why when there is a result aegir cannot use).
+// why when there is a result aegir cannot use). Without a result in
+// Redis, the back end's log lines are copied from its allocation's stderr
+// into a task log that has none of them (copyStderr).
 func (r *nomadRun) result(fail *NomadRunError) (*provision.Result, error) {
 	res, err := r.readResult()
 	if res == nil && fail.AllocID != "" && fail.Status != api.AllocClientStatusLost {
@@ -396,6 +407,12 @@ func (r *nomadRun) result(fail *NomadRunError) (*provision.Result, error) {
 			r.e.log.Warn("the back end left no result in Redis; the task ends with the result it printed on its stdout",
 				"task", r.taskID, "job", r.jobID, "alloc", shortID(fail.AllocID), "redis_err", err)
 			res, err = out, nil
+		}
+		// Its log lines may have missed Redis too (its sink failed):
+		// copy them from its stderr before the task ends, also when it
+		// left no result at all (a crash's trace says why).
+		if err == nil && !r.detached() {
+			r.copyStderr(fail.AllocID)
 		}
 	}
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,8 +15,10 @@ import (
 	"github.com/hashicorp/nomad/api"
 
 	"github.com/aegirhq/aegir/dashboard"
+	"github.com/aegirhq/aegir/internal/config"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/locks"
+	"github.com/aegirhq/aegir/internal/logbus"
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/testharness"
 	"github.com/aegirhq/aegir/scheduler/dispatch"
@@ -42,6 +45,7 @@ func TestNomad(t *testing.T) {
 	t.Run("ServerJobRegisteredOnce", func(t *testing.T) { t.Parallel(); testEnsureServerJob(t, c) })
 	t.Run("QueueJobs", func(t *testing.T) { t.Parallel(); testQueues(t, c) })
 	t.Run("ResultFromStdout", func(t *testing.T) { t.Parallel(); testResultFromStdout(t, c) })
+	t.Run("StderrCopiedWhenRedisSinkFails", func(t *testing.T) { t.Parallel(); testStderrCopied(t, c) })
 }
 
 // FakeLostResults is a result store that lost every record (a Redis
@@ -68,6 +72,91 @@ func testResultFromStdout(t *testing.T, c *cluster) {
 	if got.Status != domain.SiteEnabled || done.Summary == "" {
 		t.Errorf("site %s, task summary %q", got.Status, done.Summary)
 	}
+	// Its log lines reached Redis: nothing is copied from its stderr.
+	lines, _, err := b.d.TaskLogs().Read(context.Background(), done.ID, "", 1000, 0)
+	must(t, err)
+	if note, _, notes := copyNote(lines); notes > 0 {
+		t.Errorf("lines were copied from the stderr of a back end whose lines reached the log: %q", lines[note].Msg)
+	}
+}
+
+// A back end whose Redis sink fails (Redis refuses its credentials, as it
+// refuses a password file Nomad 1.4.3 rendered empty, hashicorp/nomad#16259)
+// runs its task anyway and prints its result on stdout. Its log lines,
+// only on its stderr, are copied into the task's log before the task
+// ends, after one line of the dispatcher's saying how many and from
+// where, in order and as its sink would have sent them.
+func testStderrCopied(t *testing.T, c *cluster) {
+	const wrong = "not-the-redis-password"
+	// setup's verify-platform task runs the same way: it must succeed.
+	b := setup(t, c, options{nodes: []string{"aegir-a"}, nomad: func(cfg *nomadexec.Config) {
+		cfg.Redis = config.RedisConfig{Username: "aegir-no-such-user", Password: wrong}
+	}})
+	site, task := b.newSite(t, "aegir-a")
+	done := b.succeed(t, task, nil)
+	if code, _ := b.get(t, site.Domain, "/"); code != 200 {
+		t.Errorf("installed site answers %d", code)
+	}
+	lines, _, err := b.d.TaskLogs().Read(context.Background(), done.ID, "", 1000, 0)
+	must(t, err)
+	log := make([]string, len(lines))
+	for i, l := range lines {
+		log[i] = l.Level + " " + l.Msg
+	}
+	t.Logf("the task's log:\n%s", strings.Join(log, "\n"))
+	note, copied, notes := copyNote(lines)
+	if notes != 1 {
+		t.Fatalf("%d lines, not one, say the back end's lines were copied from its stderr:\n%s", notes, strings.Join(log, "\n"))
+	}
+	alloc := c.allocOf(t, done.Runner)
+	if !strings.Contains(lines[note].Msg, "allocation "+alloc.ID[:8]+"'s stderr") || strings.Contains(lines[note].Msg, "capped") {
+		t.Errorf("the note: %q", lines[note].Msg)
+	}
+	var fromBackEnd []logbus.Line
+	var sinkFailed, started, succeeded bool
+	for i, l := range lines {
+		if strings.Contains(l.Msg, wrong) {
+			t.Errorf("line %d holds the password: %q", i, l.Msg)
+		}
+		if strings.HasPrefix(l.Msg, "aegir: ") {
+			continue
+		}
+		if i < note {
+			t.Errorf("a back end line before the note: %q", l.Msg)
+		}
+		fromBackEnd = append(fromBackEnd, l)
+		switch {
+		case strings.HasPrefix(l.Msg, "cannot send the log and result to redis"):
+			sinkFailed = l.Level == "error" && !started
+		case strings.HasPrefix(l.Msg, "task started"):
+			started = true
+		case strings.HasPrefix(l.Msg, "task succeeded"):
+			succeeded = started
+		}
+	}
+	if len(fromBackEnd) != copied || !sinkFailed || !started || !succeeded {
+		t.Errorf("%d back end lines, the note says %d; the sink's error first: %v, started: %v, then succeeded: %v\n%s",
+			len(fromBackEnd), copied, sinkFailed, started, succeeded, strings.Join(log, "\n"))
+	}
+	if last := lines[len(lines)-1].Msg; !strings.HasPrefix(last, "aegir: task succeeded") {
+		t.Errorf("the log's last line is %q, not the task's end", last)
+	}
+}
+
+// copyNote finds the dispatcher's lines saying it copied the back end's
+// lines from its stderr: the first one's index and the count it gives,
+// and how many there are.
+func copyNote(lines []logbus.Line) (at, copied, notes int) {
+	for i, l := range lines {
+		if rest, ok := strings.CutPrefix(l.Msg, "aegir: "); ok && strings.Contains(rest, " log lines copied from allocation ") {
+			if notes == 0 {
+				at = i
+				copied, _ = strconv.Atoi(strings.Fields(rest)[0])
+			}
+			notes++
+		}
+	}
+	return at, copied, notes
 }
 
 // A site on server A and one on server B: each install ran on its

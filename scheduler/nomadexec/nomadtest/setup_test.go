@@ -163,7 +163,7 @@ func setup(t testing.TB, c *cluster, o options) *bundle {
 	t.Cleanup(b.bus.Close)
 	ncfg := nomadexec.Config{
 		Address: c.nomad.HTTPAddr, Binary: cmpStr(o.binary, aegirBin), DataDir: b.dataDir,
-		RedisAddr: c.redis.Addr, Results: nomadexec.NewRedisResults(c.rdb, ""),
+		RedisAddr: c.redis.Addr, Results: nomadexec.NewRedisResults(c.rdb, ""), Bus: b.bus,
 		PlacementTimeout: 20 * time.Second, Logger: testLogger(t),
 	}
 	if o.nomad != nil {
