@@ -165,6 +165,7 @@ func openNode(cfg *config.Config, log *slog.Logger) (_ *node, err error) {
 	env := provision.EnvInfo{
 		DataDir:        cfg.DataDir,
 		BackupDir:      cfg.BackupDir,
+		ArchiveFormat:  cfg.BackupArchiveFormat,
 		SecretsBackend: cfg.Secrets.Backend,
 		TLS: provision.TLSInfo{Issuer: cfg.TLS.Issuer, ACMEDirectory: cfg.TLS.ACMEDirectory, ACMEEmail: cfg.TLS.ACMEEmail,
 			ACMERootsFile: cfg.TLS.ACMERootsFile, RenewWindow: cfg.TLS.RenewWindow},

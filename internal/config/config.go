@@ -40,6 +40,13 @@ type Config struct {
 	// BackupDir is where backups are written. Default DataDir/backups.
 	// Env AEGIR_BACKUP_DIR.
 	BackupDir string
+	// BackupArchiveFormat is the archive format backups are written in:
+	// 2 (the default) checksums each entry with XXH64, 1 with sha256 as
+	// releases before format 2 did, and those releases read only format
+	// 1. Set 1 while back ends of such a release may restore this one's
+	// backups (nodes whose package is not yet upgraded), or before going
+	// back to one. Env AEGIR_BACKUP_ARCHIVE_FORMAT.
+	BackupArchiveFormat int
 	// MaxTokenTTL bounds the lifetime of the API tokens people create: a
 	// longer ttl is refused, and a token asked for without one lasts this
 	// long. Default "8760h" (a year). Env AEGIR_MAX_TOKEN_TTL.
@@ -112,6 +119,7 @@ type fileConfig struct {
 	SitesAddr     string   `hcl:"sites_addr,optional"`
 	PlatformRoots []string `hcl:"platform_roots,optional"`
 	BackupDir     string   `hcl:"backup_dir,optional"`
+	BackupFormat  int      `hcl:"backup_archive_format,optional"`
 	MaxTokenTTL   string   `hcl:"max_token_ttl,optional"`
 	MaxImportMB   int      `hcl:"max_import_mb,optional"`
 	Store         *struct {
@@ -176,6 +184,7 @@ func (f *fileConfig) into(c *Config) {
 	c.DataDir, c.HTTPAddr, c.SitesAddr, c.PlatformRoots, c.BackupDir = f.DataDir, f.HTTPAddr, f.SitesAddr, f.PlatformRoots, f.BackupDir
 	c.MaxTokenTTL, c.AuditRetention = f.MaxTokenTTL, f.AuditRetention
 	c.MaxImportMB = f.MaxImportMB
+	c.BackupArchiveFormat = f.BackupFormat
 	if f.Quotas != nil {
 		c.Quotas = *f.Quotas
 	}
@@ -491,6 +500,13 @@ func (c *Config) applyEnv(env func(string) string) error {
 		}
 		c.MaxImportMB = n
 	}
+	if v := env("AEGIR_BACKUP_ARCHIVE_FORMAT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			envErr = errors.Join(envErr, fmt.Errorf("AEGIR_BACKUP_ARCHIVE_FORMAT %q is not 1 or 2", v))
+		}
+		c.BackupArchiveFormat = n
+	}
 	set(&c.Quotas.Tasks, "AEGIR_QUOTA_TASKS")
 	set(&c.Quotas.Backups, "AEGIR_QUOTA_BACKUPS")
 	set(&c.Quotas.Sites, "AEGIR_QUOTA_SITES")
@@ -556,6 +572,7 @@ func (c *Config) applyDefaults(mode Mode) {
 	c.BackupDir = cmp.Or(c.BackupDir, filepath.Join(c.DataDir, "backups"))
 	c.MaxTokenTTL = cmp.Or(c.MaxTokenTTL, "8760h")
 	c.MaxImportMB = cmp.Or(c.MaxImportMB, 1024)
+	c.BackupArchiveFormat = cmp.Or(c.BackupArchiveFormat, 2)
 	c.AuditRetention = cmp.Or(c.AuditRetention, "2160h")
 	c.Quotas.Tasks = cmp.Or(c.Quotas.Tasks, "20")
 	c.Quotas.Backups = cmp.Or(c.Quotas.Backups, "20")
@@ -656,6 +673,9 @@ func (c *Config) validate() error {
 	}
 	if d, err := time.ParseDuration(c.Executor.TaskTimeout); err != nil || d <= 0 {
 		errs = append(errs, fmt.Errorf("executor task_timeout %q is not a positive duration like 1h", c.Executor.TaskTimeout))
+	}
+	if c.BackupArchiveFormat != 1 && c.BackupArchiveFormat != 2 {
+		errs = append(errs, fmt.Errorf("backup_archive_format %d: use 2 (the default), or 1 for back ends of releases before format 2", c.BackupArchiveFormat))
 	}
 	if c.MaxImportMB < 1 {
 		errs = append(errs, fmt.Errorf("max_import_mb %d must be at least 1", c.MaxImportMB))

@@ -135,6 +135,32 @@ func TestAuditRetention(t *testing.T) {
 	}
 }
 
+func TestBackupArchiveFormat(t *testing.T) {
+	t.Parallel()
+	none := func(string) string { return "" }
+	c, err := Load(ModeDev, "", none, nil)
+	if err != nil || c.BackupArchiveFormat != 2 {
+		t.Fatalf("default backup_archive_format = %v, %v", c, err)
+	}
+	file := filepath.Join(t.TempDir(), "aegir.hcl")
+	if err := os.WriteFile(file, []byte("backup_archive_format = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = Load(ModeDev, file, none, nil); err != nil || c.BackupArchiveFormat != 1 {
+		t.Errorf("backup_archive_format from the file: %v, %v", c, err)
+	}
+	env := map[string]string{"AEGIR_BACKUP_ARCHIVE_FORMAT": "2"}
+	if c, err = Load(ModeDev, file, func(k string) string { return env[k] }, nil); err != nil || c.BackupArchiveFormat != 2 {
+		t.Errorf("backup_archive_format from the environment: %v, %v", c, err)
+	}
+	for _, v := range []string{"3", "-1", "two"} {
+		bad := map[string]string{"AEGIR_BACKUP_ARCHIVE_FORMAT": v}
+		if _, err := Load(ModeDev, "", func(k string) string { return bad[k] }, nil); err == nil || !strings.Contains(err.Error(), "AEGIR_BACKUP_ARCHIVE_FORMAT") && !strings.Contains(err.Error(), "backup_archive_format") {
+			t.Errorf("backup_archive_format %q: %v", v, err)
+		}
+	}
+}
+
 func TestQuotas(t *testing.T) {
 	t.Parallel()
 	none := func(string) string { return "" }

@@ -44,7 +44,7 @@ func (j *job) writeBackup(ctx context.Context, loc siteLoc, db *dbConn, cr DBCre
 		return fail(err)
 	}
 	var p archive.Progress
-	w, err := archive.Create(path, archive.Options{Progress: &p, Owner: j.c.Task.ID})
+	w, err := archive.Create(path, archive.Options{Progress: &p, Owner: j.c.Task.ID, Format: archiveFormat(j.c.Env)})
 	if err != nil {
 		return fail(err)
 	}
@@ -93,6 +93,16 @@ func (j *job) writeBackup(ctx context.Context, loc siteLoc, db *dbConn, cr DBCre
 	ext := info.Manifest.ExternalLinks
 	j.warnExternalLinks("symlink points outside the site: backed up as the link, not what it points to; a restore puts the link back", archive.FilesPrefix, ext)
 	return NewBackup{Path: info.Path, Size: info.Size, SHA256: info.SHA256, ServerID: j.c.WebServer.ID, Reason: reason, ExternalLinks: len(ext)}, nil
+}
+
+// archiveFormat is the archive format a backup is written in: the one
+// the context asks for (EnvInfo.ArchiveFormat), at most the newest this
+// back end writes, and format 1 when the context names none.
+func archiveFormat(env EnvInfo) int {
+	if env.ArchiveFormat <= 0 {
+		return archive.Format1
+	}
+	return min(env.ArchiveFormat, archive.FormatVersion)
 }
 
 func (j *job) platformIDFor(loc siteLoc) string {

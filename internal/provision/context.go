@@ -163,6 +163,11 @@ type EnvInfo struct {
 	DataDir string `json:"data_dir"`
 	// BackupDir is where backup archives are written.
 	BackupDir string `json:"backup_dir"`
+	// ArchiveFormat is the newest archive format the dispatching server
+	// has backups written in (its backup_archive_format). A context
+	// without it comes from a server of a release before format 2, whose
+	// back ends read format 1 only: its backups are written in format 1.
+	ArchiveFormat int `json:"archive_format,omitempty"`
 	// SecretsBackend selects how Secrets references resolve: "file"
 	// (embedded encrypted file under DataDir) or "vault".
 	SecretsBackend string `json:"secrets_backend"`

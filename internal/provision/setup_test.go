@@ -18,6 +18,7 @@ import (
 	"github.com/aegirhq/aegir/internal/builtinweb"
 	"github.com/aegirhq/aegir/internal/domain"
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/provision/archive"
 	"github.com/aegirhq/aegir/internal/provision/dbsqlite"
 	"github.com/aegirhq/aegir/secrets"
 )
@@ -151,7 +152,7 @@ func (b *bundle) ctx(typ domain.TaskType, site *provision.SiteInfo, plat string)
 		DBServer:   &b.dbSrv,
 		DBService:  &b.dbSvc,
 		Secrets:    map[string]string{"site_db": secrets.SiteDBRef(site.ID)},
-		Env:        provision.EnvInfo{DataDir: b.dataDir, SecretsBackend: "file"},
+		Env:        provision.EnvInfo{DataDir: b.dataDir, SecretsBackend: "file", ArchiveFormat: archive.FormatVersion},
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -40,7 +39,7 @@ import (
 //	database  NameFor(<task id>), and a user of the same name, with a
 //	          password generated for this run and never stored
 //
-// Steps: unpack the archive (every entry against the manifest's sha256 and
+// Steps: unpack the archive (every entry against the manifest's checksums and
 // the archive against the backup's recorded sha256), check the manifest
 // names this site, move the files into the throwaway directory and hash
 // them again there against the manifest, create the database and load the
@@ -209,7 +208,7 @@ func manifestTotal(m *archive.Manifest) func() int64 {
 }
 
 // checkAgainstManifest hashes every file under dir and compares it with the
-// manifest's files/ entries: same set of files, same sizes and sha256. The
+// manifest's files/ entries: same set of files, same sizes and checksums. The
 // bytes hashed are added to hashed as they are read. dir is read with
 // sitetree.Walk: no link in it is followed.
 func checkAgainstManifest(ctx context.Context, dir string, m *archive.Manifest, hashed *atomic.Int64) (int, int64, error) {
@@ -229,12 +228,12 @@ func checkAgainstManifest(ctx context.Context, dir string, m *archive.Manifest, 
 			return fmt.Errorf("%s is not in the manifest", e.Rel)
 		}
 		delete(want, e.Rel)
-		sum, size, err := fileSHA(e, hashed)
+		sum, size, err := fileSum(e, m.Format, hashed)
 		if err != nil {
 			return err
 		}
-		if size != me.Size || sum != me.SHA256 {
-			return fmt.Errorf("%s: %d bytes sha256 %s, the manifest says %d bytes sha256 %s", e.Rel, size, sum, me.Size, me.SHA256)
+		if name, want := archive.Checksum(m.Format, me); size != me.Size || sum != want {
+			return fmt.Errorf("%s: %d bytes %s %s, the manifest says %d bytes %s %s", e.Rel, size, name, sum, me.Size, name, want)
 		}
 		n++
 		total += size
@@ -249,13 +248,18 @@ func checkAgainstManifest(ctx context.Context, dir string, m *archive.Manifest, 
 	return n, total, nil
 }
 
-func fileSHA(e *sitetree.Entry, hashed *atomic.Int64) (string, int64, error) {
+// fileSum is the checksum of a file as a manifest of format keeps it
+// (archive.NewEntryHash), and its size.
+func fileSum(e *sitetree.Entry, format int, hashed *atomic.Int64) (string, int64, error) {
+	h, err := archive.NewEntryHash(format)
+	if err != nil {
+		return "", 0, err
+	}
 	f, err := e.Open()
 	if err != nil {
 		return "", 0, err
 	}
 	defer f.Close()
-	h := sha256.New()
 	n, err := io.Copy(countingWriter{h, hashed}, f)
 	return hex.EncodeToString(h.Sum(nil)), n, err
 }

@@ -180,13 +180,21 @@ func TestCorruptArchivesAreRefusedAndLeaveNothing(t *testing.T) {
 		// With the recorded sha256, entry contents are not hashed: the
 		// archive's checksum must catch the change alone.
 		"flipped byte, recorded sha": func() ([]byte, string) { b := bytes.Clone(good); b[len(b)/2] ^= 0xff; return b, info.SHA256 },
-		"bad entry checksum":         func() ([]byte, string) { return withManifest(t, "files/x", "x", strings.Repeat("0", 64)), "" },
-		"truncated":                  func() ([]byte, string) { return good[:len(good)/2], "" },
-		"wrong sha":                  func() ([]byte, string) { return good, strings.Repeat("0", 64) },
-		"not zstd":                   func() ([]byte, string) { return []byte("hello"), "" },
-		"empty":                      func() ([]byte, string) { return nil, "" },
-		"traversal":                  func() ([]byte, string) { return crafted(t, "files/../../etc/passwd", tar.TypeReg, ""), "" },
-		"outside files":              func() ([]byte, string) { return crafted(t, "etc/passwd", tar.TypeReg, ""), "" },
+		"bad entry checksum":         func() ([]byte, string) { return withManifest(t, Format1, "files/x", "x", strings.Repeat("0", 64)), "" },
+		"bad entry xxh64":            func() ([]byte, string) { return withManifest(t, Format2, "files/x", "x", strings.Repeat("0", 16)), "" },
+		// A format 2 manifest keeping a (right) sha256 instead of an xxh64.
+		"format 2 entry with a sha256": func() ([]byte, string) {
+			return withManifest(t, Format2, "files/x", "x", entrySum(Format1).of([]byte("x"))), ""
+		},
+		"unknown format": func() ([]byte, string) {
+			return withManifest(t, 3, "files/x", "x", entrySum(Format1).of([]byte("x"))), ""
+		},
+		"truncated":     func() ([]byte, string) { return good[:len(good)/2], "" },
+		"wrong sha":     func() ([]byte, string) { return good, strings.Repeat("0", 64) },
+		"not zstd":      func() ([]byte, string) { return []byte("hello"), "" },
+		"empty":         func() ([]byte, string) { return nil, "" },
+		"traversal":     func() ([]byte, string) { return crafted(t, "files/../../etc/passwd", tar.TypeReg, ""), "" },
+		"outside files": func() ([]byte, string) { return crafted(t, "etc/passwd", tar.TypeReg, ""), "" },
 		// A link may point anywhere (links_test.go), but nothing may be
 		// written through one, even with a manifest that lists it.
 		"file under abs symlink": func() ([]byte, string) { return throughLink(t, "/etc", "files/x/passwd"), "" },
@@ -218,15 +226,20 @@ func TestCorruptArchivesAreRefusedAndLeaveNothing(t *testing.T) {
 	}
 }
 
-// withManifest returns a zstd tar with one file and a manifest that lists
-// it with the sha256 given.
-func withManifest(t *testing.T, name, content, sha string) []byte {
+// withManifest returns a zstd tar with one file and a manifest of format
+// f that lists it with the checksum given (sha256 in format 1, else xxh64).
+func withManifest(t *testing.T, f int, name, content, sum string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw, _ := zstd.NewWriter(&buf)
 	tw := tar.NewWriter(zw)
-	m, _ := json.Marshal(Manifest{Format: FormatVersion, SiteID: "s1",
-		Entries: []Entry{{Name: name, Type: TypeFile, Size: int64(len(content)), SHA256: sha}}})
+	e := Entry{Name: name, Type: TypeFile, Size: int64(len(content))}
+	if f == Format1 {
+		e.SHA256 = sum
+	} else {
+		e.XXH64 = sum
+	}
+	m, _ := json.Marshal(Manifest{Format: f, SiteID: "s1", Entries: []Entry{e}})
 	for _, e := range []struct{ name, body string }{{name, content}, {ManifestName, string(m)}} {
 		if err := tw.WriteHeader(&tar.Header{Name: e.name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(e.body))}); err != nil {
 			t.Fatal(err)

@@ -28,7 +28,7 @@ func fuzzArchive(name1, link, name2 string, content []byte, listed bool) []byte 
 	zw, _ := zstd.NewWriter(&buf)
 	tw := tar.NewWriter(zw)
 	sum := sha256.Sum256(content)
-	m := Manifest{Format: FormatVersion, SiteID: "s1", Entries: []Entry{
+	m := Manifest{Format: Format1, SiteID: "s1", Entries: []Entry{
 		{Name: name1, Type: TypeSymlink, Link: link},
 		{Name: name2, Type: TypeFile, Size: int64(len(content)), SHA256: hex.EncodeToString(sum[:])},
 	}}

@@ -102,7 +102,7 @@ func throughLink(t *testing.T, target, under string) []byte {
 	zw, _ := zstd.NewWriter(&buf)
 	tw := tar.NewWriter(zw)
 	sum := sha256.Sum256([]byte("x"))
-	m := Manifest{Format: FormatVersion, SiteID: "s1", Entries: []Entry{
+	m := Manifest{Format: Format1, SiteID: "s1", Entries: []Entry{
 		{Name: "files/x", Type: TypeSymlink, Link: target},
 		{Name: under, Type: TypeFile, Size: 1, SHA256: hex.EncodeToString(sum[:])},
 	}}

@@ -18,8 +18,6 @@ const (
 	DatabaseName = "database.sql"
 	// ManifestName is the last entry: what the archive holds, with checksums.
 	ManifestName = "manifest.json"
-	// FormatVersion is the version of the archive layout.
-	FormatVersion = 1
 )
 
 // Entry types in a manifest.
@@ -30,7 +28,7 @@ const (
 )
 
 // Manifest describes an archive: whose site it is and every entry with its
-// size and sha256. It is written last, so it can hold the checksums of
+// size and checksum (sha256 in Format1, XXH64 in Format2). It is written last, so it can hold the checksums of
 // entries streamed before it.
 type Manifest struct {
 	Format       int       `json:"format"`
@@ -76,7 +74,8 @@ type Entry struct {
 	Name   string `json:"name"`
 	Type   string `json:"type"`
 	Size   int64  `json:"size,omitempty"`
-	SHA256 string `json:"sha256,omitempty"`
+	SHA256 string `json:"sha256,omitempty"` // Format1
+	XXH64  string `json:"xxh64,omitempty"`  // Format2
 	Link   string `json:"link,omitempty"`
 }
 

@@ -5,7 +5,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,7 +29,7 @@ const MaxManifestSize = 256 << 20
 // dump. Every entry is checked against the manifest (the same names, types,
 // sizes and links) and, when wantSHA is not empty, the archive against
 // wantSHA. Without wantSHA each entry's content is checked against its
-// sha256 in the manifest; with it, the archive's sha256 matching the one
+// checksum in the manifest; with it, the archive's sha256 matching the one
 // recorded when it was written proves every byte is what the writer
 // hashed, so the contents are not hashed a second time (a fifth of an
 // unpack's CPU). Verify always hashes them. On any error dest is
@@ -444,6 +443,12 @@ func (e *readError) Unwrap() error { return e.err }
 // hashEntries, every entry's content; calls fn for each entry before the
 // manifest; and checks what it saw against the manifest at the end. The
 // compressed bytes read are added to p.Archive when p is not nil.
+//
+// The manifest, and with it the archive's format, comes last, so an
+// entry's content is checksummed both ways (sha256 for Format1, XXH64 for
+// Format2) and the manifest's format picks the one compared: XXH64 costs
+// a few percent of sha256, and only Verify and an extract without a
+// recorded sha256 hash entries at all.
 func walk(ctx context.Context, archivePath, wantSHA string, hashEntries bool, p *Progress, fn func(*tar.Header, io.Reader) error) (*Manifest, error) {
 	f, err := os.Open(archivePath)
 	if err != nil {
@@ -454,8 +459,8 @@ func walk(ctx context.Context, archivePath, wantSHA string, hashEntries bool, p 
 	if p != nil {
 		in = countedReader{f, &p.Archive}
 	}
-	sum := sha256.New()
-	hr := &hashReader{r: bufio.NewReaderSize(in, 1<<20), h: sum}
+	archiveSum := sha256.New()
+	hr := &hashReader{r: bufio.NewReaderSize(in, 1<<20), h: archiveSum}
 	// Synchronous decoding: the concurrent decoder pipelines the stages of
 	// one block over goroutines, which measured a third slower and uses
 	// more CPU (zstd decodes ~1.2 GB/s on one core, well ahead of the
@@ -523,18 +528,18 @@ func walk(ctx context.Context, archivePath, wantSHA string, hashEntries bool, p 
 			err = fn(hdr, nil)
 		default:
 			cr := &hashReader{r: tr, h: io.Discard, mark: true}
-			var h hash.Hash
+			var h1, h2 hash.Hash
 			if hashEntries {
-				h = sha256.New()
-				cr.h = h
+				h1, h2 = entrySum(Format1).new(), entrySum(Format2).new()
+				cr.h = io.MultiWriter(h1, h2)
 			}
 			err = fn(hdr, cr)
 			if err == nil {
 				_, err = io.Copy(io.Discard, cr) // fn may not read it all
 			}
 			e.Type, e.Size = TypeFile, cr.n
-			if h != nil {
-				e.SHA256 = hex.EncodeToString(h.Sum(nil))
+			if hashEntries {
+				e.SHA256, e.XXH64 = sum(h1), sum(h2)
 			}
 		}
 		if err != nil {
@@ -556,8 +561,8 @@ func walk(ctx context.Context, archivePath, wantSHA string, hashEntries bool, p 
 	if m == nil {
 		return nil, corrupt(archivePath, "it has no manifest (was the backup interrupted?)")
 	}
-	if m.Format != FormatVersion {
-		return nil, corrupt(archivePath, "archive format %d is not %d", m.Format, FormatVersion)
+	if !Readable(m.Format) {
+		return nil, corrupt(archivePath, "archive format %d is not one this aegir reads (%d or %d; a newer aegir wrote it?)", m.Format, Format1, Format2)
 	}
 	if len(m.Entries) != len(order) {
 		return nil, corrupt(archivePath, "the manifest lists %d entries but the archive holds %d", len(m.Entries), len(order))
@@ -567,14 +572,19 @@ func walk(ctx context.Context, archivePath, wantSHA string, hashEntries bool, p 
 		if !ok {
 			return nil, corrupt(archivePath, "entry %q of the manifest is missing", clipName(want.Name))
 		}
-		if !hashEntries {
-			want.SHA256 = ""
+		switch {
+		case !hashEntries:
+			want.SHA256, want.XXH64 = "", ""
+		case m.Format == Format1:
+			got.XXH64 = ""
+		default:
+			got.SHA256 = ""
 		}
 		if got != want {
 			return nil, corrupt(archivePath, "entry %q does not match the manifest (type, size or checksum)", clipName(want.Name))
 		}
 	}
-	if got := hex.EncodeToString(sum.Sum(nil)); wantSHA != "" && got != wantSHA {
+	if got := sum(archiveSum); wantSHA != "" && got != wantSHA {
 		return nil, corrupt(archivePath, "its sha256 is %s, not %s as recorded when it was written", got, wantSHA)
 	}
 	return m, nil

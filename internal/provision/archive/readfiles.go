@@ -2,8 +2,6 @@ package archive
 
 import (
 	"archive/tar"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -34,7 +32,7 @@ type pending struct {
 	path  string
 	buf   []byte
 	err   error
-	ready chan struct{} // closed when buf, entry.SHA256 and err are set (nil: ready)
+	ready chan struct{} // closed when buf, entry's checksum and err are set (nil: ready)
 }
 
 // aheadReader reads and hashes small files for a Writer's tree.
@@ -43,18 +41,19 @@ type aheadReader struct {
 	queue []*pending
 	bytes int64
 	wg    sync.WaitGroup
+	sum   entrySum
 	small *freeList // buffers of 64 KiB
 	large *freeList // buffers of aheadMax
 }
 
-func newAheadReader() *aheadReader {
-	a := &aheadReader{jobs: make(chan *pending, aheadFiles)}
+func newAheadReader(sum entrySum) *aheadReader {
+	a := &aheadReader{jobs: make(chan *pending, aheadFiles), sum: sum}
 	a.small = newFreeList(64<<10, aheadFiles)
 	a.large = newFreeList(aheadMax, aheadBytes/aheadMax+1)
 	for range max(2, min(runtime.GOMAXPROCS(0), 4)) {
 		a.wg.Go(func() {
 			for p := range a.jobs {
-				p.read(a.buf(p.hdr.Size))
+				p.read(a.buf(p.hdr.Size), a.sum)
 				close(p.ready)
 			}
 		})
@@ -78,7 +77,7 @@ func (a *aheadReader) recycle(b []byte) {
 }
 
 // read fills buf with the file's hdr.Size bytes and hashes them.
-func (p *pending) read(buf []byte) {
+func (p *pending) read(buf []byte, sum entrySum) {
 	defer p.f.Close()
 	p.buf = buf
 	n, err := io.ReadFull(p.f, buf)
@@ -88,8 +87,7 @@ func (p *pending) read(buf []byte) {
 	case err != nil:
 		p.err = fmt.Errorf("archive %s: %w", p.path, err)
 	default:
-		sum := sha256.Sum256(buf)
-		p.entry.SHA256 = hex.EncodeToString(sum[:])
+		sum.set(&p.entry, sum.of(buf))
 	}
 }
 

@@ -2,8 +2,6 @@ package archive
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"sync"
@@ -22,7 +20,7 @@ import (
 // On error, r may still be being read until the caller closes it (closing
 // the reading end of an io.Pipe is enough).
 func (w *Writer) AddTreeAndStream(ctx context.Context, dir, prefix, name string, r io.Reader) error {
-	s := newStreamParts(name, w.opts.ChunkSize)
+	s := newStreamParts(name, w.opts.ChunkSize, entrySum(w.opts.Format))
 	defer s.close()
 	go s.read(r)
 	if err := w.addTree(ctx, dir, prefix, s); err != nil {
@@ -45,6 +43,7 @@ func (w *Writer) AddTreeAndStream(ctx context.Context, dir, prefix, name string,
 // to the Writer, and the emptied buffers back.
 type streamParts struct {
 	name     string
+	sum      entrySum
 	parts    chan streamPart
 	free     chan []byte
 	stop     chan struct{}
@@ -60,13 +59,13 @@ type streamParts struct {
 // empty), and a read error ends the stream with err.
 type streamPart struct {
 	b   []byte
-	sum string // sha256 of b, taken by the reading goroutine
+	sum string // checksum of b (entrySum.of), taken by the reading goroutine
 	eof bool
 	err error
 }
 
-func newStreamParts(name string, chunk int) *streamParts {
-	s := &streamParts{name: name, parts: make(chan streamPart), free: make(chan []byte, 2), stop: make(chan struct{})}
+func newStreamParts(name string, chunk int, sum entrySum) *streamParts {
+	s := &streamParts{name: name, sum: sum, parts: make(chan streamPart), free: make(chan []byte, 2), stop: make(chan struct{})}
 	s.free <- make([]byte, chunk)
 	s.free <- make([]byte, chunk)
 	return s
@@ -85,8 +84,7 @@ func (s *streamParts) read(r io.Reader) {
 		n, err := readChunk(r, buf)
 		p := streamPart{b: buf[:n], eof: n < len(buf), err: err}
 		if err == nil {
-			sum := sha256.Sum256(p.b)
-			p.sum = hex.EncodeToString(sum[:])
+			p.sum = s.sum.of(p.b)
 		}
 		select {
 		case s.parts <- p:

@@ -48,18 +48,22 @@ type Options struct {
 	// from what a running one is writing. Default "" (no owner in the
 	// name). It must not contain '-' or '/'.
 	Owner string
+	// Format is the archive format to write (Format1 or Format2). Default
+	// FormatVersion; Format1 for readers of releases before Format2.
+	Format int
 }
 
 func (o Options) withDefaults() Options {
 	o.Concurrency = cmp.Or(o.Concurrency, min(runtime.GOMAXPROCS(0), 4))
 	o.Level = cmp.Or(o.Level, zstd.SpeedDefault)
 	o.ChunkSize = cmp.Or(o.ChunkSize, 8<<20)
+	o.Format = cmp.Or(o.Format, FormatVersion)
 	return o
 }
 
 // Writer streams a site archive: tar entries through a concurrent zstd
-// encoder (frames.go) into a temp file beside the final path, hashing every entry and
-// the compressed bytes as they pass. Commit appends the manifest, syncs
+// encoder (frames.go) into a temp file beside the final path, checksumming every
+// entry (entrysum.go) and hashing the compressed bytes as they pass. Commit appends the manifest, syncs
 // the file while it re-reads it to verify it, and renames it into place.
 type Writer struct {
 	path     string
@@ -157,6 +161,9 @@ func Create(path string, opts Options) (*Writer, error) {
 	if strings.ContainsAny(opts.Owner, "-/") {
 		return nil, fmt.Errorf("create backup archive: owner %q has a '-' or '/'", opts.Owner)
 	}
+	if !Readable(opts.Format) {
+		return nil, fmt.Errorf("create backup archive: format %d is not %d or %d", opts.Format, Format1, Format2)
+	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	tmp, err := os.OpenFile(TempName(path, opts.Owner, hex.EncodeToString(rnd[:])), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
@@ -170,7 +177,7 @@ func Create(path string, opts Options) (*Writer, error) {
 		// skips it for blocks with few matches, which left archives of
 		// text-like data ~25% larger than zstd -3's.
 		zstd.WithAllLitEntropyCompression(true),
-		// No xxhash per frame: every entry has its sha256 in the manifest
+		// No xxhash per frame: every entry has its checksum in the manifest
 		// and the whole archive its recorded sha256, both checked before
 		// a restore changes anything; a third hash of the same bytes
 		// cost ~8 ms of a 60 MB backup's CPU (and again at restore).
@@ -204,7 +211,7 @@ func (w *Writer) AddTree(ctx context.Context, dir, prefix string) error {
 func (w *Writer) addTree(ctx context.Context, dir, prefix string, s *streamParts) error {
 	bufp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bufp)
-	a := newAheadReader()
+	a := newAheadReader(entrySum(w.opts.Format))
 	defer a.close()
 	// flush writes the queued entries down to keep, each after the
 	// stream's parts read so far.
@@ -298,7 +305,7 @@ func (w *Writer) addFile(hdr *tar.Header, e *sitetree.Entry, buf []byte) error {
 	if err := w.tw.WriteHeader(hdr); err != nil {
 		return err
 	}
-	h := sha256.New()
+	h := entrySum(w.opts.Format).new()
 	dst := io.MultiWriter(w.tw, h)
 	if p := w.opts.Progress; p != nil {
 		dst = io.MultiWriter(w.tw, h, adder{&p.Files})
@@ -310,7 +317,9 @@ func (w *Writer) addFile(hdr *tar.Header, e *sitetree.Entry, buf []byte) error {
 	if n != hdr.Size {
 		return fmt.Errorf("archive %s: the file shrank from %d to %d bytes while it was read; run the backup again", p, hdr.Size, n)
 	}
-	w.entries = append(w.entries, Entry{Name: hdr.Name, Type: TypeFile, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))})
+	ent := Entry{Name: hdr.Name, Type: TypeFile, Size: n}
+	entrySum(w.opts.Format).set(&ent, sum(h))
+	w.entries = append(w.entries, ent)
 	return nil
 }
 
@@ -357,11 +366,10 @@ func readChunk(r io.Reader, buf []byte) (int, error) {
 }
 
 func (w *Writer) addBytes(name string, b []byte) error {
-	sum := sha256.Sum256(b)
-	return w.addBytesSum(name, b, hex.EncodeToString(sum[:]))
+	return w.addBytesSum(name, b, entrySum(w.opts.Format).of(b))
 }
 
-// addBytesSum is addBytes with b's sha256 (hex) already taken.
+// addBytesSum is addBytes with b's checksum (entrySum.of) already taken.
 func (w *Writer) addBytesSum(name string, b []byte, sum string) error {
 	hdr := &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(len(b)), ModTime: time.Now(), Format: tar.FormatPAX}
 	if err := w.tw.WriteHeader(hdr); err != nil {
@@ -373,7 +381,9 @@ func (w *Writer) addBytesSum(name string, b []byte, sum string) error {
 	if p := w.opts.Progress; p != nil {
 		p.Database.Add(int64(len(b)))
 	}
-	w.entries = append(w.entries, Entry{Name: name, Type: TypeFile, Size: int64(len(b)), SHA256: sum})
+	e := Entry{Name: name, Type: TypeFile, Size: int64(len(b))}
+	entrySum(w.opts.Format).set(&e, sum)
+	w.entries = append(w.entries, e)
 	return nil
 }
 
@@ -383,7 +393,7 @@ func (w *Writer) addBytesSum(name string, b []byte, sum string) error {
 // the bytes written, whose sha256 is Info.SHA256) and renames it to its
 // final path.
 func (w *Writer) Commit(m Manifest) (Info, error) {
-	m.Format = FormatVersion
+	m.Format = w.opts.Format
 	m.Entries = w.entries
 	m.ExternalLinks = w.ExternalLinks()
 	if m.Created.IsZero() {
