@@ -2,9 +2,12 @@ package nomadexec
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/aegirhq/aegir/internal/testharness"
 )
 
 // A back end's stderr becomes the lines its Redis sink would have sent:
@@ -81,6 +84,10 @@ func TestStderrLinesCapped(t *testing.T) {
 // Whatever a back end wrote on its stderr, the copy is bounded, valid
 // UTF-8, and keeps every non-empty line.
 func FuzzStderrLines(f *testing.F) {
+	for _, s := range testharness.HostileInputs {
+		f.Add([]byte(s), false)
+		f.Add([]byte(`{"level":"info","msg":`+strconv.Quote(s)+"}\n"+s+"\n"), true)
+	}
 	f.Add([]byte(`{"level":"info","msg":"x"}`+"\npanic: boom\n"), false)
 	f.Add([]byte("half\n{\"msg\":\"\xff\"}\n\r\n"), true)
 	f.Fuzz(func(t *testing.T, out []byte, cut bool) {
