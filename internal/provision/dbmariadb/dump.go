@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/aegirhq/aegir/internal/provision"
+	"github.com/aegirhq/aegir/internal/provision/dbpipe"
 )
 
 // Dump streams a logical dump of the database to w: mariadb-dump with
@@ -82,12 +83,12 @@ func (d *Driver) runClient(ctx context.Context, op, bin string, args []string, i
 	defer cleanup()
 	argv := append([]string{"--defaults-file=" + defaults}, args...)
 	cmd := exec.CommandContext(ctx, bin, argv...)
-	cmd.Stdin = in
-	cmd.Stdout = out
 	var stderr limitedBuffer
 	cmd.Stderr = &stderr
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LANG=C"}
-	if err := cmd.Run(); err != nil {
+	// Through 1 MiB pipes: a dump beside a backup's compression stalled
+	// on the default 64 KiB one (dbpipe).
+	if err := dbpipe.Run(cmd, in, out); err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if kind := clientErrorKind(msg); kind != nil {
 			return d.classify(op, fmt.Errorf("%s: %w: %s", filepath.Base(bin), kind, msg))

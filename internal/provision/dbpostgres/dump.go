@@ -13,6 +13,7 @@ import (
 
 	"github.com/aegirhq/aegir/internal/provision"
 	"github.com/aegirhq/aegir/internal/provision/dberr"
+	"github.com/aegirhq/aegir/internal/provision/dbpipe"
 )
 
 // Dump streams a plain SQL dump of the database to w: pg_dump (one
@@ -68,8 +69,6 @@ func (d *Driver) runClient(ctx context.Context, op, name string, args, env []str
 		return err
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdin = in
-	cmd.Stdout = out
 	var stderr tailBuffer
 	cmd.Stderr = &stderr
 	host := d.cfg.Host
@@ -87,7 +86,9 @@ func (d *Driver) runClient(ctx context.Context, op, name string, args, env []str
 		"PGCONNECT_TIMEOUT=" + strconv.Itoa(max(1, int(d.cfg.ConnectTimeout.Seconds()))),
 		"PGAPPNAME=aegir",
 	}, env...)
-	if err := cmd.Run(); err != nil {
+	// Through 1 MiB pipes: a dump beside a backup's compression stalled
+	// on the default 64 KiB one (dbpipe).
+	if err := dbpipe.Run(cmd, in, out); err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if kind := clientErrorKind(msg); kind != nil {
 			return d.classify(op, &clientError{msg: filepath.Base(bin) + ": " + msg, kind: kind})
