@@ -422,19 +422,26 @@ const logDrainTime = 5 * time.Second
 // returned after ctx ended, so nothing of the leader's outlives the store
 // and Redis it writes to.
 //
-// ctx ends when the process stops (running is done then too) or when the
-// leadership is lost (Redis did not renew its lease): the dispatcher is
-// told which (dispatch.ErrLeadershipLost), so the tasks it stops say why.
+// ctx ends when the process stops (running is done then too), when the
+// leadership is lost (Redis did not renew its lease), or when this process
+// steps down for an older server (locks.ErrSteppedDown): the dispatcher
+// is told which (dispatch.ErrLeadershipLost, dispatch.ErrSteppedDown), so
+// the tasks it stops say why.
 func (n *node) lead(ctx, running context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	dispCtx, stopDispatching := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopDispatching(nil)
 	defer context.AfterFunc(ctx, func() {
-		if running.Err() == nil {
-			stopDispatching(dispatch.ErrLeadershipLost)
-		} else {
+		switch {
+		case running.Err() != nil:
 			stopDispatching(context.Canceled)
+		case errors.Is(context.Cause(ctx), locks.ErrSteppedDown):
+			// An older server is live (peers.hold): its work stops as on
+			// a stop, and the tasks it stops say why.
+			stopDispatching(fmt.Errorf("%w: %w", dispatch.ErrSteppedDown, context.Cause(ctx)))
+		default:
+			stopDispatching(dispatch.ErrLeadershipLost)
 		}
 	})()
 	n.log.Info("leading: this process dispatches tasks")

@@ -185,6 +185,7 @@ type outcome struct {
 	timedOut    bool
 	shutdown    bool // the dispatcher was stopped
 	leaderLost  bool // the dispatcher's leadership was lost (ErrLeadershipLost)
+	steppedDown bool // the dispatcher stepped down from the lead (ErrSteppedDown)
 	handedOver  bool // the dispatcher stopped and left the runner running for the next one
 	lost        bool // the task's lock was lost
 }
@@ -202,6 +203,8 @@ func endingOf(task domain.Task, o outcome, timeout time.Duration) ending {
 		stopped = "aegir was stopped while the task ran, and stopped the back end."
 	case o.leaderLost:
 		stopped = "This aegir process lost the dispatcher's leadership (its lease in Redis could not be renewed in time: Redis did not answer, or the process paused) and stopped the back end."
+	case o.steppedDown:
+		stopped = "This aegir process stepped down from the dispatcher's lead for an older aegir server (a rolling upgrade), and stopped the back end as on a stop of aegir."
 	case o.lost:
 		stopped = "The dispatcher lost the task's lock (another dispatcher may own the target now) and stopped the back end."
 	}
@@ -217,6 +220,9 @@ func endingOf(task domain.Task, o outcome, timeout time.Duration) ending {
 			e.hint = "Look at the task's log for the step that hung (a database or server not answering?), fix it and retry; raise the task timeout if the task is only slow."
 		case o.shutdown:
 			e.code, e.explanation = "aegir_stopped", stopped+" Nothing it did was recorded."
+		case o.steppedDown:
+			e.code, e.explanation = "aegir_stopped", stopped+" Nothing it did was recorded."
+			e.hint = stepDownHint
 		case o.leaderLost:
 			e.code, e.explanation = "leadership_lost", stopped+" Nothing it did was recorded."
 			e.hint = "Check that Redis answers the aegir servers, then retry the task."
@@ -255,7 +261,7 @@ func endingOf(task domain.Task, o outcome, timeout time.Duration) ending {
 			e.status = domain.TaskCancelled
 		case o.timedOut:
 			e.code = "timeout"
-		case o.shutdown:
+		case o.shutdown, o.steppedDown:
 			// The back end's own code says it was cancelled (and rolled
 			// back); the task's says why.
 			e.code = "aegir_stopped"
@@ -265,6 +271,10 @@ func endingOf(task domain.Task, o outcome, timeout time.Duration) ending {
 	}
 	return e
 }
+
+// stepDownHint is the fix hint of a task stopped by a step-down: the
+// server that leads now runs it again if asked.
+const stepDownHint = "Check the site, then retry the task: the aegir server that leads now runs it."
 
 // versionMismatch is the ending of a task whose back end answered in
 // another result schema than this dispatcher reads: an aegir of another

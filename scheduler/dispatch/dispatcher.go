@@ -187,6 +187,13 @@ func (d *Dispatcher) poke() {
 // leadership_lost, not aegir_stopped.
 var ErrLeadershipLost = errors.New("this aegir process lost the dispatcher's leadership")
 
+// ErrSteppedDown is the cause with which the caller ends Run's context
+// when this process gave the lead up of its own accord (an older aegir
+// server is live during a rolling upgrade) and runs on as a follower:
+// local back ends it stops then fail aegir_stopped, as on a stop, saying
+// it stepped down; Nomad jobs are handed over as on a stop.
+var ErrSteppedDown = errors.New("this aegir process stepped down from the dispatcher's lead")
+
 // Run dispatches until ctx ends, then stops the back ends still running
 // (their tasks fail with an explanation) and returns nil. It starts with
 // a Recover pass, and repeats it every ReapInterval for running tasks it
@@ -493,6 +500,8 @@ func (d *Dispatcher) handOver(ctx context.Context, task domain.Task, run runner.
 	case errors.Is(context.Cause(ctx), ErrLeadershipLost):
 		// Not a stop: the process runs on, as a follower.
 		why = "this aegir process lost the dispatcher's leadership"
+	case errors.Is(context.Cause(ctx), ErrSteppedDown):
+		why = "this aegir process stepped down from the dispatcher's lead for an older aegir server (a rolling upgrade)"
 	case ctx.Err() == nil:
 		// The task's lock was lost: this dispatcher, if it still leads,
 		// follows the runner again once it has the lock.
@@ -556,9 +565,12 @@ func (d *Dispatcher) waitFor(ctx context.Context, run runner.Run, lease locks.Le
 			o.handedOver = true
 			return o
 		}
-		if errors.Is(context.Cause(ctx), ErrLeadershipLost) {
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, ErrLeadershipLost):
 			o.leaderLost = true
-		} else {
+		case errors.Is(cause, ErrSteppedDown):
+			o.steppedDown = true
+		default:
 			o.shutdown = true
 		}
 	}

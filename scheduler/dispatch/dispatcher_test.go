@@ -341,6 +341,31 @@ func TestLeadershipLossStopsRunningTasks(t *testing.T) {
 	}
 }
 
+// A dispatcher whose leader steps down for an older server (a rolling
+// upgrade) stops its local back ends as on a stop: aegir_stopped, saying
+// it stepped down, not leadership_lost blaming Redis.
+func TestStepDownStopsRunningTasks(t *testing.T) {
+	t.Parallel()
+	b := setup(t, fakeGate)
+	_, task := b.newSite(t)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	stopped := make(chan error)
+	go func() { stopped <- b.d.Run(ctx) }()
+	b.waitStarted(t, task.ID)
+	cancel(fmt.Errorf("%w: aegir server x (release 1.0.0, schema 1) is live and older", ErrSteppedDown))
+	select {
+	case err := <-stopped:
+		must(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	got, err := b.st.GetTask(context.Background(), task.ID)
+	must(t, err)
+	if got.Status != domain.TaskFailed || got.ErrorCode != "aegir_stopped" || !strings.Contains(got.Explanation, "stepped down") || strings.Contains(got.Explanation, "Redis") {
+		t.Fatalf("task %s %s: %s", got.Status, got.ErrorCode, got.Explanation)
+	}
+}
+
 // With an executor whose runners outlive aegir (Nomad's dispatched jobs),
 // stopping the dispatcher does not stop a running back end: the task stays
 // running with its runner recorded and its lock released, for the next

@@ -76,6 +76,11 @@
 //   - The leadership is lost (Redis did not renew its lease): the caller
 //     ends Run's context with ErrLeadershipLost as its cause; local back
 //     ends are stopped as on a stop, and their tasks fail leadership_lost.
+//     A leader that steps down of its own accord (an older aegir server
+//     is live during a rolling upgrade: the caller's cause is
+//     ErrSteppedDown) stops as on a stop: local back ends are stopped and
+//     their tasks fail aegir_stopped, saying it stepped down; Nomad jobs
+//     are handed over. The process runs on as a follower.
 //     A task's lock lost the same way stops a local back end (lock_lost);
 //     a Nomad job is handed over instead, and followed again by whoever
 //     leads once the lock is free.
