@@ -274,16 +274,7 @@ func TestServerOnNomadLostClientMidInstall(t *testing.T) {
 	if code := s.call("POST", "/clients", map[string]any{"name": "acme"}, nil); code != 201 {
 		t.Fatalf("create client: %d", code)
 	}
-	slow := filepath.Join(t.TempDir(), "slow")
-	if err := os.MkdirAll(filepath.Join(slow, "public"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(slow, "public", "index.php"), []byte("<?php echo 'ok';\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(slow, "aegir.hcl"), []byte("docroot = \"public\"\nhooks {\n  install = [\"sleep\", \"90\"]\n}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	slow := slowPlatform(t, t.TempDir(), 90)
 	var plat struct {
 		Task task `json:"task"`
 	}

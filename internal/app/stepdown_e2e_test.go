@@ -56,16 +56,7 @@ func TestNewerLeaderStepsDown(t *testing.T) {
 	}
 	// A platform whose install hook sleeps: an install still running on
 	// the newer leader when the older server starts.
-	slow := filepath.Join(t.TempDir(), "slow")
-	if err := os.MkdirAll(filepath.Join(slow, "public"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(slow, "public", "index.php"), []byte("<?php echo 'ok';\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(slow, "aegir.hcl"), []byte("docroot = \"public\"\nhooks {\n  install = [\"sleep\", \"60\"]\n}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	slow := slowPlatform(t, t.TempDir(), 60)
 	var plat struct {
 		Task task `json:"task"`
 	}

@@ -93,12 +93,7 @@ func testDevStopDuringInstall(t *testing.T, sig syscall.Signal) {
 
 	// A php platform whose install hook sleeps: the install is still
 	// running when aegir is stopped.
-	slow := filepath.Join(root, "slow")
-	if err := os.MkdirAll(filepath.Join(slow, "public"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	must(t, os.WriteFile(filepath.Join(slow, "public", "index.php"), []byte("<?php echo 'ok';\n"), 0o644))
-	must(t, os.WriteFile(filepath.Join(slow, "aegir.hcl"), []byte("docroot = \"public\"\nhooks {\n  install = [\"sleep\", \"60\"]\n}\n"), 0o644))
+	slow := slowPlatform(t, root, 60)
 	var plat struct {
 		Task task `json:"task"`
 	}

@@ -150,12 +150,7 @@ func TestTwoServersOneDispatcher(t *testing.T) {
 	if code := a.call("POST", "/clients", map[string]any{"name": "acme"}, nil); code != 201 {
 		t.Fatalf("create client: %d", code)
 	}
-	slow := filepath.Join(t.TempDir(), "slow")
-	if err := os.MkdirAll(filepath.Join(slow, "public"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(slow, "public", "index.php"), []byte("<?php echo 'ok';\n"), 0o644)
-	os.WriteFile(filepath.Join(slow, "aegir.hcl"), []byte("docroot = \"public\"\nhooks {\n  install = [\"sleep\", \"30\"]\n}\n"), 0o644)
+	slow := slowPlatform(t, t.TempDir(), 30)
 	var plat struct {
 		Task task `json:"task"`
 	}
