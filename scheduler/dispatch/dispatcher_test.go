@@ -294,75 +294,48 @@ func TestContextFailureFailsTaskWithoutRunning(t *testing.T) {
 	}
 }
 
-func TestShutdownStopsRunningTasks(t *testing.T) {
+// A dispatcher whose context ends stops its local back ends, and Run
+// returns only after their tasks are finished, saying why by the context's
+// cause: a stop (aegir_stopped); a lost leadership, Redis down
+// (leadership_lost); a leader stepping down for an older server in a
+// rolling upgrade, as on a stop (aegir_stopped saying it stepped down, not
+// blaming Redis).
+func TestStopEndsRunningTasks(t *testing.T) {
 	t.Parallel()
-	b := setup(t, fakeGate)
-	_, task := b.newSite(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error)
-	go func() { stopped <- b.d.Run(ctx) }()
-	b.waitStarted(t, task.ID)
-	cancel()
-	select {
-	case err := <-stopped:
-		must(t, err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not return after its context ended")
-	}
-	// Run returned only after the task was finished: nothing stays running.
-	got, err := b.st.GetTask(context.Background(), task.ID)
-	must(t, err)
-	if got.Status != domain.TaskFailed || got.ErrorCode != "aegir_stopped" {
-		t.Fatalf("task %s %s: %s", got.Status, got.ErrorCode, got.Explanation)
-	}
-}
-
-// A dispatcher that loses its leadership (Redis down) stops its local back
-// ends too, and their tasks say so: leadership_lost, not aegir_stopped.
-func TestLeadershipLossStopsRunningTasks(t *testing.T) {
-	t.Parallel()
-	b := setup(t, fakeGate)
-	_, task := b.newSite(t)
-	ctx, cancel := context.WithCancelCause(context.Background())
-	stopped := make(chan error)
-	go func() { stopped <- b.d.Run(ctx) }()
-	b.waitStarted(t, task.ID)
-	cancel(ErrLeadershipLost)
-	select {
-	case err := <-stopped:
-		must(t, err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not return after its context ended")
-	}
-	got, err := b.st.GetTask(context.Background(), task.ID)
-	must(t, err)
-	if got.Status != domain.TaskFailed || got.ErrorCode != "leadership_lost" || !strings.Contains(got.Explanation, "Redis") {
-		t.Fatalf("task %s %s: %s", got.Status, got.ErrorCode, got.Explanation)
-	}
-}
-
-// A dispatcher whose leader steps down for an older server (a rolling
-// upgrade) stops its local back ends as on a stop: aegir_stopped, saying
-// it stepped down, not leadership_lost blaming Redis.
-func TestStepDownStopsRunningTasks(t *testing.T) {
-	t.Parallel()
-	b := setup(t, fakeGate)
-	_, task := b.newSite(t)
-	ctx, cancel := context.WithCancelCause(context.Background())
-	stopped := make(chan error)
-	go func() { stopped <- b.d.Run(ctx) }()
-	b.waitStarted(t, task.ID)
-	cancel(fmt.Errorf("%w: aegir server x (release 1.0.0, schema 1) is live and older", ErrSteppedDown))
-	select {
-	case err := <-stopped:
-		must(t, err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not return after its context ended")
-	}
-	got, err := b.st.GetTask(context.Background(), task.ID)
-	must(t, err)
-	if got.Status != domain.TaskFailed || got.ErrorCode != "aegir_stopped" || !strings.Contains(got.Explanation, "stepped down") || strings.Contains(got.Explanation, "Redis") {
-		t.Fatalf("task %s %s: %s", got.Status, got.ErrorCode, got.Explanation)
+	for _, tc := range []struct {
+		name          string
+		cause         error
+		code          string
+		says, notSays string
+	}{
+		{"shutdown", context.Canceled, "aegir_stopped", "", ""},
+		{"leadership lost", ErrLeadershipLost, "leadership_lost", "Redis", ""},
+		{"stepped down", fmt.Errorf("%w: aegir server x (release 1.0.0, schema 1) is live and older", ErrSteppedDown),
+			"aegir_stopped", "stepped down", "Redis"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, fakeGate)
+			_, task := b.newSite(t)
+			ctx, cancel := context.WithCancelCause(context.Background())
+			stopped := make(chan error)
+			go func() { stopped <- b.d.Run(ctx) }()
+			b.waitStarted(t, task.ID)
+			cancel(tc.cause)
+			select {
+			case err := <-stopped:
+				must(t, err)
+			case <-time.After(30 * time.Second):
+				t.Fatal("Run did not return after its context ended")
+			}
+			// Run returned only after the task was finished: nothing stays running.
+			got, err := b.st.GetTask(context.Background(), task.ID)
+			must(t, err)
+			if got.Status != domain.TaskFailed || got.ErrorCode != tc.code ||
+				!strings.Contains(got.Explanation, tc.says) || (tc.notSays != "" && strings.Contains(got.Explanation, tc.notSays)) {
+				t.Fatalf("task %s %s: %s", got.Status, got.ErrorCode, got.Explanation)
+			}
+		})
 	}
 }
 
