@@ -22,4 +22,8 @@
 // within one archive (freelist.go). Reading is one pass (reader.go walk):
 // every name is checked (nothing outside files/ and the database entries,
 // nothing under a symlink, no entry twice) before anything is written.
+// Extract decompresses on one goroutine (readahead.go) while its reader
+// parses the tar and writers create the small files (filewriters.go): one
+// writer per directory, so creations never wait on a directory's lock in
+// the kernel, with the queued files' memory bounded (slabs.go).
 package archive

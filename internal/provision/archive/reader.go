@@ -13,7 +13,6 @@ import (
 	"os"
 	"path"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -130,7 +129,7 @@ func extract(ctx context.Context, archivePath, dest, wantSHA string, p *Progress
 			if hdr.Size <= smallFile {
 				return fw.write(name, mode, hdr.ModTime, r, hdr.Size)
 			}
-			f, err := root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode|0o200)
+			f, err := fw.createFile(name, mode|0o200)
 			if err != nil {
 				return err
 			}
@@ -180,116 +179,6 @@ func extract(ctx context.Context, archivePath, dest, wantSHA string, p *Progress
 // larger one is written by the reading goroutine itself (its write is
 // mostly copying, which a writer would only add a copy to).
 const smallFile = 128 << 10
-
-// fileWriters create small files for extract on goroutines of their own:
-// creating a file mostly waits on the filesystem's journal, not on the
-// CPU, and a site of many small files unpacked one file at a time spent
-// most of its time in open(O_CREAT). The reader reads each file into a
-// buffer of its own (at most smallFile bytes; writers+queue buffers at
-// once) and queues it; its directories exist already (extract made them).
-type fileWriters struct {
-	root  *os.Root
-	total *atomic.Int64
-	jobs  chan fileJob
-	wg    sync.WaitGroup
-	bufs  *freeList
-	mu    sync.Mutex
-	err   error
-	done  bool
-}
-
-type fileJob struct {
-	name string
-	mode os.FileMode
-	mt   time.Time
-	data []byte
-}
-
-// writers is how many goroutines create files at once.
-const writers = 8
-
-func newFileWriters(root *os.Root, total *atomic.Int64) *fileWriters {
-	w := &fileWriters{root: root, total: total, jobs: make(chan fileJob, writers)}
-	w.bufs = newFreeList(smallFile, 2*writers+1) // queued, being written, being read
-	for range writers {
-		w.wg.Go(w.run)
-	}
-	return w
-}
-
-// write reads size bytes of r and queues them to be written as name. It
-// returns the first error a writer met, so the walk stops.
-func (w *fileWriters) write(name string, mode os.FileMode, mt time.Time, r io.Reader, size int64) error {
-	if err := w.error(); err != nil {
-		return err
-	}
-	b := w.bufs.get()[:size]
-	if _, err := io.ReadFull(r, b); err != nil {
-		w.bufs.put(b)
-		return err
-	}
-	w.jobs <- fileJob{name: name, mode: mode, mt: mt, data: b}
-	return nil
-}
-
-func (w *fileWriters) run() {
-	for j := range w.jobs {
-		if w.error() == nil {
-			if err := w.create(j); err != nil {
-				w.mu.Lock()
-				if w.err == nil {
-					w.err = fmt.Errorf("extract %q: %w", clipName(j.name), err)
-				}
-				w.mu.Unlock()
-			}
-		}
-		w.bufs.put(j.data)
-	}
-}
-
-func (w *fileWriters) create(j fileJob) error {
-	f, err := w.root.OpenFile(j.name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, j.mode|0o200)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(j.data)
-	if err == nil && len(j.data) >= writebackMin {
-		startWriteback(f, 0, int64(len(j.data)))
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if w.total != nil {
-		w.total.Add(int64(len(j.data)))
-	}
-	if j.mode&0o200 == 0 {
-		_ = w.root.Chmod(j.name, j.mode)
-	}
-	_ = w.root.Chtimes(j.name, j.mt, j.mt)
-	return nil
-}
-
-func (w *fileWriters) error() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err
-}
-
-// close waits for the queued files to be written and returns the first
-// error. It may be called again.
-func (w *fileWriters) close() error {
-	w.mu.Lock()
-	if !w.done {
-		w.done = true
-		close(w.jobs)
-	}
-	w.mu.Unlock()
-	w.wg.Wait()
-	return w.error()
-}
 
 // writebackMin is the smallest file whose writeback extract starts as soon
 // as it is written; smaller ones are left to the sync that ends a restore.
