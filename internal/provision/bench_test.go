@@ -493,10 +493,10 @@ func (x *backupBench) run(b *testing.B) {
 				base()
 				aegir()
 			}
-			if syncs.profile { // each round's restores: the median hides how far they spread
+			if syncs.profile { // each round's times: the medians hide how far they spread
 				n := len(restore.walls) - 1
-				fmt.Fprintf(os.Stderr, "round %d: restore %.1f s (CPU %.1f s), baseline %.1f s (CPU %.1f s, rm -rf %.1f s)\n",
-					r+1, restore.walls[n], restore.cpus[n], baseRestore.walls[n], baseRestore.cpus[n], rmMS[n]/1000)
+				fmt.Fprintf(os.Stderr, "round %d: backup %.1f s, baseline %.1f s; restore %.1f s (CPU %.1f s), baseline %.1f s (CPU %.1f s, rm -rf %.1f s)\n",
+					r+1, backup.walls[n], baseBackup.walls[n], restore.walls[n], restore.cpus[n], baseRestore.walls[n], baseRestore.cpus[n], rmMS[n]/1000)
 			}
 		}
 	}
