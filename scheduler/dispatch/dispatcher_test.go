@@ -352,8 +352,8 @@ func TestShutdownHandsRunningTasksOver(t *testing.T) {
 		c.Executor = fake
 	})
 	fake.b = b
-	t.Cleanup(func() { b.release(t) })
 	_, task := b.newSite(t)
+	t.Cleanup(func() { b.releaseHandedOver(t, task.ID) })
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error)
 	go func() { stopped <- b.d.Run(ctx) }()
@@ -397,8 +397,8 @@ func TestStopAsTheBackEndStartsHandsItOver(t *testing.T) {
 		c.Executor = fake
 	})
 	fake.b = b
-	t.Cleanup(func() { b.release(t) })
 	_, task := b.newSite(t)
+	t.Cleanup(func() { b.releaseHandedOver(t, task.ID) })
 	stopped := make(chan error)
 	go func() { stopped <- b.d.Run(ctx) }()
 	select {
@@ -621,8 +621,8 @@ func TestLostLockHandsTheRunnerOver(t *testing.T) {
 		c.ReapInterval = time.Hour
 	})
 	fake.b = b
-	t.Cleanup(func() { b.release(t) })
 	_, task := b.newSite(t)
+	t.Cleanup(func() { b.releaseHandedOver(t, task.ID) })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = b.d.Run(ctx) }()

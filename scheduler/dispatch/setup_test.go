@@ -177,6 +177,28 @@ func (b *bundle) release(t testing.TB) {
 	must(t, os.WriteFile(filepath.Join(b.dir, "release"), nil, 0o600))
 }
 
+// releaseHandedOver releases the gate for task id's back end, which the
+// test handed over (no dispatcher of the test waits for it), and waits
+// until it has ended: it writes id.end into the bundle's directory, and
+// a write after the test's cleanup began removing that directory failed
+// the test ("directory not empty").
+func (b *bundle) releaseHandedOver(t testing.TB, id string) {
+	t.Helper()
+	b.release(t)
+	if !b.started(id) {
+		return
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(b.dir, id+".end")); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("the handed-over back end of task %s did not end within 30 s of its release", id)
+			return
+		}
+	}
+}
+
 // started reports whether the FakeBackend (gate mode) started task id.
 func (b *bundle) started(id string) bool {
 	_, err := os.Stat(filepath.Join(b.dir, id+".start"))
