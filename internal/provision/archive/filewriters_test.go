@@ -13,17 +13,25 @@ import (
 	"time"
 )
 
-// Files of many directories, queued in turn (so every writer has some),
-// more than the slabs hold at once, all come back with their bytes, mode
-// and time; the progress counter adds up.
-func TestFileWritersManyDirectories(t *testing.T) {
-	t.Parallel()
+// tempRoot is a new temporary directory and its os.Root, closed at the
+// test's end.
+func tempRoot(t *testing.T) (string, *os.Root) {
+	t.Helper()
 	dir := t.TempDir()
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer root.Close()
+	t.Cleanup(func() { _ = root.Close() })
+	return dir, root
+}
+
+// Files of many directories, queued in turn (so every writer has some),
+// more than the slabs hold at once, all come back with their bytes, mode
+// and time; the progress counter adds up.
+func TestFileWritersManyDirectories(t *testing.T) {
+	t.Parallel()
+	dir, root := tempRoot(t)
 	const dirs, files = 20, 2000
 	for d := range dirs {
 		if err := root.MkdirAll(fmt.Sprintf("files/d%02d", d), 0o750); err != nil {
@@ -83,12 +91,7 @@ func TestFileWritersManyDirectories(t *testing.T) {
 // writers stop creating, drain their queues and give every slab back.
 func TestFileWritersError(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	dir, root := tempRoot(t)
 	for d := range 4 {
 		if err := root.Mkdir(fmt.Sprintf("d%d", d), 0o750); err != nil {
 			t.Fatal(err)
@@ -105,7 +108,7 @@ func TestFileWritersError(t *testing.T) {
 			break
 		}
 	}
-	err = w.close()
+	err := w.close()
 	if err == nil || !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), "d1/f0005") {
 		t.Fatalf("close: %v, want the existing d1/f0005", err)
 	}
