@@ -51,7 +51,7 @@ func TestDevHTTPSWithLocalCA(t *testing.T) {
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: roots},
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, tlsAddr)
+			return (&net.Dialer{}).DialContext(ctx, network, d.tlsAddr)
 		},
 	}}
 	for _, host := range []string{"tls.example.test", "www.tls.example.test"} {
@@ -65,7 +65,7 @@ func TestDevHTTPSWithLocalCA(t *testing.T) {
 			t.Errorf("https://%s/: %d HSTS %q", host, resp.StatusCode, resp.Header.Get("Strict-Transport-Security"))
 		}
 	}
-	_, port, _ := net.SplitHostPort(tlsAddr)
+	_, port, _ := net.SplitHostPort(d.tlsAddr)
 	req, _ := http.NewRequest("GET", "http://"+d.sites+"/page", nil)
 	req.Host = "tls.example.test"
 	plain := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

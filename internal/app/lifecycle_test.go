@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -51,7 +52,8 @@ type devProcess struct {
 	token    string
 	http     *http.Client
 	logsPath string
-	pid      int // the aegir dev process's
+	pid      int    // the aegir dev process's
+	tlsAddr  string // its -sites-tls-addr, when it was given one
 }
 
 // startDev starts `aegir dev` on free ports in a new data directory;
@@ -62,10 +64,36 @@ func startDev(t *testing.T, extra ...string) *devProcess {
 }
 
 // startDevEnv is startDev with env added to the environment it inherits
-// (AEGIR_MAX_IMPORT_MB=1).
+// (AEGIR_MAX_IMPORT_MB=1). When aegir dev cannot bind a port it was given
+// (another process took it after FreePort), it starts again on new ports,
+// at most three times; a -sites-tls-addr in extra is picked anew too, and
+// d.tlsAddr is the one it got.
 func startDevEnv(t *testing.T, env []string, extra ...string) *devProcess {
 	t.Helper()
 	d := &devProcess{t: t, dataDir: filepath.Join(t.TempDir(), "data"), http: &http.Client{Timeout: 30 * time.Second}}
+	for attempt := 1; ; attempt++ {
+		args := slices.Clone(extra)
+		if i := slices.Index(args, "-sites-tls-addr"); i >= 0 && i+1 < len(args) {
+			if attempt > 1 {
+				args[i+1] = fmt.Sprintf("127.0.0.1:%d", testharness.FreePort(t))
+			}
+			d.tlsAddr = args[i+1]
+		}
+		if d.launch(env, args, attempt < 3) {
+			break
+		}
+		t.Logf("aegir dev could not bind one of its ports (attempt %d); starting it again on new ones", attempt)
+	}
+	return d.ready()
+}
+
+// launch starts aegir dev with args and waits until it answers. It
+// returns false, having stopped it, when it could not bind a port and
+// retry is set; any other failure fails the test.
+func (d *devProcess) launch(env, extra []string, retry bool) bool {
+	t := d.t
+	t.Helper()
+	_ = os.RemoveAll(d.dataDir)
 	d.api = fmt.Sprintf("127.0.0.1:%d", testharness.FreePort(t))
 	d.sites = fmt.Sprintf("127.0.0.1:%d", testharness.FreePort(t))
 	d.logsPath = filepath.Join(t.TempDir(), "dev.log")
@@ -83,21 +111,18 @@ func startDevEnv(t *testing.T, env []string, extra ...string) *devProcess {
 		t.Fatal(err)
 	}
 	d.pid = cmd.Process.Pid
-	t.Cleanup(func() {
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop := func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-exited:
 		case <-time.After(10 * time.Second):
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
 		}
 		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(d.logsPath)
-			t.Logf("aegir dev output:\n%s", tail(string(b), 60))
-		}
-	})
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get("http://" + d.api + "/api/v1/health")
@@ -107,11 +132,39 @@ func startDevEnv(t *testing.T, env []string, extra ...string) *devProcess {
 				break
 			}
 		}
+		gone := false
+		select {
+		case <-exited:
+			gone = true
+		default:
+		}
+		if (gone || time.Now().After(deadline)) && retry {
+			if b, _ := os.ReadFile(d.logsPath); strings.Contains(string(b), "address already in use") {
+				stop()
+				return false
+			}
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("aegir dev did not answer on %s", d.api)
+			stop()
+			b, _ := os.ReadFile(d.logsPath)
+			t.Fatalf("aegir dev did not answer on %s; its output:\n%s", d.api, tail(string(b), 60))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			b, _ := os.ReadFile(d.logsPath)
+			t.Logf("aegir dev output:\n%s", tail(string(b), 60))
+		}
+	})
+	return true
+}
+
+// ready reads the admin's token of a started aegir dev.
+func (d *devProcess) ready() *devProcess {
+	t := d.t
+	t.Helper()
 	tok, err := os.ReadFile(filepath.Join(d.dataDir, "admin-token"))
 	if err != nil {
 		t.Fatal(err)
@@ -369,4 +422,23 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// The e2e tests' startDev starts aegir dev again on new ports when one it
+// was given is taken (another test's process bound it after FreePort):
+// it made TestDevHTTPSWithLocalCA fail once in CI.
+func TestStartDevRetriesABusyPort(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	d := startDev(t, "-sites-tls-addr", busy.Addr().String())
+	if d.tlsAddr == busy.Addr().String() || d.tlsAddr == "" {
+		t.Fatalf("aegir dev's HTTPS address %q: want a new one, not the busy %s", d.tlsAddr, busy.Addr())
+	}
+	if code := d.call("GET", "/health", nil, nil); code != 200 {
+		t.Fatalf("health: %d", code)
+	}
 }
