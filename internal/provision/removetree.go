@@ -16,7 +16,10 @@ const removeWorkers = 8
 // 4,000 small files went in 0.9 s this way and in 4.9 s one at a time. No
 // link is followed: os.RemoveAll removes a symlink, never what it points
 // to, and only real directories are listed.
-func removeTree(dir string) error {
+func removeTree(dir string) error { return removeTreeWith(dir, removeWorkers) }
+
+// removeTreeWith is removeTree with workers goroutines.
+func removeTreeWith(dir string, workers int) error {
 	var units, dirs []string
 	top, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -42,9 +45,9 @@ func removeTree(dir string) error {
 		}
 	}
 	work := make(chan string)
-	errs := make(chan error, removeWorkers)
+	errs := make(chan error, workers)
 	var wg sync.WaitGroup
-	for range min(removeWorkers, len(units)) {
+	for range max(min(workers, len(units)), 1) {
 		wg.Go(func() {
 			var first error
 			for p := range work {
