@@ -353,6 +353,19 @@ func TestDevLifecycle(t *testing.T) {
 	if _, body := d.get("life.example.test", "/"); !strings.Contains(body, "It works") {
 		t.Fatalf("after restore: %q", body)
 	}
+	// The files it replaced go in the task its result queued (in the
+	// same transaction, so it is there as soon as the restore ended).
+	var cleanups struct {
+		Items []task `json:"items"`
+	}
+	d.call("GET", "/tasks?target_id="+id+"&type=remove-replaced-files", nil, &cleanups)
+	if len(cleanups.Items) != 1 {
+		t.Fatalf("remove-replaced-files tasks after the restore: %+v", cleanups.Items)
+	}
+	d.waitTask(cleanups.Items[0].ID)
+	if left, _ := filepath.Glob(filepath.Join(examplePath, "sites", ".aegir-*")); len(left) != 0 {
+		t.Fatalf("left beside the site after remove-replaced-files: %v", left)
+	}
 
 	// Disable: 503; enable: back.
 	d.siteTask(id, "disable", nil)

@@ -22,6 +22,10 @@ const (
 	// place once the router in front has moved the site; the migrate's
 	// result queues it.
 	TaskReleaseOldPlace TaskType = "release-old-place"
+	// TaskRemoveReplacedFiles removes the site files a restore replaced
+	// (moved aside until it succeeded); the restore's result queues it,
+	// so the restore ends as soon as the site is back and on disk.
+	TaskRemoveReplacedFiles TaskType = "remove-replaced-files"
 )
 
 // Site tasks of the periodic queues (scheduler/queue): they run through the

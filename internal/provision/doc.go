@@ -229,7 +229,10 @@
 //     web config that go with it. It is removed when the task ends, or
 //     kept when its rollback did not finish;
 //   - P/sites/.aegir-old-<task>: a restore's live site moved aside
-//     during the swap;
+//     during the swap, renamed .aegir-replaced-<task> once the restore
+//     succeeded: its result queues remove-replaced-files, which removes
+//     it (a restore of 200,000 files would otherwise spend about as long
+//     again removing the old ones before it reports);
 //   - a restore's held database (<db>_a<task> on a server,
 //     .<db>.aside-<task>.db beside an SQLite file): like .aegir-old-*, it
 //     may be the only copy of the site's data, so no janitor removes it.
@@ -247,7 +250,10 @@
 // .aegir-janitor in it). A dead partial marker is undone only when the
 // context names the services it lists (a later task on the same platform
 // and servers does); .aegir-old-* is never removed, since it may be the
-// only copy of a site's files: it is logged and counted as kept. Archive
+// only copy of a site's files: it is logged and counted as kept. A
+// .aegir-replaced-* directory (its restore succeeded) is removed once its
+// restore is not live and it was renamed (its ctime) an hour before the
+// list, should remove-replaced-files never have run. Archive
 // temp files named by an older aegir (no task id) are removed when a day
 // older than the list. Each removal logs a line (path, owner_task,
 // bytes); Result.Janitor counts them. The janitor never fails a task.

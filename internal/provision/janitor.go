@@ -44,10 +44,11 @@ type JanitorReport struct {
 // Names of what a task leaves beside the sites it works on, each ending
 // in the owning task's id.
 const (
-	stagingPrefix = ".aegir-staging-" // restore, migrate, verify-backup: an unpacked archive
-	oldPrefix     = ".aegir-old-"     // restore: the live site moved aside during the swap
-	partialPrefix = ".aegir-partial-" // clone, migrate: a file naming the site directory being built
-	janitorStamp  = ".aegir-janitor"  // in the backup directory: when it was last swept
+	stagingPrefix  = ".aegir-staging-"  // restore, migrate, verify-backup: an unpacked archive
+	oldPrefix      = ".aegir-old-"      // restore: the live site moved aside during the swap
+	replacedPrefix = ".aegir-replaced-" // restore: the site directory it replaced, once it succeeded
+	partialPrefix  = ".aegir-partial-"  // clone, migrate: a file naming the site directory being built
+	janitorStamp   = ".aegir-janitor"   // in the backup directory: when it was last swept
 )
 
 // Defaults of the Runner's janitor settings.
@@ -57,6 +58,11 @@ const (
 	// legacyTempAge is how old an archive temp file without an owner in
 	// its name (written by an older back end) must be to be removed.
 	legacyTempAge = 24 * time.Hour
+	// replacedAge is how long ago a restore must have left the directory
+	// it replaced (.aegir-replaced-<task>, its ctime: the rename) for the
+	// janitor to remove it: remove-replaced-files, queued with the
+	// restore's result, normally does it first.
+	replacedAge = time.Hour
 )
 
 // sweep is the janitor: before each task it removes what dead tasks left
@@ -180,6 +186,11 @@ func (s *sweeper) sites(ctx context.Context, dir string) {
 			owner := strings.TrimPrefix(name, partialPrefix)
 			if e.Type().IsRegular() && s.dead(owner, fi) {
 				s.partial(ctx, dir, path, owner)
+			}
+		case strings.HasPrefix(name, replacedPrefix):
+			owner := strings.TrimPrefix(name, replacedPrefix)
+			if e.IsDir() && s.dead(owner, fi) && changedBefore(fi, s.cutoff.Add(-replacedAge)) {
+				s.remove(path, owner, "site directory a restore replaced")
 			}
 		case strings.HasPrefix(name, oldPrefix):
 			owner := strings.TrimPrefix(name, oldPrefix)

@@ -270,6 +270,52 @@ func TestJanitorAfterKill(t *testing.T) {
 	}
 }
 
+// TestJanitorRemovesReplacedFilesLate: the directory a restore replaced
+// (.aegir-replaced-<task>) is left for remove-replaced-files; the janitor
+// removes it only once its restore is no longer live and it was left an
+// hour before the live list (replacedAge), should that task never run.
+func TestJanitorRemovesReplacedFilesLate(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	site := b.newSite("late.example.com")
+	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
+	site.Status = domain.SiteEnabled
+	sites := filepath.Join(b.platform["static1"].Path, "sites")
+	dead, live := domain.NewID(), domain.NewID()
+	long := time.Now().Add(-2 * time.Hour)
+	for _, id := range []string{dead, live} {
+		d := filepath.Join(sites, ".aegir-replaced-"+id, "public")
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "index.html"), []byte("replaced"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		touch(t, filepath.Dir(d), long, true)
+	}
+	b.runner.JanitorInterval, b.runner.ClockSkew = -1, -1
+	run := func(asOf time.Time) provision.Result {
+		c := b.ctx(domain.TaskVerify, site, "static1")
+		c.Live = &provision.LiveTasks{AsOf: asOf, IDs: []string{live}}
+		return b.mustRun(c)
+	}
+	// Renamed just now (its ctime), though its files are older: kept.
+	if res := run(time.Now()); res.Janitor != nil || !exists(filepath.Join(sites, ".aegir-replaced-"+dead)) {
+		t.Fatalf("removed before remove-replaced-files had its hour: %+v", res.Janitor)
+	}
+	// An hour and more later: the dead restore's goes, the live one's stays.
+	res := run(time.Now().Add(time.Hour + time.Minute))
+	if exists(filepath.Join(sites, ".aegir-replaced-"+dead)) {
+		t.Error("the janitor left a replaced directory an hour old")
+	}
+	if !exists(filepath.Join(sites, ".aegir-replaced-"+live)) {
+		t.Error("the janitor removed the replaced directory of a live restore")
+	}
+	if r := res.Janitor; r == nil || r.Removed != 1 || r.Kept != 0 || r.Failed != 0 {
+		t.Errorf("janitor report %+v, want 1 removed", r)
+	}
+}
+
 func exists(p string) bool {
 	_, err := os.Lstat(p)
 	return err == nil

@@ -184,6 +184,14 @@ func (s *stack) mustRun(c *provision.Context) provision.Result {
 	if res.Status != domain.TaskSucceeded {
 		s.t.Fatalf("%s %s: %s: %s (%s)", c.Task.Type, c.Site.Domain, res.ErrorCode, res.Explanation, res.FixHint)
 	}
+	if res.Changes.ReplacedFiles { // as the dispatcher would, next
+		xc := *c
+		xc.Task = provision.TaskInfo{ID: domain.NewID(), Type: domain.TaskRemoveReplacedFiles, Args: map[string]string{"task_id": c.Task.ID}}
+		xc.Backup = nil
+		if xr := s.runner.Run(context.Background(), &xc); xr.Status != domain.TaskSucceeded {
+			s.t.Fatalf("remove-replaced-files after %s %s: %s: %s", c.Task.Type, c.Site.Domain, xr.ErrorCode, xr.Explanation)
+		}
+	}
 	return res
 }
 

@@ -65,7 +65,9 @@ func TestStaticLifecycle(t *testing.T) {
 	// restore
 	rc := b.ctx(domain.TaskRestore, site, "static1")
 	rc.Backup = &provision.BackupInfo{ID: domain.NewID(), Path: bk.Path, SHA256: bk.SHA256, Size: bk.Size}
-	res = b.mustRun(rc)
+	if res = b.run(rc); res.Status != domain.TaskSucceeded { // not mustRun: it would remove the replaced files
+		t.Fatalf("restore: %s: %s", res.ErrorCode, res.Explanation)
+	}
 	// The live database was set aside, not backed up: no safety backup,
 	// and its held copy is gone once the restore succeeded.
 	if len(res.Changes.Backups) != 0 {
@@ -82,6 +84,34 @@ func TestStaticLifecycle(t *testing.T) {
 	}
 	if n := b.count(site.ID, "hits"); n != 3 {
 		t.Fatalf("restored database has %d rows, want 3", n)
+	}
+	// The directory it replaced is left for remove-replaced-files, which
+	// the result asks for; that task removes it, and a second run finds
+	// nothing to do.
+	replaced := filepath.Join(filepath.Dir(siteDir), ".aegir-replaced-"+rc.Task.ID)
+	if !res.Changes.ReplacedFiles {
+		t.Fatal("the restore did not propose ReplacedFiles")
+	}
+	if b, err := os.ReadFile(filepath.Join(replaced, "public", "index.html")); err != nil || string(b) != "changed" {
+		t.Fatalf("the replaced directory does not hold the replaced files: %q, %v", b, err)
+	}
+	if old := glob(t, filepath.Join(filepath.Dir(siteDir), ".aegir-old-*")); len(old) != 0 {
+		t.Fatalf("the old directory is left under its restore-time name: %v", old)
+	}
+	xc := b.ctx(domain.TaskRemoveReplacedFiles, site, "static1")
+	xc.Task.Args = map[string]string{"task_id": rc.Task.ID}
+	if res := b.mustRun(xc); !strings.Contains(res.Summary, "removed the files restore "+rc.Task.ID+" replaced") {
+		t.Fatalf("remove-replaced-files: %q", res.Summary)
+	}
+	if exists(replaced) {
+		t.Fatal("remove-replaced-files left the directory")
+	}
+	xc.Task.ID = domain.NewID()
+	if res := b.mustRun(xc); !strings.Contains(res.Summary, "nothing to remove") {
+		t.Fatalf("remove-replaced-files again: %q", res.Summary)
+	}
+	if _, body := b.get("shop.example.com", "/"); !strings.Contains(body, homeMarker) {
+		t.Fatalf("the site lost its content to remove-replaced-files: %q", body)
 	}
 
 	// disable, enable

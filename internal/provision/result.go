@@ -56,6 +56,10 @@ type Changes struct {
 	// Release is a migrated site's old place, left for release-old-place
 	// (queued with the result) when a router is in front.
 	Release *OldPlace `json:"release,omitempty"`
+	// ReplacedFiles says a restore left the site directory it replaced
+	// at P/sites/.aegir-replaced-<task> for remove-replaced-files
+	// (queued with the result, the task's id as its task_id).
+	ReplacedFiles bool `json:"replaced_files,omitempty"`
 }
 
 // OldPlace is where a migrated site was: its old domain, platform and

@@ -176,11 +176,21 @@ func (b *bundle) run(c *provision.Context) provision.Result {
 	return b.runner.Run(context.Background(), c)
 }
 
+// mustRun runs a task that must succeed and, as the dispatcher would,
+// the remove-replaced-files its result asks for.
 func (b *bundle) mustRun(c *provision.Context) provision.Result {
 	b.t.Helper()
 	res := b.run(c)
 	if res.Status != domain.TaskSucceeded {
 		b.t.Fatalf("%s %s: %s: %s (%s)", c.Task.Type, c.Site.Domain, res.ErrorCode, res.Explanation, res.FixHint)
+	}
+	if res.Changes.ReplacedFiles {
+		xc := *c
+		xc.Task = provision.TaskInfo{ID: domain.NewID(), Type: domain.TaskRemoveReplacedFiles, Args: map[string]string{"task_id": c.Task.ID}}
+		xc.Backup = nil
+		if xr := b.run(&xc); xr.Status != domain.TaskSucceeded {
+			b.t.Fatalf("remove-replaced-files after %s %s: %s: %s", c.Task.Type, c.Site.Domain, xr.ErrorCode, xr.Explanation)
+		}
 	}
 	return res
 }

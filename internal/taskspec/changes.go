@@ -24,6 +24,7 @@ const (
 	ChangeSiteUser                           // the target site's Unix user on its web server
 	ChangeCertificate                        // the target site's certificate state
 	ChangeReleaseOldPlace                    // queue release-old-place for the target site's old place
+	ChangeReplacedFiles                      // queue remove-replaced-files for the site files the task replaced
 )
 
 // SiteChanges are every change a site task can make.
@@ -43,7 +44,7 @@ var changeGroups = []struct {
 	c    Change
 	what string
 }{
-	{ChangeSiteStatus | ChangeMoveSite | ChangeRemoveSite | ChangeBackups | ChangeSiteUser | ChangeCertificate | ChangeReleaseOldPlace, "change a site"},
+	{ChangeSiteStatus | ChangeMoveSite | ChangeRemoveSite | ChangeBackups | ChangeSiteUser | ChangeCertificate | ChangeReleaseOldPlace | ChangeReplacedFiles, "change a site"},
 	{ChangeRemoveBackups, "remove backups"},
 	{ChangeNewSites, "create sites"},
 	{ChangePlatformStatus | ChangePlatformLock | ChangePlatformRelease | ChangeRemovePlatform, "change a platform"},

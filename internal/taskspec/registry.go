@@ -13,7 +13,8 @@ var specs = []*Spec{
 	// Site tasks.
 	&install, &verify, &backup, &restore, &disable, &enable,
 	&clone, &migrate, &deleteSite, &rotateCredentials, &certificate,
-	&releaseOldPlace, // queued by migrate's result
+	&releaseOldPlace,     // queued by migrate's result
+	&removeReplacedFiles, // queued by restore's result
 	// Site tasks of the periodic queues.
 	&cron, &stats, &deleteBackup, &verifyBackup,
 	// Platform tasks.

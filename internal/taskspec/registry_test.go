@@ -11,7 +11,7 @@ import (
 
 // kindChanges are the changes a task of each kind could ever make.
 var kindChanges = map[domain.TargetKind]Change{
-	domain.TargetSite: SiteChanges | ChangeReleaseOldPlace, domain.TargetPlatform: PlatformChanges, domain.TargetServer: ServerChanges,
+	domain.TargetSite: SiteChanges | ChangeReleaseOldPlace | ChangeReplacedFiles, domain.TargetPlatform: PlatformChanges, domain.TargetServer: ServerChanges,
 }
 
 // TestSpecsAreWellFormed checks what a new spec could get wrong.

@@ -12,7 +12,7 @@ var restore = Spec{
 	Args:          []Arg{backupArg("restore needs the id of one of the site's backups")},
 	Backup:        BackupArchive,
 	DumpsDatabase: true,
-	Changes:       SiteChanges,
+	Changes:       SiteChanges | ChangeReplacedFiles,
 	Form: Form{Label: "Restore this backup", Confirm: true, Follow: true, Clients: true,
 		Help: "Replaces the site's files and database with this backup (a backup of the current state is taken first)."},
 }

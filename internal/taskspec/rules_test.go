@@ -51,7 +51,7 @@ func TestRuleMessages(t *testing.T) {
 		{failed, domain.TaskBackup, nil, `cannot backup site a.example.com: its install failed; retry the install or delete it: site cannot go from "failed" to "backup"`},
 		{enabled, domain.TaskMigrate, nil, `args: migrate needs a new platform_id, a new domain, or both`},
 		{enabled, domain.TaskClone, map[string]string{"domain": "x.example.com", "db_server_id": "nope"}, `args.db_server_id: is not a server id`},
-		{enabled, domain.TaskLock, nil, `type: "lock" is not a site task; use one of [backup certificate clone cron delete delete-backup disable enable install migrate release-old-place restore rotate-credentials stats verify verify-backup]`},
+		{enabled, domain.TaskLock, nil, `type: "lock" is not a site task; use one of [backup certificate clone cron delete delete-backup disable enable install migrate release-old-place remove-replaced-files restore rotate-credentials stats verify verify-backup]`},
 		{locked, domain.TaskLock, nil, `cannot lock platform d11: it is already locked: platform cannot go from "ready" to "lock"`},
 		{pending, domain.TaskImport, nil, `cannot import platform d11: it has not been verified; verify it first: platform cannot go from "pending" to "import"`},
 		{srv, domain.TaskVerifyServer, nil, ``},
@@ -83,7 +83,7 @@ func TestAvailable(t *testing.T) {
 	}{
 		{SiteTarget(&domain.Site{Status: domain.SiteFailed}), []domain.TaskType{domain.TaskDelete, domain.TaskInstall}},
 		{SiteTarget(&domain.Site{Status: domain.SiteDeleted}), nil},
-		{SiteTarget(&domain.Site{Status: domain.SiteDisabled}), []domain.TaskType{"backup", "clone", "cron", "delete", "delete-backup", "enable", "migrate", "release-old-place", "restore", "rotate-credentials", "stats", "verify", "verify-backup"}},
+		{SiteTarget(&domain.Site{Status: domain.SiteDisabled}), []domain.TaskType{"backup", "clone", "cron", "delete", "delete-backup", "enable", "migrate", "release-old-place", "remove-replaced-files", "restore", "rotate-credentials", "stats", "verify", "verify-backup"}},
 		{PlatformTarget(&domain.Platform{Status: domain.PlatformReady, Locked: true}), []domain.TaskType{"delete-platform", "import", "migrate-sites", "unlock", "verify-platform"}},
 		{PlatformTarget(&domain.Platform{Status: domain.PlatformPending}), []domain.TaskType{"delete-platform", "lock", "verify-platform"}},
 	} {

@@ -81,6 +81,13 @@ func ResultChanges(task domain.Task, res *provision.Result) ([]store.Change, err
 		out = append(out, store.QueueTask(domain.TaskReleaseOldPlace, domain.TargetSite, task.TargetID, name, task.ClientID,
 			map[string]string{"domain": r.Domain, "platform_id": r.PlatformID, "db_server_id": r.DBServerID}, "aegir"))
 	}
+	if c.ReplacedFiles && !c.RemoveSite {
+		// The files a restore replaced go in a task of their own, queued
+		// in the same transaction (so they cannot be forgotten) and
+		// before anything requested later of the site.
+		out = append(out, store.QueueTask(domain.TaskRemoveReplacedFiles, domain.TargetSite, task.TargetID, task.TargetName, task.ClientID,
+			map[string]string{"task_id": task.ID}, "aegir"))
+	}
 	switch {
 	case c.RemovePlatform:
 		out = append(out, store.RemovePlatform(task.TargetID))
@@ -127,6 +134,7 @@ func proposed(c provision.Changes) taskspec.Change {
 		{c.SiteUser != nil, taskspec.ChangeSiteUser},
 		{c.Certificate != nil, taskspec.ChangeCertificate},
 		{c.Release != nil, taskspec.ChangeReleaseOldPlace},
+		{c.ReplacedFiles, taskspec.ChangeReplacedFiles},
 	} {
 		if p.set {
 			out |= p.c

@@ -20,6 +20,7 @@ func TestResultChangesRefusesOtherTargets(t *testing.T) {
 	siteTask := domain.Task{ID: domain.NewID(), Type: domain.TaskVerify, TargetKind: domain.TargetSite, TargetID: domain.NewID()}
 	cronTask := domain.Task{ID: domain.NewID(), Type: domain.TaskCron, TargetKind: domain.TargetSite, TargetID: domain.NewID()}
 	importTask := domain.Task{ID: domain.NewID(), Type: domain.TaskImport, TargetKind: domain.TargetPlatform, TargetID: domain.NewID()}
+	restoreTask := domain.Task{ID: domain.NewID(), Type: domain.TaskRestore, TargetKind: domain.TargetSite, TargetID: domain.NewID()}
 	locked := true
 	for _, tc := range []struct {
 		name    string
@@ -41,6 +42,8 @@ func TestResultChangesRefusesOtherTargets(t *testing.T) {
 		{"verify records the site's user", siteTask, provision.Changes{SiteUser: &domain.UnixUser{Name: "ae-a-1234abcd", UID: 998, GID: 998}}, 1, ""},
 		{"cron sets the site's user", cronTask, provision.Changes{SiteUser: &domain.UnixUser{Name: "ae-a-1234abcd"}}, 0, "a cron task cannot change a site"},
 		{"import sets site status", importTask, provision.Changes{SiteStatus: domain.SiteEnabled}, 0, "import task cannot change a site"},
+		{"restore leaves its replaced files", restoreTask, provision.Changes{SiteStatus: domain.SiteEnabled, ReplacedFiles: true}, 2, ""},
+		{"verify leaves replaced files", siteTask, provision.Changes{ReplacedFiles: true}, 0, "a verify task cannot change a site"},
 		{"unknown type", domain.Task{ID: domain.NewID(), Type: "no-such"}, provision.Changes{}, 0, "unknown type"},
 	} {
 		got, err := ResultChanges(tc.task, &provision.Result{Status: domain.TaskSucceeded, Changes: tc.changes})
