@@ -474,12 +474,16 @@ func removeReplacedFiles(ctx context.Context, j *job) error {
 	}
 	j.log.Info("removing the site files a restore replaced", "dir", dir, "restore_task", id)
 	t0 := time.Now()
-	if err := removeTree(dir); err != nil {
+	var prog removeProgress
+	m := j.startMeter("remove replaced files", nil, gauge{name: "entries", get: prog.Done.Load, total: prog.Total.Load, count: true})
+	err = removeTreeWith(dir, removeWorkers, &prog)
+	summary := m.stop()
+	if err != nil {
 		return failf(CodeFilesFailed, "Check the disk and the permissions of the platform's sites directory, then queue the task again or remove the directory by hand.", err,
 			"The files restore %s replaced could not all be removed from %s", id, dir)
 	}
 	secs := time.Since(t0).Seconds()
-	j.log.Info("removed the site files a restore replaced", "dir", dir, "seconds", fmt.Sprintf("%.2f", secs))
+	j.log.Info("removed the site files a restore replaced", append([]any{"dir", dir}, summary...)...)
 	j.res.Summary = fmt.Sprintf("removed the files restore %s replaced in %.1f s", id, secs)
 	return nil
 }

@@ -54,6 +54,15 @@ type gauge struct {
 	get   func() int64
 	total func() int64 // nil when no total is known; 0 while unknown
 	data  bool         // site data (files, dump), counted in the rate
+	count bool         // a number of things, not bytes
+}
+
+// text is n as the gauge shows it: a size, or a plain number.
+func (g gauge) text(n int64) string {
+	if g.count {
+		return strconv.FormatInt(n, 10)
+	}
+	return sizeString(n)
 }
 
 // meter logs a step's progress until stop.
@@ -109,10 +118,10 @@ func (m *meter) line() []slog.Attr {
 	var data, done, total int64
 	for _, g := range m.gauges {
 		n := g.get()
-		v := sizeString(n)
+		v := g.text(n)
 		if g.total != nil {
 			if t := g.total(); t > 0 {
-				v += "/" + sizeString(t)
+				v += "/" + g.text(t)
 				if total == 0 {
 					done, total = n, t
 				}
@@ -130,7 +139,9 @@ func (m *meter) line() []slog.Attr {
 			attrs = append(attrs, slog.String("left", durationString(left)))
 		}
 	}
-	attrs = append(attrs, slog.String("rate", rateString(data, elapsed)))
+	if m.hasData() {
+		attrs = append(attrs, slog.String("rate", rateString(data, elapsed)))
+	}
 	return append(attrs, m.attrs...)
 }
 
@@ -147,9 +158,24 @@ func (m *meter) stop() []any {
 		if g.data {
 			data += n
 		}
-		out = append(out, g.name, sizeString(n))
+		out = append(out, g.name, g.text(n))
 	}
-	return append(out, "seconds", fmt.Sprintf("%.2f", elapsed.Seconds()), "rate", rateString(data, elapsed))
+	out = append(out, "seconds", fmt.Sprintf("%.2f", elapsed.Seconds()))
+	if m.hasData() {
+		out = append(out, "rate", rateString(data, elapsed))
+	}
+	return out
+}
+
+// hasData reports whether a gauge counts site data: only then has the
+// step a rate (removing files has none).
+func (m *meter) hasData() bool {
+	for _, g := range m.gauges {
+		if g.data {
+			return true
+		}
+	}
+	return false
 }
 
 // archiveGauges are the parts of reading an archive of size bytes: the

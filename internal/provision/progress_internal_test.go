@@ -3,6 +3,7 @@ package provision
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -83,6 +84,23 @@ func TestMeterLine(t *testing.T) {
 	m.log.LogAttrs(t.Context(), slog.LevelInfo, m.step+" progress", m.line()...)
 	if s := buf.String(); strings.Contains(s, "percent") || strings.Contains(s, "left") || !strings.Contains(s, `"files":"4.6GB"`) {
 		t.Errorf("no total yet: %s", s)
+	}
+
+	// A count (remove-replaced-files: entries removed), no site data:
+	// plain numbers and no rate, on the progress line and the last one.
+	var done atomic.Int64
+	done.Store(50)
+	c := &meter{log: m.log, step: "remove replaced files", start: time.Now().Add(-2 * time.Second),
+		gauges: []gauge{{name: "entries", get: done.Load, total: func() int64 { return 200 }, count: true}}}
+	buf.Reset()
+	c.log.LogAttrs(t.Context(), slog.LevelInfo, c.step+" progress", c.line()...)
+	if l := logbus.ParseLine(buf.Bytes()); l.Msg != "remove replaced files progress entries=50/200 left=6s percent=25" {
+		t.Errorf("count line: %s", l.Msg)
+	}
+	c.stopc, c.done = make(chan struct{}), make(chan struct{})
+	close(c.done)
+	if got := fmt.Sprint(c.stop()); strings.Contains(got, "rate") || !strings.Contains(got, "entries 50") {
+		t.Errorf("count's last fields: %s", got)
 	}
 }
 

@@ -95,7 +95,7 @@ func BenchmarkRemoveTree(b *testing.B) {
 		}
 		*rates = append(*rates, float64(files)/time.Since(t0).Seconds())
 	}
-	parallel := func(dir string) error { return removeTreeWith(dir, workers) }
+	parallel := func(dir string) error { return removeTreeWith(dir, workers, nil) }
 	b.ResetTimer()
 	for b.Loop() {
 		for r := range rounds {
