@@ -143,7 +143,7 @@ func siteCreate(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	platform := fs.String("platform", "", "the platform that serves the site (name or id; required)")
 	dbServer := fs.String("db-server", "", "the server whose database service holds its data (name or id; required)")
-	client := fs.String("client", "", "the client that owns the site (name or id; required)")
+	client := fs.String("client", "", "the client that owns the site (name or id; required when there is more than one)")
 	var aliases stringList
 	fs.Var(&aliases, "alias", "another host name for the site; repeat or separate with commas")
 	redirect := fs.Bool("redirect-aliases", false, "aliases answer with a redirect to the main domain")
@@ -167,8 +167,10 @@ func siteCreate(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	var missing []string
-	for _, f := range []struct{ name, v string }{{"-platform", *platform}, {"-db-server", *dbServer}, {"-client", *client}} {
-		if f.v == "" && (f.name != "-client" || *fromBackup == "") {
+	// -client may be left out: the API takes the only client there is
+	// (or a client user's only one), or the backup's with -from-backup.
+	for _, f := range []struct{ name, v string }{{"-platform", *platform}, {"-db-server", *dbServer}} {
+		if f.v == "" {
 			missing = append(missing, f.name)
 		}
 	}
@@ -191,7 +193,7 @@ func siteCreate(ctx context.Context, a *app, args []string) error {
 	}
 	refField(body, "platform", *platform)
 	refField(body, "db_server", *dbServer)
-	if *client != "" { // else the backup's client (-from-backup)
+	if *client != "" { // else the only client, or the backup's (-from-backup)
 		refField(body, "client", *client)
 	}
 	if *profile != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/aegirhq/aegir/internal/apiv1"
@@ -137,6 +138,57 @@ func TestClientScope(t *testing.T) {
 	var ve *domain.ValidationError
 	if !errors.As(err, &ve) || ve.Field != "client_id" {
 		t.Errorf("moving a site to another's client: %v", err)
+	}
+}
+
+// TestSiteCreateTakesTheOnlyClient: an admin who names no client gets the
+// only one there is, and with two a clear refusal on client_id that
+// creates nothing; a client user with one client gets theirs.
+func TestSiteCreateTakesTheOnlyClient(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	req := apiv1.SiteCreate{Domain: "new.example.com", PlatformID: b.platform.ID, DBServerID: b.server.ID}
+	_, _, err := b.ctl.Sites.Create(ctx, b.admin, req)
+	var ve *domain.ValidationError
+	if !errors.As(err, &ve) || ve.Field != "client_id" || !strings.Contains(ve.Error(), "there are 2 clients") {
+		t.Fatalf("admin, two clients, none named: %v", err)
+	}
+	if _, err := b.st.SiteByDomain(ctx, req.Domain); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("a refused create made the site: %v", err)
+	}
+	site, _, err := b.ctl.Sites.Create(ctx, b.alice, req)
+	if err != nil || site.ClientID != b.siteA.ClientID {
+		t.Fatalf("client user with one client: %+v %v", site, err)
+	}
+
+	// A store with one client: the admin's site is that client's.
+	kv, err := boltkv.Open(filepath.Join(t.TempDir(), "one.db"), &boltkv.Config{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(kv, &store.Config{PlatformRoots: []string{"/srv/platforms"}})
+	t.Cleanup(func() { _ = st.Close() })
+	only := &domain.Client{Name: "default"}
+	srv := &domain.Server{Name: "web1", Address: "127.0.0.1"}
+	plat := &domain.Platform{Name: "p1", Path: "/srv/platforms/p1", Type: domain.PlatformPHP}
+	if err := st.CreateClient(ctx, only); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateServer(ctx, srv, []domain.Service{{Kind: domain.KindNginx, Port: 80}, {Kind: domain.KindMariaDB, Port: 3306}}, "setup"); err != nil {
+		t.Fatal(err)
+	}
+	plat.WebServerID = srv.ID
+	if _, err := st.CreatePlatform(ctx, plat, "setup"); err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := New(&Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, _, err = ctl.Sites.Create(ctx, b.admin, apiv1.SiteCreate{Domain: "one.example.com", Platform: "p1", DBServer: "web1"})
+	if err != nil || site.ClientID != only.ID {
+		t.Fatalf("admin, one client, none named: %+v %v", site, err)
 	}
 }
 

@@ -34,10 +34,23 @@ func (b *base) resolveServer(ctx context.Context, field, id, name string) (strin
 }
 
 // resolveClient resolves the owner of a new site. A client user may name
-// only their own clients, and one with a single client may leave it out.
+// only their own clients, and one with a single client may leave it out;
+// so may an admin when there is one client (a fresh aegir's "default").
 func (b *base) resolveClient(ctx context.Context, a Actor, id, name string) (string, error) {
 	if u := a.User(); id == "" && name == "" && u != nil && u.Role == domain.RoleClient && len(u.ClientIDs) == 1 {
 		return u.ClientIDs[0], nil
+	}
+	if id == "" && name == "" && (a.User() == nil || a.Admin()) {
+		// The only client there is (a fresh aegir has "default"): an
+		// admin need not name it.
+		cls, err := b.st.ListClients(ctx)
+		if err != nil {
+			return "", err
+		}
+		if len(cls) == 1 {
+			return cls[0].ID, nil
+		}
+		return "", domain.Invalid("client_id", "is required: there are %d clients (or give the name in \"client\")", len(cls))
 	}
 	if name != "" {
 		cl, err := b.st.ClientByName(ctx, name)
