@@ -320,7 +320,7 @@ func TestDevLifecycle(t *testing.T) {
 	}
 	code := d.call("POST", "/sites", map[string]any{
 		"domain": "life.example.test", "aliases": []string{"www.life.example.test"},
-		"platform": "example", "db_server": "local", "client": "default",
+		"platform": "example", "db_server": "local", // the only client, default, owns it
 	}, &site)
 	if code != 201 || site.Task.Type != "install" {
 		t.Fatalf("create site: %d %+v", code, site)

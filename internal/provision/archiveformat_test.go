@@ -16,9 +16,7 @@ import (
 func TestBackupArchiveFormat(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	site := b.newSite("formats.example.com")
-	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
-	site.Status = domain.SiteEnabled
+	site := b.installed("formats.example.com", "static1")
 	b.exec(site.ID, "CREATE TABLE hits (n INTEGER)", "INSERT INTO hits VALUES (1), (2), (3)")
 
 	for _, tc := range []struct {

@@ -107,9 +107,7 @@ func TestCraftedValuesAreRefusedBeforeAnyWrite(t *testing.T) {
 func TestRestoreOfCorruptArchiveLeavesSiteUnchanged(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	site := b.newSite("corrupt.example.com")
-	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
-	site.Status = domain.SiteEnabled
+	site := b.installed("corrupt.example.com", "static1")
 	b.exec(site.ID, "CREATE TABLE t (n INTEGER)", "INSERT INTO t VALUES (1)")
 	res := b.mustRun(b.ctx(domain.TaskBackup, site, "static1"))
 	bk := res.Changes.Backups[0]
@@ -457,9 +455,7 @@ func FuzzContext(f *testing.F) {
 func TestRestoreIntoMissingSite(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	site := b.newSite("lost.example.com")
-	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
-	site.Status = domain.SiteEnabled
+	site := b.installed("lost.example.com", "static1")
 	b.exec(site.ID, "CREATE TABLE t (n INTEGER)", "INSERT INTO t VALUES (1), (2)")
 	bk := b.mustRun(b.ctx(domain.TaskBackup, site, "static1")).Changes.Backups[0]
 	siteDir := filepath.Join(b.platform["static1"].Path, "sites", site.Domain)

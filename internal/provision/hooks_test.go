@@ -75,9 +75,7 @@ func TestLifecycleHooks(t *testing.T) {
 	b := setup(t)
 	_, log := b.hooksPlatform("hooks1", "hooks platform home", "expect {\n  text = \"platform home\"\n}\n", "")
 	b.hooksPlatform("hooks2", "hooks platform home", "", log)
-	site := b.newSite("hooks.example.com")
-	b.mustRun(b.ctx(domain.TaskInstall, site, "hooks1"))
-	site.Status = domain.SiteEnabled
+	site := b.installed("hooks.example.com", "hooks1")
 	if got := readLog(t, log); got != "" {
 		t.Fatalf("install ran lifecycle hooks: %q", got)
 	}
@@ -122,9 +120,7 @@ func TestFailingHooks(t *testing.T) {
 	b := setup(t)
 	dir, log := b.hooksPlatform("hooks1", "hooks platform home", "", "")
 	b.hooksPlatform("hooks2", "hooks platform home", "", log)
-	site := b.newSite("hooks.example.com")
-	b.mustRun(b.ctx(domain.TaskInstall, site, "hooks1"))
-	site.Status = domain.SiteEnabled
+	site := b.installed("hooks.example.com", "hooks1")
 	siteDir := filepath.Join(dir, "sites", site.Domain)
 	b.exec(site.ID, "CREATE TABLE t (n INTEGER)", "INSERT INTO t VALUES (1)")
 	res := b.mustRun(b.ctx(domain.TaskBackup, site, "hooks1"))
@@ -218,9 +214,7 @@ func TestHookProgramOutsidePlatform(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	dir, log := b.hooksPlatform("hooks1", "hooks platform home", "", "")
-	site := b.newSite("hooks.example.com")
-	b.mustRun(b.ctx(domain.TaskInstall, site, "hooks1"))
-	site.Status = domain.SiteEnabled
+	site := b.installed("hooks.example.com", "hooks1")
 	outside := filepath.Join(t.TempDir(), "tool.sh")
 	if err := os.WriteFile(outside, []byte(hookScript), 0o755); err != nil {
 		t.Fatal(err)
@@ -252,9 +246,7 @@ func TestNoDatabase(t *testing.T) {
 	b := setup(t)
 	dir, log := b.hooksPlatform("nodb1", "hooks platform home", "database = false\n", "")
 	b.hooksPlatform("nodb2", "hooks platform home", "database = false\n", log)
-	site := b.newSite("nodb.example.com")
-	b.mustRun(b.ctx(domain.TaskInstall, site, "nodb1"))
-	site.Status = domain.SiteEnabled
+	site := b.installed("nodb.example.com", "nodb1")
 	if _, err := os.Stat(b.sqlitePath(site.ID)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("a site without a database got one: %v", err)
 	}

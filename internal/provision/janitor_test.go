@@ -147,9 +147,7 @@ func TestJanitorAfterKill(t *testing.T) {
 	}
 	t.Parallel()
 	b := setup(t)
-	site := b.newSite("kill.example.com")
-	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
-	site.Status = domain.SiteEnabled
+	site := b.installed("kill.example.com", "static1")
 	bk := b.mustRun(b.ctx(domain.TaskBackup, site, "static1")).Changes.Backups[0]
 	backupDir := filepath.Join(b.dataDir, "backups", site.Domain)
 	sites1 := filepath.Join(b.platform["static1"].Path, "sites")
@@ -277,9 +275,7 @@ func TestJanitorAfterKill(t *testing.T) {
 func TestJanitorRemovesReplacedFilesLate(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	site := b.newSite("late.example.com")
-	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
-	site.Status = domain.SiteEnabled
+	site := b.installed("late.example.com", "static1")
 	sites := filepath.Join(b.platform["static1"].Path, "sites")
 	dead, live := domain.NewID(), domain.NewID()
 	long := time.Now().Add(-2 * time.Hour)
@@ -327,9 +323,7 @@ func exists(p string) bool {
 func TestJanitorVerifyBackupLeftover(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	site := b.newSite("vb.example.com")
-	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
-	site.Status = domain.SiteEnabled
+	site := b.installed("vb.example.com", "static1")
 	sites1 := filepath.Join(b.platform["static1"].Path, "sites")
 
 	dead := domain.NewID()
@@ -387,9 +381,7 @@ func TestJanitorVerifyBackupLeftover(t *testing.T) {
 func TestJanitorOrphanArchive(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	site := b.newSite("orphan.example.com")
-	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
-	site.Status = domain.SiteEnabled
+	site := b.installed("orphan.example.com", "static1")
 	bc := b.ctx(domain.TaskBackup, site, "static1")
 	orphan := b.mustRun(bc).Changes.Backups[0] // its result "never applied"
 	kept := b.mustRun(b.ctx(domain.TaskBackup, site, "static1")).Changes.Backups[0]
@@ -452,9 +444,7 @@ func TestJanitorAtNextStart(t *testing.T) {
 	}
 	t.Parallel()
 	b := setup(t)
-	site := b.newSite("next.example.com")
-	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
-	site.Status = domain.SiteEnabled
+	site := b.installed("next.example.com", "static1")
 	bk := b.mustRun(b.ctx(domain.TaskBackup, site, "static1")).Changes.Backups[0]
 	backupDir := filepath.Join(b.dataDir, "backups", site.Domain)
 	sites1 := filepath.Join(b.platform["static1"].Path, "sites")

@@ -17,9 +17,7 @@ import (
 func TestSiteWithLinksOutOfItBacksUpAndRestores(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	site := b.newSite("wiki.example.com")
-	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
-	site.Status = domain.SiteEnabled
+	site := b.installed("wiki.example.com", "static1")
 	siteDir := filepath.Join(b.platform["static1"].Path, "sites", "wiki.example.com")
 	outside := t.TempDir()
 	links := map[string]string{

@@ -29,9 +29,7 @@ func TestProgressLines(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.runner.ProgressInterval = time.Millisecond
-	site := b.newSite("big.example.com")
-	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
-	site.Status = domain.SiteEnabled
+	site := b.installed("big.example.com", "static1")
 	siteDir := filepath.Join(b.platform["static1"].Path, "sites", site.Domain)
 	writeRandomFiles(t, filepath.Join(siteDir, "files"), 8, 1<<20)
 	filesBytes := treeBytes(t, siteDir)

@@ -15,9 +15,7 @@ import (
 func TestRotateCredentialsFileStore(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	site := b.newSite("rotate.example.com")
-	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
-	site.Status = domain.SiteEnabled
+	site := b.installed("rotate.example.com", "static1")
 	st, err := secrets.OpenFile(filepath.Join(b.dataDir, "secrets"))
 	if err != nil {
 		t.Fatal(err)

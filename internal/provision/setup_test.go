@@ -176,6 +176,15 @@ func (b *bundle) run(c *provision.Context) provision.Result {
 	return b.runner.Run(context.Background(), c)
 }
 
+// installed is a new site of domainName installed on platform plat.
+func (b *bundle) installed(domainName, plat string) *provision.SiteInfo {
+	b.t.Helper()
+	site := b.newSite(domainName)
+	b.mustRun(b.ctx(domain.TaskInstall, site, plat))
+	site.Status = domain.SiteEnabled
+	return site
+}
+
 // mustRun runs a task that must succeed and, as the dispatcher would,
 // the remove-replaced-files its result asks for.
 func (b *bundle) mustRun(c *provision.Context) provision.Result {

@@ -18,9 +18,7 @@ import (
 func TestVerifyBackup(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	site := b.newSite("shop.example.com")
-	b.mustRun(b.ctx(domain.TaskInstall, site, "static1"))
-	site.Status = domain.SiteEnabled
+	site := b.installed("shop.example.com", "static1")
 	b.exec(site.ID, "CREATE TABLE hits (n INTEGER)", "INSERT INTO hits VALUES (1), (2), (3)")
 	res := b.mustRun(b.ctx(domain.TaskBackup, site, "static1"))
 	bk := res.Changes.Backups[0]
